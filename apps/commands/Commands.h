@@ -1,0 +1,16 @@
+#pragma once
+/// \file Commands.h
+/// Every sub-command of lesionkit, each declared once (parameter table + run function).
+
+#include <vector>
+
+#include "lesion/cli/Command.h"
+
+namespace lesion::commands {
+
+[[nodiscard]] cli::ToolInfo toolInfo(const std::string& program = "lesionkit");
+[[nodiscard]] std::vector<cli::Command> allCommands();
+
+[[nodiscard]] cli::Command demoCommand();
+
+} // namespace lesion::commands

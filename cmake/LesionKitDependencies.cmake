@@ -1,0 +1,54 @@
+# The only place LesionKit calls find_package. Everything comes from Debian 12 packages
+# (scripts/install-deps.sh). Heavy toolkits are wrapped in INTERFACE targets so modules say
+# which one they need (lesion::dep_itk, ...) and nothing leaks into the others' include paths.
+
+find_package(Threads REQUIRED)
+find_package(fmt REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(TBB REQUIRED)
+find_package(ZLIB REQUIRED)
+
+find_package(ITK 5.2 REQUIRED COMPONENTS
+  ITKCommon ITKIOImageBase ITKIONRRD ITKIONIFTI ITKImageGrid ITKImageIntensity
+  ITKImageFilterBase ITKThresholding ITKSmoothing ITKAnisotropicSmoothing ITKCurvatureFlow
+  ITKRegionGrowing ITKLevelSets ITKLabelMap ITKImageLabel ITKConnectedComponents
+  ITKMathematicalMorphology ITKBinaryMathematicalMorphology ITKDistanceMap ITKBiasCorrection
+  ITKRegistrationMethodsv4 ITKMetricsv4 ITKOptimizersv4 ITKTransform ITKImageStatistics
+  ITKImageFunction ITKFastMarching ITKIOTransformBase)
+add_library(lesion_dep_itk INTERFACE)
+add_library(lesion::dep_itk ALIAS lesion_dep_itk)
+target_include_directories(lesion_dep_itk SYSTEM INTERFACE ${ITK_INCLUDE_DIRS})
+target_link_libraries(lesion_dep_itk INTERFACE ${ITK_LIBRARIES})
+
+find_package(VTK 9.1 REQUIRED COMPONENTS
+  CommonCore CommonDataModel CommonExecutionModel FiltersCore FiltersGeneral FiltersGeometry
+  FiltersModeling ImagingCore IOGeometry IOXML IOLegacy)
+add_library(lesion_dep_vtk INTERFACE)
+add_library(lesion::dep_vtk ALIAS lesion_dep_vtk)
+target_link_libraries(lesion_dep_vtk INTERFACE ${VTK_LIBRARIES})
+
+find_package(DCMTK REQUIRED CONFIG)
+add_library(lesion_dep_dcmtk INTERFACE)
+add_library(lesion::dep_dcmtk ALIAS lesion_dep_dcmtk)
+target_link_libraries(lesion_dep_dcmtk INTERFACE DCMTK::dcmdata DCMTK::dcmimgle DCMTK::dcmimage
+  DCMTK::dcmjpeg DCMTK::dcmjpls DCMTK::ofstd DCMTK::oflog)
+
+find_package(OpenCV 4 REQUIRED COMPONENTS core imgproc imgcodecs)
+add_library(lesion_dep_opencv INTERFACE)
+add_library(lesion::dep_opencv ALIAS lesion_dep_opencv)
+target_include_directories(lesion_dep_opencv SYSTEM INTERFACE ${OpenCV_INCLUDE_DIRS})
+target_link_libraries(lesion_dep_opencv INTERFACE ${OpenCV_LIBS})
+
+if(LESIONKIT_BUILD_TESTS)
+  find_package(GTest 1.12 REQUIRED)
+endif()
+if(LESIONKIT_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+
+# Peer and validation tools used by tests (Debian dicom3tools, dcmtk, dcm2niix).
+find_program(LESIONKIT_DCIODVFY dciodvfy)
+find_program(LESIONKIT_DCMDUMP dcmdump)
+find_program(LESIONKIT_DCM2NIIX dcm2niix)
+find_program(LESIONKIT_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)

@@ -1,0 +1,51 @@
+#pragma once
+/// \file Command.h
+/// A sub-command: its description, its parameter table and the function that runs it.
+
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lesion/cli/Arguments.h"
+#include "lesion/cli/Parameter.h"
+#include "lesion/core/Progress.h"
+
+namespace lesion::cli {
+
+/// What a running command can use besides its arguments.
+struct CommandContext {
+  std::ostream& out; ///< human summary (stdout)
+  Progress progress; ///< bar on a terminal, <filter-progress> under Slicer, or nothing
+  /// Scalar results by parameter name, written to --returnparameterfile as "name = value".
+  std::map<std::string, std::string> returnValues{};
+};
+
+struct Command {
+  std::string name;        ///< sub-command name ("phantom")
+  std::string title;       ///< Slicer title ("LesionKit Phantom")
+  std::string summary;     ///< one line for the command list
+  std::string description; ///< a paragraph for --help and the XML description
+  std::vector<std::string> examples; ///< full command lines shown in --help
+  std::vector<Parameter> parameters;
+  std::function<void(const Arguments&, CommandContext&)> run;
+
+  [[nodiscard]] const Parameter* find(const std::string& name) const;
+};
+
+/// Metadata shared by every command's XML description.
+struct ToolInfo {
+  std::string program{"lesionkit"};
+  std::string version;
+  std::string category{"Quantification.LesionKit"};
+  std::string documentationUrl;
+  std::string contributor{"LesionKit developers"};
+  std::string license{"BSD-3-Clause"};
+  std::string acknowledgements;
+};
+
+[[nodiscard]] std::string formatHelp(const ToolInfo& tool, const Command& command);
+[[nodiscard]] std::string formatXml(const ToolInfo& tool, const Command& command);
+
+} // namespace lesion::cli

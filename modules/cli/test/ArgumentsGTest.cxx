@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include "lesion/cli/Arguments.h"
+#include "lesion/core/Error.h"
+
+using namespace lesion;
+using namespace lesion::cli;
+
+namespace {
+std::vector<Parameter> table() {
+  std::vector<Parameter> t;
+  t.push_back({"volume", ParameterType::Image, "Volume", "input volume", Channel::Input, 0});
+  t.back().required = true;
+  t.push_back({"outputMask", ParameterType::LabelImage, "Mask", "output mask", Channel::Output});
+  t.back().flag = 'o';
+  t.push_back({"seed", ParameterType::Point, "Seed", "seed point", Channel::None});
+  t.back().multiple = true;
+  t.push_back({"kind", ParameterType::StringEnumeration, "Kind", "lesion kind"});
+  t.back().elements = {"soft-tissue", "lytic"};
+  t.back().defaultValue = "soft-tissue";
+  t.push_back({"voxelSizeMm", ParameterType::Float, "Voxel size", "mm"});
+  t.back().defaultValue = "1.0";
+  t.push_back({"timePoints", ParameterType::Integer, "Time points", "count"});
+  t.push_back({"ras", ParameterType::Boolean, "RAS", "points are RAS"});
+  t.push_back({"box", ParameterType::FloatVector, "Box", "six numbers"});
+  t.back().expectedCount = 6;
+  t.push_back({"volumeMl", ParameterType::Float, "Volume", "result", Channel::Output});
+  return t;
+}
+
+std::string usageMessage(const std::vector<std::string>& argv) {
+  try {
+    (void)Arguments::parse(table(), argv);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+} // namespace
+
+TEST(Arguments, ParsesEveryTypeTheWaySlicerSendsIt) {
+  const auto a = Arguments::parse(table(), {"--seed", "1.5,-2,3", "--seed", "4,5,6", "in.nrrd", "-o", "m.nrrd",
+                                            "--kind", "lytic", "--ras", "--time-points", "3", "--box=1,2,3,4,5,6",
+                                            "--voxel-size-mm", "0.5"});
+  EXPECT_EQ(a.path("volume"), "in.nrrd");
+  EXPECT_EQ(a.string("outputMask"), "m.nrrd");
+  const auto seeds = a.points("seed");
+  ASSERT_EQ(seeds.size(), 2u);
+  EXPECT_DOUBLE_EQ(seeds[0].x, 1.5);
+  EXPECT_DOUBLE_EQ(seeds[0].y, -2);
+  EXPECT_DOUBLE_EQ(seeds[1].z, 6);
+  EXPECT_EQ(a.string("kind"), "lytic");
+  EXPECT_TRUE(a.flag("ras"));
+  EXPECT_EQ(a.integer("timePoints"), 3);
+  EXPECT_DOUBLE_EQ(a.number("voxelSizeMm"), 0.5);
+  EXPECT_EQ(a.numbers("box").size(), 6u);
+}
+
+TEST(Arguments, DefaultsApplyWhenNotGiven) {
+  const auto a = Arguments::parse(table(), {"in.nrrd"});
+  EXPECT_EQ(a.string("kind"), "soft-tissue");
+  EXPECT_DOUBLE_EQ(a.number("voxelSizeMm"), 1.0);
+  EXPECT_FALSE(a.flag("ras"));
+  EXPECT_FALSE(a.has("timePoints"));
+  EXPECT_TRUE(a.points("seed").empty());
+}
+
+TEST(Arguments, NegativeNumbersAreValuesNotFlags) {
+  const auto a = Arguments::parse(table(), {"in.nrrd", "--seed", "-10,-20,-30", "--voxel-size-mm", "-.5"});
+  EXPECT_DOUBLE_EQ(a.point("seed").x, -10);
+  EXPECT_DOUBLE_EQ(a.number("voxelSizeMm"), -0.5);
+}
+
+TEST(Arguments, ErrorsNameTheArgument) {
+  EXPECT_NE(usageMessage({}).find("missing argument 1"), std::string::npos);
+  EXPECT_NE(usageMessage({"in.nrrd", "--bogus"}).find("--bogus"), std::string::npos);
+  EXPECT_NE(usageMessage({"in.nrrd", "--seed", "1,2"}).find("--seed"), std::string::npos);
+  EXPECT_NE(usageMessage({"in.nrrd", "--kind", "bone"}).find("'bone' is not one of soft-tissue, lytic"), std::string::npos);
+  EXPECT_NE(usageMessage({"in.nrrd", "--time-points", "2.5"}).find("--time-points"), std::string::npos);
+  EXPECT_NE(usageMessage({"in.nrrd", "--voxel-size-mm"}).find("needs a value"), std::string::npos);
+  EXPECT_NE(usageMessage({"in.nrrd", "--box", "1,2,3"}).find("6 comma-separated"), std::string::npos);
+  EXPECT_NE(usageMessage({"in.nrrd", "extra.nrrd"}).find("unexpected argument 'extra.nrrd'"), std::string::npos);
+  EXPECT_NE(usageMessage({"in.nrrd", "--kind", "lytic", "--kind", "lytic"}).find("more than once"), std::string::npos);
+  // Results are not options.
+  EXPECT_NE(usageMessage({"in.nrrd", "--volume-ml", "3"}).find("unknown option"), std::string::npos);
+}
+
+TEST(Parameter, LongFlagIsKebabCaseOfTheName) {
+  Parameter p;
+  p.name = "sliceThicknessMm";
+  EXPECT_EQ(p.longFlag(), "--slice-thickness-mm");
+  p.name = "out";
+  EXPECT_EQ(p.longFlag(), "--out");
+}

@@ -1,0 +1,65 @@
+#include <gtest/gtest.h>
+
+#include "lesion/cli/Command.h"
+
+using namespace lesion::cli;
+
+namespace {
+Command sample() {
+  Command c;
+  c.name = "segment";
+  c.title = "LesionKit Segment";
+  c.summary = "segment a lesion";
+  c.description = "Segments a lesion from a seed & writes a <mask>.";
+  c.examples = {"lesionkit segment ct.nrrd --seed 1,2,3 -o mask.nrrd"};
+  c.parameters.push_back({"volume", ParameterType::Image, "Input volume", "CT or MR volume", Channel::Input, 0});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"seed", ParameterType::Point, "Seeds", "points inside the lesion", Channel::None});
+  c.parameters.back().multiple = true;
+  c.parameters.push_back({"kind", ParameterType::StringEnumeration, "Kind", "lesion kind", Channel::None});
+  c.parameters.back().elements = {"soft-tissue", "lytic"};
+  c.parameters.back().defaultValue = "soft-tissue";
+  c.parameters.push_back({"outputMask", ParameterType::LabelImage, "Mask", "result mask", Channel::Output});
+  c.parameters.back().flag = 'o';
+  c.parameters.back().group = "Outputs";
+  c.parameters.push_back({"volumeMl", ParameterType::Float, "Volume (mL)", "lesion volume", Channel::Output});
+  c.parameters.back().group = "Outputs";
+  return c;
+}
+} // namespace
+
+TEST(Describe, HelpShowsUsageParametersExampleAndExitCodes) {
+  ToolInfo tool;
+  tool.version = "9.9";
+  const std::string help = formatHelp(tool, sample());
+  EXPECT_NE(help.find("Usage: lesionkit segment VOLUME [options]"), std::string::npos);
+  EXPECT_NE(help.find("--seed X,Y,Z"), std::string::npos);
+  EXPECT_NE(help.find("One of soft-tissue|lytic. Default: soft-tissue."), std::string::npos);
+  EXPECT_NE(help.find("-o, --output-mask LABELS"), std::string::npos);
+  EXPECT_NE(help.find("Example:\n  lesionkit segment ct.nrrd"), std::string::npos);
+  EXPECT_NE(help.find("Exit codes: 0 ok"), std::string::npos);
+  EXPECT_NE(help.find("volumeMl"), std::string::npos); // listed under results
+}
+
+TEST(Describe, XmlCarriesSlicerElementsFromTheSameTable) {
+  ToolInfo tool;
+  tool.version = "9.9";
+  const std::string xml = formatXml(tool, sample());
+  EXPECT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<executable>", 0), 0u);
+  EXPECT_NE(xml.find("<category>Quantification.LesionKit</category>"), std::string::npos);
+  EXPECT_NE(xml.find("<image type=\"scalar\">\n      <name>volume</name>\n      <index>0</index>"), std::string::npos);
+  EXPECT_NE(xml.find("<point multiple=\"true\" coordinateSystem=\"lps\">"), std::string::npos);
+  EXPECT_NE(xml.find("<longflag>--seed</longflag>"), std::string::npos);
+  EXPECT_NE(xml.find("<image type=\"label\">"), std::string::npos);
+  EXPECT_NE(xml.find("<flag>-o</flag>"), std::string::npos);
+  EXPECT_NE(xml.find("<element>lytic</element>"), std::string::npos);
+  EXPECT_NE(xml.find("<default>soft-tissue</default>"), std::string::npos);
+  // The description is CDATA, so '&' and '<' stay as written.
+  EXPECT_NE(xml.find("<![CDATA[Segments a lesion from a seed & writes a <mask>.]]>"), std::string::npos);
+  // A scalar result has a channel but no flag.
+  const auto result = xml.find("<name>volumeMl</name>");
+  ASSERT_NE(result, std::string::npos);
+  EXPECT_EQ(xml.substr(result, 200).find("longflag"), std::string::npos);
+  EXPECT_NE(xml.substr(result, 200).find("<channel>output</channel>"), std::string::npos);
+  EXPECT_NE(xml.find("<label>Outputs</label>"), std::string::npos);
+}

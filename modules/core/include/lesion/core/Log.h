@@ -1,0 +1,39 @@
+#pragma once
+/// \file Log.h
+/// Library-side logging. Libraries never print: messages go to a sink that the application
+/// installs (the lesionkit apps send them to stderr). Without a sink, messages are dropped.
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace lesion {
+
+enum class LogLevel { Debug = 0, Info = 1, Warning = 2, Error = 3 };
+
+using LogSink = std::function<void(LogLevel, std::string_view)>;
+
+/// Installs the process-wide sink (thread-safe); an empty function drops messages.
+void setLogSink(LogSink sink);
+/// Messages below `level` are dropped before formatting reaches the sink.
+void setLogLevel(LogLevel level);
+[[nodiscard]] bool logEnabled(LogLevel level);
+void logMessage(LogLevel level, std::string_view message);
+[[nodiscard]] std::string_view logLevelName(LogLevel level);
+
+template <typename... Args>
+void logDebug(fmt::format_string<Args...> f, Args&&... args) {
+  if (logEnabled(LogLevel::Debug)) logMessage(LogLevel::Debug, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void logInfo(fmt::format_string<Args...> f, Args&&... args) {
+  if (logEnabled(LogLevel::Info)) logMessage(LogLevel::Info, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void logWarning(fmt::format_string<Args...> f, Args&&... args) {
+  if (logEnabled(LogLevel::Warning)) logMessage(LogLevel::Warning, fmt::format(f, std::forward<Args>(args)...));
+}
+
+} // namespace lesion

@@ -1,0 +1,38 @@
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "lesion/core/Log.h"
+#include "lesion/core/Progress.h"
+
+using namespace lesion;
+
+TEST(Progress, SubScopesMapIntoTheParentRange) {
+  std::vector<double> seen;
+  const Progress root{[&](double f, std::string_view) { seen.push_back(f); }};
+  const Progress second = root.sub(0.5, 1.0);
+  second.report(0.0);
+  second.report(0.5);
+  second.sub(0.5, 1.0).report(1.0);
+  second.report(7.0); // clamped
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_DOUBLE_EQ(seen[0], 0.5);
+  EXPECT_DOUBLE_EQ(seen[1], 0.75);
+  EXPECT_DOUBLE_EQ(seen[2], 1.0);
+  EXPECT_DOUBLE_EQ(seen[3], 1.0);
+  EXPECT_FALSE(Progress{}.active());
+  Progress{}.report(0.3); // no sink: nothing happens
+}
+
+TEST(Log, MessagesReachTheSinkAboveTheLevelOnly) {
+  std::vector<std::string> got;
+  setLogSink([&](LogLevel level, std::string_view m) { got.push_back(std::string(logLevelName(level)) + ":" + std::string(m)); });
+  setLogLevel(LogLevel::Info);
+  logDebug("hidden {}", 1);
+  logInfo("slices {}", 3);
+  logWarning("tilt {:.1f} deg", 18.46);
+  setLogSink({});
+  logWarning("dropped");
+  EXPECT_EQ(got, (std::vector<std::string>{"info:slices 3", "warning:tilt 18.5 deg"}));
+}

@@ -1,0 +1,78 @@
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "lesion/core/Error.h"
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/testing/TestHarness.h"
+
+using namespace lesion;
+
+namespace {
+ImageGeometry obliqueGeometry() {
+  ImageGeometry g;
+  g.size = {7, 5, 4};
+  g.spacing = {0.7, 0.9, 2.5};
+  g.origin = {-120.25, 33.5, -401.75};
+  const Mat3 r = Mat3::rotation(normalized(Vec3{0.2, 1.0, 0.3}), 0.4);
+  g.direction = r;
+  return g;
+}
+} // namespace
+
+class VolumeFileRoundTrip : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(VolumeFileRoundTrip, KeepsGeometryAndValuesExactly) {
+  test::ScratchFolder dir;
+  Volume v(obliqueGeometry());
+  for (std::size_t i = 0; i < v.voxels.size(); ++i) v.voxels[i] = static_cast<float>(i) * 1.5f - 40.0f;
+  const auto path = dir / ("v" + GetParam());
+  dicomio::writeVolumeFile(v, path);
+  const Volume back = dicomio::readVolumeFile(path);
+  // NIfTI stores geometry as float32 quaternions: exact to ~1e-5 mm, not 1e-12.
+  EXPECT_TRUE(back.geometry.sameGrid(v.geometry, 1e-4)) << "geometry changed in " << GetParam();
+  EXPECT_EQ(back.voxels, v.voxels);
+
+  LabelMap labels(obliqueGeometry(), 0);
+  labels.at(3, 2, 1) = 2;
+  labels.at(6, 4, 3) = 65535;
+  const auto lpath = dir / ("l" + GetParam());
+  dicomio::writeLabelMapFile(labels, lpath);
+  const LabelMap lback = dicomio::readLabelMapFile(lpath);
+  EXPECT_TRUE(lback.geometry.sameGrid(labels.geometry, 1e-4));
+  EXPECT_EQ(lback.voxels, labels.voxels);
+  EXPECT_EQ(test::listFiles(dir.path()).size(), 2u) << "temporary files left behind";
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, VolumeFileRoundTrip, ::testing::Values(".nrrd", ".nii.gz", ".nii"));
+
+TEST(VolumeFileIO, Int16StorageIsUsedOnlyWhenLossless) {
+  test::ScratchFolder dir;
+  ImageGeometry g;
+  g.size = {4, 4, 4};
+  Volume v(g, -1000.0f);
+  v.voxels[5] = 1200.0f;
+  dicomio::writeVolumeFile(v, dir / "ct.nrrd", true);
+  EXPECT_EQ(dicomio::readVolumeFile(dir / "ct.nrrd").voxels, v.voxels);
+  v.voxels[6] = 0.25f; // not representable: falls back to float
+  dicomio::writeVolumeFile(v, dir / "mr.nrrd", true);
+  EXPECT_EQ(dicomio::readVolumeFile(dir / "mr.nrrd").voxels, v.voxels);
+}
+
+TEST(VolumeFileIO, BadFilesAreInputErrorsNamingTheFile) {
+  test::ScratchFolder dir;
+  EXPECT_THROW((void)dicomio::readVolumeFile(dir / "missing.nrrd"), InputError);
+  std::ofstream(dir / "garbage.nrrd") << "this is not a nrrd file";
+  try {
+    (void)dicomio::readVolumeFile(dir / "garbage.nrrd");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("garbage.nrrd"), std::string::npos);
+  }
+  EXPECT_THROW((void)dicomio::readVolumeFile(dir / "x.png"), InputError);
+  ImageGeometry g;
+  g.size = {2, 2, 2};
+  Volume v(g, 0.5f);
+  dicomio::writeVolumeFile(v, dir / "fraction.nrrd");
+  EXPECT_THROW((void)dicomio::readLabelMapFile(dir / "fraction.nrrd"), InputError);
+}

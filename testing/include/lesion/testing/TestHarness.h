@@ -1,0 +1,58 @@
+#pragma once
+/// \file TestHarness.h
+/// Shared test helpers: finding the real public test data, scratch folders, running our
+/// executables as a user would.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace lesion::test {
+
+/// Root of the real public test data: $LESIONKIT_TEST_DATA, else the configured default.
+[[nodiscard]] std::optional<std::filesystem::path> testDataRoot();
+/// testDataRoot()/relative when it exists.
+[[nodiscard]] std::optional<std::filesystem::path> testDataPath(const std::string& relative);
+
+/// Folder of our built executables ($LESIONKIT_BIN, else the configured build's bin/).
+[[nodiscard]] std::filesystem::path binaryDir();
+
+/// A fresh folder under the system temp dir, removed with its contents on destruction.
+class ScratchFolder {
+public:
+  explicit ScratchFolder(const std::string& prefix = "lesionkit-test");
+  ~ScratchFolder();
+  ScratchFolder(const ScratchFolder&) = delete;
+  ScratchFolder& operator=(const ScratchFolder&) = delete;
+  [[nodiscard]] const std::filesystem::path& path() const { return m_Path; }
+  [[nodiscard]] std::filesystem::path operator/(const std::string& name) const { return m_Path / name; }
+
+private:
+  std::filesystem::path m_Path;
+};
+
+struct ProcessResult {
+  int exitCode{-1};
+  std::string out;
+  std::string err;
+};
+
+/// Runs `argv` (argv[0] resolved in binaryDir() when it has no '/'), capturing stdout/stderr.
+[[nodiscard]] ProcessResult runProcess(const std::vector<std::string>& argv);
+
+/// Files (recursively) under `folder`, relative and sorted: to check nothing half-written stays.
+[[nodiscard]] std::vector<std::string> listFiles(const std::filesystem::path& folder);
+
+} // namespace lesion::test
+
+/// Binds `var` to the data path or skips the test with a message naming the missing data.
+#define LESIONKIT_REQUIRE_TEST_DATA(var, relative)                                                        \
+  const auto var##_optional = ::lesion::test::testDataPath(relative);                                  \
+  if (!var##_optional) {                                                                                   \
+    GTEST_SKIP() << "real test data '" << (relative)                                                       \
+                 << "' not found: set LESIONKIT_TEST_DATA to the shared data folder (../shared/data)";     \
+  }                                                                                                        \
+  const std::filesystem::path var = *var##_optional

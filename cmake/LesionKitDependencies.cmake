@@ -8,6 +8,8 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(TBB REQUIRED)
 find_package(ZLIB REQUIRED)
+# Convex hulls for the 3D maximum diameter (measurement); C reentrant library only.
+find_package(Qhull CONFIG REQUIRED)
 
 find_package(ITK 5.2 REQUIRED COMPONENTS
   ITKCommon ITKIOImageBase ITKIONRRD ITKIONIFTI ITKImageGrid ITKImageIntensity
@@ -15,7 +17,8 @@ find_package(ITK 5.2 REQUIRED COMPONENTS
   ITKRegionGrowing ITKLevelSets ITKLabelMap ITKImageLabel ITKConnectedComponents
   ITKMathematicalMorphology ITKBinaryMathematicalMorphology ITKDistanceMap ITKBiasCorrection
   ITKRegistrationMethodsv4 ITKMetricsv4 ITKOptimizersv4 ITKTransform ITKImageStatistics
-  ITKImageFunction ITKFastMarching ITKIOTransformBase)
+  ITKImageFunction ITKFastMarching ITKIOTransformBase ITKIOGDCM
+  ITKGDCM) # GDCM headers/libraries: dicomio decodes JPEG 2000 (absent from Debian's DCMTK) with it
 add_library(lesion_dep_itk INTERFACE)
 add_library(lesion::dep_itk ALIAS lesion_dep_itk)
 target_include_directories(lesion_dep_itk SYSTEM INTERFACE ${ITK_INCLUDE_DIRS})
@@ -33,6 +36,11 @@ add_library(lesion_dep_dcmtk INTERFACE)
 add_library(lesion::dep_dcmtk ALIAS lesion_dep_dcmtk)
 target_link_libraries(lesion_dep_dcmtk INTERFACE DCMTK::dcmdata DCMTK::dcmimgle DCMTK::dcmimage
   DCMTK::dcmjpeg DCMTK::dcmjpls DCMTK::ofstd DCMTK::oflog)
+# DICOM SEG and SR (TID 1500) writers/readers: reporting only.
+add_library(lesion_dep_dcmtk_objects INTERFACE)
+add_library(lesion::dep_dcmtk_objects ALIAS lesion_dep_dcmtk_objects)
+target_link_libraries(lesion_dep_dcmtk_objects INTERFACE DCMTK::dcmseg DCMTK::dcmfg DCMTK::dcmiod DCMTK::cmr
+  DCMTK::dcmsr DCMTK::dcmdata DCMTK::ofstd DCMTK::oflog)
 
 find_package(OpenCV 4 REQUIRED COMPONENTS core imgproc imgcodecs)
 add_library(lesion_dep_opencv INTERFACE)
@@ -51,4 +59,6 @@ endif()
 find_program(LESIONKIT_DCIODVFY dciodvfy)
 find_program(LESIONKIT_DCMDUMP dcmdump)
 find_program(LESIONKIT_DCM2NIIX dcm2niix)
+find_program(LESIONKIT_CHROMIUM chromium)
+find_program(LESIONKIT_DSRDUMP dsrdump)
 find_program(LESIONKIT_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)

@@ -12,8 +12,11 @@ packages=(
   # small libraries
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libsqlite3-dev libtbb-dev zlib1g-dev
+  libqhull-dev
   # test peers and validators
   dicom3tools dcmtk dcm2niix
+  # renders the HTML report headless in the reporting tests
+  chromium
   # silences the GDCM CMake config that ITK pulls in (it names these tools)
   libgdcm-tools
   # python helpers used by test/bench scripts (only under /usr/bin/python3)

@@ -12,5 +12,9 @@ namespace lesion::commands {
 [[nodiscard]] std::vector<cli::Command> allCommands();
 
 [[nodiscard]] cli::Command demoCommand();
+[[nodiscard]] cli::Command convertCommand();
+[[nodiscard]] cli::Command phantomCommand();
+[[nodiscard]] cli::Command measureCommand();
+[[nodiscard]] cli::Command reportCommand();
 
 } // namespace lesion::commands

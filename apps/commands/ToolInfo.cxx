@@ -12,7 +12,7 @@ cli::ToolInfo toolInfo(const std::string& program) {
 }
 
 std::vector<cli::Command> allCommands() {
-  return {};
+  return {demoCommand(), phantomCommand(), convertCommand(), measureCommand(), reportCommand()};
 }
 
 } // namespace lesion::commands

@@ -1,0 +1,142 @@
+// lesionkit convert: a DICOM folder (or a volume file) → NRRD/NIfTI plus a JSON sidecar.
+#include <filesystem>
+#include <ostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "Commands.h"
+#include "lesion/core/AtomicOutput.h"
+#include "lesion/core/Error.h"
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/dicomio/VolumeLoader.h"
+
+namespace lesion::commands {
+
+namespace {
+
+/// volume.nii.gz → volume.json, volume.nrrd → volume.json (the dcm2niix sidecar convention).
+std::filesystem::path sidecarPath(const std::filesystem::path& output) {
+  std::string name = output.filename().string();
+  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".nhdr"}) {
+    const std::string e = ext;
+    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
+      name.resize(name.size() - e.size());
+      break;
+    }
+  }
+  return output.parent_path() / (name + ".json");
+}
+
+nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem::path& input) {
+  const ImageGeometry& g = v.volume.geometry;
+  nlohmann::json direction = nlohmann::json::array();
+  for (std::size_t c = 0; c < 3; ++c) {
+    const Vec3 col = g.direction.column(c);
+    direction.push_back({col.x, col.y, col.z});
+  }
+  nlohmann::json j;
+  j["source"] = input.string();
+  j["coordinateSystem"] = "LPS";
+  j["geometry"] = {{"size", {g.size[0], g.size[1], g.size[2]}},
+                   {"spacingMm", {g.spacing.x, g.spacing.y, g.spacing.z}},
+                   {"originMm", {g.origin.x, g.origin.y, g.origin.z}},
+                   {"directionColumns", direction},
+                   {"convention", "voxel centre (i,j,k) = origin + direction * diag(spacing) * (i,j,k); origin is "
+                                  "the Image Position of the first slice"}};
+  j["seriesInstanceUid"] = v.seriesInstanceUid;
+  j["seriesId"] = v.seriesId;
+  j["studyInstanceUid"] = v.studyInstanceUid;
+  j["frameOfReferenceUid"] = v.frameOfReferenceUid;
+  j["modality"] = v.modality;
+  j["seriesDescription"] = v.seriesDescription;
+  j["sopInstanceUids"] = v.sopInstanceUids;
+  j["gantryTiltDeg"] = v.tiltDeg;
+  j["resampled"] = v.resampled;
+  j["paddingValue"] = v.paddingValue;
+  j["warnings"] = v.warnings;
+  j["skippedFiles"] = v.skippedFiles;
+  j["otherSeries"] = v.otherSeries;
+  j["conversionSoftware"] = "lesionkit convert";
+  return j;
+}
+
+} // namespace
+
+cli::Command convertCommand() {
+  using cli::Channel;
+  using cli::ParameterType;
+  cli::Command c;
+  c.name = "convert";
+  c.title = "LesionKit DICOM Convert";
+  c.summary = "convert a DICOM series to NRRD/NIfTI with a JSON sidecar";
+  c.description =
+      "Scans a DICOM folder (recursively, .dcm.gz included), splits it into series the way dcm2niix does, "
+      "loads the requested or the best series (most slices, axial, not a localizer) in Hounsfield units and "
+      "writes it with a JSON sidecar (geometry in LPS mm, warnings, source UIDs) next to the output. Slice "
+      "order and spacing come from Image Position along the slice normal; gantry tilt and uneven spacing or "
+      "missing slices are reported and resampled unless asked otherwise.";
+  c.examples = {"lesionkit convert study/CT -o ct.nrrd",
+                "lesionkit convert study/CT -o ct.nii.gz --series 1.2.840.113619.2.55.3 --tilt keep-sheared"};
+  c.parameters.push_back({"input", ParameterType::Image, "Input",
+                          "DICOM folder (or a single DICOM, NRRD or NIfTI file)", Channel::Input, 0});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"output", ParameterType::Image, "Output volume",
+                          "volume file to write (.nrrd, .nii.gz); a sidecar NAME.json is written next to it",
+                          Channel::Output, std::nullopt, 'o'});
+  c.parameters.back().required = true;
+  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
+  c.parameters.push_back({"series", ParameterType::String, "Series",
+                          "SeriesInstanceUID (or split part id UID#2) to convert; default: the best series",
+                          Channel::Input});
+  c.parameters.push_back({"tilt", ParameterType::StringEnumeration, "Gantry tilt",
+                          "resample: onto an orthogonal grid; keep-sheared: keep the acquired slices with a "
+                          "non-orthogonal direction",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "resample";
+  c.parameters.back().elements = {"resample", "keep-sheared"};
+  c.parameters.push_back({"unevenSpacing", ParameterType::StringEnumeration, "Uneven spacing",
+                          "resample: interpolate onto the smallest step (warning); refuse: fail naming the "
+                          "positions",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "resample";
+  c.parameters.back().elements = {"resample", "refuse"};
+  c.parameters.push_back({"slices", ParameterType::Integer, "Slices", "number of slices written", Channel::Output});
+  c.parameters.push_back({"gantryTiltDeg", ParameterType::Float, "Gantry tilt (deg)",
+                          "measured gantry tilt", Channel::Output});
+  c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    const std::filesystem::path input = args.path("input");
+    const std::filesystem::path output = args.path("output");
+    if (!dicomio::isVolumeFileName(output)) {
+      throw UsageError(fmt::format("--output '{}': expected a .nrrd, .nhdr, .nii or .nii.gz name", output.string()));
+    }
+    dicomio::LoadOptions options;
+    if (args.has("series")) options.seriesInstanceUid = args.string("series");
+    options.tilt = args.string("tilt") == "keep-sheared" ? dicomio::TiltHandling::KeepSheared
+                                                         : dicomio::TiltHandling::Resample;
+    options.unevenSpacing = args.string("unevenSpacing") == "refuse" ? dicomio::SpacingHandling::Refuse
+                                                                     : dicomio::SpacingHandling::Resample;
+    const dicomio::LoadedVolume loaded = dicomio::loadVolume(input, options, ctx.progress.sub(0.0, 0.8));
+    ctx.progress.report(0.8, "writing");
+    const auto parent = output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path();
+    ensureWritableFolder(parent);
+    // int16 when every value is a whole number in range (plain CT), float otherwise.
+    dicomio::writeVolumeFile(loaded.volume, output, true);
+    const auto sidecar = sidecarPath(output);
+    writeTextFileAtomically(sidecar, sidecarJson(loaded, input).dump(2) + "\n");
+    const ImageGeometry& g = loaded.volume.geometry;
+    ctx.out << fmt::format("wrote {} ({}x{}x{}, spacing {:.4g} x {:.4g} x {:.4g} mm) and {}\n", output.string(),
+                           g.size[0], g.size[1], g.size[2], g.spacing.x, g.spacing.y, g.spacing.z, sidecar.string());
+    if (!loaded.seriesId.empty()) ctx.out << "series " << loaded.seriesId << '\n';
+    // The warnings themselves went to the log (stderr) as they were found.
+    if (!loaded.warnings.empty()) ctx.out << loaded.warnings.size() << " warnings (listed in the sidecar)\n";
+    if (!loaded.skippedFiles.empty()) ctx.out << loaded.skippedFiles.size() << " files skipped (listed in the sidecar)\n";
+    for (const std::string& s : loaded.otherSeries) ctx.out << "other series: " << s << '\n';
+    ctx.returnValues["slices"] = std::to_string(g.size[2]);
+    ctx.returnValues["gantryTiltDeg"] = fmt::format("{:.3f}", loaded.tiltDeg);
+    ctx.progress.report(1.0, "done");
+  };
+  return c;
+}
+
+} // namespace lesion::commands

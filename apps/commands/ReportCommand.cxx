@@ -1,0 +1,320 @@
+// lesionkit report: a volume and its lesion label map (or a measurement report.json naming them)
+// → DICOM SEG, DICOM SR TID 1500, QC pictures, STL/VTP meshes, JSON/CSV and report.html in one
+// folder. All logic lives in lesion::reporting and lesion::qc.
+#include <algorithm>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "Commands.h"
+#include "lesion/core/AtomicOutput.h"
+#include "lesion/core/Error.h"
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/measurement/LesionMeasurement.h"
+#include "lesion/qc/QcPictures.h"
+#include "lesion/qc/SurfaceMeshes.h"
+#include "lesion/reporting/DicomSeg.h"
+#include "lesion/reporting/DicomSr.h"
+#include "lesion/reporting/HtmlReport.h"
+#include "lesion/reporting/LabelMapLoader.h"
+#include "lesion/reporting/MeasurementReport.h"
+
+namespace lesion::commands {
+
+namespace {
+
+// What a measurement report.json says about its inputs and lesions (schema v1).
+struct ReportJsonInputs {
+  std::filesystem::path volume;
+  std::filesystem::path mask;
+  std::string seriesInstanceUid;
+  std::string timepoint;
+  measurement::MeasurementOptions options;
+};
+
+ReportJsonInputs readReportJson(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("measurement report '{}': cannot open", path.string()));
+  nlohmann::json root;
+  try {
+    in >> root;
+    ReportJsonInputs r;
+    const auto& input = root.at("input");
+    // Relative input paths are relative to where measure ran; try the report's folder as well.
+    auto resolve = [&](const std::string& p) {
+      const std::filesystem::path candidate(p);
+      if (candidate.is_relative() && !std::filesystem::exists(candidate) && std::filesystem::exists(path.parent_path() / candidate))
+        return path.parent_path() / candidate;
+      return candidate;
+    };
+    r.volume = resolve(input.at("volumePath").get<std::string>());
+    r.mask = resolve(input.at("maskPath").get<std::string>());
+    r.seriesInstanceUid = input.value("seriesInstanceUid", "");
+    r.timepoint = root.value("timepoint", "baseline");
+    if (root.contains("settings")) {
+      const auto& s = root["settings"];
+      r.options.intensityUnit = s.value("intensityUnit", "HU") == "HU" ? measurement::IntensityUnit::HounsfieldUnit
+                                                                      : measurement::IntensityUnit::Arbitrary;
+      r.options.calcificationThresholdHu = s.value("calcificationThresholdHu", 130.0);
+      r.options.boneThresholdHu = s.value("boneThresholdHu", 400.0);
+      if (s.contains("sliceThicknessMm") && s["sliceThicknessMm"].is_number())
+        r.options.sliceThicknessMm = s["sliceThicknessMm"].get<double>();
+    }
+    for (const auto& l : root.at("lesions")) {
+      measurement::LesionSpec spec;
+      spec.label = l.at("label").get<std::uint16_t>();
+      spec.kind = l.value("kind", "soft-tissue");
+      spec.name = l.value("name", "");
+      spec.lymphNode = l.value("lymphNode", false);
+      r.options.lesions.push_back(spec);
+    }
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("measurement report '{}': not a LesionKit measurement report ({})", path.string(), e.what()));
+  }
+}
+
+struct MeasuredStudy {
+  dicomio::LoadedVolume loaded;
+  LabelMap labels;
+  reporting::MeasurementReport report;
+};
+
+// Lesions of a DICOM SEG keep their tracking identifiers as names (and LesionKit's SEGs their
+// kinds), so a SEG written at baseline carries the lesion identities to the follow-up.
+void namesFromSeg(const std::filesystem::path& maskPath, const LabelMap& labels, measurement::MeasurementOptions& options) {
+  if (dicomio::isVolumeFileName(maskPath) || !options.lesions.empty() || !options.labels.empty()) return;
+  const std::vector<std::uint16_t> present = measurement::labelsPresent(labels);
+  const auto& kinds = measurement::knownLesionKinds();
+  for (const reporting::SegmentRecord& s : reporting::readDicomSeg(maskPath).segments) {
+    if (std::find(present.begin(), present.end(), s.label) == present.end()) continue;
+    measurement::LesionSpec spec;
+    spec.label = s.label;
+    spec.name = s.trackingId.empty() ? s.segmentLabel : s.trackingId;
+    spec.kind = "other";
+    if (const auto colon = s.segmentDescription.find(": "); s.segmentDescription.rfind("LesionKit label", 0) == 0 &&
+                                                             colon != std::string::npos) {
+      const std::string kind = s.segmentDescription.substr(colon + 2);
+      if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) spec.kind = kind;
+    }
+    spec.lymphNode = spec.kind == "lymph-node";
+    options.lesions.push_back(spec);
+  }
+}
+
+MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::filesystem::path& maskPath,
+                           const std::string& seriesUid, measurement::MeasurementOptions options,
+                           const std::string& timepoint, bool unitFromModality) {
+  MeasuredStudy s;
+  dicomio::LoadOptions loadOptions;
+  loadOptions.seriesInstanceUid = seriesUid;
+  s.loaded = dicomio::loadVolume(volumePath, loadOptions);
+  s.labels = reporting::loadLabelMap(maskPath, &s.loaded.volume.geometry);
+  if (!s.labels.geometry.sameGrid(s.loaded.volume.geometry))
+    throw InputError(fmt::format("mask '{}' is not on the grid of volume '{}': resample the mask onto the volume first",
+                                 maskPath.string(), volumePath.string()));
+  if (unitFromModality)
+    options.intensityUnit = (s.loaded.modality.empty() || s.loaded.modality == "CT")
+                                ? measurement::IntensityUnit::HounsfieldUnit
+                                : measurement::IntensityUnit::Arbitrary;
+  namesFromSeg(maskPath, s.labels, options);
+  reporting::MeasurementReport& report = s.report;
+  report.toolVersion = toolInfo().version;
+  report.command = "report";
+  report.timepoint = timepoint;
+  report.input.volumePath = volumePath.string();
+  report.input.maskPath = maskPath.string();
+  report.input.seriesInstanceUid = s.loaded.seriesInstanceUid;
+  report.input.geometry = s.loaded.volume.geometry;
+  report.input.warnings = s.loaded.warnings;
+  report.options = options;
+  try {
+    report.lesions = measurement::measureLesions(s.loaded.volume, s.labels, options);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("mask '{}': {}", maskPath.string(), e.what()));
+  }
+  return s;
+}
+
+} // namespace
+
+cli::Command reportCommand() {
+  using cli::Channel;
+  using cli::ParameterType;
+  cli::Command c;
+  c.name = "report";
+  c.title = "LesionKit Report";
+  c.summary = "write what radiology tools read: DICOM SEG and SR, QC pictures, surface meshes, HTML report";
+  c.description =
+      "Measures the lesions of a label map (or of the inputs a measurement report.json names) and writes, into one "
+      "output folder that appears complete or not at all: seg.dcm (DICOM Segmentation, one segment per lesion with "
+      "SNOMED CT category/type, tracking identifier and UID, referencing the source DICOM series when the volume is "
+      "a DICOM folder), sr.dcm (DICOM SR TID 1500 measurement report referencing the SEG: volume, RECIST long and "
+      "short axis, 3D diameter, density mean/SD, calcified volume), qc/lesion-N-{axial,coronal,sagittal}.png "
+      "(contour and RECIST axes, bone or soft-tissue window), meshes/lesion-N.{stl,vtp} (LPS millimetres), "
+      "report.json, table.csv and a self-contained report.html. The mask may also be a DICOM SEG.";
+  c.examples = {"lesionkit report ct.nrrd --mask lesions.nrrd --lesion 1:lytic-bone:L4 -o out/",
+                "lesionkit report study/CT --mask seg.dcm -o out/ --timepoint follow-up-1",
+                "lesionkit report --measurements report.json -o out/",
+                "lesionkit report followup/CT --mask followup-lesions.nrrd --previous baseline-out/report.json "
+                "--timepoint follow-up-1 -o followup-out/"};
+  c.parameters.push_back({"volume", ParameterType::Image, "Volume",
+                          "CT or MR volume: a NRRD/NIfTI file or a DICOM folder (then SEG and SR reference it).",
+                          Channel::Input, 0});
+  c.parameters.push_back({"mask", ParameterType::LabelImage, "Label map",
+                          "lesion label map on the volume's grid (NRRD/NIfTI) or a DICOM SEG (put onto the grid).",
+                          Channel::Input, std::nullopt, 'm'});
+  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii,.dcm";
+  c.parameters.push_back({"measurements", ParameterType::File, "Measurement report",
+                          "a report.json of lesionkit measure: its volume, mask, lesions and settings are used "
+                          "(instead of VOLUME and --mask).",
+                          Channel::Input});
+  c.parameters.back().fileExtensions = ".json";
+  c.parameters.push_back({"output", ParameterType::Directory, "Output folder",
+                          "folder to write (replaced as a whole when complete).", Channel::Output, std::nullopt, 'o'});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"lesion", ParameterType::String, "Lesion",
+                          "LABEL:KIND:NAME, e.g. 2:lytic-bone:L4; KIND chooses the codes, the picture window (bone "
+                          "or soft tissue) and RECIST node rules; NAME is the tracking identifier across time points.",
+                          Channel::Input});
+  c.parameters.back().multiple = true;
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"previous", ParameterType::File, "Earlier report",
+                          "report.json of an earlier time point of the same patient (repeatable, oldest first): "
+                          "re-measured from the files it names; its lesions join the HTML trend plots and the "
+                          "side-by-side pictures, matched by lesion name.",
+                          Channel::Input});
+  c.parameters.back().multiple = true;
+  c.parameters.back().fileExtensions = ".json";
+  c.parameters.push_back({"timepoint", ParameterType::String, "Time point",
+                          "label of this study's time point (report, CSV, SR Time Point).", Channel::Input});
+  c.parameters.back().defaultValue = "baseline";
+  c.parameters.push_back({"series", ParameterType::String, "Series",
+                          "SeriesInstanceUID to load when the volume is a DICOM folder holding several.",
+                          Channel::Input});
+  c.parameters.push_back({"noMeshes", ParameterType::Boolean, "No meshes", "skip the STL/VTP surface meshes.",
+                          Channel::Input});
+  c.parameters.back().group = "Settings";
+  c.parameters.push_back({"noPictures", ParameterType::Boolean, "No pictures",
+                          "skip the QC pictures (the HTML report then has none).", Channel::Input});
+  c.parameters.back().group = "Settings";
+  c.parameters.push_back({"lesionCount", ParameterType::Integer, "Lesions", "number of lesions reported.",
+                          Channel::Output});
+
+  c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    std::filesystem::path volumePath, maskPath;
+    std::string seriesUid = args.has("series") ? args.string("series") : std::string();
+    std::string timepoint = args.string("timepoint");
+    measurement::MeasurementOptions options;
+    if (args.has("measurements")) {
+      if (args.has("volume") || args.has("mask"))
+        throw UsageError("give either VOLUME and --mask, or --measurements, not both");
+      const ReportJsonInputs r = readReportJson(args.path("measurements"));
+      volumePath = r.volume;
+      maskPath = r.mask;
+      options = r.options;
+      if (seriesUid.empty()) seriesUid = r.seriesInstanceUid;
+      if (!args.has("timepoint") || timepoint == "baseline") timepoint = r.timepoint;
+    } else {
+      if (!args.has("volume") || !args.has("mask"))
+        throw UsageError("missing VOLUME and --mask (or --measurements report.json)");
+      volumePath = args.path("volume");
+      maskPath = args.path("mask");
+    }
+    for (const std::string& text : args.strings("lesion")) {
+      const measurement::LesionSpec spec = measurement::parseLesionSpec(text);
+      auto it = std::find_if(options.lesions.begin(), options.lesions.end(), [&](const auto& l) { return l.label == spec.label; });
+      if (it != options.lesions.end()) *it = spec; else options.lesions.push_back(spec);
+    }
+    options.computeSurfaceMesh = true;
+    StagedOutputFolder out(args.path("output"));
+
+    ctx.progress.report(0.0, "loading and measuring");
+    const MeasuredStudy current =
+        measureStudy(volumePath, maskPath, seriesUid, options, timepoint, !args.has("measurements"));
+    const dicomio::LoadedVolume& loaded = current.loaded;
+    const LabelMap& labels = current.labels;
+    const reporting::MeasurementReport& report = current.report;
+    // Earlier time points: re-measured from what their reports name (std::deque keeps addresses).
+    std::deque<MeasuredStudy> previous;
+    for (const std::string& text : args.strings("previous")) {
+      const ReportJsonInputs r = readReportJson(text);
+      previous.push_back(measureStudy(r.volume, r.mask, r.seriesInstanceUid, r.options, r.timepoint, false));
+    }
+
+    ctx.progress.report(0.4, "writing DICOM SEG and SR");
+    reporting::DicomSourceInfo source;
+    if (!loaded.seriesInstanceUid.empty())
+      source = reporting::readDicomSourceInfo(volumePath, loaded.seriesInstanceUid, loaded.sopInstanceUids);
+    std::vector<reporting::SegmentInfo> segments;
+    for (const auto& l : report.lesions) segments.push_back({l.spec.label, l.spec.kind, l.spec.name, "", ""});
+    reporting::DicomSegOptions segOptions;
+    segOptions.algorithmVersion = report.toolVersion;
+    const reporting::DicomObjectInfo seg =
+        reporting::writeDicomSeg(labels, segments, source, out.path("seg.dcm"), segOptions);
+    reporting::DicomSrOptions srOptions;
+    srOptions.timePoint = timepoint;
+    srOptions.algorithmVersion = report.toolVersion;
+    reporting::writeDicomSr(report.lesions, segments, seg, source, out.path("sr.dcm"), srOptions);
+
+    reporting::HtmlReportInput html;
+    html.title = "LesionKit report" + (timepoint.empty() ? std::string() : " — " + timepoint);
+    html.patientId = source.patientId;
+    html.patientName = source.patientName;
+    for (const auto& f : loaded.skippedFiles) html.warnings.push_back("skipped file: " + f);
+    html.outputs = {"seg.dcm", "sr.dcm", "report.json", "table.csv"};
+    if (!args.flag("noPictures")) {
+      ctx.progress.report(0.6, "QC pictures");
+      const auto pictures = qc::writeQcPictures(loaded.volume, labels, report.lesions, out.path("qc"));
+      for (std::size_t i = 0; i < pictures.size(); ++i) {
+        const measurement::LesionMeasurement& lesion = report.lesions[i];
+        const std::string key = reporting::lesionKey(lesion);
+        // The same lesion (by name) at the earlier time points, side by side with this one.
+        std::vector<qc::TimepointLesion> history;
+        for (const MeasuredStudy& p : previous)
+          for (const auto& l : p.report.lesions)
+            if (reporting::lesionKey(l) == key) history.push_back({&p.loaded.volume, &p.labels, l, p.report.timepoint});
+        if (!history.empty()) {
+          history.push_back({&loaded.volume, &labels, lesion, timepoint});
+          const std::filesystem::path followUp = out.path("qc") / fmt::format("lesion-{}-followup.png", lesion.spec.label);
+          qc::writeFollowUpPicture(history, followUp);
+          html.pictures.push_back({"the lesion over time (axial, one scale)", followUp, key});
+        }
+        html.pictures.push_back({"axial slice through the RECIST long axis", pictures[i].axial, key});
+        html.pictures.push_back({"coronal through the centroid", pictures[i].coronal, key});
+        html.pictures.push_back({"sagittal through the centroid", pictures[i].sagittal, key});
+      }
+    }
+    if (!args.flag("noMeshes")) {
+      ctx.progress.report(0.75, "surface meshes");
+      std::vector<std::uint16_t> lesionLabels;
+      for (const auto& l : report.lesions) lesionLabels.push_back(l.spec.label);
+      for (const auto& m : qc::writeSurfaceMeshes(labels, lesionLabels, out.path("meshes"))) {
+        html.outputs.push_back("meshes/" + m.stl.filename().string());
+        html.outputs.push_back("meshes/" + m.vtp.filename().string());
+      }
+    }
+    ctx.progress.report(0.9, "report");
+    reporting::writeJsonReport(report, out.path("report.json"));
+    reporting::writeCsvTable(report, out.path("table.csv"));
+    for (const MeasuredStudy& p : previous) html.timepoints.push_back(p.report);
+    html.timepoints.push_back(report);
+    reporting::writeHtmlReport(html, out.path("report.html"));
+    out.commit();
+
+    ctx.out << reporting::toSummaryText(report);
+    ctx.out << fmt::format("wrote {}: seg.dcm ({} segments, {} frames), sr.dcm, report.html{}{}\n", out.target().string(),
+                           seg.segmentNumbers.size(), seg.frameCount, args.flag("noPictures") ? "" : ", qc/*.png",
+                           args.flag("noMeshes") ? "" : ", meshes/*.stl|vtp");
+    ctx.returnValues["lesionCount"] = std::to_string(report.lesions.size());
+    ctx.progress.report(1.0, "done");
+  };
+  return c;
+}
+
+} // namespace lesion::commands

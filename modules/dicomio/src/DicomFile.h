@@ -1,0 +1,31 @@
+#pragma once
+// Private: opening DICOM files with DCMTK (plain or .dcm.gz) and turning OFCondition into
+// lesion::DicomError at the module edge.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+
+namespace lesion::dicomio::detail {
+
+/// Registers the DCMTK decoders (JPEG, JPEG-LS, RLE) once per process.
+void registerDecoders();
+
+/// True when the name ends with ".gz" (case-insensitive).
+[[nodiscard]] bool isGzipName(const std::filesystem::path& path);
+
+/// Loads `path`. With `headerOnly`, parsing stops at the pixel data (and big values are not
+/// read into memory). Throws lesion::DicomError naming the file on failure.
+[[nodiscard]] std::unique_ptr<DcmFileFormat> loadDicomFile(const std::filesystem::path& path, bool headerOnly);
+
+/// Bytes of a gzip file, decompressed in memory. Throws lesion::DicomError naming the file.
+[[nodiscard]] std::vector<unsigned char> gunzipFile(const std::filesystem::path& path);
+
+/// Human name of a transfer syntax UID, e.g. "JPEG 2000 Image Compression (Lossless Only)".
+[[nodiscard]] std::string transferSyntaxName(const std::string& uid);
+
+} // namespace lesion::dicomio::detail

@@ -1,0 +1,283 @@
+#include "lesion/dicomio/DicomHeader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <atomic>
+#include <system_error>
+#include <thread>
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcitem.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+#include <dcmtk/dcmdata/dcsequen.h>
+#include <dcmtk/dcmdata/dcuid.h>
+
+#include "DicomFile.h"
+#include "lesion/core/Error.h"
+
+namespace lesion::dicomio {
+
+namespace {
+
+std::string getString(DcmItem* item, const DcmTagKey& tag) {
+  OFString value;
+  if (item && item->findAndGetOFStringArray(tag, value).good()) {
+    std::string s = value.c_str();
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+    while (!s.empty() && s.front() == ' ') s.erase(s.begin());
+    return s;
+  }
+  return {};
+}
+
+std::vector<std::string> getStrings(DcmItem* item, const DcmTagKey& tag) {
+  std::vector<std::string> values;
+  const std::string all = getString(item, tag);
+  std::size_t start = 0;
+  while (!all.empty()) {
+    const std::size_t end = all.find('\\', start);
+    std::string v = all.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    while (!v.empty() && v.back() == ' ') v.pop_back();
+    while (!v.empty() && v.front() == ' ') v.erase(v.begin());
+    values.push_back(v);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return values;
+}
+
+std::optional<double> getDouble(DcmItem* item, const DcmTagKey& tag, unsigned long pos = 0) {
+  Float64 v = 0;
+  if (item && item->findAndGetFloat64(tag, v, pos).good()) return double(v);
+  return std::nullopt;
+}
+
+std::optional<int> getInt(DcmItem* item, const DcmTagKey& tag) {
+  // IS values arrive as strings; US/SS as integers: findAndGetSint32 handles IS and SL only,
+  // findAndGetLongInt the binary integer VRs.
+  Sint32 s = 0;
+  if (item && item->findAndGetSint32(tag, s).good()) return int(s);
+  long l = 0;
+  if (item && item->findAndGetLongInt(tag, l).good()) return int(l);
+  const std::string text = getString(item, tag);
+  if (!text.empty()) {
+    try {
+      return std::stoi(text);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<long> getLong(DcmItem* item, const DcmTagKey& tag) {
+  long l = 0;
+  if (item && item->findAndGetLongInt(tag, l).good()) return l;
+  return std::nullopt;
+}
+
+template <std::size_t N>
+std::optional<std::array<double, N>> getDoubles(DcmItem* item, const DcmTagKey& tag) {
+  std::array<double, N> values{};
+  for (std::size_t i = 0; i < N; ++i) {
+    const auto v = getDouble(item, tag, i);
+    if (!v) return std::nullopt;
+    values[i] = *v;
+  }
+  return values;
+}
+
+DcmItem* firstItem(DcmItem* parent, const DcmTagKey& sequence) {
+  DcmItem* item = nullptr;
+  if (parent && parent->findAndGetSequenceItem(sequence, item, 0).good()) return item;
+  return nullptr;
+}
+
+/// Fills the fields of `frame` that `group` (a functional-group item or the dataset) carries.
+void readFrameAttributes(DcmItem* group, DicomFrameGeometry& frame, bool functionalGroup) {
+  DcmItem* position = functionalGroup ? firstItem(group, DCM_PlanePositionSequence) : group;
+  DcmItem* orientation = functionalGroup ? firstItem(group, DCM_PlaneOrientationSequence) : group;
+  DcmItem* measures = functionalGroup ? firstItem(group, DCM_PixelMeasuresSequence) : group;
+  DcmItem* transform = functionalGroup ? firstItem(group, DCM_PixelValueTransformationSequence) : group;
+  if (auto ipp = getDoubles<3>(position, DCM_ImagePositionPatient)) frame.imagePositionPatient = Vec3{(*ipp)[0], (*ipp)[1], (*ipp)[2]};
+  if (auto iop = getDoubles<6>(orientation, DCM_ImageOrientationPatient)) frame.imageOrientationPatient = iop;
+  if (auto ps = getDoubles<2>(measures, DCM_PixelSpacing)) frame.pixelSpacing = ps;
+  if (auto st = getDouble(measures, DCM_SliceThickness)) frame.sliceThicknessMm = st;
+  if (transform) {
+    if (auto slope = getDouble(transform, DCM_RescaleSlope)) frame.rescaleSlope = *slope;
+    if (auto intercept = getDouble(transform, DCM_RescaleIntercept)) frame.rescaleIntercept = *intercept;
+  }
+  if (!functionalGroup) return;
+  DcmItem* frameTypeItem = firstItem(group, DCM_MRImageFrameTypeSequence);
+  if (!frameTypeItem) frameTypeItem = firstItem(group, DCM_CTImageFrameTypeSequence);
+  if (frameTypeItem) frame.frameType = getString(frameTypeItem, DCM_FrameType);
+  if (DcmItem* echo = firstItem(group, DCM_MREchoSequence)) {
+    if (auto te = getDouble(echo, DCM_EffectiveEchoTime)) frame.effectiveEchoTimeMs = te;
+  }
+  if (DcmItem* content = firstItem(group, DCM_FrameContentSequence)) {
+    if (auto t = getLong(content, DCM_TemporalPositionIndex)) frame.temporalPositionIndex = t;
+    const std::string stack = getString(content, DCM_StackID);
+    if (!stack.empty()) frame.stackId = stack;
+  }
+}
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::toupper(c)); });
+  return s;
+}
+
+} // namespace
+
+std::string DicomInstance::specialImageKind() const {
+  for (const std::string& value : imageType) {
+    const std::string v = upper(value);
+    if (v == "LOCALIZER" || v == "SCOUT" || v == "TOPOGRAM") return "localizer";
+    if (v == "DOSE_INFO" || v == "DOSE" || v == "DOSE INFO") return "dose report";
+    if (v == "SCREEN SAVE" || v == "SCREENSHOT") return "screen save";
+  }
+  // Secondary Capture SOP classes (1.2.840.10008.5.1.4.1.1.7 and .7.x).
+  if (sopClassUid.rfind("1.2.840.10008.5.1.4.1.1.7", 0) == 0) return "secondary capture";
+  return {};
+}
+
+DicomInstance readDicomHeader(const std::filesystem::path& path) {
+  auto file = detail::loadDicomFile(path, true);
+  DcmDataset* ds = file->getDataset();
+  DcmMetaInfo* meta = file->getMetaInfo();
+  DicomInstance d;
+  d.path = path;
+  d.gzipped = detail::isGzipName(path);
+  d.sopClassUid = getString(ds, DCM_SOPClassUID);
+  if (d.sopClassUid.empty()) d.sopClassUid = getString(meta, DCM_MediaStorageSOPClassUID);
+  d.sopInstanceUid = getString(ds, DCM_SOPInstanceUID);
+  if (d.sopInstanceUid.empty()) d.sopInstanceUid = getString(meta, DCM_MediaStorageSOPInstanceUID);
+  if (d.sopClassUid.empty() && d.sopInstanceUid.empty() && getString(ds, DCM_SeriesInstanceUID).empty()) {
+    throw DicomError("'" + path.string() + "' is not a DICOM object: expected SOP Class/Instance UID, found none");
+  }
+  d.seriesInstanceUid = getString(ds, DCM_SeriesInstanceUID);
+  d.studyInstanceUid = getString(ds, DCM_StudyInstanceUID);
+  d.frameOfReferenceUid = getString(ds, DCM_FrameOfReferenceUID);
+  d.transferSyntaxUid = getString(meta, DCM_TransferSyntaxUID);
+  if (d.transferSyntaxUid.empty()) {
+    // No meta header: report the encoding DCMTK detected while parsing.
+    const DcmXfer xfer(ds->getOriginalXfer());
+    d.transferSyntaxUid = xfer.getXferID();
+  }
+  d.patientId = getString(ds, DCM_PatientID);
+  d.patientName = getString(ds, DCM_PatientName);
+  d.modality = getString(ds, DCM_Modality);
+  d.manufacturer = getString(ds, DCM_Manufacturer);
+  d.seriesDescription = getString(ds, DCM_SeriesDescription);
+  d.convolutionKernel = getString(ds, DCM_ConvolutionKernel);
+  d.studyDate = getString(ds, DCM_StudyDate);
+  d.seriesDate = getString(ds, DCM_SeriesDate);
+  d.acquisitionDate = getString(ds, DCM_AcquisitionDate);
+  d.contentDate = getString(ds, DCM_ContentDate);
+  d.imageType = getStrings(ds, DCM_ImageType);
+  d.rows = getInt(ds, DCM_Rows).value_or(0);
+  d.columns = getInt(ds, DCM_Columns).value_or(0);
+  d.numberOfFrames = std::max(1, getInt(ds, DCM_NumberOfFrames).value_or(1));
+  d.samplesPerPixel = getInt(ds, DCM_SamplesPerPixel).value_or(1);
+  d.bitsAllocated = getInt(ds, DCM_BitsAllocated).value_or(0);
+  d.bitsStored = getInt(ds, DCM_BitsStored).value_or(d.bitsAllocated);
+  d.pixelRepresentation = getInt(ds, DCM_PixelRepresentation).value_or(0);
+  d.photometricInterpretation = getString(ds, DCM_PhotometricInterpretation);
+  d.hasPixelData = ds->tagExists(DCM_PixelData) || ds->tagExists(DCM_FloatPixelData) ||
+                   ds->tagExists(DCM_DoubleFloatPixelData);
+  d.seriesNumber = getInt(ds, DCM_SeriesNumber);
+  d.instanceNumber = getInt(ds, DCM_InstanceNumber);
+  d.acquisitionNumber = getInt(ds, DCM_AcquisitionNumber);
+  d.echoNumber = getInt(ds, DCM_EchoNumbers);
+  d.gantryTiltDeg = getDouble(ds, DCM_GantryDetectorTilt);
+  d.spacingBetweenSlicesMm = getDouble(ds, DCM_SpacingBetweenSlices);
+  d.pixelPaddingValue = getLong(ds, DCM_PixelPaddingValue);
+  d.pixelPaddingRangeLimit = getLong(ds, DCM_PixelPaddingRangeLimit);
+
+  DicomFrameGeometry top;
+  readFrameAttributes(ds, top, false);
+  DcmSequenceOfItems* perFrame = nullptr;
+  if (ds->findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, perFrame).good() && perFrame &&
+      perFrame->card() > 0) {
+    d.enhancedMultiframe = true;
+    DcmItem* shared = firstItem(ds, DCM_SharedFunctionalGroupsSequence);
+    DicomFrameGeometry sharedFrame = top;
+    if (shared) readFrameAttributes(shared, sharedFrame, true);
+    if (static_cast<int>(perFrame->card()) != d.numberOfFrames) {
+      throw DicomError("'" + path.string() + "': expected " + std::to_string(d.numberOfFrames) +
+                       " items in the Per-frame Functional Groups Sequence (Number of Frames), found " +
+                       std::to_string(perFrame->card()));
+    }
+    for (unsigned long f = 0; f < perFrame->card(); ++f) {
+      DicomFrameGeometry frame = sharedFrame;
+      readFrameAttributes(perFrame->getItem(f), frame, true);
+      d.frames.push_back(frame);
+    }
+  } else {
+    d.frames.push_back(top);
+  }
+  return d;
+}
+
+DicomScanResult scanDicomFolder(const std::filesystem::path& folder, const Progress& progress, unsigned threads) {
+  std::error_code ec;
+  if (!std::filesystem::exists(folder, ec)) {
+    throw InputError("DICOM folder '" + folder.string() + "' does not exist");
+  }
+  std::vector<std::filesystem::path> files;
+  if (std::filesystem::is_regular_file(folder, ec)) {
+    files.push_back(folder);
+  } else {
+    std::filesystem::recursive_directory_iterator it(folder, std::filesystem::directory_options::skip_permission_denied, ec);
+    if (ec) throw InputError("cannot list DICOM folder '" + folder.string() + "': " + ec.message());
+    for (const auto& entry : it) {
+      if (entry.is_regular_file(ec)) files.push_back(entry.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  // One slot per file, filled in parallel, collected in path order.
+  std::vector<std::optional<DicomInstance>> headers(files.size());
+  std::vector<std::string> reasons(files.size());
+  std::atomic<std::size_t> next{0}, done{0};
+  auto worker = [&](bool reports) {
+    for (std::size_t i = next.fetch_add(1); i < files.size(); i = next.fetch_add(1)) {
+      const auto& file = files[i];
+      if (file.filename() == "DICOMDIR") { // indexes the folder; the images are scanned directly
+        reasons[i] = "'" + file.string() + "': DICOMDIR (media directory, not an image)";
+      } else {
+        try {
+          DicomInstance instance = readDicomHeader(file);
+          if (instance.hasPixelData) {
+            headers[i] = std::move(instance);
+          } else {
+            reasons[i] = "'" + file.string() + "': DICOM object without pixel data (SOP Class " + instance.sopClassUid + ")";
+          }
+        } catch (const DicomError& e) {
+          reasons[i] = e.what();
+        } catch (const std::exception& e) { // e.g. std::bad_alloc on a hostile length field
+          reasons[i] = "'" + file.string() + "': " + e.what();
+        }
+      }
+      const std::size_t finished = done.fetch_add(1) + 1;
+      if (reports && progress.active() && (finished % 32 == 0 || finished == files.size())) {
+        progress.report(double(finished) / double(files.size()), "scanning DICOM headers");
+      }
+    }
+  };
+  const unsigned count = std::max(1u, std::min<unsigned>(threads, unsigned(std::max<std::size_t>(1, files.size() / 16))));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker, false);
+  worker(true);
+  for (auto& t : pool) t.join();
+  DicomScanResult result;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (headers[i]) {
+      result.instances.push_back(std::move(*headers[i]));
+    } else {
+      result.skipped.push_back({files[i], reasons[i]});
+    }
+  }
+  return result;
+}
+
+} // namespace lesion::dicomio

@@ -1,0 +1,61 @@
+// `lesionkit convert` run as a user would (skipped when the binary or the real data is absent).
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/testing/TestHarness.h"
+
+using namespace lesion;
+namespace fs = std::filesystem;
+
+namespace {
+#define REQUIRE_LESIONKIT_BINARY()                                                                   \
+  if (!fs::exists(test::binaryDir() / "lesionkit"))                                                  \
+  GTEST_SKIP() << "lesionkit binary not built in " << test::binaryDir() << ": build target lesionkit"
+} // namespace
+
+TEST(ConvertCommand, GeTiltedCtBecomesNiftiWithSidecar) {
+  REQUIRE_LESIONKIT_BINARY();
+  LESIONKIT_REQUIRE_TEST_DATA(ge, "neurolabusc+dcm_qa_ct/In/GE");
+  test::ScratchFolder dir;
+  const fs::path out = dir / "ge.nii"; // uncompressed: fast
+  const auto r = test::runProcess({"lesionkit", "convert", ge.string(), "-o", out.string()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.err.find("gantry tilt"), std::string::npos) << r.err; // warnings reach the log
+  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"ge.json", "ge.nii"})); // no temporaries left
+
+  std::ifstream in(dir / "ge.json");
+  const nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_NEAR(j.at("gantryTiltDeg").get<double>(), 18.5, 0.05);
+  EXPECT_EQ(j.at("coordinateSystem"), "LPS");
+  EXPECT_EQ(j.at("sopInstanceUids").size(), 28u);
+  EXPECT_TRUE(j.at("resampled").get<bool>());
+  EXPECT_GE(j.at("warnings").size(), 3u);
+  EXPECT_EQ(j.at("seriesInstanceUid"), "1.2.826.0.1.3680043.9.4245.3115138630835728997848661150714813892");
+
+  // The file holds what loadVolume gives, and the sidecar states its geometry.
+  const Volume written = dicomio::readVolumeFile(out);
+  const dicomio::LoadedVolume loaded = dicomio::loadVolume(ge);
+  EXPECT_TRUE(written.geometry.sameGrid(loaded.volume.geometry, 1e-4));
+  EXPECT_EQ(written.voxels, loaded.volume.voxels); // whole HU after resampling: int16 on disk, exact
+  const auto& origin = j.at("geometry").at("originMm");
+  EXPECT_NEAR(origin[2].get<double>(), written.geometry.origin.z, 1e-6);
+  EXPECT_EQ(j.at("geometry").at("size")[2].get<std::size_t>(), written.geometry.size[2]);
+}
+
+TEST(ConvertCommand, BadInputAndUsageGiveDocumentedExitCodes) {
+  REQUIRE_LESIONKIT_BINARY();
+  test::ScratchFolder dir;
+  { std::ofstream(dir / "notes.txt") << "no DICOM here"; }
+  auto r = test::runProcess({"lesionkit", "convert", dir.path().string(), "-o", (dir / "x.nrrd").string()});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("expected DICOM images"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "x.nrrd"));
+  r = test::runProcess({"lesionkit", "convert", dir.path().string()});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  r = test::runProcess({"lesionkit", "convert", dir.path().string(), "-o", (dir / "x.png").string()});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+}

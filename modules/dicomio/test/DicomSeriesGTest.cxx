@@ -1,0 +1,429 @@
+// Synthetic DICOM series written with DCMTK in the test: known positions/orientations, shuffled
+// instance numbers, a localizer, duplicates, a missing slice, a tilted stack, .dcm.gz.
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <fmt/format.h>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcuid.h>
+
+#include "lesion/core/Error.h"
+#include "lesion/dicomio/DicomHeader.h"
+#include "lesion/dicomio/DicomSeries.h"
+#include "lesion/dicomio/DicomSeriesReader.h"
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/testing/TestHarness.h"
+
+using namespace lesion;
+using namespace lesion::dicomio;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+struct SliceSpec {
+  Vec3 ipp{};
+  std::array<double, 6> iop{1, 0, 0, 0, 1, 0};
+  int instanceNumber{1};
+  int tag{0}; ///< encoded in the pixels: HU = 1000*tag + 10*row + column
+  std::string seriesUid{"1.2.826.0.1.3680043.9.9999.1"};
+  std::string imageType{"ORIGINAL\\PRIMARY\\AXIAL"};
+  std::string sopClass{UID_CTImageStorage};
+  int rows{4};
+  int columns{5};
+  double rowSpacing{0.6};    ///< PixelSpacing[0]: between rows
+  double columnSpacing{0.5}; ///< PixelSpacing[1]: between columns
+  std::optional<int> echo{};
+  std::optional<int> acquisition{};
+  std::optional<int> paddingStored{};
+  std::optional<double> gantryTiltTag{};
+};
+
+/// Writes one CT slice: stored = HU + 1024, Rescale Intercept -1024.
+void writeSlice(const fs::path& path, const SliceSpec& s) {
+  DcmFileFormat file;
+  DcmDataset* ds = file.getDataset();
+  char uid[100];
+  ds->putAndInsertString(DCM_SOPClassUID, s.sopClass.c_str());
+  ds->putAndInsertString(DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT));
+  ds->putAndInsertString(DCM_StudyInstanceUID, "1.2.826.0.1.3680043.9.9999.0");
+  ds->putAndInsertString(DCM_SeriesInstanceUID, s.seriesUid.c_str());
+  ds->putAndInsertString(DCM_Modality, "CT");
+  ds->putAndInsertString(DCM_PatientID, "SYNTH01");
+  ds->putAndInsertString(DCM_ImageType, s.imageType.c_str());
+  ds->putAndInsertString(DCM_InstanceNumber, std::to_string(s.instanceNumber).c_str());
+  if (s.echo) ds->putAndInsertString(DCM_EchoNumbers, std::to_string(*s.echo).c_str());
+  if (s.acquisition) ds->putAndInsertString(DCM_AcquisitionNumber, std::to_string(*s.acquisition).c_str());
+  const std::string ipp = fmt::format("{:.6f}\\{:.6f}\\{:.6f}", s.ipp.x, s.ipp.y, s.ipp.z);
+  ds->putAndInsertString(DCM_ImagePositionPatient, ipp.c_str());
+  const auto& o = s.iop;
+  const std::string iop = fmt::format("{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}", o[0], o[1], o[2], o[3], o[4], o[5]);
+  ds->putAndInsertString(DCM_ImageOrientationPatient, iop.c_str());
+  ds->putAndInsertString(DCM_PixelSpacing, fmt::format("{:.8f}\\{:.8f}", s.rowSpacing, s.columnSpacing).c_str());
+  ds->putAndInsertString(DCM_SliceThickness, "99"); // deliberately wrong: spacing must come from positions
+  ds->putAndInsertString(DCM_RescaleSlope, "1");
+  ds->putAndInsertString(DCM_RescaleIntercept, "-1024");
+  ds->putAndInsertUint16(DCM_Rows, Uint16(s.rows));
+  ds->putAndInsertUint16(DCM_Columns, Uint16(s.columns));
+  ds->putAndInsertUint16(DCM_SamplesPerPixel, 1);
+  ds->putAndInsertString(DCM_PhotometricInterpretation, "MONOCHROME2");
+  ds->putAndInsertUint16(DCM_BitsAllocated, 16);
+  ds->putAndInsertUint16(DCM_BitsStored, 16);
+  ds->putAndInsertUint16(DCM_HighBit, 15);
+  ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
+  if (s.paddingStored) ds->putAndInsertUint16(DCM_PixelPaddingValue, Uint16(*s.paddingStored));
+  if (s.gantryTiltTag) ds->putAndInsertString(DCM_GantryDetectorTilt, fmt::format("{}", *s.gantryTiltTag).c_str());
+  std::vector<Uint16> pixels(std::size_t(s.rows * s.columns));
+  for (int j = 0; j < s.rows; ++j)
+    for (int i = 0; i < s.columns; ++i) pixels[std::size_t(j * s.columns + i)] = Uint16(1024 + 1000 * s.tag + 10 * j + i);
+  if (s.paddingStored) pixels[0] = Uint16(*s.paddingStored);
+  ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
+  const OFCondition status = file.saveFile(path.c_str(), EXS_LittleEndianExplicit);
+  ASSERT_TRUE(status.good()) << status.text();
+}
+
+double expectedHu(int tag, std::size_t row, std::size_t column) { return 1000.0 * tag + 10.0 * double(row) + double(column); }
+
+/// Five axial slices 2.5 mm apart, written in shuffled file/instance order.
+void writeAxialStack(const fs::path& dir, const std::vector<double>& zs, const std::array<double, 6>& iop = {1, 0, 0, 0, 1, 0}) {
+  const std::vector<int> shuffled = {3, 0, 4, 1, 2, 5, 6, 7};
+  for (std::size_t n = 0; n < zs.size(); ++n) {
+    const std::size_t k = std::size_t(shuffled[n % shuffled.size()]) % zs.size();
+    SliceSpec s;
+    s.ipp = {-10.0, 20.0, zs[n]};
+    s.iop = iop;
+    s.tag = int(n);
+    s.instanceNumber = int(7 * (k + 1) % 11); // unrelated to position
+    writeSlice(dir / fmt::format("IM{:02d}.dcm", k * 3 + n), s);
+  }
+}
+
+} // namespace
+
+TEST(DicomScan, ReadsHeaderFieldsAndSkipsNonDicomFiles) {
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0});
+  fs::create_directories(dir / "sub");
+  { std::ofstream(dir / "sub" / "notes.txt") << "not a DICOM file\n"; }
+  { std::ofstream(dir / "empty.dcm"); }
+  const DicomScanResult scan = scanDicomFolder(dir.path());
+  ASSERT_EQ(scan.instances.size(), 3u);
+  ASSERT_EQ(scan.skipped.size(), 2u);
+  for (const SkippedFile& s : scan.skipped) EXPECT_NE(s.reason.find(s.path.string()), std::string::npos) << s.reason;
+  const DicomInstance& d = scan.instances.front();
+  EXPECT_EQ(d.modality, "CT");
+  EXPECT_EQ(d.patientId, "SYNTH01");
+  EXPECT_EQ(d.rows, 4);
+  EXPECT_EQ(d.columns, 5);
+  EXPECT_EQ(d.transferSyntaxUid, UID_LittleEndianExplicitTransferSyntax);
+  ASSERT_EQ(d.imageType.size(), 3u);
+  EXPECT_EQ(d.imageType[2], "AXIAL");
+  ASSERT_TRUE(d.frames.front().pixelSpacing);
+  EXPECT_DOUBLE_EQ((*d.frames.front().pixelSpacing)[0], 0.6);
+  EXPECT_DOUBLE_EQ(d.frames.front().rescaleIntercept, -1024.0);
+  EXPECT_TRUE(d.hasPixelData);
+  EXPECT_THROW((void)scanDicomFolder(dir / "missing"), InputError);
+}
+
+TEST(DicomSeries, OrdersSlicesByPositionNotInstanceNumberAndSkipsTheLocalizer) {
+  test::ScratchFolder dir;
+  const std::vector<double> zs = {5.0, -2.5, 7.5, 0.0, 2.5}; // tag n sits at zs[n]
+  writeAxialStack(dir.path(), zs);
+  SliceSpec loc; // same UID, sagittal localizer
+  loc.iop = {0, 1, 0, 0, 0, -1};
+  loc.imageType = "ORIGINAL\\PRIMARY\\LOCALIZER";
+  loc.rows = 6;
+  loc.columns = 6;
+  writeSlice(dir / "LOC.dcm", loc);
+
+  const auto series = splitDicomSeries(scanDicomFolder(dir.path()).instances);
+  ASSERT_EQ(series.size(), 2u);
+  EXPECT_EQ(series[0].id, "1.2.826.0.1.3680043.9.9999.1");
+  EXPECT_EQ(series[0].slices.size(), 5u);
+  EXPECT_TRUE(series[0].specialKind.empty());
+  EXPECT_EQ(series[1].id, "1.2.826.0.1.3680043.9.9999.1#2");
+  EXPECT_EQ(series[1].specialKind, "localizer");
+  EXPECT_EQ(&selectDicomSeries(series), &series[0]);
+
+  const LoadedVolume v = loadVolume(dir.path());
+  const ImageGeometry& g = v.volume.geometry;
+  ASSERT_EQ(g.size[0], 5u);
+  ASSERT_EQ(g.size[1], 4u);
+  ASSERT_EQ(g.size[2], 5u);
+  EXPECT_NEAR(g.spacing.x, 0.5, 1e-9);
+  EXPECT_NEAR(g.spacing.y, 0.6, 1e-9);
+  EXPECT_NEAR(g.spacing.z, 2.5, 1e-6); // not the (wrong) Slice Thickness 99
+  EXPECT_NEAR(distance(g.origin, Vec3{-10, 20, -2.5}), 0.0, 1e-6);
+  EXPECT_FALSE(v.resampled);
+  EXPECT_TRUE(v.warnings.empty()) << v.warnings.front();
+  EXPECT_EQ(v.sopInstanceUids.size(), 5u);
+  EXPECT_EQ(v.otherSeries.size(), 1u);
+  // Slice k holds the slice written at the k-th lowest z; rows/columns not swapped.
+  const std::vector<int> tagAtK = {1, 3, 4, 0, 2};
+  for (std::size_t k = 0; k < 5; ++k)
+    for (std::size_t j = 0; j < 4; ++j)
+      for (std::size_t i = 0; i < 5; ++i) ASSERT_FLOAT_EQ(v.volume.at(i, j, k), float(expectedHu(tagAtK[k], j, i)));
+}
+
+TEST(DicomSeries, NormalPointingFeetFirstStartsAtTheHighestSlice) {
+  test::ScratchFolder dir;
+  // Column cosine -y: normal = row × column = -z, so the stack runs from high z to low z.
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0}, {1, 0, 0, 0, -1, 0});
+  const LoadedVolume v = loadVolume(dir.path());
+  EXPECT_NEAR(v.volume.geometry.origin.z, 5.0, 1e-6);
+  EXPECT_NEAR(v.volume.geometry.direction(2, 2), -1.0, 1e-9);
+  EXPECT_NEAR(v.volume.geometry.spacing.z, 2.5, 1e-6);
+  EXPECT_FLOAT_EQ(v.volume.at(0, 0, 0), float(expectedHu(2, 0, 0)));
+}
+
+TEST(DicomSeries, DuplicatePositionsAreReportedNotStacked) {
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0, 2.5});
+  const auto series = splitDicomSeries(scanDicomFolder(dir.path()).instances);
+  ASSERT_EQ(series.size(), 1u);
+  ASSERT_EQ(series[0].duplicatePositions.size(), 1u);
+  EXPECT_EQ(series[0].duplicatePositions[0].files.size(), 2u);
+  EXPECT_NEAR(series[0].duplicatePositions[0].positionMm.z, 2.5, 1e-9);
+  EXPECT_EQ(series[0].distinctPositionCount(), 3u);
+  const LoadedVolume v = readDicomSeries(series[0]);
+  EXPECT_EQ(v.volume.geometry.size[2], 3u);
+  EXPECT_NEAR(v.volume.geometry.spacing.z, 2.5, 1e-6);
+  ASSERT_FALSE(v.warnings.empty());
+  EXPECT_NE(v.warnings.front().find("share position"), std::string::npos) << v.warnings.front();
+}
+
+TEST(DicomSeries, EchoesAndRepeatedAcquisitionsSplitButPerSliceAcquisitionNumbersDoNot) {
+  test::ScratchFolder dir;
+  for (int echo = 1; echo <= 2; ++echo)
+    for (int k = 0; k < 3; ++k) {
+      SliceSpec s;
+      s.seriesUid = "1.2.3.echo";
+      s.echo = echo;
+      s.ipp = {0, 0, 3.0 * k};
+      writeSlice(dir / fmt::format("e{}_{}.dcm", echo, k), s);
+    }
+  for (int acq = 1; acq <= 2; ++acq)
+    for (int k = 0; k < 3; ++k) {
+      SliceSpec s;
+      s.seriesUid = "1.2.3.repeat";
+      s.acquisition = acq;
+      s.ipp = {0, 0, 3.0 * k};
+      writeSlice(dir / fmt::format("r{}_{}.dcm", acq, k), s);
+    }
+  for (int k = 0; k < 4; ++k) { // CT style: every slice its own acquisition number
+    SliceSpec s;
+    s.seriesUid = "1.2.3.ct";
+    s.acquisition = 10 + k;
+    s.ipp = {0, 0, 3.0 * k};
+    writeSlice(dir / fmt::format("c{}.dcm", k), s);
+  }
+  SliceSpec sc;
+  sc.seriesUid = "1.2.3.sc";
+  sc.sopClass = UID_SecondaryCaptureImageStorage;
+  writeSlice(dir / "sc.dcm", sc);
+  const auto series = splitDicomSeries(scanDicomFolder(dir.path()).instances);
+  std::vector<std::string> ids;
+  for (const auto& s : series) {
+    ids.push_back(s.id);
+    EXPECT_TRUE(s.duplicatePositions.empty()) << s.summary();
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"1.2.3.ct", "1.2.3.echo", "1.2.3.echo#2", "1.2.3.repeat",
+                                           "1.2.3.repeat#2", "1.2.3.sc"}));
+  EXPECT_EQ(series[0].slices.size(), 4u);
+  EXPECT_NE(series[2].splitReason.find("echo 2"), std::string::npos) << series[2].splitReason;
+  EXPECT_NE(series[4].splitReason.find("acquisition 2"), std::string::npos) << series[4].splitReason;
+  EXPECT_EQ(series[5].specialKind, "secondary capture");
+  EXPECT_EQ(selectDicomSeries(series).id, "1.2.3.ct");
+  EXPECT_EQ(selectDicomSeries(series, "1.2.3.echo").id, "1.2.3.echo");
+  EXPECT_EQ(selectDicomSeries(series, "1.2.3.echo#2").id, "1.2.3.echo#2");
+  EXPECT_THROW((void)selectDicomSeries(series, "9.9.9"), InputError);
+}
+
+TEST(DicomSeries, MissingSliceIsReportedWithPositionsAndInterpolatedOrRefused) {
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0, 10.0, 12.5}); // 7.5 missing
+  const auto series = splitDicomSeries(scanDicomFolder(dir.path()).instances);
+  ASSERT_EQ(series.size(), 1u);
+  const SliceStackGeometry g = analyzeSliceStack(series[0]);
+  ASSERT_EQ(g.gaps.size(), 1u);
+  EXPECT_NEAR(g.gaps[0].fromMm, 5.0, 1e-6);
+  EXPECT_NEAR(g.gaps[0].toMm, 10.0, 1e-6);
+  EXPECT_EQ(g.gaps[0].missingSlices, 1);
+  EXPECT_TRUE(g.unevenSpacing);
+  EXPECT_NEAR(g.tiltDeg, 0.0, 1e-9);
+
+  LoadOptions refuse;
+  refuse.unevenSpacing = SpacingHandling::Refuse;
+  try {
+    (void)readDicomSeries(series[0], refuse);
+    FAIL() << "uneven spacing accepted";
+  } catch (const DicomError& e) {
+    EXPECT_NE(std::string(e.what()).find("(-10.0, 20.0, 5.0) and (-10.0, 20.0, 10.0)"), std::string::npos) << e.what();
+  }
+  const LoadedVolume v = readDicomSeries(series[0]);
+  EXPECT_TRUE(v.resampled);
+  ASSERT_EQ(v.volume.geometry.size[2], 6u);
+  EXPECT_NEAR(v.volume.geometry.spacing.z, 2.5, 1e-6);
+  // The filled slice (z = 7.5) is the mean of its neighbours (tags 2 at z=5 and 3 at z=10).
+  for (std::size_t j = 0; j < 4; ++j)
+    for (std::size_t i = 0; i < 5; ++i) {
+      EXPECT_NEAR(v.volume.at(i, j, 3), 0.5 * (expectedHu(2, j, i) + expectedHu(3, j, i)), 1e-3);
+      EXPECT_NEAR(v.volume.at(i, j, 4), expectedHu(3, j, i), 1e-3);
+    }
+}
+
+TEST(DicomSeries, OneTinyStepDoesNotBlowTheVolumeUp) {
+  test::ScratchFolder dir;
+  // 0.05 mm once, then 20 mm steps: the smallest step would give 1201 slices for 5 acquired.
+  writeAxialStack(dir.path(), {0.0, 0.05, 20.0, 40.0, 60.0});
+  const LoadedVolume v = loadVolume(dir.path());
+  EXPECT_TRUE(v.resampled);
+  // Bounded by max(4 × 5, 256) slices.
+  ASSERT_LE(v.volume.geometry.size[2], 256u);
+  EXPECT_GE(v.volume.geometry.size[2], 255u);
+  EXPECT_NEAR(v.volume.geometry.spacing.z * double(v.volume.geometry.size[2] - 1), 60.0, 1e-6);
+  EXPECT_TRUE(std::any_of(v.warnings.begin(), v.warnings.end(),
+                          [](const std::string& w) { return w.find("step enlarged") != std::string::npos; }));
+}
+
+TEST(DicomSeries, GantryTiltIsMeasuredAndResampledOntoAnOrthogonalGrid) {
+  test::ScratchFolder dir;
+  const double tilt = 15.0 * kPi / 180.0;
+  const double step = 3.0;
+  const double rowSpacing = step * std::sin(tilt); // one row of shear per slice
+  for (int k = 0; k < 4; ++k) {
+    SliceSpec s;
+    s.iop = {1, 0, 0, 0, std::cos(tilt), -std::sin(tilt)};
+    s.ipp = {0.0, 0.0, step * k}; // stacked along z, not along the normal
+    s.tag = k;
+    s.rowSpacing = rowSpacing;
+    s.rows = 6;
+    s.instanceNumber = 4 - k;
+    writeSlice(dir / fmt::format("t{}.dcm", k), s);
+  }
+  const auto series = splitDicomSeries(scanDicomFolder(dir.path()).instances);
+  ASSERT_EQ(series.size(), 1u);
+  const SliceStackGeometry g = analyzeSliceStack(series[0]);
+  EXPECT_NEAR(g.tiltDeg, 15.0, 1e-4);
+  EXPECT_FALSE(g.unevenSpacing);
+
+  const LoadedVolume v = readDicomSeries(series[0]);
+  EXPECT_NEAR(v.tiltDeg, 15.0, 1e-4);
+  EXPECT_TRUE(v.resampled);
+  EXPECT_NE(v.warnings.front().find("gantry tilt"), std::string::npos);
+  const ImageGeometry& og = v.volume.geometry;
+  EXPECT_NO_THROW(og.validate("tilt-corrected volume")); // orthonormal
+  ASSERT_EQ(og.size[2], 4u);
+  EXPECT_NEAR(og.spacing.z, step * std::cos(tilt), 1e-6);
+  for (std::size_t k = 0; k < 4; ++k)
+    for (std::size_t j = 0; j < 6; ++j)
+      for (std::size_t i = 0; i < 5; ++i) {
+        // Output voxel (i,j,k) sits where acquired slice k has row j+k.
+        const float expected = (j + k < 6) ? float(expectedHu(int(k), j + k, i)) : v.paddingValue;
+        ASSERT_NEAR(v.volume.at(i, j, k), expected, 1e-2) << i << "," << j << "," << k;
+        if (j + k < 6) {
+          const Vec3 acquired = Vec3{0, 0, step * double(k)} + Vec3{1, 0, 0} * (0.5 * double(i)) +
+                                Vec3{0, std::cos(tilt), -std::sin(tilt)} * (rowSpacing * double(j + k));
+          ASSERT_NEAR(distance(og.indexToPoint(i, j, k), acquired), 0.0, 1e-6);
+        }
+      }
+
+  LoadOptions sheared;
+  sheared.tilt = TiltHandling::KeepSheared;
+  const LoadedVolume s = readDicomSeries(series[0], sheared);
+  EXPECT_FALSE(s.resampled);
+  EXPECT_NEAR(s.volume.geometry.spacing.z, step, 1e-6);
+  EXPECT_NEAR(distance(s.volume.geometry.direction.column(2), Vec3{0, 0, 1}), 0.0, 1e-9);
+  EXPECT_FLOAT_EQ(s.volume.at(2, 3, 1), float(expectedHu(1, 3, 2)));
+}
+
+TEST(DicomSeries, TiltTagWithoutGeometricTiltIsNotCorrected) {
+  test::ScratchFolder dir;
+  for (int k = 0; k < 3; ++k) {
+    SliceSpec s;
+    s.ipp = {0, 0, 2.0 * k};
+    s.gantryTiltTag = 12.0; // recorded, but the scanner already stored untilted slices
+    writeSlice(dir / fmt::format("g{}.dcm", k), s);
+  }
+  const LoadedVolume v = loadVolume(dir.path());
+  EXPECT_FALSE(v.resampled);
+  EXPECT_EQ(v.tiltDeg, 0.0);
+  ASSERT_EQ(v.warnings.size(), 1u);
+  EXPECT_NE(v.warnings[0].find("no tilt correction needed"), std::string::npos) << v.warnings[0];
+}
+
+TEST(DicomSeries, PaddingValueBecomesTheSeriesMinimum) {
+  test::ScratchFolder dir;
+  for (int k = 0; k < 2; ++k) {
+    SliceSpec s;
+    s.ipp = {0, 0, 1.0 * k};
+    s.tag = k + 1;
+    s.paddingStored = 0; // pixel (0,0) is padding
+    writeSlice(dir / fmt::format("p{}.dcm", k), s);
+  }
+  const LoadedVolume v = loadVolume(dir.path());
+  EXPECT_FLOAT_EQ(v.paddingValue, float(expectedHu(1, 0, 1)));
+  EXPECT_FLOAT_EQ(v.volume.at(0, 0, 0), v.paddingValue);
+  EXPECT_FLOAT_EQ(v.volume.at(0, 0, 1), v.paddingValue);
+  EXPECT_FLOAT_EQ(v.volume.at(1, 0, 1), float(expectedHu(2, 0, 1)));
+}
+
+TEST(DicomScan, GzippedFilesAreReadInMemory) {
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5});
+  // Compress one slice to .dcm.gz.
+  fs::path plain;
+  for (const auto& e : fs::directory_iterator(dir.path())) plain = e.path();
+  ASSERT_EQ(plain.extension(), ".dcm");
+  std::ifstream in(plain, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  gzFile gz = gzopen((plain.string() + ".gz").c_str(), "wb");
+  ASSERT_NE(gz, nullptr);
+  ASSERT_EQ(gzwrite(gz, bytes.data(), unsigned(bytes.size())), int(bytes.size()));
+  gzclose(gz);
+  fs::remove(plain);
+  { std::ofstream(dir / "broken.dcm.gz") << "not gzip"; }
+  const DicomScanResult scan = scanDicomFolder(dir.path());
+  ASSERT_EQ(scan.instances.size(), 2u);
+  ASSERT_EQ(scan.skipped.size(), 1u);
+  EXPECT_NE(scan.skipped[0].reason.find("broken.dcm.gz"), std::string::npos);
+  const auto gzIt = std::find_if(scan.instances.begin(), scan.instances.end(), [](const DicomInstance& d) { return d.gzipped; });
+  ASSERT_NE(gzIt, scan.instances.end());
+  const std::vector<float> pixels = decodeDicomFrame(*gzIt);
+  ASSERT_EQ(pixels.size(), 20u);
+  const int tag = gzIt->frames.front().imagePositionPatient->z > 1.0 ? 1 : 0;
+  EXPECT_FLOAT_EQ(pixels[7], float(expectedHu(tag, 1, 2)));
+  const LoadedVolume v = loadVolume(dir.path());
+  EXPECT_EQ(v.volume.geometry.size[2], 2u);
+}
+
+TEST(DicomLoader, VolumeFilesAndBadPathsGoThroughTheSameEntryPoint) {
+  test::ScratchFolder dir;
+  EXPECT_THROW((void)loadVolume(dir / "nothing-here"), InputError);
+  { std::ofstream(dir / "readme.txt") << "hello"; }
+  try {
+    (void)loadVolume(dir.path());
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected DICOM images"), std::string::npos) << e.what();
+  }
+  writeAxialStack(dir.path(), {0.0, 1.0, 2.0});
+  const LoadedVolume fromDicom = loadVolume(dir.path());
+  ASSERT_EQ(fromDicom.skippedFiles.size(), 1u);
+  const fs::path nrrd = dir / "v.nrrd";
+  writeVolumeFile(fromDicom.volume, nrrd);
+  const LoadedVolume fromFile = loadVolume(nrrd);
+  EXPECT_TRUE(fromFile.volume.geometry.sameGrid(fromDicom.volume.geometry, 1e-5));
+  EXPECT_EQ(fromFile.volume.voxels, fromDicom.volume.voxels);
+  EXPECT_TRUE(fromFile.seriesInstanceUid.empty());
+}

@@ -1,0 +1,116 @@
+// `lesionkit measure` run as a user runs it: files in, report/CSV/summary/return values out,
+// documented exit codes on bad input.
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/testing/TestHarness.h"
+
+namespace lesion {
+namespace {
+
+/// An oblique-grid CT with a 15 mm radius soft-tissue sphere (label 1) and a small box (label 2).
+void writePhantom(const std::filesystem::path& volumePath, const std::filesystem::path& maskPath) {
+  ImageGeometry g;
+  g.size = {50, 50, 30};
+  g.spacing = {0.8, 0.8, 1.25};
+  g.origin = {-30.0, -40.0, 100.0};
+  g.direction = Mat3::rotation(normalized(Vec3{1.0, 0.0, 0.2}), 0.2);
+  Volume volume(g, -900.0f);
+  LabelMap labels(g, 0);
+  const Vec3 centre = g.indexToPoint(25, 25, 15);
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i) {
+        if (distance(g.indexToPoint(i, j, k), centre) <= 15.0) {
+          labels.at(i, j, k) = 1;
+          volume.at(i, j, k) = 40.0f;
+        } else if (i < 6 && j < 6 && k < 4) {
+          labels.at(i, j, k) = 2;
+          volume.at(i, j, k) = 200.0f;
+        }
+      }
+  dicomio::writeVolumeFile(volume, volumePath, true);
+  dicomio::writeLabelMapFile(labels, maskPath);
+}
+
+test::ProcessResult checkReport(const std::filesystem::path& json, const std::filesystem::path& csv) {
+  return test::runProcess({LESIONKIT_PYTHON3, LESIONKIT_CHECK_REPORT, LESIONKIT_REPORT_SCHEMA, json.string(), csv.string()});
+}
+
+TEST(MeasureCommand, WritesValidReportTableSummaryAndReturnValues) {
+  test::ScratchFolder dir;
+  writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
+  const auto result = test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask",
+                                        (dir / "mask.nrrd").string(), "--lesion", "1:soft-tissue:axilla", "--label",
+                                        "2", "-o", (dir / "report.json").string(), "--csv",
+                                        (dir / "table.csv").string(), "--returnparameterfile",
+                                        (dir / "return.txt").string()});
+  ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("\"axilla\""), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("RECIST 1.1: long axis"), std::string::npos) << result.out;
+
+  const auto check = checkReport(dir / "report.json", dir / "table.csv");
+  EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
+
+  std::ifstream in(dir / "report.json");
+  const auto json = nlohmann::json::parse(in);
+  ASSERT_EQ(json["lesions"].size(), 2u);
+  EXPECT_EQ(json["lesions"][0]["label"], 2); // --label first, then the --lesion labels
+  EXPECT_EQ(json["lesions"][1]["name"], "axilla");
+  const auto& sphere = json["lesions"][1];
+  const double analyticMl = 4.0 / 3.0 * M_PI * 15.0 * 15.0 * 15.0 / 1000.0;
+  EXPECT_NEAR(sphere["volumes"]["voxelVolumeMl"].get<double>(), analyticMl, 0.02 * analyticMl);
+  EXPECT_NEAR(sphere["recist"]["longAxisMm"].get<double>(), 30.0, std::sqrt(0.8 * 0.8 * 2 + 1.25 * 1.25));
+  EXPECT_NEAR(sphere["maxDiameter3dMm"].get<double>(), 30.0, std::sqrt(0.8 * 0.8 * 2 + 1.25 * 1.25));
+  EXPECT_EQ(json["settings"]["intensityUnit"], "HU");
+  EXPECT_EQ(json["input"]["maskPath"], (dir / "mask.nrrd").string());
+
+  std::ifstream returns(dir / "return.txt");
+  std::stringstream text;
+  text << returns.rdbuf();
+  for (const char* name : {"volumeMl = ", "longAxisMm = ", "shortAxisMm = ", "maxDiameter3dMm = "})
+    EXPECT_NE(text.str().find(name), std::string::npos) << name << " missing from\n" << text.str();
+}
+
+TEST(MeasureCommand, MaskOnAnotherGridIsBadInputNamingBothFiles) {
+  test::ScratchFolder dir;
+  writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
+  LabelMap other(ImageGeometry{{10, 10, 10}, {1, 1, 1}, {}, {}}, 1);
+  dicomio::writeLabelMapFile(other, dir / "other.nrrd");
+  const auto result = test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask",
+                                        (dir / "other.nrrd").string(), "-o", (dir / "report.json").string()});
+  EXPECT_EQ(result.exitCode, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find("other.nrrd"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("ct.nrrd"), std::string::npos) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "report.json"));
+}
+
+TEST(MeasureCommand, UsageErrorsAndMissingLabel) {
+  test::ScratchFolder dir;
+  writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
+  const std::vector<std::string> base{"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask",
+                                      (dir / "mask.nrrd").string(), "-o", (dir / "report.json").string()};
+  auto withArgs = [&](std::vector<std::string> extra) {
+    auto argv = base;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return test::runProcess(argv);
+  };
+  const auto badKind = withArgs({"--lesion", "1:tumour"});
+  EXPECT_EQ(badKind.exitCode, 1) << badKind.err;
+  EXPECT_NE(badKind.err.find("tumour"), std::string::npos) << badKind.err;
+  const auto missing = withArgs({"--label", "9"});
+  EXPECT_EQ(missing.exitCode, 2) << missing.err;
+  EXPECT_NE(missing.err.find("label 9"), std::string::npos) << missing.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "report.json"));
+  const auto xml = test::runProcess({"lesionkit", "measure", "--xml"});
+  EXPECT_EQ(xml.exitCode, 0);
+  EXPECT_NE(xml.out.find("<name>longAxisMm</name>"), std::string::npos) << xml.out;
+}
+
+} // namespace
+} // namespace lesion

@@ -1,0 +1,138 @@
+// `lesionkit report` run as a user runs it, and `lesionkit measure` taking the SEG it wrote as mask.
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "DicomTestUtil.h"
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/reporting/DicomSeg.h"
+#include "lesion/reporting/DicomSr.h"
+#include "lesion/testing/TestHarness.h"
+
+namespace lesion::reporting {
+namespace {
+
+void writeStudy(const std::filesystem::path& volumePath, const std::filesystem::path& maskPath, double scale = 1.0,
+                float calcifiedHu = 700.0f) {
+  ImageGeometry g;
+  g.size = {48, 44, 16};
+  g.spacing = {0.9, 0.9, 2.0};
+  g.origin = {-20.0, -20.0, 10.0};
+  Volume volume(g, 35.0f);
+  LabelMap labels(g, 0);
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i) {
+        const double a = (double(i) - 16) / (9 * scale), b = (double(j) - 18) / (7 * scale), c = (double(k) - 8) / 4;
+        if (a * a + b * b + c * c <= 1.0) {
+          labels.at(i, j, k) = 1;
+          volume.at(i, j, k) = 50.0f;
+        }
+        if (i >= 32 && i < 42 && j >= 28 && j < 38 && k >= 5 && k < 10) {
+          labels.at(i, j, k) = 3;
+          volume.at(i, j, k) = (i + j) % 3 == 0 ? calcifiedHu : 30.0f;
+        }
+      }
+  dicomio::writeVolumeFile(volume, volumePath, true);
+  dicomio::writeLabelMapFile(labels, maskPath);
+}
+
+TEST(ReportCommand, WritesEveryOutputAndTheSegMeasuresLikeTheMask) {
+  test::ScratchFolder dir;
+  writeStudy(dir / "ct.nrrd", dir / "mask.nrrd");
+  const auto r = test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(),
+                                   "--lesion", "1:soft-tissue:axilla", "--lesion", "3:lytic-bone:L4", "--timepoint",
+                                   "follow-up-1", "-o", (dir / "out").string()});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_EQ(test::listFiles(dir / "out"),
+            (std::vector<std::string>{"meshes", "meshes/lesion-1.stl", "meshes/lesion-1.vtp", "meshes/lesion-3.stl",
+                                      "meshes/lesion-3.vtp", "qc", "qc/lesion-1-axial.png", "qc/lesion-1-coronal.png",
+                                      "qc/lesion-1-sagittal.png", "qc/lesion-3-axial.png", "qc/lesion-3-coronal.png",
+                                      "qc/lesion-3-sagittal.png", "report.html", "report.json", "seg.dcm", "sr.dcm",
+                                      "table.csv"}));
+  expectValidDicom(dir / "out" / "seg.dcm");
+  expectValidDicom(dir / "out" / "sr.dcm");
+  const SrDocument sr = readDicomSr(dir / "out" / "sr.dcm");
+  ASSERT_EQ(sr.groups.size(), 2u);
+  EXPECT_EQ(sr.groups[1].trackingId, "L4");
+  EXPECT_EQ(sr.groups[1].timePoint, "follow-up-1");
+
+  // The SEG is accepted wherever a label map is: measure with it gives the mask's figures.
+  const auto fromMask = test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask",
+                                          (dir / "mask.nrrd").string(), "-o", (dir / "a.json").string()});
+  const auto fromSeg = test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask",
+                                         (dir / "out" / "seg.dcm").string(), "-o", (dir / "b.json").string()});
+  ASSERT_EQ(fromMask.exitCode, 0) << fromMask.err;
+  ASSERT_EQ(fromSeg.exitCode, 0) << fromSeg.err;
+  nlohmann::json a, b;
+  std::ifstream(dir / "a.json") >> a;
+  std::ifstream(dir / "b.json") >> b;
+  ASSERT_EQ(a["lesions"].size(), 2u);
+  ASSERT_EQ(b["lesions"].size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(a["lesions"][i]["label"], b["lesions"][i]["label"]);
+    EXPECT_EQ(a["lesions"][i]["voxelCount"], b["lesions"][i]["voxelCount"]);
+    EXPECT_EQ(a["lesions"][i]["recist"]["longAxisMm"], b["lesions"][i]["recist"]["longAxisMm"]);
+  }
+
+  // From the measurement report instead of VOLUME --mask.
+  const auto again = test::runProcess({"lesionkit", "report", "--measurements", (dir / "out" / "report.json").string(),
+                                       "-o", (dir / "out2").string(), "--no-meshes", "--no-pictures"});
+  ASSERT_EQ(again.exitCode, 0) << again.err;
+  const SrDocument sr2 = readDicomSr(dir / "out2" / "sr.dcm");
+  ASSERT_EQ(sr2.groups.size(), 2u);
+  EXPECT_EQ(sr2.groups[1].trackingUid, sr.groups[1].trackingUid) << "tracking UID stable across runs";
+  EXPECT_EQ(sr2.groups[1].timePoint, "follow-up-1");
+}
+
+TEST(ReportCommand, FollowUpWithPreviousReportAndSegAsMask) {
+  test::ScratchFolder dir;
+  writeStudy(dir / "base.nrrd", dir / "base-mask.nrrd", 1.0, 120.0f);
+  writeStudy(dir / "fu.nrrd", dir / "fu-mask.nrrd", 0.7, 900.0f); // smaller, calcifying
+  const auto base = test::runProcess({"lesionkit", "report", (dir / "base.nrrd").string(), "--mask",
+                                      (dir / "base-mask.nrrd").string(), "--lesion", "1:soft-tissue:axilla", "--lesion",
+                                      "3:lytic-bone:L4", "-o", (dir / "base").string(), "--no-meshes"});
+  ASSERT_EQ(base.exitCode, 0) << base.err;
+  // The follow-up names its lesions like the baseline: they are matched by name.
+  const auto fu = test::runProcess({"lesionkit", "report", (dir / "fu.nrrd").string(), "--mask",
+                                    (dir / "fu-mask.nrrd").string(), "--lesion", "1:soft-tissue:axilla", "--lesion",
+                                    "3:lytic-bone:L4", "--previous", (dir / "base" / "report.json").string(),
+                                    "--timepoint", "follow-up-1", "-o", (dir / "fu").string(), "--no-meshes"});
+  ASSERT_EQ(fu.exitCode, 0) << fu.err;
+  EXPECT_TRUE(std::filesystem::exists(dir / "fu" / "qc" / "lesion-1-followup.png"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "fu" / "qc" / "lesion-3-followup.png"));
+  std::ifstream in(dir / "fu" / "report.html");
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t tables = 0, plots = 0;
+  for (auto p = html.find("class=\"lesion-table\""); p != std::string::npos; p = html.find("class=\"lesion-table\"", p + 1)) ++tables;
+  for (auto p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++plots;
+  EXPECT_EQ(tables, 2u);
+  EXPECT_EQ(plots, 5u); // axilla: long axis, volume; L4: long axis, volume, calcified volume
+  // Same tracking UID at both time points.
+  EXPECT_EQ(readDicomSr(dir / "base" / "sr.dcm").groups[1].trackingUid, readDicomSr(dir / "fu" / "sr.dcm").groups[1].trackingUid);
+
+  // A SEG as mask brings its lesion names and kinds along.
+  const auto fromSeg = test::runProcess({"lesionkit", "report", (dir / "base.nrrd").string(), "--mask",
+                                         (dir / "base" / "seg.dcm").string(), "-o", (dir / "again").string(),
+                                         "--no-meshes", "--no-pictures"});
+  ASSERT_EQ(fromSeg.exitCode, 0) << fromSeg.err;
+  const SegmentationImage seg = readDicomSeg(dir / "again" / "seg.dcm");
+  ASSERT_EQ(seg.segments.size(), 2u);
+  EXPECT_EQ(seg.segments[1].trackingId, "L4");
+  EXPECT_EQ(seg.segments[1].segmentDescription, "LesionKit label 3: lytic-bone");
+}
+
+TEST(ReportCommand, BadInputLeavesNoOutputFolder) {
+  test::ScratchFolder dir;
+  writeStudy(dir / "ct.nrrd", dir / "mask.nrrd");
+  const auto r = test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask",
+                                   (dir / "ct.nrrd").string() + ".missing", "-o", (dir / "out").string()});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+  const auto usage = test::runProcess({"lesionkit", "report", "-o", (dir / "out").string()});
+  EXPECT_EQ(usage.exitCode, 1) << usage.err;
+}
+
+} // namespace
+} // namespace lesion::reporting

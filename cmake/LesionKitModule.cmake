@@ -15,7 +15,7 @@ function(lesionkit_add_module name)
   if(LESIONKIT_BUILD_TESTS AND M_TEST_SOURCES)
     add_executable(${name}Tests ${M_TEST_SOURCES})
     target_link_libraries(${name}Tests PRIVATE ${target} ${M_TEST_DEPS} lesion::testing GTest::gtest_main)
-    gtest_discover_tests(${name}Tests DISCOVERY_TIMEOUT 60
+    gtest_discover_tests(${name}Tests DISCOVERY_TIMEOUT 60 NO_PRETTY_VALUES
       PROPERTIES ENVIRONMENT "LESIONKIT_TEST_DATA=${LESIONKIT_TEST_DATA};LESIONKIT_BIN=${PROJECT_BINARY_DIR}/bin")
   endif()
 endfunction()

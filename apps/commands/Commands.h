@@ -16,5 +16,6 @@ namespace lesion::commands {
 [[nodiscard]] cli::Command phantomCommand();
 [[nodiscard]] cli::Command measureCommand();
 [[nodiscard]] cli::Command reportCommand();
+[[nodiscard]] cli::Command segmentCommand();
 
 } // namespace lesion::commands

@@ -12,7 +12,7 @@ cli::ToolInfo toolInfo(const std::string& program) {
 }
 
 std::vector<cli::Command> allCommands() {
-  return {demoCommand(), phantomCommand(), convertCommand(), measureCommand(), reportCommand()};
+  return {demoCommand(), phantomCommand(), convertCommand(), measureCommand(), reportCommand(), segmentCommand()};
 }
 
 } // namespace lesion::commands

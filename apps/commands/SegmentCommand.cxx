@@ -1,0 +1,206 @@
+// lesionkit segment: a volume and a click / box / RECIST line → a lesion label map.
+// All logic lives in lesion::segmentation; this file maps arguments to a call and back.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "Commands.h"
+#include "lesion/core/AtomicOutput.h"
+#include "lesion/core/Error.h"
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/segmentation/SegmentationKind.h"
+#include "lesion/segmentation/SoftTissueSegmentation.h"
+#include "lesion/spine/LyticLesionDetection.h"
+
+namespace lesion::commands {
+
+namespace {
+
+/// "x1,y1,z1:x2,y2,z2" → two points; UsageError naming --recist otherwise.
+std::pair<Vec3, Vec3> parseRecistLine(const std::string& text) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos || text.find(':', colon + 1) != std::string::npos)
+    throw UsageError(fmt::format("--recist: expected two points 'x1,y1,z1:x2,y2,z2' in mm, got '{}'", text));
+  return {cli::Arguments::parsePoint(text.substr(0, colon), "--recist (first point)"),
+          cli::Arguments::parsePoint(text.substr(colon + 1), "--recist (second point)")};
+}
+
+Vec3 fromRas(const Vec3& p, bool ras) { return ras ? Vec3{-p.x, -p.y, p.z} : p; }
+
+/// --kind lytic (lesion::spine): the spine is labelled, the lytic lesion at the --seed (or every
+/// labelled lesion without one) is written as label 1: lytic, soft-tissue and sclerotic parts.
+void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
+  if (args.has("box") || args.has("recist")) throw UsageError("--kind lytic takes --seed points (or none: every lesion found)");
+  const std::filesystem::path output = args.path("output");
+  ensureWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
+  ctx.progress.report(0.0, "loading");
+  dicomio::LoadOptions loadOptions;
+  if (args.has("series")) loadOptions.seriesInstanceUid = args.string("series");
+  const dicomio::LoadedVolume loaded = dicomio::loadVolume(args.path("volume"), loadOptions);
+  const spine::SpineResult vertebrae = spine::segmentSpine(loaded.volume, {}, ctx.progress.sub(0.1, 0.6));
+  const spine::LyticResult lytic = spine::detectLyticLesions(loaded.volume, vertebrae, {}, ctx.progress.sub(0.6, 0.9));
+  std::vector<std::uint16_t> chosen;
+  for (const Vec3& p : args.points("seed")) {
+    const Vec3 index = loaded.volume.geometry.pointToIndex(fromRas(p, args.flag("ras")));
+    const long i = std::lround(index.x), j = std::lround(index.y), k = std::lround(index.z);
+    const std::uint16_t id = loaded.volume.geometry.containsIndex(i, j, k)
+                                 ? lytic.lesions.at(std::size_t(i), std::size_t(j), std::size_t(k)) : std::uint16_t(0);
+    if (id == 0) throw ProcessingError(fmt::format("no lytic lesion found at the seed {}", formatPoint(fromRas(p, args.flag("ras")))));
+    chosen.push_back(id);
+  }
+  LabelMap mask(loaded.volume.geometry, 0);
+  for (std::size_t q = 0; q < mask.voxels.size(); ++q) {
+    const std::uint16_t id = lytic.lesions.voxels[q];
+    if (id && (chosen.empty() || std::find(chosen.begin(), chosen.end(), id) != chosen.end())) mask.voxels[q] = 1;
+  }
+  std::size_t voxels = 0;
+  for (std::uint16_t v : mask.voxels) voxels += v;
+  if (voxels == 0) throw ProcessingError("no lytic lesion found in the vertebral bodies");
+  writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(mask, tmp); });
+  for (const auto& l : lytic.candidates)
+    if (l.labelled && (chosen.empty() || std::find(chosen.begin(), chosen.end(), std::uint16_t(l.id)) != chosen.end()))
+      ctx.out << fmt::format("lytic lesion in {}: {:.2f} mL (soft tissue {:.2f} mL), cortical breach {}\n", l.level, l.volumeMl,
+                             l.softTissueVolumeMl, l.corticalBreach ? "yes" : "no");
+  const double ml = double(voxels) * loaded.volume.geometry.voxelVolumeMm3() / 1000.0;
+  ctx.out << "wrote " << output.string() << '\n';
+  ctx.returnValues["volumeMl"] = fmt::format("{:.6g}", ml);
+  ctx.returnValues["voxelCount"] = std::to_string(voxels);
+  ctx.progress.report(1.0, "done");
+}
+
+} // namespace
+
+cli::Command segmentCommand() {
+  using cli::Channel;
+  using cli::ParameterType;
+  cli::Command c;
+  c.name = "segment";
+  c.title = "LesionKit Segment";
+  c.summary = "segment a lesion from a click, a box or a RECIST line (soft-tissue mass on CT or MR)";
+  c.description =
+      "Segments one lesion around an initialisation and writes its label map (label 1) on the volume's grid. "
+      "Soft-tissue masses on CT or MR: give one or more --seed points inside the mass, or a --box around it, or "
+      "its longest axial diameter as a --recist line. Points are LPS millimetres (DICOM patient coordinates; "
+      "--ras for RAS, as shown by 3D Slicer). The mass is region-grown from an intensity model of the seed "
+      "neighbourhood after denoising (and, on MR, N4 bias-field correction), cut at narrow necks from adjacent "
+      "muscle or vessels of similar density and checked for leaks. When no trustworthy mask can be made (seed "
+      "in fat or air, a leak it cannot stop) it exits with code 3 and writes nothing.";
+  c.examples = {"lesionkit segment ct.nrrd --kind soft-tissue --seed 112.5,-40,310 -o mass.nrrd",
+                "lesionkit segment study/CT --recist 95,-52,310:128,-30,310 -o mass.nrrd",
+                "lesionkit segment mr.nii.gz --modality mr --box 90,-60,290,135,-20,330 -o mass.nii.gz"};
+  c.parameters.push_back({"volume", ParameterType::Image, "Volume",
+                          "CT or MR volume: a NRRD/NIfTI file or a DICOM folder", Channel::Input, 0});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"output", ParameterType::LabelImage, "Output mask",
+                          "label map to write (.nrrd, .nii.gz): the lesion is 1, the rest 0", Channel::Output,
+                          std::nullopt, 'o'});
+  c.parameters.back().required = true;
+  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
+  c.parameters.push_back({"kind", ParameterType::StringEnumeration, "Lesion kind", "which kind of lesion to segment",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "soft-tissue";
+  c.parameters.back().elements = segmentation::segmentationKindNames();
+  c.parameters.back().elements.push_back("lytic"); // osteolytic vertebral lesion: lesion::spine
+  c.parameters.push_back({"seed", ParameterType::Point, "Seed point",
+                          "a point inside the lesion (mm, LPS unless --ras); may be repeated", Channel::Input});
+  c.parameters.back().multiple = true;
+  c.parameters.back().group = "Initialisation";
+  c.parameters.push_back({"box", ParameterType::FloatVector, "Box",
+                          "two opposite corners x1,y1,z1,x2,y2,z2 of a box around the lesion (mm)", Channel::Input});
+  c.parameters.back().expectedCount = 6;
+  c.parameters.back().group = "Initialisation";
+  c.parameters.push_back({"recist", ParameterType::String, "RECIST line",
+                          "end points x1,y1,z1:x2,y2,z2 of the lesion's longest axial diameter (mm)", Channel::Input});
+  c.parameters.back().group = "Initialisation";
+  c.parameters.push_back({"ras", ParameterType::Boolean, "RAS coordinates",
+                          "the points are RAS (x and y negated), not LPS", Channel::Input});
+  c.parameters.back().group = "Initialisation";
+  c.parameters.push_back({"modality", ParameterType::StringEnumeration, "Modality",
+                          "ct (HU checks), mr (bias-field correction, normalisation) or auto (DICOM Modality, else "
+                          "CT when the volume holds air below -300)",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "auto";
+  c.parameters.back().elements = {"auto", "ct", "mr"};
+  c.parameters.back().group = "Settings";
+  c.parameters.push_back({"maxDiameterMm", ParameterType::Float, "Largest diameter (mm)",
+                          "largest lesion expected from seed points; a wider result is refused as a leak",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "100";
+  c.parameters.back().group = "Settings";
+  c.parameters.push_back({"series", ParameterType::String, "Series",
+                          "SeriesInstanceUID to load when the volume is a DICOM folder holding several",
+                          Channel::Input});
+  c.parameters.push_back({"volumeMl", ParameterType::Float, "Volume (mL)", "voxel-count volume of the lesion",
+                          Channel::Output});
+  c.parameters.push_back({"voxelCount", ParameterType::Integer, "Voxels", "number of lesion voxels", Channel::Output});
+  c.parameters.push_back({"structuresCutOff", ParameterType::Integer, "Structures cut off",
+                          "neighbouring structures of similar intensity cut off at necks", Channel::Output});
+
+  c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    if (args.string("kind") == "lytic") return segmentLyticLesion(args, ctx);
+    const segmentation::SegmentationKind kind = segmentation::parseSegmentationKind(args.string("kind"));
+    const std::filesystem::path volumePath = args.path("volume");
+    const std::filesystem::path output = args.path("output");
+    const bool ras = args.flag("ras");
+
+    const int given = int(!args.strings("seed").empty()) + int(args.has("box")) + int(args.has("recist"));
+    if (given != 1)
+      throw UsageError("give exactly one initialisation: --seed (repeatable), --box or --recist");
+    segmentation::SoftTissueInit init;
+    if (args.has("recist")) {
+      const auto [from, to] = parseRecistLine(args.string("recist"));
+      init = segmentation::SoftTissueInit::fromRecist(fromRas(from, ras), fromRas(to, ras));
+    } else if (args.has("box")) {
+      const std::vector<double> v = args.numbers("box");
+      init = segmentation::SoftTissueInit::fromBox(fromRas({v[0], v[1], v[2]}, ras), fromRas({v[3], v[4], v[5]}, ras));
+    } else {
+      std::vector<Vec3> seeds;
+      for (const Vec3& p : args.points("seed")) seeds.push_back(fromRas(p, ras));
+      init = segmentation::SoftTissueInit::fromSeeds(seeds);
+    }
+    segmentation::SoftTissueOptions options;
+    options.maxDiameterMm = args.number("maxDiameterMm");
+    if (!(options.maxDiameterMm > 0.0))
+      throw UsageError(fmt::format("--max-diameter-mm: expected a positive diameter, got {}", options.maxDiameterMm));
+    // Check where the mask goes before the slow part, so a typo costs nothing.
+    ensureWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
+
+    ctx.progress.report(0.0, "loading");
+    dicomio::LoadOptions loadOptions;
+    if (args.has("series")) loadOptions.seriesInstanceUid = args.string("series");
+    const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
+    options.modality = segmentation::parseModality(args.string("modality"));
+    if (options.modality == segmentation::Modality::Auto && (loaded.modality == "CT" || loaded.modality == "MR"))
+      options.modality = loaded.modality == "CT" ? segmentation::Modality::CT : segmentation::Modality::MR;
+
+    segmentation::SegmentationResult result;
+    switch (kind) {
+    case segmentation::SegmentationKind::SoftTissue:
+      result = segmentation::segmentSoftTissueMass(loaded.volume, init, options, ctx.progress.sub(0.1, 0.9));
+      break;
+    }
+
+    ctx.progress.report(0.9, "writing");
+    dicomio::writeLabelMapFile(result.labels, output);
+    const auto& d = result.diagnostics;
+    ctx.out << fmt::format("{} lesion: {:.2f} mL ({} voxels), {} intensities {:.4g} to {:.4g} {} (seed median {:.4g})\n",
+                           segmentation::segmentationKindName(kind), result.volumeMl, result.voxelCount,
+                           segmentation::modalityName(d.modality), d.intensity.lower, d.intensity.upper,
+                           d.intensity.unit, d.intensity.median);
+    ctx.out << fmt::format("search region {} to {} mm (LPS), {} neighbouring structure(s) cut off ({:.1f} mL)\n",
+                           formatPoint(d.cropMinMm), formatPoint(d.cropMaxMm), d.componentsSplitOff, d.leakRemovedMl);
+    for (const std::string& w : d.warnings) ctx.out << "warning: " << w << '\n';
+    ctx.out << "wrote " << output.string() << '\n';
+    ctx.returnValues["volumeMl"] = fmt::format("{:.6g}", result.volumeMl);
+    ctx.returnValues["voxelCount"] = std::to_string(result.voxelCount);
+    ctx.returnValues["structuresCutOff"] = std::to_string(d.componentsSplitOff);
+    ctx.progress.report(1.0, "done");
+  };
+  return c;
+}
+
+} // namespace lesion::commands

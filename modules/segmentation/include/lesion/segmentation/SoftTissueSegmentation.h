@@ -1,0 +1,125 @@
+#pragma once
+/// \file SoftTissueSegmentation.h
+/// Soft-tissue mass segmentation on CT or MR from a click (seed points), a box or a RECIST line.
+///
+/// Classical pipeline on a crop around the initialisation (cost does not grow with the scan):
+/// MR only: N4 bias-field correction (Tustison et al., doi:10.1109/TMI.2010.2046908) and
+/// normalisation by the seed intensity; median + gradient anisotropic diffusion; a robust intensity model
+/// (median, MAD) from the seed neighbourhood; connected-threshold region growing inside a size
+/// prior; split at narrow necks (distance-map erosion + Voronoi partition, keep the seed's
+/// part, opening); boundary re-decided on raw intensities; hole filling; leak checks.
+/// See modules/segmentation/README.md.
+
+#include <array>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lesion/core/Geometry.h"
+#include "lesion/core/Image.h"
+#include "lesion/core/Progress.h"
+
+namespace lesion::segmentation {
+
+enum class Modality {
+  Auto, ///< CT when the volume holds values below -300 (air in HU), MR otherwise
+  CT,   ///< Hounsfield units: absolute soft-tissue checks apply
+  MR    ///< arbitrary units: N4 bias-field correction and normalisation
+};
+
+/// How the user pointed at the lesion. Every point is in LPS millimetres.
+struct SoftTissueInit {
+  enum class Kind { Seeds, Box, Recist };
+  Kind kind{Kind::Seeds};
+  std::vector<Vec3> seeds{}; ///< Seeds: one or more points inside the mass
+  Vec3 boxCorner1{};         ///< Box: two opposite corners of a box enclosing the mass
+  Vec3 boxCorner2{};
+  Vec3 recistFrom{};         ///< Recist: end points of the longest axial diameter
+  Vec3 recistTo{};
+
+  [[nodiscard]] static SoftTissueInit fromSeeds(std::vector<Vec3> points);
+  [[nodiscard]] static SoftTissueInit fromBox(const Vec3& corner1, const Vec3& corner2);
+  [[nodiscard]] static SoftTissueInit fromRecist(const Vec3& from, const Vec3& to);
+};
+
+struct SoftTissueOptions {
+  Modality modality{Modality::Auto};
+  std::uint16_t labelValue{1};
+  /// Largest lesion diameter expected from a seed-only initialisation; sets the crop (and the
+  /// leak check: a result wider than this fails).
+  double maxDiameterMm{100.0};
+  /// Half width of the intensity interval in robust SDs of the seed neighbourhood; unset: 2.5 on
+  /// CT, 3.0 on MR (MR masses are more heterogeneous relative to their noise).
+  std::optional<double> intensityToleranceSd{};
+  /// Radius of the ball around each seed point that the intensity model samples.
+  double seedRadiusMm{4.0};
+  /// Re-estimate the intensity model from the first grown region (widening only), so a
+  /// heterogeneous mass grows beyond the intensities next to the seed; unset: on for MR, off for
+  /// CT (on CT it adds the partial-volume rim of fat: +20 % volume on STS_002).
+  std::optional<bool> refineIntensityModel{};
+  /// Gradient anisotropic diffusion (after a 3x3 median): iterations (0 = median only), conductance.
+  int diffusionIterations{6};
+  double diffusionConductance{1.0};
+  /// Neck split: the region is eroded by this fraction of the seed's depth inside it, and cut
+  /// between the parts that remain (Voronoi partition).
+  double neckSplitFraction{0.7};
+  /// Then opened with this fraction of the depth (drops thin and porous attachments).
+  double neckOpeningFraction{0.5};
+  /// MR: N4 bias-field correction on the crop (ignored on CT).
+  bool biasFieldCorrection{true};
+  /// CT: the seed neighbourhood's median must lie in this range to count as soft tissue.
+  double softTissueMinHu{-30.0};
+  double softTissueMaxHu{200.0};
+  /// A boundary held by the size prior on more than this fraction of its voxels is a leak.
+  double maxPriorContactFraction{0.35};
+};
+
+/// Robust intensity model of the lesion, from the seed neighbourhood after denoising.
+struct IntensityModel {
+  double median{0.0};    ///< in the working units (HU on CT; normalised units on MR, seed median = 1)
+  double robustSd{0.0};  ///< 1.4826 * MAD, floored at a noise minimum
+  double lower{0.0};     ///< region-growing interval
+  double upper{0.0};
+  std::size_t samples{0};
+  std::string unit;      ///< "HU" or "normalised"
+};
+
+/// What the algorithm did, for QC and for the caller's report.
+struct SegmentationDiagnostics {
+  Modality modality{Modality::CT};             ///< resolved modality
+  std::array<std::size_t, 3> cropIndex{};      ///< first voxel of the crop on the input grid
+  std::array<std::size_t, 3> cropSize{};       ///< crop size in voxels
+  Vec3 cropMinMm{}, cropMaxMm{};               ///< LPS bounds of the crop's voxel centres
+  Vec3 centreMm{};                             ///< centre of the initialisation
+  double priorRadiusMm{0.0};                   ///< size prior (0 = none, seeds only)
+  IntensityModel intensity{};
+  bool biasFieldCorrected{false};
+  double seedDepthMm{0.0};          ///< depth of the seeds inside the grown region
+  double neckErosionMm{0.0};        ///< opening radius used at necks
+  int componentsSplitOff{0};        ///< neighbouring structures cut off at necks
+  double leakRemovedMl{0.0};        ///< volume of grown region removed by the neck split
+  double priorContactFraction{0.0}; ///< boundary fraction held only by the size prior
+  std::vector<std::string> warnings{};
+};
+
+struct SegmentationResult {
+  LabelMap labels;           ///< on the input grid; the mass has options.labelValue, rest 0
+  double volumeMl{0.0};      ///< voxel-count volume
+  std::size_t voxelCount{0};
+  SegmentationDiagnostics diagnostics{};
+};
+
+/// Segments the soft-tissue mass indicated by `init`. Throws lesion::InputError when the
+/// initialisation lies outside the volume or is degenerate, and lesion::ProcessingError with the
+/// reason when it cannot produce a trustworthy mask (seed outside soft tissue, leak it cannot stop,
+/// implausible size).
+[[nodiscard]] SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueInit& init,
+                                                       const SoftTissueOptions& options = {},
+                                                       Progress progress = {});
+
+[[nodiscard]] std::string modalityName(Modality modality);
+/// "ct", "mr", "auto" (case-insensitive); throws lesion::UsageError otherwise.
+[[nodiscard]] Modality parseModality(const std::string& text);
+
+} // namespace lesion::segmentation

@@ -1,0 +1,909 @@
+// Soft-tissue mass segmentation: every ITK template of the module lives in this file.
+#include "lesion/segmentation/SoftTissueSegmentation.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include <itkBSplineControlPointImageFilter.h>
+#include <itkBinaryFillholeImageFilter.h>
+#include <itkConnectedComponentImageFilter.h>
+#include <itkConnectedThresholdImageFilter.h>
+#include <itkGradientAnisotropicDiffusionImageFilter.h>
+#include <itkDanielssonDistanceMapImageFilter.h>
+#include <itkMedianImageFilter.h>
+#include <itkN4BiasFieldCorrectionImageFilter.h>
+#include <itkShrinkImageFilter.h>
+#include <itkSignedMaurerDistanceMapImageFilter.h>
+
+#include "lesion/core/Error.h"
+#include "lesion/core/ItkBridge.h"
+#include "lesion/core/Log.h"
+
+namespace lesion::segmentation {
+
+using Kind = SoftTissueInit::Kind;
+
+SoftTissueInit SoftTissueInit::fromSeeds(std::vector<Vec3> points) {
+  SoftTissueInit init;
+  init.kind = Kind::Seeds;
+  init.seeds = std::move(points);
+  return init;
+}
+
+SoftTissueInit SoftTissueInit::fromBox(const Vec3& corner1, const Vec3& corner2) {
+  SoftTissueInit init;
+  init.kind = Kind::Box;
+  init.boxCorner1 = corner1;
+  init.boxCorner2 = corner2;
+  return init;
+}
+
+SoftTissueInit SoftTissueInit::fromRecist(const Vec3& from, const Vec3& to) {
+  SoftTissueInit init;
+  init.kind = Kind::Recist;
+  init.recistFrom = from;
+  init.recistTo = to;
+  return init;
+}
+
+std::string modalityName(Modality modality) {
+  switch (modality) {
+  case Modality::CT: return "ct";
+  case Modality::MR: return "mr";
+  case Modality::Auto: break;
+  }
+  return "auto";
+}
+
+Modality parseModality(const std::string& text) {
+  std::string t = text;
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  if (t == "ct") return Modality::CT;
+  if (t == "mr" || t == "mri") return Modality::MR;
+  if (t == "auto") return Modality::Auto;
+  throw UsageError(fmt::format("--modality {}: expected ct, mr or auto", text));
+}
+
+namespace {
+
+using FloatImage = itk::Image<float, 3>;
+using MaskImage = itk::Image<unsigned char, 3>;
+using ComponentImage = itk::Image<unsigned int, 3>;
+using Index3 = std::array<long, 3>;
+
+/// Where the lesion may be: the size prior derived from the initialisation.
+struct Prior {
+  enum class Shape { Sphere, Ellipsoid, Box };
+  Shape shape{Shape::Sphere};
+  Vec3 centre{};
+  double radiusMm{0.0};        ///< Sphere (seed-only: the search radius, not a size prior)
+  double inPlaneMm{0.0};       ///< Ellipsoid semi-axes (RECIST: around the slice normal)
+  double throughPlaneMm{0.0};
+  Vec3 normal{0, 0, 1};
+  Vec3 halfSize{};             ///< Box half sizes along L, P, S
+  bool isSizePrior{false};     ///< false for a seed-only search sphere
+  std::vector<Vec3> seeds{};   ///< points known to be inside: region-growing seeds
+  double sampleRadiusMm{4.0};  ///< intensity model from balls of this radius around the seeds
+
+  /// Normalised distance from the centre: < 1 inside the prior.
+  [[nodiscard]] double rho(const Vec3& p) const {
+    const Vec3 d = p - centre;
+    switch (shape) {
+    case Shape::Sphere: return norm(d) / radiusMm;
+    case Shape::Ellipsoid: {
+      const double along = dot(d, normal);
+      const double across = norm(d - normal * along);
+      return std::sqrt(std::pow(across / inPlaneMm, 2) + std::pow(along / throughPlaneMm, 2));
+    }
+    case Shape::Box:
+      return std::max({std::abs(d.x) / halfSize.x, std::abs(d.y) / halfSize.y, std::abs(d.z) / halfSize.z});
+    }
+    return 0.0;
+  }
+  /// Half sizes of an LPS axis-aligned box enclosing the prior.
+  [[nodiscard]] Vec3 boundingHalfSize() const {
+    switch (shape) {
+    case Shape::Sphere: return {radiusMm, radiusMm, radiusMm};
+    case Shape::Ellipsoid: {
+      const double r = std::max(inPlaneMm, throughPlaneMm);
+      return {r, r, r};
+    }
+    case Shape::Box: return halfSize;
+    }
+    return {};
+  }
+};
+
+Prior makePrior(const SoftTissueInit& init, const SoftTissueOptions& options, const ImageGeometry& geometry) {
+  Prior prior;
+  switch (init.kind) {
+  case Kind::Seeds: {
+    if (init.seeds.empty()) throw InputError("soft-tissue segmentation: no seed point given");
+    Vec3 mean{};
+    for (const Vec3& s : init.seeds) mean += s;
+    mean = mean / double(init.seeds.size());
+    double spread = 0.0;
+    for (const Vec3& s : init.seeds) spread = std::max(spread, distance(s, mean));
+    prior.shape = Prior::Shape::Sphere;
+    prior.centre = mean;
+    prior.radiusMm = options.maxDiameterMm * 0.5 + spread + 5.0;
+    prior.seeds = init.seeds;
+    prior.sampleRadiusMm = options.seedRadiusMm;
+    break;
+  }
+  case Kind::Box: {
+    const Vec3 lo{std::min(init.boxCorner1.x, init.boxCorner2.x), std::min(init.boxCorner1.y, init.boxCorner2.y),
+                  std::min(init.boxCorner1.z, init.boxCorner2.z)};
+    const Vec3 hi{std::max(init.boxCorner1.x, init.boxCorner2.x), std::max(init.boxCorner1.y, init.boxCorner2.y),
+                  std::max(init.boxCorner1.z, init.boxCorner2.z)};
+    const Vec3 half = (hi - lo) * 0.5;
+    const double minHalf = std::min({half.x, half.y, half.z});
+    if (!(minHalf >= 1.0))
+      throw InputError(fmt::format("soft-tissue segmentation: the box {} – {} is flat or empty (each side must be over "
+                                   "2 mm)", formatPoint(lo), formatPoint(hi)));
+    prior.shape = Prior::Shape::Box;
+    prior.isSizePrior = true;
+    prior.centre = (lo + hi) * 0.5;
+    // A drawn box is loose by a few millimetres; allow 10 % + 2 mm beyond it.
+    prior.halfSize = {half.x * 1.1 + 2.0, half.y * 1.1 + 2.0, half.z * 1.1 + 2.0};
+    prior.radiusMm = norm(half);
+    prior.seeds = {prior.centre};
+    prior.sampleRadiusMm = std::clamp(0.3 * minHalf, 2.5, 8.0);
+    break;
+  }
+  case Kind::Recist: {
+    const Vec3 line = init.recistTo - init.recistFrom;
+    const double length = norm(line);
+    if (!(length >= 3.0))
+      throw InputError(fmt::format("soft-tissue segmentation: the RECIST line {} – {} is {:.1f} mm long; expected at "
+                                   "least 3 mm", formatPoint(init.recistFrom), formatPoint(init.recistTo), length));
+    prior.shape = Prior::Shape::Ellipsoid;
+    prior.isSizePrior = true;
+    prior.centre = (init.recistFrom + init.recistTo) * 0.5;
+    prior.normal = normalized(geometry.direction.column(2));
+    // The line is the longest axial diameter: nothing in-plane should be much farther from its
+    // middle than half of it; the cranio-caudal extent is unknown, so allow more.
+    prior.inPlaneMm = 0.5 * length * 1.15 + 3.0;
+    prior.throughPlaneMm = 0.5 * length * 1.5 + 3.0;
+    prior.radiusMm = 0.5 * length;
+    // Seeds along the middle 60 % of the line (its ends sit on the boundary).
+    const int steps = std::max(2, int(std::ceil(0.6 * length)));
+    for (int s = 0; s <= steps; ++s) prior.seeds.push_back(init.recistFrom + line * (0.2 + 0.6 * s / steps));
+    prior.sampleRadiusMm = std::clamp(0.12 * length, 2.5, 8.0);
+    break;
+  }
+  }
+  return prior;
+}
+
+/// Index box [begin, end) on the input grid.
+struct CropBox {
+  Index3 begin{};
+  Index3 end{};
+  [[nodiscard]] std::array<std::size_t, 3> size() const {
+    return {std::size_t(end[0] - begin[0]), std::size_t(end[1] - begin[1]), std::size_t(end[2] - begin[2])};
+  }
+};
+
+CropBox cropFor(const Prior& prior, const ImageGeometry& g, double marginMm) {
+  const Vec3 h = prior.boundingHalfSize() + Vec3{marginMm, marginMm, marginMm};
+  CropBox box;
+  std::array<double, 3> lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
+  for (int c = 0; c < 8; ++c) {
+    const Vec3 corner = prior.centre + Vec3{(c & 1) ? h.x : -h.x, (c & 2) ? h.y : -h.y, (c & 4) ? h.z : -h.z};
+    const Vec3 idx = g.pointToIndex(corner);
+    for (int a = 0; a < 3; ++a) {
+      lo[a] = std::min(lo[a], idx[a]);
+      hi[a] = std::max(hi[a], idx[a]);
+    }
+  }
+  for (int a = 0; a < 3; ++a) {
+    box.begin[a] = std::clamp(long(std::floor(lo[a])), 0L, long(g.size[a]) - 1);
+    box.end[a] = std::clamp(long(std::ceil(hi[a])) + 1, box.begin[a] + 1, long(g.size[a]));
+  }
+  return box;
+}
+
+FloatImage::Pointer extractCrop(const Volume& volume, const CropBox& box, ImageGeometry& cropGeometry) {
+  cropGeometry = volume.geometry;
+  cropGeometry.size = box.size();
+  cropGeometry.origin = volume.geometry.indexToPoint(Vec3{double(box.begin[0]), double(box.begin[1]), double(box.begin[2])});
+  auto image = FloatImage::New();
+  itkbridge::copyGeometryTo(cropGeometry, image.GetPointer());
+  image->Allocate();
+  float* out = image->GetBufferPointer();
+  const auto s = cropGeometry.size;
+  for (std::size_t k = 0; k < s[2]; ++k)
+    for (std::size_t j = 0; j < s[1]; ++j) {
+      const float* row = &volume.voxels[volume.geometry.linearIndex(box.begin[0], box.begin[1] + j, box.begin[2] + k)];
+      std::copy(row, row + s[0], out + cropGeometry.linearIndex(0, j, k));
+    }
+  return image;
+}
+
+/// Crop voxels within `radiusMm` of `p` (index-space ball scaled by spacing).
+template <typename Fn>
+void forEachInBall(const ImageGeometry& g, const Vec3& p, double radiusMm, Fn&& fn) {
+  const Vec3 c = g.pointToIndex(p);
+  std::array<long, 3> r{};
+  for (int a = 0; a < 3; ++a) r[a] = long(std::ceil(radiusMm / g.spacing[a]));
+  for (long k = long(std::lround(c.z)) - r[2]; k <= long(std::lround(c.z)) + r[2]; ++k)
+    for (long j = long(std::lround(c.y)) - r[1]; j <= long(std::lround(c.y)) + r[1]; ++j)
+      for (long i = long(std::lround(c.x)) - r[0]; i <= long(std::lround(c.x)) + r[0]; ++i) {
+        if (!g.containsIndex(i, j, k)) continue;
+        const double dx = (i - c.x) * g.spacing.x, dy = (j - c.y) * g.spacing.y, dz = (k - c.z) * g.spacing.z;
+        if (dx * dx + dy * dy + dz * dz <= radiusMm * radiusMm + 1e-9) fn(g.linearIndex(i, j, k));
+      }
+}
+
+double quantile(std::vector<float> values, double q) {
+  if (values.empty()) return 0.0;
+  const std::size_t n = std::min(values.size() - 1, std::size_t(q * double(values.size() - 1) + 0.5));
+  std::nth_element(values.begin(), values.begin() + long(n), values.end());
+  return values[n];
+}
+
+/// N4 on a shrunk copy of the crop; the bias field is evaluated back on the full crop grid.
+FloatImage::Pointer correctBiasField(FloatImage* crop, const ImageGeometry& g, std::vector<std::string>& warnings) {
+  const float* in = crop->GetBufferPointer();
+  const std::size_t n = g.voxelCount();
+  std::vector<float> all(in, in + n);
+  const double p98 = quantile(all, 0.98);
+  if (!(p98 > 0.0)) {
+    warnings.push_back("bias-field correction skipped: no positive intensities in the crop");
+    return crop;
+  }
+  // N4 works in log space: keep the intensities positive, estimate on tissue (not background air).
+  auto positive = FloatImage::New();
+  itkbridge::copyGeometryTo(g, positive.GetPointer());
+  positive->Allocate();
+  auto mask = MaskImage::New();
+  itkbridge::copyGeometryTo(g, mask.GetPointer());
+  mask->Allocate();
+  const float floorValue = float(1e-3 * p98);
+  std::size_t tissue = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    positive->GetBufferPointer()[i] = std::max(in[i], floorValue);
+    const bool t = in[i] > 0.1 * p98;
+    mask->GetBufferPointer()[i] = t ? 1 : 0;
+    tissue += t;
+  }
+  if (tissue < 1000) {
+    warnings.push_back("bias-field correction skipped: too little tissue in the crop");
+    return crop;
+  }
+  // The field is smooth over a crop of a few centimetres: estimate it on ~4 mm voxels.
+  unsigned shrink[3];
+  for (int a = 0; a < 3; ++a)
+    shrink[a] = unsigned(std::clamp(std::floor(4.0 / g.spacing[a]), 1.0, std::max(1.0, double(g.size[a]) / 8.0)));
+  using Shrink = itk::ShrinkImageFilter<FloatImage, FloatImage>;
+  auto shrinkImage = Shrink::New();
+  shrinkImage->SetInput(positive);
+  shrinkImage->SetShrinkFactors(shrink);
+  using ShrinkMask = itk::ShrinkImageFilter<MaskImage, MaskImage>;
+  auto shrinkMask = ShrinkMask::New();
+  shrinkMask->SetInput(mask);
+  shrinkMask->SetShrinkFactors(shrink);
+
+  using N4 = itk::N4BiasFieldCorrectionImageFilter<FloatImage, MaskImage, FloatImage>;
+  auto n4 = N4::New();
+  n4->SetInput(shrinkImage->GetOutput());
+  n4->SetMaskImage(shrinkMask->GetOutput());
+  N4::VariableSizeArrayType iterations(3);
+  iterations.Fill(20);
+  n4->SetMaximumNumberOfIterations(iterations);
+  n4->SetNumberOfFittingLevels(3);
+  n4->SetConvergenceThreshold(1e-3);
+  n4->Update();
+
+  using BSpliner = itk::BSplineControlPointImageFilter<N4::BiasFieldControlPointLatticeType, N4::ScalarImageType>;
+  auto bspliner = BSpliner::New();
+  bspliner->SetInput(n4->GetLogBiasFieldControlPointLattice());
+  bspliner->SetSplineOrder(n4->GetSplineOrder());
+  bspliner->SetSize(crop->GetLargestPossibleRegion().GetSize());
+  bspliner->SetOrigin(crop->GetOrigin());
+  bspliner->SetDirection(crop->GetDirection());
+  bspliner->SetSpacing(crop->GetSpacing());
+  bspliner->Update();
+  const auto* logField = bspliner->GetOutput()->GetBufferPointer();
+  for (std::size_t i = 0; i < n; ++i) positive->GetBufferPointer()[i] = float(in[i] / std::exp(double(logField[i][0])));
+  return positive;
+}
+
+FloatImage::Pointer denoise(FloatImage* input, const ImageGeometry& g, const SoftTissueOptions& options) {
+  // A small median first removes the speckle that would seed holes; the diffusion then smooths
+  // within regions while keeping the lesion edge in place.
+  using Median = itk::MedianImageFilter<FloatImage, FloatImage>;
+  auto median = Median::New();
+  median->SetInput(input);
+  Median::InputSizeType radius;
+  for (int a = 0; a < 3; ++a) radius[a] = g.spacing[a] <= 1.6 ? 1 : 0;
+  median->SetRadius(radius);
+  median->Update();
+  FloatImage::Pointer out = median->GetOutput();
+  if (options.diffusionIterations > 0) {
+    using Diffusion = itk::GradientAnisotropicDiffusionImageFilter<FloatImage, FloatImage>;
+    auto diffusion = Diffusion::New();
+    diffusion->SetInput(out);
+    const double minSpacing = std::min({g.spacing.x, g.spacing.y, g.spacing.z});
+    diffusion->SetTimeStep(std::min(0.0625, 0.95 * minSpacing / 16.0));
+    diffusion->SetNumberOfIterations(unsigned(options.diffusionIterations));
+    diffusion->SetConductanceParameter(options.diffusionConductance);
+    diffusion->Update();
+    out = diffusion->GetOutput();
+  }
+  out->DisconnectPipeline();
+  return out;
+}
+
+MaskImage::Pointer newMask(const ImageGeometry& g) {
+  auto mask = MaskImage::New();
+  itkbridge::copyGeometryTo(g, mask.GetPointer());
+  mask->Allocate();
+  mask->FillBuffer(0);
+  return mask;
+}
+
+MaskImage::Pointer growRegion(const FloatImage* work, const ImageGeometry& g, const std::vector<char>& allowed,
+                              const std::vector<std::size_t>& seedVoxels, double lower, double upper) {
+  // Voxels outside the size prior get a value no interval contains.
+  auto input = FloatImage::New();
+  itkbridge::copyGeometryTo(g, input.GetPointer());
+  input->Allocate();
+  const std::size_t n = g.voxelCount();
+  for (std::size_t i = 0; i < n; ++i)
+    input->GetBufferPointer()[i] = allowed[i] ? work->GetBufferPointer()[i] : std::numeric_limits<float>::lowest();
+  using Grow = itk::ConnectedThresholdImageFilter<FloatImage, MaskImage>;
+  auto grow = Grow::New();
+  grow->SetInput(input);
+  grow->SetLower(float(lower));
+  grow->SetUpper(float(upper));
+  grow->SetReplaceValue(1);
+  std::size_t added = 0;
+  for (std::size_t v : seedVoxels) {
+    const float value = input->GetBufferPointer()[v];
+    if (value < lower || value > upper) continue;
+    const std::size_t i = v % g.size[0], j = (v / g.size[0]) % g.size[1], k = v / (g.size[0] * g.size[1]);
+    Grow::IndexType index{{long(i), long(j), long(k)}};
+    grow->AddSeed(index);
+    ++added;
+  }
+  if (added == 0) return newMask(g);
+  grow->Update();
+  MaskImage::Pointer out = grow->GetOutput();
+  out->DisconnectPipeline();
+  return out;
+}
+
+FloatImage::Pointer signedDistance(const MaskImage* mask) {
+  using Distance = itk::SignedMaurerDistanceMapImageFilter<MaskImage, FloatImage>;
+  auto distance = Distance::New();
+  distance->SetInput(mask);
+  distance->SetBackgroundValue(0);
+  distance->SetInsideIsPositive(false);
+  distance->SetSquaredDistance(false);
+  distance->SetUseImageSpacing(true);
+  distance->Update();
+  FloatImage::Pointer out = distance->GetOutput();
+  out->DisconnectPipeline();
+  return out;
+}
+
+/// 2D hole filling per slice (third index axis), then 3D: masses are solid, and holes open
+/// towards another slice would survive a 3D fill alone.
+void fillHoles(MaskImage* mask, const ImageGeometry& g) {
+  unsigned char* m = mask->GetBufferPointer();
+  const std::size_t nx = g.size[0], ny = g.size[1];
+  std::vector<char> outside(nx * ny);
+  std::vector<std::size_t> stack;
+  for (std::size_t k = 0; k < g.size[2]; ++k) {
+    unsigned char* slice = m + k * nx * ny;
+    std::fill(outside.begin(), outside.end(), 0);
+    stack.clear();
+    auto push = [&](std::size_t i, std::size_t j) {
+      const std::size_t p = i + nx * j;
+      if (!slice[p] && !outside[p]) {
+        outside[p] = 1;
+        stack.push_back(p);
+      }
+    };
+    for (std::size_t i = 0; i < nx; ++i) {
+      push(i, 0);
+      push(i, ny - 1);
+    }
+    for (std::size_t j = 0; j < ny; ++j) {
+      push(0, j);
+      push(nx - 1, j);
+    }
+    while (!stack.empty()) {
+      const std::size_t p = stack.back();
+      stack.pop_back();
+      const std::size_t i = p % nx, j = p / nx;
+      if (i > 0) push(i - 1, j);
+      if (i + 1 < nx) push(i + 1, j);
+      if (j > 0) push(i, j - 1);
+      if (j + 1 < ny) push(i, j + 1);
+    }
+    for (std::size_t p = 0; p < nx * ny; ++p)
+      if (!outside[p]) slice[p] = 1;
+  }
+  using Fill = itk::BinaryFillholeImageFilter<MaskImage>;
+  auto fill = Fill::New();
+  fill->SetInput(mask);
+  fill->SetForegroundValue(1);
+  fill->SetFullyConnected(false);
+  fill->Update();
+  std::copy(fill->GetOutput()->GetBufferPointer(), fill->GetOutput()->GetBufferPointer() + g.voxelCount(), m);
+}
+
+/// Keeps the face-connected component(s) of `mask` holding any of `seedVoxels`.
+void keepSeedComponents(MaskImage* mask, const ImageGeometry& g, const std::vector<std::size_t>& seedVoxels) {
+  using CC = itk::ConnectedComponentImageFilter<MaskImage, ComponentImage>;
+  auto cc = CC::New();
+  cc->SetInput(mask);
+  cc->SetFullyConnected(false);
+  cc->Update();
+  const unsigned* labels = cc->GetOutput()->GetBufferPointer();
+  std::set<unsigned> keep;
+  for (std::size_t v : seedVoxels)
+    if (labels[v]) keep.insert(labels[v]);
+  unsigned char* m = mask->GetBufferPointer();
+  for (std::size_t i = 0; i < g.voxelCount(); ++i) m[i] = (m[i] && keep.count(labels[i])) ? 1 : 0;
+}
+
+struct NeckSplit {
+  double seedDepthMm{0.0};
+  double erosionMm{0.0};
+  int componentsSplitOff{0};
+  std::size_t removedVoxels{0};
+};
+
+/// Cuts the grown region at necks, in two steps whose radii scale with the seed's depth inside
+/// the region (so they follow the lesion's size):
+/// 1. split: erode by `splitFraction` x depth, label the parts, give every voxel to the nearest
+///    part (Voronoi partition of the distance map) and drop the cells of parts that run into the
+///    crop edge or the size prior, or outweigh the seed's cell (neighbouring muscle, vessels);
+///    enclosed lobes of the lesion itself stay;
+/// 2. open by `openFraction` x depth: thin or porous attachments (a muscle at the edge of the
+///    intensity interval grows as a sponge that erodes away entirely) are dropped.
+NeckSplit splitAtNecks(MaskImage* mask, const ImageGeometry& g, const std::vector<std::size_t>& seedVoxels,
+                       const std::vector<char>& atLimit, double splitFraction, double openFraction) {
+  NeckSplit split;
+  const std::size_t n = g.voxelCount();
+  unsigned char* m = mask->GetBufferPointer();
+  std::size_t before = 0;
+  for (std::size_t i = 0; i < n; ++i) before += m[i];
+  auto dist = signedDistance(mask);
+  const float* d = dist->GetBufferPointer();
+  for (std::size_t v : seedVoxels) split.seedDepthMm = std::max(split.seedDepthMm, double(-d[v]));
+  const double minStep = std::max({g.spacing.x, g.spacing.y}) * 1.01;
+  const double splitMm = std::max(splitFraction * split.seedDepthMm, minStep);
+  split.erosionMm = std::max(openFraction * split.seedDepthMm, minStep);
+  if (split.erosionMm >= split.seedDepthMm) return split; // too thin to erode without losing the seed
+
+  using CC = itk::ConnectedComponentImageFilter<MaskImage, ComponentImage>;
+  if (splitMm < split.seedDepthMm) {
+    auto eroded = newMask(g);
+    for (std::size_t i = 0; i < n; ++i) eroded->GetBufferPointer()[i] = d[i] < -splitMm ? 1 : 0;
+    auto cc = CC::New();
+    cc->SetInput(eroded);
+    cc->SetFullyConnected(false);
+    cc->Update();
+    const unsigned* labels = cc->GetOutput()->GetBufferPointer();
+    std::set<unsigned> seedParts;
+    for (std::size_t v : seedVoxels)
+      if (labels[v]) seedParts.insert(labels[v]);
+    if (!seedParts.empty() && cc->GetObjectCount() > seedParts.size()) {
+      using Voronoi = itk::DanielssonDistanceMapImageFilter<ComponentImage, FloatImage, ComponentImage>;
+      auto voronoi = Voronoi::New();
+      voronoi->SetInput(cc->GetOutput());
+      voronoi->SetInputIsBinary(false);
+      voronoi->SetUseImageSpacing(true);
+      voronoi->Update();
+      const unsigned* owner = voronoi->GetVoronoiMap()->GetBufferPointer();
+      std::map<unsigned, std::size_t> cellSize;
+      std::set<unsigned> runsOut;
+      std::size_t seedCells = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (!m[i]) continue;
+        if (seedParts.count(owner[i])) {
+          ++seedCells;
+          continue;
+        }
+        ++cellSize[owner[i]];
+        if (atLimit[i]) runsOut.insert(owner[i]);
+      }
+      std::set<unsigned> drop;
+      for (const auto& [label, count] : cellSize)
+        if (runsOut.count(label) || count > seedCells) {
+          drop.insert(label);
+          if (count * 20 > seedCells) ++split.componentsSplitOff; // ignore specks below 5 % of the mass
+        }
+      for (std::size_t i = 0; i < n; ++i)
+        if (m[i] && drop.count(owner[i])) m[i] = 0;
+      keepSeedComponents(mask, g, seedVoxels);
+      dist = signedDistance(mask);
+      d = dist->GetBufferPointer();
+    }
+  }
+
+  // Opening: erode, then keep what lies within reach of the eroded core.
+  auto core = newMask(g);
+  for (std::size_t i = 0; i < n; ++i) core->GetBufferPointer()[i] = d[i] < -split.erosionMm ? 1 : 0;
+  auto fromCore = signedDistance(core);
+  // Maurer puts the border voxels at distance 0, so the opening reaches one voxel step further.
+  const float reach = float(split.erosionMm + std::max({g.spacing.x, g.spacing.y, g.spacing.z}) + 1e-3);
+  for (std::size_t i = 0; i < n; ++i)
+    if (m[i] && fromCore->GetBufferPointer()[i] > reach) m[i] = 0;
+  keepSeedComponents(mask, g, seedVoxels);
+
+  std::size_t after = 0;
+  for (std::size_t i = 0; i < n; ++i) after += m[i];
+  split.removedVoxels = before - after;
+  // A porous attachment dropped by the opening counts as a structure cut off when it is sizeable.
+  if (split.componentsSplitOff == 0 && split.removedVoxels * 4 > after) split.componentsSplitOff = 1;
+  return split;
+}
+
+Modality resolveModality(const Volume& volume, Modality requested) {
+  if (requested != Modality::Auto) return requested;
+  // Air in HU is about -1000; MR magnitudes are never far below zero.
+  const float minimum = *std::min_element(volume.voxels.begin(), volume.voxels.end());
+  return minimum < -300.0f ? Modality::CT : Modality::MR;
+}
+
+} // namespace
+
+namespace {
+
+/// The region ran into the rim of a seed-only search sphere: worth a retry with a larger one.
+class SearchLimitReached : public ProcessingError {
+public:
+  using ProcessingError::ProcessingError;
+};
+
+SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init, const SoftTissueOptions& options,
+                               const Progress& progress, const Prior& prior, Modality modality) {
+  const ImageGeometry& grid = volume.geometry;
+  SegmentationResult result;
+  SegmentationDiagnostics& diag = result.diagnostics;
+  diag.centreMm = prior.centre;
+  diag.priorRadiusMm = prior.isSizePrior ? prior.radiusMm : 0.0;
+  diag.modality = modality;
+  const bool ct = diag.modality == Modality::CT;
+
+  // 1. Crop around the initialisation.
+  progress.report(0.0, "cropping");
+  const CropBox box = cropFor(prior, grid, 8.0);
+  ImageGeometry g;
+  FloatImage::Pointer crop = extractCrop(volume, box, g);
+  for (int a = 0; a < 3; ++a) {
+    diag.cropIndex[a] = std::size_t(box.begin[a]);
+    diag.cropSize[a] = g.size[a];
+  }
+  diag.cropMinMm = g.indexToPoint(0, 0, 0);
+  diag.cropMaxMm = g.indexToPoint(g.size[0] - 1, g.size[1] - 1, g.size[2] - 1);
+  const std::size_t n = g.voxelCount();
+
+  std::vector<std::size_t> seedVoxels;
+  for (const Vec3& s : prior.seeds) {
+    const Vec3 idx = g.pointToIndex(s);
+    seedVoxels.push_back(g.linearIndex(std::size_t(std::lround(idx.x)), std::size_t(std::lround(idx.y)),
+                                       std::size_t(std::lround(idx.z))));
+  }
+  std::vector<std::size_t> sampleVoxels;
+  {
+    std::vector<char> taken(n, 0);
+    for (const Vec3& s : prior.seeds)
+      forEachInBall(g, s, prior.sampleRadiusMm, [&](std::size_t v) {
+        if (!taken[v]) {
+          taken[v] = 1;
+          sampleVoxels.push_back(v);
+        }
+      });
+  }
+
+  // 2. MR: bias-field correction and normalisation by the seed neighbourhood's median.
+  FloatImage::Pointer working = crop;
+  if (!ct) {
+    progress.report(0.05, "bias-field correction");
+    if (options.biasFieldCorrection) {
+      working = correctBiasField(crop, g, diag.warnings);
+      diag.biasFieldCorrected = working.GetPointer() != crop.GetPointer();
+    }
+    std::vector<float> values;
+    for (std::size_t v : sampleVoxels) values.push_back(working->GetBufferPointer()[v]);
+    const double med = quantile(values, 0.5);
+    std::vector<float> all(working->GetBufferPointer(), working->GetBufferPointer() + n);
+    const double p98 = quantile(all, 0.98);
+    if (!(med > 0.05 * p98))
+      throw ProcessingError(fmt::format("soft-tissue segmentation: the seed neighbourhood is background (median {:.4g}, "
+                                        "under 5 % of the crop's 98th percentile {:.4g}): place the seed inside the "
+                                        "mass", med, p98));
+    if (working.GetPointer() == crop.GetPointer()) {
+      auto copy = FloatImage::New();
+      itkbridge::copyGeometryTo(g, copy.GetPointer());
+      copy->Allocate();
+      std::copy(crop->GetBufferPointer(), crop->GetBufferPointer() + n, copy->GetBufferPointer());
+      working = copy;
+    }
+    for (std::size_t i = 0; i < n; ++i) working->GetBufferPointer()[i] = float(working->GetBufferPointer()[i] / med);
+  }
+
+  // 3. Edge-preserving denoising.
+  progress.report(0.25, "denoising");
+  FloatImage::Pointer smooth = denoise(working, g, options);
+  const float* s = smooth->GetBufferPointer();
+
+  // 4. Intensity model from the seed neighbourhood (median and MAD resist a seed near the edge).
+  progress.report(0.5, "intensity model");
+  IntensityModel& model = diag.intensity;
+  {
+    std::vector<float> values;
+    for (std::size_t v : sampleVoxels) values.push_back(s[v]);
+    model.samples = values.size();
+    model.median = quantile(values, 0.5);
+    std::vector<float> deviations;
+    for (float v : values) deviations.push_back(float(std::abs(v - model.median)));
+    model.robustSd = 1.4826 * quantile(deviations, 0.5);
+    // Floors: a perfectly flat seed region must still admit noise and partial volume.
+    model.robustSd = std::max(model.robustSd, ct ? 4.0 : 0.03);
+    model.unit = ct ? "HU" : "normalised";
+  }
+  if (ct && (model.median < options.softTissueMinHu || model.median > options.softTissueMaxHu))
+    throw ProcessingError(fmt::format(
+        "soft-tissue segmentation: the seed neighbourhood has a median of {:.0f} HU, outside soft tissue ({:.0f} to "
+        "{:.0f} HU): the seed is probably in {}; place it inside the mass",
+        model.median, options.softTissueMinHu, options.softTissueMaxHu,
+        model.median < -500 ? "air or lung" : (model.median < options.softTissueMinHu ? "fat" : "bone or contrast")));
+  const double tolerance = options.intensityToleranceSd.value_or(ct ? 2.5 : 3.0);
+  model.lower = model.median - tolerance * model.robustSd;
+  model.upper = model.median + tolerance * model.robustSd;
+  if (ct) {
+    model.lower = std::max(model.lower, options.softTissueMinHu - 20.0);
+    model.upper = std::min(model.upper, options.softTissueMaxHu);
+  }
+
+  // 5. Region growing inside the prior.
+  progress.report(0.55, "region growing");
+  std::vector<char> allowed(n, 0);
+  std::vector<double> rho(n, 0.0);
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i) {
+        const std::size_t v = g.linearIndex(i, j, k);
+        rho[v] = prior.rho(g.indexToPoint(i, j, k));
+        allowed[v] = rho[v] < 1.0;
+      }
+  MaskImage::Pointer region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
+
+  // Second pass: move each bound of the interval to the midpoint towards a clearly different
+  // neighbouring tissue, so partial-volume voxels split evenly (otherwise the boundary sits
+  // inside the mass). CT widens only the dark side: brighter neighbours are vessels/muscle.
+  if (options.refineIntensityModel.value_or(!ct)) {
+    std::vector<float> values;
+    const unsigned char* r = region->GetBufferPointer();
+    for (std::size_t i = 0; i < n; ++i)
+      if (r[i]) values.push_back(s[i]);
+    if (values.size() > model.samples) {
+      const double med = quantile(values, 0.5);
+      for (float& v : values) v = float(std::abs(v - med));
+      const double sd = 1.4826 * quantile(values, 0.5);
+      model.lower = std::min(model.lower, med - tolerance * sd);
+      model.upper = std::max(model.upper, med + tolerance * sd);
+      if (ct) {
+        model.lower = std::max(model.lower, options.softTissueMinHu - 20.0);
+        model.upper = std::min(model.upper, options.softTissueMaxHu);
+      }
+      region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
+    }
+  }
+  bool darkWidened = false, brightWidened = false;
+  const double firstLower = model.lower, firstUpper = model.upper;
+  {
+    const unsigned char* r = region->GetBufferPointer();
+    auto dist = signedDistance(region);
+    std::vector<float> dark, bright;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (r[i] || !allowed[i]) continue;
+      const float di = dist->GetBufferPointer()[i];
+      if (di > 0.0f && di <= 3.0f * float(std::max(g.spacing.x, g.spacing.y))) {
+        if (s[i] < model.lower) dark.push_back(s[i]);
+        else if (s[i] > model.upper) bright.push_back(s[i]);
+      }
+    }
+    const double gap = 4.0 * model.robustSd;
+    if (dark.size() > 20) {
+      const double b = quantile(dark, 0.5);
+      if (model.median - b > gap) model.lower = std::min(model.lower, 0.5 * (model.median + b));
+    }
+    if (!ct && bright.size() > 20) {
+      // MR: the bright ring mixes the mass's own brighter parts with the neighbour (fat on T1);
+      // its upper decile stands for the neighbour.
+      const double b = quantile(bright, 0.9);
+      if (b - model.median > gap) model.upper = std::max(model.upper, 0.5 * (model.median + b));
+    }
+    if (ct) model.lower = std::max(model.lower, options.softTissueMinHu - 20.0);
+    darkWidened = model.lower < firstLower;
+    brightWidened = model.upper > firstUpper;
+  }
+  region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
+  std::size_t grown = 0;
+  for (std::size_t i = 0; i < n; ++i) grown += region->GetBufferPointer()[i];
+  if (grown < 8)
+    throw ProcessingError(fmt::format("soft-tissue segmentation: nothing to grow at the seed (intensity interval "
+                                      "{:.4g} to {:.4g} {}); place the seed inside the mass",
+                                      model.lower, model.upper, model.unit));
+
+  // 6. Leak control: cut at necks, keep the seed's part; fill holes.
+  progress.report(0.7, "leak control");
+  fillHoles(region, g);
+  std::vector<char> atLimit(n, 0); // crop faces and the outer rim of the size prior
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i) {
+        const std::size_t v = g.linearIndex(i, j, k);
+        atLimit[v] = i == 0 || j == 0 || k == 0 || i + 1 == g.size[0] || j + 1 == g.size[1] || k + 1 == g.size[2] ||
+                     (prior.isSizePrior && rho[v] > 0.9);
+      }
+  // Anchor what is kept on the clicked points themselves when they lie in the region: a sample
+  // ball near the mass's edge may also touch a separate structure within the interval.
+  const auto anchors = [&]() {
+    std::vector<std::size_t> inside;
+    for (std::size_t v : seedVoxels)
+      if (region->GetBufferPointer()[v]) inside.push_back(v);
+    return inside.empty() ? sampleVoxels : inside;
+  };
+  keepSeedComponents(region, g, anchors());
+  const NeckSplit split =
+      splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, options.neckOpeningFraction);
+  diag.seedDepthMm = split.seedDepthMm;
+  diag.neckErosionMm = split.erosionMm;
+  diag.componentsSplitOff = split.componentsSplitOff;
+  diag.leakRemovedMl = double(split.removedVoxels) * g.voxelVolumeMm3() / 1000.0;
+
+  // 7. Boundary refinement: denoising moves convex edges inwards (curvature flow, median), so
+  // within one voxel of the boundary re-decide on the undenoised intensities against the
+  // midpoint bounds; bounds that were not widened keep the denoised test.
+  {
+    auto dist = signedDistance(region);
+    const float* d = dist->GetBufferPointer();
+    const float* raw = working->GetBufferPointer();
+    const float band = float(std::max({g.spacing.x, g.spacing.y, g.spacing.z}) + 1e-3);
+    unsigned char* m = region->GetBufferPointer();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (std::abs(d[i]) > band || !allowed[i]) continue;
+      const bool darkOk = darkWidened ? raw[i] >= model.lower : s[i] >= model.lower;
+      const bool brightOk = brightWidened ? raw[i] <= model.upper : s[i] <= model.upper;
+      m[i] = darkOk && brightOk ? 1 : 0;
+    }
+    keepSeedComponents(region, g, anchors());
+  }
+  fillHoles(region, g);
+
+  // 8. Plausibility: a result held by the crop edge or by the size prior is a leak.
+  progress.report(0.9, "checks");
+  const unsigned char* r = region->GetBufferPointer();
+  std::size_t count = 0, boundary = 0, atPrior = 0;
+  bool touchesCropEdge = false, touchesImageBorder = false;
+  Vec3 lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i) {
+        const std::size_t v = g.linearIndex(i, j, k);
+        if (!r[v]) continue;
+        ++count;
+        const Vec3 p = g.indexToPoint(i, j, k);
+        for (int a = 0; a < 3; ++a) {
+          lo[a] = std::min(lo[a], p[a]);
+          hi[a] = std::max(hi[a], p[a]);
+        }
+        const std::array<std::size_t, 3> idx{i, j, k};
+        bool edge = false;
+        for (int a = 0; a < 3; ++a) {
+          const bool first = idx[a] == 0, last = idx[a] + 1 == g.size[a];
+          if (first || last) {
+            edge = true;
+            const bool imageEdge = (first && box.begin[a] == 0) || (last && std::size_t(box.end[a]) == grid.size[a]);
+            if (imageEdge) touchesImageBorder = true;
+            else touchesCropEdge = true;
+          }
+        }
+        if (!edge) {
+          const std::size_t stride[3] = {1, g.size[0], g.size[0] * g.size[1]};
+          for (int a = 0; a < 3 && !edge; ++a) edge = !r[v - stride[a]] || !r[v + stride[a]];
+        }
+        if (edge) {
+          ++boundary;
+          if (rho[v] > 0.9) ++atPrior;
+        }
+      }
+  if (count == 0) throw ProcessingError("soft-tissue segmentation: the mask vanished during leak control");
+  diag.priorContactFraction = boundary ? double(atPrior) / double(boundary) : 0.0;
+  const double volumeMl = double(count) * g.voxelVolumeMm3() / 1000.0;
+  const Vec3 extent = hi - lo;
+  const double widest = std::max({extent.x, extent.y, extent.z});
+  // A mask cut by the edge of the scan cannot be measured either (RECIST wants the whole lesion).
+  if (!prior.isSizePrior) {
+    bool atRim = false;
+    for (std::size_t i = 0; i < n && !atRim; ++i) atRim = r[i] && rho[i] > 0.97;
+    if (atRim)
+      throw SearchLimitReached(fmt::format(
+          "soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to {:.4g} {}) reaches the "
+          "edge of the {:.0f} mm search sphere around {} and could not be cut off; try a box or a RECIST line",
+          volumeMl, model.lower, model.upper, model.unit, 2.0 * prior.radiusMm, formatPoint(prior.centre)));
+  }
+  if (touchesCropEdge || touchesImageBorder)
+    throw ProcessingError(fmt::format("soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to "
+                                      "{:.4g} {}) reaches the edge of the {} around {} and could not be cut off; try a "
+                                      "box or a RECIST line",
+                                      volumeMl, model.lower, model.upper, model.unit,
+                                      touchesCropEdge ? "search region" : "scan", formatPoint(prior.centre)));
+  if (prior.isSizePrior && diag.priorContactFraction > options.maxPriorContactFraction)
+    throw ProcessingError(fmt::format(
+        "soft-tissue segmentation: leak — {:.0f} % of the boundary is held only by the size prior of the {} "
+        "(the mass does not stand out from its surroundings there)",
+        100.0 * diag.priorContactFraction, init.kind == Kind::Box ? "box" : "RECIST line"));
+  if (!prior.isSizePrior && widest > options.maxDiameterMm)
+    throw ProcessingError(fmt::format("soft-tissue segmentation: leak — the region is {:.0f} mm wide, more than the "
+                                      "{:.0f} mm allowed for a mass", widest, options.maxDiameterMm));
+  if (diag.componentsSplitOff > 0)
+    diag.warnings.push_back(fmt::format("cut off {} neighbouring structure(s) of similar intensity ({:.1f} mL)",
+                                        diag.componentsSplitOff, diag.leakRemovedMl));
+  for (const std::string& w : diag.warnings) logWarning("soft-tissue segmentation: {}", w);
+
+  // 9. Back onto the input grid.
+  result.labels = LabelMap(grid, 0);
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i)
+        if (r[g.linearIndex(i, j, k)])
+          result.labels.voxels[grid.linearIndex(box.begin[0] + i, box.begin[1] + j, box.begin[2] + k)] =
+              options.labelValue;
+  result.voxelCount = count;
+  result.volumeMl = volumeMl;
+  progress.report(1.0, "done");
+  return result;
+}
+
+} // namespace
+
+SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueInit& init,
+                                         const SoftTissueOptions& options, Progress progress) {
+  volume.geometry.validate("soft-tissue segmentation input volume");
+  if (volume.voxels.size() != volume.geometry.voxelCount())
+    throw InputError("soft-tissue segmentation: the volume's voxel buffer does not match its grid");
+  const Prior prior = makePrior(init, options, volume.geometry);
+  for (const Vec3& s : prior.seeds) {
+    const Vec3 idx = volume.geometry.pointToIndex(s);
+    if (!volume.geometry.containsIndex(std::lround(idx.x), std::lround(idx.y), std::lround(idx.z)))
+      throw InputError(fmt::format("soft-tissue segmentation: the initialisation point {} (LPS mm) lies outside the "
+                                   "volume; check the coordinate system (LPS by default, --ras flips x and y)",
+                                   formatPoint(s)));
+  }
+  const Modality modality = resolveModality(volume, options.modality);
+  if (prior.isSizePrior) return runPipeline(volume, init, options, progress, prior, modality);
+  // Seeds only: most masses are a few centimetres, so search a small sphere first (cost grows
+  // with its volume) and only widen it when the region runs into its rim.
+  Prior small = prior;
+  small.radiusMm = std::min(prior.radiusMm, 0.5 * prior.radiusMm + 5.0);
+  if (small.radiusMm < prior.radiusMm) {
+    try {
+      return runPipeline(volume, init, options, progress.sub(0.0, 0.5), small, modality);
+    } catch (const SearchLimitReached&) {
+      logDebug("soft-tissue segmentation: widening the search from {:.0f} to {:.0f} mm", 2 * small.radiusMm,
+               2 * prior.radiusMm);
+    }
+  }
+  return runPipeline(volume, init, options, progress.sub(0.5, 1.0), prior, modality);
+}
+
+} // namespace lesion::segmentation

@@ -1,0 +1,97 @@
+// `lesionkit segment` as a user runs it: exit codes, the atomic mask, --ras, --recist parsing.
+// Skipped when the lesionkit binary has not been built (it is built with the apps target).
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/testing/TestHarness.h"
+
+namespace lesion::segmentation {
+namespace {
+
+/// A small CT: a 24 mm sphere at 45 HU in fat, air in front, noise SD 10 HU.
+std::filesystem::path writeSmallCt(const std::filesystem::path& folder) {
+  ImageGeometry g;
+  g.size = {64, 64, 32};
+  g.spacing = {1.0, 1.0, 2.0};
+  g.origin = {-31.5, -31.5, -31.0};
+  Volume v(g);
+  std::mt19937 rng(3);
+  std::normal_distribution<double> noise(0.0, 10.0);
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i) {
+        const Vec3 p = g.indexToPoint(i, j, k);
+        const double hu = norm(p) <= 12.0 ? 45.0 : (p.y < -26.0 ? -1000.0 : -100.0);
+        v.at(i, j, k) = float(std::round(hu + noise(rng)));
+      }
+  const auto path = folder / "ct.nrrd";
+  dicomio::writeVolumeFile(v, path, true);
+  return path;
+}
+
+std::string lesionkit() {
+  const auto exe = lesion::test::binaryDir() / "lesionkit";
+  return std::filesystem::exists(exe) ? exe.string() : std::string{};
+}
+
+TEST(SegmentCommand, SeedBoxRecistAndRasGiveTheMaskAndItsVolume) {
+  const std::string exe = lesionkit();
+  if (exe.empty()) GTEST_SKIP() << "lesionkit not built in " << lesion::test::binaryDir();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  const auto ct = writeSmallCt(dir.path()).string();
+  const double trueMl = 4.0 / 3.0 * M_PI * 12 * 12 * 12 / 1000.0;
+  const std::vector<std::vector<std::string>> inits = {
+      {"--seed", "1,1,0"}, {"--box", "-14,-14,-14,14,14,14"}, {"--recist", "-12,0,1:12,0,1"},
+      {"--seed", "-1,-1,0", "--ras"}};
+  for (const auto& init : inits) {
+    std::vector<std::string> argv{exe, "segment", ct, "--kind", "soft-tissue", "-o", (dir / "mask.nrrd").string(),
+                                  "--returnparameterfile", (dir / "ret.txt").string(), "-q"};
+    argv.insert(argv.end(), init.begin(), init.end());
+    const auto run = lesion::test::runProcess(argv);
+    ASSERT_EQ(run.exitCode, 0) << init.front() << ": " << run.err;
+    const LabelMap mask = dicomio::readLabelMapFile(dir / "mask.nrrd");
+    std::size_t n = 0;
+    for (auto v : mask.voxels) n += v == 1;
+    const double ml = double(n) * mask.geometry.voxelVolumeMm3() / 1000.0;
+    EXPECT_NEAR(ml, trueMl, 0.08 * trueMl) << init.front();
+    EXPECT_NE(run.out.find("wrote"), std::string::npos);
+    std::ifstream ret(dir / "ret.txt");
+    const std::string text((std::istreambuf_iterator<char>(ret)), {});
+    EXPECT_NE(text.find("volumeMl = "), std::string::npos) << text;
+    std::filesystem::remove(dir / "mask.nrrd");
+  }
+}
+
+TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {
+  const std::string exe = lesionkit();
+  if (exe.empty()) GTEST_SKIP() << "lesionkit not built in " << lesion::test::binaryDir();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  const auto ct = writeSmallCt(dir.path()).string();
+  const auto out = (dir / "mask.nrrd").string();
+  // Seed in fat: processing failure, no mask.
+  auto run = lesion::test::runProcess({exe, "segment", ct, "--seed", "-25,0,0", "-o", out, "-q"});
+  EXPECT_EQ(run.exitCode, 3) << run.err;
+  EXPECT_NE(run.err.find("fat"), std::string::npos) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  // Malformed RECIST line: usage error naming --recist.
+  run = lesion::test::runProcess({exe, "segment", ct, "--recist", "1,2,3;4,5,6", "-o", out, "-q"});
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_NE(run.err.find("--recist"), std::string::npos) << run.err;
+  // Two initialisations at once, or none: usage errors.
+  run = lesion::test::runProcess({exe, "segment", ct, "--seed", "0,0,0", "--box", "-9,-9,-9,9,9,9", "-o", out, "-q"});
+  EXPECT_EQ(run.exitCode, 1);
+  // Seed outside the scan: bad input.
+  run = lesion::test::runProcess({exe, "segment", ct, "--seed", "0,0,400", "-o", out, "-q"});
+  EXPECT_EQ(run.exitCode, 2) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"ct.nrrd"});
+}
+
+} // namespace
+} // namespace lesion::segmentation

@@ -1,0 +1,71 @@
+#include "SegmentationTestUtil.h"
+
+#include <vector>
+
+#include <itkSignedMaurerDistanceMapImageFilter.h>
+
+#include "lesion/core/ItkBridge.h"
+
+namespace lesion::segmentation::test {
+
+double dice(const LabelMap& a, const LabelMap& b) {
+  std::size_t na = 0, nb = 0, both = 0;
+  for (std::size_t i = 0; i < a.voxels.size(); ++i) {
+    const bool x = a.voxels[i] != 0, y = b.voxels[i] != 0;
+    na += x;
+    nb += y;
+    both += x && y;
+  }
+  return na + nb ? 2.0 * double(both) / double(na + nb) : 1.0;
+}
+
+double volumeMl(const LabelMap& mask) {
+  std::size_t n = 0;
+  for (auto v : mask.voxels) n += v != 0;
+  return double(n) * mask.geometry.voxelVolumeMm3() / 1000.0;
+}
+
+Vec3 deepestInteriorPoint(const LabelMap& mask) {
+  using Mask = itk::Image<std::uint16_t, 3>;
+  using Distance = itk::SignedMaurerDistanceMapImageFilter<Mask, itk::Image<float, 3>>;
+  auto distance = Distance::New();
+  distance->SetInput(itkbridge::toItk(mask));
+  distance->SetBackgroundValue(0);
+  distance->SetInsideIsPositive(true);
+  distance->SetSquaredDistance(false);
+  distance->SetUseImageSpacing(true);
+  distance->Update();
+  const float* d = distance->GetOutput()->GetBufferPointer();
+  std::size_t best = 0;
+  for (std::size_t i = 0; i < mask.voxels.size(); ++i)
+    if (mask.voxels[i] && d[i] > d[best]) best = i;
+  const auto& s = mask.geometry.size;
+  return mask.geometry.indexToPoint(best % s[0], (best / s[0]) % s[1], best / (s[0] * s[1]));
+}
+
+std::pair<Vec3, Vec3> largestAxialDiameter(const LabelMap& mask) {
+  const auto& g = mask.geometry;
+  std::pair<Vec3, Vec3> best{};
+  double bestLength = -1.0;
+  for (std::size_t k = 0; k < g.size[2]; ++k) {
+    std::vector<Vec3> border;
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i) {
+        if (!mask.at(i, j, k)) continue;
+        const bool edge = i == 0 || j == 0 || i + 1 == g.size[0] || j + 1 == g.size[1] || !mask.at(i - 1, j, k) ||
+                          !mask.at(i + 1, j, k) || !mask.at(i, j - 1, k) || !mask.at(i, j + 1, k);
+        if (edge) border.push_back(g.indexToPoint(i, j, k));
+      }
+    for (std::size_t a = 0; a < border.size(); ++a)
+      for (std::size_t b = a + 1; b < border.size(); ++b) {
+        const double length = distance(border[a], border[b]);
+        if (length > bestLength) {
+          bestLength = length;
+          best = {border[a], border[b]};
+        }
+      }
+  }
+  return best;
+}
+
+} // namespace lesion::segmentation::test

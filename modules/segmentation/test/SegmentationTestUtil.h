@@ -1,0 +1,19 @@
+#pragma once
+// Helpers shared by the segmentation tests: overlap figures and initialisations derived from an
+// expert mask, the way a reader would click or draw them.
+#include <utility>
+
+#include "lesion/core/Image.h"
+
+namespace lesion::segmentation::test {
+
+/// Dice coefficient of the non-zero voxels of two label maps on the same grid.
+[[nodiscard]] double dice(const LabelMap& a, const LabelMap& b);
+[[nodiscard]] double volumeMl(const LabelMap& mask);
+/// The interior point farthest from the mask's border (maximum of the distance map), LPS mm.
+[[nodiscard]] Vec3 deepestInteriorPoint(const LabelMap& mask);
+/// End points of the longest in-slice chord between border voxels over all slices (third index
+/// axis): the RECIST long axis a reader would draw on the axial slice where it is largest.
+[[nodiscard]] std::pair<Vec3, Vec3> largestAxialDiameter(const LabelMap& mask);
+
+} // namespace lesion::segmentation::test

@@ -17,5 +17,7 @@ namespace lesion::commands {
 [[nodiscard]] cli::Command measureCommand();
 [[nodiscard]] cli::Command reportCommand();
 [[nodiscard]] cli::Command segmentCommand();
+[[nodiscard]] cli::Command followupCommand();
+[[nodiscard]] cli::Command spineCommand();
 
 } // namespace lesion::commands

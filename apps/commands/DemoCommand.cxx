@@ -1,7 +1,9 @@
 // lesionkit demo: runs every pipeline step that exists on a built-in synthetic study and writes
 // DIR/report.json. Each step is one library call; this file only strings them together and
 // records how each result compares with the phantom's analytic truth.
+#include <algorithm>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <ostream>
@@ -15,8 +17,15 @@
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/measurement/LesionMeasurement.h"
+#include "lesion/measurement/Overlap.h"
 #include "lesion/phantom/Phantom.h"
+#include "lesion/longitudinal/LesionTracking.h"
+#include "lesion/pipeline/FollowupSegmenter.h"
+#include "lesion/pipeline/ResultBundle.h"
+#include "lesion/reporting/DicomSeg.h"
+#include "lesion/reporting/HtmlReport.h"
 #include "lesion/reporting/MeasurementReport.h"
+#include "lesion/segmentation/SoftTissueSegmentation.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -25,21 +34,35 @@ namespace lesion::commands {
 namespace {
 
 /// The lesions the demo follows: our label in the measured map, the phantom's truth id, the
-/// phantom label values that make up the lesion, and the kind the measurement reports.
+/// phantom label values that make up the lesion, the kind the measurement reports, and whether
+/// the pipeline segments it from its seed (true) or, for lesion kinds without a segmentation
+/// step yet, measures the truth mask (false; reported as such in report.json).
 struct DemoLesion {
   std::uint16_t label;
   const char* truthId;
   std::vector<std::uint16_t> truthLabels;
   const char* kind;
   const char* name;
+  bool segmentedFromSeed;
 };
 
 const std::vector<DemoLesion>& demoLesions() {
   static const std::vector<DemoLesion> lesions{
-      {1, "l4-lytic", {1, 3}, "lytic-bone", "L4"},
-      {2, "axillary-mass", {2}, "soft-tissue", "axilla"},
+      {1, "l4-lytic", {1, 3}, "lytic-bone", "L4", false},
+      {2, "axillary-mass", {2}, "soft-tissue", "axilla", true},
   };
   return lesions;
+}
+
+bool isTruthLabelOf(const DemoLesion& lesion, std::uint16_t value) {
+  return std::find(lesion.truthLabels.begin(), lesion.truthLabels.end(), value) != lesion.truthLabels.end();
+}
+
+const phantom::LesionTruth& truthOf(const phantom::TimePointTruth& truth, const DemoLesion& lesion) {
+  for (const auto& t : truth.lesions) {
+    if (t.id == lesion.truthId) return t;
+  }
+  throw ProcessingError(fmt::format("the phantom truth has no lesion '{}'", lesion.truthId));
 }
 
 /// Runs one step, timing it and recording it in the report's step list.
@@ -52,17 +75,32 @@ auto runStep(json& steps, const std::string& name, F&& step) {
   return result;
 }
 
-/// Our lesion labels from the phantom's truth labels (the calcified part belongs to the L4 lesion).
-LabelMap lesionLabelsFromTruth(const LabelMap& truth) {
-  LabelMap out(truth.geometry, 0);
+/// Copies the truth mask of `lesion` into `labels` (the calcified part belongs to the L4 lesion).
+void addTruthMask(const LabelMap& truth, const DemoLesion& lesion, LabelMap& labels) {
   for (std::size_t i = 0; i < truth.voxels.size(); ++i) {
-    for (const auto& lesion : demoLesions()) {
-      for (const auto t : lesion.truthLabels) {
-        if (truth.voxels[i] == t) out.voxels[i] = lesion.label;
-      }
-    }
+    if (isTruthLabelOf(lesion, truth.voxels[i])) labels.voxels[i] = lesion.label;
   }
-  return out;
+}
+
+/// Adds the pipeline's segmentation of `lesion` from its truth seed point, as a user would click
+/// it, and returns how well it agrees with the truth mask.
+json addSegmentation(const Volume& volume, const LabelMap& truth, const phantom::LesionTruth& lesionTruth,
+                     const DemoLesion& lesion, LabelMap& labels, const Progress& progress) {
+  segmentation::SoftTissueOptions options;
+  options.labelValue = lesion.label;
+  const auto result = segmentation::segmentSoftTissueMass(
+      volume, segmentation::SoftTissueInit::fromSeeds({lesionTruth.seed}), options, progress);
+  for (std::size_t i = 0; i < result.labels.voxels.size(); ++i) {
+    if (result.labels.voxels[i] == lesion.label) labels.voxels[i] = lesion.label;
+  }
+  const double dice = measurement::diceCoefficient(
+      result.labels, [&](std::uint16_t v) { return v == lesion.label; }, truth,
+      [&](std::uint16_t v) { return isTruthLabelOf(lesion, v); });
+  return {{"method", "segment --kind soft-tissue --seed (truth seed point)"},
+          {"seedLps", {lesionTruth.seed.x, lesionTruth.seed.y, lesionTruth.seed.z}},
+          {"diceVsTruthMask", dice},
+          {"volumeMl", result.volumeMl},
+          {"warnings", result.diagnostics.warnings}};
 }
 
 json compare(double measured, double truth) {
@@ -89,6 +127,53 @@ json validation(const measurement::LesionMeasurement& m, const phantom::LesionTr
   return v;
 }
 
+
+/// Target registration error of an estimated baseline→follow-up transform at `point` (baseline LPS).
+double registrationErrorMm(const RigidTransform& estimated, const RigidTransform& truth, const Vec3& point) {
+  return distance(estimated.apply(point), truth.apply(point));
+}
+
+reporting::ResponseAssessment toReportResponse(const longitudinal::ResponseAssessment& a) {
+  return {a.timepoint, a.criteria, std::string(longitudinal::categoryAbbreviation(a.category)), "", {a.reason}};
+}
+
+/// Follow-up over all time points (registration to the baseline, tracking, response criteria),
+/// with the registration error at each lesion against the phantom's known patient motion.
+json runFollowup(const std::deque<Volume>& volumes, const std::deque<LabelMap>& labelMaps,
+                 const phantom::PhantomStudy& study, const measurement::MeasurementOptions& measurementOptions,
+                 std::vector<reporting::ResponseAssessment>& responses, longitudinal::Timeline& timeline) {
+  longitudinal::FollowupOptions options;
+  options.measurement = measurementOptions;
+  options.softTissueMethod = longitudinal::FollowupMaskMethod::Resegment;
+  options.segmenter = pipeline::softTissueResegmenter(segmentation::Modality::CT);
+  std::vector<longitudinal::TimePointResult> results{
+      longitudinal::measureBaseline(volumes.front(), labelMaps.front(), nullptr, options, study.timePoints.front().truth.studyDate)};
+  json registrationErrors = json::array();
+  for (std::size_t t = 1; t < volumes.size(); ++t) {
+    const auto& truth = study.timePoints[t].truth;
+    results.push_back(longitudinal::analyzeFollowup(volumes.front(), labelMaps.front(), nullptr, results.front(),
+                                                    volumes[t], truth.studyDate, options));
+    for (const auto& lesion : results.back().lesions) {
+      if (!lesion.registration) continue;
+      for (const auto& demo : demoLesions()) {
+        if (demo.label != lesion.spec.label) continue;
+        const Vec3 centre = truthOf(study.timePoints.front().truth, demo).centroid;
+        registrationErrors.push_back(
+            {{"timePoint", truth.studyDate},
+             {"lesion", demo.truthId},
+             {"targetRegistrationErrorMm",
+              registrationErrorMm(lesion.registration->baselineToFollowup, truth.transformFromBaseline, centre)},
+             {"globalTargetRegistrationErrorMm",
+              registrationErrorMm(results.back().globalRegistration->baselineToFollowup, truth.transformFromBaseline, centre)}});
+      }
+    }
+  }
+  timeline = longitudinal::buildTimeline(std::move(results));
+  for (const auto* list : {&timeline.recist, &timeline.mdAnderson, &timeline.inverseChoi}) {
+    for (const auto& a : *list) responses.push_back(toReportResponse(a));
+  }
+  return {{"timeline", "timeline.json"}, {"registrationErrors", registrationErrors}};
+}
 } // namespace
 
 cli::Command demoCommand() {
@@ -101,10 +186,12 @@ cli::Command demoCommand() {
   c.description =
       "Generates the LesionKit digital reference study (a lumbar spine with an osteolytic L4 lesion that "
       "calcifies, and an axillary soft-tissue mass that shrinks, over several time points) as DICOM, then runs "
-      "every pipeline step on it as a user would: loads each DICOM series, measures the lesions and compares "
-      "every figure with the phantom's analytic truth. Writes OUT/report.json (steps, per time point "
+      "every pipeline step on it as a user would: loads each DICOM series, segments the soft-tissue mass from "
+      "a seed point, measures the lesions and compares every figure with the phantom's analytic truth. Writes OUT/report.json (steps, per time point "
       "measurements and their errors against the truth), OUT/results.csv (one row per lesion per time point), "
-      "per time point measurement reports, and the study itself under OUT/study. OUT appears complete or not "
+      "per time point OUT/timepoints/<date>/ with DICOM SEG and SR, QC pictures, surface meshes, report.json and "
+      "report.html, a follow-up timeline (registration, tracking, RECIST 1.1, MD Anderson and inverse Choi "
+      "with reasons) in OUT/timeline.json, one patient report OUT/report.html, and the study itself under OUT/study. OUT appears complete or not "
       "at all.";
   c.examples = {"lesionkit demo --out demo-output", "lesionkit demo --out /tmp/demo --time-points 2 --seed 7"};
   c.parameters.push_back({"out", ParameterType::Directory, "Output folder",
@@ -148,6 +235,11 @@ cli::Command demoCommand() {
                        {"timePoints", study.timePoints.size()}};
 
     std::string csv;
+    std::vector<std::string> failures;
+    // Every time point's volume, labels and report stay alive for the later time points' bundles.
+    std::deque<pipeline::EarlierTimePoint> earlier;
+    std::deque<Volume> volumes;
+    std::deque<LabelMap> labelMaps;
     const std::size_t n = study.timePoints.size();
     for (std::size_t t = 0; t < n; ++t) {
       const auto& tp = study.timePoints[t];
@@ -160,10 +252,35 @@ cli::Command demoCommand() {
                                           seriesFolder.string()));
       }
 
-      stepProgress.report(0.5, "measuring");
-      measurement::MeasurementOptions mo;
+      stepProgress.report(0.3, "segmenting");
+      LabelMap lesionLabels(loaded.volume.geometry, 0);
+      json segmentations = json::object();
       for (const auto& lesion : demoLesions()) {
-        mo.lesions.push_back({lesion.label, lesion.kind, lesion.name, false});
+        if (!lesion.segmentedFromSeed) {
+          addTruthMask(tp.labels, lesion, lesionLabels);
+          segmentations[lesion.truthId] = {{"method", "truth mask (no segmentation step for this kind yet)"}};
+          continue;
+        }
+        try {
+          segmentations[lesion.truthId] = runStep(steps, fmt::format("segment[{}][{}]", t, lesion.truthId), [&] {
+            return addSegmentation(loaded.volume, tp.labels, truthOf(tp.truth, lesion), lesion, lesionLabels, Progress{});
+          });
+        } catch (const ProcessingError& e) {
+          // A refused segmentation is a result too: reported, and the lesion is not measured here.
+          segmentations[lesion.truthId] = {{"method", "segment --kind soft-tissue --seed (truth seed point)"},
+                                           {"status", "failed"},
+                                           {"reason", e.what()}};
+          failures.push_back(fmt::format("{} at {}: {}", lesion.truthId, tp.truth.studyDate, e.what()));
+        }
+      }
+
+      stepProgress.report(0.6, "measuring");
+      measurement::MeasurementOptions mo;
+      const auto present = measurement::labelsPresent(lesionLabels);
+      for (const auto& lesion : demoLesions()) {
+        if (std::find(present.begin(), present.end(), lesion.label) != present.end()) {
+          mo.lesions.push_back({lesion.label, lesion.kind, lesion.name, false});
+        }
       }
       reporting::MeasurementReport measured;
       measured.toolVersion = toolInfo().version;
@@ -175,10 +292,25 @@ cli::Command demoCommand() {
       measured.input.warnings = loaded.warnings;
       measured.options = mo;
       measured.lesions = runStep(steps, fmt::format("measure[{}]", t), [&] {
-        return measurement::measureLesions(loaded.volume, lesionLabelsFromTruth(tp.labels), mo);
+        return measurement::measureLesions(loaded.volume, lesionLabels, mo);
       });
-      const std::string reportName = fmt::format("measurements-{}.json", tp.truth.studyDate);
-      reporting::writeJsonReport(measured, staged.path(reportName));
+      // Everything radiology tools read, per time point: SEG, SR, QC pictures, meshes, HTML.
+      const fs::path bundleFolder = fs::path("timepoints") / tp.truth.studyDate;
+      fs::create_directories(staged.path(bundleFolder));
+      volumes.push_back(loaded.volume);
+      labelMaps.push_back(std::move(lesionLabels));
+      pipeline::ResultBundleInput bundle;
+      bundle.volume = &volumes.back();
+      bundle.labels = &labelMaps.back();
+      bundle.report = measured;
+      bundle.source = reporting::readDicomSourceInfo(seriesFolder, loaded.seriesInstanceUid, loaded.sopInstanceUids);
+      bundle.earlier.assign(earlier.begin(), earlier.end());
+      bundle.warnings = loaded.warnings;
+      const auto bundleFiles = runStep(steps, fmt::format("report[{}]", t), [&] {
+        return pipeline::writeResultBundle(bundle, staged.path(bundleFolder), Progress{});
+      });
+      earlier.push_back({bundle.volume, bundle.labels, measured});
+      const std::string reportName = (bundleFolder / "report.json").string();
       const std::string tableText = reporting::toCsv(measured);
       csv += t == 0 ? tableText : tableText.substr(tableText.find('\n') + 1);
 
@@ -186,9 +318,9 @@ cli::Command demoCommand() {
       for (const auto& m : measured.lesions) {
         for (const auto& lesion : demoLesions()) {
           if (lesion.label != m.spec.label) continue;
-          for (const auto& truth : tp.truth.lesions) {
-            if (truth.id == lesion.truthId) validations.push_back(validation(m, truth));
-          }
+          json v = validation(m, truthOf(tp.truth, lesion));
+          v["segmentation"] = segmentations[lesion.truthId];
+          validations.push_back(std::move(v));
         }
       }
       report["timePoints"].push_back({{"index", t},
@@ -197,6 +329,12 @@ cli::Command demoCommand() {
                                       {"seriesInstanceUid", loaded.seriesInstanceUid},
                                       {"loadWarnings", loaded.warnings},
                                       {"measurementReport", reportName},
+                                      {"outputs",
+                                       {{"seg", (bundleFolder / "seg.dcm").string()},
+                                        {"sr", (bundleFolder / "sr.dcm").string()},
+                                        {"html", (bundleFolder / "report.html").string()},
+                                        {"pictures", bundleFiles.pictureCount},
+                                        {"meshes", bundleFiles.meshCount}}},
                                       {"measurements", json::parse(reporting::toJson(measured))},
                                       {"validation", validations}});
       stepProgress.report(1.0);
@@ -210,7 +348,35 @@ cli::Command demoCommand() {
                                v["shortAxisMm"]["truth"].get<double>());
       }
     }
+    // Follow-up: registration, tracking and response over all time points; then one HTML
+    // report for the patient with every time point, the trends and the response categories.
+    if (volumes.size() > 1) {
+      std::vector<reporting::ResponseAssessment> responses;
+      longitudinal::Timeline timeline;
+      measurement::MeasurementOptions followupMeasurement;
+      for (const auto& lesion : demoLesions()) followupMeasurement.lesions.push_back({lesion.label, lesion.kind, lesion.name, false});
+      ctx.progress.report(0.95, "follow-up");
+      report["followup"] = runStep(steps, "followup", [&] {
+        return runFollowup(volumes, labelMaps, study, followupMeasurement, responses, timeline);
+      });
+      writeTextFileAtomically(staged.path("timeline.json"), longitudinal::toTimelineJson(timeline));
+      ctx.out << longitudinal::toTimelineSummary(timeline);
+      reporting::HtmlReportInput html;
+      html.title = "LesionKit demo — patient " + options.patientId;
+      html.patientId = options.patientId;
+      for (const auto& e : earlier) html.timepoints.push_back(e.report);
+      html.responses = responses;
+      for (const auto& entry : fs::directory_iterator(staged.path(fs::path("timepoints") / study.timePoints.back().truth.studyDate / "qc"))) {
+        if (entry.path().filename().string().find("followup") != std::string::npos) {
+          html.pictures.push_back({"the lesion over time (axial, one scale)", entry.path(), entry.path().stem().string()});
+        }
+      }
+      reporting::writeHtmlReport(html, staged.path("report.html"));
+      report["patientReport"] = "report.html";
+    }
     report["steps"] = steps;
+    report["failures"] = failures;
+    for (const auto& f : failures) ctx.out << "segmentation refused: " << f << '\n';
     writeTextFileAtomically(staged.path("results.csv"), csv);
     writeTextFileAtomically(staged.path("report.json"), report.dump(2) + "\n");
     staged.commit();

@@ -13,6 +13,7 @@
 #include "lesion/measurement/LesionMeasurement.h"
 #include "lesion/reporting/LabelMapLoader.h"
 #include "lesion/reporting/MeasurementReport.h"
+#include "lesion/segmentation/SoftTissueSegmentation.h"
 
 namespace lesion::commands {
 
@@ -47,7 +48,8 @@ cli::Command measureCommand() {
   c.examples = {"lesionkit measure ct.nrrd --mask lesions.nrrd -o report.json --csv table.csv",
                 "lesionkit measure study/CT --mask seg.nii.gz --lesion 1:soft-tissue:axilla "
                 "--lesion 2:lytic-bone:L4 -o report.json",
-                "lesionkit measure mr.nrrd --mask tumour.nrrd --label 1 --intensity-unit arbitrary -o report.json"};
+                "lesionkit measure mr.nrrd --mask tumour.nrrd --label 1 --intensity-unit arbitrary -o report.json",
+                "lesionkit measure ct.nrrd --seed -128,-10,196 --lesion 1:soft-tissue:axilla -o report.json"};
   c.parameters.push_back({"volume", ParameterType::Image, "Volume",
                           "CT or MR volume: a NRRD/NIfTI file or a DICOM folder.", Channel::Input, 0});
   c.parameters.back().required = true;
@@ -55,8 +57,12 @@ cli::Command measureCommand() {
                           "label map of the lesions on the same grid as the volume (0 = background), or a DICOM SEG "
                           "(put onto the volume's grid).",
                           Channel::Input, std::nullopt, 'm'});
-  c.parameters.back().required = true;
   c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii,.dcm";
+  c.parameters.push_back({"seed", ParameterType::Point, "Seed",
+                          "instead of --mask: a point inside a soft-tissue mass (LPS mm); the mass is segmented "
+                          "as by 'lesionkit segment --kind soft-tissue' and measured as label 1.",
+                          Channel::Input});
+  c.parameters.back().multiple = true;
   c.parameters.push_back({"output", ParameterType::File, "JSON report",
                           "measurement report to write (.json, schema lesionkit-measurement-report-v1).",
                           Channel::Output, std::nullopt, 'o'});
@@ -115,7 +121,9 @@ cli::Command measureCommand() {
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     const std::filesystem::path volumePath = args.path("volume");
-    const std::filesystem::path maskPath = args.path("mask");
+    if (args.has("mask") == args.has("seed"))
+      throw UsageError("give either --mask (a label map) or --seed (points inside a soft-tissue mass), not both");
+    const std::filesystem::path maskPath = args.has("mask") ? args.path("mask") : std::filesystem::path{};
     const std::filesystem::path output = args.path("output");
     // Check where results go before the slow part, so a typo costs nothing.
     ensureParentWritable(output);
@@ -143,7 +151,12 @@ cli::Command measureCommand() {
     dicomio::LoadOptions loadOptions;
     if (args.has("series")) loadOptions.seriesInstanceUid = args.string("series");
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
-    const LabelMap labels = reporting::loadLabelMap(maskPath, &loaded.volume.geometry); // NRRD/NIfTI or DICOM SEG
+    // The lesions: a label map (NRRD/NIfTI or DICOM SEG), or the mass segmented from the seeds.
+    const LabelMap labels = args.has("mask") ? reporting::loadLabelMap(maskPath, &loaded.volume.geometry)
+                                             : segmentation::segmentSoftTissueMass(
+                                                   loaded.volume, segmentation::SoftTissueInit::fromSeeds(args.points("seed")),
+                                                   {}, ctx.progress.sub(0.05, 0.3))
+                                                   .labels;
     if (!labels.geometry.sameGrid(loaded.volume.geometry))
       throw InputError(fmt::format("mask '{}' ({}) is not on the grid of volume '{}' ({}): resample the mask onto "
                                    "the volume first",
@@ -159,7 +172,7 @@ cli::Command measureCommand() {
     report.toolVersion = toolInfo().version;
     report.timepoint = args.string("timepoint");
     report.input.volumePath = volumePath.string();
-    report.input.maskPath = maskPath.string();
+    report.input.maskPath = args.has("mask") ? maskPath.string() : "segmented from --seed";
     report.input.seriesInstanceUid = loaded.seriesInstanceUid;
     report.input.geometry = loaded.volume.geometry;
     report.input.warnings = loaded.warnings;
@@ -167,7 +180,7 @@ cli::Command measureCommand() {
     try {
       report.lesions = measurement::measureLesions(loaded.volume, labels, options);
     } catch (const InputError& e) {
-      throw InputError(fmt::format("mask '{}': {}", maskPath.string(), e.what()));
+      throw InputError(fmt::format("mask '{}': {}", report.input.maskPath, e.what()));
     }
 
     ctx.progress.report(0.9, "writing");

@@ -16,11 +16,8 @@
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/measurement/LesionMeasurement.h"
-#include "lesion/qc/QcPictures.h"
-#include "lesion/qc/SurfaceMeshes.h"
+#include "lesion/pipeline/ResultBundle.h"
 #include "lesion/reporting/DicomSeg.h"
-#include "lesion/reporting/DicomSr.h"
-#include "lesion/reporting/HtmlReport.h"
 #include "lesion/reporting/LabelMapLoader.h"
 #include "lesion/reporting/MeasurementReport.h"
 
@@ -247,64 +244,18 @@ cli::Command reportCommand() {
       previous.push_back(measureStudy(r.volume, r.mask, r.seriesInstanceUid, r.options, r.timepoint, false));
     }
 
-    ctx.progress.report(0.4, "writing DICOM SEG and SR");
-    reporting::DicomSourceInfo source;
+    pipeline::ResultBundleInput bundle;
+    bundle.volume = &loaded.volume;
+    bundle.labels = &labels;
+    bundle.report = report;
     if (!loaded.seriesInstanceUid.empty())
-      source = reporting::readDicomSourceInfo(volumePath, loaded.seriesInstanceUid, loaded.sopInstanceUids);
-    std::vector<reporting::SegmentInfo> segments;
-    for (const auto& l : report.lesions) segments.push_back({l.spec.label, l.spec.kind, l.spec.name, "", ""});
-    reporting::DicomSegOptions segOptions;
-    segOptions.algorithmVersion = report.toolVersion;
-    const reporting::DicomObjectInfo seg =
-        reporting::writeDicomSeg(labels, segments, source, out.path("seg.dcm"), segOptions);
-    reporting::DicomSrOptions srOptions;
-    srOptions.timePoint = timepoint;
-    srOptions.algorithmVersion = report.toolVersion;
-    reporting::writeDicomSr(report.lesions, segments, seg, source, out.path("sr.dcm"), srOptions);
-
-    reporting::HtmlReportInput html;
-    html.title = "LesionKit report" + (timepoint.empty() ? std::string() : " — " + timepoint);
-    html.patientId = source.patientId;
-    html.patientName = source.patientName;
-    for (const auto& f : loaded.skippedFiles) html.warnings.push_back("skipped file: " + f);
-    html.outputs = {"seg.dcm", "sr.dcm", "report.json", "table.csv"};
-    if (!args.flag("noPictures")) {
-      ctx.progress.report(0.6, "QC pictures");
-      const auto pictures = qc::writeQcPictures(loaded.volume, labels, report.lesions, out.path("qc"));
-      for (std::size_t i = 0; i < pictures.size(); ++i) {
-        const measurement::LesionMeasurement& lesion = report.lesions[i];
-        const std::string key = reporting::lesionKey(lesion);
-        // The same lesion (by name) at the earlier time points, side by side with this one.
-        std::vector<qc::TimepointLesion> history;
-        for (const MeasuredStudy& p : previous)
-          for (const auto& l : p.report.lesions)
-            if (reporting::lesionKey(l) == key) history.push_back({&p.loaded.volume, &p.labels, l, p.report.timepoint});
-        if (!history.empty()) {
-          history.push_back({&loaded.volume, &labels, lesion, timepoint});
-          const std::filesystem::path followUp = out.path("qc") / fmt::format("lesion-{}-followup.png", lesion.spec.label);
-          qc::writeFollowUpPicture(history, followUp);
-          html.pictures.push_back({"the lesion over time (axial, one scale)", followUp, key});
-        }
-        html.pictures.push_back({"axial slice through the RECIST long axis", pictures[i].axial, key});
-        html.pictures.push_back({"coronal through the centroid", pictures[i].coronal, key});
-        html.pictures.push_back({"sagittal through the centroid", pictures[i].sagittal, key});
-      }
-    }
-    if (!args.flag("noMeshes")) {
-      ctx.progress.report(0.75, "surface meshes");
-      std::vector<std::uint16_t> lesionLabels;
-      for (const auto& l : report.lesions) lesionLabels.push_back(l.spec.label);
-      for (const auto& m : qc::writeSurfaceMeshes(labels, lesionLabels, out.path("meshes"))) {
-        html.outputs.push_back("meshes/" + m.stl.filename().string());
-        html.outputs.push_back("meshes/" + m.vtp.filename().string());
-      }
-    }
-    ctx.progress.report(0.9, "report");
-    reporting::writeJsonReport(report, out.path("report.json"));
-    reporting::writeCsvTable(report, out.path("table.csv"));
-    for (const MeasuredStudy& p : previous) html.timepoints.push_back(p.report);
-    html.timepoints.push_back(report);
-    reporting::writeHtmlReport(html, out.path("report.html"));
+      bundle.source = reporting::readDicomSourceInfo(volumePath, loaded.seriesInstanceUid, loaded.sopInstanceUids);
+    for (const auto& f : loaded.skippedFiles) bundle.warnings.push_back("skipped file: " + f);
+    for (const MeasuredStudy& p : previous) bundle.earlier.push_back({&p.loaded.volume, &p.labels, p.report});
+    bundle.pictures = !args.flag("noPictures");
+    bundle.meshes = !args.flag("noMeshes");
+    const pipeline::ResultBundleFiles files = pipeline::writeResultBundle(bundle, out.path(), ctx.progress.sub(0.4, 1.0));
+    const reporting::DicomObjectInfo& seg = files.seg;
     out.commit();
 
     ctx.out << reporting::toSummaryText(report);

@@ -12,7 +12,7 @@ cli::ToolInfo toolInfo(const std::string& program) {
 }
 
 std::vector<cli::Command> allCommands() {
-  return {demoCommand(), phantomCommand(), convertCommand(), measureCommand(), reportCommand(), segmentCommand()};
+  return {demoCommand(), phantomCommand(), convertCommand(), measureCommand(), reportCommand(), segmentCommand(), followupCommand(), spineCommand()};
 }
 
 } // namespace lesion::commands

@@ -1,5 +1,5 @@
 // `lesionkit demo` as the README runs it: the whole pipeline on the synthetic study, checked
-// against the phantom's analytic truth (measurement tolerances of the measurement issue).
+// against the phantom's analytic truth with the tolerances the issues state.
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -11,43 +11,80 @@
 
 namespace fs = std::filesystem;
 using lesion::test::runProcess;
+using nlohmann::json;
 
-TEST(Demo, WritesAReportWhoseFiguresMatchThePhantomTruth) {
+namespace {
+json readJson(const fs::path& p) {
+  std::ifstream in(p);
+  return json::parse(in);
+}
+} // namespace
+
+TEST(Demo, WholePipelineMatchesThePhantomTruth) {
   lesion::test::ScratchFolder dir;
   const fs::path out = dir / "demo-output";
-  const auto r = runProcess({"lesionkit", "demo", "--out", out.string(), "--time-points", "2"});
+  const auto r = runProcess({"lesionkit", "demo", "--out", out.string()});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("report: " + (out / "report.json").string()), std::string::npos) << r.out;
   // Only the finished folder: no staging left next to it.
-  EXPECT_EQ(fs::directory_iterator(dir.path())->path().filename(), "demo-output");
+  EXPECT_EQ(lesion::test::listFiles(dir.path()).front(), "demo-output");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}), 1);
 
-  std::ifstream in(out / "report.json");
-  const auto report = nlohmann::json::parse(in);
-  ASSERT_EQ(report["timePoints"].size(), 2u);
+  const json report = readJson(out / "report.json");
+  EXPECT_TRUE(report["failures"].empty()) << report["failures"].dump();
+  ASSERT_EQ(report["timePoints"].size(), 3u);
+  const double voxelDiagonalMm = std::sqrt(1.0 * 1.0 + 1.0 * 1.0 + 2.0 * 2.0); // demo grid 1 x 1 x 2 mm
   int lesionsChecked = 0;
   for (const auto& tp : report["timePoints"]) {
-    const double voxelDiagonalMm = std::sqrt(1.0 * 1.0 + 1.0 * 1.0 + 2.0 * 2.0); // demo grid 1 x 1 x 2 mm
     for (const auto& v : tp["validation"]) {
-      const std::string lesion = v["lesion"];
-      SCOPED_TRACE(lesion + " at " + tp["studyDate"].get<std::string>());
-      // Volume: partial-volume counting on a 1 x 1 x 2 mm grid of lesions >= 15 mm: within 2 %.
-      EXPECT_LT(std::abs(v["volumeMl"]["errorPercent"].get<double>()), 2.0);
-      EXPECT_LT(std::abs(v["meshVolumeMl"]["errorPercent"].get<double>()), 3.0);
-      // Diameters between voxel centres vs surface-to-surface truth: within one voxel diagonal.
+      SCOPED_TRACE(v["lesion"].get<std::string>() + " at " + tp["studyDate"].get<std::string>());
+      const json& segmentation = v["segmentation"];
+      const bool segmented = segmentation.contains("diceVsTruthMask");
+      if (segmented) {
+        // Segmented by the pipeline from a seed (issue: soft-tissue segmentation on the phantom).
+        EXPECT_GE(segmentation["diceVsTruthMask"].get<double>(), 0.90);
+        EXPECT_LE(std::abs(v["volumeMl"]["errorPercent"].get<double>()), 5.0);
+      } else {
+        // Measured on the truth mask: voxel counting within 2 % (lesions >= 15 mm).
+        EXPECT_LT(std::abs(v["volumeMl"]["errorPercent"].get<double>()), 2.0);
+        EXPECT_LT(std::abs(v["meshVolumeMl"]["errorPercent"].get<double>()), 3.0);
+      }
+      // Diameters between voxel centres vs surface-to-surface truth: within one voxel diagonal on
+      // the truth mask (the measurement's own uncertainty); a segmentation adds up to one more
+      // voxel of boundary (Dice >= 0.90), so two voxel diagonals there.
+      const double tolerance = (segmented ? 2.0 : 1.0) * voxelDiagonalMm;
       for (const char* figure : {"longAxisMm", "shortAxisMm", "maxDiameter3dMm", "extentLrMm", "extentApMm", "extentSiMm"}) {
-        EXPECT_LT(std::abs(v[figure]["error"].get<double>()), voxelDiagonalMm) << figure;
+        EXPECT_LT(std::abs(v[figure]["error"].get<double>()), tolerance) << figure;
       }
       ++lesionsChecked;
     }
+    // What radiology tools read, per time point.
+    for (const char* key : {"seg", "sr", "html"}) EXPECT_TRUE(fs::exists(out / tp["outputs"][key].get<std::string>())) << key;
+    EXPECT_GE(tp["outputs"]["pictures"].get<int>(), 3 * static_cast<int>(tp["validation"].size())); // axial, coronal, sagittal
   }
-  EXPECT_EQ(lesionsChecked, 4);
+  EXPECT_EQ(lesionsChecked, 6);
+
+  // Follow-up: target registration error <= 1 mm at each lesion (known patient motion).
+  const json& errors = report["followup"]["registrationErrors"];
+  ASSERT_EQ(errors.size(), 4u);
+  for (const auto& e : errors) EXPECT_LE(e["targetRegistrationErrorMm"].get<double>(), 1.0) << e.dump();
+
+  // Response: the lytic lesion fills with calcification (MD Anderson partial response at every
+  // follow-up) while RECIST never calls progression on a shrinking mass.
+  const json timeline = readJson(out / "timeline.json");
+  const json& mda = timeline["response"]["MDA bone"];
+  ASSERT_EQ(mda.size(), 3u);
+  EXPECT_EQ(mda[1]["category"], "PR");
+  EXPECT_EQ(mda[2]["category"], "PR");
+  for (const auto& a : timeline["response"]["RECIST 1.1"]) EXPECT_NE(a["category"], "PD") << a.dump();
+  EXPECT_TRUE(fs::exists(out / "report.html"));
+
   std::ifstream csv(out / "results.csv");
   std::string header, line;
   std::getline(csv, header);
   int rows = 0;
   while (std::getline(csv, line)) rows += line.empty() ? 0 : 1;
-  EXPECT_EQ(rows, 4) << "one row per lesion per time point";
+  EXPECT_EQ(rows, 6) << "one row per lesion per time point";
   EXPECT_EQ(header.rfind("timepoint,", 0), 0u);
 }
 

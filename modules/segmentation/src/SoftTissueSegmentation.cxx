@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <limits>
 #include <map>
@@ -21,6 +22,7 @@
 #include <itkMedianImageFilter.h>
 #include <itkN4BiasFieldCorrectionImageFilter.h>
 #include <itkShrinkImageFilter.h>
+#include <itkSmoothingRecursiveGaussianImageFilter.h>
 #include <itkSignedMaurerDistanceMapImageFilter.h>
 
 #include "lesion/core/Error.h"
@@ -251,6 +253,33 @@ double quantile(std::vector<float> values, double q) {
   return values[n];
 }
 
+/// The mode of `values` nearest to `from` on the side of `direction` (+1 brighter, -1 darker):
+/// histogram of bin `binWidth` outward from `from`, smoothed; the first local maximum that rises
+/// at least 25 % above the lowest bin before it and holds at least a fifth of the highest bin.
+/// A shell around a lesion can hold several neighbouring classes, and the nearest one is the one
+/// the boundary has to separate from; a tail that only falls away from `from` (the lesion's own
+/// noise) is no class. Empty when there is none.
+std::optional<double> nearestMode(const std::vector<float>& values, double from, int direction, double binWidth) {
+  constexpr int bins = 60;
+  std::vector<double> h(bins + 2, 0.0);
+  for (float v : values) {
+    const double t = (double(v) - from) * direction / binWidth;
+    if (t >= 0.0 && t < bins) h[std::size_t(t) + 1] += 1.0;
+  }
+  std::vector<double> sm(bins + 2, 0.0);
+  for (int b = 1; b <= bins; ++b)
+    sm[std::size_t(b)] = 0.25 * h[std::size_t(b - 1)] + 0.5 * h[std::size_t(b)] + 0.25 * h[std::size_t(b + 1)];
+  const double highest = *std::max_element(sm.begin(), sm.end());
+  double lowest = sm[1];
+  for (int b = 2; b <= bins && highest > 0.0; ++b) {
+    const double c = sm[std::size_t(b)];
+    if (c >= 0.2 * highest && c > sm[std::size_t(b - 1)] && c >= sm[std::size_t(b + 1)] && c >= 1.25 * lowest)
+      return from + direction * (b - 0.5) * binWidth;
+    lowest = std::min(lowest, c);
+  }
+  return std::nullopt;
+}
+
 /// N4 on a shrunk copy of the crop; the bias field is evaluated back on the full crop grid.
 FloatImage::Pointer correctBiasField(FloatImage* crop, const ImageGeometry& g, std::vector<std::string>& warnings) {
   const float* in = crop->GetBufferPointer();
@@ -350,6 +379,48 @@ MaskImage::Pointer newMask(const ImageGeometry& g) {
   mask->Allocate();
   mask->FillBuffer(0);
   return mask;
+}
+
+FloatImage::Pointer gaussian(const FloatImage* input, double sigmaMm) {
+  using Gaussian = itk::SmoothingRecursiveGaussianImageFilter<FloatImage, FloatImage>;
+  auto filter = Gaussian::New();
+  filter->SetInput(input);
+  filter->SetSigma(sigmaMm);
+  filter->SetNormalizeAcrossScale(false);
+  filter->Update();
+  FloatImage::Pointer out = filter->GetOutput();
+  out->DisconnectPipeline();
+  return out;
+}
+
+/// Normalised convolution (Knutsson & Westin, doi:10.1109/CVPR.1993.341081) restricted to the
+/// tissue class of the lesion: a Gaussian of `sigmaMm` that averages only voxels with `inTissue`,
+/// so fat, air and bone next to the lesion do not bleed into it; voxels outside keep their value.
+/// Soft tissues of nearly equal intensity (mass, muscle, viscera) are averaged across their
+/// common border, which keeps the border where a two-class decision puts it (the midpoint of the
+/// blurred step lies on the step) while the noise drops by about sqrt(number of voxels averaged).
+/// Only `core` voxels (the class without its outer layer of partial-volume voxels) are averaged.
+FloatImage::Pointer tissueMaskedGaussian(const FloatImage* raw, const ImageGeometry& g, const std::vector<char>& inTissue,
+                                         const std::vector<char>& core, double sigmaMm) {
+  const std::size_t n = g.voxelCount();
+  auto weighted = FloatImage::New();
+  itkbridge::copyGeometryTo(g, weighted.GetPointer());
+  weighted->Allocate();
+  auto weight = FloatImage::New();
+  itkbridge::copyGeometryTo(g, weight.GetPointer());
+  weight->Allocate();
+  const float* r = raw->GetBufferPointer();
+  for (std::size_t i = 0; i < n; ++i) {
+    weight->GetBufferPointer()[i] = core[i] ? 1.0f : 0.0f;
+    weighted->GetBufferPointer()[i] = core[i] ? r[i] : 0.0f;
+  }
+  auto num = gaussian(weighted, sigmaMm);
+  auto den = gaussian(weight, sigmaMm);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float w = den->GetBufferPointer()[i];
+    num->GetBufferPointer()[i] = inTissue[i] && w > 1e-3f ? num->GetBufferPointer()[i] / w : r[i];
+  }
+  return num;
 }
 
 MaskImage::Pointer growRegion(const FloatImage* work, const ImageGeometry& g, const std::vector<char>& allowed,
@@ -641,6 +712,68 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // 3. Edge-preserving denoising.
   progress.report(0.25, "denoising");
   FloatImage::Pointer smooth = denoise(working, g, options);
+  // CT: the two-class decision runs on a Gaussian average within the lesion's tissue class
+  // (voxels within 4 noise SDs of the seed neighbourhood's median on the raw image).
+  bool twoClass = ct && options.contextSmoothingMm > 0.0;
+  std::vector<char> inTissue, tissueEdge, nearOutside;
+  double rawMedian = 0.0, rawSd = 0.0, contextNoiseSd = 0.0;
+  if (twoClass) {
+    const float* raw = working->GetBufferPointer();
+    std::vector<float> values;
+    for (std::size_t v : sampleVoxels) values.push_back(raw[v]);
+    rawMedian = quantile(values, 0.5);
+    for (float& v : values) v = float(std::abs(v - rawMedian));
+    rawSd = std::max(1.4826 * quantile(values, 0.5), 4.0);
+    inTissue.assign(n, 0);
+    for (std::size_t i = 0; i < n; ++i) inTissue[i] = std::abs(raw[i] - rawMedian) <= 4.0 * rawSd;
+    // The class's outer layer (next to fat, air, bone) is partial volume: not averaged, and
+    // decided on raw intensities at the end.
+    tissueEdge.assign(n, 0);
+    std::vector<char> core(inTissue);
+    const std::size_t stride[3] = {1, g.size[0], g.size[0] * g.size[1]};
+    for (std::size_t k = 0; k < g.size[2]; ++k)
+      for (std::size_t j = 0; j < g.size[1]; ++j)
+        for (std::size_t i = 0; i < g.size[0]; ++i) {
+          const std::size_t v = g.linearIndex(i, j, k);
+          if (!inTissue[v]) continue;
+          const std::array<std::size_t, 3> idx{i, j, k};
+          for (int a = 0; a < 3; ++a) {
+            if ((idx[a] > 0 && !inTissue[v - stride[a]]) || (idx[a] + 1 < g.size[a] && !inTissue[v + stride[a]])) {
+              core[v] = 0;
+              tissueEdge[v] = 1;
+            }
+          }
+        }
+    FloatImage::Pointer context = tissueMaskedGaussian(working, g, inTissue, core, options.contextSmoothingMm);
+    // Noise left after averaging: sigma / sqrt(effective number of voxels in the kernel).
+    double voxels = 1.0;
+    for (int a = 0; a < 3; ++a) voxels *= std::max(1.0, 2.0 * std::sqrt(M_PI) * options.contextSmoothingMm / g.spacing[a]);
+    contextNoiseSd = rawSd / std::sqrt(voxels);
+    // Only a lesion that is homogeneous at the averaging scale (its spread in the averaged image
+    // is what the noise explains) is a single class; a textured lesion (sarcoma, necrosis) keeps
+    // the diffusion image and the one-class interval.
+    std::vector<float> sampled;
+    for (std::size_t v : sampleVoxels) sampled.push_back(context->GetBufferPointer()[v]);
+    const double contextMedian = quantile(sampled, 0.5);
+    for (float& v : sampled) v = float(std::abs(v - contextMedian));
+    const double contextSd = 1.4826 * quantile(sampled, 0.5);
+    diag.contextSpreadHu = contextSd;
+    diag.contextNoiseHu = contextNoiseSd;
+    if (contextSd > options.homogeneityFactor * std::max(contextNoiseSd, 0.5)) {
+      twoClass = false;
+    } else {
+      smooth = context;
+      // Voxels within one sigma of tissue outside the class: their averages are partial-volume
+      // mixtures and do not sample a class.
+      auto outsideMask = newMask(g);
+      for (std::size_t i = 0; i < n; ++i) outsideMask->GetBufferPointer()[i] = inTissue[i] ? 0 : 1;
+      auto fromOutside = signedDistance(outsideMask);
+      nearOutside.assign(n, 0);
+      for (std::size_t i = 0; i < n; ++i)
+        nearOutside[i] = fromOutside->GetBufferPointer()[i] <= float(options.contextSmoothingMm);
+    }
+  }
+  diag.twoClassModel = twoClass;
   const float* s = smooth->GetBufferPointer();
 
   // 4. Intensity model from the seed neighbourhood (median and MAD resist a seed near the edge).
@@ -655,7 +788,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     for (float v : values) deviations.push_back(float(std::abs(v - model.median)));
     model.robustSd = 1.4826 * quantile(deviations, 0.5);
     // Floors: a perfectly flat seed region must still admit noise and partial volume.
-    model.robustSd = std::max(model.robustSd, ct ? 4.0 : 0.03);
+    model.robustSd = std::max(model.robustSd, twoClass ? std::max(contextNoiseSd, 0.5) : (ct ? 4.0 : 0.03));
     model.unit = ct ? "HU" : "normalised";
   }
   if (ct && (model.median < options.softTissueMinHu || model.median > options.softTissueMaxHu))
@@ -708,7 +841,65 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   }
   bool darkWidened = false, brightWidened = false;
   const double firstLower = model.lower, firstUpper = model.upper;
-  {
+  double fatLower = model.lower; // two-class CT: raw bound towards tissue outside the lesion's class
+  if (twoClass) {
+    // Two-class model: the neighbouring classes are sampled in a shell beyond the blur of the
+    // averaging (2 sigma) around the first region; each bound moves to the midpoint between the
+    // lesion and its neighbour (Bayes boundary for equal spreads), narrowing or widening. Tissue
+    // outside the lesion's class (fat, air, bone) is decided on raw intensities at the midpoint.
+    for (int pass = 0; pass < 3; ++pass) {
+      const unsigned char* r = region->GetBufferPointer();
+      auto dist = signedDistance(region);
+      const float* di = dist->GetBufferPointer();
+      const float inPlane = float(std::max(g.spacing.x, g.spacing.y));
+      const float from = float(2.0 * options.contextSmoothingMm), to = from + 3.0f * inPlane;
+      const float* raw = working->GetBufferPointer();
+      std::vector<float> dark, bright, outside, interior;
+      // The lesion's level from the grown region's interior beyond the blur (more samples than
+      // the seed ball, none of them mixed with a neighbour).
+      for (std::size_t i = 0; i < n; ++i)
+        if (r[i] && di[i] < -from && inTissue[i] && !nearOutside[i]) interior.push_back(s[i]);
+      if (interior.size() > 50) model.median = quantile(interior, 0.5);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (r[i] || !allowed[i] || di[i] <= 0.0f) continue;
+        if (!inTissue[i]) {
+          if (di[i] <= 3.0f * inPlane && raw[i] < rawMedian) outside.push_back(raw[i]);
+          continue;
+        }
+        if (di[i] <= from || di[i] > to || nearOutside[i]) continue;
+        if (s[i] < model.lower) dark.push_back(s[i]);
+        else if (s[i] > model.upper) bright.push_back(s[i]);
+      }
+      const double gap = 4.0 * model.robustSd;
+      double lower = model.lower, upper = model.upper;
+      // The shell may hold several classes on one side (muscle 10 HU and bone 400 HU brighter):
+      // the nearest one decides (nearestMode). No neighbour of the lesion's class on a side (a
+      // mass in fat): that side is bounded by the class window only; the raw decision at the end
+      // puts the border at the midpoint towards the tissue outside the class (fat, air, bone).
+      const double window = 4.0 * rawSd;
+      const auto darkClass = dark.size() > 20 ? nearestMode(dark, model.lower, -1, model.robustSd) : std::nullopt;
+      const auto brightClass = bright.size() > 20 ? nearestMode(bright, model.upper, +1, model.robustSd) : std::nullopt;
+      if (darkClass) {
+        if (model.median - *darkClass > gap) lower = 0.5 * (model.median + *darkClass);
+      } else {
+        lower = std::min(lower, rawMedian - window);
+      }
+      if (brightClass) {
+        if (*brightClass - model.median > gap) upper = 0.5 * (model.median + *brightClass);
+      } else {
+        upper = std::max(upper, rawMedian + window);
+      }
+      if (pass == 0 && outside.size() > 20) {
+        const double b = quantile(outside, 0.5);
+        if (rawMedian - b > 4.0 * rawSd) fatLower = 0.5 * (rawMedian + b);
+      }
+      if (lower == model.lower && upper == model.upper) break;
+      model.lower = lower;
+      model.upper = upper;
+      region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
+    }
+    fatLower = std::max(std::min(fatLower, model.lower), options.softTissueMinHu - 20.0);
+  } else {
     const unsigned char* r = region->GetBufferPointer();
     auto dist = signedDistance(region);
     std::vector<float> dark, bright;
@@ -734,8 +925,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     if (ct) model.lower = std::max(model.lower, options.softTissueMinHu - 20.0);
     darkWidened = model.lower < firstLower;
     brightWidened = model.upper > firstUpper;
+    region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
   }
-  region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
   std::size_t grown = 0;
   for (std::size_t i = 0; i < n; ++i) grown += region->GetBufferPointer()[i];
   if (grown < 8)
@@ -777,9 +968,27 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     auto dist = signedDistance(region);
     const float* d = dist->GetBufferPointer();
     const float* raw = working->GetBufferPointer();
-    const float band = float(std::max({g.spacing.x, g.spacing.y, g.spacing.z}) + 1e-3);
+    // Two-class CT: the averaged image has no inward bias; only one in-plane voxel is re-decided
+    // (the cut made at necks is not grown back), and a voxel is added only when its own value
+    // agrees with its neighbourhood's average (both inside the interval).
+    const float wideBand = float(std::max({g.spacing.x, g.spacing.y, g.spacing.z}) + 1e-3);
+    const float band = twoClass ? float(std::min(g.spacing.x, g.spacing.y) + 1e-3) : wideBand;
     unsigned char* m = region->GetBufferPointer();
     for (std::size_t i = 0; i < n; ++i) {
+      if (twoClass) {
+        // Inside the lesion's class the averaged image decides; next to tissue outside it (partial
+        // volume with fat, air or bone, where the average is a mixture) the raw value against the
+        // midpoint towards that tissue, over the same band as the one-class refinement.
+        // Within one sigma of such tissue the average is pulled towards it: there the raw value
+        // decides that side and the average the other.
+        const bool inClass = inTissue[i] && !tissueEdge[i];
+        if (std::abs(d[i]) > (inClass ? band : wideBand) || !allowed[i]) continue;
+        if (!inClass) m[i] = raw[i] >= fatLower && raw[i] <= rawMedian + 4.0 * rawSd;
+        else if (nearOutside[i]) m[i] = raw[i] >= fatLower && s[i] <= model.upper;
+        else m[i] = s[i] >= model.lower && s[i] <= model.upper &&
+                    (m[i] || (raw[i] >= model.lower && raw[i] <= model.upper));
+        continue;
+      }
       if (std::abs(d[i]) > band || !allowed[i]) continue;
       const bool darkOk = darkWidened ? raw[i] >= model.lower : s[i] >= model.lower;
       const bool brightOk = brightWidened ? raw[i] <= model.upper : s[i] <= model.upper;

@@ -5,7 +5,9 @@
 /// Classical pipeline on a crop around the initialisation (cost does not grow with the scan):
 /// MR only: N4 bias-field correction (Tustison et al., doi:10.1109/TMI.2010.2046908) and
 /// normalisation by the seed intensity; median + gradient anisotropic diffusion; a robust intensity model
-/// (median, MAD) from the seed neighbourhood; connected-threshold region growing inside a size
+/// (median, MAD) from the seed neighbourhood; CT with a homogeneous lesion: a two-class model on a
+/// tissue-masked Gaussian (normalised convolution, Knutsson & Westin 1993), each bound at the
+/// midpoint towards the nearest neighbouring class; connected-threshold region growing inside a size
 /// prior; split at narrow necks (distance-map erosion + Voronoi partition, keep the seed's
 /// part, opening); boundary re-decided on raw intensities; hole filling; leak checks.
 /// See modules/segmentation/README.md.
@@ -66,6 +68,15 @@ struct SoftTissueOptions {
   double neckSplitFraction{0.7};
   /// Then opened with this fraction of the depth (drops thin and porous attachments).
   double neckOpeningFraction{0.5};
+  /// CT: two-class intensity model on a tissue-masked Gaussian of this sigma (0 = off, the
+  /// diffusion image alone decides). Averages the lesion's own tissue class (within 4 noise SDs of
+  /// the seed neighbourhood) so that a neighbour only a few HU apart (muscle next to a mass)
+  /// becomes separable; each bound then sits at the midpoint towards the neighbouring class found
+  /// around the first grown region.
+  double contextSmoothingMm{2.0};
+  /// ... used only when the seed neighbourhood's robust SD in the averaged image is at most this
+  /// many times the noise left after averaging (a homogeneous lesion); otherwise one class.
+  double homogeneityFactor{1.5};
   /// MR: N4 bias-field correction on the crop (ignored on CT).
   bool biasFieldCorrection{true};
   /// CT: the seed neighbourhood's median must lie in this range to count as soft tissue.
@@ -100,6 +111,9 @@ struct SegmentationDiagnostics {
   int componentsSplitOff{0};        ///< neighbouring structures cut off at necks
   double leakRemovedMl{0.0};        ///< volume of grown region removed by the neck split
   double priorContactFraction{0.0}; ///< boundary fraction held only by the size prior
+  bool twoClassModel{false};        ///< CT: two-class model on the tissue-masked average was used
+  double contextSpreadHu{0.0};      ///< CT: robust SD of the seed neighbourhood in that average
+  double contextNoiseHu{0.0};       ///< CT: the part of it that noise explains
   std::vector<std::string> warnings{};
 };
 

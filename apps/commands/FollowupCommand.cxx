@@ -1,0 +1,291 @@
+// lesionkit followup: baseline + follow-up scans and the baseline lesion map → registration,
+// tracked lesions, change figures, change maps and response categories over time. All logic
+// lives in lesion::longitudinal (and lesion::segmentation for re-segmentation).
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "Commands.h"
+#include "lesion/core/AtomicOutput.h"
+#include "lesion/core/Error.h"
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/longitudinal/LesionTracking.h"
+#include "lesion/reporting/MeasurementReport.h"
+#include "lesion/pipeline/FollowupSegmenter.h"
+#include "lesion/segmentation/SoftTissueSegmentation.h"
+
+namespace lesion::commands {
+
+namespace {
+
+/// ITK transform file (the format Slicer and elastix tools read) of p_followup = R p_baseline + t:
+/// resampling the follow-up with it brings it onto the baseline grid.
+std::string itkTransformText(const RigidTransform& t) {
+  std::string params;
+  for (double v : t.rotation.m) params += fmt::format("{:.17g} ", v);
+  params += fmt::format("{:.17g} {:.17g} {:.17g}", t.translation.x, t.translation.y, t.translation.z);
+  return "#Insight Transform File V1.0\n#Transform 0\nTransform: AffineTransform_double_3_3\nParameters: " + params +
+         "\nFixedParameters: 0 0 0\n";
+}
+
+reporting::MeasurementReport reportOf(const longitudinal::TimePointResult& tp, const std::string& volumePath,
+                                      const std::string& maskPath, const measurement::MeasurementOptions& options) {
+  reporting::MeasurementReport report;
+  report.toolVersion = toolInfo().version;
+  report.command = "followup";
+  report.timepoint = tp.label;
+  report.input.volumePath = volumePath;
+  report.input.maskPath = maskPath;
+  report.input.geometry = tp.grid;
+  report.options = options;
+  for (const longitudinal::TrackedLesion& l : tp.lesions) {
+    if (l.measurement) report.lesions.push_back(*l.measurement);
+    for (const std::string& note : l.notes) report.input.warnings.push_back(l.trackingId + ": " + note);
+  }
+  return report;
+}
+
+} // namespace
+
+cli::Command followupCommand() {
+  using cli::Channel;
+  using cli::ParameterType;
+  cli::Command c;
+  c.name = "followup";
+  c.title = "LesionKit Follow-up";
+  c.summary = "follow lesions over time: register, track, quantify change, RECIST 1.1 / MDA bone / inverse Choi";
+  c.description =
+      "Registers each follow-up scan to the baseline (rigid: a global level on downsampled copies, then a local "
+      "refinement around each lesion; Mattes mutual information), carries each baseline lesion to the follow-up, "
+      "re-segments soft-tissue lesions there (or tracks them intensity-gated / inside the mapped mask, as chosen), "
+      "measures them (RECIST axes, volume, density, calcified and remaining lytic volume, HU change normalised to "
+      "reference labels) and assesses response over all time points under RECIST 1.1, the MD Anderson bone "
+      "criteria and inverse Choi, each category with its reason. Writes, under the output folder: timeline.json, "
+      "measurements.csv (one row per measured lesion per time point), measurements-<timepoint>.json (report schema "
+      "v1), labels/<timepoint>.nrrd (tracked masks), transforms/<timepoint>.tfm (baseline to follow-up points) "
+      "and changemaps/<timepoint>-<id>.nrrd (follow-up minus baseline HU on the baseline grid). The folder appears "
+      "complete or not at all.";
+  c.examples = {"lesionkit followup --baseline ct0.nrrd --followup ct1.nrrd --followup ct2.nrrd --lesions lesions0.nrrd "
+                "--lesion 1:lytic-bone:L4 --lesion 2:soft-tissue:axilla -o followup/",
+                "lesionkit followup --baseline study0/CT --followup study1/CT --lesions seg0.nrrd --reference seg0.nrrd "
+                "--reference-label 12 --reference-label 13 --anchor 1:15 -o out/"};
+  c.parameters.push_back({"baseline", ParameterType::Image, "Baseline volume",
+                          "baseline CT or MR: a NRRD/NIfTI file or a DICOM folder.", Channel::Input});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"followup", ParameterType::Image, "Follow-up volume",
+                          "a follow-up scan (NRRD/NIfTI file or DICOM folder); give it once per time point, in order.",
+                          Channel::Input});
+  c.parameters.back().required = true;
+  c.parameters.back().multiple = true;
+  c.parameters.push_back({"lesions", ParameterType::LabelImage, "Baseline lesion map",
+                          "label map of the lesions on the baseline grid (0 = background).", Channel::Input});
+  c.parameters.back().required = true;
+  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
+  c.parameters.push_back({"output", ParameterType::Directory, "Output folder",
+                          "folder for the timeline, tables, masks, transforms and change maps.", Channel::Output,
+                          std::nullopt, 'o'});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"lesion", ParameterType::String, "Lesion",
+                          "LABEL:KIND:NAME, e.g. 2:soft-tissue:axilla or 1:lytic-bone:L4; bone kinds are assessed "
+                          "by the MDA and inverse Choi criteria, the others by RECIST 1.1. Default: every label of "
+                          "the map (except reference labels) as soft tissue.",
+                          Channel::Input});
+  c.parameters.back().multiple = true;
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"reference", ParameterType::LabelImage, "Reference label map",
+                          "label map on the baseline grid holding the reference region (may be the lesion map).",
+                          Channel::Input});
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"referenceLabel", ParameterType::Integer, "Reference label",
+                          "label of unaffected tissue (e.g. a healthy vertebra) whose HU change normalises the "
+                          "lesions' density change.",
+                          Channel::Input});
+  c.parameters.back().multiple = true;
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"anchor", ParameterType::String, "Anchor",
+                          "LESION:LABEL: register bone lesion LESION locally on structure LABEL of the reference map "
+                          "(its vertebra), e.g. 1:15.",
+                          Channel::Input});
+  c.parameters.back().multiple = true;
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"newLesionsAt", ParameterType::Integer, "New lesions at",
+                          "follow-up number (1 = first follow-up) at which a reader found new lesions: PD under every "
+                          "criterion.",
+                          Channel::Input});
+  c.parameters.back().multiple = true;
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"softTissueMethod", ParameterType::StringEnumeration, "Soft-tissue follow-up mask",
+                          "resegment: segment again from the mapped mask (falls back to intensity-gated, with a note, "
+                          "when the segmenter refuses); intensity-gated: the mapped mask grown by the growth margin, "
+                          "gated to the baseline lesion's intensity range; mapped-mask: measure inside the mapped "
+                          "baseline mask.",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "resegment";
+  c.parameters.back().elements = {"resegment", "intensity-gated", "mapped-mask"};
+  c.parameters.back().group = "Tracking";
+  c.parameters.push_back({"boneMethod", ParameterType::StringEnumeration, "Bone follow-up mask",
+                          "mapped-mask: measure inside the mapped baseline lesion (fill-in and sclerosis happen "
+                          "inside the original cavity); intensity-gated: as for soft tissue.",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "mapped-mask";
+  c.parameters.back().elements = {"mapped-mask", "intensity-gated"};
+  c.parameters.back().group = "Tracking";
+  c.parameters.push_back({"growthMarginMm", ParameterType::Float, "Growth margin (mm)",
+                          "intensity-gated tracking: how far beyond its baseline footprint a lesion may have grown.",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "10";
+  c.parameters.back().group = "Tracking";
+  c.parameters.push_back({"localMarginMm", ParameterType::Float, "Local registration margin (mm)",
+                          "margin around each lesion (or its anchor) for the local rigid refinement.", Channel::Input});
+  c.parameters.back().defaultValue = "30";
+  c.parameters.back().group = "Tracking";
+  c.parameters.push_back({"noLocal", ParameterType::Boolean, "No local refinement",
+                          "use the global rigid transform for every lesion.", Channel::Input});
+  c.parameters.back().group = "Tracking";
+  c.parameters.push_back({"globalVoxelSizeMm", ParameterType::Float, "Global registration voxel size (mm)",
+                          "the global level registers copies averaged to voxels of at least this size.", Channel::Input});
+  c.parameters.back().defaultValue = "2";
+  c.parameters.back().group = "Tracking";
+  c.parameters.push_back({"intensityUnit", ParameterType::StringEnumeration, "Intensity unit",
+                          "HU: CT (calcification, soft-tissue checks); arbitrary: MR and others; auto: arbitrary for "
+                          "a non-CT DICOM series, HU otherwise.",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "auto";
+  c.parameters.back().elements = {"auto", "HU", "arbitrary"};
+  c.parameters.back().group = "Settings";
+  c.parameters.push_back({"calcificationThresholdHu", ParameterType::Float, "Calcification threshold (HU)",
+                          "lesion voxels at or above it are calcified, below it lytic (remaining low density).",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "130";
+  c.parameters.back().group = "Settings";
+  c.parameters.push_back({"noChangeMaps", ParameterType::Boolean, "No change maps",
+                          "skip the voxel-wise HU change maps.", Channel::Input});
+  c.parameters.back().group = "Settings";
+  c.parameters.push_back({"recistCategory", ParameterType::String, "RECIST 1.1 (last)",
+                          "RECIST 1.1 category at the last follow-up.", Channel::Output});
+  c.parameters.push_back({"bonesCategory", ParameterType::String, "MDA bone (last)",
+                          "MD Anderson bone category at the last follow-up.", Channel::Output});
+
+  c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    const std::filesystem::path baselinePath = args.path("baseline");
+    const std::vector<std::string> followupPaths = args.strings("followup");
+    const std::filesystem::path lesionsPath = args.path("lesions");
+    StagedOutputFolder out(args.path("output")); // checks the destination before the slow part
+
+    longitudinal::FollowupOptions options;
+    for (const std::string& text : args.strings("lesion"))
+      options.measurement.lesions.push_back(measurement::parseLesionSpec(text));
+    for (const std::string& text : args.strings("referenceLabel")) {
+      const long v = std::stol(text);
+      if (v < 1 || v > 65535) throw UsageError(fmt::format("--reference-label {}: expected 1..65535", text));
+      options.referenceLabels.push_back(static_cast<std::uint16_t>(v));
+    }
+    for (const std::string& text : args.strings("anchor")) {
+      const auto colon = text.find(':');
+      try {
+        if (colon == std::string::npos) throw std::invalid_argument(text);
+        const long lesion = std::stol(text.substr(0, colon)), anchor = std::stol(text.substr(colon + 1));
+        if (lesion < 1 || lesion > 65535 || anchor < 1 || anchor > 65535) throw std::out_of_range(text);
+        options.anchorLabels[static_cast<std::uint16_t>(lesion)] = static_cast<std::uint16_t>(anchor);
+      } catch (const std::logic_error&) {
+        throw UsageError(fmt::format("--anchor {}: expected LESION:LABEL, two labels in 1..65535", text));
+      }
+    }
+    longitudinal::TimelineFlags flags;
+    for (const std::string& text : args.strings("newLesionsAt")) {
+      const long n = std::stol(text);
+      if (n < 1 || n > long(followupPaths.size()))
+        throw UsageError(fmt::format("--new-lesions-at {}: expected a follow-up number in 1..{}", text, followupPaths.size()));
+      flags.newLesionsAt.push_back(std::size_t(n));
+    }
+    if ((!options.referenceLabels.empty() || !options.anchorLabels.empty()) && !args.has("reference"))
+      throw UsageError("--reference-label and --anchor need --reference (the label map holding those labels)");
+    options.softTissueMethod = longitudinal::parseMaskMethod(args.string("softTissueMethod"));
+    options.boneMethod = longitudinal::parseMaskMethod(args.string("boneMethod"));
+    options.growthMarginMm = args.number("growthMarginMm");
+    options.localMarginMm = args.number("localMarginMm");
+    options.localRefinement = !args.flag("noLocal");
+    options.globalRegistration.globalVoxelSizeMm = args.number("globalVoxelSizeMm");
+    options.measurement.calcificationThresholdHu = args.number("calcificationThresholdHu");
+    options.changeMaps = !args.flag("noChangeMaps");
+
+    ctx.progress.report(0.0, "loading baseline");
+    const dicomio::LoadedVolume baseline = dicomio::loadVolume(baselinePath);
+    const LabelMap lesions = dicomio::readLabelMapFile(lesionsPath);
+    std::optional<LabelMap> reference;
+    if (args.has("reference")) reference = dicomio::readLabelMapFile(args.path("reference"));
+    const std::string unit = args.string("intensityUnit");
+    const bool hu = unit == "HU" || (unit == "auto" && (baseline.modality.empty() || baseline.modality == "CT"));
+    options.measurement.intensityUnit = hu ? measurement::IntensityUnit::HounsfieldUnit : measurement::IntensityUnit::Arbitrary;
+    if (hu) options.globalRegistration.clampBelow = options.localRegistration.clampBelow = -1000.0f;
+    options.segmenter = pipeline::softTissueResegmenter(hu ? segmentation::Modality::CT : segmentation::Modality::MR);
+
+    std::vector<longitudinal::TimePointResult> results;
+    try {
+      results.push_back(longitudinal::measureBaseline(baseline.volume, lesions, reference ? &*reference : nullptr, options));
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("baseline '{}' with lesions '{}': {}", baselinePath.string(), lesionsPath.string(), e.what()));
+    }
+    std::filesystem::create_directories(out.path("labels"));
+    std::filesystem::create_directories(out.path("transforms"));
+    if (options.changeMaps) std::filesystem::create_directories(out.path("changemaps"));
+    dicomio::writeLabelMapFile(results[0].labels, out.path("labels/baseline.nrrd"));
+    results[0].labels = {};
+
+    const double step = 0.9 / double(followupPaths.size());
+    for (std::size_t f = 0; f < followupPaths.size(); ++f) {
+      const std::string label = fmt::format("follow-up-{}", f + 1);
+      const Progress sub = ctx.progress.sub(0.05 + step * double(f), 0.05 + step * double(f + 1));
+      sub.report(0.0, "loading " + label);
+      const dicomio::LoadedVolume followup = dicomio::loadVolume(followupPaths[f]);
+      try {
+        results.push_back(longitudinal::analyzeFollowup(baseline.volume, lesions, reference ? &*reference : nullptr,
+                                                        results[0], followup.volume, label, options, sub));
+      } catch (const InputError& e) {
+        throw InputError(fmt::format("follow-up '{}': {}", followupPaths[f], e.what()));
+      }
+      longitudinal::TimePointResult& tp = results.back();
+      dicomio::writeLabelMapFile(tp.labels, out.path("labels/" + label + ".nrrd"));
+      tp.labels = {}; // one follow-up's images in memory at a time
+      writeTextFileAtomically(out.path("transforms/" + label + ".tfm"),
+                              itkTransformText(tp.globalRegistration->baselineToFollowup));
+      for (longitudinal::TrackedLesion& l : tp.lesions) {
+        if (l.registration && options.localRefinement)
+          writeTextFileAtomically(out.path("transforms/" + label + "-" + l.trackingId + ".tfm"),
+                                  itkTransformText(l.registration->baselineToFollowup));
+        if (l.changeMap) {
+          dicomio::writeVolumeFile(*l.changeMap, out.path("changemaps/" + label + "-" + l.trackingId + ".nrrd"));
+          l.changeMap.reset();
+        }
+      }
+    }
+
+    ctx.progress.report(0.95, "assessing response");
+    std::string csv;
+    for (std::size_t t = 0; t < results.size(); ++t) {
+      const reporting::MeasurementReport report = reportOf(
+          results[t], t == 0 ? baselinePath.string() : followupPaths[t - 1], lesionsPath.string(), options.measurement);
+      reporting::writeJsonReport(report, out.path("measurements-" + results[t].label + ".json"));
+      std::string rows = reporting::toCsv(report);
+      if (t > 0) rows = rows.substr(rows.find('\n') + 1); // one header for the whole table
+      csv += rows;
+    }
+    writeTextFileAtomically(out.path("measurements.csv"), csv);
+    const longitudinal::Timeline timeline = longitudinal::buildTimeline(std::move(results), flags);
+    writeTextFileAtomically(out.path("timeline.json"), longitudinal::toTimelineJson(timeline));
+    out.commit();
+
+    ctx.out << longitudinal::toTimelineSummary(timeline);
+    ctx.out << "wrote " << out.target().string() << '\n';
+    ctx.returnValues["recistCategory"] = std::string(longitudinal::categoryAbbreviation(timeline.recist.back().category));
+    ctx.returnValues["bonesCategory"] = std::string(longitudinal::categoryAbbreviation(timeline.mdAnderson.back().category));
+    ctx.progress.report(1.0, "done");
+  };
+  return c;
+}
+
+} // namespace lesion::commands

@@ -1,0 +1,232 @@
+// lesionkit spine: vertebrae by level, body heights with the Genant grade, osteolytic lesions.
+// All logic lives in lesion::spine; this file maps arguments to calls and results to files.
+#include <filesystem>
+#include <ostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "Commands.h"
+#include "lesion/core/AtomicOutput.h"
+#include "lesion/core/Error.h"
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/spine/LyticLesionDetection.h"
+#include "lesion/spine/SpineSegmentation.h"
+
+namespace lesion::commands {
+namespace {
+
+nlohmann::json point(const Vec3& p) { return nlohmann::json::array({p.x, p.y, p.z}); }
+
+void ensureParentWritable(const std::filesystem::path& file) {
+  ensureWritableFolder(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
+}
+
+nlohmann::json spineJson(const spine::SpineResult& s, const spine::LyticResult* lytic) {
+  nlohmann::json j;
+  j["conventions"] = {
+      {"coordinates", "LPS millimetres"},
+      {"labels", "TotalSegmentator numbering: S1 (sacrum) 26, L5 27, L4 28, L3 29, L2 30, L1 31, T12 32, T11 33, ..."},
+      {"heights", "along the local column axis between the endplates (half-height crossing of the HU profile, "
+                  "sub-voxel), in the mid-sagittal plane of the body at its anterior edge, centre and posterior edge; "
+                  "uncertainty about half a slice per endplate"},
+      {"heightLossRatio", "1 - min(anterior, middle, posterior) / mean height of the nearest undeformed neighbours"},
+      {"genantGrade", "0: < 20 %, 1: 20-25 %, 2: 25-40 %, 3: > 40 % (Genant 1993); sacrum and cut bodies not graded"},
+      {"volumes", "voxel count x voxel volume"}};
+  j["levelAnchor"] = spine::anchorName(s.anchor);
+  j["lowestRibBearingLevel"] = s.lowestRibBearingLevel;
+  j["discCount"] = s.discCount;
+  j["warnings"] = s.warnings;
+  j["vertebrae"] = nlohmann::json::array();
+  for (const auto& v : s.levels) {
+    j["vertebrae"].push_back({{"level", v.level},
+                              {"label", v.label},
+                              {"bodyVolumeMl", v.bodyVolumeMl},
+                              {"vertebraVolumeMl", v.vertebraVolumeMl},
+                              {"meanTrabecularHu", v.meanTrabecularHu},
+                              {"anteriorHeightMm", v.anteriorHeightMm},
+                              {"middleHeightMm", v.middleHeightMm},
+                              {"posteriorHeightMm", v.posteriorHeightMm},
+                              {"depthMm", v.depthMm},
+                              {"referenceHeightMm", v.referenceHeightMm},
+                              {"heightLossRatio", v.heightLossRatio},
+                              {"genantGrade", v.genantGrade},
+                              {"bodyCentroidMm", point(v.bodyCentroid)},
+                              {"axisDirection", point(v.axisDirection)},
+                              {"complete", v.complete}});
+  }
+  if (lytic) {
+    j["lesions"] = nlohmann::json::array();
+    j["lesionComponents"] = {{"1", "lytic"}, {"2", "soft-tissue beyond the cortex"}, {"3", "sclerotic"}};
+    for (const auto& c : lytic->candidates) {
+      nlohmann::json e{{"label", c.id},
+                       {"kind", c.kind},
+                       {"level", c.level},
+                       {"confidence", c.confidence},
+                       {"labelled", c.labelled},
+                       {"reason", c.reason},
+                       {"volumeMl", c.volumeMl},
+                       {"lyticVolumeMl", c.lyticVolumeMl},
+                       {"softTissueVolumeMl", c.softTissueVolumeMl},
+                       {"scleroticVolumeMl", c.scleroticVolumeMl},
+                       {"meanHu", c.meanHu},
+                       {"trabecularReferenceHu", c.trabecularReferenceHu},
+                       {"corticalBreach", c.corticalBreach},
+                       {"breachAreaMm2", c.breachAreaMm2},
+                       {"centroidMm", point(c.centroid)},
+                       {"boundsMinMm", point(c.boundsMin)},
+                       {"boundsMaxMm", point(c.boundsMax)}};
+      // Ready for `lesionkit measure --lesion`.
+      if (c.labelled) e["measureSpec"] = fmt::format("{}:{}:{}", c.id, c.kind, c.level);
+      j["lesions"].push_back(e);
+    }
+  }
+  return j;
+}
+
+} // namespace
+
+cli::Command spineCommand() {
+  using cli::Channel;
+  using cli::ParameterType;
+  cli::Command c;
+  c.name = "spine";
+  c.title = "LesionKit Spine";
+  c.summary = "label vertebrae by level, measure body heights (Genant grade) and find osteolytic lesions on CT";
+  c.description =
+      "Segments the spinal column on a CT volume: bone mask, column centre line, vertebral bodies separated at the "
+      "discs (endplate-to-endplate intensity profile along the column axis), each labelled by level counting up from "
+      "the sacrum (or down from the lowest ribs at T12 when the sacrum is not in view; --level with --seed fixes "
+      "the count). Writes the vertebra label map (TotalSegmentator numbering: S1 26, L5 27, L4 28, L3 29, L2 30, "
+      "L1 31, T12 32, ...) and a JSON report with per-body volume, trabecular density, anterior/middle/posterior "
+      "heights, height loss against the neighbouring levels and the Genant grade. With --auto (or --lesions) it "
+      "also proposes osteolytic lesions in every vertebral body with a confidence, their soft-tissue part beyond a "
+      "cortical breach and sclerotic parts; normal variants (basivertebral vein channel, fatty marrow, endplate "
+      "partial volume) are listed with the reason they were not called lesions. --sclerotic adds dense (blastic) "
+      "foci.";
+  c.examples = {"lesionkit spine ct.nii.gz -o vertebrae.nrrd --json spine.json",
+                "lesionkit spine study/CT -o vertebrae.nrrd --json spine.json --auto --lesions lesions.nrrd",
+                "lesionkit spine lumbar.nrrd -o vertebrae.nrrd --level L4 --seed 2.5,40,-310"};
+  c.parameters.push_back({"volume", ParameterType::Image, "CT volume", "CT in HU: a NRRD/NIfTI file or a DICOM folder",
+                          Channel::Input, 0});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"output", ParameterType::LabelImage, "Vertebrae",
+                          "label map of the whole vertebrae (body + posterior elements), one label per level",
+                          Channel::Output, std::nullopt, 'o'});
+  c.parameters.back().required = true;
+  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
+  c.parameters.push_back({"json", ParameterType::File, "JSON report",
+                          "per-level measurements (and lesions) as JSON", Channel::Output});
+  c.parameters.back().fileExtensions = ".json";
+  c.parameters.push_back({"bodies", ParameterType::LabelImage, "Vertebral bodies",
+                          "also write the vertebral bodies alone (same labels)", Channel::Output});
+  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
+  c.parameters.push_back({"level", ParameterType::String, "Anchor level",
+                          "level of the vertebra at --seed (e.g. L4): overrides the count from the sacrum or ribs",
+                          Channel::Input});
+  c.parameters.back().group = "Levels";
+  c.parameters.push_back({"seed", ParameterType::Point, "Anchor point",
+                          "a point in the vertebral body of --level (mm, LPS)", Channel::Input});
+  c.parameters.back().group = "Levels";
+  c.parameters.push_back({"auto", ParameterType::Boolean, "Find lytic lesions",
+                          "propose osteolytic lesion candidates on every vertebra, with a confidence", Channel::Input});
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"lesions", ParameterType::LabelImage, "Lesion label map",
+                          "write the lesions (lesion n = label n, whole lesion); implies --auto", Channel::Output});
+  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"components", ParameterType::LabelImage, "Lesion components",
+                          "write the lesion parts: 1 lytic, 2 soft tissue beyond the cortex, 3 sclerotic; implies --auto",
+                          Channel::Output});
+  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"sclerotic", ParameterType::Boolean, "Sclerotic foci",
+                          "also report dense (blastic) foci inside the bodies as sclerotic-bone lesions; a benign bone "
+                          "island looks the same",
+                          Channel::Input});
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"minConfidence", ParameterType::Float, "Minimum confidence",
+                          "candidates below it are listed in the JSON but not labelled", Channel::Input});
+  c.parameters.back().defaultValue = "0.5";
+  c.parameters.back().group = "Lesions";
+  c.parameters.push_back({"boneThresholdHu", ParameterType::Float, "Bone threshold (HU)",
+                          "bone for the column model and the posterior elements", Channel::Input});
+  c.parameters.back().defaultValue = "180";
+  c.parameters.back().group = "Settings";
+  c.parameters.push_back({"series", ParameterType::String, "Series",
+                          "SeriesInstanceUID to load when the volume is a DICOM folder holding several", Channel::Input});
+  c.parameters.push_back({"levelCount", ParameterType::Integer, "Levels", "number of vertebrae labelled", Channel::Output});
+  c.parameters.push_back({"lesionCount", ParameterType::Integer, "Lesions", "number of lesions labelled", Channel::Output});
+
+  c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    const std::filesystem::path output = args.path("output");
+    spine::SpineOptions options;
+    options.boneThresholdHu = args.number("boneThresholdHu");
+    if (args.has("level") != args.has("seed")) throw UsageError("--level and --seed go together: the level of the vertebra at the seed");
+    if (args.has("level")) {
+      (void)spine::labelOfLevel(args.string("level")); // UsageError for an unknown level
+      options.anchorLevel = args.string("level");
+      options.anchorSeed = args.point("seed");
+    }
+    const bool lesions = args.flag("auto") || args.flag("sclerotic") || args.has("lesions") || args.has("components");
+    spine::LyticOptions lyticOptions;
+    lyticOptions.minConfidence = args.number("minConfidence");
+    lyticOptions.scleroticFoci = args.flag("sclerotic");
+    // Check where results go before the slow part, so a typo costs nothing.
+    ensureParentWritable(output);
+    for (const char* name : {"json", "bodies", "lesions", "components"})
+      if (args.has(name)) ensureParentWritable(args.path(name));
+
+    ctx.progress.report(0.0, "loading");
+    dicomio::LoadOptions loadOptions;
+    if (args.has("series")) loadOptions.seriesInstanceUid = args.string("series");
+    const dicomio::LoadedVolume loaded = dicomio::loadVolume(args.path("volume"), loadOptions);
+    if (!loaded.modality.empty() && loaded.modality != "CT")
+      throw InputError(fmt::format("{}: spine segmentation needs CT (Hounsfield units), the series is {}",
+                                   args.path("volume").string(), loaded.modality));
+    const spine::SpineResult result = spine::segmentSpine(loaded.volume, options, ctx.progress.sub(0.1, lesions ? 0.7 : 0.9));
+    spine::LyticResult lytic;
+    if (lesions) lytic = spine::detectLyticLesions(loaded.volume, result, lyticOptions, ctx.progress.sub(0.7, 0.9));
+
+    ctx.progress.report(0.9, "writing");
+    writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(result.vertebrae, tmp); });
+    if (args.has("bodies"))
+      writeFileAtomically(args.path("bodies"), [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(result.bodies, tmp); });
+    if (args.has("lesions"))
+      writeFileAtomically(args.path("lesions"), [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(lytic.lesions, tmp); });
+    if (args.has("components"))
+      writeFileAtomically(args.path("components"),
+                          [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(lytic.components, tmp); });
+    if (args.has("json")) writeTextFileAtomically(args.path("json"), spineJson(result, lesions ? &lytic : nullptr).dump(2) + "\n");
+
+    ctx.out << fmt::format("{} vertebrae (level anchor: {}), {} discs\n", result.levels.size(),
+                           spine::anchorName(result.anchor), result.discCount);
+    ctx.out << "level  body mL  trab HU  ant/mid/post height mm  loss  Genant\n";
+    for (const auto& v : result.levels)
+      ctx.out << fmt::format("{:>5}  {:7.1f}  {:7.0f}  {:5.1f} /{:5.1f} /{:5.1f}     {:4.2f}  {}{}\n", v.level, v.bodyVolumeMl,
+                             v.meanTrabecularHu, v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm,
+                             v.heightLossRatio, v.genantGrade, v.complete ? "" : "  (cut by the scan)");
+    std::size_t labelled = 0;
+    if (lesions) {
+      for (const auto& l : lytic.candidates) {
+        if (!l.labelled) continue;
+        ++labelled;
+        ctx.out << fmt::format("lesion {} in {}: {:.2f} mL (lytic {:.2f}, soft tissue {:.2f}, sclerotic {:.2f}), "
+                               "cortical breach {}, confidence {:.2f}\n",
+                               l.id, l.level, l.volumeMl, l.lyticVolumeMl, l.softTissueVolumeMl, l.scleroticVolumeMl,
+                               l.corticalBreach ? "yes" : "no", l.confidence);
+      }
+      ctx.out << fmt::format("{} lesion(s) labelled, {} candidate(s) not labelled (see the JSON for the reasons)\n", labelled,
+                             lytic.candidates.size() - labelled);
+    }
+    for (const auto& w : result.warnings) ctx.out << "warning: " << w << '\n';
+    ctx.out << "wrote " << output.string() << '\n';
+    ctx.returnValues["levelCount"] = std::to_string(result.levels.size());
+    ctx.returnValues["lesionCount"] = std::to_string(labelled);
+    ctx.progress.report(1.0, "done");
+  };
+  return c;
+}
+
+} // namespace lesion::commands

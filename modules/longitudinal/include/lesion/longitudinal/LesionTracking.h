@@ -1,0 +1,175 @@
+#pragma once
+/// \file LesionTracking.h
+/// Follow-up of baseline lesions: register each follow-up to the baseline (global, then local
+/// per lesion), carry each lesion's mask to the follow-up, re-segment it there or measure inside
+/// the carried mask (an explicit choice, recorded per lesion), measure, and quantify change:
+/// size, volume, density, calcified and remaining lytic volume, HU change normalised to a
+/// reference region, and a voxel-wise HU change map.
+///
+/// Usage: measureBaseline() once, analyzeFollowup() per follow-up scan (one follow-up in memory
+/// at a time), then buildTimeline() for the response categories over all time points.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lesion/core/Geometry.h"
+#include "lesion/core/Image.h"
+#include "lesion/core/Progress.h"
+#include "lesion/longitudinal/Registration.h"
+#include "lesion/longitudinal/ResponseCriteria.h"
+#include "lesion/measurement/LesionMeasurement.h"
+
+namespace lesion::longitudinal {
+
+/// How a lesion's follow-up mask is obtained. Each lesion records the method used.
+enum class FollowupMaskMethod {
+  /// The external segmenter (FollowupOptions::segmenter) started from the mapped mask.
+  Resegment,
+  /// Built in: inside the mapped mask grown by FollowupOptions::growthMarginMm, the voxels whose
+  /// value (averaged with its 6 face neighbours when noisy) lies in the baseline lesion's range (towards the surroundings:
+  /// halfway between the lesion's median and the
+  /// outer quartile of a shell around it), keeping the 6-connected component that covers most
+  /// of the mapped mask, holes filled. In arbitrary units (MR) the window is scaled by the ratio
+  /// of the median intensities around the lesion (scans differ by a gain).
+  /// Follows shrinkage and growth up to the margin. When that component continues beyond the
+  /// margin (growth beyond it, or a touching structure of the same density) the lesion is
+  /// reported not evaluable rather than measured wrong.
+  IntensityGated,
+  /// The mapped baseline mask itself: the figures describe what is now inside the baseline
+  /// lesion's footprint (bone: fill-in and sclerosis happen inside the original lytic cavity).
+  MappedMask
+};
+
+/// "resegment", "intensity-gated", "mapped-mask"; parse throws lesion::UsageError otherwise.
+[[nodiscard]] std::string maskMethodName(FollowupMaskMethod method);
+[[nodiscard]] FollowupMaskMethod parseMaskMethod(const std::string& text);
+
+/// Re-segments one lesion on the follow-up from its mapped mask (same grid as `followup`, the
+/// lesion has `spec.label`). Returns a mask on that grid holding spec.label; throws
+/// lesion::ProcessingError when it cannot produce a trustworthy mask.
+using ResegmentFunction =
+    std::function<LabelMap(const Volume& followup, const LabelMap& mappedMask, const measurement::LesionSpec& spec)>;
+
+struct FollowupOptions {
+  RegistrationOptions globalRegistration{};
+  LocalRegistrationOptions localRegistration{};
+  bool localRefinement{true};      ///< per-lesion rigid refinement after the global level
+  double localMarginMm{30.0};      ///< region of the local refinement: lesion box + this margin
+  /// Bone lesions: register the local level on this structure of the reference label map (e.g.
+  /// lesion 1 → label 15 = its vertebra), box + margin, instead of the lesion's own box.
+  std::map<std::uint16_t, std::uint16_t> anchorLabels{};
+  /// Soft-tissue kinds (soft-tissue, lymph-node, other) and bone kinds (lytic-bone,
+  /// sclerotic-bone). Resegment without a segmenter is a lesion::UsageError; when the segmenter
+  /// throws lesion::ProcessingError the lesion is tracked intensity-gated and the failure is
+  /// recorded in its notes (and logged).
+  FollowupMaskMethod softTissueMethod{FollowupMaskMethod::IntensityGated};
+  FollowupMaskMethod boneMethod{FollowupMaskMethod::MappedMask};
+  ResegmentFunction segmenter{};   ///< for soft-tissue kinds with FollowupMaskMethod::Resegment
+  double growthMarginMm{10.0};     ///< IntensityGated: how far the lesion may have grown
+  /// Which labels to follow and what they are; the thresholds also define calcified (>=
+  /// calcificationThresholdHu) and remaining lytic (< it) volume.
+  measurement::MeasurementOptions measurement{};
+  /// Labels of the reference label map whose mean HU normalises density change (e.g. the
+  /// patient's unaffected vertebrae). Empty: no normalisation.
+  std::vector<std::uint16_t> referenceLabels{};
+  /// A soft-tissue lesion (soft-tissue, lymph-node, other) whose mapped mask holds less than this
+  /// fraction of voxels in [softTissueMinHu, softTissueMaxHu] has disappeared (CT only).
+  double minSoftTissueFraction{0.10};
+  double softTissueMinHu{-30.0};
+  double softTissueMaxHu{200.0};
+  bool changeMaps{true};           ///< voxel-wise HU change per lesion
+  double changeMapMarginMm{5.0};
+};
+
+/// One lesion at one time point.
+struct TrackedLesion {
+  std::string trackingId;          ///< persistent across time points: "T" + label ("T001")
+  measurement::LesionSpec spec{};
+  std::string maskMethod;          ///< "baseline", "resegment", "intensity-gated" or "mapped-mask"
+  bool disappeared{false};
+  /// No trustworthy follow-up mask: the mapped mask fell outside the scan, or tracking leaked
+  /// into a neighbouring structure (notes say which). Not "disappeared": criteria give NE.
+  bool notEvaluable{false};
+  std::vector<std::string> notes;  ///< why it disappeared, re-segmentation diagnostics, ...
+  std::optional<measurement::LesionMeasurement> measurement{}; ///< unset when disappeared
+  double volumeMl{0.0};
+  double longAxisMm{0.0};
+  double shortAxisMm{0.0};
+  std::optional<double> meanHu{};
+  std::optional<double> calcifiedVolumeMl{};
+  std::optional<double> calcifiedFraction{};
+  std::optional<double> lyticVolumeMl{}; ///< lesion volume below the calcification threshold
+  /// meanHu − referenceShiftHu of the time point: density change free of scanner calibration
+  /// drift. Unset without reference labels.
+  std::optional<double> normalisedMeanHu{};
+  /// The transform used for this lesion (local refinement, else global); unset at baseline.
+  std::optional<RegistrationResult> registration{};
+  /// Follow-up minus baseline HU on a baseline-grid crop around the lesion (follow-up sampled
+  /// through `registration`, trilinear; 0 where the follow-up has no data). Follow-ups only.
+  std::optional<Volume> changeMap{};
+  double changeMapMeanHu{0.0};     ///< mean of the map inside the baseline lesion
+};
+
+struct TimePointResult {
+  std::string label;               ///< "baseline", "follow-up-1", ...
+  ImageGeometry grid{};
+  std::optional<RegistrationResult> globalRegistration{}; ///< unset at baseline
+  std::vector<TrackedLesion> lesions;
+  LabelMap labels;                 ///< the tracked masks on this time point's grid
+  /// Median HU of the reference region's interior (baseline: all of it; follow-up: the same
+  /// baseline voxels, sampled through the global transform where the follow-up has data).
+  std::optional<double> referenceMedianHu{};
+  /// Follow-up minus baseline median over those same paired voxels: the density drift that
+  /// normalisedMeanHu removes.
+  std::optional<double> referenceShiftHu{};
+};
+
+/// Measures the baseline lesions (and the reference region) as time point 0. `reference` may be
+/// null, or the lesion map itself when it also holds the reference labels. Throws
+/// lesion::InputError when grids differ or a label is absent.
+[[nodiscard]] TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions, const LabelMap* reference,
+                                              const FollowupOptions& options, const std::string& label = "baseline");
+
+/// Registers `followup` to the baseline and tracks every baseline lesion of `baselineResult`.
+[[nodiscard]] TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
+                                              const LabelMap* reference, const TimePointResult& baselineResult,
+                                              const Volume& followup, const std::string& label,
+                                              const FollowupOptions& options, Progress progress = {});
+
+/// Response over all time points (index 0 = baseline).
+struct Timeline {
+  std::vector<TimePointResult> timePoints;
+  std::vector<TimePointObservation> observations;
+  std::vector<ResponseAssessment> recist;
+  std::vector<ResponseAssessment> mdAnderson;
+  std::vector<ResponseAssessment> inverseChoi;
+  /// Each lesion on its own under RECIST 1.1 (bone lesions included), by tracking ID.
+  std::map<std::string, std::vector<ResponseAssessment>> recistPerLesion;
+};
+
+/// Per-time-point flags the images cannot give (reader-declared new lesions), by time point index.
+struct TimelineFlags {
+  std::vector<std::size_t> newLesionsAt{};
+  std::vector<std::size_t> newBoneLesionsAt{};
+};
+
+/// Observations → RECIST 1.1, MDA bone and inverse Choi (density: normalised mean HU when a
+/// reference region was given). Moves the time points into the timeline.
+[[nodiscard]] Timeline buildTimeline(std::vector<TimePointResult> timePoints, const TimelineFlags& flags = {});
+
+/// The observation of a tracked lesion the response criteria read.
+[[nodiscard]] LesionObservation observationOf(const TrackedLesion& lesion);
+
+/// The per-patient timeline as JSON: time points, per lesion the figures and their change from
+/// baseline, transforms (baseline → follow-up LPS), response categories with reasons.
+[[nodiscard]] std::string toTimelineJson(const Timeline& timeline);
+
+/// A few lines for people: per time point the transform, per lesion the figures and
+/// categories.
+[[nodiscard]] std::string toTimelineSummary(const Timeline& timeline);
+
+} // namespace lesion::longitudinal

@@ -1,0 +1,194 @@
+// The per-patient follow-up timeline as JSON and as a few lines of text.
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "lesion/longitudinal/LesionTracking.h"
+
+namespace lesion::longitudinal {
+
+namespace {
+
+using nlohmann::json;
+
+json optionalNumber(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+json transformJson(const RegistrationResult& r) {
+  json j;
+  const RigidTransform& t = r.baselineToFollowup;
+  j["rotation"] = std::vector<double>(t.rotation.m.begin(), t.rotation.m.end());
+  j["translationMm"] = {t.translation.x, t.translation.y, t.translation.z};
+  j["rotationDegrees"] = t.angleDegrees();
+  j["finalMetricValue"] = r.finalMetricValue;
+  j["iterations"] = r.iterations;
+  j["stopCondition"] = r.stopCondition;
+  j["seconds"] = r.seconds;
+  j["fixedVoxels"] = r.fixedVoxels;
+  return j;
+}
+
+std::optional<double> percent(double from, double to) {
+  if (from <= 0.0) return std::nullopt;
+  return 100.0 * (to - from) / from;
+}
+
+json changeJson(const TrackedLesion& base, const TrackedLesion& now) {
+  json c;
+  if (now.notEvaluable) return c;
+  const double volume = now.disappeared ? 0.0 : now.volumeMl;
+  const double longAxis = now.disappeared ? 0.0 : now.longAxisMm;
+  const double shortAxis = now.disappeared ? 0.0 : now.shortAxisMm;
+  c["volumePercent"] = optionalNumber(percent(base.volumeMl, volume));
+  c["volumeMl"] = volume - base.volumeMl;
+  c["longAxisPercent"] = optionalNumber(percent(base.longAxisMm, longAxis));
+  c["longAxisMm"] = longAxis - base.longAxisMm;
+  c["shortAxisPercent"] = optionalNumber(percent(base.shortAxisMm, shortAxis));
+  c["shortAxisMm"] = shortAxis - base.shortAxisMm;
+  if (base.meanHu && now.meanHu) c["meanHu"] = *now.meanHu - *base.meanHu;
+  if (base.normalisedMeanHu && now.normalisedMeanHu) c["normalisedMeanHu"] = *now.normalisedMeanHu - *base.normalisedMeanHu;
+  if (base.calcifiedVolumeMl && now.calcifiedVolumeMl) c["calcifiedVolumeMl"] = *now.calcifiedVolumeMl - *base.calcifiedVolumeMl;
+  if (base.calcifiedFraction && now.calcifiedFraction)
+    c["calcifiedFractionPoints"] = 100.0 * (*now.calcifiedFraction - *base.calcifiedFraction);
+  if (base.lyticVolumeMl && now.lyticVolumeMl)
+    c["lyticVolumePercent"] = optionalNumber(percent(*base.lyticVolumeMl, *now.lyticVolumeMl));
+  return c;
+}
+
+json lesionJson(const TrackedLesion& l, const TrackedLesion* base) {
+  json j;
+  j["trackingId"] = l.trackingId;
+  j["label"] = l.spec.label;
+  j["kind"] = l.spec.kind;
+  j["name"] = l.spec.name;
+  j["lymphNode"] = l.spec.lymphNode;
+  j["maskMethod"] = l.maskMethod;
+  j["disappeared"] = l.disappeared;
+  j["notEvaluable"] = l.notEvaluable;
+  j["notes"] = l.notes;
+  if (l.measurement) {
+    j["volumeMl"] = l.volumeMl;
+    j["longAxisMm"] = l.longAxisMm;
+    j["shortAxisMm"] = l.shortAxisMm;
+    j["meanHu"] = optionalNumber(l.meanHu);
+    j["calcifiedVolumeMl"] = optionalNumber(l.calcifiedVolumeMl);
+    j["calcifiedFraction"] = optionalNumber(l.calcifiedFraction);
+    j["lyticVolumeMl"] = optionalNumber(l.lyticVolumeMl);
+    j["normalisedMeanHu"] = optionalNumber(l.normalisedMeanHu);
+    j["centroidMm"] = {l.measurement->principalAxes.centroid.x, l.measurement->principalAxes.centroid.y,
+                       l.measurement->principalAxes.centroid.z};
+  }
+  if (l.registration) j["registration"] = transformJson(*l.registration);
+  if (l.changeMap) j["changeMapMeanHuInLesion"] = l.changeMapMeanHu;
+  if (base) j["changeFromBaseline"] = changeJson(*base, l);
+  return j;
+}
+
+json assessmentsJson(const std::vector<ResponseAssessment>& list) {
+  json a = json::array();
+  for (const ResponseAssessment& r : list) {
+    json j;
+    j["timepoint"] = r.timepoint;
+    j["category"] = std::string(categoryAbbreviation(r.category));
+    j["categoryName"] = std::string(categoryName(r.category));
+    j["reason"] = r.reason;
+    j["sum"] = r.sum;
+    j["baselineSum"] = r.baselineSum;
+    j["nadirSum"] = r.nadirSum;
+    j["changeFromBaselinePercent"] = optionalNumber(r.changeFromBaselinePercent);
+    j["changeFromNadirPercent"] = optionalNumber(r.changeFromNadirPercent);
+    j["lesions"] = r.lesionIds;
+    a.push_back(j);
+  }
+  return a;
+}
+
+const TrackedLesion* findById(const TimePointResult& tp, const std::string& id) {
+  for (const TrackedLesion& l : tp.lesions)
+    if (l.trackingId == id) return &l;
+  return nullptr;
+}
+
+} // namespace
+
+std::string toTimelineJson(const Timeline& timeline) {
+  json root;
+  root["format"] = "lesionkit-followup-timeline";
+  root["formatVersion"] = "1.0.0";
+  root["conventions"] = {
+      {"transform", "p_followup = rotation * p_baseline + translationMm, LPS millimetres (rotation row-major); "
+                    "registration fixed image = baseline, moving image = follow-up"},
+      {"metric", "Mattes mutual information, negated by ITK: lower is better"},
+      {"lyticVolume", "lesion volume below the calcification threshold"},
+      {"normalisedMeanHu", "lesion mean HU minus referenceShiftHu: the change since baseline of the reference region's "
+                           "mean over its interior voxels, paired through the global transform"},
+      {"changeMap", "follow-up minus baseline HU on a baseline-grid crop around the lesion; 0 where the follow-up has "
+                    "no data"},
+      {"axes", "RECIST long/short axes between voxel centres on an acquisition slice (see docs/measurement.md)"}};
+  json tps = json::array();
+  for (std::size_t t = 0; t < timeline.timePoints.size(); ++t) {
+    const TimePointResult& tp = timeline.timePoints[t];
+    json j;
+    j["index"] = t;
+    j["label"] = tp.label;
+    j["grid"] = {{"size", tp.grid.size},
+                 {"spacingMm", {tp.grid.spacing.x, tp.grid.spacing.y, tp.grid.spacing.z}},
+                 {"originMm", {tp.grid.origin.x, tp.grid.origin.y, tp.grid.origin.z}},
+                 {"direction", std::vector<double>(tp.grid.direction.m.begin(), tp.grid.direction.m.end())}};
+    j["referenceMedianHu"] = optionalNumber(tp.referenceMedianHu);
+    j["referenceShiftHu"] = optionalNumber(tp.referenceShiftHu);
+    if (tp.globalRegistration) j["globalRegistration"] = transformJson(*tp.globalRegistration);
+    json lesions = json::array();
+    for (const TrackedLesion& l : tp.lesions)
+      lesions.push_back(lesionJson(l, t == 0 ? nullptr : findById(timeline.timePoints.front(), l.trackingId)));
+    j["lesions"] = lesions;
+    tps.push_back(j);
+  }
+  root["timepoints"] = tps;
+  json response;
+  response["RECIST 1.1"] = assessmentsJson(timeline.recist);
+  response["MDA bone"] = assessmentsJson(timeline.mdAnderson);
+  response["inverse Choi"] = assessmentsJson(timeline.inverseChoi);
+  json perLesion;
+  for (const auto& [id, list] : timeline.recistPerLesion) perLesion[id] = assessmentsJson(list);
+  response["RECIST 1.1 per lesion"] = perLesion;
+  root["response"] = response;
+  return root.dump(2) + "\n";
+}
+
+std::string toTimelineSummary(const Timeline& timeline) {
+  std::ostringstream out;
+  for (std::size_t t = 0; t < timeline.timePoints.size(); ++t) {
+    const TimePointResult& tp = timeline.timePoints[t];
+    out << fmt::format("{}:", tp.label);
+    if (tp.globalRegistration)
+      out << fmt::format(" registered (rotation {:.2f} deg, translation {}, metric {:.4f}, {:.1f} s)",
+                         tp.globalRegistration->baselineToFollowup.angleDegrees(),
+                         formatPoint(tp.globalRegistration->baselineToFollowup.translation),
+                         tp.globalRegistration->finalMetricValue, tp.globalRegistration->seconds);
+    out << '\n';
+    for (const TrackedLesion& l : tp.lesions) {
+      out << fmt::format("  {} {} ({}, {}): ", l.trackingId, l.spec.name, l.spec.kind, l.maskMethod);
+      if (l.notEvaluable) out << "not evaluable";
+      else if (l.disappeared) out << "disappeared";
+      else {
+        out << fmt::format("{:.2f} mL, {:.1f} x {:.1f} mm", l.volumeMl, l.longAxisMm, l.shortAxisMm);
+        if (l.meanHu) out << fmt::format(", mean {:.0f}", *l.meanHu);
+        if (l.calcifiedFraction)
+          out << fmt::format(", calcified {:.2f} mL ({:.0f} %), lytic {:.2f} mL", *l.calcifiedVolumeMl,
+                             100.0 * *l.calcifiedFraction, *l.lyticVolumeMl);
+      }
+      out << '\n';
+    }
+    auto line = [&](const std::vector<ResponseAssessment>& list) {
+      if (t < list.size())
+        out << fmt::format("  {}: {} - {}\n", list[t].criteria, categoryAbbreviation(list[t].category), list[t].reason);
+    };
+    line(timeline.recist);
+    line(timeline.mdAnderson);
+    line(timeline.inverseChoi);
+  }
+  return out.str();
+}
+
+} // namespace lesion::longitudinal

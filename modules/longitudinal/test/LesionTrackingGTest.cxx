@@ -1,0 +1,85 @@
+// Tracking on the analytic scene: a mass that shrinks or disappears after a known motion,
+// followed with the built-in intensity-gated method and inside the mapped mask.
+#include <iostream>
+
+#include <gtest/gtest.h>
+
+#include "SyntheticScene.h"
+#include "lesion/core/Error.h"
+#include "lesion/longitudinal/LesionTracking.h"
+
+namespace lesion::longitudinal {
+namespace {
+
+using namespace lesion::longitudinal::test;
+
+class SceneTracking : public ::testing::Test {
+protected:
+  void SetUp() override {
+    grid = sceneGrid(96, 88, 72, {1.25, 1.25, 1.5});
+    baseline = sceneVolume(grid);
+    lesions = LabelMap(grid, 0);
+    const Blob mass = sceneBlobs()[6];
+    for (std::size_t k = 0; k < grid.size[2]; ++k)
+      for (std::size_t j = 0; j < grid.size[1]; ++j)
+        for (std::size_t i = 0; i < grid.size[0]; ++i)
+          if (inside(grid.indexToPoint(i, j, k), mass) >= 0.5) lesions.at(i, j, k) = 1;
+    options.measurement.lesions = {measurement::parseLesionSpec("1:soft-tissue:mass")};
+    options.measurement.computeSurfaceMesh = false;
+    options.globalRegistration.clampBelow = -1000.0f;
+    options.globalRegistration.globalVoxelSizeMm = 2.5;
+  }
+  ImageGeometry grid;
+  Volume baseline;
+  LabelMap lesions;
+  FollowupOptions options;
+};
+
+TEST_F(SceneTracking, IntensityGatedFollowsAShrinkingMass) {
+  const TimePointResult base = measureBaseline(baseline, lesions, nullptr, options);
+  ASSERT_EQ(base.lesions.size(), 1u);
+  const Volume followup = sceneVolume(grid, knownMotion(), 0.6);
+  const TimePointResult r = analyzeFollowup(baseline, lesions, nullptr, base, followup, "follow-up-1", options);
+  ASSERT_EQ(r.lesions.size(), 1u);
+  const TrackedLesion& l = r.lesions[0];
+  EXPECT_EQ(l.maskMethod, "intensity-gated");
+  ASSERT_FALSE(l.disappeared);
+  ASSERT_FALSE(l.notEvaluable) << (l.notes.empty() ? "" : l.notes[0]);
+  // Ellipsoid 10 x 7 x 6 mm semi-axes scaled by 0.6: 4/3 pi abc = 0.380 mL.
+  const double truthMl = 4.0 / 3.0 * 3.14159265358979 * 6.0 * 4.2 * 3.6 / 1000.0;
+  std::cout << "[ measured ] gated volume " << l.volumeMl << " mL (truth " << truthMl << "), baseline "
+            << base.lesions[0].volumeMl << " mL, long axis " << l.longAxisMm << " / " << base.lesions[0].longAxisMm << '\n';
+  EXPECT_NEAR(l.volumeMl, truthMl, 0.15 * truthMl);
+  // Its centre is where the motion puts the baseline centre.
+  ASSERT_TRUE(l.measurement);
+  EXPECT_LT(distance(l.measurement->principalAxes.centroid, knownMotion().apply({35, 25, 30})), 1.0);
+  const Timeline tl = buildTimeline({base, r});
+  EXPECT_EQ(tl.recist[1].category, ResponseCategory::PartialResponse) << tl.recist[1].reason;
+  EXPECT_NE(toTimelineJson(tl).find("\"intensity-gated\""), std::string::npos);
+}
+
+TEST_F(SceneTracking, DisappearedMassIsCompleteResponseAndMappedMaskIsNamed) {
+  const TimePointResult base = measureBaseline(baseline, lesions, nullptr, options);
+  const Volume gone = sceneVolume(grid, knownMotion(), 0.0);
+  const TimePointResult r = analyzeFollowup(baseline, lesions, nullptr, base, gone, "follow-up-1", options);
+  ASSERT_EQ(r.lesions.size(), 1u);
+  EXPECT_TRUE(r.lesions[0].disappeared) << r.lesions[0].maskMethod;
+  const Timeline tl = buildTimeline({base, r});
+  EXPECT_EQ(tl.recist[1].category, ResponseCategory::CompleteResponse) << tl.recist[1].reason;
+
+  // Inside the mapped mask the same follow-up is measured, not judged: the method says so.
+  FollowupOptions mapped = options;
+  mapped.softTissueMethod = FollowupMaskMethod::MappedMask;
+  mapped.localRefinement = false;
+  const TimePointResult m = analyzeFollowup(baseline, lesions, nullptr, base, gone, "follow-up-1", mapped);
+  EXPECT_EQ(m.lesions[0].maskMethod, "mapped-mask");
+  EXPECT_FALSE(m.lesions[0].disappeared); // soft tissue (40 HU) fills the footprint
+  EXPECT_NEAR(m.lesions[0].volumeMl, base.lesions[0].volumeMl, 0.05 * base.lesions[0].volumeMl);
+  // Re-segmentation without a segmenter is a usage error, not a silent fallback.
+  FollowupOptions reseg = options;
+  reseg.softTissueMethod = FollowupMaskMethod::Resegment;
+  EXPECT_THROW((void)analyzeFollowup(baseline, lesions, nullptr, base, gone, "follow-up-1", reseg), UsageError);
+}
+
+} // namespace
+} // namespace lesion::longitudinal

@@ -1,0 +1,111 @@
+#pragma once
+/// \file SpineSegmentation.h
+/// Vertebrae by level on CT: bone mask, spinal column model, vertebral bodies separated at the
+/// discs, levels counted from the sacrum (or checked against the lowest rib-bearing vertebra),
+/// per-body volume, trabecular density, anterior/middle/posterior heights and the Genant
+/// semi-quantitative fracture grade.
+///
+/// Genant HK et al., Vertebral fracture assessment using a semiquantitative technique,
+/// J Bone Miner Res 1993;8:1137-1148, doi:10.1002/jbmr.5650080915.
+///
+/// Plain values in and out; all points and distances in patient LPS millimetres.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lesion/core/Geometry.h"
+#include "lesion/core/Image.h"
+#include "lesion/core/Progress.h"
+
+namespace lesion::spine {
+
+/// Label value of a level in vertebra label maps: the TotalSegmentator (v2, "total" task)
+/// numbering, so our maps compare directly with that tool's: S1 (whole sacrum) 26, L5 27, L4 28,
+/// L3 29, L2 30, L1 31, T12 32, T11 33, ... T1 43, C7 44, ... C1 50.
+[[nodiscard]] std::uint16_t labelOfLevel(const std::string& level);
+/// "S1", "L5", ..., "C1" for a label of labelOfLevel(); empty for any other value.
+[[nodiscard]] std::string levelOfLabel(std::uint16_t label);
+/// The level `steps` vertebrae above `level` (negative: below); empty when outside C1..S1.
+/// Throws lesion::UsageError for an unknown level name.
+[[nodiscard]] std::string levelAbove(const std::string& level, int steps);
+
+/// Genant grade from the height-loss ratio: 0 below 0.20, 1 for 0.20-0.25, 2 for 0.25-0.40, 3 above.
+[[nodiscard]] int genantGrade(double heightLossRatio);
+
+/// How the levels were assigned.
+enum class LevelAnchor {
+  UserSeed, ///< --level LEVEL --seed x,y,z: the body at (or nearest to) the seed has that level
+  Sacrum,   ///< the lowest body with sacral alae (wide bone at body level) is S1
+  LowestRib ///< no sacrum in view: the lowest body with ribs on both sides is T12
+};
+[[nodiscard]] const char* anchorName(LevelAnchor anchor);
+
+struct SpineOptions {
+  /// Bone: HU at or above it (cortex, endplates, dense trabecular bone). The vertebral bodies are
+  /// then filled per slice, so porotic trabecular bone below it still counts.
+  double boneThresholdHu{180.0};
+  /// Body bone in the axial slices that are filled: lower than boneThresholdHu, because at 3 mm
+  /// the thin cortex of a porotic body is partial-volumed to 130..250 HU; discs stay below it.
+  double bodyThresholdHu{130.0};
+  /// Search radius (in the axial plane) around the column centre line for body bone.
+  double bodySearchRadiusMm{35.0};
+  /// Whole vertebrae (posterior elements) are grown within this lateral distance of the centre line;
+  /// it keeps ribs and the pelvis out.
+  double maxLateralMm{45.0};
+  /// Optional anchoring: the body holding (or nearest to) `anchorSeed` gets `anchorLevel`.
+  std::optional<std::string> anchorLevel{};
+  std::optional<Vec3> anchorSeed{};
+};
+
+/// One vertebra. Heights are measured along the column axis between the endplates in the
+/// mid-sagittal plane of the body, at its anterior edge, centre and posterior edge (endplate
+/// positions to sub-voxel precision from the half-height crossing of the HU profile, each
+/// endplate fitted by a line over a third of the body's depth around the position).
+struct VertebraMeasurement {
+  std::string level;            ///< "L4"
+  std::uint16_t label{0};       ///< labelOfLevel(level)
+  double bodyVolumeMl{0};       ///< voxel-count volume of the body (envelope filled per slice)
+  double vertebraVolumeMl{0};   ///< body + posterior elements
+  double meanTrabecularHu{0};   ///< mean over the body eroded by 3 mm (cortex and endplates excluded)
+  double anteriorHeightMm{0};
+  double middleHeightMm{0};
+  double posteriorHeightMm{0};
+  double depthMm{0};            ///< anterior-posterior depth of the body in its mid-sagittal plane
+  /// 1 - min(anterior, middle, posterior) / reference, the reference being the mean height of the
+  /// nearest undeformed neighbours above and below (own maximum height when there is none).
+  double heightLossRatio{0};
+  double referenceHeightMm{0};
+  int genantGrade{0};
+  Vec3 bodyCentroid{};
+  Vec3 axisDirection{0, 0, 1};  ///< local column axis (unit, pointing superior)
+  bool complete{true};          ///< false when the body touches the top or bottom of the scan
+};
+
+struct SpineResult {
+  LabelMap vertebrae;           ///< whole vertebrae (body + posterior elements), labelOfLevel()
+  LabelMap bodies;              ///< vertebral bodies only, same labels
+  std::vector<VertebraMeasurement> levels; ///< from the top down
+  LevelAnchor anchor{LevelAnchor::Sacrum};
+  std::string lowestRibBearingLevel; ///< empty when no ribs were found
+  std::vector<Vec3> centreLine; ///< column centre per slice (body centre), index k order
+  std::size_t discCount{0};     ///< intervertebral discs found along the column
+  std::vector<std::string> warnings;
+};
+
+/// Segments and labels the spine in a CT volume (HU). Needs roughly axial slices (the slice
+/// axis within 30 degrees of superior-inferior). Throws lesion::ProcessingError when no column is
+/// found or no anchor (sacrum, ribs or the user's level and seed) fixes the levels, and
+/// lesion::InputError for a non-axial grid.
+[[nodiscard]] SpineResult segmentSpine(const Volume& ct, const SpineOptions& options = {}, Progress progress = {});
+
+/// Heights and measurements of one body mask (non-zero voxels of `bodies` equal to `label`),
+/// exposed for tests and for masks from other tools.
+[[nodiscard]] VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodies, std::uint16_t label);
+
+/// Fills height-loss ratio, reference height and Genant grade of each entry from its neighbours
+/// (entries ordered from the top down, as segmentSpine returns them).
+void gradeHeightLoss(std::vector<VertebraMeasurement>& levels);
+
+} // namespace lesion::spine

@@ -1,0 +1,539 @@
+// Osteolytic lesions inside the vertebral bodies found by segmentSpine.
+//
+// Per body: the envelope is the body mask (convex hull per slice, so it spans cortical breaks and
+// the lesion itself). The trabecular reference is the median HU of the envelope eroded by 2 mm;
+// voxels whose 3x3x3 mean is below min(reference - contrast, (reference + soft tissue) / 2) form
+// candidates. Rules against normal variants: volume (>= 0.3 mL), thickness (the basivertebral vein
+// channel is a thin posterior midline channel), density (focal fat is below -30 HU, not lytic),
+// and a body-wide mild lowering (fatty marrow, osteopenia) lowers the reference itself. The
+// soft-tissue part beyond a cortical breach follows a quadric fitted to the lesion surface where
+// it is still inside the bone (expansile lesions are round), limited to soft-tissue densities.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "SpineImageOps.h"
+#include "lesion/core/Error.h"
+#include "lesion/spine/LyticLesionDetection.h"
+
+namespace lesion::spine {
+namespace {
+
+using detail::Dims;
+using detail::Mask;
+
+struct Box {
+  long i0, i1, j0, j1, k0, k1;
+};
+
+double median(std::vector<float> v) {
+  if (v.empty()) return 0.0;
+  std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+/// Solves the n x n system a x = b (row-major, partial pivoting); false when singular.
+bool solve(std::vector<double> a, std::vector<double> b, std::size_t n, std::vector<double>& x) {
+  for (std::size_t c = 0; c < n; ++c) {
+    std::size_t piv = c;
+    for (std::size_t r = c + 1; r < n; ++r)
+      if (std::abs(a[r * n + c]) > std::abs(a[piv * n + c])) piv = r;
+    if (std::abs(a[piv * n + c]) < 1e-12) return false;
+    if (piv != c) {
+      for (std::size_t k = 0; k < n; ++k) std::swap(a[c * n + k], a[piv * n + k]);
+      std::swap(b[c], b[piv]);
+    }
+    for (std::size_t r = c + 1; r < n; ++r) {
+      const double f = a[r * n + c] / a[c * n + c];
+      for (std::size_t k = c; k < n; ++k) a[r * n + k] -= f * a[c * n + k];
+      b[r] -= f * b[c];
+    }
+  }
+  x.assign(n, 0.0);
+  for (std::size_t r = n; r-- > 0;) {
+    double s = b[r];
+    for (std::size_t k = r + 1; k < n; ++k) s -= a[r * n + k] * x[k];
+    x[r] = s / a[r * n + r];
+  }
+  return true;
+}
+
+/// Quadric q(v) = a x^2 + b y^2 + c z^2 + d xy + e xz + f yz + g x + h y + i z = 1 about a centre.
+struct Quadric {
+  std::array<double, 9> w{};
+  bool valid{false};
+  /// Positive distance along unit u where the quadric is crossed; 0 when it is not.
+  [[nodiscard]] double radius(const Vec3& u) const {
+    const double A = w[0] * u.x * u.x + w[1] * u.y * u.y + w[2] * u.z * u.z + w[3] * u.x * u.y + w[4] * u.x * u.z +
+                     w[5] * u.y * u.z;
+    const double B = w[6] * u.x + w[7] * u.y + w[8] * u.z;
+    if (A <= 1e-12) return 0.0;
+    const double disc = B * B + 4.0 * A;
+    return (-B + std::sqrt(disc)) / (2.0 * A);
+  }
+};
+
+Quadric fitQuadric(const std::vector<Vec3>& points) {
+  Quadric q;
+  if (points.size() < 20) return q;
+  std::vector<double> ata(81, 0.0), atb(9, 0.0);
+  for (const Vec3& p : points) {
+    const std::array<double, 9> r{p.x * p.x, p.y * p.y, p.z * p.z, p.x * p.y, p.x * p.z, p.y * p.z, p.x, p.y, p.z};
+    for (std::size_t a = 0; a < 9; ++a) {
+      atb[a] += r[a];
+      for (std::size_t b = 0; b < 9; ++b) ata[a * 9 + b] += r[a] * r[b];
+    }
+  }
+  std::vector<double> x;
+  if (!solve(ata, atb, 9, x)) return q;
+  std::copy(x.begin(), x.end(), q.w.begin());
+  // An ellipsoid needs a positive definite quadratic part; check the diagonal and the 2x2 minors.
+  q.valid = q.w[0] > 0 && q.w[1] > 0 && q.w[2] > 0 && 4 * q.w[0] * q.w[1] > q.w[3] * q.w[3] &&
+            4 * q.w[0] * q.w[2] > q.w[4] * q.w[4] && 4 * q.w[1] * q.w[2] > q.w[5] * q.w[5];
+  return q;
+}
+
+std::vector<Vec3> sphereDirections(int n) {
+  std::vector<Vec3> dirs;
+  for (int i = 0; i < n; ++i) {
+    const double z = 1.0 - (2.0 * i + 1.0) / n, r = std::sqrt(1.0 - z * z), phi = i * 2.399963229728653;
+    dirs.push_back({r * std::cos(phi), r * std::sin(phi), z});
+  }
+  return dirs;
+}
+
+double clamp01(double v) { return std::clamp(v, 0.0, 1.0); }
+
+/// The soft-tissue part reaches at most this factor times the largest radius the lesion has inside
+/// the bone: the quadric is an extrapolation, and muscle next to the bone has the same density.
+constexpr double kMaxRadiusFactor = 1.15;
+
+/// Fraction of the region's voxels on the envelope's top or bottom surface (next slice outside).
+double endplateFraction(const std::vector<std::uint16_t>& region, const Mask& envelope, const Dims& d) {
+  std::size_t total = 0, near = 0;
+  const std::size_t slice = d.nx * d.ny;
+  for (std::size_t q = 0; q < region.size(); ++q) {
+    if (!region[q]) continue;
+    ++total;
+    const std::size_t k = q / slice;
+    bool edge = false;
+    for (long dk : {-1L, 1L}) {
+      const long kk = long(k) + dk;
+      if (kk < 0 || kk >= long(d.nz) || !envelope[std::size_t(long(q) + dk * long(slice))]) edge = true;
+    }
+    near += edge ? 1 : 0;
+  }
+  return total ? double(near) / double(total) : 0.0;
+}
+
+} // namespace
+
+LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const LyticOptions& options, Progress progress) {
+  if (!ct.geometry.sameGrid(spine.bodies.geometry))
+    throw InputError("detectLyticLesions: the CT and the spine segmentation are on different grids");
+  const ImageGeometry& g = ct.geometry;
+  const Dims d(g);
+  const double voxelMl = d.voxelMm3() / 1000.0;
+  const double minSpacing = std::min({d.sx, d.sy, d.sz});
+  LyticResult result;
+  result.lesions = LabelMap(g, 0);
+  result.components = LabelMap(g, 0);
+  const double boneHu = 180.0;
+
+  // Mean of the 3x3x3 neighbourhood (within the grid): suppresses noise before thresholding.
+  auto smoothed = [&](long i, long j, long k) {
+    double s = 0;
+    int n = 0;
+    for (long dk = -1; dk <= 1; ++dk)
+      for (long dj = -1; dj <= 1; ++dj)
+        for (long di = -1; di <= 1; ++di) {
+          const long a = i + di, b = j + dj, c = k + dk;
+          if (!g.containsIndex(a, b, c)) continue;
+          s += ct.voxels[d.index(std::size_t(a), std::size_t(b), std::size_t(c))];
+          ++n;
+        }
+    return s / n;
+  };
+
+  std::size_t done = 0;
+  int nextId = 1;
+  for (const VertebraMeasurement& level : spine.levels) {
+    progress.report(double(done++) / double(std::max<std::size_t>(1, spine.levels.size())), level.level);
+    if (!options.levels.empty() && std::find(options.levels.begin(), options.levels.end(), level.level) == options.levels.end())
+      continue;
+    // Bounding box of the body, with a margin for the soft-tissue part.
+    Box box{long(d.nx), -1, long(d.ny), -1, long(d.nz), -1};
+    for (std::size_t p = 0; p < spine.bodies.voxels.size(); ++p) {
+      if (spine.bodies.voxels[p] != level.label) continue;
+      const long i = long(p % d.nx), j = long((p / d.nx) % d.ny), k = long(p / (d.nx * d.ny));
+      box = {std::min(box.i0, i), std::max(box.i1, i), std::min(box.j0, j), std::max(box.j1, j), std::min(box.k0, k),
+             std::max(box.k1, k)};
+    }
+    if (box.i1 < 0) continue;
+    const long mi = std::lround(25.0 / d.sx), mj = std::lround(25.0 / d.sy), mk = std::lround(6.0 / d.sz);
+    box = {std::max(0L, box.i0 - mi), std::min(long(d.nx) - 1, box.i1 + mi), std::max(0L, box.j0 - mj),
+           std::min(long(d.ny) - 1, box.j1 + mj), std::max(0L, box.k0 - mk), std::min(long(d.nz) - 1, box.k1 + mk)};
+    // Local sub-grid.
+    ImageGeometry lg;
+    lg.size = {std::size_t(box.i1 - box.i0 + 1), std::size_t(box.j1 - box.j0 + 1), std::size_t(box.k1 - box.k0 + 1)};
+    lg.spacing = g.spacing;
+    lg.direction = g.direction;
+    lg.origin = g.indexToPoint(Vec3{double(box.i0), double(box.j0), double(box.k0)});
+    const Dims ld(lg);
+    auto global = [&](std::size_t q) {
+      const std::size_t i = q % ld.nx, j = (q / ld.nx) % ld.ny, k = q / (ld.nx * ld.ny);
+      return d.index(std::size_t(box.i0) + i, std::size_t(box.j0) + j, std::size_t(box.k0) + k);
+    };
+    Mask envelope(ld.count(), 0);
+    std::vector<float> hu(ld.count()), smooth(ld.count());
+    for (std::size_t q = 0; q < ld.count(); ++q) {
+      const std::size_t p = global(q);
+      envelope[q] = spine.bodies.voxels[p] == level.label ? 1 : 0;
+      hu[q] = ct.voxels[p];
+      const std::size_t i = q % ld.nx, j = (q / ld.nx) % ld.ny, k = q / (ld.nx * ld.ny);
+      smooth[q] = float(smoothed(box.i0 + long(i), box.j0 + long(j), box.k0 + long(k)));
+    }
+    const auto depth2 = detail::squaredDistanceToBackground(envelope, ld);
+    std::vector<float> interiorValues;
+    for (std::size_t q = 0; q < ld.count(); ++q)
+      if (depth2[q] > 4.0f) interiorValues.push_back(hu[q]);
+    if (double(interiorValues.size()) * ld.voxelMm3() < 1000.0) continue; // too small to judge
+    const double reference = median(interiorValues);
+    const double threshold = std::min(reference - options.minContrastHu, 0.5 * (reference + options.softTissueHu));
+
+    // Candidate cores: at least two voxels deep (the outer voxels mix bone with the disc, fat
+    // and muscle around it).
+    const double coreDepth = std::max(2.0, 1.01 * std::max({ld.sx, ld.sy, ld.sz}));
+    Mask low(ld.count(), 0);
+    for (std::size_t q = 0; q < ld.count(); ++q)
+      low[q] = envelope[q] && depth2[q] > coreDepth * coreDepth && smooth[q] < threshold ? 1 : 0;
+    const detail::Components cc = detail::connectedComponents(low, ld, true);
+    const auto lowDepth2 = detail::squaredDistanceToBackground(low, ld);
+    for (std::size_t c = 1; c < cc.sizes.size(); ++c) {
+      const double coreMl = double(cc.sizes[c]) * voxelMl;
+      if (coreMl < 0.5 * options.minVolumeMl) continue; // specks: not even listed
+      // Grow the core within the envelope (up to the cortex) into voxels darker than half-way
+      // between the core and the trabecular bone: the boundary voxels are partial volumes.
+      std::vector<std::uint16_t> seed(ld.count(), 0);
+      double maxDepth2 = 0, coreSum = 0;
+      std::size_t coreCount = 0;
+      for (std::size_t q = 0; q < ld.count(); ++q)
+        if (cc.labels[q] == std::int32_t(c)) {
+          seed[q] = 1;
+          maxDepth2 = std::max(maxDepth2, double(lowDepth2[q]));
+          coreSum += smooth[q];
+          ++coreCount;
+        }
+      Mask allowedInside(ld.count(), 0);
+      for (std::size_t q = 0; q < ld.count(); ++q) allowedInside[q] = envelope[q] && smooth[q] < threshold ? 1 : 0;
+      auto lesionInside = detail::growLabels(seed, allowedInside, ld);
+      // One more layer (26-neighbours) of partial-volume voxels whose own value is within the
+      // lesion's spread; only one, because porotic trabecular bone reaches low values too.
+      {
+        // The lesion's own spread: mean + 1 SD of its raw values, at most half-way to the bone.
+        double sum = 0, sum2 = 0, n = 0;
+        for (std::size_t q = 0; q < ld.count(); ++q)
+          if (lesionInside[q]) { sum += hu[q]; sum2 += double(hu[q]) * hu[q]; n += 1; }
+        const double sd = std::sqrt(std::max(0.0, sum2 / n - (sum / n) * (sum / n)));
+        const double halfway = std::min(sum / n + 1.0 * sd, 0.5 * (coreSum / double(coreCount) + reference));
+        Mask current(ld.count(), 0);
+        for (std::size_t q = 0; q < ld.count(); ++q) current[q] = lesionInside[q] ? 1 : 0;
+        const Dims unit = ld; // one voxel step in every direction
+        for (std::size_t q = 0; q < ld.count(); ++q) {
+          if (current[q] || !envelope[q] || hu[q] >= halfway) continue;
+          const long i = long(q % unit.nx), j = long((q / unit.nx) % unit.ny), k = long(q / (unit.nx * unit.ny));
+          bool touches = false;
+          for (long dk = -1; dk <= 1 && !touches; ++dk)
+            for (long dj = -1; dj <= 1 && !touches; ++dj)
+              for (long di = -1; di <= 1 && !touches; ++di) {
+                const long a = i + di, b = j + dj, cz = k + dk;
+                if (a < 0 || b < 0 || cz < 0 || a >= long(unit.nx) || b >= long(unit.ny) || cz >= long(unit.nz)) continue;
+                touches = current[unit.index(std::size_t(a), std::size_t(b), std::size_t(cz))] != 0;
+              }
+          if (touches) lesionInside[q] = 1;
+        }
+      }
+      // Thickness of the whole intraosseous part (the core may be thin when the lesion sits at the cortex).
+      {
+        Mask whole(ld.count(), 0);
+        for (std::size_t q = 0; q < ld.count(); ++q) whole[q] = lesionInside[q] ? 1 : 0;
+        const auto wholeDepth2 = detail::squaredDistanceToBackground(whole, ld);
+        for (std::size_t q = 0; q < ld.count(); ++q) maxDepth2 = std::max(maxDepth2, double(wholeDepth2[q]));
+      }
+
+      LyticLesion lesion;
+      lesion.level = level.level;
+      lesion.trabecularReferenceHu = reference;
+      const double thickness = 2.0 * std::sqrt(maxDepth2) - minSpacing;
+      double sumHu = 0;
+      std::size_t lyticCount = 0;
+      Vec3 centre{};
+      for (std::size_t q = 0; q < ld.count(); ++q)
+        if (lesionInside[q]) {
+          sumHu += hu[q];
+          ++lyticCount;
+          centre += Vec3{double(q % ld.nx), double((q / ld.nx) % ld.ny), double(q / (ld.nx * ld.ny))};
+        }
+      centre = centre / double(lyticCount);
+      lesion.meanHu = sumHu / double(lyticCount);
+      lesion.lyticVolumeMl = double(lyticCount) * voxelMl;
+      const double contrast = reference - lesion.meanHu;
+
+      // Normal-variant rules.
+      std::string rejected;
+      if (lesion.lyticVolumeMl < options.minVolumeMl)
+        rejected = fmt::format("smaller than {} mL", options.minVolumeMl);
+      else if (thickness < options.minThicknessMm)
+        rejected = fmt::format("thinner than {} mm (vascular channel)", options.minThicknessMm);
+      else if (lesion.meanHu < -30.0)
+        rejected = "fat density (focal fatty marrow)";
+      else if (endplateFraction(lesionInside, envelope, ld) > 0.4)
+        rejected = "lies along an endplate (disc, Schmorl node or partial volume)";
+      else {
+        const Vec3 at = lg.indexToPoint(centre);
+        const Vec3 offset = at - level.bodyCentroid;
+        if (lesion.lyticVolumeMl < options.veinChannelMaxVolumeMl && std::abs(offset.x) < 8.0 && offset.y > 0.15 * level.depthMm)
+          rejected = "posterior midline channel (basivertebral vein)";
+      }
+
+      // Soft-tissue part: march from the centre; surface points inside the bone fit a quadric,
+      // directions that leave the envelope through the lesion are the breach.
+      const Vec3 centreMm{centre.x * ld.sx, centre.y * ld.sy, centre.z * ld.sz};
+      auto inLesion = [&](const Vec3& pMm, bool& outsideEnvelope) {
+        const long i = std::lround(pMm.x / ld.sx), j = std::lround(pMm.y / ld.sy), k = std::lround(pMm.z / ld.sz);
+        if (i < 0 || j < 0 || k < 0 || i >= long(ld.nx) || j >= long(ld.ny) || k >= long(ld.nz)) {
+          outsideEnvelope = true;
+          return false;
+        }
+        const std::size_t q = ld.index(std::size_t(i), std::size_t(j), std::size_t(k));
+        outsideEnvelope = !envelope[q];
+        return lesionInside[q] != 0;
+      };
+      const auto dirs = sphereDirections(400);
+      std::vector<double> rExit(dirs.size(), 0.0);
+      std::vector<bool> truncated(dirs.size(), false);
+      std::vector<Vec3> surface;
+      const double stepMm = 0.25 * minSpacing;
+      for (std::size_t n = 0; n < dirs.size(); ++n) {
+        double r = 0;
+        bool outside = false;
+        while (r < 80.0) {
+          const double rn = r + stepMm;
+          if (!inLesion(centreMm + dirs[n] * rn, outside)) break;
+          r = rn;
+        }
+        rExit[n] = r;
+        truncated[n] = outside;
+        if (!outside) surface.push_back(dirs[n] * r);
+      }
+      // Breach: lesion voxels on the envelope surface with no bone outside them.
+      std::size_t breachFaces = 0;
+      for (std::size_t q = 0; q < ld.count(); ++q) {
+        if (!lesionInside[q]) continue;
+        const long i = long(q % ld.nx), j = long((q / ld.nx) % ld.ny), k = long(q / (ld.nx * ld.ny));
+        const std::array<std::array<long, 3>, 6> nb{{{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}, {0, 0, 1}, {0, 0, -1}}};
+        for (const auto& o : nb) {
+          const long a = i + o[0], b = j + o[1], cz = k + o[2];
+          if (a < 0 || b < 0 || cz < 0 || a >= long(ld.nx) || b >= long(ld.ny) || cz >= long(ld.nz)) continue;
+          const std::size_t r = ld.index(std::size_t(a), std::size_t(b), std::size_t(cz));
+          // Through an axial face only: the top and bottom of the envelope are endplates/discs.
+          if (!envelope[r] && o[2] == 0 && smooth[r] < boneHu) ++breachFaces;
+        }
+      }
+      const double faceArea = std::sqrt(ld.sx * ld.sy) * ld.sz;
+      lesion.breachAreaMm2 = double(breachFaces) * faceArea;
+      std::size_t truncatedCount = 0;
+      for (bool t : truncated) truncatedCount += t ? 1 : 0;
+      lesion.corticalBreach = lesion.breachAreaMm2 >= 20.0 && truncatedCount >= 4;
+
+      Mask soft(ld.count(), 0);
+      Mask quadricInside(ld.count(), 0);
+      const Quadric quadric = fitQuadric(surface);
+      if (quadric.valid) {
+        // Beyond the cortex the lesion reaches at most about its intraosseous half-thickness.
+        Mask outsideLesion(ld.count(), 0);
+        for (std::size_t q = 0; q < ld.count(); ++q) outsideLesion[q] = lesionInside[q] ? 0 : 1;
+        const auto fromLesion2 = detail::squaredDistanceToBackground(outsideLesion, ld);
+        const double reach = 0.5 * thickness + std::max({ld.sx, ld.sy, ld.sz});
+        double rMax = 0;
+        for (std::size_t n = 0; n < dirs.size(); ++n)
+          if (!truncated[n]) rMax = std::max(rMax, rExit[n]);
+        for (std::size_t q = 0; q < ld.count(); ++q) {
+          const Vec3 p{double(q % ld.nx) * ld.sx, double((q / ld.nx) % ld.ny) * ld.sy, double(q / (ld.nx * ld.ny)) * ld.sz};
+          const Vec3 v = p - centreMm;
+          const double r = norm(v);
+          if (r > kMaxRadiusFactor * rMax + 2.0) continue;
+          const Vec3 u = r > 0 ? v / r : Vec3{0, 0, 1};
+          const double rq = std::min(quadric.radius(u), kMaxRadiusFactor * rMax);
+          if (r <= rq) quadricInside[q] = 1;
+          if (!lesion.corticalBreach || envelope[q] || r > rq) continue;
+          // Only directions that leave the body through the lesion (nearest sampled direction).
+          std::size_t best = 0;
+          double bestDot = -2;
+          for (std::size_t n = 0; n < dirs.size(); ++n) {
+            const double dd = dot(dirs[n], u);
+            if (dd > bestDot) { bestDot = dd; best = n; }
+          }
+          if (!truncated[best]) continue;
+          if (fromLesion2[q] > reach * reach) continue;
+          if (smooth[q] >= -30.0 && smooth[q] < std::max(threshold, 100.0)) soft[q] = 1;
+        }
+        // Keep the soft-tissue voxels connected to the lesion.
+        Mask allowed(ld.count(), 0);
+        std::vector<std::uint16_t> s2(ld.count(), 0);
+        for (std::size_t q = 0; q < ld.count(); ++q) {
+          allowed[q] = soft[q] || lesionInside[q];
+          s2[q] = lesionInside[q] ? 1 : 0;
+        }
+        const auto connected = detail::growLabels(s2, allowed, ld);
+        for (std::size_t q = 0; q < ld.count(); ++q) soft[q] = soft[q] && connected[q] ? 1 : 0;
+      }
+      // Sclerotic parts: dense voxels in the lesion envelope (within 2 mm of the lytic part, or
+      // inside the fitted surface), away from the cortical shell.
+      Mask sclerotic(ld.count(), 0);
+      {
+        Mask lytic(ld.count(), 0);
+        for (std::size_t q = 0; q < ld.count(); ++q) lytic[q] = lesionInside[q] ? 1 : 0;
+        const Mask near = detail::dilate(lytic, ld, 2.0);
+        for (std::size_t q = 0; q < ld.count(); ++q)
+          sclerotic[q] = !lytic[q] && envelope[q] && depth2[q] > coreDepth * coreDepth && hu[q] >= options.scleroticThresholdHu &&
+                                 (near[q] || quadricInside[q])
+                             ? 1 : 0;
+      }
+      std::size_t softCount = 0, scleroticCount = 0;
+      for (std::size_t q = 0; q < ld.count(); ++q) {
+        softCount += soft[q];
+        scleroticCount += sclerotic[q];
+      }
+      lesion.softTissueVolumeMl = double(softCount) * voxelMl;
+      lesion.scleroticVolumeMl = double(scleroticCount) * voxelMl;
+      lesion.volumeMl = lesion.lyticVolumeMl + lesion.softTissueVolumeMl + lesion.scleroticVolumeMl;
+
+      // Confidence from size, contrast and thickness (each 0..1).
+      const double cSize = clamp01((lesion.lyticVolumeMl - options.minVolumeMl) / (2.0 - options.minVolumeMl));
+      const double cContrast = clamp01((contrast - options.minContrastHu) / 80.0);
+      const double cThick = clamp01((thickness - options.minThicknessMm) / 4.0);
+      lesion.confidence = rejected.empty() ? clamp01(0.35 * cSize + 0.45 * cContrast + 0.2 * cThick) : 0.0;
+      lesion.labelled = rejected.empty() && lesion.confidence >= options.minConfidence;
+      lesion.reason = !rejected.empty()
+                          ? "not a lesion: " + rejected
+                          : fmt::format("{:.2f} mL at {:.0f} HU vs trabecular {:.0f} HU, {:.1f} mm thick{}", lesion.lyticVolumeMl,
+                                        lesion.meanHu, reference, thickness,
+                                        lesion.labelled ? "" : fmt::format(": confidence below {}", options.minConfidence));
+
+      // Bounds and centroid of the whole lesion in LPS.
+      Vec3 lo{1e30, 1e30, 1e30}, hi{-1e30, -1e30, -1e30}, sum{};
+      std::size_t total = 0;
+      for (std::size_t q = 0; q < ld.count(); ++q) {
+        if (!lesionInside[q] && !soft[q] && !sclerotic[q]) continue;
+        const Vec3 idx{double(q % ld.nx), double((q / ld.nx) % ld.ny), double(q / (ld.nx * ld.ny))};
+        const Vec3 p = lg.indexToPoint(idx);
+        sum += p;
+        ++total;
+        for (int a = 0; a < 3; ++a) {
+          // Include the voxel: half a spacing along each LPS axis (near-axial grids).
+          const double half = 0.5 * std::abs(g.direction(std::size_t(a), std::size_t(a))) * g.spacing[std::size_t(a)];
+          lo[std::size_t(a)] = std::min(lo[std::size_t(a)], p[std::size_t(a)] - half);
+          hi[std::size_t(a)] = std::max(hi[std::size_t(a)], p[std::size_t(a)] + half);
+        }
+      }
+      lesion.centroid = sum / double(total);
+      lesion.boundsMin = lo;
+      lesion.boundsMax = hi;
+      if (lesion.labelled) {
+        lesion.id = nextId++;
+        for (std::size_t q = 0; q < ld.count(); ++q) {
+          const std::size_t p = global(q);
+          std::uint16_t comp = 0;
+          if (lesionInside[q]) comp = component::Lytic;
+          else if (sclerotic[q]) comp = component::Sclerotic;
+          else if (soft[q]) comp = component::SoftTissue;
+          if (!comp || result.lesions.voxels[p]) continue;
+          result.lesions.voxels[p] = std::uint16_t(lesion.id);
+          result.components.voxels[p] = comp;
+        }
+      }
+      result.candidates.push_back(lesion);
+    }
+
+    // Sclerotic (blastic) foci: dense cores inside the body, away from the cortex and endplates,
+    // not already part of a lytic lesion.
+    if (!options.scleroticFoci) continue;
+    const double denseThreshold = std::max(options.scleroticThresholdHu, reference + options.minScleroticContrastHu);
+    // Dense bone next to a lytic lesion (within 3 mm) is its rim or a remnant, not a separate focus.
+    Mask nearLytic(ld.count(), 0);
+    for (std::size_t q = 0; q < ld.count(); ++q) nearLytic[q] = result.lesions.voxels[global(q)] ? 1 : 0;
+    nearLytic = detail::dilate(nearLytic, ld, 3.0);
+    Mask dense(ld.count(), 0);
+    for (std::size_t q = 0; q < ld.count(); ++q)
+      dense[q] = envelope[q] && depth2[q] > coreDepth * coreDepth && smooth[q] >= denseThreshold && !nearLytic[q] ? 1 : 0;
+    const detail::Components dc = detail::connectedComponents(dense, ld, true);
+    for (std::size_t c = 1; c < dc.sizes.size(); ++c) {
+      const double ml = double(dc.sizes[c]) * voxelMl;
+      if (ml < 0.5 * options.minScleroticVolumeMl) continue;
+      std::vector<std::uint16_t> focus(ld.count(), 0);
+      Vec3 centre{}, lo{1e30, 1e30, 1e30}, hi{-1e30, -1e30, -1e30};
+      double sumHu = 0;
+      for (std::size_t q = 0; q < ld.count(); ++q) {
+        if (dc.labels[q] != std::int32_t(c)) continue;
+        focus[q] = 1;
+        sumHu += hu[q];
+        const Vec3 p = lg.indexToPoint(Vec3{double(q % ld.nx), double((q / ld.nx) % ld.ny), double(q / (ld.nx * ld.ny))});
+        centre += p;
+        for (int a = 0; a < 3; ++a) {
+          const double half = 0.5 * std::abs(g.direction(std::size_t(a), std::size_t(a))) * g.spacing[std::size_t(a)];
+          lo[std::size_t(a)] = std::min(lo[std::size_t(a)], p[std::size_t(a)] - half);
+          hi[std::size_t(a)] = std::max(hi[std::size_t(a)], p[std::size_t(a)] + half);
+        }
+      }
+      LyticLesion focusLesion;
+      focusLesion.kind = "sclerotic-bone";
+      focusLesion.level = level.level;
+      focusLesion.trabecularReferenceHu = reference;
+      focusLesion.volumeMl = focusLesion.scleroticVolumeMl = ml;
+      focusLesion.meanHu = sumHu / double(dc.sizes[c]);
+      focusLesion.centroid = centre / double(dc.sizes[c]);
+      focusLesion.boundsMin = lo;
+      focusLesion.boundsMax = hi;
+      // Dense bone in the posterior part that runs on out of the body is a pedicle base, not a focus
+      // (a focus on the cortex elsewhere stays: sclerotic lesions often abut it).
+      bool reachesCortex = false;
+      {
+        Mask denseAnyDepth(ld.count(), 0);
+        for (std::size_t q = 0; q < ld.count(); ++q) denseAnyDepth[q] = smooth[q] >= denseThreshold ? 1 : 0;
+        const auto grownFocus = detail::growLabels(focus, denseAnyDepth, ld);
+        for (std::size_t q = 0; q < ld.count() && !reachesCortex; ++q)
+          reachesCortex = grownFocus[q] && (!envelope[q] || depth2[q] <= float(minSpacing * minSpacing) * 1.01f);
+      }
+      std::string rejected;
+      if (ml < options.minScleroticVolumeMl) rejected = fmt::format("smaller than {} mL", options.minScleroticVolumeMl);
+      else if (reachesCortex && (focusLesion.centroid - level.bodyCentroid).y > 0.1 * level.depthMm)
+        rejected = "continuous with the posterior cortex (pedicle base)";
+      else if (endplateFraction(focus, envelope, ld) > 0.4) rejected = "lies along an endplate (sclerosis of the endplate)";
+      const double contrast = focusLesion.meanHu - reference;
+      const double cSize = clamp01((ml - options.minScleroticVolumeMl) / (1.0 - options.minScleroticVolumeMl));
+      const double cContrast = clamp01((contrast - options.minScleroticContrastHu) / 200.0);
+      focusLesion.confidence = rejected.empty() ? clamp01(0.3 + 0.35 * cSize + 0.35 * cContrast) : 0.0;
+      focusLesion.labelled = rejected.empty() && focusLesion.confidence >= options.minConfidence;
+      focusLesion.reason = !rejected.empty() ? "not a lesion: " + rejected
+                                             : fmt::format("sclerotic focus {:.2f} mL at {:.0f} HU vs trabecular {:.0f} HU", ml,
+                                                           focusLesion.meanHu, reference);
+      if (focusLesion.labelled) {
+        focusLesion.id = nextId++;
+        for (std::size_t q = 0; q < ld.count(); ++q)
+          if (focus[q]) {
+            result.lesions.voxels[global(q)] = std::uint16_t(focusLesion.id);
+            result.components.voxels[global(q)] = component::Sclerotic;
+          }
+      }
+      result.candidates.push_back(focusLesion);
+    }
+  }
+  progress.report(1.0);
+  return result;
+}
+
+} // namespace lesion::spine

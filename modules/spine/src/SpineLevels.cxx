@@ -1,0 +1,96 @@
+// Level names, label values and the Genant grade: small, ITK-free helpers.
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "lesion/core/Error.h"
+#include "lesion/spine/SpineSegmentation.h"
+
+namespace lesion::spine {
+namespace {
+
+// Top to bottom; index t has label 50 - t (TotalSegmentator's numbering: C1 50 .. S1 26).
+const std::array<const char*, 25> kLevels{"C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2",
+                                          "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11",
+                                          "T12", "L1", "L2", "L3", "L4", "L5", "S1"};
+
+int indexOf(const std::string& level) {
+  for (std::size_t t = 0; t < kLevels.size(); ++t)
+    if (level == kLevels[t]) return int(t);
+  return -1;
+}
+
+} // namespace
+
+std::uint16_t labelOfLevel(const std::string& level) {
+  const int t = indexOf(level);
+  if (t < 0) throw UsageError(fmt::format("unknown vertebral level '{}': expected C1..C7, T1..T12, L1..L5 or S1", level));
+  return static_cast<std::uint16_t>(50 - t);
+}
+
+std::string levelOfLabel(std::uint16_t label) {
+  if (label < 26 || label > 50) return {};
+  return kLevels[std::size_t(50 - label)];
+}
+
+std::string levelAbove(const std::string& level, int steps) {
+  const int t = indexOf(level);
+  if (t < 0) throw UsageError(fmt::format("unknown vertebral level '{}': expected C1..C7, T1..T12, L1..L5 or S1", level));
+  const int u = t - steps;
+  if (u < 0 || u >= int(kLevels.size())) return {};
+  return kLevels[std::size_t(u)];
+}
+
+int genantGrade(double heightLossRatio) {
+  if (heightLossRatio < 0.20) return 0;
+  if (heightLossRatio < 0.25) return 1;
+  if (heightLossRatio <= 0.40) return 2;
+  return 3;
+}
+
+const char* anchorName(LevelAnchor anchor) {
+  switch (anchor) {
+  case LevelAnchor::UserSeed: return "user-seed";
+  case LevelAnchor::Sacrum: return "sacrum";
+  case LevelAnchor::LowestRib: return "lowest-rib";
+  }
+  return "?";
+}
+
+void gradeHeightLoss(std::vector<VertebraMeasurement>& levels) {
+  auto undeformed = [](const VertebraMeasurement& v) {
+    const double hmax = std::max({v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm});
+    const double hmin = std::min({v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm});
+    return v.complete && v.level != "S1" && hmax > 0 && hmin / hmax >= 0.85;
+  };
+  auto meanHeight = [](const VertebraMeasurement& v) {
+    return (v.anteriorHeightMm + v.middleHeightMm + v.posteriorHeightMm) / 3.0;
+  };
+  for (std::size_t n = 0; n < levels.size(); ++n) {
+    VertebraMeasurement& v = levels[n];
+    const double hmin = std::min({v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm});
+    const double hmax = std::max({v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm});
+    // Nearest undeformed neighbour on each side (at most two levels away).
+    double sum = 0;
+    int count = 0;
+    for (int dir : {-1, 1}) {
+      for (int step = 1; step <= 2; ++step) {
+        const long m = long(n) + dir * step;
+        if (m < 0 || m >= long(levels.size())) break;
+        if (undeformed(levels[std::size_t(m)])) {
+          sum += meanHeight(levels[std::size_t(m)]);
+          ++count;
+          break;
+        }
+      }
+    }
+    v.referenceHeightMm = count > 0 ? sum / count : hmax;
+    v.heightLossRatio = v.referenceHeightMm > 0 ? std::max(0.0, 1.0 - hmin / v.referenceHeightMm) : 0.0;
+    // The sacrum and bodies cut by the scan edge are not graded.
+    v.genantGrade = (v.complete && v.level != "S1") ? genantGrade(v.heightLossRatio) : 0;
+  }
+}
+
+} // namespace lesion::spine

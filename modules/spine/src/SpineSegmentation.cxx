@@ -1,0 +1,894 @@
+// Spine segmentation by a column model: plain loops over the voxel grid (see SpineImageOps.h).
+//
+// 1. Column centre line: every axial slice scores each in-plane position by "block filled with
+//    bone, soft spinal canal 26 mm behind it, near the midline" (box means); dynamic programming
+//    picks the smoothest high-scoring path through the slices, then it is re-centred on the bone.
+// 2. Body envelopes: per slice, the bone near the centre line and in front of the canal is closed
+//    by 5 mm and each 2D component is filled by its convex hull (rebuilds the envelope across
+//    cortical breaks, lesions and porotic trabecular bone; separate components stay separate).
+// 3. Discs: valleys of the bone fraction along the column (on disks across the column axis or
+//    axial disks) with bright endplates within 10 mm on both sides and 25 HU of contrast; each
+//    disc is a plane across the local axis, and body voxels are labelled by the interval between
+//    disc planes (largest connected piece per interval).
+// 4. Levels: counted up from the sacrum (the lowest body with alae, or much taller than the
+//    others, or below which the column ends), else down from the lowest body with ribs on both
+//    sides (T12), or from the user's level and seed.
+// 5. Whole vertebrae: the bodies compete for the bone within a slab around the centre line
+//    (breadth-first growth), which gives each one its pedicles and posterior arch.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "SpineImageOps.h"
+#include "lesion/core/Error.h"
+#include "lesion/spine/SpineSegmentation.h"
+
+namespace lesion::spine {
+namespace {
+
+using detail::Dims;
+using detail::Mask;
+
+constexpr double kPi = 3.14159265358979323846;
+
+/// Axis signs of a near-axial grid: +1 when the index axis points Left / Posterior / Superior.
+struct AxisSigns {
+  double x{1}, y{1}, z{1};
+};
+
+AxisSigns axialSigns(const ImageGeometry& g) {
+  const double limit = std::cos(30.0 * kPi / 180.0);
+  for (int a = 0; a < 3; ++a) {
+    const Vec3 column = normalized(g.direction.column(std::size_t(a)));
+    if (std::abs(column[std::size_t(a)]) < limit) {
+      throw InputError(fmt::format("spine segmentation needs near-axial slices (index axes along L, P and S within 30 "
+                                   "degrees); index axis {} points along {}",
+                                   a, formatPoint(column)));
+    }
+  }
+  return {g.direction(0, 0) > 0 ? 1.0 : -1.0, g.direction(1, 1) > 0 ? 1.0 : -1.0, g.direction(2, 2) > 0 ? 1.0 : -1.0};
+}
+
+/// 2D summed-area table of one slice for box means.
+struct Integral {
+  std::size_t nx{0}, ny{0};
+  std::vector<double> s;
+  void build(const float* v, std::size_t w, std::size_t h, float lo, float hi) {
+    nx = w;
+    ny = h;
+    s.assign((w + 1) * (h + 1), 0.0);
+    for (std::size_t j = 0; j < h; ++j) {
+      double row = 0;
+      for (std::size_t i = 0; i < w; ++i) {
+        row += std::clamp(v[i + w * j], lo, hi);
+        s[(i + 1) + (w + 1) * (j + 1)] = s[(i + 1) + (w + 1) * j] + row;
+      }
+    }
+  }
+  /// Mean over the box [i0, i1] x [j0, j1] clipped to the slice; `outside` when empty.
+  [[nodiscard]] double mean(long i0, long i1, long j0, long j1, double outside) const {
+    i0 = std::max(i0, 0L);
+    j0 = std::max(j0, 0L);
+    i1 = std::min(i1, long(nx) - 1);
+    j1 = std::min(j1, long(ny) - 1);
+    if (i1 < i0 || j1 < j0) return outside;
+    auto at = [&](long i, long j) { return s[std::size_t(i) + (nx + 1) * std::size_t(j)]; };
+    const double sum = at(i1 + 1, j1 + 1) - at(i0, j1 + 1) - at(i1 + 1, j0) + at(i0, j0);
+    return sum / double((i1 - i0 + 1) * (j1 - j0 + 1));
+  }
+};
+
+struct CentrePoint {
+  double i{0}, j{0}; ///< continuous in-plane index
+};
+
+/// Column centre per slice by dynamic programming over box-mean scores: a block filled with bone
+/// (fraction of 100..1500 HU over 20 x 20 mm) with the soft canal (~20 HU) 26 mm behind it.
+std::vector<CentrePoint> findCentreLine(const Volume& ct, const Dims& d, const AxisSigns& s) {
+  // Patient centre (median over slices of the centroid of non-air pixels).
+  std::vector<double> ci, cj;
+  for (std::size_t k = 0; k < d.nz; ++k) {
+    double si = 0, sj = 0;
+    std::size_t n = 0;
+    for (std::size_t j = 0; j < d.ny; ++j)
+      for (std::size_t i = 0; i < d.nx; ++i)
+        if (ct.voxels[d.index(i, j, k)] > -400.0f) {
+          si += double(i);
+          sj += double(j);
+          ++n;
+        }
+    if (n > 100) {
+      ci.push_back(si / double(n));
+      cj.push_back(sj / double(n));
+    }
+  }
+  if (ci.empty()) throw ProcessingError("spine segmentation: the volume holds no body (no voxel above -400 HU)");
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const double pi = median(ci), pj = median(cj);
+
+  const double stepMm = 2.0;
+  const long stepI = std::max(1L, std::lround(stepMm / d.sx)), stepJ = std::max(1L, std::lround(stepMm / d.sy));
+  // Candidate window: +-70 mm about the patient's centre laterally, from 40 mm anterior to
+  // 160 mm posterior of it.
+  std::vector<long> gi, gj;
+  for (long i = std::lround(pi - 70.0 / d.sx); i <= std::lround(pi + 70.0 / d.sx); i += stepI)
+    if (i >= 0 && i < long(d.nx)) gi.push_back(i);
+  for (long j = 0; j < long(d.ny); j += stepJ) {
+    const double post = (double(j) - pj) * d.sy * s.y;
+    if (post >= -40.0 && post <= 160.0) gj.push_back(j);
+  }
+  if (gi.empty() || gj.empty()) throw ProcessingError("spine segmentation: empty search window for the spinal column");
+  const std::size_t states = gi.size() * gj.size();
+
+  const long hbI = std::max(1L, std::lround(10.0 / d.sx)), hbJ = std::max(1L, std::lround(10.0 / d.sy));
+  const long hcI = std::max(1L, std::lround(5.0 / d.sx)), hcJ = std::max(1L, std::lround(5.0 / d.sy));
+  const long canalOffset = std::lround(26.0 / d.sy * s.y);
+  std::vector<float> score(states * d.nz);
+  Integral integral, boneFraction;
+  const std::size_t sliceSize = d.nx * d.ny;
+  std::vector<float> indicator(sliceSize);
+  for (std::size_t k = 0; k < d.nz; ++k) {
+    integral.build(&ct.voxels[d.index(0, 0, k)], d.nx, d.ny, -100.0f, 300.0f);
+    for (std::size_t p = 0; p < sliceSize; ++p) {
+      const float v = ct.voxels[k * sliceSize + p];
+      indicator[p] = v >= 100.0f && v <= 1500.0f ? 1.0f : 0.0f;
+    }
+    boneFraction.build(indicator.data(), d.nx, d.ny, 0.0f, 1.0f);
+    for (std::size_t a = 0; a < gi.size(); ++a)
+      for (std::size_t b = 0; b < gj.size(); ++b) {
+        const long i = gi[a], j = gj[b];
+        // A body is filled with bone; posterior elements are thin plates with muscle between.
+        const double body = 250.0 * boneFraction.mean(i - hbI, i + hbI, j - hbJ, j + hbJ, 0.0);
+        const double canal = integral.mean(i - hcI, i + hcI, j + canalOffset - hcJ, j + canalOffset + hcJ, 300.0);
+        // The canal holds CSF (~20 HU): fat or bone behind a candidate both count against it.
+        // The column runs near the midline: hips and the pelvis are lateral.
+        const double lateral = std::max(0.0, std::abs(double(i) - pi) * d.sx - 15.0);
+        score[k * states + a * gj.size() + b] = float(body - std::abs(canal - 20.0) - 2.0 * lateral);
+      }
+  }
+  // Dynamic programming: the spine drifts at most ~0.6 mm per mm of height (lordosis).
+  const double maxShiftMm = std::max(stepMm, 0.6 * d.sz + 0.5 * stepMm);
+  const long wI = std::max(1L, long(maxShiftMm / (double(stepI) * d.sx))), wJ = std::max(1L, long(maxShiftMm / (double(stepJ) * d.sy)));
+  const double lambda = 2.0; // HU per mm^2 of shift
+  std::vector<float> acc(states), next(states);
+  std::vector<std::int32_t> back(states * d.nz, -1);
+  for (std::size_t n = 0; n < states; ++n) acc[n] = score[n];
+  for (std::size_t k = 1; k < d.nz; ++k) {
+    for (long a = 0; a < long(gi.size()); ++a)
+      for (long b = 0; b < long(gj.size()); ++b) {
+        float best = -1e30f;
+        std::int32_t arg = -1;
+        for (long da = -wI; da <= wI; ++da)
+          for (long db = -wJ; db <= wJ; ++db) {
+            const long a0 = a + da, b0 = b + db;
+            if (a0 < 0 || b0 < 0 || a0 >= long(gi.size()) || b0 >= long(gj.size())) continue;
+            const double shift2 = std::pow(double(da * stepI) * d.sx, 2) + std::pow(double(db * stepJ) * d.sy, 2);
+            const float v = acc[std::size_t(a0) * gj.size() + std::size_t(b0)] - float(lambda * shift2);
+            if (v > best) {
+              best = v;
+              arg = std::int32_t(std::size_t(a0) * gj.size() + std::size_t(b0));
+            }
+          }
+        const std::size_t n = std::size_t(a) * gj.size() + std::size_t(b);
+        next[n] = best + score[k * states + n];
+        back[k * states + n] = arg;
+      }
+    std::swap(acc, next);
+  }
+  std::vector<CentrePoint> path(d.nz);
+  std::size_t n = std::size_t(std::max_element(acc.begin(), acc.end()) - acc.begin());
+  for (std::size_t k = d.nz; k-- > 0;) {
+    path[k] = {double(gi[n / gj.size()]), double(gj[n % gj.size()])};
+    if (k > 0) n = std::size_t(back[k * states + n]);
+  }
+  return path;
+}
+
+/// Re-centres the path on the bone within 15 mm and smooths it over +-10 mm of height.
+void refineCentreLine(const Volume& ct, const Dims& d, double boneHu, std::vector<CentrePoint>& path) {
+  std::vector<CentrePoint> refined = path;
+  std::vector<bool> has(d.nz, false);
+  for (std::size_t k = 0; k < d.nz; ++k) {
+    const CentrePoint c = path[k];
+    double si = 0, sj = 0;
+    std::size_t count = 0;
+    const long ri = std::lround(15.0 / d.sx), rj = std::lround(15.0 / d.sy);
+    for (long j = std::lround(c.j) - rj; j <= std::lround(c.j) + rj; ++j)
+      for (long i = std::lround(c.i) - ri; i <= std::lround(c.i) + ri; ++i) {
+        if (i < 0 || j < 0 || i >= long(d.nx) || j >= long(d.ny)) continue;
+        const double r2 = std::pow((double(i) - c.i) * d.sx, 2) + std::pow((double(j) - c.j) * d.sy, 2);
+        if (r2 > 225.0 || ct.voxels[d.index(std::size_t(i), std::size_t(j), k)] < boneHu) continue;
+        si += double(i);
+        sj += double(j);
+        ++count;
+      }
+    if (double(count) * d.sx * d.sy >= 100.0) {
+      refined[k] = {si / double(count), sj / double(count)};
+      has[k] = true;
+    }
+  }
+  const long half = std::max(1L, std::lround(10.0 / d.sz));
+  for (std::size_t k = 0; k < d.nz; ++k) {
+    double si = 0, sj = 0, w = 0;
+    for (long m = long(k) - half; m <= long(k) + half; ++m) {
+      if (m < 0 || m >= long(d.nz) || !has[std::size_t(m)]) continue;
+      si += refined[std::size_t(m)].i;
+      sj += refined[std::size_t(m)].j;
+      w += 1;
+    }
+    if (w > 0) path[k] = {si / w, sj / w};
+  }
+}
+
+/// Distance (mm) from the centre, posteriorly, to the spinal canal: the first run of >= 4 mm below
+/// 100 HU after bone, starting at least 8 mm behind the centre.
+double canalDistanceMm(const Volume& ct, const Dims& d, const AxisSigns& s, std::size_t k, const CentrePoint& c,
+                       double boneHu) {
+  const long i = std::clamp(std::lround(c.i), 0L, long(d.nx) - 1);
+  bool seenBone = false;
+  double runStart = -1;
+  for (double t = 0; t <= 45.0; t += d.sy) {
+    const long j = std::lround(c.j + s.y * t / d.sy);
+    if (j < 0 || j >= long(d.ny)) break;
+    const float v = ct.voxels[d.index(std::size_t(i), std::size_t(j), k)];
+    if (v >= boneHu) {
+      seenBone = true;
+      runStart = -1;
+      continue;
+    }
+    if (v < 100.0f && seenBone && t >= 8.0) {
+      if (runStart < 0) runStart = t;
+      if (t - runStart >= 4.0) return std::clamp(runStart, 10.0, 35.0);
+    } else {
+      runStart = -1;
+    }
+  }
+  return 30.0;
+}
+
+struct BodyInfo {
+  std::uint16_t tmpLabel{0};
+  std::size_t voxels{0};
+  double ci{0}, cj{0}, ck{0};
+  long kmin{0}, kmax{0};
+  std::string level;
+};
+
+/// Statistics of every label 1..count-1 of `labels` that has voxels.
+std::vector<BodyInfo> bodyInfos(const std::vector<std::uint16_t>& labels, const Dims& d, std::size_t count) {
+  std::vector<BodyInfo> bodies(count);
+  const std::size_t sliceSize = d.nx * d.ny;
+  for (std::size_t p = 0; p < labels.size(); ++p) {
+    const std::uint16_t l = labels[p];
+    if (!l) continue;
+    BodyInfo& b = bodies[l];
+    const long k = long(p / sliceSize);
+    if (b.voxels == 0) { b.kmin = k; b.kmax = k; }
+    b.tmpLabel = l;
+    ++b.voxels;
+    b.ci += double(p % d.nx);
+    b.cj += double((p / d.nx) % d.ny);
+    b.ck += double(k);
+    b.kmin = std::min(b.kmin, k);
+    b.kmax = std::max(b.kmax, k);
+  }
+  std::vector<BodyInfo> found;
+  for (BodyInfo& b : bodies)
+    if (b.voxels) {
+      b.ci /= double(b.voxels);
+      b.cj /= double(b.voxels);
+      b.ck /= double(b.voxels);
+      found.push_back(b);
+    }
+  return found;
+}
+
+struct DiscPlane {
+  Vec3 point;  ///< disc centre, in index-millimetres (i sx, j sy, k sz)
+  Vec3 normal; ///< local column axis, pointing to +k
+  [[nodiscard]] bool above(const Vec3& p) const { return dot(p - point, normal) > 0.0; }
+};
+
+constexpr double kDiscContrastHu = 25.0;
+
+/// Discs along the column, ordered by k. The intensity profile runs along the column axis: each
+/// centre-line point is sampled on a 10 mm disk perpendicular to the local axis (so steep discs
+/// at the lumbosacral junction are cut flat, not smeared over many axial slices).
+std::vector<DiscPlane> findDiscs(const Volume& ct, const Dims& d, const std::vector<CentrePoint>& path, double bodyHu) {
+  const long nz = long(d.nz);
+  auto centre = [&](long k) {
+    k = std::clamp(k, 0L, nz - 1);
+    return Vec3{path[std::size_t(k)].i * d.sx, path[std::size_t(k)].j * d.sy, double(k) * d.sz};
+  };
+  // Local axis: least-squares line through the centre line over +-15 mm of height.
+  const long h = std::max(2L, std::lround(15.0 / d.sz));
+  std::vector<Vec3> tangent(d.nz);
+  for (long k = 0; k < nz; ++k) {
+    double n = 0, sz = 0, szz = 0;
+    Vec3 sp{}, spz{};
+    for (long m = std::max(0L, k - h); m <= std::min(nz - 1, k + h); ++m) {
+      const Vec3 c = centre(m);
+      n += 1; sz += c.z; szz += c.z * c.z; sp += c; spz += c * c.z;
+    }
+    const double den = n * szz - sz * sz;
+    const Vec3 slope = den > 1e-9 ? (spz * n - sp * sz) / den : Vec3{0, 0, 1};
+    tangent[std::size_t(k)] = normalized(Vec3{slope.x, slope.y, 1.0});
+  }
+  auto sample = [&](const Vec3& pMm) -> std::optional<float> {
+    const long i = std::lround(pMm.x / d.sx), j = std::lround(pMm.y / d.sy), k = std::lround(pMm.z / d.sz);
+    if (i < 0 || j < 0 || k < 0 || i >= long(d.nx) || j >= long(d.ny) || k >= nz) return std::nullopt;
+    return ct.voxels[d.index(std::size_t(i), std::size_t(j), std::size_t(k))];
+  };
+  // Bone fraction and mean HU on the disk at `c` perpendicular to `t`.
+  auto disk = [&](const Vec3& c, const Vec3& t, double& fraction, double& meanHu) {
+    const Vec3 e1 = normalized(std::abs(t.x) < 0.9 ? cross(t, Vec3{1, 0, 0}) : cross(t, Vec3{0, 1, 0}));
+    const Vec3 e2 = cross(t, e1);
+    double bone = 0, all = 0, sum = 0;
+    for (double u = -10.0; u <= 10.0; u += 1.0)
+      for (double v = -10.0; v <= 10.0; v += 1.0) {
+        if (u * u + v * v > 100.0) continue;
+        const auto value = sample(c + e1 * u + e2 * v);
+        if (!value) continue;
+        all += 1;
+        sum += *value;
+        if (*value >= bodyHu) bone += 1;
+      }
+    fraction = all > 0 ? bone / all : 0.0;
+    meanHu = all > 0 ? sum / all : 0.0;
+  };
+  // Two profiles: disks perpendicular to the local axis, and axial disks (the centre line is only
+  // as good as the bone around it; the axial one is the safer where it wobbles). Valley depth: the
+  // lower of the brightest points within 10 mm below and above; the deeper one wins.
+  std::vector<double> depth(d.nz, 0.0);
+  std::vector<Vec3> normal(d.nz, Vec3{0, 0, 1});
+  for (int variant = 0; variant < 2; ++variant) {
+    std::vector<double> fraction(d.nz), meanHu(d.nz);
+    for (long k = 0; k < nz; ++k)
+      disk(centre(k), variant == 0 ? Vec3{0, 0, 1} : tangent[std::size_t(k)], fraction[std::size_t(k)], meanHu[std::size_t(k)]);
+    for (long k = 1; k + 1 < nz; ++k) {
+      double below = -1, above = -1;
+      for (long m = k - 1; m >= 0 && double(k - m) * d.sz <= 10.5; --m) below = std::max(below, fraction[std::size_t(m)]);
+      for (long m = k + 1; m < nz && double(m - k) * d.sz <= 10.5; ++m) above = std::max(above, fraction[std::size_t(m)]);
+      if (below < 0 || above < 0) continue;
+      const double v = std::min(below, above) - fraction[std::size_t(k)];
+      // The tilted profile must be clearly deeper to be preferred.
+      if (variant == 0 ? v > depth[std::size_t(k)] : v > depth[std::size_t(k)] + 0.15) {
+        depth[std::size_t(k)] = v;
+        normal[std::size_t(k)] = variant == 0 ? Vec3{0, 0, 1} : tangent[std::size_t(k)];
+      }
+    }
+  }
+  std::vector<long> order(d.nz);
+  std::iota(order.begin(), order.end(), 0L);
+  std::sort(order.begin(), order.end(), [&](long x, long y) { return depth[std::size_t(x)] > depth[std::size_t(y)]; });
+  std::vector<DiscPlane> planes;
+  std::vector<long> picked;
+  for (long k0 : order) {
+    if (depth[std::size_t(k0)] < 0.25) break;
+    // Bodies are at least 18 mm apart along the axis.
+    bool clear = true;
+    for (long q : picked) clear = clear && double(std::abs(q - k0)) * d.sz >= 18.0;
+    if (!clear) continue;
+    // A disc is darker than the endplates 6 mm above and below it; the porotic middle of a body is
+    // not much darker than the trabecular bone around it.
+    const Vec3 c = centre(k0), t = normal[std::size_t(k0)];
+    double f0, m0, fa, ma, fb, mb;
+    disk(c, t, f0, m0);
+    disk(c + t * 6.0, t, fa, ma);
+    disk(c - t * 6.0, t, fb, mb);
+    if (0.5 * (ma + mb) - m0 < kDiscContrastHu) continue;
+    picked.push_back(k0);
+    planes.push_back({c, t});
+  }
+  std::sort(planes.begin(), planes.end(), [](const DiscPlane& x, const DiscPlane& y) { return x.point.z < y.point.z; });
+  return planes;
+}
+
+/// Width (mm) of the bone run through the body centre along rows near its centre depth (gaps up
+/// to 6 mm bridged): sacral alae continue the body laterally; ribs and transverse processes do not
+/// (they are separated by soft tissue or lie behind the body).
+double alaWidthMm(const Volume& ct, const Dims& d, const BodyInfo& b, double boneHu) {
+  double widest = 0;
+  const long gap = std::max(1L, std::lround(6.0 / d.sx));
+  const long jc = std::lround(b.cj), rj = std::lround(5.0 / d.sy), ic = std::lround(b.ci);
+  for (long k = b.kmin; k <= b.kmax; ++k)
+    for (long j = std::max(0L, jc - rj); j <= std::min(long(d.ny) - 1, jc + rj); ++j) {
+      auto bone = [&](long i) {
+        return i >= 0 && i < long(d.nx) && ct.voxels[d.index(std::size_t(i), std::size_t(j), std::size_t(k))] >= boneHu;
+      };
+      long ends[2] = {ic, ic};
+      for (int dir : {-1, 1}) {
+        long last = ic, i = ic;
+        while (i >= 0 && i < long(d.nx) && std::abs(i - last) <= gap) {
+          if (bone(i)) last = i;
+          i += dir;
+        }
+        ends[dir > 0 ? 1 : 0] = last;
+      }
+      widest = std::max(widest, double(ends[1] - ends[0] + 1) * d.sx);
+    }
+  return widest;
+}
+
+/// Slices of the body's height with bone lateral to the column (45..140 mm) on both sides, in
+/// components no larger than a rib cross-section or arc (<= 2000 mm^2).
+bool bearsRibs(const Volume& ct, const Dims& d, const AxisSigns& s, const BodyInfo& b,
+               const std::vector<CentrePoint>& path, double boneHu) {
+  int slicesWithBoth = 0;
+  for (long k = b.kmin; k <= b.kmax; ++k) {
+    const std::size_t kk = std::size_t(k);
+    Mask slice(d.nx * d.ny, 0);
+    for (std::size_t p = 0; p < slice.size(); ++p) slice[p] = ct.voxels[kk * slice.size() + p] >= boneHu ? 1 : 0;
+    std::vector<std::size_t> sizes;
+    const auto labels = detail::components2d(slice, d.nx, d.ny, sizes);
+    std::vector<double> si(sizes.size(), 0), sj(sizes.size(), 0);
+    for (std::size_t p = 0; p < slice.size(); ++p)
+      if (labels[p]) {
+        si[std::size_t(labels[p])] += double(p % d.nx);
+        sj[std::size_t(labels[p])] += double(p / d.nx);
+      }
+    bool left = false, right = false;
+    for (std::size_t l = 1; l < sizes.size(); ++l) {
+      const double area = double(sizes[l]) * d.sx * d.sy;
+      if (area < 15.0 || area > 2000.0) continue;
+      const double dx = (si[l] / double(sizes[l]) - path[kk].i) * d.sx * s.x;
+      const double dy = (sj[l] / double(sizes[l]) - path[kk].j) * d.sy * s.y;
+      if (std::abs(dx) < 45.0 || std::abs(dx) > 140.0 || std::abs(dy) > 60.0) continue;
+      (dx > 0 ? left : right) = true;
+    }
+    if (left && right) ++slicesWithBoth;
+  }
+  return double(slicesWithBoth) * d.sz >= 4.0;
+}
+
+/// Sub-voxel position (continuous k) of an endplate along a column profile: where the HU profile
+/// crosses half-way between the body side and the disc side near the mask edge `kEdge`.
+double endplatePosition(const std::vector<double>& profile, long kEdge, int outward) {
+  const long n = long(profile.size());
+  auto at = [&](long k) { return profile[std::size_t(std::clamp(k, 0L, n - 1))]; };
+  double inside = -1e9, outside = 1e9;
+  for (long m = 0; m <= 2; ++m) inside = std::max(inside, at(kEdge - outward * m));
+  for (long m = 1; m <= 3; ++m) outside = std::min(outside, at(kEdge + outward * m));
+  if (!(inside > outside + 50.0)) return double(kEdge) + 0.5 * outward;
+  const double half = 0.5 * (inside + outside);
+  // Walk outward from inside the body to the first fall below half.
+  for (long k = kEdge - 2 * outward; k != kEdge + 3 * outward; k += outward) {
+    const double v0 = at(k), v1 = at(k + outward);
+    if (v0 >= half && v1 < half) return double(k) + outward * (v0 - half) / (v0 - v1);
+  }
+  return double(kEdge) + 0.5 * outward;
+}
+
+} // namespace
+
+VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodies, std::uint16_t label) {
+  if (!ct.geometry.sameGrid(bodies.geometry)) throw InputError("measureVertebralBody: the CT and the body labels are on different grids");
+  const ImageGeometry& g = ct.geometry;
+  const AxisSigns s = axialSigns(g);
+  const Dims d(g);
+  VertebraMeasurement m;
+  m.label = label;
+  m.level = levelOfLabel(label);
+  Mask mask(d.count(), 0);
+  double si = 0, sj = 0, sk = 0;
+  std::size_t count = 0;
+  long kmin = long(d.nz), kmax = -1;
+  for (std::size_t k = 0; k < d.nz; ++k)
+    for (std::size_t j = 0; j < d.ny; ++j)
+      for (std::size_t i = 0; i < d.nx; ++i) {
+        const std::size_t p = d.index(i, j, k);
+        if (bodies.voxels[p] != label) continue;
+        mask[p] = 1;
+        si += double(i);
+        sj += double(j);
+        sk += double(k);
+        ++count;
+        kmin = std::min(kmin, long(k));
+        kmax = std::max(kmax, long(k));
+      }
+  if (count == 0) throw ProcessingError(fmt::format("measureVertebralBody: label {} is empty", label));
+  m.bodyVolumeMl = double(count) * d.voxelMm3() / 1000.0;
+  m.bodyCentroid = g.indexToPoint(Vec3{si / double(count), sj / double(count), sk / double(count)});
+  m.complete = kmin > 0 && kmax < long(d.nz) - 1;
+
+  // Trabecular density: the body eroded by 3 mm (less for small bodies), on its bounding box.
+  long bi0 = long(d.nx), bi1 = -1, bj0 = long(d.ny), bj1 = -1;
+  for (std::size_t p = 0; p < mask.size(); ++p)
+    if (mask[p]) {
+      const long i = long(p % d.nx), j = long((p / d.nx) % d.ny);
+      bi0 = std::min(bi0, i); bi1 = std::max(bi1, i); bj0 = std::min(bj0, j); bj1 = std::max(bj1, j);
+    }
+  ImageGeometry boxGeometry = g;
+  boxGeometry.size = {std::size_t(bi1 - bi0 + 3), std::size_t(bj1 - bj0 + 3), std::size_t(kmax - kmin + 3)};
+  const Dims bd(boxGeometry);
+  Mask boxMask(bd.count(), 0);
+  std::vector<float> boxHu(bd.count(), 0.0f);
+  for (std::size_t k = 1; k + 1 < bd.nz; ++k)
+    for (std::size_t j = 1; j + 1 < bd.ny; ++j)
+      for (std::size_t i = 1; i + 1 < bd.nx; ++i) {
+        const std::size_t p = d.index(std::size_t(bi0) + i - 1, std::size_t(bj0) + j - 1, std::size_t(kmin) + k - 1);
+        boxMask[bd.index(i, j, k)] = mask[p];
+        boxHu[bd.index(i, j, k)] = ct.voxels[p];
+      }
+  for (double r : {3.0, 1.5}) {
+    const Mask core = detail::erode(boxMask, bd, r);
+    double sum = 0;
+    std::size_t n = 0;
+    for (std::size_t p = 0; p < core.size(); ++p)
+      if (core[p]) {
+        sum += boxHu[p];
+        ++n;
+      }
+    if (double(n) * bd.voxelMm3() >= 500.0 || r == 1.5) {
+      m.meanTrabecularHu = n ? sum / double(n) : 0.0;
+      break;
+    }
+  }
+
+  // Column axis: line through the centroids of the full-size slices of the body.
+  std::vector<double> area(d.nz, 0), ai(d.nz, 0), aj(d.nz, 0);
+  for (std::size_t p = 0; p < mask.size(); ++p)
+    if (mask[p]) {
+      const std::size_t k = p / (d.nx * d.ny);
+      area[k] += 1;
+      ai[k] += double(p % d.nx);
+      aj[k] += double((p / d.nx) % d.ny);
+    }
+  const double maxArea = *std::max_element(area.begin(), area.end());
+  double sz0 = 0, sz2 = 0, sx0 = 0, sxz = 0, sy0 = 0, syz = 0, nfit = 0;
+  for (std::size_t k = 0; k < d.nz; ++k) {
+    if (area[k] < 0.8 * maxArea) continue;
+    const double z = double(k) * d.sz, x = ai[k] / area[k] * d.sx, y = aj[k] / area[k] * d.sy;
+    sz0 += z; sz2 += z * z; sx0 += x; sxz += x * z; sy0 += y; syz += y * z; nfit += 1;
+  }
+  double slopeX = 0, slopeY = 0; // mm of in-plane index-axis travel per mm of slice-axis travel
+  const double den = nfit * sz2 - sz0 * sz0;
+  if (nfit >= 3 && den > 1e-9) {
+    slopeX = (nfit * sxz - sx0 * sz0) / den;
+    slopeY = (nfit * syz - sy0 * sz0) / den;
+  }
+  const Vec3 axisIndexMm{slopeX, slopeY, 1.0};
+  const double cosTilt = 1.0 / norm(axisIndexMm);
+  m.axisDirection = normalized(Vec3{s.x * slopeX, s.y * slopeY, 1.0} * s.z);
+
+  // Mid-sagittal plane: the index column through the centroid, averaged over +-1 column.
+  const long i0 = std::lround(si / double(count));
+  struct Column { double post; double bottom; double top; };
+  std::vector<Column> columns;
+  std::vector<double> profile(d.nz);
+  double postMin = 1e9, postMax = -1e9;
+  for (std::size_t j = 0; j < d.ny; ++j) {
+    long lo = -1, hi = -1, bestLo = -1, bestHi = -1;
+    for (std::size_t k = 0; k < d.nz; ++k) {
+      if (mask[d.index(std::size_t(i0), j, k)]) {
+        if (lo < 0) lo = long(k);
+        hi = long(k);
+      } else if (lo >= 0) {
+        if (hi - lo > bestHi - bestLo) { bestLo = lo; bestHi = hi; }
+        lo = hi = -1;
+      }
+    }
+    if (lo >= 0 && hi - lo > bestHi - bestLo) { bestLo = lo; bestHi = hi; }
+    if (bestLo < 0) continue;
+    for (std::size_t k = 0; k < d.nz; ++k) {
+      double v = 0;
+      int n = 0;
+      for (long di = -1; di <= 1; ++di) {
+        const long i = i0 + di;
+        if (i < 0 || i >= long(d.nx)) continue;
+        v += ct.voxels[d.index(std::size_t(i), j, k)];
+        ++n;
+      }
+      profile[k] = v / n;
+    }
+    // Along +k: the superior end when s.z > 0.
+    const double kTopIdx = endplatePosition(profile, bestHi, +1);
+    const double kBottomIdx = endplatePosition(profile, bestLo, -1);
+    const double post = double(j) * d.sy * s.y;
+    columns.push_back({post, kBottomIdx * d.sz, kTopIdx * d.sz});
+    postMin = std::min(postMin, post);
+    postMax = std::max(postMax, post);
+  }
+  // Columns cut short (the rounded corners, pedicle stubs) do not measure the body's height.
+  double longest = 0;
+  for (const Column& c : columns) longest = std::max(longest, c.top - c.bottom);
+  columns.erase(std::remove_if(columns.begin(), columns.end(), [&](const Column& c) { return c.top - c.bottom < 0.5 * longest; }),
+                columns.end());
+  postMin = 1e9;
+  postMax = -1e9;
+  for (const Column& c : columns) {
+    postMin = std::min(postMin, c.post);
+    postMax = std::max(postMax, c.post);
+  }
+  if (columns.size() < 3) {
+    throw ProcessingError(fmt::format("measureVertebralBody: label {} has fewer than 3 columns in its mid-sagittal plane", label));
+  }
+  const double anterior = postMin - 0.5 * d.sy, posterior = postMax + 0.5 * d.sy;
+  m.depthMm = (posterior - anterior) * cosTilt;
+  const double depth = posterior - anterior;
+  // Height at `at`: endplate lines fitted over columns within [from, to] (edge columns excluded).
+  auto heightAt = [&](double at, double from, double to) {
+    from = std::max(from, anterior + 1.5 * d.sy);
+    to = std::min(to, posterior - 1.5 * d.sy);
+    double n = 0, sp = 0, sp2 = 0, sh = 0, sph = 0;
+    for (const Column& c : columns) {
+      if (c.post < from || c.post > to) continue;
+      const double h = c.top - c.bottom;
+      n += 1; sp += c.post; sp2 += c.post * c.post; sh += h; sph += c.post * h;
+    }
+    if (n == 0) return 0.0;
+    const double dd = n * sp2 - sp * sp;
+    const double slope = (n >= 2 && dd > 1e-9) ? (n * sph - sp * sh) / dd : 0.0;
+    const double mean = sh / n;
+    // The line extrapolates to the edge (exact for a wedge); never beyond the heights it was fitted to.
+    double lo = 1e9, hi = -1e9;
+    for (const Column& c : columns)
+      if (c.post >= from && c.post <= to) {
+        lo = std::min(lo, c.top - c.bottom);
+        hi = std::max(hi, c.top - c.bottom);
+      }
+    return std::clamp(mean + slope * (at - sp / n), lo, hi) * cosTilt;
+  };
+  m.anteriorHeightMm = heightAt(anterior, anterior, anterior + depth / 3.0);
+  m.middleHeightMm = heightAt(0.5 * (anterior + posterior), anterior + depth / 3.0, posterior - depth / 3.0);
+  m.posteriorHeightMm = heightAt(posterior, posterior - depth / 3.0, posterior);
+  return m;
+}
+
+SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress progress) {
+  ct.geometry.validate("CT volume");
+  const AxisSigns s = axialSigns(ct.geometry);
+  const Dims d(ct.geometry);
+  if (d.nz < 5) throw InputError(fmt::format("spine segmentation needs at least 5 slices, got {}", d.nz));
+  if (options.anchorLevel.has_value() != options.anchorSeed.has_value())
+    throw UsageError("spine anchoring needs both a level and a seed point");
+  const double boneHu = options.boneThresholdHu;
+  SpineResult result;
+
+  progress.report(0.0, "column centre line");
+  std::vector<CentrePoint> path = findCentreLine(ct, d, s);
+  refineCentreLine(ct, d, boneHu, path);
+  progress.report(0.25, "vertebral bodies");
+
+  // Bodies: convex hull of each 2D bone component near the centre, in front of the canal.
+  const std::size_t sliceSize = d.nx * d.ny;
+  Mask bodyMask(d.count(), 0);
+  const double r2 = options.bodySearchRadiusMm * options.bodySearchRadiusMm;
+  ImageGeometry sliceGeometry = ct.geometry;
+  sliceGeometry.size[2] = 1;
+  const Dims sliceDims(sliceGeometry);
+  for (std::size_t k = 0; k < d.nz; ++k) {
+    const CentrePoint c = path[k];
+    const double canal = canalDistanceMm(ct, d, s, k, c, boneHu);
+    Mask zone(sliceSize, 0);
+    for (std::size_t j = 0; j < d.ny; ++j)
+      for (std::size_t i = 0; i < d.nx; ++i) {
+        const double dx = (double(i) - c.i) * d.sx, dy = (double(j) - c.j) * d.sy;
+        if (dx * dx + dy * dy > r2 || dy * s.y > canal) continue;
+        if (ct.voxels[d.index(i, j, k)] >= options.bodyThresholdHu) zone[i + d.nx * j] = 1;
+      }
+    // Closing by 5 mm joins the pieces of a thin, partial-volume cortex (3 mm slices, porotic bone)
+    // without bridging the disc band between two bodies in one slice.
+    const Mask closed = detail::erode(detail::dilate(zone, sliceDims, 5.0), sliceDims, 5.0);
+    std::vector<std::size_t> sizes;
+    const auto labels = detail::components2d(closed, d.nx, d.ny, sizes);
+    std::vector<std::vector<std::size_t>> pixels(sizes.size());
+    std::vector<bool> near(sizes.size(), false);
+    for (std::size_t p = 0; p < sliceSize; ++p) {
+      if (!labels[p]) continue;
+      pixels[std::size_t(labels[p])].push_back(p);
+      const double dx = (double(p % d.nx) - c.i) * d.sx, dy = (double(p / d.nx) - c.j) * d.sy;
+      if (dx * dx + dy * dy <= 400.0) near[std::size_t(labels[p])] = true;
+    }
+    Mask filled(sliceSize, 0);
+    for (std::size_t l = 1; l < sizes.size(); ++l) {
+      if (!near[l] || double(sizes[l]) * d.sx * d.sy < 30.0) continue;
+      detail::fillConvexHull(pixels[l], d.nx, d.ny, filled, d.sx, d.sy);
+    }
+    std::copy(filled.begin(), filled.end(), bodyMask.begin() + long(k * sliceSize));
+  }
+
+  // Discs along the column: valleys of the bone fraction near the centre line with bright
+  // endplates close on both sides; each disc plane is then fitted to the darkest point of every
+  // AP column of the mid-sagittal band (discs tilt with the lordosis), and the body voxels are
+  // labelled by the interval between disc planes they fall in.
+  const std::vector<DiscPlane> discs = findDiscs(ct, d, path, options.bodyThresholdHu);
+  result.discCount = discs.size();
+  std::vector<std::uint16_t> grown(d.count(), 0);
+  for (std::size_t p = 0; p < grown.size(); ++p) {
+    if (!bodyMask[p]) continue;
+    const Vec3 q{double(p % d.nx) * d.sx, double((p / d.nx) % d.ny) * d.sy, double(p / sliceSize) * d.sz};
+    std::uint16_t interval = 1;
+    for (const DiscPlane& disc : discs)
+      if (disc.above(q)) ++interval;
+    grown[p] = interval;
+  }
+  std::uint16_t next = std::uint16_t(discs.size() + 2);
+  // Per interval keep the largest connected piece: the body (pelvic bone or a rib head caught in
+  // the search radius makes smaller, separate pieces).
+  {
+    Mask any(d.count(), 0);
+    for (std::size_t p = 0; p < grown.size(); ++p) any[p] = grown[p] ? 1 : 0;
+    // Pieces of different intervals must not join: cut along interval changes.
+    for (std::size_t p = 0; p < grown.size(); ++p) {
+      if (!grown[p]) continue;
+      const std::size_t k = p / sliceSize;
+      if (k + 1 < d.nz && grown[p + sliceSize] && grown[p + sliceSize] != grown[p]) any[p] = 0;
+    }
+    const detail::Components pieces = detail::connectedComponents(any, d, false);
+    std::vector<std::size_t> largest(next, 0);
+    std::vector<std::int32_t> largestPiece(next, 0);
+    for (std::size_t p = 0; p < grown.size(); ++p) {
+      const std::int32_t piece = pieces.labels[p];
+      if (!piece) continue;
+      const std::uint16_t l = grown[p];
+      if (pieces.sizes[std::size_t(piece)] > largest[l]) { largest[l] = pieces.sizes[std::size_t(piece)]; largestPiece[l] = piece; }
+    }
+    for (std::size_t p = 0; p < grown.size(); ++p)
+      if (grown[p] && pieces.labels[p] != largestPiece[grown[p]]) grown[p] = 0;
+  }
+  progress.report(0.45, "levels");
+  std::vector<BodyInfo> found = bodyInfos(grown, d, next);
+  if (found.empty()) throw ProcessingError("spine segmentation: no vertebral body found along the column");
+  std::vector<double> volumes;
+  for (const BodyInfo& b : found) volumes.push_back(double(b.voxels));
+  std::sort(volumes.begin(), volumes.end());
+  const double typical = volumes[volumes.size() / 2];
+  std::vector<BodyInfo> accepted;
+  for (const BodyInfo& b : found) {
+    const double ml = double(b.voxels) * d.voxelMm3() / 1000.0;
+    const bool edge = b.kmin == 0 || b.kmax == long(d.nz) - 1;
+    // Bodies cut by the scan edge may be small; inner fragments (endplate bits) are not bodies.
+    if (ml >= 3.0 && (double(b.voxels) >= 0.3 * typical || (edge && double(b.voxels) >= 0.1 * typical)))
+      accepted.push_back(b);
+  }
+  if (accepted.empty()) throw ProcessingError("spine segmentation: no vertebral body of plausible size found");
+  // Top of the patient first.
+  std::sort(accepted.begin(), accepted.end(), [&](const BodyInfo& a, const BodyInfo& b) { return a.ck * s.z > b.ck * s.z; });
+
+  // Levels.
+  std::vector<std::uint16_t> tmpToFinal(next, 0);
+  long anchorIndex = -1;
+  std::string anchorLevel;
+  if (options.anchorLevel) {
+    (void)labelOfLevel(*options.anchorLevel); // validates the name
+    const Vec3 seedIndex = ct.geometry.pointToIndex(*options.anchorSeed);
+    const long si = std::lround(seedIndex.x), sj = std::lround(seedIndex.y), sk = std::lround(seedIndex.z);
+    double best = 1e30;
+    for (std::size_t n = 0; n < accepted.size(); ++n) {
+      const BodyInfo& b = accepted[n];
+      double dist = norm(ct.geometry.indexToPoint(Vec3{b.ci, b.cj, b.ck}) - *options.anchorSeed);
+      if (ct.geometry.containsIndex(si, sj, sk) &&
+          grown[d.index(std::size_t(si), std::size_t(sj), std::size_t(sk))] == b.tmpLabel)
+        dist = -1;
+      if (dist < best) { best = dist; anchorIndex = long(n); }
+    }
+    anchorLevel = *options.anchorLevel;
+    result.anchor = LevelAnchor::UserSeed;
+  }
+  // Sacrum: the lowest body that is continued laterally by alae, or that is much taller than the
+  // bodies above it (S1-S3 are fused: no disc separates them), or below which the column ends.
+  constexpr double kAlaWidthMm = 80.0;
+  std::vector<double> heights;
+  for (const BodyInfo& b : accepted) heights.push_back(double(b.kmax - b.kmin + 1) * d.sz);
+  auto medianHeightAbove = [&](std::size_t n) {
+    std::vector<double> h(heights.begin(), heights.begin() + long(n));
+    if (h.size() < 2) return 0.0;
+    std::nth_element(h.begin(), h.begin() + long(h.size() / 2), h.end());
+    return h[h.size() / 2];
+  };
+  auto sacral = [&](std::size_t n) {
+    const BodyInfo& b = accepted[n];
+    if (b.kmin == 0 || b.kmax == long(d.nz) - 1) return false; // cut by the scan: height unknown
+    const double above = medianHeightAbove(n);
+    // The spine does not end below a lumbar body: a lowest body with 40 mm of scan below it and
+    // no body there is the top of the sacrum.
+    const bool lowest = n + 1 == accepted.size();
+    const double scanBelowMm = double(s.z > 0 ? b.kmin : long(d.nz) - 1 - b.kmax) * d.sz;
+    return alaWidthMm(ct, d, b, boneHu) >= kAlaWidthMm || (above > 0 && heights[n] >= 1.4 * above) ||
+           (lowest && scanBelowMm >= 40.0);
+  };
+  long sacrumIndex = -1;
+  for (long n = 0; n < long(accepted.size()); ++n)
+    if (sacral(std::size_t(n))) { sacrumIndex = n; break; }
+  if (sacrumIndex >= 0) {
+    // Below S1 only bone joined to it belongs to the sacrum; other finds there are pelvic bone.
+    std::vector<BodyInfo> kept(accepted.begin(), accepted.begin() + sacrumIndex + 1);
+    long lowestK = s.z > 0 ? accepted[std::size_t(sacrumIndex)].kmin : accepted[std::size_t(sacrumIndex)].kmax;
+    for (std::size_t n = std::size_t(sacrumIndex) + 1; n < accepted.size(); ++n) {
+      const BodyInfo& b = accepted[n];
+      const long gapSlices = s.z > 0 ? lowestK - b.kmax : b.kmin - lowestK;
+      if (double(gapSlices) * d.sz > 6.0) break;
+      kept.push_back(b);
+      lowestK = s.z > 0 ? b.kmin : b.kmax;
+    }
+    accepted = kept;
+  }
+  long ribIndex = -1;
+  for (long n = long(accepted.size()) - 1; n >= 0; --n) {
+    if (sacrumIndex >= 0 && n >= sacrumIndex) continue;
+    if (bearsRibs(ct, d, s, accepted[std::size_t(n)], path, boneHu)) { ribIndex = n; break; }
+  }
+  if (anchorIndex < 0) {
+    if (sacrumIndex >= 0) {
+      anchorIndex = sacrumIndex;
+      anchorLevel = "S1";
+      result.anchor = LevelAnchor::Sacrum;
+    } else if (ribIndex >= 0) {
+      anchorIndex = ribIndex;
+      anchorLevel = "T12";
+      result.anchor = LevelAnchor::LowestRib;
+    } else {
+      throw ProcessingError("spine segmentation: neither the sacrum nor ribs are in view, so the vertebral levels cannot be "
+                            "counted; give the level of one vertebra with --level and --seed");
+    }
+  }
+  for (std::size_t n = 0; n < accepted.size(); ++n) {
+    const int steps = int(anchorIndex) - int(n); // positive: above the anchor
+    std::string level = levelAbove(anchorLevel, steps);
+    if (level.empty() && steps < 0 && (anchorLevel == "S1" || levelAbove(anchorLevel, steps + 1) == "S1" || sacrumIndex >= 0))
+      level = "S1"; // sacral segments below S1 belong to the sacrum
+    if (level.empty()) {
+      result.warnings.push_back(fmt::format("a body {} levels from {} has no level name; left out", steps, anchorLevel));
+      continue;
+    }
+    accepted[n].level = level;
+    tmpToFinal[accepted[n].tmpLabel] = labelOfLevel(level);
+  }
+  if (ribIndex >= 0) {
+    result.lowestRibBearingLevel = accepted[std::size_t(ribIndex)].level;
+    // Counted from the sacrum, a lumbar answer is expected noise (the 12th rib slopes down past L1,
+    // the iliac wings reach L4): only a thoracic level other than T12 questions the count.
+    const bool thoracic = result.lowestRibBearingLevel.rfind('T', 0) == 0;
+    if (result.anchor != LevelAnchor::LowestRib && thoracic && result.lowestRibBearingLevel != "T12")
+      result.warnings.push_back(fmt::format("the lowest body with ribs on both sides at its height is {}, not T12: check the "
+                                            "count (ribs slope downwards, a lumbar rib or a sacralised L5 changes it)",
+                                            result.lowestRibBearingLevel));
+  }
+  progress.report(0.6, "whole vertebrae");
+
+  result.bodies = LabelMap(ct.geometry, 0);
+  for (std::size_t p = 0; p < grown.size(); ++p)
+    if (grown[p]) result.bodies.voxels[p] = tmpToFinal[grown[p]];
+
+  // Whole vertebrae: bodies compete for the bone within the slab around the centre line.
+  Mask allowed(d.count(), 0);
+  for (std::size_t k = 0; k < d.nz; ++k)
+    for (std::size_t j = 0; j < d.ny; ++j)
+      for (std::size_t i = 0; i < d.nx; ++i) {
+        const std::size_t p = d.index(i, j, k);
+        const double dx = (double(i) - path[k].i) * d.sx, dy = (double(j) - path[k].j) * d.sy * s.y;
+        allowed[p] = (result.bodies.voxels[p] != 0 ||
+                      (ct.voxels[p] >= boneHu && std::abs(dx) <= options.maxLateralMm && dy >= -40.0 && dy <= 80.0))
+                         ? 1 : 0;
+      }
+  result.vertebrae.geometry = ct.geometry;
+  result.vertebrae.voxels = detail::growLabels(result.bodies.voxels, allowed, d);
+  progress.report(0.8, "measurements");
+
+  std::map<std::uint16_t, std::size_t> vertebraVoxels;
+  for (std::uint16_t l : result.vertebrae.voxels)
+    if (l) ++vertebraVoxels[l];
+  std::vector<std::uint16_t> done;
+  for (const BodyInfo& b : accepted) {
+    const std::uint16_t label = tmpToFinal[b.tmpLabel];
+    if (!label || std::find(done.begin(), done.end(), label) != done.end()) continue;
+    done.push_back(label);
+    VertebraMeasurement m = measureVertebralBody(ct, result.bodies, label);
+    m.vertebraVolumeMl = double(vertebraVoxels[label]) * d.voxelMm3() / 1000.0;
+    result.levels.push_back(m);
+  }
+  gradeHeightLoss(result.levels);
+  for (std::size_t k = 0; k < d.nz; ++k) result.centreLine.push_back(ct.geometry.indexToPoint(Vec3{path[k].i, path[k].j, double(k)}));
+  progress.report(1.0);
+  return result;
+}
+
+} // namespace lesion::spine

@@ -1,0 +1,266 @@
+// Spine segmentation on real CT: TotalSegmentator's example CT (3 mm, thorax-abdomen) against that
+// tool's vertebra labels; simulated lytic lesions inserted into its real vertebrae; BLDS bone
+// lesion boxes.
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "SpineTestUtil.h"
+#include "lesion/core/Error.h"
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/spine/LyticLesionDetection.h"
+#include "lesion/spine/SpineSegmentation.h"
+#include "lesion/testing/TestHarness.h"
+
+#include <fstream>
+#include <sstream>
+#include <nlohmann/json.hpp>
+
+namespace lesion::spine {
+namespace {
+
+constexpr const char* kTotalSegDir = "wasserth+TotalSegmentator/tests/reference_files";
+
+TEST(SpineTotalSegmentator, VertebraeAgainstReferenceLabels) {
+  LESIONKIT_REQUIRE_TEST_DATA(dir, kTotalSegDir);
+  const Volume ct = dicomio::loadVolume(dir / "example_ct.nii.gz").volume;
+  const LabelMap reference = dicomio::readLabelMapFile(dir / "spine_report/example_ct_report/totalseg.nii.gz");
+  const LabelMap referenceBodies = dicomio::readLabelMapFile(dir / "spine_report/example_ct_report/totalseg_vertebrae_body.nii.gz");
+  ASSERT_TRUE(ct.geometry.sameGrid(reference.geometry, 1e-3));
+  const auto t0 = std::chrono::steady_clock::now();
+  const SpineResult spine = segmentSpine(ct);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "segmentSpine " << seconds << " s, anchor " << anchorName(spine.anchor) << "\n";
+  for (const auto& w : spine.warnings) std::cout << "warning: " << w << "\n";
+  if (const char* dbg = std::getenv("LESIONKIT_SPINE_DEBUG")) {
+    dicomio::writeLabelMapFile(spine.bodies, std::string(dbg) + "/ts-bodies.nrrd");
+    dicomio::writeLabelMapFile(spine.vertebrae, std::string(dbg) + "/ts-vertebrae.nrrd");
+    dicomio::writeVolumeFile(ct, std::string(dbg) + "/ts-ct.nrrd");
+    dicomio::writeLabelMapFile(reference, std::string(dbg) + "/ts-ref.nrrd");
+  }
+  EXPECT_EQ(spine.anchor, LevelAnchor::Sacrum);
+  std::vector<std::string> levels;
+  for (const auto& v : spine.levels) levels.push_back(v.level);
+  // T11 is cut by the top of the scan (76 reference voxels): not found as a body.
+  EXPECT_EQ(levels, (std::vector<std::string>{"T12", "L1", "L2", "L3", "L4", "L5", "S1"}));
+  for (const auto& v : spine.levels) {
+    const std::uint16_t l = v.label;
+    const double d = test::dice(spine.vertebrae, [&](std::uint16_t x) { return x == l; }, reference,
+                                [&](std::uint16_t x) { return x == l; });
+    // Body Dice: our body vs the reference body voxels inside the reference vertebra of that level.
+    std::size_t both = 0, ours = 0, theirs = 0;
+    for (std::size_t p = 0; p < ct.voxels.size(); ++p) {
+      const bool a = spine.bodies.voxels[p] == l, b = referenceBodies.voxels[p] == 1 && reference.voxels[p] == l;
+      ours += a; theirs += b; both += a && b;
+    }
+    std::cout << fmt::format("{:>4} vertebra Dice {:.3f} body Dice {:.3f} vol {:.1f} mL body {:.1f} mL trab {:.0f} HU "
+                             "heights {:.1f}/{:.1f}/{:.1f} mm loss {:.2f} grade {} complete {}\n",
+                             v.level, d, ours + theirs ? 2.0 * double(both) / double(ours + theirs) : 1.0, v.vertebraVolumeMl,
+                             v.bodyVolumeMl, v.meanTrabecularHu, v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm,
+                             v.heightLossRatio, v.genantGrade, v.complete);
+    // Measured: T12 0.82, L1 0.83, L2 0.88, L3 0.86, L4 0.87, L5 0.85; S1 0.55 (their S1 label is
+    // the whole sacrum, ours the part within 45 mm of the centre line).
+    EXPECT_GE(d, v.level == "S1" ? 0.45 : 0.78) << v.level;
+    if (v.level != "S1" && v.complete) {
+      EXPECT_GT(v.anteriorHeightMm, 18.0) << v.level;
+      EXPECT_LT(v.anteriorHeightMm, 40.0) << v.level;
+      EXPECT_GT(v.posteriorHeightMm, 18.0) << v.level;
+      EXPECT_LT(v.posteriorHeightMm, 40.0) << v.level;
+    }
+  }
+}
+
+/// Centroid (LPS) and lateral half-width of the reference body of `label`.
+struct BodyRef {
+  Vec3 centroid{};
+  double halfWidthMm{0};
+  std::size_t voxels{0};
+};
+BodyRef referenceBody(const LabelMap& vertebrae, const LabelMap& bodies, std::uint16_t label) {
+  BodyRef r;
+  double xmin = 1e9, xmax = -1e9;
+  const auto& g = vertebrae.geometry;
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i) {
+        const std::size_t p = g.linearIndex(i, j, k);
+        if (vertebrae.voxels[p] != label || bodies.voxels[p] != 1) continue;
+        const Vec3 q = g.indexToPoint(i, j, k);
+        r.centroid += q;
+        ++r.voxels;
+        xmin = std::min(xmin, q.x);
+        xmax = std::max(xmax, q.x);
+      }
+  r.centroid = r.centroid / double(r.voxels);
+  r.halfWidthMm = 0.5 * (xmax - xmin);
+  return r;
+}
+
+TEST(SpineTotalSegmentator, SimulatedLyticLesionsInRealVertebrae) {
+  LESIONKIT_REQUIRE_TEST_DATA(dir, kTotalSegDir);
+  Volume ct = dicomio::loadVolume(dir / "example_ct.nii.gz").volume;
+  const LabelMap reference = dicomio::readLabelMapFile(dir / "spine_report/example_ct_report/totalseg.nii.gz");
+  const LabelMap referenceBodies = dicomio::readLabelMapFile(dir / "spine_report/example_ct_report/totalseg_vertebrae_body.nii.gz");
+  const double noiseSd = test::estimateNoiseSd(ct);
+  std::cout << "estimated noise SD " << noiseSd << " HU\n";
+  // Lesion A: inside the L3 body. Lesion B: in the left half of L1, breaching its lateral cortex
+  // (the part outside the bone replaces soft tissue and fat: a soft-tissue component).
+  const std::uint16_t l3 = labelOfLevel("L3"), l1 = labelOfLevel("L1");
+  const BodyRef bodyL3 = referenceBody(reference, referenceBodies, l3);
+  const BodyRef bodyL1 = referenceBody(reference, referenceBodies, l1);
+  const LabelMap truthA = test::insertSimulatedLesion(
+      ct, bodyL3.centroid, {11.0, 8.0, 8.0}, 35.0, noiseSd,
+      [&](std::size_t p) { return reference.voxels[p] == l3 && referenceBodies.voxels[p] == 1; }, 11);
+  const Vec3 centreB = bodyL1.centroid + Vec3{0.75 * bodyL1.halfWidthMm, 0, 0};
+  const LabelMap truthB = test::insertSimulatedLesion(
+      ct, centreB, {13.0, 9.0, 9.0}, 35.0, noiseSd,
+      [&](std::size_t p) {
+        // Everything of the ellipsoid but other vertebrae: the cortex it crosses is destroyed.
+        return reference.voxels[p] == l1 || reference.voxels[p] == 0;
+      }, 12);
+  const SpineResult spine = segmentSpine(ct);
+  const LyticResult lytic = detectLyticLesions(ct, spine);
+  for (const LyticLesion& c : lytic.candidates)
+    std::cout << "candidate " << c.id << " " << c.level << " conf " << c.confidence << " vol " << c.volumeMl << " lytic "
+              << c.lyticVolumeMl << " soft " << c.softTissueVolumeMl << " scl " << c.scleroticVolumeMl << " breach "
+              << c.corticalBreach << " " << c.breachAreaMm2 << " labelled " << c.labelled << " " << c.reason << "\n";
+  if (const char* dbg = std::getenv("LESIONKIT_SPINE_DEBUG")) {
+    dicomio::writeVolumeFile(ct, std::string(dbg) + "/sim-ct.nrrd");
+    dicomio::writeLabelMapFile(lytic.components, std::string(dbg) + "/sim-lytic.nrrd");
+  }
+  // The same through `lesionkit segment --kind lytic --seed` (the seed in lesion A).
+  if (std::filesystem::exists(lesion::test::binaryDir() / "lesionkit")) {
+    const lesion::test::ScratchFolder scratch("spine-lytic");
+    dicomio::writeVolumeFile(ct, scratch / "ct.nrrd");
+    const Vec3 seed = bodyL3.centroid;
+    std::cout.flush(); // or the child process inherits the unwritten buffer
+    const auto r = lesion::test::runProcess({"lesionkit", "segment", (scratch / "ct.nrrd").string(), "--kind", "lytic", "--seed",
+                                             fmt::format("{},{},{}", seed.x, seed.y, seed.z), "-o", (scratch / "a.nrrd").string()});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    if (r.exitCode == 0) {
+      const LabelMap a = dicomio::readLabelMapFile(scratch / "a.nrrd");
+      EXPECT_GE(test::dice(a, [](std::uint16_t v) { return v == 1; }, truthA, [](std::uint16_t v) { return v != 0; }), 0.85);
+    }
+  }
+  for (const auto& [name, truth, level] : {std::tuple{"A (L3, intraosseous)", &truthA, "L3"}, std::tuple{"B (L1, breaching)", &truthB, "L1"}}) {
+    std::uint16_t id = 0;
+    for (const LyticLesion& c : lytic.candidates)
+      if (c.labelled && c.level == level && c.kind == "lytic-bone") id = std::uint16_t(c.id);
+    const double d = test::dice(lytic.lesions, [&](std::uint16_t v) { return v != 0 && v == id; }, *truth,
+                                [](std::uint16_t v) { return v != 0; });
+    const double vTruth = double(test::countVoxels(*truth, [](std::uint16_t v) { return v != 0; }));
+    const double vOurs = double(test::countVoxels(lytic.lesions, [&](std::uint16_t v) { return v != 0 && v == id; }));
+    const double volumeError = (vOurs - vTruth) / vTruth;
+    std::cout << "lesion " << name << " Dice " << d << " volume error " << volumeError << " truth "
+              << vTruth * ct.geometry.voxelVolumeMm3() / 1000 << " mL\n";
+    // Goals Dice >= 0.80 and volume error <= 15 %; measured A 0.94 / +8 %, B 0.81 / 0 %
+    // (3 mm voxels: one voxel layer is ~30 % of these volumes).
+    EXPECT_GE(d, level == std::string("L3") ? 0.90 : 0.80) << name;
+    EXPECT_LE(std::abs(volumeError), 0.15) << name;
+  }
+  // No lesion on the untouched vertebrae.
+  for (const LyticLesion& c : lytic.candidates)
+    if (c.labelled && c.kind == "lytic-bone") EXPECT_TRUE(c.level == "L3" || c.level == "L1") << c.level << ": " << c.reason;
+  for (const LyticLesion& c : lytic.candidates)
+    if (c.labelled && c.level == "L1" && c.kind == "lytic-bone") {
+      EXPECT_TRUE(c.corticalBreach);
+      EXPECT_GT(c.softTissueVolumeMl, 0.5);
+    }
+}
+
+// BLDS: 96 mm CT patches (1 mm) with bone lesion boxes ("osteoma": sclerotic) in LPS mm, in
+// vertebrae, ribs, scapula and pelvis. The spine module looks only in the vertebral bodies it
+// finds, so this records how many boxes hold one of its candidates (labelled or rejected by a
+// normal-variant rule) and how many a labelled lesion; see docs/spine.md for the figures.
+TEST(SpineBlds, BoneLesionBoxes) {
+  LESIONKIT_REQUIRE_TEST_DATA(dir, "hugboom+BLDS/testdata");
+  std::ifstream csv(dir / "image_bone_lesions.csv");
+  std::string line;
+  std::getline(csv, line); // header: image_path,class,x,y,z,width,height,depth
+  int rows = 0, proposed = 0, labelled = 0;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
+    ASSERT_EQ(f.size(), 8u) << line;
+    ++rows;
+    const Vec3 centre{std::stod(f[2]), std::stod(f[3]), std::stod(f[4])};
+    const Vec3 size{std::stod(f[5]), std::stod(f[6]), std::stod(f[7])};
+    const Volume ct = dicomio::loadVolume(dir / f[0]).volume;
+    const Vec3 idx = ct.geometry.pointToIndex(centre);
+    EXPECT_TRUE(ct.geometry.containsIndex(std::lround(idx.x), std::lround(idx.y), std::lround(idx.z))) << line;
+    // A patch shows one or two vertebrae of unknown level: the anchor names the one at the patch
+    // centre "L3" only so that the spine can be labelled; levels are not checked here.
+    SpineOptions options;
+    options.anchorLevel = "L3";
+    options.anchorSeed = ct.geometry.indexToPoint(Vec3{47.5, 47.5, 47.5});
+    std::string outcome = "no candidate in the box";
+    try {
+      const SpineResult spine = segmentSpine(ct, options);
+      LyticOptions lyticOptions;
+      lyticOptions.scleroticFoci = true; // the BLDS lesions are sclerotic
+      const LyticResult lesions = detectLyticLesions(ct, spine, lyticOptions);
+      bool anyHit = false, labelledHit = false;
+      for (const LyticLesion& c : lesions.candidates) {
+        const Vec3 d = c.centroid - centre;
+        if (std::abs(d.x) > 0.5 * size.x || std::abs(d.y) > 0.5 * size.y || std::abs(d.z) > 0.5 * size.z) continue;
+        anyHit = true;
+        labelledHit = labelledHit || c.labelled;
+        const Vec3 extent = c.boundsMax - c.boundsMin;
+        outcome = fmt::format("{} {} {:.2f} mL, extent {:.1f} x {:.1f} x {:.1f} mm vs box {:.1f} x {:.1f} x {:.1f} mm ({})",
+                              c.labelled ? "labelled" : "candidate", c.kind, c.volumeMl, extent.x, extent.y, extent.z, size.x,
+                              size.y, size.z, c.reason);
+      }
+      proposed += anyHit ? 1 : 0;
+      labelled += labelledHit ? 1 : 0;
+    } catch (const Error& e) {
+      outcome = std::string("spine not segmented: ") + e.what();
+    }
+    std::cout << f[0] << " " << formatPoint(centre) << ": " << outcome << "\n";
+  }
+  std::cout << "BLDS: " << rows << " lesions, " << proposed << " with a candidate in the box, " << labelled
+            << " labelled (goal: all 7)\n";
+  EXPECT_EQ(rows, 7);
+  // Reached: the T-spine focus of 2.nii.gz is proposed (centroid in its box) but rejected as a
+  // pedicle base; nothing is labelled inside a box.
+  EXPECT_GE(proposed, 1);
+}
+
+TEST(SpineCommand, LabelsAndJsonOnRealCt) {
+  LESIONKIT_REQUIRE_TEST_DATA(dir, kTotalSegDir);
+  if (!std::filesystem::exists(lesion::test::binaryDir() / "lesionkit"))
+    GTEST_SKIP() << "lesionkit binary not built in " << lesion::test::binaryDir() << ": build target lesionkit";
+  const lesion::test::ScratchFolder scratch("spine-command");
+  const auto r = lesion::test::runProcess({"lesionkit", "spine", (dir / "example_ct.nii.gz").string(), "-o",
+                                           (scratch / "vertebrae.nrrd").string(), "--json", (scratch / "spine.json").string(),
+                                           "--auto", "--lesions", (scratch / "lesions.nrrd").string()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::ifstream in(scratch / "spine.json");
+  const nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j.at("levelAnchor"), "sacrum");
+  ASSERT_EQ(j.at("vertebrae").size(), 7u);
+  EXPECT_EQ(j.at("vertebrae").at(4).at("level"), "L4");
+  EXPECT_EQ(j.at("vertebrae").at(4).at("label"), 28);
+  EXPECT_TRUE(j.at("vertebrae").at(4).contains("anteriorHeightMm"));
+  for (const auto& l : j.at("lesions")) EXPECT_FALSE(l.at("labelled").get<bool>()) << l.dump(); // an untouched spine
+  const LabelMap v = dicomio::readLabelMapFile(scratch / "vertebrae.nrrd");
+  EXPECT_GT(test::countVoxels(v, [](std::uint16_t x) { return x == 28; }), 1000u);
+  // Usage errors: an unknown level, a level without a seed.
+  auto bad = lesion::test::runProcess({"lesionkit", "spine", (dir / "example_ct.nii.gz").string(), "-o",
+                                       (scratch / "x.nrrd").string(), "--level", "L9", "--seed", "0,0,0"});
+  EXPECT_EQ(bad.exitCode, 1) << bad.err;
+  bad = lesion::test::runProcess({"lesionkit", "spine", (dir / "example_ct.nii.gz").string(), "-o", (scratch / "x.nrrd").string(),
+                                  "--level", "L4"});
+  EXPECT_EQ(bad.exitCode, 1) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(scratch / "x.nrrd"));
+}
+
+} // namespace
+} // namespace lesion::spine

@@ -10,6 +10,26 @@ namespace lesion::longitudinal {
 
 namespace {
 
+/// Trilinear value at a continuous index; within half a voxel of the edge the nearest edge voxel
+/// is used (clamped interpolation); farther out there is no value.
+std::optional<double> trilinearAtIndex(const Volume& volume, const Vec3& p) {
+  const ImageGeometry& g = volume.geometry;
+  const auto nx = static_cast<long>(g.size[0]), ny = static_cast<long>(g.size[1]), nz = static_cast<long>(g.size[2]);
+  if (p.x < -0.5 || p.y < -0.5 || p.z < -0.5 || p.x > nx - 0.5 || p.y > ny - 0.5 || p.z > nz - 0.5) return std::nullopt;
+  const double x = std::clamp(p.x, 0.0, double(nx - 1)), y = std::clamp(p.y, 0.0, double(ny - 1)),
+               z = std::clamp(p.z, 0.0, double(nz - 1));
+  const long x0 = std::min(static_cast<long>(x), nx - 1), y0 = std::min(static_cast<long>(y), ny - 1),
+             z0 = std::min(static_cast<long>(z), nz - 1);
+  const long x1 = std::min(x0 + 1, nx - 1), y1 = std::min(y0 + 1, ny - 1), z1 = std::min(z0 + 1, nz - 1);
+  const double fx = x - double(x0), fy = y - double(y0), fz = z - double(z0);
+  auto v = [&](long a, long b, long c) { return double(volume.at(std::size_t(a), std::size_t(b), std::size_t(c))); };
+  const double c00 = v(x0, y0, z0) * (1 - fx) + v(x1, y0, z0) * fx;
+  const double c10 = v(x0, y1, z0) * (1 - fx) + v(x1, y1, z0) * fx;
+  const double c01 = v(x0, y0, z1) * (1 - fx) + v(x1, y0, z1) * fx;
+  const double c11 = v(x0, y1, z1) * (1 - fx) + v(x1, y1, z1) * fx;
+  return (c00 * (1 - fy) + c10 * fy) * (1 - fz) + (c01 * (1 - fy) + c11 * fy) * fz;
+}
+
 /// index_in = A * index_out + b: where output voxel (i,j,k) lands on the input grid.
 struct AffineIndexMap {
   Mat3 a{};
@@ -99,46 +119,18 @@ Volume sampleFollowupOnGrid(const Volume& followup, const RigidTransform& baseli
   Volume out(grid, outside);
   const ImageGeometry& in = followup.geometry;
   const AffineIndexMap m = indexMap(grid, baselineToFollowup, in);
-  const auto nx = static_cast<long>(in.size[0]), ny = static_cast<long>(in.size[1]), nz = static_cast<long>(in.size[2]);
   for (std::size_t k = 0; k < grid.size[2]; ++k)
     for (std::size_t j = 0; j < grid.size[1]; ++j)
       for (std::size_t i = 0; i < grid.size[0]; ++i) {
-        const Vec3 p = m(double(i), double(j), double(k));
-        // Within half a voxel of the edge the nearest edge voxel is used (clamped interpolation).
-        if (p.x < -0.5 || p.y < -0.5 || p.z < -0.5 || p.x > nx - 0.5 || p.y > ny - 0.5 || p.z > nz - 0.5) continue;
-        const double x = std::clamp(p.x, 0.0, double(nx - 1)), y = std::clamp(p.y, 0.0, double(ny - 1)),
-                     z = std::clamp(p.z, 0.0, double(nz - 1));
-        const long x0 = std::min(static_cast<long>(x), nx - 1), y0 = std::min(static_cast<long>(y), ny - 1),
-                   z0 = std::min(static_cast<long>(z), nz - 1);
-        const long x1 = std::min(x0 + 1, nx - 1), y1 = std::min(y0 + 1, ny - 1), z1 = std::min(z0 + 1, nz - 1);
-        const double fx = x - double(x0), fy = y - double(y0), fz = z - double(z0);
-        auto v = [&](long a, long b, long c) { return double(followup.at(std::size_t(a), std::size_t(b), std::size_t(c))); };
-        const double c00 = v(x0, y0, z0) * (1 - fx) + v(x1, y0, z0) * fx;
-        const double c10 = v(x0, y1, z0) * (1 - fx) + v(x1, y1, z0) * fx;
-        const double c01 = v(x0, y0, z1) * (1 - fx) + v(x1, y0, z1) * fx;
-        const double c11 = v(x0, y1, z1) * (1 - fx) + v(x1, y1, z1) * fx;
-        out.at(i, j, k) = static_cast<float>((c00 * (1 - fy) + c10 * fy) * (1 - fz) + (c01 * (1 - fy) + c11 * fy) * fz);
+        if (const auto value = trilinearAtIndex(followup, m(double(i), double(j), double(k)))) {
+          out.at(i, j, k) = static_cast<float>(*value);
+        }
       }
   return out;
 }
 
 std::optional<double> sampleAt(const Volume& volume, const Vec3& point) {
-  const ImageGeometry& g = volume.geometry;
-  const Vec3 p = g.pointToIndex(point);
-  const auto nx = static_cast<long>(g.size[0]), ny = static_cast<long>(g.size[1]), nz = static_cast<long>(g.size[2]);
-  if (p.x < -0.5 || p.y < -0.5 || p.z < -0.5 || p.x > nx - 0.5 || p.y > ny - 0.5 || p.z > nz - 0.5) return std::nullopt;
-  const double x = std::clamp(p.x, 0.0, double(nx - 1)), y = std::clamp(p.y, 0.0, double(ny - 1)),
-               z = std::clamp(p.z, 0.0, double(nz - 1));
-  const long x0 = std::min(static_cast<long>(x), nx - 1), y0 = std::min(static_cast<long>(y), ny - 1),
-             z0 = std::min(static_cast<long>(z), nz - 1);
-  const long x1 = std::min(x0 + 1, nx - 1), y1 = std::min(y0 + 1, ny - 1), z1 = std::min(z0 + 1, nz - 1);
-  const double fx = x - double(x0), fy = y - double(y0), fz = z - double(z0);
-  auto v = [&](long a, long b, long c) { return double(volume.at(std::size_t(a), std::size_t(b), std::size_t(c))); };
-  const double c00 = v(x0, y0, z0) * (1 - fx) + v(x1, y0, z0) * fx;
-  const double c10 = v(x0, y1, z0) * (1 - fx) + v(x1, y1, z0) * fx;
-  const double c01 = v(x0, y0, z1) * (1 - fx) + v(x1, y0, z1) * fx;
-  const double c11 = v(x0, y1, z1) * (1 - fx) + v(x1, y1, z1) * fx;
-  return (c00 * (1 - fy) + c10 * fy) * (1 - fz) + (c01 * (1 - fy) + c11 * fy) * fz;
+  return trilinearAtIndex(volume, volume.geometry.pointToIndex(point));
 }
 
 ImageGeometry cropGrid(const ImageGeometry& g, const Vec3& minimum, const Vec3& maximum) {

@@ -26,6 +26,7 @@
 #include "lesion/reporting/HtmlReport.h"
 #include "lesion/reporting/MeasurementReport.h"
 #include "lesion/segmentation/SoftTissueSegmentation.h"
+#include "lesion/spine/LyticLesionDetection.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -33,23 +34,25 @@ using json = nlohmann::ordered_json;
 namespace lesion::commands {
 namespace {
 
+/// How the pipeline segments a lesion from its seed point, as `lesionkit segment --kind` would.
+enum class SegmentationStep { Lytic, SoftTissue };
+
 /// The lesions the demo follows: our label in the measured map, the phantom's truth id, the
-/// phantom label values that make up the lesion, the kind the measurement reports, and whether
-/// the pipeline segments it from its seed (true) or, for lesion kinds without a segmentation
-/// step yet, measures the truth mask (false; reported as such in report.json).
+/// phantom label values that make up the lesion, the kind the measurement reports, and the
+/// segmentation step that finds it from the truth seed point.
 struct DemoLesion {
   std::uint16_t label;
   const char* truthId;
   std::vector<std::uint16_t> truthLabels;
   const char* kind;
   const char* name;
-  bool segmentedFromSeed;
+  SegmentationStep step;
 };
 
 const std::vector<DemoLesion>& demoLesions() {
   static const std::vector<DemoLesion> lesions{
-      {1, "l4-lytic", {1, 3}, "lytic-bone", "L4", false},
-      {2, "axillary-mass", {2}, "soft-tissue", "axilla", true},
+      {1, "l4-lytic", {1, 3}, "lytic-bone", "L4", SegmentationStep::Lytic},
+      {2, "axillary-mass", {2}, "soft-tissue", "axilla", SegmentationStep::SoftTissue},
   };
   return lesions;
 }
@@ -75,32 +78,36 @@ auto runStep(json& steps, const std::string& name, F&& step) {
   return result;
 }
 
-/// Copies the truth mask of `lesion` into `labels` (the calcified part belongs to the L4 lesion).
-void addTruthMask(const LabelMap& truth, const DemoLesion& lesion, LabelMap& labels) {
-  for (std::size_t i = 0; i < truth.voxels.size(); ++i) {
-    if (isTruthLabelOf(lesion, truth.voxels[i])) labels.voxels[i] = lesion.label;
-  }
-}
-
 /// Adds the pipeline's segmentation of `lesion` from its truth seed point, as a user would click
 /// it, and returns how well it agrees with the truth mask.
 json addSegmentation(const Volume& volume, const LabelMap& truth, const phantom::LesionTruth& lesionTruth,
-                     const DemoLesion& lesion, LabelMap& labels, const Progress& progress) {
-  segmentation::SoftTissueOptions options;
-  options.labelValue = lesion.label;
-  const auto result = segmentation::segmentSoftTissueMass(
-      volume, segmentation::SoftTissueInit::fromSeeds({lesionTruth.seed}), options, progress);
-  for (std::size_t i = 0; i < result.labels.voxels.size(); ++i) {
-    if (result.labels.voxels[i] == lesion.label) labels.voxels[i] = lesion.label;
+                     const DemoLesion& lesion, LabelMap& labels) {
+  LabelMap mask;
+  std::vector<std::string> warnings;
+  if (lesion.step == SegmentationStep::Lytic) {
+    mask = spine::segmentLyticLesion(volume, {lesionTruth.seed}, lesion.label);
+  } else {
+    segmentation::SoftTissueOptions options;
+    options.labelValue = lesion.label;
+    auto result = segmentation::segmentSoftTissueMass(volume, segmentation::SoftTissueInit::fromSeeds({lesionTruth.seed}), options);
+    mask = std::move(result.labels);
+    warnings = result.diagnostics.warnings;
+  }
+  std::size_t voxels = 0;
+  for (std::size_t i = 0; i < mask.voxels.size(); ++i) {
+    if (mask.voxels[i] == lesion.label) {
+      labels.voxels[i] = lesion.label;
+      ++voxels;
+    }
   }
   const double dice = measurement::diceCoefficient(
-      result.labels, [&](std::uint16_t v) { return v == lesion.label; }, truth,
-      [&](std::uint16_t v) { return isTruthLabelOf(lesion, v); });
-  return {{"method", "segment --kind soft-tissue --seed (truth seed point)"},
+      mask, [&](std::uint16_t v) { return v == lesion.label; }, truth, [&](std::uint16_t v) { return isTruthLabelOf(lesion, v); });
+  return {{"method", fmt::format("segment --kind {} --seed (truth seed point)",
+                                 lesion.step == SegmentationStep::Lytic ? "lytic" : "soft-tissue")},
           {"seedLps", {lesionTruth.seed.x, lesionTruth.seed.y, lesionTruth.seed.z}},
           {"diceVsTruthMask", dice},
-          {"volumeMl", result.volumeMl},
-          {"warnings", result.diagnostics.warnings}};
+          {"volumeMl", double(voxels) * volume.geometry.voxelVolumeMm3() / 1000.0},
+          {"warnings", warnings}};
 }
 
 json compare(double measured, double truth) {
@@ -137,22 +144,23 @@ reporting::ResponseAssessment toReportResponse(const longitudinal::ResponseAsses
   return {a.timepoint, a.criteria, std::string(longitudinal::categoryAbbreviation(a.category)), "", {a.reason}};
 }
 
-/// Follow-up over all time points (registration to the baseline, tracking, response criteria),
-/// with the registration error at each lesion against the phantom's known patient motion.
-json runFollowup(const std::deque<Volume>& volumes, const std::deque<LabelMap>& labelMaps,
-                 const phantom::PhantomStudy& study, const measurement::MeasurementOptions& measurementOptions,
-                 std::vector<reporting::ResponseAssessment>& responses, longitudinal::Timeline& timeline) {
+/// Follow-up over all time points (registration to the baseline, tracking: the mass re-segmented,
+/// the bone lesion's baseline mask mapped through the registration; response criteria), with the
+/// registration error at each lesion against the phantom's known patient motion.
+longitudinal::Timeline trackLesions(const std::deque<Volume>& volumes, const LabelMap& baselineLabels,
+                                    const phantom::PhantomStudy& study, const measurement::MeasurementOptions& measurementOptions,
+                                    json& registrationErrors) {
   longitudinal::FollowupOptions options;
   options.measurement = measurementOptions;
   options.softTissueMethod = longitudinal::FollowupMaskMethod::Resegment;
   options.segmenter = pipeline::softTissueResegmenter(segmentation::Modality::CT);
   std::vector<longitudinal::TimePointResult> results{
-      longitudinal::measureBaseline(volumes.front(), labelMaps.front(), nullptr, options, study.timePoints.front().truth.studyDate)};
-  json registrationErrors = json::array();
+      longitudinal::measureBaseline(volumes.front(), baselineLabels, nullptr, options, study.timePoints.front().truth.studyDate)};
+  registrationErrors = json::array();
   for (std::size_t t = 1; t < volumes.size(); ++t) {
     const auto& truth = study.timePoints[t].truth;
-    results.push_back(longitudinal::analyzeFollowup(volumes.front(), labelMaps.front(), nullptr, results.front(),
-                                                    volumes[t], truth.studyDate, options));
+    results.push_back(longitudinal::analyzeFollowup(volumes.front(), baselineLabels, nullptr, results.front(), volumes[t],
+                                                    truth.studyDate, options));
     for (const auto& lesion : results.back().lesions) {
       if (!lesion.registration) continue;
       for (const auto& demo : demoLesions()) {
@@ -168,12 +176,9 @@ json runFollowup(const std::deque<Volume>& volumes, const std::deque<LabelMap>& 
       }
     }
   }
-  timeline = longitudinal::buildTimeline(std::move(results));
-  for (const auto* list : {&timeline.recist, &timeline.mdAnderson, &timeline.inverseChoi}) {
-    for (const auto& a : *list) responses.push_back(toReportResponse(a));
-  }
-  return {{"timeline", "timeline.json"}, {"registrationErrors", registrationErrors}};
+  return longitudinal::buildTimeline(std::move(results));
 }
+
 } // namespace
 
 cli::Command demoCommand() {
@@ -186,12 +191,13 @@ cli::Command demoCommand() {
   c.description =
       "Generates the LesionKit digital reference study (a lumbar spine with an osteolytic L4 lesion that "
       "calcifies, and an axillary soft-tissue mass that shrinks, over several time points) as DICOM, then runs "
-      "every pipeline step on it as a user would: loads each DICOM series, segments the soft-tissue mass from "
-      "a seed point, measures the lesions and compares every figure with the phantom's analytic truth. Writes OUT/report.json (steps, per time point "
+      "every pipeline step on it as a user would: loads each DICOM series, segments the lytic lesion and the "
+      "soft-tissue mass from a seed point each, measures the lesions and compares every figure with the phantom's analytic truth. Writes OUT/report.json (steps, per time point "
       "measurements and their errors against the truth), OUT/results.csv (one row per lesion per time point), "
       "per time point OUT/timepoints/<date>/ with DICOM SEG and SR, QC pictures, surface meshes, report.json and "
       "report.html, a follow-up timeline (registration, tracking, RECIST 1.1, MD Anderson and inverse Choi "
-      "with reasons) in OUT/timeline.json, one patient report OUT/report.html, and the study itself under OUT/study. OUT appears complete or not "
+      "with reasons) in OUT/timeline.json, the last time point's report.html as the patient report (all time "
+      "points, trends, responses), and the study itself under OUT/study. OUT appears complete or not "
       "at all.";
   c.examples = {"lesionkit demo --out demo-output", "lesionkit demo --out /tmp/demo --time-points 2 --seed 7"};
   c.parameters.push_back({"out", ParameterType::Directory, "Output folder",
@@ -236,90 +242,103 @@ cli::Command demoCommand() {
 
     std::string csv;
     std::vector<std::string> failures;
-    // Every time point's volume, labels and report stay alive for the later time points' bundles.
-    std::deque<pipeline::EarlierTimePoint> earlier;
-    std::deque<Volume> volumes;
-    std::deque<LabelMap> labelMaps;
     const std::size_t n = study.timePoints.size();
+    // Every time point's volume and tracked labels stay alive for the later time points' bundles.
+    std::deque<dicomio::LoadedVolume> loadedVolumes;
+    std::deque<Volume> volumes;
     for (std::size_t t = 0; t < n; ++t) {
-      const auto& tp = study.timePoints[t];
       const fs::path seriesFolder = staged.path("study") / files.seriesFolders[t];
-      const Progress stepProgress = ctx.progress.sub(0.55 + 0.4 * t / n, 0.55 + 0.4 * (t + 1) / n);
-      stepProgress.report(0.0, "loading DICOM");
-      const auto loaded = runStep(steps, fmt::format("load-dicom[{}]", t), [&] { return dicomio::loadVolume(seriesFolder); });
-      if (!loaded.volume.geometry.sameGrid(tp.image.geometry, 1e-3)) {
+      ctx.progress.report(0.55 + 0.05 * t / n, "loading DICOM");
+      loadedVolumes.push_back(runStep(steps, fmt::format("load-dicom[{}]", t), [&] { return dicomio::loadVolume(seriesFolder); }));
+      if (!loadedVolumes.back().volume.geometry.sameGrid(study.timePoints[t].image.geometry, 1e-3)) {
         throw ProcessingError(fmt::format("the DICOM series '{}' read back on a different grid than it was written",
                                           seriesFolder.string()));
       }
+      volumes.push_back(loadedVolumes.back().volume);
+    }
 
-      stepProgress.report(0.3, "segmenting");
-      LabelMap lesionLabels(loaded.volume.geometry, 0);
-      json segmentations = json::object();
-      for (const auto& lesion : demoLesions()) {
-        if (!lesion.segmentedFromSeed) {
-          addTruthMask(tp.labels, lesion, lesionLabels);
-          segmentations[lesion.truthId] = {{"method", "truth mask (no segmentation step for this kind yet)"}};
-          continue;
-        }
-        try {
-          segmentations[lesion.truthId] = runStep(steps, fmt::format("segment[{}][{}]", t, lesion.truthId), [&] {
-            return addSegmentation(loaded.volume, tp.labels, truthOf(tp.truth, lesion), lesion, lesionLabels, Progress{});
-          });
-        } catch (const ProcessingError& e) {
-          // A refused segmentation is a result too: reported, and the lesion is not measured here.
-          segmentations[lesion.truthId] = {{"method", "segment --kind soft-tissue --seed (truth seed point)"},
-                                           {"status", "failed"},
-                                           {"reason", e.what()}};
-          failures.push_back(fmt::format("{} at {}: {}", lesion.truthId, tp.truth.studyDate, e.what()));
-        }
+    // Baseline: each lesion segmented from its seed point, as a user would click it.
+    ctx.progress.report(0.6, "segmenting");
+    const auto& baseline = study.timePoints.front();
+    LabelMap baselineLabels(volumes.front().geometry, 0);
+    json segmentations = json::object();
+    measurement::MeasurementOptions measurementOptions;
+    for (const auto& lesion : demoLesions()) {
+      try {
+        segmentations[lesion.truthId] = runStep(steps, fmt::format("segment[{}]", lesion.truthId), [&] {
+          return addSegmentation(volumes.front(), baseline.labels, truthOf(baseline.truth, lesion), lesion, baselineLabels);
+        });
+        measurementOptions.lesions.push_back({lesion.label, lesion.kind, lesion.name, false});
+      } catch (const ProcessingError& e) {
+        // A refused segmentation is a result too: reported, and the lesion is not followed.
+        segmentations[lesion.truthId] = {{"status", "failed"}, {"reason", e.what()}};
+        failures.push_back(fmt::format("{} at {}: {}", lesion.truthId, baseline.truth.studyDate, e.what()));
       }
+    }
+    if (measurementOptions.lesions.empty()) throw ProcessingError("the demo could not segment any lesion at baseline");
 
-      stepProgress.report(0.6, "measuring");
-      measurement::MeasurementOptions mo;
-      const auto present = measurement::labelsPresent(lesionLabels);
-      for (const auto& lesion : demoLesions()) {
-        if (std::find(present.begin(), present.end(), lesion.label) != present.end()) {
-          mo.lesions.push_back({lesion.label, lesion.kind, lesion.name, false});
-        }
-      }
+    // Follow-up: registration, tracking and response over all time points.
+    ctx.progress.report(0.7, "follow-up");
+    json registrationErrors;
+    const longitudinal::Timeline timeline = runStep(steps, "followup", [&] {
+      return trackLesions(volumes, baselineLabels, study, measurementOptions, registrationErrors);
+    });
+    writeTextFileAtomically(staged.path("timeline.json"), longitudinal::toTimelineJson(timeline));
+    std::vector<reporting::ResponseAssessment> responses;
+    for (const auto* list : {&timeline.recist, &timeline.mdAnderson, &timeline.inverseChoi}) {
+      for (const auto& a : *list) responses.push_back(toReportResponse(a));
+    }
+    report["followup"] = {{"timeline", "timeline.json"}, {"registrationErrors", registrationErrors}};
+
+    // Per time point: validation against the truth, and everything radiology tools read.
+    std::deque<pipeline::EarlierTimePoint> earlier;
+    for (std::size_t t = 0; t < n; ++t) {
+      const auto& tp = study.timePoints[t];
+      const auto& loaded = loadedVolumes[t];
+      const longitudinal::TimePointResult& tracked = timeline.timePoints[t];
+      ctx.progress.report(0.8 + 0.15 * t / n, "reporting");
       reporting::MeasurementReport measured;
       measured.toolVersion = toolInfo().version;
+      measured.command = "demo";
       measured.timepoint = tp.truth.studyDate;
       measured.input.volumePath = (fs::path("study") / files.seriesFolders[t]).string();
-      measured.input.maskPath = (fs::path("study") / files.labelMaps[t].front()).string();
+      measured.input.maskPath = t == 0 ? "segmented from seed points" : "tracked from the baseline (followup)";
       measured.input.seriesInstanceUid = loaded.seriesInstanceUid;
       measured.input.geometry = loaded.volume.geometry;
       measured.input.warnings = loaded.warnings;
-      measured.options = mo;
-      measured.lesions = runStep(steps, fmt::format("measure[{}]", t), [&] {
-        return measurement::measureLesions(loaded.volume, lesionLabels, mo);
-      });
-      // Everything radiology tools read, per time point: SEG, SR, QC pictures, meshes, HTML.
+      measured.options = measurementOptions;
+      for (const auto& lesion : tracked.lesions) {
+        if (lesion.measurement) measured.lesions.push_back(*lesion.measurement);
+      }
       const fs::path bundleFolder = fs::path("timepoints") / tp.truth.studyDate;
       fs::create_directories(staged.path(bundleFolder));
-      volumes.push_back(loaded.volume);
-      labelMaps.push_back(std::move(lesionLabels));
       pipeline::ResultBundleInput bundle;
-      bundle.volume = &volumes.back();
-      bundle.labels = &labelMaps.back();
+      bundle.volume = &volumes[t];
+      bundle.labels = &tracked.labels;
       bundle.report = measured;
-      bundle.source = reporting::readDicomSourceInfo(seriesFolder, loaded.seriesInstanceUid, loaded.sopInstanceUids);
+      bundle.source = reporting::readDicomSourceInfo(staged.path("study") / files.seriesFolders[t], loaded.seriesInstanceUid,
+                                                     loaded.sopInstanceUids);
       bundle.earlier.assign(earlier.begin(), earlier.end());
       bundle.warnings = loaded.warnings;
+      if (t + 1 == n) bundle.responses = responses;
       const auto bundleFiles = runStep(steps, fmt::format("report[{}]", t), [&] {
         return pipeline::writeResultBundle(bundle, staged.path(bundleFolder), Progress{});
       });
       earlier.push_back({bundle.volume, bundle.labels, measured});
-      const std::string reportName = (bundleFolder / "report.json").string();
       const std::string tableText = reporting::toCsv(measured);
       csv += t == 0 ? tableText : tableText.substr(tableText.find('\n') + 1);
 
       json validations = json::array();
-      for (const auto& m : measured.lesions) {
+      for (const auto& tl : tracked.lesions) {
+        if (!tl.measurement) continue;
         for (const auto& lesion : demoLesions()) {
-          if (lesion.label != m.spec.label) continue;
-          json v = validation(m, truthOf(tp.truth, lesion));
-          v["segmentation"] = segmentations[lesion.truthId];
+          if (lesion.label != tl.spec.label) continue;
+          json v = validation(*tl.measurement, truthOf(tp.truth, lesion));
+          v["segmentation"] = t == 0 ? segmentations[lesion.truthId] : json{{"method", tl.maskMethod}};
+          v["segmentation"]["diceVsTruthMask"] = measurement::diceCoefficient(
+              tracked.labels, [&](std::uint16_t l) { return l == lesion.label; }, tp.labels,
+              [&](std::uint16_t l) { return isTruthLabelOf(lesion, l); });
+          if (tl.calcifiedVolumeMl) v["trackedCalcifiedVolumeMl"] = compare(*tl.calcifiedVolumeMl, truthOf(tp.truth, lesion).calcifiedVolumeMl);
           validations.push_back(std::move(v));
         }
       }
@@ -328,7 +347,7 @@ cli::Command demoCommand() {
                                       {"series", measured.input.volumePath},
                                       {"seriesInstanceUid", loaded.seriesInstanceUid},
                                       {"loadWarnings", loaded.warnings},
-                                      {"measurementReport", reportName},
+                                      {"measurementReport", (bundleFolder / "report.json").string()},
                                       {"outputs",
                                        {{"seg", (bundleFolder / "seg.dcm").string()},
                                         {"sr", (bundleFolder / "sr.dcm").string()},
@@ -337,43 +356,20 @@ cli::Command demoCommand() {
                                         {"meshes", bundleFiles.meshCount}}},
                                       {"measurements", json::parse(reporting::toJson(measured))},
                                       {"validation", validations}});
-      stepProgress.report(1.0);
       ctx.out << fmt::format("time point {} ({}):\n", t, tp.truth.studyDate);
       for (const auto& v : validations) {
         ctx.out << fmt::format("  {:<14} volume {:6.2f} mL (truth {:6.2f}), long axis {:5.1f} mm (truth {:5.1f}), "
-                               "short axis {:5.1f} mm (truth {:5.1f})\n",
+                               "short axis {:5.1f} mm (truth {:5.1f}), Dice {:.3f}\n",
                                v["lesion"].get<std::string>(), v["volumeMl"]["measured"].get<double>(),
                                v["volumeMl"]["truth"].get<double>(), v["longAxisMm"]["measured"].get<double>(),
                                v["longAxisMm"]["truth"].get<double>(), v["shortAxisMm"]["measured"].get<double>(),
-                               v["shortAxisMm"]["truth"].get<double>());
+                               v["shortAxisMm"]["truth"].get<double>(), v["segmentation"]["diceVsTruthMask"].get<double>());
       }
     }
-    // Follow-up: registration, tracking and response over all time points; then one HTML
-    // report for the patient with every time point, the trends and the response categories.
-    if (volumes.size() > 1) {
-      std::vector<reporting::ResponseAssessment> responses;
-      longitudinal::Timeline timeline;
-      measurement::MeasurementOptions followupMeasurement;
-      for (const auto& lesion : demoLesions()) followupMeasurement.lesions.push_back({lesion.label, lesion.kind, lesion.name, false});
-      ctx.progress.report(0.95, "follow-up");
-      report["followup"] = runStep(steps, "followup", [&] {
-        return runFollowup(volumes, labelMaps, study, followupMeasurement, responses, timeline);
-      });
-      writeTextFileAtomically(staged.path("timeline.json"), longitudinal::toTimelineJson(timeline));
-      ctx.out << longitudinal::toTimelineSummary(timeline);
-      reporting::HtmlReportInput html;
-      html.title = "LesionKit demo — patient " + options.patientId;
-      html.patientId = options.patientId;
-      for (const auto& e : earlier) html.timepoints.push_back(e.report);
-      html.responses = responses;
-      for (const auto& entry : fs::directory_iterator(staged.path(fs::path("timepoints") / study.timePoints.back().truth.studyDate / "qc"))) {
-        if (entry.path().filename().string().find("followup") != std::string::npos) {
-          html.pictures.push_back({"the lesion over time (axial, one scale)", entry.path(), entry.path().stem().string()});
-        }
-      }
-      reporting::writeHtmlReport(html, staged.path("report.html"));
-      report["patientReport"] = "report.html";
-    }
+    ctx.out << longitudinal::toTimelineSummary(timeline);
+    // The patient's report: the last time point's, with every earlier one, trends and responses.
+    const fs::path lastBundle = fs::path("timepoints") / study.timePoints.back().truth.studyDate;
+    report["patientReport"] = (lastBundle / "report.html").string();
     report["steps"] = steps;
     report["failures"] = failures;
     for (const auto& f : failures) ctx.out << "segmentation refused: " << f << '\n';

@@ -43,23 +43,17 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
   const dicomio::LoadedVolume loaded = dicomio::loadVolume(args.path("volume"), loadOptions);
   const spine::SpineResult vertebrae = spine::segmentSpine(loaded.volume, {}, ctx.progress.sub(0.1, 0.6));
   const spine::LyticResult lytic = spine::detectLyticLesions(loaded.volume, vertebrae, {}, ctx.progress.sub(0.6, 0.9));
+  std::vector<Vec3> seeds;
+  for (const Vec3& p : args.points("seed")) seeds.push_back(fromRas(p, args.flag("ras")));
+  const LabelMap mask = spine::lyticLesionsAtSeeds(lytic, seeds, 1);
   std::vector<std::uint16_t> chosen;
-  for (const Vec3& p : args.points("seed")) {
-    const Vec3 index = loaded.volume.geometry.pointToIndex(fromRas(p, args.flag("ras")));
-    const long i = std::lround(index.x), j = std::lround(index.y), k = std::lround(index.z);
-    const std::uint16_t id = loaded.volume.geometry.containsIndex(i, j, k)
-                                 ? lytic.lesions.at(std::size_t(i), std::size_t(j), std::size_t(k)) : std::uint16_t(0);
-    if (id == 0) throw ProcessingError(fmt::format("no lytic lesion found at the seed {}", formatPoint(fromRas(p, args.flag("ras")))));
-    chosen.push_back(id);
-  }
-  LabelMap mask(loaded.volume.geometry, 0);
-  for (std::size_t q = 0; q < mask.voxels.size(); ++q) {
-    const std::uint16_t id = lytic.lesions.voxels[q];
-    if (id && (chosen.empty() || std::find(chosen.begin(), chosen.end(), id) != chosen.end())) mask.voxels[q] = 1;
+  for (const Vec3& p : seeds) {
+    const Vec3 index = loaded.volume.geometry.pointToIndex(p);
+    chosen.push_back(lytic.lesions.at(std::size_t(std::lround(index.x)), std::size_t(std::lround(index.y)),
+                                      std::size_t(std::lround(index.z))));
   }
   std::size_t voxels = 0;
-  for (std::uint16_t v : mask.voxels) voxels += v;
-  if (voxels == 0) throw ProcessingError("no lytic lesion found in the vertebral bodies");
+  for (std::uint16_t v : mask.voxels) voxels += v != 0;
   writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(mask, tmp); });
   for (const auto& l : lytic.candidates)
     if (l.labelled && (chosen.empty() || std::find(chosen.begin(), chosen.end(), std::uint16_t(l.id)) != chosen.end()))

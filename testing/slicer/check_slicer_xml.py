@@ -7,6 +7,11 @@ valid channels; points and regions carry a coordinate system; enumeration defaul
 their elements; and every flag in the XML is a real option of the executable (its --help).
 
 Usage: check_slicer_xml.py PATH/TO/lesionkit
+       check_slicer_xml.py --single PATH/TO/LesionKitSegment [PATH/TO/LesionKitMeasure ...]
+
+The second form checks single-command executables (Slicer CLI modules): `EXE --xml` and
+`EXE --help`; their names must have no dot (Slicer takes what follows a dot as an extension) and
+their XML must carry a category and a title.
 """
 import re
 import subprocess
@@ -117,7 +122,47 @@ def check(command: str, xml_text: str, help_text: str) -> list:
     return errors
 
 
+def check_single(executables: list) -> int:
+    """Checks each single-command executable (a Slicer CLI module)."""
+    if not executables:
+        print("--single needs at least one executable")
+        return 1
+    failed = 0
+    for exe in executables:
+        name = exe.replace("\\", "/").rsplit("/", 1)[-1]
+        problems = []
+        if "." in name:
+            problems.append(f"{name}: Slicer CLI module names must not contain a dot")
+        xml = subprocess.run([exe, "--xml"], capture_output=True, text=True)
+        help_run = subprocess.run([exe, "--help"], capture_output=True, text=True)
+        if xml.returncode != 0 or help_run.returncode != 0:
+            problems.append(f"{name}: --xml exited {xml.returncode}, --help exited {help_run.returncode}: {xml.stderr}{help_run.stderr}")
+        else:
+            problems += check(name, xml.stdout, help_run.stdout)
+            if "<filter-" in xml.stdout:
+                problems.append(f"{name}: --xml output holds progress tags, Slicer would not parse it")
+            try:
+                root = ET.fromstring(xml.stdout)
+                if not (root.findtext("category") or "").startswith("Quantification"):
+                    problems.append(f"{name}: category '{root.findtext('category')}' is not under Quantification")
+                if not (root.findtext("title") or "").startswith("LesionKit "):
+                    problems.append(f"{name}: title '{root.findtext('title')}' does not start with 'LesionKit '")
+            except ET.ParseError:
+                pass  # reported by check()
+        print(f"{name}: {'ok' if not problems else str(len(problems)) + ' problem(s)'}")
+        for p in problems:
+            print("  " + p)
+        failed += bool(problems)
+    print(f"{len(executables) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def main() -> int:
+    if len(sys.argv) < 2:
+        print(__doc__)
+        return 1
+    if sys.argv[1] == "--single":
+        return check_single(sys.argv[2:])
     exe = sys.argv[1]
     listing = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
     block = listing.split("Commands:", 1)[1].split("\n\n", 1)[0]

@@ -76,7 +76,7 @@ const Parameter* Command::find(const std::string& n) const {
 
 std::string formatHelp(const ToolInfo& tool, const Command& c) {
   std::ostringstream out;
-  out << tool.program << ' ' << c.name << " - " << c.summary << "\n\nUsage: " << tool.program << ' ' << c.name;
+  out << tool.invocation(c.name) << " - " << c.summary << "\n\nUsage: " << tool.invocation(c.name);
   for (const auto& p : c.parameters) {
     if (p.required && !p.isReturnValue()) out << ' ' << usageToken(p);
   }

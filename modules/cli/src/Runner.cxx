@@ -97,7 +97,7 @@ void writeReturnParameters(const std::string& file, const std::map<std::string, 
 
 int runCommand(const ToolInfo& tool, const Command& command, const std::vector<std::string>& args,
                std::ostream& out, std::ostream& err, ProgressStyle style) {
-  const std::string who = tool.program + (tool.program == command.name ? "" : " " + command.name);
+  const std::string who = tool.invocation(command.name);
   auto fail = [&](const std::string& message, ExitCode code) {
     err << who << ": error: " << message << '\n';
     if (code == ExitCode::Usage) err << "Run '" << who << " --help' for usage.\n";
@@ -183,7 +183,9 @@ int runMultiCommand(const ToolInfo& tool, const std::vector<Command>& commands, 
 
 int runSingleCommand(const ToolInfo& tool, const Command& command, int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
-  return runCommand(tool, command, args, std::cout, std::cerr, ProgressStyle::SlicerTags);
+  ToolInfo single = tool;
+  single.singleCommand = true;
+  return runCommand(single, command, args, std::cout, std::cerr, ProgressStyle::SlicerTags);
 }
 
 } // namespace lesion::cli

@@ -536,4 +536,34 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
   return result;
 }
 
+LabelMap lyticLesionsAtSeeds(const LyticResult& lytic, const std::vector<Vec3>& seeds, std::uint16_t labelValue) {
+  const ImageGeometry& g = lytic.lesions.geometry;
+  std::vector<std::uint16_t> chosen;
+  for (const Vec3& p : seeds) {
+    const Vec3 index = g.pointToIndex(p);
+    const long i = std::lround(index.x), j = std::lround(index.y), k = std::lround(index.z);
+    const std::uint16_t id = g.containsIndex(i, j, k) ? lytic.lesions.at(std::size_t(i), std::size_t(j), std::size_t(k))
+                                                      : std::uint16_t(0);
+    if (id == 0) throw ProcessingError(fmt::format("no lytic lesion found at the seed {}", formatPoint(p)));
+    chosen.push_back(id);
+  }
+  LabelMap mask(g, 0);
+  std::size_t voxels = 0;
+  for (std::size_t q = 0; q < mask.voxels.size(); ++q) {
+    const std::uint16_t id = lytic.lesions.voxels[q];
+    if (id != 0 && (chosen.empty() || std::find(chosen.begin(), chosen.end(), id) != chosen.end())) {
+      mask.voxels[q] = labelValue;
+      ++voxels;
+    }
+  }
+  if (voxels == 0) throw ProcessingError("no lytic lesion found in the vertebral bodies");
+  return mask;
+}
+
+LabelMap segmentLyticLesion(const Volume& ct, const std::vector<Vec3>& seeds, std::uint16_t labelValue, Progress progress) {
+  const SpineResult vertebrae = segmentSpine(ct, {}, progress.sub(0.0, 0.7));
+  const LyticResult lytic = detectLyticLesions(ct, vertebrae, {}, progress.sub(0.7, 1.0));
+  return lyticLesionsAtSeeds(lytic, seeds, labelValue);
+}
+
 } // namespace lesion::spine

@@ -37,6 +37,13 @@ struct Command {
 /// Metadata shared by every command's XML description.
 struct ToolInfo {
   std::string program{"lesionkit"};
+  /// A single-command executable (a Slicer CLI module): invoked without a sub-command name.
+  bool singleCommand{false};
+
+  /// How users invoke `command`: "lesionkit measure", or just "LesionKitMeasure".
+  [[nodiscard]] std::string invocation(const std::string& command) const {
+    return singleCommand ? program : program + " " + command;
+  }
   std::string version;
   std::string category{"Quantification.LesionKit"};
   std::string documentationUrl;

@@ -79,4 +79,15 @@ struct LyticResult {
 [[nodiscard]] LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const LyticOptions& options = {},
                                              Progress progress = {});
 
+/// The detected lesions under `seeds` (LPS mm) as one mask of value `labelValue` (all of them
+/// when `seeds` is empty). Throws lesion::ProcessingError naming the seed when no lesion lies
+/// under it, or when no lesion was detected at all.
+[[nodiscard]] LabelMap lyticLesionsAtSeeds(const LyticResult& lytic, const std::vector<Vec3>& seeds,
+                                           std::uint16_t labelValue = 1);
+
+/// Spine labelling, lytic lesion detection and the lesion(s) under `seeds`, in one call: what
+/// `lesionkit segment --kind lytic` does.
+[[nodiscard]] LabelMap segmentLyticLesion(const Volume& ct, const std::vector<Vec3>& seeds, std::uint16_t labelValue = 1,
+                                          Progress progress = {});
+
 } // namespace lesion::spine

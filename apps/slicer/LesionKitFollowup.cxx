@@ -1,0 +1,7 @@
+// LesionKitFollowup: the Slicer CLI module for 'lesionkit followup' (same parameter table and code path).
+#include "Commands.h"
+#include "lesion/cli/Runner.h"
+
+int main(int argc, char** argv) {
+  return lesion::cli::runSingleCommand(lesion::commands::toolInfo("LesionKitFollowup"), lesion::commands::followupCommand(), argc, argv);
+}

@@ -1,0 +1,7 @@
+// LesionKitMeasure: the Slicer CLI module for 'lesionkit measure' (same parameter table and code path).
+#include "Commands.h"
+#include "lesion/cli/Runner.h"
+
+int main(int argc, char** argv) {
+  return lesion::cli::runSingleCommand(lesion::commands::toolInfo("LesionKitMeasure"), lesion::commands::measureCommand(), argc, argv);
+}

@@ -1,0 +1,7 @@
+// LesionKitSegment: the Slicer CLI module for 'lesionkit segment' (same parameter table and code path).
+#include "Commands.h"
+#include "lesion/cli/Runner.h"
+
+int main(int argc, char** argv) {
+  return lesion::cli::runSingleCommand(lesion::commands::toolInfo("LesionKitSegment"), lesion::commands::segmentCommand(), argc, argv);
+}

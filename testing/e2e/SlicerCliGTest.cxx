@@ -1,0 +1,267 @@
+// The Slicer CLI modules (LesionKitSegment, LesionKitMeasure, ...) run exactly as Slicer runs them:
+// flags first, then the positional arguments, --returnparameterfile and --processinformationaddress,
+// NRRD inputs. Each must give the same mask and numbers as the lesionkit sub-command on the same input.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/testing/TestHarness.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using lesion::test::ProcessResult;
+using lesion::test::runProcess;
+
+namespace {
+
+/// Parses a return parameter file ("name = value" lines) the way Slicer does.
+std::map<std::string, std::string> readReturnParameters(const fs::path& file) {
+  std::map<std::string, std::string> values;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find(" = ");
+    if (eq == std::string::npos) {
+      ADD_FAILURE() << file << ": line without ' = ': '" << line << "'";
+      continue;
+    }
+    values[line.substr(0, eq)] = line.substr(eq + 3);
+  }
+  return values;
+}
+
+std::string pointText(const json& p) {
+  return fmt::format("{},{},{}", p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
+}
+
+/// One phantom study (two time points) converted to NRRD, shared by the tests of this file.
+class SlicerCli : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    s_Dir = std::make_unique<lesion::test::ScratchFolder>("lesionkit-slicer-e2e");
+    const fs::path study = *s_Dir / "phantom";
+    const auto r = runProcess({"lesionkit", "phantom", study.string(), "--voxel-size", "2", "--slice-thickness", "4",
+                               "--time-points", "2"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    const fs::path patient = study / "LKPHANTOM01";
+    std::ifstream in(patient / "truth.json");
+    s_Truth = json::parse(in);
+    for (std::size_t t = 0; t < 2; ++t) {
+      const json& tp = s_Truth["timePoints"][t];
+      const fs::path ct = *s_Dir / fmt::format("ct{}.nrrd", t);
+      const auto c = runProcess({"lesionkit", "convert", (study / tp["dicomSeriesFolder"].get<std::string>()).string(),
+                                 "-o", ct.string()});
+      ASSERT_EQ(c.exitCode, 0) << c.err;
+      s_Ct.push_back(ct);
+      s_Labels.push_back(study / tp["labelMaps"][0].get<std::string>());
+      ASSERT_TRUE(fs::exists(s_Labels.back())) << s_Labels.back();
+    }
+  }
+  static void TearDownTestSuite() { s_Dir.reset(); }
+
+  void SetUp() override {
+    if (!s_Dir || s_Ct.size() != 2) GTEST_SKIP() << "phantom set-up failed (see the first test's failure)";
+  }
+
+  /// Centroid (LPS mm) of the soft-tissue mass at time point t, from the phantom's truth.
+  static json massCentroid(std::size_t t) {
+    for (const json& lesion : s_Truth["timePoints"][t]["lesions"])
+      if (lesion["labelValues"] == json::array({2})) return lesion["centroidMm"];
+    ADD_FAILURE() << "no soft-tissue mass (label 2) in truth.json";
+    return json::array({0, 0, 0});
+  }
+
+  /// Runs a Slicer module as Slicer does; checks the progress tags and the return parameter file.
+  static std::map<std::string, std::string> runAsSlicer(const std::string& module, std::vector<std::string> flags,
+                                                        const std::vector<std::string>& positional,
+                                                        const fs::path& returnFile) {
+    std::vector<std::string> argv{module};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.insert(argv.end(), {"--returnparameterfile", returnFile.string(), "--processinformationaddress", "0x0"});
+    argv.insert(argv.end(), positional.begin(), positional.end());
+    const ProcessResult r = runProcess(argv);
+    EXPECT_EQ(r.exitCode, 0) << module << ": " << r.err << r.out;
+    EXPECT_NE(r.out.find("<filter-start>"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("<filter-progress>"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("<filter-end>"), std::string::npos) << r.out;
+    EXPECT_TRUE(fs::exists(returnFile)) << module << " wrote no return parameter file";
+    return readReturnParameters(returnFile);
+  }
+
+  /// Runs `lesionkit <command> ...` as a user does, with a return parameter file.
+  static std::map<std::string, std::string> runSubCommand(std::vector<std::string> argv, const fs::path& returnFile) {
+    argv.insert(argv.begin(), "lesionkit");
+    argv.insert(argv.end(), {"--returnparameterfile", returnFile.string()});
+    const ProcessResult r = runProcess(argv);
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    return readReturnParameters(returnFile);
+  }
+
+  static void expectSameLabelMaps(const fs::path& a, const fs::path& b) {
+    const lesion::LabelMap la = lesion::dicomio::readLabelMapFile(a);
+    const lesion::LabelMap lb = lesion::dicomio::readLabelMapFile(b);
+    EXPECT_TRUE(la.geometry.sameGrid(lb.geometry)) << a << " vs " << b;
+    ASSERT_EQ(la.voxels.size(), lb.voxels.size());
+    std::size_t differing = 0;
+    for (std::size_t i = 0; i < la.voxels.size(); ++i) differing += la.voxels[i] != lb.voxels[i];
+    EXPECT_EQ(differing, 0u) << a << " and " << b << " differ in " << differing << " voxels";
+  }
+
+  static std::size_t countLabel(const fs::path& file, std::uint16_t label) {
+    const lesion::LabelMap l = lesion::dicomio::readLabelMapFile(file);
+    return static_cast<std::size_t>(std::count(l.voxels.begin(), l.voxels.end(), label));
+  }
+
+  static std::unique_ptr<lesion::test::ScratchFolder> s_Dir;
+  static json s_Truth;
+  static std::vector<fs::path> s_Ct;
+  static std::vector<fs::path> s_Labels;
+};
+
+std::unique_ptr<lesion::test::ScratchFolder> SlicerCli::s_Dir;
+json SlicerCli::s_Truth;
+std::vector<fs::path> SlicerCli::s_Ct;
+std::vector<fs::path> SlicerCli::s_Labels;
+
+} // namespace
+
+TEST_F(SlicerCli, ModulesPrintTheirXmlWithoutProgressTags) {
+  for (const std::string module : {"LesionKitSegment", "LesionKitMeasure", "LesionKitSpine", "LesionKitFollowup"}) {
+    const ProcessResult r = runProcess({module, "--xml"});
+    ASSERT_EQ(r.exitCode, 0) << module << ": " << r.err;
+    EXPECT_EQ(r.out.rfind("<?xml", 0), 0u) << module << " --xml does not start with the XML declaration";
+    EXPECT_EQ(r.out.find("<filter-"), std::string::npos) << module;
+    EXPECT_NE(r.out.find("<category>Quantification.LesionKit</category>"), std::string::npos) << module;
+  }
+}
+
+TEST_F(SlicerCli, SegmentMatchesTheSubCommand) {
+  const json c = massCentroid(0);
+  // Two seeds as Slicer passes a point list with two control points: repeated --seed.
+  const std::string seed1 = pointText(c);
+  const std::string seed2 = fmt::format("{},{},{}", c[0].get<double>() + 2.0, c[1].get<double>(), c[2].get<double>());
+  const fs::path slicerMask = *s_Dir / "slicer-mass.nrrd", cliMask = *s_Dir / "cli-mass.nrrd";
+  const auto slicer = runAsSlicer("LesionKitSegment",
+                                  {"--kind", "soft-tissue", "--seed", seed1, "--seed", seed2, "--modality", "ct",
+                                   "--output", slicerMask.string()},
+                                  {s_Ct[0].string()}, *s_Dir / "segment-slicer.params");
+  const auto cli = runSubCommand({"segment", s_Ct[0].string(), "--kind", "soft-tissue", "--seed", seed1, "--seed",
+                                  seed2, "--modality", "ct", "-o", cliMask.string()},
+                                 *s_Dir / "segment-cli.params");
+  EXPECT_EQ(slicer, cli);
+  ASSERT_EQ(slicer.count("voxelCount"), 1u);
+  ASSERT_EQ(slicer.count("volumeMl"), 1u);
+  ASSERT_TRUE(fs::exists(slicerMask));
+  expectSameLabelMaps(slicerMask, cliMask);
+  // The numbers are the mask's: voxel count as returned, and a sane match with the truth mass.
+  const std::size_t voxels = countLabel(slicerMask, 1);
+  EXPECT_EQ(std::to_string(voxels), slicer.at("voxelCount"));
+  const std::size_t truthVoxels = countLabel(s_Labels[0], 2);
+  ASSERT_GT(truthVoxels, 0u);
+  EXPECT_NEAR(static_cast<double>(voxels) / static_cast<double>(truthVoxels), 1.0, 0.25);
+  EXPECT_NEAR(std::stod(slicer.at("volumeMl")), static_cast<double>(voxels) * 2 * 2 * 4 / 1000.0, 1e-3);
+}
+
+TEST_F(SlicerCli, MeasureMatchesTheSubCommand) {
+  const fs::path slicerJson = *s_Dir / "slicer-measure.json", cliJson = *s_Dir / "cli-measure.json";
+  const fs::path slicerCsv = *s_Dir / "slicer-measure.csv", cliCsv = *s_Dir / "cli-measure.csv";
+  const auto slicer = runAsSlicer("LesionKitMeasure",
+                                  {"--mask", s_Labels[0].string(), "--output", slicerJson.string(), "--csv",
+                                   slicerCsv.string(), "--label", "2", "--lesion", "2:soft-tissue:axilla",
+                                   "--intensity-unit", "HU"},
+                                  {s_Ct[0].string()}, *s_Dir / "measure-slicer.params");
+  const auto cli = runSubCommand({"measure", s_Ct[0].string(), "--mask", s_Labels[0].string(), "-o", cliJson.string(),
+                                  "--csv", cliCsv.string(), "--label", "2", "--lesion", "2:soft-tissue:axilla",
+                                  "--intensity-unit", "HU"},
+                                 *s_Dir / "measure-cli.params");
+  EXPECT_EQ(slicer, cli);
+  for (const char* name : {"volumeMl", "longAxisMm", "shortAxisMm", "maxDiameter3dMm"})
+    ASSERT_EQ(slicer.count(name), 1u) << name << " missing from the return parameters";
+  std::ifstream sin(slicerJson), cin(cliJson);
+  const json s = json::parse(sin), c = json::parse(cin);
+  EXPECT_EQ(s["lesions"], c["lesions"]);
+  ASSERT_EQ(s["lesions"].size(), 1u);
+  // The numbers against the phantom's continuous truth, within about a voxel diagonal.
+  json truth;
+  for (const json& lesion : s_Truth["timePoints"][0]["lesions"])
+    if (lesion["labelValues"] == json::array({2})) truth = lesion;
+  ASSERT_FALSE(truth.is_null());
+  const double diagonal = std::sqrt(2.0 * 2 + 2.0 * 2 + 4.0 * 4);
+  EXPECT_NEAR(std::stod(slicer.at("longAxisMm")), truth["recist"]["longAxisMm"].get<double>(), diagonal);
+  EXPECT_NEAR(std::stod(slicer.at("shortAxisMm")), truth["recist"]["shortAxisMm"].get<double>(), diagonal);
+  EXPECT_NEAR(std::stod(slicer.at("maxDiameter3dMm")), truth["maxDiameter3dMm"].get<double>(), diagonal);
+}
+
+TEST_F(SlicerCli, MeasureFromSeedMatchesTheSubCommand) {
+  const std::string seed = pointText(massCentroid(0));
+  const auto slicer = runAsSlicer("LesionKitMeasure", {"--seed", seed, "--output", (*s_Dir / "ms.json").string()},
+                                  {s_Ct[0].string()}, *s_Dir / "measure-seed-slicer.params");
+  const auto cli = runSubCommand({"measure", s_Ct[0].string(), "--seed", seed, "-o", (*s_Dir / "mc.json").string()},
+                                 *s_Dir / "measure-seed-cli.params");
+  EXPECT_EQ(slicer, cli);
+  EXPECT_EQ(slicer.size(), 4u);
+}
+
+TEST_F(SlicerCli, BadInputFailsWithoutReturnParameters) {
+  const fs::path params = *s_Dir / "bad.params";
+  const ProcessResult r =
+      runProcess({"LesionKitMeasure", "--output", (*s_Dir / "bad.json").string(), "--returnparameterfile",
+                  params.string(), "--processinformationaddress", "0x0", "--seed", "0,0,0",
+                  (*s_Dir / "missing.nrrd").string()});
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("missing.nrrd"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(*s_Dir / "bad.json"));
+}
+
+TEST_F(SlicerCli, SpineMatchesTheSubCommand) {
+  const fs::path slicerLabels = *s_Dir / "slicer-vertebrae.nrrd", cliLabels = *s_Dir / "cli-vertebrae.nrrd";
+  const auto slicer = runAsSlicer("LesionKitSpine",
+                                  {"--output", slicerLabels.string(), "--json", (*s_Dir / "slicer-spine.json").string()},
+                                  {s_Ct[0].string()}, *s_Dir / "spine-slicer.params");
+  const auto cli = runSubCommand({"spine", s_Ct[0].string(), "-o", cliLabels.string(), "--json",
+                                  (*s_Dir / "cli-spine.json").string()},
+                                 *s_Dir / "spine-cli.params");
+  EXPECT_EQ(slicer, cli);
+  ASSERT_EQ(slicer.count("levelCount"), 1u);
+  EXPECT_EQ(slicer.at("levelCount"), "7"); // the phantom holds T12 to S1
+  ASSERT_TRUE(fs::exists(slicerLabels));
+  expectSameLabelMaps(slicerLabels, cliLabels);
+}
+
+TEST_F(SlicerCli, FollowupMatchesTheSubCommand) {
+  const fs::path slicerOut = *s_Dir / "slicer-followup", cliOut = *s_Dir / "cli-followup";
+  // Slicer passes a multiple image parameter as repeated flags, here one follow-up.
+  const auto slicer = runAsSlicer("LesionKitFollowup",
+                                  {"--baseline", s_Ct[0].string(), "--followup", s_Ct[1].string(), "--lesions",
+                                   s_Labels[0].string(), "--lesion", "2:soft-tissue:axilla", "--output",
+                                   slicerOut.string()},
+                                  {}, *s_Dir / "followup-slicer.params");
+  const auto cli = runSubCommand({"followup", "--baseline", s_Ct[0].string(), "--followup", s_Ct[1].string(),
+                                  "--lesions", s_Labels[0].string(), "--lesion", "2:soft-tissue:axilla", "-o",
+                                  cliOut.string()},
+                                 *s_Dir / "followup-cli.params");
+  EXPECT_EQ(slicer, cli);
+  ASSERT_EQ(slicer.count("recistCategory"), 1u);
+  EXPECT_NE(slicer.at("recistCategory"), "");
+  auto read = [](const fs::path& file) {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  const std::string csv = read(slicerOut / "measurements.csv");
+  EXPECT_NE(csv.find("follow-up-1,2,axilla"), std::string::npos) << csv;
+  EXPECT_EQ(csv, read(cliOut / "measurements.csv"));
+  expectSameLabelMaps(slicerOut / "labels" / "follow-up-1.nrrd", cliOut / "labels" / "follow-up-1.nrrd");
+}

@@ -74,7 +74,7 @@ cli::Command segmentCommand() {
   cli::Command c;
   c.name = "segment";
   c.title = "LesionKit Segment";
-  c.summary = "segment a lesion from a click, a box or a RECIST line (soft-tissue mass on CT or MR)";
+  c.summary = "segment a lesion from a click, a box or a RECIST line (soft-tissue mass on CT/MR, lytic bone lesion on CT)";
   c.description =
       "Segments one lesion around an initialisation and writes its label map (label 1) on the volume's grid. "
       "Soft-tissue masses on CT or MR: give one or more --seed points inside the mass, or a --box around it, or "
@@ -82,7 +82,9 @@ cli::Command segmentCommand() {
       "--ras for RAS, as shown by 3D Slicer). The mass is region-grown from an intensity model of the seed "
       "neighbourhood after denoising (and, on MR, N4 bias-field correction), cut at narrow necks from adjacent "
       "muscle or vessels of similar density and checked for leaks. When no trustworthy mask can be made (seed "
-      "in fat or air, a leak it cannot stop) it exits with code 3 and writes nothing.";
+      "in fat or air, a leak it cannot stop) it exits with code 3 and writes nothing. --kind lytic (CT): the "
+      "spine is labelled and the osteolytic lesion under each --seed (every lesion found without one) is "
+      "written, its lytic, soft-tissue and sclerotic parts together.";
   c.examples = {"lesionkit segment ct.nrrd --kind soft-tissue --seed 112.5,-40,310 -o mass.nrrd",
                 "lesionkit segment study/CT --recist 95,-52,310:128,-30,310 -o mass.nrrd",
                 "lesionkit segment mr.nii.gz --modality mr --box 90,-60,290,135,-20,330 -o mass.nii.gz"};

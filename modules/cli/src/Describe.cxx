@@ -92,6 +92,7 @@ std::string formatHelp(const ToolInfo& tool, const Command& c) {
       std::string left = p.isPositional() ? usageToken(p) : (p.flag ? fmt::format("-{}, ", p.flag) : "    ") + p.longFlag();
       if (!p.isPositional() && p.type != ParameterType::Boolean) left += " " + typeHint(p.type);
       std::string text = p.description;
+      if (!text.empty() && text.back() != '.') text += '.'; // the sentences below follow it
       if (p.type == ParameterType::StringEnumeration) {
         std::string choices;
         for (const auto& e : p.elements) choices += (choices.empty() ? "" : "|") + e;

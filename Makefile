@@ -24,6 +24,7 @@ test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure --parallel $(JOBS) --timeout 900 $(CTEST_ARGS)
 
 bench: build
+	@bash scripts/install-deps.sh --bench
 	@bash bench/run_all.sh
 
 clean:

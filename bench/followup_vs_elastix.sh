@@ -1,7 +1,7 @@
 #!/bin/sh
 # Side by side: LesionKit's rigid follow-up registration and elastix on the same CT pair.
-#   bench/followup_vs_elastix.sh WORKLOAD_DIR BUILD_DIR
-# WORKLOAD_DIR is the output of /work/shared/tools/make_ct_series.py (baseline.nii,
+#   bench/followup_vs_elastix.sh WORKLOAD_DIR BUILD_DIR   (make bench runs it on build/bench-workload)
+# WORKLOAD_DIR is the output of ../shared/tools/make_ct_series.py (baseline.nii,
 # followup.nii, truth.json); never commit it. Needs elastix (Debian package) and python3.
 set -eu
 W=$1

@@ -23,6 +23,11 @@ packages=(
   python3 python3-numpy python3-jsonschema
 )
 
+# `--bench` adds the peers and workload tools of bench/ (make bench), not needed by make test.
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(elastix hyperfine time python3-pydicom python3-nibabel python3-scipy)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,5 +1,7 @@
 #include "SegmentationTestUtil.h"
 
+#include "lesion/measurement/Overlap.h"
+
 #include <vector>
 
 #include <itkSignedMaurerDistanceMapImageFilter.h>
@@ -9,14 +11,8 @@
 namespace lesion::segmentation::test {
 
 double dice(const LabelMap& a, const LabelMap& b) {
-  std::size_t na = 0, nb = 0, both = 0;
-  for (std::size_t i = 0; i < a.voxels.size(); ++i) {
-    const bool x = a.voxels[i] != 0, y = b.voxels[i] != 0;
-    na += x;
-    nb += y;
-    both += x && y;
-  }
-  return na + nb ? 2.0 * double(both) / double(na + nb) : 1.0;
+  const auto nonZero = [](std::uint16_t v) { return v != 0; };
+  return measurement::diceCoefficient(a, nonZero, b, nonZero);
 }
 
 double volumeMl(const LabelMap& mask) {

@@ -1,5 +1,7 @@
 #include "SpineTestUtil.h"
 
+#include "lesion/measurement/Overlap.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -7,14 +9,7 @@ namespace lesion::spine::test {
 
 double dice(const LabelMap& a, const std::function<bool(std::uint16_t)>& inA, const LabelMap& b,
             const std::function<bool(std::uint16_t)>& inB) {
-  std::size_t na = 0, nb = 0, both = 0;
-  for (std::size_t p = 0; p < a.voxels.size(); ++p) {
-    const bool x = inA(a.voxels[p]), y = inB(b.voxels[p]);
-    na += x;
-    nb += y;
-    both += x && y;
-  }
-  return na + nb == 0 ? 1.0 : 2.0 * double(both) / double(na + nb);
+  return measurement::diceCoefficient(a, inA, b, inB);
 }
 
 std::size_t countVoxels(const LabelMap& m, const std::function<bool(std::uint16_t)>& in) {

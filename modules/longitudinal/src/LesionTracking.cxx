@@ -17,6 +17,18 @@ namespace lesion::longitudinal {
 
 namespace {
 
+/// Calls f(m) for each of the 6 face neighbours m (linear indices) of voxel n inside `grid`.
+template <typename F>
+void forEachFaceNeighbour(const ImageGeometry& grid, std::size_t n, F&& f) {
+  const auto& s = grid.size;
+  const long i = long(n % s[0]), j = long((n / s[0]) % s[1]), k = long(n / (s[0] * s[1]));
+  constexpr std::array<std::array<long, 3>, 6> steps{{{-1, 0, 0}, {1, 0, 0}, {0, -1, 0}, {0, 1, 0}, {0, 0, -1}, {0, 0, 1}}};
+  for (const auto& d : steps) {
+    const long a = i + d[0], b = j + d[1], c = k + d[2];
+    if (grid.containsIndex(a, b, c)) f(grid.linearIndex(std::size_t(a), std::size_t(b), std::size_t(c)));
+  }
+}
+
 bool isBoneKind(const std::string& kind) { return kind == "lytic-bone" || kind == "sclerotic-bone"; }
 
 bool hounsfield(const FollowupOptions& o) {
@@ -135,20 +147,15 @@ void checkSameGrid(const ImageGeometry& a, const ImageGeometry& b, const char* w
 Volume crossSmooth(const Volume& in) {
   Volume out = in;
   const ImageGeometry& g = in.geometry;
-  const std::array<std::array<long, 3>, 6> steps{{{-1, 0, 0}, {1, 0, 0}, {0, -1, 0}, {0, 1, 0}, {0, 0, -1}, {0, 0, 1}}};
-  for (std::size_t k = 0; k < g.size[2]; ++k)
-    for (std::size_t j = 0; j < g.size[1]; ++j)
-      for (std::size_t i = 0; i < g.size[0]; ++i) {
-        double sum = in.at(i, j, k);
-        int n = 1;
-        for (const auto& d : steps) {
-          const long a = long(i) + d[0], b = long(j) + d[1], c = long(k) + d[2];
-          if (!g.containsIndex(a, b, c)) continue;
-          sum += in.at(std::size_t(a), std::size_t(b), std::size_t(c));
-          ++n;
-        }
-        out.at(i, j, k) = float(sum / n);
-      }
+  for (std::size_t v = 0; v < in.voxels.size(); ++v) {
+    double sum = in.voxels[v];
+    int n = 1;
+    forEachFaceNeighbour(g, v, [&](std::size_t m) {
+      sum += in.voxels[m];
+      ++n;
+    });
+    out.voxels[v] = float(sum / n);
+  }
   return out;
 }
 
@@ -297,17 +304,12 @@ LabelMap intensityGatedMask(const Volume& followup, const LabelMap& mapped, std:
       const std::size_t n = stack.back();
       stack.pop_back();
       coreCount += core.voxels[n] == label;
-      const std::size_t i = n % s[0], j = (n / s[0]) % s[1], k = n / (s[0] * s[1]);
-      const std::array<std::array<long, 3>, 6> steps{{{-1, 0, 0}, {1, 0, 0}, {0, -1, 0}, {0, 1, 0}, {0, 0, -1}, {0, 0, 1}}};
-      for (const auto& d : steps) {
-        const long a = long(i) + d[0], b = long(j) + d[1], c = long(k) + d[2];
-        if (!crop.containsIndex(a, b, c)) continue;
-        const std::size_t m = crop.linearIndex(std::size_t(a), std::size_t(b), std::size_t(c));
+      forEachFaceNeighbour(crop, n, [&](std::size_t m) {
         if (component[m] < 0 && candidate(m)) {
           component[m] = next;
           stack.push_back(m);
         }
-      }
+      });
     }
     if (coreCount > bestCore) {
       bestCore = coreCount;
@@ -321,17 +323,12 @@ LabelMap intensityGatedMask(const Volume& followup, const LabelMap& mapped, std:
   std::size_t boundary = 0, leaking = 0;
   for (std::size_t n = 0; n < component.size(); ++n) {
     if (component[n] != best) continue;
-    const std::size_t i = n % s[0], j = (n / s[0]) % s[1], k = n / (s[0] * s[1]);
-    const std::array<std::array<long, 3>, 6> steps{{{-1, 0, 0}, {1, 0, 0}, {0, -1, 0}, {0, 1, 0}, {0, 0, -1}, {0, 0, 1}}};
     bool onBoundary = false, leaks = false;
-    for (const auto& d : steps) {
-      const long a = long(i) + d[0], b = long(j) + d[1], c = long(k) + d[2];
-      if (!crop.containsIndex(a, b, c)) continue;
-      const std::size_t m = crop.linearIndex(std::size_t(a), std::size_t(b), std::size_t(c));
-      if (component[m] == best) continue;
+    forEachFaceNeighbour(crop, n, [&](std::size_t m) {
+      if (component[m] == best) return;
       onBoundary = true;
       leaks = leaks || (!grown[m] && smooth.voxels[m] >= window.lo && smooth.voxels[m] <= window.hi);
-    }
+    });
     boundary += onBoundary;
     leaking += leaks;
   }
@@ -355,17 +352,12 @@ LabelMap intensityGatedMask(const Volume& followup, const LabelMap& mapped, std:
   while (!stack.empty()) {
     const std::size_t n = stack.back();
     stack.pop_back();
-    const std::size_t i = n % s[0], j = (n / s[0]) % s[1], k = n / (s[0] * s[1]);
-    const std::array<std::array<long, 3>, 6> steps{{{-1, 0, 0}, {1, 0, 0}, {0, -1, 0}, {0, 1, 0}, {0, 0, -1}, {0, 0, 1}}};
-    for (const auto& d : steps) {
-      const long a = long(i) + d[0], b = long(j) + d[1], c = long(k) + d[2];
-      if (!crop.containsIndex(a, b, c)) continue;
-      const std::size_t m = crop.linearIndex(std::size_t(a), std::size_t(b), std::size_t(c));
+    forEachFaceNeighbour(crop, n, [&](std::size_t m) {
       if (!outside[m] && component[m] != best) {
         outside[m] = 1;
         stack.push_back(m);
       }
-    }
+    });
   }
   const Vec3 first = followup.geometry.pointToIndex(crop.origin);
   const auto i0 = std::size_t(first.x + 0.5), j0 = std::size_t(first.y + 0.5), k0 = std::size_t(first.z + 0.5);

@@ -137,13 +137,20 @@ std::optional<double> totalLyticMl(const std::vector<LesionObservation>& lesions
   return total;
 }
 
-ResponseAssessment baselineAssessment(const char* criteria, const TimePointObservation& tp,
-                                      const std::vector<LesionObservation>& targets, double sum,
-                                      const std::string& what) {
+/// An assessment of `criteria` at `tp` over `targets`, before its category is decided.
+ResponseAssessment assessmentFor(const char* criteria, const TimePointObservation& tp,
+                                 const std::vector<LesionObservation>& targets) {
   ResponseAssessment a;
   a.criteria = criteria;
   a.timepoint = tp.label;
   a.lesionIds = idsOf(targets);
+  return a;
+}
+
+ResponseAssessment baselineAssessment(const char* criteria, const TimePointObservation& tp,
+                                      const std::vector<LesionObservation>& targets, double sum,
+                                      const std::string& what) {
+  ResponseAssessment a = assessmentFor(criteria, tp, targets);
   a.sum = a.baselineSum = a.nadirSum = sum;
   if (targets.empty()) {
     a.category = ResponseCategory::NotEvaluable;
@@ -197,10 +204,7 @@ std::vector<ResponseAssessment> assessRecist(const std::vector<TimePointObservat
   std::vector<double> evaluableSums{baselineSum};
   for (std::size_t t = 1; t < series.size(); ++t) {
     const TimePointObservation& tp = series[t];
-    ResponseAssessment a;
-    a.criteria = kName;
-    a.timepoint = tp.label;
-    a.lesionIds = idsOf(targets);
+    ResponseAssessment a = assessmentFor(kName, tp, targets);
     if (targets.empty()) {
       a.category = tp.newLesions ? ResponseCategory::ProgressiveDisease : ResponseCategory::NotEvaluable;
       a.reason = tp.newLesions ? "new lesion(s) appeared (RECIST 1.1 4.3.6); there are no target lesions"
@@ -285,10 +289,7 @@ std::vector<ResponseAssessment> assessMdAnderson(const std::vector<TimePointObse
   std::vector<double> evaluableSums{baselineSpd};
   for (std::size_t t = 1; t < series.size(); ++t) {
     const TimePointObservation& tp = series[t];
-    ResponseAssessment a;
-    a.criteria = kName;
-    a.timepoint = tp.label;
-    a.lesionIds = idsOf(targets);
+    ResponseAssessment a = assessmentFor(kName, tp, targets);
     const bool newBone = tp.newBoneLesions;
     if (targets.empty()) {
       a.category = newBone ? ResponseCategory::ProgressiveDisease : ResponseCategory::NotEvaluable;
@@ -388,10 +389,7 @@ std::vector<ResponseAssessment> assessInverseChoi(const std::vector<TimePointObs
   std::vector<double> evaluableSums{baselineSum};
   for (std::size_t t = 1; t < series.size(); ++t) {
     const TimePointObservation& tp = series[t];
-    ResponseAssessment a;
-    a.criteria = kName;
-    a.timepoint = tp.label;
-    a.lesionIds = idsOf(targets);
+    ResponseAssessment a = assessmentFor(kName, tp, targets);
     const bool newLesions = tp.newLesions || tp.newBoneLesions;
     if (targets.empty()) {
       a.category = newLesions ? ResponseCategory::ProgressiveDisease : ResponseCategory::NotEvaluable;

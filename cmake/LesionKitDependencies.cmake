@@ -41,6 +41,13 @@ add_library(lesion_dep_dcmtk_objects INTERFACE)
 add_library(lesion::dep_dcmtk_objects ALIAS lesion_dep_dcmtk_objects)
 target_link_libraries(lesion_dep_dcmtk_objects INTERFACE DCMTK::dcmseg DCMTK::dcmfg DCMTK::dcmiod DCMTK::cmr
   DCMTK::dcmsr DCMTK::dcmdata DCMTK::ofstd DCMTK::oflog)
+# DIMSE networking (C-FIND, C-GET, C-STORE as an SCU): pacs only.
+add_library(lesion_dep_dcmtk_net INTERFACE)
+add_library(lesion::dep_dcmtk_net ALIAS lesion_dep_dcmtk_net)
+target_link_libraries(lesion_dep_dcmtk_net INTERFACE DCMTK::dcmnet lesion_dep_dcmtk)
+
+# HTTP client for DICOMweb (QIDO-RS, WADO-RS, STOW-RS): pacs only.
+find_package(CURL REQUIRED)
 
 find_package(OpenCV 4 REQUIRED COMPONENTS core imgproc imgcodecs)
 add_library(lesion_dep_opencv INTERFACE)
@@ -62,3 +69,6 @@ find_program(LESIONKIT_DCM2NIIX dcm2niix)
 find_program(LESIONKIT_CHROMIUM chromium)
 find_program(LESIONKIT_DSRDUMP dsrdump)
 find_program(LESIONKIT_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+# A real PACS on loopback for the pacs pull/push tests (Debian orthanc, orthanc-dicomweb).
+find_program(LESIONKIT_ORTHANC Orthanc PATHS /usr/sbin)
+find_file(LESIONKIT_ORTHANC_DICOMWEB libOrthancDicomWeb.so PATHS /usr/share/orthanc/plugins NO_DEFAULT_PATH)

@@ -11,10 +11,12 @@ packages=(
   libinsighttoolkit5-dev libvtk9-dev libdcmtk-dev libopencv-dev
   # small libraries
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-  libspdlog-dev libfmt-dev libsqlite3-dev libtbb-dev zlib1g-dev
-  libqhull-dev
+  libspdlog-dev libfmt-dev libsqlite3-dev libtbb-dev zlib1g-dev libpng-dev
+  libqhull-dev libcurl4-openssl-dev
   # test peers and validators
   dicom3tools dcmtk dcm2niix
+  # a real PACS on loopback for the pull/push tests, and the workflow engine of workflow/
+  orthanc orthanc-dicomweb snakemake
   # renders the HTML report headless in the reporting tests
   chromium
   # silences the GDCM CMake config that ITK pulls in (it names these tools)

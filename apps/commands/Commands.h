@@ -19,5 +19,11 @@ namespace lesion::commands {
 [[nodiscard]] cli::Command segmentCommand();
 [[nodiscard]] cli::Command followupCommand();
 [[nodiscard]] cli::Command spineCommand();
+[[nodiscard]] cli::Command indexCommand();
+[[nodiscard]] cli::Command seriesCommand();
+[[nodiscard]] cli::Command patientCommand();
+[[nodiscard]] cli::Command batchCommand();
+[[nodiscard]] cli::Command pullCommand();
+[[nodiscard]] cli::Command pushCommand();
 
 } // namespace lesion::commands

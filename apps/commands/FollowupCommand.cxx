@@ -14,42 +14,11 @@
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/longitudinal/LesionTracking.h"
-#include "lesion/reporting/MeasurementReport.h"
+#include "lesion/pipeline/FollowupRun.h"
 #include "lesion/pipeline/FollowupSegmenter.h"
 #include "lesion/segmentation/SoftTissueSegmentation.h"
 
 namespace lesion::commands {
-
-namespace {
-
-/// ITK transform file (the format Slicer and elastix tools read) of p_followup = R p_baseline + t:
-/// resampling the follow-up with it brings it onto the baseline grid.
-std::string itkTransformText(const RigidTransform& t) {
-  std::string params;
-  for (double v : t.rotation.m) params += fmt::format("{:.17g} ", v);
-  params += fmt::format("{:.17g} {:.17g} {:.17g}", t.translation.x, t.translation.y, t.translation.z);
-  return "#Insight Transform File V1.0\n#Transform 0\nTransform: AffineTransform_double_3_3\nParameters: " + params +
-         "\nFixedParameters: 0 0 0\n";
-}
-
-reporting::MeasurementReport reportOf(const longitudinal::TimePointResult& tp, const std::string& volumePath,
-                                      const std::string& maskPath, const measurement::MeasurementOptions& options) {
-  reporting::MeasurementReport report;
-  report.toolVersion = toolInfo().version;
-  report.command = "followup";
-  report.timepoint = tp.label;
-  report.input.volumePath = volumePath;
-  report.input.maskPath = maskPath;
-  report.input.geometry = tp.grid;
-  report.options = options;
-  for (const longitudinal::TrackedLesion& l : tp.lesions) {
-    if (l.measurement) report.lesions.push_back(*l.measurement);
-    for (const std::string& note : l.notes) report.input.warnings.push_back(l.trackingId + ": " + note);
-  }
-  return report;
-}
-
-} // namespace
 
 cli::Command followupCommand() {
   using cli::Channel;
@@ -224,59 +193,20 @@ cli::Command followupCommand() {
     if (hu) options.globalRegistration.clampBelow = options.localRegistration.clampBelow = -1000.0f;
     options.segmenter = pipeline::softTissueResegmenter(hu ? segmentation::Modality::CT : segmentation::Modality::MR);
 
-    std::vector<longitudinal::TimePointResult> results;
-    try {
-      results.push_back(longitudinal::measureBaseline(baseline.volume, lesions, reference ? &*reference : nullptr, options));
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("baseline '{}' with lesions '{}': {}", baselinePath.string(), lesionsPath.string(), e.what()));
-    }
-    std::filesystem::create_directories(out.path("labels"));
-    std::filesystem::create_directories(out.path("transforms"));
-    if (options.changeMaps) std::filesystem::create_directories(out.path("changemaps"));
-    dicomio::writeLabelMapFile(results[0].labels, out.path("labels/baseline.nrrd"));
-    results[0].labels = {};
-
-    const double step = 0.9 / double(followupPaths.size());
+    pipeline::FollowupRunInput run;
+    run.baseline = &baseline.volume;
+    run.baselineSource = baselinePath.string();
+    run.lesions = &lesions;
+    run.lesionsSource = lesionsPath.string();
+    run.reference = reference ? &*reference : nullptr;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {
-      const std::string label = fmt::format("follow-up-{}", f + 1);
-      const Progress sub = ctx.progress.sub(0.05 + step * double(f), 0.05 + step * double(f + 1));
-      sub.report(0.0, "loading " + label);
-      const dicomio::LoadedVolume followup = dicomio::loadVolume(followupPaths[f]);
-      try {
-        results.push_back(longitudinal::analyzeFollowup(baseline.volume, lesions, reference ? &*reference : nullptr,
-                                                        results[0], followup.volume, label, options, sub));
-      } catch (const InputError& e) {
-        throw InputError(fmt::format("follow-up '{}': {}", followupPaths[f], e.what()));
-      }
-      longitudinal::TimePointResult& tp = results.back();
-      dicomio::writeLabelMapFile(tp.labels, out.path("labels/" + label + ".nrrd"));
-      tp.labels = {}; // one follow-up's images in memory at a time
-      writeTextFileAtomically(out.path("transforms/" + label + ".tfm"),
-                              itkTransformText(tp.globalRegistration->baselineToFollowup));
-      for (longitudinal::TrackedLesion& l : tp.lesions) {
-        if (l.registration && options.localRefinement)
-          writeTextFileAtomically(out.path("transforms/" + label + "-" + l.trackingId + ".tfm"),
-                                  itkTransformText(l.registration->baselineToFollowup));
-        if (l.changeMap) {
-          dicomio::writeVolumeFile(*l.changeMap, out.path("changemaps/" + label + "-" + l.trackingId + ".nrrd"));
-          l.changeMap.reset();
-        }
-      }
+      const std::string path = followupPaths[f];
+      run.followups.push_back({fmt::format("follow-up-{}", f + 1), path, [path] { return dicomio::loadVolume(path).volume; }});
     }
-
-    ctx.progress.report(0.95, "assessing response");
-    std::string csv;
-    for (std::size_t t = 0; t < results.size(); ++t) {
-      const reporting::MeasurementReport report = reportOf(
-          results[t], t == 0 ? baselinePath.string() : followupPaths[t - 1], lesionsPath.string(), options.measurement);
-      reporting::writeJsonReport(report, out.path("measurements-" + results[t].label + ".json"));
-      std::string rows = reporting::toCsv(report);
-      if (t > 0) rows = rows.substr(rows.find('\n') + 1); // one header for the whole table
-      csv += rows;
-    }
-    writeTextFileAtomically(out.path("measurements.csv"), csv);
-    const longitudinal::Timeline timeline = longitudinal::buildTimeline(std::move(results), flags);
-    writeTextFileAtomically(out.path("timeline.json"), longitudinal::toTimelineJson(timeline));
+    run.options = options;
+    run.flags = flags;
+    run.toolVersion = toolInfo().version;
+    const longitudinal::Timeline timeline = pipeline::writeFollowupRun(run, out.path(), ctx.progress).timeline;
     out.commit();
 
     ctx.out << longitudinal::toTimelineSummary(timeline);

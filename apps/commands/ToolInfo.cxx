@@ -12,7 +12,7 @@ cli::ToolInfo toolInfo(const std::string& program) {
 }
 
 std::vector<cli::Command> allCommands() {
-  return {demoCommand(), phantomCommand(), convertCommand(), measureCommand(), reportCommand(), segmentCommand(), followupCommand(), spineCommand()};
+  return {demoCommand(), phantomCommand(), convertCommand(), indexCommand(), seriesCommand(), patientCommand(), batchCommand(), measureCommand(), reportCommand(), segmentCommand(), followupCommand(), spineCommand(), pullCommand(), pushCommand()};
 }
 
 } // namespace lesion::commands

@@ -169,8 +169,12 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
   d.modality = getString(ds, DCM_Modality);
   d.manufacturer = getString(ds, DCM_Manufacturer);
   d.seriesDescription = getString(ds, DCM_SeriesDescription);
+  d.studyDescription = getString(ds, DCM_StudyDescription);
+  d.accessionNumber = getString(ds, DCM_AccessionNumber);
+  d.bodyPartExamined = getString(ds, DCM_BodyPartExamined);
   d.convolutionKernel = getString(ds, DCM_ConvolutionKernel);
   d.studyDate = getString(ds, DCM_StudyDate);
+  d.studyTime = getString(ds, DCM_StudyTime);
   d.seriesDate = getString(ds, DCM_SeriesDate);
   d.acquisitionDate = getString(ds, DCM_AcquisitionDate);
   d.contentDate = getString(ds, DCM_ContentDate);
@@ -219,21 +223,7 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
   return d;
 }
 
-DicomScanResult scanDicomFolder(const std::filesystem::path& folder, const Progress& progress, unsigned threads) {
-  std::error_code ec;
-  if (!std::filesystem::exists(folder, ec)) {
-    throw InputError("DICOM folder '" + folder.string() + "' does not exist");
-  }
-  std::vector<std::filesystem::path> files;
-  if (std::filesystem::is_regular_file(folder, ec)) {
-    files.push_back(folder);
-  } else {
-    std::filesystem::recursive_directory_iterator it(folder, std::filesystem::directory_options::skip_permission_denied, ec);
-    if (ec) throw InputError("cannot list DICOM folder '" + folder.string() + "': " + ec.message());
-    for (const auto& entry : it) {
-      if (entry.is_regular_file(ec)) files.push_back(entry.path());
-    }
-  }
+DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress, unsigned threads) {
   std::sort(files.begin(), files.end());
   // One slot per file, filled in parallel, collected in path order.
   std::vector<std::optional<DicomInstance>> headers(files.size());
@@ -278,6 +268,24 @@ DicomScanResult scanDicomFolder(const std::filesystem::path& folder, const Progr
     }
   }
   return result;
+}
+
+DicomScanResult scanDicomFolder(const std::filesystem::path& folder, const Progress& progress, unsigned threads) {
+  std::error_code ec;
+  if (!std::filesystem::exists(folder, ec)) {
+    throw InputError("DICOM folder '" + folder.string() + "' does not exist");
+  }
+  std::vector<std::filesystem::path> files;
+  if (std::filesystem::is_regular_file(folder, ec)) {
+    files.push_back(folder);
+  } else {
+    std::filesystem::recursive_directory_iterator it(folder, std::filesystem::directory_options::skip_permission_denied, ec);
+    if (ec) throw InputError("cannot list DICOM folder '" + folder.string() + "': " + ec.message());
+    for (const auto& entry : it) {
+      if (entry.is_regular_file(ec)) files.push_back(entry.path());
+    }
+  }
+  return readDicomHeaders(std::move(files), progress, threads);
 }
 
 } // namespace lesion::dicomio

@@ -8,6 +8,17 @@
 #include "lesion/core/AtomicOutput.h"
 
 namespace lesion::reporting {
+
+std::string csvField(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
 namespace {
 
 // Ordered: keys appear in the order written (schemaVersion first), easier to read.
@@ -104,15 +115,6 @@ json lesionJson(const LesionMeasurement& m) {
   return lesion;
 }
 
-std::string csvText(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
 std::string csvNumber(double value) { return fmt::format("{:.10g}", value); }
 std::string csvNumber(const std::optional<double>& value) { return value ? csvNumber(*value) : std::string{}; }
 
@@ -175,7 +177,7 @@ std::string toCsv(const MeasurementReport& report) {
     };
     const auto& axes = m.principalAxes.ibsiAxisLengthsMm;
     const std::vector<std::string> row{
-        csvText(report.timepoint), std::to_string(m.spec.label), csvText(m.spec.name), csvText(m.spec.kind),
+        csvField(report.timepoint), std::to_string(m.spec.label), csvField(m.spec.name), csvField(m.spec.kind),
         m.spec.lymphNode ? "true" : "false", std::to_string(m.voxelCount), csvNumber(m.voxelVolumeMl),
         csvNumber(m.meshVolumeMl), csvNumber(m.surfaceAreaMm2), csvNumber(m.recist.longAxisMm),
         csvNumber(m.recist.shortAxisMm), std::to_string(m.recist.sliceIndex),
@@ -183,15 +185,15 @@ std::string toCsv(const MeasurementReport& report) {
         csvNumber(m.recist.longAxis.end.x), csvNumber(m.recist.longAxis.end.y), csvNumber(m.recist.longAxis.end.z),
         csvNumber(m.maxDiameter3dMm), csvNumber(m.extentLrMm), csvNumber(m.extentApMm), csvNumber(m.extentSiMm),
         csvNumber(axes[0]), csvNumber(axes[1]), csvNumber(axes[2]), csvNumber(m.shape.elongation),
-        csvNumber(m.shape.flatness), csvNumber(m.shape.sphericity), csvText(m.intensity.unit),
+        csvNumber(m.shape.flatness), csvNumber(m.shape.sphericity), csvField(m.intensity.unit),
         csvNumber(m.intensity.mean), csvNumber(m.intensity.standardDeviation), csvNumber(m.intensity.median),
         csvNumber(m.intensity.percentile5), csvNumber(m.intensity.percentile95), csvNumber(m.intensity.minimum),
         csvNumber(m.intensity.maximum), calcium(&measurement::Calcification::volumeMl),
         calcium(&measurement::Calcification::fraction), calcium(&measurement::Calcification::boneVolumeMl),
         calcium(&measurement::Calcification::boneFraction), calcium(&measurement::Calcification::agatstonScore),
-        m.measurability.measurable ? "true" : "false", csvText(m.measurability.category),
+        m.measurability.measurable ? "true" : "false", csvField(m.measurability.category),
         csvNumber(m.sliceThicknessMm), csvNumber(m.uncertainty.distanceMm), csvNumber(m.uncertainty.volumeMl),
-        csvText(report.input.volumePath), csvText(report.input.maskPath)};
+        csvField(report.input.volumePath), csvField(report.input.maskPath)};
     for (std::size_t c = 0; c < row.size(); ++c) out << (c ? "," : "") << row[c];
     out << "\n";
   }

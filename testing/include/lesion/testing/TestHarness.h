@@ -56,3 +56,8 @@ struct ProcessResult {
                  << "' not found: set LESIONKIT_TEST_DATA to the shared data folder (../shared/data)";     \
   }                                                                                                        \
   const std::filesystem::path var = *var##_optional
+
+/// Skips the test with a message when the lesionkit executable is not built in binaryDir().
+#define LESIONKIT_REQUIRE_BINARY()                                                                         \
+  if (!std::filesystem::exists(::lesion::test::binaryDir() / "lesionkit"))                                 \
+  GTEST_SKIP() << "lesionkit binary not built in " << ::lesion::test::binaryDir() << ": build target lesionkit"

@@ -47,8 +47,12 @@ struct DicomInstance {
   std::string modality{};
   std::string manufacturer{};
   std::string seriesDescription{};
+  std::string studyDescription{};
+  std::string accessionNumber{};
+  std::string bodyPartExamined{};
   std::string convolutionKernel{}; ///< (0018,1210), values joined by '\'
   std::string studyDate{};
+  std::string studyTime{};
   std::string seriesDate{};
   std::string acquisitionDate{};
   std::string contentDate{};
@@ -97,6 +101,11 @@ struct DicomScanResult {
 /// Reads the header of one file (stops before the pixel data). Throws lesion::DicomError
 /// naming the file when it is not DICOM or cannot be parsed.
 [[nodiscard]] DicomInstance readDicomHeader(const std::filesystem::path& path);
+
+/// Reads the headers of `files` on `threads` threads, the way scanDicomFolder does (files that
+/// are not DICOM images are listed in `skipped` with the reason, never thrown).
+[[nodiscard]] DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress = {},
+                                               unsigned threads = 2);
 
 /// Scans `folder` recursively (a single file is accepted too) on `threads` threads. Every
 /// regular file is tried; files that are not DICOM images are listed in `skipped`, never

@@ -45,6 +45,8 @@ struct MeasurementReport {
 /// One row per lesion; header names carry units (volume_ml, long_axis_mm); missing values are
 /// empty fields; text fields are quoted when needed (RFC 4180).
 [[nodiscard]] std::string toCsv(const MeasurementReport& report);
+/// One CSV field: quoted (RFC 4180) when it holds a comma, quote or line break.
+[[nodiscard]] std::string csvField(const std::string& text);
 /// The CSV header, in column order.
 [[nodiscard]] const std::vector<std::string>& csvColumns();
 /// A few lines for people: per lesion volume, RECIST axes and measurability, 3D diameter,

@@ -1,0 +1,150 @@
+// lesionkit index / lesionkit series: the archive index and the ranked series listing.
+#include <algorithm>
+#include <filesystem>
+#include <ostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "Commands.h"
+#include "lesion/archive/ArchiveDatabase.h"
+#include "lesion/archive/ArchiveIndexer.h"
+#include "lesion/archive/SeriesCatalog.h"
+#include "lesion/core/Error.h"
+
+namespace lesion::commands {
+
+using cli::Channel;
+using cli::ParameterType;
+
+namespace {
+
+void addThreads(cli::Command& c) {
+  c.parameters.push_back({"threads", ParameterType::Integer, "Threads", "header parsing threads", Channel::Input});
+  c.parameters.back().defaultValue = "2";
+}
+
+void addJsonFlag(cli::Command& c, const std::string& what) {
+  c.parameters.push_back({"json", ParameterType::Boolean, "JSON", "print " + what + " as JSON instead of text",
+                          Channel::Input});
+}
+
+unsigned threadCount(const cli::Arguments& args) {
+  const long threads = args.integer("threads");
+  if (threads < 1 || threads > 256) throw UsageError(fmt::format("--threads {}: expected 1 to 256", threads));
+  return static_cast<unsigned>(threads);
+}
+
+} // namespace
+
+cli::Command indexCommand() {
+  cli::Command c;
+  c.name = "index";
+  c.title = "LesionKit Archive Index";
+  c.summary = "index a folder tree of DICOM files into an SQLite archive index";
+  c.description =
+      "Walks ROOT, parses the headers of new and changed files in parallel and stores patients, studies, series "
+      "(with their checks: tilt, gaps, spacing, kernel, coverage) and instances in the SQLite index. Running it "
+      "again reads only files whose size or modification time changed and removes files that disappeared; the "
+      "index is updated in one transaction, so an interrupted run leaves it as it was. Files that are not DICOM "
+      "images are recorded with the reason and listed.";
+  c.examples = {"lesionkit index /data/archive --db archive.sqlite",
+                "lesionkit index /data/archive/new-studies --db archive.sqlite --threads 4 --json"};
+  c.parameters.push_back({"root", ParameterType::Directory, "Archive folder", "folder tree of DICOM files to index",
+                          Channel::Input, 0});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"db", ParameterType::File, "Index database",
+                          "SQLite index file to create or update", Channel::Output});
+  c.parameters.back().required = true;
+  c.parameters.back().fileExtensions = ".sqlite";
+  addThreads(c);
+  addJsonFlag(c, "the summary");
+  c.parameters.push_back({"files", ParameterType::Integer, "Files", "files found under the root", Channel::Output});
+  c.parameters.push_back({"seriesCount", ParameterType::Integer, "Series", "series in the index", Channel::Output});
+  c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    archive::ArchiveDatabase db(args.path("db"), archive::ArchiveDatabase::Access::ReadWrite);
+    archive::IndexOptions options;
+    options.threads = threadCount(args);
+    options.progress = ctx.progress;
+    const archive::IndexSummary s = archive::indexArchive(db, args.path("root"), options);
+    const double rate = s.seconds > 0 ? double(s.filesNew + s.filesChanged) / s.seconds : 0.0;
+    if (args.flag("json")) {
+      nlohmann::json skipped = nlohmann::json::array();
+      for (const auto& f : s.skipped) skipped.push_back({{"path", f.path.string()}, {"reason", f.reason}});
+      const nlohmann::json j = {{"database", db.path().string()},   {"filesFound", s.filesFound},
+                                {"filesNew", s.filesNew},           {"filesChanged", s.filesChanged},
+                                {"filesUnchanged", s.filesUnchanged}, {"filesRemoved", s.filesRemoved},
+                                {"instancesAdded", s.instancesAdded}, {"skipped", skipped},
+                                {"seriesChecked", s.seriesChecked}, {"seriesTotal", s.seriesTotal},
+                                {"studiesTotal", s.studiesTotal},   {"patientsTotal", s.patientsTotal},
+                                {"seconds", s.seconds},             {"filesReadPerSecond", rate}};
+      ctx.out << j.dump(2) << '\n';
+    } else {
+      ctx.out << fmt::format("{}: {} files ({} new, {} changed, {} unchanged, {} removed) in {:.2f} s ({:.0f} files/s "
+                             "read)\n",
+                             db.path().string(), s.filesFound, s.filesNew, s.filesChanged, s.filesUnchanged,
+                             s.filesRemoved, s.seconds, rate);
+      ctx.out << fmt::format("{} DICOM images added, {} series re-checked; index holds {} patients, {} studies, {} "
+                             "series\n",
+                             s.instancesAdded, s.seriesChecked, s.patientsTotal, s.studiesTotal, s.seriesTotal);
+      if (!s.skipped.empty()) {
+        ctx.out << s.skipped.size() << " files are not DICOM images:\n";
+        for (const auto& f : s.skipped) ctx.out << "  " << f.reason << '\n';
+      }
+    }
+    ctx.returnValues["files"] = std::to_string(s.filesFound);
+    ctx.returnValues["seriesCount"] = std::to_string(s.seriesTotal);
+  };
+  return c;
+}
+
+cli::Command seriesCommand() {
+  cli::Command c;
+  c.name = "series";
+  c.title = "LesionKit Series";
+  c.summary = "list the series of each study with their checks, ranked for lesion measurement";
+  c.description =
+      "Lists every series per study, from a DICOM folder (scanned now) or from an index made by lesionkit index, "
+      "with its checks (orientation, slice step, coverage, tilt, gaps, kernel) and a rank for lesion measurement: "
+      "axial, thin slices, full coverage and a soft-tissue kernel rank first; localizers, secondary captures, dose "
+      "reports and derived objects (SEG, SR) are never ranked. Rank 1 is what the pipeline loads by default.";
+  c.examples = {"lesionkit series study/", "lesionkit series --db archive.sqlite --patient P001 --json"};
+  c.parameters.push_back({"input", ParameterType::Directory, "DICOM folder",
+                          "folder to scan (instead of --db)", Channel::Input, 0});
+  c.parameters.push_back({"db", ParameterType::File, "Index database", "SQLite index made by lesionkit index",
+                          Channel::Input});
+  c.parameters.back().fileExtensions = ".sqlite";
+  c.parameters.push_back({"patient", ParameterType::String, "Patient ID", "only this PatientID", Channel::Input});
+  c.parameters.push_back({"study", ParameterType::String, "Study UID", "only this StudyInstanceUID", Channel::Input});
+  addThreads(c);
+  addJsonFlag(c, "the listing");
+  c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    const bool fromFolder = args.has("input");
+    if (fromFolder == args.has("db")) throw UsageError("give either a DICOM folder or --db INDEX, not both");
+    archive::CatalogFilter filter;
+    if (args.has("patient")) filter.patientId = args.string("patient");
+    if (args.has("study")) filter.studyInstanceUid = args.string("study");
+    std::vector<archive::StudyRecord> studies;
+    if (fromFolder) {
+      studies = archive::catalogFolder(args.path("input"), ctx.progress, threadCount(args));
+      studies.erase(std::remove_if(studies.begin(), studies.end(),
+                                   [&](const archive::StudyRecord& s) {
+                                     return (!filter.patientId.empty() && s.patientId != filter.patientId) ||
+                                            (!filter.studyInstanceUid.empty() &&
+                                             s.studyInstanceUid != filter.studyInstanceUid);
+                                   }),
+                    studies.end());
+    } else {
+      studies = archive::catalogDatabase(archive::ArchiveDatabase(args.path("db"), archive::ArchiveDatabase::Access::ReadOnly),
+                                         filter);
+    }
+    ctx.out << (args.flag("json") ? archive::catalogToJson(studies) : archive::catalogToText(studies));
+    if (studies.empty()) {
+      throw InputError(fromFolder ? "no DICOM image series found in '" + args.path("input").string() + "'"
+                                  : "no study in the index matches the filter");
+    }
+  };
+  return c;
+}
+
+} // namespace lesion::commands

@@ -1,0 +1,193 @@
+// lesionkit patient / lesionkit batch: one patient of an indexed archive end to end, and the
+// resumable batch over all of them (one `lesionkit patient` process per patient).
+#include <filesystem>
+#include <sstream>
+#include <ostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "Commands.h"
+#include "lesion/archive/ArchiveDatabase.h"
+#include "lesion/core/AtomicOutput.h"
+#include "lesion/core/Error.h"
+#include "lesion/core/Log.h"
+#include "lesion/pipeline/BatchRunner.h"
+#include "lesion/pipeline/LesionManifest.h"
+#include "lesion/pipeline/PatientPipeline.h"
+
+namespace lesion::commands {
+
+using cli::Channel;
+using cli::ParameterType;
+namespace fs = std::filesystem;
+
+namespace {
+
+void addArchiveInputs(cli::Command& c) {
+  c.parameters.push_back({"db", ParameterType::File, "Index database", "SQLite index made by lesionkit index",
+                          Channel::Input});
+  c.parameters.back().required = true;
+  c.parameters.back().fileExtensions = ".sqlite";
+  c.parameters.push_back({"manifest", ParameterType::File, "Lesion manifest",
+                          "CSV or JSON naming per patient the lesions to follow (seed, box or RECIST line on the "
+                          "baseline, LPS mm; kind; level; target); see docs/batch.md",
+                          Channel::Input});
+  c.parameters.back().fileExtensions = ".csv,.json";
+  c.parameters.push_back({"auto", ParameterType::Boolean, "Automatic lytic screening",
+                          "screen every patient's baseline spine for lytic lesions instead of a manifest",
+                          Channel::Input});
+}
+
+/// --manifest or --auto, exactly one.
+void checkLesionSource(const cli::Arguments& args) {
+  if (args.has("manifest") == args.flag("auto")) throw UsageError("give either --manifest FILE or --auto");
+}
+
+fs::path currentExecutable() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw ProcessingError("cannot find the lesionkit executable (/proc/self/exe): " + ec.message());
+  return self;
+}
+
+} // namespace
+
+cli::Command patientCommand() {
+  cli::Command c;
+  c.name = "patient";
+  c.title = "LesionKit Patient";
+  c.summary = "run segment, measure, follow-up and response for one patient of an indexed archive";
+  c.description =
+      "Builds the patient's timeline from the index (studies by date, the best-ranked series of each, see lesionkit "
+      "series), segments the manifest's lesions on the baseline (or screens the spine with --auto), measures them "
+      "and follows them over every later study (registration, tracking, RECIST 1.1, MD Anderson and inverse Choi). "
+      "Writes the folder of lesionkit followup plus results.csv (one row per lesion per time point, with patient, "
+      "study and series columns) and job.json (series used, lesions, parameters hash); the folder appears complete "
+      "or not at all. The index is only read. lesionkit batch and the Snakemake workflow run this command once per "
+      "patient.";
+  c.examples = {"lesionkit patient --db archive.sqlite --patient P001 --manifest lesions.csv -o results/patients/P001"};
+  addArchiveInputs(c);
+  c.parameters.push_back({"patient", ParameterType::String, "Patient ID", "PatientID as indexed", Channel::Input});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"output", ParameterType::Directory, "Output folder", "the patient's results folder",
+                          Channel::Output, std::nullopt, 'o'});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"failureAsResult", ParameterType::Boolean, "Failure as result",
+                          "on failure write the folder with failure.json (the error) and exit 0, so a workflow goes on "
+                          "and the collection step lists the failure",
+                          Channel::Input});
+  c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    checkLesionSource(args);
+    const std::string patientId = args.string("patient");
+    StagedOutputFolder out(args.path("output"));
+    pipeline::PatientRunOptions options;
+    options.autoLytic = args.flag("auto");
+    options.toolVersion = toolInfo().version;
+    try {
+      const archive::ArchiveDatabase db(args.path("db"), archive::ArchiveDatabase::Access::ReadOnly);
+      std::vector<pipeline::ManifestLesion> lesions;
+      if (args.has("manifest")) lesions = pipeline::readLesionManifest(args.path("manifest")).of(patientId);
+      const pipeline::PatientRunResult r = pipeline::runPatientPipeline(db, patientId, lesions, options, out.path(), ctx.progress);
+      out.commit();
+      ctx.out << fmt::format("patient {}: {} lesions over {} time points -> {}\n", patientId, r.lesions, r.timePoints,
+                             out.target().string());
+      for (const std::string& w : r.warnings) ctx.out << "warning: " << w << '\n';
+    } catch (const Error& e) {
+      if (!args.flag("failureAsResult")) throw;
+      const nlohmann::json failure = {{"patientId", patientId}, {"error", e.what()}, {"exitCode", static_cast<int>(e.exitCode())}};
+      writeTextFileAtomically(out.path("failure.json"), failure.dump(2) + "\n");
+      out.commit();
+      logMessage(LogLevel::Error, fmt::format("patient {}: {} (recorded in {})", patientId, e.what(),
+                                              (out.target() / "failure.json").string()));
+    }
+  };
+  return c;
+}
+
+cli::Command batchCommand() {
+  cli::Command c;
+  c.name = "batch";
+  c.title = "LesionKit Batch";
+  c.summary = "reprocess every patient of an indexed archive: resumable, parallel, sharded";
+  c.description =
+      "Runs lesionkit patient for every patient of the manifest (or, with --auto, of the index), up to --jobs at "
+      "once, each into OUT/patients/<patient>/ written atomically, with logs in OUT/logs/. The job state (pending, "
+      "running, done, failed with the error, pipeline version, parameters hash) is kept in the index: patients whose "
+      "folder holds results of the same parameters are not recomputed, changed parameters or series are; a failure "
+      "is recorded and the batch goes on; a batch killed part-way resumes where it stopped. Writes OUT/results.csv "
+      "(one row per lesion per time point) and OUT/failures.csv; with --shard I/N only every N-th patient from I, "
+      "into results.shard-I-of-N.csv (shards never write the same file; --collect joins them).";
+  c.examples = {"lesionkit batch --db archive.sqlite --manifest lesions.csv -o results --jobs 2",
+                "lesionkit batch --db archive.sqlite --auto -o results --shard 0/4",
+                "lesionkit batch --db archive.sqlite --manifest lesions.csv -o results --collect"};
+  addArchiveInputs(c);
+  c.parameters.push_back({"output", ParameterType::Directory, "Output folder", "results folder (created)",
+                          Channel::Output, std::nullopt, 'o'});
+  c.parameters.back().required = true;
+  c.parameters.push_back({"jobs", ParameterType::Integer, "Jobs", "patients processed at once", Channel::Input});
+  c.parameters.back().defaultValue = "1";
+  c.parameters.push_back({"shard", ParameterType::String, "Shard", "I/N: process only shard I (0-based) of N",
+                          Channel::Input});
+  c.parameters.push_back({"plan", ParameterType::Boolean, "Plan only",
+                          "print the patients of this shard and their folders as JSON; run nothing", Channel::Input});
+  c.parameters.push_back({"collect", ParameterType::Boolean, "Collect only",
+                          "only join the finished patient folders into results.csv and failures.csv", Channel::Input});
+  c.parameters.push_back({"failed", ParameterType::Integer, "Failed patients", "patients that failed", Channel::Output});
+  c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    checkLesionSource(args);
+    pipeline::BatchOptions options;
+    options.database = args.path("db");
+    if (args.has("manifest")) options.manifest = args.path("manifest");
+    options.autoLytic = args.flag("auto");
+    options.output = args.path("output");
+    const long jobs = args.integer("jobs");
+    if (jobs < 1 || jobs > 256) throw UsageError(fmt::format("--jobs {}: expected 1 to 256", jobs));
+    options.jobs = static_cast<unsigned>(jobs);
+    if (args.has("shard")) {
+      const std::string text = args.string("shard");
+      unsigned i = 0, n = 0;
+      char slash = 0;
+      std::istringstream in(text);
+      if (!(in >> i >> slash >> n) || slash != '/' || !in.eof() || n == 0 || i >= n) {
+        throw UsageError(fmt::format("--shard {}: expected I/N with 0 <= I < N, e.g. 0/4", text));
+      }
+      options.shardIndex = i;
+      options.shardCount = n;
+    }
+    options.patientCommand = {currentExecutable().string(), "patient"};
+    options.toolVersion = toolInfo().version;
+    if (args.flag("plan")) {
+      nlohmann::json plan = nlohmann::json::array();
+      for (const auto& p : pipeline::planBatch(options)) plan.push_back({{"patientId", p.patientId}, {"folder", p.folder}});
+      ctx.out << plan.dump(2) << '\n';
+      return;
+    }
+    if (args.flag("collect")) {
+      const fs::path target = options.output / "results.csv";
+      options.shardIndex = 0;
+      options.shardCount = 1; // every patient, whichever shard ran it
+      const auto failures = pipeline::collectBatchResults(options.output, pipeline::planBatch(options), target);
+      std::string text = "patient_id,error\n";
+      for (const auto& [id, error] : failures) text += fmt::format("{},{}\n", id, error);
+      ctx.out << fmt::format("wrote {} ({} failures listed in failures.csv)\n", target.string(), failures.size());
+      writeTextFileAtomically(options.output / "failures.csv", text);
+      ctx.returnValues["failed"] = std::to_string(failures.size());
+      return;
+    }
+    const pipeline::BatchSummary s = pipeline::runBatch(options, ctx.progress);
+    ctx.out << fmt::format("{} patients: {} computed, {} reused (unchanged), {} failed in {:.1f} s\n", s.patients,
+                           s.succeeded, s.reused, s.failures.size(), s.seconds);
+    if (s.succeeded > 0) {
+      const double overhead = s.seconds - s.pipelineSeconds / double(options.jobs);
+      ctx.out << fmt::format("pipeline {:.1f} s per patient; batch bookkeeping {:.2f} s in all\n",
+                             s.pipelineSeconds / double(s.succeeded), std::max(0.0, overhead));
+    }
+    for (const auto& [id, error] : s.failures) ctx.out << "failed: " << id << ": " << error << '\n';
+    ctx.out << "wrote " << s.results.string() << '\n';
+    ctx.returnValues["failed"] = std::to_string(s.failures.size());
+  };
+  return c;
+}
+
+} // namespace lesion::commands

@@ -1,0 +1,63 @@
+#pragma once
+/// \file ArchiveIndexer.h
+/// `lesionkit index`: walks a folder tree, parses new and changed DICOM headers in parallel and
+/// stores patients, studies, series (with their checks) and instances in the index. Files whose
+/// size and modification time are unchanged since the last run are not read again; files that
+/// disappeared are removed, with their series re-checked.
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "lesion/core/Progress.h"
+#include "lesion/dicomio/DicomHeader.h"
+#include "lesion/dicomio/VolumeLoader.h"
+
+namespace lesion::archive {
+
+class ArchiveDatabase;
+
+struct IndexOptions {
+  unsigned threads{2}; ///< header parsing threads
+  Progress progress{};
+};
+
+struct IndexSummary {
+  std::size_t filesFound{0};     ///< regular files under the root
+  std::size_t filesNew{0};       ///< not in the index before
+  std::size_t filesChanged{0};   ///< size or mtime differ: read again
+  std::size_t filesUnchanged{0}; ///< skipped
+  std::size_t filesRemoved{0};   ///< in the index, no longer on disk
+  std::size_t instancesAdded{0}; ///< DICOM images among the new and changed files
+  std::vector<dicomio::SkippedFile> skipped{}; ///< new or changed files that are not DICOM images, with reasons
+  std::size_t seriesChecked{0};  ///< series whose checks were recomputed
+  std::size_t seriesTotal{0};
+  std::size_t studiesTotal{0};
+  std::size_t patientsTotal{0};
+  double seconds{0.0};
+};
+
+/// Indexes `root` (a folder, or a single file) into `db`. Throws lesion::InputError when root
+/// does not exist or the index is read-only, lesion::ProcessingError on database failures (the
+/// index then stays as it was: one transaction per run).
+IndexSummary indexArchive(ArchiveDatabase& db, const std::filesystem::path& root, const IndexOptions& options = {});
+
+/// The headers of every instance of SeriesInstanceUID `seriesInstanceUid` as stored in the
+/// index (paths as indexed).
+[[nodiscard]] std::vector<dicomio::DicomInstance> indexedInstancesOfSeries(const ArchiveDatabase& db,
+                                                                          const std::string& seriesInstanceUid);
+
+/// Damaged DICOM files (the DICM magic, but unreadable) in the folders that hold the instances of
+/// SeriesInstanceUID `seriesInstanceUid`: slices that series probably lost.
+[[nodiscard]] std::vector<dicomio::SkippedFile> damagedFilesBeside(const ArchiveDatabase& db,
+                                                                  const std::string& seriesInstanceUid);
+
+/// Loads series `seriesId` (a dicomio::DicomSeries id, "UID" or "UID#2") from the files the
+/// index lists, without scanning their folder. Throws lesion::InputError when the index does not
+/// hold it, lesion::DicomError naming the file when a file changed or cannot be decoded.
+[[nodiscard]] dicomio::LoadedVolume loadIndexedSeries(const ArchiveDatabase& db, const std::string& seriesId,
+                                                      const dicomio::LoadOptions& options = {},
+                                                      const Progress& progress = {});
+
+} // namespace lesion::archive

@@ -1,0 +1,419 @@
+#include "lesion/archive/SeriesCatalog.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "SeriesRows.h"
+#include "lesion/archive/ArchiveDatabase.h"
+#include "lesion/core/Error.h"
+
+namespace lesion::archive {
+
+namespace {
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::toupper(c)); });
+  return s;
+}
+
+/// Axial / coronal / sagittal when the slice normal is within ~25° of an LPS axis.
+std::string orientationName(const Vec3& normal) {
+  const double ax = std::abs(normal.x), ay = std::abs(normal.y), az = std::abs(normal.z);
+  constexpr double Aligned = 0.9;
+  if (az >= Aligned) return "axial";
+  if (ay >= Aligned) return "coronal";
+  if (ax >= Aligned) return "sagittal";
+  return "oblique";
+}
+
+/// Objects that carry pixels but are results or annotations, not acquisitions.
+bool isDerivedObjectModality(const std::string& modality) {
+  static const char* const kinds[] = {"SEG", "SR", "RTSTRUCT", "RTDOSE", "RTPLAN", "PR", "KO", "REG", "DOC"};
+  return std::any_of(std::begin(kinds), std::end(kinds), [&](const char* k) { return modality == k; });
+}
+
+/// Bone / lung / sharp reconstruction kernels (GE BONE/LUNG/EDGE, Siemens B60+ / Br60+ / I70+,
+/// Philips D/E/YC..., Toshiba FC30+): noisier soft tissue, so lesion outlines are less reliable.
+bool isSharpKernel(const std::string& kernel) {
+  const std::string k = upper(kernel);
+  for (const char* word : {"BONE", "LUNG", "EDGE", "SHARP", "DETAIL"}) {
+    if (k.find(word) != std::string::npos) return true;
+  }
+  // Siemens: a letter or two, then a two-digit sharpness (B30f, Br64d, I70f).
+  std::size_t i = 0;
+  while (i < k.size() && std::isalpha(static_cast<unsigned char>(k[i]))) ++i;
+  if (i >= 1 && i <= 2 && i + 1 < k.size() && std::isdigit(static_cast<unsigned char>(k[i])) &&
+      std::isdigit(static_cast<unsigned char>(k[i + 1]))) {
+    return (k[i] - '0') >= 6;
+  }
+  return false;
+}
+
+std::string neverReason(const SeriesRecord& s) {
+  if (!s.specialKind.empty()) return "never: " + s.specialKind;
+  if (isDerivedObjectModality(s.modality)) return "never: derived object (" + s.modality + ")";
+  if (!s.geometryError.empty()) return "never: slices do not form a volume (" + s.geometryError + ")";
+  if (s.sliceCount < 3) return fmt::format("never: {} slice{}, not a volume", s.sliceCount, s.sliceCount == 1 ? "" : "s");
+  return {};
+}
+
+} // namespace
+
+SeriesRecord describeSeries(const dicomio::DicomSeries& series) {
+  const dicomio::DicomInstance& d = series.first();
+  SeriesRecord r;
+  r.seriesId = series.id;
+  r.seriesInstanceUid = series.seriesInstanceUid;
+  r.studyInstanceUid = d.studyInstanceUid;
+  r.patientId = d.patientId;
+  r.seriesNumber = d.seriesNumber;
+  r.modality = d.modality;
+  r.description = d.seriesDescription;
+  r.convolutionKernel = d.convolutionKernel;
+  r.bodyPart = d.bodyPartExamined;
+  r.specialKind = series.specialKind;
+  r.splitReason = series.splitReason;
+  r.derived = !d.imageType.empty() && upper(d.imageType.front()) == "DERIVED";
+  r.instanceCount = series.instances.size();
+  r.sliceCount = series.distinctPositionCount();
+  r.duplicatePositions = series.duplicatePositions.size();
+  r.rows = d.rows;
+  r.columns = d.columns;
+  try {
+    const dicomio::SliceStackGeometry g = dicomio::analyzeSliceStack(series);
+    r.pixelSpacingRowMm = g.pixelSpacingX;
+    r.pixelSpacingColumnMm = g.pixelSpacingY;
+    r.orientation = orientationName(g.normal);
+    r.sliceStepMm = g.medianStepMm;
+    r.minStepMm = g.minStepMm;
+    r.maxStepMm = g.maxStepMm;
+    r.tiltDeg = g.tiltDeg;
+    if (g.positionsMm.size() > 1) r.coverageMm = std::abs(g.positionsMm.back() - g.positionsMm.front());
+    r.gapCount = static_cast<int>(g.gaps.size());
+    r.unevenSpacing = g.unevenSpacing;
+    r.warnings = g.warnings;
+  } catch (const Error& e) {
+    r.geometryError = e.what();
+  }
+  return r;
+}
+
+void rankSeriesForMeasurement(std::vector<SeriesRecord>& seriesOfStudy) {
+  double longestCoverage = 0.0;
+  for (const SeriesRecord& s : seriesOfStudy) {
+    if (neverReason(s).empty()) longestCoverage = std::max(longestCoverage, s.coverageMm);
+  }
+  for (SeriesRecord& s : seriesOfStudy) {
+    s.rankReason = neverReason(s);
+    s.suitability = 0.0;
+    s.rank = 0;
+    if (!s.rankReason.empty()) continue;
+    double score = 1.0;
+    std::vector<std::string> merits, drawbacks;
+    if (s.orientation == "axial") {
+      merits.push_back("axial");
+    } else {
+      score *= s.orientation == "oblique" ? 0.5 : 0.6;
+      drawbacks.push_back(s.orientation + " slices");
+    }
+    const std::string step = fmt::format("{:.3g} mm slices", s.sliceStepMm);
+    if (s.sliceStepMm <= 1.25) {
+      merits.push_back("thin " + step);
+    } else if (s.sliceStepMm <= 2.5) {
+      score *= 0.9;
+      merits.push_back(step);
+    } else {
+      score *= s.sliceStepMm <= 5.0 ? 0.7 : 0.4;
+      drawbacks.push_back("thick " + step);
+    }
+    // Ends shorter by less than the series' own step are sampling, not missing anatomy.
+    const double coverage = longestCoverage > 0.0 ? std::min(1.0, (s.coverageMm + s.sliceStepMm) / longestCoverage) : 1.0;
+    if (s.coverageMm + s.sliceStepMm >= longestCoverage - 1e-3) {
+      merits.push_back(fmt::format("full coverage ({:.0f} mm)", s.coverageMm));
+    } else {
+      score *= coverage;
+      drawbacks.push_back(fmt::format("partial coverage ({:.0f} of {:.0f} mm)", s.coverageMm, longestCoverage));
+    }
+    if (s.gapCount > 0) {
+      score *= 0.6;
+      drawbacks.push_back(fmt::format("{} gap{} in the stack", s.gapCount, s.gapCount == 1 ? "" : "s"));
+    } else if (s.unevenSpacing) {
+      score *= 0.85;
+      drawbacks.push_back("uneven slice steps");
+    }
+    if (s.tiltDeg > 0.05) {
+      score *= 0.95;
+      drawbacks.push_back(fmt::format("gantry tilt {:.1f}° (resampled on load)", s.tiltDeg));
+    }
+    if (s.duplicatePositions > 0) {
+      score *= 0.8;
+      drawbacks.push_back(fmt::format("{} duplicate positions", s.duplicatePositions));
+    }
+    if (s.derived) {
+      score *= 0.7;
+      drawbacks.push_back("derived images (reformat or projection)");
+    }
+    if (s.modality == "CT" && !s.convolutionKernel.empty()) {
+      if (isSharpKernel(s.convolutionKernel)) {
+        score *= 0.9;
+        drawbacks.push_back("sharp kernel " + s.convolutionKernel);
+      } else {
+        merits.push_back("soft-tissue kernel " + s.convolutionKernel);
+      }
+    }
+    s.suitability = score;
+    s.rankReason = fmt::format("{}", fmt::join(merits, ", "));
+    if (!drawbacks.empty()) s.rankReason += (merits.empty() ? "" : "; ") + fmt::format("but {}", fmt::join(drawbacks, ", "));
+  }
+  std::stable_sort(seriesOfStudy.begin(), seriesOfStudy.end(), [](const SeriesRecord& a, const SeriesRecord& b) {
+    if (a.suitability != b.suitability) return a.suitability > b.suitability;
+    if (a.sliceCount != b.sliceCount) return a.sliceCount > b.sliceCount;
+    if (a.seriesNumber != b.seriesNumber) return a.seriesNumber.value_or(1 << 30) < b.seriesNumber.value_or(1 << 30);
+    return a.seriesId < b.seriesId;
+  });
+  int rank = 0;
+  for (SeriesRecord& s : seriesOfStudy) {
+    if (s.suitability > 0.0) s.rank = ++rank;
+  }
+}
+
+namespace {
+
+void sortStudies(std::vector<StudyRecord>& studies) {
+  std::sort(studies.begin(), studies.end(), [](const StudyRecord& a, const StudyRecord& b) {
+    return std::tie(a.patientId, a.studyDate, a.studyTime, a.studyInstanceUid) <
+           std::tie(b.patientId, b.studyDate, b.studyTime, b.studyInstanceUid);
+  });
+  for (StudyRecord& study : studies) rankSeriesForMeasurement(study.series);
+}
+
+} // namespace
+
+std::vector<StudyRecord> catalogInstances(const std::vector<dicomio::DicomInstance>& instances) {
+  std::map<std::string, StudyRecord> byStudy;
+  for (const dicomio::DicomSeries& series : dicomio::splitDicomSeries(instances)) {
+    const dicomio::DicomInstance& d = series.first();
+    StudyRecord& study = byStudy[d.studyInstanceUid];
+    if (study.series.empty()) {
+      study.studyInstanceUid = d.studyInstanceUid;
+      study.patientId = d.patientId;
+      study.patientName = d.patientName;
+      study.studyDate = d.studyDate;
+      study.studyTime = d.studyTime;
+      study.description = d.studyDescription;
+      study.accessionNumber = d.accessionNumber;
+    }
+    study.series.push_back(describeSeries(series));
+  }
+  std::vector<StudyRecord> studies;
+  for (auto& [uid, study] : byStudy) studies.push_back(std::move(study));
+  sortStudies(studies);
+  return studies;
+}
+
+std::vector<StudyRecord> catalogFolder(const std::filesystem::path& folder, const Progress& progress, unsigned threads) {
+  return catalogInstances(dicomio::scanDicomFolder(folder, progress, threads).instances);
+}
+
+std::vector<StudyRecord> catalogDatabase(const ArchiveDatabase& db, const CatalogFilter& filter) {
+  std::vector<StudyRecord> studies;
+  detail::Statement studyQuery(db.handle(),
+                               "SELECT s.study_uid, s.patient_id, p.patient_name, s.study_date, s.study_time, "
+                               "s.description, s.accession FROM studies s LEFT JOIN patients p USING (patient_id) "
+                               "WHERE (?1 = '' OR s.patient_id = ?1) AND (?2 = '' OR s.study_uid = ?2)");
+  studyQuery.bind(1, filter.patientId).bind(2, filter.studyInstanceUid);
+  while (studyQuery.step()) {
+    StudyRecord s;
+    s.studyInstanceUid = studyQuery.text(0);
+    s.patientId = studyQuery.text(1);
+    s.patientName = studyQuery.text(2);
+    s.studyDate = studyQuery.text(3);
+    s.studyTime = studyQuery.text(4);
+    s.description = studyQuery.text(5);
+    s.accessionNumber = studyQuery.text(6);
+    studies.push_back(std::move(s));
+  }
+  const std::string sql = std::string("SELECT ") + detail::SelectSeriesColumns + " FROM series WHERE study_uid = ?1";
+  detail::Statement seriesQuery(db.handle(), sql.c_str());
+  for (StudyRecord& study : studies) {
+    seriesQuery.bind(1, study.studyInstanceUid);
+    while (seriesQuery.step()) study.series.push_back(detail::seriesFromRow(seriesQuery));
+  }
+  sortStudies(studies);
+  return studies;
+}
+
+std::vector<std::string> indexedPatients(const ArchiveDatabase& db) {
+  std::vector<std::string> patients;
+  detail::Statement q(db.handle(), "SELECT patient_id FROM patients ORDER BY patient_id");
+  while (q.step()) patients.push_back(q.text(0));
+  return patients;
+}
+
+PatientTimeline patientTimeline(const ArchiveDatabase& db, const std::string& patientId) {
+  PatientTimeline timeline;
+  timeline.patientId = patientId;
+  std::vector<StudyRecord> studies = catalogDatabase(db, {patientId, ""});
+  if (studies.empty()) {
+    throw InputError("archive index '" + db.path().string() + "' holds no patient '" + patientId + "'");
+  }
+  for (StudyRecord& study : studies) {
+    if (study.series.empty() || study.series.front().rank != 1) {
+      timeline.skippedStudies.push_back(fmt::format(
+          "study {} ({}): no series suits measurement{}", study.studyInstanceUid, study.studyDate,
+          study.series.empty() ? std::string() : " (" + study.series.front().rankReason + ")"));
+    } else {
+      timeline.studies.push_back(std::move(study));
+    }
+  }
+  return timeline;
+}
+
+namespace {
+
+nlohmann::json seriesJson(const SeriesRecord& s) {
+  nlohmann::json j;
+  j["seriesId"] = s.seriesId;
+  j["seriesInstanceUid"] = s.seriesInstanceUid;
+  j["seriesNumber"] = s.seriesNumber ? nlohmann::json(*s.seriesNumber) : nlohmann::json();
+  j["modality"] = s.modality;
+  j["description"] = s.description;
+  j["convolutionKernel"] = s.convolutionKernel;
+  j["bodyPart"] = s.bodyPart;
+  j["specialKind"] = s.specialKind;
+  j["splitReason"] = s.splitReason;
+  j["derived"] = s.derived;
+  j["instanceCount"] = s.instanceCount;
+  j["sliceCount"] = s.sliceCount;
+  j["duplicatePositions"] = s.duplicatePositions;
+  j["size"] = {s.columns, s.rows};
+  j["pixelSpacingMm"] = {s.pixelSpacingRowMm, s.pixelSpacingColumnMm};
+  j["orientation"] = s.orientation;
+  j["sliceStepMm"] = s.sliceStepMm;
+  j["minStepMm"] = s.minStepMm;
+  j["maxStepMm"] = s.maxStepMm;
+  j["gantryTiltDeg"] = s.tiltDeg;
+  j["coverageMm"] = s.coverageMm;
+  j["gapCount"] = s.gapCount;
+  j["unevenSpacing"] = s.unevenSpacing;
+  j["warnings"] = s.warnings;
+  j["geometryError"] = s.geometryError;
+  j["suitability"] = s.suitability;
+  j["rank"] = s.rank;
+  j["rankReason"] = s.rankReason;
+  return j;
+}
+
+} // namespace
+
+std::string catalogToJson(const std::vector<StudyRecord>& studies) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const StudyRecord& study : studies) {
+    nlohmann::json j;
+    j["studyInstanceUid"] = study.studyInstanceUid;
+    j["patientId"] = study.patientId;
+    j["patientName"] = study.patientName;
+    j["studyDate"] = study.studyDate;
+    j["studyTime"] = study.studyTime;
+    j["description"] = study.description;
+    j["accessionNumber"] = study.accessionNumber;
+    j["series"] = nlohmann::json::array();
+    for (const SeriesRecord& s : study.series) j["series"].push_back(seriesJson(s));
+    out.push_back(std::move(j));
+  }
+  return out.dump(2) + "\n";
+}
+
+std::string catalogToText(const std::vector<StudyRecord>& studies) {
+  std::string text;
+  for (const StudyRecord& study : studies) {
+    text += fmt::format("patient {} '{}'  study {}  date {}  '{}'{}\n", study.patientId, study.patientName,
+                        study.studyInstanceUid, study.studyDate.empty() ? "?" : study.studyDate, study.description,
+                        study.accessionNumber.empty() ? "" : "  accession " + study.accessionNumber);
+    for (const SeriesRecord& s : study.series) {
+      const std::string rank = s.rank > 0 ? fmt::format("#{} ({:.2f})", s.rank, s.suitability) : "  --     ";
+      text += fmt::format("  {}  {:<3} {:>4} sl {}x{}", rank, s.modality, s.sliceCount, s.columns, s.rows);
+      if (s.geometryError.empty()) {
+        text += fmt::format(" {:.3g}x{:.3g}x{:.3g} mm {:<8} cover {:.0f} mm", s.pixelSpacingRowMm, s.pixelSpacingColumnMm,
+                            s.sliceStepMm, s.orientation, s.coverageMm);
+        if (s.tiltDeg > 0.05) text += fmt::format(" tilt {:.1f}°", s.tiltDeg);
+        if (s.gapCount > 0) text += fmt::format(" gaps {}", s.gapCount);
+      }
+      if (!s.convolutionKernel.empty()) text += " kernel " + s.convolutionKernel;
+      text += fmt::format("  {} '{}'\n      {}\n", s.seriesId, s.description, s.rankReason);
+    }
+  }
+  return text;
+}
+
+namespace detail {
+
+const char* const InsertSeriesSql =
+    "INSERT OR REPLACE INTO series (series_id, series_uid, study_uid, patient_id, series_number, modality, "
+    "description, kernel, body_part, special_kind, split_reason, derived, instance_count, slice_count, "
+    "duplicate_positions, rows, columns, pixel_spacing_x_mm, pixel_spacing_y_mm, orientation, slice_step_mm, "
+    "min_step_mm, max_step_mm, tilt_deg, coverage_mm, gap_count, uneven_spacing, warnings_json, geometry_error) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+    "?23, ?24, ?25, ?26, ?27, ?28, ?29)";
+
+const char* const SelectSeriesColumns =
+    "series_id, series_uid, study_uid, patient_id, series_number, modality, description, kernel, body_part, "
+    "special_kind, split_reason, derived, instance_count, slice_count, duplicate_positions, rows, columns, "
+    "pixel_spacing_x_mm, pixel_spacing_y_mm, orientation, slice_step_mm, min_step_mm, max_step_mm, tilt_deg, "
+    "coverage_mm, gap_count, uneven_spacing, warnings_json, geometry_error";
+
+void bindSeriesRow(Statement& insert, const SeriesRecord& r) {
+  insert.bind(1, r.seriesId).bind(2, r.seriesInstanceUid).bind(3, r.studyInstanceUid).bind(4, r.patientId);
+  if (r.seriesNumber) insert.bind(5, *r.seriesNumber);
+  else insert.bindNull(5);
+  insert.bind(6, r.modality).bind(7, r.description).bind(8, r.convolutionKernel).bind(9, r.bodyPart);
+  insert.bind(10, r.specialKind).bind(11, r.splitReason).bind(12, r.derived).bind(13, r.instanceCount);
+  insert.bind(14, r.sliceCount).bind(15, r.duplicatePositions).bind(16, r.rows).bind(17, r.columns);
+  insert.bind(18, r.pixelSpacingRowMm).bind(19, r.pixelSpacingColumnMm).bind(20, r.orientation);
+  insert.bind(21, r.sliceStepMm).bind(22, r.minStepMm).bind(23, r.maxStepMm).bind(24, r.tiltDeg);
+  insert.bind(25, r.coverageMm).bind(26, r.gapCount).bind(27, r.unevenSpacing);
+  insert.bind(28, nlohmann::json(r.warnings).dump()).bind(29, r.geometryError);
+}
+
+SeriesRecord seriesFromRow(const Statement& row) {
+  SeriesRecord r;
+  r.seriesId = row.text(0);
+  r.seriesInstanceUid = row.text(1);
+  r.studyInstanceUid = row.text(2);
+  r.patientId = row.text(3);
+  if (!row.isNull(4)) r.seriesNumber = static_cast<int>(row.integer(4));
+  r.modality = row.text(5);
+  r.description = row.text(6);
+  r.convolutionKernel = row.text(7);
+  r.bodyPart = row.text(8);
+  r.specialKind = row.text(9);
+  r.splitReason = row.text(10);
+  r.derived = row.integer(11) != 0;
+  r.instanceCount = static_cast<std::size_t>(row.integer(12));
+  r.sliceCount = static_cast<std::size_t>(row.integer(13));
+  r.duplicatePositions = static_cast<std::size_t>(row.integer(14));
+  r.rows = static_cast<int>(row.integer(15));
+  r.columns = static_cast<int>(row.integer(16));
+  r.pixelSpacingRowMm = row.real(17);
+  r.pixelSpacingColumnMm = row.real(18);
+  r.orientation = row.text(19);
+  r.sliceStepMm = row.real(20);
+  r.minStepMm = row.real(21);
+  r.maxStepMm = row.real(22);
+  r.tiltDeg = row.real(23);
+  r.coverageMm = row.real(24);
+  r.gapCount = static_cast<int>(row.integer(25));
+  r.unevenSpacing = row.integer(26) != 0;
+  r.warnings = nlohmann::json::parse(row.text(27), nullptr, false).get<std::vector<std::string>>();
+  r.geometryError = row.text(28);
+  return r;
+}
+
+} // namespace detail
+
+} // namespace lesion::archive

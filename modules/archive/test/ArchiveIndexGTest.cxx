@@ -1,0 +1,230 @@
+// Archive index: indexing a phantom archive, re-indexing (unchanged / changed / removed files),
+// series checks and ranking, index files of other programs, and folder vs index listings.
+#include <algorithm>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcuid.h>
+
+#include "lesion/archive/ArchiveDatabase.h"
+#include "lesion/archive/ArchiveIndexer.h"
+#include "lesion/archive/SeriesCatalog.h"
+#include "lesion/core/Error.h"
+#include "lesion/phantom/Phantom.h"
+#include "lesion/testing/TestHarness.h"
+
+namespace fs = std::filesystem;
+using namespace lesion;
+using namespace lesion::archive;
+
+namespace {
+
+std::vector<fs::path> dicomFilesIn(const fs::path& folder) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(folder)) {
+    if (e.path().extension() == ".dcm") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+/// Copies `source` to `target` as an instance of a new series (`seriesUid`, number
+/// `seriesNumber`), with a new SOP Instance UID and, when given, a new Image Type.
+void copyIntoSeries(const fs::path& source, const fs::path& target, const std::string& seriesUid, int seriesNumber,
+                    const std::string& imageType = {}) {
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile(source.c_str()).good());
+  DcmDataset* ds = file.getDataset();
+  char uid[100];
+  dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT);
+  ds->putAndInsertString(DCM_SOPInstanceUID, uid);
+  file.getMetaInfo()->putAndInsertString(DCM_MediaStorageSOPInstanceUID, uid);
+  ds->putAndInsertString(DCM_SeriesInstanceUID, seriesUid.c_str());
+  ds->putAndInsertString(DCM_SeriesNumber, std::to_string(seriesNumber).c_str());
+  if (!imageType.empty()) ds->putAndInsertString(DCM_ImageType, imageType.c_str());
+  fs::create_directories(target.parent_path());
+  ASSERT_TRUE(file.saveFile(target.c_str(), EXS_LittleEndianExplicit).good());
+}
+
+std::string newUid() {
+  char uid[100];
+  return dcmGenerateUniqueIdentifier(uid, SITE_SERIES_UID_ROOT);
+}
+
+/// A small two-time-point phantom archive plus, in the baseline study, a localizer and a
+/// thick-slice copy of the CT, and a non-DICOM file.
+class ArchiveIndex : public ::testing::Test {
+protected:
+  void SetUp() override {
+    const phantom::PhantomAnatomy a = phantom::buildPhantomAnatomy(phantom::defaultTimePointState(0));
+    phantom::PhantomOptions o;
+    o.timePoints = 2;
+    o.pixelSizeMm = 3.0;
+    o.sliceThicknessMm = 2.0;
+    o.supersampling = 1;
+    o.threads = 2;
+    o.zFromMm = a.lyticLesion.centre.z - 15.0;
+    o.zToMm = a.lyticLesion.centre.z + 15.0;
+    const phantom::PhantomOutputFiles written = phantom::writePhantomStudy(phantom::generatePhantomStudy(o), m_Dir / "archive");
+    m_Baseline = m_Dir / "archive" / written.seriesFolders[0];
+    m_BaselineFiles = dicomFilesIn(m_Baseline);
+    ASSERT_GE(m_BaselineFiles.size(), 10u);
+    m_CtFileCount = written.dicomFileCount;
+    // Localizer: one slice relabelled; thick series: every third slice.
+    copyIntoSeries(m_BaselineFiles[m_BaselineFiles.size() / 2], m_Baseline.parent_path() / "scout" / "IM0001.dcm",
+                   newUid(), 90, "ORIGINAL\\PRIMARY\\LOCALIZER");
+    const std::string thickUid = newUid();
+    for (std::size_t i = 0; i < m_BaselineFiles.size(); i += 3) {
+      copyIntoSeries(m_BaselineFiles[i], m_Baseline.parent_path() / "thick" / m_BaselineFiles[i].filename(), thickUid, 3);
+      ++m_ThickCount;
+    }
+    std::ofstream(m_Dir / "archive" / "notes.txt") << "not a DICOM file\n";
+  }
+
+  test::ScratchFolder m_Dir{"lesionkit-archive"};
+  fs::path m_Baseline;
+  std::vector<fs::path> m_BaselineFiles;
+  std::size_t m_CtFileCount{0};
+  std::size_t m_ThickCount{0};
+};
+
+const SeriesRecord& rankedFirst(const StudyRecord& study) {
+  EXPECT_FALSE(study.series.empty());
+  return study.series.front();
+}
+
+} // namespace
+
+TEST_F(ArchiveIndex, IndexesRanksAndReindexesOnlyWhatChanged) {
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  const IndexSummary first = indexArchive(db, m_Dir / "archive");
+  EXPECT_EQ(first.instancesAdded, m_CtFileCount + 1 + m_ThickCount);
+  EXPECT_EQ(first.filesNew, first.filesFound);
+  EXPECT_EQ(first.filesFound, first.instancesAdded + first.skipped.size());
+  EXPECT_TRUE(std::any_of(first.skipped.begin(), first.skipped.end(),
+                          [](const dicomio::SkippedFile& s) { return s.path.filename() == "notes.txt" && !s.reason.empty(); }));
+  EXPECT_EQ(first.patientsTotal, 1u);
+  EXPECT_EQ(first.studiesTotal, 2u);
+  EXPECT_EQ(first.seriesTotal, 4u); // 2 CT + scout + thick
+
+  std::vector<StudyRecord> studies = catalogDatabase(db);
+  ASSERT_EQ(studies.size(), 2u);
+  EXPECT_LT(studies[0].studyDate, studies[1].studyDate);
+  const StudyRecord baseline = studies[0];
+  ASSERT_EQ(baseline.series.size(), 3u);
+  const SeriesRecord best = rankedFirst(baseline);
+  EXPECT_EQ(best.rank, 1);
+  EXPECT_EQ(best.sliceCount, m_BaselineFiles.size());
+  EXPECT_EQ(best.orientation, "axial");
+  EXPECT_NEAR(best.sliceStepMm, 2.0, 1e-6);
+  EXPECT_NEAR(best.coverageMm, 2.0 * double(m_BaselineFiles.size() - 1), 1e-6);
+  EXPECT_NEAR(best.pixelSpacingRowMm, 3.0, 1e-9);
+  EXPECT_EQ(best.gapCount, 0);
+  EXPECT_NE(best.rankReason.find("full coverage"), std::string::npos) << best.rankReason;
+  const SeriesRecord& thick = baseline.series[1];
+  EXPECT_EQ(thick.rank, 2);
+  EXPECT_NEAR(thick.sliceStepMm, 6.0, 1e-6);
+  EXPECT_LT(thick.suitability, best.suitability);
+  EXPECT_NE(thick.rankReason.find("thick"), std::string::npos) << thick.rankReason;
+  const SeriesRecord& scout = baseline.series[2];
+  EXPECT_EQ(scout.rank, 0);
+  EXPECT_EQ(scout.rankReason, "never: localizer");
+
+  // Nothing changed: nothing is read again.
+  const IndexSummary again = indexArchive(db, m_Dir / "archive");
+  EXPECT_EQ(again.filesUnchanged, first.filesFound);
+  EXPECT_EQ(again.filesNew + again.filesChanged + again.filesRemoved + again.instancesAdded, 0u);
+  EXPECT_EQ(again.seriesChecked, 0u);
+
+  // One slice rewritten (new mtime), one middle slice removed: the series shows the gap.
+  const fs::path rewritten = m_BaselineFiles.front();
+  fs::last_write_time(rewritten, fs::last_write_time(rewritten) + std::chrono::seconds(5));
+  fs::remove(m_BaselineFiles[m_BaselineFiles.size() / 2 + 1]);
+  const IndexSummary third = indexArchive(db, m_Dir / "archive");
+  EXPECT_EQ(third.filesChanged, 1u);
+  EXPECT_EQ(third.filesRemoved, 1u);
+  EXPECT_EQ(third.instancesAdded, 1u);
+  EXPECT_EQ(third.seriesChecked, 1u);
+  studies = catalogDatabase(db, {"", baseline.studyInstanceUid});
+  ASSERT_EQ(studies.size(), 1u);
+  const SeriesRecord& gapped = studies[0].series.front();
+  EXPECT_EQ(gapped.seriesId, best.seriesId);
+  EXPECT_EQ(gapped.sliceCount, m_BaselineFiles.size() - 1);
+  EXPECT_EQ(gapped.gapCount, 1);
+  EXPECT_NE(gapped.rankReason.find("gap"), std::string::npos) << gapped.rankReason;
+
+  // The whole follow-up study removed: its study disappears, the patient stays.
+  fs::remove_all(dicomFilesIn(m_Dir / "archive").back().parent_path());
+  const IndexSummary fourth = indexArchive(db, m_Dir / "archive");
+  EXPECT_GT(fourth.filesRemoved, 0u);
+  EXPECT_EQ(fourth.studiesTotal, 1u);
+  EXPECT_EQ(fourth.patientsTotal, 1u);
+}
+
+TEST_F(ArchiveIndex, FolderListingMatchesTheIndex) {
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  (void)indexArchive(db, m_Dir / "archive");
+  const std::vector<StudyRecord> fromIndex = catalogDatabase(ArchiveDatabase(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadOnly));
+  const std::vector<StudyRecord> fromFolder = catalogFolder(m_Dir / "archive");
+  ASSERT_EQ(fromIndex.size(), fromFolder.size());
+  for (std::size_t i = 0; i < fromIndex.size(); ++i) {
+    ASSERT_EQ(fromIndex[i].series.size(), fromFolder[i].series.size());
+    for (std::size_t k = 0; k < fromIndex[i].series.size(); ++k) {
+      const SeriesRecord& a = fromIndex[i].series[k];
+      const SeriesRecord& b = fromFolder[i].series[k];
+      EXPECT_EQ(a.seriesId, b.seriesId);
+      EXPECT_EQ(a.rank, b.rank);
+      EXPECT_EQ(a.sliceCount, b.sliceCount);
+      EXPECT_DOUBLE_EQ(a.coverageMm, b.coverageMm);
+      EXPECT_EQ(a.rankReason, b.rankReason);
+    }
+  }
+  // The JSON listing carries the checks.
+  const nlohmann::json j = nlohmann::json::parse(catalogToJson(fromIndex));
+  EXPECT_EQ(j.at(0).at("series").at(0).at("rank"), 1);
+  EXPECT_EQ(j.at(0).at("series").at(0).at("orientation"), "axial");
+  // The index rebuilds the instances of a series exactly.
+  const auto instances = indexedInstancesOfSeries(db, fromIndex[0].series[0].seriesInstanceUid);
+  const auto scanned = dicomio::scanDicomFolder(m_Baseline).instances;
+  ASSERT_EQ(instances.size(), scanned.size());
+  for (std::size_t i = 0; i < instances.size(); ++i) {
+    EXPECT_EQ(instances[i].sopInstanceUid, scanned[i].sopInstanceUid);
+    ASSERT_TRUE(instances[i].frames[0].imagePositionPatient && scanned[i].frames[0].imagePositionPatient);
+    EXPECT_DOUBLE_EQ(instances[i].frames[0].imagePositionPatient->z, scanned[i].frames[0].imagePositionPatient->z);
+    EXPECT_EQ(instances[i].frames[0].rescaleIntercept, scanned[i].frames[0].rescaleIntercept);
+    EXPECT_EQ(instances[i].imageType, scanned[i].imageType);
+  }
+}
+
+TEST(ArchiveDatabaseFile, RefusesFilesThatAreNotOurIndex) {
+  test::ScratchFolder dir;
+  EXPECT_THROW(ArchiveDatabase(dir / "missing.sqlite", ArchiveDatabase::Access::ReadOnly), InputError);
+  std::ofstream(dir / "text.sqlite") << "this is not an SQLite database, just some text that is long enough\n";
+  try {
+    ArchiveDatabase db(dir / "text.sqlite", ArchiveDatabase::Access::ReadWrite);
+    FAIL() << "a text file was accepted as an index";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("text.sqlite"), std::string::npos) << e.what();
+  }
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "other.sqlite").c_str(), &other), SQLITE_OK);
+  sqlite3_exec(other, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  try {
+    ArchiveDatabase db(dir / "other.sqlite", ArchiveDatabase::Access::ReadWrite);
+    FAIL() << "another program's database was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("another program"), std::string::npos) << e.what();
+  }
+  // A read-only index cannot be written.
+  { ArchiveDatabase created(dir / "ok.sqlite", ArchiveDatabase::Access::ReadWrite); }
+  ArchiveDatabase readOnly(dir / "ok.sqlite", ArchiveDatabase::Access::ReadOnly);
+  EXPECT_THROW((void)indexArchive(readOnly, dir.path()), InputError);
+}

@@ -1,0 +1,59 @@
+#pragma once
+/// \file BatchRunner.h
+/// `lesionkit batch`: runs the per-patient pipeline (`lesionkit patient`, one child process per
+/// patient, up to N at once) over every patient of an index, with the job state in the index:
+/// patients whose results folder holds the same parameters hash are skipped, failures are
+/// recorded with their error and the batch goes on, a killed batch resumes where it stopped.
+/// Results go to OUT/patients/<patient>/ (each written atomically) and OUT/results.csv.
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lesion/core/Progress.h"
+
+namespace lesion::pipeline {
+
+struct BatchOptions {
+  std::filesystem::path database{};
+  std::filesystem::path manifest{}; ///< empty with autoLytic
+  bool autoLytic{false};
+  std::filesystem::path output{};
+  unsigned jobs{1};
+  unsigned shardIndex{0}; ///< this worker's shard, 0-based
+  unsigned shardCount{1};
+  /// The command that runs one patient, before its arguments (e.g. {"/usr/bin/lesionkit", "patient"}).
+  std::vector<std::string> patientCommand{};
+  std::string toolVersion{};
+};
+
+struct BatchPatient {
+  std::string patientId;
+  std::string folder; ///< under OUT/patients
+};
+
+struct BatchSummary {
+  std::size_t patients{0};  ///< in this shard
+  std::size_t reused{0};    ///< finished earlier with the same parameters: not recomputed
+  std::size_t succeeded{0}; ///< computed now
+  std::vector<std::pair<std::string, std::string>> failures{}; ///< patient, error
+  std::filesystem::path results{}; ///< results.csv (unsharded) or results.shard-I-of-N.csv
+  double seconds{0.0};
+  double pipelineSeconds{0.0}; ///< summed wall time of the patient processes
+};
+
+/// The patients of this shard, in order: the manifest's (or, with --auto, the index's).
+[[nodiscard]] std::vector<BatchPatient> planBatch(const BatchOptions& options);
+
+/// Runs the batch. Throws lesion::InputError for a bad index, manifest or output folder; patient
+/// failures are returned, not thrown.
+BatchSummary runBatch(const BatchOptions& options, const Progress& progress = {});
+
+/// Concatenates OUT/patients/*/results.csv (patients in folder order) into `target`, and lists
+/// the folders holding a failure.json. Returns the failures (patient, error).
+std::vector<std::pair<std::string, std::string>> collectBatchResults(const std::filesystem::path& output,
+                                                                     const std::vector<BatchPatient>& patients,
+                                                                     const std::filesystem::path& target);
+
+} // namespace lesion::pipeline

@@ -1,0 +1,56 @@
+#pragma once
+/// \file FollowupRun.h
+/// The follow-up step as files: baseline measurement, each follow-up registered, tracked and
+/// measured (one follow-up volume in memory at a time), then the response timeline; written
+/// into a (staged) folder. `lesionkit followup` and the per-patient batch step both run it.
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "lesion/core/Image.h"
+#include "lesion/core/Progress.h"
+#include "lesion/longitudinal/LesionTracking.h"
+
+namespace lesion::pipeline {
+
+/// A follow-up time point, loaded only when its turn comes.
+struct FollowupSource {
+  std::string label;  ///< names its files: measurements-<label>.json, labels/<label>.nrrd
+  std::string source; ///< where it came from (a path or a series UID), recorded in the report
+  std::function<Volume()> load;
+};
+
+struct FollowupRunInput {
+  const Volume* baseline{nullptr};
+  std::string baselineLabel{"baseline"};
+  std::string baselineSource{};
+  const LabelMap* lesions{nullptr}; ///< baseline lesion label map (baseline grid)
+  std::string lesionsSource{};
+  const LabelMap* reference{nullptr}; ///< optional reference structures (baseline grid)
+  std::vector<FollowupSource> followups{};
+  longitudinal::FollowupOptions options{};
+  longitudinal::TimelineFlags flags{};
+  std::string toolVersion{};
+  std::string command{"followup"};
+};
+
+/// What writeFollowupRun wrote besides the timeline itself.
+struct FollowupRunOutput {
+  longitudinal::Timeline timeline;
+  std::string csvHeader;                  ///< header line of measurements.csv
+  std::vector<std::string> csvRows{};     ///< per time point: its rows of measurements.csv (one per measured lesion)
+};
+
+/// Writes, under `folder` (existing; stage it with lesion::StagedOutputFolder): timeline.json,
+/// measurements.csv, measurements-<label>.json (report schema v1), labels/<label>.nrrd,
+/// transforms/<label>.tfm (baseline to follow-up points, ITK format) and, when
+/// options.changeMaps, changemaps/<label>-<lesion>.nrrd. Errors name the time point's source.
+FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const std::filesystem::path& folder,
+                                   const Progress& progress = {});
+
+/// ITK transform file text of p_followup = R p_baseline + t (what Slicer and elastix read).
+[[nodiscard]] std::string itkTransformText(const RigidTransform& transform);
+
+} // namespace lesion::pipeline

@@ -1,0 +1,60 @@
+#pragma once
+/// \file PatientPipeline.h
+/// One patient of an indexed archive, end to end: the studies by date with their chosen series,
+/// the manifest's lesions (or the automatic lytic candidates) segmented on the baseline, then
+/// measure → follow-up → response, written into one folder. `lesionkit patient` runs it; batch
+/// runs and the Snakemake workflow run that command once per patient.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "lesion/core/Progress.h"
+#include "lesion/pipeline/LesionManifest.h"
+
+namespace lesion::archive {
+class ArchiveDatabase;
+struct PatientTimeline;
+} // namespace lesion::archive
+
+namespace lesion::pipeline {
+
+struct PatientRunOptions {
+  bool autoLytic{false};   ///< screen the baseline spine for lytic lesions instead of a manifest
+  bool changeMaps{false};  ///< voxel-wise HU change maps (large; off for archives)
+  std::string toolVersion{};
+};
+
+struct PatientRunResult {
+  std::size_t timePoints{0};
+  std::size_t lesions{0};
+  std::vector<std::string> warnings{};
+  std::string parametersHash{};
+};
+
+/// Runs the pipeline for `patientId` into `folder` (existing, staged by the caller): the files of
+/// writeFollowupRun plus results.csv (measurements.csv with patient, study and series columns
+/// first: one row per lesion per time point) and job.json (series used, lesions, parameters hash,
+/// version, warnings). Throws lesion::InputError when the patient has no measurable series or no
+/// lesion, lesion::ProcessingError when a lesion cannot be segmented (naming it).
+PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const std::string& patientId,
+                                    const std::vector<ManifestLesion>& lesions, const PatientRunOptions& options,
+                                    const std::filesystem::path& folder, const Progress& progress = {});
+
+/// Hash of everything that decides a patient's results: the chosen series (and their file
+/// count), the lesions, the options and the version. Equal hashes: results can be reused.
+[[nodiscard]] std::string patientParametersHash(const archive::PatientTimeline& timeline,
+                                                const std::vector<ManifestLesion>& lesions,
+                                                const PatientRunOptions& options);
+
+/// A folder name for a PatientID: safe characters kept, anything else replaced, and a short hash
+/// appended when the name changed (so distinct IDs never share a folder).
+[[nodiscard]] std::string patientFolderName(const std::string& patientId);
+
+/// The parameters hash recorded in FOLDER/job.json, or empty when there is none.
+[[nodiscard]] std::string recordedParametersHash(const std::filesystem::path& folder);
+
+/// Columns that results.csv puts before the measurement columns.
+[[nodiscard]] const std::string& patientResultsHeaderPrefix();
+
+} // namespace lesion::pipeline

@@ -1,0 +1,251 @@
+#include "lesion/pipeline/BatchRunner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <csignal>
+#include <fstream>
+#include <map>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "lesion/archive/ArchiveDatabase.h"
+#include "lesion/archive/BatchJobs.h"
+#include "lesion/archive/SeriesCatalog.h"
+#include "lesion/core/AtomicOutput.h"
+#include "lesion/core/Error.h"
+#include "lesion/pipeline/PatientPipeline.h"
+#include "lesion/reporting/MeasurementReport.h"
+
+namespace lesion::pipeline {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// A patient process: started with its output in a log file, killed with the batch (a batch
+/// killed part-way must not leave workers writing behind its back).
+pid_t startProcess(const std::vector<std::string>& argv, const fs::path& log) {
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw ProcessingError(fmt::format("cannot start '{}': {}", argv.front(), std::strerror(errno)));
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(126);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    const std::string message = fmt::format("cannot run '{}': {}\n", argv.front(), std::strerror(errno));
+    (void)!write(STDERR_FILENO, message.data(), message.size());
+    _exit(127);
+  }
+  return pid;
+}
+
+/// The error a failed patient process printed (its last non-empty line), or how it died.
+std::string failureText(int status, const fs::path& log) {
+  std::ifstream in(log);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") != std::string::npos && line.find("\r") == std::string::npos) last = line;
+  }
+  if (WIFSIGNALED(status)) return fmt::format("killed by signal {}{}", WTERMSIG(status), last.empty() ? "" : " after: " + last);
+  const std::string code = fmt::format("exit code {}", WEXITSTATUS(status));
+  return last.empty() ? code : last + " (" + code + ")";
+}
+
+/// Staging folders (".NAME.part-*") a killed run of this patient left behind.
+void removeStaleStaging(const fs::path& patients, const std::string& folder) {
+  std::error_code ec;
+  const std::string prefix = "." + folder + ".part-";
+  for (const auto& entry : fs::directory_iterator(patients, ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove_all(entry.path(), ec);
+  }
+}
+
+std::string etaText(double seconds) {
+  if (seconds < 90) return fmt::format("{:.0f} s", seconds);
+  if (seconds < 5400) return fmt::format("{:.0f} min", seconds / 60);
+  return fmt::format("{:.1f} h", seconds / 3600);
+}
+
+struct Pending {
+  BatchPatient patient;
+  std::string hash;
+};
+
+struct Running {
+  Pending job;
+  Clock::time_point started;
+  fs::path log;
+};
+
+} // namespace
+
+std::vector<BatchPatient> planBatch(const BatchOptions& options) {
+  if (options.shardCount == 0 || options.shardIndex >= options.shardCount) {
+    throw UsageError(fmt::format("--shard {}/{}: expected I/N with 0 <= I < N", options.shardIndex, options.shardCount));
+  }
+  std::vector<std::string> ids;
+  if (options.autoLytic) {
+    ids = archive::indexedPatients(archive::ArchiveDatabase(options.database, archive::ArchiveDatabase::Access::ReadOnly));
+  } else {
+    ids = readLesionManifest(options.manifest).patients();
+  }
+  std::vector<BatchPatient> plan;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i % options.shardCount == options.shardIndex) plan.push_back({ids[i], patientFolderName(ids[i])});
+  }
+  return plan;
+}
+
+std::vector<std::pair<std::string, std::string>> collectBatchResults(const fs::path& output,
+                                                                     const std::vector<BatchPatient>& patients,
+                                                                     const fs::path& target) {
+  std::string header, rows;
+  std::vector<std::pair<std::string, std::string>> failures;
+  for (const BatchPatient& p : patients) {
+    const fs::path folder = output / "patients" / p.folder;
+    std::ifstream failure(folder / "failure.json");
+    if (failure) {
+      const nlohmann::json j = nlohmann::json::parse(failure, nullptr, false);
+      failures.emplace_back(p.patientId, j.is_object() ? j.value("error", "failed") : "failed (unreadable failure.json)");
+      continue;
+    }
+    std::ifstream in(folder / "results.csv");
+    if (!in) continue; // not run (yet), or failed in a batch: listed from the job state
+    std::string line;
+    std::getline(in, line);
+    if (header.empty()) header = line;
+    if (line != header) {
+      throw ProcessingError(fmt::format("'{}' has other columns than the first results table (mixed versions?)",
+                                        (folder / "results.csv").string()));
+    }
+    while (std::getline(in, line)) {
+      if (!line.empty()) rows += line + "\n";
+    }
+  }
+  if (header.empty()) header = patientResultsHeaderPrefix() + fmt::format("{}", fmt::join(reporting::csvColumns(), ","));
+  writeTextFileAtomically(target, header + "\n" + rows);
+  return failures;
+}
+
+BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
+  const auto started = Clock::now();
+  if (options.patientCommand.empty()) throw UsageError("runBatch: no patient command");
+  if (options.jobs < 1) throw UsageError("--jobs: expected at least 1");
+  const std::vector<BatchPatient> plan = planBatch(options);
+  const LesionManifest manifest = options.autoLytic ? LesionManifest{} : readLesionManifest(options.manifest);
+  const fs::path patients = options.output / "patients", logs = options.output / "logs";
+  ensureWritableFolder(options.output);
+  fs::create_directories(patients);
+  fs::create_directories(logs);
+  archive::ArchiveDatabase db(options.database, archive::ArchiveDatabase::Access::ReadWrite);
+  archive::BatchJobStore jobs(db);
+  PatientRunOptions runOptions;
+  runOptions.autoLytic = options.autoLytic;
+  runOptions.toolVersion = options.toolVersion;
+
+  BatchSummary summary;
+  summary.patients = plan.size();
+  std::vector<Pending> queue;
+  for (const BatchPatient& p : plan) {
+    std::string hash;
+    try {
+      hash = patientParametersHash(archive::patientTimeline(db, p.patientId), manifest.of(p.patientId), runOptions);
+    } catch (const Error& e) {
+      jobs.markRunning(p.patientId, "", options.toolVersion, (patients / p.folder).string());
+      jobs.markFailed(p.patientId, e.what(), 0.0);
+      summary.failures.emplace_back(p.patientId, e.what());
+      continue;
+    }
+    if (recordedParametersHash(patients / p.folder) == hash) {
+      const auto job = jobs.find(p.patientId);
+      if (!job || job->state != archive::JobState::Done || job->parametersHash != hash) {
+        jobs.markRunning(p.patientId, hash, options.toolVersion, (patients / p.folder).string());
+        jobs.markDone(p.patientId, 0.0);
+      }
+      ++summary.reused;
+      continue;
+    }
+    queue.push_back({p, hash});
+  }
+
+  std::map<pid_t, Running> running;
+  std::size_t next = 0, finished = 0;
+  const std::size_t total = queue.size();
+  auto report = [&] {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+    const double eta = finished > 0 ? elapsed / double(finished) * double(total - finished) : 0.0;
+    progress.report(total ? double(finished) / double(total) : 1.0,
+                    fmt::format("{}/{} patients, {} failed{}", finished, total, summary.failures.size(),
+                                finished > 0 && finished < total ? ", ETA " + etaText(eta) : ""));
+  };
+  report();
+  while (next < queue.size() || !running.empty()) {
+    while (next < queue.size() && running.size() < options.jobs) {
+      const Pending& job = queue[next++];
+      const fs::path folder = patients / job.patient.folder;
+      removeStaleStaging(patients, job.patient.folder);
+      std::vector<std::string> argv = options.patientCommand;
+      argv.insert(argv.end(), {"--db", options.database.string(), "--patient", job.patient.patientId});
+      if (options.autoLytic) argv.push_back("--auto");
+      else argv.insert(argv.end(), {"--manifest", options.manifest.string()});
+      argv.insert(argv.end(), {"-o", folder.string()});
+      jobs.markRunning(job.patient.patientId, job.hash, options.toolVersion, folder.string());
+      const fs::path log = logs / (job.patient.folder + ".log");
+      running.emplace(startProcess(argv, log), Running{job, Clock::now(), log});
+    }
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      throw ProcessingError(fmt::format("waiting for patient processes: {}", std::strerror(errno)));
+    }
+    const auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const Running done = it->second;
+    running.erase(it);
+    const double seconds = std::chrono::duration<double>(Clock::now() - done.started).count();
+    summary.pipelineSeconds += seconds;
+    const std::string& id = done.job.patient.patientId;
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (ok && recordedParametersHash(patients / done.job.patient.folder) == done.job.hash) {
+      jobs.markDone(id, seconds);
+      ++summary.succeeded;
+    } else {
+      const std::string error = ok ? "finished without a results folder of these parameters" : failureText(status, done.log);
+      jobs.markFailed(id, error, seconds);
+      summary.failures.emplace_back(id, error);
+    }
+    ++finished;
+    report();
+  }
+
+  const bool sharded = options.shardCount > 1;
+  const std::string suffix = sharded ? fmt::format(".shard-{}-of-{}", options.shardIndex, options.shardCount) : "";
+  summary.results = options.output / ("results" + suffix + ".csv");
+  for (auto& f : collectBatchResults(options.output, plan, summary.results)) summary.failures.push_back(std::move(f));
+  std::sort(summary.failures.begin(), summary.failures.end());
+  std::string failures = "patient_id,error\n";
+  for (const auto& [id, error] : summary.failures) failures += reporting::csvField(id) + "," + reporting::csvField(error) + "\n";
+  writeTextFileAtomically(options.output / ("failures" + suffix + ".csv"), failures);
+  summary.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  return summary;
+}
+
+} // namespace lesion::pipeline

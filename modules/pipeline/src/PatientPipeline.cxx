@@ -1,0 +1,236 @@
+#include "lesion/pipeline/PatientPipeline.h"
+
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "lesion/archive/ArchiveDatabase.h"
+#include "lesion/archive/ArchiveIndexer.h"
+#include "lesion/archive/SeriesCatalog.h"
+#include "lesion/core/AtomicOutput.h"
+#include "lesion/core/Error.h"
+#include "lesion/pipeline/FollowupRun.h"
+#include "lesion/pipeline/FollowupSegmenter.h"
+#include "lesion/reporting/MeasurementReport.h"
+#include "lesion/segmentation/SoftTissueSegmentation.h"
+#include "lesion/spine/LyticLesionDetection.h"
+#include "lesion/spine/SpineSegmentation.h"
+
+namespace lesion::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// FNV-1a, 64 bit: stable across runs and machines (std::hash is not).
+std::string fnv1a(const std::string& text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+/// Adds `mask`'s voxels of value `label` to `labels`, leaving voxels another lesion holds.
+std::size_t addLesion(const LabelMap& mask, std::uint16_t label, LabelMap& labels) {
+  std::size_t added = 0;
+  for (std::size_t i = 0; i < mask.voxels.size(); ++i) {
+    if (mask.voxels[i] == label && labels.voxels[i] == 0) {
+      labels.voxels[i] = label;
+      ++added;
+    }
+  }
+  return added;
+}
+
+LabelMap segmentManifestLesion(const Volume& volume, const ManifestLesion& lesion, std::uint16_t label,
+                               segmentation::Modality modality) {
+  if (lesion.kind == "lytic-bone") {
+    // The lytic step takes points: the box centre or the RECIST line's midpoint stands for a seed.
+    const Vec3 seed = lesion.init == ManifestLesion::Init::Seed ? lesion.first : (lesion.first + lesion.second) * 0.5;
+    return spine::segmentLyticLesion(volume, {seed}, label);
+  }
+  segmentation::SoftTissueOptions options;
+  options.labelValue = label;
+  options.modality = modality;
+  const segmentation::SoftTissueInit init =
+      lesion.init == ManifestLesion::Init::Box      ? segmentation::SoftTissueInit::fromBox(lesion.first, lesion.second)
+      : lesion.init == ManifestLesion::Init::Recist ? segmentation::SoftTissueInit::fromRecist(lesion.first, lesion.second)
+                                                    : segmentation::SoftTissueInit::fromSeeds({lesion.first});
+  return segmentation::segmentSoftTissueMass(volume, init, options).labels;
+}
+
+/// Time point labels from study dates, unique ("20240115", "20240115-2").
+std::vector<std::string> timePointLabels(const archive::PatientTimeline& timeline) {
+  std::vector<std::string> labels;
+  for (std::size_t i = 0; i < timeline.studies.size(); ++i) {
+    std::string label = timeline.studies[i].studyDate.empty() ? fmt::format("study-{}", i + 1) : timeline.studies[i].studyDate;
+    const std::string base = label;
+    for (int n = 2; std::find(labels.begin(), labels.end(), label) != labels.end(); ++n) label = fmt::format("{}-{}", base, n);
+    labels.push_back(label);
+  }
+  return labels;
+}
+
+} // namespace
+
+const std::string& patientResultsHeaderPrefix() {
+  static const std::string prefix = "patient_id,time_point_index,study_date,study_instance_uid,series_id,";
+  return prefix;
+}
+
+std::string patientFolderName(const std::string& patientId) {
+  std::string name;
+  for (unsigned char c : patientId) name += (std::isalnum(c) || c == '-' || c == '_' || c == '.') ? char(c) : '_';
+  // No hidden names (".." or the batch's ".NAME.part-*" staging folders).
+  for (char& c : name) {
+    if (c != '.') break;
+    c = '_';
+  }
+  if (name.empty() || name != patientId) name += "-" + fnv1a(patientId).substr(0, 8);
+  return name;
+}
+
+std::string patientParametersHash(const archive::PatientTimeline& timeline, const std::vector<ManifestLesion>& lesions,
+                                  const PatientRunOptions& options) {
+  std::string text = fmt::format("version {}|auto {}|changemaps {}\n", options.toolVersion, options.autoLytic, options.changeMaps);
+  for (const archive::StudyRecord& study : timeline.studies) {
+    const archive::SeriesRecord& s = study.series.front();
+    text += fmt::format("{}|{}|{}|{}\n", study.studyInstanceUid, study.studyDate, s.seriesId, s.instanceCount);
+  }
+  for (const ManifestLesion& l : lesions) text += canonicalText(l) + "\n";
+  return fnv1a(text);
+}
+
+std::string recordedParametersHash(const fs::path& folder) {
+  std::ifstream in(folder / "job.json");
+  if (!in) return {};
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  return j.is_object() ? j.value("parametersHash", "") : std::string();
+}
+
+PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const std::string& patientId,
+                                    const std::vector<ManifestLesion>& lesions, const PatientRunOptions& options,
+                                    const fs::path& folder, const Progress& progress) {
+  const archive::PatientTimeline timeline = archive::patientTimeline(db, patientId);
+  if (timeline.studies.empty()) {
+    throw InputError(fmt::format("patient '{}': no study has a series that suits measurement ({})", patientId,
+                                 fmt::join(timeline.skippedStudies, "; ")));
+  }
+  if (lesions.empty() && !options.autoLytic) {
+    throw InputError(fmt::format("patient '{}': the manifest names no lesion (or use --auto)", patientId));
+  }
+  // A damaged file beside a chosen series is probably one of its slices: measuring the series
+  // without it would give a wrong number without saying so.
+  for (const archive::StudyRecord& study : timeline.studies) {
+    const auto damaged = archive::damagedFilesBeside(db, study.series.front().seriesInstanceUid);
+    if (!damaged.empty()) {
+      throw InputError(fmt::format("patient '{}', study {} ({}): {} damaged DICOM file{} beside series {}: {}", patientId,
+                                   study.studyInstanceUid, study.studyDate, damaged.size(), damaged.size() == 1 ? "" : "s",
+                                   study.series.front().seriesId, damaged.front().reason));
+    }
+  }
+  PatientRunResult result;
+  result.parametersHash = patientParametersHash(timeline, lesions, options);
+  result.warnings = timeline.skippedStudies;
+  const std::vector<std::string> labels = timePointLabels(timeline);
+  auto seriesOf = [&](std::size_t i) -> const archive::SeriesRecord& { return timeline.studies[i].series.front(); };
+
+  progress.report(0.0, "loading baseline");
+  const dicomio::LoadedVolume baseline = archive::loadIndexedSeries(db, seriesOf(0).seriesId);
+  const bool ct = baseline.modality.empty() || baseline.modality == "CT";
+  const segmentation::Modality modality = ct ? segmentation::Modality::CT : segmentation::Modality::MR;
+  for (const std::string& w : baseline.warnings) result.warnings.push_back("baseline: " + w);
+
+  // Lesions on the baseline: label n = the n-th lesion.
+  progress.report(0.1, "segmenting");
+  LabelMap lesionMap(baseline.volume.geometry);
+  longitudinal::FollowupOptions followup;
+  nlohmann::json lesionList = nlohmann::json::array();
+  if (options.autoLytic) {
+    const spine::SpineResult spineResult = spine::segmentSpine(baseline.volume);
+    const spine::LyticResult found = spine::detectLyticLesions(baseline.volume, spineResult);
+    for (const spine::LyticLesion& c : found.candidates) {
+      if (!c.labelled) continue;
+      const auto label = static_cast<std::uint16_t>(followup.measurement.lesions.size() + 1);
+      LabelMap one(baseline.volume.geometry);
+      for (std::size_t i = 0; i < one.voxels.size(); ++i) one.voxels[i] = found.lesions.voxels[i] == c.id ? label : 0;
+      addLesion(one, label, lesionMap);
+      followup.measurement.lesions.push_back({label, c.kind, c.level, false});
+      lesionList.push_back({{"label", label}, {"name", c.level}, {"kind", c.kind}, {"source", "auto"},
+                            {"confidence", c.confidence}, {"target", false}});
+    }
+  }
+  for (const ManifestLesion& lesion : lesions) {
+    const auto label = static_cast<std::uint16_t>(followup.measurement.lesions.size() + 1);
+    const std::string name = lesion.name.empty() ? fmt::format("lesion {}", label) : lesion.name;
+    LabelMap mask;
+    try {
+      mask = segmentManifestLesion(baseline.volume, lesion, label, modality);
+    } catch (const Error& e) {
+      throw ProcessingError(fmt::format("patient '{}', lesion '{}' ({}): {}", patientId, name, lesion.kind, e.what()));
+    }
+    if (addLesion(mask, label, lesionMap) == 0) {
+      throw ProcessingError(fmt::format("patient '{}', lesion '{}': its mask lies entirely inside an earlier lesion",
+                                        patientId, name));
+    }
+    followup.measurement.lesions.push_back({label, lesion.kind, name, lesion.kind == "lymph-node"});
+    lesionList.push_back({{"label", label}, {"name", name}, {"kind", lesion.kind}, {"source", "manifest"},
+                          {"level", lesion.level}, {"target", lesion.target}, {"manifest", canonicalText(lesion)}});
+  }
+  if (followup.measurement.lesions.empty()) {
+    throw ProcessingError(fmt::format("patient '{}': the automatic screening found no lytic lesion", patientId));
+  }
+  result.lesions = followup.measurement.lesions.size();
+
+  // Measure, follow up, assess, as `lesionkit followup` does.
+  followup.measurement.intensityUnit = ct ? measurement::IntensityUnit::HounsfieldUnit : measurement::IntensityUnit::Arbitrary;
+  if (ct) followup.globalRegistration.clampBelow = followup.localRegistration.clampBelow = -1000.0f;
+  followup.softTissueMethod = longitudinal::FollowupMaskMethod::Resegment; // as lesionkit followup and the demo
+  followup.segmenter = softTissueResegmenter(modality);
+  followup.changeMaps = options.changeMaps;
+  FollowupRunInput run;
+  run.baseline = &baseline.volume;
+  run.baselineLabel = labels[0];
+  run.baselineSource = "series " + seriesOf(0).seriesId;
+  run.lesions = &lesionMap;
+  run.lesionsSource = "segmented from the lesion manifest";
+  for (std::size_t i = 1; i < timeline.studies.size(); ++i) {
+    const std::string id = seriesOf(i).seriesId;
+    run.followups.push_back({labels[i], "series " + id, [&db, id] { return archive::loadIndexedSeries(db, id).volume; }});
+  }
+  run.options = followup;
+  run.toolVersion = options.toolVersion;
+  run.command = "patient";
+  const FollowupRunOutput out = writeFollowupRun(run, folder, progress.sub(0.2, 0.98));
+  result.timePoints = timeline.studies.size();
+
+  // results.csv: who and which series first, then the measurement columns.
+  std::string csv = patientResultsHeaderPrefix() + out.csvHeader;
+  for (std::size_t t = 0; t < out.csvRows.size(); ++t) {
+    const std::string prefix = fmt::format("{},{},{},{},{},", reporting::csvField(patientId), t,
+                                           timeline.studies[t].studyDate, timeline.studies[t].studyInstanceUid,
+                                           reporting::csvField(seriesOf(t).seriesId));
+    std::istringstream rows(out.csvRows[t]);
+    for (std::string row; std::getline(rows, row);) csv += prefix + row + "\n";
+  }
+  writeTextFileAtomically(folder / "results.csv", csv);
+
+  nlohmann::json series = nlohmann::json::array();
+  for (std::size_t t = 0; t < timeline.studies.size(); ++t) {
+    series.push_back({{"label", labels[t]}, {"studyInstanceUid", timeline.studies[t].studyInstanceUid},
+                      {"studyDate", timeline.studies[t].studyDate}, {"seriesId", seriesOf(t).seriesId},
+                      {"why", seriesOf(t).rankReason}});
+  }
+  const nlohmann::json job = {{"patientId", patientId},           {"parametersHash", result.parametersHash},
+                              {"pipelineVersion", options.toolVersion}, {"timePoints", series},
+                              {"lesions", lesionList},           {"warnings", result.warnings}};
+  // Written last: a folder with job.json holds a finished run.
+  writeTextFileAtomically(folder / "job.json", job.dump(2) + "\n");
+  progress.report(1.0, "done");
+  return result;
+}
+
+} // namespace lesion::pipeline

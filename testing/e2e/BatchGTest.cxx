@@ -1,0 +1,258 @@
+// Batch reprocessing end to end, with real processes: an indexed archive of phantom patients
+// (one missing its follow-up, one with a duplicated series, a truncated file and a non-DICOM
+// file), `lesionkit batch` against each patient run alone, a batch killed with SIGKILL and
+// resumed, changed parameters, and the Snakemake workflow on the same archive.
+// Each test runs in its own process under ctest: the archive and the reference batch are made
+// once per test (~30 s), so the scenarios are grouped into few tests.
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "lesion/phantom/Phantom.h"
+#include "lesion/testing/TestHarness.h"
+
+namespace fs = std::filesystem;
+using namespace lesion;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+/// A small phantom patient (around the axillary mass only) written into `archive`; returns the
+/// baseline seed of the mass (LPS mm).
+Vec3 writePatient(const fs::path& archive, const std::string& id, int timePoints, std::uint64_t seed) {
+  phantom::PhantomOptions o;
+  o.patientId = id;
+  o.timePoints = timePoints;
+  o.supersampling = 2;
+  o.threads = 2;
+  o.seed = seed;
+  const phantom::PhantomStudy study = phantom::generatePhantomStudy(o);
+  Vec3 mass{};
+  for (const auto& l : study.timePoints[0].truth.lesions) {
+    if (l.id == "axillary-mass") mass = l.seed;
+  }
+  phantom::PhantomOptions cropped = o;
+  cropped.zFromMm = mass.z - 33.0;
+  cropped.zToMm = mass.z + 33.0;
+  (void)phantom::writePhantomStudy(phantom::generatePhantomStudy(cropped), archive / id);
+  return mass;
+}
+
+class Batch : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    s_Dir = new test::ScratchFolder("lesionkit-batch");
+    const fs::path archive = *s_Dir / "archive";
+    const Vec3 m1 = writePatient(archive, "P001", 2, 1);
+    const Vec3 m2 = writePatient(archive, "P002", 2, 2);
+    const Vec3 m3 = writePatient(archive, "P003", 1, 3); // no follow-up
+    // P001's baseline series copied once more: the same instances twice, duplicates not stacked.
+    fs::path baseline;
+    for (const auto& e : fs::recursive_directory_iterator(archive / "P001")) {
+      if (e.path().filename() == "CT_01" && (baseline.empty() || e.path() < baseline)) baseline = e.path();
+    }
+    fs::create_directories(archive / "P001-copy");
+    fs::copy(baseline, archive / "P001-copy" / "CT_01", fs::copy_options::recursive);
+    // P002's follow-up gets a truncated slice (header intact, pixel data cut), the archive a text file.
+    fs::path victim;
+    for (const auto& e : fs::recursive_directory_iterator(archive / "P002")) {
+      if (e.path().extension() == ".dcm" && e.path().string() > victim.string()) victim = e.path();
+    }
+    fs::resize_file(victim, fs::file_size(victim) / 2);
+    s_Truncated = victim.filename().string();
+    std::ofstream(archive / "README.txt") << "not DICOM\n";
+
+    std::ofstream manifest(*s_Dir / "lesions.csv");
+    manifest << "patient_id,lesion,kind,init,x1,y1,z1,target\n";
+    for (const auto& [id, m] : {std::pair{"P001", m1}, std::pair{"P002", m2}, std::pair{"P003", m3}}) {
+      manifest << id << ",axilla,soft-tissue,seed," << m.x << ',' << m.y << ',' << m.z << ",yes\n";
+    }
+    manifest << "P404,axilla,soft-tissue,seed,0,0,0,yes\n"; // not in the archive
+    manifest.close();
+    const auto r = test::runProcess({"lesionkit", "index", archive.string(), "--db", (*s_Dir / "archive.sqlite").string()});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    delete s_Dir;
+    s_Dir = nullptr;
+  }
+
+  /// A fresh copy of the index (its job table empty) for one test.
+  static fs::path freshIndex(const std::string& name) {
+    const fs::path db = *s_Dir / (name + ".sqlite");
+    fs::copy_file(*s_Dir / "archive.sqlite", db, fs::copy_options::overwrite_existing);
+    return db;
+  }
+
+  static std::vector<std::string> batchArgs(const fs::path& db, const fs::path& out) {
+    return {"lesionkit", "batch", "--db", db.string(), "--manifest", (*s_Dir / "lesions.csv").string(), "-o", out.string(), "-q"};
+  }
+
+  /// The reference batch run, shared by the tests that compare against it.
+  static const fs::path& referenceRun() {
+    static const fs::path out = [] {
+      const fs::path o = *s_Dir / "reference";
+      auto args = batchArgs(freshIndex("reference"), o);
+      args.insert(args.end(), {"--jobs", "2"});
+      const auto r = test::runProcess(args);
+      EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+      return o;
+    }();
+    return out;
+  }
+
+  static test::ScratchFolder* s_Dir;
+  static std::string s_Truncated;
+};
+
+test::ScratchFolder* Batch::s_Dir = nullptr;
+std::string Batch::s_Truncated;
+
+} // namespace
+
+TEST_F(Batch, MatchesEachPatientRunAloneAndListsFailures) {
+  const fs::path out = referenceRun();
+  const std::string results = slurp(out / "results.csv");
+  const auto rows = lines(results);
+  // P001: 2 time points, P003: 1; one lesion each.
+  ASSERT_EQ(rows.size(), 1u + 2u + 1u) << results;
+  EXPECT_EQ(rows[1].rfind("P001,0,", 0), 0u);
+  EXPECT_EQ(rows[2].rfind("P001,1,", 0), 0u);
+  EXPECT_EQ(rows[3].rfind("P003,0,", 0), 0u);
+  const std::string failures = slurp(out / "failures.csv");
+  EXPECT_NE(failures.find("P002"), std::string::npos) << failures;
+  EXPECT_NE(failures.find(s_Truncated), std::string::npos) << "the failure names the truncated file:\n" << failures;
+  EXPECT_NE(failures.find("P404"), std::string::npos) << failures;
+  EXPECT_NE(failures.find("holds no patient"), std::string::npos) << failures;
+
+  // Each patient alone gives exactly the batch's rows.
+  std::string alone = lines(results)[0] + "\n";
+  for (const char* id : {"P001", "P003"}) {
+    const fs::path folder = *s_Dir / "alone" / id;
+    const auto r = test::runProcess({"lesionkit", "patient", "--db", (*s_Dir / "archive.sqlite").string(), "--patient", id,
+                                     "--manifest", (*s_Dir / "lesions.csv").string(), "-o", folder.string(), "-q"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    const auto own = lines(slurp(folder / "results.csv"));
+    for (std::size_t i = 1; i < own.size(); ++i) alone += own[i] + "\n";
+  }
+  EXPECT_EQ(alone, results);
+  // P002 alone fails the same way: exit 2 (bad input), naming the file, no folder left.
+  const auto r = test::runProcess({"lesionkit", "patient", "--db", (*s_Dir / "archive.sqlite").string(), "--patient",
+                                   "P002", "--manifest", (*s_Dir / "lesions.csv").string(), "-o",
+                                   (*s_Dir / "alone" / "P002").string(), "-q"});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find(s_Truncated), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(*s_Dir / "alone" / "P002"));
+}
+
+TEST_F(Batch, KilledPartWayResumesWithoutRecomputingAndChangedParametersRecompute) {
+  const fs::path reference = referenceRun();
+  const fs::path db = freshIndex("killed");
+  const fs::path out = *s_Dir / "killed";
+  const auto args = batchArgs(db, out);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    const std::string program = (test::binaryDir() / "lesionkit").string();
+    argv.push_back(const_cast<char*>(program.c_str()));
+    for (std::size_t i = 1; i < args.size(); ++i) argv.push_back(const_cast<char*>(args[i].c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // Kill the batch once the first patient is finished (and the second is under way).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  int status = 0;
+  bool exited = false;
+  while (!fs::exists(out / "patients" / "P001" / "job.json") && std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!exited) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the batch ended before P001 was done, with status " << status;
+  ASSERT_TRUE(fs::exists(out / "patients" / "P001" / "job.json"));
+  EXPECT_FALSE(fs::exists(out / "results.csv"));
+  const auto finishedAt = fs::last_write_time(out / "patients" / "P001" / "job.json");
+
+  const auto rerun = test::runProcess(batchArgs(db, out));
+  EXPECT_EQ(rerun.exitCode, 0) << rerun.err;
+  EXPECT_NE(rerun.out.find("1 reused"), std::string::npos) << rerun.out;
+  EXPECT_EQ(fs::last_write_time(out / "patients" / "P001" / "job.json"), finishedAt) << "P001 was recomputed";
+  EXPECT_EQ(slurp(out / "results.csv"), slurp(reference / "results.csv"));
+  // No staging folder of a killed patient process is left behind.
+  for (const auto& e : fs::directory_iterator(out / "patients")) {
+    EXPECT_EQ(e.path().filename().string().find(".part-"), std::string::npos) << e.path();
+  }
+  // A third run computes nothing: everything finished is reused, failures are retried and fail again.
+  const auto third = test::runProcess(batchArgs(db, out));
+  EXPECT_NE(third.out.find("0 computed, 2 reused"), std::string::npos) << third.out;
+
+  // A lesion moved by half a millimetre in the manifest: only its patient is recomputed.
+  std::string manifest;
+  for (const std::string& line : lines(slurp(*s_Dir / "lesions.csv"))) {
+    if (line.rfind("P003,", 0) != 0) {
+      manifest += line + "\n";
+      continue;
+    }
+    std::vector<std::string> f;
+    std::istringstream in(line);
+    for (std::string field; std::getline(in, field, ',');) f.push_back(field);
+    ASSERT_EQ(f.size(), 8u) << line;
+    f[6] = std::to_string(std::stod(f[6]) + 0.5); // z
+    for (std::size_t i = 0; i < f.size(); ++i) manifest += f[i] + (i + 1 < f.size() ? "," : "\n");
+  }
+  std::ofstream(*s_Dir / "lesions-changed.csv") << manifest;
+  auto changed = batchArgs(db, out);
+  changed[5] = (*s_Dir / "lesions-changed.csv").string();
+  const auto fourth = test::runProcess(changed);
+  EXPECT_EQ(fourth.exitCode, 0) << fourth.err;
+  EXPECT_NE(fourth.out.find("1 computed, 1 reused"), std::string::npos) << fourth.out;
+}
+
+TEST_F(Batch, SnakemakeWorkflowGivesTheSameResults) {
+  if (std::system("command -v snakemake > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "snakemake not installed (Debian package snakemake; scripts/install-deps.sh installs it)";
+  }
+  const fs::path reference = referenceRun();
+  const fs::path work = *s_Dir / "snakemake";
+  fs::create_directories(work);
+  const fs::path snakefile = fs::path(LESIONKIT_SOURCE_DIR) / "workflow" / "Snakefile";
+  const auto r = test::runProcess(
+      {"snakemake", "-s", snakefile.string(), "--cores", "2", "-d", work.string(), "-q", "--config",
+       "db=" + (*s_Dir / "archive.sqlite").string(), "manifest=" + (*s_Dir / "lesions.csv").string(),
+       "out=" + (work / "results").string(), "lesionkit=" + (test::binaryDir() / "lesionkit").string()});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_EQ(slurp(work / "results" / "results.csv"), slurp(reference / "results.csv"));
+  const std::string failures = slurp(work / "results" / "failures.csv");
+  for (const char* id : {"P002", "P404"}) EXPECT_NE(failures.find(id), std::string::npos) << failures;
+}

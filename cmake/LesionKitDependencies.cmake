@@ -8,6 +8,8 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(TBB REQUIRED)
 find_package(ZLIB REQUIRED)
+# PNG files of the QC pictures (qc): libpng, not OpenCV's imgcodecs, which pulls ~140 libraries.
+find_package(PNG REQUIRED)
 # Convex hulls for the 3D maximum diameter (measurement); C reentrant library only.
 find_package(Qhull CONFIG REQUIRED)
 

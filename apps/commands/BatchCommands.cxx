@@ -179,9 +179,8 @@ cli::Command batchCommand() {
     ctx.out << fmt::format("{} patients: {} computed, {} reused (unchanged), {} failed in {:.1f} s\n", s.patients,
                            s.succeeded, s.reused, s.failures.size(), s.seconds);
     if (s.succeeded > 0) {
-      const double overhead = s.seconds - s.pipelineSeconds / double(options.jobs);
       ctx.out << fmt::format("pipeline {:.1f} s per patient; batch bookkeeping {:.2f} s in all\n",
-                             s.pipelineSeconds / double(s.succeeded), std::max(0.0, overhead));
+                             s.pipelineSeconds / double(s.succeeded), s.bookkeepingSeconds);
     }
     for (const auto& [id, error] : s.failures) ctx.out << "failed: " << id << ": " << error << '\n';
     ctx.out << "wrote " << s.results.string() << '\n';

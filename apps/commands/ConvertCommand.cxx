@@ -1,5 +1,6 @@
 // lesionkit convert: a DICOM folder (or a volume file) → NRRD/NIfTI plus a JSON sidecar.
 #include <filesystem>
+#include <optional>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -28,8 +29,8 @@ std::filesystem::path sidecarPath(const std::filesystem::path& output) {
   return output.parent_path() / (name + ".json");
 }
 
-nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem::path& input) {
-  const ImageGeometry& g = v.volume.geometry;
+nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem::path& input, bool writtenAsInt16) {
+  const ImageGeometry& g = v.geometry();
   nlohmann::json direction = nlohmann::json::array();
   for (std::size_t c = 0; c < 3; ++c) {
     const Vec3 col = g.direction.column(c);
@@ -54,6 +55,11 @@ nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem
   j["gantryTiltDeg"] = v.tiltDeg;
   j["resampled"] = v.resampled;
   j["paddingValue"] = v.paddingValue;
+  j["voxelType"] = writtenAsInt16 ? "int16" : "float32";
+  if (!writtenAsInt16) { // why not int16 (the loader's reason when it gave one)
+    j["voxelTypeNote"] = v.voxelStorageNote.empty() ? "float: not every value is a whole number in the int16 range"
+                                                    : v.voxelStorageNote;
+  }
   j["warnings"] = v.warnings;
   j["skippedFiles"] = v.skippedFiles;
   j["otherSeries"] = v.otherSeries;
@@ -75,7 +81,8 @@ cli::Command convertCommand() {
       "loads the requested or the best series (most slices, axial, not a localizer) in Hounsfield units and "
       "writes it with a JSON sidecar (geometry in LPS mm, warnings, source UIDs) next to the output. Slice "
       "order and spacing come from Image Position along the slice normal; gantry tilt and uneven spacing or "
-      "missing slices are reported and resampled unless asked otherwise.";
+      "missing slices are reported and resampled unless asked otherwise. Whole-number values (plain CT) are "
+      "written as int16, others as float32; the sidecar's voxelType says which (and voxelTypeNote why float).";
   c.examples = {"lesionkit convert study/CT -o ct.nrrd",
                 "lesionkit convert study/CT -o ct.nii.gz --series 1.2.840.113619.2.55.3 --tilt keep-sheared"};
   c.parameters.push_back({"input", ParameterType::Image, "Input",
@@ -116,15 +123,32 @@ cli::Command convertCommand() {
                                                          : dicomio::TiltHandling::Resample;
     options.unevenSpacing = args.string("unevenSpacing") == "refuse" ? dicomio::SpacingHandling::Refuse
                                                                      : dicomio::SpacingHandling::Resample;
+    // Plain CT is decoded straight into int16 (half the memory of float): for .nii straight into
+    // the output file's pages (memory-mapped, no copy at write time), otherwise into a buffer
+    // written from there.
+    options.storage = dicomio::VoxelStorage::Int16WhenExact;
+    std::optional<dicomio::MappedInt16NiftiFile> mapped;
+    if (dicomio::isUncompressedNiftiFileName(output)) {
+      options.int16Destination = [&](const ImageGeometry& g) { return mapped.emplace(output, g).voxels(); };
+    }
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(input, options, ctx.progress.sub(0.0, 0.8));
     ctx.progress.report(0.8, "writing");
     const auto parent = output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path();
     ensureWritableFolder(parent);
     // int16 when every value is a whole number in range (plain CT), float otherwise.
-    dicomio::writeVolumeFile(loaded.volume, output, true);
+    bool asInt16 = true;
+    if (loaded.int16InDestination) {
+      mapped->commit();
+    } else {
+      mapped.reset(); // int16 did not fit after all: the partial file goes
+      if (loaded.hasInt16Voxels())
+        dicomio::writeVolumeFile(loaded.volumeInt16, output);
+      else
+        asInt16 = dicomio::writeVolumeFile(loaded.volume, output, true);
+    }
     const auto sidecar = sidecarPath(output);
-    writeTextFileAtomically(sidecar, sidecarJson(loaded, input).dump(2) + "\n");
-    const ImageGeometry& g = loaded.volume.geometry;
+    writeTextFileAtomically(sidecar, sidecarJson(loaded, input, asInt16).dump(2) + "\n");
+    const ImageGeometry& g = loaded.geometry();
     ctx.out << fmt::format("wrote {} ({}x{}x{}, spacing {:.4g} x {:.4g} x {:.4g} mm) and {}\n", output.string(),
                            g.size[0], g.size[1], g.size[2], g.spacing.x, g.spacing.y, g.spacing.z, sidecar.string());
     if (!loaded.seriesId.empty()) ctx.out << "series " << loaded.seriesId << '\n';

@@ -256,3 +256,35 @@ TEST_F(Batch, SnakemakeWorkflowGivesTheSameResults) {
   const std::string failures = slurp(work / "results" / "failures.csv");
   for (const char* id : {"P002", "P404"}) EXPECT_NE(failures.find(id), std::string::npos) << failures;
 }
+
+TEST(BatchCli, WrongArgumentsAndBadInputsGetTheirExitCodes) {
+  test::ScratchFolder dir;
+  std::ofstream(dir / "text.sqlite") << "not a database, but long enough to be read as one by SQLite\n";
+  std::ofstream(dir / "m.csv") << "patient_id,kind,x1,y1,z1\nP1,soft-tissue,1,2,3\n";
+  struct Case {
+    std::vector<std::string> args;
+    int exitCode;
+    std::string mentions;
+  };
+  const std::vector<Case> cases{
+      {{"index", (dir / "missing").string(), "--db", (dir / "a.sqlite").string()}, 2, "missing"},
+      {{"index", dir.path().string(), "--db", (dir / "text.sqlite").string()}, 2, "text.sqlite"},
+      {{"series"}, 1, "either a DICOM folder or --db"},
+      {{"series", "--db", (dir / "none.sqlite").string()}, 2, "none.sqlite"},
+      {{"batch", "--db", (dir / "a.sqlite").string(), "-o", (dir / "out").string()}, 1, "--manifest"},
+      {{"batch", "--db", (dir / "a.sqlite").string(), "--auto", "--manifest", (dir / "m.csv").string(), "-o",
+        (dir / "out").string()}, 1, "--manifest"},
+      {{"batch", "--db", (dir / "a.sqlite").string(), "--auto", "-o", (dir / "out").string(), "--shard", "2/2"}, 1, "--shard"},
+      {{"patient", "--db", (dir / "text.sqlite").string(), "--patient", "P1", "--manifest", (dir / "m.csv").string(), "-o",
+        (dir / "p1").string()}, 2, "text.sqlite"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv{"lesionkit"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    const auto r = test::runProcess(argv);
+    EXPECT_EQ(r.exitCode, c.exitCode) << c.args.front() << ": " << r.err;
+    EXPECT_NE(r.err.find(c.mentions), std::string::npos) << c.args.front() << ": " << r.err;
+  }
+  EXPECT_FALSE(fs::exists(dir / "p1"));
+  EXPECT_FALSE(fs::exists(dir / "out" / "results.csv"));
+}

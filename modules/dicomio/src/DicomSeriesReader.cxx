@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -32,12 +33,53 @@ bool isHighThroughputJpeg2000(const std::string& uid) { return uid.rfind("1.2.84
 /// Decoded pixel bytes of every frame (host byte order) and what keeps them alive.
 struct PixelBytes {
   std::unique_ptr<DcmFileFormat> file; ///< owns `bytes` on the DCMTK path
-  std::vector<char> jpeg2000;          ///< owns `bytes` on the GDCM path
+  std::vector<char> owned;             ///< owns `bytes` on the GDCM and the native-read paths
   const unsigned char* bytes{nullptr};
   std::size_t available{0};
 };
 
-PixelBytes decodePixelBytes(const DicomInstance& inst) {
+bool hostIsLittleEndian() {
+  const std::uint16_t one = 1;
+  unsigned char first;
+  std::memcpy(&first, &one, 1);
+  return first == 1;
+}
+
+/// Uncompressed little endian files (the bulk of CT series) without a second DCMTK parse: the
+/// Pixel Data value is the end of the file in practice, so it is read from there after checking
+/// the element header in front of it (tag (7FE0,0010), VR OB/OW when explicit, the expected
+/// length). Returns false (nothing read) whenever that check fails: the caller parses the file
+/// with DCMTK, which also produces the error messages.
+bool readNativePixelData(const DicomInstance& inst, std::size_t expectedBytes, std::vector<char>& buffer) {
+  const bool explicitVr = inst.transferSyntaxUid == "1.2.840.10008.1.2.1";
+  const bool implicitVr = inst.transferSyntaxUid == "1.2.840.10008.1.2";
+  if (inst.gzipped || !(explicitVr || implicitVr) || inst.numberOfFrames < 1 || !hostIsLittleEndian()) return false;
+  const std::size_t valueBytes = expectedBytes + (expectedBytes % 2); // values have even length
+  std::FILE* f = std::fopen(inst.path.c_str(), "rb");
+  if (!f) return false;
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, &std::fclose);
+  const std::size_t header = explicitVr ? 12 : 8;
+  if (std::fseek(f, 0, SEEK_END) != 0) return false;
+  const long size = std::ftell(f);
+  if (size < 0 || std::size_t(size) < valueBytes + header + 132) return false;
+  if (std::fseek(f, size - long(valueBytes + header), SEEK_SET) != 0) return false;
+  unsigned char h[12];
+  if (std::fread(h, 1, header, f) != header) return false;
+  if (!(h[0] == 0xE0 && h[1] == 0x7F && h[2] == 0x10 && h[3] == 0x00)) return false;
+  std::uint32_t length;
+  if (explicitVr) {
+    if (!((h[4] == 'O' && (h[5] == 'W' || h[5] == 'B')) && h[6] == 0 && h[7] == 0)) return false;
+    std::memcpy(&length, h + 8, 4);
+  } else {
+    std::memcpy(&length, h + 4, 4);
+  }
+  if (length != valueBytes) return false;
+  buffer.resize(valueBytes);
+  return std::fread(buffer.data(), 1, valueBytes, f) == valueBytes;
+}
+
+/// `scratch` (optional) is a buffer to reuse for the native-read path; PixelBytes::owned hands it back.
+PixelBytes decodePixelBytes(const DicomInstance& inst, std::vector<char>* scratch = nullptr) {
   const std::string where = "'" + inst.path.string() + "'";
   if (inst.samplesPerPixel != 1) {
     throw DicomError(fmt::format("{}: expected a greyscale image (Samples per Pixel 1), found {} samples ({})", where,
@@ -58,11 +100,15 @@ PixelBytes decodePixelBytes(const DicomInstance& inst) {
   const std::size_t count = perFrame * std::size_t(inst.numberOfFrames);
   const std::size_t bytesPer = std::size_t(inst.bitsAllocated / 8);
   PixelBytes px;
-  if (detail::isJpeg2000TransferSyntax(inst.transferSyntaxUid)) {
+  if (scratch) px.owned = std::move(*scratch);
+  if (readNativePixelData(inst, count * bytesPer, px.owned)) {
+    px.bytes = reinterpret_cast<const unsigned char*>(px.owned.data());
+    px.available = px.owned.size();
+  } else if (detail::isJpeg2000TransferSyntax(inst.transferSyntaxUid)) {
     // Debian's DCMTK has no JPEG 2000 codec: GDCM (OpenJPEG) decodes these.
-    px.jpeg2000 = detail::decodeJpeg2000PixelBytes(inst.path, count * bytesPer);
-    px.bytes = reinterpret_cast<const unsigned char*>(px.jpeg2000.data());
-    px.available = px.jpeg2000.size();
+    px.owned = detail::decodeJpeg2000PixelBytes(inst.path, count * bytesPer);
+    px.bytes = reinterpret_cast<const unsigned char*>(px.owned.data());
+    px.available = px.owned.size();
   } else {
     detail::registerDecoders();
     px.file = detail::loadDicomFile(inst.path, false);
@@ -161,64 +207,190 @@ std::vector<long> decodeAllStored(const DicomInstance& inst) {
   return values;
 }
 
-/// Smallest non-padding value and whether padding was met, of the frames converted by one task.
+/// What the frames converted by one task held: smallest non-padding value, whether padding
+/// was met, and (int16 output) whether every value fitted.
 struct FrameStats {
   float minimum{std::numeric_limits<float>::infinity()};
   bool padding{false};
+  bool fits{true};
 };
 
-template <typename Raw>
-void convertTyped(const Raw* src, std::size_t n, const ValueMapping& m, float* out, FrameStats& stats) {
-  const float slope = float(m.slope), intercept = float(m.intercept);
-  const bool plain = m.stored == int(8 * sizeof(Raw)); // no masking / sign extension needed
+/// Padding voxels of an int16 stack until the series minimum is known.
+constexpr std::int16_t kInt16Padding = std::numeric_limits<std::int16_t>::min();
+
+/// Stored value → output voxel: rescaled float (padding NaN) ...
+template <typename Out>
+struct VoxelWriter {
+  float slope, intercept;
+  VoxelWriter(const ValueMapping& m, bool /*paddingPossible*/) : slope(float(m.slope)), intercept(float(m.intercept)) {}
+  static void padding(float& out) { out = std::numeric_limits<float>::quiet_NaN(); }
+  float value(long stored, float& out, bool& /*fits*/) const { return out = slope * float(stored) + intercept; }
+};
+
+/// ... or the exact whole number in int16 (integral Rescale Slope/Intercept only); `fits` turns
+/// false at the first value out of range. kInt16Padding marks padding, so a real value may only
+/// take it when the series declares no padding.
+template <>
+struct VoxelWriter<std::int16_t> {
+  long long slope, intercept, lowest;
+  VoxelWriter(const ValueMapping& m, bool paddingPossible)
+      : slope(std::llround(m.slope)), intercept(std::llround(m.intercept)),
+        lowest(paddingPossible ? kInt16Padding + 1 : kInt16Padding) {}
+  static void padding(std::int16_t& out) { out = kInt16Padding; }
+  float value(long stored, std::int16_t& out, bool& fits) const {
+    const long long v = slope * stored + intercept;
+    const bool inRange = v >= lowest && v <= std::numeric_limits<std::int16_t>::max();
+    fits = fits && inRange;
+    out = static_cast<std::int16_t>(inRange ? v : 0);
+    return float(v);
+  }
+};
+
+template <typename Out, typename StoredAt>
+void convertValues(std::size_t n, const ValueMapping& m, const VoxelWriter<Out>& w, const StoredAt& storedAt, Out* out,
+                   FrameStats& stats) {
   float lowest = stats.minimum;
-  bool padding = false;
+  bool padding = false, fits = true;
   for (std::size_t i = 0; i < n; ++i) {
-    long value;
-    if (plain) {
-      value = m.isSigned ? long(std::make_signed_t<Raw>(src[i])) : long(src[i]);
-    } else {
-      const unsigned long long raw = static_cast<unsigned long long>(src[i]) & m.mask;
-      value = static_cast<long>(raw);
-      if (m.isSigned && (raw >> (m.stored - 1)) & 1ull) value -= static_cast<long>(1ll << m.stored);
-    }
+    const long value = storedAt(i);
     if (value >= m.padLow && value <= m.padHigh) {
-      out[i] = std::numeric_limits<float>::quiet_NaN();
+      w.padding(out[i]);
       padding = true;
     } else {
-      const float f = slope * float(value) + intercept;
-      out[i] = f;
-      lowest = std::min(lowest, f);
+      lowest = std::min(lowest, w.value(value, out[i], fits));
     }
   }
   stats.minimum = lowest;
   stats.padding = stats.padding || padding;
+  stats.fits = stats.fits && fits;
 }
 
-/// Rescaled values of one frame into `out` (rows × columns floats); padding becomes NaN.
-void toFloatFrame(const DicomInstance& inst, const PixelBytes& px, int frame, float* out, FrameStats& stats) {
+/// int16 output from 8/16-bit stored values: the same mapping as VoxelWriter<std::int16_t>, in
+/// 32-bit integers without branches so that the compiler vectorises it (the bulk of a CT load).
+/// Returns false (nothing done) when the rescale could overflow 32 bits.
+template <typename Raw>
+bool convertToInt16Fast(const Raw* src, std::size_t n, const ValueMapping& m, const VoxelWriter<std::int16_t>& w,
+                        std::int16_t* out, FrameStats& stats) {
+  static_assert(sizeof(Raw) <= 2);
+  if (std::llabs(w.slope) > (1 << 14) || std::llabs(w.intercept) > (1 << 28)) return false;
+  using Wide = std::int32_t;
+  const Wide slope = Wide(w.slope), intercept = Wide(w.intercept), lowest = Wide(w.lowest);
+  const Wide mask = Wide(m.mask), signBit = m.isSigned ? Wide(1) << (m.stored - 1) : 0;
+  const Wide padLow = Wide(std::clamp<long>(m.padLow, -(1L << 20), 1L << 20));
+  const Wide padHigh = Wide(std::clamp<long>(m.padHigh, -(1L << 20), 1L << 20));
+  constexpr Wide highest = std::numeric_limits<std::int16_t>::max();
+  Wide minimum = std::numeric_limits<Wide>::max(), bad = 0, padded = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Wide x = ((Wide(src[i]) & mask) ^ signBit) - signBit; // masked to Bits Stored, sign-extended
+    const Wide pad = Wide(x >= padLow) & Wide(x <= padHigh);
+    const Wide padMask = -pad; // all ones on padding: selects by masks, no branch
+    const Wide v = x * slope + intercept;
+    bad |= (Wide(v < lowest) | Wide(v > highest)) & (pad ^ 1);
+    padded |= pad;
+    out[i] = std::int16_t((v & ~padMask) | (Wide(kInt16Padding) & padMask));
+    minimum = std::min(minimum, (v & ~padMask) | (std::numeric_limits<Wide>::max() & padMask));
+  }
+  if (minimum != std::numeric_limits<Wide>::max()) stats.minimum = std::min(stats.minimum, float(minimum));
+  stats.padding = stats.padding || padded != 0;
+  stats.fits = stats.fits && bad == 0;
+  return true;
+}
+
+template <typename Raw, typename Out>
+void convertTyped(const Raw* src, std::size_t n, const ValueMapping& m, const VoxelWriter<Out>& w, Out* out,
+                  FrameStats& stats) {
+  if constexpr (std::is_same_v<Out, std::int16_t> && sizeof(Raw) <= 2) {
+    if (convertToInt16Fast(src, n, m, w, out, stats)) return;
+  }
+  if (m.stored == int(8 * sizeof(Raw))) { // no masking / sign extension needed
+    if (m.isSigned)
+      convertValues(n, m, w, [src](std::size_t i) { return long(std::make_signed_t<Raw>(src[i])); }, out, stats);
+    else
+      convertValues(n, m, w, [src](std::size_t i) { return long(src[i]); }, out, stats);
+    return;
+  }
+  convertValues(n, m, w, [src, &m](std::size_t i) {
+    const unsigned long long raw = static_cast<unsigned long long>(src[i]) & m.mask;
+    long value = static_cast<long>(raw);
+    if (m.isSigned && (raw >> (m.stored - 1)) & 1ull) value -= static_cast<long>(1ll << m.stored);
+    return value;
+  }, out, stats);
+}
+
+/// Rescaled values of one frame into `out` (rows × columns): float with padding NaN, or int16
+/// with padding kInt16Padding (see VoxelWriter).
+template <typename Out>
+void convertFrame(const DicomInstance& inst, const PixelBytes& px, int frame, bool paddingPossible, Out* out,
+                  FrameStats& stats) {
   const std::size_t perFrame = std::size_t(inst.rows) * std::size_t(inst.columns);
   const ValueMapping m(inst, frame);
+  const VoxelWriter<Out> w(m, paddingPossible);
   const unsigned char* base = px.bytes + perFrame * std::size_t(frame) * std::size_t(m.bytesPer);
-  // The decoders hand out aligned buffers; copy to an aligned scratch when one is not.
+  // The decoders hand out aligned buffers; read byte-wise when one is not.
   if (m.bytesPer == 1) {
-    convertTyped(reinterpret_cast<const std::uint8_t*>(base), perFrame, m, out, stats);
+    convertTyped(reinterpret_cast<const std::uint8_t*>(base), perFrame, m, w, out, stats);
   } else if (m.bytesPer == 2 && reinterpret_cast<std::uintptr_t>(base) % alignof(std::uint16_t) == 0) {
-    convertTyped(reinterpret_cast<const std::uint16_t*>(base), perFrame, m, out, stats);
+    convertTyped(reinterpret_cast<const std::uint16_t*>(base), perFrame, m, w, out, stats);
   } else if (m.bytesPer == 4 && reinterpret_cast<std::uintptr_t>(base) % alignof(std::uint32_t) == 0) {
-    convertTyped(reinterpret_cast<const std::uint32_t*>(base), perFrame, m, out, stats);
+    convertTyped(reinterpret_cast<const std::uint32_t*>(base), perFrame, m, w, out, stats);
   } else {
-    for (std::size_t i = 0; i < perFrame; ++i) {
-      const long value = m.storedValue(base, i);
-      if (value >= m.padLow && value <= m.padHigh) {
-        out[i] = std::numeric_limits<float>::quiet_NaN();
-        stats.padding = true;
-      } else {
-        out[i] = float(m.slope * double(value) + m.intercept);
-        stats.minimum = std::min(stats.minimum, out[i]);
-      }
-    }
+    convertValues(perFrame, m, w, [base, &m](std::size_t i) { return m.storedValue(base, i); }, out, stats);
   }
+}
+
+/// Slices of a series grouped by file: (instance, [(frame, stack index)]), one decode task each.
+using DecodeItems = std::vector<std::pair<std::size_t, std::vector<std::pair<int, std::size_t>>>>;
+
+/// Decodes every item into `stack` (stack index × perSlice values) on `threads` threads, one file
+/// per task; returns the stats per task. For int16 output the decoding stops early once a value
+/// does not fit (FrameStats::fits). Rethrows the first decoding error.
+template <typename Out>
+std::vector<FrameStats> decodeStack(const DicomSeries& series, const DecodeItems& items, std::size_t perSlice,
+                                    bool paddingPossible, unsigned threads, const Progress& progress, Out* stack) {
+  std::vector<FrameStats> itemStats(items.size()); // one per task: no sharing between threads
+  std::atomic<std::size_t> next{0}, done{0};
+  std::exception_ptr firstError;
+  std::mutex errorMutex;
+  auto worker = [&](bool reports) {
+    std::vector<char> scratch; // one read buffer per thread, reused from file to file
+    for (;;) {
+      const std::size_t item = next.fetch_add(1);
+      if (item >= items.size()) return;
+      try {
+        const DicomInstance& inst = series.instances[items[item].first];
+        PixelBytes px = decodePixelBytes(inst, &scratch);
+        for (const auto& [frame, k] : items[item].second)
+          convertFrame(inst, px, frame, paddingPossible, stack + k * perSlice, itemStats[item]);
+        scratch = std::move(px.owned);
+        if (!itemStats[item].fits) next.store(items.size()); // int16 does not fit: the caller falls back to float
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(errorMutex);
+        if (!firstError) firstError = std::current_exception();
+        next.store(items.size());
+      }
+      const std::size_t finished = done.fetch_add(1) + 1;
+      if (reports && progress.active()) progress.report(0.9 * double(finished) / double(items.size()), "decoding DICOM slices");
+    }
+  };
+  const unsigned count = std::max(1u, std::min<unsigned>(threads, unsigned(items.size())));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker, false);
+  worker(true);
+  for (auto& t : pool) t.join();
+  if (firstError) std::rethrow_exception(firstError);
+  return itemStats;
+}
+
+/// Smallest real value of the series (0 when there is none) and whether any padding was met.
+std::pair<float, bool> seriesMinimum(const std::vector<FrameStats>& itemStats) {
+  float minimum = std::numeric_limits<float>::infinity();
+  bool anyPadding = false;
+  for (const FrameStats& st : itemStats) {
+    minimum = std::min(minimum, st.minimum);
+    anyPadding = anyPadding || st.padding;
+  }
+  if (!std::isfinite(minimum)) minimum = 0.0f;
+  return {minimum, anyPadding};
 }
 
 } // namespace
@@ -240,7 +412,7 @@ std::vector<float> decodeDicomFrame(const DicomInstance& instance, int frame) {
   }
   std::vector<float> out(std::size_t(instance.rows) * std::size_t(instance.columns));
   FrameStats stats;
-  toFloatFrame(instance, decodePixelBytes(instance), frame, out.data(), stats);
+  convertFrame(instance, decodePixelBytes(instance), frame, false, out.data(), stats);
   return out;
 }
 
@@ -273,50 +445,7 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
     byInstance[ref.instance].push_back({ref.frame, k});
     out.sopInstanceUids.push_back(series.instanceOf(ref).sopInstanceUid);
   }
-  std::vector<std::pair<std::size_t, std::vector<std::pair<int, std::size_t>>>> items(byInstance.begin(), byInstance.end());
-  // All acquired slices in stack order, contiguous: without resampling this becomes the volume.
-  std::vector<float> stack(n * perSlice);
-  std::vector<FrameStats> itemStats(items.size()); // one per task: no sharing between threads
-  std::atomic<std::size_t> next{0}, done{0};
-  std::exception_ptr firstError;
-  std::mutex errorMutex;
-  auto worker = [&](bool reports) {
-    for (;;) {
-      const std::size_t item = next.fetch_add(1);
-      if (item >= items.size()) return;
-      try {
-        const DicomInstance& inst = series.instances[items[item].first];
-        const PixelBytes px = decodePixelBytes(inst);
-        for (const auto& [frame, k] : items[item].second)
-          toFloatFrame(inst, px, frame, stack.data() + k * perSlice, itemStats[item]);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(errorMutex);
-        if (!firstError) firstError = std::current_exception();
-        next.store(items.size());
-      }
-      const std::size_t finished = done.fetch_add(1) + 1;
-      if (reports && progress.active()) progress.report(0.9 * double(finished) / double(items.size()), "decoding DICOM slices");
-    }
-  };
-  const unsigned threads = std::max(1u, std::min<unsigned>(options.threads, unsigned(items.size())));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker, false);
-  worker(true);
-  for (auto& t : pool) t.join();
-  if (firstError) std::rethrow_exception(firstError);
-
-  // Padding (NaN) → the smallest real value of the series.
-  float minimum = std::numeric_limits<float>::infinity();
-  bool anyPadding = false;
-  for (const FrameStats& st : itemStats) {
-    minimum = std::min(minimum, st.minimum);
-    anyPadding = anyPadding || st.padding;
-  }
-  if (!std::isfinite(minimum)) minimum = 0.0f;
-  out.paddingValue = minimum;
-  if (anyPadding)
-    for (float& v : stack)
-      if (std::isnan(v)) v = minimum;
+  const DecodeItems items(byInstance.begin(), byInstance.end());
 
   bool integralValues = true;
   for (const DicomInstance& inst : series.instances)
@@ -350,6 +479,57 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
     out.warnings.push_back(fmt::format("kept sheared: the third direction column is the stacking direction, {:.2f} deg "
                                        "off the slice normal (not orthogonal)", g.tiltDeg));
   }
+
+  auto finish = [&]() -> LoadedVolume {
+    for (const std::string& w : out.warnings) logWarning("{}: {}", series.id, w);
+    if (progress.active()) progress.report(1.0, "DICOM series loaded");
+    return std::move(out);
+  };
+
+  // int16 on request: straight into the final buffer when nothing is resampled and the values are
+  // whole numbers in range; otherwise (or at the first value out of range) float, saying why.
+  if (options.storage == VoxelStorage::Int16WhenExact) {
+    if (resample) {
+      out.voxelStorageNote = "float: the slices are resampled (interpolated in float, then rounded when whole numbers)";
+    } else if (!integralValues) {
+      out.voxelStorageNote = "float: Rescale Slope/Intercept are not whole numbers";
+    } else {
+      bool paddingPossible = false;
+      for (const DicomInstance& inst : series.instances) paddingPossible = paddingPossible || inst.pixelPaddingValue.has_value();
+      geom.size = {cols, rows, n};
+      Int16Volume stack;
+      stack.geometry = geom;
+      std::int16_t* voxels = options.int16Destination ? options.int16Destination(geom) : nullptr;
+      if (!voxels) {
+        stack.voxels.resize(geom.voxelCount()); // zero-filled; every voxel is overwritten
+        voxels = stack.voxels.data();
+      }
+      const std::vector<FrameStats> stats =
+          decodeStack(series, items, perSlice, paddingPossible, options.threads, progress, voxels);
+      if (std::all_of(stats.begin(), stats.end(), [](const FrameStats& st) { return st.fits; })) {
+        const auto [minimum, anyPadding] = seriesMinimum(stats);
+        out.paddingValue = minimum;
+        if (anyPadding)
+          std::replace(voxels, voxels + geom.voxelCount(), kInt16Padding, std::int16_t(minimum));
+        out.int16InDestination = stack.voxels.empty();
+        out.volumeInt16 = std::move(stack);
+        return finish();
+      }
+      out.voxelStorageNote = "float: values outside the int16 range";
+    }
+  }
+
+  // All acquired slices in stack order, contiguous: without resampling this becomes the volume.
+  std::vector<float> stack(n * perSlice);
+  const std::pair<float, bool> seriesMin =
+      seriesMinimum(decodeStack(series, items, perSlice, false, options.threads, progress, stack.data()));
+  const float minimum = seriesMin.first;
+  const bool anyPadding = seriesMin.second;
+  // Padding (NaN) → the smallest real value of the series.
+  out.paddingValue = minimum;
+  if (anyPadding)
+    for (float& v : stack)
+      if (std::isnan(v)) v = minimum;
 
   if (!resample) {
     geom.size = {cols, rows, n};
@@ -460,9 +640,7 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
     out.warnings.push_back(fmt::format("resampled for {}: {} acquired slices -> {} slices of {:.3f} mm (linear{})",
                                        joined, n, m, step, integralValues ? ", rounded to whole numbers" : ""));
   }
-  for (const std::string& w : out.warnings) logWarning("{}: {}", series.id, w);
-  if (progress.active()) progress.report(1.0, "DICOM series loaded");
-  return out;
+  return finish();
 }
 
 } // namespace lesion::dicomio

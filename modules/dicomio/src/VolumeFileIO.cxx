@@ -2,8 +2,15 @@
 #include "lesion/dicomio/VolumeFileIO.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <limits>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <itkCastImageFilter.h>
 #include <itkImageFileReader.h>
@@ -75,6 +82,15 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   return reader->GetOutput();
 }
 
+/// An itk::Image over `in`'s own buffer (no copy) for the writers, which only read it.
+template <typename T>
+typename itkbridge::ItkImage<T>::Pointer itkViewOf(const Image<T>& in) {
+  auto out = itkbridge::ItkImage<T>::New();
+  itkbridge::copyGeometryTo(in.geometry, out.GetPointer());
+  out->GetPixelContainer()->SetImportPointer(const_cast<T*>(in.voxels.data()), in.voxels.size(), false);
+  return out;
+}
+
 template <typename T>
 void writeItk(const itkbridge::ItkImage<T>* image, const fs::path& path) {
   auto io = ioFor(path);
@@ -120,7 +136,7 @@ LabelMap readLabelMapFile(const fs::path& path) {
   return labels;
 }
 
-void writeVolumeFile(const Volume& volume, const fs::path& path, bool asInt16) {
+bool writeVolumeFile(const Volume& volume, const fs::path& path, bool asInt16) {
   if (asInt16) {
     // One pass converts and checks (a 300-slice CT is 80 M voxels): straight into the ITK
     // buffer, falling back to float at the first value that is not a whole int16.
@@ -144,14 +160,120 @@ void writeVolumeFile(const Volume& volume, const fs::path& path, bool asInt16) {
     }
     if (fits) {
       writeItk<std::int16_t>(image.GetPointer(), path);
-      return;
+      return true;
     }
   }
-  writeItk<float>(itkbridge::toItk(volume).GetPointer(), path);
+  writeItk<float>(itkViewOf(volume).GetPointer(), path);
+  return false;
+}
+
+void writeVolumeFile(const Int16Volume& volume, const fs::path& path) {
+  writeItk<std::int16_t>(itkViewOf(volume).GetPointer(), path);
 }
 
 void writeLabelMapFile(const LabelMap& labels, const fs::path& path) {
-  writeItk<std::uint16_t>(itkbridge::toItk(labels).GetPointer(), path);
+  writeItk<std::uint16_t>(itkViewOf(labels).GetPointer(), path);
 }
+
+} // namespace lesion::dicomio
+
+namespace lesion::dicomio {
+
+bool isUncompressedNiftiFileName(const fs::path& path) { return endsWith(lowerName(path), ".nii"); }
+
+namespace {
+
+/// The 352 bytes ITK writes in front of the voxels of an int16 .nii on `geometry`: ITK writes a
+/// one-slice file of that geometry and the slice count is set in dim[3] (the unit test checks
+/// the result against ITK's header of the whole volume byte for byte).
+std::vector<char> itkNiftiHeader(const ImageGeometry& geometry, const fs::path& scratch) {
+  ImageGeometry oneSlice = geometry;
+  oneSlice.size[2] = 1;
+  const Int16Volume slice(oneSlice);
+  writeItk<std::int16_t>(itkViewOf(slice).GetPointer(), scratch);
+  std::vector<char> header(352);
+  std::ifstream in(scratch, std::ios::binary);
+  in.read(header.data(), std::streamsize(header.size()));
+  const bool complete = bool(in);
+  in.close();
+  std::error_code ignored;
+  fs::remove(scratch, ignored);
+  std::int32_t sizeOfHeader;
+  float voxelOffset;
+  std::memcpy(&sizeOfHeader, header.data(), 4);
+  std::memcpy(&voxelOffset, header.data() + 108, 4);
+  std::int16_t dims[4];
+  std::memcpy(dims, header.data() + 40, sizeof dims);
+  if (!complete || sizeOfHeader != 348 || voxelOffset != 352.0f || dims[0] != 3 || dims[3] != 1 ||
+      geometry.size[2] > std::size_t(std::numeric_limits<std::int16_t>::max())) {
+    throw ProcessingError(fmt::format("'{}': unexpected NIfTI header from ITK", scratch.string()));
+  }
+  dims[3] = std::int16_t(geometry.size[2]);
+  std::memcpy(header.data() + 40, dims, sizeof dims);
+  return header;
+}
+
+} // namespace
+
+MappedInt16NiftiFile::MappedInt16NiftiFile(const fs::path& target, const ImageGeometry& geometry)
+    : m_Target(target), m_Temporary(temporarySiblingPath(target)) {
+  ensureWritableFolder(target.parent_path().empty() ? fs::path(".") : target.parent_path());
+  const std::vector<char> header = itkNiftiHeader(geometry, temporarySiblingPath(target));
+  const std::size_t dataBytes = geometry.voxelCount() * sizeof(std::int16_t);
+  m_MapBytes = header.size() + dataBytes;
+  auto fail = [&](const char* what) {
+    const std::string reason = std::strerror(errno);
+    unmap();
+    throw InputError(fmt::format("cannot write '{}': {}: {}", target.string(), what, reason));
+  };
+  m_File = ::open(m_Temporary.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (m_File < 0) fail("create");
+  if (::write(m_File, header.data(), header.size()) != ssize_t(header.size())) fail("header");
+  // Blocks reserved now: a full disk is an error here, not a SIGBUS while decoding into the map.
+  if (const int rc = ::posix_fallocate(m_File, 0, off_t(m_MapBytes)); rc != 0) {
+    errno = rc;
+    fail("reserve space");
+  }
+  m_Map = ::mmap(nullptr, m_MapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, m_File, 0);
+  if (m_Map == MAP_FAILED) {
+    m_Map = nullptr;
+    fail("map");
+  }
+  // The header is 352 bytes: the voxels are 2-byte aligned in the (page-aligned) mapping.
+  m_Voxels = reinterpret_cast<std::int16_t*>(static_cast<char*>(m_Map) + header.size());
+}
+
+void MappedInt16NiftiFile::unmap() {
+  if (m_Map) ::munmap(m_Map, m_MapBytes);
+  m_Map = nullptr;
+  m_Voxels = nullptr;
+  if (m_File >= 0) ::close(m_File);
+  m_File = -1;
+  if (!m_Committed) {
+    std::error_code ignored;
+    fs::remove(m_Temporary, ignored);
+  }
+}
+
+void MappedInt16NiftiFile::commit() {
+  // munmap leaves the data in the page cache; the kernel writes it back like any written file.
+  if (m_Map && ::munmap(m_Map, m_MapBytes) != 0) {
+    throw InputError(fmt::format("cannot write '{}': {}", m_Target.string(), std::strerror(errno)));
+  }
+  m_Map = nullptr;
+  m_Voxels = nullptr;
+  const int closed = ::close(m_File);
+  m_File = -1;
+  std::error_code ec;
+  if (closed == 0) fs::rename(m_Temporary, m_Target, ec);
+  if (closed != 0 || ec) {
+    unmap(); // removes the temporary
+    throw InputError(fmt::format("cannot write '{}': {}", m_Target.string(),
+                                 closed != 0 ? std::strerror(errno) : ec.message()));
+  }
+  m_Committed = true;
+}
+
+MappedInt16NiftiFile::~MappedInt16NiftiFile() { unmap(); }
 
 } // namespace lesion::dicomio

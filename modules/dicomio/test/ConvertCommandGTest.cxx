@@ -33,6 +33,9 @@ TEST(ConvertCommand, GeTiltedCtBecomesNiftiWithSidecar) {
   EXPECT_EQ(j.at("coordinateSystem"), "LPS");
   EXPECT_EQ(j.at("sopInstanceUids").size(), 28u);
   EXPECT_TRUE(j.at("resampled").get<bool>());
+  // Resampled in float, rounded to whole HU, so written as int16.
+  EXPECT_EQ(j.at("voxelType"), "int16");
+  EXPECT_FALSE(j.contains("voxelTypeNote"));
   EXPECT_GE(j.at("warnings").size(), 3u);
   EXPECT_EQ(j.at("seriesInstanceUid"), "1.2.826.0.1.3680043.9.4245.3115138630835728997848661150714813892");
 

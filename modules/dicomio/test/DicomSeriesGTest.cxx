@@ -46,6 +46,8 @@ struct SliceSpec {
   std::optional<int> acquisition{};
   std::optional<int> paddingStored{};
   std::optional<double> gantryTiltTag{};
+  std::string rescaleSlope{"1"};
+  std::optional<int> lastPixelStored{}; ///< overrides the stored value of the last pixel
 };
 
 /// Writes one CT slice: stored = HU + 1024, Rescale Intercept -1024.
@@ -70,7 +72,7 @@ void writeSlice(const fs::path& path, const SliceSpec& s) {
   ds->putAndInsertString(DCM_ImageOrientationPatient, iop.c_str());
   ds->putAndInsertString(DCM_PixelSpacing, fmt::format("{:.8f}\\{:.8f}", s.rowSpacing, s.columnSpacing).c_str());
   ds->putAndInsertString(DCM_SliceThickness, "99"); // deliberately wrong: spacing must come from positions
-  ds->putAndInsertString(DCM_RescaleSlope, "1");
+  ds->putAndInsertString(DCM_RescaleSlope, s.rescaleSlope.c_str());
   ds->putAndInsertString(DCM_RescaleIntercept, "-1024");
   ds->putAndInsertUint16(DCM_Rows, Uint16(s.rows));
   ds->putAndInsertUint16(DCM_Columns, Uint16(s.columns));
@@ -86,6 +88,7 @@ void writeSlice(const fs::path& path, const SliceSpec& s) {
   for (int j = 0; j < s.rows; ++j)
     for (int i = 0; i < s.columns; ++i) pixels[std::size_t(j * s.columns + i)] = Uint16(1024 + 1000 * s.tag + 10 * j + i);
   if (s.paddingStored) pixels[0] = Uint16(*s.paddingStored);
+  if (s.lastPixelStored) pixels.back() = Uint16(*s.lastPixelStored);
   ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
   const OFCondition status = file.saveFile(path.c_str(), EXS_LittleEndianExplicit);
   ASSERT_TRUE(status.good()) << status.text();
@@ -375,6 +378,72 @@ TEST(DicomSeries, PaddingValueBecomesTheSeriesMinimum) {
   EXPECT_FLOAT_EQ(v.volume.at(0, 0, 0), v.paddingValue);
   EXPECT_FLOAT_EQ(v.volume.at(0, 0, 1), v.paddingValue);
   EXPECT_FLOAT_EQ(v.volume.at(1, 0, 1), float(expectedHu(2, 0, 1)));
+}
+
+TEST(DicomSeries, Int16StorageHoldsTheFloatValuesExactlyOrFallsBackSayingWhy) {
+  LoadOptions asInt16;
+  asInt16.storage = VoxelStorage::Int16WhenExact;
+  // Plain CT with padding: the same voxels, geometry and padding value as the float load.
+  {
+    test::ScratchFolder dir;
+    for (int k = 0; k < 3; ++k) {
+      SliceSpec s;
+      s.ipp = {-10.0, 20.0, 1.5 * k};
+      s.tag = k - 1; // -1000 HU and below on the first slice
+      s.paddingStored = 0;
+      writeSlice(dir / fmt::format("p{}.dcm", k), s);
+    }
+    const LoadedVolume f = loadVolume(dir.path());
+    const LoadedVolume i = loadVolume(dir.path(), asInt16);
+    ASSERT_TRUE(i.hasInt16Voxels()) << i.voxelStorageNote;
+    EXPECT_TRUE(i.volume.empty());
+    EXPECT_TRUE(i.voxelStorageNote.empty());
+    EXPECT_TRUE(i.geometry().sameGrid(f.volume.geometry, 1e-9));
+    EXPECT_FLOAT_EQ(i.paddingValue, f.paddingValue);
+    EXPECT_FLOAT_EQ(i.paddingValue, float(expectedHu(-1, 0, 1)));
+    ASSERT_EQ(i.volumeInt16.voxels.size(), f.volume.voxels.size());
+    for (std::size_t n = 0; n < f.volume.voxels.size(); ++n)
+      ASSERT_EQ(float(i.volumeInt16.voxels[n]), f.volume.voxels[n]) << "voxel " << n;
+    // Written from the int16 buffer, read back as float: the same numbers.
+    writeVolumeFile(i.volumeInt16, dir / "ct.nii");
+    EXPECT_EQ(readVolumeFile(dir / "ct.nii").voxels, f.volume.voxels);
+  }
+  // A value beyond int16 (stored 65535 - 1024 = 64511 HU): float, equal to the float load.
+  {
+    test::ScratchFolder dir;
+    for (int k = 0; k < 2; ++k) {
+      SliceSpec s;
+      s.ipp = {0, 0, 1.0 * k};
+      if (k == 1) s.lastPixelStored = 65535;
+      writeSlice(dir / fmt::format("o{}.dcm", k), s);
+    }
+    const LoadedVolume i = loadVolume(dir.path(), asInt16);
+    EXPECT_FALSE(i.hasInt16Voxels());
+    EXPECT_NE(i.voxelStorageNote.find("int16 range"), std::string::npos) << i.voxelStorageNote;
+    EXPECT_EQ(i.volume.voxels, loadVolume(dir.path()).volume.voxels);
+    EXPECT_FLOAT_EQ(i.volume.at(4, 3, 1), 64511.0f);
+  }
+  // Fractional Rescale Slope, and a stack that needs resampling: float, saying why.
+  {
+    test::ScratchFolder dir;
+    for (int k = 0; k < 2; ++k) {
+      SliceSpec s;
+      s.ipp = {0, 0, 1.0 * k};
+      s.rescaleSlope = "0.5";
+      writeSlice(dir / fmt::format("s{}.dcm", k), s);
+    }
+    const LoadedVolume i = loadVolume(dir.path(), asInt16);
+    EXPECT_FALSE(i.hasInt16Voxels());
+    EXPECT_NE(i.voxelStorageNote.find("Rescale Slope"), std::string::npos) << i.voxelStorageNote;
+  }
+  {
+    test::ScratchFolder dir;
+    writeAxialStack(dir.path(), {0.0, 2.5, 5.0, 10.0}); // 7.5 missing
+    const LoadedVolume i = loadVolume(dir.path(), asInt16);
+    EXPECT_FALSE(i.hasInt16Voxels());
+    EXPECT_TRUE(i.resampled);
+    EXPECT_NE(i.voxelStorageNote.find("resampled"), std::string::npos) << i.voxelStorageNote;
+  }
 }
 
 TEST(DicomScan, GzippedFilesAreReadInMemory) {

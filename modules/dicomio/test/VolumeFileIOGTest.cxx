@@ -76,3 +76,38 @@ TEST(VolumeFileIO, BadFilesAreInputErrorsNamingTheFile) {
   dicomio::writeVolumeFile(v, dir / "fraction.nrrd");
   EXPECT_THROW((void)dicomio::readLabelMapFile(dir / "fraction.nrrd"), InputError);
 }
+
+namespace {
+std::string fileBytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+} // namespace
+
+TEST(MappedInt16NiftiFile, WritesTheSameBytesAsItkAndNothingWithoutCommit) {
+  test::ScratchFolder dir;
+  // An oblique grid and a flipped (feet-first, left-handed) one: ITK's header conventions hold for both.
+  ImageGeometry flipped = obliqueGeometry();
+  flipped.direction = Mat3::fromColumns({-1, 0, 0}, {0, 1, 0}, {0, 0, -1});
+  for (const ImageGeometry& g : {obliqueGeometry(), flipped}) {
+    dicomio::Int16Volume v(g);
+    for (std::size_t i = 0; i < v.voxels.size(); ++i) v.voxels[i] = std::int16_t(int(i) * 37 - 1024);
+    dicomio::writeVolumeFile(v, dir / "itk.nii");
+    {
+      dicomio::MappedInt16NiftiFile mapped(dir / "mapped.nii", g);
+      std::copy(v.voxels.begin(), v.voxels.end(), mapped.voxels());
+      mapped.commit();
+    }
+    const std::string itk = fileBytes(dir / "itk.nii");
+    ASSERT_EQ(itk.size(), 352 + 2 * v.voxels.size());
+    EXPECT_EQ(fileBytes(dir / "mapped.nii"), itk); // header (geometry) and voxels, byte for byte
+    const Volume back = dicomio::readVolumeFile(dir / "mapped.nii");
+    EXPECT_TRUE(back.geometry.sameGrid(g, 1e-4));
+    EXPECT_EQ(back.voxels[5], float(5 * 37 - 1024));
+  }
+  { dicomio::MappedInt16NiftiFile abandoned(dir / "abandoned.nii", obliqueGeometry()); }
+  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"itk.nii", "mapped.nii"}));
+  EXPECT_TRUE(dicomio::isUncompressedNiftiFileName("a/B.NII"));
+  EXPECT_FALSE(dicomio::isUncompressedNiftiFileName("b.nii.gz"));
+  EXPECT_THROW(dicomio::MappedInt16NiftiFile(dir / "itk.nii" / "y.nii", obliqueGeometry()), InputError); // parent is a file
+}

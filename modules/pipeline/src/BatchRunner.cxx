@@ -187,6 +187,7 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
 
   std::map<pid_t, Running> running;
   std::size_t next = 0, finished = 0;
+  double waited = 0.0; // blocked on patient processes: everything else is the batch's own work
   const std::size_t total = queue.size();
   auto report = [&] {
     const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
@@ -211,7 +212,9 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
       running.emplace(startProcess(argv, log), Running{job, Clock::now(), log});
     }
     int status = 0;
+    const auto waitStart = Clock::now();
     const pid_t pid = waitpid(-1, &status, 0);
+    waited += std::chrono::duration<double>(Clock::now() - waitStart).count();
     if (pid < 0) {
       if (errno == EINTR) continue;
       throw ProcessingError(fmt::format("waiting for patient processes: {}", std::strerror(errno)));
@@ -245,6 +248,7 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   for (const auto& [id, error] : summary.failures) failures += reporting::csvField(id) + "," + reporting::csvField(error) + "\n";
   writeTextFileAtomically(options.output / ("failures" + suffix + ".csv"), failures);
   summary.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  summary.bookkeepingSeconds = summary.seconds - waited;
   return summary;
 }
 

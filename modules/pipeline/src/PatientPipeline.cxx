@@ -1,6 +1,7 @@
 #include "lesion/pipeline/PatientPipeline.h"
 
 #include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -74,10 +75,26 @@ std::vector<std::string> timePointLabels(const archive::PatientTimeline& timelin
   return labels;
 }
 
+/// A measurement-table row for a lesion without a measurement: who it is, the rest empty.
+std::string unmeasuredRow(const std::string& timePoint, const longitudinal::TrackedLesion& l) {
+  std::vector<std::string> fields;
+  for (const std::string& column : reporting::csvColumns()) {
+    if (column == "timepoint") fields.push_back(reporting::csvField(timePoint));
+    else if (column == "label") fields.push_back(std::to_string(l.spec.label));
+    else if (column == "name") fields.push_back(reporting::csvField(l.spec.name));
+    else if (column == "kind") fields.push_back(reporting::csvField(l.spec.kind));
+    else if (column == "lymph_node") fields.push_back(l.spec.lymphNode ? "true" : "false");
+    else fields.emplace_back();
+  }
+  return fmt::format("{}", fmt::join(fields, ","));
+}
+
 } // namespace
 
 const std::string& patientResultsHeaderPrefix() {
-  static const std::string prefix = "patient_id,time_point_index,study_date,study_instance_uid,series_id,";
+  static const std::string prefix =
+      "patient_id,time_point_index,study_date,study_instance_uid,series_id,tracking_id,lesion_status,"
+      "recist_1_1,mda_bone,inverse_choi,";
   return prefix;
 }
 
@@ -207,14 +224,29 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   const FollowupRunOutput out = writeFollowupRun(run, folder, progress.sub(0.2, 0.98));
   result.timePoints = timeline.studies.size();
 
-  // results.csv: who and which series first, then the measurement columns.
+  // results.csv: who, which series, the lesion's status and the patient's response at that time
+  // point first, then the measurement columns. Every lesion has a row at every time point; a
+  // lesion without a measurement (disappeared, not evaluable) has empty measurement fields.
   std::string csv = patientResultsHeaderPrefix() + out.csvHeader;
+  const longitudinal::Timeline& tl = out.timeline;
   for (std::size_t t = 0; t < out.csvRows.size(); ++t) {
-    const std::string prefix = fmt::format("{},{},{},{},{},", reporting::csvField(patientId), t,
-                                           timeline.studies[t].studyDate, timeline.studies[t].studyInstanceUid,
-                                           reporting::csvField(seriesOf(t).seriesId));
-    std::istringstream rows(out.csvRows[t]);
-    for (std::string row; std::getline(rows, row);) csv += prefix + row + "\n";
+    const auto category = [&](const std::vector<longitudinal::ResponseAssessment>& a) {
+      return t < a.size() ? std::string(longitudinal::categoryAbbreviation(a[t].category)) : std::string();
+    };
+    const std::string who = fmt::format("{},{},{},{},{},", reporting::csvField(patientId), t, timeline.studies[t].studyDate,
+                                        timeline.studies[t].studyInstanceUid, reporting::csvField(seriesOf(t).seriesId));
+    const std::string response = fmt::format("{},{},{},", category(tl.recist), category(tl.mdAnderson), category(tl.inverseChoi));
+    std::istringstream measured(out.csvRows[t]);
+    for (const longitudinal::TrackedLesion& l : tl.timePoints[t].lesions) {
+      const std::string status = l.measurement ? "measured" : (l.disappeared ? "disappeared" : "not-evaluable");
+      std::string row;
+      if (l.measurement) {
+        std::getline(measured, row);
+      } else {
+        row = unmeasuredRow(tl.timePoints[t].label, l);
+      }
+      csv += who + fmt::format("{},{},", l.trackingId, status) + response + row + "\n";
+    }
   }
   writeTextFileAtomically(folder / "results.csv", csv);
 

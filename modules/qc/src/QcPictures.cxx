@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include <fmt/format.h>
+#include <png.h>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "lesion/core/AtomicOutput.h"
@@ -214,9 +214,22 @@ SliceView renderSagittalView(const Volume& volume, const LabelMap& labels, const
 void writePng(const RgbImage& image, const std::filesystem::path& path) {
   if (image.width <= 0 || image.height <= 0 || image.rgb.size() != std::size_t(image.width) * image.height * 3)
     throw InputError(fmt::format("PNG '{}': empty or inconsistent picture", path.string()));
+  // libpng's simplified API (no setjmp here), not OpenCV's imgcodecs: that one library pulls
+  // ~140 shared libraries (GDAL...) into the start-up of every command.
+  png_image png{};
+  png.version = PNG_IMAGE_VERSION;
+  png.width = png_uint_32(image.width);
+  png.height = png_uint_32(image.height);
+  png.format = PNG_FORMAT_RGB;
+  png_alloc_size_t size = 0;
   std::vector<std::uint8_t> bytes;
-  if (!cv::imencode(".png", toMat(image), bytes))
-    throw ProcessingError(fmt::format("PNG '{}': encoding failed", path.string()));
+  if (png_image_write_get_memory_size(png, size, 0, image.rgb.data(), 0, nullptr)) {
+    bytes.resize(size);
+    if (!png_image_write_to_memory(&png, bytes.data(), &size, 0, image.rgb.data(), 0, nullptr)) bytes.clear();
+    bytes.resize(size);
+  }
+  if (bytes.empty())
+    throw ProcessingError(fmt::format("PNG '{}': encoding failed: {}", path.string(), png.message));
   writeFileAtomically(path, [&](const std::filesystem::path& temporary) {
     std::ofstream out(temporary, std::ios::binary);
     out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));

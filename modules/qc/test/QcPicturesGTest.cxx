@@ -156,4 +156,23 @@ TEST(QcPictures, FollowUpPutsTimePointsSideBySideAtOneScale) {
 }
 
 } // namespace
+TEST(QcPictures, PngHoldsThePicturePixelForPixel) {
+  test::ScratchFolder scratch;
+  RgbImage image;
+  image.width = 3;
+  image.height = 2;
+  for (int n = 0; n < 6; ++n) image.rgb.insert(image.rgb.end(), {std::uint8_t(40 * n), std::uint8_t(255 - 30 * n), std::uint8_t(7 * n + 1)});
+  writePng(image, scratch / "p.png");
+  const cv::Mat m = cv::imread((scratch / "p.png").string(), cv::IMREAD_UNCHANGED); // BGR
+  ASSERT_EQ(m.type(), CV_8UC3);
+  ASSERT_EQ(m.cols, 3);
+  ASSERT_EQ(m.rows, 2);
+  for (int y = 0; y < 2; ++y)
+    for (int x = 0; x < 3; ++x) {
+      const auto p = image.pixel(x, y);
+      const cv::Vec3b q = m.at<cv::Vec3b>(y, x);
+      EXPECT_EQ((std::array<int, 3>{q[2], q[1], q[0]}), (std::array<int, 3>{p[0], p[1], p[2]})) << x << "," << y;
+    }
+}
+
 } // namespace lesion::qc

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <iterator>
 #include <random>
 
@@ -60,14 +59,11 @@ TEST(SegmentCommand, SeedBoxRecistAndRasGiveTheMaskAndItsVolume) {
     std::size_t n = 0;
     for (auto v : mask.voxels) n += v == 1;
     const double ml = double(n) * mask.geometry.voxelVolumeMm3() / 1000.0;
-    // Goal 8 %: the two-class CT path under-segments this small mass in fat by about 8.4 % on
-    // 1 x 1 x 2 mm voxels (the raw fat-midpoint decision on the outer layer); asserted at what it
-    // reaches (10 %), gap printed, open in the soft-tissue segmentation issue.
-    EXPECT_NEAR(ml, trueMl, 0.10 * trueMl) << init.front();
-    if (std::abs(ml - trueMl) > 0.08 * trueMl) {
-      std::cout << "gap: " << init.front() << " volume " << ml << " mL vs " << trueMl << " mL ("
-                << 100.0 * (ml - trueMl) / trueMl << " %, goal 8 %)\n";
-    }
+    // Goal 8 % (soft-tissue segmentation issue): every initialisation reaches +1.7 % (3680 voxels,
+    // each voxel centre inside the sphere and none outside; the rest is the point-sampled sphere
+    // against its analytic volume); the -8.4 % noted here before does not reproduce with the
+    // current pipeline (measured with seed, box, RECIST line and --ras).
+    EXPECT_NEAR(ml, trueMl, 0.08 * trueMl) << init.front();
     EXPECT_NE(run.out.find("wrote"), std::string::npos);
     std::ifstream ret(dir / "ret.txt");
     const std::string text((std::istreambuf_iterator<char>(ret)), {});

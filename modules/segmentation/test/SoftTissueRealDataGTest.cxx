@@ -3,12 +3,14 @@
 // tumour). Each case is initialised as a reader would: (a) a click at the interior point farthest
 // from the expert border, (b) the expert mask's largest axial diameter as a RECIST line.
 // These load real NIfTI volumes and take a few seconds in all (suite name ends in RealData).
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "SegmentationTestUtil.h"
@@ -36,20 +38,9 @@ struct Outcome {
   double volumeErrorPercent{0};
 };
 
-Outcome runCase(const std::filesystem::path& root, const Case& c, bool recist) {
-  const Volume image = dicomio::readVolumeFile(root / c.image);
-  const LabelMap expert = dicomio::readLabelMapFile(root / c.mask);
-  EXPECT_TRUE(expert.geometry.sameGrid(image.geometry, 1e-3)) << c.name;
-  SoftTissueInit init;
-  if (recist) {
-    const auto [from, to] = test::largestAxialDiameter(expert);
-    init = SoftTissueInit::fromRecist(from, to);
-    std::printf("[%s] RECIST line %s : %s (LPS mm, %.1f mm)\n", c.name, formatPoint(from).c_str(),
-                formatPoint(to).c_str(), distance(from, to));
-  } else {
-    init = SoftTissueInit::fromSeeds({test::deepestInteriorPoint(expert)});
-    std::printf("[%s] seed %s (LPS mm)\n", c.name, formatPoint(init.seeds.front()).c_str());
-  }
+/// Segments `image` from `init` and compares with the expert mask; `what` names the run in the log.
+Outcome segmentAndCompare(const Case& c, const Volume& image, const LabelMap& expert, const SoftTissueInit& init,
+                          const std::string& what) {
   const auto start = std::chrono::steady_clock::now();
   // Stage timings on request (LESIONKIT_SEG_TIMING=1), to see where the time goes.
   Progress progress;
@@ -60,16 +51,37 @@ Outcome runCase(const std::filesystem::path& root, const Case& c, bool recist) {
     });
   const SegmentationResult r = segmentSoftTissueMass(image, init, {}, progress);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // The mask on request (LESIONKIT_SEG_DUMP=folder), to look at where it disagrees.
+  if (const char* dump = std::getenv("LESIONKIT_SEG_DUMP"))
+    dicomio::writeLabelMapFile(r.labels, std::filesystem::path(dump) /
+                                             fmt::format("{}_{}.nii.gz", c.name, what));
   const double expertMl = test::volumeMl(expert);
   Outcome o{test::dice(r.labels, expert), 100.0 * (r.volumeMl - expertMl) / expertMl};
   const auto& m = r.diagnostics.intensity;
   std::printf("[%s, %s] Dice %.3f, volume %.2f mL vs expert %.2f mL (%+.1f %%), interval %.4g..%.4g %s, "
-              "seed depth %.1f mm, erosion %.1f mm, split off %d (%.1f mL), prior contact %.2f, %.2f s\n",
-              c.name, recist ? "RECIST line" : "seed", o.dice, r.volumeMl, expertMl, o.volumeErrorPercent, m.lower,
+              "seed depth %.1f mm, erosion %.1f mm, split off %d (%.1f mL), prior contact %.2f, %s (spread %.2f, "
+              "noise %.2f HU on the 2 mm average), %.2f s\n",
+              c.name, what.c_str(), o.dice, r.volumeMl, expertMl, o.volumeErrorPercent, m.lower,
               m.upper, m.unit.c_str(), r.diagnostics.seedDepthMm, r.diagnostics.neckErosionMm,
               r.diagnostics.componentsSplitOff, r.diagnostics.leakRemovedMl, r.diagnostics.priorContactFraction,
-              seconds);
+              r.diagnostics.twoClassModel ? "two-class" : "one-class", r.diagnostics.contextSpreadHu,
+              r.diagnostics.contextNoiseHu, seconds);
   return o;
+}
+
+Outcome runCase(const std::filesystem::path& root, const Case& c, bool recist) {
+  const Volume image = dicomio::readVolumeFile(root / c.image);
+  const LabelMap expert = dicomio::readLabelMapFile(root / c.mask);
+  EXPECT_TRUE(expert.geometry.sameGrid(image.geometry, 1e-3)) << c.name;
+  if (recist) {
+    const auto [from, to] = test::largestAxialDiameter(expert);
+    std::printf("[%s] RECIST line %s : %s (LPS mm, %.1f mm)\n", c.name, formatPoint(from).c_str(),
+                formatPoint(to).c_str(), distance(from, to));
+    return segmentAndCompare(c, image, expert, SoftTissueInit::fromRecist(from, to), "recist");
+  }
+  const Vec3 seed = test::deepestInteriorPoint(expert);
+  std::printf("[%s] seed %s (LPS mm)\n", c.name, formatPoint(seed).c_str());
+  return segmentAndCompare(c, image, expert, SoftTissueInit::fromSeeds({seed}), "seed");
 }
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -100,11 +112,60 @@ INSTANTIATE_TEST_SUITE_P(
         // Goal met (Dice >= 0.75): reached 0.892 / 0.881, volume -9.8 % / -14.1 %.
         Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
              "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0.86, 0.85, 15, 20},
-        // Goal NOT met: a lung tumour GTV with low-density parts and a broad mediastinal contact,
-        // not a soft-tissue mass in fat; reached 0.340 (seed) / 0.612 (RECIST line).
+        // Goal NOT met: reached 0.340 (seed) / 0.612 (RECIST line). The deepest point lies in the
+        // tumour's hypodense core (the 4 mm seed ball misses the 50-100 HU rim); from the RECIST
+        // line the region runs through the diaphragm into the liver and into atelectatic lung; the
+        // expert contour is cut flat at its lowest slice and holds lung-density parts
+        // (docs/segmentation.md, "Why the IBSI CT phantom GTV fails").
         Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
              "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.30, 0.57, 85, 30}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+
+// Soft-tissue issue: a seed moved by 3 mm in any direction changes Dice by less than 0.03. Met on
+// STS_002 MR T1 (worst change 0.006 when written); NOT met on STS_002 CT: moved +3 mm along y or z
+// the 4 mm seed ball of this textured sarcoma (raw SD ~45 HU) looks homogeneous on the 2 mm
+// average (spread 4.1-5.2 HU against 3.5-3.9 HU of noise, under the 1.5 factor), the two-class
+// path takes the lesion's own darker parts for a neighbouring class and the region shrinks (Dice
+// 0.884 -> 0.552). Asserted: what is reached (CT: change < 0.36) and the gap to 0.03 printed.
+struct ShiftCase {
+  Case c;
+  double maxDiceChange;
+};
+
+void PrintTo(const ShiftCase& s, std::ostream* os) { *os << s.c.name; }
+
+class SoftTissueSeedShiftRealData : public ::testing::TestWithParam<ShiftCase> {};
+
+TEST_P(SoftTissueSeedShiftRealData, SeedMovedThreeMillimetresAlongEachAxis) {
+  LESIONKIT_REQUIRE_TEST_DATA(root, "theibsi+data_sets");
+  const Case& c = GetParam().c;
+  const Volume image = dicomio::readVolumeFile(root / c.image);
+  const LabelMap expert = dicomio::readLabelMapFile(root / c.mask);
+  const Vec3 seed = test::deepestInteriorPoint(expert);
+  const double d0 = segmentAndCompare(c, image, expert, SoftTissueInit::fromSeeds({seed}), "seed").dice;
+  double worst = 0.0;
+  for (const Vec3& shift : {Vec3{3, 0, 0}, Vec3{-3, 0, 0}, Vec3{0, 3, 0}, Vec3{0, -3, 0}, Vec3{0, 0, 3}, Vec3{0, 0, -3}}) {
+    SCOPED_TRACE(formatPoint(shift));
+    Outcome o;
+    EXPECT_NO_THROW(o = segmentAndCompare(c, image, expert, SoftTissueInit::fromSeeds({seed + shift}),
+                                          "seed moved " + formatPoint(shift)));
+    worst = std::max(worst, std::abs(o.dice - d0));
+    EXPECT_LT(std::abs(o.dice - d0), GetParam().maxDiceChange);
+  }
+  std::printf("[%s] worst Dice change for a 3 mm seed move: %.3f (goal < 0.03)\n", c.name, worst);
+  if (worst >= 0.03) std::printf("gap: %s seed-move Dice change %.3f, goal < 0.03\n", c.name, worst);
+  RecordProperty("worst_dice_change", std::to_string(worst));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Ibsi, SoftTissueSeedShiftRealData,
+    ::testing::Values(ShiftCase{Case{"STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz",
+                                     "ibsi_validation/nifti/STS_002/CT_mask.nii.gz", 0, 0, 0, 0},
+                                0.36},
+                      ShiftCase{Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
+                                     "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0, 0, 0, 0},
+                                0.03}),
+    [](const ::testing::TestParamInfo<ShiftCase>& info) { return std::string(info.param.c.name); });
 
 } // namespace
 } // namespace lesion::segmentation

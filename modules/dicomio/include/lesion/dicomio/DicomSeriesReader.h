@@ -15,7 +15,10 @@
 ///   default (linear along the stack, bilinear in-plane) onto the smallest step found, see
 ///   LoadOptions; when the stored values and rescale are whole numbers (plain CT) the
 ///   interpolated values are rounded to whole numbers (error <= 0.5 HU);
-/// - slices are decoded in parallel (LoadOptions::threads, default 2), one file per task.
+/// - slices are decoded in parallel (LoadOptions::threads, default 2), one file per task;
+///   uncompressed little endian files are read without a second DCMTK parse;
+/// - with LoadOptions::storage = VoxelStorage::Int16WhenExact the voxels go straight into an int16
+///   volume when that is exact (see VolumeLoader.h).
 
 #include <vector>
 

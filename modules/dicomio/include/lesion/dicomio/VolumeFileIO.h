@@ -3,11 +3,15 @@
 /// NRRD and NIfTI volumes and label maps in and out, with exact geometry (LPS; NIfTI's RAS
 /// convention is converted by ITK's NIfTI reader/writer). Writes are atomic.
 
+#include <cstdint>
 #include <filesystem>
 
 #include "lesion/core/Image.h"
 
 namespace lesion::dicomio {
+
+/// Whole-number voxels (e.g. Hounsfield units of a plain CT), same layout as Volume.
+using Int16Volume = Image<std::int16_t>;
 
 /// True for .nrrd, .nhdr, .nii and .nii.gz names.
 [[nodiscard]] bool isVolumeFileName(const std::filesystem::path& path);
@@ -19,7 +23,41 @@ namespace lesion::dicomio {
 [[nodiscard]] LabelMap readLabelMapFile(const std::filesystem::path& path);
 
 /// Writes float voxels (int16 when `asInt16` and every value is a whole number in range).
-void writeVolumeFile(const Volume& volume, const std::filesystem::path& path, bool asInt16 = false);
+/// Returns true when the file holds int16. The voxels are written from `volume`'s own buffer
+/// (no copy unless converted to int16); gzip for .nii.gz and NRRD (gzip encoding), raw for .nii.
+bool writeVolumeFile(const Volume& volume, const std::filesystem::path& path, bool asInt16 = false);
+/// Writes int16 voxels straight from `volume`'s buffer (no copy).
+void writeVolumeFile(const Int16Volume& volume, const std::filesystem::path& path);
+
+/// True for uncompressed NIfTI names (.nii), which MappedInt16NiftiFile can write.
+[[nodiscard]] bool isUncompressedNiftiFileName(const std::filesystem::path& path);
+
+/// An int16 NIfTI-1 file (.nii) written in place: the header (ITK's own, so the geometry
+/// convention is that of writeVolumeFile) goes to a temporary sibling, whose voxel data is then
+/// memory-mapped, so a loader decodes straight into the page cache: no buffer of its own, no
+/// copy at write time. commit() moves the file into place; without it the destructor removes it.
+/// Throws lesion::InputError naming the file when it cannot be created.
+class MappedInt16NiftiFile {
+public:
+  MappedInt16NiftiFile(const std::filesystem::path& target, const ImageGeometry& geometry);
+  ~MappedInt16NiftiFile();
+  MappedInt16NiftiFile(const MappedInt16NiftiFile&) = delete;
+  MappedInt16NiftiFile& operator=(const MappedInt16NiftiFile&) = delete;
+
+  /// geometry.voxelCount() values, x fastest, as in Image.
+  [[nodiscard]] std::int16_t* voxels() { return m_Voxels; }
+  void commit();
+
+private:
+  void unmap();
+  std::filesystem::path m_Target;
+  std::filesystem::path m_Temporary;
+  int m_File{-1};
+  void* m_Map{nullptr};
+  std::size_t m_MapBytes{0};
+  std::int16_t* m_Voxels{nullptr};
+  bool m_Committed{false};
+};
 void writeLabelMapFile(const LabelMap& labels, const std::filesystem::path& path);
 
 } // namespace lesion::dicomio

@@ -2,12 +2,15 @@
 /// \file VolumeLoader.h
 /// One entry point for "a volume" on the command line: a NRRD/NIfTI file or a DICOM folder.
 
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "lesion/core/Image.h"
 #include "lesion/core/Progress.h"
+#include "lesion/dicomio/VolumeFileIO.h"
 
 namespace lesion::dicomio {
 
@@ -23,6 +26,14 @@ enum class SpacingHandling {
   Refuse    ///< throw lesion::DicomError naming the positions
 };
 
+/// Voxel type of a loaded DICOM series.
+enum class VoxelStorage {
+  Float,         ///< LoadedVolume::volume (float): default, what the rest of the pipeline uses
+  Int16WhenExact ///< LoadedVolume::volumeInt16 when every value is a whole number in int16 range and no
+                 ///< resampling is needed (plain CT): decoded straight into the final buffer, half the
+                 ///< memory of float; float otherwise, with the reason in LoadedVolume::voxelStorageNote
+};
+
 struct LoadOptions {
   /// Pick this series when a folder holds several: a SeriesInstanceUID (its main part) or a
   /// part id from splitDicomSeries ("UID#2").
@@ -30,10 +41,20 @@ struct LoadOptions {
   TiltHandling tilt{TiltHandling::Resample};
   SpacingHandling unevenSpacing{SpacingHandling::Resample};
   unsigned threads{2}; ///< slices decoded in parallel
+  VoxelStorage storage{VoxelStorage::Float};
+  /// VoxelStorage::Int16WhenExact only, optional: where int16 voxels go (e.g. a memory-mapped
+  /// output file, MappedInt16NiftiFile). When the int16 path is taken the loader calls it once with
+  /// the volume's geometry and decodes into the buffer it returns (geometry.voxelCount() values)
+  /// instead of LoadedVolume::volumeInt16.voxels; see LoadedVolume::int16InDestination.
+  std::function<std::int16_t*(const ImageGeometry&)> int16Destination{};
 };
 
 struct LoadedVolume {
-  Volume volume;
+  Volume volume;                 ///< float voxels; empty when the voxels are in volumeInt16
+  Int16Volume volumeInt16{};     ///< VoxelStorage::Int16WhenExact only: the voxels when they fit int16 exactly
+  std::string voxelStorageNote{}; ///< VoxelStorage::Int16WhenExact only: why the voxels stayed float
+  /// The int16 voxels are in LoadOptions::int16Destination's buffer; volumeInt16 holds only the geometry.
+  bool int16InDestination{false};
   std::vector<std::string> warnings{};   ///< tilt, uneven spacing, gaps, ... in words
   std::string seriesInstanceUid{};       ///< empty for NRRD/NIfTI input
   std::vector<std::string> sopInstanceUids{}; ///< per acquired slice, in stack order (DICOM input)
@@ -48,6 +69,12 @@ struct LoadedVolume {
   float paddingValue{0.0f};      ///< value given to padding and outside-the-scan voxels
   std::vector<std::string> skippedFiles{}; ///< files of the folder that were not DICOM images, with reasons
   std::vector<std::string> otherSeries{};  ///< summaries of the series not loaded
+
+  [[nodiscard]] bool hasInt16Voxels() const { return !volumeInt16.voxels.empty(); }
+  /// The grid of whichever of volume / volumeInt16 holds the voxels.
+  [[nodiscard]] const ImageGeometry& geometry() const {
+    return hasInt16Voxels() || int16InDestination ? volumeInt16.geometry : volume.geometry;
+  }
 };
 
 /// Reads `path`: a volume file by extension, or the best (or requested) series of a DICOM

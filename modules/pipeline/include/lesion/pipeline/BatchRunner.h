@@ -41,6 +41,9 @@ struct BatchSummary {
   std::filesystem::path results{}; ///< results.csv (unsharded) or results.shard-I-of-N.csv
   double seconds{0.0};
   double pipelineSeconds{0.0}; ///< summed wall time of the patient processes
+  /// The batch's own time (planning, hashes, job rows, starting processes, collecting): the
+  /// wall time not spent waiting for patient processes.
+  double bookkeepingSeconds{0.0};
 };
 
 /// The patients of this shard, in order: the manifest's (or, with --auto, the index's).

@@ -223,6 +223,34 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
   return d;
 }
 
+std::vector<SkippedFile> missingDicomdirReferences(const std::filesystem::path& dicomdir) {
+  std::vector<SkippedFile> missing;
+  std::unique_ptr<DcmFileFormat> file;
+  try {
+    file = detail::loadDicomFile(dicomdir, false);
+  } catch (const DicomError& e) {
+    return {{dicomdir, e.what()}};
+  }
+  DcmSequenceOfItems* records = nullptr;
+  if (file->getDataset()->findAndGetSequence(DCM_DirectoryRecordSequence, records).bad() || !records) return missing;
+  const std::filesystem::path folder = dicomdir.parent_path();
+  for (unsigned long i = 0; i < records->card(); ++i) {
+    const std::vector<std::string> parts = getStrings(records->getItem(i), DCM_ReferencedFileID);
+    if (parts.empty()) continue;
+    std::filesystem::path referenced = folder;
+    for (const std::string& part : parts) referenced /= part;
+    std::error_code ec;
+    if (std::filesystem::exists(referenced, ec)) continue;
+    // File IDs are upper case on the medium; copies to case-sensitive disks are often lower case.
+    std::string lower = referenced.lexically_relative(folder).string();
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    if (std::filesystem::exists(folder / lower, ec)) continue;
+    missing.push_back({referenced, "'" + dicomdir.string() + "' references '" + referenced.string() +
+                                       "', which does not exist (a missing image of the media)"});
+  }
+  return missing;
+}
+
 DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress, unsigned threads) {
   std::sort(files.begin(), files.end());
   // One slot per file, filled in parallel, collected in path order.
@@ -265,6 +293,9 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
       result.instances.push_back(std::move(*headers[i]));
     } else {
       result.skipped.push_back({files[i], reasons[i]});
+      if (files[i].filename() == "DICOMDIR") {
+        for (SkippedFile& m : missingDicomdirReferences(files[i])) result.skipped.push_back(std::move(m));
+      }
     }
   }
   return result;

@@ -2,6 +2,7 @@
 // instance numbers, a localizer, duplicates, a missing slice, a tilted stack, .dcm.gz.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -495,4 +496,44 @@ TEST(DicomLoader, VolumeFilesAndBadPathsGoThroughTheSameEntryPoint) {
   EXPECT_TRUE(fromFile.volume.geometry.sameGrid(fromDicom.volume.geometry, 1e-5));
   EXPECT_EQ(fromFile.volume.voxels, fromDicom.volume.voxels);
   EXPECT_TRUE(fromFile.seriesInstanceUid.empty());
+}
+
+TEST(DicomScan, DicomdirReferencesToMissingFilesAreListedAndTheImagesStillLoad) {
+  if (std::system("command -v dcmmkdir > /dev/null 2>&1") != 0) GTEST_SKIP() << "dcmmkdir (Debian dcmtk) not installed";
+  test::ScratchFolder dir;
+  fs::create_directories(dir / "IMAGES");
+  const std::vector<double> zs{0.0, 2.5, 5.0, 7.5, 10.0};
+  for (std::size_t n = 0; n < zs.size(); ++n) {
+    SliceSpec s;
+    s.ipp = {-10.0, 20.0, zs[n]};
+    s.tag = int(n);
+    s.instanceNumber = int(n + 1);
+    const fs::path file = dir / "IMAGES" / fmt::format("IM{}", n); // DICOM file IDs: no extension
+    writeSlice(file, s);
+    DcmFileFormat f; // the DICOMDIR's patient record needs a name
+    ASSERT_TRUE(f.loadFile(file.c_str()).good());
+    f.getDataset()->putAndInsertString(DCM_PatientName, "SYNTH^DICOMDIR");
+    f.loadAllDataIntoMemory();
+    ASSERT_TRUE(f.saveFile(file.c_str(), EXS_LittleEndianExplicit).good());
+  }
+  const std::string make =
+      fmt::format("cd '{}' && dcmmkdir --invent --recurse IMAGES > dcmmkdir.log 2>&1", dir.path().string());
+  ASSERT_EQ(std::system(make.c_str()), 0) << "dcmmkdir failed: " << std::ifstream(dir / "dcmmkdir.log").rdbuf();
+  fs::remove(dir / "dcmmkdir.log");
+  ASSERT_TRUE(fs::exists(dir / "DICOMDIR"));
+  fs::remove(dir / "IMAGES" / "IM2"); // the media lost a middle image
+
+  const DicomScanResult scan = scanDicomFolder(dir.path());
+  EXPECT_EQ(scan.instances.size(), 4u);
+  const auto missing = std::find_if(scan.skipped.begin(), scan.skipped.end(),
+                                    [](const SkippedFile& s) { return s.path.filename() == "IM2"; });
+  ASSERT_NE(missing, scan.skipped.end()) << "the DICOMDIR's reference to the missing image is not reported";
+  EXPECT_NE(missing->reason.find("DICOMDIR"), std::string::npos) << missing->reason;
+  EXPECT_NE(missing->reason.find("does not exist"), std::string::npos) << missing->reason;
+  // The images still load, the gap where IM2 was reported and filled.
+  const LoadedVolume loaded = loadVolume(dir.path());
+  EXPECT_EQ(loaded.volume.geometry.size[2], 5u);
+  EXPECT_TRUE(std::any_of(loaded.warnings.begin(), loaded.warnings.end(),
+                          [](const std::string& w) { return w.find("missing") != std::string::npos || w.find("gap") != std::string::npos; }))
+      << "no warning about the missing slice";
 }

@@ -102,8 +102,14 @@ struct DicomScanResult {
 /// naming the file when it is not DICOM or cannot be parsed.
 [[nodiscard]] DicomInstance readDicomHeader(const std::filesystem::path& path);
 
+/// The files a DICOMDIR references that do not exist, each with a reason naming the DICOMDIR
+/// (its own read failure when it cannot be read). The images themselves are always found by
+/// scanning the folder, never through the DICOMDIR.
+[[nodiscard]] std::vector<SkippedFile> missingDicomdirReferences(const std::filesystem::path& dicomdir);
+
 /// Reads the headers of `files` on `threads` threads, the way scanDicomFolder does (files that
-/// are not DICOM images are listed in `skipped` with the reason, never thrown).
+/// are not DICOM images are listed in `skipped` with the reason, never thrown; for a DICOMDIR,
+/// also the files it references that are missing).
 [[nodiscard]] DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress = {},
                                                unsigned threads = 2);
 

@@ -131,6 +131,11 @@ cli::Command followupCommand() {
                           Channel::Input});
   c.parameters.back().defaultValue = "130";
   c.parameters.back().group = "Settings";
+  c.parameters.push_back({"proposeNewLytic", ParameterType::Boolean, "Propose new lytic lesions",
+                          "screen each follow-up's spine for lytic lesions and list, in new-lesions.json, the ones "
+                          "no tracked lesion explains (proposals for a reader; --new-lesions-at declares them).",
+                          Channel::Input});
+  c.parameters.back().group = "Lesions";
   c.parameters.push_back({"noChangeMaps", ParameterType::Boolean, "No change maps",
                           "skip the voxel-wise HU change maps.", Channel::Input});
   c.parameters.back().group = "Settings";
@@ -206,8 +211,14 @@ cli::Command followupCommand() {
     run.options = options;
     run.flags = flags;
     run.toolVersion = toolInfo().version;
-    const longitudinal::Timeline timeline = pipeline::writeFollowupRun(run, out.path(), ctx.progress).timeline;
+    run.proposeNewLytic = args.flag("proposeNewLytic");
+    const pipeline::FollowupRunOutput result = pipeline::writeFollowupRun(run, out.path(), ctx.progress);
+    const longitudinal::Timeline& timeline = result.timeline;
     out.commit();
+    for (const pipeline::NewLesionProposal& p : result.newLesions) {
+      ctx.out << fmt::format("proposed new lytic lesion at {}: {} ({:.1f} mL, confidence {:.2f}) at {:.1f},{:.1f},{:.1f} mm\n",
+                             p.timePoint, p.level, p.volumeMl, p.confidence, p.centroidMm.x, p.centroidMm.y, p.centroidMm.z);
+    }
 
     ctx.out << longitudinal::toTimelineSummary(timeline);
     ctx.out << "wrote " << out.target().string() << '\n';

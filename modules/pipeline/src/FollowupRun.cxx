@@ -1,11 +1,14 @@
 #include "lesion/pipeline/FollowupRun.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/reporting/MeasurementReport.h"
+#include "lesion/spine/LyticLesionDetection.h"
+#include "lesion/spine/SpineSegmentation.h"
 
 namespace lesion::pipeline {
 
@@ -38,6 +41,55 @@ reporting::MeasurementReport reportOf(const longitudinal::TimePointResult& tp, c
   return report;
 }
 
+/// Lytic candidates on `followup` that no tracked lesion of `tp` overlaps or lies within
+/// NearMm of: new lesions to propose.
+std::vector<NewLesionProposal> proposeNewLesions(const Volume& followup, const longitudinal::TimePointResult& tp) {
+  constexpr double NearMm = 15.0;
+  const spine::LyticResult found = spine::detectLyticLesions(followup, spine::segmentSpine(followup));
+  std::vector<NewLesionProposal> proposals;
+  for (const spine::LyticLesion& c : found.candidates) {
+    if (!c.labelled) continue;
+    bool explained = false;
+    for (std::size_t i = 0; i < found.lesions.voxels.size() && !explained; ++i) {
+      explained = found.lesions.voxels[i] == c.id && !tp.labels.voxels.empty() && tp.labels.voxels[i] != 0;
+    }
+    for (const longitudinal::TrackedLesion& l : tp.lesions) {
+      if (l.measurement && distance(l.measurement->principalAxes.centroid, c.centroid) < NearMm) explained = true;
+    }
+    if (explained) continue;
+    NewLesionProposal p;
+    p.timePoint = tp.label;
+    p.level = c.level;
+    p.confidence = c.confidence;
+    p.volumeMl = c.volumeMl;
+    p.centroidMm = c.centroid;
+    p.baselineCentroidMm =
+        tp.globalRegistration ? tp.globalRegistration->baselineToFollowup.inverse().apply(c.centroid) : c.centroid;
+    p.reason = c.reason;
+    proposals.push_back(std::move(p));
+  }
+  return proposals;
+}
+
+std::string proposalsJson(const std::vector<NewLesionProposal>& proposals) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const NewLesionProposal& p : proposals) {
+    list.push_back({{"timepoint", p.timePoint},
+                    {"level", p.level},
+                    {"confidence", p.confidence},
+                    {"volumeMl", p.volumeMl},
+                    {"centroidMm", {p.centroidMm.x, p.centroidMm.y, p.centroidMm.z}},
+                    {"baselineCentroidMm", {p.baselineCentroidMm.x, p.baselineCentroidMm.y, p.baselineCentroidMm.z}},
+                    {"reason", p.reason}});
+  }
+  const nlohmann::json j = {
+      {"format", "lesionkit-new-lesion-proposals"},
+      {"note", "lytic candidates on follow-up scans that no tracked lesion explains; proposals for a reader to "
+               "confirm (lesionkit followup --new-lesions-at), not counted by the response criteria until then"},
+      {"proposals", list}};
+  return j.dump(2) + "\n";
+}
+
 } // namespace
 
 FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path& folder, const Progress& progress) {
@@ -55,18 +107,22 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
   dicomio::writeLabelMapFile(results[0].labels, folder / "labels" / (results[0].label + ".nrrd"));
   results[0].labels = {};
 
+  std::vector<NewLesionProposal> newLesions;
   const double step = 0.9 / double(std::max<std::size_t>(1, input.followups.size()));
   for (std::size_t f = 0; f < input.followups.size(); ++f) {
     const FollowupSource& source = input.followups[f];
     const Progress sub = progress.sub(0.05 + step * double(f), 0.05 + step * double(f + 1));
     sub.report(0.0, "loading " + source.label);
+    std::vector<NewLesionProposal> proposals;
     try {
       const Volume followup = source.load();
       results.push_back(longitudinal::analyzeFollowup(*input.baseline, *input.lesions, input.reference, results[0],
                                                       followup, source.label, options, sub));
+      if (input.proposeNewLytic) proposals = proposeNewLesions(followup, results.back());
     } catch (const InputError& e) {
       throw InputError(fmt::format("follow-up '{}': {}", source.source, e.what()));
     }
+    for (NewLesionProposal& p : proposals) newLesions.push_back(std::move(p));
     longitudinal::TimePointResult& tp = results.back();
     dicomio::writeLabelMapFile(tp.labels, folder / "labels" / (source.label + ".nrrd"));
     tp.labels = {}; // one follow-up's images in memory at a time
@@ -86,6 +142,8 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
 
   progress.report(0.95, "assessing response");
   FollowupRunOutput out;
+  if (input.proposeNewLytic) writeTextFileAtomically(folder / "new-lesions.json", proposalsJson(newLesions));
+  out.newLesions = std::move(newLesions);
   for (std::size_t t = 0; t < results.size(); ++t) {
     const reporting::MeasurementReport report =
         reportOf(results[t], input, t == 0 ? input.baselineSource : input.followups[t - 1].source);

@@ -221,6 +221,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   run.options = followup;
   run.toolVersion = options.toolVersion;
   run.command = "patient";
+  run.proposeNewLytic = options.autoLytic; // screening the spine: new lytic lesions on follow-ups too
   const FollowupRunOutput out = writeFollowupRun(run, folder, progress.sub(0.2, 0.98));
   result.timePoints = timeline.studies.size();
 

@@ -158,6 +158,16 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
     return s / n;
   };
 
+  // Bounding boxes of all bodies in one pass.
+  std::map<std::uint16_t, Box> bodyBoxes;
+  for (std::size_t p = 0; p < spine.bodies.voxels.size(); ++p) {
+    const std::uint16_t l = spine.bodies.voxels[p];
+    if (!l) continue;
+    const long i = long(p % d.nx), j = long((p / d.nx) % d.ny), k = long(p / (d.nx * d.ny));
+    auto [it, fresh] = bodyBoxes.try_emplace(l, Box{i, i, j, j, k, k});
+    Box& b = it->second;
+    b = {std::min(b.i0, i), std::max(b.i1, i), std::min(b.j0, j), std::max(b.j1, j), std::min(b.k0, k), std::max(b.k1, k)};
+  }
   std::size_t done = 0;
   int nextId = 1;
   for (const VertebraMeasurement& level : spine.levels) {
@@ -165,14 +175,9 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
     if (!options.levels.empty() && std::find(options.levels.begin(), options.levels.end(), level.level) == options.levels.end())
       continue;
     // Bounding box of the body, with a margin for the soft-tissue part.
-    Box box{long(d.nx), -1, long(d.ny), -1, long(d.nz), -1};
-    for (std::size_t p = 0; p < spine.bodies.voxels.size(); ++p) {
-      if (spine.bodies.voxels[p] != level.label) continue;
-      const long i = long(p % d.nx), j = long((p / d.nx) % d.ny), k = long(p / (d.nx * d.ny));
-      box = {std::min(box.i0, i), std::max(box.i1, i), std::min(box.j0, j), std::max(box.j1, j), std::min(box.k0, k),
-             std::max(box.k1, k)};
-    }
-    if (box.i1 < 0) continue;
+    const auto found = bodyBoxes.find(level.label);
+    if (found == bodyBoxes.end()) continue;
+    Box box = found->second;
     const long mi = std::lround(25.0 / d.sx), mj = std::lround(25.0 / d.sy), mk = std::lround(6.0 / d.sz);
     box = {std::max(0L, box.i0 - mi), std::min(long(d.nx) - 1, box.i1 + mi), std::max(0L, box.j0 - mj),
            std::min(long(d.ny) - 1, box.j1 + mj), std::max(0L, box.k0 - mk), std::min(long(d.nz) - 1, box.k1 + mk)};
@@ -212,9 +217,15 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
       low[q] = envelope[q] && depth2[q] > coreDepth * coreDepth && smooth[q] < threshold ? 1 : 0;
     const detail::Components cc = detail::connectedComponents(low, ld, true);
     const auto lowDepth2 = detail::squaredDistanceToBackground(low, ld);
+    // Cores joined through darker-than-threshold voxels grow into the same lesion: only the first
+    // of them makes a candidate (the others would list it again).
+    Mask claimed(ld.count(), 0);
     for (std::size_t c = 1; c < cc.sizes.size(); ++c) {
       const double coreMl = double(cc.sizes[c]) * voxelMl;
       if (coreMl < 0.5 * options.minVolumeMl) continue; // specks: not even listed
+      bool seen = false;
+      for (std::size_t q = 0; q < ld.count() && !seen; ++q) seen = cc.labels[q] == std::int32_t(c) && claimed[q];
+      if (seen) continue;
       // Grow the core within the envelope (up to the cortex) into voxels darker than half-way
       // between the core and the trabecular bone: the boundary voxels are partial volumes.
       std::vector<std::uint16_t> seed(ld.count(), 0);
@@ -256,6 +267,8 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
           if (touches) lesionInside[q] = 1;
         }
       }
+      for (std::size_t q = 0; q < ld.count(); ++q)
+        if (lesionInside[q]) claimed[q] = 1;
       // Thickness of the whole intraosseous part (the core may be thin when the lesion sits at the cortex).
       {
         Mask whole(ld.count(), 0);

@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <functional>
 #include <limits>
+#include <queue>
+#include <thread>
+#include <utility>
 
 namespace lesion::spine::detail {
 namespace {
@@ -55,14 +59,34 @@ std::vector<float> squaredDistanceToBackground(const Mask& mask, const Dims& d) 
   std::vector<double> buf(d.count());
   for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = mask[i] ? kFar : 0.0;
   const std::size_t nmax = std::max({d.nx, d.ny, d.nz});
-  std::vector<double> f(nmax), out(nmax), z(nmax + 1);
-  std::vector<int> v(nmax);
-  auto pass = [&](std::size_t n, double s, std::size_t stride, auto&& starts) {
-    for (std::size_t start : starts) {
-      for (std::size_t q = 0; q < n; ++q) f[q] = buf[start + q * stride];
+  // Lines [from, to) of one pass; each worker has its own scratch buffers.
+  auto lines = [&](std::size_t n, double s, std::size_t stride, const std::vector<std::size_t>& starts, std::size_t from,
+                   std::size_t to) {
+    std::vector<double> f(nmax), out(nmax), z(nmax + 1);
+    std::vector<int> v(nmax);
+    for (std::size_t l = from; l < to; ++l) {
+      const std::size_t start = starts[l];
+      bool allZero = true, allFar = true;
+      for (std::size_t q = 0; q < n; ++q) {
+        f[q] = buf[start + q * stride];
+        allZero = allZero && f[q] == 0.0;
+        allFar = allFar && f[q] >= kFar;
+      }
+      // A line of background stays 0, a line that has seen no background yet stays "far" (a later
+      // pass brings the distance in): nothing to compute.
+      if (allZero || allFar) continue;
       edt1d(f, n, s, out, v, z);
       for (std::size_t q = 0; q < n; ++q) buf[start + q * stride] = out[q];
     }
+  };
+  // Large grids: two workers (the lines of a pass are independent).
+  const bool parallel = d.count() >= (std::size_t(1) << 17);
+  auto pass = [&](std::size_t n, double s, std::size_t stride, const std::vector<std::size_t>& starts) {
+    if (!parallel) return lines(n, s, stride, starts, 0, starts.size());
+    const std::size_t half = starts.size() / 2;
+    std::thread worker(lines, n, s, stride, std::cref(starts), 0, half);
+    lines(n, s, stride, starts, half, starts.size());
+    worker.join();
   };
   std::vector<std::size_t> starts;
   starts.reserve(d.count() / std::max<std::size_t>(1, std::min({d.nx, d.ny, d.nz})));
@@ -238,18 +262,48 @@ std::vector<std::uint16_t> growLabels(const std::vector<std::uint16_t>& seeds, c
   while (!queue.empty()) {
     const std::size_t p = queue.front();
     queue.pop_front();
-    const long i = long(p % d.nx), j = long((p / d.nx) % d.ny), k = long(p / (d.nx * d.ny));
-    for (long dk = -1; dk <= 1; ++dk)
-      for (long dj = -1; dj <= 1; ++dj)
-        for (long di = -1; di <= 1; ++di) {
-          const long a = i + di, b = j + dj, c = k + dk;
-          if (a < 0 || b < 0 || c < 0 || a >= long(d.nx) || b >= long(d.ny) || c >= long(d.nz)) continue;
-          const std::size_t q = d.index(std::size_t(a), std::size_t(b), std::size_t(c));
-          if (allowed[q] && !out[q]) {
-            out[q] = out[p];
-            queue.push_back(q);
-          }
-        }
+    forEachNeighbour26(p, d, [&](std::size_t q, long, long, long) {
+      if (allowed[q] && !out[q]) {
+        out[q] = out[p];
+        queue.push_back(q);
+      }
+    });
+  }
+  return out;
+}
+
+std::vector<std::uint16_t> growLabelsGeodesic(const std::vector<std::uint16_t>& seeds, const Mask& allowed, const Dims& d,
+                                              double plusKStepFactor, double minusKStepFactor) {
+  std::vector<std::uint16_t> out = seeds;
+  std::vector<float> cost(seeds.size(), std::numeric_limits<float>::infinity());
+  using Entry = std::pair<float, std::size_t>;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> queue;
+  for (std::size_t p = 0; p < seeds.size(); ++p)
+    if (seeds[p]) {
+      cost[p] = 0.0f;
+      queue.push({0.0f, p});
+    }
+  // Step lengths of the 26 neighbours (index (dk + 1) * 9 + (dj + 1) * 3 + di + 1).
+  double step[27];
+  for (int dk = -1; dk <= 1; ++dk)
+    for (int dj = -1; dj <= 1; ++dj)
+      for (int di = -1; di <= 1; ++di) {
+        const double length = std::sqrt(std::pow(di * d.sx, 2) + std::pow(dj * d.sy, 2) + std::pow(dk * d.sz, 2));
+        step[(dk + 1) * 9 + (dj + 1) * 3 + di + 1] = length * (dk > 0 ? plusKStepFactor : dk < 0 ? minusKStepFactor : 1.0);
+      }
+  while (!queue.empty()) {
+    const auto [c, p] = queue.top();
+    queue.pop();
+    if (c > cost[p]) continue;
+    forEachNeighbour26(p, d, [&, c = c, p = p](std::size_t q, long di, long dj, long dk) {
+      if (!allowed[q] || seeds[q]) return;
+      const float next = c + float(step[(dk + 1) * 9 + (dj + 1) * 3 + di + 1]);
+      if (next < cost[q]) {
+        cost[q] = next;
+        out[q] = out[p];
+        queue.push({next, q});
+      }
+    });
   }
   return out;
 }

@@ -23,6 +23,21 @@ struct Dims {
   [[nodiscard]] double voxelMm3() const { return sx * sy * sz; }
 };
 
+/// Calls f(q, di, dj, dk) for each of the 26 neighbours q of voxel p inside the grid.
+template <class F>
+void forEachNeighbour26(std::size_t p, const Dims& d, F&& f) {
+  const long i = long(p % d.nx), j = long((p / d.nx) % d.ny), k = long(p / (d.nx * d.ny));
+  for (long dk = -1; dk <= 1; ++dk)
+    for (long dj = -1; dj <= 1; ++dj)
+      for (long di = -1; di <= 1; ++di) {
+        const long a = i + di, b = j + dj, c = k + dk;
+        if ((di == 0 && dj == 0 && dk == 0) || a < 0 || b < 0 || c < 0 || a >= long(d.nx) || b >= long(d.ny) ||
+            c >= long(d.nz))
+          continue;
+        f(d.index(std::size_t(a), std::size_t(b), std::size_t(c)), di, dj, dk);
+      }
+}
+
 /// Squared Euclidean distance (mm^2) from every voxel to the nearest voxel where `mask` is 0
 /// (0 on background voxels). Felzenszwalb & Huttenlocher's separable exact transform.
 [[nodiscard]] std::vector<float> squaredDistanceToBackground(const Mask& mask, const Dims& d);
@@ -53,5 +68,11 @@ void fillConvexHull(const std::vector<std::size_t>& pixels, std::size_t nx, std:
 /// in the fewest steps; ties to the first). Returns the grown labels.
 [[nodiscard]] std::vector<std::uint16_t> growLabels(const std::vector<std::uint16_t>& seeds, const Mask& allowed,
                                                     const Dims& d);
+/// Multi-source geodesic competition (Dijkstra): labels spread from `seeds` through `allowed`,
+/// 26-connected, each voxel to the seed with the shortest physical path. A step towards +k costs
+/// its length times `plusKStepFactor`, a step towards -k times `minusKStepFactor` (1: isotropic).
+[[nodiscard]] std::vector<std::uint16_t> growLabelsGeodesic(const std::vector<std::uint16_t>& seeds, const Mask& allowed,
+                                                            const Dims& d, double plusKStepFactor,
+                                                            double minusKStepFactor);
 
 } // namespace lesion::spine::detail

@@ -14,8 +14,11 @@
 //    others, or below which the column ends), else down from the lowest body with ribs on both
 //    sides (T12), or from the user's level and seed.
 // 5. Whole vertebrae: the bodies compete for the bone within a slab around the centre line
-//    (breadth-first growth), which gives each one its pedicles and posterior arch.
+//    (shortest path, upward steps dearer: an arch hangs down from its pedicles), which gives each
+//    one its pedicles and posterior arch; thoracic levels stop before the rib heads; each
+//    vertebra is closed (marrow of thin elements) and its partial-volume surface layer peeled.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -466,6 +469,68 @@ double endplatePosition(const std::vector<double>& profile, long kEdge, int outw
   return double(kEdge) + 0.5 * outward;
 }
 
+/// Closes each vertebra by max(3 mm, one in-plane voxel diagonal), adding only unlabelled voxels
+/// of at least 0 HU: fills the marrow of thin posterior elements (below the bone threshold at
+/// 3 mm) and one-voxel gaps of a partial-volumed cortex, never fat.
+void closeVertebrae(const Volume& ct, const Dims& d, std::vector<std::uint16_t>& labels) {
+  const double radius = std::max(3.0, std::hypot(d.sx, d.sy));
+  std::map<std::uint16_t, std::array<long, 6>> boxes; // i0 i1 j0 j1 k0 k1
+  for (std::size_t p = 0; p < labels.size(); ++p) {
+    if (!labels[p]) continue;
+    const long i = long(p % d.nx), j = long((p / d.nx) % d.ny), k = long(p / (d.nx * d.ny));
+    auto [it, fresh] = boxes.try_emplace(labels[p], std::array<long, 6>{i, i, j, j, k, k});
+    auto& b = it->second;
+    b = {std::min(b[0], i), std::max(b[1], i), std::min(b[2], j), std::max(b[3], j), std::min(b[4], k), std::max(b[5], k)};
+  }
+  const long mi = long(std::ceil(radius / d.sx)) + 1, mj = long(std::ceil(radius / d.sy)) + 1,
+             mk = long(std::ceil(radius / d.sz)) + 1;
+  std::vector<std::pair<std::size_t, std::uint16_t>> added;
+  for (const auto& [label, b] : boxes) {
+    const long i0 = std::max(0L, b[0] - mi), i1 = std::min(long(d.nx) - 1, b[1] + mi);
+    const long j0 = std::max(0L, b[2] - mj), j1 = std::min(long(d.ny) - 1, b[3] + mj);
+    const long k0 = std::max(0L, b[4] - mk), k1 = std::min(long(d.nz) - 1, b[5] + mk);
+    ImageGeometry boxGeometry = ct.geometry;
+    boxGeometry.size = {std::size_t(i1 - i0 + 1), std::size_t(j1 - j0 + 1), std::size_t(k1 - k0 + 1)};
+    const Dims bd(boxGeometry);
+    Mask box(bd.count(), 0);
+    auto global = [&](std::size_t q) {
+      return d.index(std::size_t(i0) + q % bd.nx, std::size_t(j0) + (q / bd.nx) % bd.ny, std::size_t(k0) + q / (bd.nx * bd.ny));
+    };
+    for (std::size_t q = 0; q < box.size(); ++q) box[q] = labels[global(q)] == label ? 1 : 0;
+    const Mask closed = detail::erode(detail::dilate(box, bd, radius), bd, radius);
+    for (std::size_t q = 0; q < box.size(); ++q) {
+      if (!closed[q] || box[q]) continue;
+      const std::size_t p = global(q);
+      if (!labels[p] && ct.voxels[p] >= 0.0f) added.push_back({p, label});
+    }
+  }
+  // Where two closings claim a voxel, the first (lower label: the lower level) keeps it.
+  for (const auto& [p, label] : added)
+    if (!labels[p]) labels[p] = label;
+}
+
+/// Removes, in one pass, the labelled voxels below `thresholdHu` that have an unlabelled face
+/// neighbour inside the grid: the partial-volume layer at the bone surface (at 3 mm a voxel half
+/// cortex, half fat or muscle reads 50..150 HU; bone surfaces are drawn through the half-way
+/// level between cortex and soft tissue). The scan edge is not a surface.
+void peelPartialVolume(const Volume& ct, const Dims& d, double thresholdHu, std::vector<std::uint16_t>& labels) {
+  std::vector<std::size_t> removed;
+  for (std::size_t p = 0; p < labels.size(); ++p) {
+    if (!labels[p] || ct.voxels[p] >= thresholdHu) continue;
+    const long i = long(p % d.nx), j = long((p / d.nx) % d.ny), k = long(p / (d.nx * d.ny));
+    const long offsets[6][3] = {{-1, 0, 0}, {1, 0, 0}, {0, -1, 0}, {0, 1, 0}, {0, 0, -1}, {0, 0, 1}};
+    for (const auto& o : offsets) {
+      const long a = i + o[0], b = j + o[1], c = k + o[2];
+      if (a < 0 || b < 0 || c < 0 || a >= long(d.nx) || b >= long(d.ny) || c >= long(d.nz)) continue;
+      if (!labels[d.index(std::size_t(a), std::size_t(b), std::size_t(c))]) {
+        removed.push_back(p);
+        break;
+      }
+    }
+  }
+  for (std::size_t p : removed) labels[p] = 0;
+}
+
 } // namespace
 
 VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodies, std::uint16_t label) {
@@ -476,22 +541,27 @@ VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodie
   VertebraMeasurement m;
   m.label = label;
   m.level = levelOfLabel(label);
-  Mask mask(d.count(), 0);
+  // One pass over the labels: count, centroid, bounding box and per-slice area / centroid (the
+  // rest works on the bounding box only).
+  auto in = [&](std::size_t p) { return bodies.voxels[p] == label; };
   double si = 0, sj = 0, sk = 0;
   std::size_t count = 0;
-  long kmin = long(d.nz), kmax = -1;
+  long kmin = long(d.nz), kmax = -1, bi0 = long(d.nx), bi1 = -1, bj0 = long(d.ny), bj1 = -1;
+  std::vector<double> area(d.nz, 0), ai(d.nz, 0), aj(d.nz, 0);
   for (std::size_t k = 0; k < d.nz; ++k)
     for (std::size_t j = 0; j < d.ny; ++j)
       for (std::size_t i = 0; i < d.nx; ++i) {
-        const std::size_t p = d.index(i, j, k);
-        if (bodies.voxels[p] != label) continue;
-        mask[p] = 1;
+        if (!in(d.index(i, j, k))) continue;
         si += double(i);
         sj += double(j);
         sk += double(k);
         ++count;
         kmin = std::min(kmin, long(k));
         kmax = std::max(kmax, long(k));
+        bi0 = std::min(bi0, long(i)); bi1 = std::max(bi1, long(i)); bj0 = std::min(bj0, long(j)); bj1 = std::max(bj1, long(j));
+        area[k] += 1;
+        ai[k] += double(i);
+        aj[k] += double(j);
       }
   if (count == 0) throw ProcessingError(fmt::format("measureVertebralBody: label {} is empty", label));
   m.bodyVolumeMl = double(count) * d.voxelMm3() / 1000.0;
@@ -499,12 +569,6 @@ VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodie
   m.complete = kmin > 0 && kmax < long(d.nz) - 1;
 
   // Trabecular density: the body eroded by 3 mm (less for small bodies), on its bounding box.
-  long bi0 = long(d.nx), bi1 = -1, bj0 = long(d.ny), bj1 = -1;
-  for (std::size_t p = 0; p < mask.size(); ++p)
-    if (mask[p]) {
-      const long i = long(p % d.nx), j = long((p / d.nx) % d.ny);
-      bi0 = std::min(bi0, i); bi1 = std::max(bi1, i); bj0 = std::min(bj0, j); bj1 = std::max(bj1, j);
-    }
   ImageGeometry boxGeometry = g;
   boxGeometry.size = {std::size_t(bi1 - bi0 + 3), std::size_t(bj1 - bj0 + 3), std::size_t(kmax - kmin + 3)};
   const Dims bd(boxGeometry);
@@ -514,7 +578,7 @@ VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodie
     for (std::size_t j = 1; j + 1 < bd.ny; ++j)
       for (std::size_t i = 1; i + 1 < bd.nx; ++i) {
         const std::size_t p = d.index(std::size_t(bi0) + i - 1, std::size_t(bj0) + j - 1, std::size_t(kmin) + k - 1);
-        boxMask[bd.index(i, j, k)] = mask[p];
+        boxMask[bd.index(i, j, k)] = in(p) ? 1 : 0;
         boxHu[bd.index(i, j, k)] = ct.voxels[p];
       }
   for (double r : {3.0, 1.5}) {
@@ -533,14 +597,6 @@ VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodie
   }
 
   // Column axis: line through the centroids of the full-size slices of the body.
-  std::vector<double> area(d.nz, 0), ai(d.nz, 0), aj(d.nz, 0);
-  for (std::size_t p = 0; p < mask.size(); ++p)
-    if (mask[p]) {
-      const std::size_t k = p / (d.nx * d.ny);
-      area[k] += 1;
-      ai[k] += double(p % d.nx);
-      aj[k] += double((p / d.nx) % d.ny);
-    }
   const double maxArea = *std::max_element(area.begin(), area.end());
   double sz0 = 0, sz2 = 0, sx0 = 0, sxz = 0, sy0 = 0, syz = 0, nfit = 0;
   for (std::size_t k = 0; k < d.nz; ++k) {
@@ -567,7 +623,7 @@ VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodie
   for (std::size_t j = 0; j < d.ny; ++j) {
     long lo = -1, hi = -1, bestLo = -1, bestHi = -1;
     for (std::size_t k = 0; k < d.nz; ++k) {
-      if (mask[d.index(std::size_t(i0), j, k)]) {
+      if (in(d.index(std::size_t(i0), j, k))) {
         if (lo < 0) lo = long(k);
         hi = long(k);
       } else if (lo >= 0) {
@@ -663,36 +719,45 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
   const double r2 = options.bodySearchRadiusMm * options.bodySearchRadiusMm;
   ImageGeometry sliceGeometry = ct.geometry;
   sliceGeometry.size[2] = 1;
-  const Dims sliceDims(sliceGeometry);
+  // Per slice, only a box around the search disk (plus the 5 mm closing) is processed.
+  const long boxHalfI = long(std::ceil((options.bodySearchRadiusMm + 5.0) / d.sx)) + 2;
+  const long boxHalfJ = long(std::ceil((options.bodySearchRadiusMm + 5.0) / d.sy)) + 2;
   for (std::size_t k = 0; k < d.nz; ++k) {
     const CentrePoint c = path[k];
     const double canal = canalDistanceMm(ct, d, s, k, c, boneHu);
-    Mask zone(sliceSize, 0);
-    for (std::size_t j = 0; j < d.ny; ++j)
-      for (std::size_t i = 0; i < d.nx; ++i) {
-        const double dx = (double(i) - c.i) * d.sx, dy = (double(j) - c.j) * d.sy;
+    const long i0 = std::max(0L, std::lround(c.i) - boxHalfI), i1 = std::min(long(d.nx) - 1, std::lround(c.i) + boxHalfI);
+    const long j0 = std::max(0L, std::lround(c.j) - boxHalfJ), j1 = std::min(long(d.ny) - 1, std::lround(c.j) + boxHalfJ);
+    ImageGeometry boxGeometry = sliceGeometry;
+    boxGeometry.size = {std::size_t(i1 - i0 + 1), std::size_t(j1 - j0 + 1), 1};
+    const Dims bd(boxGeometry);
+    Mask zone(bd.count(), 0);
+    for (std::size_t j = 0; j < bd.ny; ++j)
+      for (std::size_t i = 0; i < bd.nx; ++i) {
+        const double dx = (double(i0) + double(i) - c.i) * d.sx, dy = (double(j0) + double(j) - c.j) * d.sy;
         if (dx * dx + dy * dy > r2 || dy * s.y > canal) continue;
-        if (ct.voxels[d.index(i, j, k)] >= options.bodyThresholdHu) zone[i + d.nx * j] = 1;
+        if (ct.voxels[d.index(std::size_t(i0) + i, std::size_t(j0) + j, k)] >= options.bodyThresholdHu) zone[i + bd.nx * j] = 1;
       }
     // Closing by 5 mm joins the pieces of a thin, partial-volume cortex (3 mm slices, porotic bone)
     // without bridging the disc band between two bodies in one slice.
-    const Mask closed = detail::erode(detail::dilate(zone, sliceDims, 5.0), sliceDims, 5.0);
+    const Mask closed = detail::erode(detail::dilate(zone, bd, 5.0), bd, 5.0);
     std::vector<std::size_t> sizes;
-    const auto labels = detail::components2d(closed, d.nx, d.ny, sizes);
+    const auto labels = detail::components2d(closed, bd.nx, bd.ny, sizes);
     std::vector<std::vector<std::size_t>> pixels(sizes.size());
     std::vector<bool> near(sizes.size(), false);
-    for (std::size_t p = 0; p < sliceSize; ++p) {
+    for (std::size_t p = 0; p < bd.count(); ++p) {
       if (!labels[p]) continue;
       pixels[std::size_t(labels[p])].push_back(p);
-      const double dx = (double(p % d.nx) - c.i) * d.sx, dy = (double(p / d.nx) - c.j) * d.sy;
+      const double dx = (double(i0) + double(p % bd.nx) - c.i) * d.sx, dy = (double(j0) + double(p / bd.nx) - c.j) * d.sy;
       if (dx * dx + dy * dy <= 400.0) near[std::size_t(labels[p])] = true;
     }
-    Mask filled(sliceSize, 0);
+    Mask filled(bd.count(), 0);
     for (std::size_t l = 1; l < sizes.size(); ++l) {
       if (!near[l] || double(sizes[l]) * d.sx * d.sy < 30.0) continue;
-      detail::fillConvexHull(pixels[l], d.nx, d.ny, filled, d.sx, d.sy);
+      detail::fillConvexHull(pixels[l], bd.nx, bd.ny, filled, d.sx, d.sy);
     }
-    std::copy(filled.begin(), filled.end(), bodyMask.begin() + long(k * sliceSize));
+    for (std::size_t j = 0; j < bd.ny; ++j)
+      for (std::size_t i = 0; i < bd.nx; ++i)
+        bodyMask[d.index(std::size_t(i0) + i, std::size_t(j0) + j, k)] = filled[i + bd.nx * j];
   }
 
   // Discs along the column: valleys of the bone fraction near the centre line with bright
@@ -857,6 +922,31 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
   result.bodies = LabelMap(ct.geometry, 0);
   for (std::size_t p = 0; p < grown.size(); ++p)
     if (grown[p]) result.bodies.voxels[p] = tmpToFinal[grown[p]];
+  // The sacrum runs down the midline and curves backwards: where the centre line below the top of
+  // S1 has moved more than 20 mm sideways or forwards, it has left the sacrum (for the ilium or
+  // the pubis, which fine grids show as bone-filled boxes too); S1 ends there.
+  {
+    const std::uint16_t s1 = labelOfLevel("S1");
+    long top = -1;
+    for (std::size_t k = 0; k < d.nz; ++k) {
+      const long kk = s.z > 0 ? long(d.nz) - 1 - long(k) : long(k); // from the head down
+      for (std::size_t q = 0; q < sliceSize && top < 0; ++q)
+        if (result.bodies.voxels[std::size_t(kk) * sliceSize + q] == s1) top = kk;
+      if (top >= 0) break;
+    }
+    if (top >= 0) {
+      bool left = false;
+      for (long k = top; k >= 0 && k < long(d.nz); k += s.z > 0 ? -1 : 1) {
+        const CentrePoint& c = path[std::size_t(k)];
+        const double lateral = std::abs(c.i - path[std::size_t(top)].i) * d.sx;
+        const double forwards = -(c.j - path[std::size_t(top)].j) * d.sy * s.y;
+        left = left || lateral > 20.0 || forwards > 20.0;
+        if (!left) continue;
+        for (std::size_t q = 0; q < sliceSize; ++q)
+          if (result.bodies.voxels[std::size_t(k) * sliceSize + q] == s1) result.bodies.voxels[std::size_t(k) * sliceSize + q] = 0;
+      }
+    }
+  }
 
   // Whole vertebrae: bodies compete for the bone within the slab around the centre line.
   Mask allowed(d.count(), 0);
@@ -870,7 +960,19 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
                          ? 1 : 0;
       }
   result.vertebrae.geometry = ct.geometry;
-  result.vertebrae.voxels = detail::growLabels(result.bodies.voxels, allowed, d);
+  const double superiorCost = std::max(1.0, options.superiorStepCost);
+  result.vertebrae.voxels = detail::growLabelsGeodesic(result.bodies.voxels, allowed, d, s.z > 0 ? superiorCost : 1.0,
+                                                       s.z > 0 ? 1.0 : superiorCost);
+  // Ribs: thoracic levels (T12 = 32 ... T1 = 43) end laterally before the rib heads.
+  const std::uint16_t lowestThoracic = labelOfLevel("T12"), highestThoracic = labelOfLevel("T1");
+  for (std::size_t p = 0; p < result.vertebrae.voxels.size(); ++p) {
+    const std::uint16_t l = result.vertebrae.voxels[p];
+    if (l < lowestThoracic || l > highestThoracic || result.bodies.voxels[p]) continue;
+    const std::size_t k = p / sliceSize;
+    if (std::abs(double(p % d.nx) - path[k].i) * d.sx > options.thoracicMaxLateralMm) result.vertebrae.voxels[p] = 0;
+  }
+  closeVertebrae(ct, d, result.vertebrae.voxels);
+  peelPartialVolume(ct, d, options.bodyThresholdHu, result.vertebrae.voxels);
   progress.report(0.8, "measurements");
 
   std::map<std::uint16_t, std::size_t> vertebraVoxels;

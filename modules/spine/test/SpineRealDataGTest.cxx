@@ -65,9 +65,13 @@ TEST(SpineTotalSegmentator, VertebraeAgainstReferenceLabels) {
                              v.level, d, ours + theirs ? 2.0 * double(both) / double(ours + theirs) : 1.0, v.vertebraVolumeMl,
                              v.bodyVolumeMl, v.meanTrabecularHu, v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm,
                              v.heightLossRatio, v.genantGrade, v.complete);
-    // Measured: T12 0.82, L1 0.83, L2 0.88, L3 0.86, L4 0.87, L5 0.85; S1 0.55 (their S1 label is
-    // the whole sacrum, ours the part within 45 mm of the centre line).
-    EXPECT_GE(d, v.level == "S1" ? 0.45 : 0.78) << v.level;
+    // Goal 0.85 per vertebra. Measured: T12 0.865, L1 0.882, L2 0.914, L3 0.906, L4 0.924,
+    // L5 0.854; S1 0.513: their label 26 is the first sacral vertebra without the alae (the rest
+    // is their "sacrum" label, absent from this file), ours the sacrum within the lateral slab.
+    const double reached = v.level == "S1" ? 0.50 : v.level == "L5" ? 0.85 : v.level == "T12" ? 0.855 : v.level == "L1" ? 0.87 : 0.90;
+    std::cout << fmt::format("{:>4} vertebra Dice {:.3f} (goal 0.85, gap {:+.3f}; asserted >= {:.3f})\n", v.level, d, d - 0.85,
+                             reached);
+    EXPECT_GE(d, reached) << v.level;
     if (v.level != "S1" && v.complete) {
       EXPECT_GT(v.anteriorHeightMm, 18.0) << v.level;
       EXPECT_LT(v.anteriorHeightMm, 40.0) << v.level;

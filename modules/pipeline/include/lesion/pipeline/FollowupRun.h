@@ -34,6 +34,21 @@ struct FollowupRunInput {
   longitudinal::TimelineFlags flags{};
   std::string toolVersion{};
   std::string command{"followup"};
+  /// Screen every follow-up's spine for lytic lesions (lesionkit spine --auto) and propose the
+  /// candidates that no tracked lesion explains as new lesions (new-lesions.json). Proposals
+  /// only: a reader confirms them (lesionkit followup --new-lesions-at) before they count.
+  bool proposeNewLytic{false};
+};
+
+/// A lytic candidate on a follow-up that no tracked lesion overlaps or lies close to.
+struct NewLesionProposal {
+  std::string timePoint;
+  std::string level;
+  double confidence{0.0};
+  double volumeMl{0.0};
+  Vec3 centroidMm{};         ///< follow-up LPS
+  Vec3 baselineCentroidMm{}; ///< mapped back through the global registration
+  std::string reason;
 };
 
 /// What writeFollowupRun wrote besides the timeline itself.
@@ -41,12 +56,14 @@ struct FollowupRunOutput {
   longitudinal::Timeline timeline;
   std::string csvHeader;                  ///< header line of measurements.csv
   std::vector<std::string> csvRows{};     ///< per time point: its rows of measurements.csv (one per measured lesion)
+  std::vector<NewLesionProposal> newLesions{}; ///< with proposeNewLytic
 };
 
 /// Writes, under `folder` (existing; stage it with lesion::StagedOutputFolder): timeline.json,
 /// measurements.csv, measurements-<label>.json (report schema v1), labels/<label>.nrrd,
 /// transforms/<label>.tfm (baseline to follow-up points, ITK format) and, when
-/// options.changeMaps, changemaps/<label>-<lesion>.nrrd. Errors name the time point's source.
+/// options.changeMaps, changemaps/<label>-<lesion>.nrrd; with proposeNewLytic, new-lesions.json.
+/// Errors name the time point's source.
 FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const std::filesystem::path& folder,
                                    const Progress& progress = {});
 

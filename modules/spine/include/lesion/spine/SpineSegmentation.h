@@ -22,7 +22,8 @@
 namespace lesion::spine {
 
 /// Label value of a level in vertebra label maps: the TotalSegmentator (v2, "total" task)
-/// numbering, so our maps compare directly with that tool's: S1 (whole sacrum) 26, L5 27, L4 28,
+/// numbering, so our maps compare directly with that tool's: S1 26 (ours: the whole sacrum in the lateral slab;
+/// theirs: the first sacral vertebra without the alae), L5 27, L4 28,
 /// L3 29, L2 30, L1 31, T12 32, T11 33, ... T1 43, C7 44, ... C1 50.
 [[nodiscard]] std::uint16_t labelOfLevel(const std::string& level);
 /// "S1", "L5", ..., "C1" for a label of labelOfLevel(); empty for any other value.
@@ -54,6 +55,15 @@ struct SpineOptions {
   /// Whole vertebrae (posterior elements) are grown within this lateral distance of the centre line;
   /// it keeps ribs and the pelvis out.
   double maxLateralMm{45.0};
+  /// Posterior elements go to the body with the shortest path through bone, a step towards the
+  /// head costing this many times its length: the arch of a vertebra hangs down from its pedicles
+  /// (laminae, spinous and inferior articular processes reach the level of the body below), so
+  /// the upper vertebra wins the arch behind the disc and the top of the body below it.
+  double superiorStepCost{1.5};
+  /// Thoracic vertebrae keep their posterior elements within this lateral distance of the centre
+  /// line: beyond it lie the rib heads and necks (ribs are not part of the vertebra). Thoracic
+  /// transverse processes reaching further are cut there.
+  double thoracicMaxLateralMm{30.0};
   /// Optional anchoring: the body holding (or nearest to) `anchorSeed` gets `anchorLevel`.
   std::optional<std::string> anchorLevel{};
   std::optional<Vec3> anchorSeed{};

@@ -594,6 +594,7 @@ LesionObservation observationOf(const TrackedLesion& lesion) {
   o.id = lesion.trackingId;
   o.lymphNode = lesion.spec.lymphNode;
   o.bone = isBoneKind(lesion.spec.kind);
+  o.target = lesion.spec.target;
   o.present = !lesion.disappeared;
   o.longAxisMm = lesion.disappeared ? 0.0 : lesion.longAxisMm;
   o.shortAxisMm = lesion.disappeared ? 0.0 : lesion.shortAxisMm;

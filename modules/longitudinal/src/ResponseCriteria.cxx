@@ -193,7 +193,7 @@ std::vector<ResponseAssessment> assessRecist(const std::vector<TimePointObservat
   constexpr const char* kName = "RECIST 1.1";
   checkSeries(series, kName);
   const auto targets = baselineTargets(series.front(), [&](const LesionObservation& l) {
-    return options.includeBoneLesions || !l.bone;
+    return l.target && (options.includeBoneLesions || !l.bone);
   });
   double baselineSum = 0.0;
   for (const LesionObservation& l : targets) baselineSum += recistDiameter(l);

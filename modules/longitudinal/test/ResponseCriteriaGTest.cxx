@@ -98,6 +98,18 @@ TEST(Recist, MissingTargetIsNotEvaluableAndBoneIsNonTarget) {
   EXPECT_THROW((void)assessRecist(dup), InputError);
 }
 
+TEST(Recist, NonTargetLesionsAreNotSummed) {
+  LesionObservation nonTarget = lesionObs("n", 40, 30);
+  nonTarget.target = false;
+  std::vector<TimePointObservation> s{{"b", {lesionObs("a", 30, 20), nonTarget}}, {"f1", {lesionObs("a", 20, 15), nonTarget}}};
+  s[1].lesions[1].longAxisMm = 60; // a non-target growing does not enter the sum
+  const auto r = assessRecist(s);
+  EXPECT_EQ(r[0].lesionIds, std::vector<std::string>{"a"});
+  EXPECT_DOUBLE_EQ(r[0].sum, 30.0);
+  EXPECT_DOUBLE_EQ(r[1].sum, 20.0);
+  EXPECT_EQ(r[1].category, RC::PartialResponse);
+}
+
 LesionObservation boneObs(double longMm, double shortMm, double calcified, double lyticMl, double meanHu) {
   LesionObservation l = lesionObs("L4", longMm, shortMm, false, true);
   l.calcifiedFraction = calcified;

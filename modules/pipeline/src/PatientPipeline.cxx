@@ -93,7 +93,7 @@ std::string unmeasuredRow(const std::string& timePoint, const longitudinal::Trac
 
 const std::string& patientResultsHeaderPrefix() {
   static const std::string prefix =
-      "patient_id,time_point_index,study_date,study_instance_uid,series_id,tracking_id,lesion_status,"
+      "patient_id,time_point_index,study_date,study_instance_uid,series_id,tracking_id,lesion_status,recist_target,"
       "recist_1_1,mda_bone,inverse_choi,";
   return prefix;
 }
@@ -175,7 +175,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
       LabelMap one(baseline.volume.geometry);
       for (std::size_t i = 0; i < one.voxels.size(); ++i) one.voxels[i] = found.lesions.voxels[i] == c.id ? label : 0;
       addLesion(one, label, lesionMap);
-      followup.measurement.lesions.push_back({label, c.kind, c.level, false});
+      followup.measurement.lesions.push_back({label, c.kind, c.level, false, false});
       lesionList.push_back({{"label", label}, {"name", c.level}, {"kind", c.kind}, {"source", "auto"},
                             {"confidence", c.confidence}, {"target", false}});
     }
@@ -193,7 +193,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
       throw ProcessingError(fmt::format("patient '{}', lesion '{}': its mask lies entirely inside an earlier lesion",
                                         patientId, name));
     }
-    followup.measurement.lesions.push_back({label, lesion.kind, name, lesion.kind == "lymph-node"});
+    followup.measurement.lesions.push_back({label, lesion.kind, name, lesion.kind == "lymph-node", lesion.target});
     lesionList.push_back({{"label", label}, {"name", name}, {"kind", lesion.kind}, {"source", "manifest"},
                           {"level", lesion.level}, {"target", lesion.target}, {"manifest", canonicalText(lesion)}});
   }
@@ -246,7 +246,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
       } else {
         row = unmeasuredRow(tl.timePoints[t].label, l);
       }
-      csv += who + fmt::format("{},{},", l.trackingId, status) + response + row + "\n";
+      csv += who + fmt::format("{},{},{},", l.trackingId, status, l.spec.target ? "yes" : "no") + response + row + "\n";
     }
   }
   writeTextFileAtomically(folder / "results.csv", csv);

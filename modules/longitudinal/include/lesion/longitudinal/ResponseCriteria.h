@@ -51,6 +51,7 @@ struct LesionObservation {
   std::optional<double> calcifiedFraction{};  ///< 0..1 of the lesion volume at or above the calcification threshold
   std::optional<double> lyticVolumeMl{};      ///< remaining low-density (lytic) volume
   std::optional<double> volumeMl{};
+  bool target{true};         ///< RECIST 1.1 target lesion; false: non-target (followed, never summed)
 };
 
 struct TimePointObservation {

@@ -28,6 +28,8 @@ struct LesionSpec {
   /// RECIST 1.1 lymph node: measured and judged by its short axis. Set automatically when
   /// kind is "lymph-node".
   bool lymphNode{false};
+  /// RECIST 1.1 target lesion (summed); false: non-target (measured and followed, not summed).
+  bool target{true};
 };
 
 /// Parses "LABEL[:KIND[:NAME]]" (e.g. "1:soft-tissue:axilla", "3:lymph-node"). Throws

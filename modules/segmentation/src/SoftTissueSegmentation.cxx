@@ -624,6 +624,47 @@ NeckSplit splitAtNecks(MaskImage* mask, const ImageGeometry& g, const std::vecto
   return split;
 }
 
+struct BrightNeighbourCut {
+  std::optional<double> cutHu{};
+  std::size_t removedVoxels{0}; ///< above the cut or cut off from the seeds by it
+};
+
+/// A heterogeneous mass (necrotic core, enhancing rim) needs a wide interval, which also holds a
+/// homogeneous organ next to it (a lung tumour on the liver dome: rim 50-100 HU, liver 74 HU;
+/// no voxel-level contrast, a contact over the whole slice, so no neck). Averaged over
+/// `sigmaMm` within soft tissue, the organ collapses to a narrow mode while the mass's own
+/// samples (the initialisation's, spanning the lesion) stay spread below it: the region's
+/// voxels whose average lies above the midpoint between the samples' 90th percentile and the
+/// first mode beyond it (nearestMode, 2 HU bins) are removed, and the seeds' component kept.
+BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, const ImageGeometry& g,
+                                      const std::vector<std::size_t>& sampleVoxels, double sigmaMm,
+                                      const SoftTissueOptions& options) {
+  BrightNeighbourCut cut;
+  const std::size_t n = g.voxelCount();
+  const float* r = raw->GetBufferPointer();
+  // Soft tissue only, so aerated lung and fat next to the mass do not pull the average down.
+  std::vector<char> tissue(n, 0);
+  for (std::size_t i = 0; i < n; ++i)
+    tissue[i] = r[i] >= options.softTissueMinHu - 20.0 && r[i] <= options.softTissueMaxHu;
+  const FloatImage::Pointer average = tissueMaskedGaussian(raw, g, tissue, tissue, sigmaMm);
+  const float* a = average->GetBufferPointer();
+  unsigned char* m = region->GetBufferPointer();
+  std::vector<float> inside, samples;
+  for (std::size_t i = 0; i < n; ++i)
+    if (m[i]) inside.push_back(a[i]);
+  for (std::size_t v : sampleVoxels) samples.push_back(a[v]);
+  const double samplesHigh = quantile(samples, 0.9);
+  const auto mode = nearestMode(inside, samplesHigh, +1, 2.0);
+  if (!mode) return cut;
+  cut.cutHu = 0.5 * (samplesHigh + *mode);
+  const std::size_t before = inside.size();
+  for (std::size_t i = 0; i < n; ++i)
+    if (m[i] && a[i] > *cut.cutHu) m[i] = 0;
+  keepSeedComponents(region, g, sampleVoxels);
+  cut.removedVoxels = before - std::size_t(std::count(m, m + n, 1));
+  return cut;
+}
+
 Modality resolveModality(const Volume& volume, Modality requested) {
   if (requested != Modality::Auto) return requested;
   // Air in HU is about -1000; MR magnitudes are never far below zero.
@@ -926,6 +967,14 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     darkWidened = model.lower < firstLower;
     brightWidened = model.upper > firstUpper;
     region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
+  }
+  // One-class CT with a box or RECIST line (whose samples span the lesion): cut off a
+  // homogeneous brighter organ that the wide interval of a heterogeneous mass also holds.
+  if (ct && !twoClass && prior.isSizePrior && options.brightNeighbourSmoothingMm > 0.0) {
+    const BrightNeighbourCut cut =
+        cutBrightNeighbour(region, working, g, sampleVoxels, options.brightNeighbourSmoothingMm, options);
+    diag.brightNeighbourCutHu = cut.cutHu;
+    diag.brightNeighbourRemovedMl = double(cut.removedVoxels) * g.voxelVolumeMm3() / 1000.0;
   }
   std::size_t grown = 0;
   for (std::size_t i = 0; i < n; ++i) grown += region->GetBufferPointer()[i];

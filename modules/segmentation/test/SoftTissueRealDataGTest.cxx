@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -31,6 +32,7 @@ struct Case {
   double minDiceRecist;
   double maxVolumeErrorPercentSeed;
   double maxVolumeErrorPercentRecist;
+  double goalDice{0.0}; ///< the issue's goal when it is not met yet: the gap is printed
 };
 
 struct Outcome {
@@ -60,12 +62,15 @@ Outcome segmentAndCompare(const Case& c, const Volume& image, const LabelMap& ex
   const auto& m = r.diagnostics.intensity;
   std::printf("[%s, %s] Dice %.3f, volume %.2f mL vs expert %.2f mL (%+.1f %%), interval %.4g..%.4g %s, "
               "seed depth %.1f mm, erosion %.1f mm, split off %d (%.1f mL), prior contact %.2f, %s (spread %.2f, "
-              "noise %.2f HU on the 2 mm average), %.2f s\n",
+              "noise %.2f HU on the 2 mm average), bright-neighbour cut %s (%.1f mL), %.2f s\n",
               c.name, what.c_str(), o.dice, r.volumeMl, expertMl, o.volumeErrorPercent, m.lower,
               m.upper, m.unit.c_str(), r.diagnostics.seedDepthMm, r.diagnostics.neckErosionMm,
               r.diagnostics.componentsSplitOff, r.diagnostics.leakRemovedMl, r.diagnostics.priorContactFraction,
               r.diagnostics.twoClassModel ? "two-class" : "one-class", r.diagnostics.contextSpreadHu,
-              r.diagnostics.contextNoiseHu, seconds);
+              r.diagnostics.contextNoiseHu,
+              r.diagnostics.brightNeighbourCutHu ? fmt::format("{:.1f} HU", *r.diagnostics.brightNeighbourCutHu).c_str()
+                                                 : "none",
+              r.diagnostics.brightNeighbourRemovedMl, seconds);
   return o;
 }
 
@@ -97,6 +102,8 @@ TEST_P(SoftTissueRealData, SeedAndRecistLineAgainstExpertContour) {
   RecordProperty("dice_recist", std::to_string(recist.dice));
   RecordProperty("volume_error_percent_seed", std::to_string(seed.volumeErrorPercent));
   RecordProperty("volume_error_percent_recist", std::to_string(recist.volumeErrorPercent));
+  for (const auto& [what, o] : {std::pair{"seed", seed}, std::pair{"RECIST", recist}})
+    if (o.dice < c.goalDice) std::printf("gap: %s %s Dice %.3f, goal >= %.2f\n", c.name, what, o.dice, c.goalDice);
   EXPECT_GE(seed.dice, c.minDiceSeed);
   EXPECT_GE(recist.dice, c.minDiceRecist);
   EXPECT_LE(std::abs(seed.volumeErrorPercent), c.maxVolumeErrorPercentSeed);
@@ -112,13 +119,14 @@ INSTANTIATE_TEST_SUITE_P(
         // Goal met (Dice >= 0.75): reached 0.892 / 0.881, volume -9.8 % / -14.1 %.
         Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
              "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0.86, 0.85, 15, 20},
-        // Goal NOT met: reached 0.340 (seed) / 0.612 (RECIST line). The deepest point lies in the
-        // tumour's hypodense core (the 4 mm seed ball misses the 50-100 HU rim); from the RECIST
-        // line the region runs through the diaphragm into the liver and into atelectatic lung; the
+        // Goal NOT met: reached 0.340 (seed) / 0.683 (RECIST line, volume -8.4 %). The deepest
+        // point lies in the tumour's hypodense core (the 4 mm seed ball misses the 50-100 HU rim);
+        // from the RECIST line the region runs through the diaphragm into the liver (mostly cut
+        // off by the bright-neighbour cut since 0.612 / +21 %) and into atelectatic lung; the
         // expert contour is cut flat at its lowest slice and holds lung-density parts
         // (docs/segmentation.md, "Why the IBSI CT phantom GTV fails").
         Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
-             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.30, 0.57, 85, 30}),
+             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.30, 0.65, 85, 15, 0.80}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 // Soft-tissue issue: a seed moved by 3 mm in any direction changes Dice by less than 0.03. Met on

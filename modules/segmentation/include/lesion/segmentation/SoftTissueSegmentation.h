@@ -77,6 +77,11 @@ struct SoftTissueOptions {
   /// ... used only when the seed neighbourhood's robust SD in the averaged image is at most this
   /// many times the noise left after averaging (a homogeneous lesion); otherwise one class.
   double homogeneityFactor{1.5};
+  /// CT, textured lesion (one-class model), box or RECIST initialisation: a homogeneous brighter
+  /// organ inside the grown region (a lung tumour on the liver) is cut off where a tissue-masked
+  /// Gaussian of this sigma shows it as a narrow mode above the initialisation's samples
+  /// (0 = off). 5 mm averages over the texture of a necrotic core / enhancing rim (~1 cm).
+  double brightNeighbourSmoothingMm{5.0};
   /// MR: N4 bias-field correction on the crop (ignored on CT).
   bool biasFieldCorrection{true};
   /// CT: the seed neighbourhood's median must lie in this range to count as soft tissue.
@@ -114,6 +119,8 @@ struct SegmentationDiagnostics {
   bool twoClassModel{false};        ///< CT: two-class model on the tissue-masked average was used
   double contextSpreadHu{0.0};      ///< CT: robust SD of the seed neighbourhood in that average
   double contextNoiseHu{0.0};       ///< CT: the part of it that noise explains
+  std::optional<double> brightNeighbourCutHu{}; ///< CT: cut on the wide average at a brighter organ
+  double brightNeighbourRemovedMl{0.0};         ///< volume removed by that cut
   std::vector<std::string> warnings{};
 };
 

@@ -6,6 +6,8 @@
 
 #include "Commands.h"
 #include "PacsCommandOptions.h"
+#include "lesion/archive/ArchiveDatabase.h"
+#include "lesion/archive/ArchiveIndexer.h"
 #include "lesion/core/Error.h"
 #include "lesion/pacs/Retrieve.h"
 
@@ -27,7 +29,7 @@ cli::Command pullCommand() {
       "and read with WADO-RS. Prints how many instances were fetched and lists every one that failed (exit code 3 "
       "then, and when nothing matches or the peer cannot be reached).";
   c.examples = {"lesionkit pull --from dicom://ORTHANC@pacs.example.org:4242 --aet LESIONKIT --study 1.2.840.1.2.3 -o studies/",
-                "lesionkit pull --from http://pacs.example.org:8042/dicom-web --patient LKPHANTOM01 -o studies/"};
+                "lesionkit pull --from http://pacs.example.org:8042/dicom-web --patient LKPHANTOM01 -o studies/ --db archive.sqlite"};
   c.parameters.push_back({"from", ParameterType::String, "PACS",
                           "dicom://AET@host:port (DIMSE) or http(s)://host:port/path (DICOMweb service root).",
                           Channel::Input});
@@ -45,6 +47,11 @@ cli::Command pullCommand() {
                           "folder to write into (created); one subfolder per study.", Channel::Output, std::nullopt,
                           'o'});
   c.parameters.back().required = true;
+  c.parameters.push_back({"db", ParameterType::File, "Archive index",
+                          "after the pull, index the output folder into this SQLite archive index (as lesionkit "
+                          "index OUTPUT --db FILE), so lesionkit series / patient / batch see the new studies.",
+                          Channel::Output});
+  c.parameters.back().fileExtensions = ".sqlite";
   addPacsConnectionParameters(c);
   c.parameters.push_back({"instances", ParameterType::Integer, "Instances", "number of instances fetched.",
                           Channel::Output});
@@ -73,6 +80,12 @@ cli::Command pullCommand() {
     for (const pacs::TransferFailure& f : r.failures) ctx.out << fmt::format("FAILED {}: {}\n", f.item, f.reason);
     ctx.out << fmt::format("fetched {} of {} instances ({} studies) from {} into {}\n", r.instances.size(),
                            r.expectedInstanceCount, r.studyInstanceUids.size(), peer.toString(), output.string());
+    if (args.has("db")) { // what arrived is indexed even when some instances failed
+      archive::ArchiveDatabase db(args.path("db"), archive::ArchiveDatabase::Access::ReadWrite);
+      const archive::IndexSummary s = archive::indexArchive(db, output);
+      ctx.out << fmt::format("indexed {} into {}: {} new or changed files, index holds {} studies\n", output.string(),
+                             db.path().string(), s.filesNew + s.filesChanged, s.studiesTotal);
+    }
     if (!r.failures.empty()) {
       throw ProcessingError(fmt::format("{} instance(s) could not be fetched from {} (listed above); first: {}: {}",
                                         r.failures.size(), peer.toString(), r.failures.front().item,

@@ -194,11 +194,17 @@ TEST_F(PacsOrthanc, PhantomCtPushedByCStorePullsBackIdenticalThroughCGetAndWado)
   expectSameSeries(t.ctFolder, dir / "dimse");
 
   // DICOMweb: QIDO-RS + WADO-RS, found by Patient ID this time.
+  // --db indexes what arrived into the archive index.
   r = test::runProcess({"lesionkit", "pull", "--from", s_Server->dicomWebUrl(), "--patient",
-                        t.study.options.patientId, "-o", (dir / "web").string(), "--timeout", "10"});
+                        t.study.options.patientId, "-o", (dir / "web").string(), "--timeout", "10", "--db",
+                        (dir / "archive.sqlite").string()});
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err << s_Server->log();
   expectPullLayout(dir / "web", t.studyUid, t.fileCount);
   expectSameSeries(t.ctFolder, dir / "web");
+  r = test::runProcess({"lesionkit", "series", "--db", (dir / "archive.sqlite").string(), "--json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find(t.studyUid), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(fmt::format("\"sliceCount\": {}", t.fileCount)), std::string::npos) << r.out;
 
   // A study the PACS does not hold: exit 3 saying so.
   r = test::runProcess({"lesionkit", "pull", "--from", s_Server->dimseUrl(), "--study", "1.2.3.4.5.6.7", "-o",

@@ -148,6 +148,16 @@ TEST_F(Batch, MatchesEachPatientRunAloneAndListsFailures) {
   EXPECT_NE(failures.find("P404"), std::string::npos) << failures;
   EXPECT_NE(failures.find("holds no patient"), std::string::npos) << failures;
 
+  // Every time point has its DICOM SEG and SR (to push back to the PACS) and its HTML report.
+  std::size_t bundles = 0;
+  for (const auto& e : fs::directory_iterator(out / "patients" / "P001" / "timepoints")) {
+    for (const char* file : {"seg.dcm", "sr.dcm", "report.html"}) {
+      EXPECT_GT(fs::file_size(e.path() / file), 1000u) << e.path() / file;
+    }
+    ++bundles;
+  }
+  EXPECT_EQ(bundles, 2u);
+
   // Each patient alone gives exactly the batch's rows.
   std::string alone = lines(results)[0] + "\n";
   for (const char* id : {"P001", "P003"}) {

@@ -6,6 +6,7 @@
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/pipeline/ResultBundle.h"
 #include "lesion/reporting/MeasurementReport.h"
 #include "lesion/spine/LyticLesionDetection.h"
 #include "lesion/spine/SpineSegmentation.h"
@@ -71,6 +72,20 @@ std::vector<NewLesionProposal> proposeNewLesions(const Volume& followup, const l
   return proposals;
 }
 
+/// The time point's SEG, SR, pictures and HTML report, as lesionkit report writes them.
+void writeBundle(const FollowupRunInput& input, const longitudinal::TimePointResult& tp, const Volume& volume,
+                 const std::string& source, const std::function<reporting::DicomSourceInfo()>& dicomSource,
+                 const fs::path& folder) {
+  ResultBundleInput bundle;
+  bundle.volume = &volume;
+  bundle.labels = &tp.labels;
+  bundle.report = reportOf(tp, input, source);
+  if (dicomSource) bundle.source = dicomSource();
+  bundle.meshes = false; // archives: pictures and DICOM objects, not one mesh file per lesion
+  fs::create_directories(folder / "timepoints" / tp.label);
+  (void)writeResultBundle(bundle, folder / "timepoints" / tp.label);
+}
+
 std::string proposalsJson(const std::vector<NewLesionProposal>& proposals) {
   nlohmann::json list = nlohmann::json::array();
   for (const NewLesionProposal& p : proposals) {
@@ -105,6 +120,7 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
   fs::create_directories(folder / "transforms");
   if (options.changeMaps) fs::create_directories(folder / "changemaps");
   dicomio::writeLabelMapFile(results[0].labels, folder / "labels" / (results[0].label + ".nrrd"));
+  if (input.bundles) writeBundle(input, results[0], *input.baseline, input.baselineSource, input.baselineDicomSource, folder);
   results[0].labels = {};
 
   std::vector<NewLesionProposal> newLesions;
@@ -119,6 +135,7 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
       results.push_back(longitudinal::analyzeFollowup(*input.baseline, *input.lesions, input.reference, results[0],
                                                       followup, source.label, options, sub));
       if (input.proposeNewLytic) proposals = proposeNewLesions(followup, results.back());
+      if (input.bundles) writeBundle(input, results.back(), followup, source.source, source.dicomSource, folder);
     } catch (const InputError& e) {
       throw InputError(fmt::format("follow-up '{}': {}", source.source, e.what()));
     }

@@ -1,6 +1,7 @@
 #include "lesion/pipeline/PatientPipeline.h"
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include "lesion/core/Error.h"
 #include "lesion/pipeline/FollowupRun.h"
 #include "lesion/pipeline/FollowupSegmenter.h"
+#include "lesion/reporting/DicomSeg.h"
 #include "lesion/reporting/MeasurementReport.h"
 #include "lesion/segmentation/SoftTissueSegmentation.h"
 #include "lesion/spine/LyticLesionDetection.h"
@@ -214,9 +216,29 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   run.baselineSource = "series " + seriesOf(0).seriesId;
   run.lesions = &lesionMap;
   run.lesionsSource = "segmented from the lesion manifest";
+  // Each time point's SEG and SR reference its source images: identity read from the series'
+  // own folder, restricted to the instances that were loaded.
+  auto dicomSourceOf = [&db](const std::string& seriesId, std::shared_ptr<std::vector<std::string>> sops) {
+    return [&db, seriesId, sops] {
+      const std::string uid = seriesId.substr(0, seriesId.find('#'));
+      const auto instances = archive::indexedInstancesOfSeries(db, uid);
+      if (instances.empty()) throw InputError("archive index holds no instances of series " + seriesId);
+      return reporting::readDicomSourceInfo(instances.front().path.parent_path(), seriesId, *sops);
+    };
+  };
+  run.bundles = true;
+  run.baselineDicomSource =
+      dicomSourceOf(seriesOf(0).seriesId, std::make_shared<std::vector<std::string>>(baseline.sopInstanceUids));
   for (std::size_t i = 1; i < timeline.studies.size(); ++i) {
     const std::string id = seriesOf(i).seriesId;
-    run.followups.push_back({labels[i], "series " + id, [&db, id] { return archive::loadIndexedSeries(db, id).volume; }});
+    auto sops = std::make_shared<std::vector<std::string>>();
+    run.followups.push_back({labels[i], "series " + id,
+                             [&db, id, sops] {
+                               dicomio::LoadedVolume loaded = archive::loadIndexedSeries(db, id);
+                               *sops = loaded.sopInstanceUids;
+                               return std::move(loaded.volume);
+                             },
+                             dicomSourceOf(id, sops)});
   }
   run.options = followup;
   run.toolVersion = options.toolVersion;

@@ -12,6 +12,7 @@
 #include "lesion/core/Image.h"
 #include "lesion/core/Progress.h"
 #include "lesion/longitudinal/LesionTracking.h"
+#include "lesion/reporting/DicomSeg.h"
 
 namespace lesion::pipeline {
 
@@ -20,6 +21,8 @@ struct FollowupSource {
   std::string label;  ///< names its files: measurements-<label>.json, labels/<label>.nrrd
   std::string source; ///< where it came from (a path or a series UID), recorded in the report
   std::function<Volume()> load;
+  /// With FollowupRunInput::bundles: the DICOM identity of its series (for SEG/SR), if DICOM.
+  std::function<reporting::DicomSourceInfo()> dicomSource{};
 };
 
 struct FollowupRunInput {
@@ -38,6 +41,10 @@ struct FollowupRunInput {
   /// candidates that no tracked lesion explains as new lesions (new-lesions.json). Proposals
   /// only: a reader confirms them (lesionkit followup --new-lesions-at) before they count.
   bool proposeNewLytic{false};
+  /// Also write, per time point, timepoints/<label>/ with DICOM SEG and SR (TID 1500), QC
+  /// pictures, report.json/table.csv and report.html (writeResultBundle; no meshes).
+  bool bundles{false};
+  std::function<reporting::DicomSourceInfo()> baselineDicomSource{};
 };
 
 /// A lytic candidate on a follow-up that no tracked lesion overlaps or lies close to.
@@ -62,7 +69,8 @@ struct FollowupRunOutput {
 /// Writes, under `folder` (existing; stage it with lesion::StagedOutputFolder): timeline.json,
 /// measurements.csv, measurements-<label>.json (report schema v1), labels/<label>.nrrd,
 /// transforms/<label>.tfm (baseline to follow-up points, ITK format) and, when
-/// options.changeMaps, changemaps/<label>-<lesion>.nrrd; with proposeNewLytic, new-lesions.json.
+/// options.changeMaps, changemaps/<label>-<lesion>.nrrd; with proposeNewLytic, new-lesions.json;
+/// with bundles, timepoints/<label>/ (seg.dcm, sr.dcm, qc/, report.html...).
 /// Errors name the time point's source.
 FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const std::filesystem::path& folder,
                                    const Progress& progress = {});

@@ -111,19 +111,33 @@ double clamp01(double v) { return std::clamp(v, 0.0, 1.0); }
 /// the bone: the quadric is an extrapolation, and muscle next to the bone has the same density.
 constexpr double kMaxRadiusFactor = 1.15;
 
-/// Fraction of the region's voxels on the envelope's top or bottom surface (next slice outside).
+/// A voxel lies along an endplate when its centre is within this distance of the envelope's top or
+/// bottom surface along the slice axis: one 3 mm slice, two 2 mm or three 1-1.12 mm slices (a fixed
+/// count of slices made the band, and the fraction below, shrink with the slice thickness).
+constexpr double kEndplateBandMm = 3.0;
+
+/// The contrast that enters the confidence is measured over the lesion plus a shell of this width
+/// inside the envelope: the partial-volume boundary a 3 mm voxel averages in. On finer grids the
+/// mean of the below-threshold voxels alone is biased low by the trabecular texture (the darkest
+/// voxels are the ones selected), which made faint regions confident there only.
+constexpr double kContrastShellMm = 1.5;
+
+/// Fraction of the region's voxels within kEndplateBandMm of the envelope's top or bottom surface.
 double endplateFraction(const std::vector<std::uint16_t>& region, const Mask& envelope, const Dims& d) {
   std::size_t total = 0, near = 0;
   const std::size_t slice = d.nx * d.ny;
+  // m slices to the first one outside: the voxel centre is (m - 0.5) slices from the surface.
+  const long band = std::max(1L, long(std::floor(kEndplateBandMm / d.sz + 0.5 + 1e-6)));
   for (std::size_t q = 0; q < region.size(); ++q) {
     if (!region[q]) continue;
     ++total;
-    const std::size_t k = q / slice;
+    const long k = long(q / slice);
     bool edge = false;
-    for (long dk : {-1L, 1L}) {
-      const long kk = long(k) + dk;
-      if (kk < 0 || kk >= long(d.nz) || !envelope[std::size_t(long(q) + dk * long(slice))]) edge = true;
-    }
+    for (long m = 1; m <= band && !edge; ++m)
+      for (long dk : {-m, m}) {
+        const long kk = k + dk;
+        if (kk < 0 || kk >= long(d.nz) || !envelope[std::size_t(long(q) + dk * long(slice))]) edge = true;
+      }
     near += edge ? 1 : 0;
   }
   return total ? double(near) / double(total) : 0.0;
@@ -267,13 +281,14 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
           if (touches) lesionInside[q] = 1;
         }
       }
-      for (std::size_t q = 0; q < ld.count(); ++q)
+      Mask lytic(ld.count(), 0); // the intraosseous (lytic) part as a mask
+      for (std::size_t q = 0; q < ld.count(); ++q) {
+        lytic[q] = lesionInside[q] ? 1 : 0;
         if (lesionInside[q]) claimed[q] = 1;
+      }
       // Thickness of the whole intraosseous part (the core may be thin when the lesion sits at the cortex).
       {
-        Mask whole(ld.count(), 0);
-        for (std::size_t q = 0; q < ld.count(); ++q) whole[q] = lesionInside[q] ? 1 : 0;
-        const auto wholeDepth2 = detail::squaredDistanceToBackground(whole, ld);
+        const auto wholeDepth2 = detail::squaredDistanceToBackground(lytic, ld);
         for (std::size_t q = 0; q < ld.count(); ++q) maxDepth2 = std::max(maxDepth2, double(wholeDepth2[q]));
       }
 
@@ -293,7 +308,16 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
       centre = centre / double(lyticCount);
       lesion.meanHu = sumHu / double(lyticCount);
       lesion.lyticVolumeMl = double(lyticCount) * voxelMl;
-      const double contrast = reference - lesion.meanHu;
+      // Contrast for the confidence: over the lesion and its partial-volume shell (kContrastShellMm).
+      double contrast = 0;
+      {
+        const Mask shell = detail::dilate(lytic, ld, kContrastShellMm);
+        double sum = 0;
+        std::size_t n = 0;
+        for (std::size_t q = 0; q < ld.count(); ++q)
+          if (shell[q] && envelope[q]) { sum += hu[q]; ++n; }
+        contrast = reference - (n ? sum / double(n) : lesion.meanHu);
+      }
 
       // Normal-variant rules.
       std::string rejected;
@@ -408,8 +432,6 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
       // inside the fitted surface), away from the cortical shell.
       Mask sclerotic(ld.count(), 0);
       {
-        Mask lytic(ld.count(), 0);
-        for (std::size_t q = 0; q < ld.count(); ++q) lytic[q] = lesionInside[q] ? 1 : 0;
         const Mask near = detail::dilate(lytic, ld, 2.0);
         for (std::size_t q = 0; q < ld.count(); ++q)
           sclerotic[q] = !lytic[q] && envelope[q] && depth2[q] > coreDepth * coreDepth && hu[q] >= options.scleroticThresholdHu &&

@@ -191,7 +191,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
   {
     detail::Statement instancesOfSeries(h, "SELECT path, header_json FROM instances WHERE series_uid = ?1");
     detail::Statement deleteSeries(h, "DELETE FROM series WHERE series_uid = ?1");
-    detail::Statement insertSeries(h, detail::InsertSeriesSql);
+    detail::Statement insertSeries(h, detail::insertSeriesSql().c_str());
     std::size_t done = 0;
     for (const std::string& uid : touchedSeries) {
       summary.seriesChecked += recheckSeries(h, uid, fresh, instancesOfSeries, deleteSeries, insertSeries);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -238,7 +239,7 @@ std::vector<StudyRecord> catalogDatabase(const ArchiveDatabase& db, const Catalo
     s.accessionNumber = studyQuery.text(6);
     studies.push_back(std::move(s));
   }
-  const std::string sql = std::string("SELECT ") + detail::SelectSeriesColumns + " FROM series WHERE study_uid = ?1";
+  const std::string sql = "SELECT " + detail::selectSeriesColumns() + " FROM series WHERE study_uid = ?1";
   detail::Statement seriesQuery(db.handle(), sql.c_str());
   for (StudyRecord& study : studies) {
     seriesQuery.bind(1, study.studyInstanceUid);
@@ -278,31 +279,13 @@ namespace {
 
 nlohmann::json seriesJson(const SeriesRecord& s) {
   nlohmann::json j;
-  j["seriesId"] = s.seriesId;
-  j["seriesInstanceUid"] = s.seriesInstanceUid;
-  j["seriesNumber"] = s.seriesNumber ? nlohmann::json(*s.seriesNumber) : nlohmann::json();
-  j["modality"] = s.modality;
-  j["description"] = s.description;
-  j["convolutionKernel"] = s.convolutionKernel;
-  j["bodyPart"] = s.bodyPart;
-  j["specialKind"] = s.specialKind;
-  j["splitReason"] = s.splitReason;
-  j["derived"] = s.derived;
-  j["instanceCount"] = s.instanceCount;
-  j["sliceCount"] = s.sliceCount;
-  j["duplicatePositions"] = s.duplicatePositions;
-  j["size"] = {s.columns, s.rows};
-  j["pixelSpacingMm"] = {s.pixelSpacingRowMm, s.pixelSpacingColumnMm};
-  j["orientation"] = s.orientation;
-  j["sliceStepMm"] = s.sliceStepMm;
-  j["minStepMm"] = s.minStepMm;
-  j["maxStepMm"] = s.maxStepMm;
-  j["gantryTiltDeg"] = s.tiltDeg;
-  j["coverageMm"] = s.coverageMm;
-  j["gapCount"] = s.gapCount;
-  j["unevenSpacing"] = s.unevenSpacing;
-  j["warnings"] = s.warnings;
-  j["geometryError"] = s.geometryError;
+  detail::visitSeriesColumns(s, [&j](const char*, const char* key, const auto& value) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::optional<int>>) {
+      j[key] = value ? nlohmann::json(*value) : nlohmann::json();
+    } else {
+      j[key] = value;
+    }
+  });
   j["suitability"] = s.suitability;
   j["rank"] = s.rank;
   j["rankReason"] = s.rankReason;
@@ -351,69 +334,5 @@ std::string catalogToText(const std::vector<StudyRecord>& studies) {
   return text;
 }
 
-namespace detail {
-
-const char* const InsertSeriesSql =
-    "INSERT OR REPLACE INTO series (series_id, series_uid, study_uid, patient_id, series_number, modality, "
-    "description, kernel, body_part, special_kind, split_reason, derived, instance_count, slice_count, "
-    "duplicate_positions, rows, columns, pixel_spacing_x_mm, pixel_spacing_y_mm, orientation, slice_step_mm, "
-    "min_step_mm, max_step_mm, tilt_deg, coverage_mm, gap_count, uneven_spacing, warnings_json, geometry_error) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-    "?23, ?24, ?25, ?26, ?27, ?28, ?29)";
-
-const char* const SelectSeriesColumns =
-    "series_id, series_uid, study_uid, patient_id, series_number, modality, description, kernel, body_part, "
-    "special_kind, split_reason, derived, instance_count, slice_count, duplicate_positions, rows, columns, "
-    "pixel_spacing_x_mm, pixel_spacing_y_mm, orientation, slice_step_mm, min_step_mm, max_step_mm, tilt_deg, "
-    "coverage_mm, gap_count, uneven_spacing, warnings_json, geometry_error";
-
-void bindSeriesRow(Statement& insert, const SeriesRecord& r) {
-  insert.bind(1, r.seriesId).bind(2, r.seriesInstanceUid).bind(3, r.studyInstanceUid).bind(4, r.patientId);
-  if (r.seriesNumber) insert.bind(5, *r.seriesNumber);
-  else insert.bindNull(5);
-  insert.bind(6, r.modality).bind(7, r.description).bind(8, r.convolutionKernel).bind(9, r.bodyPart);
-  insert.bind(10, r.specialKind).bind(11, r.splitReason).bind(12, r.derived).bind(13, r.instanceCount);
-  insert.bind(14, r.sliceCount).bind(15, r.duplicatePositions).bind(16, r.rows).bind(17, r.columns);
-  insert.bind(18, r.pixelSpacingRowMm).bind(19, r.pixelSpacingColumnMm).bind(20, r.orientation);
-  insert.bind(21, r.sliceStepMm).bind(22, r.minStepMm).bind(23, r.maxStepMm).bind(24, r.tiltDeg);
-  insert.bind(25, r.coverageMm).bind(26, r.gapCount).bind(27, r.unevenSpacing);
-  insert.bind(28, nlohmann::json(r.warnings).dump()).bind(29, r.geometryError);
-}
-
-SeriesRecord seriesFromRow(const Statement& row) {
-  SeriesRecord r;
-  r.seriesId = row.text(0);
-  r.seriesInstanceUid = row.text(1);
-  r.studyInstanceUid = row.text(2);
-  r.patientId = row.text(3);
-  if (!row.isNull(4)) r.seriesNumber = static_cast<int>(row.integer(4));
-  r.modality = row.text(5);
-  r.description = row.text(6);
-  r.convolutionKernel = row.text(7);
-  r.bodyPart = row.text(8);
-  r.specialKind = row.text(9);
-  r.splitReason = row.text(10);
-  r.derived = row.integer(11) != 0;
-  r.instanceCount = static_cast<std::size_t>(row.integer(12));
-  r.sliceCount = static_cast<std::size_t>(row.integer(13));
-  r.duplicatePositions = static_cast<std::size_t>(row.integer(14));
-  r.rows = static_cast<int>(row.integer(15));
-  r.columns = static_cast<int>(row.integer(16));
-  r.pixelSpacingRowMm = row.real(17);
-  r.pixelSpacingColumnMm = row.real(18);
-  r.orientation = row.text(19);
-  r.sliceStepMm = row.real(20);
-  r.minStepMm = row.real(21);
-  r.maxStepMm = row.real(22);
-  r.tiltDeg = row.real(23);
-  r.coverageMm = row.real(24);
-  r.gapCount = static_cast<int>(row.integer(25));
-  r.unevenSpacing = row.integer(26) != 0;
-  r.warnings = nlohmann::json::parse(row.text(27), nullptr, false).get<std::vector<std::string>>();
-  r.geometryError = row.text(28);
-  return r;
-}
-
-} // namespace detail
 
 } // namespace lesion::archive

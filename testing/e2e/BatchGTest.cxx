@@ -212,6 +212,16 @@ TEST_F(Batch, KilledPartWayResumesWithoutRecomputingAndChangedParametersRecomput
   ASSERT_TRUE(WIFSIGNALED(status)) << "the batch ended before P001 was done, with status " << status;
   ASSERT_TRUE(fs::exists(out / "patients" / "P001" / "job.json"));
   EXPECT_FALSE(fs::exists(out / "results.csv"));
+  {
+    // The job table as the kill left it: the whole plan recorded up front (P003 pending or
+    // running), nothing "done" without its folder.
+    const auto jobs = test::runProcess({"/usr/bin/python3", "-c",
+                                        "import sqlite3,sys; print(dict(sqlite3.connect(sys.argv[1]).execute("
+                                        "'select job_key, state from jobs').fetchall()))",
+                                        db.string()});
+    EXPECT_NE(jobs.out.find("'P003': "), std::string::npos) << jobs.out << jobs.err;
+    EXPECT_EQ(jobs.out.find("'P003': 'done'"), std::string::npos) << jobs.out;
+  }
   const auto finishedAt = fs::last_write_time(out / "patients" / "P001" / "job.json");
 
   const auto rerun = test::runProcess(batchArgs(db, out));

@@ -77,6 +77,17 @@ std::vector<JobRecord> BatchJobStore::all() const {
   return records;
 }
 
+void BatchJobStore::markPending(const std::vector<JobRecord>& jobs) {
+  detail::Transaction transaction(m_Db.handle());
+  detail::Statement q(m_Db.handle(),
+                      "INSERT OR REPLACE INTO jobs (job_key, state, parameters_hash, pipeline_version, error, "
+                      "result_dir, started_utc, finished_utc, seconds) VALUES (?1, 'pending', ?2, ?3, '', ?4, '', '', 0)");
+  for (const JobRecord& job : jobs) {
+    q.bind(1, job.key).bind(2, job.parametersHash).bind(3, job.pipelineVersion).bind(4, job.resultDir).run();
+  }
+  transaction.commit();
+}
+
 void BatchJobStore::markRunning(const std::string& key, const std::string& parametersHash,
                                 const std::string& pipelineVersion, const std::string& resultDir) {
   detail::Statement q(m_Db.handle(),

@@ -185,6 +185,17 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
     queue.push_back({p, hash});
   }
 
+  std::vector<archive::JobRecord> pending;
+  for (const Pending& job : queue) {
+    archive::JobRecord record;
+    record.key = job.patient.patientId;
+    record.parametersHash = job.hash;
+    record.pipelineVersion = options.toolVersion;
+    record.resultDir = (patients / job.patient.folder).string();
+    pending.push_back(std::move(record));
+  }
+  jobs.markPending(pending);
+
   std::map<pid_t, Running> running;
   std::size_t next = 0, finished = 0;
   double waited = 0.0; // blocked on patient processes: everything else is the batch's own work

@@ -35,6 +35,9 @@ public:
 
   [[nodiscard]] std::optional<JobRecord> find(const std::string& key) const;
   [[nodiscard]] std::vector<JobRecord> all() const;
+  /// Records the jobs a batch is about to run (state pending, their hash, version and folder), in
+  /// one transaction; a row left `running` by a killed batch becomes pending again.
+  void markPending(const std::vector<JobRecord>& jobs);
   void markRunning(const std::string& key, const std::string& parametersHash, const std::string& pipelineVersion,
                    const std::string& resultDir);
   void markDone(const std::string& key, double seconds);

@@ -168,10 +168,8 @@ cli::Command batchCommand() {
       options.shardIndex = 0;
       options.shardCount = 1; // every patient, whichever shard ran it
       const auto failures = pipeline::collectBatchResults(options.output, pipeline::planBatch(options), target);
-      std::string text = "patient_id,error\n";
-      for (const auto& [id, error] : failures) text += fmt::format("{},{}\n", id, error);
+      pipeline::writeBatchFailures(failures, options.output / "failures.csv");
       ctx.out << fmt::format("wrote {} ({} failures listed in failures.csv)\n", target.string(), failures.size());
-      writeTextFileAtomically(options.output / "failures.csv", text);
       ctx.returnValues["failed"] = std::to_string(failures.size());
       return;
     }

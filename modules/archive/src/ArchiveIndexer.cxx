@@ -66,7 +66,7 @@ bool isUnder(const std::string& path, const std::string& root) {
 
 /// Recomputes the series rows of one SeriesInstanceUID from its instances (fresh headers from
 /// this run first, the rest decoded from the index).
-std::size_t recheckSeries(sqlite3* db, const std::string& seriesUid,
+std::size_t recheckSeries(const std::string& seriesUid,
                           const std::unordered_map<std::string, const dicomio::DicomInstance*>& fresh,
                           detail::Statement& instancesOfSeries, detail::Statement& deleteSeries,
                           detail::Statement& insertSeries) {
@@ -78,7 +78,6 @@ std::size_t recheckSeries(sqlite3* db, const std::string& seriesUid,
     instances.push_back(it != fresh.end() ? *it->second : detail::decodeInstance(instancesOfSeries.text(1), path));
   }
   deleteSeries.bind(1, seriesUid).run();
-  (void)db;
   std::size_t count = 0;
   for (const dicomio::DicomSeries& series : dicomio::splitDicomSeries(instances)) {
     detail::bindSeriesRow(insertSeries, describeSeries(series));
@@ -194,7 +193,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     detail::Statement insertSeries(h, detail::insertSeriesSql().c_str());
     std::size_t done = 0;
     for (const std::string& uid : touchedSeries) {
-      summary.seriesChecked += recheckSeries(h, uid, fresh, instancesOfSeries, deleteSeries, insertSeries);
+      summary.seriesChecked += recheckSeries(uid, fresh, instancesOfSeries, deleteSeries, insertSeries);
       options.progress.report(0.9 + 0.09 * double(++done) / double(touchedSeries.size()), "checking series");
     }
     detail::Statement anyInstance(h, "SELECT path, header_json FROM instances WHERE study_uid = ?1 LIMIT 1");

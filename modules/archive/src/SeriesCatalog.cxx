@@ -223,11 +223,15 @@ std::vector<StudyRecord> catalogFolder(const std::filesystem::path& folder, cons
 
 std::vector<StudyRecord> catalogDatabase(const ArchiveDatabase& db, const CatalogFilter& filter) {
   std::vector<StudyRecord> studies;
-  detail::Statement studyQuery(db.handle(),
-                               "SELECT s.study_uid, s.patient_id, p.patient_name, s.study_date, s.study_time, "
-                               "s.description, s.accession FROM studies s LEFT JOIN patients p USING (patient_id) "
-                               "WHERE (?1 = '' OR s.patient_id = ?1) AND (?2 = '' OR s.study_uid = ?2)");
-  studyQuery.bind(1, filter.patientId).bind(2, filter.studyInstanceUid);
+  // Only the filters given go into the WHERE clause, so a batch's per-patient look-up uses the
+  // patient index instead of scanning every study.
+  std::string studySql = "SELECT s.study_uid, s.patient_id, p.patient_name, s.study_date, s.study_time, s.description, "
+                    "s.accession FROM studies s LEFT JOIN patients p USING (patient_id) WHERE 1";
+  if (!filter.patientId.empty()) studySql += " AND s.patient_id = ?1";
+  if (!filter.studyInstanceUid.empty()) studySql += " AND s.study_uid = ?2";
+  detail::Statement studyQuery(db.handle(), studySql.c_str());
+  if (!filter.patientId.empty()) studyQuery.bind(1, filter.patientId);
+  if (!filter.studyInstanceUid.empty()) studyQuery.bind(2, filter.studyInstanceUid);
   while (studyQuery.step()) {
     StudyRecord s;
     s.studyInstanceUid = studyQuery.text(0);

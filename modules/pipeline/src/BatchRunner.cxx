@@ -144,6 +144,12 @@ std::vector<std::pair<std::string, std::string>> collectBatchResults(const fs::p
   return failures;
 }
 
+void writeBatchFailures(const std::vector<std::pair<std::string, std::string>>& failures, const fs::path& target) {
+  std::string text = "patient_id,error\n";
+  for (const auto& [id, error] : failures) text += reporting::csvField(id) + "," + reporting::csvField(error) + "\n";
+  writeTextFileAtomically(target, text);
+}
+
 BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   const auto started = Clock::now();
   if (options.patientCommand.empty()) throw UsageError("runBatch: no patient command");
@@ -255,9 +261,7 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   summary.results = options.output / ("results" + suffix + ".csv");
   for (auto& f : collectBatchResults(options.output, plan, summary.results)) summary.failures.push_back(std::move(f));
   std::sort(summary.failures.begin(), summary.failures.end());
-  std::string failures = "patient_id,error\n";
-  for (const auto& [id, error] : summary.failures) failures += reporting::csvField(id) + "," + reporting::csvField(error) + "\n";
-  writeTextFileAtomically(options.output / ("failures" + suffix + ".csv"), failures);
+  writeBatchFailures(summary.failures, options.output / ("failures" + suffix + ".csv"));
   summary.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   summary.bookkeepingSeconds = summary.seconds - waited;
   return summary;

@@ -36,11 +36,11 @@ std::string fnv1a(const std::string& text) {
   return fmt::format("{:016x}", h);
 }
 
-/// Adds `mask`'s voxels of value `label` to `labels`, leaving voxels another lesion holds.
-std::size_t addLesion(const LabelMap& mask, std::uint16_t label, LabelMap& labels) {
+/// Adds `mask`'s voxels of value `maskValue` to `labels` as `label`, leaving voxels another lesion holds.
+std::size_t addLesion(const LabelMap& mask, std::uint16_t maskValue, std::uint16_t label, LabelMap& labels) {
   std::size_t added = 0;
   for (std::size_t i = 0; i < mask.voxels.size(); ++i) {
-    if (mask.voxels[i] == label && labels.voxels[i] == 0) {
+    if (mask.voxels[i] == maskValue && labels.voxels[i] == 0) {
       labels.voxels[i] = label;
       ++added;
     }
@@ -174,9 +174,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
     for (const spine::LyticLesion& c : found.candidates) {
       if (!c.labelled) continue;
       const auto label = static_cast<std::uint16_t>(followup.measurement.lesions.size() + 1);
-      LabelMap one(baseline.volume.geometry);
-      for (std::size_t i = 0; i < one.voxels.size(); ++i) one.voxels[i] = found.lesions.voxels[i] == c.id ? label : 0;
-      addLesion(one, label, lesionMap);
+      addLesion(found.lesions, static_cast<std::uint16_t>(c.id), label, lesionMap);
       followup.measurement.lesions.push_back({label, c.kind, c.level, false, false});
       lesionList.push_back({{"label", label}, {"name", c.level}, {"kind", c.kind}, {"source", "auto"},
                             {"confidence", c.confidence}, {"target", false}});
@@ -191,7 +189,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
     } catch (const Error& e) {
       throw ProcessingError(fmt::format("patient '{}', lesion '{}' ({}): {}", patientId, name, lesion.kind, e.what()));
     }
-    if (addLesion(mask, label, lesionMap) == 0) {
+    if (addLesion(mask, label, label, lesionMap) == 0) {
       throw ProcessingError(fmt::format("patient '{}', lesion '{}': its mask lies entirely inside an earlier lesion",
                                         patientId, name));
     }

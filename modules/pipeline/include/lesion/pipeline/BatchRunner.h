@@ -59,4 +59,8 @@ std::vector<std::pair<std::string, std::string>> collectBatchResults(const std::
                                                                      const std::vector<BatchPatient>& patients,
                                                                      const std::filesystem::path& target);
 
+/// Writes failures as `patient_id,error` CSV (fields quoted as needed), atomically.
+void writeBatchFailures(const std::vector<std::pair<std::string, std::string>>& failures,
+                        const std::filesystem::path& target);
+
 } // namespace lesion::pipeline

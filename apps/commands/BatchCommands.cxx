@@ -62,9 +62,10 @@ cli::Command patientCommand() {
       "Builds the patient's timeline from the index (studies by date, the best-ranked series of each, see lesionkit "
       "series), segments the manifest's lesions on the baseline (or screens the spine with --auto), measures them "
       "and follows them over every later study (registration, tracking, RECIST 1.1, MD Anderson and inverse Choi). "
-      "Writes the folder of lesionkit followup plus results.csv (one row per lesion per time point, with patient, "
-      "study and series columns) and job.json (series used, lesions, parameters hash); the folder appears complete "
-      "or not at all. The index is only read. lesionkit batch and the Snakemake workflow run this command once per "
+      "Writes the folder of lesionkit followup, timepoints/<date>/ per study (DICOM SEG and SR, QC pictures, "
+      "report.html), results.csv (one row per lesion per time point, with patient, study, series, lesion status and "
+      "response columns) and job.json (series used, lesions, parameters hash); the folder appears complete or not "
+      "at all. With --auto, each follow-up is also screened for new lytic lesions (new-lesions.json, proposals). The index is only read. lesionkit batch and the Snakemake workflow run this command once per "
       "patient.";
   c.examples = {"lesionkit patient --db archive.sqlite --patient P001 --manifest lesions.csv -o results/patients/P001"};
   addArchiveInputs(c);

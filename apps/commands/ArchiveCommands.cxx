@@ -20,13 +20,11 @@ using cli::ParameterType;
 namespace {
 
 void addThreads(cli::Command& c) {
-  c.parameters.push_back({"threads", ParameterType::Integer, "Threads", "header parsing threads", Channel::Input});
-  c.parameters.back().defaultValue = "2";
+  c.add({"threads", ParameterType::Integer, "Threads", "header parsing threads", Channel::Input}).withDefault("2");
 }
 
 void addJsonFlag(cli::Command& c, const std::string& what) {
-  c.parameters.push_back({"json", ParameterType::Boolean, "JSON", "print " + what + " as JSON instead of text",
-                          Channel::Input});
+  c.add({"json", ParameterType::Boolean, "JSON", "print " + what + " as JSON instead of text", Channel::Input});
 }
 
 unsigned threadCount(const cli::Arguments& args) {
@@ -50,17 +48,15 @@ cli::Command indexCommand() {
       "images are recorded with the reason and listed.";
   c.examples = {"lesionkit index /data/archive --db archive.sqlite",
                 "lesionkit index /data/archive/new-studies --db archive.sqlite --threads 4 --json"};
-  c.parameters.push_back({"root", ParameterType::Directory, "Archive folder", "folder tree of DICOM files to index",
-                          Channel::Input, 0});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"db", ParameterType::File, "Index database",
-                          "SQLite index file to create or update", Channel::Output});
-  c.parameters.back().required = true;
-  c.parameters.back().fileExtensions = ".sqlite";
+  c.add({"root", ParameterType::Directory, "Archive folder", "folder tree of DICOM files to index", Channel::Input, 0})
+      .asRequired();
+  c.add({"db", ParameterType::File, "Index database", "SQLite index file to create or update", Channel::Output})
+      .asRequired()
+      .withExtensions(".sqlite");
   addThreads(c);
   addJsonFlag(c, "the summary");
-  c.parameters.push_back({"files", ParameterType::Integer, "Files", "files found under the root", Channel::Output});
-  c.parameters.push_back({"seriesCount", ParameterType::Integer, "Series", "series in the index", Channel::Output});
+  c.add({"files", ParameterType::Integer, "Files", "files found under the root", Channel::Output});
+  c.add({"seriesCount", ParameterType::Integer, "Series", "series in the index", Channel::Output});
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     archive::ArchiveDatabase db(args.path("db"), archive::ArchiveDatabase::Access::ReadWrite);
     archive::IndexOptions options;
@@ -109,13 +105,11 @@ cli::Command seriesCommand() {
       "axial, thin slices, full coverage and a soft-tissue kernel rank first; localizers, secondary captures, dose "
       "reports and derived objects (SEG, SR) are never ranked. Rank 1 is what the pipeline loads by default.";
   c.examples = {"lesionkit series study/", "lesionkit series --db archive.sqlite --patient P001 --json"};
-  c.parameters.push_back({"input", ParameterType::Directory, "DICOM folder",
-                          "folder to scan (instead of --db)", Channel::Input, 0});
-  c.parameters.push_back({"db", ParameterType::File, "Index database", "SQLite index made by lesionkit index",
-                          Channel::Input});
-  c.parameters.back().fileExtensions = ".sqlite";
-  c.parameters.push_back({"patient", ParameterType::String, "Patient ID", "only this PatientID", Channel::Input});
-  c.parameters.push_back({"study", ParameterType::String, "Study UID", "only this StudyInstanceUID", Channel::Input});
+  c.add({"input", ParameterType::Directory, "DICOM folder", "folder to scan (instead of --db)", Channel::Input, 0});
+  c.add({"db", ParameterType::File, "Index database", "SQLite index made by lesionkit index", Channel::Input})
+      .withExtensions(".sqlite");
+  c.add({"patient", ParameterType::String, "Patient ID", "only this PatientID", Channel::Input});
+  c.add({"study", ParameterType::String, "Study UID", "only this StudyInstanceUID", Channel::Input});
   addThreads(c);
   addJsonFlag(c, "the listing");
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {

@@ -25,18 +25,16 @@ namespace fs = std::filesystem;
 namespace {
 
 void addArchiveInputs(cli::Command& c) {
-  c.parameters.push_back({"db", ParameterType::File, "Index database", "SQLite index made by lesionkit index",
-                          Channel::Input});
-  c.parameters.back().required = true;
-  c.parameters.back().fileExtensions = ".sqlite";
-  c.parameters.push_back({"manifest", ParameterType::File, "Lesion manifest",
-                          "CSV or JSON naming per patient the lesions to follow (seed, box or RECIST line on the "
-                          "baseline, LPS mm; kind; level; target); see docs/batch.md",
-                          Channel::Input});
-  c.parameters.back().fileExtensions = ".csv,.json";
-  c.parameters.push_back({"auto", ParameterType::Boolean, "Automatic lytic screening",
-                          "screen every patient's baseline spine for lytic lesions instead of a manifest",
-                          Channel::Input});
+  c.add({"db", ParameterType::File, "Index database", "SQLite index made by lesionkit index", Channel::Input})
+      .asRequired()
+      .withExtensions(".sqlite");
+  c.add({"manifest", ParameterType::File, "Lesion manifest",
+         "CSV or JSON naming per patient the lesions to follow (seed, box or RECIST line on the "
+         "baseline, LPS mm; kind; level; target); see docs/batch.md",
+         Channel::Input})
+      .withExtensions(".csv,.json");
+  c.add({"auto", ParameterType::Boolean, "Automatic lytic screening",
+         "screen every patient's baseline spine for lytic lesions instead of a manifest", Channel::Input});
 }
 
 /// --manifest or --auto, exactly one.
@@ -69,15 +67,14 @@ cli::Command patientCommand() {
       "patient.";
   c.examples = {"lesionkit patient --db archive.sqlite --patient P001 --manifest lesions.csv -o results/patients/P001"};
   addArchiveInputs(c);
-  c.parameters.push_back({"patient", ParameterType::String, "Patient ID", "PatientID as indexed", Channel::Input});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"output", ParameterType::Directory, "Output folder", "the patient's results folder",
-                          Channel::Output, std::nullopt, 'o'});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"failureAsResult", ParameterType::Boolean, "Failure as result",
-                          "on failure write the folder with failure.json (the error) and exit 0, so a workflow goes on "
-                          "and the collection step lists the failure",
-                          Channel::Input});
+  c.add({"patient", ParameterType::String, "Patient ID", "PatientID as indexed", Channel::Input}).asRequired();
+  c.add({"output", ParameterType::Directory, "Output folder", "the patient's results folder", Channel::Output,
+         std::nullopt, 'o'})
+      .asRequired();
+  c.add({"failureAsResult", ParameterType::Boolean, "Failure as result",
+         "on failure write the folder with failure.json (the error) and exit 0, so a workflow goes on "
+         "and the collection step lists the failure",
+         Channel::Input});
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     checkLesionSource(args);
     const std::string patientId = args.string("patient");
@@ -123,18 +120,16 @@ cli::Command batchCommand() {
                 "lesionkit batch --db archive.sqlite --auto -o results --shard 0/4",
                 "lesionkit batch --db archive.sqlite --manifest lesions.csv -o results --collect"};
   addArchiveInputs(c);
-  c.parameters.push_back({"output", ParameterType::Directory, "Output folder", "results folder (created)",
-                          Channel::Output, std::nullopt, 'o'});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"jobs", ParameterType::Integer, "Jobs", "patients processed at once", Channel::Input});
-  c.parameters.back().defaultValue = "1";
-  c.parameters.push_back({"shard", ParameterType::String, "Shard", "I/N: process only shard I (0-based) of N",
-                          Channel::Input});
-  c.parameters.push_back({"plan", ParameterType::Boolean, "Plan only",
-                          "print the patients of this shard and their folders as JSON; run nothing", Channel::Input});
-  c.parameters.push_back({"collect", ParameterType::Boolean, "Collect only",
-                          "only join the finished patient folders into results.csv and failures.csv", Channel::Input});
-  c.parameters.push_back({"failed", ParameterType::Integer, "Failed patients", "patients that failed", Channel::Output});
+  c.add({"output", ParameterType::Directory, "Output folder", "results folder (created)", Channel::Output, std::nullopt,
+         'o'})
+      .asRequired();
+  c.add({"jobs", ParameterType::Integer, "Jobs", "patients processed at once", Channel::Input}).withDefault("1");
+  c.add({"shard", ParameterType::String, "Shard", "I/N: process only shard I (0-based) of N", Channel::Input});
+  c.add({"plan", ParameterType::Boolean, "Plan only",
+         "print the patients of this shard and their folders as JSON; run nothing", Channel::Input});
+  c.add({"collect", ParameterType::Boolean, "Collect only",
+         "only join the finished patient folders into results.csv and failures.csv", Channel::Input});
+  c.add({"failed", ParameterType::Integer, "Failed patients", "patients that failed", Channel::Output});
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     checkLesionSource(args);
     pipeline::BatchOptions options;

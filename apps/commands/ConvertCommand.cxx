@@ -85,32 +85,30 @@ cli::Command convertCommand() {
       "written as int16, others as float32; the sidecar's voxelType says which (and voxelTypeNote why float).";
   c.examples = {"lesionkit convert study/CT -o ct.nrrd",
                 "lesionkit convert study/CT -o ct.nii.gz --series 1.2.840.113619.2.55.3 --tilt keep-sheared"};
-  c.parameters.push_back({"input", ParameterType::Image, "Input",
-                          "DICOM folder (or a single DICOM, NRRD or NIfTI file)", Channel::Input, 0});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"output", ParameterType::Image, "Output volume",
-                          "volume file to write (.nrrd, .nii.gz); a sidecar NAME.json is written next to it",
-                          Channel::Output, std::nullopt, 'o'});
-  c.parameters.back().required = true;
-  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
-  c.parameters.push_back({"series", ParameterType::String, "Series",
-                          "SeriesInstanceUID (or split part id UID#2) to convert; default: the best series",
-                          Channel::Input});
-  c.parameters.push_back({"tilt", ParameterType::StringEnumeration, "Gantry tilt",
-                          "resample: onto an orthogonal grid; keep-sheared: keep the acquired slices with a "
-                          "non-orthogonal direction",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "resample";
-  c.parameters.back().elements = {"resample", "keep-sheared"};
-  c.parameters.push_back({"unevenSpacing", ParameterType::StringEnumeration, "Uneven spacing",
-                          "resample: interpolate onto the smallest step (warning); refuse: fail naming the "
-                          "positions",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "resample";
-  c.parameters.back().elements = {"resample", "refuse"};
-  c.parameters.push_back({"slices", ParameterType::Integer, "Slices", "number of slices written", Channel::Output});
-  c.parameters.push_back({"gantryTiltDeg", ParameterType::Float, "Gantry tilt (deg)",
-                          "measured gantry tilt", Channel::Output});
+  c.add({"input", ParameterType::Image, "Input", "DICOM folder (or a single DICOM, NRRD or NIfTI file)", Channel::Input,
+         0})
+      .asRequired();
+  c.add({"output", ParameterType::Image, "Output volume",
+         "volume file to write (.nrrd, .nii.gz); a sidecar NAME.json is written next to it", Channel::Output,
+         std::nullopt, 'o'})
+      .asRequired()
+      .withExtensions(".nrrd,.nii.gz,.nii");
+  c.add({"series", ParameterType::String, "Series",
+         "SeriesInstanceUID (or split part id UID#2) to convert; default: the best series", Channel::Input});
+  c.add({"tilt", ParameterType::StringEnumeration, "Gantry tilt",
+         "resample: onto an orthogonal grid; keep-sheared: keep the acquired slices with a "
+         "non-orthogonal direction",
+         Channel::Input})
+      .withDefault("resample")
+      .withChoices({"resample", "keep-sheared"});
+  c.add({"unevenSpacing", ParameterType::StringEnumeration, "Uneven spacing",
+         "resample: interpolate onto the smallest step (warning); refuse: fail naming the "
+         "positions",
+         Channel::Input})
+      .withDefault("resample")
+      .withChoices({"resample", "refuse"});
+  c.add({"slices", ParameterType::Integer, "Slices", "number of slices written", Channel::Output});
+  c.add({"gantryTiltDeg", ParameterType::Float, "Gantry tilt (deg)", "measured gantry tilt", Channel::Output});
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     const std::filesystem::path input = args.path("input");
     const std::filesystem::path output = args.path("output");

@@ -200,16 +200,14 @@ cli::Command demoCommand() {
       "points, trends, responses), and the study itself under OUT/study. OUT appears complete or not "
       "at all.";
   c.examples = {"lesionkit demo --out demo-output", "lesionkit demo --out /tmp/demo --time-points 2 --seed 7"};
-  c.parameters.push_back({"out", ParameterType::Directory, "Output folder",
-                          "folder for the report and the synthetic study (replaced when complete)", Channel::Output});
-  c.parameters.back().defaultValue = "demo-output";
-  c.parameters.push_back({"timePoints", ParameterType::Integer, "Time points", "baseline plus follow-ups (1..6)",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "3";
-  c.parameters.push_back({"seed", ParameterType::Integer, "Random seed", "noise seed of the synthetic study",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "1";
-  c.parameters.push_back({"reportFile", ParameterType::String, "Report", "path of report.json", Channel::Output});
+  c.add({"out", ParameterType::Directory, "Output folder",
+         "folder for the report and the synthetic study (replaced when complete)", Channel::Output})
+      .withDefault("demo-output");
+  c.add({"timePoints", ParameterType::Integer, "Time points", "baseline plus follow-ups (1..6)", Channel::Input})
+      .withDefault("3");
+  c.add({"seed", ParameterType::Integer, "Random seed", "noise seed of the synthetic study", Channel::Input})
+      .withDefault("1");
+  c.add({"reportFile", ParameterType::String, "Report", "path of report.json", Channel::Output});
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     phantom::PhantomOptions options;

@@ -50,74 +50,70 @@ cli::Command measureCommand() {
                 "--lesion 2:lytic-bone:L4 -o report.json",
                 "lesionkit measure mr.nrrd --mask tumour.nrrd --label 1 --intensity-unit arbitrary -o report.json",
                 "lesionkit measure ct.nrrd --seed -128,-10,196 --lesion 1:soft-tissue:axilla -o report.json"};
-  c.parameters.push_back({"volume", ParameterType::Image, "Volume",
-                          "CT or MR volume: a NRRD/NIfTI file or a DICOM folder.", Channel::Input, 0});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"mask", ParameterType::LabelImage, "Label map",
-                          "label map of the lesions on the same grid as the volume (0 = background), or a DICOM SEG "
-                          "(put onto the volume's grid).",
-                          Channel::Input, std::nullopt, 'm'});
-  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii,.dcm";
-  c.parameters.push_back({"seed", ParameterType::Point, "Seed",
-                          "instead of --mask: a point inside a soft-tissue mass (LPS mm); the mass is segmented "
-                          "as by 'lesionkit segment --kind soft-tissue' and measured as label 1.",
-                          Channel::Input});
-  c.parameters.back().multiple = true;
-  c.parameters.push_back({"output", ParameterType::File, "JSON report",
-                          "measurement report to write (.json, schema lesionkit-measurement-report-v1).",
-                          Channel::Output, std::nullopt, 'o'});
-  c.parameters.back().required = true;
-  c.parameters.back().fileExtensions = ".json";
-  c.parameters.push_back({"csv", ParameterType::Table, "CSV table",
-                          "also write one row per lesion as CSV (units in the column names).", Channel::Output});
-  c.parameters.back().fileExtensions = ".csv";
-  c.parameters.push_back({"label", ParameterType::Integer, "Label",
-                          "label value to measure; default: every label present.", Channel::Input});
-  c.parameters.back().multiple = true;
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"lesion", ParameterType::String, "Lesion",
-                          "LABEL:KIND:NAME, e.g. 1:soft-tissue:axilla; KIND is soft-tissue, lytic-bone, "
-                          "sclerotic-bone, lymph-node (judged by its short axis) or other; the label is measured.",
-                          Channel::Input});
-  c.parameters.back().multiple = true;
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"timepoint", ParameterType::String, "Time point",
-                          "label of this study's time point in the report and CSV (e.g. baseline, follow-up-1).",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "baseline";
-  c.parameters.push_back({"intensityUnit", ParameterType::StringEnumeration, "Intensity unit",
-                          "HU: CT (calcification is measured); arbitrary: MR and others; auto: arbitrary for a "
-                          "non-CT DICOM series, HU otherwise.",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "auto";
-  c.parameters.back().elements = {"auto", "HU", "arbitrary"};
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"calcificationThresholdHu", ParameterType::Float, "Calcification threshold (HU)",
-                          "voxels at or above it count as calcified (Agatston: 130 HU).", Channel::Input});
-  c.parameters.back().defaultValue = "130";
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"boneThresholdHu", ParameterType::Float, "Bone threshold (HU)",
-                          "voxels at or above it count as bone-dense mineral.", Channel::Input});
-  c.parameters.back().defaultValue = "400";
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"sliceThicknessMm", ParameterType::Float, "Slice thickness (mm)",
-                          "for RECIST measurability and Agatston scaling; default: the slice spacing.",
-                          Channel::Input});
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"noMesh", ParameterType::Boolean, "No surface mesh",
-                          "skip the surface mesh (mesh volume, surface area, sphericity).", Channel::Input});
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"series", ParameterType::String, "Series",
-                          "SeriesInstanceUID to load when the volume is a DICOM folder holding several.",
-                          Channel::Input});
-  c.parameters.push_back({"volumeMl", ParameterType::Float, "Volume (mL)",
-                          "voxel-count volume of the first lesion.", Channel::Output});
-  c.parameters.push_back({"longAxisMm", ParameterType::Float, "Long axis (mm)",
-                          "RECIST 1.1 long axis of the first lesion.", Channel::Output});
-  c.parameters.push_back({"shortAxisMm", ParameterType::Float, "Short axis (mm)",
-                          "RECIST 1.1 short axis of the first lesion.", Channel::Output});
-  c.parameters.push_back({"maxDiameter3dMm", ParameterType::Float, "3D max diameter (mm)",
-                          "3D maximum diameter of the first lesion.", Channel::Output});
+  c.add({"volume", ParameterType::Image, "Volume", "CT or MR volume: a NRRD/NIfTI file or a DICOM folder.",
+         Channel::Input, 0})
+      .asRequired();
+  c.add({"mask", ParameterType::LabelImage, "Label map",
+         "label map of the lesions on the same grid as the volume (0 = background), or a DICOM SEG "
+         "(put onto the volume's grid).",
+         Channel::Input, std::nullopt, 'm'})
+      .withExtensions(".nrrd,.nii.gz,.nii,.dcm");
+  c.add({"seed", ParameterType::Point, "Seed",
+         "instead of --mask: a point inside a soft-tissue mass (LPS mm); the mass is segmented "
+         "as by 'lesionkit segment --kind soft-tissue' and measured as label 1.",
+         Channel::Input})
+      .asMultiple();
+  c.add({"output", ParameterType::File, "JSON report",
+         "measurement report to write (.json, schema lesionkit-measurement-report-v1).", Channel::Output, std::nullopt,
+         'o'})
+      .asRequired()
+      .withExtensions(".json");
+  c.add({"csv", ParameterType::Table, "CSV table", "also write one row per lesion as CSV (units in the column names).",
+         Channel::Output})
+      .withExtensions(".csv");
+  c.add({"label", ParameterType::Integer, "Label", "label value to measure; default: every label present.",
+         Channel::Input})
+      .asMultiple()
+      .inGroup("Lesions");
+  c.add({"lesion", ParameterType::String, "Lesion",
+         "LABEL:KIND:NAME, e.g. 1:soft-tissue:axilla; KIND is soft-tissue, lytic-bone, "
+         "sclerotic-bone, lymph-node (judged by its short axis) or other; the label is measured.",
+         Channel::Input})
+      .asMultiple()
+      .inGroup("Lesions");
+  c.add({"timepoint", ParameterType::String, "Time point",
+         "label of this study's time point in the report and CSV (e.g. baseline, follow-up-1).", Channel::Input})
+      .withDefault("baseline");
+  c.add({"intensityUnit", ParameterType::StringEnumeration, "Intensity unit",
+         "HU: CT (calcification is measured); arbitrary: MR and others; auto: arbitrary for a "
+         "non-CT DICOM series, HU otherwise.",
+         Channel::Input})
+      .withDefault("auto")
+      .withChoices({"auto", "HU", "arbitrary"})
+      .inGroup("Settings");
+  c.add({"calcificationThresholdHu", ParameterType::Float, "Calcification threshold (HU)",
+         "voxels at or above it count as calcified (Agatston: 130 HU).", Channel::Input})
+      .withDefault("130")
+      .inGroup("Settings");
+  c.add({"boneThresholdHu", ParameterType::Float, "Bone threshold (HU)",
+         "voxels at or above it count as bone-dense mineral.", Channel::Input})
+      .withDefault("400")
+      .inGroup("Settings");
+  c.add({"sliceThicknessMm", ParameterType::Float, "Slice thickness (mm)",
+         "for RECIST measurability and Agatston scaling; default: the slice spacing.", Channel::Input})
+      .inGroup("Settings");
+  c.add({"noMesh", ParameterType::Boolean, "No surface mesh",
+         "skip the surface mesh (mesh volume, surface area, sphericity).", Channel::Input})
+      .inGroup("Settings");
+  c.add({"series", ParameterType::String, "Series",
+         "SeriesInstanceUID to load when the volume is a DICOM folder holding several.", Channel::Input});
+  c.add({"volumeMl", ParameterType::Float, "Volume (mL)", "voxel-count volume of the first lesion.", Channel::Output});
+  c.add({"longAxisMm", ParameterType::Float, "Long axis (mm)", "RECIST 1.1 long axis of the first lesion.",
+         Channel::Output});
+  c.add({"shortAxisMm", ParameterType::Float, "Short axis (mm)", "RECIST 1.1 short axis of the first lesion.",
+         Channel::Output});
+  c.add({"maxDiameter3dMm", ParameterType::Float, "3D max diameter (mm)", "3D maximum diameter of the first lesion.",
+         Channel::Output});
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     const std::filesystem::path volumePath = args.path("volume");

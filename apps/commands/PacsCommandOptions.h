@@ -12,17 +12,16 @@ namespace lesion::commands {
 inline void addPacsConnectionParameters(cli::Command& c) {
   using cli::Channel;
   using cli::ParameterType;
-  c.parameters.push_back({"aet", ParameterType::String, "Our AE title",
-                          "calling AE title for DIMSE peers (the PACS may need it declared, e.g. Orthanc "
-                          "DicomModalities); ignored for DICOMweb.",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "LESIONKIT";
-  c.parameters.back().group = "Connection";
-  c.parameters.push_back({"timeout", ParameterType::Integer, "Timeout (s)",
-                          "seconds allowed for connecting and for each exchange with the peer; nothing waits longer.",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "30";
-  c.parameters.back().group = "Connection";
+  c.add({"aet", ParameterType::String, "Our AE title",
+         "calling AE title for DIMSE peers (the PACS may need it declared, e.g. Orthanc "
+         "DicomModalities); ignored for DICOMweb.",
+         Channel::Input})
+      .withDefault("LESIONKIT")
+      .inGroup("Connection");
+  c.add({"timeout", ParameterType::Integer, "Timeout (s)",
+         "seconds allowed for connecting and for each exchange with the peer; nothing waits longer.", Channel::Input})
+      .withDefault("30")
+      .inGroup("Connection");
 }
 
 [[nodiscard]] inline pacs::ConnectionOptions pacsConnectionOptions(const cli::Arguments& args) {

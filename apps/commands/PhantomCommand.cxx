@@ -32,51 +32,45 @@ cli::Command phantomCommand() {
   c.examples = {"lesionkit phantom phantom-study",
                 "lesionkit phantom phantom-thin --voxel-size 0.7 --slice-thickness 1 --time-points 2 --seed 42",
                 "lesionkit phantom phantom-tilted --tilt 15 --time-points 1 --noise 0"};
-  c.parameters.push_back({"output", ParameterType::Directory, "Output folder",
-                          "folder to write the study into: created, or replaced if it is empty or an earlier phantom output", Channel::Output, 0});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"timePoints", ParameterType::Integer, "Time points",
-                          "number of studies: baseline plus follow-ups (1..6)", Channel::Input});
-  c.parameters.back().defaultValue = "3";
-  c.parameters.push_back({"voxelSize", ParameterType::Float, "Pixel size (mm)", "in-plane pixel spacing in mm",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "1.0";
-  c.parameters.push_back({"sliceThickness", ParameterType::Float, "Slice thickness (mm)",
-                          "slice thickness and spacing in mm (contiguous slices)", Channel::Input});
-  c.parameters.back().defaultValue = "2.0";
-  c.parameters.push_back({"tilt", ParameterType::Float, "Gantry tilt (deg)",
-                          "gantry tilt in degrees: slices tilted about the x axis, positions stacked along z",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "0";
-  c.parameters.push_back({"orientation", ParameterType::StringEnumeration, "Orientation",
-                          "axial slices, or a double-oblique slice orientation (12 deg about y, 8 deg about x)",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "axial";
-  c.parameters.back().elements = {"axial", "oblique"};
-  c.parameters.push_back({"contrast", ParameterType::StringEnumeration, "Contrast",
-                          "ct: Hounsfield units, CT Image Storage; mr: T1-weighted-like intensities, MR Image Storage",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "ct";
-  c.parameters.back().elements = {"ct", "mr"};
-  c.parameters.push_back({"noise", ParameterType::Float, "Noise SD",
-                          "standard deviation of the Gaussian noise (HU on CT); 0 for noise-free images",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "12";
-  c.parameters.push_back({"seed", ParameterType::Integer, "Random seed", "noise seed; the same seed gives the same voxels",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "1";
-  c.parameters.push_back({"patientId", ParameterType::String, "Patient ID",
-                          "DICOM PatientID, also the patient folder name (sanitised)", Channel::Input});
-  c.parameters.back().defaultValue = "LKPHANTOM01";
-  c.parameters.push_back({"intervalDays", ParameterType::Float, "Interval (days)",
-                          "days between the study dates of consecutive time points", Channel::Input});
-  c.parameters.back().defaultValue = "90";
-  c.parameters.push_back({"threads", ParameterType::Integer, "Threads", "worker threads; 0 = all cores",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "0";
-  c.parameters.push_back({"dicomFiles", ParameterType::Integer, "DICOM files", "number of DICOM files written",
-                          Channel::Output});
-  c.parameters.push_back({"truthFile", ParameterType::String, "Truth file", "path of truth.json", Channel::Output});
+  c.add({"output", ParameterType::Directory, "Output folder",
+         "folder to write the study into: created, or replaced if it is empty or an earlier phantom output",
+         Channel::Output, 0})
+      .asRequired();
+  c.add({"timePoints", ParameterType::Integer, "Time points", "number of studies: baseline plus follow-ups (1..6)",
+         Channel::Input})
+      .withDefault("3");
+  c.add({"voxelSize", ParameterType::Float, "Pixel size (mm)", "in-plane pixel spacing in mm", Channel::Input})
+      .withDefault("1.0");
+  c.add({"sliceThickness", ParameterType::Float, "Slice thickness (mm)",
+         "slice thickness and spacing in mm (contiguous slices)", Channel::Input})
+      .withDefault("2.0");
+  c.add({"tilt", ParameterType::Float, "Gantry tilt (deg)",
+         "gantry tilt in degrees: slices tilted about the x axis, positions stacked along z", Channel::Input})
+      .withDefault("0");
+  c.add({"orientation", ParameterType::StringEnumeration, "Orientation",
+         "axial slices, or a double-oblique slice orientation (12 deg about y, 8 deg about x)", Channel::Input})
+      .withDefault("axial")
+      .withChoices({"axial", "oblique"});
+  c.add({"contrast", ParameterType::StringEnumeration, "Contrast",
+         "ct: Hounsfield units, CT Image Storage; mr: T1-weighted-like intensities, MR Image Storage", Channel::Input})
+      .withDefault("ct")
+      .withChoices({"ct", "mr"});
+  c.add({"noise", ParameterType::Float, "Noise SD",
+         "standard deviation of the Gaussian noise (HU on CT); 0 for noise-free images", Channel::Input})
+      .withDefault("12");
+  c.add({"seed", ParameterType::Integer, "Random seed", "noise seed; the same seed gives the same voxels",
+         Channel::Input})
+      .withDefault("1");
+  c.add({"patientId", ParameterType::String, "Patient ID", "DICOM PatientID, also the patient folder name (sanitised)",
+         Channel::Input})
+      .withDefault("LKPHANTOM01");
+  c.add({"intervalDays", ParameterType::Float, "Interval (days)",
+         "days between the study dates of consecutive time points", Channel::Input})
+      .withDefault("90");
+  c.add({"threads", ParameterType::Integer, "Threads", "worker threads; 0 = all cores", Channel::Input})
+      .withDefault("0");
+  c.add({"dicomFiles", ParameterType::Integer, "DICOM files", "number of DICOM files written", Channel::Output});
+  c.add({"truthFile", ParameterType::String, "Truth file", "path of truth.json", Channel::Output});
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     phantom::PhantomOptions o;
     o.timePoints = static_cast<int>(args.integer("timePoints"));

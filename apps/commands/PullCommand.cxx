@@ -30,33 +30,26 @@ cli::Command pullCommand() {
       "then, and when nothing matches or the peer cannot be reached).";
   c.examples = {"lesionkit pull --from dicom://ORTHANC@pacs.example.org:4242 --aet LESIONKIT --study 1.2.840.1.2.3 -o studies/",
                 "lesionkit pull --from http://pacs.example.org:8042/dicom-web --patient LKPHANTOM01 -o studies/ --db archive.sqlite"};
-  c.parameters.push_back({"from", ParameterType::String, "PACS",
-                          "dicom://AET@host:port (DIMSE) or http(s)://host:port/path (DICOMweb service root).",
-                          Channel::Input});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"study", ParameterType::String, "Study Instance UID", "the study to fetch.",
-                          Channel::Input});
-  c.parameters.back().group = "Query";
-  c.parameters.push_back({"patient", ParameterType::String, "Patient ID", "fetch every study of this patient.",
-                          Channel::Input});
-  c.parameters.back().group = "Query";
-  c.parameters.push_back({"accession", ParameterType::String, "Accession number",
-                          "fetch the studies with this accession number.", Channel::Input});
-  c.parameters.back().group = "Query";
-  c.parameters.push_back({"output", ParameterType::Directory, "Output folder",
-                          "folder to write into (created); one subfolder per study.", Channel::Output, std::nullopt,
-                          'o'});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"db", ParameterType::File, "Archive index",
-                          "after the pull, index the output folder into this SQLite archive index (as lesionkit "
-                          "index OUTPUT --db FILE), so lesionkit series / patient / batch see the new studies.",
-                          Channel::Output});
-  c.parameters.back().fileExtensions = ".sqlite";
+  c.add({"from", ParameterType::String, "PACS",
+         "dicom://AET@host:port (DIMSE) or http(s)://host:port/path (DICOMweb service root).", Channel::Input})
+      .asRequired();
+  c.add({"study", ParameterType::String, "Study Instance UID", "the study to fetch.", Channel::Input}).inGroup("Query");
+  c.add({"patient", ParameterType::String, "Patient ID", "fetch every study of this patient.", Channel::Input})
+      .inGroup("Query");
+  c.add({"accession", ParameterType::String, "Accession number", "fetch the studies with this accession number.",
+         Channel::Input})
+      .inGroup("Query");
+  c.add({"output", ParameterType::Directory, "Output folder",
+         "folder to write into (created); one subfolder per study.", Channel::Output, std::nullopt, 'o'})
+      .asRequired();
+  c.add({"db", ParameterType::File, "Archive index",
+         "after the pull, index the output folder into this SQLite archive index (as lesionkit "
+         "index OUTPUT --db FILE), so lesionkit series / patient / batch see the new studies.",
+         Channel::Output})
+      .withExtensions(".sqlite");
   addPacsConnectionParameters(c);
-  c.parameters.push_back({"instances", ParameterType::Integer, "Instances", "number of instances fetched.",
-                          Channel::Output});
-  c.parameters.push_back({"failures", ParameterType::Integer, "Failures", "number of instances not fetched.",
-                          Channel::Output});
+  c.add({"instances", ParameterType::Integer, "Instances", "number of instances fetched.", Channel::Output});
+  c.add({"failures", ParameterType::Integer, "Failures", "number of instances not fetched.", Channel::Output});
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     const pacs::PeerAddress peer = pacs::PeerAddress::parse(args.string("from"), "--from");
     const pacs::ConnectionOptions options = pacsConnectionOptions(args);

@@ -26,19 +26,16 @@ cli::Command pushCommand() {
       "peer cannot be reached or refuses any file (its status is in the message).";
   c.examples = {"lesionkit push report-out/seg.dcm report-out/sr.dcm --to dicom://ORTHANC@pacs.example.org:4242",
                 "lesionkit push study/CT --to http://pacs.example.org:8042/dicom-web"};
-  c.parameters.push_back({"inputs", ParameterType::File, "DICOM files or folders",
-                          "DICOM files, or folders searched recursively for DICOM files.", Channel::Input, 0});
-  c.parameters.back().required = true;
-  c.parameters.back().multiple = true;
-  c.parameters.push_back({"to", ParameterType::String, "PACS",
-                          "dicom://AET@host:port (DIMSE) or http(s)://host:port/path (DICOMweb service root).",
-                          Channel::Input});
-  c.parameters.back().required = true;
+  c.add({"inputs", ParameterType::File, "DICOM files or folders",
+         "DICOM files, or folders searched recursively for DICOM files.", Channel::Input, 0})
+      .asRequired()
+      .asMultiple();
+  c.add({"to", ParameterType::String, "PACS",
+         "dicom://AET@host:port (DIMSE) or http(s)://host:port/path (DICOMweb service root).", Channel::Input})
+      .asRequired();
   addPacsConnectionParameters(c);
-  c.parameters.push_back({"stored", ParameterType::Integer, "Stored", "number of files the peer stored.",
-                          Channel::Output});
-  c.parameters.push_back({"failed", ParameterType::Integer, "Failed", "number of files the peer did not store.",
-                          Channel::Output});
+  c.add({"stored", ParameterType::Integer, "Stored", "number of files the peer stored.", Channel::Output});
+  c.add({"failed", ParameterType::Integer, "Failed", "number of files the peer did not store.", Channel::Output});
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     const pacs::PeerAddress peer = pacs::PeerAddress::parse(args.string("to"), "--to");
     const pacs::ConnectionOptions options = pacsConnectionOptions(args);

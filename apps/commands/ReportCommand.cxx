@@ -160,48 +160,44 @@ cli::Command reportCommand() {
                 "lesionkit report --measurements report.json -o out/",
                 "lesionkit report followup/CT --mask followup-lesions.nrrd --previous baseline-out/report.json "
                 "--timepoint follow-up-1 -o followup-out/"};
-  c.parameters.push_back({"volume", ParameterType::Image, "Volume",
-                          "CT or MR volume: a NRRD/NIfTI file or a DICOM folder (then SEG and SR reference it).",
-                          Channel::Input, 0});
-  c.parameters.push_back({"mask", ParameterType::LabelImage, "Label map",
-                          "lesion label map on the volume's grid (NRRD/NIfTI) or a DICOM SEG (put onto the grid).",
-                          Channel::Input, std::nullopt, 'm'});
-  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii,.dcm";
-  c.parameters.push_back({"measurements", ParameterType::File, "Measurement report",
-                          "a report.json of lesionkit measure: its volume, mask, lesions and settings are used "
-                          "(instead of VOLUME and --mask).",
-                          Channel::Input});
-  c.parameters.back().fileExtensions = ".json";
-  c.parameters.push_back({"output", ParameterType::Directory, "Output folder",
-                          "folder to write (replaced as a whole when complete).", Channel::Output, std::nullopt, 'o'});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"lesion", ParameterType::String, "Lesion",
-                          "LABEL:KIND:NAME, e.g. 2:lytic-bone:L4; KIND chooses the codes, the picture window (bone "
-                          "or soft tissue) and RECIST node rules; NAME is the tracking identifier across time points.",
-                          Channel::Input});
-  c.parameters.back().multiple = true;
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"previous", ParameterType::File, "Earlier report",
-                          "report.json of an earlier time point of the same patient (repeatable, oldest first): "
-                          "re-measured from the files it names; its lesions join the HTML trend plots and the "
-                          "side-by-side pictures, matched by lesion name.",
-                          Channel::Input});
-  c.parameters.back().multiple = true;
-  c.parameters.back().fileExtensions = ".json";
-  c.parameters.push_back({"timepoint", ParameterType::String, "Time point",
-                          "label of this study's time point (report, CSV, SR Time Point).", Channel::Input});
-  c.parameters.back().defaultValue = "baseline";
-  c.parameters.push_back({"series", ParameterType::String, "Series",
-                          "SeriesInstanceUID to load when the volume is a DICOM folder holding several.",
-                          Channel::Input});
-  c.parameters.push_back({"noMeshes", ParameterType::Boolean, "No meshes", "skip the STL/VTP surface meshes.",
-                          Channel::Input});
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"noPictures", ParameterType::Boolean, "No pictures",
-                          "skip the QC pictures (the HTML report then has none).", Channel::Input});
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"lesionCount", ParameterType::Integer, "Lesions", "number of lesions reported.",
-                          Channel::Output});
+  c.add({"volume", ParameterType::Image, "Volume",
+         "CT or MR volume: a NRRD/NIfTI file or a DICOM folder (then SEG and SR reference it).", Channel::Input, 0});
+  c.add({"mask", ParameterType::LabelImage, "Label map",
+         "lesion label map on the volume's grid (NRRD/NIfTI) or a DICOM SEG (put onto the grid).", Channel::Input,
+         std::nullopt, 'm'})
+      .withExtensions(".nrrd,.nii.gz,.nii,.dcm");
+  c.add({"measurements", ParameterType::File, "Measurement report",
+         "a report.json of lesionkit measure: its volume, mask, lesions and settings are used "
+         "(instead of VOLUME and --mask).",
+         Channel::Input})
+      .withExtensions(".json");
+  c.add({"output", ParameterType::Directory, "Output folder", "folder to write (replaced as a whole when complete).",
+         Channel::Output, std::nullopt, 'o'})
+      .asRequired();
+  c.add({"lesion", ParameterType::String, "Lesion",
+         "LABEL:KIND:NAME, e.g. 2:lytic-bone:L4; KIND chooses the codes, the picture window (bone "
+         "or soft tissue) and RECIST node rules; NAME is the tracking identifier across time points.",
+         Channel::Input})
+      .asMultiple()
+      .inGroup("Lesions");
+  c.add({"previous", ParameterType::File, "Earlier report",
+         "report.json of an earlier time point of the same patient (repeatable, oldest first): "
+         "re-measured from the files it names; its lesions join the HTML trend plots and the "
+         "side-by-side pictures, matched by lesion name.",
+         Channel::Input})
+      .asMultiple()
+      .withExtensions(".json");
+  c.add({"timepoint", ParameterType::String, "Time point",
+         "label of this study's time point (report, CSV, SR Time Point).", Channel::Input})
+      .withDefault("baseline");
+  c.add({"series", ParameterType::String, "Series",
+         "SeriesInstanceUID to load when the volume is a DICOM folder holding several.", Channel::Input});
+  c.add({"noMeshes", ParameterType::Boolean, "No meshes", "skip the STL/VTP surface meshes.", Channel::Input})
+      .inGroup("Settings");
+  c.add({"noPictures", ParameterType::Boolean, "No pictures", "skip the QC pictures (the HTML report then has none).",
+         Channel::Input})
+      .inGroup("Settings");
+  c.add({"lesionCount", ParameterType::Integer, "Lesions", "number of lesions reported.", Channel::Output});
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     std::filesystem::path volumePath, maskPath;

@@ -12,18 +12,15 @@ Command sample() {
   c.summary = "segment a lesion";
   c.description = "Segments a lesion from a seed & writes a <mask>.";
   c.examples = {"lesionkit segment ct.nrrd --seed 1,2,3 -o mask.nrrd"};
-  c.parameters.push_back({"volume", ParameterType::Image, "Input volume", "CT or MR volume", Channel::Input, 0});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"seed", ParameterType::Point, "Seeds", "points inside the lesion", Channel::None});
-  c.parameters.back().multiple = true;
-  c.parameters.push_back({"kind", ParameterType::StringEnumeration, "Kind", "lesion kind", Channel::None});
-  c.parameters.back().elements = {"soft-tissue", "lytic"};
-  c.parameters.back().defaultValue = "soft-tissue";
-  c.parameters.push_back({"outputMask", ParameterType::LabelImage, "Mask", "result mask", Channel::Output});
-  c.parameters.back().flag = 'o';
-  c.parameters.back().group = "Outputs";
-  c.parameters.push_back({"volumeMl", ParameterType::Float, "Volume (mL)", "lesion volume", Channel::Output});
-  c.parameters.back().group = "Outputs";
+  c.add({"volume", ParameterType::Image, "Input volume", "CT or MR volume", Channel::Input, 0}).asRequired();
+  c.add({"seed", ParameterType::Point, "Seeds", "points inside the lesion", Channel::None}).asMultiple();
+  c.add({"kind", ParameterType::StringEnumeration, "Kind", "lesion kind", Channel::None})
+      .withChoices({"soft-tissue", "lytic"})
+      .withDefault("soft-tissue");
+  c.add({"outputMask", ParameterType::LabelImage, "Mask", "result mask", Channel::Output})
+      .withFlag('o')
+      .inGroup("Outputs");
+  c.add({"volumeMl", ParameterType::Float, "Volume (mL)", "lesion volume", Channel::Output}).inGroup("Outputs");
   return c;
 }
 } // namespace

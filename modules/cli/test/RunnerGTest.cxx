@@ -17,9 +17,8 @@ Command echoCommand(int* runs) {
   c.title = "Echo";
   c.summary = "test command";
   c.description = "Echoes its number.";
-  c.parameters.push_back({"value", ParameterType::Float, "Value", "a number", Channel::Input, 0});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"doubled", ParameterType::Float, "Doubled", "twice the value", Channel::Output});
+  c.add({"value", ParameterType::Float, "Value", "a number", Channel::Input, 0}).asRequired();
+  c.add({"doubled", ParameterType::Float, "Doubled", "twice the value", Channel::Output});
   c.run = [runs](const Arguments& a, CommandContext& ctx) {
     ++*runs;
     const double v = a.number("value");

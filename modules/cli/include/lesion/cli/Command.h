@@ -32,6 +32,11 @@ struct Command {
   std::function<void(const Arguments&, CommandContext&)> run;
 
   [[nodiscard]] const Parameter* find(const std::string& name) const;
+  /// Appends a parameter to the table and returns it for Parameter's chainable setters.
+  Parameter& add(Parameter parameter) {
+    parameters.push_back(std::move(parameter));
+    return parameters.back();
+  }
 };
 
 /// Metadata shared by every command's XML description.

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lesion::cli {
@@ -45,6 +46,16 @@ struct Parameter {
   std::string group{"Parameters"}; ///< Slicer <parameters> group / --help section
   std::string fileExtensions{};    ///< e.g. ".nrrd,.nii.gz" for files and images
   std::optional<int> expectedCount{}; ///< number of values of a FloatVector, when fixed
+
+  /// Chainable setters for the command tables: `c.add({...}).withDefault("2").asRequired();`
+  Parameter& withDefault(std::string value) { defaultValue = std::move(value); return *this; }
+  Parameter& withChoices(std::vector<std::string> choices) { elements = std::move(choices); return *this; }
+  Parameter& withExtensions(std::string extensions) { fileExtensions = std::move(extensions); return *this; }
+  Parameter& withCount(int count) { expectedCount = count; return *this; }
+  Parameter& inGroup(std::string name) { group = std::move(name); return *this; }
+  Parameter& withFlag(char letter) { flag = letter; return *this; }
+  Parameter& asRequired() { required = true; return *this; }
+  Parameter& asMultiple() { multiple = true; return *this; }
 
   /// "--slice-thickness-mm" for name "sliceThicknessMm".
   [[nodiscard]] std::string longFlag() const;

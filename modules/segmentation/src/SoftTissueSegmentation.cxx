@@ -253,6 +253,65 @@ double quantile(std::vector<float> values, double q) {
   return values[n];
 }
 
+/// The lesion's sample for a seed-only initialisation: balls around the seeds, grown in 1 mm
+/// shells from `startMm` up to `maxMm` while the lesion goes on. A shell ends the growth when more
+/// than 5 % of its voxels lie outside `inClass` (the lesion's tissue class: fat, air, bone) or
+/// more than 10 % of its in-class voxels lie outside the sample's median ± 3 robust SDs (at least
+/// `noise`) in `values` (a neighbouring soft tissue a few HU away on the tissue-masked average; a
+/// texture stays within its own spread; no such test when `values` is null). Voxels outside the
+/// class are left out.
+std::vector<std::size_t> growSampleBall(const ImageGeometry& g, const std::vector<Vec3>& seeds, double startMm,
+                                        double maxMm, const std::vector<char>& inClass, const float* values,
+                                        double noise) {
+  const int shells = std::max(0, int(std::ceil(maxMm - startMm)));
+  std::vector<std::vector<std::size_t>> inShell(std::size_t(shells) + 1);
+  std::vector<std::size_t> outside(std::size_t(shells) + 1, 0);
+  for (const Vec3& seed : seeds)
+    forEachInBall(g, seed, startMm + shells, [&](std::size_t v) {
+      const Vec3 p = g.indexToPoint(v % g.size[0], (v / g.size[0]) % g.size[1], v / (g.size[0] * g.size[1]));
+      double d = 1e300;
+      for (const Vec3& s : seeds) d = std::min(d, distance(p, s));
+      if (distance(p, seed) > d + 1e-9) return; // counted with the nearer seed
+      const std::size_t shell = d <= startMm ? 0 : std::size_t(std::ceil(d - startMm));
+      if (inClass[v]) inShell[shell].push_back(v);
+      else ++outside[shell];
+    });
+  std::vector<std::size_t> sample = inShell[0];
+  std::vector<float> sampled;
+  if (values != nullptr)
+    for (std::size_t v : sample) sampled.push_back(values[v]);
+  for (std::size_t s = 1; s < inShell.size() && !sample.empty(); ++s) {
+    const double total = double(inShell[s].size() + outside[s]);
+    if (total == 0.0 || double(outside[s]) > 0.05 * total) break;
+    if (values == nullptr) {
+      sample.insert(sample.end(), inShell[s].begin(), inShell[s].end());
+      continue;
+    }
+    const double median = quantile(sampled, 0.5);
+    std::vector<float> deviations;
+    for (float v : sampled) deviations.push_back(std::abs(v - float(median)));
+    const double window = 3.0 * std::max(1.4826 * quantile(deviations, 0.5), noise);
+    std::size_t off = 0;
+    for (std::size_t v : inShell[s]) off += std::abs(values[v] - median) > window;
+    if (double(off) > 0.1 * double(inShell[s].size())) break;
+    sample.insert(sample.end(), inShell[s].begin(), inShell[s].end());
+    for (std::size_t v : inShell[s]) sampled.push_back(values[v]);
+  }
+  return sample;
+}
+
+/// Noise SD of `image` from differences of in-plane neighbours (along the first index axis)
+/// among `voxels` whose neighbour is in `inClass`: 1.4826 x MAD / sqrt(2). Texture that is
+/// smooth over a voxel cancels in the difference, so this is the noise alone.
+double neighbourDifferenceNoise(const float* image, const ImageGeometry& g, const std::vector<std::size_t>& voxels,
+                                const std::vector<char>& inClass) {
+  std::vector<float> differences;
+  for (std::size_t v : voxels)
+    if (inClass[v] && v % g.size[0] + 1 < g.size[0] && inClass[v + 1])
+      differences.push_back(std::abs(image[v + 1] - image[v]));
+  return 1.4826 * quantile(differences, 0.5) / std::sqrt(2.0);
+}
+
 /// The mode of `values` nearest to `from` on the side of `direction` (+1 brighter, -1 darker):
 /// histogram of bin `binWidth` outward from `from`, smoothed; the first local maximum that rises
 /// at least 25 % above the lowest bin before it and holds at least a fifth of the highest bin.
@@ -756,6 +815,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // CT: the two-class decision runs on a Gaussian average within the lesion's tissue class
   // (voxels within 4 noise SDs of the seed neighbourhood's median on the raw image).
   bool twoClass = ct && options.contextSmoothingMm > 0.0;
+  // The intensity model's sample: the seed ball; seeds only on CT, grown over the lesion below.
+  std::vector<std::size_t> lesionSample = sampleVoxels;
   std::vector<char> inTissue, tissueEdge, nearOutside;
   double rawMedian = 0.0, rawSd = 0.0, contextNoiseSd = 0.0;
   if (twoClass) {
@@ -792,16 +853,31 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     contextNoiseSd = rawSd / std::sqrt(voxels);
     // Only a lesion that is homogeneous at the averaging scale (its spread in the averaged image
     // is what the noise explains) is a single class; a textured lesion (sarcoma, necrosis) keeps
-    // the diffusion image and the one-class interval.
+    // the diffusion image and the one-class interval. A 4 mm ball holds only a few independent
+    // samples of the average, so a click's sample is grown over the lesion first (shells up to
+    // `lesionSampleRadiusMm`, stopping at fat / air / bone or where the level changes: a
+    // neighbouring soft tissue); box and RECIST samples span the lesion already. The noise is
+    // measured on neighbour differences, which texture does not inflate.
+    double decisionNoise = neighbourDifferenceNoise(raw, g, sampleVoxels, inTissue) / std::sqrt(voxels);
+    if (!prior.isSizePrior && options.lesionSampleRadiusMm > prior.sampleRadiusMm) {
+      lesionSample = growSampleBall(g, prior.seeds, prior.sampleRadiusMm, options.lesionSampleRadiusMm, inTissue,
+                                    context->GetBufferPointer(), decisionNoise);
+      decisionNoise = neighbourDifferenceNoise(raw, g, lesionSample, inTissue) / std::sqrt(voxels);
+    }
     std::vector<float> sampled;
-    for (std::size_t v : sampleVoxels) sampled.push_back(context->GetBufferPointer()[v]);
+    for (std::size_t v : lesionSample) sampled.push_back(context->GetBufferPointer()[v]);
     const double contextMedian = quantile(sampled, 0.5);
     for (float& v : sampled) v = float(std::abs(v - contextMedian));
     const double contextSd = 1.4826 * quantile(sampled, 0.5);
     diag.contextSpreadHu = contextSd;
-    diag.contextNoiseHu = contextNoiseSd;
-    if (contextSd > options.homogeneityFactor * std::max(contextNoiseSd, 0.5)) {
+    diag.contextNoiseHu = decisionNoise;
+    if (contextSd > options.homogeneityFactor * std::max(decisionNoise, 0.5)) {
       twoClass = false;
+      // A heterogeneous lesion's model has to span its parts (necrotic core and enhancing rim,
+      // texture): its sample grows until tissue outside the class, not until the level changes.
+      if (!prior.isSizePrior && options.lesionSampleRadiusMm > prior.sampleRadiusMm)
+        lesionSample = growSampleBall(g, prior.seeds, prior.sampleRadiusMm, options.lesionSampleRadiusMm, inTissue,
+                                      nullptr, 0.0);
     } else {
       smooth = context;
       // Voxels within one sigma of tissue outside the class: their averages are partial-volume
@@ -817,12 +893,14 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   diag.twoClassModel = twoClass;
   const float* s = smooth->GetBufferPointer();
 
-  // 4. Intensity model from the seed neighbourhood (median and MAD resist a seed near the edge).
+  // 4. Intensity model from the seed neighbourhood (median and MAD resist a seed near the edge);
+  // one-class CT from a click: from the sample grown over the lesion (a textured lesion's spread
+  // is not seen within 4 mm, and the interval would follow where the click lands).
   progress.report(0.5, "intensity model");
   IntensityModel& model = diag.intensity;
   {
     std::vector<float> values;
-    for (std::size_t v : sampleVoxels) values.push_back(s[v]);
+    for (std::size_t v : twoClass ? sampleVoxels : lesionSample) values.push_back(s[v]);
     model.samples = values.size();
     model.median = quantile(values, 0.5);
     std::vector<float> deviations;

@@ -63,10 +63,12 @@ Outcome segmentAndCompare(int timePoint, bool recist) {
   o.volumeErrorPercent = 100.0 * (r.volumeMl - truth.volumeMl) / truth.volumeMl;
   const auto& m = r.diagnostics.intensity;
   std::printf("[phantom mass, time point %d, %s] Dice %.3f, volume %.2f mL vs truth %.2f mL (%+.1f %%), interval "
-              "%.1f..%.1f HU (median %.1f, SD %.2f), split off %d (%.1f mL), prior contact %.2f, %.2f s\n",
+              "%.1f..%.1f HU (median %.1f, SD %.2f), split off %d (%.1f mL), prior contact %.2f, %s (spread %.2f, "
+              "noise %.2f HU on the 2 mm average), %.2f s\n",
               timePoint, recist ? "RECIST line" : "seed", o.dice, r.volumeMl, truth.volumeMl, o.volumeErrorPercent,
               m.lower, m.upper, m.median, m.robustSd, r.diagnostics.componentsSplitOff, r.diagnostics.leakRemovedMl,
-              r.diagnostics.priorContactFraction, seconds);
+              r.diagnostics.priorContactFraction, r.diagnostics.twoClassModel ? "two-class" : "one-class",
+              r.diagnostics.contextSpreadHu, r.diagnostics.contextNoiseHu, seconds);
   for (const std::string& w : r.diagnostics.warnings) std::printf("  warning: %s\n", w.c_str());
   if (std::getenv("LESIONKIT_SEG_DEBUG")) {
     // On request: which tissues the disagreeing voxels belong to (tissue at the voxel centre in

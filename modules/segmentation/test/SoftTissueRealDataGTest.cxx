@@ -113,28 +113,30 @@ TEST_P(SoftTissueRealData, SeedAndRecistLineAgainstExpertContour) {
 INSTANTIATE_TEST_SUITE_P(
     Ibsi, SoftTissueRealData,
     ::testing::Values(
-        // Goal met (Dice >= 0.80): reached 0.884 / 0.889, volume +3 % / +9.5 %.
+        // Goal met (Dice >= 0.80): reached 0.887 / 0.889, volume +7.3 % / +9.5 % (seed: +3.0 % with
+        // the 4 mm seed ball as the model, which moved Dice by up to 0.33 for 3 mm seed moves).
         Case{"STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz", "ibsi_validation/nifti/STS_002/CT_mask.nii.gz",
              0.85, 0.85, 10, 15},
         // Goal met (Dice >= 0.75): reached 0.892 / 0.881, volume -9.8 % / -14.1 %.
         Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
              "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0.86, 0.85, 15, 20},
-        // Goal NOT met: reached 0.340 (seed) / 0.683 (RECIST line, volume -8.4 %). The deepest
-        // point lies in the tumour's hypodense core (the 4 mm seed ball misses the 50-100 HU rim);
+        // Goal NOT met: reached 0.473 (seed, volume -69 %; 0.340 / -79.5 % with the 4 mm seed ball
+        // as the model) / 0.683 (RECIST line, volume -8.4 %). The deepest point lies in the tumour's
+        // hypodense core (the 10 mm lesion sample reaches only part of the 50-100 HU rim);
         // from the RECIST line the region runs through the diaphragm into the liver (mostly cut
         // off by the bright-neighbour cut since 0.612 / +21 %) and into atelectatic lung; the
         // expert contour is cut flat at its lowest slice and holds lung-density parts
         // (docs/segmentation.md, "Why the IBSI CT phantom GTV fails").
         Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
-             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.30, 0.65, 85, 15, 0.80}),
+             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.44, 0.65, 75, 15, 0.80}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 // Soft-tissue issue: a seed moved by 3 mm in any direction changes Dice by less than 0.03. Met on
-// STS_002 MR T1 (worst change 0.006 when written); NOT met on STS_002 CT: moved +3 mm along y or z
-// the 4 mm seed ball of this textured sarcoma (raw SD ~45 HU) looks homogeneous on the 2 mm
-// average (spread 4.1-5.2 HU against 3.5-3.9 HU of noise, under the 1.5 factor), the two-class
-// path takes the lesion's own darker parts for a neighbouring class and the region shrinks (Dice
-// 0.884 -> 0.552). Asserted: what is reached (CT: change < 0.36) and the gap to 0.03 printed.
+// both: STS_002 MR T1 (worst change 0.006) and STS_002 CT (0.002). On CT the homogeneity decision
+// and the one-class intensity model use the lesion sample grown from the seed in 1 mm shells (up
+// to 10 mm), not the 4 mm seed ball: with the ball alone this textured sarcoma looked homogeneous
+// from +3 mm along y or z, the two-class path took its darker parts for a neighbouring class and
+// Dice fell from 0.884 to 0.55-0.63 (and to 0.80 along -z through a narrow one-class interval).
 struct ShiftCase {
   Case c;
   double maxDiceChange;
@@ -169,7 +171,7 @@ INSTANTIATE_TEST_SUITE_P(
     Ibsi, SoftTissueSeedShiftRealData,
     ::testing::Values(ShiftCase{Case{"STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz",
                                      "ibsi_validation/nifti/STS_002/CT_mask.nii.gz", 0, 0, 0, 0},
-                                0.36},
+                                0.03},
                       ShiftCase{Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
                                      "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0, 0, 0, 0},
                                 0.03}),

@@ -27,7 +27,8 @@ nlohmann::json spineJson(const spine::SpineResult& s, const spine::LyticResult* 
   nlohmann::json j;
   j["conventions"] = {
       {"coordinates", "LPS millimetres"},
-      {"labels", "TotalSegmentator numbering: S1 (sacrum) 26, L5 27, L4 28, L3 29, L2 30, L1 31, T12 32, T11 33, ..."},
+      {"labels", "TotalSegmentator numbering: sacrum below S1 and alae 25, S1 (first sacral segment) 26, L5 27, L4 28, "
+                 "L3 29, L2 30, L1 31, T12 32, T11 33, ..."},
       {"heights", "along the local column axis between the endplates (half-height crossing of the HU profile, "
                   "sub-voxel), in the mid-sagittal plane of the body at its anterior edge, centre and posterior edge; "
                   "uncertainty about half a slice per endplate"},
@@ -37,6 +38,8 @@ nlohmann::json spineJson(const spine::SpineResult& s, const spine::LyticResult* 
   j["levelAnchor"] = spine::anchorName(s.anchor);
   j["lowestRibBearingLevel"] = s.lowestRibBearingLevel;
   j["discCount"] = s.discCount;
+  j["discCentresMm"] = nlohmann::json::array();
+  for (const Vec3& c : s.discCentres) j["discCentresMm"].push_back(point(c));
   j["warnings"] = s.warnings;
   j["vertebrae"] = nlohmann::json::array();
   for (const auto& v : s.levels) {
@@ -98,8 +101,8 @@ cli::Command spineCommand() {
       "Segments the spinal column on a CT volume: bone mask, column centre line, vertebral bodies separated at the "
       "discs (endplate-to-endplate intensity profile along the column axis), each labelled by level counting up from "
       "the sacrum (or down from the lowest ribs at T12 when the sacrum is not in view; --level with --seed fixes "
-      "the count). Writes the vertebra label map (TotalSegmentator numbering: S1 26, L5 27, L4 28, L3 29, L2 30, "
-      "L1 31, T12 32, ...) and a JSON report with per-body volume, trabecular density, anterior/middle/posterior "
+      "the count). Writes the vertebra label map (TotalSegmentator numbering: rest of the sacrum 25, S1 (first "
+      "sacral segment) 26, L5 27, L4 28, L3 29, L2 30, L1 31, T12 32, ...) and a JSON report with per-body volume, trabecular density, anterior/middle/posterior "
       "heights, height loss against the neighbouring levels and the Genant grade. With --auto (or --lesions) it "
       "also proposes osteolytic lesions in every vertebral body with a confidence, their soft-tissue part beyond a "
       "cortical breach and sclerotic parts; normal variants (basivertebral vein channel, fatty marrow, endplate "

@@ -47,12 +47,18 @@ TEST(SpineTotalSegmentator, VertebraeAgainstReferenceLabels) {
     dicomio::writeLabelMapFile(spine.vertebrae, std::string(dbg) + "/ts-vertebrae.nrrd");
     dicomio::writeVolumeFile(ct, std::string(dbg) + "/ts-ct.nrrd");
     dicomio::writeLabelMapFile(reference, std::string(dbg) + "/ts-ref.nrrd");
+    std::ofstream line(std::string(dbg) + "/ts-centre-line.txt"); // one continuous index i j k per slice
+    for (const Vec3& c : spine.centreLine) line << formatPoint(ct.geometry.pointToIndex(c)) << "\n";
   }
   EXPECT_EQ(spine.anchor, LevelAnchor::Sacrum);
   std::vector<std::string> levels;
   for (const auto& v : spine.levels) levels.push_back(v.level);
   // T11 is cut by the top of the scan (76 reference voxels): not found as a body.
   EXPECT_EQ(levels, (std::vector<std::string>{"T12", "L1", "L2", "L3", "L4", "L5", "S1"}));
+  // The rest of the sacrum below the first sacral segment and beyond its body laterally.
+  const std::size_t rest = test::countVoxels(spine.vertebrae, [](std::uint16_t x) { return x == kSacrumRestLabel; });
+  std::cout << "rest of the sacrum (label 25): " << rest << " voxels\n";
+  EXPECT_GT(rest, 0u);
   for (const auto& v : spine.levels) {
     const std::uint16_t l = v.label;
     const double d = test::dice(spine.vertebrae, [&](std::uint16_t x) { return x == l; }, reference,
@@ -69,9 +75,12 @@ TEST(SpineTotalSegmentator, VertebraeAgainstReferenceLabels) {
                              v.bodyVolumeMl, v.meanTrabecularHu, v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm,
                              v.heightLossRatio, v.genantGrade, v.complete);
     // Goal 0.85 per vertebra. Measured: T12 0.865, L1 0.882, L2 0.914, L3 0.906, L4 0.924,
-    // L5 0.854; S1 0.513: their label 26 is the first sacral vertebra without the alae (the rest
-    // is their "sacrum" label, absent from this file), ours the sacrum within the lateral slab.
-    const double reached = v.level == "S1" ? 0.50 : v.level == "L5" ? 0.85 : v.level == "T12" ? 0.855 : v.level == "L1" ? 0.87 : 0.90;
+    // L5 0.854; S1 0.678 (0.513 while our S1 was the whole sacrum): like theirs, our 26 is the
+    // first sacral segment without the alae (the rest is 25, their "sacrum", absent from this
+    // file). Gap: our centre line runs 15 mm to the patient's right of the S1 body (the right ala
+    // and ilium pull it), so the S1 body envelope is shifted; L5 wins S1's superior articular
+    // processes (158 voxels).
+    const double reached = v.level == "S1" ? 0.67 : v.level == "L5" ? 0.85 : v.level == "T12" ? 0.855 : v.level == "L1" ? 0.87 : 0.90;
     std::cout << fmt::format("{:>4} vertebra Dice {:.3f} (goal 0.85, gap {:+.3f}; asserted >= {:.3f})\n", v.level, d, d - 0.85,
                              reached);
     EXPECT_GE(d, reached) << v.level;
@@ -200,16 +209,19 @@ TEST(SpineTotalSegmentator, NoLesionLabelledOnAFinerGridOfTheUntouchedCt) {
     firstCentre[a] = -0.5 + 0.5 * fine.spacing[a] / coarse.geometry.spacing[a];
   }
   fine.origin = coarse.geometry.indexToPoint(firstCentre);
+  const SpineResult coarseSpine = segmentSpine(coarse);
   const auto t0 = std::chrono::steady_clock::now();
   Volume ct = longitudinal::sampleFollowupOnGrid(coarse, RigidTransform{}, fine, -1024.0f);
   std::mt19937 rng(6);
   std::normal_distribution<float> noise(0.0f, 10.0f);
   for (float& v : ct.voxels) v += noise(rng);
+  if (const char* dbg = std::getenv("LESIONKIT_SPINE_DEBUG")) dicomio::writeVolumeFile(ct, std::string(dbg) + "/fine-ct.nrrd");
   const SpineResult spine = segmentSpine(ct);
   const LyticResult lytic = detectLyticLesions(ct, spine);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << fmt::format("{} x {} x {} at 1 mm: {:.1f} s, {} vertebrae, {} discs\n", fine.size[0], fine.size[1], fine.size[2],
                            seconds, spine.levels.size(), spine.discCount);
+  for (const Vec3& c : spine.discCentres) std::cout << "disc at " << formatPoint(c) << "\n";
   for (const LyticLesion& c : lytic.candidates)
     std::cout << fmt::format("candidate {} {:.2f} mL at {} conf {:.2f} labelled {}: {}\n", c.level, c.lyticVolumeMl,
                              formatPoint(c.centroid), c.confidence, c.labelled, c.reason);
@@ -219,17 +231,27 @@ TEST(SpineTotalSegmentator, NoLesionLabelledOnAFinerGridOfTheUntouchedCt) {
   std::vector<std::string> levels;
   for (const auto& v : spine.levels) levels.push_back(v.level);
   EXPECT_EQ(levels, (std::vector<std::string>{"T12", "L1", "L2", "L3", "L4", "L5", "S1"}));
-  // Reached: nothing labelled in L1-S1 (the rules before this test labelled six regions: the front
-  // of the canal in T12, L3, L4 and L5, two at the left sacroiliac side of S1). Not reached: T12,
-  // cut by the top of the scan, whose envelope takes in the canal on this grid (body centroid
-  // 13 mm behind the 3 mm one): the canal there (5.3 mL at 11 HU) is still labelled.
-  for (const LyticLesion& c : lytic.candidates) {
-    if (c.level == "T12") {
-      if (c.labelled) std::cout << "gap (goal: nothing labelled): T12 " << c.reason << "\n";
-      continue;
-    }
-    EXPECT_FALSE(c.labelled) << c.level << ": " << c.reason;
+  // The discs of the 3 mm original, no more: the disc profile reads the CT at a fixed physical
+  // resolution, takes valleys by contrast, drops a "disc" that splits a body into two short halves,
+  // and the centre line is as stiff per mm on both grids (before: 9 discs here, 8 on the
+  // 0.8 x 0.8 x 1.12 mm benchmark copy, false Genant grades 2-3).
+  EXPECT_EQ(spine.discCount, coarseSpine.discCount);
+  for (const Vec3& c : spine.discCentres) {
+    double nearest = 1e9;
+    for (const Vec3& o : coarseSpine.discCentres) nearest = std::min(nearest, std::abs(c.z - o.z));
+    EXPECT_LE(nearest, 4.0) << "disc at " << formatPoint(c) << " has no disc of the 3 mm CT within 4 mm";
   }
+  // Body heights: the 3 mm original grades nothing. Reached here: no grade 3; gap: grades 1-2
+  // where the body envelope of this interpolated grid misses an edge of the body (the
+  // partial-volumed anterior-inferior corner of L5, the posterior wall of L2).
+  for (const auto& v : spine.levels) {
+    if (v.genantGrade > 0) std::cout << fmt::format("gap (goal: grade 0): {} graded {}\n", v.level, v.genantGrade);
+    EXPECT_LE(v.genantGrade, 2) << v.level;
+  }
+  // Nothing labelled (the rules before this test labelled six regions: the front of the canal in
+  // T12, L3, L4 and L5, two at the left sacroiliac side of S1; and until the centre line was made
+  // as stiff as at 3 mm, T12's envelope took in the canal here, 5.3 mL at 11 HU).
+  for (const LyticLesion& c : lytic.candidates) EXPECT_FALSE(c.labelled) << c.level << ": " << c.reason;
 }
 
 // BLDS: 96 mm CT patches (1 mm) with bone lesion boxes ("osteoma": sclerotic) in LPS mm, in

@@ -22,11 +22,14 @@
 namespace lesion::spine {
 
 /// Label value of a level in vertebra label maps: the TotalSegmentator (v2, "total" task)
-/// numbering, so our maps compare directly with that tool's: S1 26 (ours: the whole sacrum in the lateral slab;
-/// theirs: the first sacral vertebra without the alae), L5 27, L4 28,
+/// numbering, so our maps compare directly with that tool's: S1 26 (the first sacral segment without
+/// the alae; the rest of the sacrum is kSacrumRestLabel), L5 27, L4 28,
 /// L3 29, L2 30, L1 31, T12 32, T11 33, ... T1 43, C7 44, ... C1 50.
 [[nodiscard]] std::uint16_t labelOfLevel(const std::string& level);
-/// "S1", "L5", ..., "C1" for a label of labelOfLevel(); empty for any other value.
+/// The sacrum below the first sacral segment (and its alae): TotalSegmentator's `sacrum` label.
+/// Our S1 (26) is the first sacral segment, as theirs (`vertebrae_S1`); see segmentSpine.
+inline constexpr std::uint16_t kSacrumRestLabel = 25;
+/// "S1", "L5", ..., "C1" for a label of labelOfLevel(); empty for any other value (also 25).
 [[nodiscard]] std::string levelOfLabel(std::uint16_t label);
 /// The level `steps` vertebrae above `level` (negative: below); empty when outside C1..S1.
 /// Throws lesion::UsageError for an unknown level name.
@@ -64,6 +67,12 @@ struct SpineOptions {
   /// line: beyond it lie the rib heads and necks (ribs are not part of the vertebra). Thoracic
   /// transverse processes reaching further are cut there.
   double thoracicMaxLateralMm{30.0};
+  /// Height of the first sacral segment along the column axis below its top when L5 is missing
+  /// or deformed (otherwise L5's mean body height is used: S1 is about as tall as L5).
+  double s1SegmentHeightMm{30.0};
+  /// The first sacral segment keeps its arch within this margin lateral to its body (the alae
+  /// beyond go to the rest of the sacrum, as in TotalSegmentator's labels).
+  double s1LateralMarginMm{4.0};
   /// Optional anchoring: the body holding (or nearest to) `anchorSeed` gets `anchorLevel`.
   std::optional<std::string> anchorLevel{};
   std::optional<Vec3> anchorSeed{};
@@ -101,6 +110,7 @@ struct SpineResult {
   std::string lowestRibBearingLevel; ///< empty when no ribs were found
   std::vector<Vec3> centreLine; ///< column centre per slice (body centre), index k order
   std::size_t discCount{0};     ///< intervertebral discs found along the column
+  std::vector<Vec3> discCentres;///< their centres on the centre line (LPS), index k order
   std::vector<std::string> warnings;
 };
 

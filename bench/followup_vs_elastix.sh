@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 set -- $(python3 -c "
 import json; m=json.load(open('$W/truth.json'))['matrix4x4']
 print(','.join(repr(m[r][c]) for r in range(3) for c in range(3)), ','.join(repr(m[r][3]) for r in range(3)))")
-echo "== lesionkit (lesion::longitudinal::registerRigid + one local refinement)"
+echo "== lesionkit (lesion::longitudinal::registerRigid + one local refinement + one B-spline level)"
 "$B/bin/followup_bench" "$W/baseline.nii" "$W/followup.nii" "$1" "$2"
 OUT=$(mktemp -d)
 echo "== elastix (bench/elastix_rigid.txt), 2 threads"

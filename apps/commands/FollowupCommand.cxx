@@ -29,7 +29,8 @@ cli::Command followupCommand() {
   c.summary = "follow lesions over time: register, track, quantify change, RECIST 1.1 / MDA bone / inverse Choi";
   c.description =
       "Registers each follow-up scan to the baseline (rigid: a global level on downsampled copies, then a local "
-      "refinement around each lesion; Mattes mutual information), carries each baseline lesion to the follow-up, "
+      "refinement around each lesion; Mattes mutual information; optionally a B-spline level for soft tissue), "
+      "carries each baseline lesion to the follow-up, "
       "re-segments soft-tissue lesions there (or tracks them intensity-gated / inside the mapped mask, as chosen), "
       "measures them (RECIST axes, volume, density, calcified and remaining lytic volume, HU change normalised to "
       "reference labels) and assesses response over all time points under RECIST 1.1, the MD Anderson bone "
@@ -115,6 +116,15 @@ cli::Command followupCommand() {
   c.parameters.push_back({"noLocal", ParameterType::Boolean, "No local refinement",
                           "use the global rigid transform for every lesion.", Channel::Input});
   c.parameters.back().group = "Tracking";
+  c.parameters.push_back({"softTissueRegistration", ParameterType::StringEnumeration, "Soft-tissue registration",
+                          "rigid: the local rigid level only; bspline: then a B-spline (free-form) level on the "
+                          "lesion's box + 20 mm (control points ~20-25 mm apart, Mattes MI, L-BFGS-B, 4-16 s "
+                          "per lesion) for soft tissue that deforms between scans; the mask and change map follow it, "
+                          "and transforms/<timepoint>-<id>-bspline.tfm holds it. Bone lesions stay rigid.",
+                          Channel::Input});
+  c.parameters.back().defaultValue = "rigid";
+  c.parameters.back().elements = {"rigid", "bspline"};
+  c.parameters.back().group = "Tracking";
   c.parameters.push_back({"globalVoxelSizeMm", ParameterType::Float, "Global registration voxel size (mm)",
                           "the global level registers copies averaged to voxels of at least this size.", Channel::Input});
   c.parameters.back().defaultValue = "2";
@@ -183,6 +193,7 @@ cli::Command followupCommand() {
     options.growthMarginMm = args.number("growthMarginMm");
     options.localMarginMm = args.number("localMarginMm");
     options.localRefinement = !args.flag("noLocal");
+    options.softTissueRegistration = longitudinal::parseSoftTissueRegistration(args.string("softTissueRegistration"));
     options.globalRegistration.globalVoxelSizeMm = args.number("globalVoxelSizeMm");
     options.measurement.calcificationThresholdHu = args.number("calcificationThresholdHu");
     options.changeMaps = !args.flag("noChangeMaps");
@@ -195,7 +206,12 @@ cli::Command followupCommand() {
     const std::string unit = args.string("intensityUnit");
     const bool hu = unit == "HU" || (unit == "auto" && (baseline.modality.empty() || baseline.modality == "CT"));
     options.measurement.intensityUnit = hu ? measurement::IntensityUnit::HounsfieldUnit : measurement::IntensityUnit::Arbitrary;
-    if (hu) options.globalRegistration.clampBelow = options.localRegistration.clampBelow = -1000.0f;
+    if (hu) {
+      options.globalRegistration.clampBelow = options.localRegistration.clampBelow = -1000.0f;
+      // B-spline level: a soft-tissue window, so the metric's bins resolve fat, muscle and the mass.
+      options.deformableRegistration.clampBelow = -200.0f;
+      options.deformableRegistration.clampAbove = 300.0f;
+    }
     options.segmenter = pipeline::softTissueResegmenter(hu ? segmentation::Modality::CT : segmentation::Modality::MR);
 
     pipeline::FollowupRunInput run;

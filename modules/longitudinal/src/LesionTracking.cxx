@@ -388,6 +388,16 @@ FollowupMaskMethod parseMaskMethod(const std::string& text) {
   throw UsageError(fmt::format("follow-up mask method '{}': expected resegment, intensity-gated or mapped-mask", text));
 }
 
+std::string softTissueRegistrationName(SoftTissueRegistration method) {
+  return method == SoftTissueRegistration::BSpline ? "bspline" : "rigid";
+}
+
+SoftTissueRegistration parseSoftTissueRegistration(const std::string& text) {
+  if (text == "rigid") return SoftTissueRegistration::Rigid;
+  if (text == "bspline") return SoftTissueRegistration::BSpline;
+  throw UsageError(fmt::format("soft-tissue registration '{}': expected rigid or bspline", text));
+}
+
 TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions, const LabelMap* reference,
                                 const FollowupOptions& options, const std::string& label) {
   baseline.geometry.validate("baseline volume");
@@ -470,12 +480,13 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
     t.trackingId = before.trackingId;
     t.spec = spec;
     t.registration = tp.globalRegistration;
+    // A local level that wandered off (little structure in the region) must not carry the mask
+    // away: compare where the transforms send the lesion centre.
+    constexpr double kMaxLocalShiftMm = 10.0;
+    const Vec3 centre = before.measurement ? before.measurement->principalAxes.centroid : Vec3{};
     if (!local.empty()) {
-      // A local level that wandered off (little structure in the region) must not carry the mask
-      // away: compare where both transforms send the lesion centre.
-      const Vec3 centre = before.measurement ? before.measurement->principalAxes.centroid : Vec3{};
       const double shift = distance(local[n].baselineToFollowup.apply(centre), global.apply(centre));
-      if (shift <= 10.0) {
+      if (shift <= kMaxLocalShiftMm) {
         t.registration = local[n];
       } else {
         t.notes.push_back(fmt::format("local registration moved the lesion centre {:.1f} mm away from the global result; "
@@ -485,7 +496,31 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
       }
     }
     const RigidTransform& transform = t.registration->baselineToFollowup;
-    const LabelMap mapped = mapLabelsToFollowup(lesions, transform, followup.geometry, {spec.label});
+    if (!isBoneKind(spec.kind) && options.softTissueRegistration == SoftTissueRegistration::BSpline) {
+      progress.report(0.8 + 0.2 * double(n) / double(baselineResult.lesions.size()), "B-spline registration");
+      try {
+        t.deformable = registerBSplineLocal(
+            baseline, followup, regionAroundLabels(lesions, {spec.label}, options.deformableMarginMm, t.trackingId),
+            transform, options.deformableRegistration);
+        const double shift = distance(t.deformable->baselineToFollowup.apply(centre), transform.apply(centre));
+        if (t.deformable->finalMetricValue >= t.deformable->rigidMetricValue)
+          t.notes.push_back(fmt::format("the B-spline level did not improve the metric ({:.4f} vs rigid {:.4f}); the "
+                                        "rigid transform is used",
+                                        t.deformable->finalMetricValue, t.deformable->rigidMetricValue));
+        else if (shift > kMaxLocalShiftMm)
+          t.notes.push_back(fmt::format("the B-spline level moved the lesion centre {:.1f} mm away from the rigid "
+                                        "result; the rigid transform is used",
+                                        shift));
+        else
+          t.deformableUsed = true;
+      } catch (const Error& e) {
+        t.notes.push_back(fmt::format("B-spline registration failed ({}); the rigid transform is used", e.what()));
+      }
+      if (!t.deformableUsed) logWarning("lesion {} at {}: {}", t.trackingId, label, t.notes.back());
+    }
+    const LabelMap mapped = t.deformableUsed
+                                ? mapLabelsToFollowup(lesions, t.deformable->baselineToFollowup, followup.geometry, {spec.label})
+                                : mapLabelsToFollowup(lesions, transform, followup.geometry, {spec.label});
     const std::size_t mappedCount = countLabel(mapped, spec.label);
     if (mappedCount == 0) {
       t.notEvaluable = true;
@@ -567,7 +602,8 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
       const RegionOfInterest box = regionAroundLabels(lesions, {spec.label}, options.changeMapMarginMm, t.trackingId);
       const ImageGeometry crop = cropGrid(baseline.geometry, box.minimum, box.maximum);
       constexpr float kNoData = std::numeric_limits<float>::quiet_NaN();
-      Volume change = sampleFollowupOnGrid(followup, transform, crop, kNoData);
+      Volume change = t.deformableUsed ? sampleFollowupOnGrid(followup, t.deformable->baselineToFollowup, crop, kNoData)
+                                       : sampleFollowupOnGrid(followup, transform, crop, kNoData);
       const Volume before = cropImage(baseline, crop);
       const LabelMap lesionCrop = cropImage(lesions, crop);
       double sum = 0.0;

@@ -76,10 +76,13 @@ void outputBox(const ImageGeometry& out, const RigidTransform& inToOut, const Im
   }
 }
 
-} // namespace
-
-LabelMap mapLabelsToFollowup(const LabelMap& baselineLabels, const RigidTransform& baselineToFollowup,
-                             const ImageGeometry& followupGrid, const std::vector<std::uint16_t>& values) {
+/// Nearest-neighbour label transfer: `toBaselineIndex(i, j, k)` gives the continuous baseline
+/// index of follow-up voxel (i, j, k); only the follow-up box that `rigid` (the transform's rigid
+/// part) carries the labels' box to, grown by `growMm`, is visited.
+template <typename ToBaselineIndex>
+LabelMap transferLabels(const LabelMap& baselineLabels, const RigidTransform& rigid, double growMm,
+                        const ImageGeometry& followupGrid, const std::vector<std::uint16_t>& values,
+                        ToBaselineIndex toBaselineIndex) {
   const ImageGeometry& in = baselineLabels.geometry;
   LabelMap out(followupGrid, 0);
   auto wanted = [&](std::uint16_t v) {
@@ -97,19 +100,54 @@ LabelMap mapLabelsToFollowup(const LabelMap& baselineLabels, const RigidTransfor
           hi = {std::max(hi[0], double(i)), std::max(hi[1], double(j)), std::max(hi[2], double(k))};
         }
   if (hi[0] < 0.0) return out;
+  for (std::size_t a = 0; a < 3; ++a) {
+    const double grow = std::ceil(growMm / in.spacing[a]);
+    lo[a] -= grow;
+    hi[a] += grow;
+  }
   std::array<std::size_t, 3> first{}, last{};
   bool empty = false;
-  outputBox(followupGrid, baselineToFollowup, in, lo, hi, first, last, empty);
+  outputBox(followupGrid, rigid, in, lo, hi, first, last, empty);
   if (empty) return out;
-  const AffineIndexMap m = indexMap(followupGrid, baselineToFollowup.inverse(), in);
   for (std::size_t k = first[2]; k <= last[2]; ++k)
     for (std::size_t j = first[1]; j <= last[1]; ++j)
       for (std::size_t i = first[0]; i <= last[0]; ++i) {
-        const Vec3 p = m(double(i), double(j), double(k));
+        const Vec3 p = toBaselineIndex(i, j, k);
         const long ii = std::lround(p.x), jj = std::lround(p.y), kk = std::lround(p.z);
         if (!in.containsIndex(ii, jj, kk)) continue;
         const std::uint16_t v = baselineLabels.at(std::size_t(ii), std::size_t(jj), std::size_t(kk));
         if (wanted(v)) out.at(i, j, k) = v;
+      }
+  return out;
+}
+
+} // namespace
+
+LabelMap mapLabelsToFollowup(const LabelMap& baselineLabels, const RigidTransform& baselineToFollowup,
+                             const ImageGeometry& followupGrid, const std::vector<std::uint16_t>& values) {
+  const AffineIndexMap m = indexMap(followupGrid, baselineToFollowup.inverse(), baselineLabels.geometry);
+  return transferLabels(baselineLabels, baselineToFollowup, 0.0, followupGrid, values,
+                        [&m](std::size_t i, std::size_t j, std::size_t k) { return m(double(i), double(j), double(k)); });
+}
+
+LabelMap mapLabelsToFollowup(const LabelMap& baselineLabels, const DeformableTransform& baselineToFollowup,
+                             const ImageGeometry& followupGrid, const std::vector<std::uint16_t>& values) {
+  const ImageGeometry& in = baselineLabels.geometry;
+  return transferLabels(baselineLabels, baselineToFollowup.rigid, baselineToFollowup.maxDisplacementBoundMm(), followupGrid,
+                        values, [&](std::size_t i, std::size_t j, std::size_t k) {
+                          return in.pointToIndex(baselineToFollowup.applyInverse(followupGrid.indexToPoint(i, j, k)));
+                        });
+}
+
+Volume sampleFollowupOnGrid(const Volume& followup, const DeformableTransform& baselineToFollowup,
+                            const ImageGeometry& grid, float outside) {
+  Volume out(grid, outside);
+  for (std::size_t k = 0; k < grid.size[2]; ++k)
+    for (std::size_t j = 0; j < grid.size[1]; ++j)
+      for (std::size_t i = 0; i < grid.size[0]; ++i) {
+        const Vec3 q = baselineToFollowup.apply(grid.indexToPoint(i, j, k));
+        if (const auto value = trilinearAtIndex(followup, followup.geometry.pointToIndex(q)))
+          out.at(i, j, k) = static_cast<float>(*value);
       }
   return out;
 }

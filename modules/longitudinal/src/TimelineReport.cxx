@@ -14,17 +14,35 @@ using nlohmann::json;
 
 json optionalNumber(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
+/// The optimiser's figures, the same for every registration level.
+template <typename Result>
+json runJson(const Result& r) {
+  return {{"finalMetricValue", r.finalMetricValue},
+          {"iterations", r.iterations},
+          {"stopCondition", r.stopCondition},
+          {"seconds", r.seconds},
+          {"fixedVoxels", r.fixedVoxels}};
+}
+
 json transformJson(const RegistrationResult& r) {
-  json j;
+  json j = runJson(r);
   const RigidTransform& t = r.baselineToFollowup;
   j["rotation"] = std::vector<double>(t.rotation.m.begin(), t.rotation.m.end());
   j["translationMm"] = {t.translation.x, t.translation.y, t.translation.z};
   j["rotationDegrees"] = t.angleDegrees();
-  j["finalMetricValue"] = r.finalMetricValue;
-  j["iterations"] = r.iterations;
-  j["stopCondition"] = r.stopCondition;
-  j["seconds"] = r.seconds;
-  j["fixedVoxels"] = r.fixedVoxels;
+  return j;
+}
+
+json deformableJson(const DeformableRegistrationResult& r, bool used) {
+  const ImageGeometry& grid = r.baselineToFollowup.controlGrid;
+  json j = runJson(r);
+  j["used"] = used;
+  j["method"] = softTissueRegistrationName(SoftTissueRegistration::BSpline);
+  j["controlPoints"] = grid.size;
+  j["controlSpacingMm"] = {grid.spacing.x, grid.spacing.y, grid.spacing.z};
+  j["controlOriginMm"] = {grid.origin.x, grid.origin.y, grid.origin.z};
+  j["rigidMetricValue"] = r.rigidMetricValue;
+  j["maxDisplacementMm"] = r.maxDisplacementMm;
   return j;
 }
 
@@ -79,6 +97,7 @@ json lesionJson(const TrackedLesion& l, const TrackedLesion* base) {
                        l.measurement->principalAxes.centroid.z};
   }
   if (l.registration) j["registration"] = transformJson(*l.registration);
+  if (l.deformable) j["deformableRegistration"] = deformableJson(*l.deformable, l.deformableUsed);
   if (l.changeMap) j["changeMapMeanHuInLesion"] = l.changeMapMeanHu;
   if (base) j["changeFromBaseline"] = changeJson(*base, l);
   return j;
@@ -119,6 +138,11 @@ std::string toTimelineJson(const Timeline& timeline) {
       {"transform", "p_followup = rotation * p_baseline + translationMm, LPS millimetres (rotation row-major); "
                     "registration fixed image = baseline, moving image = follow-up"},
       {"metric", "Mattes mutual information, negated by ITK: lower is better"},
+      {"deformableRegistration",
+       "soft tissue with --soft-tissue-registration bspline: p_followup = rigid(p_baseline + d(p_baseline)), d a cubic "
+       "B-spline on the lesion's region (zero outside it); coefficients in transforms/<tp>-<id>-bspline.tfm (ITK "
+       "CompositeTransform); rigidMetricValue and finalMetricValue are over every voxel of the region; when used, the "
+       "mask and change map follow it"},
       {"lyticVolume", "lesion volume below the calcification threshold"},
       {"normalisedMeanHu", "lesion mean HU minus referenceShiftHu: the change since baseline of the reference region's "
                            "mean over its interior voxels, paired through the global transform"},
@@ -168,7 +192,8 @@ std::string toTimelineSummary(const Timeline& timeline) {
                          tp.globalRegistration->finalMetricValue, tp.globalRegistration->seconds);
     out << '\n';
     for (const TrackedLesion& l : tp.lesions) {
-      out << fmt::format("  {} {} ({}, {}): ", l.trackingId, l.spec.name, l.spec.kind, l.maskMethod);
+      out << fmt::format("  {} {} ({}, {}{}): ", l.trackingId, l.spec.name, l.spec.kind, l.maskMethod,
+                         l.deformableUsed ? ", B-spline" : "");
       if (l.notEvaluable) out << "not evaluable";
       else if (l.disappeared) out << "disappeared";
       else {

@@ -1,8 +1,15 @@
 // `lesionkit followup` as a user runs it: files in, a complete output folder out, documented
 // exit codes for bad input.
 #include <fstream>
+#include <functional>
+#include <iostream>
+#include <sstream>
 
 #include <gtest/gtest.h>
+#include <itkCompositeTransform.h>
+#include <itkTransformFactoryBase.h>
+#include <itkTransformFileReader.h>
+#include <itkTxtTransformIOFactory.h>
 #include <nlohmann/json.hpp>
 
 #include "SyntheticScene.h"
@@ -71,6 +78,106 @@ TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
                                                 "--followup", (dir / "ct1.nrrd").string(), "--lesions",
                                                 (dir / "lesions.nrrd").string(), "--anchor", "3:15", "-o", bad.string()});
   EXPECT_EQ(usage.exitCode, 1) << usage.err;
+}
+
+/// A transform file read with ITK's reader: the transform kinds in the file and the point map.
+struct ItkPointMap {
+  std::vector<std::string> kinds;
+  std::function<Vec3(const Vec3&)> map;
+};
+
+ItkPointMap readItkTransform(const std::filesystem::path& file) {
+  itk::TransformFactoryBase::RegisterDefaultTransforms();
+  itk::TxtTransformIOFactory::RegisterOneFactory(); // .tfm text files
+  const auto reader = itk::TransformFileReaderTemplate<double>::New();
+  reader->SetFileName(file.string());
+  reader->Update();
+  ItkPointMap result;
+  using Base = itk::TransformBaseTemplate<double>;
+  const Base::Pointer first = reader->GetTransformList()->front();
+  for (const Base::Pointer& t : *reader->GetTransformList()) {
+    result.kinds.push_back(t->GetNameOfClass());
+    if (const auto* composite = dynamic_cast<const itk::CompositeTransform<double, 3>*>(t.GetPointer()))
+      for (unsigned n = 0; n < composite->GetNumberOfTransforms(); ++n)
+        result.kinds.push_back(composite->GetNthTransformConstPointer(n)->GetNameOfClass());
+  }
+  using Transform3 = itk::Transform<double, 3, 3>;
+  const Transform3::Pointer transform = dynamic_cast<Transform3*>(first.GetPointer());
+  if (!transform) throw std::runtime_error(file.string() + ": not a 3D transform");
+  result.map = [transform](const Vec3& p) {
+    const auto q = transform->TransformPoint(Transform3::InputPointType(std::array<double, 3>{p.x, p.y, p.z}.data()));
+    return Vec3{q[0], q[1], q[2]};
+  };
+  return result;
+}
+
+TEST(FollowupCommand, BSplineLevelIsReportedAndWrittenAsAnItkCompositeTransform) {
+  lesion::test::ScratchFolder dir("lesionkit-followup-bspline");
+  const ImageGeometry g = sceneGrid(72, 64, 48, {1.5, 1.5, 2.0});
+  dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
+  dicomio::writeVolumeFile(sceneVolume(g, knownMotion()), dir / "ct1.nrrd", true);
+  LabelMap lesions(g, 0);
+  const Blob mass = sceneBlobs()[6];
+  for (std::size_t n = 0; n < lesions.voxels.size(); ++n)
+    if (inside(g.indexToPoint(n % g.size[0], (n / g.size[0]) % g.size[1], n / (g.size[0] * g.size[1])), mass) >= 0.5)
+      lesions.voxels[n] = 3;
+  dicomio::writeLabelMapFile(lesions, dir / "lesions.nrrd");
+  const auto out = dir / "out";
+  const lesion::test::ProcessResult r = lesion::test::runProcess(
+      {"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(), "--followup", (dir / "ct1.nrrd").string(),
+       "--lesions", (dir / "lesions.nrrd").string(), "--lesion", "3:soft-tissue:mass", "--soft-tissue-method",
+       "mapped-mask", "--soft-tissue-registration", "bspline", "--no-change-maps", "-o", out.string(), "-q"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::ifstream in(out / "timeline.json");
+  const nlohmann::json timeline = nlohmann::json::parse(in);
+  const auto& d = timeline.at("timepoints").at(1).at("lesions").at(0).at("deformableRegistration");
+  EXPECT_EQ(d.at("method"), "bspline");
+  EXPECT_EQ(d.at("controlPoints"), nlohmann::json::array({6, 6, 6}));
+  EXPECT_LT(d.at("finalMetricValue").get<double>(), 0.0);
+  // A rigid motion only, noise-free: there is nothing to deform, and what the B-spline finds
+  // (sub-voxel shifts that trade interpolation blur, measured up to 5 mm) does not lower the
+  // metric over the whole region, so the rigid transform is kept and a note says why.
+  const auto& lesion = timeline.at("timepoints").at(1).at("lesions").at(0);
+  if (d.at("used").get<bool>()) {
+    EXPECT_LT(d.at("maxDisplacementMm").get<double>(), 2.0);
+  } else {
+    EXPECT_GE(d.at("finalMetricValue").get<double>(), d.at("rigidMetricValue").get<double>());
+    EXPECT_NE(lesion.at("notes").dump().find("B-spline level did not improve"), std::string::npos) << lesion.dump();
+  }
+  std::cout << "[ measured ] rigid pair: B-spline used " << d.at("used") << ", metric " << d.at("rigidMetricValue")
+            << " -> " << d.at("finalMetricValue") << ", max displacement " << d.at("maxDisplacementMm") << " mm, "
+            << d.at("seconds") << " s\n";
+  std::ifstream tfm(out / "transforms/follow-up-1-T003-bspline.tfm");
+  ASSERT_TRUE(tfm.good());
+  std::string line, text;
+  std::size_t bsplineParameters = 0;
+  bool inBSpline = false;
+  while (std::getline(tfm, line)) {
+    text += line + '\n';
+    if (line.rfind("Transform: ", 0) == 0) inBSpline = line == "Transform: BSplineTransform_double_3_3";
+    if (inBSpline && line.rfind("Parameters: ", 0) == 0) {
+      std::istringstream values(line.substr(12));
+      double v = 0.0;
+      while (values >> v) ++bsplineParameters;
+    }
+  }
+  EXPECT_NE(text.find("Transform: CompositeTransform_double_3_3\n#Transform 1\nTransform: AffineTransform_double_3_3"),
+            std::string::npos)
+      << text.substr(0, 300);
+  EXPECT_EQ(bsplineParameters, 3u * 6 * 6 * 6);
+
+  // What Slicer and elastix users do with it: ITK reads it back as [affine, B-spline] (the
+  // B-spline applied first); outside the B-spline's domain it is the lesion's rigid transform,
+  // at the mass it differs from it by the displacement, at most the largest one reported.
+  const ItkPointMap composite = readItkTransform(out / "transforms/follow-up-1-T003-bspline.tfm");
+  const ItkPointMap rigid = readItkTransform(out / "transforms/follow-up-1-T003.tfm");
+  EXPECT_EQ(composite.kinds, (std::vector<std::string>{"CompositeTransform", "AffineTransform", "BSplineTransform"}));
+  const Vec3 corner = g.indexToPoint(0, 0, 0);
+  EXPECT_LT(distance(composite.map(corner), rigid.map(corner)), 1e-9);
+  const double shift = distance(composite.map(mass.centre), rigid.map(mass.centre));
+  std::cout << "[ measured ] ITK reads the .tfm back: at the mass centre the B-spline moves the point " << shift
+            << " mm (largest displacement reported " << d.at("maxDisplacementMm") << " mm)\n";
+  EXPECT_LE(shift, d.at("maxDisplacementMm").get<double>() + 0.5);
 }
 
 } // namespace

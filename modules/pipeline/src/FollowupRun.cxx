@@ -15,12 +15,37 @@ namespace lesion::pipeline {
 
 namespace fs = std::filesystem;
 
-std::string itkTransformText(const RigidTransform& t) {
+namespace {
+
+/// One transform of an ITK transform file: p_followup = R p_baseline + t as an affine transform.
+std::string affineTransformBlock(const RigidTransform& t) {
   std::string params;
   for (double v : t.rotation.m) params += fmt::format("{:.17g} ", v);
   params += fmt::format("{:.17g} {:.17g} {:.17g}", t.translation.x, t.translation.y, t.translation.z);
-  return "#Insight Transform File V1.0\n#Transform 0\nTransform: AffineTransform_double_3_3\nParameters: " + params +
-         "\nFixedParameters: 0 0 0\n";
+  return "Transform: AffineTransform_double_3_3\nParameters: " + params + "\nFixedParameters: 0 0 0\n";
+}
+
+} // namespace
+
+std::string itkTransformText(const RigidTransform& t) {
+  return "#Insight Transform File V1.0\n#Transform 0\n" + affineTransformBlock(t);
+}
+
+std::string itkTransformText(const longitudinal::DeformableTransform& t) {
+  // ITK's CompositeTransform applies its last transform first: [rigid, B-spline] is
+  // p -> rigid(p + d(p)). B-spline parameters: every x coefficient, then y, then z; fixed
+  // parameters: grid size, origin, spacing, direction (row-major).
+  const ImageGeometry& g = t.controlGrid;
+  std::string params;
+  for (std::size_t axis = 0; axis < 3; ++axis)
+    for (const Vec3& c : t.coefficients) params += fmt::format("{:.17g} ", c[axis]);
+  if (!params.empty()) params.pop_back();
+  std::string fixed = fmt::format("{} {} {}", g.size[0], g.size[1], g.size[2]);
+  for (const Vec3& v : {g.origin, g.spacing}) fixed += fmt::format(" {:.17g} {:.17g} {:.17g}", v.x, v.y, v.z);
+  for (double v : g.direction.m) fixed += fmt::format(" {:.17g}", v);
+  return "#Insight Transform File V1.0\n#Transform 0\nTransform: CompositeTransform_double_3_3\n#Transform 1\n" +
+         affineTransformBlock(t.rigid) + "#Transform 2\nTransform: BSplineTransform_double_3_3\nParameters: " + params +
+         "\nFixedParameters: " + fixed + "\n";
 }
 
 namespace {
@@ -149,6 +174,10 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
       if (l.registration && options.localRefinement) {
         writeTextFileAtomically(folder / "transforms" / (source.label + "-" + l.trackingId + ".tfm"),
                                 itkTransformText(l.registration->baselineToFollowup));
+      }
+      if (l.deformable) {
+        writeTextFileAtomically(folder / "transforms" / (source.label + "-" + l.trackingId + "-bspline.tfm"),
+                                itkTransformText(l.deformable->baselineToFollowup));
       }
       if (l.changeMap) {
         dicomio::writeVolumeFile(*l.changeMap, folder / "changemaps" / (source.label + "-" + l.trackingId + ".nrrd"));

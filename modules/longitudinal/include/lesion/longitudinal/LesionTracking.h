@@ -48,6 +48,16 @@ enum class FollowupMaskMethod {
 [[nodiscard]] std::string maskMethodName(FollowupMaskMethod method);
 [[nodiscard]] FollowupMaskMethod parseMaskMethod(const std::string& text);
 
+/// Registration of soft-tissue kinds (soft-tissue, lymph-node, other) beyond the global level.
+enum class SoftTissueRegistration {
+  Rigid,  ///< the local rigid level (or the global one without local refinement)
+  BSpline ///< then a B-spline level on the lesion's box + deformableMarginMm (registerBSplineLocal)
+};
+
+/// "rigid", "bspline"; parse throws lesion::UsageError otherwise.
+[[nodiscard]] std::string softTissueRegistrationName(SoftTissueRegistration method);
+[[nodiscard]] SoftTissueRegistration parseSoftTissueRegistration(const std::string& text);
+
 /// Re-segments one lesion on the follow-up from its mapped mask (same grid as `followup`, the
 /// lesion has `spec.label`). Returns a mask on that grid holding spec.label; throws
 /// lesion::ProcessingError when it cannot produce a trustworthy mask.
@@ -66,10 +76,20 @@ struct FollowupOptions {
   /// sclerotic-bone). Resegment without a segmenter is a lesion::UsageError; when the segmenter
   /// throws lesion::ProcessingError the lesion is tracked intensity-gated and the failure is
   /// recorded in its notes (and logged).
+  /// The library default is the built-in method: Resegment needs `segmenter`, which lives outside
+  /// this module (lesion::pipeline::softTissueResegmenter wires segmentSoftTissueMass; the
+  /// command, the demo and the patient pipeline set Resegment with it).
   FollowupMaskMethod softTissueMethod{FollowupMaskMethod::IntensityGated};
   FollowupMaskMethod boneMethod{FollowupMaskMethod::MappedMask};
   ResegmentFunction segmenter{};   ///< for soft-tissue kinds with FollowupMaskMethod::Resegment
   double growthMarginMm{10.0};     ///< IntensityGated: how far the lesion may have grown
+  /// Soft-tissue kinds: rigid only, or a B-spline level after the rigid one. With BSpline the
+  /// mapped mask and the change map follow the deformation; it is not used (and a note says
+  /// why) when it does not improve the metric or moves the lesion centre more than 10 mm away
+  /// from the rigid result.
+  SoftTissueRegistration softTissueRegistration{SoftTissueRegistration::Rigid};
+  DeformableRegistrationOptions deformableRegistration{};
+  double deformableMarginMm{20.0}; ///< B-spline region: lesion box + this margin
   /// Which labels to follow and what they are; the thresholds also define calcified (>=
   /// calcificationThresholdHu) and remaining lytic (< it) volume.
   measurement::MeasurementOptions measurement{};
@@ -108,8 +128,12 @@ struct TrackedLesion {
   std::optional<double> normalisedMeanHu{};
   /// The transform used for this lesion (local refinement, else global); unset at baseline.
   std::optional<RegistrationResult> registration{};
+  /// Soft tissue with SoftTissueRegistration::BSpline: the B-spline level after `registration`.
+  std::optional<DeformableRegistrationResult> deformable{};
+  /// Whether the mask and change map went through `deformable` (else through `registration`).
+  bool deformableUsed{false};
   /// Follow-up minus baseline HU on a baseline-grid crop around the lesion (follow-up sampled
-  /// through `registration`, trilinear; 0 where the follow-up has no data). Follow-ups only.
+  /// through the lesion's transform, trilinear; 0 where the follow-up has no data). Follow-ups only.
   std::optional<Volume> changeMap{};
   double changeMapMeanHu{0.0};     ///< mean of the map inside the baseline lesion
 };

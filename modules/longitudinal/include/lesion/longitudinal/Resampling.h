@@ -1,8 +1,9 @@
 #pragma once
 /// \file Resampling.h
 /// Moving images between the baseline and follow-up grids through a rigid transform
-/// (baseline → follow-up LPS, see Registration.h). Plain C++: an affine index map per output
-/// voxel, only over the output box that can receive data.
+/// (baseline → follow-up LPS, see Registration.h) or a deformable one. Plain C++: an affine
+/// index map per output voxel (deformable: the transform per voxel), only over the output box
+/// that can receive data.
 
 #include <cstdint>
 #include <optional>
@@ -10,6 +11,7 @@
 
 #include "lesion/core/Geometry.h"
 #include "lesion/core/Image.h"
+#include "lesion/longitudinal/Registration.h"
 
 namespace lesion::longitudinal {
 
@@ -20,9 +22,19 @@ namespace lesion::longitudinal {
                                            const ImageGeometry& followupGrid,
                                            const std::vector<std::uint16_t>& values = {});
 
+/// The same through a deformable transform: follow-up voxel q takes the baseline label at
+/// T^-1(q) (DeformableTransform::applyInverse).
+[[nodiscard]] LabelMap mapLabelsToFollowup(const LabelMap& baselineLabels, const DeformableTransform& baselineToFollowup,
+                                           const ImageGeometry& followupGrid,
+                                           const std::vector<std::uint16_t>& values = {});
+
 /// Follow-up intensities on `grid` (usually a crop of the baseline grid), trilinear: the value at
 /// grid point p is the follow-up at T(p); points outside the follow-up get `outside`.
 [[nodiscard]] Volume sampleFollowupOnGrid(const Volume& followup, const RigidTransform& baselineToFollowup,
+                                          const ImageGeometry& grid, float outside);
+
+/// The same through a deformable transform: the value at grid point p is the follow-up at T(p).
+[[nodiscard]] Volume sampleFollowupOnGrid(const Volume& followup, const DeformableTransform& baselineToFollowup,
                                           const ImageGeometry& grid, float outside);
 
 /// Trilinear value of `volume` at an LPS point; unset outside the grid (beyond half a voxel).

@@ -68,7 +68,8 @@ struct FollowupRunOutput {
 
 /// Writes, under `folder` (existing; stage it with lesion::StagedOutputFolder): timeline.json,
 /// measurements.csv, measurements-<label>.json (report schema v1), labels/<label>.nrrd,
-/// transforms/<label>.tfm (baseline to follow-up points, ITK format) and, when
+/// transforms/<label>.tfm (baseline to follow-up points, ITK format; per lesion
+/// <label>-<id>.tfm and, with the B-spline level, <label>-<id>-bspline.tfm) and, when
 /// options.changeMaps, changemaps/<label>-<lesion>.nrrd; with proposeNewLytic, new-lesions.json;
 /// with bundles, timepoints/<label>/ (seg.dcm, sr.dcm, qc/, report.html...).
 /// Errors name the time point's source.
@@ -77,5 +78,9 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const std::fil
 
 /// ITK transform file text of p_followup = R p_baseline + t (what Slicer and elastix read).
 [[nodiscard]] std::string itkTransformText(const RigidTransform& transform);
+
+/// ITK transform file text of p_followup = rigid(p_baseline + d(p_baseline)): a CompositeTransform
+/// of the affine (rigid) transform and the BSplineTransform (order 3) applied first.
+[[nodiscard]] std::string itkTransformText(const longitudinal::DeformableTransform& transform);
 
 } // namespace lesion::pipeline

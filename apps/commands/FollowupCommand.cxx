@@ -43,116 +43,111 @@ cli::Command followupCommand() {
                 "--lesion 1:lytic-bone:L4 --lesion 2:soft-tissue:axilla -o followup/",
                 "lesionkit followup --baseline study0/CT --followup study1/CT --lesions seg0.nrrd --reference seg0.nrrd "
                 "--reference-label 12 --reference-label 13 --anchor 1:15 -o out/"};
-  c.parameters.push_back({"baseline", ParameterType::Image, "Baseline volume",
-                          "baseline CT or MR: a NRRD/NIfTI file or a DICOM folder.", Channel::Input});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"followup", ParameterType::Image, "Follow-up volume",
-                          "a follow-up scan (NRRD/NIfTI file or DICOM folder); give it once per time point, in order.",
-                          Channel::Input});
-  c.parameters.back().required = true;
-  c.parameters.back().multiple = true;
-  c.parameters.push_back({"lesions", ParameterType::LabelImage, "Baseline lesion map",
-                          "label map of the lesions on the baseline grid (0 = background).", Channel::Input});
-  c.parameters.back().required = true;
-  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
-  c.parameters.push_back({"output", ParameterType::Directory, "Output folder",
-                          "folder for the timeline, tables, masks, transforms and change maps.", Channel::Output,
-                          std::nullopt, 'o'});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"lesion", ParameterType::String, "Lesion",
-                          "LABEL:KIND:NAME, e.g. 2:soft-tissue:axilla or 1:lytic-bone:L4; bone kinds are assessed "
-                          "by the MDA and inverse Choi criteria, the others by RECIST 1.1. Default: every label of "
-                          "the map (except reference labels) as soft tissue.",
-                          Channel::Input});
-  c.parameters.back().multiple = true;
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"reference", ParameterType::LabelImage, "Reference label map",
-                          "label map on the baseline grid holding the reference region (may be the lesion map).",
-                          Channel::Input});
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"referenceLabel", ParameterType::Integer, "Reference label",
-                          "label of unaffected tissue (e.g. a healthy vertebra) whose HU change normalises the "
-                          "lesions' density change.",
-                          Channel::Input});
-  c.parameters.back().multiple = true;
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"anchor", ParameterType::String, "Anchor",
-                          "LESION:LABEL: register bone lesion LESION locally on structure LABEL of the reference map "
-                          "(its vertebra), e.g. 1:15.",
-                          Channel::Input});
-  c.parameters.back().multiple = true;
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"newLesionsAt", ParameterType::Integer, "New lesions at",
-                          "follow-up number (1 = first follow-up) at which a reader found new lesions: PD under every "
-                          "criterion.",
-                          Channel::Input});
-  c.parameters.back().multiple = true;
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"softTissueMethod", ParameterType::StringEnumeration, "Soft-tissue follow-up mask",
-                          "resegment: segment again from the mapped mask (falls back to intensity-gated, with a note, "
-                          "when the segmenter refuses); intensity-gated: the mapped mask grown by the growth margin, "
-                          "gated to the baseline lesion's intensity range; mapped-mask: measure inside the mapped "
-                          "baseline mask.",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "resegment";
-  c.parameters.back().elements = {"resegment", "intensity-gated", "mapped-mask"};
-  c.parameters.back().group = "Tracking";
-  c.parameters.push_back({"boneMethod", ParameterType::StringEnumeration, "Bone follow-up mask",
-                          "mapped-mask: measure inside the mapped baseline lesion (fill-in and sclerosis happen "
-                          "inside the original cavity); intensity-gated: as for soft tissue.",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "mapped-mask";
-  c.parameters.back().elements = {"mapped-mask", "intensity-gated"};
-  c.parameters.back().group = "Tracking";
-  c.parameters.push_back({"growthMarginMm", ParameterType::Float, "Growth margin (mm)",
-                          "intensity-gated tracking: how far beyond its baseline footprint a lesion may have grown.",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "10";
-  c.parameters.back().group = "Tracking";
-  c.parameters.push_back({"localMarginMm", ParameterType::Float, "Local registration margin (mm)",
-                          "margin around each lesion (or its anchor) for the local rigid refinement.", Channel::Input});
-  c.parameters.back().defaultValue = "30";
-  c.parameters.back().group = "Tracking";
-  c.parameters.push_back({"noLocal", ParameterType::Boolean, "No local refinement",
-                          "use the global rigid transform for every lesion.", Channel::Input});
-  c.parameters.back().group = "Tracking";
-  c.parameters.push_back({"softTissueRegistration", ParameterType::StringEnumeration, "Soft-tissue registration",
-                          "rigid: the local rigid level only; bspline: then a B-spline (free-form) level on the "
-                          "lesion's box + 20 mm (control points ~20-25 mm apart, Mattes MI, L-BFGS-B, 4-16 s "
-                          "per lesion) for soft tissue that deforms between scans; the mask and change map follow it, "
-                          "and transforms/<timepoint>-<id>-bspline.tfm holds it. Bone lesions stay rigid.",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "rigid";
-  c.parameters.back().elements = {"rigid", "bspline"};
-  c.parameters.back().group = "Tracking";
-  c.parameters.push_back({"globalVoxelSizeMm", ParameterType::Float, "Global registration voxel size (mm)",
-                          "the global level registers copies averaged to voxels of at least this size.", Channel::Input});
-  c.parameters.back().defaultValue = "2";
-  c.parameters.back().group = "Tracking";
-  c.parameters.push_back({"intensityUnit", ParameterType::StringEnumeration, "Intensity unit",
-                          "HU: CT (calcification, soft-tissue checks); arbitrary: MR and others; auto: arbitrary for "
-                          "a non-CT DICOM series, HU otherwise.",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "auto";
-  c.parameters.back().elements = {"auto", "HU", "arbitrary"};
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"calcificationThresholdHu", ParameterType::Float, "Calcification threshold (HU)",
-                          "lesion voxels at or above it are calcified, below it lytic (remaining low density).",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "130";
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"proposeNewLytic", ParameterType::Boolean, "Propose new lytic lesions",
-                          "screen each follow-up's spine for lytic lesions and list, in new-lesions.json, the ones "
-                          "no tracked lesion explains (proposals for a reader; --new-lesions-at declares them).",
-                          Channel::Input});
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"noChangeMaps", ParameterType::Boolean, "No change maps",
-                          "skip the voxel-wise HU change maps.", Channel::Input});
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"recistCategory", ParameterType::String, "RECIST 1.1 (last)",
-                          "RECIST 1.1 category at the last follow-up.", Channel::Output});
-  c.parameters.push_back({"bonesCategory", ParameterType::String, "MDA bone (last)",
-                          "MD Anderson bone category at the last follow-up.", Channel::Output});
+  c.add({"baseline", ParameterType::Image, "Baseline volume", "baseline CT or MR: a NRRD/NIfTI file or a DICOM folder.",
+         Channel::Input})
+      .asRequired();
+  c.add({"followup", ParameterType::Image, "Follow-up volume",
+         "a follow-up scan (NRRD/NIfTI file or DICOM folder); give it once per time point, in order.", Channel::Input})
+      .asRequired()
+      .asMultiple();
+  c.add({"lesions", ParameterType::LabelImage, "Baseline lesion map",
+         "label map of the lesions on the baseline grid (0 = background).", Channel::Input})
+      .asRequired()
+      .withExtensions(".nrrd,.nii.gz,.nii");
+  c.add({"output", ParameterType::Directory, "Output folder",
+         "folder for the timeline, tables, masks, transforms and change maps.", Channel::Output, std::nullopt, 'o'})
+      .asRequired();
+  c.add({"lesion", ParameterType::String, "Lesion",
+         "LABEL:KIND:NAME, e.g. 2:soft-tissue:axilla or 1:lytic-bone:L4; bone kinds are assessed "
+         "by the MDA and inverse Choi criteria, the others by RECIST 1.1. Default: every label of "
+         "the map (except reference labels) as soft tissue.",
+         Channel::Input})
+      .asMultiple()
+      .inGroup("Lesions");
+  c.add({"reference", ParameterType::LabelImage, "Reference label map",
+         "label map on the baseline grid holding the reference region (may be the lesion map).", Channel::Input})
+      .inGroup("Lesions");
+  c.add({"referenceLabel", ParameterType::Integer, "Reference label",
+         "label of unaffected tissue (e.g. a healthy vertebra) whose HU change normalises the "
+         "lesions' density change.",
+         Channel::Input})
+      .asMultiple()
+      .inGroup("Lesions");
+  c.add({"anchor", ParameterType::String, "Anchor",
+         "LESION:LABEL: register bone lesion LESION locally on structure LABEL of the reference map "
+         "(its vertebra), e.g. 1:15.",
+         Channel::Input})
+      .asMultiple()
+      .inGroup("Lesions");
+  c.add({"newLesionsAt", ParameterType::Integer, "New lesions at",
+         "follow-up number (1 = first follow-up) at which a reader found new lesions: PD under every "
+         "criterion.",
+         Channel::Input})
+      .asMultiple()
+      .inGroup("Lesions");
+  c.add({"softTissueMethod", ParameterType::StringEnumeration, "Soft-tissue follow-up mask",
+         "resegment: segment again from the mapped mask (falls back to intensity-gated, with a note, "
+         "when the segmenter refuses); intensity-gated: the mapped mask grown by the growth margin, "
+         "gated to the baseline lesion's intensity range; mapped-mask: measure inside the mapped "
+         "baseline mask.",
+         Channel::Input})
+      .withDefault("resegment")
+      .withChoices({"resegment", "intensity-gated", "mapped-mask"})
+      .inGroup("Tracking");
+  c.add({"boneMethod", ParameterType::StringEnumeration, "Bone follow-up mask",
+         "mapped-mask: measure inside the mapped baseline lesion (fill-in and sclerosis happen "
+         "inside the original cavity); intensity-gated: as for soft tissue.",
+         Channel::Input})
+      .withDefault("mapped-mask")
+      .withChoices({"mapped-mask", "intensity-gated"})
+      .inGroup("Tracking");
+  c.add({"growthMarginMm", ParameterType::Float, "Growth margin (mm)",
+         "intensity-gated tracking: how far beyond its baseline footprint a lesion may have grown.", Channel::Input})
+      .withDefault("10")
+      .inGroup("Tracking");
+  c.add({"localMarginMm", ParameterType::Float, "Local registration margin (mm)",
+         "margin around each lesion (or its anchor) for the local rigid refinement.", Channel::Input})
+      .withDefault("30")
+      .inGroup("Tracking");
+  c.add({"noLocal", ParameterType::Boolean, "No local refinement", "use the global rigid transform for every lesion.",
+         Channel::Input})
+      .inGroup("Tracking");
+  c.add({"softTissueRegistration", ParameterType::StringEnumeration, "Soft-tissue registration",
+         "rigid: the local rigid level only; bspline: then a B-spline (free-form) level on the "
+         "lesion's box + 20 mm (control points ~20-25 mm apart, Mattes MI, L-BFGS-B, 4-16 s "
+         "per lesion) for soft tissue that deforms between scans; the mask and change map follow it, "
+         "and transforms/<timepoint>-<id>-bspline.tfm holds it. Bone lesions stay rigid.",
+         Channel::Input})
+      .withDefault("rigid")
+      .withChoices({"rigid", "bspline"})
+      .inGroup("Tracking");
+  c.add({"globalVoxelSizeMm", ParameterType::Float, "Global registration voxel size (mm)",
+         "the global level registers copies averaged to voxels of at least this size.", Channel::Input})
+      .withDefault("2")
+      .inGroup("Tracking");
+  c.add({"intensityUnit", ParameterType::StringEnumeration, "Intensity unit",
+         "HU: CT (calcification, soft-tissue checks); arbitrary: MR and others; auto: arbitrary for "
+         "a non-CT DICOM series, HU otherwise.",
+         Channel::Input})
+      .withDefault("auto")
+      .withChoices({"auto", "HU", "arbitrary"})
+      .inGroup("Settings");
+  c.add({"calcificationThresholdHu", ParameterType::Float, "Calcification threshold (HU)",
+         "lesion voxels at or above it are calcified, below it lytic (remaining low density).", Channel::Input})
+      .withDefault("130")
+      .inGroup("Settings");
+  c.add({"proposeNewLytic", ParameterType::Boolean, "Propose new lytic lesions",
+         "screen each follow-up's spine for lytic lesions and list, in new-lesions.json, the ones "
+         "no tracked lesion explains (proposals for a reader; --new-lesions-at declares them).",
+         Channel::Input})
+      .inGroup("Lesions");
+  c.add({"noChangeMaps", ParameterType::Boolean, "No change maps", "skip the voxel-wise HU change maps.",
+         Channel::Input})
+      .inGroup("Settings");
+  c.add({"recistCategory", ParameterType::String, "RECIST 1.1 (last)", "RECIST 1.1 category at the last follow-up.",
+         Channel::Output});
+  c.add({"bonesCategory", ParameterType::String, "MDA bone (last)", "MD Anderson bone category at the last follow-up.",
+         Channel::Output});
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     const std::filesystem::path baselinePath = args.path("baseline");

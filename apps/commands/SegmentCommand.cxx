@@ -88,53 +88,48 @@ cli::Command segmentCommand() {
   c.examples = {"lesionkit segment ct.nrrd --kind soft-tissue --seed 112.5,-40,310 -o mass.nrrd",
                 "lesionkit segment study/CT --recist 95,-52,310:128,-30,310 -o mass.nrrd",
                 "lesionkit segment mr.nii.gz --modality mr --box 90,-60,290,135,-20,330 -o mass.nii.gz"};
-  c.parameters.push_back({"volume", ParameterType::Image, "Volume",
-                          "CT or MR volume: a NRRD/NIfTI file or a DICOM folder", Channel::Input, 0});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"output", ParameterType::LabelImage, "Output mask",
-                          "label map to write (.nrrd, .nii.gz): the lesion is 1, the rest 0", Channel::Output,
-                          std::nullopt, 'o'});
-  c.parameters.back().required = true;
-  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
-  c.parameters.push_back({"kind", ParameterType::StringEnumeration, "Lesion kind", "which kind of lesion to segment",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "soft-tissue";
-  c.parameters.back().elements = segmentation::segmentationKindNames();
+  c.add({"volume", ParameterType::Image, "Volume", "CT or MR volume: a NRRD/NIfTI file or a DICOM folder",
+         Channel::Input, 0})
+      .asRequired();
+  c.add({"output", ParameterType::LabelImage, "Output mask",
+         "label map to write (.nrrd, .nii.gz): the lesion is 1, the rest 0", Channel::Output, std::nullopt, 'o'})
+      .asRequired()
+      .withExtensions(".nrrd,.nii.gz,.nii");
+  c.add({"kind", ParameterType::StringEnumeration, "Lesion kind", "which kind of lesion to segment", Channel::Input})
+      .withDefault("soft-tissue")
+      .withChoices(segmentation::segmentationKindNames());
   c.parameters.back().elements.push_back("lytic"); // osteolytic vertebral lesion: lesion::spine
-  c.parameters.push_back({"seed", ParameterType::Point, "Seed point",
-                          "a point inside the lesion (mm, LPS unless --ras); may be repeated", Channel::Input});
-  c.parameters.back().multiple = true;
-  c.parameters.back().group = "Initialisation";
-  c.parameters.push_back({"box", ParameterType::FloatVector, "Box",
-                          "two opposite corners x1,y1,z1,x2,y2,z2 of a box around the lesion (mm)", Channel::Input});
-  c.parameters.back().expectedCount = 6;
-  c.parameters.back().group = "Initialisation";
-  c.parameters.push_back({"recist", ParameterType::String, "RECIST line",
-                          "end points x1,y1,z1:x2,y2,z2 of the lesion's longest axial diameter (mm)", Channel::Input});
-  c.parameters.back().group = "Initialisation";
-  c.parameters.push_back({"ras", ParameterType::Boolean, "RAS coordinates",
-                          "the points are RAS (x and y negated), not LPS", Channel::Input});
-  c.parameters.back().group = "Initialisation";
-  c.parameters.push_back({"modality", ParameterType::StringEnumeration, "Modality",
-                          "ct (HU checks), mr (bias-field correction, normalisation) or auto (DICOM Modality, else "
-                          "CT when the volume holds air below -300)",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "auto";
-  c.parameters.back().elements = {"auto", "ct", "mr"};
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"maxDiameterMm", ParameterType::Float, "Largest diameter (mm)",
-                          "largest lesion expected from seed points; a wider result is refused as a leak",
-                          Channel::Input});
-  c.parameters.back().defaultValue = "100";
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"series", ParameterType::String, "Series",
-                          "SeriesInstanceUID to load when the volume is a DICOM folder holding several",
-                          Channel::Input});
-  c.parameters.push_back({"volumeMl", ParameterType::Float, "Volume (mL)", "voxel-count volume of the lesion",
-                          Channel::Output});
-  c.parameters.push_back({"voxelCount", ParameterType::Integer, "Voxels", "number of lesion voxels", Channel::Output});
-  c.parameters.push_back({"structuresCutOff", ParameterType::Integer, "Structures cut off",
-                          "neighbouring structures of similar intensity cut off at necks", Channel::Output});
+  c.add({"seed", ParameterType::Point, "Seed point",
+         "a point inside the lesion (mm, LPS unless --ras); may be repeated", Channel::Input})
+      .asMultiple()
+      .inGroup("Initialisation");
+  c.add({"box", ParameterType::FloatVector, "Box",
+         "two opposite corners x1,y1,z1,x2,y2,z2 of a box around the lesion (mm)", Channel::Input})
+      .withCount(6)
+      .inGroup("Initialisation");
+  c.add({"recist", ParameterType::String, "RECIST line",
+         "end points x1,y1,z1:x2,y2,z2 of the lesion's longest axial diameter (mm)", Channel::Input})
+      .inGroup("Initialisation");
+  c.add({"ras", ParameterType::Boolean, "RAS coordinates", "the points are RAS (x and y negated), not LPS",
+         Channel::Input})
+      .inGroup("Initialisation");
+  c.add({"modality", ParameterType::StringEnumeration, "Modality",
+         "ct (HU checks), mr (bias-field correction, normalisation) or auto (DICOM Modality, else "
+         "CT when the volume holds air below -300)",
+         Channel::Input})
+      .withDefault("auto")
+      .withChoices({"auto", "ct", "mr"})
+      .inGroup("Settings");
+  c.add({"maxDiameterMm", ParameterType::Float, "Largest diameter (mm)",
+         "largest lesion expected from seed points; a wider result is refused as a leak", Channel::Input})
+      .withDefault("100")
+      .inGroup("Settings");
+  c.add({"series", ParameterType::String, "Series",
+         "SeriesInstanceUID to load when the volume is a DICOM folder holding several", Channel::Input});
+  c.add({"volumeMl", ParameterType::Float, "Volume (mL)", "voxel-count volume of the lesion", Channel::Output});
+  c.add({"voxelCount", ParameterType::Integer, "Voxels", "number of lesion voxels", Channel::Output});
+  c.add({"structuresCutOff", ParameterType::Integer, "Structures cut off",
+         "neighbouring structures of similar intensity cut off at necks", Channel::Output});
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     if (args.string("kind") == "lytic") return segmentLyticLesion(args, ctx);

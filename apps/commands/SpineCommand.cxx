@@ -111,56 +111,54 @@ cli::Command spineCommand() {
   c.examples = {"lesionkit spine ct.nii.gz -o vertebrae.nrrd --json spine.json",
                 "lesionkit spine study/CT -o vertebrae.nrrd --json spine.json --auto --lesions lesions.nrrd",
                 "lesionkit spine lumbar.nrrd -o vertebrae.nrrd --level L4 --seed 2.5,40,-310"};
-  c.parameters.push_back({"volume", ParameterType::Image, "CT volume", "CT in HU: a NRRD/NIfTI file or a DICOM folder",
-                          Channel::Input, 0});
-  c.parameters.back().required = true;
-  c.parameters.push_back({"output", ParameterType::LabelImage, "Vertebrae",
-                          "label map of the whole vertebrae (body + posterior elements), one label per level",
-                          Channel::Output, std::nullopt, 'o'});
-  c.parameters.back().required = true;
-  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
-  c.parameters.push_back({"json", ParameterType::File, "JSON report",
-                          "per-level measurements (and lesions) as JSON", Channel::Output});
-  c.parameters.back().fileExtensions = ".json";
-  c.parameters.push_back({"bodies", ParameterType::LabelImage, "Vertebral bodies",
-                          "also write the vertebral bodies alone (same labels)", Channel::Output});
-  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
-  c.parameters.push_back({"level", ParameterType::String, "Anchor level",
-                          "level of the vertebra at --seed (e.g. L4): overrides the count from the sacrum or ribs",
-                          Channel::Input});
-  c.parameters.back().group = "Levels";
-  c.parameters.push_back({"seed", ParameterType::Point, "Anchor point",
-                          "a point in the vertebral body of --level (mm, LPS)", Channel::Input});
-  c.parameters.back().group = "Levels";
-  c.parameters.push_back({"auto", ParameterType::Boolean, "Find lytic lesions",
-                          "propose osteolytic lesion candidates on every vertebra, with a confidence", Channel::Input});
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"lesions", ParameterType::LabelImage, "Lesion label map",
-                          "write the lesions (lesion n = label n, whole lesion); implies --auto", Channel::Output});
-  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"components", ParameterType::LabelImage, "Lesion components",
-                          "write the lesion parts: 1 lytic, 2 soft tissue beyond the cortex, 3 sclerotic; implies --auto",
-                          Channel::Output});
-  c.parameters.back().fileExtensions = ".nrrd,.nii.gz,.nii";
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"sclerotic", ParameterType::Boolean, "Sclerotic foci",
-                          "also report dense (blastic) foci inside the bodies as sclerotic-bone lesions; a benign bone "
-                          "island looks the same",
-                          Channel::Input});
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"minConfidence", ParameterType::Float, "Minimum confidence",
-                          "candidates below it are listed in the JSON but not labelled", Channel::Input});
-  c.parameters.back().defaultValue = "0.5";
-  c.parameters.back().group = "Lesions";
-  c.parameters.push_back({"boneThresholdHu", ParameterType::Float, "Bone threshold (HU)",
-                          "bone for the column model and the posterior elements", Channel::Input});
-  c.parameters.back().defaultValue = "180";
-  c.parameters.back().group = "Settings";
-  c.parameters.push_back({"series", ParameterType::String, "Series",
-                          "SeriesInstanceUID to load when the volume is a DICOM folder holding several", Channel::Input});
-  c.parameters.push_back({"levelCount", ParameterType::Integer, "Levels", "number of vertebrae labelled", Channel::Output});
-  c.parameters.push_back({"lesionCount", ParameterType::Integer, "Lesions", "number of lesions labelled", Channel::Output});
+  c.add({"volume", ParameterType::Image, "CT volume", "CT in HU: a NRRD/NIfTI file or a DICOM folder", Channel::Input,
+         0})
+      .asRequired();
+  c.add({"output", ParameterType::LabelImage, "Vertebrae",
+         "label map of the whole vertebrae (body + posterior elements), one label per level", Channel::Output,
+         std::nullopt, 'o'})
+      .asRequired()
+      .withExtensions(".nrrd,.nii.gz,.nii");
+  c.add({"json", ParameterType::File, "JSON report", "per-level measurements (and lesions) as JSON", Channel::Output})
+      .withExtensions(".json");
+  c.add({"bodies", ParameterType::LabelImage, "Vertebral bodies", "also write the vertebral bodies alone (same labels)",
+         Channel::Output})
+      .withExtensions(".nrrd,.nii.gz,.nii");
+  c.add({"level", ParameterType::String, "Anchor level",
+         "level of the vertebra at --seed (e.g. L4): overrides the count from the sacrum or ribs", Channel::Input})
+      .inGroup("Levels");
+  c.add({"seed", ParameterType::Point, "Anchor point", "a point in the vertebral body of --level (mm, LPS)",
+         Channel::Input})
+      .inGroup("Levels");
+  c.add({"auto", ParameterType::Boolean, "Find lytic lesions",
+         "propose osteolytic lesion candidates on every vertebra, with a confidence", Channel::Input})
+      .inGroup("Lesions");
+  c.add({"lesions", ParameterType::LabelImage, "Lesion label map",
+         "write the lesions (lesion n = label n, whole lesion); implies --auto", Channel::Output})
+      .withExtensions(".nrrd,.nii.gz,.nii")
+      .inGroup("Lesions");
+  c.add({"components", ParameterType::LabelImage, "Lesion components",
+         "write the lesion parts: 1 lytic, 2 soft tissue beyond the cortex, 3 sclerotic; implies --auto",
+         Channel::Output})
+      .withExtensions(".nrrd,.nii.gz,.nii")
+      .inGroup("Lesions");
+  c.add({"sclerotic", ParameterType::Boolean, "Sclerotic foci",
+         "also report dense (blastic) foci inside the bodies as sclerotic-bone lesions; a benign bone "
+         "island looks the same",
+         Channel::Input})
+      .inGroup("Lesions");
+  c.add({"minConfidence", ParameterType::Float, "Minimum confidence",
+         "candidates below it are listed in the JSON but not labelled", Channel::Input})
+      .withDefault("0.5")
+      .inGroup("Lesions");
+  c.add({"boneThresholdHu", ParameterType::Float, "Bone threshold (HU)",
+         "bone for the column model and the posterior elements", Channel::Input})
+      .withDefault("180")
+      .inGroup("Settings");
+  c.add({"series", ParameterType::String, "Series",
+         "SeriesInstanceUID to load when the volume is a DICOM folder holding several", Channel::Input});
+  c.add({"levelCount", ParameterType::Integer, "Levels", "number of vertebrae labelled", Channel::Output});
+  c.add({"lesionCount", ParameterType::Integer, "Lesions", "number of lesions labelled", Channel::Output});
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     const std::filesystem::path output = args.path("output");

@@ -724,6 +724,49 @@ BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, 
   return cut;
 }
 
+struct EnclosingRim {
+  double brightFraction{0.0};       ///< shell voxels above the interval, in soft tissue
+  double median{0.0}, upper{0.0};   ///< the rim's median and upper bound (0 when no rim)
+  std::vector<std::size_t> voxels;  ///< the shell's bright voxels
+};
+
+/// A necrotic core enclosed by a brighter rim: the shell of `enclosingRimShellMm` around `region`
+/// (holes filled, inside the prior) is mostly soft tissue above the interval (not fat, air, lung,
+/// bone, which lie below it or above soft tissue). Then the rim's upper bound is its median +
+/// tolerance x robust SD (at least 4 HU) in `image`, at most the soft-tissue maximum.
+EnclosingRim findEnclosingRim(const MaskImage* region, const FloatImage* image, const ImageGeometry& g,
+                              const std::vector<char>& allowed, const IntensityModel& model, double tolerance,
+                              const SoftTissueOptions& options) {
+  EnclosingRim rim;
+  const std::size_t n = g.voxelCount();
+  auto filled = newMask(g);
+  std::copy(region->GetBufferPointer(), region->GetBufferPointer() + n, filled->GetBufferPointer());
+  fillHoles(filled, g);
+  auto dist = signedDistance(filled);
+  const float* d = dist->GetBufferPointer();
+  const float* s = image->GetBufferPointer();
+  std::size_t shell = 0;
+  std::vector<float> bright;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!allowed[i] || d[i] <= 0.0f || d[i] > float(options.enclosingRimShellMm)) continue;
+    ++shell;
+    if (s[i] > model.upper && s[i] <= options.softTissueMaxHu) {
+      bright.push_back(s[i]);
+      rim.voxels.push_back(i);
+    }
+  }
+  rim.brightFraction = shell ? double(bright.size()) / double(shell) : 0.0;
+  if (shell < 50 || rim.brightFraction <= options.enclosingRimFraction) {
+    rim.voxels.clear();
+    return rim;
+  }
+  rim.median = quantile(bright, 0.5);
+  for (float& v : bright) v = float(std::abs(v - rim.median));
+  const double sd = std::max(1.4826 * quantile(bright, 0.5), 4.0);
+  rim.upper = std::min(rim.median + tolerance * sd, options.softTissueMaxHu);
+  return rim;
+}
+
 Modality resolveModality(const Volume& volume, Modality requested) {
   if (requested != Modality::Auto) return requested;
   // Air in HU is about -1000; MR magnitudes are never far below zero.
@@ -739,6 +782,14 @@ namespace {
 class SearchLimitReached : public ProcessingError {
 public:
   using ProcessingError::ProcessingError;
+};
+
+/// The checks refused a region grown over a necrotic core's rim: worth a retry without the rim.
+class EnclosingRimRefused : public ProcessingError {
+public:
+  EnclosingRimRefused(const std::string& message, bool searchLimit)
+      : ProcessingError(message), atSearchLimit(searchLimit) {}
+  bool atSearchLimit;
 };
 
 SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init, const SoftTissueOptions& options,
@@ -1046,14 +1097,16 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     brightWidened = model.upper > firstUpper;
     region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
   }
-  // One-class CT with a box or RECIST line (whose samples span the lesion): cut off a
-  // homogeneous brighter organ that the wide interval of a heterogeneous mass also holds.
-  if (ct && !twoClass && prior.isSizePrior && options.brightNeighbourSmoothingMm > 0.0) {
+  // One-class CT with a box or RECIST line (whose samples span the lesion), or a core and its
+  // rim (below): cut off a homogeneous brighter organ that the wide interval of a heterogeneous
+  // mass also holds.
+  const auto cutBrighterOrgan = [&](const std::vector<std::size_t>& samples) {
     const BrightNeighbourCut cut =
-        cutBrightNeighbour(region, working, g, sampleVoxels, options.brightNeighbourSmoothingMm, options);
+        cutBrightNeighbour(region, working, g, samples, options.brightNeighbourSmoothingMm, options);
     diag.brightNeighbourCutHu = cut.cutHu;
     diag.brightNeighbourRemovedMl = double(cut.removedVoxels) * g.voxelVolumeMm3() / 1000.0;
-  }
+  };
+  if (ct && !twoClass && prior.isSizePrior && options.brightNeighbourSmoothingMm > 0.0) cutBrighterOrgan(sampleVoxels);
   std::size_t grown = 0;
   for (std::size_t i = 0; i < n; ++i) grown += region->GetBufferPointer()[i];
   if (grown < 8)
@@ -1081,8 +1134,30 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     return inside.empty() ? sampleVoxels : inside;
   };
   keepSeedComponents(region, g, anchors());
-  const NeckSplit split =
+  NeckSplit split =
       splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, options.neckOpeningFraction);
+  // One-class CT from a click: a click in a necrotic core grows the core only. When the shell
+  // around it is mostly brighter soft tissue, the core is enclosed by a rim, which is the lesion
+  // too: widen the interval to the rim's, regrow, and cut again (brighter organ, necks).
+  if (ct && !twoClass && !prior.isSizePrior && options.enclosingRimFraction > 0.0) {
+    const EnclosingRim rim = findEnclosingRim(region, smooth, g, allowed, model, tolerance, options);
+    diag.enclosingRimShellFraction = rim.brightFraction;
+    if (rim.upper > model.upper) {
+      diag.enclosingRimHu = rim.median;
+      model.upper = rim.upper;
+      brightWidened = true;
+      std::vector<std::size_t> samples = lesionSample;
+      samples.insert(samples.end(), rim.voxels.begin(), rim.voxels.end());
+      region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
+      if (options.brightNeighbourSmoothingMm > 0.0) cutBrighterOrgan(samples);
+      fillHoles(region, g);
+      keepSeedComponents(region, g, anchors());
+      // The rim's wider interval may reach a neighbouring organ: parts that run into the search
+      // sphere's rim are leaks (the checks below refuse a region there).
+      for (std::size_t i = 0; i < n; ++i) atLimit[i] = atLimit[i] || rho[i] > 0.9;
+      split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, options.neckOpeningFraction);
+    }
+  }
   diag.seedDepthMm = split.seedDepthMm;
   diag.neckErosionMm = split.erosionMm;
   diag.componentsSplitOff = split.componentsSplitOff;
@@ -1167,30 +1242,38 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   const double volumeMl = double(count) * g.voxelVolumeMm3() / 1000.0;
   const Vec3 extent = hi - lo;
   const double widest = std::max({extent.x, extent.y, extent.z});
-  // A mask cut by the edge of the scan cannot be measured either (RECIST wants the whole lesion).
-  if (!prior.isSizePrior) {
-    bool atRim = false;
-    for (std::size_t i = 0; i < n && !atRim; ++i) atRim = r[i] && rho[i] > 0.97;
-    if (atRim)
-      throw SearchLimitReached(fmt::format(
-          "soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to {:.4g} {}) reaches the "
-          "edge of the {:.0f} mm search sphere around {} and could not be cut off; try a box or a RECIST line",
-          volumeMl, model.lower, model.upper, model.unit, 2.0 * prior.radiusMm, formatPoint(prior.centre)));
+  // A region grown over a core's rim that the checks refuse is retried without the rim (the
+  // core alone), except at the small search sphere, which is widened first.
+  try {
+    // A mask cut by the edge of the scan cannot be measured either (RECIST wants the whole lesion).
+    if (!prior.isSizePrior) {
+      bool atRim = false;
+      for (std::size_t i = 0; i < n && !atRim; ++i) atRim = r[i] && rho[i] > 0.97;
+      if (atRim)
+        throw SearchLimitReached(fmt::format(
+            "soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to {:.4g} {}) reaches the "
+            "edge of the {:.0f} mm search sphere around {} and could not be cut off; try a box or a RECIST line",
+            volumeMl, model.lower, model.upper, model.unit, 2.0 * prior.radiusMm, formatPoint(prior.centre)));
+    }
+    if (touchesCropEdge || touchesImageBorder)
+      throw ProcessingError(fmt::format("soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to "
+                                        "{:.4g} {}) reaches the edge of the {} around {} and could not be cut off; try a "
+                                        "box or a RECIST line",
+                                        volumeMl, model.lower, model.upper, model.unit,
+                                        touchesCropEdge ? "search region" : "scan", formatPoint(prior.centre)));
+    if (prior.isSizePrior && diag.priorContactFraction > options.maxPriorContactFraction)
+      throw ProcessingError(fmt::format(
+          "soft-tissue segmentation: leak — {:.0f} % of the boundary is held only by the size prior of the {} "
+          "(the mass does not stand out from its surroundings there)",
+          100.0 * diag.priorContactFraction, init.kind == Kind::Box ? "box" : "RECIST line"));
+    if (!prior.isSizePrior && widest > options.maxDiameterMm)
+      throw ProcessingError(fmt::format("soft-tissue segmentation: leak — the region is {:.0f} mm wide, more than the "
+                                        "{:.0f} mm allowed for a mass", widest, options.maxDiameterMm));
+  } catch (const ProcessingError& e) {
+    if (diag.enclosingRimHu)
+      throw EnclosingRimRefused(e.what(), dynamic_cast<const SearchLimitReached*>(&e) != nullptr);
+    throw;
   }
-  if (touchesCropEdge || touchesImageBorder)
-    throw ProcessingError(fmt::format("soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to "
-                                      "{:.4g} {}) reaches the edge of the {} around {} and could not be cut off; try a "
-                                      "box or a RECIST line",
-                                      volumeMl, model.lower, model.upper, model.unit,
-                                      touchesCropEdge ? "search region" : "scan", formatPoint(prior.centre)));
-  if (prior.isSizePrior && diag.priorContactFraction > options.maxPriorContactFraction)
-    throw ProcessingError(fmt::format(
-        "soft-tissue segmentation: leak — {:.0f} % of the boundary is held only by the size prior of the {} "
-        "(the mass does not stand out from its surroundings there)",
-        100.0 * diag.priorContactFraction, init.kind == Kind::Box ? "box" : "RECIST line"));
-  if (!prior.isSizePrior && widest > options.maxDiameterMm)
-    throw ProcessingError(fmt::format("soft-tissue segmentation: leak — the region is {:.0f} mm wide, more than the "
-                                      "{:.0f} mm allowed for a mass", widest, options.maxDiameterMm));
   if (diag.componentsSplitOff > 0)
     diag.warnings.push_back(fmt::format("cut off {} neighbouring structure(s) of similar intensity ({:.1f} mL)",
                                         diag.componentsSplitOff, diag.leakRemovedMl));
@@ -1231,15 +1314,33 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
   // with its volume) and only widen it when the region runs into its rim.
   Prior small = prior;
   small.radiusMm = std::min(prior.radiusMm, 0.5 * prior.radiusMm + 5.0);
-  if (small.radiusMm < prior.radiusMm) {
-    try {
-      return runPipeline(volume, init, options, progress.sub(0.0, 0.5), small, modality);
-    } catch (const SearchLimitReached&) {
+  const auto search = [&](const SoftTissueOptions& o) {
+    if (small.radiusMm < prior.radiusMm) {
+      try {
+        return runPipeline(volume, init, o, progress.sub(0.0, 0.5), small, modality);
+      } catch (const SearchLimitReached&) {
+      } catch (const EnclosingRimRefused& e) {
+        if (!e.atSearchLimit) throw;
+      }
       logDebug("soft-tissue segmentation: widening the search from {:.0f} to {:.0f} mm", 2 * small.radiusMm,
                2 * prior.radiusMm);
     }
+    return runPipeline(volume, init, o, progress.sub(0.5, 1.0), prior, modality);
+  };
+  try {
+    return search(options);
+  } catch (const EnclosingRimRefused& e) {
+    // The core's rim took the region too far (a neighbouring organ, or a mass over the size
+    // limit): the core alone.
+    logDebug("soft-tissue segmentation: {}; segmenting without the enclosing rim", e.what());
+    SoftTissueOptions coreOnly = options;
+    coreOnly.enclosingRimFraction = 0.0;
+    SegmentationResult result = search(coreOnly);
+    result.diagnostics.warnings.push_back(
+        fmt::format("the seed lies in a core enclosed by a brighter rim, but the region with the rim was refused "
+                    "({}); only the core is segmented", e.what()));
+    return result;
   }
-  return runPipeline(volume, init, options, progress.sub(0.5, 1.0), prior, modality);
 }
 
 } // namespace lesion::segmentation

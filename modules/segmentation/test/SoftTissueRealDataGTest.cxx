@@ -42,7 +42,7 @@ struct Outcome {
 
 /// Segments `image` from `init` and compares with the expert mask; `what` names the run in the log.
 Outcome segmentAndCompare(const Case& c, const Volume& image, const LabelMap& expert, const SoftTissueInit& init,
-                          const std::string& what) {
+                          const std::string& what, const SoftTissueOptions& options = {}) {
   const auto start = std::chrono::steady_clock::now();
   // Stage timings on request (LESIONKIT_SEG_TIMING=1), to see where the time goes.
   Progress progress;
@@ -51,7 +51,7 @@ Outcome segmentAndCompare(const Case& c, const Volume& image, const LabelMap& ex
       std::printf("  %5.2f s %3.0f %% %.*s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
                   100 * f, int(stage.size()), stage.data());
     });
-  const SegmentationResult r = segmentSoftTissueMass(image, init, {}, progress);
+  const SegmentationResult r = segmentSoftTissueMass(image, init, options, progress);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // The mask on request (LESIONKIT_SEG_DUMP=folder), to look at where it disagrees.
   if (const char* dump = std::getenv("LESIONKIT_SEG_DUMP"))
@@ -62,7 +62,7 @@ Outcome segmentAndCompare(const Case& c, const Volume& image, const LabelMap& ex
   const auto& m = r.diagnostics.intensity;
   std::printf("[%s, %s] Dice %.3f, volume %.2f mL vs expert %.2f mL (%+.1f %%), interval %.4g..%.4g %s, "
               "seed depth %.1f mm, erosion %.1f mm, split off %d (%.1f mL), prior contact %.2f, %s (spread %.2f, "
-              "noise %.2f HU on the 2 mm average), bright-neighbour cut %s (%.1f mL), %.2f s\n",
+              "noise %.2f HU on the 2 mm average), bright-neighbour cut %s (%.1f mL), rim shell %.2f%s, %.2f s\n",
               c.name, what.c_str(), o.dice, r.volumeMl, expertMl, o.volumeErrorPercent, m.lower,
               m.upper, m.unit.c_str(), r.diagnostics.seedDepthMm, r.diagnostics.neckErosionMm,
               r.diagnostics.componentsSplitOff, r.diagnostics.leakRemovedMl, r.diagnostics.priorContactFraction,
@@ -70,7 +70,10 @@ Outcome segmentAndCompare(const Case& c, const Volume& image, const LabelMap& ex
               r.diagnostics.contextNoiseHu,
               r.diagnostics.brightNeighbourCutHu ? fmt::format("{:.1f} HU", *r.diagnostics.brightNeighbourCutHu).c_str()
                                                  : "none",
-              r.diagnostics.brightNeighbourRemovedMl, seconds);
+              r.diagnostics.brightNeighbourRemovedMl, r.diagnostics.enclosingRimShellFraction,
+              r.diagnostics.enclosingRimHu ? fmt::format(" (rim grown, median {:.1f})", *r.diagnostics.enclosingRimHu).c_str()
+                                           : "",
+              seconds);
   return o;
 }
 
@@ -130,6 +133,34 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
              "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.44, 0.65, 75, 15, 0.80}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+
+// Issue 5: a click in a tumour's necrotic core (IBSI CT phantom GTV: core 10-20 HU inside a
+// 50-100 HU rim). The core's region is enclosed by brighter soft tissue, so the rim is grown too
+// (SoftTissueOptions::enclosingRimFraction). The tumour is 103 mm across, over the default 100 mm
+// size limit: from a click with the defaults the rim's region is refused at the 110 mm search
+// sphere and the core alone is kept (SoftTissueRealData above, Dice 0.473). A reader sets the
+// limit to the lesion (110 mm): Dice 0.604, volume -54 % with the rim against 0.471 / -69 %
+// without it; the rest is the liver dome below the tumour (partly cut off as a brighter organ)
+// and the lung-density top of the expert contour. Goal 0.80 not met: the gap is printed.
+TEST(SoftTissueNecroticCoreRealData, SeedInTheCoreOfATumourWithABrighterRim) {
+  LESIONKIT_REQUIRE_TEST_DATA(root, "theibsi+data_sets");
+  const Case c{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
+               "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0, 0, 0, 0, 0.80};
+  const Volume image = dicomio::readVolumeFile(root / c.image);
+  const LabelMap expert = dicomio::readLabelMapFile(root / c.mask);
+  const Vec3 seed = test::deepestInteriorPoint(expert);
+  SoftTissueOptions options;
+  options.maxDiameterMm = 110.0;
+  const Outcome rim = segmentAndCompare(c, image, expert, SoftTissueInit::fromSeeds({seed}), "seed, 110 mm", options);
+  options.enclosingRimFraction = 0.0;
+  const Outcome core =
+      segmentAndCompare(c, image, expert, SoftTissueInit::fromSeeds({seed}), "seed, 110 mm, core only", options);
+  if (rim.dice < c.goalDice) std::printf("gap: %s seed in the core Dice %.3f, goal >= %.2f\n", c.name, rim.dice, c.goalDice);
+  // Reached 0.604 / -54.2 % (core only 0.471 / -69.2 %).
+  EXPECT_GE(rim.dice, 0.57);
+  EXPECT_LE(std::abs(rim.volumeErrorPercent), 60.0);
+  EXPECT_GT(rim.dice, core.dice + 0.10);
+}
 
 // Soft-tissue issue: a seed moved by 3 mm in any direction changes Dice by less than 0.03. Met on
 // both: STS_002 MR T1 (worst change 0.006) and STS_002 CT (0.002). On CT the homogeneity decision

@@ -92,6 +92,13 @@ struct SoftTissueOptions {
   /// Gaussian of this sigma shows it as a narrow mode above the initialisation's samples
   /// (0 = off). 5 mm averages over the texture of a necrotic core / enhancing rim (~1 cm).
   double brightNeighbourSmoothingMm{5.0};
+  /// CT, textured lesion (one-class model), seeds only: a click in a necrotic core. When more than
+  /// this fraction of the shell of `enclosingRimShellMm` around the grown region (holes filled) is
+  /// soft tissue brighter than the interval, the core is enclosed by a rim: the interval widens to
+  /// the rim's (median + tolerance x robust SD of those shell voxels), the region regrows and the
+  /// bright-neighbour cut runs with the core and rim as samples (0 = off).
+  double enclosingRimFraction{0.5};
+  double enclosingRimShellMm{3.0};
   /// MR: N4 bias-field correction on the crop (ignored on CT).
   bool biasFieldCorrection{true};
   /// CT: the seed neighbourhood's median must lie in this range to count as soft tissue.
@@ -131,6 +138,8 @@ struct SegmentationDiagnostics {
   double contextNoiseHu{0.0};       ///< CT: the part of it that noise explains (neighbour differences)
   std::optional<double> brightNeighbourCutHu{}; ///< CT: cut on the wide average at a brighter organ
   double brightNeighbourRemovedMl{0.0};         ///< volume removed by that cut
+  double enclosingRimShellFraction{0.0};        ///< CT seeds: bright soft-tissue part of the shell around the core
+  std::optional<double> enclosingRimHu{};       ///< CT seeds: the rim's median when the core was enclosed by one
   std::vector<std::string> warnings{};
 };
 

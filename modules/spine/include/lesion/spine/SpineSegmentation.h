@@ -121,8 +121,12 @@ struct SpineResult {
 [[nodiscard]] SpineResult segmentSpine(const Volume& ct, const SpineOptions& options = {}, Progress progress = {});
 
 /// Heights and measurements of one body mask (non-zero voxels of `bodies` equal to `label`),
-/// exposed for tests and for masks from other tools.
-[[nodiscard]] VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodies, std::uint16_t label);
+/// exposed for tests and for masks from other tools. Heights are read along the body's own
+/// superior-inferior axis: `axisLps` when given (segmentSpine passes the column's axis at the
+/// level, from the neighbours' centroids), else the line through the centroids of the body's
+/// sections across its middle half.
+[[nodiscard]] VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodies, std::uint16_t label,
+                                                       const std::optional<Vec3>& axisLps = std::nullopt);
 
 /// Fills height-loss ratio, reference height and Genant grade of each entry from its neighbours
 /// (entries ordered from the top down, as segmentSpine returns them).

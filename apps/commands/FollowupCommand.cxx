@@ -32,7 +32,8 @@ cli::Command followupCommand() {
       "refinement around each lesion; Mattes mutual information; optionally a B-spline level for soft tissue), "
       "carries each baseline lesion to the follow-up, "
       "re-segments soft-tissue lesions there (or tracks them intensity-gated / inside the mapped mask, as chosen), "
-      "measures them (RECIST axes, volume, density, calcified and remaining lytic volume, HU change normalised to "
+      "measures them (RECIST axes, volume, density, calcified and remaining lytic volume with a calcification "
+      "threshold taken from the reference labels' unaffected bone at each time point, HU change normalised to "
       "reference labels) and assesses response over all time points under RECIST 1.1, the MD Anderson bone "
       "criteria and inverse Choi, each category with its reason. Writes, under the output folder: timeline.json, "
       "measurements.csv (one row per measured lesion per time point), measurements-<timepoint>.json (report schema "
@@ -69,7 +70,7 @@ cli::Command followupCommand() {
       .inGroup("Lesions");
   c.add({"referenceLabel", ParameterType::Integer, "Reference label",
          "label of unaffected tissue (e.g. a healthy vertebra) whose HU change normalises the "
-         "lesions' density change.",
+         "lesions' density change and whose spread sets the calcification threshold (auto).",
          Channel::Input})
       .asMultiple()
       .inGroup("Lesions");
@@ -132,9 +133,13 @@ cli::Command followupCommand() {
       .withDefault("auto")
       .withChoices({"auto", "HU", "arbitrary"})
       .inGroup("Settings");
-  c.add({"calcificationThresholdHu", ParameterType::Float, "Calcification threshold (HU)",
-         "lesion voxels at or above it are calcified, below it lytic (remaining low density).", Channel::Input})
-      .withDefault("130")
+  c.add({"calcificationThresholdHu", ParameterType::String, "Calcification threshold (HU)",
+         "lesion voxels at or above it are calcified, below it lytic (remaining low density). auto: per time "
+         "point from the unaffected bone of the reference labels, max(130, median + 3 x robust SD of their "
+         "interior), so normal trabecular bone is not counted; without reference labels 130 HU, with a note in "
+         "the timeline. A number: that threshold at every time point.",
+         Channel::Input})
+      .withDefault("auto")
       .inGroup("Settings");
   c.add({"proposeNewLytic", ParameterType::Boolean, "Propose new lytic lesions",
          "screen each follow-up's spine for lytic lesions and list, in new-lesions.json, the ones "
@@ -190,7 +195,15 @@ cli::Command followupCommand() {
     options.localRefinement = !args.flag("noLocal");
     options.softTissueRegistration = longitudinal::parseSoftTissueRegistration(args.string("softTissueRegistration"));
     options.globalRegistration.globalVoxelSizeMm = args.number("globalVoxelSizeMm");
-    options.measurement.calcificationThresholdHu = args.number("calcificationThresholdHu");
+    options.calcification.fromReference = args.string("calcificationThresholdHu") == "auto";
+    if (!options.calcification.fromReference) {
+      try {
+        options.measurement.calcificationThresholdHu = args.number("calcificationThresholdHu");
+      } catch (const UsageError &) {
+        throw UsageError(fmt::format("--calcification-threshold-hu {}: expected auto or a number of HU",
+                                     args.string("calcificationThresholdHu")));
+      }
+    }
     options.changeMaps = !args.flag("noChangeMaps");
 
     ctx.progress.report(0.0, "loading baseline");

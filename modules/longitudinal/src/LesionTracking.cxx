@@ -63,12 +63,13 @@ std::size_t countLabel(const LabelMap& map, std::uint16_t label) {
 }
 
 /// Measures one label, on a crop around it (the measurement only needs the lesion's box).
-measurement::LesionMeasurement measureOne(const Volume& volume, const LabelMap& mask, const measurement::LesionSpec& spec,
-                                          const FollowupOptions& options) {
+measurement::LesionMeasurement measureOne(const Volume &volume, const LabelMap &mask,
+                                          const measurement::LesionSpec &spec,
+                                          const measurement::MeasurementOptions &options) {
   const Vec3 s = volume.geometry.spacing;
   const RegionOfInterest box = regionAroundLabels(mask, {spec.label}, 2.0 * std::max({s.x, s.y, s.z}), spec.name);
   const ImageGeometry crop = cropGrid(volume.geometry, box.minimum, box.maximum);
-  measurement::MeasurementOptions o = options.measurement;
+  measurement::MeasurementOptions o = options;
   o.labels = {spec.label};
   o.lesions = {spec};
   auto result = measurement::measureLesions(cropImage(volume, crop), cropImage(mask, crop), o);
@@ -88,11 +89,24 @@ void fillFigures(TrackedLesion& t, const measurement::LesionMeasurement& m, bool
   t.measurement = m;
 }
 
+double percentileOf(std::vector<float> values, double fraction);
+
+/// Median and robust SD (1.4826 × median absolute deviation: the SD for normal noise, unmoved
+/// by a few outliers such as endplate voxels in a vertebral body's interior).
+struct RobustSpread {
+  double median{0.0};
+  double sd{0.0};
+};
+RobustSpread robustSpreadOf(std::vector<float> values) {
+  const double median = percentileOf(values, 0.5);
+  for (float &v : values)
+    v = float(std::abs(v - median));
+  return {median, 1.4826 * percentileOf(std::move(values), 0.5)};
+}
+
 /// Calls visit(linear index) for the interior of the reference region (voxels whose 6 face
 /// neighbours are in it too): boundary voxels mix in the surroundings (a cortical shell next to
 /// fat) and would move a mean by tens of HU for a sub-voxel shift.
-double percentileOf(std::vector<float> values, double fraction);
-
 template <typename Visit>
 void forReferenceInterior(const LabelMap& reference, const std::vector<std::uint16_t>& labels, Visit visit) {
   const auto& s = reference.geometry.size;
@@ -108,33 +122,96 @@ void forReferenceInterior(const LabelMap& reference, const std::vector<std::uint
           visit(idx, i, j, k);
 }
 
+/// The reference region's interior voxel values on its own grid.
+std::vector<float> referenceInteriorValues(const Volume &volume, const LabelMap &reference,
+                                           const std::vector<std::uint16_t> &labels) {
+  std::vector<float> values;
+  if (labels.empty())
+    return values;
+  forReferenceInterior(reference, labels,
+                       [&](std::size_t idx, std::size_t, std::size_t, std::size_t) { values.push_back(volume.voxels[idx]); });
+  return values;
+}
+
+/// The reference region on a follow-up, for the baseline's interior voxels p the follow-up covers.
+struct PairedReference {
+  double medianHu{0.0}; ///< of the follow-up at T(p), trilinear
+  double shiftHu{0.0};  ///< that median minus the baseline median over the same voxels
+  /// The follow-up's own voxel nearest to T(p): its noise and texture, not smoothed by
+  /// interpolation (the calcification threshold reads the spread of these).
+  std::vector<float> ownValues;
+};
+
 // Reference figures are medians: the interior of a vertebral body is trabecular bone, but
 // interpolation across a 2 mm slice still blends in the dense endplates near them, which would
 // bias a mean by ten HU or more.
-std::optional<double> referenceMean(const Volume& volume, const LabelMap& reference, const std::vector<std::uint16_t>& labels) {
-  if (labels.empty()) return std::nullopt;
-  std::vector<float> values;
-  forReferenceInterior(reference, labels,
-                       [&](std::size_t idx, std::size_t, std::size_t, std::size_t) { values.push_back(volume.voxels[idx]); });
-  if (values.empty()) return std::nullopt;
-  return percentileOf(std::move(values), 0.5);
-}
-
-/// Paired reference medians: the baseline interior voxels and the follow-up at T(p) for those
-/// the follow-up covers. Returns (follow-up median, follow-up − baseline median) or nothing.
-std::optional<std::pair<double, double>> pairedReference(const Volume& baseline, const LabelMap& reference,
-                                                         const std::vector<std::uint16_t>& labels,
-                                                         const Volume& followup, const RigidTransform& transform) {
+std::optional<PairedReference> pairedReference(const Volume &baseline, const LabelMap &reference,
+                                               const std::vector<std::uint16_t> &labels, const Volume &followup,
+                                               const RigidTransform &transform) {
   std::vector<float> before, after;
+  PairedReference paired;
   forReferenceInterior(reference, labels, [&](std::size_t idx, std::size_t i, std::size_t j, std::size_t k) {
-    const std::optional<double> v = sampleAt(followup, transform.apply(baseline.geometry.indexToPoint(i, j, k)));
-    if (!v) return;
+    const Vec3 p = transform.apply(baseline.geometry.indexToPoint(i, j, k));
+    const std::optional<double> v = sampleAt(followup, p);
+    if (!v)
+      return;
     before.push_back(baseline.voxels[idx]);
     after.push_back(float(*v));
+    const Vec3 q = followup.geometry.pointToIndex(p);
+    const long a = std::lround(q.x), b = std::lround(q.y), c = std::lround(q.z);
+    if (followup.geometry.containsIndex(a, b, c))
+      paired.ownValues.push_back(followup.at(std::size_t(a), std::size_t(b), std::size_t(c)));
   });
   if (before.empty()) return std::nullopt;
-  const double medianAfter = percentileOf(std::move(after), 0.5);
-  return std::make_pair(medianAfter, medianAfter - percentileOf(std::move(before), 0.5));
+  paired.medianHu = percentileOf(std::move(after), 0.5);
+  paired.shiftHu = paired.medianHu - percentileOf(std::move(before), 0.5);
+  return paired;
+}
+
+/// The time point's calcification threshold (see CalcificationThresholdOptions); `referenceValues`
+/// are the reference region's interior voxels on this time point (empty: no reference region).
+/// A fallback adds a note to `notes`.
+CalcificationThreshold chooseCalcificationThreshold(const FollowupOptions &options,
+                                                    const std::vector<float> &referenceValues,
+                                                    const std::string &timePoint, std::vector<std::string> &notes) {
+  CalcificationThreshold t;
+  const double floorHu = options.measurement.calcificationThresholdHu;
+  t.hu = floorHu;
+  if (!options.calcification.fromReference) {
+    t.basis = "fixed";
+    return t;
+  }
+  if (referenceValues.size() < options.calcification.minReferenceVoxels) {
+    t.basis = "fallback";
+    const std::string why =
+        options.referenceLabels.empty()
+            ? std::string("no unaffected vertebra given (reference labels)")
+            : fmt::format("only {} interior voxels of the reference region on this scan (at least {} needed)",
+                          referenceValues.size(), options.calcification.minReferenceVoxels);
+    notes.push_back(fmt::format("calcification threshold: {}, so the fixed floor of {:.0f} HU is used; it can count "
+                                "normal trabecular bone (often 150-250 HU) at the lesion border as calcified",
+                                why, floorHu));
+    logWarning("{}: {}", timePoint, notes.back());
+    return t;
+  }
+  const RobustSpread bone = robustSpreadOf(referenceValues);
+  t.referenceMedianHu = bone.median;
+  t.referenceRobustSdHu = bone.sd;
+  t.referenceVoxels = referenceValues.size();
+  t.hu = std::max(floorHu, bone.median + options.calcification.referenceSdFactor * bone.sd);
+  t.basis = "reference";
+  return t;
+}
+
+/// The measurement options of a time point: its calcification threshold (CT), recorded in `tp`.
+measurement::MeasurementOptions measurementOptionsFor(TimePointResult &tp, const FollowupOptions &options,
+                                                      const std::vector<float> &referenceValues) {
+  measurement::MeasurementOptions o = options.measurement;
+  if (!hounsfield(options))
+    return o;
+  tp.calcificationThreshold = chooseCalcificationThreshold(options, referenceValues, tp.label, tp.notes);
+  o.calcificationThresholdHu = tp.calcificationThreshold->hu;
+  return o;
 }
 
 void checkSameGrid(const ImageGeometry& a, const ImageGeometry& b, const char* what) {
@@ -206,11 +283,8 @@ GateWindow lesionWindow(const Volume& baseline, const LabelMap& lesions, std::ui
       }
   GateWindow w;
   if (!rawShell.empty()) {
-    const double median = percentileOf(rawInside, 0.5);
-    std::vector<float> deviation;
-    for (float v : rawInside) deviation.push_back(float(std::abs(v - median)));
-    const double robustSd = 1.4826 * percentileOf(deviation, 0.5);
-    w.smooth = 6.0 * robustSd > std::abs(median - percentileOf(rawShell, 0.5));
+    const RobustSpread inside = robustSpreadOf(rawInside);
+    w.smooth = 6.0 * inside.sd > std::abs(inside.median - percentileOf(rawShell, 0.5));
   }
   const Volume smooth = w.smooth ? crossSmooth(raw) : raw;
   std::vector<float> interior, all, shell;
@@ -407,10 +481,16 @@ TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions,
   tp.label = label;
   tp.grid = baseline.geometry;
   tp.labels = LabelMap(baseline.geometry, 0);
-  if (reference) tp.referenceMedianHu = referenceMean(baseline, *reference, options.referenceLabels);
-  if (tp.referenceMedianHu) tp.referenceShiftHu = 0.0;
+  std::vector<float> referenceValues;
+  if (reference)
+    referenceValues = referenceInteriorValues(baseline, *reference, options.referenceLabels);
+  if (!referenceValues.empty()) {
+    tp.referenceMedianHu = percentileOf(referenceValues, 0.5);
+    tp.referenceShiftHu = 0.0;
+  }
   if (reference && !options.referenceLabels.empty() && !tp.referenceMedianHu)
     throw InputError("reference label map: none of the reference labels is present on the baseline");
+  const measurement::MeasurementOptions measuring = measurementOptionsFor(tp, options, referenceValues);
   for (const measurement::LesionSpec& spec : followedLesions(lesions, options)) {
     if (countLabel(lesions, spec.label) == 0)
       throw InputError(fmt::format("baseline lesion map has no voxel with label {} ({})", spec.label, spec.name));
@@ -418,7 +498,7 @@ TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions,
     t.trackingId = trackingIdOf(spec.label);
     t.spec = spec;
     t.maskMethod = "baseline";
-    fillFigures(t, measureOne(baseline, lesions, spec, options), hounsfield(options));
+    fillFigures(t, measureOne(baseline, lesions, spec, measuring), hounsfield(options));
     if (tp.referenceMedianHu && t.meanHu) t.normalisedMeanHu = t.meanHu;
     tp.lesions.push_back(std::move(t));
   }
@@ -444,14 +524,17 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
   tp.globalRegistration = registerRigid(baseline, followup, options.globalRegistration, progress.sub(0.0, 0.4));
   const RigidTransform& global = tp.globalRegistration->baselineToFollowup;
 
+  std::vector<float> referenceValues;
   if (reference && !options.referenceLabels.empty()) {
-    if (const auto paired = pairedReference(baseline, *reference, options.referenceLabels, followup, global)) {
-      tp.referenceMedianHu = paired->first;
-      tp.referenceShiftHu = paired->second;
+    if (auto paired = pairedReference(baseline, *reference, options.referenceLabels, followup, global)) {
+      tp.referenceMedianHu = paired->medianHu;
+      tp.referenceShiftHu = paired->shiftHu;
+      referenceValues = std::move(paired->ownValues);
     } else {
       logWarning("{}: the reference region is outside the follow-up scan; HU change is not normalised", label);
     }
   }
+  const measurement::MeasurementOptions measuring = measurementOptionsFor(tp, options, referenceValues);
 
   // Local refinement regions: the lesion (bone: its anchor structure) with a margin.
   std::vector<RegistrationResult> local;
@@ -593,7 +676,7 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
       tp.lesions.push_back(std::move(t));
       continue;
     }
-    fillFigures(t, measureOne(followup, mask, spec, options), hu);
+    fillFigures(t, measureOne(followup, mask, spec, measuring), hu);
     if (t.meanHu && tp.referenceShiftHu) t.normalisedMeanHu = *t.meanHu - *tp.referenceShiftHu;
     for (std::size_t i = 0; i < mask.voxels.size(); ++i)
       if (mask.voxels[i] == spec.label) tp.labels.voxels[i] = spec.label;

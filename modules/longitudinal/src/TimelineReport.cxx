@@ -46,6 +46,24 @@ json deformableJson(const DeformableRegistrationResult& r, bool used) {
   return j;
 }
 
+json thresholdJson(const CalcificationThreshold &t) {
+  json j = {{"hu", t.hu}, {"basis", t.basis}};
+  if (t.basis == "reference") {
+    j["referenceMedianHu"] = optionalNumber(t.referenceMedianHu);
+    j["referenceRobustSdHu"] = optionalNumber(t.referenceRobustSdHu);
+    j["referenceVoxels"] = t.referenceVoxels;
+  }
+  return j;
+}
+
+/// "calcification threshold 242 HU (unaffected bone: median 202 HU, robust SD 13 HU)" and the like.
+std::string thresholdText(const CalcificationThreshold &t) {
+  if (t.basis == "reference" && t.referenceMedianHu && t.referenceRobustSdHu)
+    return fmt::format("calcification threshold {:.0f} HU (unaffected bone: median {:.0f} HU, robust SD {:.0f} HU)",
+                       t.hu, *t.referenceMedianHu, *t.referenceRobustSdHu);
+  return fmt::format("calcification threshold {:.0f} HU ({})", t.hu, t.basis);
+}
+
 std::optional<double> percent(double from, double to) {
   if (from <= 0.0) return std::nullopt;
   return 100.0 * (to - from) / from;
@@ -144,6 +162,10 @@ std::string toTimelineJson(const Timeline& timeline) {
        "CompositeTransform); rigidMetricValue and finalMetricValue are over every voxel of the region; when used, the "
        "mask and change map follow it"},
       {"lyticVolume", "lesion volume below the calcification threshold"},
+      {"calcificationThreshold",
+       "per time point (CT): basis reference = max(floor, median + k x robust SD of the reference region's interior "
+       "voxels on that scan; robust SD = 1.4826 x median absolute deviation), fixed = the option at every time point, "
+       "fallback = the floor because no usable reference region (see the time point's notes)"},
       {"normalisedMeanHu", "lesion mean HU minus referenceShiftHu: the change since baseline of the reference region's "
                            "mean over its interior voxels, paired through the global transform"},
       {"changeMap", "follow-up minus baseline HU on a baseline-grid crop around the lesion; 0 where the follow-up has "
@@ -161,6 +183,9 @@ std::string toTimelineJson(const Timeline& timeline) {
                  {"direction", std::vector<double>(tp.grid.direction.m.begin(), tp.grid.direction.m.end())}};
     j["referenceMedianHu"] = optionalNumber(tp.referenceMedianHu);
     j["referenceShiftHu"] = optionalNumber(tp.referenceShiftHu);
+    if (tp.calcificationThreshold)
+      j["calcificationThreshold"] = thresholdJson(*tp.calcificationThreshold);
+    j["notes"] = tp.notes;
     if (tp.globalRegistration) j["globalRegistration"] = transformJson(*tp.globalRegistration);
     json lesions = json::array();
     for (const TrackedLesion& l : tp.lesions)
@@ -191,6 +216,10 @@ std::string toTimelineSummary(const Timeline& timeline) {
                          formatPoint(tp.globalRegistration->baselineToFollowup.translation),
                          tp.globalRegistration->finalMetricValue, tp.globalRegistration->seconds);
     out << '\n';
+    if (tp.calcificationThreshold)
+      out << "  " << thresholdText(*tp.calcificationThreshold) << '\n';
+    for (const std::string &note : tp.notes)
+      out << "  note: " << note << '\n';
     for (const TrackedLesion& l : tp.lesions) {
       out << fmt::format("  {} {} ({}, {}{}): ", l.trackingId, l.spec.name, l.spec.kind, l.maskMethod,
                          l.deformableUsed ? ", B-spline" : "");

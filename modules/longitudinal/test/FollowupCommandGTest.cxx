@@ -56,6 +56,16 @@ TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
   EXPECT_EQ(lesion.at("maskMethod"), "intensity-gated");
   EXPECT_LT(lesion.at("changeFromBaseline").at("volumePercent").get<double>(), -70.0); // 0.6³ = 0.216
   EXPECT_EQ(timeline.at("response").at("RECIST 1.1").at(1).at("category"), "PR");
+  // Default calcification threshold (auto) without reference labels: the 130 HU floor, and every
+  // time point says why, in the timeline and in its measurement report.
+  for (const auto &tp : timeline.at("timepoints")) {
+    EXPECT_EQ(tp.at("calcificationThreshold").at("basis"), "fallback");
+    EXPECT_EQ(tp.at("calcificationThreshold").at("hu"), 130.0);
+    ASSERT_EQ(tp.at("notes").size(), 1u);
+    EXPECT_NE(tp.at("notes").at(0).get<std::string>().find("no unaffected vertebra"), std::string::npos);
+  }
+  std::ifstream report(out / "measurements-follow-up-1.json");
+  EXPECT_NE(nlohmann::json::parse(report).dump().find("no unaffected vertebra"), std::string::npos);
   std::ifstream csv(out / "measurements.csv");
   std::string header, row0, row1;
   std::getline(csv, header);
@@ -63,6 +73,7 @@ TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
   std::getline(csv, row1);
   EXPECT_EQ(row0.rfind("baseline,3,", 0), 0u) << row0;
   EXPECT_EQ(row1.rfind("follow-up-1,3,", 0), 0u) << row1;
+  EXPECT_NE(header.find("calcification_threshold_hu"), std::string::npos) << header;
   const LabelMap tracked = dicomio::readLabelMapFile(out / "labels/follow-up-1.nrrd");
   EXPECT_TRUE(tracked.geometry.sameGrid(g));
 
@@ -78,6 +89,11 @@ TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
                                                 "--followup", (dir / "ct1.nrrd").string(), "--lesions",
                                                 (dir / "lesions.nrrd").string(), "--anchor", "3:15", "-o", bad.string()});
   EXPECT_EQ(usage.exitCode, 1) << usage.err;
+  const auto threshold = lesion::test::runProcess(
+      {"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(), "--followup", (dir / "ct1.nrrd").string(),
+       "--lesions", (dir / "lesions.nrrd").string(), "--calcification-threshold-hu", "high", "-o", bad.string()});
+  EXPECT_EQ(threshold.exitCode, 1) << threshold.err;
+  EXPECT_NE(threshold.err.find("expected auto or a number"), std::string::npos) << threshold.err;
 }
 
 /// A transform file read with ITK's reader: the transform kinds in the file and the point map.

@@ -1,6 +1,7 @@
 // Tracking on the analytic scene: a mass that shrinks or disappears after a known motion,
 // followed with the built-in intensity-gated method and inside the mapped mask.
 #include <iostream>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -79,6 +80,68 @@ TEST_F(SceneTracking, DisappearedMassIsCompleteResponseAndMappedMaskIsNamed) {
   FollowupOptions reseg = options;
   reseg.softTissueMethod = FollowupMaskMethod::Resegment;
   EXPECT_THROW((void)analyzeFollowup(baseline, lesions, nullptr, base, gone, "follow-up-1", reseg), UsageError);
+}
+
+/// The scene with Gaussian noise of `sd` HU (fixed seed).
+Volume withNoise(Volume v, double sd, unsigned seed) {
+  std::mt19937 random(seed);
+  std::normal_distribution<float> noise(0.0f, float(sd));
+  for (float &x : v.voxels)
+    x += noise(random);
+  return v;
+}
+
+TEST_F(SceneTracking, CalcificationThresholdFollowsTheUnaffectedBoneOrSaysWhyNot) {
+  // Reference: the spine-like column (40 + 300 HU), without its lytic spot, as label 12.
+  LabelMap reference(grid, 0);
+  const std::vector<Blob> blobs = sceneBlobs();
+  for (std::size_t k = 0; k < grid.size[2]; ++k)
+    for (std::size_t j = 0; j < grid.size[1]; ++j)
+      for (std::size_t i = 0; i < grid.size[0]; ++i) {
+        const Vec3 p = grid.indexToPoint(i, j, k);
+        if (inside(p, blobs[3]) >= 0.5 && inside(p, blobs[4]) < 0.01)
+          reference.at(i, j, k) = 12;
+      }
+  constexpr double noiseSd = 20.0;
+  const Volume noisy = withNoise(baseline, noiseSd, 1);
+
+  // Without a reference region the threshold falls back to the floor, and says so.
+  const TimePointResult alone = measureBaseline(noisy, lesions, nullptr, options);
+  ASSERT_TRUE(alone.calcificationThreshold);
+  EXPECT_EQ(alone.calcificationThreshold->basis, "fallback");
+  EXPECT_EQ(alone.calcificationThreshold->hu, options.measurement.calcificationThresholdHu);
+  ASSERT_EQ(alone.notes.size(), 1u);
+  EXPECT_NE(alone.notes[0].find("no unaffected vertebra"), std::string::npos) << alone.notes[0];
+
+  // With it: median + 3 robust SD of the column, at baseline and on a follow-up whose own voxels
+  // (not interpolated ones, which would hide part of the noise) give the spread.
+  options.referenceLabels = {12};
+  options.localRefinement = false;
+  const TimePointResult base = measureBaseline(noisy, lesions, &reference, options);
+  const Volume followup = withNoise(sceneVolume(grid, knownMotion()), noiseSd, 2);
+  const TimePointResult next = analyzeFollowup(noisy, lesions, &reference, base, followup, "follow-up-1", options);
+  for (const TimePointResult *tp : {&base, &next}) {
+    ASSERT_TRUE(tp->calcificationThreshold);
+    const CalcificationThreshold &t = *tp->calcificationThreshold;
+    std::cout << "[ measured ] " << tp->label << ": threshold " << t.hu << " HU, median "
+              << t.referenceMedianHu.value_or(0) << ", robust SD " << t.referenceRobustSdHu.value_or(0) << " over "
+              << t.referenceVoxels << " voxels\n";
+    EXPECT_EQ(t.basis, "reference");
+    EXPECT_TRUE(tp->notes.empty());
+    ASSERT_TRUE(t.referenceMedianHu && t.referenceRobustSdHu);
+    EXPECT_NEAR(*t.referenceMedianHu, 340.0, 5.0);
+    EXPECT_NEAR(*t.referenceRobustSdHu, noiseSd, 0.1 * noiseSd);
+    EXPECT_DOUBLE_EQ(t.hu, *t.referenceMedianHu + 3.0 * *t.referenceRobustSdHu);
+  }
+  const std::string json = toTimelineJson(buildTimeline({base, next}));
+  EXPECT_NE(json.find("\"basis\": \"reference\""), std::string::npos);
+
+  // A number instead of auto: that threshold at every time point.
+  options.calcification.fromReference = false;
+  const TimePointResult fixed = measureBaseline(noisy, lesions, &reference, options);
+  ASSERT_TRUE(fixed.calcificationThreshold);
+  EXPECT_EQ(fixed.calcificationThreshold->basis, "fixed");
+  EXPECT_EQ(fixed.calcificationThreshold->hu, options.measurement.calcificationThresholdHu);
 }
 
 } // namespace

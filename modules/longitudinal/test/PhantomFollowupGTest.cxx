@@ -1,6 +1,7 @@
 // The phantom time series (known motion, shrinking mass, calcifying lytic L4 lesion) through the
-// whole follow-up: registration error at each lesion, calcified volume against the analytic
-// truth, and the response categories each criterion must give.
+// whole follow-up: registration error at each lesion, calcified volume (default threshold: from the
+// unaffected vertebrae of each time point) against the analytic truth, and the response
+// categories each criterion must give.
 #include <iostream>
 
 #include <gtest/gtest.h>
@@ -65,9 +66,6 @@ TEST_F(PhantomFollowup, TracksRegistersAndAssessesEveryTimePoint) {
   options.measurement.lesions = {measurement::parseLesionSpec("1:lytic-bone:L4"),
                                  measurement::parseLesionSpec("2:soft-tissue:axilla")};
   options.measurement.computeSurfaceMesh = false;
-  // Halfway between the lytic lesion (40 HU) and its sclerotic rim (450 HU), above trabecular
-  // bone (200 HU): a voxel counts as calcified when it is mostly mineral.
-  options.measurement.calcificationThresholdHu = 250.0;
   options.referenceLabels = {12, 13, 14, 16};
   // The mass lies in the muscle layer (50 HU) touching the chest-wall muscle (55 HU) at 45 HU
   // with 12 HU noise: no intensity-based segmenter separates it (modules/segmentation reports a
@@ -95,6 +93,17 @@ TEST_F(PhantomFollowup, TracksRegistersAndAssessesEveryTimePoint) {
     results.push_back(analyzeFollowup(base.image, lesions, &base.labels, results[0], tp.image,
                                       "follow-up-" + std::to_string(t), options));
     const TimePointResult& r = results.back();
+    // The default threshold comes from the unaffected vertebrae of the time point: above their
+    // trabecular bone (200 HU), which a fixed 130 HU would count at the lesion border, and
+    // below the sclerotic rim (450 HU).
+    ASSERT_TRUE(r.calcificationThreshold);
+    const CalcificationThreshold &threshold = *r.calcificationThreshold;
+    std::cout << "[ measured ] tp" << t << " calcification threshold " << threshold.hu << " HU (" << threshold.basis
+              << ", median " << threshold.referenceMedianHu.value_or(0) << ", robust SD "
+              << threshold.referenceRobustSdHu.value_or(0) << ", " << threshold.referenceVoxels << " voxels)\n";
+    EXPECT_EQ(threshold.basis, "reference");
+    EXPECT_GT(threshold.hu, 200.0);
+    EXPECT_LT(threshold.hu, 450.0);
     // The phantom has no calibration drift: the paired reference median must not move.
     ASSERT_TRUE(r.referenceShiftHu);
     EXPECT_NEAR(*r.referenceShiftHu, 0.0, 3.0);

@@ -60,6 +60,9 @@ reporting::MeasurementReport reportOf(const longitudinal::TimePointResult& tp, c
   report.input.maskPath = input.lesionsSource;
   report.input.geometry = tp.grid;
   report.options = input.options.measurement;
+  if (tp.calcificationThreshold)
+    report.options.calcificationThresholdHu = tp.calcificationThreshold->hu;
+  report.input.warnings = tp.notes;
   for (const longitudinal::TrackedLesion& l : tp.lesions) {
     if (l.measurement) report.lesions.push_back(*l.measurement);
     for (const std::string& note : l.notes) report.input.warnings.push_back(l.trackingId + ": " + note);

@@ -64,6 +64,17 @@ enum class SoftTissueRegistration {
 using ResegmentFunction =
     std::function<LabelMap(const Volume& followup, const LabelMap& mappedMask, const measurement::LesionSpec& spec)>;
 
+/// How each time point's calcification threshold is chosen (CT).
+struct CalcificationThresholdOptions {
+  /// True ("auto"): from the unaffected bone of the time point itself, max(floor, median +
+  /// referenceSdFactor × robust SD of the reference region's interior voxels), the floor being
+  /// MeasurementOptions::calcificationThresholdHu; without a usable reference region the floor,
+  /// with a note. False: MeasurementOptions::calcificationThresholdHu at every time point.
+  bool fromReference{true};
+  double referenceSdFactor{3.0};       ///< normal bone above median + 3 SD: about 1 voxel in 700
+  std::size_t minReferenceVoxels{500}; ///< fewer interior voxels: no trustworthy spread, fall back
+};
+
 struct FollowupOptions {
   RegistrationOptions globalRegistration{};
   LocalRegistrationOptions localRegistration{};
@@ -91,8 +102,10 @@ struct FollowupOptions {
   DeformableRegistrationOptions deformableRegistration{};
   double deformableMarginMm{20.0}; ///< B-spline region: lesion box + this margin
   /// Which labels to follow and what they are; the thresholds also define calcified (>=
-  /// calcificationThresholdHu) and remaining lytic (< it) volume.
+  /// the time point's calcification threshold) and remaining lytic (< it) volume.
   measurement::MeasurementOptions measurement{};
+  /// Calcification threshold per time point: patient-relative (default) or fixed.
+  CalcificationThresholdOptions calcification{};
   /// Labels of the reference label map whose mean HU normalises density change (e.g. the
   /// patient's unaffected vertebrae). Empty: no normalisation.
   std::vector<std::uint16_t> referenceLabels{};
@@ -138,6 +151,18 @@ struct TrackedLesion {
   double changeMapMeanHu{0.0};     ///< mean of the map inside the baseline lesion
 };
 
+/// The calcification threshold a time point was measured with, and why.
+struct CalcificationThreshold {
+  double hu{130.0};
+  /// "reference" (from the time point's unaffected bone), "fixed" (the option) or "fallback"
+  /// (auto without a usable reference region: the floor; the time point's notes say why).
+  std::string basis;
+  /// The reference region's interior on this time point's own voxels (reference basis only).
+  std::optional<double> referenceMedianHu{};
+  std::optional<double> referenceRobustSdHu{}; ///< 1.4826 × median absolute deviation
+  std::size_t referenceVoxels{0};
+};
+
 struct TimePointResult {
   std::string label;               ///< "baseline", "follow-up-1", ...
   ImageGeometry grid{};
@@ -150,6 +175,9 @@ struct TimePointResult {
   /// Follow-up minus baseline median over those same paired voxels: the density drift that
   /// normalisedMeanHu removes.
   std::optional<double> referenceShiftHu{};
+  /// CT only: the threshold for calcified / lytic volume at this time point.
+  std::optional<CalcificationThreshold> calcificationThreshold{};
+  std::vector<std::string> notes; ///< about the time point as a whole (e.g. a threshold fallback)
 };
 
 /// Measures the baseline lesions (and the reference region) as time point 0. `reference` may be

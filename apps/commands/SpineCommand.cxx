@@ -1,7 +1,9 @@
 // lesionkit spine: vertebrae by level, body heights with the Genant grade, osteolytic lesions.
 // All logic lives in lesion::spine; this file maps arguments to calls and results to files.
+#include <algorithm>
 #include <filesystem>
 #include <ostream>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/spine/BoneFocusDetection.h"
 #include "lesion/spine/LyticLesionDetection.h"
 #include "lesion/spine/SpineSegmentation.h"
 
@@ -23,7 +26,56 @@ void ensureParentWritable(const std::filesystem::path& file) {
   ensureWritableFolder(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
 }
 
-nlohmann::json spineJson(const spine::SpineResult& s, const spine::LyticResult* lytic) {
+nlohmann::json fociJson(const spine::BoneFocusResult &foci) {
+  nlohmann::json j{{"method",
+                    "skeleton-wide: compact blobs in the medullary interior of any bone (filled bone eroded "
+                    "by the cortex) above (sclerotic) or below (lytic) the median of the interior bone within "
+                    "12 mm; labels follow the vertebral lesions in the lesion map"},
+                   {"boneVolumeMl", foci.boneVolumeMl},
+                   {"interiorVolumeMl", foci.interiorVolumeMl},
+                   {"foci", nlohmann::json::array()}};
+  for (const auto &f : foci.candidates) {
+    j["foci"].push_back({{"label", f.id},
+                         {"kind", f.kind},
+                         {"bone", f.bone},
+                         {"level", f.level},
+                         {"confidence", f.confidence},
+                         {"labelled", f.labelled},
+                         {"reason", f.reason},
+                         {"volumeMl", f.volumeMl},
+                         {"meanHu", f.meanHu},
+                         {"backgroundHu", f.backgroundHu},
+                         {"backgroundSdHu", f.backgroundSdHu},
+                         {"contrastHu", f.contrastHu},
+                         {"compactness", f.compactness},
+                         {"centroidMm", point(f.centroid)},
+                         {"boundsMinMm", point(f.boundsMin)},
+                         {"boundsMaxMm", point(f.boundsMax)}});
+  }
+  return j;
+}
+
+/// Adds the labelled foci to the lesion maps (ids already follow the vertebral lesions; voxels of a
+/// vertebral lesion stay its own).
+void addFociToLesionMaps(const spine::BoneFocusResult &foci, spine::LyticResult &lytic) {
+  std::vector<std::uint16_t> componentOf; // by focus id
+  for (const auto &f : foci.candidates) {
+    if (!f.labelled)
+      continue;
+    componentOf.resize(std::max(componentOf.size(), std::size_t(f.id) + 1), 0);
+    componentOf[std::size_t(f.id)] = f.kind == "lytic-bone" ? spine::component::Lytic : spine::component::Sclerotic;
+  }
+  for (std::size_t p = 0; p < foci.foci.voxels.size(); ++p) {
+    const std::uint16_t id = foci.foci.voxels[p];
+    if (!id || lytic.lesions.voxels[p])
+      continue;
+    lytic.lesions.voxels[p] = id;
+    lytic.components.voxels[p] = componentOf[id];
+  }
+}
+
+nlohmann::json spineJson(const spine::SpineResult &s, const spine::LyticResult *lytic,
+                         const spine::BoneFocusResult *foci) {
   nlohmann::json j;
   j["conventions"] = {
       {"coordinates", "LPS millimetres"},
@@ -85,6 +137,8 @@ nlohmann::json spineJson(const spine::SpineResult& s, const spine::LyticResult* 
       j["lesions"].push_back(e);
     }
   }
+  if (foci)
+    j["boneFoci"] = fociJson(*foci);
   return j;
 }
 
@@ -102,15 +156,24 @@ cli::Command spineCommand() {
       "discs (endplate-to-endplate intensity profile along the column axis), each labelled by level counting up from "
       "the sacrum (or down from the lowest ribs at T12 when the sacrum is not in view; --level with --seed fixes "
       "the count). Writes the vertebra label map (TotalSegmentator numbering: rest of the sacrum 25, S1 (first "
-      "sacral segment) 26, L5 27, L4 28, L3 29, L2 30, L1 31, T12 32, ...) and a JSON report with per-body volume, trabecular density, anterior/middle/posterior "
+      "sacral segment) 26, L5 27, L4 28, L3 29, L2 30, L1 31, T12 32, ...) and a JSON report with per-body volume, "
+      "trabecular density, anterior/middle/posterior "
       "heights, height loss against the neighbouring levels and the Genant grade. With --auto (or --lesions) it "
       "also proposes osteolytic lesions in every vertebral body with a confidence, their soft-tissue part beyond a "
       "cortical breach and sclerotic parts; normal variants (basivertebral vein channel, fatty marrow, endplate "
       "partial volume) are listed with the reason they were not called lesions. --sclerotic adds dense (blastic) "
-      "foci.";
-  c.examples = {"lesionkit spine ct.nii.gz -o vertebrae.nrrd --json spine.json",
-                "lesionkit spine study/CT -o vertebrae.nrrd --json spine.json --auto --lesions lesions.nrrd",
-                "lesionkit spine lumbar.nrrd -o vertebrae.nrrd --level L4 --seed 2.5,40,-310"};
+      "foci. --whole-skeleton also searches every bone in view (ribs, scapulae, pelvis as well as the vertebrae) for "
+      "compact sclerotic and lytic foci against their local bone; a focus must differ from the median of the "
+      "interior bone within 12 mm by 150 HU (sclerotic) or 100 HU (lytic) and three texture SDs, so faint foci are "
+      "missed: on the 1 mm BLDS test patches 1 of 7 sclerotic lesion boxes holds a labelled focus, with 4 other foci "
+      "labelled in 3 patches. On a normal CT: none at 3 mm (where thin cortices leave most marrow unsearched), one "
+      "on its 0.8 mm copy (likely contrast medium in a kidney). The search takes about 4 s on a 512 x 512 x 300 CT "
+      "(run at 1.6 mm in-plane).";
+  c.examples = {
+      "lesionkit spine ct.nii.gz -o vertebrae.nrrd --json spine.json",
+      "lesionkit spine study/CT -o vertebrae.nrrd --json spine.json --auto --lesions lesions.nrrd",
+      "lesionkit spine lumbar.nrrd -o vertebrae.nrrd --level L4 --seed 2.5,40,-310",
+      "lesionkit spine ct.nii.gz -o vertebrae.nrrd --json spine.json --whole-skeleton --lesions lesions.nrrd"};
   c.add({"volume", ParameterType::Image, "CT volume", "CT in HU: a NRRD/NIfTI file or a DICOM folder", Channel::Input,
          0})
       .asRequired();
@@ -147,6 +210,11 @@ cli::Command spineCommand() {
          "island looks the same",
          Channel::Input})
       .inGroup("Lesions");
+  c.add({"wholeSkeleton", ParameterType::Boolean, "Whole skeleton",
+         "also search every bone in view for sclerotic and lytic foci (listed under boneFoci in the JSON, labelled "
+         "in --lesions after the vertebral lesions); implies --auto",
+         Channel::Input})
+      .inGroup("Lesions");
   c.add({"minConfidence", ParameterType::Float, "Minimum confidence",
          "candidates below it are listed in the JSON but not labelled", Channel::Input})
       .withDefault("0.5")
@@ -159,6 +227,8 @@ cli::Command spineCommand() {
          "SeriesInstanceUID to load when the volume is a DICOM folder holding several", Channel::Input});
   c.add({"levelCount", ParameterType::Integer, "Levels", "number of vertebrae labelled", Channel::Output});
   c.add({"lesionCount", ParameterType::Integer, "Lesions", "number of lesions labelled", Channel::Output});
+  c.add({"focusCount", ParameterType::Integer, "Skeleton foci",
+         "number of skeleton-wide foci labelled (--whole-skeleton)", Channel::Output});
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     const std::filesystem::path output = args.path("output");
@@ -170,7 +240,9 @@ cli::Command spineCommand() {
       options.anchorLevel = args.string("level");
       options.anchorSeed = args.point("seed");
     }
-    const bool lesions = args.flag("auto") || args.flag("sclerotic") || args.has("lesions") || args.has("components");
+    const bool wholeSkeleton = args.flag("wholeSkeleton");
+    const bool lesions =
+        args.flag("auto") || args.flag("sclerotic") || wholeSkeleton || args.has("lesions") || args.has("components");
     spine::LyticOptions lyticOptions;
     lyticOptions.minConfidence = args.number("minConfidence");
     lyticOptions.scleroticFoci = args.flag("sclerotic");
@@ -188,7 +260,19 @@ cli::Command spineCommand() {
                                    args.path("volume").string(), loaded.modality));
     const spine::SpineResult result = spine::segmentSpine(loaded.volume, options, ctx.progress.sub(0.1, lesions ? 0.7 : 0.9));
     spine::LyticResult lytic;
-    if (lesions) lytic = spine::detectLyticLesions(loaded.volume, result, lyticOptions, ctx.progress.sub(0.7, 0.9));
+    if (lesions)
+      lytic = spine::detectLyticLesions(loaded.volume, result, lyticOptions,
+                                        ctx.progress.sub(0.7, wholeSkeleton ? 0.8 : 0.9));
+    spine::BoneFocusResult foci;
+    if (wholeSkeleton) {
+      int nextId = 1;
+      for (const auto &l : lytic.candidates)
+        nextId = std::max(nextId, l.id + 1);
+      spine::BoneFocusOptions fociOptions;
+      fociOptions.minConfidence = lyticOptions.minConfidence;
+      foci = spine::detectBoneFoci(loaded.volume, &result, fociOptions, nextId, ctx.progress.sub(0.8, 0.9));
+      addFociToLesionMaps(foci, lytic);
+    }
 
     ctx.progress.report(0.9, "writing");
     writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(result.vertebrae, tmp); });
@@ -199,7 +283,10 @@ cli::Command spineCommand() {
     if (args.has("components"))
       writeFileAtomically(args.path("components"),
                           [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(lytic.components, tmp); });
-    if (args.has("json")) writeTextFileAtomically(args.path("json"), spineJson(result, lesions ? &lytic : nullptr).dump(2) + "\n");
+    if (args.has("json"))
+      writeTextFileAtomically(args.path("json"),
+                              spineJson(result, lesions ? &lytic : nullptr, wholeSkeleton ? &foci : nullptr).dump(2) +
+                                  "\n");
 
     ctx.out << fmt::format("{} vertebrae (level anchor: {}), {} discs\n", result.levels.size(),
                            spine::anchorName(result.anchor), result.discCount);
@@ -221,10 +308,27 @@ cli::Command spineCommand() {
       ctx.out << fmt::format("{} lesion(s) labelled, {} candidate(s) not labelled (see the JSON for the reasons)\n", labelled,
                              lytic.candidates.size() - labelled);
     }
+    std::size_t fociLabelled = 0;
+    if (wholeSkeleton) {
+      for (const auto &f : foci.candidates) {
+        if (!f.labelled)
+          continue;
+        ++fociLabelled;
+        const Vec3 extent = f.boundsMax - f.boundsMin;
+        ctx.out << fmt::format(
+            "focus {} ({}) in {}{}: {:.2f} mL, {:.0f} HU vs local bone {:.0f} HU, extent {:.0f} x {:.0f} x "
+            "{:.0f} mm at {}, confidence {:.2f}\n",
+            f.id, f.kind, f.bone, f.level.empty() ? "" : " " + f.level, f.volumeMl, f.meanHu, f.backgroundHu, extent.x,
+            extent.y, extent.z, formatPoint(f.centroid), f.confidence);
+      }
+      ctx.out << fmt::format("whole skeleton: {} focus/foci labelled, {} candidate(s) not labelled\n", fociLabelled,
+                             foci.candidates.size() - fociLabelled);
+    }
     for (const auto& w : result.warnings) ctx.out << "warning: " << w << '\n';
     ctx.out << "wrote " << output.string() << '\n';
     ctx.returnValues["levelCount"] = std::to_string(result.levels.size());
     ctx.returnValues["lesionCount"] = std::to_string(labelled);
+    ctx.returnValues["focusCount"] = std::to_string(fociLabelled);
     ctx.progress.report(1.0, "done");
   };
   return c;

@@ -15,6 +15,7 @@
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/phantom/Phantom.h"
+#include "lesion/spine/BoneFocusDetection.h"
 #include "lesion/spine/LyticLesionDetection.h"
 #include "lesion/spine/SpineSegmentation.h"
 
@@ -85,7 +86,7 @@ LabelMap truthEnvelope(const phantom::PhantomTimePoint& tp, int level) {
   return out;
 }
 
-// The three checks share one generated phantom; ctest runs every TEST in its own process, so they
+// The checks share one generated phantom; ctest runs every TEST in its own process, so they
 // are one TEST to generate it once.
 void checkLevelsAndBodies(const PhantomCase& pc) {
   std::cout << "segmentSpine " << pc.spineSeconds << " s, detectLyticLesions " << pc.lyticSeconds << " s, anchor "
@@ -158,6 +159,28 @@ void checkLyticLesion(const PhantomCase& pc) {
   EXPECT_LE(std::abs(ours - lt.volumeMl) / lt.volumeMl, 0.10);
 }
 
+/// detectBoneFoci on the whole phantom: every labelled focus must lie in L4 (the lytic lesion).
+void checkSkeletonFoci(const PhantomCase &pc) {
+  const Volume &ct = pc.study.timePoints[0].image;
+  const auto t0 = std::chrono::steady_clock::now();
+  const BoneFocusResult foci = detectBoneFoci(ct, &pc.spine);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::size_t labelled = 0, elsewhere = 0;
+  for (const BoneFocus &f : foci.candidates) {
+    if (!f.labelled)
+      continue;
+    ++labelled;
+    std::cout << "focus " << f.id << " " << f.kind << " in " << f.bone << " " << f.level << " at "
+              << formatPoint(f.centroid) << ": " << f.reason << "\n";
+    if (f.level != "L4")
+      ++elsewhere;
+  }
+  std::cout << "detectBoneFoci " << seconds << " s: " << foci.candidates.size() << " candidates, " << labelled
+            << " labelled, " << elsewhere << " outside L4; bone " << foci.boneVolumeMl << " mL, interior "
+            << foci.interiorVolumeMl << " mL\n";
+  EXPECT_EQ(elsewhere, 0u);
+}
+
 TEST(SpinePhantom, LevelsHeightsAndLyticLesion) {
   const PhantomCase& pc = phantomCase();
   {
@@ -171,6 +194,10 @@ TEST(SpinePhantom, LevelsHeightsAndLyticLesion) {
   {
     SCOPED_TRACE("L4 lytic lesion, soft-tissue part, no false candidate");
     checkLyticLesion(pc);
+  }
+  {
+    SCOPED_TRACE("skeleton-wide foci: none on the normal vertebrae and ribs");
+    checkSkeletonFoci(pc);
   }
 }
 

@@ -1,6 +1,7 @@
 // Spine segmentation on real CT: TotalSegmentator's example CT (3 mm, thorax-abdomen) against that
 // tool's vertebra labels; simulated lytic lesions inserted into its real vertebrae; BLDS bone
 // lesion boxes.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/longitudinal/Resampling.h"
+#include "lesion/spine/BoneFocusDetection.h"
 #include "lesion/spine/LyticLesionDetection.h"
 #include "lesion/spine/SpineSegmentation.h"
 #include "lesion/testing/TestHarness.h"
@@ -74,17 +76,36 @@ TEST(SpineTotalSegmentator, VertebraeAgainstReferenceLabels) {
                              v.level, d, ours + theirs ? 2.0 * double(both) / double(ours + theirs) : 1.0, v.vertebraVolumeMl,
                              v.bodyVolumeMl, v.meanTrabecularHu, v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm,
                              v.heightLossRatio, v.genantGrade, v.complete);
-    // Goal 0.85 per vertebra. Measured: T12 0.865, L1 0.882, L2 0.914, L3 0.906, L4 0.924,
-    // L5 0.854; S1 0.678 (0.513 while our S1 was the whole sacrum): like theirs, our 26 is the
-    // first sacral segment without the alae (the rest is 25, their "sacrum", absent from this
-    // file). Gap: our centre line runs 15 mm to the patient's right of the S1 body (the right ala
-    // and ilium pull it), so the S1 body envelope is shifted; L5 wins S1's superior articular
-    // processes (158 voxels).
-    const double reached = v.level == "S1" ? 0.67 : v.level == "L5" ? 0.85 : v.level == "T12" ? 0.855 : v.level == "L1" ? 0.87 : 0.90;
+    // Goal 0.85 per vertebra. Measured: T12 0.873, L1 0.885, L2 0.914, L3 0.906, L4 0.923,
+    // L5 0.874; S1 0.802 (0.678 before the S1 body was searched again around the lumbar column's
+    // lateral line, 0.513 while our S1 was the whole sacrum): like theirs, our 26 is the first
+    // sacral segment without the alae (the rest is 25, their "sacrum", absent from this file).
+    // Gap: their S1 body is a box as wide behind as in front, ours the hull of the bone >= 130 HU
+    // (the back of this S1 body is fatty marrow, 40-130 HU); the disc wedge in front of S1.
+    const double reached = v.level == "S1"    ? 0.80
+                           : v.level == "L5"  ? 0.87
+                           : v.level == "T12" ? 0.865
+                           : v.level == "L1"  ? 0.88
+                                              : 0.90;
     std::cout << fmt::format("{:>4} vertebra Dice {:.3f} (goal 0.85, gap {:+.3f}; asserted >= {:.3f})\n", v.level, d, d - 0.85,
                              reached);
     EXPECT_GE(d, reached) << v.level;
     if (v.level != "S1" && v.complete) {
+      // The same measurement on TotalSegmentator's body of that level, along our axis.
+      LabelMap theirBody(ct.geometry, 0);
+      for (std::size_t p = 0; p < ct.voxels.size(); ++p)
+        if (referenceBodies.voxels[p] == 1 && reference.voxels[p] == l)
+          theirBody.voxels[p] = l;
+      const VertebraMeasurement r = measureVertebralBody(ct, theirBody, l, v.axisDirection);
+      std::cout << fmt::format("{:>4} heights ours {:.1f}/{:.1f}/{:.1f} theirs {:.1f}/{:.1f}/{:.1f} mm\n", v.level,
+                               v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm, r.anteriorHeightMm,
+                               r.middleHeightMm, r.posteriorHeightMm);
+      // Within 4 mm of theirs (about one 3 mm slice plus partial volume); measured at most 3.1 mm
+      // (L5 posterior). Before the T12/L1 disc plane followed the column's tilt, L1's posterior
+      // height read 37.3 mm against their 27.9 mm.
+      EXPECT_NEAR(v.anteriorHeightMm, r.anteriorHeightMm, 4.0) << v.level;
+      EXPECT_NEAR(v.middleHeightMm, r.middleHeightMm, 4.0) << v.level;
+      EXPECT_NEAR(v.posteriorHeightMm, r.posteriorHeightMm, 4.0) << v.level;
       EXPECT_GT(v.anteriorHeightMm, 18.0) << v.level;
       EXPECT_LT(v.anteriorHeightMm, 40.0) << v.level;
       EXPECT_GT(v.posteriorHeightMm, 18.0) << v.level;
@@ -254,62 +275,206 @@ TEST(SpineTotalSegmentator, NoLesionLabelledOnAFinerGridOfTheUntouchedCt) {
   for (const LyticLesion& c : lytic.candidates) EXPECT_FALSE(c.labelled) << c.level << ": " << c.reason;
 }
 
+// Skeleton-wide foci on TotalSegmentator's example CT (3 mm, thorax-abdomen, no known bone
+// lesion): how many foci it proposes on normal bone.
+TEST(SpineTotalSegmentator, SkeletonFociOnNormalBone) {
+  LESIONKIT_REQUIRE_TEST_DATA(dir, kTotalSegDir);
+  const Volume ct = dicomio::loadVolume(dir / "example_ct.nii.gz").volume;
+  const SpineResult spine = segmentSpine(ct);
+  const auto t0 = std::chrono::steady_clock::now();
+  const BoneFocusResult foci = detectBoneFoci(ct, &spine);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::size_t labelled = 0;
+  for (const BoneFocus &f : foci.candidates) {
+    if (!f.labelled)
+      continue;
+    ++labelled;
+    const Vec3 extent = f.boundsMax - f.boundsMin;
+    std::cout << fmt::format("focus {} {} at {}: extent {:.1f} x {:.1f} x {:.1f} mm, confidence {:.2f} ({})\n", f.id,
+                             f.kind, formatPoint(f.centroid), extent.x, extent.y, extent.z, f.confidence, f.reason);
+  }
+  std::cout << fmt::format("detectBoneFoci {:.2f} s: bone {:.0f} mL, interior {:.0f} mL, {} candidates, {} labelled\n",
+                           seconds, foci.boneVolumeMl, foci.interiorVolumeMl, foci.candidates.size(), labelled);
+  EXPECT_GT(foci.interiorVolumeMl, 100.0);
+  // Measured: 0 labelled of 91 candidates (before the background-SD rule, contrast medium in the
+  // left renal pelvis was labelled: 1.86 mL at 1295 HU, its enhanced parenchyma passing for bone).
+  EXPECT_EQ(labelled, 0u);
+}
+
 // BLDS: 96 mm CT patches (1 mm) with bone lesion boxes ("osteoma": sclerotic) in LPS mm, in
-// vertebrae, ribs, scapula and pelvis. The spine module looks only in the vertebral bodies it
-// finds, so this records how many boxes hold one of its candidates (labelled or rejected by a
-// normal-variant rule) and how many a labelled lesion; see docs/spine.md for the figures.
+// vertebrae, ribs, scapula and pelvis. Two detectors: the vertebral one (detectLyticLesions with
+// sclerotic foci, on the spine anchored at the patch centre) looks only in the vertebral bodies it
+// finds; the skeleton-wide one (detectBoneFoci) in every bone. Counts the boxes holding a
+// candidate centre of each and prints each focus's extent against its box; see docs/spine.md.
 TEST(SpineBlds, BoneLesionBoxes) {
   LESIONKIT_REQUIRE_TEST_DATA(dir, "hugboom+BLDS/testdata");
   std::ifstream csv(dir / "image_bone_lesions.csv");
   std::string line;
   std::getline(csv, line); // header: image_path,class,x,y,z,width,height,depth
-  int rows = 0, proposed = 0, labelled = 0;
+  struct Box {
+    std::string image;
+    Vec3 centre, size;
+  };
+  std::vector<Box> boxes;
   while (std::getline(csv, line)) {
     std::vector<std::string> f;
     std::stringstream ss(line);
     for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
     ASSERT_EQ(f.size(), 8u) << line;
-    ++rows;
-    const Vec3 centre{std::stod(f[2]), std::stod(f[3]), std::stod(f[4])};
-    const Vec3 size{std::stod(f[5]), std::stod(f[6]), std::stod(f[7])};
-    const Volume ct = dicomio::loadVolume(dir / f[0]).volume;
-    const Vec3 idx = ct.geometry.pointToIndex(centre);
-    EXPECT_TRUE(ct.geometry.containsIndex(std::lround(idx.x), std::lround(idx.y), std::lround(idx.z))) << line;
+    boxes.push_back({f[0],
+                     {std::stod(f[2]), std::stod(f[3]), std::stod(f[4])},
+                     {std::stod(f[5]), std::stod(f[6]), std::stod(f[7])}});
+  }
+  ASSERT_EQ(boxes.size(), 7u);
+  auto inBox = [](const Vec3 &p, const Box &b) {
+    const Vec3 d = p - b.centre;
+    return std::abs(d.x) <= 0.5 * b.size.x && std::abs(d.y) <= 0.5 * b.size.y && std::abs(d.z) <= 0.5 * b.size.z;
+  };
+  int proposed = 0, labelled = 0, fociInBox = 0, fociLabelledInBox = 0, fociElsewhere = 0;
+  double fociSeconds = 0;
+  std::string previousImage;
+  for (const Box &box : boxes) {
+    if (box.image == previousImage)
+      continue; // one run per patch, for all its boxes
+    previousImage = box.image;
+    const Volume ct = dicomio::loadVolume(dir / box.image).volume;
+    std::vector<const Box *> here;
+    for (const Box &b : boxes)
+      if (b.image == box.image) {
+        here.push_back(&b);
+        const Vec3 idx = ct.geometry.pointToIndex(b.centre);
+        EXPECT_TRUE(ct.geometry.containsIndex(std::lround(idx.x), std::lround(idx.y), std::lround(idx.z))) << b.image;
+      }
     // A patch shows one or two vertebrae of unknown level: the anchor names the one at the patch
     // centre "L3" only so that the spine can be labelled; levels are not checked here.
     SpineOptions options;
     options.anchorLevel = "L3";
     options.anchorSeed = ct.geometry.indexToPoint(Vec3{47.5, 47.5, 47.5});
-    std::string outcome = "no candidate in the box";
+    std::vector<std::string> outcome(here.size(), "no vertebral candidate in the box");
+    std::unique_ptr<SpineResult> spineOfPatch; // null when the spine could not be segmented
     try {
-      const SpineResult spine = segmentSpine(ct, options);
+      spineOfPatch = std::make_unique<SpineResult>(segmentSpine(ct, options));
+      const SpineResult &spine = *spineOfPatch;
       LyticOptions lyticOptions;
       lyticOptions.scleroticFoci = true; // the BLDS lesions are sclerotic
       const LyticResult lesions = detectLyticLesions(ct, spine, lyticOptions);
-      bool anyHit = false, labelledHit = false;
-      for (const LyticLesion& c : lesions.candidates) {
-        const Vec3 d = c.centroid - centre;
-        if (std::abs(d.x) > 0.5 * size.x || std::abs(d.y) > 0.5 * size.y || std::abs(d.z) > 0.5 * size.z) continue;
-        anyHit = true;
-        labelledHit = labelledHit || c.labelled;
-        const Vec3 extent = c.boundsMax - c.boundsMin;
-        outcome = fmt::format("{} {} {:.2f} mL, extent {:.1f} x {:.1f} x {:.1f} mm vs box {:.1f} x {:.1f} x {:.1f} mm ({})",
-                              c.labelled ? "labelled" : "candidate", c.kind, c.volumeMl, extent.x, extent.y, extent.z, size.x,
-                              size.y, size.z, c.reason);
+      for (std::size_t n = 0; n < here.size(); ++n) {
+        bool anyHit = false, labelledHit = false;
+        for (const LyticLesion &c : lesions.candidates) {
+          if (!inBox(c.centroid, *here[n]))
+            continue;
+          anyHit = true;
+          labelledHit = labelledHit || c.labelled;
+          const Vec3 extent = c.boundsMax - c.boundsMin;
+          outcome[n] = fmt::format("vertebral {} {} {:.2f} mL, extent {:.1f} x {:.1f} x {:.1f} mm ({})",
+                                   c.labelled ? "labelled" : "candidate", c.kind, c.volumeMl, extent.x, extent.y,
+                                   extent.z, c.reason);
+        }
+        proposed += anyHit ? 1 : 0;
+        labelled += labelledHit ? 1 : 0;
       }
-      proposed += anyHit ? 1 : 0;
-      labelled += labelledHit ? 1 : 0;
     } catch (const Error& e) {
-      outcome = std::string("spine not segmented: ") + e.what();
+      std::fill(outcome.begin(), outcome.end(), std::string("spine not segmented: ") + e.what());
     }
-    std::cout << f[0] << " " << formatPoint(centre) << ": " << outcome << "\n";
+    const auto t0 = std::chrono::steady_clock::now();
+    const BoneFocusResult foci = detectBoneFoci(ct, spineOfPatch.get());
+    fociSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (std::size_t n = 0; n < here.size(); ++n) {
+      const Box &b = *here[n];
+      std::cout << b.image << " box " << formatPoint(b.centre)
+                << fmt::format(" size {:.1f} x {:.1f} x {:.1f} mm: ", b.size.x, b.size.y, b.size.z) << outcome[n]
+                << "\n";
+      bool any = false, anyLabelled = false;
+      for (const BoneFocus &f : foci.candidates) {
+        if (!inBox(f.centroid, b))
+          continue;
+        any = true;
+        anyLabelled = anyLabelled || f.labelled;
+        const Vec3 extent = f.boundsMax - f.boundsMin;
+        std::cout << fmt::format(
+            "  skeleton {} {} at {}: extent {:.1f} x {:.1f} x {:.1f} mm vs box {:.1f} x {:.1f} x {:.1f}, "
+            "confidence {:.2f} ({})\n",
+            f.labelled ? "labelled" : "candidate", f.kind, formatPoint(f.centroid), extent.x, extent.y, extent.z,
+            b.size.x, b.size.y, b.size.z, f.confidence, f.reason);
+      }
+      fociInBox += any ? 1 : 0;
+      fociLabelledInBox += anyLabelled ? 1 : 0;
+    }
+    for (const BoneFocus &f : foci.candidates) {
+      const bool inSomeBox = std::any_of(here.begin(), here.end(), [&](const Box *b) { return inBox(f.centroid, *b); });
+      if (!f.labelled || inSomeBox)
+        continue;
+      ++fociElsewhere;
+      const Vec3 extent = f.boundsMax - f.boundsMin;
+      std::cout << fmt::format(
+          "  {} outside the boxes: {} at {}, extent {:.1f} x {:.1f} x {:.1f} mm, confidence {:.2f} ({})\n", box.image,
+          f.kind, formatPoint(f.centroid), extent.x, extent.y, extent.z, f.confidence, f.reason);
+    }
   }
-  std::cout << "BLDS: " << rows << " lesions, " << proposed << " with a candidate in the box, " << labelled
-            << " labelled (goal: all 7)\n";
-  EXPECT_EQ(rows, 7);
-  // Reached: the T-spine focus of 2.nii.gz is proposed (centroid in its box) but rejected as a
-  // pedicle base; nothing is labelled inside a box.
+  std::cout << "BLDS: " << boxes.size() << " lesions; vertebral detector: " << proposed
+            << " with a candidate in the box, " << labelled << " labelled; skeleton-wide foci: " << fociInBox
+            << " boxes with a focus centre, " << fociLabelledInBox << " labelled, " << fociElsewhere
+            << " labelled foci outside the boxes, " << fmt::format("{:.2f}", fociSeconds) << " s (goal: all 7)\n";
+  // Vertebral detector: the T-spine focus of 2.nii.gz is proposed (centroid in its box) but
+  // rejected as a pedicle base; nothing is labelled inside a box.
   EXPECT_GE(proposed, 1);
+  // Skeleton-wide detector (goal: all 7). Measured: 1 box (2.nii.gz: a 0.10 mL focus, 8 x 5 x 6 mm,
+  // 752 HU vs 394 HU, in the 18.8 x 24.7 x 25.0 mm box), 4 labelled foci outside the boxes (dense
+  // posterior-element bone at 740-930 HU in 3 patches). The other boxes are no local outliers: their
+  // interior reads -130..+200 HU against the median of the interior bone around them (docs/spine.md).
+  EXPECT_GE(fociLabelledInBox, 1);
+  EXPECT_LE(fociElsewhere, 4);
+}
+
+// `lesionkit spine --whole-skeleton`: a simulated sclerotic focus (8 mm ball at 700 HU) in the body
+// at the centre of a 1 mm BLDS patch (T-spine, anchored "L3" as in SpineBlds) is listed under
+// boneFoci and labelled in the lesion map. (On the 3 mm example CT the vertebral bodies are not
+// closed at 200 HU, so their marrow is not searched: see docs/spine.md.)
+TEST(SpineCommand, WholeSkeletonFocusOnRealCt) {
+  LESIONKIT_REQUIRE_TEST_DATA(dir, "hugboom+BLDS/testdata");
+  if (!std::filesystem::exists(lesion::test::binaryDir() / "lesionkit"))
+    GTEST_SKIP() << "lesionkit binary not built in " << lesion::test::binaryDir() << ": build target lesionkit";
+  const lesion::test::ScratchFolder scratch("spine-whole-skeleton");
+  Volume ct = dicomio::loadVolume(dir / "2.nii.gz").volume;
+  SpineOptions options;
+  options.anchorLevel = "L3";
+  options.anchorSeed = ct.geometry.indexToPoint(Vec3{47.5, 47.5, 47.5});
+  const SpineResult spine = segmentSpine(ct, options);
+  const VertebraMeasurement *l3 = nullptr;
+  for (const auto &v : spine.levels)
+    if (v.level == "L3")
+      l3 = &v;
+  ASSERT_NE(l3, nullptr);
+  const Vec3 centre = l3->bodyCentroid;
+  (void)test::insertSimulatedLesion(
+      ct, centre, {4.0, 4.0, 4.0}, 700.0, 20.0, [](std::size_t) { return true; }, 11);
+  dicomio::writeVolumeFile(ct, scratch / "ct.nrrd");
+  const auto r = lesion::test::runProcess(
+      {"lesionkit", "spine", (scratch / "ct.nrrd").string(), "-o", (scratch / "vertebrae.nrrd").string(), "--json",
+       (scratch / "spine.json").string(), "--level", "L3", "--seed",
+       fmt::format("{},{},{}", options.anchorSeed->x, options.anchorSeed->y, options.anchorSeed->z), "--whole-skeleton",
+       "--lesions", (scratch / "lesions.nrrd").string()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::cout << r.out;
+  std::ifstream in(scratch / "spine.json");
+  const nlohmann::json j = nlohmann::json::parse(in);
+  ASSERT_TRUE(j.contains("boneFoci"));
+  int id = 0;
+  for (const auto &f : j.at("boneFoci").at("foci")) {
+    const Vec3 c{f.at("centroidMm")[0], f.at("centroidMm")[1], f.at("centroidMm")[2]};
+    if (!f.at("labelled").get<bool>() || norm(c - centre) > 1.5)
+      continue; // one voxel diagonal
+    EXPECT_EQ(f.at("kind"), "sclerotic-bone");
+    EXPECT_EQ(f.at("bone"), "vertebra");
+    EXPECT_EQ(f.at("level"), "L3");
+    id = f.at("label");
+  }
+  ASSERT_GT(id, 0) << "the simulated focus is not labelled";
+  const LabelMap lesions = dicomio::readLabelMapFile(scratch / "lesions.nrrd");
+  const Vec3 idx = lesions.geometry.pointToIndex(centre);
+  EXPECT_EQ(
+      lesions.at(std::size_t(std::lround(idx.x)), std::size_t(std::lround(idx.y)), std::size_t(std::lround(idx.z))),
+      id);
 }
 
 TEST(SpineCommand, LabelsAndJsonOnRealCt) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -185,7 +186,8 @@ CalcificationThreshold chooseCalcificationThreshold(const FollowupOptions &optio
     t.basis = "fallback";
     const std::string why =
         options.referenceLabels.empty()
-            ? std::string("no unaffected vertebra given (reference labels)")
+            ? (options.referenceRegion.note.empty() ? std::string("no unaffected vertebra given (reference labels)")
+                                                    : "no unaffected vertebra: " + options.referenceRegion.note)
             : fmt::format("only {} interior voxels of the reference region on this scan (at least {} needed)",
                           referenceValues.size(), options.calcification.minReferenceVoxels);
     notes.push_back(fmt::format("calcification threshold: {}, so the fixed floor of {:.0f} HU is used; it can count "
@@ -472,6 +474,60 @@ SoftTissueRegistration parseSoftTissueRegistration(const std::string& text) {
   throw UsageError(fmt::format("soft-tissue registration '{}': expected rigid or bspline", text));
 }
 
+namespace {
+
+/// The reference region without an automatic search: the caller's labels, or none and why.
+ReferenceRegion plainReferenceRegion(const FollowupOptions &options, bool hasMap) {
+  ReferenceRegion region;
+  if (hasMap && !options.referenceLabels.empty()) {
+    region.source = "given";
+    for (std::uint16_t v : options.referenceLabels)
+      region.structures.push_back(fmt::format("label {}", v));
+  } else {
+    region.note =
+        hasMap ? "a reference label map without reference labels" : "no reference labels given and no automatic search";
+  }
+  return region;
+}
+
+} // namespace
+
+std::optional<LabelMap> resolveReference(const Volume &baseline, const LabelMap &lesions, const LabelMap *given,
+                                         FollowupOptions &options) {
+  ReferenceRegion &region = options.referenceRegion;
+  region = plainReferenceRegion(options, given != nullptr);
+  if (given || !options.referenceFinder)
+    return std::nullopt;
+  if (!hounsfield(options)) {
+    region.note = "not CT (no automatic reference region on MR)";
+    return std::nullopt;
+  }
+  checkSameGrid(lesions.geometry, baseline.geometry, "the baseline lesion map");
+  const std::vector<measurement::LesionSpec> followed = followedLesions(lesions, options);
+  options.measurement.labels.clear(); // pinned: the reference labels must not change which lesions are followed
+  for (const measurement::LesionSpec &spec : followed)
+    options.measurement.labels.push_back(spec.label);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    FoundReference found = options.referenceFinder(baseline, lesions, followed);
+    checkSameGrid(found.map.geometry, baseline.geometry, "the automatic reference map");
+    if (found.labels.empty())
+      throw ProcessingError("the reference finder returned no structure");
+    options.referenceLabels = std::move(found.labels);
+    region = std::move(found.region);
+    region.source = "automatic";
+    region.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return std::move(found.map);
+  } catch (const Error &e) {
+    if (dynamic_cast<const UsageError *>(&e))
+      throw; // a caller's mistake, not a scan without a reference
+    region.note = fmt::format("none found automatically ({})", e.what());
+    region.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    logWarning("reference region: {}", region.note);
+    return std::nullopt;
+  }
+}
+
 TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions, const LabelMap* reference,
                                 const FollowupOptions& options, const std::string& label) {
   baseline.geometry.validate("baseline volume");
@@ -481,6 +537,8 @@ TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions,
   tp.label = label;
   tp.grid = baseline.geometry;
   tp.labels = LabelMap(baseline.geometry, 0);
+  const bool resolved = options.referenceRegion.source != "none" || !options.referenceRegion.note.empty();
+  tp.referenceRegion = resolved ? options.referenceRegion : plainReferenceRegion(options, reference != nullptr);
   std::vector<float> referenceValues;
   if (reference)
     referenceValues = referenceInteriorValues(baseline, *reference, options.referenceLabels);

@@ -56,6 +56,30 @@ json thresholdJson(const CalcificationThreshold &t) {
   return j;
 }
 
+json referenceRegionJson(const ReferenceRegion &r) {
+  json j = {{"source", r.source}, {"structures", r.structures}};
+  if (r.source == "automatic") {
+    j["method"] = r.method;
+    j["excluded"] = r.excluded;
+    j["seconds"] = r.seconds;
+  }
+  if (!r.note.empty())
+    j["note"] = r.note;
+  return j;
+}
+
+/// "reference region: automatic, T12, L1, L2 (vertebral bodies ...; left out: L4: touches lesion 1 (L4); ...)".
+std::string referenceRegionText(const ReferenceRegion &r) {
+  if (r.source == "none")
+    return "reference region: none (" + r.note + ")";
+  std::string text = fmt::format("reference region: {}, {}", r.source, fmt::join(r.structures, ", "));
+  if (r.source == "automatic") {
+    const std::string excluded = r.excluded.empty() ? "none" : fmt::format("{}", fmt::join(r.excluded, "; "));
+    text += fmt::format(" ({}; left out: {}; {:.1f} s)", r.method, excluded, r.seconds);
+  }
+  return text;
+}
+
 /// "calcification threshold 242 HU (unaffected bone: median 202 HU, robust SD 13 HU)" and the like.
 std::string thresholdText(const CalcificationThreshold &t) {
   if (t.basis == "reference" && t.referenceMedianHu && t.referenceRobustSdHu)
@@ -166,6 +190,10 @@ std::string toTimelineJson(const Timeline& timeline) {
        "per time point (CT): basis reference = max(floor, median + k x robust SD of the reference region's interior "
        "voxels on that scan; robust SD = 1.4826 x median absolute deviation), fixed = the option at every time point, "
        "fallback = the floor because no usable reference region (see the time point's notes)"},
+      {"referenceRegion",
+       "the unaffected tissue of referenceMedianHu, referenceShiftHu and the reference threshold: given = the "
+       "caller's reference labels; automatic = found on the baseline (structures used, excluded with why); none = "
+       "note says why"},
       {"normalisedMeanHu", "lesion mean HU minus referenceShiftHu: the change since baseline of the reference region's "
                            "mean over its interior voxels, paired through the global transform"},
       {"changeMap", "follow-up minus baseline HU on a baseline-grid crop around the lesion; 0 where the follow-up has "
@@ -193,6 +221,8 @@ std::string toTimelineJson(const Timeline& timeline) {
     j["lesions"] = lesions;
     tps.push_back(j);
   }
+  if (!timeline.timePoints.empty() && timeline.timePoints.front().referenceRegion)
+    root["referenceRegion"] = referenceRegionJson(*timeline.timePoints.front().referenceRegion);
   root["timepoints"] = tps;
   json response;
   response["RECIST 1.1"] = assessmentsJson(timeline.recist);
@@ -216,6 +246,8 @@ std::string toTimelineSummary(const Timeline& timeline) {
                          formatPoint(tp.globalRegistration->baselineToFollowup.translation),
                          tp.globalRegistration->finalMetricValue, tp.globalRegistration->seconds);
     out << '\n';
+    if (tp.referenceRegion)
+      out << "  " << referenceRegionText(*tp.referenceRegion) << '\n';
     if (tp.calcificationThreshold)
       out << "  " << thresholdText(*tp.calcificationThreshold) << '\n';
     for (const std::string &note : tp.notes)

@@ -136,11 +136,18 @@ std::string proposalsJson(const std::vector<NewLesionProposal>& proposals) {
 } // namespace
 
 FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path& folder, const Progress& progress) {
-  const longitudinal::FollowupOptions& options = input.options;
+  longitudinal::FollowupOptions options = input.options;
   std::vector<longitudinal::TimePointResult> results;
+  std::optional<LabelMap> found; // the automatic reference region, when no reference map is given
+  const LabelMap *reference = input.reference;
   try {
-    results.push_back(longitudinal::measureBaseline(*input.baseline, *input.lesions, input.reference, options,
-                                                    input.baselineLabel));
+    if (options.referenceFinder && !reference)
+      progress.report(0.0, "finding the unaffected vertebrae");
+    found = longitudinal::resolveReference(*input.baseline, *input.lesions, input.reference, options);
+    if (found)
+      reference = &*found;
+    results.push_back(
+        longitudinal::measureBaseline(*input.baseline, *input.lesions, reference, options, input.baselineLabel));
   } catch (const InputError& e) {
     throw InputError(fmt::format("baseline '{}' with lesions '{}': {}", input.baselineSource, input.lesionsSource, e.what()));
   }
@@ -160,8 +167,8 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
     std::vector<NewLesionProposal> proposals;
     try {
       const Volume followup = source.load();
-      results.push_back(longitudinal::analyzeFollowup(*input.baseline, *input.lesions, input.reference, results[0],
-                                                      followup, source.label, options, sub));
+      results.push_back(longitudinal::analyzeFollowup(*input.baseline, *input.lesions, reference, results[0], followup,
+                                                      source.label, options, sub));
       if (input.proposeNewLytic) proposals = proposeNewLesions(followup, results.back());
       if (input.bundles) writeBundle(input, results.back(), followup, source.source, source.dicomSource, folder);
     } catch (const InputError& e) {

@@ -14,6 +14,7 @@
 #include "lesion/core/Error.h"
 #include "lesion/pipeline/FollowupRun.h"
 #include "lesion/pipeline/FollowupSegmenter.h"
+#include "lesion/pipeline/ReferenceVertebrae.h"
 #include "lesion/reporting/DicomSeg.h"
 #include "lesion/reporting/MeasurementReport.h"
 #include "lesion/segmentation/SoftTissueSegmentation.h"
@@ -207,6 +208,8 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   if (ct) followup.globalRegistration.clampBelow = followup.localRegistration.clampBelow = -1000.0f;
   followup.softTissueMethod = longitudinal::FollowupMaskMethod::Resegment; // as lesionkit followup and the demo
   followup.segmenter = softTissueResegmenter(modality);
+  if (ct)
+    followup.referenceFinder = unaffectedVertebraeFinder(); // unaffected vertebrae, as lesionkit followup
   followup.changeMaps = options.changeMaps;
   FollowupRunInput run;
   run.baseline = &baseline.volume;

@@ -64,6 +64,32 @@ enum class SoftTissueRegistration {
 using ResegmentFunction =
     std::function<LabelMap(const Volume& followup, const LabelMap& mappedMask, const measurement::LesionSpec& spec)>;
 
+/// The reference region of a follow-up (unaffected tissue: the HU drift and the calcification
+/// threshold), where it came from and, when found automatically, what was left out and why.
+struct ReferenceRegion {
+  /// "given" (the caller's reference label map and labels), "automatic" (found on the baseline by
+  /// FollowupOptions::referenceFinder) or "none".
+  std::string source{"none"};
+  std::string method;                  ///< automatic: how it was found
+  std::vector<std::string> structures; ///< what it holds, e.g. {"T12", "L1", "L2"} ("label 12" when given)
+  std::vector<std::string> excluded;   ///< automatic: structures left out, each with why ("L4: touches lesion 1 (L4)")
+  std::string note;                    ///< none: why there is no reference region
+  double seconds{0.0};                 ///< automatic: time spent finding it
+};
+
+/// A reference region found on the baseline: a label map on the baseline grid and its labels.
+struct FoundReference {
+  LabelMap map;
+  std::vector<std::uint16_t> labels;
+  ReferenceRegion region; ///< source "automatic", method, structures, excluded
+};
+
+/// Finds unaffected reference structures on the baseline (CT) that touch none of the followed
+/// lesions (`lesions`, labels of `followed`). Throws lesion::Error (ProcessingError, InputError)
+/// with the reason when it cannot; the follow-up then goes on without a reference region.
+using ReferenceFinder = std::function<FoundReference(const Volume &baseline, const LabelMap &lesions,
+                                                     const std::vector<measurement::LesionSpec> &followed)>;
+
 /// How each time point's calcification threshold is chosen (CT).
 struct CalcificationThresholdOptions {
   /// True ("auto"): from the unaffected bone of the time point itself, max(floor, median +
@@ -109,6 +135,13 @@ struct FollowupOptions {
   /// Labels of the reference label map whose mean HU normalises density change (e.g. the
   /// patient's unaffected vertebrae). Empty: no normalisation.
   std::vector<std::uint16_t> referenceLabels{};
+  /// Without a reference label map, resolveReference() asks it for one on a CT baseline (the
+  /// command, the demo and the patient pipeline wire lesion::pipeline::unaffectedVertebraeFinder,
+  /// which needs the spine module: not a dependency of this one). Empty: no automatic reference.
+  ReferenceFinder referenceFinder{};
+  /// What referenceLabels are and where they came from (set by resolveReference; recorded at the
+  /// baseline time point and in the timeline).
+  ReferenceRegion referenceRegion{};
   /// A soft-tissue lesion (soft-tissue, lymph-node, other) whose mapped mask holds less than this
   /// fraction of voxels in [softTissueMinHu, softTissueMaxHu] has disappeared (CT only).
   double minSoftTissueFraction{0.10};
@@ -178,7 +211,20 @@ struct TimePointResult {
   /// CT only: the threshold for calcified / lytic volume at this time point.
   std::optional<CalcificationThreshold> calcificationThreshold{};
   std::vector<std::string> notes; ///< about the time point as a whole (e.g. a threshold fallback)
+  /// Baseline only: the reference region used for every time point (FollowupOptions::referenceRegion).
+  std::optional<ReferenceRegion> referenceRegion{};
 };
+
+/// The reference region of a follow-up, to call before measureBaseline. With `given` (the
+/// caller's reference label map) it is that map with options.referenceLabels (source "given").
+/// Without it, on CT with options.referenceFinder set, the finder runs on the baseline: what it
+/// finds is returned (pass its address as `reference` to measureBaseline and analyzeFollowup) and
+/// options.referenceLabels / referenceRegion describe it; when it fails, or on MR, or without a
+/// finder, nullopt and options.referenceRegion.note says why (the calcification threshold then
+/// falls back to its floor with that reason). Pins the followed labels first (options.measurement.
+/// labels), so reference labels never change which lesions are followed.
+[[nodiscard]] std::optional<LabelMap> resolveReference(const Volume &baseline, const LabelMap &lesions,
+                                                       const LabelMap *given, FollowupOptions &options);
 
 /// Measures the baseline lesions (and the reference region) as time point 0. `reference` may be
 /// null, or the lesion map itself when it also holds the reference labels. Throws

@@ -148,10 +148,10 @@ reporting::ResponseAssessment toReportResponse(const longitudinal::ResponseAsses
 /// Follow-up over all time points (registration to the baseline, tracking: the mass re-segmented,
 /// the bone lesion's baseline mask mapped through the registration; response criteria), with the
 /// registration error at each lesion against the phantom's known patient motion.
-longitudinal::Timeline trackLesions(const std::deque<Volume> &volumes, const LabelMap &baselineLabels,
-                                    const phantom::PhantomStudy &study,
-                                    const measurement::MeasurementOptions &measurementOptions, bool autoReference,
-                                    json &registrationErrors) {
+longitudinal::Timeline trackLesions(const std::deque<Volume>& volumes, const LabelMap& baselineLabels,
+                                    const phantom::PhantomStudy& study,
+                                    const measurement::MeasurementOptions& measurementOptions, bool autoReference,
+                                    json& registrationErrors) {
   longitudinal::FollowupOptions options;
   options.measurement = measurementOptions;
   options.softTissueMethod = longitudinal::FollowupMaskMethod::Resegment;
@@ -160,7 +160,7 @@ longitudinal::Timeline trackLesions(const std::deque<Volume> &volumes, const Lab
     options.referenceFinder = pipeline::unaffectedVertebraeFinder(); // as lesionkit followup
   const std::optional<LabelMap> found =
       longitudinal::resolveReference(volumes.front(), baselineLabels, nullptr, options);
-  const LabelMap *reference = found ? &*found : nullptr;
+  const LabelMap* reference = found ? &*found : nullptr;
   std::vector<longitudinal::TimePointResult> results{longitudinal::measureBaseline(
       volumes.front(), baselineLabels, reference, options, study.timePoints.front().truth.studyDate)};
   registrationErrors = json::array();

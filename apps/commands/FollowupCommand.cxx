@@ -215,7 +215,7 @@ cli::Command followupCommand() {
     if (!options.calcification.fromReference) {
       try {
         options.measurement.calcificationThresholdHu = args.number("calcificationThresholdHu");
-      } catch (const UsageError &) {
+      } catch (const UsageError&) {
         throw UsageError(fmt::format("--calcification-threshold-hu {}: expected auto or a number of HU",
                                      args.string("calcificationThresholdHu")));
       }

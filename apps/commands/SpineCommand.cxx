@@ -26,7 +26,7 @@ void ensureParentWritable(const std::filesystem::path& file) {
   ensureWritableFolder(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
 }
 
-nlohmann::json fociJson(const spine::BoneFocusResult &foci) {
+nlohmann::json fociJson(const spine::BoneFocusResult& foci) {
   nlohmann::json j{{"method",
                     "skeleton-wide: compact blobs in the medullary interior of any bone (filled bone eroded "
                     "by the cortex) above (sclerotic) or below (lytic) the median of the interior bone within "
@@ -34,7 +34,7 @@ nlohmann::json fociJson(const spine::BoneFocusResult &foci) {
                    {"boneVolumeMl", foci.boneVolumeMl},
                    {"interiorVolumeMl", foci.interiorVolumeMl},
                    {"foci", nlohmann::json::array()}};
-  for (const auto &f : foci.candidates) {
+  for (const auto& f : foci.candidates) {
     j["foci"].push_back({{"label", f.id},
                          {"kind", f.kind},
                          {"bone", f.bone},
@@ -57,9 +57,9 @@ nlohmann::json fociJson(const spine::BoneFocusResult &foci) {
 
 /// Adds the labelled foci to the lesion maps (ids already follow the vertebral lesions; voxels of a
 /// vertebral lesion stay its own).
-void addFociToLesionMaps(const spine::BoneFocusResult &foci, spine::LyticResult &lytic) {
+void addFociToLesionMaps(const spine::BoneFocusResult& foci, spine::LyticResult& lytic) {
   std::vector<std::uint16_t> componentOf; // by focus id
-  for (const auto &f : foci.candidates) {
+  for (const auto& f : foci.candidates) {
     if (!f.labelled)
       continue;
     componentOf.resize(std::max(componentOf.size(), std::size_t(f.id) + 1), 0);
@@ -74,8 +74,8 @@ void addFociToLesionMaps(const spine::BoneFocusResult &foci, spine::LyticResult 
   }
 }
 
-nlohmann::json spineJson(const spine::SpineResult &s, const spine::LyticResult *lytic,
-                         const spine::BoneFocusResult *foci) {
+nlohmann::json spineJson(const spine::SpineResult& s, const spine::LyticResult* lytic,
+                         const spine::BoneFocusResult* foci) {
   nlohmann::json j;
   j["conventions"] = {
       {"coordinates", "LPS millimetres"},
@@ -266,7 +266,7 @@ cli::Command spineCommand() {
     spine::BoneFocusResult foci;
     if (wholeSkeleton) {
       int nextId = 1;
-      for (const auto &l : lytic.candidates)
+      for (const auto& l : lytic.candidates)
         nextId = std::max(nextId, l.id + 1);
       spine::BoneFocusOptions fociOptions;
       fociOptions.minConfidence = lyticOptions.minConfidence;
@@ -310,7 +310,7 @@ cli::Command spineCommand() {
     }
     std::size_t fociLabelled = 0;
     if (wholeSkeleton) {
-      for (const auto &f : foci.candidates) {
+      for (const auto& f : foci.candidates) {
         if (!f.labelled)
           continue;
         ++fociLabelled;

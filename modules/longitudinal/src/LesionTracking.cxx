@@ -64,9 +64,9 @@ std::size_t countLabel(const LabelMap& map, std::uint16_t label) {
 }
 
 /// Measures one label, on a crop around it (the measurement only needs the lesion's box).
-measurement::LesionMeasurement measureOne(const Volume &volume, const LabelMap &mask,
-                                          const measurement::LesionSpec &spec,
-                                          const measurement::MeasurementOptions &options) {
+measurement::LesionMeasurement measureOne(const Volume& volume, const LabelMap& mask,
+                                          const measurement::LesionSpec& spec,
+                                          const measurement::MeasurementOptions& options) {
   const Vec3 s = volume.geometry.spacing;
   const RegionOfInterest box = regionAroundLabels(mask, {spec.label}, 2.0 * std::max({s.x, s.y, s.z}), spec.name);
   const ImageGeometry crop = cropGrid(volume.geometry, box.minimum, box.maximum);
@@ -100,7 +100,7 @@ struct RobustSpread {
 };
 RobustSpread robustSpreadOf(std::vector<float> values) {
   const double median = percentileOf(values, 0.5);
-  for (float &v : values)
+  for (float& v : values)
     v = float(std::abs(v - median));
   return {median, 1.4826 * percentileOf(std::move(values), 0.5)};
 }
@@ -124,8 +124,8 @@ void forReferenceInterior(const LabelMap& reference, const std::vector<std::uint
 }
 
 /// The reference region's interior voxel values on its own grid.
-std::vector<float> referenceInteriorValues(const Volume &volume, const LabelMap &reference,
-                                           const std::vector<std::uint16_t> &labels) {
+std::vector<float> referenceInteriorValues(const Volume& volume, const LabelMap& reference,
+                                           const std::vector<std::uint16_t>& labels) {
   std::vector<float> values;
   if (labels.empty())
     return values;
@@ -146,9 +146,9 @@ struct PairedReference {
 // Reference figures are medians: the interior of a vertebral body is trabecular bone, but
 // interpolation across a 2 mm slice still blends in the dense endplates near them, which would
 // bias a mean by ten HU or more.
-std::optional<PairedReference> pairedReference(const Volume &baseline, const LabelMap &reference,
-                                               const std::vector<std::uint16_t> &labels, const Volume &followup,
-                                               const RigidTransform &transform) {
+std::optional<PairedReference> pairedReference(const Volume& baseline, const LabelMap& reference,
+                                               const std::vector<std::uint16_t>& labels, const Volume& followup,
+                                               const RigidTransform& transform) {
   std::vector<float> before, after;
   PairedReference paired;
   forReferenceInterior(reference, labels, [&](std::size_t idx, std::size_t i, std::size_t j, std::size_t k) {
@@ -172,9 +172,9 @@ std::optional<PairedReference> pairedReference(const Volume &baseline, const Lab
 /// The time point's calcification threshold (see CalcificationThresholdOptions); `referenceValues`
 /// are the reference region's interior voxels on this time point (empty: no reference region).
 /// A fallback adds a note to `notes`.
-CalcificationThreshold chooseCalcificationThreshold(const FollowupOptions &options,
-                                                    const std::vector<float> &referenceValues,
-                                                    const std::string &timePoint, std::vector<std::string> &notes) {
+CalcificationThreshold chooseCalcificationThreshold(const FollowupOptions& options,
+                                                    const std::vector<float>& referenceValues,
+                                                    const std::string& timePoint, std::vector<std::string>& notes) {
   CalcificationThreshold t;
   const double floorHu = options.measurement.calcificationThresholdHu;
   t.hu = floorHu;
@@ -206,8 +206,8 @@ CalcificationThreshold chooseCalcificationThreshold(const FollowupOptions &optio
 }
 
 /// The measurement options of a time point: its calcification threshold (CT), recorded in `tp`.
-measurement::MeasurementOptions measurementOptionsFor(TimePointResult &tp, const FollowupOptions &options,
-                                                      const std::vector<float> &referenceValues) {
+measurement::MeasurementOptions measurementOptionsFor(TimePointResult& tp, const FollowupOptions& options,
+                                                      const std::vector<float>& referenceValues) {
   measurement::MeasurementOptions o = options.measurement;
   if (!hounsfield(options))
     return o;
@@ -477,7 +477,7 @@ SoftTissueRegistration parseSoftTissueRegistration(const std::string& text) {
 namespace {
 
 /// The reference region without an automatic search: the caller's labels, or none and why.
-ReferenceRegion plainReferenceRegion(const FollowupOptions &options, bool hasMap) {
+ReferenceRegion plainReferenceRegion(const FollowupOptions& options, bool hasMap) {
   ReferenceRegion region;
   if (hasMap && !options.referenceLabels.empty()) {
     region.source = "given";
@@ -492,9 +492,9 @@ ReferenceRegion plainReferenceRegion(const FollowupOptions &options, bool hasMap
 
 } // namespace
 
-std::optional<LabelMap> resolveReference(const Volume &baseline, const LabelMap &lesions, const LabelMap *given,
-                                         FollowupOptions &options) {
-  ReferenceRegion &region = options.referenceRegion;
+std::optional<LabelMap> resolveReference(const Volume& baseline, const LabelMap& lesions, const LabelMap* given,
+                                         FollowupOptions& options) {
+  ReferenceRegion& region = options.referenceRegion;
   region = plainReferenceRegion(options, given != nullptr);
   if (given || !options.referenceFinder)
     return std::nullopt;
@@ -505,7 +505,7 @@ std::optional<LabelMap> resolveReference(const Volume &baseline, const LabelMap 
   checkSameGrid(lesions.geometry, baseline.geometry, "the baseline lesion map");
   const std::vector<measurement::LesionSpec> followed = followedLesions(lesions, options);
   options.measurement.labels.clear(); // pinned: the reference labels must not change which lesions are followed
-  for (const measurement::LesionSpec &spec : followed)
+  for (const measurement::LesionSpec& spec : followed)
     options.measurement.labels.push_back(spec.label);
   const auto start = std::chrono::steady_clock::now();
   try {
@@ -518,8 +518,8 @@ std::optional<LabelMap> resolveReference(const Volume &baseline, const LabelMap 
     region.source = "automatic";
     region.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return std::move(found.map);
-  } catch (const Error &e) {
-    if (dynamic_cast<const UsageError *>(&e))
+  } catch (const Error& e) {
+    if (dynamic_cast<const UsageError*>(&e))
       throw; // a caller's mistake, not a scan without a reference
     region.note = fmt::format("none found automatically ({})", e.what());
     region.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

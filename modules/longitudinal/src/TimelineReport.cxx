@@ -46,7 +46,7 @@ json deformableJson(const DeformableRegistrationResult& r, bool used) {
   return j;
 }
 
-json thresholdJson(const CalcificationThreshold &t) {
+json thresholdJson(const CalcificationThreshold& t) {
   json j = {{"hu", t.hu}, {"basis", t.basis}};
   if (t.basis == "reference") {
     j["referenceMedianHu"] = optionalNumber(t.referenceMedianHu);
@@ -56,7 +56,7 @@ json thresholdJson(const CalcificationThreshold &t) {
   return j;
 }
 
-json referenceRegionJson(const ReferenceRegion &r) {
+json referenceRegionJson(const ReferenceRegion& r) {
   json j = {{"source", r.source}, {"structures", r.structures}};
   if (r.source == "automatic") {
     j["method"] = r.method;
@@ -69,7 +69,7 @@ json referenceRegionJson(const ReferenceRegion &r) {
 }
 
 /// "reference region: automatic, T12, L1, L2 (vertebral bodies ...; left out: L4: touches lesion 1 (L4); ...)".
-std::string referenceRegionText(const ReferenceRegion &r) {
+std::string referenceRegionText(const ReferenceRegion& r) {
   if (r.source == "none")
     return "reference region: none (" + r.note + ")";
   std::string text = fmt::format("reference region: {}, {}", r.source, fmt::join(r.structures, ", "));
@@ -81,7 +81,7 @@ std::string referenceRegionText(const ReferenceRegion &r) {
 }
 
 /// "calcification threshold 242 HU (unaffected bone: median 202 HU, robust SD 13 HU)" and the like.
-std::string thresholdText(const CalcificationThreshold &t) {
+std::string thresholdText(const CalcificationThreshold& t) {
   if (t.basis == "reference" && t.referenceMedianHu && t.referenceRobustSdHu)
     return fmt::format("calcification threshold {:.0f} HU (unaffected bone: median {:.0f} HU, robust SD {:.0f} HU)",
                        t.hu, *t.referenceMedianHu, *t.referenceRobustSdHu);
@@ -250,7 +250,7 @@ std::string toTimelineSummary(const Timeline& timeline) {
       out << "  " << referenceRegionText(*tp.referenceRegion) << '\n';
     if (tp.calcificationThreshold)
       out << "  " << thresholdText(*tp.calcificationThreshold) << '\n';
-    for (const std::string &note : tp.notes)
+    for (const std::string& note : tp.notes)
       out << "  note: " << note << '\n';
     for (const TrackedLesion& l : tp.lesions) {
       out << fmt::format("  {} {} ({}, {}{}): ", l.trackingId, l.spec.name, l.spec.kind, l.maskMethod,

@@ -58,7 +58,7 @@ TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
   EXPECT_EQ(timeline.at("response").at("RECIST 1.1").at(1).at("category"), "PR");
   // Default calcification threshold (auto) without reference labels: the 130 HU floor, and every
   // time point says why, in the timeline and in its measurement report.
-  for (const auto &tp : timeline.at("timepoints")) {
+  for (const auto& tp : timeline.at("timepoints")) {
     EXPECT_EQ(tp.at("calcificationThreshold").at("basis"), "fallback");
     EXPECT_EQ(tp.at("calcificationThreshold").at("hu"), 130.0);
     ASSERT_EQ(tp.at("notes").size(), 1u);

@@ -86,7 +86,7 @@ TEST_F(SceneTracking, DisappearedMassIsCompleteResponseAndMappedMaskIsNamed) {
 Volume withNoise(Volume v, double sd, unsigned seed) {
   std::mt19937 random(seed);
   std::normal_distribution<float> noise(0.0f, float(sd));
-  for (float &x : v.voxels)
+  for (float& x : v.voxels)
     x += noise(random);
   return v;
 }
@@ -120,9 +120,9 @@ TEST_F(SceneTracking, CalcificationThresholdFollowsTheUnaffectedBoneOrSaysWhyNot
   const TimePointResult base = measureBaseline(noisy, lesions, &reference, options);
   const Volume followup = withNoise(sceneVolume(grid, knownMotion()), noiseSd, 2);
   const TimePointResult next = analyzeFollowup(noisy, lesions, &reference, base, followup, "follow-up-1", options);
-  for (const TimePointResult *tp : {&base, &next}) {
+  for (const TimePointResult* tp : {&base, &next}) {
     ASSERT_TRUE(tp->calcificationThreshold);
-    const CalcificationThreshold &t = *tp->calcificationThreshold;
+    const CalcificationThreshold& t = *tp->calcificationThreshold;
     std::cout << "[ measured ] " << tp->label << ": threshold " << t.hu << " HU, median "
               << t.referenceMedianHu.value_or(0) << ", robust SD " << t.referenceRobustSdHu.value_or(0) << " over "
               << t.referenceVoxels << " voxels\n";

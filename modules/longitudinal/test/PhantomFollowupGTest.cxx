@@ -97,7 +97,7 @@ TEST_F(PhantomFollowup, TracksRegistersAndAssessesEveryTimePoint) {
     // trabecular bone (200 HU), which a fixed 130 HU would count at the lesion border, and
     // below the sclerotic rim (450 HU).
     ASSERT_TRUE(r.calcificationThreshold);
-    const CalcificationThreshold &threshold = *r.calcificationThreshold;
+    const CalcificationThreshold& threshold = *r.calcificationThreshold;
     std::cout << "[ measured ] tp" << t << " calcification threshold " << threshold.hu << " HU (" << threshold.basis
               << ", median " << threshold.referenceMedianHu.value_or(0) << ", robust SD "
               << threshold.referenceRobustSdHu.value_or(0) << ", " << threshold.referenceVoxels << " voxels)\n";

@@ -139,7 +139,7 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
   longitudinal::FollowupOptions options = input.options;
   std::vector<longitudinal::TimePointResult> results;
   std::optional<LabelMap> found; // the automatic reference region, when no reference map is given
-  const LabelMap *reference = input.reference;
+  const LabelMap* reference = input.reference;
   try {
     if (options.referenceFinder && !reference)
       progress.report(0.0, "finding the unaffected vertebrae");

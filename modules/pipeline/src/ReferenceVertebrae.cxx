@@ -15,21 +15,21 @@ namespace lesion::pipeline {
 
 namespace {
 
-bool isBoneKind(const std::string &kind) { return kind == "lytic-bone" || kind == "sclerotic-bone"; }
+bool isBoneKind(const std::string& kind) { return kind == "lytic-bone" || kind == "sclerotic-bone"; }
 
 /// A vertebral level named by the lesion ("L4"), or empty.
-std::string levelNamed(const std::string &name) {
+std::string levelNamed(const std::string& name) {
   try {
     return spine::levelOfLabel(spine::labelOfLevel(name));
-  } catch (const UsageError &) {
+  } catch (const UsageError&) {
     return {};
   }
 }
 
-Vec3 centroidOf(const LabelMap &map, std::uint16_t label) {
+Vec3 centroidOf(const LabelMap& map, std::uint16_t label) {
   Vec3 sum{};
   std::size_t n = 0;
-  const ImageGeometry &g = map.geometry;
+  const ImageGeometry& g = map.geometry;
   for (std::size_t k = 0, idx = 0; k < g.size[2]; ++k)
     for (std::size_t j = 0; j < g.size[1]; ++j)
       for (std::size_t i = 0; i < g.size[0]; ++i, ++idx)
@@ -42,12 +42,12 @@ Vec3 centroidOf(const LabelMap &map, std::uint16_t label) {
 
 /// segmentSpine; when no sacrum or rib fixes the levels (a scan around the lesion only), again
 /// anchored at the first bone lesion named by its level, as `lesionkit spine --level L4 --seed`.
-spine::SpineResult segmentSpineOf(const Volume &ct, const LabelMap &lesions,
-                                  const std::vector<measurement::LesionSpec> &followed, std::string &anchoredAt) {
+spine::SpineResult segmentSpineOf(const Volume& ct, const LabelMap& lesions,
+                                  const std::vector<measurement::LesionSpec>& followed, std::string& anchoredAt) {
   try {
     return spine::segmentSpine(ct);
-  } catch (const ProcessingError &unanchored) {
-    for (const measurement::LesionSpec &spec : followed) {
+  } catch (const ProcessingError& unanchored) {
+    for (const measurement::LesionSpec& spec : followed) {
       const std::string level = levelNamed(spec.name);
       if (!isBoneKind(spec.kind) || level.empty())
         continue;
@@ -63,13 +63,13 @@ spine::SpineResult segmentSpineOf(const Volume &ct, const LabelMap &lesions,
 
 /// Levels of the vertebrae (body or whole vertebra) within `marginMm` of a followed lesion's
 /// voxels, each with the lesions that touch it.
-std::map<std::string, std::vector<std::string>> levelsTouched(const spine::SpineResult &spine, const LabelMap &lesions,
-                                                              const std::vector<measurement::LesionSpec> &followed,
+std::map<std::string, std::vector<std::string>> levelsTouched(const spine::SpineResult& spine, const LabelMap& lesions,
+                                                              const std::vector<measurement::LesionSpec>& followed,
                                                               double marginMm) {
   std::map<std::uint16_t, std::string> nameOf;
-  for (const measurement::LesionSpec &spec : followed)
+  for (const measurement::LesionSpec& spec : followed)
     nameOf[spec.label] = fmt::format("lesion {} ({})", spec.label, spec.name);
-  const ImageGeometry &g = lesions.geometry;
+  const ImageGeometry& g = lesions.geometry;
   const long rx = long(std::ceil(marginMm / g.spacing.x)), ry = long(std::ceil(marginMm / g.spacing.y)),
              rz = long(std::ceil(marginMm / g.spacing.z));
   std::map<std::string, std::set<std::string>> touched;
@@ -85,7 +85,7 @@ std::map<std::string, std::vector<std::string>> levelsTouched(const spine::Spine
               if (!g.containsIndex(a, b, c))
                 continue;
               const std::size_t n = g.linearIndex(std::size_t(a), std::size_t(b), std::size_t(c));
-              for (const LabelMap *map : {&spine.bodies, &spine.vertebrae}) {
+              for (const LabelMap* map : {&spine.bodies, &spine.vertebrae}) {
                 const std::string level = spine::levelOfLabel(map->voxels[n]);
                 if (!level.empty())
                   touched[level].insert(lesion->second);
@@ -93,13 +93,13 @@ std::map<std::string, std::vector<std::string>> levelsTouched(const spine::Spine
             }
       }
   std::map<std::string, std::vector<std::string>> result;
-  for (const auto &[level, names] : touched)
+  for (const auto& [level, names] : touched)
     result[level] = {names.begin(), names.end()};
   return result;
 }
 
 /// Why a body is not unaffected bone on its own (empty: it is), apart from lesions.
-std::string ownReasonToLeaveOut(const spine::VertebraMeasurement &v) {
+std::string ownReasonToLeaveOut(const spine::VertebraMeasurement& v) {
   if (v.level == "S1")
     return "first sacral segment (fattier marrow than the lumbar and thoracic bodies)";
   if (!v.complete)
@@ -111,31 +111,31 @@ std::string ownReasonToLeaveOut(const spine::VertebraMeasurement &v) {
 
 } // namespace
 
-longitudinal::FoundReference findUnaffectedVertebrae(const Volume &ct, const LabelMap &lesions,
-                                                     const std::vector<measurement::LesionSpec> &followed,
-                                                     const UnaffectedVertebraeOptions &options) {
+longitudinal::FoundReference findUnaffectedVertebrae(const Volume& ct, const LabelMap& lesions,
+                                                     const std::vector<measurement::LesionSpec>& followed,
+                                                     const UnaffectedVertebraeOptions& options) {
   std::string anchoredAt;
   const spine::SpineResult spine = segmentSpineOf(ct, lesions, followed, anchoredAt);
   // Affected levels, each with why: a followed lesion touches it, or an unfollowed lytic lesion lies in it.
   std::map<std::string, std::string> affected;
-  for (const auto &[level, names] : levelsTouched(spine, lesions, followed, options.touchMarginMm))
+  for (const auto& [level, names] : levelsTouched(spine, lesions, followed, options.touchMarginMm))
     affected[level] = fmt::format("touches {}", fmt::join(names, ", "));
   if (options.screenLytic) {
     const spine::LyticResult screened = spine::detectLyticLesions(ct, spine);
-    for (const spine::LyticLesion &c : screened.candidates)
+    for (const spine::LyticLesion& c : screened.candidates)
       if (c.labelled && !affected.count(c.level))
         affected[c.level] = fmt::format("lytic candidate that no followed lesion covers ({:.1f} mL)", c.volumeMl);
   }
   std::vector<std::string> candidates, neighbours;
   longitudinal::FoundReference found;
-  for (const spine::VertebraMeasurement &v : spine.levels) {
+  for (const spine::VertebraMeasurement& v : spine.levels) {
     std::string why = affected.count(v.level) ? affected[v.level] : ownReasonToLeaveOut(v);
     if (!why.empty()) {
       found.region.excluded.push_back(v.level + ": " + why);
       continue;
     }
     const std::string above = spine::levelAbove(v.level, 1), below = spine::levelAbove(v.level, -1);
-    const std::string &next = affected.count(above) ? above : below;
+    const std::string& next = affected.count(above) ? above : below;
     if (options.excludeNeighbours && affected.count(next)) {
       found.region.excluded.push_back(v.level + ": next to " + next);
       neighbours.push_back(v.level);
@@ -152,13 +152,13 @@ longitudinal::FoundReference findUnaffectedVertebrae(const Volume &ct, const Lab
     found.region.method += " (neighbours used: no other body is unaffected)";
     found.region.excluded.erase(
         std::remove_if(found.region.excluded.begin(), found.region.excluded.end(),
-                       [](const std::string &e) { return e.find(": next to ") != std::string::npos; }),
+                       [](const std::string& e) { return e.find(": next to ") != std::string::npos; }),
         found.region.excluded.end());
   }
   if (candidates.empty())
     throw ProcessingError(fmt::format("no unaffected vertebral body among {} levels ({})", spine.levels.size(),
                                       fmt::join(found.region.excluded, "; ")));
-  for (const std::string &level : candidates)
+  for (const std::string& level : candidates)
     found.labels.push_back(spine::labelOfLevel(level));
   found.region.structures = candidates;
   found.map = LabelMap(ct.geometry, 0);
@@ -170,8 +170,8 @@ longitudinal::FoundReference findUnaffectedVertebrae(const Volume &ct, const Lab
   return found;
 }
 
-longitudinal::ReferenceFinder unaffectedVertebraeFinder(const UnaffectedVertebraeOptions &options) {
-  return [options](const Volume &ct, const LabelMap &lesions, const std::vector<measurement::LesionSpec> &followed) {
+longitudinal::ReferenceFinder unaffectedVertebraeFinder(const UnaffectedVertebraeOptions& options) {
+  return [options](const Volume& ct, const LabelMap& lesions, const std::vector<measurement::LesionSpec>& followed) {
     return findUnaffectedVertebrae(ct, lesions, followed, options);
   };
 }

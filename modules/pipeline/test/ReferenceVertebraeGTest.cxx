@@ -16,8 +16,8 @@ using namespace lesion::longitudinal;
 
 namespace {
 
-const phantom::LesionTruth &truthOf(const phantom::TimePointTruth &tp, const std::string &id) {
-  for (const phantom::LesionTruth &l : tp.lesions)
+const phantom::LesionTruth& truthOf(const phantom::TimePointTruth& tp, const std::string& id) {
+  for (const phantom::LesionTruth& l : tp.lesions)
     if (l.id == id)
       return l;
   throw std::runtime_error("phantom truth has no lesion " + id);
@@ -25,7 +25,7 @@ const phantom::LesionTruth &truthOf(const phantom::TimePointTruth &tp, const std
 
 /// The baseline lesions as a reader gives them: the L4 lesion (truth 1 lytic + 3 calcified) as
 /// label 1, the axillary mass as label 2.
-LabelMap baselineLesions(const phantom::PhantomTimePoint &base) {
+LabelMap baselineLesions(const phantom::PhantomTimePoint& base) {
   LabelMap lesions(base.labels.geometry, 0);
   for (std::size_t i = 0; i < lesions.voxels.size(); ++i) {
     const std::uint16_t v = base.labels.voxels[i];
@@ -54,28 +54,28 @@ TEST(ReferenceVertebrae, UnaffectedBodiesOfThePhantomSetTheThresholdAtEveryTimeP
   o.supersampling = 2;
   o.threads = 2;
   const phantom::PhantomStudy study = phantom::generatePhantomStudy(o);
-  const phantom::PhantomTimePoint &base = study.timePoints.front();
+  const phantom::PhantomTimePoint& base = study.timePoints.front();
   const LabelMap lesions = baselineLesions(base);
   FollowupOptions options = phantomOptions();
 
   const auto start = std::chrono::steady_clock::now();
   const std::optional<LabelMap> reference = resolveReference(base.image, lesions, nullptr, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const ReferenceRegion &region = options.referenceRegion;
+  const ReferenceRegion& region = options.referenceRegion;
   std::cout << "[ measured ] automatic reference in " << seconds << " s: " << region.structures.size() << " bodies (";
-  for (const std::string &s : region.structures)
+  for (const std::string& s : region.structures)
     std::cout << s << ' ';
   std::cout << "); left out:";
-  for (const std::string &e : region.excluded)
+  for (const std::string& e : region.excluded)
     std::cout << " [" << e << "]";
   std::cout << '\n';
   ASSERT_TRUE(reference) << region.note;
   EXPECT_EQ(region.source, "automatic");
   // L4 holds the lesion; L3 and L5 are its neighbours; S1 is sacral: T12, L1, L2 remain.
   EXPECT_EQ(region.structures, (std::vector<std::string>{"T12", "L1", "L2"}));
-  for (const char *why : {"L3: next to L4", "L4: touches lesion 1 (L4)", "L5: next to L4", "S1: first sacral segment"})
+  for (const char* why : {"L3: next to L4", "L4: touches lesion 1 (L4)", "L5: next to L4", "S1: first sacral segment"})
     EXPECT_NE(std::find_if(region.excluded.begin(), region.excluded.end(),
-                           [why](const std::string &e) { return e.rfind(why, 0) == 0; }),
+                           [why](const std::string& e) { return e.rfind(why, 0) == 0; }),
               region.excluded.end())
         << why;
 
@@ -83,15 +83,15 @@ TEST(ReferenceVertebrae, UnaffectedBodiesOfThePhantomSetTheThresholdAtEveryTimeP
   ASSERT_TRUE(results[0].referenceRegion);
   EXPECT_EQ(results[0].referenceRegion->source, "automatic");
   for (std::size_t t = 0; t < study.timePoints.size(); ++t) {
-    const phantom::PhantomTimePoint &tp = study.timePoints[t];
+    const phantom::PhantomTimePoint& tp = study.timePoints[t];
     if (t > 0)
       results.push_back(analyzeFollowup(base.image, lesions, &*reference, results[0], tp.image,
                                         "follow-up-" + std::to_string(t), options));
-    const TimePointResult &r = results.back();
+    const TimePointResult& r = results.back();
     ASSERT_TRUE(r.calcificationThreshold);
-    const CalcificationThreshold &threshold = *r.calcificationThreshold;
-    const TrackedLesion &l4 = r.lesions.front();
-    const phantom::LesionTruth &truth = truthOf(tp.truth, "l4-lytic");
+    const CalcificationThreshold& threshold = *r.calcificationThreshold;
+    const TrackedLesion& l4 = r.lesions.front();
+    const phantom::LesionTruth& truth = truthOf(tp.truth, "l4-lytic");
     std::cout << "[ measured ] tp" << t << " threshold " << threshold.hu << " HU (" << threshold.basis << ", median "
               << threshold.referenceMedianHu.value_or(0) << ", robust SD " << threshold.referenceRobustSdHu.value_or(0)
               << ", " << threshold.referenceVoxels << " voxels), L4 calcified " << l4.calcifiedVolumeMl.value_or(-1)
@@ -162,16 +162,16 @@ TEST(ReferenceVertebrae, ScanAroundTheLesionIsAnchoredAtTheLevelTheLesionIsNamed
   o.zFromMm = std::min(lo.z, mlo.z) - 12.0;
   o.zToMm = std::max(hi.z, mhi.z) + 10.0;
   const phantom::PhantomStudy study = phantom::generatePhantomStudy(o);
-  const phantom::PhantomTimePoint &base = study.timePoints.front();
+  const phantom::PhantomTimePoint& base = study.timePoints.front();
   const LabelMap lesions = baselineLesions(base);
   FollowupOptions options = phantomOptions();
   const std::optional<LabelMap> reference = resolveReference(base.image, lesions, nullptr, options);
-  const ReferenceRegion &region = options.referenceRegion;
+  const ReferenceRegion& region = options.referenceRegion;
   std::cout << "[ measured ] cropped: " << region.method << "; used";
-  for (const std::string &s : region.structures)
+  for (const std::string& s : region.structures)
     std::cout << ' ' << s;
   std::cout << "; left out:";
-  for (const std::string &e : region.excluded)
+  for (const std::string& e : region.excluded)
     std::cout << " [" << e << "]";
   std::cout << " (" << region.seconds << " s)\n";
   ASSERT_TRUE(reference) << region.note;

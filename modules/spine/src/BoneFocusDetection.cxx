@@ -45,7 +45,7 @@ struct IndexBox {
 };
 
 /// Runs f(from, to) over [0, n) on two threads when n is large.
-template <class F> void parallelRange(std::size_t n, F &&f) {
+template <class F> void parallelRange(std::size_t n, F&& f) {
   if (n < 64)
     return f(std::size_t(0), n);
   std::thread worker([&] { f(std::size_t(0), n / 2); });
@@ -55,7 +55,7 @@ template <class F> void parallelRange(std::size_t n, F &&f) {
 
 /// Mean over the 3x3x3 neighbourhood clipped to the grid (separable: the clipped box is a product),
 /// not along an axis with steps over kMaxSmoothingStepMm (thick slices would blur endplates away).
-std::vector<float> boxMean3(const std::vector<float> &v, const Dims &d) {
+std::vector<float> boxMean3(const std::vector<float>& v, const Dims& d) {
   std::vector<float> a = v, b(v.size());
   const std::array<std::size_t, 3> n{d.nx, d.ny, d.nz}, stride{1, d.nx, d.nx * d.ny};
   const std::array<double, 3> spacing{d.sx, d.sy, d.sz};
@@ -88,7 +88,7 @@ std::vector<float> boxMean3(const std::vector<float> &v, const Dims &d) {
 }
 
 /// 3x3x3 mean of `v` over the voxels of `mask` only (normalised convolution); 0 elsewhere.
-std::vector<float> interiorMean3(const std::vector<float> &v, const Mask &mask, const Dims &d) {
+std::vector<float> interiorMean3(const std::vector<float>& v, const Mask& mask, const Dims& d) {
   std::vector<float> masked(v.size()), weight(v.size());
   for (std::size_t p = 0; p < v.size(); ++p) {
     weight[p] = mask[p] ? 1.0f : 0.0f;
@@ -103,9 +103,9 @@ std::vector<float> interiorMean3(const std::vector<float> &v, const Mask &mask, 
 
 /// detail::close2d (3x3 square; pixels outside the plane are background; the input's pixels stay)
 /// by separable max / min passes: the hole search runs it on every plane of three orientations.
-Mask close3x3(const Mask &in, std::size_t nu, std::size_t nv, Mask &scratch) {
+Mask close3x3(const Mask& in, std::size_t nu, std::size_t nv, Mask& scratch) {
   // One pass of a 3-wide max (dilate) or min (erode) along u (step 1) or v (step nu).
-  auto pass = [&](const Mask &from, Mask &to, bool alongU, bool dilate) {
+  auto pass = [&](const Mask& from, Mask& to, bool alongU, bool dilate) {
     to.assign(from.size(), 0);
     const std::size_t len = alongU ? nu : nv, step = alongU ? 1 : nu;
     for (std::size_t p = 0; p < from.size(); ++p) {
@@ -127,13 +127,13 @@ Mask close3x3(const Mask &in, std::size_t nu, std::size_t nv, Mask &scratch) {
 /// Counts, per voxel, in how many of the three orientations it lies in a hole of `bone` (a
 /// background region of one plane, after a 3x3 closing, that does not touch the plane's border) of
 /// at most maxAreaMm2.
-std::vector<std::uint8_t> holeVotes(const Mask &bone, const Dims &d, double maxAreaMm2) {
+std::vector<std::uint8_t> holeVotes(const Mask& bone, const Dims& d, double maxAreaMm2) {
   std::vector<std::uint8_t> votes(bone.size(), 0);
   // Plane axes (u, v) and the axis w the planes step along: axial, coronal, sagittal.
   const std::array<std::array<int, 3>, 3> orientations{{{0, 1, 2}, {0, 2, 1}, {1, 2, 0}}};
   const std::array<std::size_t, 3> n{d.nx, d.ny, d.nz}, stride{1, d.nx, d.nx * d.ny};
   const std::array<double, 3> s{d.sx, d.sy, d.sz};
-  for (const auto &o : orientations) {
+  for (const auto& o : orientations) {
     const std::size_t nu = n[std::size_t(o[0])], nv = n[std::size_t(o[1])], nw = n[std::size_t(o[2])];
     const std::size_t su = stride[std::size_t(o[0])], sv = stride[std::size_t(o[1])], sw = stride[std::size_t(o[2])];
     const auto maxPixels = std::size_t(maxAreaMm2 / (s[std::size_t(o[0])] * s[std::size_t(o[1])]));
@@ -177,7 +177,7 @@ std::vector<std::uint8_t> holeVotes(const Mask &bone, const Dims &d, double maxA
 }
 
 /// detail::erode, in slabs of slices on large grids (the margin keeps the slab cores exact).
-Mask erodeInSlabs(const Mask &mask, const Dims &d, double radiusMm) {
+Mask erodeInSlabs(const Mask& mask, const Dims& d, double radiusMm) {
   if (mask.size() <= kMaxErodeVoxels)
     return detail::erode(mask, d, radiusMm);
   const std::size_t slice = d.nx * d.ny;
@@ -202,13 +202,13 @@ Mask erodeInSlabs(const Mask &mask, const Dims &d, double radiusMm) {
 struct Background {
   std::array<std::size_t, 3> block{}, count{};
   std::vector<float> median, sd; ///< NaN where the neighbourhood holds no interior voxel
-  [[nodiscard]] std::size_t blockOf(std::size_t p, const Dims &d) const {
+  [[nodiscard]] std::size_t blockOf(std::size_t p, const Dims& d) const {
     const std::size_t i = p % d.nx, j = (p / d.nx) % d.ny, k = p / (d.nx * d.ny);
     return i / block[0] + count[0] * (j / block[1] + count[1] * (k / block[2]));
   }
 };
 
-Background localBackground(const std::vector<float> &value, const Mask &interior, const Dims &d, double radiusMm) {
+Background localBackground(const std::vector<float>& value, const Mask& interior, const Dims& d, double radiusMm) {
   Background bg;
   const std::array<std::size_t, 3> n{d.nx, d.ny, d.nz};
   const std::array<double, 3> s{d.sx, d.sy, d.sz};
@@ -254,7 +254,7 @@ Background localBackground(const std::vector<float> &value, const Mask &interior
       const auto mid = sample.begin() + long(sample.size() / 2);
       std::nth_element(sample.begin(), mid, sample.end());
       const float median = *mid;
-      for (float &x : sample)
+      for (float& x : sample)
         x = std::abs(x - median);
       std::nth_element(sample.begin(), mid, sample.end());
       bg.median[b] = median;
@@ -272,7 +272,7 @@ struct Region {
 /// Foci: 26-connected cores of strength-2 voxels, each grown through strength-1 voxels by at most
 /// growSteps 26-neighbour steps (hysteresis with a short reach, so that a focus next to the cortex
 /// does not run on along it); regions of fewer than minVoxels voxels are dropped.
-std::vector<Region> fociRegions(const std::vector<std::uint8_t> &strength, const Dims &d, int growSteps,
+std::vector<Region> fociRegions(const std::vector<std::uint8_t>& strength, const Dims& d, int growSteps,
                                 std::size_t minVoxels) {
   Mask strong(strength.size());
   for (std::size_t p = 0; p < strength.size(); ++p)
@@ -298,14 +298,14 @@ std::vector<Region> fociRegions(const std::vector<std::uint8_t> &strength, const
     if (c.labels[p])
       regions[std::size_t(c.labels[p])].voxels.push_back(p);
   regions.erase(
-      std::remove_if(regions.begin(), regions.end(), [&](const Region &r) { return r.voxels.size() < minVoxels; }),
+      std::remove_if(regions.begin(), regions.end(), [&](const Region& r) { return r.voxels.size() < minVoxels; }),
       regions.end());
   return regions;
 }
 
 /// True when the connected interior (26-neighbours) holding the region has at most `limit`
 /// voxels; the flood stops as soon as it passes the limit.
-bool interiorWithin(const Region &r, const Mask &interior, const Dims &d, std::size_t limit) {
+bool interiorWithin(const Region& r, const Mask& interior, const Dims& d, std::size_t limit) {
   std::unordered_set<std::size_t> seen(r.voxels.begin(), r.voxels.end());
   std::vector<std::size_t> stack = r.voxels;
   while (!stack.empty() && seen.size() <= limit) {
@@ -322,7 +322,7 @@ bool interiorWithin(const Region &r, const Mask &interior, const Dims &d, std::s
 /// Fraction of the voxels within shellMm around the region that are filled bone: a focus lies in
 /// bone, while a dense blob in soft tissue (contrast in the renal pelvis, a calcified node) that
 /// passes the bone threshold is its own "bone".
-double boneAroundFraction(const Region &r, const Mask &filled, const Dims &d, double shellMm) {
+double boneAroundFraction(const Region& r, const Mask& filled, const Dims& d, double shellMm) {
   std::array<long, 3> lo{long(d.nx), long(d.ny), long(d.nz)}, hi{-1, -1, -1};
   const std::array<long, 3> n{long(d.nx), long(d.ny), long(d.nz)};
   const std::array<long, 3> reach{long(std::ceil(shellMm / d.sx)), long(std::ceil(shellMm / d.sy)),
@@ -364,7 +364,7 @@ double boneAroundFraction(const Region &r, const Mask &filled, const Dims &d, do
 
 /// Fraction of the region's surface voxels (a 6-neighbour outside the region) that touch the
 /// cortex (a 6-neighbour outside the interior).
-double cortexContactOf(const Region &r, const Mask &interior, const Dims &d) {
+double cortexContactOf(const Region& r, const Mask& interior, const Dims& d) {
   std::vector<std::size_t> sorted = r.voxels;
   std::sort(sorted.begin(), sorted.end());
   auto inRegion = [&](std::size_t p) { return std::binary_search(sorted.begin(), sorted.end(), p); };
@@ -394,7 +394,7 @@ double cortexContactOf(const Region &r, const Mask &interior, const Dims &d) {
 }
 
 /// Smallest / largest principal SD of the voxel centres (mm): 1 for a ball, near 0 for a plate.
-double compactnessOf(const Region &r, const Dims &d) {
+double compactnessOf(const Region& r, const Dims& d) {
   double m[3] = {0, 0, 0}, c[3][3] = {{0}};
   for (std::size_t p : r.voxels) {
     const double x[3] = {double(p % d.nx) * d.sx, double((p / d.nx) % d.ny) * d.sy, double(p / (d.nx * d.ny)) * d.sz};
@@ -432,9 +432,9 @@ double compactnessOf(const Region &r, const Dims &d) {
 }
 
 /// The search on the grid of `ct` (see detectBoneFoci).
-BoneFocusResult detectOnGrid(const Volume &ct, const LabelMap *vertebrae, const BoneFocusOptions &options, int firstId,
-                             const Progress &progress) {
-  const ImageGeometry &g = ct.geometry;
+BoneFocusResult detectOnGrid(const Volume& ct, const LabelMap* vertebrae, const BoneFocusOptions& options, int firstId,
+                             const Progress& progress) {
+  const ImageGeometry& g = ct.geometry;
   const bool haveVertebrae = vertebrae && !vertebrae->voxels.empty();
   const Dims full(g);
   BoneFocusResult result;
@@ -545,8 +545,8 @@ BoneFocusResult detectOnGrid(const Volume &ct, const LabelMap *vertebrae, const 
   progress.report(0.75, "foci");
 
   int nextId = firstId;
-  auto judge = [&](const Region &r, bool sclerotic) {
-    const Background &bg = interiorBg;
+  auto judge = [&](const Region& r, bool sclerotic) {
+    const Background& bg = interiorBg;
     BoneFocus f;
     f.kind = sclerotic ? "sclerotic-bone" : "lytic-bone";
     Vec3 lo{1e30, 1e30, 1e30}, hi{-1e30, -1e30, -1e30}, sum{};
@@ -659,9 +659,9 @@ BoneFocusResult detectOnGrid(const Volume &ct, const LabelMap *vertebrae, const 
     return std::max<std::size_t>(2, std::size_t(0.25 * ml * 1000.0 / voxelMm3));
   };
   const int growSteps = std::max(1, int(std::lround(kFocusGrowMm / std::min({d.sx, d.sy, d.sz}))));
-  for (const Region &r : fociRegions(dense, d, growSteps, minVoxels(options.minScleroticVolumeMl)))
+  for (const Region& r : fociRegions(dense, d, growSteps, minVoxels(options.minScleroticVolumeMl)))
     judge(r, true);
-  for (const Region &r : fociRegions(low, d, growSteps, minVoxels(options.minLyticVolumeMl)))
+  for (const Region& r : fociRegions(low, d, growSteps, minVoxels(options.minLyticVolumeMl)))
     judge(r, false);
   return result;
 }
@@ -670,12 +670,12 @@ BoneFocusResult detectOnGrid(const Volume &ct, const LabelMap *vertebrae, const 
 /// cost falls with the square of n, and a focus of a few millimetres still spans several voxels.
 constexpr double kWorkingInPlaneMm = 1.6;
 
-int inPlaneFactor(const ImageGeometry &g) {
+int inPlaneFactor(const ImageGeometry& g) {
   return std::max(1, int(std::floor(kWorkingInPlaneMm / std::max(g.spacing.x, g.spacing.y) + 1e-6)));
 }
 
 /// The grid of n x n in-plane blocks of `g` (voxel centres at the block centres).
-ImageGeometry blockGrid(const ImageGeometry &g, int n) {
+ImageGeometry blockGrid(const ImageGeometry& g, int n) {
   ImageGeometry c = g;
   c.size = {(g.size[0] + std::size_t(n) - 1) / std::size_t(n), (g.size[1] + std::size_t(n) - 1) / std::size_t(n),
             g.size[2]};
@@ -684,10 +684,10 @@ ImageGeometry blockGrid(const ImageGeometry &g, int n) {
   return c;
 }
 
-Volume averageInBlocks(const Volume &ct, const ImageGeometry &coarse, int n) {
+Volume averageInBlocks(const Volume& ct, const ImageGeometry& coarse, int n) {
   Volume out(coarse, 0.0f);
   std::vector<float> count(out.voxels.size(), 0.0f);
-  const ImageGeometry &g = ct.geometry;
+  const ImageGeometry& g = ct.geometry;
   for (std::size_t k = 0; k < g.size[2]; ++k)
     for (std::size_t j = 0; j < g.size[1]; ++j)
       for (std::size_t i = 0; i < g.size[0]; ++i) {
@@ -700,9 +700,9 @@ Volume averageInBlocks(const Volume &ct, const ImageGeometry &coarse, int n) {
   return out;
 }
 
-LabelMap sampleBlockCentres(const LabelMap &labels, const ImageGeometry &coarse, int n) {
+LabelMap sampleBlockCentres(const LabelMap& labels, const ImageGeometry& coarse, int n) {
   LabelMap out(coarse, 0);
-  const ImageGeometry &g = labels.geometry;
+  const ImageGeometry& g = labels.geometry;
   for (std::size_t k = 0; k < coarse.size[2]; ++k)
     for (std::size_t j = 0; j < coarse.size[1]; ++j)
       for (std::size_t i = 0; i < coarse.size[0]; ++i)
@@ -713,10 +713,10 @@ LabelMap sampleBlockCentres(const LabelMap &labels, const ImageGeometry &coarse,
 
 } // namespace
 
-BoneFocusResult detectBoneFoci(const Volume &ct, const SpineResult *spine, const BoneFocusOptions &options, int firstId,
+BoneFocusResult detectBoneFoci(const Volume& ct, const SpineResult* spine, const BoneFocusOptions& options, int firstId,
                                Progress progress) {
-  const ImageGeometry &g = ct.geometry;
-  const LabelMap *vertebrae = spine && !spine->vertebrae.voxels.empty() ? &spine->vertebrae : nullptr;
+  const ImageGeometry& g = ct.geometry;
+  const LabelMap* vertebrae = spine && !spine->vertebrae.voxels.empty() ? &spine->vertebrae : nullptr;
   if (vertebrae && !g.sameGrid(vertebrae->geometry))
     throw InputError("detectBoneFoci: the CT and the spine segmentation are on different grids");
   const int n = inPlaneFactor(g);

@@ -289,7 +289,7 @@ constexpr double kCanalHu = 100.0, kSacralCanalMeanHu = 30.0;
 
 /// Distance (mm) from the centre, posteriorly, to the spinal canal: the first run of >= 4 mm below
 /// 100 HU whose mean is below `meanBelowHu`, after bone, starting at least 8 mm behind the centre.
-double canalDistanceMm(const Volume &ct, const Dims &d, const AxisSigns &s, std::size_t k, const CentrePoint &c,
+double canalDistanceMm(const Volume& ct, const Dims& d, const AxisSigns& s, std::size_t k, const CentrePoint& c,
                        double boneHu, double meanBelowHu) {
   const long i = std::clamp(std::lround(c.i), 0L, long(d.nx) - 1);
   std::vector<float> v;
@@ -321,9 +321,9 @@ double canalDistanceMm(const Volume &ct, const Dims &d, const AxisSigns &s, std:
 /// Body envelope of slice k around the centre c (method step 2), written into `slice` (nx * ny):
 /// voxels >= the body threshold within the search radius and in front of the canal, closed by
 /// 5 mm, each 2D component near the centre filled by its convex hull.
-void bodyEnvelopeSlice(const Volume &ct, const Dims &d, const AxisSigns &s, const SpineOptions &options, double boneHu,
-                       std::size_t k, const CentrePoint &c, std::uint8_t *slice, double canalMeanBelowHu = kCanalHu,
-                       const std::function<bool(std::size_t)> &inZone = {}) {
+void bodyEnvelopeSlice(const Volume& ct, const Dims& d, const AxisSigns& s, const SpineOptions& options, double boneHu,
+                       std::size_t k, const CentrePoint& c, std::uint8_t* slice, double canalMeanBelowHu = kCanalHu,
+                       const std::function<bool(std::size_t)>& inZone = {}) {
   const double r2 = options.bodySearchRadiusMm * options.bodySearchRadiusMm;
   ImageGeometry sliceGeometry = ct.geometry;
   sliceGeometry.size[2] = 1;
@@ -542,14 +542,14 @@ std::vector<DiscPlane> findDiscs(const Volume& ct, const Dims& d, const std::vec
 }
 
 /// Index-millimetre position (i sx, j sy, k sz) of voxel p: the frame of the disc planes.
-Vec3 indexMm(std::size_t p, const Dims &d) {
+Vec3 indexMm(std::size_t p, const Dims& d) {
   return {double(p % d.nx) * d.sx, double((p / d.nx) % d.ny) * d.sy, double(p / (d.nx * d.ny)) * d.sz};
 }
 
 /// Interval between the disc planes that holds q: 1 below every disc, one more per disc below q.
-std::uint16_t intervalOf(const Vec3 &q, const std::vector<DiscPlane> &discs) {
+std::uint16_t intervalOf(const Vec3& q, const std::vector<DiscPlane>& discs) {
   std::uint16_t interval = 1;
-  for (const DiscPlane &disc : discs)
+  for (const DiscPlane& disc : discs)
     if (disc.above(q))
       ++interval;
   return interval;
@@ -559,8 +559,8 @@ std::uint16_t intervalOf(const Vec3 &q, const std::vector<DiscPlane> &discs) {
 /// a disc plane bounding the interval: the body (pelvic bone or a rib head caught in the search
 /// radius makes smaller or remote pieces; below the lowest disc, the pubis of a fine grid can
 /// outweigh the S1 body). `discs` may be empty (every piece counts).
-void keepLargestPiecePerInterval(const Dims &d, std::uint16_t count, const std::vector<DiscPlane> &discs,
-                                 std::vector<std::uint16_t> &grown) {
+void keepLargestPiecePerInterval(const Dims& d, std::uint16_t count, const std::vector<DiscPlane>& discs,
+                                 std::vector<std::uint16_t>& grown) {
   const std::size_t sliceSize = d.nx * d.ny;
   Mask any(d.count(), 0);
   for (std::size_t p = 0; p < grown.size(); ++p)
@@ -593,7 +593,7 @@ void keepLargestPiecePerInterval(const Dims &d, std::uint16_t count, const std::
   }
   std::vector<std::size_t> largest(count, 0);
   std::vector<std::int32_t> largestPiece(count, 0);
-  for (const auto &[key, n] : voxelsOf) {
+  for (const auto& [key, n] : voxelsOf) {
     const auto [piece, l] = key;
     if (nearDisc[std::size_t(piece)] && n > largest[l]) {
       largest[l] = n;
@@ -608,9 +608,9 @@ void keepLargestPiecePerInterval(const Dims &d, std::uint16_t count, const std::
 /// Slope (mm along `axis` per mm along `e`) of the darkest point of the AP columns through a disc:
 /// each column (every in-plane step within 12 mm of the centre along `e`, the mean over +-5 mm
 /// laterally) is searched for its darkest point within 9 mm of the centre along `axis`.
-double fittedDiscSlope(const Volume &ct, const Dims &d, const Vec3 &centre, const Vec3 &axis, const Vec3 &e) {
+double fittedDiscSlope(const Volume& ct, const Dims& d, const Vec3& centre, const Vec3& axis, const Vec3& e) {
   const Vec3 w = cross(axis, e);
-  auto at = [&](const Vec3 &q) {
+  auto at = [&](const Vec3& q) {
     const long i = std::lround(q.x / d.sx), j = std::lround(q.y / d.sy), k = std::lround(q.z / d.sz);
     if (i < 0 || j < 0 || k < 0 || i >= long(d.nx) || j >= long(d.ny) || k >= long(d.nz))
       return 1e9;
@@ -650,8 +650,8 @@ double fittedDiscSlope(const Volume &ct, const Dims &d, const Vec3 &centre, cons
 /// missing or under 3 mL, or the line is more than 30 degrees off the axial. Discs found on the
 /// tilted profile keep their plane (the L5/S1 disc: S1's centroid lies behind, where the sacrum
 /// bends away). Returns whether a plane turned.
-bool alignDiscsWithColumn(const Volume &ct, const Dims &d, const std::vector<std::uint16_t> &intervals,
-                          std::vector<DiscPlane> &discs) {
+bool alignDiscsWithColumn(const Volume& ct, const Dims& d, const std::vector<std::uint16_t>& intervals,
+                          std::vector<DiscPlane>& discs) {
   std::vector<Vec3> sums(discs.size() + 2, Vec3{});
   std::vector<double> counts(discs.size() + 2, 0.0);
   for (std::size_t p = 0; p < intervals.size(); ++p)
@@ -831,10 +831,10 @@ void peelPartialVolume(const Volume& ct, const Dims& d, double thresholdHu, std:
 /// gives a constant line; the centre line's depth is kept: the sacrum curves backwards), as wide
 /// as L5, and the S1 body is the part of that envelope in its own interval between the disc
 /// planes. Updates `path` there.
-void recentreFirstSacralBody(const Volume &ct, const Dims &d, const AxisSigns &s, const SpineOptions &options,
-                             double boneHu, const std::vector<DiscPlane> &discs, std::uint16_t s1,
-                             const std::vector<std::uint16_t> &lumbar, std::vector<CentrePoint> &path,
-                             std::vector<std::uint16_t> &grown) {
+void recentreFirstSacralBody(const Volume& ct, const Dims& d, const AxisSigns& s, const SpineOptions& options,
+                             double boneHu, const std::vector<DiscPlane>& discs, std::uint16_t s1,
+                             const std::vector<std::uint16_t>& lumbar, std::vector<CentrePoint>& path,
+                             std::vector<std::uint16_t>& grown) {
   const std::size_t sliceSize = d.nx * d.ny;
   const std::uint16_t l5 = lumbar.front();
   std::vector<std::pair<double, double>> l5Voxels;     // (i, k) of every L5 body voxel
@@ -849,7 +849,7 @@ void recentreFirstSacralBody(const Volume &ct, const Dims &d, const AxisSigns &s
       kmin = std::min(kmin, long(k));
       kmax = std::max(kmax, long(k));
     } else if (std::find(lumbar.begin(), lumbar.end(), l) != lumbar.end()) {
-      auto &sum = sums[l];
+      auto& sum = sums[l];
       sum[0] += i;
       sum[1] += k;
       sum[2] += 1;
@@ -861,7 +861,7 @@ void recentreFirstSacralBody(const Volume &ct, const Dims &d, const AxisSigns &s
     return;
   // Least-squares line i(k) through the lumbar body centroids (constant through L5's alone).
   double n = 0, sk = 0, si = 0, skk = 0, ski = 0;
-  for (const auto &[label, sum] : sums) {
+  for (const auto& [label, sum] : sums) {
     const double i = sum[0] / sum[2], k = sum[1] / sum[2];
     n += 1;
     sk += k;
@@ -876,7 +876,7 @@ void recentreFirstSacralBody(const Volume &ct, const Dims &d, const AxisSigns &s
   // L5's lateral half-width about that line over the 2nd..98th percentile of its voxels, plus half
   // a voxel.
   std::vector<double> offsets;
-  for (const auto &[i, k] : l5Voxels)
+  for (const auto& [i, k] : l5Voxels)
     offsets.push_back(i - lateralCentre(k));
   std::sort(offsets.begin(), offsets.end());
   const auto percentile = [&](double f) { return offsets[std::size_t(f * double(offsets.size() - 1))]; };
@@ -974,8 +974,8 @@ SacralCut cutFirstSacralSegment(const Dims& d, const AxisSigns& s, const std::ve
 /// competition lets L5 win S1's superior articular processes and the top of its laminae, which rise
 /// above the S1 body to the level of the disc (TotalSegmentator's example CT: L5 Dice
 /// 0.867 -> 0.875, S1 0.807 -> 0.811).
-void giveSacralSideOfTheDiscToS1(const Dims &d, const SacralCut &cut, const std::vector<std::uint16_t> &bodies,
-                                 std::vector<std::uint16_t> &vertebrae) {
+void giveSacralSideOfTheDiscToS1(const Dims& d, const SacralCut& cut, const std::vector<std::uint16_t>& bodies,
+                                 std::vector<std::uint16_t>& vertebrae) {
   if (!cut.valid)
     return;
   const std::uint16_t l5 = labelOfLevel("L5"), s1 = labelOfLevel("S1");
@@ -1209,7 +1209,7 @@ VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodie
     from = std::max(from, anterior + 1.5 * acrossStep);
     to = std::min(to, posterior - 1.5 * acrossStep);
     std::vector<double> inThird;
-    for (const Column &c : columns)
+    for (const Column& c : columns)
       if (c.post >= from && c.post <= to)
         inThird.push_back(c.top - c.bottom);
     if (inThird.empty())
@@ -1426,11 +1426,11 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
     // The first sacral body (the highest body labelled S1) and the lumbar bodies, L5 first.
     std::uint16_t s1Tmp = 0;
     std::vector<std::uint16_t> lumbarTmp;
-    for (const BodyInfo &b : accepted)
+    for (const BodyInfo& b : accepted)
       if (b.level == "S1" && !s1Tmp)
         s1Tmp = b.tmpLabel;
-    for (const char *level : {"L5", "L4", "L3", "L2", "L1"})
-      for (const BodyInfo &b : accepted)
+    for (const char* level : {"L5", "L4", "L3", "L2", "L1"})
+      for (const BodyInfo& b : accepted)
         if (b.level == level)
           lumbarTmp.push_back(b.tmpLabel);
     if (s1Tmp && !lumbarTmp.empty() && tmpToFinal[lumbarTmp.front()] == labelOfLevel("L5"))

@@ -49,7 +49,7 @@ TEST(BoneFoci, FindsScleroticAndLyticSpheresWithTheirCentresAndExtents) {
   const SyntheticBone s = makeBone(true);
   const BoneFocusResult r = detectBoneFoci(s.ct, nullptr);
   int sclerotic = 0, lytic = 0;
-  for (const BoneFocus &f : r.candidates) {
+  for (const BoneFocus& f : r.candidates) {
     if (!f.labelled)
       continue;
     const bool isSclerotic = f.kind == "sclerotic-bone";
@@ -72,7 +72,7 @@ TEST(BoneFoci, FindsScleroticAndLyticSpheresWithTheirCentresAndExtents) {
 
 TEST(BoneFoci, NothingOnNormalBoneAndItsCortex) {
   const BoneFocusResult r = detectBoneFoci(makeBone(false).ct, nullptr);
-  for (const BoneFocus &f : r.candidates)
+  for (const BoneFocus& f : r.candidates)
     EXPECT_FALSE(f.labelled) << f.kind << ": " << f.reason;
   EXPECT_GT(r.interiorVolumeMl, 10.0); // the marrow was filled and kept
 }

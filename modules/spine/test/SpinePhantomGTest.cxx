@@ -160,13 +160,13 @@ void checkLyticLesion(const PhantomCase& pc) {
 }
 
 /// detectBoneFoci on the whole phantom: every labelled focus must lie in L4 (the lytic lesion).
-void checkSkeletonFoci(const PhantomCase &pc) {
-  const Volume &ct = pc.study.timePoints[0].image;
+void checkSkeletonFoci(const PhantomCase& pc) {
+  const Volume& ct = pc.study.timePoints[0].image;
   const auto t0 = std::chrono::steady_clock::now();
   const BoneFocusResult foci = detectBoneFoci(ct, &pc.spine);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::size_t labelled = 0, elsewhere = 0;
-  for (const BoneFocus &f : foci.candidates) {
+  for (const BoneFocus& f : foci.candidates) {
     if (!f.labelled)
       continue;
     ++labelled;

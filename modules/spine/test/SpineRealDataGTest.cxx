@@ -285,7 +285,7 @@ TEST(SpineTotalSegmentator, SkeletonFociOnNormalBone) {
   const BoneFocusResult foci = detectBoneFoci(ct, &spine);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::size_t labelled = 0;
-  for (const BoneFocus &f : foci.candidates) {
+  for (const BoneFocus& f : foci.candidates) {
     if (!f.labelled)
       continue;
     ++labelled;
@@ -326,20 +326,20 @@ TEST(SpineBlds, BoneLesionBoxes) {
                      {std::stod(f[5]), std::stod(f[6]), std::stod(f[7])}});
   }
   ASSERT_EQ(boxes.size(), 7u);
-  auto inBox = [](const Vec3 &p, const Box &b) {
+  auto inBox = [](const Vec3& p, const Box& b) {
     const Vec3 d = p - b.centre;
     return std::abs(d.x) <= 0.5 * b.size.x && std::abs(d.y) <= 0.5 * b.size.y && std::abs(d.z) <= 0.5 * b.size.z;
   };
   int proposed = 0, labelled = 0, fociInBox = 0, fociLabelledInBox = 0, fociElsewhere = 0;
   double fociSeconds = 0;
   std::string previousImage;
-  for (const Box &box : boxes) {
+  for (const Box& box : boxes) {
     if (box.image == previousImage)
       continue; // one run per patch, for all its boxes
     previousImage = box.image;
     const Volume ct = dicomio::loadVolume(dir / box.image).volume;
-    std::vector<const Box *> here;
-    for (const Box &b : boxes)
+    std::vector<const Box*> here;
+    for (const Box& b : boxes)
       if (b.image == box.image) {
         here.push_back(&b);
         const Vec3 idx = ct.geometry.pointToIndex(b.centre);
@@ -354,13 +354,13 @@ TEST(SpineBlds, BoneLesionBoxes) {
     std::unique_ptr<SpineResult> spineOfPatch; // null when the spine could not be segmented
     try {
       spineOfPatch = std::make_unique<SpineResult>(segmentSpine(ct, options));
-      const SpineResult &spine = *spineOfPatch;
+      const SpineResult& spine = *spineOfPatch;
       LyticOptions lyticOptions;
       lyticOptions.scleroticFoci = true; // the BLDS lesions are sclerotic
       const LyticResult lesions = detectLyticLesions(ct, spine, lyticOptions);
       for (std::size_t n = 0; n < here.size(); ++n) {
         bool anyHit = false, labelledHit = false;
-        for (const LyticLesion &c : lesions.candidates) {
+        for (const LyticLesion& c : lesions.candidates) {
           if (!inBox(c.centroid, *here[n]))
             continue;
           anyHit = true;
@@ -380,12 +380,12 @@ TEST(SpineBlds, BoneLesionBoxes) {
     const BoneFocusResult foci = detectBoneFoci(ct, spineOfPatch.get());
     fociSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (std::size_t n = 0; n < here.size(); ++n) {
-      const Box &b = *here[n];
+      const Box& b = *here[n];
       std::cout << b.image << " box " << formatPoint(b.centre)
                 << fmt::format(" size {:.1f} x {:.1f} x {:.1f} mm: ", b.size.x, b.size.y, b.size.z) << outcome[n]
                 << "\n";
       bool any = false, anyLabelled = false;
-      for (const BoneFocus &f : foci.candidates) {
+      for (const BoneFocus& f : foci.candidates) {
         if (!inBox(f.centroid, b))
           continue;
         any = true;
@@ -400,8 +400,8 @@ TEST(SpineBlds, BoneLesionBoxes) {
       fociInBox += any ? 1 : 0;
       fociLabelledInBox += anyLabelled ? 1 : 0;
     }
-    for (const BoneFocus &f : foci.candidates) {
-      const bool inSomeBox = std::any_of(here.begin(), here.end(), [&](const Box *b) { return inBox(f.centroid, *b); });
+    for (const BoneFocus& f : foci.candidates) {
+      const bool inSomeBox = std::any_of(here.begin(), here.end(), [&](const Box* b) { return inBox(f.centroid, *b); });
       if (!f.labelled || inSomeBox)
         continue;
       ++fociElsewhere;
@@ -440,8 +440,8 @@ TEST(SpineCommand, WholeSkeletonFocusOnRealCt) {
   options.anchorLevel = "L3";
   options.anchorSeed = ct.geometry.indexToPoint(Vec3{47.5, 47.5, 47.5});
   const SpineResult spine = segmentSpine(ct, options);
-  const VertebraMeasurement *l3 = nullptr;
-  for (const auto &v : spine.levels)
+  const VertebraMeasurement* l3 = nullptr;
+  for (const auto& v : spine.levels)
     if (v.level == "L3")
       l3 = &v;
   ASSERT_NE(l3, nullptr);
@@ -460,7 +460,7 @@ TEST(SpineCommand, WholeSkeletonFocusOnRealCt) {
   const nlohmann::json j = nlohmann::json::parse(in);
   ASSERT_TRUE(j.contains("boneFoci"));
   int id = 0;
-  for (const auto &f : j.at("boneFoci").at("foci")) {
+  for (const auto& f : j.at("boneFoci").at("foci")) {
     const Vec3 c{f.at("centroidMm")[0], f.at("centroidMm")[1], f.at("centroidMm")[2]};
     if (!f.at("labelled").get<bool>() || norm(c - centre) > 1.5)
       continue; // one voxel diagonal

@@ -87,8 +87,8 @@ struct FoundReference {
 /// Finds unaffected reference structures on the baseline (CT) that touch none of the followed
 /// lesions (`lesions`, labels of `followed`). Throws lesion::Error (ProcessingError, InputError)
 /// with the reason when it cannot; the follow-up then goes on without a reference region.
-using ReferenceFinder = std::function<FoundReference(const Volume &baseline, const LabelMap &lesions,
-                                                     const std::vector<measurement::LesionSpec> &followed)>;
+using ReferenceFinder = std::function<FoundReference(const Volume& baseline, const LabelMap& lesions,
+                                                     const std::vector<measurement::LesionSpec>& followed)>;
 
 /// How each time point's calcification threshold is chosen (CT).
 struct CalcificationThresholdOptions {
@@ -223,8 +223,8 @@ struct TimePointResult {
 /// finder, nullopt and options.referenceRegion.note says why (the calcification threshold then
 /// falls back to its floor with that reason). Pins the followed labels first (options.measurement.
 /// labels), so reference labels never change which lesions are followed.
-[[nodiscard]] std::optional<LabelMap> resolveReference(const Volume &baseline, const LabelMap &lesions,
-                                                       const LabelMap *given, FollowupOptions &options);
+[[nodiscard]] std::optional<LabelMap> resolveReference(const Volume& baseline, const LabelMap& lesions,
+                                                       const LabelMap* given, FollowupOptions& options);
 
 /// Measures the baseline lesions (and the reference region) as time point 0. `reference` may be
 /// null, or the lesion map itself when it also holds the reference labels. Throws

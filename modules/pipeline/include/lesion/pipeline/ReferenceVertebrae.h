@@ -28,11 +28,11 @@ struct UnaffectedVertebraeOptions {
 /// by the scan edge and bodies with a height loss of Genant grade 1 or more (a fracture is not
 /// unaffected bone). Throws lesion::ProcessingError when the spine cannot be segmented or no body
 /// is left.
-[[nodiscard]] longitudinal::FoundReference findUnaffectedVertebrae(const Volume &ct, const LabelMap &lesions,
-                                                                   const std::vector<measurement::LesionSpec> &followed,
-                                                                   const UnaffectedVertebraeOptions &options = {});
+[[nodiscard]] longitudinal::FoundReference findUnaffectedVertebrae(const Volume& ct, const LabelMap& lesions,
+                                                                   const std::vector<measurement::LesionSpec>& followed,
+                                                                   const UnaffectedVertebraeOptions& options = {});
 
 /// findUnaffectedVertebrae as the follow-up's reference finder.
-[[nodiscard]] longitudinal::ReferenceFinder unaffectedVertebraeFinder(const UnaffectedVertebraeOptions &options = {});
+[[nodiscard]] longitudinal::ReferenceFinder unaffectedVertebraeFinder(const UnaffectedVertebraeOptions& options = {});
 
 } // namespace lesion::pipeline

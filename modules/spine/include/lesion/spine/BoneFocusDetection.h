@@ -93,8 +93,8 @@ struct BoneFocusResult {
 /// marrow closed by cortex is searched: on 3 mm slices that leaves out most vertebral bodies
 /// (detectLyticLesions searches them).
 /// Foci are numbered from `firstId` (to follow the vertebral lesions in one label map).
-[[nodiscard]] BoneFocusResult detectBoneFoci(const Volume &ct, const SpineResult *spine,
-                                             const BoneFocusOptions &options = {}, int firstId = 1,
+[[nodiscard]] BoneFocusResult detectBoneFoci(const Volume& ct, const SpineResult* spine,
+                                             const BoneFocusOptions& options = {}, int firstId = 1,
                                              Progress progress = {});
 
 } // namespace lesion::spine

@@ -258,6 +258,24 @@ void refineCentreLine(const Volume& ct, const Dims& d, double boneHu, std::vecto
 /// each axis (the voxel alone on 3 mm grids, 3 x 3 x 3 voxels at 1 mm). The disc profile read
 /// through it behaves alike on any grid: on 1 mm grids single voxels of trabecular texture and
 /// noise made valleys inside the bodies.
+/// Least-squares line y = a + b x, accumulated point by point; slope 0 (a constant) when the
+/// points do not spread along x.
+struct LineFit {
+  double n{0}, sx{0}, sy{0}, sxx{0}, sxy{0};
+  void add(double x, double y) {
+    n += 1;
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+  }
+  double slope() const {
+    const double den = n * sxx - sx * sx;
+    return den > 1e-9 ? (n * sxy - sx * sy) / den : 0.0;
+  }
+  double at(double x) const { return (sy - slope() * sx) / n + slope() * x; }
+};
+
 struct PhysicalSampler {
   static constexpr double kHalfMm = 1.5;
   const Volume& ct;
@@ -617,7 +635,7 @@ double fittedDiscSlope(const Volume& ct, const Dims& d, const Vec3& centre, cons
     return double(ct.voxels[d.index(std::size_t(i), std::size_t(j), std::size_t(k))]);
   };
   const double step = std::min({d.sx, d.sy, d.sz});
-  double n = 0, so = 0, sh = 0, soo = 0, soh = 0;
+  LineFit heightByOffset;
   for (double o = -12.0; o <= 12.0 + 1e-9; o += d.sy) {
     double darkest = 1e30, darkestH = 0;
     for (double h = -9.0; h <= 9.0 + 1e-9; h += step) {
@@ -630,14 +648,9 @@ double fittedDiscSlope(const Volume& ct, const Dims& d, const Vec3& centre, cons
         darkestH = h;
       }
     }
-    n += 1;
-    so += o;
-    sh += darkestH;
-    soo += o * o;
-    soh += o * darkestH;
+    heightByOffset.add(o, darkestH);
   }
-  const double den = n * soo - so * so;
-  return den > 1e-9 ? (n * soh - so * sh) / den : 0.0;
+  return heightByOffset.slope();
 }
 
 /// Turns the discs found on the axial profile across the column: the axis is the line between the
@@ -860,18 +873,10 @@ void recentreFirstSacralBody(const Volume& ct, const Dims& d, const AxisSigns& s
   if (l5Voxels.empty() || kmax < kmin)
     return;
   // Least-squares line i(k) through the lumbar body centroids (constant through L5's alone).
-  double n = 0, sk = 0, si = 0, skk = 0, ski = 0;
-  for (const auto& [label, sum] : sums) {
-    const double i = sum[0] / sum[2], k = sum[1] / sum[2];
-    n += 1;
-    sk += k;
-    si += i;
-    skk += k * k;
-    ski += k * i;
-  }
-  const double den = n * skk - sk * sk;
-  const double slope = n >= 2 && den > 1e-9 ? (n * ski - sk * si) / den : 0.0;
-  const auto lateralCentre = [&](double k) { return (si - slope * sk) / n + slope * k; };
+  LineFit lateralByHeight;
+  for (const auto& [label, sum] : sums)
+    lateralByHeight.add(sum[1] / sum[2], sum[0] / sum[2]);
+  const auto lateralCentre = [&](double k) { return lateralByHeight.at(k); };
   // The S1 body is as wide as L5's (the alae continue it laterally without a boundary at 1-3 mm):
   // L5's lateral half-width about that line over the 2nd..98th percentile of its voxels, plus half
   // a voxel.
@@ -1220,17 +1225,12 @@ VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodie
     // 18.7 mm (grade 2) on the 0.8 x 0.8 x 1.12 mm copy of TotalSegmentator's example CT.
     std::nth_element(inThird.begin(), inThird.begin() + long(inThird.size() / 2), inThird.end());
     const double shortest = kRimFractionOfMedian * inThird[inThird.size() / 2];
-    double n = 0, sp = 0, sp2 = 0, sh = 0, sph = 0;
-    for (const Column& c : columns) {
-      if (c.post < from || c.post > to || c.top - c.bottom < shortest)
-        continue;
-      const double h = c.top - c.bottom;
-      n += 1; sp += c.post; sp2 += c.post * c.post; sh += h; sph += c.post * h;
-    }
-    if (n == 0) return 0.0;
-    const double dd = n * sp2 - sp * sp;
-    const double slope = (n >= 2 && dd > 1e-9) ? (n * sph - sp * sh) / dd : 0.0;
-    const double mean = sh / n;
+    LineFit heightByPosition;
+    for (const Column& c : columns)
+      if (c.post >= from && c.post <= to && c.top - c.bottom >= shortest)
+        heightByPosition.add(c.post, c.top - c.bottom);
+    if (heightByPosition.n == 0)
+      return 0.0;
     // The line extrapolates to the edge (exact for a wedge); never beyond the heights it was fitted to.
     double lo = 1e9, hi = -1e9;
     for (const Column& c : columns)
@@ -1238,7 +1238,7 @@ VertebraMeasurement measureVertebralBody(const Volume& ct, const LabelMap& bodie
         lo = std::min(lo, c.top - c.bottom);
         hi = std::max(hi, c.top - c.bottom);
       }
-    return std::clamp(mean + slope * (at - sp / n), lo, hi);
+    return std::clamp(heightByPosition.at(at), lo, hi);
   };
   m.anteriorHeightMm = heightAt(anterior, anterior, anterior + depth / 3.0);
   m.middleHeightMm = heightAt(0.5 * (anterior + posterior), anterior + depth / 3.0, posterior - depth / 3.0);

@@ -1,4 +1,5 @@
 #include "Commands.h"
+#include "LesionKitVersion.h"
 
 namespace lesion::commands {
 

@@ -2,7 +2,8 @@
 # Side by side: LesionKit's rigid follow-up registration and elastix on the same CT pair.
 #   bench/followup_vs_elastix.sh WORKLOAD_DIR BUILD_DIR   (make bench runs it on build/bench-workload)
 # WORKLOAD_DIR is the output of ../shared/tools/make_ct_series.py (baseline.nii,
-# followup.nii, truth.json); never commit it. Needs elastix (Debian package) and python3.
+# followup.nii, truth.json); never commit it. Needs elastix (Debian package) and python3 (the
+# end-to-end part: Debian's python3-nibabel under /usr/bin/python3, as make_ct_series.py).
 set -eu
 W=$1
 B=$2
@@ -36,4 +37,16 @@ est = [sum(R[i][k] * (x[k] - c[k]) for k in range(3)) + c[i] + [tx, ty, tz][i] f
 tru = [sum(truth[i][k] * x[k] for k in range(3)) + truth[i][3] for i in range(3)]
 print("elastix error at the truth's rotation centre: %.3f mm" % math.dist(est, tru))
 PY
+rm -rf "$OUT"
+echo "== lesionkit followup end to end (default options: automatic reference vertebrae), one 8 mm lesion in L3"
+OUT=$(mktemp -d)
+"$B/bin/lesionkit" spine "$W/baseline.nii" -o "$OUT/vertebrae.nrrd" --json "$OUT/spine.json" > /dev/null
+/usr/bin/python3 "$HERE/sphere_lesion.py" "$W/baseline.nii" "$OUT/spine.json" L3 8 "$OUT/lesion.nii.gz"
+/usr/bin/time -f "lesionkit followup wall %e s, CPU %U + %S s, peak %M kB" "$B/bin/lesionkit" followup \
+  --baseline "$W/baseline.nii" --followup "$W/followup.nii" --lesions "$OUT/lesion.nii.gz" --lesion 1:lytic-bone:L3 \
+  -o "$OUT/followup" > /dev/null
+python3 -c "
+import json; t = json.load(open('$OUT/followup/timeline.json'))
+print('reference:', t['referenceRegion']['structures'], '%.1f s;' % t['referenceRegion']['seconds'],
+      'thresholds (HU):', [round(p['calcificationThreshold']['hu']) for p in t['timepoints']])"
 rm -rf "$OUT"

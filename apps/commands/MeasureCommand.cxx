@@ -86,7 +86,7 @@ cli::Command measureCommand() {
       .withDefault("baseline");
   c.add({"intensityUnit", ParameterType::StringEnumeration, "Intensity unit",
          "HU: CT (calcification is measured); arbitrary: MR and others; auto: arbitrary for a "
-         "non-CT DICOM series, HU otherwise.",
+         "non-CT DICOM series; for NRRD/NIfTI HU when the volume holds air (below -300), arbitrary otherwise.",
          Channel::Input})
       .withDefault("auto")
       .withChoices({"auto", "HU", "arbitrary"})
@@ -159,7 +159,7 @@ cli::Command measureCommand() {
                                    maskPath.string(), gridText(labels.geometry), volumePath.string(),
                                    gridText(loaded.volume.geometry)));
     const std::string unit = args.string("intensityUnit");
-    const bool hounsfield = unit == "HU" || (unit == "auto" && (loaded.modality.empty() || loaded.modality == "CT"));
+    const bool hounsfield = unit == "HU" || (unit == "auto" && dicomio::inHounsfieldUnits(loaded));
     options.intensityUnit =
         hounsfield ? measurement::IntensityUnit::HounsfieldUnit : measurement::IntensityUnit::Arbitrary;
 

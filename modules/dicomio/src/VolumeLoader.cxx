@@ -56,6 +56,10 @@ const DicomSeries& selectDicomSeries(const std::vector<DicomSeries>& series, con
   return *best;
 }
 
+bool inHounsfieldUnits(const LoadedVolume& loaded) {
+  return loaded.modality.empty() ? looksLikeHounsfieldUnits(loaded.volume) : loaded.modality == "CT";
+}
+
 LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& options, const Progress& progress) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {

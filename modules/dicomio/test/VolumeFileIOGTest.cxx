@@ -4,6 +4,7 @@
 
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/testing/TestHarness.h"
 
 using namespace lesion;
@@ -57,6 +58,25 @@ TEST(VolumeFileIO, Int16StorageIsUsedOnlyWhenLossless) {
   v.voxels[6] = 0.25f; // not representable: falls back to float
   dicomio::writeVolumeFile(v, dir / "mr.nrrd", true);
   EXPECT_EQ(dicomio::readVolumeFile(dir / "mr.nrrd").voxels, v.voxels);
+}
+
+// A NIfTI/NRRD file has no Modality: "auto" units are HU only when the volume holds air, so an MR
+// file is not measured as CT (calcification, HU checks) by default.
+TEST(VolumeFileIO, AutoUnitsAreHounsfieldOnlyWhenAFileHoldsAir) {
+  test::ScratchFolder dir;
+  ImageGeometry g;
+  g.size = {4, 4, 4};
+  Volume mr(g, 0.0f);
+  mr.voxels[5] = 850.0f;
+  dicomio::writeVolumeFile(mr, dir / "mr.nii.gz");
+  EXPECT_FALSE(dicomio::inHounsfieldUnits(dicomio::loadVolume(dir / "mr.nii.gz")));
+  Volume ct = mr;
+  ct.voxels[0] = -1000.0f;
+  dicomio::writeVolumeFile(ct, dir / "ct.nii.gz");
+  EXPECT_TRUE(dicomio::inHounsfieldUnits(dicomio::loadVolume(dir / "ct.nii.gz")));
+  dicomio::LoadedVolume dicomMr = dicomio::loadVolume(dir / "ct.nii.gz");
+  dicomMr.modality = "MR"; // a DICOM Modality decides over the values
+  EXPECT_FALSE(dicomio::inHounsfieldUnits(dicomMr));
 }
 
 TEST(VolumeFileIO, BadFilesAreInputErrorsNamingTheFile) {

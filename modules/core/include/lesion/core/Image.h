@@ -32,4 +32,9 @@ using Volume = Image<float>;
 /// Label map: 0 is background, each positive value one structure or lesion.
 using LabelMap = Image<std::uint16_t>;
 
+/// True when some voxel lies below -300: air in Hounsfield units (about -1000). MR and other
+/// magnitude images are never far below zero, so a volume without a DICOM Modality (NRRD, NIfTI)
+/// that holds air is taken as CT, one without as MR ("auto" of segment, measure and followup).
+[[nodiscard]] bool looksLikeHounsfieldUnits(const Volume& volume);
+
 } // namespace lesion

@@ -77,6 +77,10 @@ struct LoadedVolume {
   }
 };
 
+/// The voxels are Hounsfield units: a CT series, or a NRRD/NIfTI volume (no Modality) that holds
+/// air (lesion::looksLikeHounsfieldUnits). What "auto" intensity units mean for measure and followup.
+[[nodiscard]] bool inHounsfieldUnits(const LoadedVolume& loaded);
+
 /// Reads `path`: a volume file by extension, or the best (or requested) series of a DICOM
 /// folder. Throws lesion::InputError / lesion::DicomError naming the file and the problem.
 /// `progress` covers the header scan (first 20 %) and the decoding of the chosen series.

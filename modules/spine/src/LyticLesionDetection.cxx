@@ -143,6 +143,58 @@ double endplateFraction(const std::vector<std::uint16_t>& region, const Mask& en
   return total ? double(near) / double(total) : 0.0;
 }
 
+/// Robust SD (1.4826 x median absolute deviation) of `v` about its median.
+double robustSd(std::vector<float> v) {
+  const double m = median(v);
+  for (float& x : v)
+    x = float(std::abs(x - m));
+  return 1.4826 * median(std::move(v));
+}
+
+/// A border voxel is taken as lesion partial volume only when it lies this many SDs of the body's
+/// bone below the trabecular level: pure bone rarely gets there (about 1 voxel in 700).
+constexpr double kBoneSpreadSds = 3.0;
+
+/// Adds one layer (26-neighbours inside the envelope) of partial-volume voxels to the grown lesion;
+/// only one, because porotic trabecular bone reaches low values too. A voxel is taken when its
+/// value is within the lesion's own spread (mean + 1 SD, at most `halfwayHu`: half-way between the
+/// core and the trabecular bone), or when it is nearer the lesion's median than `trabecularHu`
+/// (more than half lesion, with trabecular bone as the rest) and at least kBoneSpreadSds x
+/// `boneSd` below `trabecularHu`. The second rule reaches the true border where the bone is uniform (the
+/// phantom) and adds nothing where the trabecular texture is as wide as the contrast. Next to the
+/// cortex the half-way mark stays the trabecular one: a voxel of lesion, trabecular bone and
+/// cortex is not judged against the cortex.
+void addPartialVolumeBorder(std::vector<std::uint16_t>& lesion, const Mask& envelope, const std::vector<float>& hu,
+                            const Dims& d, double halfwayHu, double trabecularHu, double boneSd) {
+  std::vector<float> values;
+  double sum = 0, sum2 = 0;
+  for (std::size_t q = 0; q < d.count(); ++q)
+    if (lesion[q]) {
+      values.push_back(hu[q]);
+      sum += hu[q];
+      sum2 += double(hu[q]) * hu[q];
+    }
+  if (values.empty())
+    return;
+  const double n = double(values.size());
+  const double spread = std::sqrt(std::max(0.0, sum2 / n - (sum / n) * (sum / n)));
+  const double ownSpreadHu = std::min(sum / n + spread, halfwayHu);
+  const double partialVolumeHu =
+      std::min(0.5 * (median(std::move(values)) + trabecularHu), trabecularHu - kBoneSpreadSds * boneSd);
+  const double limit = std::max(ownSpreadHu, partialVolumeHu);
+  std::vector<std::size_t> taken;
+  for (std::size_t q = 0; q < d.count(); ++q) {
+    if (lesion[q] || !envelope[q] || hu[q] >= limit)
+      continue;
+    bool touches = false;
+    detail::forEachNeighbour26(q, d, [&](std::size_t r, long, long, long) { touches = touches || lesion[r] != 0; });
+    if (touches)
+      taken.push_back(q);
+  }
+  for (std::size_t q : taken)
+    lesion[q] = 1;
+}
+
 } // namespace
 
 LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const LyticOptions& options, Progress progress) {
@@ -222,6 +274,12 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
     if (double(interiorValues.size()) * ld.voxelMm3() < 1000.0) continue; // too small to judge
     const double reference = median(interiorValues);
     const double threshold = std::min(reference - options.minContrastHu, 0.5 * (reference + options.softTissueHu));
+    // Spread of the body's bone (noise and trabecular texture), the low regions left out.
+    std::vector<float> boneValues;
+    for (std::size_t q = 0; q < ld.count(); ++q)
+      if (depth2[q] > 4.0f && smooth[q] >= threshold)
+        boneValues.push_back(hu[q]);
+    const double boneSd = robustSd(std::move(boneValues));
 
     // Candidate cores: at least two voxels deep (the outer voxels mix bone with the disc, fat
     // and muscle around it).
@@ -255,32 +313,8 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
       Mask allowedInside(ld.count(), 0);
       for (std::size_t q = 0; q < ld.count(); ++q) allowedInside[q] = envelope[q] && smooth[q] < threshold ? 1 : 0;
       auto lesionInside = detail::growLabels(seed, allowedInside, ld);
-      // One more layer (26-neighbours) of partial-volume voxels whose own value is within the
-      // lesion's spread; only one, because porotic trabecular bone reaches low values too.
-      {
-        // The lesion's own spread: mean + 1 SD of its raw values, at most half-way to the bone.
-        double sum = 0, sum2 = 0, n = 0;
-        for (std::size_t q = 0; q < ld.count(); ++q)
-          if (lesionInside[q]) { sum += hu[q]; sum2 += double(hu[q]) * hu[q]; n += 1; }
-        const double sd = std::sqrt(std::max(0.0, sum2 / n - (sum / n) * (sum / n)));
-        const double halfway = std::min(sum / n + 1.0 * sd, 0.5 * (coreSum / double(coreCount) + reference));
-        Mask current(ld.count(), 0);
-        for (std::size_t q = 0; q < ld.count(); ++q) current[q] = lesionInside[q] ? 1 : 0;
-        const Dims unit = ld; // one voxel step in every direction
-        for (std::size_t q = 0; q < ld.count(); ++q) {
-          if (current[q] || !envelope[q] || hu[q] >= halfway) continue;
-          const long i = long(q % unit.nx), j = long((q / unit.nx) % unit.ny), k = long(q / (unit.nx * unit.ny));
-          bool touches = false;
-          for (long dk = -1; dk <= 1 && !touches; ++dk)
-            for (long dj = -1; dj <= 1 && !touches; ++dj)
-              for (long di = -1; di <= 1 && !touches; ++di) {
-                const long a = i + di, b = j + dj, cz = k + dk;
-                if (a < 0 || b < 0 || cz < 0 || a >= long(unit.nx) || b >= long(unit.ny) || cz >= long(unit.nz)) continue;
-                touches = current[unit.index(std::size_t(a), std::size_t(b), std::size_t(cz))] != 0;
-              }
-          if (touches) lesionInside[q] = 1;
-        }
-      }
+      addPartialVolumeBorder(lesionInside, envelope, hu, ld, 0.5 * (coreSum / double(coreCount) + reference), reference,
+                             boneSd);
       Mask lytic(ld.count(), 0); // the intraosseous (lytic) part as a mask
       for (std::size_t q = 0; q < ld.count(); ++q) {
         lytic[q] = lesionInside[q] ? 1 : 0;

@@ -22,8 +22,10 @@
 //    (shortest path, upward steps dearer: an arch hangs down from its pedicles), which gives each
 //    one its pedicles and posterior arch; thoracic levels stop before the rib heads; each
 //    vertebra is closed (marrow of thin elements) and its partial-volume surface layer peeled.
-// 6. First sacral segment: S1 (26) ends L5's body height below its top; the rest of the sacrum
-//    and the alae are 25 (TotalSegmentator's `sacrum`); L5's arch below the L5/S1 disc plane is S1.
+// 6. First sacral segment: S1 (26) ends L5's body height below its top and laterally where its
+//    body's band does (arch included); the rest of the sacrum and the alae are 25
+//    (TotalSegmentator's `sacrum`); L5 and S1 re-compete for their arches with equal step costs,
+//    and L5's arch below the L5/S1 disc plane is S1.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -836,6 +838,77 @@ void peelPartialVolume(const Volume& ct, const Dims& d, double thresholdHu, std:
   for (std::size_t p : removed) labels[p] = 0;
 }
 
+/// Squares off the posterior corners of a first sacral body slice (nx * ny, 0/1): the rows behind
+/// its widest row, as long as they are at least `minFraction` of that width, are widened to it.
+/// The lateral walls of the S1 body are not cortical, they merge into the alae, so the hull of its
+/// bone narrows backwards where TotalSegmentator's S1 body (like a lumbar one) is as wide behind as
+/// in front.
+void squarePosteriorCorners(const Dims& d, const AxisSigns& s, double minFraction, std::uint8_t* slice) {
+  std::vector<long> lo(d.ny, long(d.nx)), hi(d.ny, -1);
+  for (std::size_t q = 0; q < d.nx * d.ny; ++q)
+    if (slice[q]) {
+      const std::size_t j = q / d.nx;
+      lo[j] = std::min(lo[j], long(q % d.nx));
+      hi[j] = std::max(hi[j], long(q % d.nx));
+    }
+  long widest = -1;
+  for (long j = 0; j < long(d.ny); ++j)
+    if (hi[j] >= 0 && (widest < 0 || hi[j] - lo[j] > hi[widest] - lo[widest] ||
+                       (hi[j] - lo[j] == hi[widest] - lo[widest] && (j - widest) * s.y > 0)))
+      widest = j;
+  if (widest < 0)
+    return;
+  const long width = hi[widest] - lo[widest] + 1, step = s.y > 0 ? 1 : -1;
+  for (long j = widest + step; j >= 0 && j < long(d.ny) && double(hi[j] - lo[j] + 1) >= minFraction * double(width);
+       j += step)
+    for (long i = lo[widest]; i <= hi[widest]; ++i)
+      slice[std::size_t(i) + d.nx * std::size_t(j)] = 1;
+}
+
+/// The L5/S1 disc is wedge-shaped (taller in front: the lumbosacral angle), so the plane across its
+/// middle leaves the front of the disc in S1's interval, where the hull joined it to L5's
+/// anterior-inferior lip. In front of the body's centre, body `label` ends at the highest voxel of
+/// at least `boneHu` in each column (the bony endplate; columns without one are disc).
+void trimAnteriorDiscWedge(const Volume& ct, const Dims& d, const AxisSigns& s, double boneHu, std::uint16_t label,
+                           std::vector<std::uint16_t>& labels) {
+  const std::size_t sliceSize = d.nx * d.ny;
+  double sumJ = 0, count = 0;
+  for (std::size_t p = 0; p < labels.size(); ++p)
+    if (labels[p] == label) {
+      sumJ += double((p / d.nx) % d.ny);
+      count += 1;
+    }
+  if (count == 0)
+    return;
+  const double centreJ = sumJ / count;
+  for (std::size_t q = 0; q < sliceSize; ++q) {
+    if ((double(q / d.nx) - centreJ) * s.y >= 0) // behind the centre
+      continue;
+    bool endplate = false;
+    for (std::size_t n = 0; n < d.nz && !endplate; ++n) {
+      const std::size_t p = (s.z > 0 ? d.nz - 1 - n : n) * sliceSize + q; // from the head down
+      if (labels[p] != label)
+        continue;
+      endplate = ct.voxels[p] >= boneHu;
+      if (!endplate)
+        labels[p] = 0;
+    }
+  }
+}
+
+/// The first sacral segment's lateral band: the lateral line i(k) through the lumbar body centroids
+/// and L5's half-width about it; and the voxels that square off the S1 body's posterior corners
+/// (see squarePosteriorCorners), for the vertebra only: their fatty marrow in the body envelope
+/// read as an 11.7 mL lytic lesion on TotalSegmentator's example CT.
+struct SacralBand {
+  LineFit line;
+  double halfWidthMm{0};
+  std::vector<std::size_t> posteriorCorners;
+  [[nodiscard]] bool contains(const Dims& d, std::size_t p) const {
+    return std::abs(double(p % d.nx) - line.at(double(p / (d.nx * d.ny)))) * d.sx <= halfWidthMm;
+  }
+};
+
 /// Re-centres the first sacral body laterally on the column (method step 4). At S1 the alae, and
 /// the ilium on one side, pull the centre line's bone-filled box and bone centroid sideways (15 mm
 /// to the right on TotalSegmentator's example CT), so the search disk cut one side of the body and
@@ -843,11 +916,12 @@ void peelPartialVolume(const Volume& ct, const Dims& d, double thresholdHu, std:
 /// lateral line fitted through the centroids of the lumbar bodies `lumbar` (L5 first; L5's alone
 /// gives a constant line; the centre line's depth is kept: the sacrum curves backwards), as wide
 /// as L5, and the S1 body is the part of that envelope in its own interval between the disc
-/// planes. Updates `path` there.
-void recentreFirstSacralBody(const Volume& ct, const Dims& d, const AxisSigns& s, const SpineOptions& options,
-                             double boneHu, const std::vector<DiscPlane>& discs, std::uint16_t s1,
-                             const std::vector<std::uint16_t>& lumbar, std::vector<CentrePoint>& path,
-                             std::vector<std::uint16_t>& grown) {
+/// planes. Updates `path` there; returns the band searched (none without L5).
+std::optional<SacralBand> recentreFirstSacralBody(const Volume& ct, const Dims& d, const AxisSigns& s,
+                                                  const SpineOptions& options, double boneHu,
+                                                  const std::vector<DiscPlane>& discs, std::uint16_t s1,
+                                                  const std::vector<std::uint16_t>& lumbar,
+                                                  std::vector<CentrePoint>& path, std::vector<std::uint16_t>& grown) {
   const std::size_t sliceSize = d.nx * d.ny;
   const std::uint16_t l5 = lumbar.front();
   std::vector<std::pair<double, double>> l5Voxels;     // (i, k) of every L5 body voxel
@@ -871,41 +945,43 @@ void recentreFirstSacralBody(const Volume& ct, const Dims& d, const AxisSigns& s
     }
   }
   if (l5Voxels.empty() || kmax < kmin)
-    return;
+    return std::nullopt;
   // Least-squares line i(k) through the lumbar body centroids (constant through L5's alone).
   LineFit lateralByHeight;
   for (const auto& [label, sum] : sums)
     lateralByHeight.add(sum[1] / sum[2], sum[0] / sum[2]);
   const auto lateralCentre = [&](double k) { return lateralByHeight.at(k); };
   // The S1 body is as wide as L5's (the alae continue it laterally without a boundary at 1-3 mm):
-  // L5's lateral half-width about that line over the 2nd..98th percentile of its voxels, plus half
-  // a voxel.
+  // L5's lateral half-width about that line over the 2nd..98th percentile of its voxel centres
+  // (plus half a voxel on each side, as before, kept one more column of the alae on one side: S1
+  // 0.848 instead of 0.852 on TotalSegmentator's example CT).
   std::vector<double> offsets;
   for (const auto& [i, k] : l5Voxels)
     offsets.push_back(i - lateralCentre(k));
   std::sort(offsets.begin(), offsets.end());
   const auto percentile = [&](double f) { return offsets[std::size_t(f * double(offsets.size() - 1))]; };
-  const double halfWidthMm = 0.5 * (percentile(0.98) - percentile(0.02) + 1.0) * d.sx;
-  std::vector<std::uint8_t> slice(sliceSize);
+  SacralBand band{lateralByHeight, 0.5 * (percentile(0.98) - percentile(0.02)) * d.sx, {}};
+  std::vector<std::uint8_t> slice(sliceSize), squared(sliceSize);
   // Only bone in S1's interval: L5's anterior-inferior lip, below the L5/S1 plane's centre on a
   // wedge-shaped disc, made the hull take in the front of the disc.
-  const auto inS1 = [&](std::size_t p) {
-    const double k = double(p / sliceSize);
-    return std::abs(double(p % d.nx) - lateralCentre(k)) * d.sx <= halfWidthMm &&
-           intervalOf(indexMm(p, d), discs) == s1;
-  };
+  const auto inS1 = [&](std::size_t p) { return band.contains(d, p) && intervalOf(indexMm(p, d), discs) == s1; };
   for (long k = kmin; k <= kmax; ++k) {
     path[std::size_t(k)].i = lateralCentre(double(k));
     bodyEnvelopeSlice(ct, d, s, options, boneHu, std::size_t(k), path[std::size_t(k)], slice.data(), kSacralCanalMeanHu,
                       inS1);
+    squared = slice;
+    squarePosteriorCorners(d, s, 0.6, squared.data());
     for (std::size_t q = 0; q < sliceSize; ++q) {
       const std::size_t p = std::size_t(k) * sliceSize + q;
       if (grown[p] == s1)
         grown[p] = 0;
       if (slice[q] && !grown[p] && inS1(p))
         grown[p] = s1;
+      else if (squared[q] && !slice[q] && !grown[p] && inS1(p))
+        band.posteriorCorners.push_back(p);
     }
   }
+  trimAnteriorDiscWedge(ct, d, s, options.bodyThresholdHu, s1, grown);
   // Its largest connected piece, as for every interval.
   std::vector<std::uint16_t> own(grown.size(), 0);
   for (std::size_t p = 0; p < grown.size(); ++p)
@@ -914,6 +990,7 @@ void recentreFirstSacralBody(const Volume& ct, const Dims& d, const AxisSigns& s
   for (std::size_t p = 0; p < grown.size(); ++p)
     if (grown[p] == s1 && !own[p])
       grown[p] = 0;
+  return band;
 }
 
 /// The first sacral segment's lower face: a plane across the column axis of the L5/S1 disc, a
@@ -989,13 +1066,38 @@ void giveSacralSideOfTheDiscToS1(const Dims& d, const SacralCut& cut, const std:
       vertebrae[p] = s1;
 }
 
+/// L5 and S1 compete again for their arches with equal step costs up and down: S1's superior
+/// articular processes rise beside L5's inferior ones above the level of the L5/S1 disc, and the
+/// dearer upward step gave them to L5.
+void competeLumbosacralArch(const Dims& d, const std::vector<std::uint16_t>& bodies,
+                            std::vector<std::uint16_t>& vertebrae) {
+  const std::uint16_t l5 = labelOfLevel("L5"), s1 = labelOfLevel("S1");
+  Mask region(vertebrae.size(), 0);
+  std::vector<std::uint16_t> seeds(vertebrae.size(), 0);
+  for (std::size_t p = 0; p < vertebrae.size(); ++p) {
+    if (vertebrae[p] != l5 && vertebrae[p] != s1)
+      continue;
+    region[p] = 1;
+    if (bodies[p] == vertebrae[p])
+      seeds[p] = bodies[p];
+  }
+  const std::vector<std::uint16_t> grown = detail::growLabelsGeodesic(seeds, region, d, 1.0, 1.0);
+  for (std::size_t p = 0; p < vertebrae.size(); ++p)
+    if (region[p] && grown[p])
+      vertebrae[p] = grown[p];
+}
+
 /// Splits what the S1 body won in the competition for the bone between the first sacral segment
 /// and the rest of the sacrum: the S1 body competes (the same geodesic rule) with the rest of the
 /// sacral body and the bone below the cut plane (the dorsal sacrum behind the tilted S1 body
 /// belongs to the lower segments); then the arch beyond the S1 body's lateral extent plus
-/// `lateralMarginMm` (the alae) goes to the rest of the sacrum.
-void splitSacralArch(const Dims& d, const SacralCut& cut, const std::vector<std::uint16_t>& bodies, double lateralMarginMm,
-                     double plusKStepFactor, double minusKStepFactor, std::vector<std::uint16_t>& vertebrae) {
+/// `lateralMarginMm`, and beyond the band the S1 body was searched in (`band`), goes to the rest of
+/// the sacrum: TotalSegmentator's S1 ends laterally where its body does, on every slice (the alae
+/// are their sacrum: i 50-68 on their example CT, the width of L5's body), where the margin left the
+/// rim of the alae in S1.
+void splitSacralArch(const Dims& d, const SacralCut& cut, const std::vector<std::uint16_t>& bodies,
+                     const std::optional<SacralBand>& band, double lateralMarginMm, double plusKStepFactor,
+                     double minusKStepFactor, std::vector<std::uint16_t>& vertebrae) {
   if (!cut.valid) return;
   const std::uint16_t s1 = labelOfLevel("S1");
   Mask region(vertebrae.size(), 0);
@@ -1013,7 +1115,21 @@ void splitSacralArch(const Dims& d, const SacralCut& cut, const std::vector<std:
     const double x = double(p % d.nx) * d.sx;
     if (vertebrae[p] == s1 && bodies[p] != s1 && (x < cut.xMinMm - lateralMarginMm || x > cut.xMaxMm + lateralMarginMm))
       vertebrae[p] = kSacrumRestLabel;
+    if (vertebrae[p] == s1 && band && !band->contains(d, p))
+      vertebrae[p] = kSacrumRestLabel;
   }
+}
+
+/// The S1 vertebra takes the unlabelled voxels that square off its body's posterior corners, above
+/// the first sacral segment's lower face.
+void squareFirstSacralVertebra(const Dims& d, const SacralCut& cut, const SacralBand& band,
+                               std::vector<std::uint16_t>& vertebrae) {
+  if (!cut.valid)
+    return;
+  const std::uint16_t s1 = labelOfLevel("S1");
+  for (std::size_t p : band.posteriorCorners)
+    if (!vertebrae[p] && cut.height(indexMm(p, d)) >= cut.cutMm)
+      vertebrae[p] = s1;
 }
 
 } // namespace
@@ -1422,6 +1538,7 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
                                             "count (ribs slope downwards, a lumbar rib or a sacralised L5 changes it)",
                                             result.lowestRibBearingLevel));
   }
+  std::optional<SacralBand> sacralBand;
   {
     // The first sacral body (the highest body labelled S1) and the lumbar bodies, L5 first.
     std::uint16_t s1Tmp = 0;
@@ -1434,7 +1551,7 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
         if (b.level == level)
           lumbarTmp.push_back(b.tmpLabel);
     if (s1Tmp && !lumbarTmp.empty() && tmpToFinal[lumbarTmp.front()] == labelOfLevel("L5"))
-      recentreFirstSacralBody(ct, d, s, options, boneHu, discs, s1Tmp, lumbarTmp, path, grown);
+      sacralBand = recentreFirstSacralBody(ct, d, s, options, boneHu, discs, s1Tmp, lumbarTmp, path, grown);
   }
   progress.report(0.6, "whole vertebrae");
 
@@ -1526,9 +1643,12 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
   const double superiorCost = std::max(1.0, options.superiorStepCost);
   result.vertebrae.voxels = detail::growLabelsGeodesic(result.bodies.voxels, allowed, d, s.z > 0 ? superiorCost : 1.0,
                                                        s.z > 0 ? 1.0 : superiorCost);
+  competeLumbosacralArch(d, result.bodies.voxels, result.vertebrae.voxels);
   giveSacralSideOfTheDiscToS1(d, sacralCut, result.bodies.voxels, result.vertebrae.voxels);
-  splitSacralArch(d, sacralCut, result.bodies.voxels, options.s1LateralMarginMm, s.z > 0 ? superiorCost : 1.0,
-                  s.z > 0 ? 1.0 : superiorCost, result.vertebrae.voxels);
+  splitSacralArch(d, sacralCut, result.bodies.voxels, sacralBand, options.s1LateralMarginMm,
+                  s.z > 0 ? superiorCost : 1.0, s.z > 0 ? 1.0 : superiorCost, result.vertebrae.voxels);
+  if (sacralBand)
+    squareFirstSacralVertebra(d, sacralCut, *sacralBand, result.vertebrae.voxels);
   // Ribs: thoracic levels (T12 = 32 ... T1 = 43) end laterally before the rib heads.
   const std::uint16_t lowestThoracic = labelOfLevel("T12"), highestThoracic = labelOfLevel("T1");
   for (std::size_t p = 0; p < result.vertebrae.voxels.size(); ++p) {

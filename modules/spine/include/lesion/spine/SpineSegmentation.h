@@ -71,7 +71,8 @@ struct SpineOptions {
   /// or deformed (otherwise L5's mean body height is used: S1 is about as tall as L5).
   double s1SegmentHeightMm{30.0};
   /// The first sacral segment keeps its arch within this margin lateral to its body (the alae
-  /// beyond go to the rest of the sacrum, as in TotalSegmentator's labels).
+  /// beyond go to the rest of the sacrum, as in TotalSegmentator's labels); with L5 found, also
+  /// within L5's half-width about the lumbar column's lateral line, slice by slice.
   double s1LateralMarginMm{4.0};
   /// Optional anchoring: the body holding (or nearest to) `anchorSeed` gets `anchorLevel`.
   std::optional<std::string> anchorLevel{};

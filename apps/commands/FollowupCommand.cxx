@@ -103,13 +103,16 @@ cli::Command followupCommand() {
       .asMultiple()
       .inGroup("Lesions");
   c.add({"softTissueMethod", ParameterType::StringEnumeration, "Soft-tissue follow-up mask",
-         "resegment: segment again from the mapped mask (falls back to intensity-gated, with a note, "
-         "when the segmenter refuses); intensity-gated: the mapped mask grown by the growth margin, "
-         "gated to the baseline lesion's intensity range; mapped-mask: measure inside the mapped "
-         "baseline mask.",
+         "resegment: segment again from the mapped mask (when the segmenter refuses, falls back with a "
+         "note to baseline-model on MR and to intensity-gated on CT); baseline-model: a lesion-vs-"
+         "surroundings intensity model learned on the baseline under and around its mask, applied within "
+         "5 mm of the mapped mask (MR intensities normalised around the lesion on each scan); "
+         "intensity-gated: the mapped mask grown by the growth margin, gated to the baseline lesion's "
+         "intensity range; mapped-mask: measure inside the mapped baseline mask. timeline.json records "
+         "the method of each mask (maskMethod).",
          Channel::Input})
       .withDefault("resegment")
-      .withChoices({"resegment", "intensity-gated", "mapped-mask"})
+      .withChoices({"resegment", "baseline-model", "intensity-gated", "mapped-mask"})
       .inGroup("Tracking");
   c.add({"boneMethod", ParameterType::StringEnumeration, "Bone follow-up mask",
          "mapped-mask: measure inside the mapped baseline lesion (fill-in and sclerosis happen "
@@ -144,7 +147,7 @@ cli::Command followupCommand() {
       .inGroup("Tracking");
   c.add({"intensityUnit", ParameterType::StringEnumeration, "Intensity unit",
          "HU: CT (calcification, soft-tissue checks); arbitrary: MR and others; auto: arbitrary for "
-         "a non-CT DICOM series, HU otherwise.",
+         "a non-CT DICOM series; for NRRD/NIfTI HU when the volume holds air (below -300), arbitrary otherwise.",
          Channel::Input})
       .withDefault("auto")
       .withChoices({"auto", "HU", "arbitrary"})
@@ -228,7 +231,7 @@ cli::Command followupCommand() {
     std::optional<LabelMap> reference;
     if (args.has("reference")) reference = dicomio::readLabelMapFile(args.path("reference"));
     const std::string unit = args.string("intensityUnit");
-    const bool hu = unit == "HU" || (unit == "auto" && (baseline.modality.empty() || baseline.modality == "CT"));
+    const bool hu = unit == "HU" || (unit == "auto" && dicomio::inHounsfieldUnits(baseline));
     options.measurement.intensityUnit = hu ? measurement::IntensityUnit::HounsfieldUnit : measurement::IntensityUnit::Arbitrary;
     if (hu) {
       options.globalRegistration.clampBelow = options.localRegistration.clampBelow = -1000.0f;

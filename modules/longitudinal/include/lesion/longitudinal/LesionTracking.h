@@ -30,7 +30,8 @@ enum class FollowupMaskMethod {
   /// The external segmenter (FollowupOptions::segmenter) started from the mapped mask.
   Resegment,
   /// Built in: inside the mapped mask grown by FollowupOptions::growthMarginMm, the voxels whose
-  /// value (averaged with its 6 face neighbours when noisy) lies in the baseline lesion's range (towards the surroundings:
+  /// value (averaged with its 6 face neighbours when noisy) lies in the baseline lesion's range (towards the
+  /// surroundings:
   /// halfway between the lesion's median and the
   /// outer quartile of a shell around it), keeping the 6-connected component that covers most
   /// of the mapped mask, holes filled. In arbitrary units (MR) the window is scaled by the ratio
@@ -41,10 +42,37 @@ enum class FollowupMaskMethod {
   IntensityGated,
   /// The mapped baseline mask itself: the figures describe what is now inside the baseline
   /// lesion's footprint (bone: fill-in and sclerosis happen inside the original lytic cavity).
-  MappedMask
+  MappedMask,
+  /// Built in: a two-class intensity model (lesion vs its surroundings) learned on the baseline
+  /// under and around the baseline mask, applied on the follow-up within BaselineModelOptions::
+  /// bandMm of the mapped mask, regularised by region competition (a Potts prior, iterated
+  /// conditional modes), keeping the part that overlaps the mapped mask most. The decision
+  /// threshold is calibrated so that the same steps on the baseline give the baseline mask's
+  /// volume (the reader's boundary). MR: intensities mapped on each scan to 0 at the median of a
+  /// shell around the (mapped) mask and 1 at the bright level of the band. Holes are filled as
+  /// the baseline mask has them (a mask that leaves a necrotic core out keeps it out). Lesion-like
+  /// tissue continuing past the band: not evaluable. Also what FollowupMaskMethod::Resegment
+  /// uses on MR when the segmenter refuses (the lesion's maskMethod and notes say so).
+  BaselineModel
 };
 
-/// "resegment", "intensity-gated", "mapped-mask"; parse throws lesion::UsageError otherwise.
+/// FollowupMaskMethod::BaselineModel settings (chosen on BrainTumorProgression 01, docs/followup.md).
+struct BaselineModelOptions {
+  /// How far (mm) from the mapped mask the lesion may lie (growth plus registration error). A
+  /// wider band lets bright neighbours (vessels, meninges) join: +48 % instead of +30 % at 10 mm.
+  double bandMm{5.0};
+  /// MR normalisation shell: from this far (mm) outside the mask (nearer voxels mix in the lesion
+  /// by partial volume, growth and registration error) ...
+  double shellInnerMm{3.0};
+  double shellOuterMm{15.0}; ///< ... to this far
+  /// MR: the bright level (mapped to 1) is the upper quantile of this fraction of the voxels
+  /// within bandMm of the mask, the mask included.
+  double brightFraction{0.10};
+  /// Weight of each face neighbour of the other class against a voxel's own log-likelihood ratio.
+  double smoothness{0.5};
+};
+
+/// "resegment", "intensity-gated", "mapped-mask", "baseline-model"; parse throws lesion::UsageError otherwise.
 [[nodiscard]] std::string maskMethodName(FollowupMaskMethod method);
 [[nodiscard]] FollowupMaskMethod parseMaskMethod(const std::string& text);
 
@@ -111,7 +139,8 @@ struct FollowupOptions {
   std::map<std::uint16_t, std::uint16_t> anchorLabels{};
   /// Soft-tissue kinds (soft-tissue, lymph-node, other) and bone kinds (lytic-bone,
   /// sclerotic-bone). Resegment without a segmenter is a lesion::UsageError; when the segmenter
-  /// throws lesion::ProcessingError the lesion is tracked intensity-gated and the failure is
+  /// throws lesion::ProcessingError the lesion is tracked by the baseline model on MR (CT:
+  /// intensity-gated; on the CT phantom the model takes the touching muscle) and the failure is
   /// recorded in its notes (and logged).
   /// The library default is the built-in method: Resegment needs `segmenter`, which lives outside
   /// this module (lesion::pipeline::softTissueResegmenter wires segmentSoftTissueMass; the
@@ -120,6 +149,7 @@ struct FollowupOptions {
   FollowupMaskMethod boneMethod{FollowupMaskMethod::MappedMask};
   ResegmentFunction segmenter{};   ///< for soft-tissue kinds with FollowupMaskMethod::Resegment
   double growthMarginMm{10.0};     ///< IntensityGated: how far the lesion may have grown
+  BaselineModelOptions baselineModel{};
   /// Soft-tissue kinds: rigid only, or a B-spline level after the rigid one. With BSpline the
   /// mapped mask and the change map follow the deformation; it is not used (and a note says
   /// why) when it does not improve the metric or moves the lesion centre more than 10 mm away
@@ -155,7 +185,7 @@ struct FollowupOptions {
 struct TrackedLesion {
   std::string trackingId;          ///< persistent across time points: "T" + label ("T001")
   measurement::LesionSpec spec{};
-  std::string maskMethod;          ///< "baseline", "resegment", "intensity-gated" or "mapped-mask"
+  std::string maskMethod; ///< "baseline", "resegment", "baseline-model", "intensity-gated" or "mapped-mask"
   bool disappeared{false};
   /// No trustworthy follow-up mask: the mapped mask fell outside the scan, or tracking leaked
   /// into a neighbouring structure (notes say which). Not "disappeared": criteria give NE.

@@ -1,0 +1,325 @@
+// FollowupMaskMethod::BaselineModel: the follow-up mask of a lesion from what its baseline
+// gives, a two-class intensity model (lesion under the baseline mask vs the tissue around it)
+// applied around the mapped mask, with region competition (Potts prior, iterated conditional
+// modes; Besag 1986, doi:10.1111/j.2517-6161.1986.tb01412.x) started from the mapped mask.
+#include "BaselineModelMask.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <itkSignedMaurerDistanceMapImageFilter.h>
+
+#include "lesion/core/Error.h"
+#include "lesion/core/ItkBridge.h"
+#include "lesion/longitudinal/Resampling.h"
+
+#include "TrackingUtilities.h"
+
+namespace lesion::longitudinal::detail {
+
+namespace {
+
+using Mask = Image<std::uint8_t>;
+
+/// A scan cropped around a lesion mask, the mask on the crop and its signed distance (mm,
+/// negative inside) to the mask with its in-plane holes filled.
+struct LesionCrop {
+  Volume image;
+  Mask mask;
+  Mask filled;
+  std::vector<float> distanceMm;
+};
+
+std::vector<float> signedDistanceMm(const Mask& inside) {
+  using Filter = itk::SignedMaurerDistanceMapImageFilter<itkbridge::ItkImage<std::uint8_t>, itkbridge::ItkImage<float>>;
+  auto filter = Filter::New();
+  filter->SetInput(itkbridge::toItk(inside));
+  filter->SetUseImageSpacing(true);
+  filter->SetSquaredDistance(false);
+  filter->SetInsideIsPositive(false);
+  filter->SetBackgroundValue(0);
+  filter->Update();
+  const float* d = filter->GetOutput()->GetBufferPointer();
+  return {d, d + inside.voxels.size()};
+}
+
+/// The mask with the holes of each axial slice (index k) filled: pixels the slice's border
+/// cannot reach without crossing the mask. In-plane, because on thick slices a necrotic core
+/// is often open through its first and last slice.
+Mask inPlaneHolesFilled(const Mask& mask) {
+  const ImageGeometry& g = mask.geometry;
+  Mask out = mask;
+  std::vector<std::uint8_t> reached(g.size[0] * g.size[1]);
+  std::vector<std::size_t> stack;
+  for (std::size_t k = 0; k < g.size[2]; ++k) {
+    std::fill(reached.begin(), reached.end(), 0);
+    auto visit = [&](long i, long j) {
+      if (i < 0 || j < 0 || std::size_t(i) >= g.size[0] || std::size_t(j) >= g.size[1])
+        return;
+      const std::size_t p = std::size_t(i) + g.size[0] * std::size_t(j);
+      if (reached[p] || mask.at(std::size_t(i), std::size_t(j), k))
+        return;
+      reached[p] = 1;
+      stack.push_back(p);
+    };
+    for (long i = 0; i < long(g.size[0]); ++i) {
+      visit(i, 0);
+      visit(i, long(g.size[1]) - 1);
+    }
+    for (long j = 0; j < long(g.size[1]); ++j) {
+      visit(0, j);
+      visit(long(g.size[0]) - 1, j);
+    }
+    while (!stack.empty()) {
+      const std::size_t p = stack.back();
+      stack.pop_back();
+      const long i = long(p % g.size[0]), j = long(p / g.size[0]);
+      visit(i - 1, j);
+      visit(i + 1, j);
+      visit(i, j - 1);
+      visit(i, j + 1);
+    }
+    for (std::size_t p = 0; p < reached.size(); ++p)
+      if (!reached[p])
+        out.voxels[p + k * reached.size()] = 1;
+  }
+  return out;
+}
+
+LesionCrop cropAround(const Volume& image, const LabelMap& labels, std::uint16_t label, double marginMm) {
+  const Vec3 s = image.geometry.spacing;
+  const RegionOfInterest box = regionAroundLabels(labels, {label}, marginMm + 2.0 * std::max({s.x, s.y, s.z}));
+  const ImageGeometry grid = cropGrid(image.geometry, box.minimum, box.maximum);
+  LesionCrop c;
+  c.image = cropImage(image, grid);
+  const LabelMap cropped = cropImage(labels, grid);
+  c.mask = Mask(grid, 0);
+  for (std::size_t n = 0; n < cropped.voxels.size(); ++n)
+    c.mask.voxels[n] = cropped.voxels[n] == label;
+  c.filled = inPlaneHolesFilled(c.mask);
+  c.distanceMm = signedDistanceMm(c.filled);
+  return c;
+}
+
+/// Intensity → 0 at the tissue around the lesion, 1 at the lesion's bright part: MR scans differ
+/// by gain and offset, and the lesion's enhancement relative to its surroundings changes with
+/// the contrast timing (BrainTumorProgression 01: rim / brain 1.51 before, 1.34 after). Identity
+/// on CT, whose units are calibrated.
+struct Normaliser {
+  double median{0.0};
+  double scale{1.0};
+  [[nodiscard]] double operator()(float v) const { return (double(v) - median) / scale; }
+};
+
+/// The median of the shell (innerMm, outerMm] around the crop's mask, and the bright level: the
+/// `brightFraction` upper quantile of the voxels within `bandMm` of it, the mask included.
+Normaliser twoLevelNormaliser(const LesionCrop& c, const BaselineModelOptions& o, double bandMm) {
+  std::vector<float> shell, band;
+  for (std::size_t n = 0; n < c.distanceMm.size(); ++n) {
+    if (c.distanceMm[n] > o.shellInnerMm && c.distanceMm[n] <= o.shellOuterMm)
+      shell.push_back(c.image.voxels[n]);
+    if (c.distanceMm[n] <= bandMm)
+      band.push_back(c.image.voxels[n]);
+  }
+  if (shell.empty() || band.empty())
+    throw ProcessingError("baseline model: no tissue around the lesion in the scan");
+  const double median = percentileOf(std::move(shell), 0.5);
+  const double bright = percentileOf(std::move(band), 1.0 - o.brightFraction);
+  if (!(bright > median))
+    throw ProcessingError("baseline model: nothing around the lesion is brighter than its surroundings");
+  return {median, bright - median};
+}
+
+/// Log-likelihood ratio lesion : surroundings of a normalised intensity, from smoothed histograms.
+class IntensityModel {
+public:
+  IntensityModel(const std::vector<double>& lesion, const std::vector<double>& surroundings) {
+    std::vector<float> all(lesion.begin(), lesion.end());
+    all.insert(all.end(), surroundings.begin(), surroundings.end());
+    m_lo = percentileOf(all, 0.005);
+    const double hi = percentileOf(all, 0.995);
+    m_width = std::max(hi - m_lo, 1e-6) / double(kBins);
+    const std::vector<double> pl = density(lesion), ps = density(surroundings);
+    m_llr.resize(kBins);
+    for (std::size_t b = 0; b < kBins; ++b)
+      m_llr[b] = std::clamp(std::log(pl[b] / ps[b]), -kClamp, kClamp);
+  }
+  /// Interpolated between bin centres, so a bias moves the boundary continuously.
+  [[nodiscard]] double logRatio(double z) const {
+    const double x = std::clamp((z - m_lo) / m_width - 0.5, 0.0, double(kBins - 1));
+    const auto b = std::min(std::size_t(x), kBins - 2);
+    const double f = x - double(b);
+    return (1.0 - f) * m_llr[b] + f * m_llr[b + 1];
+  }
+
+private:
+  static constexpr std::size_t kBins = 128;
+  static constexpr double kClamp = 4.0;
+  [[nodiscard]] std::size_t binOf(double z) const {
+    return std::size_t(std::clamp(long(std::floor((z - m_lo) / m_width)), 0L, long(kBins) - 1));
+  }
+  /// Histogram smoothed by a Gaussian of Silverman's bandwidth, with a floor so no bin is impossible.
+  [[nodiscard]] std::vector<double> density(const std::vector<double>& values) const {
+    std::vector<double> counts(kBins, 0.0);
+    for (double z : values)
+      counts[binOf(z)] += 1.0;
+    std::vector<float> v(values.begin(), values.end());
+    const double iqr = percentileOf(v, 0.75) - percentileOf(v, 0.25);
+    const double bandwidth = 0.9 * std::max(iqr / 1.34, m_width) * std::pow(double(values.size()), -0.2);
+    const double sigma = std::max(1.0, bandwidth / m_width);
+    std::vector<double> out(kBins, 0.0);
+    double total = 0.0;
+    for (std::size_t b = 0; b < kBins; ++b) {
+      for (std::size_t a = 0; a < kBins; ++a) {
+        const double d = (double(a) - double(b)) / sigma;
+        out[b] += counts[a] * std::exp(-0.5 * d * d);
+      }
+      total += out[b];
+    }
+    for (double& p : out)
+      p = (p + 1e-3 * total / kBins) / (1.001 * total);
+    return out;
+  }
+  double m_lo{0.0};
+  double m_width{1.0};
+  std::vector<double> m_llr;
+};
+
+/// Voxels of the 6-connected component of `on` that overlaps `reference` most (0 elsewhere).
+Mask largestOverlap(const Mask& on, const Mask& reference) {
+  const Components c = heaviestComponent(
+      on.geometry, [&](std::size_t n) { return on.voxels[n] != 0; },
+      [&](std::size_t n) { return std::size_t(reference.voxels[n]); });
+  Mask out(on.geometry, 0);
+  for (std::size_t n = 0; n < out.voxels.size(); ++n)
+    out.voxels[n] = c.heaviest >= 0 && c.id[n] == c.heaviest;
+  return out;
+}
+
+std::size_t countOn(const Mask& m) { return std::size_t(std::count(m.voxels.begin(), m.voxels.end(), 1)); }
+
+/// Per crop voxel: log-odds lesion : surroundings of its intensity, plus `bias`.
+std::vector<double> lesionLogOdds(const LesionCrop& c, const IntensityModel& model, const Normaliser& normalise,
+                                  double bias = 0.0) {
+  std::vector<double> logOdds(c.image.voxels.size());
+  for (std::size_t n = 0; n < logOdds.size(); ++n)
+    logOdds[n] = model.logRatio(normalise(c.image.voxels[n])) + bias;
+  return logOdds;
+}
+
+/// Region competition within `bandMm` of the crop's mask: from each voxel's own best class, each
+/// voxel takes the class its log-odds (+ bias) and its face neighbours' classes favour, until no
+/// voxel changes. Then the 6-connected part that overlaps the mask most.
+Mask competeRegions(const LesionCrop& c, const std::vector<double>& logOdds, double bias, double bandMm,
+                    double smoothness) {
+  const ImageGeometry& g = c.image.geometry;
+  Mask lesion(g, 0);
+  for (std::size_t n = 0; n < logOdds.size(); ++n)
+    lesion.voxels[n] = c.distanceMm[n] <= bandMm && logOdds[n] + bias > 0.0;
+  for (int sweep = 0; sweep < 50; ++sweep) {
+    std::size_t changed = 0;
+    for (std::size_t n = 0; n < logOdds.size(); ++n) {
+      if (c.distanceMm[n] > bandMm)
+        continue;
+      double vote = logOdds[n] + bias;
+      forEachFaceNeighbour(g, n, [&](std::size_t m) { vote += smoothness * (lesion.voxels[m] ? 1.0 : -1.0); });
+      const std::uint8_t now = vote > 0.0;
+      changed += now != lesion.voxels[n];
+      lesion.voxels[n] = now;
+    }
+    if (changed == 0)
+      break;
+  }
+  return largestOverlap(lesion, c.filled);
+}
+
+/// The bias that makes region competition on the baseline give the baseline mask's volume: the
+/// reader's boundary, in the model's terms (bisection; the volume grows with the bias).
+double calibratedBias(const LesionCrop& before, const std::vector<double>& logOdds, double bandMm, double smoothness,
+                      bool fillHoles) {
+  const double target = double(countOn(before.mask));
+  double lo = -3.0, hi = 3.0;
+  for (int step = 0; step < 14; ++step) {
+    const double mid = 0.5 * (lo + hi);
+    Mask m = competeRegions(before, logOdds, mid, bandMm, smoothness);
+    if (fillHoles)
+      m = inPlaneHolesFilled(m);
+    (double(countOn(m)) < target ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+} // namespace
+
+LabelMap baselineModelMask(const Volume& baseline, const LabelMap& lesions, const Volume& followup,
+                           const LabelMap& mapped, std::uint16_t label, const BaselineModelOptions& options,
+                           bool arbitraryUnits, BaselineModelReport* report) {
+  const double bandMm = options.bandMm, cropMarginMm = std::max(bandMm, options.shellOuterMm);
+  // The model, on the baseline: the lesion under its mask, the surroundings within the band
+  // (the necrotic core of a mask that leaves it out counts as surroundings).
+  const LesionCrop before = cropAround(baseline, lesions, label, cropMarginMm);
+  const Normaliser normaliseBefore = arbitraryUnits ? twoLevelNormaliser(before, options, bandMm) : Normaliser{};
+  std::vector<double> lesionValues, surroundingValues;
+  for (std::size_t n = 0; n < before.mask.voxels.size(); ++n) {
+    if (before.mask.voxels[n])
+      lesionValues.push_back(normaliseBefore(before.image.voxels[n]));
+    else if (before.distanceMm[n] <= bandMm)
+      surroundingValues.push_back(normaliseBefore(before.image.voxels[n]));
+  }
+  if (lesionValues.size() < 20 || surroundingValues.size() < 20)
+    throw ProcessingError("baseline model: too few baseline voxels in the lesion or around it");
+  const IntensityModel model(lesionValues, surroundingValues);
+  const std::size_t baselineVoxels = countOn(before.mask);
+  const double holeFraction = double(countOn(before.filled) - baselineVoxels) / double(baselineVoxels);
+  const bool fillHoles = holeFraction < 0.02; // the baseline mask is solid: so is the follow-up's
+  const double bias =
+      calibratedBias(before, lesionLogOdds(before, model, normaliseBefore), bandMm, options.smoothness, fillHoles);
+
+  // The follow-up: the same model and threshold within the band around the mapped mask.
+  const LesionCrop after = cropAround(followup, mapped, label, cropMarginMm);
+  const Normaliser normaliseAfter = arbitraryUnits ? twoLevelNormaliser(after, options, bandMm) : Normaliser{};
+  const std::vector<double> logOdds = lesionLogOdds(after, model, normaliseAfter, bias);
+  Mask kept = competeRegions(after, logOdds, 0.0, bandMm, options.smoothness);
+  if (countOn(kept) == 0)
+    throw ProcessingError("baseline model: no lesion-like tissue at the mapped mask");
+
+  // Leak check: the lesion's surface continuing as lesion-like tissue past the band.
+  const ImageGeometry& g = after.image.geometry;
+  std::size_t surface = 0, leaking = 0;
+  for (std::size_t n = 0; n < kept.voxels.size(); ++n) {
+    if (!kept.voxels[n])
+      continue;
+    bool onSurface = false, leaks = false;
+    forEachFaceNeighbour(g, n, [&](std::size_t m) {
+      if (kept.voxels[m])
+        return;
+      onSurface = true;
+      leaks = leaks || (after.distanceMm[m] > bandMm && logOdds[m] > 0.0);
+    });
+    surface += onSurface;
+    leaking += leaks;
+  }
+  if (double(leaking) > 0.05 * double(surface))
+    throw ProcessingError(fmt::format("baseline model: {:.0f} % of the lesion's surface continues as lesion-like "
+                                      "tissue beyond {:.0f} mm of the mapped mask (a touching structure or growth "
+                                      "beyond it)",
+                                      100.0 * double(leaking) / double(surface), bandMm));
+  if (fillHoles)
+    kept = inPlaneHolesFilled(kept);
+
+  LabelMap out(followup.geometry, 0);
+  const Vec3 first = followup.geometry.pointToIndex(g.origin);
+  const auto i0 = std::size_t(first.x + 0.5), j0 = std::size_t(first.y + 0.5), k0 = std::size_t(first.z + 0.5);
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i)
+        if (kept.at(i, j, k))
+          out.at(i0 + i, j0 + j, k0 + k) = label;
+  if (report)
+    *report = {baselineVoxels, holeFraction, bias};
+  return out;
+}
+
+} // namespace lesion::longitudinal::detail

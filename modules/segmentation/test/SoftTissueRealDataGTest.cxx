@@ -62,17 +62,20 @@ Outcome segmentAndCompare(const Case& c, const Volume& image, const LabelMap& ex
   const auto& m = r.diagnostics.intensity;
   std::printf("[%s, %s] Dice %.3f, volume %.2f mL vs expert %.2f mL (%+.1f %%), interval %.4g..%.4g %s, "
               "seed depth %.1f mm, erosion %.1f mm, split off %d (%.1f mL), prior contact %.2f, %s (spread %.2f, "
-              "noise %.2f HU on the 2 mm average), bright-neighbour cut %s (%.1f mL), rim shell %.2f%s, %.2f s\n",
-              c.name, what.c_str(), o.dice, r.volumeMl, expertMl, o.volumeErrorPercent, m.lower,
-              m.upper, m.unit.c_str(), r.diagnostics.seedDepthMm, r.diagnostics.neckErosionMm,
-              r.diagnostics.componentsSplitOff, r.diagnostics.leakRemovedMl, r.diagnostics.priorContactFraction,
+              "noise %.2f HU on the 2 mm average), bright-neighbour cut %s (%.1f mL), organ slices %.1f mL, "
+              "rim shell %.2f%s, %.2f s\n",
+              c.name, what.c_str(), o.dice, r.volumeMl, expertMl, o.volumeErrorPercent, m.lower, m.upper,
+              m.unit.c_str(), r.diagnostics.seedDepthMm, r.diagnostics.neckErosionMm, r.diagnostics.componentsSplitOff,
+              r.diagnostics.leakRemovedMl, r.diagnostics.priorContactFraction,
               r.diagnostics.twoClassModel ? "two-class" : "one-class", r.diagnostics.contextSpreadHu,
               r.diagnostics.contextNoiseHu,
               r.diagnostics.brightNeighbourCutHu ? fmt::format("{:.1f} HU", *r.diagnostics.brightNeighbourCutHu).c_str()
                                                  : "none",
-              r.diagnostics.brightNeighbourRemovedMl, r.diagnostics.enclosingRimShellFraction,
-              r.diagnostics.enclosingRimHu ? fmt::format(" (rim grown, median {:.1f})", *r.diagnostics.enclosingRimHu).c_str()
-                                           : "",
+              r.diagnostics.brightNeighbourRemovedMl, r.diagnostics.openSlicesRemovedMl,
+              r.diagnostics.enclosingRimShellFraction,
+              r.diagnostics.enclosingRimHu
+                  ? fmt::format(" (rim grown, median {:.1f})", *r.diagnostics.enclosingRimHu).c_str()
+                  : "",
               seconds);
   return o;
 }
@@ -118,20 +121,21 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // Goal met (Dice >= 0.80): reached 0.887 / 0.889, volume +7.3 % / +9.5 % (seed: +3.0 % with
         // the 4 mm seed ball as the model, which moved Dice by up to 0.33 for 3 mm seed moves).
-        Case{"STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz", "ibsi_validation/nifti/STS_002/CT_mask.nii.gz",
-             0.85, 0.85, 10, 15},
+        Case{"STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz",
+             "ibsi_validation/nifti/STS_002/CT_mask.nii.gz", 0.85, 0.85, 10, 15},
         // Goal met (Dice >= 0.75): reached 0.892 / 0.881, volume -9.8 % / -14.1 %.
         Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
              "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0.86, 0.85, 15, 20},
         // Goal NOT met: reached 0.473 (seed, volume -69 %; 0.340 / -79.5 % with the 4 mm seed ball
-        // as the model) / 0.683 (RECIST line, volume -8.4 %). The deepest point lies in the tumour's
+        // as the model) / 0.740 (RECIST line, volume -10.4 %). The deepest point lies in the tumour's
         // hypodense core (the 10 mm lesion sample reaches only part of the 50-100 HU rim);
         // from the RECIST line the region runs through the diaphragm into the liver (mostly cut
-        // off by the bright-neighbour cut since 0.612 / +21 %) and into atelectatic lung; the
+        // off by the bright-neighbour cut since 0.612 / +21 %, its slices below the tumour removed
+        // as open slices since 0.683 / -8.4 %) and into atelectatic lung; the
         // expert contour is cut flat at its lowest slice and holds lung-density parts
         // (docs/segmentation.md, "Why the IBSI CT phantom GTV fails").
         Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
-             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.44, 0.65, 75, 15, 0.80}),
+             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.44, 0.71, 75, 15, 0.80}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 // Issue 5: a click in a tumour's necrotic core (IBSI CT phantom GTV: core 10-20 HU inside a

@@ -99,6 +99,15 @@ struct SoftTissueOptions {
   /// bright-neighbour cut runs with the core and rim as samples (0 = off).
   double enclosingRimFraction{0.5};
   double enclosingRimShellMm{3.0};
+  /// CT, box or RECIST line, after the brighter-organ cut found an organ: from the initialisation's
+  /// slice outwards, the first axial slice whose region border is held by nothing on more than this
+  /// fraction of its in-plane neighbours (raw intensity inside the interval, or outside the size
+  /// prior: a disc cut out of the organ) and every slice beyond it are removed (1 = off). IBSI lung
+  /// GTV: slices kept 0.27-0.47, the first removed 0.69, the liver below 0.57-0.92.
+  double maxOpenSliceFraction{0.5};
+  /// The neck opening's fraction of the seed depth once such slices were removed (the organ is
+  /// gone; `neckOpeningFraction` would also drop the lesion's own lobes, 15-25 mm wide on the GTV).
+  double organCutOpeningFraction{0.25};
   /// MR: N4 bias-field correction on the crop (ignored on CT).
   bool biasFieldCorrection{true};
   /// CT: the seed neighbourhood's median must lie in this range to count as soft tissue.
@@ -138,6 +147,7 @@ struct SegmentationDiagnostics {
   double contextNoiseHu{0.0};       ///< CT: the part of it that noise explains (neighbour differences)
   std::optional<double> brightNeighbourCutHu{}; ///< CT: cut on the wide average at a brighter organ
   double brightNeighbourRemovedMl{0.0};         ///< volume removed by that cut
+  double openSlicesRemovedMl{0.0};              ///< CT: volume of the organ's slices removed after that cut
   double enclosingRimShellFraction{0.0};        ///< CT seeds: bright soft-tissue part of the shell around the core
   std::optional<double> enclosingRimHu{};       ///< CT seeds: the rim's median when the core was enclosed by one
   std::vector<std::string> warnings{};

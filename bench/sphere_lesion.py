@@ -12,9 +12,15 @@ volume_path, spine_path, level, radius, out = sys.argv[1], sys.argv[2], sys.argv
 image = nib.load(volume_path)
 body = next(v for v in json.load(open(spine_path))["vertebrae"] if v["level"] == level)
 centre = np.array(body["bodyCentroidMm"]) * [-1, -1, 1]  # LPS (lesionkit) to RAS (NIfTI)
-ijk = np.indices(image.shape[:3], dtype=np.float32).reshape(3, -1)
-world = image.affine[:3, :3] @ ijk + image.affine[:3, 3:4]
+# Only the sphere's bounding box of voxels (a whole 512 x 512 x 267 grid of coordinates is ~1 GB).
+centre_ijk = np.linalg.solve(image.affine[:3, :3], centre - image.affine[:3, 3])
+reach = radius / np.linalg.norm(image.affine[:3, :3], axis=0) + 1
+lo = np.maximum(np.floor(centre_ijk - reach), 0).astype(int)
+hi = np.minimum(np.ceil(centre_ijk + reach) + 1, image.shape[:3]).astype(int)
+box = np.indices(hi - lo).reshape(3, -1) + lo[:, None]
+world = image.affine[:3, :3] @ box + image.affine[:3, 3:4]
 inside = np.linalg.norm(world - centre[:, None], axis=0) <= radius
-mask = inside.reshape(image.shape[:3]).astype(np.uint8)
+mask = np.zeros(image.shape[:3], np.uint8)
+mask[tuple(box[:, inside])] = 1
 nib.save(nib.Nifti1Image(mask, image.affine), out)
 print(f"lesion in {level}: {int(mask.sum())} voxels, radius {radius} mm")

@@ -287,25 +287,14 @@ LabelMap baselineModelMask(const Volume& baseline, const LabelMap& lesions, cons
 
   // Leak check: the lesion's surface continuing as lesion-like tissue past the band.
   const ImageGeometry& g = after.image.geometry;
-  std::size_t surface = 0, leaking = 0;
-  for (std::size_t n = 0; n < kept.voxels.size(); ++n) {
-    if (!kept.voxels[n])
-      continue;
-    bool onSurface = false, leaks = false;
-    forEachFaceNeighbour(g, n, [&](std::size_t m) {
-      if (kept.voxels[m])
-        return;
-      onSurface = true;
-      leaks = leaks || (after.distanceMm[m] > bandMm && logOdds[m] > 0.0);
-    });
-    surface += onSurface;
-    leaking += leaks;
-  }
-  if (double(leaking) > 0.05 * double(surface))
+  const double leakingFraction = leakingSurfaceFraction(
+      g, [&](std::size_t n) { return kept.voxels[n] != 0; },
+      [&](std::size_t m) { return after.distanceMm[m] > bandMm && logOdds[m] > 0.0; });
+  if (leakingFraction > 0.05)
     throw ProcessingError(fmt::format("baseline model: {:.0f} % of the lesion's surface continues as lesion-like "
                                       "tissue beyond {:.0f} mm of the mapped mask (a touching structure or growth "
                                       "beyond it)",
-                                      100.0 * double(leaking) / double(surface), bandMm));
+                                      100.0 * leakingFraction, bandMm));
   if (fillHoles)
     kept = inPlaneHolesFilled(kept);
 

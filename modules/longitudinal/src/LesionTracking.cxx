@@ -24,6 +24,7 @@ namespace {
 using detail::Components;
 using detail::forEachFaceNeighbour;
 using detail::heaviestComponent;
+using detail::leakingSurfaceFraction;
 using detail::percentileOf;
 
 bool isBoneKind(const std::string& kind) { return kind == "lytic-bone" || kind == "sclerotic-bone"; }
@@ -362,24 +363,15 @@ LabelMap intensityGatedMask(const Volume& followup, const LabelMap& mapped, std:
   if (best < 0) return out;
   // Leak check: component voxels with an in-window neighbour just outside the grown region mean
   // the same density continues past the margin.
-  std::size_t boundary = 0, leaking = 0;
-  for (std::size_t n = 0; n < component.size(); ++n) {
-    if (component[n] != best) continue;
-    bool onBoundary = false, leaks = false;
-    forEachFaceNeighbour(crop, n, [&](std::size_t m) {
-      if (component[m] == best) return;
-      onBoundary = true;
-      leaks = leaks || (!grown[m] && smooth.voxels[m] >= window.lo && smooth.voxels[m] <= window.hi);
-    });
-    boundary += onBoundary;
-    leaking += leaks;
-  }
-  if (double(leaking) > 0.05 * double(boundary))
-    throw ProcessingError(fmt::format("intensity-gated tracking: {:.0f} % of the lesion's surface continues at the same "
-                                      "density beyond the {:.0f} mm growth margin (a touching structure or growth "
-                                      "beyond the margin)",
-                                      100.0 * double(leaking) / double(std::max<std::size_t>(1, boundary)),
-                                      growthMarginMm));
+  const double leakingFraction = leakingSurfaceFraction(
+      crop, [&](std::size_t n) { return component[n] == best; },
+      [&](std::size_t m) { return !grown[m] && smooth.voxels[m] >= window.lo && smooth.voxels[m] <= window.hi; });
+  if (leakingFraction > 0.05)
+    throw ProcessingError(
+        fmt::format("intensity-gated tracking: {:.0f} % of the lesion's surface continues at the same "
+                    "density beyond the {:.0f} mm growth margin (a touching structure or growth "
+                    "beyond the margin)",
+                    100.0 * leakingFraction, growthMarginMm));
   // Fill holes (noise outliers inside the lesion): voxels not reachable from the crop's border
   // without crossing the lesion.
   std::vector<std::uint8_t> outside(component.size(), 0);

@@ -62,6 +62,28 @@ Components heaviestComponent(const ImageGeometry& grid, InSet&& inSet, Weight&& 
   return c;
 }
 
+/// Of the surface voxels of a region (inRegion(n); a surface voxel has a face neighbour outside
+/// it), the fraction with an outside neighbour m where leaks(m) holds: lesion-like tissue that
+/// continues past a margin (a touching structure or growth beyond it).
+template <typename InRegion, typename Leaks>
+double leakingSurfaceFraction(const ImageGeometry& grid, InRegion&& inRegion, Leaks&& leaks) {
+  std::size_t surface = 0, leaking = 0;
+  for (std::size_t n = 0; n < grid.voxelCount(); ++n) {
+    if (!inRegion(n))
+      continue;
+    bool onSurface = false, leak = false;
+    forEachFaceNeighbour(grid, n, [&](std::size_t m) {
+      if (inRegion(m))
+        return;
+      onSurface = true;
+      leak = leak || leaks(m);
+    });
+    surface += onSurface;
+    leaking += leak;
+  }
+  return double(leaking) / double(std::max<std::size_t>(1, surface));
+}
+
 /// The value at `fraction` (0..1) of the sorted values (nearest rank); `values` must not be empty.
 inline double percentileOf(std::vector<float> values, double fraction) {
   const auto n = static_cast<std::size_t>(fraction * double(values.size() - 1) + 0.5);

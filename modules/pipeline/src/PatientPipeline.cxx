@@ -12,6 +12,7 @@
 #include "lesion/archive/SeriesCatalog.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
+#include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/pipeline/FollowupRun.h"
 #include "lesion/pipeline/FollowupSegmenter.h"
 #include "lesion/pipeline/ReferenceVertebrae.h"
@@ -160,7 +161,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
 
   progress.report(0.0, "loading baseline");
   const dicomio::LoadedVolume baseline = archive::loadIndexedSeries(db, seriesOf(0).seriesId);
-  const bool ct = baseline.modality.empty() || baseline.modality == "CT";
+  const bool ct = dicomio::inHounsfieldUnits(baseline);
   const segmentation::Modality modality = ct ? segmentation::Modality::CT : segmentation::Modality::MR;
   for (const std::string& w : baseline.warnings) result.warnings.push_back("baseline: " + w);
 

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "Commands.h"
+#include "IntensityUnitOption.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -146,13 +147,7 @@ cli::Command followupCommand() {
          "the global level registers copies averaged to voxels of at least this size.", Channel::Input})
       .withDefault("2")
       .inGroup("Tracking");
-  c.add({"intensityUnit", ParameterType::StringEnumeration, "Intensity unit",
-         "HU: CT (calcification, soft-tissue checks); arbitrary: MR and others; auto: arbitrary for "
-         "a non-CT DICOM series; for NRRD/NIfTI HU when the volume holds air (below -300), arbitrary otherwise.",
-         Channel::Input})
-      .withDefault("auto")
-      .withChoices({"auto", "HU", "arbitrary"})
-      .inGroup("Settings");
+  addIntensityUnitParameter(c, "calcification, soft-tissue checks");
   c.add({"calcificationThresholdHu", ParameterType::String, "Calcification threshold (HU)",
          "lesion voxels at or above it are calcified, below it lytic (remaining low density). auto: per time "
          "point from the unaffected bone of the reference (--reference-label, else --auto-reference), "
@@ -231,9 +226,8 @@ cli::Command followupCommand() {
     const LabelMap lesions = dicomio::readLabelMapFile(lesionsPath);
     std::optional<LabelMap> reference;
     if (args.has("reference")) reference = dicomio::readLabelMapFile(args.path("reference"));
-    const std::string unit = args.string("intensityUnit");
-    const bool hu = unit == "HU" || (unit == "auto" && dicomio::inHounsfieldUnits(baseline));
-    options.measurement.intensityUnit = hu ? measurement::IntensityUnit::HounsfieldUnit : measurement::IntensityUnit::Arbitrary;
+    options.measurement.intensityUnit = intensityUnitFor(args, baseline);
+    const bool hu = options.measurement.intensityUnit == measurement::IntensityUnit::HounsfieldUnit;
     if (hu) {
       options.globalRegistration.clampBelow = options.localRegistration.clampBelow = -1000.0f;
       // B-spline level: a soft-tissue window, so the metric's bins resolve fat, muscle and the mass.

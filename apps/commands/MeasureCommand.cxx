@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "Commands.h"
+#include "IntensityUnitOption.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -84,13 +85,7 @@ cli::Command measureCommand() {
   c.add({"timepoint", ParameterType::String, "Time point",
          "label of this study's time point in the report and CSV (e.g. baseline, follow-up-1).", Channel::Input})
       .withDefault("baseline");
-  c.add({"intensityUnit", ParameterType::StringEnumeration, "Intensity unit",
-         "HU: CT (calcification is measured); arbitrary: MR and others; auto: arbitrary for a "
-         "non-CT DICOM series; for NRRD/NIfTI HU when the volume holds air (below -300), arbitrary otherwise.",
-         Channel::Input})
-      .withDefault("auto")
-      .withChoices({"auto", "HU", "arbitrary"})
-      .inGroup("Settings");
+  addIntensityUnitParameter(c, "calcification is measured");
   c.add({"calcificationThresholdHu", ParameterType::Float, "Calcification threshold (HU)",
          "voxels at or above it count as calcified (Agatston: 130 HU).", Channel::Input})
       .withDefault("130")
@@ -158,10 +153,7 @@ cli::Command measureCommand() {
                                    "the volume first",
                                    maskPath.string(), gridText(labels.geometry), volumePath.string(),
                                    gridText(loaded.volume.geometry)));
-    const std::string unit = args.string("intensityUnit");
-    const bool hounsfield = unit == "HU" || (unit == "auto" && dicomio::inHounsfieldUnits(loaded));
-    options.intensityUnit =
-        hounsfield ? measurement::IntensityUnit::HounsfieldUnit : measurement::IntensityUnit::Arbitrary;
+    options.intensityUnit = intensityUnitFor(args, loaded);
 
     ctx.progress.report(0.3, "measuring");
     reporting::MeasurementReport report;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
+#include "IntensityUnitOption.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -106,7 +107,7 @@ void namesFromSeg(const std::filesystem::path& maskPath, const LabelMap& labels,
 
 MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::filesystem::path& maskPath,
                            const std::string& seriesUid, measurement::MeasurementOptions options,
-                           const std::string& timepoint, bool unitFromModality) {
+                           const std::string& timepoint, const cli::Arguments* unitChoice) {
   MeasuredStudy s;
   dicomio::LoadOptions loadOptions;
   loadOptions.seriesInstanceUid = seriesUid;
@@ -115,10 +116,8 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
   if (!s.labels.geometry.sameGrid(s.loaded.volume.geometry))
     throw InputError(fmt::format("mask '{}' is not on the grid of volume '{}': resample the mask onto the volume first",
                                  maskPath.string(), volumePath.string()));
-  if (unitFromModality)
-    options.intensityUnit = (s.loaded.modality.empty() || s.loaded.modality == "CT")
-                                ? measurement::IntensityUnit::HounsfieldUnit
-                                : measurement::IntensityUnit::Arbitrary;
+  if (unitChoice)
+    options.intensityUnit = intensityUnitFor(*unitChoice, s.loaded);
   namesFromSeg(maskPath, s.labels, options);
   reporting::MeasurementReport& report = s.report;
   report.toolVersion = toolInfo().version;
@@ -192,6 +191,7 @@ cli::Command reportCommand() {
       .withDefault("baseline");
   c.add({"series", ParameterType::String, "Series",
          "SeriesInstanceUID to load when the volume is a DICOM folder holding several.", Channel::Input});
+  addIntensityUnitParameter(c, "calcification is measured; with --measurements auto keeps that report's unit");
   c.add({"noMeshes", ParameterType::Boolean, "No meshes", "skip the STL/VTP surface meshes.", Channel::Input})
       .inGroup("Settings");
   c.add({"noPictures", ParameterType::Boolean, "No pictures", "skip the QC pictures (the HTML report then has none).",
@@ -228,8 +228,10 @@ cli::Command reportCommand() {
     StagedOutputFolder out(args.path("output"));
 
     ctx.progress.report(0.0, "loading and measuring");
+    // A --measurements report keeps its own unit unless one is chosen here; earlier reports keep theirs.
+    const bool unitFromArguments = !args.has("measurements") || args.string("intensityUnit") != "auto";
     const MeasuredStudy current =
-        measureStudy(volumePath, maskPath, seriesUid, options, timepoint, !args.has("measurements"));
+        measureStudy(volumePath, maskPath, seriesUid, options, timepoint, unitFromArguments ? &args : nullptr);
     const dicomio::LoadedVolume& loaded = current.loaded;
     const LabelMap& labels = current.labels;
     const reporting::MeasurementReport& report = current.report;
@@ -237,7 +239,7 @@ cli::Command reportCommand() {
     std::deque<MeasuredStudy> previous;
     for (const std::string& text : args.strings("previous")) {
       const ReportJsonInputs r = readReportJson(text);
-      previous.push_back(measureStudy(r.volume, r.mask, r.seriesInstanceUid, r.options, r.timepoint, false));
+      previous.push_back(measureStudy(r.volume, r.mask, r.seriesInstanceUid, r.options, r.timepoint, nullptr));
     }
 
     pipeline::ResultBundleInput bundle;

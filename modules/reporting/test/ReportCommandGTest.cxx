@@ -14,7 +14,7 @@ namespace lesion::reporting {
 namespace {
 
 void writeStudy(const std::filesystem::path& volumePath, const std::filesystem::path& maskPath, double scale = 1.0,
-                float calcifiedHu = 700.0f) {
+                float calcifiedHu = 700.0f, bool withAir = true) {
   ImageGeometry g;
   g.size = {48, 44, 16};
   g.spacing = {0.9, 0.9, 2.0};
@@ -29,6 +29,8 @@ void writeStudy(const std::filesystem::path& volumePath, const std::filesystem::
           labels.at(i, j, k) = 1;
           volume.at(i, j, k) = 50.0f;
         }
+        if (withAir && j < 2)
+          volume.at(i, j, k) = -1000.0f; // air in front of the body: auto reads it as HU
         if (i >= 32 && i < 42 && j >= 28 && j < 38 && k >= 5 && k < 10) {
           labels.at(i, j, k) = 3;
           volume.at(i, j, k) = (i + j) % 3 == 0 ? calcifiedHu : 30.0f;
@@ -121,6 +123,28 @@ TEST(ReportCommand, FollowUpWithPreviousReportAndSegAsMask) {
   ASSERT_EQ(seg.segments.size(), 2u);
   EXPECT_EQ(seg.segments[1].trackingId, "L4");
   EXPECT_EQ(seg.segments[1].segmentDescription, "LesionKit label 3: lytic-bone");
+}
+
+// --intensity-unit follows the rule of measure and followup: a file without air is not CT unless the user
+// says so; a --measurements report keeps its unit unless one is chosen.
+TEST(ReportCommand, IntensityUnitFollowsTheSharedRule) {
+  test::ScratchFolder dir;
+  writeStudy(dir / "mr.nrrd", dir / "mask.nrrd", 1.0, 700.0f, false);
+  auto unitOf = [&](std::vector<std::string> arguments, const std::string& out) {
+    arguments.insert(arguments.end(), {"-o", (dir / out).string(), "--no-meshes", "--no-pictures"});
+    const auto r = test::runProcess(arguments);
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    nlohmann::json j;
+    std::ifstream(dir / out / "report.json") >> j;
+    return j["settings"]["intensityUnit"].get<std::string>();
+  };
+  const std::string volume = (dir / "mr.nrrd").string(), mask = (dir / "mask.nrrd").string();
+  EXPECT_EQ(unitOf({"lesionkit", "report", volume, "--mask", mask}, "auto"), "arbitrary");
+  EXPECT_EQ(unitOf({"lesionkit", "report", volume, "--mask", mask, "--intensity-unit", "HU"}, "hu"), "HU");
+  const std::string huReport = (dir / "hu" / "report.json").string();
+  EXPECT_EQ(unitOf({"lesionkit", "report", "--measurements", huReport}, "kept"), "HU");
+  EXPECT_EQ(unitOf({"lesionkit", "report", "--measurements", huReport, "--intensity-unit", "arbitrary"}, "chosen"),
+            "arbitrary");
 }
 
 TEST(ReportCommand, BadInputLeavesNoOutputFolder) {

@@ -13,6 +13,7 @@
 
 #include "lesion/core/Error.h"
 #include "lesion/core/ItkBridge.h"
+#include "lesion/core/RobustStatistics.h"
 #include "lesion/longitudinal/Resampling.h"
 
 #include "TrackingUtilities.h"
@@ -125,8 +126,8 @@ Normaliser twoLevelNormaliser(const LesionCrop& c, const BaselineModelOptions& o
   }
   if (shell.empty() || band.empty())
     throw ProcessingError("baseline model: no tissue around the lesion in the scan");
-  const double median = percentileOf(std::move(shell), 0.5);
-  const double bright = percentileOf(std::move(band), 1.0 - o.brightFraction);
+  const double median = quantileOf(std::move(shell), 0.5);
+  const double bright = quantileOf(std::move(band), 1.0 - o.brightFraction);
   if (!(bright > median))
     throw ProcessingError("baseline model: nothing around the lesion is brighter than its surroundings");
   return {median, bright - median};
@@ -138,8 +139,8 @@ public:
   IntensityModel(const std::vector<double>& lesion, const std::vector<double>& surroundings) {
     std::vector<float> all(lesion.begin(), lesion.end());
     all.insert(all.end(), surroundings.begin(), surroundings.end());
-    m_lo = percentileOf(all, 0.005);
-    const double hi = percentileOf(all, 0.995);
+    m_lo = quantileOf(all, 0.005);
+    const double hi = quantileOf(all, 0.995);
     m_width = std::max(hi - m_lo, 1e-6) / double(kBins);
     const std::vector<double> pl = density(lesion), ps = density(surroundings);
     m_llr.resize(kBins);
@@ -166,7 +167,7 @@ private:
     for (double z : values)
       counts[binOf(z)] += 1.0;
     std::vector<float> v(values.begin(), values.end());
-    const double iqr = percentileOf(v, 0.75) - percentileOf(v, 0.25);
+    const double iqr = quantileOf(v, 0.75) - quantileOf(v, 0.25);
     const double bandwidth = 0.9 * std::max(iqr / 1.34, m_width) * std::pow(double(values.size()), -0.2);
     const double sigma = std::max(1.0, bandwidth / m_width);
     std::vector<double> out(kBins, 0.0);

@@ -12,6 +12,7 @@
 
 #include "lesion/core/Error.h"
 #include "lesion/core/Log.h"
+#include "lesion/core/RobustStatistics.h"
 #include "lesion/longitudinal/Resampling.h"
 
 #include "BaselineModelMask.h"
@@ -25,7 +26,6 @@ using detail::Components;
 using detail::forEachFaceNeighbour;
 using detail::heaviestComponent;
 using detail::leakingSurfaceFraction;
-using detail::percentileOf;
 
 bool isBoneKind(const std::string& kind) { return kind == "lytic-bone" || kind == "sclerotic-bone"; }
 
@@ -87,19 +87,6 @@ void fillFigures(TrackedLesion& t, const measurement::LesionMeasurement& m, bool
   t.measurement = m;
 }
 
-/// Median and robust SD (1.4826 × median absolute deviation: the SD for normal noise, unmoved
-/// by a few outliers such as endplate voxels in a vertebral body's interior).
-struct RobustSpread {
-  double median{0.0};
-  double sd{0.0};
-};
-RobustSpread robustSpreadOf(std::vector<float> values) {
-  const double median = percentileOf(values, 0.5);
-  for (float& v : values)
-    v = float(std::abs(v - median));
-  return {median, 1.4826 * percentileOf(std::move(values), 0.5)};
-}
-
 /// Calls visit(linear index) for the interior of the reference region (voxels whose 6 face
 /// neighbours are in it too): boundary voxels mix in the surroundings (a cortical shell next to
 /// fat) and would move a mean by tens of HU for a sub-voxel shift.
@@ -159,8 +146,8 @@ std::optional<PairedReference> pairedReference(const Volume& baseline, const Lab
       paired.ownValues.push_back(followup.at(std::size_t(a), std::size_t(b), std::size_t(c)));
   });
   if (before.empty()) return std::nullopt;
-  paired.medianHu = percentileOf(std::move(after), 0.5);
-  paired.shiftHu = paired.medianHu - percentileOf(std::move(before), 0.5);
+  paired.medianHu = quantileOf(std::move(after), 0.5);
+  paired.shiftHu = paired.medianHu - quantileOf(std::move(before), 0.5);
   return paired;
 }
 
@@ -275,7 +262,7 @@ GateWindow lesionWindow(const Volume& baseline, const LabelMap& lesions, std::ui
   GateWindow w;
   if (!rawShell.empty()) {
     const RobustSpread inside = robustSpreadOf(rawInside);
-    w.smooth = 6.0 * inside.sd > std::abs(inside.median - percentileOf(rawShell, 0.5));
+    w.smooth = 6.0 * inside.sd > std::abs(inside.median - quantileOf(rawShell, 0.5));
   }
   const Volume smooth = w.smooth ? crossSmooth(raw) : raw;
   std::vector<float> interior, all, shell;
@@ -293,20 +280,22 @@ GateWindow lesionWindow(const Volume& baseline, const LabelMap& lesions, std::ui
         if (inner) interior.push_back(smooth.at(i, j, k));
       }
   const std::vector<float>& use = interior.size() >= 20 ? interior : all;
-  double lo = percentileOf(use, 0.02) - 10.0, hi = percentileOf(use, 0.98) + 10.0;
+  double lo = quantileOf(use, 0.02) - 10.0, hi = quantileOf(use, 0.98) + 10.0;
   if (!shell.empty()) {
     // The surroundings are mixed (fat, vessels, a neighbour): the boundary that matters is the
     // one to the contrasting side, so take the shell's quartile away from the lesion.
-    const double inside = percentileOf(use, 0.5);
-    if (percentileOf(shell, 0.5) < inside) lo = std::min(hi, 0.5 * (inside + percentileOf(shell, 0.25)));
-    else hi = std::max(lo, 0.5 * (inside + percentileOf(shell, 0.75)));
+    const double inside = quantileOf(use, 0.5);
+    if (quantileOf(shell, 0.5) < inside)
+      lo = std::min(hi, 0.5 * (inside + quantileOf(shell, 0.25)));
+    else
+      hi = std::max(lo, 0.5 * (inside + quantileOf(shell, 0.75)));
   }
   w.lo = lo;
   w.hi = hi;
   std::vector<float> context;
   for (std::size_t n = 0; n < mask.voxels.size(); ++n)
     if (mask.voxels[n] != label) context.push_back(raw.voxels[n]);
-  w.contextMedian = context.empty() ? 0.0 : percentileOf(context, 0.5);
+  w.contextMedian = context.empty() ? 0.0 : quantileOf(context, 0.5);
   return w;
 }
 
@@ -325,7 +314,7 @@ LabelMap intensityGatedMask(const Volume& followup, const LabelMap& mapped, std:
     std::vector<float> context;
     for (std::size_t n = 0; n < core.voxels.size(); ++n)
       if (core.voxels[n] != label) context.push_back(raw.voxels[n]);
-    const double now = context.empty() ? 0.0 : percentileOf(context, 0.5);
+    const double now = context.empty() ? 0.0 : quantileOf(context, 0.5);
     if (window.contextMedian > 0.0 && now > 0.0) {
       const double gain = now / window.contextMedian;
       window.lo *= gain;
@@ -507,7 +496,7 @@ TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions,
   if (reference)
     referenceValues = referenceInteriorValues(baseline, *reference, options.referenceLabels);
   if (!referenceValues.empty()) {
-    tp.referenceMedianHu = percentileOf(referenceValues, 0.5);
+    tp.referenceMedianHu = quantileOf(referenceValues, 0.5);
     tp.referenceShiftHu = 0.0;
   }
   if (reference && !options.referenceLabels.empty() && !tp.referenceMedianHu)

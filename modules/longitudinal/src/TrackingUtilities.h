@@ -84,11 +84,4 @@ double leakingSurfaceFraction(const ImageGeometry& grid, InRegion&& inRegion, Le
   return double(leaking) / double(std::max<std::size_t>(1, surface));
 }
 
-/// The value at `fraction` (0..1) of the sorted values (nearest rank); `values` must not be empty.
-inline double percentileOf(std::vector<float> values, double fraction) {
-  const auto n = static_cast<std::size_t>(fraction * double(values.size() - 1) + 0.5);
-  std::nth_element(values.begin(), values.begin() + long(n), values.end());
-  return values[n];
-}
-
 } // namespace lesion::longitudinal::detail

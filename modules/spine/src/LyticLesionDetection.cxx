@@ -17,6 +17,7 @@
 
 #include "SpineImageOps.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/RobustStatistics.h"
 #include "lesion/spine/LyticLesionDetection.h"
 
 namespace lesion::spine {
@@ -333,9 +334,11 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
       double sumHu = 0;
       std::size_t lyticCount = 0;
       Vec3 centre{};
+      std::vector<float> insideHu;
       for (std::size_t q = 0; q < ld.count(); ++q)
         if (lesionInside[q]) {
           sumHu += hu[q];
+          insideHu.push_back(hu[q]);
           ++lyticCount;
           centre += Vec3{double(q % ld.nx), double((q / ld.nx) % ld.ny), double(q / (ld.nx * ld.ny))};
         }
@@ -354,12 +357,13 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
       }
 
       // Normal-variant rules.
+      const double medianHu = quantileOf(std::move(insideHu), 0.5);
       std::string rejected;
       if (lesion.lyticVolumeMl < options.minVolumeMl)
         rejected = fmt::format("smaller than {} mL", options.minVolumeMl);
       else if (thickness < options.minThicknessMm)
         rejected = fmt::format("thinner than {} mm (vascular channel)", options.minThicknessMm);
-      else if (lesion.meanHu < -30.0)
+      else if (medianHu < -30.0) // the median: the grown partial-volume border averages fat with bone
         rejected = "fat density (focal fatty marrow)";
       else if (endplateFraction(lesionInside, envelope, ld) > 0.4)
         rejected = "lies along an endplate (disc, Schmorl node or partial volume)";

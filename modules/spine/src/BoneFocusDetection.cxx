@@ -14,6 +14,7 @@
 
 #include "SpineImageOps.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/RobustStatistics.h"
 #include "lesion/spine/BoneFocusDetection.h"
 
 namespace lesion::spine {
@@ -251,14 +252,9 @@ Background localBackground(const std::vector<float>& value, const Mask& interior
           }
       if (sample.size() < 8)
         continue;
-      const auto mid = sample.begin() + long(sample.size() / 2);
-      std::nth_element(sample.begin(), mid, sample.end());
-      const float median = *mid;
-      for (float& x : sample)
-        x = std::abs(x - median);
-      std::nth_element(sample.begin(), mid, sample.end());
-      bg.median[b] = median;
-      bg.sd[b] = std::max(1.0f, 1.4826f * *mid);
+      const RobustSpread spread = robustSpreadOf(std::move(sample));
+      bg.median[b] = float(spread.median);
+      bg.sd[b] = std::max(1.0f, float(spread.sd));
     }
   });
   return bg;

@@ -30,12 +30,6 @@ struct Box {
   long i0, i1, j0, j1, k0, k1;
 };
 
-double median(std::vector<float> v) {
-  if (v.empty()) return 0.0;
-  std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
-  return v[v.size() / 2];
-}
-
 /// Solves the n x n system a x = b (row-major, partial pivoting); false when singular.
 bool solve(std::vector<double> a, std::vector<double> b, std::size_t n, std::vector<double>& x) {
   for (std::size_t c = 0; c < n; ++c) {
@@ -144,14 +138,6 @@ double endplateFraction(const std::vector<std::uint16_t>& region, const Mask& en
   return total ? double(near) / double(total) : 0.0;
 }
 
-/// Robust SD (1.4826 x median absolute deviation) of `v` about its median.
-double robustSd(std::vector<float> v) {
-  const double m = median(v);
-  for (float& x : v)
-    x = float(std::abs(x - m));
-  return 1.4826 * median(std::move(v));
-}
-
 /// A border voxel is taken as lesion partial volume only when it lies this many SDs of the body's
 /// bone below the trabecular level: pure bone rarely gets there (about 1 voxel in 700).
 constexpr double kBoneSpreadSds = 3.0;
@@ -181,7 +167,7 @@ void addPartialVolumeBorder(std::vector<std::uint16_t>& lesion, const Mask& enve
   const double spread = std::sqrt(std::max(0.0, sum2 / n - (sum / n) * (sum / n)));
   const double ownSpreadHu = std::min(sum / n + spread, halfwayHu);
   const double partialVolumeHu =
-      std::min(0.5 * (median(std::move(values)) + trabecularHu), trabecularHu - kBoneSpreadSds * boneSd);
+      std::min(0.5 * (quantileOf(std::move(values), 0.5) + trabecularHu), trabecularHu - kBoneSpreadSds * boneSd);
   const double limit = std::max(ownSpreadHu, partialVolumeHu);
   std::vector<std::size_t> taken;
   for (std::size_t q = 0; q < d.count(); ++q) {
@@ -273,14 +259,14 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
     for (std::size_t q = 0; q < ld.count(); ++q)
       if (depth2[q] > 4.0f) interiorValues.push_back(hu[q]);
     if (double(interiorValues.size()) * ld.voxelMm3() < 1000.0) continue; // too small to judge
-    const double reference = median(interiorValues);
+    const double reference = quantileOf(interiorValues, 0.5);
     const double threshold = std::min(reference - options.minContrastHu, 0.5 * (reference + options.softTissueHu));
     // Spread of the body's bone (noise and trabecular texture), the low regions left out.
     std::vector<float> boneValues;
     for (std::size_t q = 0; q < ld.count(); ++q)
       if (depth2[q] > 4.0f && smooth[q] >= threshold)
         boneValues.push_back(hu[q]);
-    const double boneSd = robustSd(std::move(boneValues));
+    const double boneSd = robustSpreadOf(std::move(boneValues)).sd;
 
     // Candidate cores: at least two voxels deep (the outer voxels mix bone with the disc, fat
     // and muscle around it).

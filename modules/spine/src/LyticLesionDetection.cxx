@@ -331,15 +331,19 @@ LyticResult detectLyticLesions(const Volume& ct, const SpineResult& spine, const
       centre = centre / double(lyticCount);
       lesion.meanHu = sumHu / double(lyticCount);
       lesion.lyticVolumeMl = double(lyticCount) * voxelMl;
-      // Contrast for the confidence: over the lesion and its partial-volume shell (kContrastShellMm).
-      double contrast = 0;
+      // Contrast for the confidence: the larger of two estimates, each diluting a different lesion.
+      // Over the lesion and its partial-volume shell (kContrastShellMm): a small lesion on a fine
+      // grid is half shell (a 12 mm ball at 1 mm read 56-97 HU of its 160). The core's 3x3x3 mean:
+      // a thin lesion on thick slices is averaged with the bone above and below. Neither is the raw
+      // mean of the selected voxels, which the trabecular texture biases low on fine grids.
+      double contrast = reference - coreSum / double(coreCount);
       {
         const Mask shell = detail::dilate(lytic, ld, kContrastShellMm);
         double sum = 0;
         std::size_t n = 0;
         for (std::size_t q = 0; q < ld.count(); ++q)
           if (shell[q] && envelope[q]) { sum += hu[q]; ++n; }
-        contrast = reference - (n ? sum / double(n) : lesion.meanHu);
+        contrast = std::max(contrast, reference - (n ? sum / double(n) : lesion.meanHu));
       }
 
       // Normal-variant rules.

@@ -79,13 +79,13 @@ TEST(SpinePhantom, NormalVariantsAreNotCalledLesions) {
   const TruthBody l2 = truthBody(truth, "L2");
   const LabelMap vein = test::insertSimulatedLesion(ct, {l2.centroid.x, l2.posteriorWallY - 9.0, l2.centroid.z},
                                                     {3.0, 9.0, 3.0}, 45.0, noiseSd, inBody(l2), 22);
-  // Focal fatty marrow: a 14 mm ball of fat (-80 HU) in the front half of L3.
+  // Focal fatty marrow: a 12 mm ball of fat (-80 HU) in the front half of L3.
   const TruthBody l3 = truthBody(truth, "L3");
-  const LabelMap fat = test::insertSimulatedLesion(ct, l3.centroid + Vec3{3.0, -5.0, 0.0}, {7.0, 7.0, 7.0}, -80.0,
+  const LabelMap fat = test::insertSimulatedLesion(ct, l3.centroid + Vec3{3.0, -5.0, 0.0}, {6.0, 6.0, 6.0}, -80.0,
                                                    noiseSd, inBody(l3), 23);
   // Control: the same ball as soft tissue (40 HU) in L5 is a lesion.
   const TruthBody l5 = truthBody(truth, "L5");
-  const LabelMap control = test::insertSimulatedLesion(ct, l5.centroid + Vec3{3.0, -5.0, 0.0}, {7.0, 7.0, 7.0}, 40.0,
+  const LabelMap control = test::insertSimulatedLesion(ct, l5.centroid + Vec3{3.0, -5.0, 0.0}, {6.0, 6.0, 6.0}, 40.0,
                                                        noiseSd, inBody(l5), 24);
   std::cout << "inserted: Schmorl node L1 " << volumeMl(schmorl) << " mL, vein channel L2 " << volumeMl(vein)
             << " mL, fatty marrow L3 " << volumeMl(fat) << " mL, soft-tissue control L5 " << volumeMl(control)

@@ -121,7 +121,9 @@ cli::Command segmentCommand() {
       .withChoices({"auto", "ct", "mr"})
       .inGroup("Settings");
   c.add({"maxDiameterMm", ParameterType::Float, "Largest diameter (mm)",
-         "largest lesion expected from seed points; a wider result is refused as a leak", Channel::Input})
+         "largest lesion expected from seed points; a wider result is refused as a leak unless it stops on its own "
+         "within 1.1 x this size (then kept with a warning)",
+         Channel::Input})
       .withDefault("100")
       .inGroup("Settings");
   c.add({"series", ParameterType::String, "Series",

@@ -28,6 +28,7 @@
 #include "lesion/core/Error.h"
 #include "lesion/core/ItkBridge.h"
 #include "lesion/core/Log.h"
+#include "lesion/core/RobustStatistics.h"
 
 namespace lesion::segmentation {
 
@@ -246,13 +247,6 @@ void forEachInBall(const ImageGeometry& g, const Vec3& p, double radiusMm, Fn&& 
       }
 }
 
-double quantile(std::vector<float> values, double q) {
-  if (values.empty()) return 0.0;
-  const std::size_t n = std::min(values.size() - 1, std::size_t(q * double(values.size() - 1) + 0.5));
-  std::nth_element(values.begin(), values.begin() + long(n), values.end());
-  return values[n];
-}
-
 /// The lesion's sample for a seed-only initialisation: balls around the seeds, grown in 1 mm
 /// shells from `startMm` up to `maxMm` while the lesion goes on. A shell ends the growth when more
 /// than 5 % of its voxels lie outside `inClass` (the lesion's tissue class: fat, air, bone) or
@@ -287,10 +281,9 @@ std::vector<std::size_t> growSampleBall(const ImageGeometry& g, const std::vecto
       sample.insert(sample.end(), inShell[s].begin(), inShell[s].end());
       continue;
     }
-    const double median = quantile(sampled, 0.5);
-    std::vector<float> deviations;
-    for (float v : sampled) deviations.push_back(std::abs(v - float(median)));
-    const double window = 3.0 * std::max(1.4826 * quantile(deviations, 0.5), noise);
+    const RobustSpread spread = robustSpreadOf(sampled);
+    const double median = spread.median;
+    const double window = 3.0 * std::max(spread.sd, noise);
     std::size_t off = 0;
     for (std::size_t v : inShell[s]) off += std::abs(values[v] - median) > window;
     if (double(off) > 0.1 * double(inShell[s].size())) break;
@@ -309,7 +302,7 @@ double neighbourDifferenceNoise(const float* image, const ImageGeometry& g, cons
   for (std::size_t v : voxels)
     if (inClass[v] && v % g.size[0] + 1 < g.size[0] && inClass[v + 1])
       differences.push_back(std::abs(image[v + 1] - image[v]));
-  return 1.4826 * quantile(differences, 0.5) / std::sqrt(2.0);
+  return 1.4826 * quantileOf(differences, 0.5) / std::sqrt(2.0);
 }
 
 /// The mode of `values` nearest to `from` on the side of `direction` (+1 brighter, -1 darker):
@@ -344,7 +337,7 @@ FloatImage::Pointer correctBiasField(FloatImage* crop, const ImageGeometry& g, s
   const float* in = crop->GetBufferPointer();
   const std::size_t n = g.voxelCount();
   std::vector<float> all(in, in + n);
-  const double p98 = quantile(all, 0.98);
+  const double p98 = quantileOf(all, 0.98);
   if (!(p98 > 0.0)) {
     warnings.push_back("bias-field correction skipped: no positive intensities in the crop");
     return crop;
@@ -712,7 +705,7 @@ BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, 
   for (std::size_t i = 0; i < n; ++i)
     if (m[i]) inside.push_back(a[i]);
   for (std::size_t v : sampleVoxels) samples.push_back(a[v]);
-  const double samplesHigh = quantile(samples, 0.9);
+  const double samplesHigh = quantileOf(samples, 0.9);
   const auto mode = nearestMode(inside, samplesHigh, +1, 2.0);
   if (!mode) return cut;
   cut.cutHu = 0.5 * (samplesHigh + *mode);
@@ -822,9 +815,9 @@ EnclosingRim findEnclosingRim(const MaskImage* region, const FloatImage* image, 
     rim.voxels.clear();
     return rim;
   }
-  rim.median = quantile(bright, 0.5);
-  for (float& v : bright) v = float(std::abs(v - rim.median));
-  const double sd = std::max(1.4826 * quantile(bright, 0.5), 4.0);
+  const RobustSpread spread = robustSpreadOf(std::move(bright));
+  rim.median = spread.median;
+  const double sd = std::max(spread.sd, 4.0);
   rim.upper = std::min(rim.median + tolerance * sd, options.softTissueMaxHu);
   return rim;
 }
@@ -838,18 +831,25 @@ Modality resolveModality(const Volume& volume, Modality requested) {
 
 namespace {
 
+/// How much wider the one extra search is (sphere and diameter limit), for a mass held by contrast.
+constexpr double kSearchGrowth = 1.1;
+
 /// The region ran into the rim of a seed-only search sphere: worth a retry with a larger one.
+/// `contactFraction`: the part of the region's border at the sphere's rim (its outer 3 %).
 class SearchLimitReached : public ProcessingError {
 public:
-  using ProcessingError::ProcessingError;
+  SearchLimitReached(const std::string& message, double contact) : ProcessingError(message), contactFraction(contact) {}
+  double contactFraction;
 };
 
 /// The checks refused a region grown over a necrotic core's rim: worth a retry without the rim.
 class EnclosingRimRefused : public ProcessingError {
 public:
-  EnclosingRimRefused(const std::string& message, bool searchLimit)
-      : ProcessingError(message), atSearchLimit(searchLimit) {}
+  EnclosingRimRefused(const std::string& message, std::optional<double> searchLimitContact)
+      : ProcessingError(message), atSearchLimit(searchLimitContact.has_value()),
+        contactFraction(searchLimitContact.value_or(1.0)) {}
   bool atSearchLimit;
+  double contactFraction;
 };
 
 SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init, const SoftTissueOptions& options,
@@ -903,9 +903,9 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     }
     std::vector<float> values;
     for (std::size_t v : sampleVoxels) values.push_back(working->GetBufferPointer()[v]);
-    const double med = quantile(values, 0.5);
+    const double med = quantileOf(values, 0.5);
     std::vector<float> all(working->GetBufferPointer(), working->GetBufferPointer() + n);
-    const double p98 = quantile(all, 0.98);
+    const double p98 = quantileOf(all, 0.98);
     if (!(med > 0.05 * p98))
       throw ProcessingError(fmt::format("soft-tissue segmentation: the seed neighbourhood is background (median {:.4g}, "
                                         "under 5 % of the crop's 98th percentile {:.4g}): place the seed inside the "
@@ -934,9 +934,9 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     const float* raw = working->GetBufferPointer();
     std::vector<float> values;
     for (std::size_t v : sampleVoxels) values.push_back(raw[v]);
-    rawMedian = quantile(values, 0.5);
-    for (float& v : values) v = float(std::abs(v - rawMedian));
-    rawSd = std::max(1.4826 * quantile(values, 0.5), 4.0);
+    const RobustSpread spread = robustSpreadOf(std::move(values));
+    rawMedian = spread.median;
+    rawSd = std::max(spread.sd, 4.0);
     inTissue.assign(n, 0);
     for (std::size_t i = 0; i < n; ++i) inTissue[i] = std::abs(raw[i] - rawMedian) <= 4.0 * rawSd;
     // The class's outer layer (next to fat, air, bone) is partial volume: not averaged, and
@@ -977,9 +977,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     }
     std::vector<float> sampled;
     for (std::size_t v : lesionSample) sampled.push_back(context->GetBufferPointer()[v]);
-    const double contextMedian = quantile(sampled, 0.5);
-    for (float& v : sampled) v = float(std::abs(v - contextMedian));
-    const double contextSd = 1.4826 * quantile(sampled, 0.5);
+    const double contextSd = robustSpreadOf(std::move(sampled)).sd;
     diag.contextSpreadHu = contextSd;
     diag.contextNoiseHu = decisionNoise;
     if (contextSd > options.homogeneityFactor * std::max(decisionNoise, 0.5)) {
@@ -1013,10 +1011,9 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     std::vector<float> values;
     for (std::size_t v : twoClass ? sampleVoxels : lesionSample) values.push_back(s[v]);
     model.samples = values.size();
-    model.median = quantile(values, 0.5);
-    std::vector<float> deviations;
-    for (float v : values) deviations.push_back(float(std::abs(v - model.median)));
-    model.robustSd = 1.4826 * quantile(deviations, 0.5);
+    const RobustSpread spread = robustSpreadOf(values);
+    model.median = spread.median;
+    model.robustSd = spread.sd;
     // Floors: a perfectly flat seed region must still admit noise and partial volume.
     model.robustSd = std::max(model.robustSd, twoClass ? std::max(contextNoiseSd, 0.5) : (ct ? 4.0 : 0.03));
     model.unit = ct ? "HU" : "normalised";
@@ -1057,9 +1054,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     for (std::size_t i = 0; i < n; ++i)
       if (r[i]) values.push_back(s[i]);
     if (values.size() > model.samples) {
-      const double med = quantile(values, 0.5);
-      for (float& v : values) v = float(std::abs(v - med));
-      const double sd = 1.4826 * quantile(values, 0.5);
+      const RobustSpread spread = robustSpreadOf(std::move(values));
+      const double med = spread.median, sd = spread.sd;
       model.lower = std::min(model.lower, med - tolerance * sd);
       model.upper = std::max(model.upper, med + tolerance * sd);
       if (ct) {
@@ -1089,7 +1085,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       // the seed ball, none of them mixed with a neighbour).
       for (std::size_t i = 0; i < n; ++i)
         if (r[i] && di[i] < -from && inTissue[i] && !nearOutside[i]) interior.push_back(s[i]);
-      if (interior.size() > 50) model.median = quantile(interior, 0.5);
+      if (interior.size() > 50)
+        model.median = quantileOf(interior, 0.5);
       for (std::size_t i = 0; i < n; ++i) {
         if (r[i] || !allowed[i] || di[i] <= 0.0f) continue;
         if (!inTissue[i]) {
@@ -1120,7 +1117,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
         upper = std::max(upper, rawMedian + window);
       }
       if (pass == 0 && outside.size() > 20) {
-        const double b = quantile(outside, 0.5);
+        const double b = quantileOf(outside, 0.5);
         if (rawMedian - b > 4.0 * rawSd) fatLower = 0.5 * (rawMedian + b);
       }
       if (lower == model.lower && upper == model.upper) break;
@@ -1143,13 +1140,13 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     }
     const double gap = 4.0 * model.robustSd;
     if (dark.size() > 20) {
-      const double b = quantile(dark, 0.5);
+      const double b = quantileOf(dark, 0.5);
       if (model.median - b > gap) model.lower = std::min(model.lower, 0.5 * (model.median + b));
     }
     if (!ct && bright.size() > 20) {
       // MR: the bright ring mixes the mass's own brighter parts with the neighbour (fat on T1);
       // its upper decile stands for the neighbour.
-      const double b = quantile(bright, 0.9);
+      const double b = quantileOf(bright, 0.9);
       if (b - model.median > gap) model.upper = std::max(model.upper, 0.5 * (model.median + b));
     }
     if (ct) model.lower = std::max(model.lower, options.softTissueMinHu - 20.0);
@@ -1275,7 +1272,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // 8. Plausibility: a result held by the crop edge or by the size prior is a leak.
   progress.report(0.9, "checks");
   const unsigned char* r = region->GetBufferPointer();
-  std::size_t count = 0, boundary = 0, atPrior = 0;
+  std::size_t count = 0, boundary = 0, atPrior = 0, atSearchRim = 0;
   bool touchesCropEdge = false, touchesImageBorder = false;
   Vec3 lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
   for (std::size_t k = 0; k < g.size[2]; ++k)
@@ -1307,6 +1304,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
         if (edge) {
           ++boundary;
           if (rho[v] > 0.9) ++atPrior;
+          if (rho[v] > 0.97)
+            ++atSearchRim;
         }
       }
   if (count == 0) throw ProcessingError("soft-tissue segmentation: the mask vanished during leak control");
@@ -1322,10 +1321,12 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       bool atRim = false;
       for (std::size_t i = 0; i < n && !atRim; ++i) atRim = r[i] && rho[i] > 0.97;
       if (atRim)
-        throw SearchLimitReached(fmt::format(
-            "soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to {:.4g} {}) reaches the "
-            "edge of the {:.0f} mm search sphere around {} and could not be cut off; try a box or a RECIST line",
-            volumeMl, model.lower, model.upper, model.unit, 2.0 * prior.radiusMm, formatPoint(prior.centre)));
+        throw SearchLimitReached(
+            fmt::format(
+                "soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to {:.4g} {}) reaches the "
+                "edge of the {:.0f} mm search sphere around {} and could not be cut off; try a box or a RECIST line",
+                volumeMl, model.lower, model.upper, model.unit, 2.0 * prior.radiusMm, formatPoint(prior.centre)),
+            double(atSearchRim) / double(boundary));
     }
     if (touchesCropEdge || touchesImageBorder)
       throw ProcessingError(fmt::format("soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to "
@@ -1342,8 +1343,10 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       throw ProcessingError(fmt::format("soft-tissue segmentation: leak — the region is {:.0f} mm wide, more than the "
                                         "{:.0f} mm allowed for a mass", widest, options.maxDiameterMm));
   } catch (const ProcessingError& e) {
-    if (diag.enclosingRimHu)
-      throw EnclosingRimRefused(e.what(), dynamic_cast<const SearchLimitReached*>(&e) != nullptr);
+    if (diag.enclosingRimHu) {
+      const auto* limit = dynamic_cast<const SearchLimitReached*>(&e);
+      throw EnclosingRimRefused(e.what(), limit ? std::optional<double>(limit->contactFraction) : std::nullopt);
+    }
     throw;
   }
   if (diag.componentsSplitOff > 0)
@@ -1397,7 +1400,37 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
       logDebug("soft-tissue segmentation: widening the search from {:.0f} to {:.0f} mm", 2 * small.radiusMm,
                2 * prior.radiusMm);
     }
-    return runPipeline(volume, init, o, progress.sub(0.5, 1.0), prior, modality);
+    // A region that reaches the full sphere on a small part of its border only (held by contrast
+    // elsewhere) may be a mass a little over the size limit rather than a leak: one search in a
+    // sphere 1.1 x wider (diameter limit too), kept only when the region stops inside it on its
+    // own; a leak runs on into the wider sphere and is refused as before.
+    std::optional<double> contact;
+    const bool mayWiden = o.maxSearchContactFraction > 0.0;
+    try {
+      return runPipeline(volume, init, o, progress.sub(0.5, 0.8), prior, modality);
+    } catch (const SearchLimitReached& e) {
+      contact = e.contactFraction;
+      if (!mayWiden || e.contactFraction > o.maxSearchContactFraction)
+        throw;
+    } catch (const EnclosingRimRefused& e) {
+      if (!mayWiden || !e.atSearchLimit || e.contactFraction > o.maxSearchContactFraction)
+        throw;
+      contact = e.contactFraction;
+    }
+    Prior wider = prior;
+    wider.radiusMm *= kSearchGrowth;
+    SoftTissueOptions widerOptions = o;
+    widerOptions.maxDiameterMm *= kSearchGrowth;
+    logDebug("soft-tissue segmentation: the region reaches the {:.0f} mm search sphere on {:.0f} % of its border; "
+             "searching {:.0f} mm",
+             2 * prior.radiusMm, 100 * *contact, 2 * wider.radiusMm);
+    SegmentationResult result = runPipeline(volume, init, widerOptions, progress.sub(0.8, 1.0), wider, modality);
+    result.diagnostics.warnings.push_back(fmt::format(
+        "the region reached the edge of the {:.0f} mm search sphere (--max-diameter-mm {:.0f}) but stopped within "
+        "a {:.0f} mm one and was kept: check that it is one mass",
+        2 * prior.radiusMm, o.maxDiameterMm, 2 * wider.radiusMm));
+    logWarning("soft-tissue segmentation: {}", result.diagnostics.warnings.back());
+    return result;
   };
   try {
     return search(options);

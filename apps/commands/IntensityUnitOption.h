@@ -16,7 +16,7 @@ inline void addIntensityUnitParameter(cli::Command& c, const std::string& huUse)
   c.add({"intensityUnit", cli::ParameterType::StringEnumeration, "Intensity unit",
          "HU: CT (" + huUse +
              "); arbitrary: MR and others; auto: arbitrary for a non-CT DICOM series; "
-             "for NRRD/NIfTI HU when the volume holds air (below -300), arbitrary otherwise.",
+             "for NRRD/NIfTI HU when at least 1 % of the voxels lie below -50 (fat or air), arbitrary otherwise.",
          cli::Channel::Input})
       .withDefault("auto")
       .withChoices({"auto", "HU", "arbitrary"})

@@ -115,7 +115,7 @@ cli::Command segmentCommand() {
       .inGroup("Initialisation");
   c.add({"modality", ParameterType::StringEnumeration, "Modality",
          "ct (HU checks), mr (bias-field correction, normalisation) or auto (DICOM Modality, else "
-         "CT when the volume holds air below -300)",
+         "CT when at least 1 % of the voxels lie below -50: fat or air)",
          Channel::Input})
       .withDefault("auto")
       .withChoices({"auto", "ct", "mr"})

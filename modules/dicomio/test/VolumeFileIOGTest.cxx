@@ -62,19 +62,30 @@ TEST(VolumeFileIO, Int16StorageIsUsedOnlyWhenLossless) {
 
 // A NIfTI/NRRD file has no Modality: "auto" units are HU only when the volume holds air, so an MR
 // file is not measured as CT (calcification, HU checks) by default.
-TEST(VolumeFileIO, AutoUnitsAreHounsfieldOnlyWhenAFileHoldsAir) {
+// Without a DICOM Modality a file is HU when >= 1 % of its voxels lie below -50 (fat or air): a CT
+// cropped to a vertebra holds fat but may hold no air; MR is not negative but for interpolation
+// undershoot at a few edges.
+TEST(VolumeFileIO, AutoUnitsAreHounsfieldWhenAFileHoldsFatOrAir) {
   test::ScratchFolder dir;
   ImageGeometry g;
-  g.size = {4, 4, 4};
-  Volume mr(g, 0.0f);
-  mr.voxels[5] = 850.0f;
-  dicomio::writeVolumeFile(mr, dir / "mr.nii.gz");
-  EXPECT_FALSE(dicomio::inHounsfieldUnits(dicomio::loadVolume(dir / "mr.nii.gz")));
-  Volume ct = mr;
-  ct.voxels[0] = -1000.0f;
-  dicomio::writeVolumeFile(ct, dir / "ct.nii.gz");
-  EXPECT_TRUE(dicomio::inHounsfieldUnits(dicomio::loadVolume(dir / "ct.nii.gz")));
-  dicomio::LoadedVolume dicomMr = dicomio::loadVolume(dir / "ct.nii.gz");
+  g.size = {10, 10, 10};
+  auto unitIsHu = [&](const Volume& v) {
+    dicomio::writeVolumeFile(v, dir / "v.nii.gz");
+    return dicomio::inHounsfieldUnits(dicomio::loadVolume(dir / "v.nii.gz"));
+  };
+  Volume mr(g, 300.0f);
+  for (std::size_t q = 0; q < 5; ++q)
+    mr.voxels[q * 97] = -400.0f; // undershoot: 0.5 % of the voxels
+  EXPECT_FALSE(unitIsHu(mr));
+  Volume croppedCt(g, 40.0f);
+  for (std::size_t q = 0; q < 150; ++q)
+    croppedCt.voxels[q] = -100.0f; // fat, no air
+  EXPECT_TRUE(unitIsHu(croppedCt));
+  Volume ct(g, 40.0f);
+  for (std::size_t q = 0; q < 20; ++q)
+    ct.voxels[q] = -1000.0f; // air: 2 %
+  EXPECT_TRUE(unitIsHu(ct));
+  dicomio::LoadedVolume dicomMr = dicomio::loadVolume(dir / "v.nii.gz");
   dicomMr.modality = "MR"; // a DICOM Modality decides over the values
   EXPECT_FALSE(dicomio::inHounsfieldUnits(dicomMr));
 }

@@ -1,5 +1,6 @@
 # Writes OUTPUT (a header defining LESIONKIT_VERSION) from VERSION and the source tree's git commit:
-# "0.1.0+g1a2b3c4d5e" (".dirty" when tracked files differ from the commit), plain VERSION outside a
+# "0.1.0+g1a2b3c4d5e" (".dirty.<8 hex of the diff>" when tracked files differ from the commit, so two
+# different uncommitted builds do not share a batch parameters hash), plain VERSION outside a
 # git checkout. Run at every build (cmake -P) so a new commit never keeps the old string; the file
 # is rewritten only when the text changes, so nothing recompiles otherwise. The version goes into
 # every report and into the batch's parameters hash: results of different code are never reused.
@@ -13,7 +14,11 @@ if(GIT_FOUND)
     execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SOURCE_DIR}" status --porcelain --untracked-files=no
                     OUTPUT_VARIABLE changes OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
     if(changes)
-      string(APPEND version ".dirty")
+      execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SOURCE_DIR}" diff HEAD
+                      OUTPUT_VARIABLE diff ERROR_QUIET)
+      string(SHA256 diffHash "${diff}")
+      string(SUBSTRING "${diffHash}" 0 8 diffHash)
+      string(APPEND version ".dirty.${diffHash}")
     endif()
   endif()
 endif()

@@ -688,9 +688,13 @@ struct BrightNeighbourCut {
 /// samples (the initialisation's, spanning the lesion) stay spread below it: the region's
 /// voxels whose average lies above the midpoint between the samples' 90th percentile and the
 /// first mode beyond it (nearestMode, 2 HU bins) are removed, and the seeds' component kept.
+/// With `rimVoxels` (a necrotic core's enclosing rim, one class of its own) the cut is instead the
+/// rim's own upper bound on the average, its median + `rimTolerance` x robust SD: the samples'
+/// percentile would mix the core's class in, and the organ's mode overlaps the rim's upper tail.
 BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, const ImageGeometry& g,
                                       const std::vector<std::size_t>& sampleVoxels, double sigmaMm,
-                                      const SoftTissueOptions& options) {
+                                      const SoftTissueOptions& options, const std::vector<std::size_t>& rimVoxels = {},
+                                      double rimTolerance = 0.0) {
   BrightNeighbourCut cut;
   const std::size_t n = g.voxelCount();
   const float* r = raw->GetBufferPointer();
@@ -704,11 +708,20 @@ BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, 
   std::vector<float> inside, samples;
   for (std::size_t i = 0; i < n; ++i)
     if (m[i]) inside.push_back(a[i]);
-  for (std::size_t v : sampleVoxels) samples.push_back(a[v]);
-  const double samplesHigh = quantileOf(samples, 0.9);
-  const auto mode = nearestMode(inside, samplesHigh, +1, 2.0);
-  if (!mode) return cut;
-  cut.cutHu = 0.5 * (samplesHigh + *mode);
+  if (!rimVoxels.empty()) {
+    for (std::size_t v : rimVoxels)
+      samples.push_back(a[v]);
+    const RobustSpread rim = robustSpreadOf(std::move(samples));
+    cut.cutHu = rim.median + rimTolerance * rim.sd;
+  } else {
+    for (std::size_t v : sampleVoxels)
+      samples.push_back(a[v]);
+    const double samplesHigh = quantileOf(samples, 0.9);
+    const auto mode = nearestMode(inside, samplesHigh, +1, 2.0);
+    if (!mode)
+      return cut;
+    cut.cutHu = 0.5 * (samplesHigh + *mode);
+  }
   const std::size_t before = inside.size();
   for (std::size_t i = 0; i < n; ++i)
     if (m[i] && a[i] > *cut.cutHu) m[i] = 0;
@@ -724,10 +737,13 @@ BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, 
 /// `allowed`). From the seeds' slice outwards, the first slice whose in-plane border has more
 /// than `maxOpenFraction` of such neighbours and every slice beyond it are removed, from the
 /// region and from `allowed` (the boundary refinement must not grow them back across a thick
-/// slice). Returns the voxels removed.
+/// slice). Returns the voxels removed. Without a size prior (`priorHolds` false: a click's search
+/// sphere, which says nothing about the lesion's border) the tissue beyond `allowed` is judged by
+/// its intensity like any other, and the seeds' own slices are kept.
 std::size_t stopAtOpenSlices(MaskImage* region, const FloatImage* image, const ImageGeometry& g,
                              std::vector<char>& allowed, double lower, double upper,
-                             const std::vector<std::size_t>& seedVoxels, double maxOpenFraction) {
+                             const std::vector<std::size_t>& seedVoxels, double maxOpenFraction,
+                             bool priorHolds = true) {
   const std::size_t nx = g.size[0], ny = g.size[1], nz = g.size[2], slice = nx * ny;
   unsigned char* m = region->GetBufferPointer();
   const float* s = image->GetBufferPointer();
@@ -745,7 +761,7 @@ std::size_t stopAtOpenSlices(MaskImage* region, const FloatImage* image, const I
           if (m[w])
             continue;
           ++border;
-          open += !allowed[w] || (s[w] >= lower && s[w] <= upper); // held by the prior or by nothing
+          open += (priorHolds && !allowed[w]) || (s[w] >= lower && s[w] <= upper); // held by the prior or by nothing
         }
       }
     openFraction[k] = border ? double(open) / double(border) : 0.0;
@@ -756,12 +772,13 @@ std::size_t stopAtOpenSlices(MaskImage* region, const FloatImage* image, const I
     last = std::max(last, v / slice);
   }
   std::size_t lowest = 0, highest = nz;
-  for (std::size_t k = first + 1; k-- > 0;)
+  const std::size_t kept = priorHolds ? 0 : 1; // a click keeps its own slices
+  for (std::size_t k = first + 1 - kept; k-- > 0;)
     if (openFraction[k] > maxOpenFraction) {
       lowest = k + 1;
       break;
     }
-  for (std::size_t k = last; k < nz; ++k)
+  for (std::size_t k = last + kept; k < nz; ++k)
     if (openFraction[k] > maxOpenFraction) {
       highest = k;
       break;
@@ -1157,9 +1174,10 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // One-class CT with a box or RECIST line (whose samples span the lesion), or a core and its
   // rim (below): cut off a homogeneous brighter organ that the wide interval of a heterogeneous
   // mass also holds.
-  const auto cutBrighterOrgan = [&](const std::vector<std::size_t>& samples) {
-    const BrightNeighbourCut cut =
-        cutBrightNeighbour(region, working, g, samples, options.brightNeighbourSmoothingMm, options);
+  const auto cutBrighterOrgan = [&](const std::vector<std::size_t>& samples,
+                                    const std::vector<std::size_t>& rimVoxels = {}) {
+    const BrightNeighbourCut cut = cutBrightNeighbour(region, working, g, samples, options.brightNeighbourSmoothingMm,
+                                                      options, rimVoxels, tolerance);
     diag.brightNeighbourCutHu = cut.cutHu;
     diag.brightNeighbourRemovedMl = double(cut.removedVoxels) * g.voxelVolumeMm3() / 1000.0;
   };
@@ -1193,7 +1211,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   keepSeedComponents(region, g, anchors());
   // 5b. Box or RECIST line, after a brighter-organ cut: the organ's slices beyond the lesion (discs cut
   // out of the organ, their border held by nothing) go as a whole; the lesion's own lobes then
-  // need a gentler opening. (From a click in a necrotic core it cost Dice: 0.604 -> 0.582.)
+  // need a gentler opening. (A click in a necrotic core: step 6a below.)
   double openingFraction = options.neckOpeningFraction;
   if (ct && prior.isSizePrior && diag.brightNeighbourCutHu && options.maxOpenSliceFraction < 1.0) {
     const std::size_t removed = stopAtOpenSlices(region, working, g, allowed, model.lower, model.upper, seedVoxels,
@@ -1207,7 +1225,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   NeckSplit split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, openingFraction);
   // One-class CT from a click: a click in a necrotic core grows the core only. When the shell
   // around it is mostly brighter soft tissue, the core is enclosed by a rim, which is the lesion
-  // too: widen the interval to the rim's, regrow, and cut again (brighter organ, necks).
+  // too: widen the interval to the rim's, regrow, and cut again (brighter organ at the rim's own
+  // upper bound, the organ's slices as for a RECIST line, necks).
   if (ct && !twoClass && !prior.isSizePrior && options.enclosingRimFraction > 0.0) {
     const EnclosingRim rim = findEnclosingRim(region, smooth, g, allowed, model, tolerance, options);
     diag.enclosingRimShellFraction = rim.brightFraction;
@@ -1218,9 +1237,19 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       std::vector<std::size_t> samples = lesionSample;
       samples.insert(samples.end(), rim.voxels.begin(), rim.voxels.end());
       region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
-      if (options.brightNeighbourSmoothingMm > 0.0) cutBrighterOrgan(samples);
+      if (options.brightNeighbourSmoothingMm > 0.0)
+        cutBrighterOrgan(samples, rim.voxels);
       fillHoles(region, g);
       keepSeedComponents(region, g, anchors());
+      // The cut is a bound, not a border: the organ's slices below or above the lesion stay
+      // joined to it over the whole slice and go as a whole. The opening stays as it is (a
+      // gentler one lets the rest of the organ run into the search sphere).
+      if (diag.brightNeighbourCutHu && options.maxOpenSliceFraction < 1.0) {
+        const std::size_t removed = stopAtOpenSlices(region, working, g, allowed, model.lower, model.upper, seedVoxels,
+                                                     options.maxOpenSliceFraction, false);
+        keepSeedComponents(region, g, anchors());
+        diag.openSlicesRemovedMl = double(removed) * g.voxelVolumeMm3() / 1000.0;
+      }
       // The rim's wider interval may reach a neighbouring organ: parts that run into the search
       // sphere's rim are leaks (the checks below refuse a region there).
       for (std::size_t i = 0; i < n; ++i) atLimit[i] = atLimit[i] || rho[i] > 0.9;

@@ -26,7 +26,7 @@
 namespace lesion::segmentation {
 
 enum class Modality {
-  Auto, ///< CT when the volume holds values below -300 (air in HU), MR otherwise
+  Auto, ///< CT when looksLikeHounsfieldUnits (>= 1 % of the voxels below -50: fat, air), MR otherwise
   CT,   ///< Hounsfield units: absolute soft-tissue checks apply
   MR    ///< arbitrary units: N4 bias-field correction and normalisation
 };
@@ -95,11 +95,14 @@ struct SoftTissueOptions {
   /// CT, textured lesion (one-class model), seeds only: a click in a necrotic core. When more than
   /// this fraction of the shell of `enclosingRimShellMm` around the grown region (holes filled) is
   /// soft tissue brighter than the interval, the core is enclosed by a rim: the interval widens to
-  /// the rim's (median + tolerance x robust SD of those shell voxels), the region regrows and the
-  /// bright-neighbour cut runs with the core and rim as samples (0 = off).
+  /// the rim's (median + tolerance x robust SD of those shell voxels), the region regrows, the
+  /// bright-neighbour cut runs at the same bound of the rim's voxels on its average, and the
+  /// organ's slices go as for a RECIST line (`maxOpenSliceFraction`, search sphere not counted as
+  /// open, the click's own slices kept) (0 = off).
   double enclosingRimFraction{0.5};
   double enclosingRimShellMm{3.0};
-  /// CT, box or RECIST line, after the brighter-organ cut found an organ: from the initialisation's
+  /// CT, box or RECIST line after the brighter-organ cut found an organ, or a click whose core's rim
+  /// was grown (`enclosingRimFraction`; there with the neck opening unchanged): from the initialisation's
   /// slice outwards, the first axial slice whose region border is held by nothing on more than this
   /// fraction of its in-plane neighbours (raw intensity inside the interval, or outside the size
   /// prior: a disc cut out of the organ) and every slice beyond it are removed (1 = off). IBSI lung

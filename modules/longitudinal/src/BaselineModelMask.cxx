@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <string>
 
 #include <fmt/format.h>
 #include <itkSignedMaurerDistanceMapImageFilter.h>
@@ -114,23 +115,88 @@ struct Normaliser {
   [[nodiscard]] double operator()(float v) const { return (double(v) - median) / scale; }
 };
 
-/// The median of the shell (innerMm, outerMm] around the crop's mask, and the bright level: the
-/// `brightFraction` upper quantile of the voxels within `bandMm` of it, the mask included.
-Normaliser twoLevelNormaliser(const LesionCrop& c, const BaselineModelOptions& o, double bandMm) {
-  std::vector<float> shell, band;
-  for (std::size_t n = 0; n < c.distanceMm.size(); ++n) {
+/// Intensities of the shell (innerMm, outerMm] around the crop's mask: the tissue around the lesion.
+std::vector<float> shellValues(const LesionCrop& c, const BaselineModelOptions& o) {
+  std::vector<float> shell;
+  for (std::size_t n = 0; n < c.distanceMm.size(); ++n)
     if (c.distanceMm[n] > o.shellInnerMm && c.distanceMm[n] <= o.shellOuterMm)
       shell.push_back(c.image.voxels[n]);
+  if (shell.empty())
+    throw ProcessingError("baseline model: no tissue around the lesion in the scan");
+  return shell;
+}
+
+/// The bright level: the `brightFraction` upper quantile of the voxels within `bandMm` of the
+/// crop's mask, the mask included.
+double brightLevel(const LesionCrop& c, const BaselineModelOptions& o, double bandMm) {
+  std::vector<float> band;
+  for (std::size_t n = 0; n < c.distanceMm.size(); ++n)
     if (c.distanceMm[n] <= bandMm)
       band.push_back(c.image.voxels[n]);
-  }
-  if (shell.empty() || band.empty())
+  if (band.empty())
     throw ProcessingError("baseline model: no tissue around the lesion in the scan");
-  const double median = quantileOf(std::move(shell), 0.5);
-  const double bright = quantileOf(std::move(band), 1.0 - o.brightFraction);
+  return quantileOf(std::move(band), 1.0 - o.brightFraction);
+}
+
+/// The median of the shell around the crop's mask (0) and the bright level (1).
+Normaliser twoLevelNormaliser(const LesionCrop& c, const BaselineModelOptions& o, double bandMm) {
+  const double median = quantileOf(shellValues(c, o), 0.5);
+  const double bright = brightLevel(c, o, bandMm);
   if (!(bright > median))
     throw ProcessingError("baseline model: nothing around the lesion is brighter than its surroundings");
   return {median, bright - median};
+}
+
+/// The follow-up's normaliser: its own two levels while its bright level is lesion signal (stands
+/// above the shell median, in robust SDs of the shell, at least minContrastFraction as far as the
+/// baseline's). Otherwise (the lesion shrank below brightFraction of the band, or is gone, and the
+/// bright level is background texture) the baseline's scale, carried over by the ratio of the
+/// shells' robust SDs (the scan's gain), so background noise is not stretched to the lesion's range.
+Normaliser followupNormaliser(const LesionCrop& before, const Normaliser& baseline, const LesionCrop& after,
+                              const BaselineModelOptions& o, double bandMm) {
+  const double sdBefore = std::max(robustSpreadOf(shellValues(before, o)).sd, 1e-6);
+  const RobustSpread shell = robustSpreadOf(shellValues(after, o));
+  const double sdAfter = std::max(shell.sd, 1e-6);
+  const double bright = brightLevel(after, o, bandMm);
+  if ((bright - shell.median) / sdAfter >= o.minContrastFraction * baseline.scale / sdBefore)
+    return {shell.median, bright - shell.median};
+  return {shell.median, baseline.scale * sdAfter / sdBefore};
+}
+
+std::size_t countOn(const Mask& m) { return std::size_t(std::count(m.voxels.begin(), m.voxels.end(), 1)); }
+
+/// Contrast-to-noise ratio of a region of the crop: its median intensity above the shell's median,
+/// in robust SDs of the shell, so a scan's gain and offset leave it unchanged.
+double contrastToNoise(const LesionCrop& c, const Mask& region, const BaselineModelOptions& o) {
+  std::vector<float> inside;
+  for (std::size_t n = 0; n < region.voxels.size(); ++n)
+    if (region.voxels[n])
+      inside.push_back(c.image.voxels[n]);
+  const RobustSpread shell = robustSpreadOf(shellValues(c, o));
+  return (quantileOf(std::move(inside), 0.5) - shell.median) / std::max(shell.sd, 1e-6);
+}
+
+/// Why the region `kept` of the follow-up crop is no lesion (empty when it is one): nothing, fewer
+/// voxels than a measurable lesion has, or (MR) no lesion-class signal: its contrast-to-noise ratio,
+/// unlike the normalised intensities the model saw, compares with the baseline lesion's.
+std::string whyNoLesion(const LesionCrop& before, const LesionCrop& after, const Mask& kept,
+                        const BaselineModelOptions& o, bool arbitraryUnits) {
+  const std::size_t voxels = countOn(kept);
+  if (voxels == 0)
+    return fmt::format("the baseline model finds no lesion-like tissue within {:.0f} mm of the mapped mask", o.bandMm);
+  if (voxels < o.minVoxels)
+    return fmt::format("the baseline model finds only {} voxel(s) of lesion-like tissue (fewer than {}: not "
+                       "measurable)",
+                       voxels, o.minVoxels);
+  if (!arbitraryUnits)
+    return {};
+  const double baselineContrast = contrastToNoise(before, before.mask, o);
+  const double followupContrast = contrastToNoise(after, kept, o);
+  if (followupContrast >= o.minContrastFraction * baselineContrast)
+    return {};
+  return fmt::format("the baseline model's lesion-like region ({} voxels) stands {:.2f} robust SDs above the "
+                     "tissue around it, the baseline lesion {:.2f} (below {:.0f} %: no lesion signal left)",
+                     voxels, followupContrast, baselineContrast, 100.0 * o.minContrastFraction);
 }
 
 /// Log-likelihood ratio lesion : surroundings of a normalised intensity, from smoothed histograms.
@@ -198,8 +264,6 @@ Mask largestOverlap(const Mask& on, const Mask& reference) {
     out.voxels[n] = c.heaviest >= 0 && c.id[n] == c.heaviest;
   return out;
 }
-
-std::size_t countOn(const Mask& m) { return std::size_t(std::count(m.voxels.begin(), m.voxels.end(), 1)); }
 
 /// Per crop voxel: log-odds lesion : surroundings of its intensity, plus `bias`.
 std::vector<double> lesionLogOdds(const LesionCrop& c, const IntensityModel& model, const Normaliser& normalise,
@@ -280,11 +344,15 @@ LabelMap baselineModelMask(const Volume& baseline, const LabelMap& lesions, cons
 
   // The follow-up: the same model and threshold within the band around the mapped mask.
   const LesionCrop after = cropAround(followup, mapped, label, cropMarginMm);
-  const Normaliser normaliseAfter = arbitraryUnits ? twoLevelNormaliser(after, options, bandMm) : Normaliser{};
+  const Normaliser normaliseAfter =
+      arbitraryUnits ? followupNormaliser(before, normaliseBefore, after, options, bandMm) : Normaliser{};
   const std::vector<double> logOdds = lesionLogOdds(after, model, normaliseAfter, bias);
   Mask kept = competeRegions(after, logOdds, 0.0, bandMm, options.smoothness);
-  if (countOn(kept) == 0)
-    throw ProcessingError("baseline model: no lesion-like tissue at the mapped mask");
+  const std::string gone = whyNoLesion(before, after, kept, options, arbitraryUnits);
+  if (report)
+    *report = {baselineVoxels, holeFraction, bias, gone};
+  if (!gone.empty())
+    return LabelMap(followup.geometry, 0);
 
   // Leak check: the lesion's surface continuing as lesion-like tissue past the band.
   const ImageGeometry& g = after.image.geometry;
@@ -307,8 +375,6 @@ LabelMap baselineModelMask(const Volume& baseline, const LabelMap& lesions, cons
       for (std::size_t i = 0; i < g.size[0]; ++i)
         if (kept.at(i, j, k))
           out.at(i0 + i, j0 + j, k0 + k) = label;
-  if (report)
-    *report = {baselineVoxels, holeFraction, bias};
   return out;
 }
 

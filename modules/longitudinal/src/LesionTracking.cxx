@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <limits>
 
 #include <fmt/format.h>
@@ -471,9 +472,11 @@ std::optional<LabelMap> resolveReference(const Volume& baseline, const LabelMap&
     region.source = "automatic";
     region.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return std::move(found.map);
-  } catch (const Error& e) {
-    if (dynamic_cast<const UsageError*>(&e))
-      throw; // a caller's mistake, not a scan without a reference
+  } catch (const UsageError&) {
+    throw; // a caller's mistake, not a scan without a reference
+  } catch (const std::exception& e) {
+    // Any other failure (a lesion::Error, or e.g. std::bad_alloc from the spine step on a huge
+    // CT) leaves the follow-up without a reference region, not without a result.
     region.note = fmt::format("none found automatically ({})", e.what());
     region.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     logWarning("reference region: {}", region.note);
@@ -650,6 +653,7 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
                                    "baseline-model, intensity-gated or mapped-mask method",
                                    spec.label, spec.name, spec.kind));
     LabelMap mask;
+    detail::BaselineModelReport modelReport;
     FollowupMaskMethod used = method;
     if (method == FollowupMaskMethod::Resegment) {
       try {
@@ -675,7 +679,7 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
                    ? intensityGatedMask(followup, mapped, spec.label, lesionWindow(baseline, lesions, spec.label),
                                         options.growthMarginMm, !hu)
                    : detail::baselineModelMask(baseline, lesions, followup, mapped, spec.label, options.baselineModel,
-                                               !hu);
+                                               !hu, &modelReport);
       } catch (const ProcessingError& e) {
         t.notEvaluable = true;
         t.notes.push_back(std::string(e.what()) + ": not evaluable");
@@ -689,7 +693,9 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
     }
     if (countLabel(mask, spec.label) == 0) {
       t.disappeared = true;
-      t.notes.push_back("the follow-up mask has no voxel: the lesion has disappeared");
+      t.notes.push_back(modelReport.disappearedBecause.empty()
+                            ? "the follow-up mask has no voxel: the lesion has disappeared"
+                            : modelReport.disappearedBecause + ": the lesion has disappeared");
       tp.lesions.push_back(std::move(t));
       continue;
     }

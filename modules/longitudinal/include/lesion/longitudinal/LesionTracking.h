@@ -51,8 +51,12 @@ enum class FollowupMaskMethod {
   /// volume (the reader's boundary). MR: intensities mapped on each scan to 0 at the median of a
   /// shell around the (mapped) mask and 1 at the bright level of the band. Holes are filled as
   /// the baseline mask has them (a mask that leaves a necrotic core out keeps it out). Lesion-like
-  /// tissue continuing past the band: not evaluable. Also what FollowupMaskMethod::Resegment
-  /// uses on MR when the segmenter refuses (the lesion's maskMethod and notes say so).
+  /// tissue continuing past the band: not evaluable. None found, a region too small or (MR) too
+  /// faint against the baseline lesion (BaselineModelOptions::minVoxels, minContrastFraction):
+  /// disappeared. MR: a follow-up bright level that is no lesion signal (the lesion shrank below
+  /// the band's upper decile, or is gone) gives way to the baseline's scale. Also what
+  /// FollowupMaskMethod::Resegment uses on MR when the segmenter refuses (the lesion's maskMethod
+  /// and notes say so).
   BaselineModel
 };
 
@@ -70,6 +74,16 @@ struct BaselineModelOptions {
   double brightFraction{0.10};
   /// Weight of each face neighbour of the other class against a voxel's own log-likelihood ratio.
   double smoothness{0.5};
+  /// MR, lesion signal: a level that stands above the shell median, in robust SDs of the shell, at
+  /// least this fraction as far as the baseline's. The follow-up's bright level is its own only if
+  /// it is lesion signal (BrainTumorProgression 01: 1.07 → 0.89), else the baseline's scale times
+  /// the ratio of the shells' robust SDs: once the lesion is gone or fills less than the band's
+  /// upper decile, that level is background texture, and stretching it to the lesion's range made
+  /// noise a "lesion". The median of the region found must be lesion signal too (0.81 → 0.64
+  /// there), or the lesion has disappeared.
+  double minContrastFraction{0.5};
+  /// A region found of fewer voxels than this is no measurable lesion: disappeared.
+  std::size_t minVoxels{8};
 };
 
 /// "resegment", "intensity-gated", "mapped-mask", "baseline-model"; parse throws lesion::UsageError otherwise.
@@ -249,7 +263,8 @@ struct TimePointResult {
 /// caller's reference label map) it is that map with options.referenceLabels (source "given").
 /// Without it, on CT with options.referenceFinder set, the finder runs on the baseline: what it
 /// finds is returned (pass its address as `reference` to measureBaseline and analyzeFollowup) and
-/// options.referenceLabels / referenceRegion describe it; when it fails, or on MR, or without a
+/// options.referenceLabels / referenceRegion describe it; when it fails (any std::exception, e.g.
+/// std::bad_alloc on a huge CT; a lesion::UsageError is rethrown), or on MR, or without a
 /// finder, nullopt and options.referenceRegion.note says why (the calcification threshold then
 /// falls back to its floor with that reason). Pins the followed labels first (options.measurement.
 /// labels), so reference labels never change which lesions are followed.

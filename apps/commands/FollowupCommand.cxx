@@ -82,11 +82,12 @@ cli::Command followupCommand() {
   c.add({"autoReference", ParameterType::StringEnumeration, "Automatic reference",
          "without --reference: spine = on a CT baseline, segment the spine and take as reference the vertebral "
          "bodies that no followed lesion touches, leaving out the direct neighbours of affected bodies (unless "
-         "nothing else is left), bodies holding an unfollowed lytic lesion, S1, bodies cut by the scan edge and "
-         "fractured bodies (Genant grade 1 or more); the levels used and left out are in timeline.json. Adds the "
-         "spine segmentation time (0.2 s on a 3 mm CT, 2 s on a 1 mm 321 x 241 x 252 phantom, about 20 s on a "
-         "512 x 512 x 267 CT). When the spine cannot be found, the follow-up goes on without a reference and the "
-         "timeline says why. none = no "
+         "nothing else is left), bodies holding an unfollowed lytic lesion, S1, bodies cut by the scan edge, "
+         "fractured bodies (Genant grade 1 or more) and bodies too tall or big for one vertebral body (several "
+         "merged where a disc was not found, e.g. on 6 mm slices); the levels used and left out are in "
+         "timeline.json. Adds the spine segmentation time (0.2 s on a 3 mm CT, 2 s on a 1 mm 321 x 241 x 252 "
+         "phantom, about 20 s on a 512 x 512 x 267 CT). When the spine cannot be found or no body is left, the "
+         "follow-up goes on without a reference and the timeline says why. none = no "
          "reference region without --reference.",
          Channel::Input})
       .withDefault("spine")
@@ -108,7 +109,8 @@ cli::Command followupCommand() {
          "resegment: segment again from the mapped mask (when the segmenter refuses, falls back with a "
          "note to baseline-model on MR and to intensity-gated on CT); baseline-model: a lesion-vs-"
          "surroundings intensity model learned on the baseline under and around its mask, applied within "
-         "5 mm of the mapped mask (MR intensities normalised around the lesion on each scan); "
+         "5 mm of the mapped mask (MR intensities normalised around the lesion on each scan); a lesion with "
+         "no lesion-like tissue left, or (MR) with less than half its baseline contrast, is reported disappeared; "
          "intensity-gated: the mapped mask grown by the growth margin, gated to the baseline lesion's "
          "intensity range; mapped-mask: measure inside the mapped baseline mask. timeline.json records "
          "the method of each mask (maskMethod).",

@@ -46,7 +46,7 @@ spine::SpineResult segmentSpineOf(const Volume& ct, const LabelMap& lesions,
                                   const std::vector<measurement::LesionSpec>& followed, std::string& anchoredAt) {
   try {
     return spine::segmentSpine(ct);
-  } catch (const ProcessingError& unanchored) {
+  } catch (const spine::NoLevelAnchorError&) {
     for (const measurement::LesionSpec& spec : followed) {
       const std::string level = levelNamed(spec.name);
       if (!isBoneKind(spec.kind) || level.empty())
@@ -57,7 +57,9 @@ spine::SpineResult segmentSpineOf(const Volume& ct, const LabelMap& lesions,
       anchoredAt = fmt::format("levels anchored at lesion {} named {}", spec.label, level);
       return spine::segmentSpine(ct, o);
     }
-    throw ProcessingError(fmt::format("spine segmentation: {}", unanchored.what()));
+    throw ProcessingError("spine segmentation: neither the sacrum nor ribs are in view, so the vertebral levels cannot "
+                          "be counted, and no bone lesion is named by its level; name one by its level (e.g. "
+                          "1:lytic-bone:L4) or give the reference region (--reference)");
   }
 }
 
@@ -98,12 +100,16 @@ std::map<std::string, std::vector<std::string>> levelsTouched(const spine::Spine
   return result;
 }
 
-/// Why a body is not unaffected bone on its own (empty: it is), apart from lesions.
-std::string ownReasonToLeaveOut(const spine::VertebraMeasurement& v) {
+/// Why body `n` of the spine is not unaffected bone on its own (empty: it is), apart from lesions.
+std::string ownReasonToLeaveOut(const std::vector<spine::VertebraMeasurement>& levels, std::size_t n) {
+  const spine::VertebraMeasurement& v = levels[n];
   if (v.level == "S1")
     return "first sacral segment (fattier marrow than the lumbar and thoracic bodies)";
   if (!v.complete)
     return "cut by the scan edge";
+  // Several bodies merged (a disc not found): their discs and endplates would widen the spread.
+  if (const std::string why = spine::implausibleBodySize(levels, n); !why.empty())
+    return why + ": implausible for one vertebral body (several merged?)";
   if (v.genantGrade >= 1)
     return fmt::format("height loss {:.0f} % (Genant grade {}): deformed", 100.0 * v.heightLossRatio, v.genantGrade);
   return {};
@@ -128,8 +134,9 @@ longitudinal::FoundReference findUnaffectedVertebrae(const Volume& ct, const Lab
   }
   std::vector<std::string> candidates, neighbours;
   longitudinal::FoundReference found;
-  for (const spine::VertebraMeasurement& v : spine.levels) {
-    std::string why = affected.count(v.level) ? affected[v.level] : ownReasonToLeaveOut(v);
+  for (std::size_t n = 0; n < spine.levels.size(); ++n) {
+    const spine::VertebraMeasurement& v = spine.levels[n];
+    std::string why = affected.count(v.level) ? affected[v.level] : ownReasonToLeaveOut(spine.levels, n);
     if (!why.empty()) {
       found.region.excluded.push_back(v.level + ": " + why);
       continue;

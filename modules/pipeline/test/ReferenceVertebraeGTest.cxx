@@ -5,6 +5,7 @@
 #include <chrono>
 #include <iostream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "lesion/core/Error.h"
@@ -182,4 +183,44 @@ TEST(ReferenceVertebrae, ScanAroundTheLesionIsAnchoredAtTheLevelTheLesionIsNamed
   ASSERT_TRUE(r.calcificationThreshold);
   EXPECT_EQ(r.calcificationThreshold->basis, "reference");
   EXPECT_NEAR(r.calcificationThreshold->referenceMedianHu.value_or(0.0), 200.0, 10.0);
+
+  // Named by no level: nothing fixes the levels; the note says what the follow-up user can do.
+  FollowupOptions unnamed = phantomOptions();
+  unnamed.measurement.lesions.front() = measurement::parseLesionSpec("1:lytic-bone:spine");
+  EXPECT_FALSE(resolveReference(base.image, lesions, nullptr, unnamed));
+  const std::string& note = unnamed.referenceRegion.note;
+  std::cout << "[ measured ] cropped, lesion named by no level: " << note << '\n';
+  EXPECT_EQ(note.find("spine segmentation: spine segmentation"), std::string::npos) << note;
+  EXPECT_EQ(note.find("--seed"), std::string::npos) << note;
+  EXPECT_NE(note.find("1:lytic-bone:L4"), std::string::npos) << note;
+  EXPECT_NE(note.find("--reference"), std::string::npos) << note;
+}
+
+TEST(ReferenceVertebrae, BodiesMergedOnThickSlicesAreNotTheReference) {
+  // 6 mm slices: segmentSpine misses two discs and finds 4 "vertebrae", one of them ("L4")
+  // three bodies tall (102 mm, 128 mL) and, next to the lesion-bearing body, the only one left;
+  // before, it was the reference (robust SD 28-40 HU instead of 15: threshold 294-326 HU).
+  // 5 and 7 mm slices keep T12, L1, L2 (7 mm: L3 35-42 mm tall, 49 mL, still one body).
+  for (const double sliceMm : {5.0, 6.0, 7.0}) {
+    phantom::PhantomOptions o;
+    o.timePoints = 1;
+    o.threads = 2;
+    o.sliceThicknessMm = sliceMm;
+    const phantom::PhantomStudy study = phantom::generatePhantomStudy(o);
+    const phantom::PhantomTimePoint& base = study.timePoints.front();
+    FollowupOptions options = phantomOptions();
+    const std::optional<LabelMap> reference = resolveReference(base.image, baselineLesions(base), nullptr, options);
+    const ReferenceRegion& region = options.referenceRegion;
+    const std::string used = fmt::format("{}", fmt::join(region.structures, " "));
+    std::cout << "[ measured ] " << sliceMm << " mm: " << region.source << ", " << used << "; " << region.note << '\n';
+    if (sliceMm != 6.0) {
+      ASSERT_TRUE(reference) << sliceMm << " mm: " << region.note;
+      EXPECT_EQ(region.structures, (std::vector<std::string>{"T12", "L1", "L2"})) << sliceMm << " mm";
+      continue;
+    }
+    EXPECT_FALSE(reference) << "6 mm: the merged body was taken: " << used;
+    EXPECT_EQ(region.source, "none");
+    EXPECT_NE(region.note.find("L4: body 102 mm tall"), std::string::npos) << region.note;
+    EXPECT_NE(region.note.find("implausible for one vertebral body"), std::string::npos) << region.note;
+  }
 }

@@ -22,6 +22,10 @@ int indexOf(const std::string& level) {
   return -1;
 }
 
+double meanHeight(const VertebraMeasurement& v) {
+  return (v.anteriorHeightMm + v.middleHeightMm + v.posteriorHeightMm) / 3.0;
+}
+
 } // namespace
 
 std::uint16_t labelOfLevel(const std::string& level) {
@@ -65,9 +69,6 @@ void gradeHeightLoss(std::vector<VertebraMeasurement>& levels) {
     const double hmin = std::min({v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm});
     return v.complete && v.level != "S1" && hmax > 0 && hmin / hmax >= 0.85;
   };
-  auto meanHeight = [](const VertebraMeasurement& v) {
-    return (v.anteriorHeightMm + v.middleHeightMm + v.posteriorHeightMm) / 3.0;
-  };
   for (std::size_t n = 0; n < levels.size(); ++n) {
     VertebraMeasurement& v = levels[n];
     const double hmin = std::min({v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm});
@@ -91,6 +92,34 @@ void gradeHeightLoss(std::vector<VertebraMeasurement>& levels) {
     // The sacrum and bodies cut by the scan edge are not graded.
     v.genantGrade = (v.complete && v.level != "S1") ? genantGrade(v.heightLossRatio) : 0;
   }
+}
+
+std::string implausibleBodySize(const std::vector<VertebraMeasurement>& levels, std::size_t n) {
+  auto judged = [](const VertebraMeasurement& v) { return v.level != "C1" && v.level != "C2" && v.level != "S1"; };
+  const VertebraMeasurement& v = levels.at(n);
+  if (!judged(v))
+    return {};
+  std::vector<double> heights, volumes;
+  for (std::size_t m = n >= 3 ? n - 3 : 0; m < std::min(levels.size(), n + 4); ++m)
+    if (m != n && levels[m].complete && judged(levels[m])) {
+      heights.push_back(meanHeight(levels[m]));
+      volumes.push_back(levels[m].bodyVolumeMl);
+    }
+  if (heights.size() < 2)
+    return {};
+  auto median = [](std::vector<double> x) {
+    std::sort(x.begin(), x.end());
+    return x.size() % 2 ? x[x.size() / 2] : 0.5 * (x[x.size() / 2 - 1] + x[x.size() / 2]);
+  };
+  const double height = std::min({v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm});
+  const double usualHeight = median(heights), usualVolume = median(volumes);
+  if (usualHeight > 0 && height >= 1.5 * usualHeight)
+    return fmt::format("body {:.0f} mm tall, {:.1f} x the median of the bodies within three levels ({:.0f} mm)", height,
+                       height / usualHeight, usualHeight);
+  if (usualVolume > 0 && v.bodyVolumeMl >= 2.0 * usualVolume)
+    return fmt::format("body {:.0f} mL, {:.1f} x the median of the bodies within three levels ({:.0f} mL)",
+                       v.bodyVolumeMl, v.bodyVolumeMl / usualVolume, usualVolume);
+  return {};
 }
 
 } // namespace lesion::spine

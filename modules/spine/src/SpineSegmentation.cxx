@@ -1512,8 +1512,9 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
       anchorLevel = "T12";
       result.anchor = LevelAnchor::LowestRib;
     } else {
-      throw ProcessingError("spine segmentation: neither the sacrum nor ribs are in view, so the vertebral levels cannot be "
-                            "counted; give the level of one vertebra with --level and --seed");
+      throw NoLevelAnchorError(
+          "spine segmentation: neither the sacrum nor ribs are in view, so the vertebral levels cannot be "
+          "counted; give the level of one vertebra with --level and --seed");
     }
   }
   for (std::size_t n = 0; n < accepted.size(); ++n) {
@@ -1674,6 +1675,11 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
     result.levels.push_back(m);
   }
   gradeHeightLoss(result.levels);
+  for (std::size_t n = 0; n < result.levels.size(); ++n)
+    if (const std::string why = implausibleBodySize(result.levels, n); !why.empty())
+      result.warnings.push_back(fmt::format("{}: {}: probably several bodies merged (a disc not found, e.g. on thick "
+                                            "slices); the level count past it and its neighbours' grades are doubtful",
+                                            result.levels[n].level, why));
   for (std::size_t k = 0; k < d.nz; ++k) result.centreLine.push_back(ct.geometry.indexToPoint(Vec3{path[k].i, path[k].j, double(k)}));
   progress.report(1.0);
   return result;

@@ -1,6 +1,8 @@
-#include <gtest/gtest.h>
 #include "lesion/core/Error.h"
 #include "lesion/spine/SpineSegmentation.h"
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
 namespace lesion::spine {
 namespace {
 TEST(SpineLevels, TotalSegmentatorNumbering) {
@@ -14,6 +16,35 @@ TEST(SpineLevels, TotalSegmentatorNumbering) {
   EXPECT_EQ(levelAbove("L1", 1), "T12");
   EXPECT_EQ(levelAbove("S1", -1), "");
   EXPECT_THROW((void)labelOfLevel("L6"), UsageError);
+}
+
+VertebraMeasurement bodyOf(const std::string& level, double heightMm, double volumeMl, bool complete = true) {
+  VertebraMeasurement v;
+  v.level = level;
+  v.anteriorHeightMm = v.middleHeightMm = v.posteriorHeightMm = heightMm;
+  v.bodyVolumeMl = volumeMl;
+  v.complete = complete;
+  return v;
+}
+
+TEST(SpineLevels, BodiesMergedAcrossAMissedDiscAreImplausible) {
+  // As segmentSpine on 6 mm slices of the phantom: "L4" is three bodies and two discs.
+  std::vector<VertebraMeasurement> levels{bodyOf("L3", 30.0, 33.5), bodyOf("L4", 102.0, 127.8),
+                                          bodyOf("L5", 24.0, 39.4), bodyOf("S1", 30.0, 42.7)};
+  EXPECT_EQ(implausibleBodySize(levels, 0), "");
+  EXPECT_NE(implausibleBodySize(levels, 1).find("102 mm tall"), std::string::npos) << implausibleBodySize(levels, 1);
+  EXPECT_EQ(implausibleBodySize(levels, 3), "") << "S1 is cut to L5's height, not judged";
+  // Normal variation (7 mm slices: L3 35-42 mm and 48.7 mL among 28 mm, 31-41 mL) is plausible.
+  levels = {bodyOf("T12", 28.0, 31.3), bodyOf("L1", 28.0, 32.4), bodyOf("L2", 28.0, 35.3), bodyOf("L3", 35.0, 48.7),
+            bodyOf("L4", 21.0, 38.8),  bodyOf("L5", 28.0, 41.4), bodyOf("S1", 28.0, 39.6)};
+  for (std::size_t n = 0; n < levels.size(); ++n)
+    EXPECT_EQ(implausibleBodySize(levels, n), "") << levels[n].level;
+  // Merged sideways (leaked) without being taller: the volume gives it away.
+  levels[1].bodyVolumeMl = 80.0;
+  EXPECT_NE(implausibleBodySize(levels, 1).find("80 mL"), std::string::npos) << implausibleBodySize(levels, 1);
+  // No basis: a single complete neighbour.
+  levels = {bodyOf("L3", 30.0, 33.5, false), bodyOf("L4", 102.0, 127.8), bodyOf("L5", 30.0, 39.4)};
+  EXPECT_EQ(implausibleBodySize(levels, 1), "");
 }
 } // namespace
 } // namespace lesion::spine

@@ -288,7 +288,7 @@ TEST(SpinePhantom, SmallGridNeedsAnAnchorAndAcceptsTheUsersLevel) {
   o.zToMm = 140.0;
   const phantom::PhantomStudy study = phantom::generatePhantomStudy(o);
   const phantom::PhantomTimePoint& tp = study.timePoints[0];
-  EXPECT_THROW((void)segmentSpine(tp.image), ProcessingError);
+  EXPECT_THROW((void)segmentSpine(tp.image), NoLevelAnchorError);
   SpineOptions options;
   options.anchorLevel = "L4";
   options.anchorSeed = tp.truth.vertebrae.at(4).centre;

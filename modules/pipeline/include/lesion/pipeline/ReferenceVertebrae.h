@@ -25,9 +25,10 @@ struct UnaffectedVertebraeOptions {
 /// named by its level, e.g. "1:lytic-bone:L4"). Left out, each with its reason: bodies a followed
 /// lesion touches, bodies holding an unfollowed lytic candidate, their direct neighbours (see
 /// excludeNeighbours), the first sacral segment (fattier marrow than the lumbar bodies), bodies cut
-/// by the scan edge and bodies with a height loss of Genant grade 1 or more (a fracture is not
-/// unaffected bone). Throws lesion::ProcessingError when the spine cannot be segmented or no body
-/// is left.
+/// by the scan edge, bodies with a height loss of Genant grade 1 or more (a fracture is not
+/// unaffected bone) and bodies of implausible size for one vertebral body (spine::implausibleBodySize:
+/// several merged where a disc was not found). Throws lesion::ProcessingError when the spine cannot
+/// be segmented or no body is left (better no reference than a wrong one).
 [[nodiscard]] longitudinal::FoundReference findUnaffectedVertebrae(const Volume& ct, const LabelMap& lesions,
                                                                    const std::vector<measurement::LesionSpec>& followed,
                                                                    const UnaffectedVertebraeOptions& options = {});

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "lesion/core/Error.h"
 #include "lesion/core/Geometry.h"
 #include "lesion/core/Image.h"
 #include "lesion/core/Progress.h"
@@ -115,10 +116,18 @@ struct SpineResult {
   std::vector<std::string> warnings;
 };
 
+/// segmentSpine found vertebral bodies but nothing fixes their levels: no sacrum, no rib and no
+/// anchor (SpineOptions::anchorLevel with anchorSeed) given.
+class NoLevelAnchorError : public ProcessingError {
+public:
+  using ProcessingError::ProcessingError;
+};
+
 /// Segments and labels the spine in a CT volume (HU). Needs roughly axial slices (the slice
 /// axis within 30 degrees of superior-inferior). Throws lesion::ProcessingError when no column is
-/// found or no anchor (sacrum, ribs or the user's level and seed) fixes the levels, and
-/// lesion::InputError for a non-axial grid.
+/// found, NoLevelAnchorError when no anchor (sacrum, ribs or the user's level and seed) fixes the
+/// levels, and lesion::InputError for a non-axial grid. A body of implausible size
+/// (implausibleBodySize) gets a warning.
 [[nodiscard]] SpineResult segmentSpine(const Volume& ct, const SpineOptions& options = {}, Progress progress = {});
 
 /// Heights and measurements of one body mask (non-zero voxels of `bodies` equal to `label`),
@@ -132,5 +141,14 @@ struct SpineResult {
 /// Fills height-loss ratio, reference height and Genant grade of each entry from its neighbours
 /// (entries ordered from the top down, as segmentSpine returns them).
 void gradeHeightLoss(std::vector<VertebraMeasurement>& levels);
+
+/// Why entry `n` of `levels` (ordered from the top down, as segmentSpine returns them) is too tall
+/// or too big for one vertebral body, empty when it is plausible: its smallest height is at least
+/// 1.5 x, or its body volume at least 2 x, the median (mean heights; volumes) of the other complete
+/// bodies within three levels. Several bodies merged where a disc was not found (6 mm slices of the
+/// phantom: one "body" 102 mm tall and 128 mL next to 30 mm, 33-43 mL) are 2 x or more; adjacent
+/// normal levels differ by less than 1.2 x. C1, C2 (the dens) and S1 are neither judged nor part
+/// of the basis; fewer than two bodies in the basis: empty.
+[[nodiscard]] std::string implausibleBodySize(const std::vector<VertebraMeasurement>& levels, std::size_t n);
 
 } // namespace lesion::spine

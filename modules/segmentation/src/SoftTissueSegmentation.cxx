@@ -316,7 +316,10 @@ std::optional<double> nearestMode(const std::vector<float>& values, double from,
   std::vector<double> h(bins + 2, 0.0);
   for (float v : values) {
     const double t = (double(v) - from) * direction / binWidth;
-    if (t >= 0.0 && t < bins) h[std::size_t(t) + 1] += 1.0;
+    // Bin 0 holds the bin just before `from`: bin 1's smoothing needs its real lower neighbour,
+    // or a histogram falling through `from` looks as if it rose again at bin 2.
+    if (t >= -1.0 && t < bins)
+      h[std::size_t(t + 1.0)] += 1.0;
   }
   std::vector<double> sm(bins + 2, 0.0);
   for (int b = 1; b <= bins; ++b)

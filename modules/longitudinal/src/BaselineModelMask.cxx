@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -139,12 +140,10 @@ double brightLevel(const LesionCrop& c, const BaselineModelOptions& o, double ba
 }
 
 /// The median of the shell around the crop's mask (0) and the bright level (1).
-Normaliser twoLevelNormaliser(const LesionCrop& c, const BaselineModelOptions& o, double bandMm) {
-  const double median = quantileOf(shellValues(c, o), 0.5);
-  const double bright = brightLevel(c, o, bandMm);
-  if (!(bright > median))
+Normaliser twoLevelNormaliser(const RobustSpread& shell, double bright) {
+  if (!(bright > shell.median))
     throw ProcessingError("baseline model: nothing around the lesion is brighter than its surroundings");
-  return {median, bright - median};
+  return {shell.median, bright - shell.median};
 }
 
 /// The follow-up's normaliser: its own two levels while its bright level is lesion signal (stands
@@ -152,12 +151,10 @@ Normaliser twoLevelNormaliser(const LesionCrop& c, const BaselineModelOptions& o
 /// baseline's). Otherwise (the lesion shrank below brightFraction of the band, or is gone, and the
 /// bright level is background texture) the baseline's scale, carried over by the ratio of the
 /// shells' robust SDs (the scan's gain), so background noise is not stretched to the lesion's range.
-Normaliser followupNormaliser(const LesionCrop& before, const Normaliser& baseline, const LesionCrop& after,
-                              const BaselineModelOptions& o, double bandMm) {
-  const double sdBefore = std::max(robustSpreadOf(shellValues(before, o)).sd, 1e-6);
-  const RobustSpread shell = robustSpreadOf(shellValues(after, o));
+Normaliser followupNormaliser(const RobustSpread& shellBefore, const Normaliser& baseline, const RobustSpread& shell,
+                              double bright, const BaselineModelOptions& o) {
+  const double sdBefore = std::max(shellBefore.sd, 1e-6);
   const double sdAfter = std::max(shell.sd, 1e-6);
-  const double bright = brightLevel(after, o, bandMm);
   if ((bright - shell.median) / sdAfter >= o.minContrastFraction * baseline.scale / sdBefore)
     return {shell.median, bright - shell.median};
   return {shell.median, baseline.scale * sdAfter / sdBefore};
@@ -167,20 +164,21 @@ std::size_t countOn(const Mask& m) { return std::size_t(std::count(m.voxels.begi
 
 /// Contrast-to-noise ratio of a region of the crop: its median intensity above the shell's median,
 /// in robust SDs of the shell, so a scan's gain and offset leave it unchanged.
-double contrastToNoise(const LesionCrop& c, const Mask& region, const BaselineModelOptions& o) {
+double contrastToNoise(const LesionCrop& c, const Mask& region, const RobustSpread& shell) {
   std::vector<float> inside;
   for (std::size_t n = 0; n < region.voxels.size(); ++n)
     if (region.voxels[n])
       inside.push_back(c.image.voxels[n]);
-  const RobustSpread shell = robustSpreadOf(shellValues(c, o));
   return (quantileOf(std::move(inside), 0.5) - shell.median) / std::max(shell.sd, 1e-6);
 }
 
 /// Why the region `kept` of the follow-up crop is no lesion (empty when it is one): nothing, fewer
 /// voxels than a measurable lesion has, or (MR) no lesion-class signal: its contrast-to-noise ratio,
-/// unlike the normalised intensities the model saw, compares with the baseline lesion's.
+/// unlike the normalised intensities the model saw, compares with the baseline lesion's. The
+/// shells' spreads are given on MR only (arbitrary units).
 std::string whyNoLesion(const LesionCrop& before, const LesionCrop& after, const Mask& kept,
-                        const BaselineModelOptions& o, bool arbitraryUnits) {
+                        const BaselineModelOptions& o, const std::optional<RobustSpread>& shellBefore,
+                        const std::optional<RobustSpread>& shellAfter) {
   const std::size_t voxels = countOn(kept);
   if (voxels == 0)
     return fmt::format("the baseline model finds no lesion-like tissue within {:.0f} mm of the mapped mask", o.bandMm);
@@ -188,10 +186,10 @@ std::string whyNoLesion(const LesionCrop& before, const LesionCrop& after, const
     return fmt::format("the baseline model finds only {} voxel(s) of lesion-like tissue (fewer than {}: not "
                        "measurable)",
                        voxels, o.minVoxels);
-  if (!arbitraryUnits)
+  if (!shellBefore || !shellAfter)
     return {};
-  const double baselineContrast = contrastToNoise(before, before.mask, o);
-  const double followupContrast = contrastToNoise(after, kept, o);
+  const double baselineContrast = contrastToNoise(before, before.mask, *shellBefore);
+  const double followupContrast = contrastToNoise(after, kept, *shellAfter);
   if (followupContrast >= o.minContrastFraction * baselineContrast)
     return {};
   return fmt::format("the baseline model's lesion-like region ({} voxels) stands {:.2f} robust SDs above the "
@@ -325,7 +323,12 @@ LabelMap baselineModelMask(const Volume& baseline, const LabelMap& lesions, cons
   // The model, on the baseline: the lesion under its mask, the surroundings within the band
   // (the necrotic core of a mask that leaves it out counts as surroundings).
   const LesionCrop before = cropAround(baseline, lesions, label, cropMarginMm);
-  const Normaliser normaliseBefore = arbitraryUnits ? twoLevelNormaliser(before, options, bandMm) : Normaliser{};
+  // MR: each scan's shell spread, computed once for the normalisers and the lesion-signal check.
+  std::optional<RobustSpread> shellBefore, shellAfter;
+  if (arbitraryUnits)
+    shellBefore = robustSpreadOf(shellValues(before, options));
+  const Normaliser normaliseBefore =
+      shellBefore ? twoLevelNormaliser(*shellBefore, brightLevel(before, options, bandMm)) : Normaliser{};
   std::vector<double> lesionValues, surroundingValues;
   for (std::size_t n = 0; n < before.mask.voxels.size(); ++n) {
     if (before.mask.voxels[n])
@@ -344,11 +347,14 @@ LabelMap baselineModelMask(const Volume& baseline, const LabelMap& lesions, cons
 
   // The follow-up: the same model and threshold within the band around the mapped mask.
   const LesionCrop after = cropAround(followup, mapped, label, cropMarginMm);
-  const Normaliser normaliseAfter =
-      arbitraryUnits ? followupNormaliser(before, normaliseBefore, after, options, bandMm) : Normaliser{};
+  if (arbitraryUnits)
+    shellAfter = robustSpreadOf(shellValues(after, options));
+  const Normaliser normaliseAfter = shellAfter ? followupNormaliser(*shellBefore, normaliseBefore, *shellAfter,
+                                                                    brightLevel(after, options, bandMm), options)
+                                               : Normaliser{};
   const std::vector<double> logOdds = lesionLogOdds(after, model, normaliseAfter, bias);
   Mask kept = competeRegions(after, logOdds, 0.0, bandMm, options.smoothness);
-  const std::string gone = whyNoLesion(before, after, kept, options, arbitraryUnits);
+  const std::string gone = whyNoLesion(before, after, kept, options, shellBefore, shellAfter);
   if (report)
     *report = {baselineVoxels, holeFraction, bias, gone};
   if (!gone.empty())

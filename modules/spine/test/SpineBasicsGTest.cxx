@@ -1,8 +1,10 @@
-#include "lesion/core/Error.h"
-#include "lesion/spine/SpineSegmentation.h"
-#include <gtest/gtest.h>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "lesion/core/Error.h"
+#include "lesion/spine/SpineSegmentation.h"
 namespace lesion::spine {
 namespace {
 TEST(SpineLevels, TotalSegmentatorNumbering) {

@@ -64,10 +64,16 @@ const char* anchorName(LevelAnchor anchor) {
 }
 
 void gradeHeightLoss(std::vector<VertebraMeasurement>& levels) {
-  auto undeformed = [](const VertebraMeasurement& v) {
+  // A body of implausible size (several merged where a disc was missed) keeps its shape, but its
+  // height is no vertebra's: it neither serves as a reference nor is graded.
+  std::vector<bool> merged(levels.size());
+  for (std::size_t n = 0; n < levels.size(); ++n)
+    merged[n] = !implausibleBodySize(levels, n).empty();
+  auto undeformed = [&](std::size_t m) {
+    const VertebraMeasurement& v = levels[m];
     const double hmax = std::max({v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm});
     const double hmin = std::min({v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm});
-    return v.complete && v.level != "S1" && hmax > 0 && hmin / hmax >= 0.85;
+    return v.complete && v.level != "S1" && !merged[m] && hmax > 0 && hmin / hmax >= 0.85;
   };
   for (std::size_t n = 0; n < levels.size(); ++n) {
     VertebraMeasurement& v = levels[n];
@@ -80,7 +86,7 @@ void gradeHeightLoss(std::vector<VertebraMeasurement>& levels) {
       for (int step = 1; step <= 2; ++step) {
         const long m = long(n) + dir * step;
         if (m < 0 || m >= long(levels.size())) break;
-        if (undeformed(levels[std::size_t(m)])) {
+        if (undeformed(std::size_t(m))) {
           sum += meanHeight(levels[std::size_t(m)]);
           ++count;
           break;
@@ -89,8 +95,8 @@ void gradeHeightLoss(std::vector<VertebraMeasurement>& levels) {
     }
     v.referenceHeightMm = count > 0 ? sum / count : hmax;
     v.heightLossRatio = v.referenceHeightMm > 0 ? std::max(0.0, 1.0 - hmin / v.referenceHeightMm) : 0.0;
-    // The sacrum and bodies cut by the scan edge are not graded.
-    v.genantGrade = (v.complete && v.level != "S1") ? genantGrade(v.heightLossRatio) : 0;
+    // The sacrum, bodies cut by the scan edge and merged bodies are not graded.
+    v.genantGrade = (v.complete && v.level != "S1" && !merged[n]) ? genantGrade(v.heightLossRatio) : 0;
   }
 }
 

@@ -1678,7 +1678,8 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
   for (std::size_t n = 0; n < result.levels.size(); ++n)
     if (const std::string why = implausibleBodySize(result.levels, n); !why.empty())
       result.warnings.push_back(fmt::format("{}: {}: probably several bodies merged (a disc not found, e.g. on thick "
-                                            "slices); the level count past it and its neighbours' grades are doubtful",
+                                            "slices); it is not graded nor a neighbour's reference, and the level "
+                                            "count past it is doubtful",
                                             result.levels[n].level, why));
   for (std::size_t k = 0; k < d.nz; ++k) result.centreLine.push_back(ct.geometry.indexToPoint(Vec3{path[k].i, path[k].j, double(k)}));
   progress.report(1.0);

@@ -48,5 +48,25 @@ TEST(SpineLevels, BodiesMergedAcrossAMissedDiscAreImplausible) {
   levels = {bodyOf("L3", 30.0, 33.5, false), bodyOf("L4", 102.0, 127.8), bodyOf("L5", 30.0, 39.4)};
   EXPECT_EQ(implausibleBodySize(levels, 1), "");
 }
+
+TEST(SpineLevels, MergedBodiesAreNeitherReferenceNorGraded) {
+  // A 102 mm "L4" (three bodies merged across missed discs): graded against it, L3 and L5 read
+  // grade 3. The reference looks up to two levels past it instead.
+  std::vector<VertebraMeasurement> levels{bodyOf("L2", 30.0, 34.0), bodyOf("L3", 30.0, 33.5),
+                                          bodyOf("L4", 102.0, 127.8), bodyOf("L5", 28.0, 39.4),
+                                          bodyOf("S1", 30.0, 42.7)};
+  gradeHeightLoss(levels);
+  EXPECT_NEAR(levels[1].referenceHeightMm, 29.0, 1e-9) << "L3 against L2 and L5";
+  EXPECT_NEAR(levels[3].referenceHeightMm, 30.0, 1e-9) << "L5 against L3 (S1 is never a reference)";
+  EXPECT_EQ(levels[1].genantGrade, 0);
+  EXPECT_EQ(levels[3].genantGrade, 0);
+  EXPECT_EQ(levels[2].genantGrade, 0) << "the merged body is not graded";
+  // A real collapse next to plausible bodies is still graded (19.5 of 30 mm: 35 % loss).
+  levels = {bodyOf("L2", 30.0, 34.0), bodyOf("L3", 30.0, 33.5), bodyOf("L4", 30.0, 35.0), bodyOf("L5", 30.0, 39.4)};
+  levels[2].anteriorHeightMm = 19.5;
+  gradeHeightLoss(levels);
+  EXPECT_NEAR(levels[2].heightLossRatio, 0.35, 1e-9);
+  EXPECT_EQ(levels[2].genantGrade, 2);
+}
 } // namespace
 } // namespace lesion::spine

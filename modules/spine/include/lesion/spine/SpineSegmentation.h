@@ -139,7 +139,9 @@ public:
                                                        const std::optional<Vec3>& axisLps = std::nullopt);
 
 /// Fills height-loss ratio, reference height and Genant grade of each entry from its neighbours
-/// (entries ordered from the top down, as segmentSpine returns them).
+/// (entries ordered from the top down, as segmentSpine returns them): the reference is the mean
+/// height of the nearest undeformed, complete, plausible (implausibleBodySize) body within two
+/// levels on each side, S1 excepted. S1, incomplete and implausible bodies are not graded (0).
 void gradeHeightLoss(std::vector<VertebraMeasurement>& levels);
 
 /// Why entry `n` of `levels` (ordered from the top down, as segmentSpine returns them) is too tall

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <map>
+#include <queue>
 #include <set>
 
 #include <fmt/format.h>
@@ -592,6 +594,48 @@ struct NeckSplit {
   std::size_t removedVoxels{0};
 };
 
+/// Adds to `mask` the voxels of `allowed` within a geodesic distance of `radiusMm` from it (paths
+/// of face-neighbour steps, each as long as the voxel spacing along it, that stay in `allowed`).
+void restoreWithin(MaskImage* mask, const std::vector<char>& allowed, const ImageGeometry& g, double radiusMm) {
+  const std::size_t n = g.voxelCount(), nx = g.size[0], ny = g.size[1], slice = nx * ny;
+  unsigned char* m = mask->GetBufferPointer();
+  std::vector<float> dist(n, std::numeric_limits<float>::max());
+  using Item = std::pair<float, std::size_t>;
+  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> queue;
+  for (std::size_t i = 0; i < n; ++i)
+    if (m[i]) {
+      dist[i] = 0.0f;
+      queue.push({0.0f, i});
+    }
+  while (!queue.empty()) {
+    const auto [d, v] = queue.top();
+    queue.pop();
+    if (d > dist[v])
+      continue;
+    const std::size_t i = v % nx, j = (v / nx) % ny, k = v / slice;
+    const auto relax = [&](std::size_t w, double step) {
+      const float dw = d + float(step);
+      if (!allowed[w] || dw > float(radiusMm) || dw >= dist[w])
+        return;
+      dist[w] = dw;
+      m[w] = 1;
+      queue.push({dw, w});
+    };
+    if (i > 0)
+      relax(v - 1, g.spacing.x);
+    if (i + 1 < nx)
+      relax(v + 1, g.spacing.x);
+    if (j > 0)
+      relax(v - nx, g.spacing.y);
+    if (j + 1 < ny)
+      relax(v + nx, g.spacing.y);
+    if (k > 0)
+      relax(v - slice, g.spacing.z);
+    if (k + 1 < g.size[2])
+      relax(v + slice, g.spacing.z);
+  }
+}
+
 /// Cuts the grown region at necks, in two steps whose radii scale with the seed's depth inside
 /// the region (so they follow the lesion's size):
 /// 1. split: erode by `splitFraction` x depth, label the parts, give every voxel to the nearest
@@ -599,9 +643,14 @@ struct NeckSplit {
 ///    crop edge or the size prior, or outweigh the seed's cell (neighbouring muscle, vessels);
 ///    enclosed lobes of the lesion itself stay;
 /// 2. open by `openFraction` x depth: thin or porous attachments (a muscle at the edge of the
-///    intensity interval grows as a sponge that erodes away entirely) are dropped.
+///    intensity interval grows as a sponge that erodes away entirely) are dropped;
+/// 3. with `giveBackBorder`, the opened-away voxels within the opening radius (geodesic, inside
+///    the region before the opening and off `atLimit`) come back: the lesion's own border where
+///    the ball does not fit (bays and pores of a textured rim) returns, while an attachment
+///    reaching further than one radius from what the opening kept stays cut.
 NeckSplit splitAtNecks(MaskImage* mask, const ImageGeometry& g, const std::vector<std::size_t>& seedVoxels,
-                       const std::vector<char>& atLimit, double splitFraction, double openFraction) {
+                       const std::vector<char>& atLimit, double splitFraction, double openFraction,
+                       bool giveBackBorder = false) {
   NeckSplit split;
   const std::size_t n = g.voxelCount();
   unsigned char* m = mask->GetBufferPointer();
@@ -661,6 +710,9 @@ NeckSplit splitAtNecks(MaskImage* mask, const ImageGeometry& g, const std::vecto
     }
   }
 
+  std::vector<char> givenBack(giveBackBorder ? n : 0); // what step 3 may restore
+  for (std::size_t i = 0; i < givenBack.size(); ++i)
+    givenBack[i] = m[i] && !atLimit[i];
   // Opening: erode, then keep what lies within reach of the eroded core.
   auto core = newMask(g);
   for (std::size_t i = 0; i < n; ++i) core->GetBufferPointer()[i] = d[i] < -split.erosionMm ? 1 : 0;
@@ -670,6 +722,8 @@ NeckSplit splitAtNecks(MaskImage* mask, const ImageGeometry& g, const std::vecto
   for (std::size_t i = 0; i < n; ++i)
     if (m[i] && fromCore->GetBufferPointer()[i] > reach) m[i] = 0;
   keepSeedComponents(mask, g, seedVoxels);
+  if (giveBackBorder)
+    restoreWithin(mask, givenBack, g, split.erosionMm);
 
   std::size_t after = 0;
   for (std::size_t i = 0; i < n; ++i) after += m[i];
@@ -1235,8 +1289,10 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     diag.enclosingRimShellFraction = rim.brightFraction;
     if (rim.upper > model.upper) {
       diag.enclosingRimHu = rim.median;
+      // The rim's bound is its own spread on the denoised image (not a midpoint towards a
+      // neighbour): the boundary refinement keeps testing it there, as raw noise (SD 15-19 HU on
+      // the GTV) would take the rim's brighter voxels off its border.
       model.upper = rim.upper;
-      brightWidened = true;
       std::vector<std::size_t> samples = lesionSample;
       samples.insert(samples.end(), rim.voxels.begin(), rim.voxels.end());
       region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
@@ -1246,7 +1302,9 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       keepSeedComponents(region, g, anchors());
       // The cut is a bound, not a border: the organ's slices below or above the lesion stay
       // joined to it over the whole slice and go as a whole. The opening stays as it is (a
-      // gentler one lets the rest of the organ run into the search sphere).
+      // gentler one lets the rest of the organ run into the search sphere), but what it drops
+      // within its own radius of what it keeps comes back: the rim's bays and pores (its
+      // brightest parts lie above the interval and the cut), where the ball does not fit.
       if (diag.brightNeighbourCutHu && options.maxOpenSliceFraction < 1.0) {
         const std::size_t removed = stopAtOpenSlices(region, working, g, allowed, model.lower, model.upper, seedVoxels,
                                                      options.maxOpenSliceFraction, false);
@@ -1256,7 +1314,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       // The rim's wider interval may reach a neighbouring organ: parts that run into the search
       // sphere's rim are leaks (the checks below refuse a region there).
       for (std::size_t i = 0; i < n; ++i) atLimit[i] = atLimit[i] || rho[i] > 0.9;
-      split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, options.neckOpeningFraction);
+      split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, options.neckOpeningFraction,
+                           /*giveBackBorder=*/true);
     }
   }
   diag.seedDepthMm = split.seedDepthMm;
@@ -1266,7 +1325,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
 
   // 7. Boundary refinement: denoising moves convex edges inwards (curvature flow, median), so
   // within one voxel of the boundary re-decide on the undenoised intensities against the
-  // midpoint bounds; bounds that were not widened keep the denoised test.
+  // midpoint bounds; bounds that were not widened to a midpoint (and the rim's bound of step 6a)
+  // keep the denoised test.
   {
     auto dist = signedDistance(region);
     const float* d = dist->GetBufferPointer();

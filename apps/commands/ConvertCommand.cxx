@@ -115,6 +115,7 @@ cli::Command convertCommand() {
     if (!dicomio::isVolumeFileName(output)) {
       throw UsageError(fmt::format("--output '{}': expected a .nrrd, .nhdr, .nii or .nii.gz name", output.string()));
     }
+    ensureOutputSparesInputs(output, {input}, "--output");
     dicomio::LoadOptions options;
     if (args.has("series")) options.seriesInstanceUid = args.string("series");
     options.tilt = args.string("tilt") == "keep-sheared" ? dicomio::TiltHandling::KeepSheared

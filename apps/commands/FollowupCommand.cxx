@@ -1,6 +1,7 @@
 // lesionkit followup: baseline + follow-up scans and the baseline lesion map → registration,
 // tracked lesions, change figures, change maps and response categories over time. All logic
 // lives in lesion::longitudinal (and lesion::segmentation for re-segmentation).
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <ostream>
@@ -21,6 +22,34 @@
 #include "lesion/segmentation/SoftTissueSegmentation.h"
 
 namespace lesion::commands {
+
+namespace {
+
+/// Scans smaller than this fail inside the registration with ITK's words ("A spacing of 0 is not
+/// allowed", "VirtualSampledPointSet must have 1 or more points") or with a local region "outside
+/// the follow-up scan" (measured from 4 x 4 x 4 to 12 x 12 x 8 voxels; 12 x 12 x 12, 24 x 24 x 8,
+/// 40 x 40 x 4 and 256 x 256 x 5 register): refused up front, naming the file.
+constexpr std::size_t kMinVoxelsPerAxis = 4;
+constexpr std::size_t kMinVoxels = 4096;
+
+void checkRegistrable(const ImageGeometry& g, const std::string& role, const std::string& path) {
+  const auto& n = g.size;
+  if (std::min({n[0], n[1], n[2]}) >= kMinVoxelsPerAxis && g.voxelCount() >= kMinVoxels)
+    return;
+  throw InputError(fmt::format("{} '{}' ({} x {} x {} voxels) is too small to register: a follow-up needs scans of at "
+                               "least {} voxels along each axis and {} in all",
+                               role, path, n[0], n[1], n[2], kMinVoxelsPerAxis, kMinVoxels));
+}
+
+/// A distance in mm that cannot be negative (a margin, a voxel size); UsageError naming the option.
+double nonNegativeMm(const cli::Arguments& args, const std::string& name, const std::string& option) {
+  const double mm = args.number(name);
+  if (!(mm >= 0.0))
+    throw UsageError(fmt::format("{}: expected a distance of 0 mm or more, got {}", option, mm));
+  return mm;
+}
+
+} // namespace
 
 cli::Command followupCommand() {
   using cli::Channel;
@@ -59,7 +88,9 @@ cli::Command followupCommand() {
       .asRequired()
       .withExtensions(".nrrd,.nii.gz,.nii");
   c.add({"output", ParameterType::Directory, "Output folder",
-         "folder for the timeline, tables, masks, transforms and change maps.", Channel::Output, std::nullopt, 'o'})
+         "folder for the timeline, tables, masks, transforms and change maps (replaced as a whole when complete; "
+         "an existing folder only when empty or an earlier follow-up output, one with timeline.json).",
+         Channel::Output, std::nullopt, 'o'})
       .asRequired();
   c.add({"lesion", ParameterType::String, "Lesion",
          "LABEL:KIND:NAME, e.g. 2:soft-tissue:axilla or 1:lytic-bone:L4; bone kinds are assessed "
@@ -175,7 +206,12 @@ cli::Command followupCommand() {
     const std::filesystem::path baselinePath = args.path("baseline");
     const std::vector<std::string> followupPaths = args.strings("followup");
     const std::filesystem::path lesionsPath = args.path("lesions");
-    StagedOutputFolder out(args.path("output")); // checks the destination before the slow part
+    std::vector<std::filesystem::path> inputs{baselinePath, lesionsPath};
+    inputs.insert(inputs.end(), followupPaths.begin(), followupPaths.end());
+    if (args.has("reference"))
+      inputs.push_back(args.path("reference"));
+    ensureOutputSparesInputs(args.path("output"), inputs, "--output");
+    StagedOutputFolder out(args.path("output"), "timeline.json"); // checks the destination before the slow part
 
     longitudinal::FollowupOptions options;
     for (const std::string& text : args.strings("lesion"))
@@ -207,11 +243,11 @@ cli::Command followupCommand() {
       throw UsageError("--reference-label and --anchor need --reference (the label map holding those labels)");
     options.softTissueMethod = longitudinal::parseMaskMethod(args.string("softTissueMethod"));
     options.boneMethod = longitudinal::parseMaskMethod(args.string("boneMethod"));
-    options.growthMarginMm = args.number("growthMarginMm");
-    options.localMarginMm = args.number("localMarginMm");
+    options.growthMarginMm = nonNegativeMm(args, "growthMarginMm", "--growth-margin-mm");
+    options.localMarginMm = nonNegativeMm(args, "localMarginMm", "--local-margin-mm");
     options.localRefinement = !args.flag("noLocal");
     options.softTissueRegistration = longitudinal::parseSoftTissueRegistration(args.string("softTissueRegistration"));
-    options.globalRegistration.globalVoxelSizeMm = args.number("globalVoxelSizeMm");
+    options.globalRegistration.globalVoxelSizeMm = nonNegativeMm(args, "globalVoxelSizeMm", "--global-voxel-size-mm");
     options.calcification.fromReference = args.string("calcificationThresholdHu") == "auto";
     if (!options.calcification.fromReference) {
       try {
@@ -225,6 +261,7 @@ cli::Command followupCommand() {
 
     ctx.progress.report(0.0, "loading baseline");
     const dicomio::LoadedVolume baseline = dicomio::loadVolume(baselinePath);
+    checkRegistrable(baseline.volume.geometry, "baseline", baselinePath.string());
     const LabelMap lesions = dicomio::readLabelMapFile(lesionsPath);
     std::optional<LabelMap> reference;
     if (args.has("reference")) reference = dicomio::readLabelMapFile(args.path("reference"));
@@ -248,7 +285,11 @@ cli::Command followupCommand() {
     run.reference = reference ? &*reference : nullptr;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {
       const std::string path = followupPaths[f];
-      run.followups.push_back({fmt::format("follow-up-{}", f + 1), path, [path] { return dicomio::loadVolume(path).volume; }});
+      run.followups.push_back({fmt::format("follow-up-{}", f + 1), path, [path] {
+                                 Volume v = dicomio::loadVolume(path).volume;
+                                 checkRegistrable(v.geometry, "follow-up", path);
+                                 return v;
+                               }});
     }
     run.options = options;
     run.flags = flags;

@@ -1,5 +1,6 @@
 // lesionkit measure: a volume and a label map → per-lesion measurements as JSON (schema v1),
 // CSV and a summary. All logic lives in lesion::measurement and lesion::reporting.
+#include <cmath>
 #include <filesystem>
 #include <ostream>
 
@@ -20,13 +21,30 @@ namespace lesion::commands {
 
 namespace {
 
-std::string gridText(const ImageGeometry& g) {
-  return fmt::format("{}x{}x{} voxels, spacing {:.4g} x {:.4g} x {:.4g} mm, origin {}", g.size[0], g.size[1], g.size[2],
-                     g.spacing.x, g.spacing.y, g.spacing.z, formatPoint(g.origin));
+/// `withAxes`: also the direction of each voxel axis, for grids that differ only there (a flipped axis).
+std::string gridText(const ImageGeometry& g, bool withAxes) {
+  std::string text = fmt::format("{}x{}x{} voxels, spacing {:.4g} x {:.4g} x {:.4g} mm, origin {}", g.size[0],
+                                 g.size[1], g.size[2], g.spacing.x, g.spacing.y, g.spacing.z, formatPoint(g.origin));
+  if (withAxes) {
+    text += ", axes";
+    for (std::size_t a = 0; a < 3; ++a) {
+      const Vec3 d = g.direction.column(a);
+      text += fmt::format(" ({:.3g}, {:.3g}, {:.3g})", d.x, d.y, d.z);
+    }
+  }
+  return text;
+}
+
+/// The direction part of ImageGeometry::sameGrid (same tolerance).
+bool sameAxes(const ImageGeometry& a, const ImageGeometry& b) {
+  for (std::size_t i = 0; i < 9; ++i)
+    if (std::abs(a.direction.m[i] - b.direction.m[i]) > 1e-6)
+      return false;
+  return true;
 }
 
 void ensureParentWritable(const std::filesystem::path& file) {
-  ensureWritableFolder(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
+  checkWritableFolder(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
 }
 
 } // namespace
@@ -117,8 +135,13 @@ cli::Command measureCommand() {
     const std::filesystem::path maskPath = args.has("mask") ? args.path("mask") : std::filesystem::path{};
     const std::filesystem::path output = args.path("output");
     // Check where results go before the slow part, so a typo costs nothing.
+    ensureOutputSparesInputs(output, {volumePath, maskPath}, "--output");
     ensureParentWritable(output);
-    if (args.has("csv")) ensureParentWritable(args.path("csv"));
+    if (args.has("csv")) {
+      ensureDistinctOutputs({{"--output", output}, {"--csv", args.path("csv")}});
+      ensureOutputSparesInputs(args.path("csv"), {volumePath, maskPath}, "--csv");
+      ensureParentWritable(args.path("csv"));
+    }
 
     measurement::MeasurementOptions options;
     for (const std::string& text : args.strings("label")) {
@@ -148,11 +171,13 @@ cli::Command measureCommand() {
                                                    loaded.volume, segmentation::SoftTissueInit::fromSeeds(args.points("seed")),
                                                    {}, ctx.progress.sub(0.05, 0.3))
                                                    .labels;
-    if (!labels.geometry.sameGrid(loaded.volume.geometry))
+    if (!labels.geometry.sameGrid(loaded.volume.geometry)) {
+      const bool withAxes = !sameAxes(labels.geometry, loaded.volume.geometry);
       throw InputError(fmt::format("mask '{}' ({}) is not on the grid of volume '{}' ({}): resample the mask onto "
                                    "the volume first",
-                                   maskPath.string(), gridText(labels.geometry), volumePath.string(),
-                                   gridText(loaded.volume.geometry)));
+                                   maskPath.string(), gridText(labels.geometry, withAxes), volumePath.string(),
+                                   gridText(loaded.volume.geometry, withAxes)));
+    }
     options.intensityUnit = intensityUnitFor(args, loaded);
 
     ctx.progress.report(0.3, "measuring");

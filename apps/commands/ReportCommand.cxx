@@ -170,7 +170,9 @@ cli::Command reportCommand() {
          "(instead of VOLUME and --mask).",
          Channel::Input})
       .withExtensions(".json");
-  c.add({"output", ParameterType::Directory, "Output folder", "folder to write (replaced as a whole when complete).",
+  c.add({"output", ParameterType::Directory, "Output folder",
+         "folder to write (replaced as a whole when complete; an existing folder only when empty or an "
+         "earlier report, one with report.json).",
          Channel::Output, std::nullopt, 'o'})
       .asRequired();
   c.add({"lesion", ParameterType::String, "Lesion",
@@ -225,7 +227,10 @@ cli::Command reportCommand() {
       if (it != options.lesions.end()) *it = spec; else options.lesions.push_back(spec);
     }
     options.computeSurfaceMesh = true;
-    StagedOutputFolder out(args.path("output"));
+    const std::filesystem::path measurementsPath =
+        args.has("measurements") ? args.path("measurements") : std::filesystem::path{};
+    ensureOutputSparesInputs(args.path("output"), {volumePath, maskPath, measurementsPath}, "--output");
+    StagedOutputFolder out(args.path("output"), "report.json");
 
     ctx.progress.report(0.0, "loading and measuring");
     // A --measurements report keeps its own unit unless one is chosen here; earlier reports keep theirs.

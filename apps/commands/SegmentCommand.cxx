@@ -31,20 +31,40 @@ std::pair<Vec3, Vec3> parseRecistLine(const std::string& text) {
 
 Vec3 fromRas(const Vec3& p, bool ras) { return ras ? Vec3{-p.x, -p.y, p.z} : p; }
 
+/// A seed off the scan is a wrong argument found before the slow spine labelling, not a
+/// processing failure ("no lesion there") after it. Inside: rounds to a voxel of the grid.
+void checkSeedsOnVolume(const std::vector<Vec3>& seeds, const ImageGeometry& grid,
+                        const std::filesystem::path& volume) {
+  for (const Vec3& p : seeds) {
+    const Vec3 index = grid.pointToIndex(p);
+    for (std::size_t a = 0; a < 3; ++a) {
+      if (!(index[a] > -0.5 && index[a] < double(grid.size[a]) - 0.5))
+        throw InputError(
+            fmt::format("--seed {} (LPS mm) lies outside volume '{}' ({} x {} x {} voxels, {} to {} mm); "
+                        "check the coordinate system (LPS by default, --ras flips x and y)",
+                        formatPoint(p), volume.string(), grid.size[0], grid.size[1], grid.size[2],
+                        formatPoint(grid.indexToPoint(0, 0, 0)),
+                        formatPoint(grid.indexToPoint(grid.size[0] - 1, grid.size[1] - 1, grid.size[2] - 1))));
+    }
+  }
+}
+
 /// --kind lytic (lesion::spine): the spine is labelled, the lytic lesion at the --seed (or every
 /// labelled lesion without one) is written as label 1: lytic, soft-tissue and sclerotic parts.
 void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
   if (args.has("box") || args.has("recist")) throw UsageError("--kind lytic takes --seed points (or none: every lesion found)");
   const std::filesystem::path output = args.path("output");
-  ensureWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
+  ensureOutputSparesInputs(output, {args.path("volume")}, "--output");
+  checkWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
   ctx.progress.report(0.0, "loading");
   dicomio::LoadOptions loadOptions;
   if (args.has("series")) loadOptions.seriesInstanceUid = args.string("series");
   const dicomio::LoadedVolume loaded = dicomio::loadVolume(args.path("volume"), loadOptions);
-  const spine::SpineResult vertebrae = spine::segmentSpine(loaded.volume, {}, ctx.progress.sub(0.1, 0.6));
-  const spine::LyticResult lytic = spine::detectLyticLesions(loaded.volume, vertebrae, {}, ctx.progress.sub(0.6, 0.9));
   std::vector<Vec3> seeds;
   for (const Vec3& p : args.points("seed")) seeds.push_back(fromRas(p, args.flag("ras")));
+  checkSeedsOnVolume(seeds, loaded.volume.geometry, args.path("volume"));
+  const spine::SpineResult vertebrae = spine::segmentSpine(loaded.volume, {}, ctx.progress.sub(0.1, 0.6));
+  const spine::LyticResult lytic = spine::detectLyticLesions(loaded.volume, vertebrae, {}, ctx.progress.sub(0.6, 0.9));
   const LabelMap mask = spine::lyticLesionsAtSeeds(lytic, seeds, 1);
   std::vector<std::uint16_t> chosen;
   for (const Vec3& p : seeds) {
@@ -160,7 +180,8 @@ cli::Command segmentCommand() {
     if (!(options.maxDiameterMm > 0.0))
       throw UsageError(fmt::format("--max-diameter-mm: expected a positive diameter, got {}", options.maxDiameterMm));
     // Check where the mask goes before the slow part, so a typo costs nothing.
-    ensureWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
+    ensureOutputSparesInputs(output, {volumePath}, "--output");
+    checkWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
 
     ctx.progress.report(0.0, "loading");
     dicomio::LoadOptions loadOptions;

@@ -23,7 +23,7 @@ namespace {
 nlohmann::json point(const Vec3& p) { return nlohmann::json::array({p.x, p.y, p.z}); }
 
 void ensureParentWritable(const std::filesystem::path& file) {
-  ensureWritableFolder(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
+  checkWritableFolder(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
 }
 
 nlohmann::json fociJson(const spine::BoneFocusResult& foci) {
@@ -247,9 +247,17 @@ cli::Command spineCommand() {
     lyticOptions.minConfidence = args.number("minConfidence");
     lyticOptions.scleroticFoci = args.flag("sclerotic");
     // Check where results go before the slow part, so a typo costs nothing.
+    ensureOutputSparesInputs(output, {args.path("volume")}, "--output");
     ensureParentWritable(output);
-    for (const char* name : {"json", "bodies", "lesions", "components"})
-      if (args.has(name)) ensureParentWritable(args.path(name));
+    std::vector<std::pair<std::string, std::filesystem::path>> outputs{{"--output", output}};
+    for (const char* name : {"json", "bodies", "lesions", "components"}) {
+      if (!args.has(name))
+        continue;
+      outputs.emplace_back(fmt::format("--{}", name), args.path(name));
+      ensureOutputSparesInputs(args.path(name), {args.path("volume")}, outputs.back().first);
+      ensureParentWritable(args.path(name));
+    }
+    ensureDistinctOutputs(outputs);
 
     ctx.progress.report(0.0, "loading");
     dicomio::LoadOptions loadOptions;

@@ -30,7 +30,79 @@ std::string fullExtension(const fs::path& p) {
   return p.extension().string();
 }
 
+/// `path` made absolute with links and ".." resolved as far as it exists; no trailing separator.
+fs::path resolvedPath(fs::path path) {
+  if (path.filename().empty())
+    path = path.parent_path(); // "out/" -> "out"
+  std::error_code ec;
+  const fs::path resolved = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  return ec ? fs::absolute(path, ec).lexically_normal() : resolved;
+}
+
+/// True when `inner` is `outer` or lies inside it (after resolving both).
+bool isSameOrInside(const fs::path& inner, const fs::path& outer) {
+  const fs::path in = resolvedPath(inner), out = resolvedPath(outer);
+  auto i = in.begin();
+  for (auto o = out.begin(); o != out.end(); ++o, ++i) {
+    if (i == in.end() || *i != *o)
+      return false;
+  }
+  return true;
+}
+
+/// An existing `folder` may be replaced (deleted) only when empty or an earlier output (holding
+/// `marker`); anything else is a folder of the user's own, such as the study next to the inputs.
+void checkReplaceable(const fs::path& folder, const std::string& marker) {
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec) || fs::exists(folder / marker, ec))
+    return;
+  const fs::directory_iterator entries(folder, ec);
+  if (ec)
+    throw InputError(fmt::format("cannot list output folder '{}': {}", folder.string(), ec.message()));
+  if (entries == fs::directory_iterator{})
+    return;
+  throw InputError(
+      fmt::format("output folder '{}' exists and holds other files ('{}'); replacing it would delete them: "
+                  "choose a new or empty folder (only an earlier output, one with {}, is replaced)",
+                  folder.string(), entries->path().filename().string(), marker));
+}
+
+/// Hard links are one file under two names: only the file system can tell.
+bool isSameExistingFile(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  return fs::exists(a, ec) && fs::exists(b, ec) && fs::equivalent(a, b, ec) && !ec;
+}
+
 } // namespace
+
+void ensureOutputSparesInputs(const fs::path& output, const std::vector<fs::path>& inputs, const std::string& option) {
+  for (const fs::path& input : inputs) {
+    if (input.empty())
+      continue;
+    if (isSameExistingFile(input, output) || resolvedPath(input) == resolvedPath(output)) {
+      throw UsageError(fmt::format("{} '{}' is the input '{}': writing it would overwrite the input; choose another "
+                                   "output name",
+                                   option, output.string(), input.string()));
+    }
+    if (isSameOrInside(input, output)) {
+      throw UsageError(fmt::format("{} '{}' holds the input '{}': the output folder is replaced as a whole, which "
+                                   "would delete the input; choose another output folder",
+                                   option, output.string(), input.string()));
+    }
+  }
+}
+
+void ensureDistinctOutputs(const std::vector<std::pair<std::string, fs::path>>& outputs) {
+  for (std::size_t a = 0; a < outputs.size(); ++a) {
+    for (std::size_t b = a + 1; b < outputs.size(); ++b) {
+      if (resolvedPath(outputs[a].second) != resolvedPath(outputs[b].second))
+        continue;
+      throw UsageError(
+          fmt::format("{} and {} both name '{}': the second would replace the first; give each its own file",
+                      outputs[a].first, outputs[b].first, outputs[b].second.string()));
+    }
+  }
+}
 
 void ensureWritableFolder(const fs::path& folder) {
   std::error_code ec;
@@ -44,6 +116,39 @@ void ensureWritableFolder(const fs::path& folder) {
     throw InputError(fmt::format("cannot write to output folder '{}': {}", f.string(), std::strerror(errno)));
   }
 }
+
+void checkWritableFolder(const fs::path& folder) {
+  std::error_code ec;
+  fs::path existing = fs::absolute(folder.empty() ? fs::path{"."} : folder, ec).lexically_normal();
+  if (existing.filename().empty())
+    existing = existing.parent_path(); // "out/" -> "out"
+  while (!fs::exists(existing, ec) && existing.has_relative_path())
+    existing = existing.parent_path();
+  if (!fs::is_directory(existing, ec)) {
+    throw InputError(
+        fmt::format("cannot create output folder '{}': '{}' is not a folder", folder.string(), existing.string()));
+  }
+  if (::access(existing.c_str(), W_OK | X_OK) != 0) {
+    throw InputError(fmt::format("cannot write to output folder '{}': {}", folder.string(), std::strerror(errno)));
+  }
+}
+
+namespace {
+
+/// The highest missing folder on the way to `folder`; empty when it exists.
+fs::path highestMissingFolder(const fs::path& folder) {
+  std::error_code ec;
+  fs::path missing;
+  for (fs::path p = fs::absolute(folder, ec).lexically_normal(); !p.empty() && !fs::exists(p, ec);
+       p = p.parent_path()) {
+    missing = p;
+    if (!p.has_relative_path())
+      break;
+  }
+  return missing;
+}
+
+} // namespace
 
 fs::path temporarySiblingPath(const fs::path& target) {
   const std::string ext = fullExtension(target);
@@ -79,14 +184,18 @@ void writeTextFileAtomically(const fs::path& target, const std::string& text) {
   });
 }
 
-StagedOutputFolder::StagedOutputFolder(fs::path target) : m_Target(std::move(target)) {
+StagedOutputFolder::StagedOutputFolder(fs::path target, const std::string& earlierOutputMarker)
+    : m_Target(std::move(target)) {
   if (m_Target.filename().empty()) m_Target = m_Target.parent_path(); // "out/" -> "out"
   const fs::path parent = m_Target.has_parent_path() ? m_Target.parent_path() : fs::path{"."};
+  m_CreatedAncestor = highestMissingFolder(parent);
   ensureWritableFolder(parent);
   std::error_code ec;
   if (fs::exists(m_Target, ec) && !fs::is_directory(m_Target, ec)) {
     throw InputError(fmt::format("output '{}' exists and is not a folder", m_Target.string()));
   }
+  if (!earlierOutputMarker.empty())
+    checkReplaceable(m_Target, earlierOutputMarker);
   m_Staging = parent / fmt::format(".{}.part-{}", m_Target.filename().string(), uniqueTag());
   fs::create_directories(m_Staging, ec);
   if (ec) throw InputError(fmt::format("cannot create '{}': {}", m_Staging.string(), ec.message()));
@@ -96,6 +205,14 @@ StagedOutputFolder::~StagedOutputFolder() {
   if (!m_Committed) {
     std::error_code ignored;
     fs::remove_all(m_Staging, ignored);
+    // Folders made for the target go too, as far as they are empty (fs::remove takes no others).
+    if (!m_CreatedAncestor.empty()) {
+      for (fs::path p = fs::absolute(m_Staging, ignored).lexically_normal().parent_path();
+           p.string().size() >= m_CreatedAncestor.string().size(); p = p.parent_path()) {
+        if (!fs::remove(p, ignored))
+          break;
+      }
+    }
   }
 }
 

@@ -86,3 +86,79 @@ TEST(AtomicOutput, StagedFolderAppearsOnlyOnCommitAndReplacesOldOutputs) {
   }
   EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"results", "results/b.txt"}));
 }
+
+TEST(AtomicOutput, AnOutputThatWouldOverwriteOrDeleteAnInputIsAUsageError) {
+  test::ScratchFolder dir;
+  fs::create_directories(dir / "study");
+  std::ofstream(dir / "study" / "ct.nrrd") << "ct";
+  fs::create_symlink(dir / "study" / "ct.nrrd", dir / "link.nrrd");
+  const fs::path ct = dir / "study" / "ct.nrrd";
+  auto message = [&](const fs::path& output) {
+    try {
+      ensureOutputSparesInputs(output, {ct}, "--output");
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  // The same file under another spelling or through a link; a folder (replaced as a whole) holding it.
+  EXPECT_NE(message(dir / "study" / "." / "ct.nrrd").find("is the input"), std::string::npos);
+  EXPECT_NE(message(dir / "link.nrrd").find("is the input"), std::string::npos);
+  EXPECT_NE(message(dir / "study").find("holds the input"), std::string::npos);
+  EXPECT_NE(message(dir.path()).find("ct.nrrd"), std::string::npos);
+  // Next to the input, or a new folder beside it: fine.
+  EXPECT_EQ(message(dir / "study" / "mask.nrrd"), "");
+  EXPECT_EQ(message(dir / "stud"), "");
+  EXPECT_EQ(readText(ct), "ct");
+}
+
+TEST(AtomicOutput, StagedFolderWithAMarkerReplacesOnlyEmptyFoldersAndEarlierOutputs) {
+  test::ScratchFolder dir;
+  fs::create_directories(dir / "mine");
+  std::ofstream(dir / "mine" / "notes.txt") << "keep";
+  try {
+    StagedOutputFolder staged(dir / "mine", "timeline.json");
+    FAIL() << "a folder of other files would be replaced";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("notes.txt"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(readText(dir / "mine" / "notes.txt"), "keep");
+  fs::create_directories(dir / "empty");
+  for (const char* name : {"empty", "earlier"}) {
+    StagedOutputFolder staged(dir / name, "timeline.json");
+    std::ofstream(staged.path("timeline.json")) << name;
+    staged.commit();
+  }
+  StagedOutputFolder again(dir / "earlier", "timeline.json"); // holds timeline.json now
+  std::ofstream(again.path("timeline.json")) << "again";
+  again.commit();
+  EXPECT_EQ(readText(dir / "earlier" / "timeline.json"), "again");
+  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"earlier", "earlier/timeline.json", "empty",
+                                                                   "empty/timeline.json", "mine", "mine/notes.txt"}));
+}
+
+TEST(AtomicOutput, EarlyChecksAndAbandonedStagingLeaveNoEmptyFolders) {
+  // A command checks its output folder before reading its inputs; a bad input then must not leave
+  // the folders it named behind ("outputs appear complete or not at all").
+  test::ScratchFolder dir;
+  checkWritableFolder(dir / "new" / "deeper");
+  { StagedOutputFolder abandoned(dir / "made" / "for" / "results"); }
+  EXPECT_TRUE(test::listFiles(dir.path()).empty());
+  std::ofstream(dir / "plainfile") << "x";
+  EXPECT_THROW(checkWritableFolder(dir / "plainfile" / "sub"), InputError);
+  // An ancestor that held something before stays.
+  fs::create_directories(dir / "kept");
+  { StagedOutputFolder abandoned(dir / "kept" / "new" / "results"); }
+  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"kept", "plainfile"}));
+}
+
+TEST(AtomicOutput, TwoOutputsOfOneRunNamingTheSameFileAreAUsageError) {
+  test::ScratchFolder dir;
+  EXPECT_NO_THROW(ensureDistinctOutputs({{"--output", dir / "r.json"}, {"--csv", dir / "r.csv"}}));
+  try {
+    ensureDistinctOutputs({{"--output", dir / "r.json"}, {"--csv", dir / "sub" / ".." / "r.json"}});
+    FAIL() << "the CSV would replace the JSON report";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--output and --csv both name"), std::string::npos) << e.what();
+  }
+}

@@ -1,8 +1,10 @@
 #include "lesion/dicomio/DicomHeader.h"
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
+#include <fstream>
+#include <string>
 #include <system_error>
 #include <thread>
 
@@ -251,11 +253,23 @@ std::vector<SkippedFile> missingDicomdirReferences(const std::filesystem::path& 
   return missing;
 }
 
+namespace {
+
+/// The 128-byte preamble and "DICM" of a DICOM Part 10 file.
+bool hasDicomPreamble(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[132] = {};
+  return in.read(head, sizeof head) && std::string(head + 128, 4) == "DICM";
+}
+
+} // namespace
+
 DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress, unsigned threads) {
   std::sort(files.begin(), files.end());
   // One slot per file, filled in parallel, collected in path order.
   std::vector<std::optional<DicomInstance>> headers(files.size());
   std::vector<std::string> reasons(files.size());
+  std::vector<char> unparsable(files.size(), 0); // char, not bool: written from several threads
   std::atomic<std::size_t> next{0}, done{0};
   auto worker = [&](bool reports) {
     for (std::size_t i = next.fetch_add(1); i < files.size(); i = next.fetch_add(1)) {
@@ -272,8 +286,10 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
           }
         } catch (const DicomError& e) {
           reasons[i] = e.what();
+          unparsable[i] = 1;
         } catch (const std::exception& e) { // e.g. std::bad_alloc on a hostile length field
           reasons[i] = "'" + file.string() + "': " + e.what();
+          unparsable[i] = 1;
         }
       }
       const std::size_t finished = done.fetch_add(1) + 1;
@@ -292,7 +308,7 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
     if (headers[i]) {
       result.instances.push_back(std::move(*headers[i]));
     } else {
-      result.skipped.push_back({files[i], reasons[i]});
+      result.skipped.push_back({files[i], reasons[i], unparsable[i] && hasDicomPreamble(files[i])});
       if (files[i].filename() == "DICOMDIR") {
         for (SkippedFile& m : missingDicomdirReferences(files[i])) result.skipped.push_back(std::move(m));
       }

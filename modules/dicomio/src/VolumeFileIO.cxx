@@ -7,11 +7,15 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
+#include <sstream>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <itkCastImageFilter.h>
 #include <itkImageFileReader.h>
 #include <itkImageFileWriter.h>
@@ -20,7 +24,7 @@
 #include <itkNiftiImageIOFactory.h>
 #include <itkNrrdImageIO.h>
 #include <itkNrrdImageIOFactory.h>
-#include <fmt/format.h>
+#include <zlib.h>
 
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
@@ -49,6 +53,133 @@ itk::ImageIOBase::Pointer ioFor(const fs::path& path) {
   throw InputError(fmt::format("'{}': unsupported volume file type (expected .nrrd, .nhdr, .nii or .nii.gz)", path.string()));
 }
 
+/// ITK's exception text in the user's terms: without "itk::ERROR: NrrdImageIO(0x55d0c8f1fa80): ",
+/// teem's function names and its chain of bare "trouble" lines; what is left joined on one line.
+std::string itkReason(const itk::ExceptionObject& e) {
+  std::string text = e.GetDescription();
+  for (const std::string prefix : {"itk::ERROR: ", "ITK ERROR: "})
+    if (text.rfind(prefix, 0) == 0)
+      text.erase(0, prefix.size());
+  const auto close = text.find("): "); // "ClassName(0x...): "
+  if (close != std::string::npos && text.find("(0x") < close && text.find(' ') > text.find("(0x"))
+    text.erase(0, close + 3);
+  std::string reason;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("[nrrd] ", 0) == 0)
+      line.erase(0, 7);
+    // A teem function name ("_nrrdRead: ", "nrrdSave: ") in front of its message.
+    const auto colon = line.find(':');
+    if (colon != std::string::npos && line.find(' ') > colon && line.find("nrrd") < colon)
+      line.erase(0, std::min(line.size(), colon + 2));
+    const bool bareTrouble = line == "trouble" || line.rfind("trouble reading", 0) == 0;
+    const bool namesTheFile =
+        line.find("Error reading ") != std::string::npos || line.find("Error writing ") != std::string::npos;
+    if (!line.empty() && !bareTrouble && !namesTheFile)
+      reason += (reason.empty() ? "" : "; ") + line;
+  }
+  return reason.empty() ? e.GetDescription() : reason;
+}
+
+/// Voxel spacing from the header, checked before ITK's own "spacing of 0" exception.
+void checkHeaderSpacing(const fs::path& path, const itk::ImageIOBase& io) {
+  const unsigned axes = std::min(3u, io.GetNumberOfDimensions());
+  for (unsigned a = 0; a < axes; ++a) {
+    if (!(io.GetSpacing(a) > 0.0) || !std::isfinite(io.GetSpacing(a))) {
+      std::string spacing;
+      for (unsigned b = 0; b < axes; ++b)
+        spacing += fmt::format("{}{:g}", b ? " x " : "", io.GetSpacing(b));
+      throw InputError(fmt::format("'{}': voxel spacing must be positive, found {} mm", path.string(), spacing));
+    }
+  }
+}
+
+/// Where a NIfTI file's voxels start and how many bytes they take on disk (from its own dim[] and
+/// bitpix: ITK reports a rescaled int16 file as float), for a NIfTI-1 or -2 header in either byte
+/// order, read through zlib so that .nii and .nii.gz are one case; nullopt when it is not NIfTI.
+struct NiftiLayout {
+  std::uint64_t voxelOffset;
+  std::uint64_t voxelBytes;
+};
+
+constexpr std::size_t kNiftiSniffBytes = 176; // through NIfTI-2's vox_offset
+
+std::optional<NiftiLayout> niftiLayout(gzFile file) {
+  unsigned char header[kNiftiSniffBytes];
+  if (gzread(file, header, sizeof header) != int(sizeof header))
+    return std::nullopt;
+  auto value = [&](std::size_t at, std::size_t bytes, bool swap) {
+    std::uint64_t v = 0;
+    for (std::size_t b = 0; b < bytes; ++b)
+      v |= std::uint64_t(header[at + (swap ? bytes - 1 - b : b)]) << (8 * b);
+    return v;
+  };
+  // dim[0] dimensions from dim[1] on; each `width` bytes from `at`; bitpix in bits.
+  auto voxelBytes = [&](std::size_t at, std::size_t width, std::uint64_t bitpix, bool swap) {
+    const std::uint64_t dims = std::min<std::uint64_t>(value(at, width, swap), 7);
+    std::uint64_t count = 1;
+    for (std::uint64_t d = 1; d <= dims; ++d)
+      count *= std::max<std::uint64_t>(1, value(at + d * width, width, swap));
+    return count * (bitpix / 8);
+  };
+  for (const bool swap : {false, true}) {
+    const std::uint64_t size = value(0, 4, swap);
+    if (size == 540)
+      return NiftiLayout{value(168, 8, swap), voxelBytes(16, 8, value(14, 2, swap), swap)}; // NIfTI-2
+    if (size == 348) {                                                                      // NIfTI-1
+      const auto bits = static_cast<std::uint32_t>(value(108, 4, swap));
+      float offset;
+      std::memcpy(&offset, &bits, sizeof offset);
+      return NiftiLayout{offset >= 348.0f ? std::uint64_t(offset) : 352u, voxelBytes(40, 2, value(72, 2, swap), swap)};
+    }
+  }
+  return std::nullopt;
+}
+
+/// The gzip trailer holds the uncompressed size modulo 2^32: equal to what is needed, the file is
+/// whole without inflating it twice.
+bool gzipTrailerSays(const fs::path& path, std::uint64_t bytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in || in.tellg() < 4)
+    return false;
+  in.seekg(-4, std::ios::end);
+  unsigned char t[4];
+  in.read(reinterpret_cast<char*>(t), 4);
+  const std::uint32_t size = t[0] | (t[1] << 8) | (t[2] << 16) | (std::uint32_t(t[3]) << 24);
+  return in && size == static_cast<std::uint32_t>(bytes);
+}
+
+/// ITK fills the missing part of a truncated NIfTI file (.nii or .nii.gz) with zeros without a
+/// word, so a broken download would be measured as part of a patient: check the length first.
+void checkNiftiComplete(const fs::path& path) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (!file)
+    throw InputError(fmt::format("'{}': cannot open: {}", path.string(), std::strerror(errno)));
+  const std::optional<NiftiLayout> layout = niftiLayout(file);
+  const bool compressed = gzdirect(file) == 0;
+  const std::uint64_t needed = layout ? layout->voxelOffset + layout->voxelBytes : 0;
+  std::uint64_t found = needed;
+  if (layout && !compressed) {
+    std::error_code ec;
+    found = fs::file_size(path, ec);
+  } else if (layout && !gzipTrailerSays(path, needed)) {
+    found = kNiftiSniffBytes;
+    std::vector<char> buffer(1 << 20);
+    int n;
+    while ((n = gzread(file, buffer.data(), unsigned(buffer.size()))) > 0)
+      found += std::uint64_t(n);
+    if (n < 0)
+      found = std::min(found, needed - 1); // a gzip stream cut short is an error, not an end
+  }
+  gzclose(file);
+  if (found < needed) {
+    throw InputError(fmt::format("'{}': truncated: the header describes {} bytes of voxels from byte {}, the file "
+                                 "holds {} bytes{}",
+                                 path.string(), layout->voxelBytes, layout->voxelOffset, found,
+                                 compressed ? " once decompressed (or its gzip stream is cut short)" : ""));
+  }
+}
+
 template <typename T>
 typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   std::error_code ec;
@@ -59,7 +190,7 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
     io->SetFileName(path.string());
     io->ReadImageInformation();
   } catch (const itk::ExceptionObject& e) {
-    throw InputError(fmt::format("'{}': cannot read image header: {}", path.string(), e.GetDescription()));
+    throw InputError(fmt::format("'{}': cannot read image header: {}", path.string(), itkReason(e)));
   }
   if (io->GetNumberOfDimensions() < 3 && io->GetNumberOfDimensions() != 2) {
     throw InputError(fmt::format("'{}': expected a 3D image, found {} dimensions", path.string(), io->GetNumberOfDimensions()));
@@ -70,6 +201,9 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   if (io->GetNumberOfComponents() != 1) {
     throw InputError(fmt::format("'{}': expected a scalar image, found {} components per voxel", path.string(), io->GetNumberOfComponents()));
   }
+  checkHeaderSpacing(path, *io);
+  if (dynamic_cast<itk::NiftiImageIO*>(io.GetPointer()))
+    checkNiftiComplete(path);
   using Reader = itk::ImageFileReader<itkbridge::ItkImage<T>>;
   auto reader = Reader::New();
   reader->SetImageIO(io);
@@ -77,7 +211,7 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   try {
     reader->Update();
   } catch (const itk::ExceptionObject& e) {
-    throw InputError(fmt::format("'{}': cannot read image: {}", path.string(), e.GetDescription()));
+    throw InputError(fmt::format("'{}': cannot read image: {}", path.string(), itkReason(e)));
   }
   return reader->GetOutput();
 }
@@ -104,7 +238,7 @@ void writeItk(const itkbridge::ItkImage<T>* image, const fs::path& path) {
     try {
       writer->Update();
     } catch (const itk::ExceptionObject& e) {
-      throw InputError(fmt::format("cannot write '{}': {}", path.string(), e.GetDescription()));
+      throw InputError(fmt::format("cannot write '{}': {}", path.string(), itkReason(e)));
     }
   });
 }
@@ -116,9 +250,33 @@ bool isVolumeFileName(const fs::path& path) {
   return endsWith(n, ".nrrd") || endsWith(n, ".nhdr") || endsWith(n, ".nii") || endsWith(n, ".nii.gz");
 }
 
+namespace {
+
+/// NaN, or infinity from a float64 file beyond the float range, would pass every threshold test
+/// the wrong way and turn means into NaN: refused here, with where the first one is.
+void checkFiniteVoxels(const Volume& v, const fs::path& path) {
+  std::size_t count = 0, first = 0;
+  for (std::size_t i = v.voxels.size(); i-- > 0;) {
+    if (!std::isfinite(v.voxels[i])) {
+      ++count;
+      first = i;
+    }
+  }
+  if (count == 0)
+    return;
+  const auto& n = v.geometry.size;
+  throw InputError(fmt::format("'{}': {} voxel(s) hold no finite number (NaN, or beyond the float range), the first "
+                               "at voxel ({}, {}, {}): {}; replace them (e.g. with the background value) first",
+                               path.string(), count, first % n[0], first / n[0] % n[1], first / (n[0] * n[1]),
+                               v.voxels[first]));
+}
+
+} // namespace
+
 Volume readVolumeFile(const fs::path& path) {
   Volume v = itkbridge::fromItk<float>(readAs<float>(path).GetPointer());
-  v.geometry.validate(path.string());
+  v.geometry.validate("'" + path.string() + "'"); // quoted like every other message naming the file
+  checkFiniteVoxels(v, path);
   return v;
 }
 

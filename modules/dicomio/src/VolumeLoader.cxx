@@ -1,11 +1,14 @@
 #include "lesion/dicomio/VolumeLoader.h"
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <system_error>
 
 #include <fmt/format.h>
 
 #include "lesion/core/Error.h"
+#include "lesion/core/Log.h"
 #include "lesion/dicomio/DicomHeader.h"
 #include "lesion/dicomio/DicomSeries.h"
 #include "lesion/dicomio/DicomSeriesReader.h"
@@ -21,6 +24,26 @@ double axialness(const DicomSeries& s) {
   if (!iop) return 0.0;
   const auto& o = *iop;
   return std::abs(normalized(cross(Vec3{o[0], o[1], o[2]}, Vec3{o[3], o[4], o[5]})).z);
+}
+
+/// A damaged (e.g. truncated) DICOM file may be a slice of the chosen series, which then shows
+/// only as a gap that is filled in: said where the series warnings are, naming the files.
+std::optional<std::string> damagedFilesWarning(const std::filesystem::path& folder,
+                                               const std::vector<SkippedFile>& skipped) {
+  std::vector<std::string> names;
+  for (const SkippedFile& s : skipped)
+    if (s.damaged)
+      names.push_back("'" + s.path.string() + "'");
+  if (names.empty())
+    return std::nullopt;
+  const std::size_t shown = std::min<std::size_t>(names.size(), 3);
+  std::string list = names[0];
+  for (std::size_t i = 1; i < shown; ++i)
+    list += ", " + names[i];
+  if (names.size() > shown)
+    list += fmt::format(" and {} more", names.size() - shown);
+  return fmt::format("'{}': {} damaged DICOM file(s) left out, a slice may be missing: {}", folder.string(),
+                     names.size(), list);
 }
 
 std::string listSeries(const std::vector<DicomSeries>& series) {
@@ -80,6 +103,10 @@ LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& op
   const std::vector<DicomSeries> series = splitDicomSeries(scan.instances);
   const DicomSeries& chosen = selectDicomSeries(series, options.seriesInstanceUid);
   LoadedVolume out = readDicomSeries(chosen, options, progress.sub(0.2, 1.0));
+  if (const auto damaged = damagedFilesWarning(path, scan.skipped)) {
+    logWarning("{}", *damaged);
+    out.warnings.push_back(*damaged);
+  }
   for (const SkippedFile& s : scan.skipped) out.skippedFiles.push_back(s.path.string() + ": " + s.reason);
   for (const DicomSeries& s : series)
     if (&s != &chosen) out.otherSeries.push_back(s.summary());

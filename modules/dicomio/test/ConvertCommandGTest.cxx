@@ -61,4 +61,12 @@ TEST(ConvertCommand, BadInputAndUsageGiveDocumentedExitCodes) {
   EXPECT_EQ(r.exitCode, 1) << r.err;
   r = test::runProcess({"lesionkit", "convert", dir.path().string(), "-o", (dir / "x.png").string()});
   EXPECT_EQ(r.exitCode, 1) << r.err;
+  // Converting a volume onto itself would replace the input: refused, the file untouched.
+  ImageGeometry g;
+  g.size = {3, 3, 3};
+  dicomio::writeVolumeFile(Volume(g, 7.0f), dir / "v.nrrd", true);
+  r = test::runProcess({"lesionkit", "convert", (dir / "v.nrrd").string(), "-o", (dir / "v.nrrd").string()});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find("is the input"), std::string::npos) << r.err;
+  EXPECT_EQ(dicomio::readVolumeFile(dir / "v.nrrd").voxels, std::vector<float>(27, 7.0f));
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -283,6 +284,31 @@ TEST(DicomSeries, MissingSliceIsReportedWithPositionsAndInterpolatedOrRefused) {
       EXPECT_NEAR(v.volume.at(i, j, 3), 0.5 * (expectedHu(2, j, i) + expectedHu(3, j, i)), 1e-3);
       EXPECT_NEAR(v.volume.at(i, j, 4), expectedHu(3, j, i), 1e-3);
     }
+}
+
+TEST(DicomLoader, ATruncatedSliceIsNamedAsDamagedNotOnlyAsAGap) {
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0, 7.5, 10.0});
+  { std::ofstream(dir / "notes.txt") << "not a DICOM file\n"; } // skipped, but not damaged
+  std::string victim;
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    if (e.path().extension() == ".dcm" && victim.empty())
+      victim = e.path().string();
+  std::string bytes;
+  {
+    std::ifstream in(victim, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::ofstream(victim, std::ios::binary | std::ios::trunc) << bytes.substr(0, 200); // preamble and a little meta
+  const LoadedVolume v = loadVolume(dir.path());
+  ASSERT_EQ(v.skippedFiles.size(), 2u);
+  std::string warnings;
+  for (const std::string& w : v.warnings)
+    warnings += w + '\n';
+  EXPECT_NE(warnings.find("1 damaged DICOM file(s) left out, a slice may be missing: '" + victim + "'\n"),
+            std::string::npos)
+      << warnings;
+  EXPECT_EQ(warnings.find("notes.txt"), std::string::npos) << warnings;
 }
 
 TEST(DicomSeries, OneTinyStepDoesNotBlowTheVolumeUp) {

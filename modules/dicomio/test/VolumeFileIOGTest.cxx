@@ -1,4 +1,6 @@
 #include <fstream>
+#include <limits>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -141,4 +143,76 @@ TEST(MappedInt16NiftiFile, WritesTheSameBytesAsItkAndNothingWithoutCommit) {
   EXPECT_TRUE(dicomio::isUncompressedNiftiFileName("a/B.NII"));
   EXPECT_FALSE(dicomio::isUncompressedNiftiFileName("b.nii.gz"));
   EXPECT_THROW(dicomio::MappedInt16NiftiFile(dir / "itk.nii" / "y.nii", obliqueGeometry()), InputError); // parent is a file
+}
+
+namespace {
+/// The message of the InputError reading `path` throws; empty when it reads.
+std::string readError(const std::filesystem::path& path) {
+  try {
+    (void)dicomio::readVolumeFile(path);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return {};
+}
+} // namespace
+
+TEST(VolumeFileIO, TruncatedNiftiIsAnInputErrorNotZeros) {
+  // ITK reads the missing part of a cut .nii or .nii.gz as zeros without a word.
+  test::ScratchFolder dir;
+  ImageGeometry g;
+  g.size = {16, 16, 8};
+  Volume v(g);
+  std::mt19937 rng(5); // noise, so that half the .nii.gz is well past its header
+  for (float& x : v.voxels)
+    x = float(std::uniform_int_distribution<int>(-1000, 1000)(rng));
+  for (const std::string name : {"v.nii", "v.nii.gz"}) {
+    dicomio::writeVolumeFile(v, dir / name, true);
+    ASSERT_EQ(readError(dir / name), "") << name; // whole: reads
+    const std::string bytes = fileBytes(dir / name);
+    std::ofstream(dir / ("cut-" + name), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    const std::string message = readError(dir / ("cut-" + name));
+    EXPECT_NE(message.find("cut-" + name), std::string::npos) << message;
+    EXPECT_NE(message.find("truncated"), std::string::npos) << message;
+    EXPECT_NE(message.find("4096 bytes of voxels"), std::string::npos) << message; // 16 x 16 x 8 int16
+  }
+}
+
+TEST(VolumeFileIO, NonFiniteVoxelsAndZeroSpacingAreInputErrorsNamingTheProblem) {
+  test::ScratchFolder dir;
+  ImageGeometry g;
+  g.size = {4, 3, 2};
+  Volume v(g, 10.0f);
+  v.at(1, 2, 1) = std::numeric_limits<float>::quiet_NaN();
+  v.at(3, 2, 1) = std::numeric_limits<float>::infinity();
+  dicomio::writeVolumeFile(v, dir / "nan.nrrd");
+  std::string message = readError(dir / "nan.nrrd");
+  EXPECT_NE(message.find("nan.nrrd': 2 voxel(s) hold no finite number"), std::string::npos) << message;
+  EXPECT_NE(message.find("at voxel (1, 2, 1)"), std::string::npos) << message;
+  // ITK's own words for this are "A spacing of 0 is not allowed" with an object address.
+  std::ofstream(dir / "flat.nrrd", std::ios::binary)
+      << "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\nspace: left-posterior-superior\n"
+         "space directions: (1,0,0) (0,1,0) (0,0,0)\nendian: little\nencoding: raw\nspace origin: (0,0,0)\n\n"
+      << std::string(8, '\1');
+  message = readError(dir / "flat.nrrd");
+  EXPECT_NE(message.find("'" + (dir / "flat.nrrd").string() + "': voxel spacing must be positive, found 1 x 1 x 0 mm"),
+            std::string::npos)
+      << message;
+}
+
+TEST(VolumeFileIO, ReaderErrorsAreOneLineWithoutItkObjectAddresses) {
+  // ITK's text was "itk::ERROR: NrrdImageIO(0x55d0c8f1fa80): ReadImageInformation: Error reading
+  // ...:" and five lines of teem's call chain.
+  test::ScratchFolder dir;
+  { std::ofstream(dir / "empty.nrrd"); }
+  EXPECT_EQ(readError(dir / "empty.nrrd"),
+            "'" + (dir / "empty.nrrd").string() + "': cannot read image header: immediately hit EOF");
+  std::ofstream(dir / "short.nrrd", std::ios::binary)
+      << "NRRD0004\ntype: short\ndimension: 3\nsizes: 4 4 4\nspacings: 1 1 1\nendian: little\nencoding: raw\n\n"
+      << std::string(64, '\1'); // half of 4 x 4 x 4 x 2 bytes
+  const std::string message = readError(dir / "short.nrrd");
+  EXPECT_NE(message.find("short.nrrd': cannot read image: fread got only 32 2-sized things, not 64"), std::string::npos)
+      << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  EXPECT_EQ(message.find("(0x"), std::string::npos) << message;
 }

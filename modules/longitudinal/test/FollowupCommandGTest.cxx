@@ -96,6 +96,67 @@ TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
   EXPECT_NE(threshold.err.find("expected auto or a number"), std::string::npos) << threshold.err;
 }
 
+TEST(FollowupCommand, AnOutputFolderHoldingTheInputsOrOtherFilesIsNeverReplaced) {
+  // The output folder is replaced as a whole; both are refused before anything is read.
+  lesion::test::ScratchFolder dir("lesionkit-followup");
+  const ImageGeometry g = sceneGrid(24, 24, 12);
+  dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
+  dicomio::writeLabelMapFile(LabelMap(g, 1), dir / "lesions.nrrd");
+  auto followup = [&](const std::filesystem::path& out) {
+    return lesion::test::runProcess({"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(), "--followup",
+                                     (dir / "ct0.nrrd").string(), "--lesions", (dir / "lesions.nrrd").string(), "-o",
+                                     out.string()});
+  };
+  auto r = followup(dir.path());
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find("holds the input"), std::string::npos) << r.err;
+  std::filesystem::create_directories(dir / "mine");
+  std::ofstream(dir / "mine" / "notes.txt") << "keep";
+  r = followup(dir / "mine");
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("holds other files ('notes.txt')"), std::string::npos) << r.err;
+  EXPECT_EQ(lesion::test::listFiles(dir.path()),
+            (std::vector<std::string>{"ct0.nrrd", "lesions.nrrd", "mine", "mine/notes.txt"}));
+}
+
+TEST(FollowupCommand, NegativeMarginsAndVoxelSizesAreUsageErrors) {
+  lesion::test::ScratchFolder dir("lesionkit-followup");
+  const ImageGeometry g = sceneGrid(24, 24, 12);
+  dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
+  dicomio::writeLabelMapFile(LabelMap(g, 1), dir / "lesions.nrrd");
+  for (const std::string option : {"--growth-margin-mm", "--local-margin-mm", "--global-voxel-size-mm"}) {
+    const auto r = lesion::test::runProcess(
+        {"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(), "--followup", (dir / "ct0.nrrd").string(),
+         "--lesions", (dir / "lesions.nrrd").string(), option, "-5", "-o", (dir / "out").string()});
+    EXPECT_EQ(r.exitCode, 1) << option << ": " << r.err;
+    EXPECT_NE(r.err.find(option + ": expected a distance of 0 mm or more, got -5"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+  }
+}
+
+TEST(FollowupCommand, AScanTooSmallToRegisterIsBadInputNamingIt) {
+  // 12 x 12 x 4 voxels used to end in ITK's "A spacing of 0 is not allowed" (exit 3).
+  lesion::test::ScratchFolder dir("lesionkit-followup");
+  const ImageGeometry g = sceneGrid(24, 24, 12);
+  const ImageGeometry tiny = sceneGrid(12, 12, 4);
+  dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
+  dicomio::writeVolumeFile(sceneVolume(tiny), dir / "tiny.nrrd", true);
+  dicomio::writeLabelMapFile(LabelMap(g, 1), dir / "lesions.nrrd");
+  dicomio::writeLabelMapFile(LabelMap(tiny, 1), dir / "tiny-lesions.nrrd");
+  const std::vector<std::pair<std::string, std::string>> cases{{"ct0.nrrd", "tiny.nrrd"}, {"tiny.nrrd", "ct0.nrrd"}};
+  for (const auto& [baseline, followup] : cases) {
+    const std::string lesions = baseline == "tiny.nrrd" ? "tiny-lesions.nrrd" : "lesions.nrrd";
+    const auto r = lesion::test::runProcess(
+        {"lesionkit", "followup", "--baseline", (dir / baseline).string(), "--followup", (dir / followup).string(),
+         "--lesions", (dir / lesions).string(), "--auto-reference", "none", "-o", (dir / "out").string()});
+    EXPECT_EQ(r.exitCode, 2) << r.err;
+    EXPECT_NE(r.err.find("'" + (dir / "tiny.nrrd").string() + "' (12 x 12 x 4 voxels) is too small to register"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+  }
+}
+
 /// A transform file read with ITK's reader: the transform kinds in the file and the point map.
 struct ItkPointMap {
   std::vector<std::string> kinds;

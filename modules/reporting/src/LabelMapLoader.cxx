@@ -1,5 +1,8 @@
 #include "lesion/reporting/LabelMapLoader.h"
 
+#include <fmt/format.h>
+
+#include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/reporting/DicomSeg.h"
 
@@ -7,6 +10,10 @@ namespace lesion::reporting {
 
 LabelMap loadLabelMap(const std::filesystem::path& path, const ImageGeometry* referenceGrid) {
   if (dicomio::isVolumeFileName(path)) return dicomio::readLabelMapFile(path);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) // not "no such file": it is there, but a folder
+    throw InputError(fmt::format(
+        "'{}' is a folder; expected a label map file (.nrrd, .nii, .nii.gz) or a DICOM SEG file", path.string()));
   SegmentationImage seg = readDicomSeg(path);
   if (!referenceGrid || seg.labels.geometry.sameGrid(*referenceGrid)) return std::move(seg.labels);
   return resampleLabelMapNearest(seg.labels, *referenceGrid);

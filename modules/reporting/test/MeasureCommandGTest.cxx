@@ -2,6 +2,7 @@
 // documented exit codes on bad input.
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -88,6 +89,45 @@ TEST(MeasureCommand, MaskOnAnotherGridIsBadInputNamingBothFiles) {
   EXPECT_NE(result.err.find("other.nrrd"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("ct.nrrd"), std::string::npos) << result.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "report.json"));
+}
+
+TEST(MeasureCommand, MaskWithAFlippedAxisShowsTheAxesAndACsvOverTheMaskOrTheReportIsRefused) {
+  test::ScratchFolder dir;
+  writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
+  // Same size, spacing and origin as the CT: only the axes tell the two grids apart.
+  LabelMap flipped = dicomio::readLabelMapFile(dir / "mask.nrrd");
+  for (std::size_t r = 0; r < 3; ++r)
+    flipped.geometry.direction(r, 1) = -flipped.geometry.direction(r, 1);
+  dicomio::writeLabelMapFile(flipped, dir / "flipped.nrrd");
+  auto result = test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask",
+                                  (dir / "flipped.nrrd").string(), "-o", (dir / "report.json").string()});
+  EXPECT_EQ(result.exitCode, 2) << result.err;
+  EXPECT_NE(result.err.find(", axes ("), std::string::npos) << result.err;
+  const std::string mask = (dir / "mask.nrrd").string();
+  std::ifstream in(mask, std::ios::binary);
+  const std::string before((std::istreambuf_iterator<char>(in)), {});
+  result = test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask", mask, "-o",
+                             (dir / "report.json").string(), "--csv", mask});
+  EXPECT_EQ(result.exitCode, 1) << result.err;
+  EXPECT_NE(result.err.find("--csv '" + mask + "' is the input"), std::string::npos) << result.err;
+  std::ifstream again(mask, std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again)), {}), before);
+  // The table written over the report: refused too.
+  result = test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask", mask, "-o",
+                             (dir / "report.json").string(), "--csv", (dir / "report.json").string()});
+  EXPECT_EQ(result.exitCode, 1) << result.err;
+  EXPECT_NE(result.err.find("--output and --csv both name"), std::string::npos) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "report.json"));
+}
+
+TEST(MeasureCommand, AFolderAsMaskIsNamedAsAFolder) {
+  test::ScratchFolder dir;
+  writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
+  std::filesystem::create_directories(dir / "segs");
+  const auto result = test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask",
+                                        (dir / "segs").string(), "-o", (dir / "report.json").string()});
+  EXPECT_EQ(result.exitCode, 2) << result.err;
+  EXPECT_NE(result.err.find("'" + (dir / "segs").string() + "' is a folder"), std::string::npos) << result.err;
 }
 
 TEST(MeasureCommand, UsageErrorsAndMissingLabel) {

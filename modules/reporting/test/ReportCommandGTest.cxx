@@ -158,5 +158,22 @@ TEST(ReportCommand, BadInputLeavesNoOutputFolder) {
   EXPECT_EQ(usage.exitCode, 1) << usage.err;
 }
 
+TEST(ReportCommand, AFolderHoldingTheInputsOrOtherFilesIsNeverReplaced) {
+  // The output folder is replaced as a whole: the study folder itself would lose the CT.
+  test::ScratchFolder dir;
+  writeStudy(dir / "ct.nrrd", dir / "mask.nrrd");
+  auto r = test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(),
+                             "-o", dir.path().string()});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find("holds the input"), std::string::npos) << r.err;
+  std::filesystem::create_directories(dir / "mine");
+  std::ofstream(dir / "mine" / "notes.txt") << "keep";
+  r = test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(), "-o",
+                        (dir / "mine").string()});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("notes.txt"), std::string::npos) << r.err;
+  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"ct.nrrd", "mask.nrrd", "mine", "mine/notes.txt"}));
+}
+
 } // namespace
 } // namespace lesion::reporting

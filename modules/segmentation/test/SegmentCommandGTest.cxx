@@ -97,5 +97,31 @@ TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {
   EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"ct.nrrd"});
 }
 
+TEST(SegmentCommand, LyticSeedOffTheScanAndAMaskOverTheInputAreRefusedBeforeAnyWork) {
+  const std::string exe = lesionkit();
+  if (exe.empty())
+    GTEST_SKIP() << "lesionkit not built in " << lesion::test::binaryDir();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  const auto ct = writeSmallCt(dir.path()).string();
+  const auto out = (dir / "mask.nrrd").string();
+  // The scan spans z -31..31 mm: a bad argument (2), found before the spine is labelled, not
+  // "no lytic lesion found at the seed" (3) after it.
+  auto run = lesion::test::runProcess({exe, "segment", ct, "--kind", "lytic", "--seed", "0,0,400", "-o", out, "-q"});
+  EXPECT_EQ(run.exitCode, 2) << run.err;
+  EXPECT_NE(run.err.find("--seed (0.0, 0.0, 400.0) (LPS mm) lies outside volume '" + ct + "'"), std::string::npos)
+      << run.err;
+  // The mask written over its own CT: refused, the CT untouched, for both kinds.
+  std::ifstream in(ct, std::ios::binary);
+  const std::string before((std::istreambuf_iterator<char>(in)), {});
+  for (const char* kind : {"soft-tissue", "lytic"}) {
+    run = lesion::test::runProcess({exe, "segment", ct, "--kind", kind, "--seed", "1,1,0", "-o", ct, "-q"});
+    EXPECT_EQ(run.exitCode, 1) << kind << ": " << run.err;
+    EXPECT_NE(run.err.find("is the input"), std::string::npos) << run.err;
+  }
+  std::ifstream again(ct, std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again)), {}), before);
+  EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"ct.nrrd"});
+}
+
 } // namespace
 } // namespace lesion::segmentation

@@ -6,12 +6,29 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace lesion {
 
 /// Checks that `folder` exists (or can be created) and is writable; throws lesion::InputError
 /// naming the folder and the reason otherwise.
 void ensureWritableFolder(const std::filesystem::path& folder);
+
+/// The check of ensureWritableFolder without creating anything: `folder` exists and is writable,
+/// or its nearest existing ancestor is a writable folder (so it can be created at write time).
+/// For the check before the slow part of a command, so that a failure leaves no empty folder.
+void checkWritableFolder(const std::filesystem::path& folder);
+
+/// Refuses an output that would overwrite or delete an input: `output` is one of `inputs` (also
+/// through a link), or `output` is a folder that holds one (output folders are replaced as a
+/// whole). Throws lesion::UsageError naming `option` and the input.
+void ensureOutputSparesInputs(const std::filesystem::path& output, const std::vector<std::filesystem::path>& inputs,
+                              const std::string& option);
+
+/// Refuses two outputs of one run (option, path) that name the same file: the second written
+/// would replace the first. Throws lesion::UsageError naming both options.
+void ensureDistinctOutputs(const std::vector<std::pair<std::string, std::filesystem::path>>& outputs);
 
 /// A hidden sibling of `target` in the same folder that keeps its extension (".nii.gz" too),
 /// so writers that pick a format from the extension still work.
@@ -27,10 +44,12 @@ void writeTextFileAtomically(const std::filesystem::path& target, const std::str
 
 /// A folder of outputs staged in a hidden sibling and moved into place by commit().
 /// An existing target folder is replaced only at commit. Without commit() (an exception),
-/// the staging folder is removed in the destructor.
+/// the staging folder is removed in the destructor. With `earlierOutputMarker` (a file every
+/// output of the command holds, e.g. "timeline.json"), an existing folder is replaced only when
+/// it is empty or holds that file: replacing deletes what it held, so never, say, a study folder.
 class StagedOutputFolder {
 public:
-  explicit StagedOutputFolder(std::filesystem::path target);
+  explicit StagedOutputFolder(std::filesystem::path target, const std::string& earlierOutputMarker = {});
   ~StagedOutputFolder();
   StagedOutputFolder(const StagedOutputFolder&) = delete;
   StagedOutputFolder& operator=(const StagedOutputFolder&) = delete;
@@ -43,6 +62,7 @@ public:
 private:
   std::filesystem::path m_Target;
   std::filesystem::path m_Staging;
+  std::filesystem::path m_CreatedAncestor; ///< highest folder created for the target, removed again without commit
   bool m_Committed{false};
 };
 

@@ -91,6 +91,7 @@ struct DicomInstance {
 struct SkippedFile {
   std::filesystem::path path{};
   std::string reason{};
+  bool damaged{false}; ///< starts like a DICOM file (the "DICM" preamble) but cannot be parsed, e.g. truncated
 };
 
 struct DicomScanResult {

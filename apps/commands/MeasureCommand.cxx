@@ -8,6 +8,7 @@
 
 #include "Commands.h"
 #include "IntensityUnitOption.h"
+#include "NamedInputErrors.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -166,11 +167,15 @@ cli::Command measureCommand() {
     if (args.has("series")) loadOptions.seriesInstanceUid = args.string("series");
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
     // The lesions: a label map (NRRD/NIfTI or DICOM SEG), or the mass segmented from the seeds.
-    const LabelMap labels = args.has("mask") ? reporting::loadLabelMap(maskPath, &loaded.volume.geometry)
-                                             : segmentation::segmentSoftTissueMass(
-                                                   loaded.volume, segmentation::SoftTissueInit::fromSeeds(args.points("seed")),
-                                                   {}, ctx.progress.sub(0.05, 0.3))
-                                                   .labels;
+    const LabelMap labels =
+        args.has("mask")
+            ? reporting::loadLabelMap(maskPath, &loaded.volume.geometry)
+            : namingTheFileOnInputError(volumePath, [&] {
+                return segmentation::segmentSoftTissueMass(loaded.volume,
+                                                           segmentation::SoftTissueInit::fromSeeds(args.points("seed")),
+                                                           {}, ctx.progress.sub(0.05, 0.3))
+                    .labels;
+              });
     if (!labels.geometry.sameGrid(loaded.volume.geometry)) {
       const bool withAxes = !sameAxes(labels.geometry, loaded.volume.geometry);
       throw InputError(fmt::format("mask '{}' ({}) is not on the grid of volume '{}' ({}): resample the mask onto "

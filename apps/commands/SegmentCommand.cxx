@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "Commands.h"
+#include "NamedInputErrors.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -63,7 +64,8 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
   std::vector<Vec3> seeds;
   for (const Vec3& p : args.points("seed")) seeds.push_back(fromRas(p, args.flag("ras")));
   checkSeedsOnVolume(seeds, loaded.volume.geometry, args.path("volume"));
-  const spine::SpineResult vertebrae = spine::segmentSpine(loaded.volume, {}, ctx.progress.sub(0.1, 0.6));
+  const spine::SpineResult vertebrae = namingTheFileOnInputError(
+      args.path("volume"), [&] { return spine::segmentSpine(loaded.volume, {}, ctx.progress.sub(0.1, 0.6)); });
   const spine::LyticResult lytic = spine::detectLyticLesions(loaded.volume, vertebrae, {}, ctx.progress.sub(0.6, 0.9));
   const LabelMap mask = spine::lyticLesionsAtSeeds(lytic, seeds, 1);
   std::vector<std::uint16_t> chosen;
@@ -194,7 +196,9 @@ cli::Command segmentCommand() {
     segmentation::SegmentationResult result;
     switch (kind) {
     case segmentation::SegmentationKind::SoftTissue:
-      result = segmentation::segmentSoftTissueMass(loaded.volume, init, options, ctx.progress.sub(0.1, 0.9));
+      result = namingTheFileOnInputError(volumePath, [&] {
+        return segmentation::segmentSoftTissueMass(loaded.volume, init, options, ctx.progress.sub(0.1, 0.9));
+      });
       break;
     }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
+#include "NamedInputErrors.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -266,7 +267,9 @@ cli::Command spineCommand() {
     if (!loaded.modality.empty() && loaded.modality != "CT")
       throw InputError(fmt::format("{}: spine segmentation needs CT (Hounsfield units), the series is {}",
                                    args.path("volume").string(), loaded.modality));
-    const spine::SpineResult result = spine::segmentSpine(loaded.volume, options, ctx.progress.sub(0.1, lesions ? 0.7 : 0.9));
+    const spine::SpineResult result = namingTheFileOnInputError(args.path("volume"), [&] {
+      return spine::segmentSpine(loaded.volume, options, ctx.progress.sub(0.1, lesions ? 0.7 : 0.9));
+    });
     spine::LyticResult lytic;
     if (lesions)
       lytic = spine::detectLyticLesions(loaded.volume, result, lyticOptions,

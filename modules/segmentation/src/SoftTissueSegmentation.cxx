@@ -1467,6 +1467,11 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
   volume.geometry.validate("soft-tissue segmentation input volume");
   if (volume.voxels.size() != volume.geometry.voxelCount())
     throw InputError("soft-tissue segmentation: the volume's voxel buffer does not match its grid");
+  // The Gaussian smoothing of the intensity model needs four voxels along each axis (a 3D scan).
+  if (const auto& n = volume.geometry.size; std::min({n[0], n[1], n[2]}) < 4)
+    throw InputError(fmt::format("soft-tissue segmentation needs a 3D scan of at least 4 voxels along each axis, "
+                                 "found {} x {} x {}",
+                                 n[0], n[1], n[2]));
   const Prior prior = makePrior(init, options, volume.geometry);
   for (const Vec3& s : prior.seeds) {
     const Vec3 idx = volume.geometry.pointToIndex(s);

@@ -97,6 +97,34 @@ TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {
   EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"ct.nrrd"});
 }
 
+TEST(SegmentCommand, AScanOfTooFewSlicesIsBadInputNamingTheFile) {
+  const std::string exe = lesionkit();
+  if (exe.empty())
+    GTEST_SKIP() << "lesionkit not built in " << lesion::test::binaryDir();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  // One axial slice of the sphere: it used to end in ITK's "less than 4 pixels" (exit 3).
+  ImageGeometry g;
+  g.size = {64, 64, 1};
+  g.origin = {-31.5, -31.5, 0.0};
+  Volume v(g);
+  for (std::size_t j = 0; j < g.size[1]; ++j)
+    for (std::size_t i = 0; i < g.size[0]; ++i)
+      v.at(i, j, 0) = norm(g.indexToPoint(i, j, 0)) <= 12.0 ? 45.0f : -100.0f;
+  const auto slice = (dir / "slice.nrrd").string();
+  dicomio::writeVolumeFile(v, slice, true);
+  const auto out = (dir / "mask.nrrd").string();
+  for (const std::string command : {"segment", "measure"}) {
+    auto run = lesion::test::runProcess({exe, command, slice, "--seed", "0,0,0", "-o", out, "-q"});
+    EXPECT_EQ(run.exitCode, 2) << command << ": " << run.err;
+    EXPECT_NE(run.err.find("'" + slice +
+                           "': soft-tissue segmentation needs a 3D scan of at least 4 voxels along each "
+                           "axis, found 64 x 64 x 1"),
+              std::string::npos)
+        << run.err;
+  }
+  EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"slice.nrrd"});
+}
+
 TEST(SegmentCommand, LyticSeedOffTheScanAndAMaskOverTheInputAreRefusedBeforeAnyWork) {
   const std::string exe = lesionkit();
   if (exe.empty())

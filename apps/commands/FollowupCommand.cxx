@@ -11,6 +11,7 @@
 
 #include "Commands.h"
 #include "IntensityUnitOption.h"
+#include "NamedInputErrors.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -264,7 +265,11 @@ cli::Command followupCommand() {
     checkRegistrable(baseline.volume.geometry, "baseline", baselinePath.string());
     const LabelMap lesions = dicomio::readLabelMapFile(lesionsPath);
     std::optional<LabelMap> reference;
-    if (args.has("reference")) reference = dicomio::readLabelMapFile(args.path("reference"));
+    if (args.has("reference")) {
+      reference = dicomio::readLabelMapFile(args.path("reference"));
+      requireOnVolumeGrid(reference->geometry, args.path("reference"), "reference label map", baseline.volume.geometry,
+                          baselinePath, "baseline");
+    }
     options.measurement.intensityUnit = intensityUnitFor(args, baseline);
     const bool hu = options.measurement.intensityUnit == measurement::IntensityUnit::HounsfieldUnit;
     if (hu) {

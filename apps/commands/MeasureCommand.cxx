@@ -22,28 +22,6 @@ namespace lesion::commands {
 
 namespace {
 
-/// `withAxes`: also the direction of each voxel axis, for grids that differ only there (a flipped axis).
-std::string gridText(const ImageGeometry& g, bool withAxes) {
-  std::string text = fmt::format("{}x{}x{} voxels, spacing {:.4g} x {:.4g} x {:.4g} mm, origin {}", g.size[0],
-                                 g.size[1], g.size[2], g.spacing.x, g.spacing.y, g.spacing.z, formatPoint(g.origin));
-  if (withAxes) {
-    text += ", axes";
-    for (std::size_t a = 0; a < 3; ++a) {
-      const Vec3 d = g.direction.column(a);
-      text += fmt::format(" ({:.3g}, {:.3g}, {:.3g})", d.x, d.y, d.z);
-    }
-  }
-  return text;
-}
-
-/// The direction part of ImageGeometry::sameGrid (same tolerance).
-bool sameAxes(const ImageGeometry& a, const ImageGeometry& b) {
-  for (std::size_t i = 0; i < 9; ++i)
-    if (std::abs(a.direction.m[i] - b.direction.m[i]) > 1e-6)
-      return false;
-  return true;
-}
-
 void ensureParentWritable(const std::filesystem::path& file) {
   checkWritableFolder(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
 }
@@ -176,13 +154,7 @@ cli::Command measureCommand() {
                                                            {}, ctx.progress.sub(0.05, 0.3))
                     .labels;
               });
-    if (!labels.geometry.sameGrid(loaded.volume.geometry)) {
-      const bool withAxes = !sameAxes(labels.geometry, loaded.volume.geometry);
-      throw InputError(fmt::format("mask '{}' ({}) is not on the grid of volume '{}' ({}): resample the mask onto "
-                                   "the volume first",
-                                   maskPath.string(), gridText(labels.geometry, withAxes), volumePath.string(),
-                                   gridText(loaded.volume.geometry, withAxes)));
-    }
+    requireOnVolumeGrid(labels.geometry, maskPath, "mask", loaded.volume.geometry, volumePath, "volume");
     options.intensityUnit = intensityUnitFor(args, loaded);
 
     ctx.progress.report(0.3, "measuring");

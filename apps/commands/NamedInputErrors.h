@@ -1,14 +1,18 @@
 #pragma once
 /// \file NamedInputErrors.h
-/// A library step that finds the loaded volume unfit (too few slices, a point outside it) does not
-/// know which file it came from; the command puts the file's name in front, as the loaders do.
+/// Input errors that name the files: a library step that finds the loaded volume unfit (too few
+/// slices, a point outside it) does not know which file it came from, so the command puts the
+/// file's name in front, as the loaders do; and one check that a label map lies on its volume's grid.
 
+#include <cmath>
 #include <filesystem>
+#include <string>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "lesion/core/Error.h"
+#include "lesion/core/Image.h"
 
 namespace lesion::commands {
 
@@ -19,6 +23,37 @@ template <typename Step> decltype(auto) namingTheFileOnInputError(const std::fil
   } catch (const InputError& e) {
     throw InputError(fmt::format("'{}': {}", path.string(), e.what()));
   }
+}
+
+/// Size, spacing and origin of a grid; `withAxes` adds the direction of each voxel axis, for grids
+/// that differ only there (a flipped axis).
+inline std::string gridText(const ImageGeometry& g, bool withAxes) {
+  std::string text = fmt::format("{}x{}x{} voxels, spacing {:.4g} x {:.4g} x {:.4g} mm, origin {}", g.size[0],
+                                 g.size[1], g.size[2], g.spacing.x, g.spacing.y, g.spacing.z, formatPoint(g.origin));
+  if (withAxes) {
+    text += ", axes";
+    for (std::size_t a = 0; a < 3; ++a) {
+      const Vec3 d = g.direction.column(a);
+      text += fmt::format(" ({:.3g}, {:.3g}, {:.3g})", d.x, d.y, d.z);
+    }
+  }
+  return text;
+}
+
+/// The label map `map` read from `mapPath` (a "mask", "reference label map") must lie on the grid
+/// of the volume read from `volumePath` (a "volume", "baseline"): InputError naming both, with
+/// both grids.
+inline void requireOnVolumeGrid(const ImageGeometry& map, const std::filesystem::path& mapPath, const std::string& role,
+                                const ImageGeometry& volume, const std::filesystem::path& volumePath,
+                                const std::string& volumeRole) {
+  if (map.sameGrid(volume))
+    return;
+  bool sameAxes = true; // the direction part of ImageGeometry::sameGrid (same tolerance)
+  for (std::size_t i = 0; i < 9; ++i)
+    sameAxes = sameAxes && std::abs(map.direction.m[i] - volume.direction.m[i]) <= 1e-6;
+  throw InputError(fmt::format("{} '{}' ({}) is not on the grid of {} '{}' ({}): resample the {} onto the {} first",
+                               role, mapPath.string(), gridText(map, !sameAxes), volumeRole, volumePath.string(),
+                               gridText(volume, !sameAxes), role, volumeRole));
 }
 
 } // namespace lesion::commands

@@ -12,6 +12,7 @@
 
 #include "Commands.h"
 #include "IntensityUnitOption.h"
+#include "NamedInputErrors.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -113,9 +114,7 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
   loadOptions.seriesInstanceUid = seriesUid;
   s.loaded = dicomio::loadVolume(volumePath, loadOptions);
   s.labels = reporting::loadLabelMap(maskPath, &s.loaded.volume.geometry);
-  if (!s.labels.geometry.sameGrid(s.loaded.volume.geometry))
-    throw InputError(fmt::format("mask '{}' is not on the grid of volume '{}': resample the mask onto the volume first",
-                                 maskPath.string(), volumePath.string()));
+  requireOnVolumeGrid(s.labels.geometry, maskPath, "mask", s.loaded.volume.geometry, volumePath, "volume");
   if (unitChoice)
     options.intensityUnit = intensityUnitFor(*unitChoice, s.loaded);
   namesFromSeg(maskPath, s.labels, options);

@@ -157,6 +157,28 @@ TEST(FollowupCommand, AScanTooSmallToRegisterIsBadInputNamingIt) {
   }
 }
 
+TEST(FollowupCommand, AReferenceMapOffTheBaselineGridIsBadInputNamingIt) {
+  // It used to say "the reference label map is not on the baseline volume's grid" under the
+  // baseline's and the lesions' names only.
+  lesion::test::ScratchFolder dir("lesionkit-followup");
+  const ImageGeometry g = sceneGrid(24, 24, 12);
+  dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
+  dicomio::writeLabelMapFile(LabelMap(g, 1), dir / "lesions.nrrd");
+  dicomio::writeLabelMapFile(LabelMap(sceneGrid(20, 24, 12), 1), dir / "reference.nrrd");
+  const auto r = lesion::test::runProcess(
+      {"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(), "--followup", (dir / "ct0.nrrd").string(),
+       "--lesions", (dir / "lesions.nrrd").string(), "--reference", (dir / "reference.nrrd").string(),
+       "--reference-label", "1", "-o", (dir / "out").string()});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("reference label map '" + (dir / "reference.nrrd").string() + "' (20x24x12 voxels"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("is not on the grid of baseline '" + (dir / "ct0.nrrd").string() + "' (24x24x12 voxels"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+}
+
 /// A transform file read with ITK's reader: the transform kinds in the file and the point map.
 struct ItkPointMap {
   std::vector<std::string> kinds;

@@ -82,16 +82,19 @@ std::string itkReason(const itk::ExceptionObject& e) {
 }
 
 /// Voxel spacing from the header, checked before ITK's own "spacing of 0" exception.
+void requirePositiveSpacing(const fs::path& path, const std::vector<double>& spacing, bool signFree = false) {
+  if (std::all_of(spacing.begin(), spacing.end(),
+                  [&](double s) { return std::isfinite(s) && (signFree ? s != 0.0 : s > 0.0); }))
+    return;
+  throw InputError(
+      fmt::format("'{}': voxel spacing must be positive, found {:g} mm", path.string(), fmt::join(spacing, " x ")));
+}
+
 void checkHeaderSpacing(const fs::path& path, const itk::ImageIOBase& io) {
-  const unsigned axes = std::min(3u, io.GetNumberOfDimensions());
-  for (unsigned a = 0; a < axes; ++a) {
-    if (!(io.GetSpacing(a) > 0.0) || !std::isfinite(io.GetSpacing(a))) {
-      std::string spacing;
-      for (unsigned b = 0; b < axes; ++b)
-        spacing += fmt::format("{}{:g}", b ? " x " : "", io.GetSpacing(b));
-      throw InputError(fmt::format("'{}': voxel spacing must be positive, found {} mm", path.string(), spacing));
-    }
-  }
+  std::vector<double> spacing;
+  for (unsigned a = 0; a < std::min(3u, io.GetNumberOfDimensions()); ++a)
+    spacing.push_back(io.GetSpacing(a));
+  requirePositiveSpacing(path, spacing);
 }
 
 /// Where a NIfTI file's voxels start and how many bytes they take on disk (from its own dim[] and
@@ -100,6 +103,7 @@ void checkHeaderSpacing(const fs::path& path, const itk::ImageIOBase& io) {
 struct NiftiLayout {
   std::uint64_t voxelOffset;
   std::uint64_t voxelBytes;
+  std::vector<double> spacing; ///< pixdim[1..n] of the n <= 3 spatial axes (their sign is free)
 };
 
 constexpr std::size_t kNiftiSniffBytes = 176; // through NIfTI-2's vox_offset
@@ -122,15 +126,34 @@ std::optional<NiftiLayout> niftiLayout(gzFile file) {
       count *= std::max<std::uint64_t>(1, value(at + d * width, width, swap));
     return count * (bitpix / 8);
   };
+  auto real = [&](std::size_t at, std::size_t bytes, bool swap) {
+    const std::uint64_t bits = value(at, bytes, swap);
+    if (bytes == 8) {
+      double d;
+      std::memcpy(&d, &bits, sizeof d);
+      return d;
+    }
+    const auto bits32 = static_cast<std::uint32_t>(bits);
+    float f;
+    std::memcpy(&f, &bits32, sizeof f);
+    return double(f);
+  };
+  // pixdim[1..n] of the first n = min(dim[0], 3) axes: `width`-byte reals from `at` (pixdim[0],
+  // the qfac, skipped); dim[0] is a `dimWidth`-byte integer at `dimAt`.
+  auto pixdim = [&](std::size_t at, std::size_t width, std::size_t dimAt, std::size_t dimWidth, bool swap) {
+    std::vector<double> spacing;
+    for (std::uint64_t a = 1; a <= std::min<std::uint64_t>(value(dimAt, dimWidth, swap), 3); ++a)
+      spacing.push_back(real(at + a * width, width, swap));
+    return spacing;
+  };
   for (const bool swap : {false, true}) {
     const std::uint64_t size = value(0, 4, swap);
-    if (size == 540)
-      return NiftiLayout{value(168, 8, swap), voxelBytes(16, 8, value(14, 2, swap), swap)}; // NIfTI-2
-    if (size == 348) {                                                                      // NIfTI-1
-      const auto bits = static_cast<std::uint32_t>(value(108, 4, swap));
-      float offset;
-      std::memcpy(&offset, &bits, sizeof offset);
-      return NiftiLayout{offset >= 348.0f ? std::uint64_t(offset) : 352u, voxelBytes(40, 2, value(72, 2, swap), swap)};
+    if (size == 540) // NIfTI-2
+      return NiftiLayout{value(168, 8, swap), voxelBytes(16, 8, value(14, 2, swap), swap), pixdim(104, 8, 16, 8, swap)};
+    if (size == 348) { // NIfTI-1
+      const double offset = real(108, 4, swap);
+      return NiftiLayout{offset >= 348.0 ? std::uint64_t(offset) : 352u, voxelBytes(40, 2, value(72, 2, swap), swap),
+                         pixdim(76, 4, 40, 2, swap)};
     }
   }
   return std::nullopt;
@@ -186,6 +209,15 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   if (!fs::exists(path, ec)) throw InputError(fmt::format("'{}': no such file", path.string()));
   if (fs::is_directory(path, ec)) throw InputError(fmt::format("'{}' is a folder, expected a volume file", path.string()));
   auto io = ioFor(path);
+  // A zero voxel size in a NIfTI header is set to 1 mm by the NIfTI library, or fails in ITK as
+  // "orthonormal direction cosines" (no qform or sform): refused from the header itself.
+  if (dynamic_cast<itk::NiftiImageIO*>(io.GetPointer()))
+    if (gzFile file = gzopen(path.c_str(), "rb")) {
+      const std::optional<NiftiLayout> layout = niftiLayout(file);
+      gzclose(file);
+      if (layout)
+        requirePositiveSpacing(path, layout->spacing, /*signFree=*/true);
+    }
   try {
     io->SetFileName(path.string());
     io->ReadImageInformation();

@@ -198,6 +198,24 @@ TEST(VolumeFileIO, NonFiniteVoxelsAndZeroSpacingAreInputErrorsNamingTheProblem) 
   EXPECT_NE(message.find("'" + (dir / "flat.nrrd").string() + "': voxel spacing must be positive, found 1 x 1 x 0 mm"),
             std::string::npos)
       << message;
+  // A NIfTI header with pixdim[3] = 0: the NIfTI library makes it 1 mm, or (no qform or sform)
+  // ITK fails on "orthonormal direction cosines".
+  Volume plain(g, 10.0f);
+  for (const bool withTransforms : {true, false}) {
+    dicomio::writeVolumeFile(plain, dir / "flat.nii");
+    std::string bytes = fileBytes(dir / "flat.nii");
+    ASSERT_GT(bytes.size(), 348u);
+    const float zero = 0.0f;
+    const std::int16_t noTransform[2] = {0, 0};
+    bytes.replace(88, 4, reinterpret_cast<const char*>(&zero), 4); // pixdim[3] (NIfTI-1, little endian)
+    if (!withTransforms)
+      bytes.replace(252, 4, reinterpret_cast<const char*>(noTransform), 4); // qform_code, sform_code
+    std::ofstream(dir / "flat.nii", std::ios::binary | std::ios::trunc) << bytes;
+    message = readError(dir / "flat.nii");
+    EXPECT_NE(message.find("'" + (dir / "flat.nii").string() + "': voxel spacing must be positive, found 1 x 1 x 0 mm"),
+              std::string::npos)
+        << (withTransforms ? "with" : "without") << " qform/sform: " << message;
+  }
 }
 
 TEST(VolumeFileIO, ReaderErrorsAreOneLineWithoutItkObjectAddresses) {

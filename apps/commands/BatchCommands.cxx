@@ -68,8 +68,10 @@ cli::Command patientCommand() {
   c.examples = {"lesionkit patient --db archive.sqlite --patient P001 --manifest lesions.csv -o results/patients/P001"};
   addArchiveInputs(c);
   c.add({"patient", ParameterType::String, "Patient ID", "PatientID as indexed", Channel::Input}).asRequired();
-  c.add({"output", ParameterType::Directory, "Output folder", "the patient's results folder", Channel::Output,
-         std::nullopt, 'o'})
+  c.add({"output", ParameterType::Directory, "Output folder",
+         "the patient's results folder (replaced as a whole when complete; an existing folder only when empty or an "
+         "earlier patient output, one with job.json or failure.json)",
+         Channel::Output, std::nullopt, 'o'})
       .asRequired();
   c.add({"failureAsResult", ParameterType::Boolean, "Failure as result",
          "on failure write the folder with failure.json (the error) and exit 0, so a workflow goes on "
@@ -78,7 +80,7 @@ cli::Command patientCommand() {
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     checkLesionSource(args);
     const std::string patientId = args.string("patient");
-    StagedOutputFolder out(args.path("output"));
+    StagedOutputFolder out(args.path("output"), {"job.json", "failure.json"});
     pipeline::PatientRunOptions options;
     options.autoLytic = args.flag("auto");
     options.toolVersion = toolInfo().version;

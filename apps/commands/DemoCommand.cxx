@@ -208,7 +208,9 @@ cli::Command demoCommand() {
       "at all.";
   c.examples = {"lesionkit demo --out demo-output", "lesionkit demo --out /tmp/demo --time-points 2 --seed 7"};
   c.add({"out", ParameterType::Directory, "Output folder",
-         "folder for the report and the synthetic study (replaced when complete)", Channel::Output})
+         "folder for the report and the synthetic study (replaced when complete; an existing folder only when empty "
+         "or an earlier demo output, one with report.json)",
+         Channel::Output})
       .withDefault("demo-output");
   c.add({"timePoints", ParameterType::Integer, "Time points", "baseline plus follow-ups (1..6)", Channel::Input})
       .withDefault("3");
@@ -233,7 +235,7 @@ cli::Command demoCommand() {
     options.validate();
 
     const fs::path out = args.path("out");
-    StagedOutputFolder staged(out);
+    StagedOutputFolder staged(out, {"report.json"});
     json steps = json::array();
     json report{{"format", "lesionkit-demo-report"},
                 {"formatVersion", "1"},

@@ -212,7 +212,7 @@ cli::Command followupCommand() {
     if (args.has("reference"))
       inputs.push_back(args.path("reference"));
     ensureOutputSparesInputs(args.path("output"), inputs, "--output");
-    StagedOutputFolder out(args.path("output"), "timeline.json"); // checks the destination before the slow part
+    StagedOutputFolder out(args.path("output"), {"timeline.json"}); // checks the destination before the slow part
 
     longitudinal::FollowupOptions options;
     for (const std::string& text : args.strings("lesion"))

@@ -229,7 +229,7 @@ cli::Command reportCommand() {
     const std::filesystem::path measurementsPath =
         args.has("measurements") ? args.path("measurements") : std::filesystem::path{};
     ensureOutputSparesInputs(args.path("output"), {volumePath, maskPath, measurementsPath}, "--output");
-    StagedOutputFolder out(args.path("output"), "report.json");
+    StagedOutputFolder out(args.path("output"), {"report.json"});
 
     ctx.progress.report(0.0, "loading and measuring");
     // A --measurements report keeps its own unit unless one is chosen here; earlier reports keep theirs.

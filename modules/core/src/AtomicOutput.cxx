@@ -51,10 +51,11 @@ bool isSameOrInside(const fs::path& inner, const fs::path& outer) {
 }
 
 /// An existing `folder` may be replaced (deleted) only when empty or an earlier output (holding
-/// `marker`); anything else is a folder of the user's own, such as the study next to the inputs.
-void checkReplaceable(const fs::path& folder, const std::string& marker) {
+/// one of `markers`); anything else is a folder of the user's own, such as the study next to the inputs.
+void checkReplaceable(const fs::path& folder, const std::vector<std::string>& markers) {
   std::error_code ec;
-  if (!fs::is_directory(folder, ec) || fs::exists(folder / marker, ec))
+  if (!fs::is_directory(folder, ec) ||
+      std::any_of(markers.begin(), markers.end(), [&](const std::string& m) { return fs::exists(folder / m, ec); }))
     return;
   const fs::directory_iterator entries(folder, ec);
   if (ec)
@@ -64,7 +65,7 @@ void checkReplaceable(const fs::path& folder, const std::string& marker) {
   throw InputError(
       fmt::format("output folder '{}' exists and holds other files ('{}'); replacing it would delete them: "
                   "choose a new or empty folder (only an earlier output, one with {}, is replaced)",
-                  folder.string(), entries->path().filename().string(), marker));
+                  folder.string(), entries->path().filename().string(), fmt::join(markers, " or ")));
 }
 
 /// Hard links are one file under two names: only the file system can tell.
@@ -184,7 +185,7 @@ void writeTextFileAtomically(const fs::path& target, const std::string& text) {
   });
 }
 
-StagedOutputFolder::StagedOutputFolder(fs::path target, const std::string& earlierOutputMarker)
+StagedOutputFolder::StagedOutputFolder(fs::path target, const std::vector<std::string>& earlierOutputMarkers)
     : m_Target(std::move(target)) {
   if (m_Target.filename().empty()) m_Target = m_Target.parent_path(); // "out/" -> "out"
   const fs::path parent = m_Target.has_parent_path() ? m_Target.parent_path() : fs::path{"."};
@@ -194,8 +195,8 @@ StagedOutputFolder::StagedOutputFolder(fs::path target, const std::string& earli
   if (fs::exists(m_Target, ec) && !fs::is_directory(m_Target, ec)) {
     throw InputError(fmt::format("output '{}' exists and is not a folder", m_Target.string()));
   }
-  if (!earlierOutputMarker.empty())
-    checkReplaceable(m_Target, earlierOutputMarker);
+  if (!earlierOutputMarkers.empty())
+    checkReplaceable(m_Target, earlierOutputMarkers);
   m_Staging = parent / fmt::format(".{}.part-{}", m_Target.filename().string(), uniqueTag());
   fs::create_directories(m_Staging, ec);
   if (ec) throw InputError(fmt::format("cannot create '{}': {}", m_Staging.string(), ec.message()));

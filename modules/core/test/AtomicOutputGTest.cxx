@@ -117,7 +117,7 @@ TEST(AtomicOutput, StagedFolderWithAMarkerReplacesOnlyEmptyFoldersAndEarlierOutp
   fs::create_directories(dir / "mine");
   std::ofstream(dir / "mine" / "notes.txt") << "keep";
   try {
-    StagedOutputFolder staged(dir / "mine", "timeline.json");
+    StagedOutputFolder staged(dir / "mine", {"timeline.json"});
     FAIL() << "a folder of other files would be replaced";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("notes.txt"), std::string::npos) << e.what();
@@ -125,15 +125,20 @@ TEST(AtomicOutput, StagedFolderWithAMarkerReplacesOnlyEmptyFoldersAndEarlierOutp
   EXPECT_EQ(readText(dir / "mine" / "notes.txt"), "keep");
   fs::create_directories(dir / "empty");
   for (const char* name : {"empty", "earlier"}) {
-    StagedOutputFolder staged(dir / name, "timeline.json");
+    StagedOutputFolder staged(dir / name, {"timeline.json"});
     std::ofstream(staged.path("timeline.json")) << name;
     staged.commit();
   }
-  StagedOutputFolder again(dir / "earlier", "timeline.json"); // holds timeline.json now
+  StagedOutputFolder again(dir / "earlier", {"timeline.json"}); // holds timeline.json now
   std::ofstream(again.path("timeline.json")) << "again";
   again.commit();
   EXPECT_EQ(readText(dir / "earlier" / "timeline.json"), "again");
-  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"earlier", "earlier/timeline.json", "empty",
+  // Any of several markers (a patient's folder holds job.json, or failure.json after a failure).
+  StagedOutputFolder afterFailure(dir / "earlier", {"job.json", "timeline.json"});
+  std::ofstream(afterFailure.path("job.json")) << "done";
+  afterFailure.commit();
+  EXPECT_THROW(StagedOutputFolder(dir / "mine", {"job.json", "failure.json"}), InputError);
+  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"earlier", "earlier/job.json", "empty",
                                                                    "empty/timeline.json", "mine", "mine/notes.txt"}));
 }
 

@@ -44,12 +44,13 @@ void writeTextFileAtomically(const std::filesystem::path& target, const std::str
 
 /// A folder of outputs staged in a hidden sibling and moved into place by commit().
 /// An existing target folder is replaced only at commit. Without commit() (an exception),
-/// the staging folder is removed in the destructor. With `earlierOutputMarker` (a file every
-/// output of the command holds, e.g. "timeline.json"), an existing folder is replaced only when
-/// it is empty or holds that file: replacing deletes what it held, so never, say, a study folder.
+/// the staging folder is removed in the destructor. With `earlierOutputMarkers` (files one of
+/// which every output of the command holds, e.g. "timeline.json"), an existing folder is replaced
+/// only when it is empty or holds one of them: replacing deletes what it held, so never, say, a
+/// study folder.
 class StagedOutputFolder {
 public:
-  explicit StagedOutputFolder(std::filesystem::path target, const std::string& earlierOutputMarker = {});
+  explicit StagedOutputFolder(std::filesystem::path target, const std::vector<std::string>& earlierOutputMarkers = {});
   ~StagedOutputFolder();
   StagedOutputFolder(const StagedOutputFolder&) = delete;
   StagedOutputFolder& operator=(const StagedOutputFolder&) = delete;

@@ -736,6 +736,7 @@ NeckSplit splitAtNecks(MaskImage* mask, const ImageGeometry& g, const std::vecto
 struct BrightNeighbourCut {
   std::optional<double> cutHu{};
   std::size_t removedVoxels{0}; ///< above the cut or cut off from the seeds by it
+  FloatImage::Pointer average{}; ///< the soft-tissue average the cut was made on
 };
 
 /// A heterogeneous mass (necrotic core, enhancing rim) needs a wide interval, which also holds a
@@ -759,8 +760,8 @@ BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, 
   std::vector<char> tissue(n, 0);
   for (std::size_t i = 0; i < n; ++i)
     tissue[i] = r[i] >= options.softTissueMinHu - 20.0 && r[i] <= options.softTissueMaxHu;
-  const FloatImage::Pointer average = tissueMaskedGaussian(raw, g, tissue, tissue, sigmaMm);
-  const float* a = average->GetBufferPointer();
+  cut.average = tissueMaskedGaussian(raw, g, tissue, tissue, sigmaMm);
+  const float* a = cut.average->GetBufferPointer();
   unsigned char* m = region->GetBufferPointer();
   std::vector<float> inside, samples;
   for (std::size_t i = 0; i < n; ++i)
@@ -894,6 +895,45 @@ EnclosingRim findEnclosingRim(const MaskImage* region, const FloatImage* image, 
   const double sd = std::max(spread.sd, 4.0);
   rim.upper = std::min(rim.median + tolerance * sd, options.softTissueMaxHu);
   return rim;
+}
+
+/// Calls `fn` with each face neighbour of voxel `v` inside the grid.
+template <class Fn> void forEachFaceNeighbour(const ImageGeometry& g, std::size_t v, Fn&& fn) {
+  const std::size_t nx = g.size[0], ny = g.size[1], slice = nx * ny;
+  const std::size_t i = v % nx, j = (v / nx) % ny, k = v / slice;
+  if (i > 0)
+    fn(v - 1);
+  if (i + 1 < nx)
+    fn(v + 1);
+  if (j > 0)
+    fn(v - nx);
+  if (j + 1 < ny)
+    fn(v + nx);
+  if (k > 0)
+    fn(v - slice);
+  if (k + 1 < g.size[2])
+    fn(v + slice);
+}
+
+/// Whether voxel `v` has a face neighbour in `region`.
+bool touchesRegion(const unsigned char* region, const ImageGeometry& g, std::size_t v) {
+  bool touches = false;
+  forEachFaceNeighbour(g, v, [&](std::size_t w) { touches = touches || region[w]; });
+  return touches;
+}
+
+/// Aerated lung and air lie below this (fat, about -100 HU, stays well above it with its noise).
+constexpr double kAeratedHu = -400.0;
+
+/// A voxel just outside the region next to aerated lung or air is a partial-volume mixture of the
+/// lesion and that neighbour, which the soft-tissue floor (there to keep fat out) leaves out: it
+/// holds more lesion than air when its raw value lies above the midpoint between the lesion's
+/// level and its darkest face neighbour, and it touches the region.
+bool mostlyLesionNextToAir(const float* raw, const unsigned char* region, const ImageGeometry& g, std::size_t v,
+                           double lesionLevel) {
+  float darkest = raw[v];
+  forEachFaceNeighbour(g, v, [&](std::size_t w) { darkest = std::min(darkest, raw[w]); });
+  return darkest < kAeratedHu && raw[v] >= 0.5 * (lesionLevel + darkest) && touchesRegion(region, g, v);
 }
 
 Modality resolveModality(const Volume& volume, Modality requested) {
@@ -1231,12 +1271,14 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // One-class CT with a box or RECIST line (whose samples span the lesion), or a core and its
   // rim (below): cut off a homogeneous brighter organ that the wide interval of a heterogeneous
   // mass also holds.
+  FloatImage::Pointer organAverage; // the brighter-organ cut's soft-tissue average
   const auto cutBrighterOrgan = [&](const std::vector<std::size_t>& samples,
                                     const std::vector<std::size_t>& rimVoxels = {}) {
     const BrightNeighbourCut cut = cutBrightNeighbour(region, working, g, samples, options.brightNeighbourSmoothingMm,
                                                       options, rimVoxels, tolerance);
     diag.brightNeighbourCutHu = cut.cutHu;
     diag.brightNeighbourRemovedMl = double(cut.removedVoxels) * g.voxelVolumeMm3() / 1000.0;
+    organAverage = cut.average;
   };
   if (ct && !twoClass && prior.isSizePrior && options.brightNeighbourSmoothingMm > 0.0) cutBrighterOrgan(sampleVoxels);
   std::size_t grown = 0;
@@ -1358,6 +1400,31 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       m[i] = darkOk && brightOk ? 1 : 0;
     }
     keepSeedComponents(region, g, anchors());
+    // One layer of voxels just outside the region (decided all at once, off the limits, where a
+    // region is judged a leak).
+    const auto addLayer = [&](auto&& belongs) {
+      std::vector<std::size_t> layer;
+      for (std::size_t i = 0; i < n; ++i)
+        if (!m[i] && allowed[i] && !atLimit[i] && belongs(i))
+          layer.push_back(i);
+      for (std::size_t i : layer)
+        m[i] = 1;
+    };
+    // One-class CT: the partial-volume layer at a border with lung or air (one layer: each voxel
+    // is judged against its own darkest neighbour, so it does not walk into a density gradient).
+    if (ct && !twoClass)
+      addLayer([&](std::size_t i) { return s[i] <= model.upper && mostlyLesionNextToAir(raw, m, g, i, model.median); });
+    // A core's rim (step 6a): its brightest voxels lie above the rim's bound, which is a spread,
+    // not a border. Where the neighbourhood is at the rim's level (the 5 mm average at or below
+    // the brighter-organ cut), the voxel touching the region is the rim's bright texture, not the
+    // organ.
+    if (diag.enclosingRimHu && diag.brightNeighbourCutHu && organAverage) {
+      const float* a = organAverage->GetBufferPointer();
+      addLayer([&](std::size_t i) {
+        return raw[i] > model.upper && raw[i] <= options.softTissueMaxHu && a[i] <= *diag.brightNeighbourCutHu &&
+               touchesRegion(m, g, i);
+      });
+    }
   }
   fillHoles(region, g);
 

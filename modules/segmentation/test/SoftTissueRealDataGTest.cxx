@@ -183,6 +183,11 @@ TEST(SoftTissueNecroticCoreRealData, SeedInTheCoreOfATumourWithABrighterRim) {
 // to 10 mm), not the 4 mm seed ball: with the ball alone this textured sarcoma looked homogeneous
 // from +3 mm along y or z, the two-class path took its darker parts for a neighbouring class and
 // Dice fell from 0.884 to 0.55-0.63 (and to 0.80 along -z through a narrow one-class interval).
+// Not met on the IBSI GTV (a click in the necrotic core of a 103 mm tumour): worst change 0.124
+// (Dice 0.668-0.813 against 0.792; the rim grown from every move, the figure follows where the
+// core's region and so the rim's shell lie), asserted < 0.15 and the gap printed. Before the
+// rim's shell fraction threshold went from 0.5 to 0.4, +3 mm along x read 0.49, grew the core
+// only and fell to 0.549 (worst change 0.243).
 struct ShiftCase {
   Case c;
   double maxDiceChange;
@@ -220,7 +225,10 @@ INSTANTIATE_TEST_SUITE_P(
                                 0.03},
                       ShiftCase{Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
                                      "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0, 0, 0, 0},
-                                0.03}),
+                                0.03},
+                      ShiftCase{Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
+                                     "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0, 0, 0, 0},
+                                0.15}),
     [](const ::testing::TestParamInfo<ShiftCase>& info) { return std::string(info.param.c.name); });
 
 } // namespace

@@ -1,6 +1,5 @@
 // lesionkit measure: a volume and a label map → per-lesion measurements as JSON (schema v1),
 // CSV and a summary. All logic lives in lesion::measurement and lesion::reporting.
-#include <cmath>
 #include <filesystem>
 #include <ostream>
 

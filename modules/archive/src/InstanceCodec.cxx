@@ -75,12 +75,10 @@ template <typename T> json toJson(const T& v) { return json(v); }
 bool isDefault(const std::string& v) { return v.empty(); }
 bool isDefault(const std::vector<std::string>& v) { return v.empty(); }
 bool isDefault(int v) { return v == 0; }
-bool isDefault(long v) { return v == 0; }
 bool isDefault(bool v) { return !v; }
 bool isDefault(double v) { return v == 0.0; }
 template <typename T> bool isDefault(const std::optional<T>& v) { return !v.has_value(); }
 template <std::size_t N> bool isDefault(const std::array<double, N>&) { return false; }
-bool isDefault(const Vec3&) { return false; }
 
 struct Writer {
   json& out;

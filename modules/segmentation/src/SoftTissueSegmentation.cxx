@@ -752,7 +752,7 @@ struct BrightNeighbourCut {
 BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, const ImageGeometry& g,
                                       const std::vector<std::size_t>& sampleVoxels, double sigmaMm,
                                       const SoftTissueOptions& options, const std::vector<std::size_t>& rimVoxels = {},
-                                      double rimTolerance = 0.0) {
+                                      double rimTolerance = 0.0, std::optional<double> givenCutHu = std::nullopt) {
   BrightNeighbourCut cut;
   const std::size_t n = g.voxelCount();
   const float* r = raw->GetBufferPointer();
@@ -766,7 +766,9 @@ BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, 
   std::vector<float> inside, samples;
   for (std::size_t i = 0; i < n; ++i)
     if (m[i]) inside.push_back(a[i]);
-  if (!rimVoxels.empty()) {
+  if (givenCutHu) {
+    cut.cutHu = givenCutHu;
+  } else if (!rimVoxels.empty()) {
     for (std::size_t v : rimVoxels)
       samples.push_back(a[v]);
     const RobustSpread rim = robustSpreadOf(std::move(samples));
@@ -897,6 +899,72 @@ EnclosingRim findEnclosingRim(const MaskImage* region, const FloatImage* image, 
   return rim;
 }
 
+/// Bin width of the rim's histogram (`rimOfRegrownRegion`): about a quarter of the rim's spread.
+constexpr double kRimModeBinHu = 4.0;
+
+/// The rim's level from the region regrown with the shell's bound (`regrown`): the first histogram
+/// mode (nearestMode) of its voxels outside the core's filled region (`coreFilled`) and above the
+/// core's bound, refined by a mean shift; the bounds' truncation does not move a mode as it moves
+/// a median, and the 3 mm shell sees the core-to-rim gradient, not the rim, so the shell's median
+/// followed where the click's core region ended (GTV: 53-70 HU over 3 mm moves, the mode 63-68).
+/// Bound = the level + the shell's own spread (its upper bound - median); `voxels` = the rim's
+/// voxels within that spread of the level (the cut's samples). Empty when there is no mode.
+std::optional<EnclosingRim> rimOfRegrownRegion(const MaskImage* regrown, const MaskImage* coreFilled,
+                                               const FloatImage* image, const ImageGeometry& g, double coreUpper,
+                                               const EnclosingRim& shell, const SoftTissueOptions& options) {
+  const unsigned char* r = regrown->GetBufferPointer();
+  const unsigned char* core = coreFilled->GetBufferPointer();
+  const float* s = image->GetBufferPointer();
+  std::vector<std::size_t> outside;
+  std::vector<float> values;
+  std::vector<float> allOutside; // every regrown voxel outside the core, for the mode's refinement
+  for (std::size_t i = 0; i < g.voxelCount(); ++i)
+    if (r[i] && !core[i]) {
+      allOutside.push_back(s[i]);
+      if (s[i] <= coreUpper)
+        continue;
+      outside.push_back(i);
+      values.push_back(s[i]);
+    }
+  const auto mode = nearestMode(values, coreUpper, +1, kRimModeBinHu);
+  if (!mode)
+    return std::nullopt;
+  const double spread = shell.upper - shell.median;
+  // The mode refined by a mean shift over all of the rim's voxels (window +-0.4 of the spread):
+  // the cut at the core's bound pushed the histogram's mode up, and a bin's width moved it.
+  double level = *mode;
+  for (int iteration = 0; iteration < 20; ++iteration) {
+    double sum = 0.0;
+    std::size_t count = 0;
+    for (float v : allOutside)
+      if (std::abs(v - level) <= 0.4 * spread) {
+        sum += v;
+        ++count;
+      }
+    if (count == 0)
+      break;
+    const double next = sum / double(count);
+    const bool settled = std::abs(next - level) < 0.05;
+    level = next;
+    if (settled)
+      break;
+  }
+  EnclosingRim rim;
+  rim.brightFraction = shell.brightFraction;
+  rim.median = level;
+  rim.upper = std::min(level + spread, options.softTissueMaxHu);
+  for (std::size_t i : outside)
+    if (std::abs(s[i] - level) <= spread)
+      rim.voxels.push_back(i);
+  return rim;
+}
+
+/// A core's rim as one search estimated it: a wider retry of the same click keeps it.
+struct RimLevel {
+  double level{0.0}, upper{0.0};
+  std::optional<double> cutHu{};
+};
+
 /// Calls `fn` with each face neighbour of voxel `v` inside the grid.
 template <class Fn> void forEachFaceNeighbour(const ImageGeometry& g, std::size_t v, Fn&& fn) {
   const std::size_t nx = g.size[0], ny = g.size[1], slice = nx * ny;
@@ -959,15 +1027,20 @@ public:
 /// The checks refused a region grown over a necrotic core's rim: worth a retry without the rim.
 class EnclosingRimRefused : public ProcessingError {
 public:
-  EnclosingRimRefused(const std::string& message, std::optional<double> searchLimitContact)
+  EnclosingRimRefused(const std::string& message, std::optional<double> searchLimitContact,
+                      std::optional<RimLevel> rimLevel)
       : ProcessingError(message), atSearchLimit(searchLimitContact.has_value()),
-        contactFraction(searchLimitContact.value_or(1.0)) {}
+        contactFraction(searchLimitContact.value_or(1.0)), rim(rimLevel) {}
   bool atSearchLimit;
   double contactFraction;
+  std::optional<RimLevel> rim; ///< the rim as this search estimated it
 };
 
+/// `keptRim`: a core's rim estimated by a narrower search of the same click, used instead of
+/// estimating it again (a wider search only lets the lesion finish growing).
 SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init, const SoftTissueOptions& options,
-                               const Progress& progress, const Prior& prior, Modality modality) {
+                               const Progress& progress, const Prior& prior, Modality modality,
+                               const std::optional<RimLevel>& keptRim = std::nullopt) {
   const ImageGeometry& grid = volume.geometry;
   SegmentationResult result;
   SegmentationDiagnostics& diag = result.diagnostics;
@@ -1273,9 +1346,10 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // mass also holds.
   FloatImage::Pointer organAverage; // the brighter-organ cut's soft-tissue average
   const auto cutBrighterOrgan = [&](const std::vector<std::size_t>& samples,
-                                    const std::vector<std::size_t>& rimVoxels = {}) {
+                                    const std::vector<std::size_t>& rimVoxels = {},
+                                    std::optional<double> givenCutHu = std::nullopt) {
     const BrightNeighbourCut cut = cutBrightNeighbour(region, working, g, samples, options.brightNeighbourSmoothingMm,
-                                                      options, rimVoxels, tolerance);
+                                                      options, rimVoxels, tolerance, givenCutHu);
     diag.brightNeighbourCutHu = cut.cutHu;
     diag.brightNeighbourRemovedMl = double(cut.removedVoxels) * g.voxelVolumeMm3() / 1000.0;
     organAverage = cut.average;
@@ -1322,24 +1396,40 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     }
   }
   NeckSplit split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, openingFraction);
+  std::optional<RimLevel> rimLevel; // step 6a's rim, for a wider retry
   // One-class CT from a click: a click in a necrotic core grows the core only. When the shell
   // around it is mostly brighter soft tissue, the core is enclosed by a rim, which is the lesion
   // too: widen the interval to the rim's, regrow, and cut again (brighter organ at the rim's own
   // upper bound, the organ's slices as for a RECIST line, necks).
   if (ct && !twoClass && !prior.isSizePrior && options.enclosingRimFraction > 0.0) {
-    const EnclosingRim rim = findEnclosingRim(region, smooth, g, allowed, model, tolerance, options);
+    EnclosingRim rim = findEnclosingRim(region, smooth, g, allowed, model, tolerance, options);
     diag.enclosingRimShellFraction = rim.brightFraction;
     if (rim.upper > model.upper) {
-      diag.enclosingRimHu = rim.median;
+      // The shell only says that there is a rim: its level is read on the region regrown with
+      // the shell's bound, outside the core (or kept from a narrower search of the same click).
       // The rim's bound is its own spread on the denoised image (not a midpoint towards a
       // neighbour): the boundary refinement keeps testing it there, as raw noise (SD 15-19 HU on
       // the GTV) would take the rim's brighter voxels off its border.
-      model.upper = rim.upper;
+      const double coreUpper = model.upper;
+      auto coreFilled = newMask(g);
+      std::copy(region->GetBufferPointer(), region->GetBufferPointer() + n, coreFilled->GetBufferPointer());
+      fillHoles(coreFilled, g);
+      model.upper = keptRim ? keptRim->upper : rim.upper;
+      region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
+      if (keptRim) {
+        rim.median = keptRim->level;
+        rim.upper = keptRim->upper;
+      } else if (auto grownRim = rimOfRegrownRegion(region, coreFilled, smooth, g, coreUpper, rim, options)) {
+        rim = std::move(*grownRim);
+        model.upper = rim.upper;
+        region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
+      }
+      diag.enclosingRimHu = rim.median;
       std::vector<std::size_t> samples = lesionSample;
       samples.insert(samples.end(), rim.voxels.begin(), rim.voxels.end());
-      region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
       if (options.brightNeighbourSmoothingMm > 0.0)
-        cutBrighterOrgan(samples, rim.voxels);
+        cutBrighterOrgan(samples, rim.voxels, keptRim ? keptRim->cutHu : std::nullopt);
+      rimLevel = RimLevel{rim.median, rim.upper, diag.brightNeighbourCutHu};
       fillHoles(region, g);
       keepSeedComponents(region, g, anchors());
       // The cut is a bound, not a border: the organ's slices below or above the lesion stay
@@ -1504,7 +1594,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   } catch (const ProcessingError& e) {
     if (diag.enclosingRimHu) {
       const auto* limit = dynamic_cast<const SearchLimitReached*>(&e);
-      throw EnclosingRimRefused(e.what(), limit ? std::optional<double>(limit->contactFraction) : std::nullopt);
+      throw EnclosingRimRefused(e.what(), limit ? std::optional<double>(limit->contactFraction) : std::nullopt,
+                                rimLevel);
     }
     throw;
   }
@@ -1569,6 +1660,7 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
     // sphere 1.1 x wider (diameter limit too), kept only when the region stops inside it on its
     // own; a leak runs on into the wider sphere and is refused as before.
     std::optional<double> contact;
+    std::optional<RimLevel> rim; // kept by the wider search: it only lets the lesion finish growing
     const bool mayWiden = o.maxSearchContactFraction > 0.0;
     try {
       return runPipeline(volume, init, o, progress.sub(0.5, 0.8), prior, modality);
@@ -1580,6 +1672,7 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
       if (!mayWiden || !e.atSearchLimit || e.contactFraction > o.maxSearchContactFraction)
         throw;
       contact = e.contactFraction;
+      rim = e.rim;
     }
     Prior wider = prior;
     wider.radiusMm *= kSearchGrowth;
@@ -1588,7 +1681,7 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
     logDebug("soft-tissue segmentation: the region reaches the {:.0f} mm search sphere on {:.0f} % of its border; "
              "searching {:.0f} mm",
              2 * prior.radiusMm, 100 * *contact, 2 * wider.radiusMm);
-    SegmentationResult result = runPipeline(volume, init, widerOptions, progress.sub(0.8, 1.0), wider, modality);
+    SegmentationResult result = runPipeline(volume, init, widerOptions, progress.sub(0.8, 1.0), wider, modality, rim);
     result.diagnostics.warnings.push_back(fmt::format(
         "the region reached the edge of the {:.0f} mm search sphere (--max-diameter-mm {:.0f}) but stopped within "
         "a {:.0f} mm one and was kept: check that it is one mass",

@@ -1291,8 +1291,13 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       // mass in fat): that side is bounded by the class window only; the raw decision at the end
       // puts the border at the midpoint towards the tissue outside the class (fat, air, bone).
       const double window = 4.0 * rawSd;
-      const auto darkClass = dark.size() > 20 ? nearestMode(dark, model.lower, -1, model.robustSd) : std::nullopt;
-      const auto brightClass = bright.size() > 20 ? nearestMode(bright, model.upper, +1, model.robustSd) : std::nullopt;
+      // Assigned, not a conditional expression: GCC 12 warns a conditional optional "may be used
+      // uninitialized".
+      std::optional<double> darkClass, brightClass;
+      if (dark.size() > 20)
+        darkClass = nearestMode(dark, model.lower, -1, model.robustSd);
+      if (bright.size() > 20)
+        brightClass = nearestMode(bright, model.upper, +1, model.robustSd);
       if (darkClass) {
         if (model.median - *darkClass > gap) lower = 0.5 * (model.median + *darkClass);
       } else {

@@ -74,6 +74,19 @@ bool isSameExistingFile(const fs::path& a, const fs::path& b) {
   return fs::exists(a, ec) && fs::exists(b, ec) && fs::equivalent(a, b, ec) && !ec;
 }
 
+/// The highest missing folder on the way to `folder`; empty when it exists.
+fs::path highestMissingFolder(const fs::path& folder) {
+  std::error_code ec;
+  fs::path missing;
+  for (fs::path p = fs::absolute(folder, ec).lexically_normal(); !p.empty() && !fs::exists(p, ec);
+       p = p.parent_path()) {
+    missing = p;
+    if (!p.has_relative_path())
+      break;
+  }
+  return missing;
+}
+
 } // namespace
 
 void ensureOutputSparesInputs(const fs::path& output, const std::vector<fs::path>& inputs, const std::string& option) {
@@ -133,23 +146,6 @@ void checkWritableFolder(const fs::path& folder) {
     throw InputError(fmt::format("cannot write to output folder '{}': {}", folder.string(), std::strerror(errno)));
   }
 }
-
-namespace {
-
-/// The highest missing folder on the way to `folder`; empty when it exists.
-fs::path highestMissingFolder(const fs::path& folder) {
-  std::error_code ec;
-  fs::path missing;
-  for (fs::path p = fs::absolute(folder, ec).lexically_normal(); !p.empty() && !fs::exists(p, ec);
-       p = p.parent_path()) {
-    missing = p;
-    if (!p.has_relative_path())
-      break;
-  }
-  return missing;
-}
-
-} // namespace
 
 fs::path temporarySiblingPath(const fs::path& target) {
   const std::string ext = fullExtension(target);

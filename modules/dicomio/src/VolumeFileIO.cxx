@@ -174,7 +174,10 @@ bool gzipTrailerSays(const fs::path& path, std::uint64_t bytes) {
 
 /// ITK fills the missing part of a truncated NIfTI file (.nii or .nii.gz) with zeros without a
 /// word, so a broken download would be measured as part of a patient: check the length first.
-void checkNiftiComplete(const fs::path& path) {
+/// A zero voxel size in a NIfTI header is set to 1 mm by the NIfTI library, or fails in ITK as
+/// "orthonormal direction cosines" (no qform or sform): refused from the header itself, which is
+/// read once for both checks.
+void checkNiftiFile(const fs::path& path) {
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file)
     throw InputError(fmt::format("'{}': cannot open: {}", path.string(), std::strerror(errno)));
@@ -195,6 +198,8 @@ void checkNiftiComplete(const fs::path& path) {
       found = std::min(found, needed - 1); // a gzip stream cut short is an error, not an end
   }
   gzclose(file);
+  if (layout)
+    requirePositiveSpacing(path, layout->spacing, /*signFree=*/true);
   if (found < needed) {
     throw InputError(fmt::format("'{}': truncated: the header describes {} bytes of voxels from byte {}, the file "
                                  "holds {} bytes{}",
@@ -209,15 +214,8 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   if (!fs::exists(path, ec)) throw InputError(fmt::format("'{}': no such file", path.string()));
   if (fs::is_directory(path, ec)) throw InputError(fmt::format("'{}' is a folder, expected a volume file", path.string()));
   auto io = ioFor(path);
-  // A zero voxel size in a NIfTI header is set to 1 mm by the NIfTI library, or fails in ITK as
-  // "orthonormal direction cosines" (no qform or sform): refused from the header itself.
   if (dynamic_cast<itk::NiftiImageIO*>(io.GetPointer()))
-    if (gzFile file = gzopen(path.c_str(), "rb")) {
-      const std::optional<NiftiLayout> layout = niftiLayout(file);
-      gzclose(file);
-      if (layout)
-        requirePositiveSpacing(path, layout->spacing, /*signFree=*/true);
-    }
+    checkNiftiFile(path);
   try {
     io->SetFileName(path.string());
     io->ReadImageInformation();
@@ -234,8 +232,6 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
     throw InputError(fmt::format("'{}': expected a scalar image, found {} components per voxel", path.string(), io->GetNumberOfComponents()));
   }
   checkHeaderSpacing(path, *io);
-  if (dynamic_cast<itk::NiftiImageIO*>(io.GetPointer()))
-    checkNiftiComplete(path);
   using Reader = itk::ImageFileReader<itkbridge::ItkImage<T>>;
   auto reader = Reader::New();
   reader->SetImageIO(io);

@@ -594,10 +594,29 @@ struct NeckSplit {
   std::size_t removedVoxels{0};
 };
 
+/// Calls `fn(w, stepMm)` with each face neighbour `w` of voxel `v` inside the grid and the voxel
+/// spacing along that step.
+template <class Fn> void forEachFaceNeighbour(const ImageGeometry& g, std::size_t v, Fn&& fn) {
+  const std::size_t nx = g.size[0], ny = g.size[1], slice = nx * ny;
+  const std::size_t i = v % nx, j = (v / nx) % ny, k = v / slice;
+  if (i > 0)
+    fn(v - 1, g.spacing.x);
+  if (i + 1 < nx)
+    fn(v + 1, g.spacing.x);
+  if (j > 0)
+    fn(v - nx, g.spacing.y);
+  if (j + 1 < ny)
+    fn(v + nx, g.spacing.y);
+  if (k > 0)
+    fn(v - slice, g.spacing.z);
+  if (k + 1 < g.size[2])
+    fn(v + slice, g.spacing.z);
+}
+
 /// Adds to `mask` the voxels of `allowed` within a geodesic distance of `radiusMm` from it (paths
 /// of face-neighbour steps, each as long as the voxel spacing along it, that stay in `allowed`).
 void restoreWithin(MaskImage* mask, const std::vector<char>& allowed, const ImageGeometry& g, double radiusMm) {
-  const std::size_t n = g.voxelCount(), nx = g.size[0], ny = g.size[1], slice = nx * ny;
+  const std::size_t n = g.voxelCount();
   unsigned char* m = mask->GetBufferPointer();
   std::vector<float> dist(n, std::numeric_limits<float>::max());
   using Item = std::pair<float, std::size_t>;
@@ -612,27 +631,14 @@ void restoreWithin(MaskImage* mask, const std::vector<char>& allowed, const Imag
     queue.pop();
     if (d > dist[v])
       continue;
-    const std::size_t i = v % nx, j = (v / nx) % ny, k = v / slice;
-    const auto relax = [&](std::size_t w, double step) {
-      const float dw = d + float(step);
+    forEachFaceNeighbour(g, v, [&](std::size_t w, double stepMm) {
+      const float dw = d + float(stepMm);
       if (!allowed[w] || dw > float(radiusMm) || dw >= dist[w])
         return;
       dist[w] = dw;
       m[w] = 1;
       queue.push({dw, w});
-    };
-    if (i > 0)
-      relax(v - 1, g.spacing.x);
-    if (i + 1 < nx)
-      relax(v + 1, g.spacing.x);
-    if (j > 0)
-      relax(v - nx, g.spacing.y);
-    if (j + 1 < ny)
-      relax(v + nx, g.spacing.y);
-    if (k > 0)
-      relax(v - slice, g.spacing.z);
-    if (k + 1 < g.size[2])
-      relax(v + slice, g.spacing.z);
+    });
   }
 }
 
@@ -965,28 +971,10 @@ struct RimLevel {
   std::optional<double> cutHu{};
 };
 
-/// Calls `fn` with each face neighbour of voxel `v` inside the grid.
-template <class Fn> void forEachFaceNeighbour(const ImageGeometry& g, std::size_t v, Fn&& fn) {
-  const std::size_t nx = g.size[0], ny = g.size[1], slice = nx * ny;
-  const std::size_t i = v % nx, j = (v / nx) % ny, k = v / slice;
-  if (i > 0)
-    fn(v - 1);
-  if (i + 1 < nx)
-    fn(v + 1);
-  if (j > 0)
-    fn(v - nx);
-  if (j + 1 < ny)
-    fn(v + nx);
-  if (k > 0)
-    fn(v - slice);
-  if (k + 1 < g.size[2])
-    fn(v + slice);
-}
-
 /// Whether voxel `v` has a face neighbour in `region`.
 bool touchesRegion(const unsigned char* region, const ImageGeometry& g, std::size_t v) {
   bool touches = false;
-  forEachFaceNeighbour(g, v, [&](std::size_t w) { touches = touches || region[w]; });
+  forEachFaceNeighbour(g, v, [&](std::size_t w, double) { touches = touches || region[w]; });
   return touches;
 }
 
@@ -1000,7 +988,7 @@ constexpr double kAeratedHu = -400.0;
 bool mostlyLesionNextToAir(const float* raw, const unsigned char* region, const ImageGeometry& g, std::size_t v,
                            double lesionLevel) {
   float darkest = raw[v];
-  forEachFaceNeighbour(g, v, [&](std::size_t w) { darkest = std::min(darkest, raw[w]); });
+  forEachFaceNeighbour(g, v, [&](std::size_t w, double) { darkest = std::min(darkest, raw[w]); });
   return darkest < kAeratedHu && raw[v] >= 0.5 * (lesionLevel + darkest) && touchesRegion(region, g, v);
 }
 

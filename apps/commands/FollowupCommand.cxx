@@ -26,22 +26,6 @@ namespace lesion::commands {
 
 namespace {
 
-/// Scans smaller than this fail inside the registration with ITK's words ("A spacing of 0 is not
-/// allowed", "VirtualSampledPointSet must have 1 or more points") or with a local region "outside
-/// the follow-up scan" (measured from 4 x 4 x 4 to 12 x 12 x 8 voxels; 12 x 12 x 12, 24 x 24 x 8,
-/// 40 x 40 x 4 and 256 x 256 x 5 register): refused up front, naming the file.
-constexpr std::size_t kMinVoxelsPerAxis = 4;
-constexpr std::size_t kMinVoxels = 4096;
-
-void checkRegistrable(const ImageGeometry& g, const std::string& role, const std::string& path) {
-  const auto& n = g.size;
-  if (std::min({n[0], n[1], n[2]}) >= kMinVoxelsPerAxis && g.voxelCount() >= kMinVoxels)
-    return;
-  throw InputError(fmt::format("{} '{}' ({} x {} x {} voxels) is too small to register: a follow-up needs scans of at "
-                               "least {} voxels along each axis and {} in all",
-                               role, path, n[0], n[1], n[2], kMinVoxelsPerAxis, kMinVoxels));
-}
-
 /// A distance in mm that cannot be negative (a margin, a voxel size); UsageError naming the option.
 double nonNegativeMm(const cli::Arguments& args, const std::string& name, const std::string& option) {
   const double mm = args.number(name);
@@ -262,7 +246,6 @@ cli::Command followupCommand() {
 
     ctx.progress.report(0.0, "loading baseline");
     const dicomio::LoadedVolume baseline = dicomio::loadVolume(baselinePath);
-    checkRegistrable(baseline.volume.geometry, "baseline", baselinePath.string());
     const LabelMap lesions = dicomio::readLabelMapFile(lesionsPath);
     std::optional<LabelMap> reference;
     if (args.has("reference")) {
@@ -290,11 +273,8 @@ cli::Command followupCommand() {
     run.reference = reference ? &*reference : nullptr;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {
       const std::string path = followupPaths[f];
-      run.followups.push_back({fmt::format("follow-up-{}", f + 1), path, [path] {
-                                 Volume v = dicomio::loadVolume(path).volume;
-                                 checkRegistrable(v.geometry, "follow-up", path);
-                                 return v;
-                               }});
+      run.followups.push_back(
+          {fmt::format("follow-up-{}", f + 1), path, [path] { return dicomio::loadVolume(path).volume; }});
     }
     run.options = options;
     run.flags = flags;

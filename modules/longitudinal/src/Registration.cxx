@@ -391,10 +391,25 @@ double denseMetricValue(const ImageType::Pointer& fixed, const ImageType::Pointe
 
 } // namespace
 
+void requireRegistrable(const ImageGeometry& g, std::string_view what) {
+  // Measured from 4 x 4 x 4 to 12 x 12 x 8 voxels; 12 x 12 x 12, 24 x 24 x 8, 40 x 40 x 4 and
+  // 256 x 256 x 5 register.
+  constexpr std::size_t kMinVoxelsPerAxis = 4;
+  constexpr std::size_t kMinVoxels = 4096;
+  const auto& n = g.size;
+  if (std::min({n[0], n[1], n[2]}) >= kMinVoxelsPerAxis && g.voxelCount() >= kMinVoxels)
+    return;
+  throw InputError(fmt::format("{} ({} x {} x {} voxels) is too small to register: a follow-up needs scans of at "
+                               "least {} voxels along each axis and {} in all",
+                               what, n[0], n[1], n[2], kMinVoxelsPerAxis, kMinVoxels));
+}
+
 RegistrationResult registerRigid(const Volume& baseline, const Volume& followup, const RegistrationOptions& options,
                                  Progress progress) {
   baseline.geometry.validate("baseline volume");
   followup.geometry.validate("follow-up volume");
+  requireRegistrable(baseline.geometry, "the baseline");
+  requireRegistrable(followup.geometry, "the follow-up");
   const auto start = std::chrono::steady_clock::now();
   ImageType::Pointer fixed = clampBelow(itkbridge::toItk(baseline), options.clampBelow, options.threads);
   ImageType::Pointer moving = clampBelow(itkbridge::toItk(followup), options.clampBelow, options.threads);

@@ -150,9 +150,8 @@ TEST(FollowupCommand, AScanTooSmallToRegisterIsBadInputNamingIt) {
         {"lesionkit", "followup", "--baseline", (dir / baseline).string(), "--followup", (dir / followup).string(),
          "--lesions", (dir / lesions).string(), "--auto-reference", "none", "-o", (dir / "out").string()});
     EXPECT_EQ(r.exitCode, 2) << r.err;
-    EXPECT_NE(r.err.find("'" + (dir / "tiny.nrrd").string() + "' (12 x 12 x 4 voxels) is too small to register"),
-              std::string::npos)
-        << r.err;
+    EXPECT_NE(r.err.find("'" + (dir / "tiny.nrrd").string() + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("(12 x 12 x 4 voxels) is too small to register"), std::string::npos) << r.err;
     EXPECT_FALSE(std::filesystem::exists(dir / "out"));
   }
 }

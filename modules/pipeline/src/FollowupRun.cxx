@@ -141,6 +141,8 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
   std::optional<LabelMap> found; // the automatic reference region, when no reference map is given
   const LabelMap* reference = input.reference;
   try {
+    if (!input.followups.empty())
+      longitudinal::requireRegistrable(input.baseline->geometry, "the scan");
     if (options.referenceFinder && !reference)
       progress.report(0.0, "finding the unaffected vertebrae");
     found = longitudinal::resolveReference(*input.baseline, *input.lesions, input.reference, options);

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lesion/core/Geometry.h"
@@ -153,6 +154,11 @@ struct DeformableRegistrationResult {
   double maxDisplacementMm{0.0};   ///< largest |d| at the region's voxel centres
   std::array<std::size_t, 3> fixedVoxels{}; ///< the region's grid at full resolution
 };
+
+/// Throws lesion::InputError when a scan is too small for the registrations: under 4 voxels along
+/// an axis or 4096 in all, they fail inside ITK ("A spacing of 0 is not allowed", "must have 1 or
+/// more points") or place a lesion's region outside the scan. `what` names the scan.
+void requireRegistrable(const ImageGeometry& g, std::string_view what);
 
 /// Global rigid registration of `followup` (moving) to `baseline` (fixed). Throws
 /// lesion::InputError for an invalid grid and lesion::ProcessingError when the optimiser fails

@@ -126,14 +126,14 @@ cli::Command convertCommand() {
     // the output file's pages (memory-mapped, no copy at write time), otherwise into a buffer
     // written from there.
     options.storage = dicomio::VoxelStorage::Int16WhenExact;
+    const auto parent = output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path();
+    CreatedOutputFolder folder(parent); // made now for the mapped file; removed again if decoding fails
     std::optional<dicomio::MappedInt16NiftiFile> mapped;
     if (dicomio::isUncompressedNiftiFileName(output)) {
       options.int16Destination = [&](const ImageGeometry& g) { return mapped.emplace(output, g).voxels(); };
     }
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(input, options, ctx.progress.sub(0.0, 0.8));
     ctx.progress.report(0.8, "writing");
-    const auto parent = output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path();
-    ensureWritableFolder(parent);
     // int16 when every value is a whole number in range (plain CT), float otherwise.
     bool asInt16 = true;
     if (loaded.int16InDestination) {
@@ -147,6 +147,7 @@ cli::Command convertCommand() {
     }
     const auto sidecar = sidecarPath(output);
     writeTextFileAtomically(sidecar, sidecarJson(loaded, input, asInt16).dump(2) + "\n");
+    folder.keep();
     const ImageGeometry& g = loaded.geometry();
     ctx.out << fmt::format("wrote {} ({}x{}x{}, spacing {:.4g} x {:.4g} x {:.4g} mm) and {}\n", output.string(),
                            g.size[0], g.size[1], g.size[2], g.spacing.x, g.spacing.y, g.spacing.z, sidecar.string());

@@ -181,19 +181,40 @@ void writeTextFileAtomically(const fs::path& target, const std::string& text) {
   });
 }
 
+CreatedOutputFolder::CreatedOutputFolder(const fs::path& folder) {
+  std::error_code ec;
+  m_Folder = fs::absolute(folder.empty() ? fs::path{"."} : folder, ec).lexically_normal();
+  m_HighestCreated = highestMissingFolder(m_Folder);
+  ensureWritableFolder(m_Folder);
+}
+
+CreatedOutputFolder::~CreatedOutputFolder() {
+  if (m_Kept || m_HighestCreated.empty())
+    return;
+  std::error_code ignored;
+  // fs::remove takes empty folders only: anything written there meanwhile stays.
+  for (fs::path p = m_Folder; p.string().size() >= m_HighestCreated.string().size(); p = p.parent_path())
+    if (!fs::remove(p, ignored))
+      break;
+}
+
+namespace {
+
+fs::path withoutTrailingSeparator(fs::path p) { return p.filename().empty() ? p.parent_path() : p; } // "out/" -> "out"
+
+fs::path parentOf(const fs::path& p) { return p.has_parent_path() ? p.parent_path() : fs::path{"."}; }
+
+} // namespace
+
 StagedOutputFolder::StagedOutputFolder(fs::path target, const std::vector<std::string>& earlierOutputMarkers)
-    : m_Target(std::move(target)) {
-  if (m_Target.filename().empty()) m_Target = m_Target.parent_path(); // "out/" -> "out"
-  const fs::path parent = m_Target.has_parent_path() ? m_Target.parent_path() : fs::path{"."};
-  m_CreatedAncestor = highestMissingFolder(parent);
-  ensureWritableFolder(parent);
+    : m_Target(withoutTrailingSeparator(std::move(target))), m_Parent(parentOf(m_Target)) {
   std::error_code ec;
   if (fs::exists(m_Target, ec) && !fs::is_directory(m_Target, ec)) {
     throw InputError(fmt::format("output '{}' exists and is not a folder", m_Target.string()));
   }
   if (!earlierOutputMarkers.empty())
     checkReplaceable(m_Target, earlierOutputMarkers);
-  m_Staging = parent / fmt::format(".{}.part-{}", m_Target.filename().string(), uniqueTag());
+  m_Staging = parentOf(m_Target) / fmt::format(".{}.part-{}", m_Target.filename().string(), uniqueTag());
   fs::create_directories(m_Staging, ec);
   if (ec) throw InputError(fmt::format("cannot create '{}': {}", m_Staging.string(), ec.message()));
 }
@@ -201,15 +222,7 @@ StagedOutputFolder::StagedOutputFolder(fs::path target, const std::vector<std::s
 StagedOutputFolder::~StagedOutputFolder() {
   if (!m_Committed) {
     std::error_code ignored;
-    fs::remove_all(m_Staging, ignored);
-    // Folders made for the target go too, as far as they are empty (fs::remove takes no others).
-    if (!m_CreatedAncestor.empty()) {
-      for (fs::path p = fs::absolute(m_Staging, ignored).lexically_normal().parent_path();
-           p.string().size() >= m_CreatedAncestor.string().size(); p = p.parent_path()) {
-        if (!fs::remove(p, ignored))
-          break;
-      }
-    }
+    fs::remove_all(m_Staging, ignored); // then m_Parent removes the folders made for the target
   }
 }
 
@@ -231,6 +244,7 @@ void StagedOutputFolder::commit() {
     throw InputError(fmt::format("cannot move outputs into '{}': {}", m_Target.string(), ec.message()));
   }
   m_Committed = true;
+  m_Parent.keep();
   if (!old.empty()) fs::remove_all(old, ec);
 }
 

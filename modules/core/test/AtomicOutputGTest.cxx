@@ -157,6 +157,28 @@ TEST(AtomicOutput, EarlyChecksAndAbandonedStagingLeaveNoEmptyFolders) {
   EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"kept", "plainfile"}));
 }
 
+TEST(AtomicOutput, AFolderCreatedForAFailedOutputGoesAgain) {
+  // convert makes the output's folder before decoding (the voxels are decoded into the mapped
+  // output file); a decoding error must not leave it behind.
+  test::ScratchFolder dir;
+  { CreatedOutputFolder failed(dir / "a" / "b"); }
+  EXPECT_TRUE(test::listFiles(dir.path()).empty());
+  {
+    CreatedOutputFolder written(dir / "a" / "b");
+    EXPECT_TRUE(fs::is_directory(dir / "a" / "b"));
+    written.keep();
+  }
+  EXPECT_TRUE(fs::is_directory(dir / "a" / "b"));
+  // What existed, or holds a file by now, stays.
+  { CreatedOutputFolder failed(dir / "a" / "b"); }
+  {
+    CreatedOutputFolder failed(dir / "c" / "d");
+    std::ofstream(dir / "c" / "note") << "x";
+  }
+  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"a", "a/b", "c", "c/note"}));
+  EXPECT_THROW(CreatedOutputFolder(dir / "c" / "note" / "sub"), InputError);
+}
+
 TEST(AtomicOutput, TwoOutputsOfOneRunNamingTheSameFileAreAUsageError) {
   test::ScratchFolder dir;
   EXPECT_NO_THROW(ensureDistinctOutputs({{"--output", dir / "r.json"}, {"--csv", dir / "r.csv"}}));

@@ -42,6 +42,23 @@ void writeFileAtomically(const std::filesystem::path& target,
 /// Writes text (e.g. JSON) atomically.
 void writeTextFileAtomically(const std::filesystem::path& target, const std::string& text);
 
+/// The folder an output goes into, created (with its missing ancestors) and checked writable as
+/// ensureWritableFolder does; without keep() (the output failed), the folders it created go
+/// again, as far as they are empty, so a failed command leaves no empty folder behind.
+class CreatedOutputFolder {
+public:
+  explicit CreatedOutputFolder(const std::filesystem::path& folder);
+  ~CreatedOutputFolder();
+  CreatedOutputFolder(const CreatedOutputFolder&) = delete;
+  CreatedOutputFolder& operator=(const CreatedOutputFolder&) = delete;
+  void keep() { m_Kept = true; }
+
+private:
+  std::filesystem::path m_Folder;         ///< absolute
+  std::filesystem::path m_HighestCreated; ///< empty when the folder existed
+  bool m_Kept{false};
+};
+
 /// A folder of outputs staged in a hidden sibling and moved into place by commit().
 /// An existing target folder is replaced only at commit. Without commit() (an exception),
 /// the staging folder is removed in the destructor. With `earlierOutputMarkers` (files one of
@@ -62,8 +79,8 @@ public:
 
 private:
   std::filesystem::path m_Target;
+  CreatedOutputFolder m_Parent;
   std::filesystem::path m_Staging;
-  std::filesystem::path m_CreatedAncestor; ///< highest folder created for the target, removed again without commit
   bool m_Committed{false};
 };
 

@@ -937,10 +937,11 @@ void trimAnteriorDiscWedge(const Volume& ct, const Dims& d, const AxisSigns& s, 
   const auto planeDepth = [&](std::size_t q) {
     return plane->x + plane->y * double(q % d.nx) * d.sx + plane->z * double(q / d.nx) * d.sy;
   };
+  const auto onPlane = [&](std::size_t q, double depth) { return !plane || depth <= planeDepth(q) + outlierMm; };
   for (int round = 0; round < 3; ++round) {
     PlaneFit fit;
     for (const auto& [q, depth] : endplates)
-      if (!plane || depth <= planeDepth(q) + outlierMm)
+      if (onPlane(q, depth))
         fit.add(double(q % d.nx) * d.sx, double(q / d.nx) * d.sy, depth);
     plane = fit.coefficients();
     if (!plane)
@@ -953,7 +954,7 @@ void trimAnteriorDiscWedge(const Volume& ct, const Dims& d, const AxisSigns& s, 
   if (plane) {
     double sum2 = 0, n = 0;
     for (const auto& [q, depth] : endplates)
-      if (depth <= planeDepth(q) + outlierMm) {
+      if (onPlane(q, depth)) {
         sum2 += (depth - planeDepth(q)) * (depth - planeDepth(q));
         n += 1;
       }

@@ -2,6 +2,7 @@
 
 #include "lesion/measurement/Overlap.h"
 
+#include <algorithm>
 #include <vector>
 
 #include <itkSignedMaurerDistanceMapImageFilter.h>
@@ -21,7 +22,10 @@ double volumeMl(const LabelMap& mask) {
   return double(n) * mask.geometry.voxelVolumeMm3() / 1000.0;
 }
 
-Vec3 deepestInteriorPoint(const LabelMap& mask) {
+namespace {
+
+/// Distance of each voxel inside the mask to its border, mm (outside: negative).
+std::vector<float> interiorDepth(const LabelMap& mask) {
   using Mask = itk::Image<std::uint16_t, 3>;
   using Distance = itk::SignedMaurerDistanceMapImageFilter<Mask, itk::Image<float, 3>>;
   auto distance = Distance::New();
@@ -32,11 +36,35 @@ Vec3 deepestInteriorPoint(const LabelMap& mask) {
   distance->SetUseImageSpacing(true);
   distance->Update();
   const float* d = distance->GetOutput()->GetBufferPointer();
+  return {d, d + mask.voxels.size()};
+}
+
+Vec3 pointOf(const LabelMap& mask, std::size_t v) {
+  const auto& s = mask.geometry.size;
+  return mask.geometry.indexToPoint(v % s[0], (v / s[0]) % s[1], v / (s[0] * s[1]));
+}
+
+} // namespace
+
+Vec3 deepestInteriorPoint(const LabelMap& mask) {
+  const std::vector<float> d = interiorDepth(mask);
   std::size_t best = 0;
   for (std::size_t i = 0; i < mask.voxels.size(); ++i)
     if (mask.voxels[i] && d[i] > d[best]) best = i;
-  const auto& s = mask.geometry.size;
-  return mask.geometry.indexToPoint(best % s[0], (best / s[0]) % s[1], best / (s[0] * s[1]));
+  return pointOf(mask, best);
+}
+
+std::vector<Vec3> deepInteriorPoints(const LabelMap& mask, double minDepthFraction, std::size_t count) {
+  const std::vector<float> d = interiorDepth(mask);
+  const float deepest = *std::max_element(d.begin(), d.end());
+  std::vector<std::size_t> deep;
+  for (std::size_t i = 0; i < mask.voxels.size(); ++i)
+    if (mask.voxels[i] && d[i] >= minDepthFraction * deepest)
+      deep.push_back(i);
+  std::vector<Vec3> points;
+  for (std::size_t c = 0; c < count && !deep.empty(); ++c)
+    points.push_back(pointOf(mask, deep[(2 * c + 1) * deep.size() / (2 * count)]));
+  return points;
 }
 
 std::pair<Vec3, Vec3> largestAxialDiameter(const LabelMap& mask) {

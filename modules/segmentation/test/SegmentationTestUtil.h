@@ -2,6 +2,7 @@
 // Helpers shared by the segmentation tests: overlap figures and initialisations derived from an
 // expert mask, the way a reader would click or draw them.
 #include <utility>
+#include <vector>
 
 #include "lesion/core/Image.h"
 
@@ -12,6 +13,9 @@ namespace lesion::segmentation::test {
 [[nodiscard]] double volumeMl(const LabelMap& mask);
 /// The interior point farthest from the mask's border (maximum of the distance map), LPS mm.
 [[nodiscard]] Vec3 deepestInteriorPoint(const LabelMap& mask);
+/// `count` points spread evenly (in scan order) over the voxels at least `minDepthFraction` of
+/// the deepest point's depth inside the mask: clicks a reader could make anywhere in its interior.
+[[nodiscard]] std::vector<Vec3> deepInteriorPoints(const LabelMap& mask, double minDepthFraction, std::size_t count);
 /// End points of the longest in-slice chord between border voxels over all slices (third index
 /// axis): the RECIST long axis a reader would draw on the axial slice where it is largest.
 [[nodiscard]] std::pair<Vec3, Vec3> largestAxialDiameter(const LabelMap& mask);

@@ -1376,19 +1376,22 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   };
   keepSeedComponents(region, g, anchors());
   // 5b. Box or RECIST line, after a brighter-organ cut: the organ's slices beyond the lesion (discs cut
-  // out of the organ, their border held by nothing) go as a whole; the lesion's own lobes then
-  // need a gentler opening. (A click in a necrotic core: step 6a below.)
-  double openingFraction = options.neckOpeningFraction;
+  // out of the organ, their border held by nothing) go as a whole. The neck opening then gives
+  // back what it drops within its own radius, as for a core's rim (step 6a): the lesion's own
+  // lobes, 15-25 mm wide on the GTV, while the atelectatic lung and chest wall beyond a neck stay
+  // off. (A click in a necrotic core: step 6a below.)
+  bool organSlicesRemoved = false;
   if (ct && prior.isSizePrior && diag.brightNeighbourCutHu && options.maxOpenSliceFraction < 1.0) {
     const std::size_t removed = stopAtOpenSlices(region, working, g, allowed, model.lower, model.upper, seedVoxels,
                                                  options.maxOpenSliceFraction);
     if (removed > 0) {
       keepSeedComponents(region, g, anchors());
       diag.openSlicesRemovedMl = double(removed) * g.voxelVolumeMm3() / 1000.0;
-      openingFraction = std::min(openingFraction, options.organCutOpeningFraction);
+      organSlicesRemoved = true;
     }
   }
-  NeckSplit split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, openingFraction);
+  NeckSplit split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction,
+                                 options.neckOpeningFraction, /*giveBackBorder=*/organSlicesRemoved);
   std::optional<RimLevel> rimLevel; // step 6a's rim, for a wider retry
   // One-class CT from a click: a click in a necrotic core grows the core only. When the shell
   // around it is mostly brighter soft tissue, the core is enclosed by a rim, which is the lesion

@@ -146,16 +146,18 @@ INSTANTIATE_TEST_SUITE_P(
         // texture added at the border; 0.792 / -28.8 % with the rim's level from the 3 mm shell,
         // 0.763 / -33.7 % before those layers, 0.676 / -48 % before the give-back,
         // 0.604 / -54 % with the cut at the midpoint towards the organ, 0.473 / -69 % core only,
-        // 0.340 / -79.5 % with the 4 mm seed ball as the model) / 0.756 (RECIST line,
-        // volume -5.7 %; 0.743 / -8.1 % before the partial-volume layer). The deepest point lies in
-        // the tumour's hypodense core;
+        // 0.340 / -79.5 % with the 4 mm seed ball as the model) / 0.794 (RECIST line,
+        // volume -8.5 %: after the liver's slices the neck opening keeps 0.5 x the depth and gives
+        // back what it drops within its radius; 0.756 / -5.7 % with a 0.25 opening instead, 0.743 /
+        // -8.1 % before the partial-volume layer). The deepest point lies in the tumour's hypodense
+        // core;
         // from the RECIST line the region runs through the diaphragm into the liver (mostly cut
         // off by the bright-neighbour cut since 0.612 / +21 %, its slices below the tumour removed
         // as open slices since 0.683 / -8.4 %) and into atelectatic lung; the
         // expert contour is cut flat at its lowest slice and holds lung-density parts
         // (docs/segmentation.md, "Why the IBSI CT phantom GTV fails").
         Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
-             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.81, 0.72, 26, 11, 0.80}),
+             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.81, 0.77, 26, 12, 0.80}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 // Issue 5: a click in a tumour's necrotic core (IBSI CT phantom GTV: core 10-20 HU inside a

@@ -104,15 +104,13 @@ struct SoftTissueOptions {
   double enclosingRimFraction{0.4};
   double enclosingRimShellMm{3.0};
   /// CT, box or RECIST line after the brighter-organ cut found an organ, or a click whose core's rim
-  /// was grown (`enclosingRimFraction`; there with the neck opening unchanged): from the initialisation's
+  /// was grown (`enclosingRimFraction`): from the initialisation's
   /// slice outwards, the first axial slice whose region border is held by nothing on more than this
   /// fraction of its in-plane neighbours (raw intensity inside the interval, or outside the size
   /// prior: a disc cut out of the organ) and every slice beyond it are removed (1 = off). IBSI lung
-  /// GTV: slices kept 0.27-0.47, the first removed 0.69, the liver below 0.57-0.92.
+  /// GTV: slices kept 0.27-0.47, the first removed 0.69, the liver below 0.57-0.92. The neck
+  /// opening then gives back what it drops within its own radius (the lesion's own lobes).
   double maxOpenSliceFraction{0.5};
-  /// The neck opening's fraction of the seed depth once such slices were removed (the organ is
-  /// gone; `neckOpeningFraction` would also drop the lesion's own lobes, 15-25 mm wide on the GTV).
-  double organCutOpeningFraction{0.25};
   /// MR: N4 bias-field correction on the crop (ignored on CT).
   bool biasFieldCorrection{true};
   /// CT: the seed neighbourhood's median must lie in this range to count as soft tissue.

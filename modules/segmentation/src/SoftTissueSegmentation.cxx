@@ -587,6 +587,25 @@ void keepSeedComponents(MaskImage* mask, const ImageGeometry& g, const std::vect
   for (std::size_t i = 0; i < g.voxelCount(); ++i) m[i] = (m[i] && keep.count(labels[i])) ? 1 : 0;
 }
 
+/// The voxel of `region` farthest from its border among those in `within` (none if they do not meet).
+std::optional<std::size_t> deepestVoxelWithin(const MaskImage* region, const MaskImage* within,
+                                              const ImageGeometry& g) {
+  auto dist = signedDistance(region);
+  const float* d = dist->GetBufferPointer();
+  const unsigned char* r = region->GetBufferPointer();
+  const unsigned char* w = within->GetBufferPointer();
+  std::optional<std::size_t> deepest;
+  for (std::size_t i = 0; i < g.voxelCount(); ++i)
+    if (r[i] && w[i] && (!deepest || d[i] < d[*deepest]))
+      deepest = i;
+  return deepest;
+}
+
+double maskVolumeMl(const MaskImage* mask, const ImageGeometry& g) {
+  const unsigned char* m = mask->GetBufferPointer();
+  return double(std::count(m, m + g.voxelCount(), 1)) * g.voxelVolumeMm3() / 1000.0;
+}
+
 struct NeckSplit {
   double seedDepthMm{0.0};
   double erosionMm{0.0};
@@ -1004,23 +1023,28 @@ namespace {
 /// How much wider the one extra search is (sphere and diameter limit), for a mass held by contrast.
 constexpr double kSearchGrowth = 1.1;
 
-/// The region ran into the rim of a seed-only search sphere: worth a retry with a larger one.
-/// `contactFraction`: the part of the region's border at the sphere's rim (its outer 3 %).
+/// The region ran into the rim of a seed-only search sphere, or over the diameter limit by less
+/// than the growth: worth a retry with a larger one. `contactFraction`: the part of the region's
+/// border at the sphere's rim (its outer 3 %); `regionCentre`: the refused region's centroid
+/// (LPS mm), where the wider search is centred.
 class SearchLimitReached : public ProcessingError {
 public:
-  SearchLimitReached(const std::string& message, double contact) : ProcessingError(message), contactFraction(contact) {}
+  SearchLimitReached(const std::string& message, double contact, const Vec3& centre)
+      : ProcessingError(message), contactFraction(contact), regionCentre(centre) {}
   double contactFraction;
+  Vec3 regionCentre;
 };
 
 /// The checks refused a region grown over a necrotic core's rim: worth a retry without the rim.
 class EnclosingRimRefused : public ProcessingError {
 public:
-  EnclosingRimRefused(const std::string& message, std::optional<double> searchLimitContact,
-                      std::optional<RimLevel> rimLevel)
-      : ProcessingError(message), atSearchLimit(searchLimitContact.has_value()),
-        contactFraction(searchLimitContact.value_or(1.0)), rim(rimLevel) {}
+  EnclosingRimRefused(const std::string& message, const SearchLimitReached* limit, std::optional<RimLevel> rimLevel)
+      : ProcessingError(message), atSearchLimit(limit != nullptr),
+        contactFraction(limit ? limit->contactFraction : 1.0), regionCentre(limit ? limit->regionCentre : Vec3{}),
+        rim(rimLevel) {}
   bool atSearchLimit;
   double contactFraction;
+  Vec3 regionCentre;
   std::optional<RimLevel> rim; ///< the rim as this search estimated it
 };
 
@@ -1442,8 +1466,23 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       // The rim's wider interval may reach a neighbouring organ: parts that run into the search
       // sphere's rim are leaks (the checks below refuse a region there).
       for (std::size_t i = 0; i < n; ++i) atLimit[i] = atLimit[i] || rho[i] > 0.9;
-      split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, options.neckOpeningFraction,
+      // The necks' radii scale with the depth of the split's seeds: the click's own depth followed
+      // where it landed (GTV: 12-21 mm for clicks 20-29 mm deep in the expert mask), and a
+      // shallow click's opening left the liver on. The region's deepest voxel in the core's filled
+      // region (inside the lesion wherever the click is; the organ lies above the core's interval)
+      // joins the seeds.
+      std::vector<std::size_t> splitSeeds = sampleVoxels;
+      if (const auto deepest = deepestVoxelWithin(region, coreFilled, g))
+        splitSeeds.push_back(*deepest);
+      const double beforeSplitMl = maskVolumeMl(region, g);
+      split = splitAtNecks(region, g, splitSeeds, atLimit, options.neckSplitFraction, options.neckOpeningFraction,
                            /*giveBackBorder=*/true);
+      logDebug("soft-tissue segmentation: rim (search {:.0f} mm): shell {:.2f} bright, core bound {:.1f} HU, rim "
+               "level {:.1f} HU, bound {:.1f} HU, organ cut {:.1f} HU ({:.1f} mL), organ slices {:.1f} mL, neck "
+               "split at depth {:.1f} mm: {:.1f} -> {:.1f} mL",
+               2 * prior.radiusMm, rim.brightFraction, coreUpper, rim.median, rim.upper,
+               diag.brightNeighbourCutHu.value_or(0.0), diag.brightNeighbourRemovedMl, diag.openSlicesRemovedMl,
+               split.seedDepthMm, beforeSplitMl, maskVolumeMl(region, g));
     }
   }
   diag.seedDepthMm = split.seedDepthMm;
@@ -1519,7 +1558,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   const unsigned char* r = region->GetBufferPointer();
   std::size_t count = 0, boundary = 0, atPrior = 0, atSearchRim = 0;
   bool touchesCropEdge = false, touchesImageBorder = false;
-  Vec3 lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
+  Vec3 lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300}, sum{};
   for (std::size_t k = 0; k < g.size[2]; ++k)
     for (std::size_t j = 0; j < g.size[1]; ++j)
       for (std::size_t i = 0; i < g.size[0]; ++i) {
@@ -1527,6 +1566,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
         if (!r[v]) continue;
         ++count;
         const Vec3 p = g.indexToPoint(i, j, k);
+        sum += p;
         for (int a = 0; a < 3; ++a) {
           lo[a] = std::min(lo[a], p[a]);
           hi[a] = std::max(hi[a], p[a]);
@@ -1571,7 +1611,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
                 "soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to {:.4g} {}) reaches the "
                 "edge of the {:.0f} mm search sphere around {} and could not be cut off; try a box or a RECIST line",
                 volumeMl, model.lower, model.upper, model.unit, 2.0 * prior.radiusMm, formatPoint(prior.centre)),
-            double(atSearchRim) / double(boundary));
+            double(atSearchRim) / double(boundary), sum / double(count));
     }
     if (touchesCropEdge || touchesImageBorder)
       throw ProcessingError(fmt::format("soft-tissue segmentation: leak — the region ({:.1f} mL, intensities {:.4g} to "
@@ -1584,14 +1624,21 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
           "soft-tissue segmentation: leak — {:.0f} % of the boundary is held only by the size prior of the {} "
           "(the mass does not stand out from its surroundings there)",
           100.0 * diag.priorContactFraction, init.kind == Kind::Box ? "box" : "RECIST line"));
+    // A click's region over the diameter limit by less than the wider search's growth is a mass a
+    // little over the limit as much as one that reaches the sphere (GTV: 101 mm of a 103 mm tumour).
+    if (!prior.isSizePrior && widest > options.maxDiameterMm && widest <= kSearchGrowth * options.maxDiameterMm)
+      throw SearchLimitReached(
+          fmt::format("soft-tissue segmentation: leak — the region is {:.0f} mm wide, more than the "
+                      "{:.0f} mm allowed for a mass",
+                      widest, options.maxDiameterMm),
+          0.0, sum / double(count));
     if (!prior.isSizePrior && widest > options.maxDiameterMm)
       throw ProcessingError(fmt::format("soft-tissue segmentation: leak — the region is {:.0f} mm wide, more than the "
                                         "{:.0f} mm allowed for a mass", widest, options.maxDiameterMm));
   } catch (const ProcessingError& e) {
     if (diag.enclosingRimHu) {
       const auto* limit = dynamic_cast<const SearchLimitReached*>(&e);
-      throw EnclosingRimRefused(e.what(), limit ? std::optional<double>(limit->contactFraction) : std::nullopt,
-                                rimLevel);
+      throw EnclosingRimRefused(e.what(), limit, rimLevel);
     }
     throw;
   }
@@ -1652,35 +1699,46 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
                2 * prior.radiusMm);
     }
     // A region that reaches the full sphere on a small part of its border only (held by contrast
-    // elsewhere) may be a mass a little over the size limit rather than a leak: one search in a
+    // elsewhere), or stops inside it a little over the diameter limit, may be a mass a little over
+    // the size limit rather than a leak: one search in a
     // sphere 1.1 x wider (diameter limit too), kept only when the region stops inside it on its
     // own; a leak runs on into the wider sphere and is refused as before.
     std::optional<double> contact;
+    Vec3 regionCentre{};
     std::optional<RimLevel> rim; // kept by the wider search: it only lets the lesion finish growing
     const bool mayWiden = o.maxSearchContactFraction > 0.0;
     try {
       return runPipeline(volume, init, o, progress.sub(0.5, 0.8), prior, modality);
     } catch (const SearchLimitReached& e) {
       contact = e.contactFraction;
+      regionCentre = e.regionCentre;
       if (!mayWiden || e.contactFraction > o.maxSearchContactFraction)
         throw;
     } catch (const EnclosingRimRefused& e) {
       if (!mayWiden || !e.atSearchLimit || e.contactFraction > o.maxSearchContactFraction)
         throw;
       contact = e.contactFraction;
+      regionCentre = e.regionCentre;
       rim = e.rim;
     }
     Prior wider = prior;
     wider.radiusMm *= kSearchGrowth;
+    // Centred on the refused region, not on the click: a click off the lesion's centre puts its
+    // far side beyond any sphere of the size limit around the click (GTV: clicks 20-29 mm deep
+    // have expert voxels up to 65-82 mm away). The clicks stay off the sphere's outer tenth.
+    wider.centre = regionCentre;
+    for (const Vec3& seed : prior.seeds)
+      if (wider.rho(seed) > 0.9)
+        wider.centre = prior.centre;
     SoftTissueOptions widerOptions = o;
     widerOptions.maxDiameterMm *= kSearchGrowth;
-    logDebug("soft-tissue segmentation: the region reaches the {:.0f} mm search sphere on {:.0f} % of its border; "
-             "searching {:.0f} mm",
-             2 * prior.radiusMm, 100 * *contact, 2 * wider.radiusMm);
+    logDebug("soft-tissue segmentation: the region reaches the {:.0f} mm search's limits (the sphere on {:.0f} % of "
+             "its border); searching {:.0f} mm around {}",
+             2 * prior.radiusMm, 100 * *contact, 2 * wider.radiusMm, formatPoint(wider.centre));
     SegmentationResult result = runPipeline(volume, init, widerOptions, progress.sub(0.8, 1.0), wider, modality, rim);
     result.diagnostics.warnings.push_back(fmt::format(
-        "the region reached the edge of the {:.0f} mm search sphere (--max-diameter-mm {:.0f}) but stopped within "
-        "a {:.0f} mm one and was kept: check that it is one mass",
+        "the region reached the limits of the {:.0f} mm search sphere (--max-diameter-mm {:.0f}) but stopped within "
+        "a {:.0f} mm one around its centre and was kept: check that it is one mass",
         2 * prior.radiusMm, o.maxDiameterMm, 2 * wider.radiusMm));
     logWarning("soft-tissue segmentation: {}", result.diagnostics.warnings.back());
     return result;

@@ -138,7 +138,8 @@ INSTANTIATE_TEST_SUITE_P(
         // Goal met (Dice >= 0.75): reached 0.892 / 0.881, volume -9.8 % / -14.1 %.
         Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
              "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0.86, 0.85, 15, 20},
-        // Goal met from a click, NOT from the RECIST line: reached 0.830 (seed, volume -22.8 %: the
+        // Goal met from a click, NOT from the RECIST line: reached 0.840 (seed, volume -19.8 %; 0.830 /
+        // -22.8 % before the rim's neck split took its depth from the core's deepest voxel: the
         // core's enclosing rim grown at the level of the grown rim's histogram mode, the liver cut
         // at the rim's own upper bound and its slices removed, the rim's border that the neck
         // opening drops within its own radius given back and its bound kept on the denoised image
@@ -163,9 +164,10 @@ INSTANTIATE_TEST_SUITE_P(
 // Issue 5: a click in a tumour's necrotic core (IBSI CT phantom GTV: core 10-20 HU inside a
 // 50-100 HU rim). The core's region is enclosed by brighter soft tissue, so the rim is grown too
 // (SoftTissueOptions::enclosingRimFraction). The tumour is 103 mm across, over the default 100 mm
-// size limit (SoftTissueRealData above, Dice 0.830 from a click with the defaults). Here a reader
-// sets the limit to the lesion (110 mm): Dice 0.825, volume -12.0 % with the rim against 0.483 /
-// -68 % without it (0.794 / -20.5 % with the rim's level from the 3 mm shell instead of the grown
+// size limit (SoftTissueRealData above, Dice 0.840 from a click with the defaults). Here a reader
+// sets the limit to the lesion (110 mm): Dice 0.822, volume -11.5 % with the rim against 0.483 /
+// -68 % without it (0.825 / -12.0 % before the rim's neck split took its depth from the core's
+// deepest voxel; 0.794 / -20.5 % with the rim's level from the 3 mm shell instead of the grown
 // rim; 0.766 / -26 % before the partial-volume layer at the lung border and the
 // layer of the rim's bright texture; 0.689 / -43 % before the neck opening gave back the rim's
 // border within its own radius and the border kept the rim's bound on the denoised image,
@@ -186,7 +188,7 @@ TEST(SoftTissueNecroticCoreRealData, SeedInTheCoreOfATumourWithABrighterRim) {
   const Outcome core =
       segmentAndCompare(c, image, expert, SoftTissueInit::fromSeeds({seed}), "seed, 110 mm, core only", options);
   if (rim.dice < c.goalDice) std::printf("gap: %s seed in the core Dice %.3f, goal >= %.2f\n", c.name, rim.dice, c.goalDice);
-  // Reached 0.825 / -12.0 % (core only 0.483 / -68.1 %).
+  // Reached 0.822 / -11.5 % (core only 0.483 / -68.1 %).
   EXPECT_GE(rim.dice, 0.80);
   EXPECT_LE(std::abs(rim.volumeErrorPercent), 16.0);
   EXPECT_GT(rim.dice, core.dice + 0.10);
@@ -198,9 +200,10 @@ TEST(SoftTissueNecroticCoreRealData, SeedInTheCoreOfATumourWithABrighterRim) {
 // to 10 mm), not the 4 mm seed ball: with the ball alone this textured sarcoma looked homogeneous
 // from +3 mm along y or z, the two-class path took its darker parts for a neighbouring class and
 // Dice fell from 0.884 to 0.55-0.63 (and to 0.80 along -z through a narrow one-class interval).
-// Not met on the IBSI GTV (a click in the necrotic core of a 103 mm tumour): worst change 0.066
-// (Dice 0.764-0.842 against 0.830; -y reaches the 110 mm search sphere and its split in the wider
-// one removes more), asserted < 0.08 and the gap printed. With the rim's level from the 3 mm shell
+// Met on the IBSI GTV (a click in the necrotic core of a 103 mm tumour): worst change 0.028 (Dice
+// 0.812-0.840 against 0.840), asserted < 0.04. It was 0.066 (0.764-0.842 against 0.830) while the
+// rim's neck split took its radii from the click's own depth (-y reached the 110 mm sphere and its
+// split in the wider one removed more). With the rim's level from the 3 mm shell
 // (which lies in the core-to-rim gradient, so the level followed the click) it was 0.124; with the
 // shell threshold at 0.5 instead of 0.4, 0.243 (+3 mm along x grew the core only).
 struct ShiftCase {
@@ -242,7 +245,7 @@ INSTANTIATE_TEST_SUITE_P(
                                 0.03},
                       ShiftCase{Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
                                      "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0, 0, 0, 0},
-                                0.08}),
+                                0.04}),
     [](const ::testing::TestParamInfo<ShiftCase>& info) { return std::string(info.param.c.name); });
 
 // A reader clicks anywhere in the mass, not at its deepest point: eight clicks spread over the
@@ -300,7 +303,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ClickAnywhereCase{Case{"IBSI_CT_phantom_GTV",
                                              "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
                                              "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0, 0, 0, 0, 0.80},
-                                        4, 0.40}),
+                                        6, 0.75}),
     [](const ::testing::TestParamInfo<ClickAnywhereCase>& info) { return std::string(info.param.c.name); });
 
 } // namespace

@@ -135,7 +135,9 @@ INSTANTIATE_TEST_SUITE_P(
         // the 4 mm seed ball as the model, which moved Dice by up to 0.33 for 3 mm seed moves).
         Case{"STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz",
              "ibsi_validation/nifti/STS_002/CT_mask.nii.gz", 0.85, 0.85, 10, 15},
-        // Goal met (Dice >= 0.75): reached 0.892 / 0.881, volume -9.8 % / -14.1 %.
+        // Goal met (Dice >= 0.75): reached 0.886 / 0.881, volume -11.9 % / -14.1 % (seed 0.892 / -9.8 %
+        // before the click's model came from the lesion sample, which made clicks elsewhere in
+        // the mass work: SoftTissueClickAnywhereRealData).
         Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
              "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0.86, 0.85, 15, 20},
         // Goal met from a click, NOT from the RECIST line: reached 0.840 (seed, volume -19.8 %; 0.830 /
@@ -195,9 +197,10 @@ TEST(SoftTissueNecroticCoreRealData, SeedInTheCoreOfATumourWithABrighterRim) {
 }
 
 // Soft-tissue issue: a seed moved by 3 mm in any direction changes Dice by less than 0.03. Met on
-// both: STS_002 MR T1 (worst change 0.006) and STS_002 CT (0.002). On CT the homogeneity decision
-// and the one-class intensity model use the lesion sample grown from the seed in 1 mm shells (up
-// to 10 mm), not the 4 mm seed ball: with the ball alone this textured sarcoma looked homogeneous
+// both: STS_002 MR T1 (worst change 0.015; 0.006 before an MR click's model came from the lesion
+// sample) and STS_002 CT (0.002). On CT the homogeneity decision and the one-class intensity
+// model use the lesion sample grown from the seed in 1 mm shells (up to 10 mm), not the 4 mm seed
+// ball: with the ball alone this textured sarcoma looked homogeneous
 // from +3 mm along y or z, the two-class path took its darker parts for a neighbouring class and
 // Dice fell from 0.884 to 0.55-0.63 (and to 0.80 along -z through a narrow one-class interval).
 // Met on the IBSI GTV (a click in the necrotic core of a 103 mm tumour): worst change 0.028 (Dice
@@ -257,6 +260,7 @@ struct ClickAnywhereCase {
   Case c;
   std::size_t minSegmented; ///< clicks that must give a mask (of 8)
   double minMedianDice;     ///< over the masks given
+  double minLowestDice;     ///< the worst mask given
 };
 
 void PrintTo(const ClickAnywhereCase& s, std::ostream* os) { *os << s.c.name; }
@@ -290,20 +294,21 @@ TEST_P(SoftTissueClickAnywhereRealData, ClicksSpreadOverTheInterior) {
   RecordProperty("median_dice", std::to_string(median));
   EXPECT_GE(dices.size(), GetParam().minSegmented);
   EXPECT_GE(median, GetParam().minMedianDice);
+  EXPECT_GE(worst, GetParam().minLowestDice);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Ibsi, SoftTissueClickAnywhereRealData,
     ::testing::Values(ClickAnywhereCase{Case{"STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz",
                                              "ibsi_validation/nifti/STS_002/CT_mask.nii.gz", 0, 0, 0, 0, 0.80},
-                                        8, 0.85},
+                                        8, 0.85, 0.83},
                       ClickAnywhereCase{Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
                                              "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0, 0, 0, 0, 0.75},
-                                        3, 0.85},
+                                        8, 0.86, 0.84},
                       ClickAnywhereCase{Case{"IBSI_CT_phantom_GTV",
                                              "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
                                              "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0, 0, 0, 0, 0.80},
-                                        6, 0.75}),
+                                        6, 0.75, 0.55}),
     [](const ::testing::TestParamInfo<ClickAnywhereCase>& info) { return std::string(info.param.c.name); });
 
 } // namespace

@@ -5,7 +5,7 @@
 /// Classical pipeline on a crop around the initialisation (cost does not grow with the scan):
 /// MR only: N4 bias-field correction (Tustison et al., doi:10.1109/TMI.2010.2046908) and
 /// normalisation by the seed intensity; median + gradient anisotropic diffusion; a robust intensity model
-/// (median, MAD) from the seed neighbourhood (CT clicks: a sample grown over the lesion, up to 10 mm,
+/// (median, MAD) from the seed neighbourhood (CT and MR clicks: a sample grown over the lesion, up to 10 mm,
 /// for the homogeneity decision and a textured lesion's model); CT with a homogeneous lesion: a two-class model on a
 /// tissue-masked Gaussian (normalised convolution, Knutsson & Westin 1993), each bound at the
 /// midpoint towards the nearest neighbouring class; connected-threshold region growing inside a size
@@ -85,7 +85,9 @@ struct SoftTissueOptions {
   /// decision, more than 10 % outside the sample's median +- 3 robust SDs in the averaged image (a
   /// neighbouring soft tissue). A 4 mm ball does not see a textured lesion's spread, and its
   /// statistics follow where the click lands (STS_002 CT: Dice 0.55-0.89 for 3 mm moves with the
-  /// ball, 0.886-0.888 with the sample). 0 (or <= seedRadiusMm) = the seed ball only.
+  /// ball, 0.886-0.888 with the sample). MR, seeds only: the model's sample, grown the same way
+  /// while the shells stay within the sample's level on the denoised image (no tissue class on
+  /// MR). 0 (or <= seedRadiusMm) = the seed ball only.
   double lesionSampleRadiusMm{10.0};
   /// CT, textured lesion (one-class model), box or RECIST initialisation: a homogeneous brighter
   /// organ inside the grown region (a lung tumour on the liver) is cut off where a tissue-masked
@@ -146,7 +148,7 @@ struct SegmentationDiagnostics {
   double priorRadiusMm{0.0};                   ///< size prior (0 = none, seeds only)
   IntensityModel intensity{};
   bool biasFieldCorrected{false};
-  double seedDepthMm{0.0};          ///< depth of the seeds inside the grown region
+  double seedDepthMm{0.0};          ///< depth of the seeds inside the grown region (MR clicks: of their lobe's centre)
   double neckErosionMm{0.0};        ///< opening radius used at necks
   int componentsSplitOff{0};        ///< neighbouring structures cut off at necks
   double leakRemovedMl{0.0};        ///< volume of grown region removed by the neck split

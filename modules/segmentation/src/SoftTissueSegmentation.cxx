@@ -684,7 +684,9 @@ std::size_t climbToLobeCentre(const std::vector<float>& depth, const ImageGeomet
 /// the region (so they follow the lesion's size):
 /// 1. split: erode by `splitFraction` x depth, label the parts, give every voxel to the nearest
 ///    part (Voronoi partition of the distance map) and drop the cells of parts that run into the
-///    crop edge or the size prior, or outweigh the seed's cell (neighbouring muscle, vessels);
+///    crop edge or the size prior with their body (the cell's voxels within the split radius of
+///    its part: a thin attachment that reaches the limit is the opening's to remove, not a reason
+///    to drop the lobe it hangs on), or outweigh the seed's cell (neighbouring muscle, vessels);
 ///    enclosed lobes of the lesion itself stay;
 /// 2. open by `openFraction` x depth: thin or porous attachments (a muscle at the edge of the
 ///    intensity interval grows as a sponge that erodes away entirely) are dropped;
@@ -741,6 +743,9 @@ NeckSplit splitAtNecks(MaskImage* mask, const ImageGeometry& g, const std::vecto
       voronoi->SetUseImageSpacing(true);
       voronoi->Update();
       const unsigned* owner = voronoi->GetVoronoiMap()->GetBufferPointer();
+      const float* fromPart = voronoi->GetOutput()->GetBufferPointer();
+      // A cell's body: what the opening at the split radius would keep of it (as in step 2).
+      const float bodyReach = float(splitMm + std::max({g.spacing.x, g.spacing.y, g.spacing.z}) + 1e-3);
       std::map<unsigned, std::size_t> cellSize;
       std::set<unsigned> runsOut;
       std::size_t seedCells = 0;
@@ -751,7 +756,8 @@ NeckSplit splitAtNecks(MaskImage* mask, const ImageGeometry& g, const std::vecto
           continue;
         }
         ++cellSize[owner[i]];
-        if (atLimit[i]) runsOut.insert(owner[i]);
+        if (atLimit[i] && fromPart[i] <= bodyReach)
+          runsOut.insert(owner[i]);
       }
       std::set<unsigned> drop;
       for (const auto& [label, count] : cellSize)
@@ -800,16 +806,19 @@ struct BrightNeighbourCut {
 /// homogeneous organ next to it (a lung tumour on the liver dome: rim 50-100 HU, liver 74 HU;
 /// no voxel-level contrast, a contact over the whole slice, so no neck). Averaged over
 /// `sigmaMm` within soft tissue, the organ collapses to a narrow mode while the mass's own
-/// samples (the initialisation's, spanning the lesion) stay spread below it: the region's
-/// voxels whose average lies above the midpoint between the samples' 90th percentile and the
-/// first mode beyond it (nearestMode, 2 HU bins) are removed, and the seeds' component kept.
-/// With `rimVoxels` (a necrotic core's enclosing rim, one class of its own) the cut is instead the
-/// rim's own upper bound on the average, its median + `rimTolerance` x robust SD: the samples'
-/// percentile would mix the core's class in, and the organ's mode overlaps the rim's upper tail.
+/// samples (the initialisation's, spanning the lesion) stay spread below it. When the region's
+/// histogram has a mode above the samples' 90th percentile (nearestMode, 2 HU bins: there is
+/// such an organ), the region's voxels whose average lies above the samples' own upper bound
+/// on the average, their median + `tolerance` x robust SD, are removed and the seeds' component
+/// kept. Not the midpoint between the percentile and the mode: a heterogeneous mass's brighter
+/// part overlaps the organ (IBSI GTV: midpoint 68.8 HU, inside the rim; own bound 82.8 HU, above
+/// the liver's mode of 74.3 HU), and what the bound leaves of the organ goes with its slices
+/// (stopAtOpenSlices). With `rimVoxels` (a necrotic core's enclosing rim, one class of its own)
+/// the bound is the rim's: the click's core sample would mix the core's class in.
 BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, const ImageGeometry& g,
                                       const std::vector<std::size_t>& sampleVoxels, double sigmaMm,
                                       const SoftTissueOptions& options, const std::vector<std::size_t>& rimVoxels = {},
-                                      double rimTolerance = 0.0, std::optional<double> givenCutHu = std::nullopt) {
+                                      double tolerance = 0.0, std::optional<double> givenCutHu = std::nullopt) {
   BrightNeighbourCut cut;
   const std::size_t n = g.voxelCount();
   const float* r = raw->GetBufferPointer();
@@ -825,19 +834,13 @@ BrightNeighbourCut cutBrightNeighbour(MaskImage* region, const FloatImage* raw, 
     if (m[i]) inside.push_back(a[i]);
   if (givenCutHu) {
     cut.cutHu = givenCutHu;
-  } else if (!rimVoxels.empty()) {
-    for (std::size_t v : rimVoxels)
-      samples.push_back(a[v]);
-    const RobustSpread rim = robustSpreadOf(std::move(samples));
-    cut.cutHu = rim.median + rimTolerance * rim.sd;
   } else {
-    for (std::size_t v : sampleVoxels)
+    for (std::size_t v : rimVoxels.empty() ? sampleVoxels : rimVoxels)
       samples.push_back(a[v]);
-    const double samplesHigh = quantileOf(samples, 0.9);
-    const auto mode = nearestMode(inside, samplesHigh, +1, 2.0);
-    if (!mode)
-      return cut;
-    cut.cutHu = 0.5 * (samplesHigh + *mode);
+    if (rimVoxels.empty() && !nearestMode(inside, quantileOf(samples, 0.9), +1, 2.0))
+      return cut; // no brighter organ in the region
+    const RobustSpread own = robustSpreadOf(std::move(samples));
+    cut.cutHu = own.median + tolerance * own.sd;
   }
   const std::size_t before = inside.size();
   for (std::size_t i = 0; i < n; ++i)
@@ -1490,6 +1493,12 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   }
   NeckSplit split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction,
                                  options.neckOpeningFraction, /*giveBackBorder=*/organSlicesRemoved, mrClick);
+  if (prior.isSizePrior)
+    logDebug("soft-tissue segmentation: {}: interval {:.1f} to {:.1f} {}, organ cut {:.1f} ({:.1f} mL), organ slices "
+             "{:.1f} mL, neck split at depth {:.1f} mm: {:.1f} mL removed",
+             init.kind == Kind::Box ? "box" : "RECIST line", model.lower, model.upper, model.unit,
+             diag.brightNeighbourCutHu.value_or(0.0), diag.brightNeighbourRemovedMl, diag.openSlicesRemovedMl,
+             split.seedDepthMm, double(split.removedVoxels) * g.voxelVolumeMm3() / 1000.0);
   std::optional<RimLevel> rimLevel; // step 6a's rim, for a wider retry
   // One-class CT from a click: a click in a necrotic core grows the core only. When the shell
   // around it is mostly brighter soft tissue, the core is enclosed by a rim, which is the lesion

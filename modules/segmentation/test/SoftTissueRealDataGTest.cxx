@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -140,7 +141,7 @@ INSTANTIATE_TEST_SUITE_P(
         // the mass work: SoftTissueClickAnywhereRealData).
         Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
              "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0.86, 0.85, 15, 20},
-        // Goal met from a click, NOT from the RECIST line: reached 0.840 (seed, volume -19.8 %; 0.830 /
+        // Goal met from a click and from the RECIST line: reached 0.840 (seed, volume -19.8 %; 0.830 /
         // -22.8 % before the rim's neck split took its depth from the core's deepest voxel: the
         // core's enclosing rim grown at the level of the grown rim's histogram mode, the liver cut
         // at the rim's own upper bound and its slices removed, the rim's border that the neck
@@ -149,18 +150,22 @@ INSTANTIATE_TEST_SUITE_P(
         // texture added at the border; 0.792 / -28.8 % with the rim's level from the 3 mm shell,
         // 0.763 / -33.7 % before those layers, 0.676 / -48 % before the give-back,
         // 0.604 / -54 % with the cut at the midpoint towards the organ, 0.473 / -69 % core only,
-        // 0.340 / -79.5 % with the 4 mm seed ball as the model) / 0.794 (RECIST line,
-        // volume -8.5 %: after the liver's slices the neck opening keeps 0.5 x the depth and gives
+        // 0.340 / -79.5 % with the 4 mm seed ball as the model) / 0.804 (RECIST line,
+        // volume -4.5 %: the liver cut at the samples' own upper bound, not inside the rim, and a
+        // split cell dropped only when its body reaches the prior's limit, not a vessel on it;
+        // the four variants of the line 0.802-0.812; 0.794 / -8.5 % before, 0.772 and 0.762 for
+        // two variants; after the liver's slices the neck opening keeps 0.5 x the depth and gives
         // back what it drops within its radius; 0.756 / -5.7 % with a 0.25 opening instead, 0.743 /
         // -8.1 % before the partial-volume layer). The deepest point lies in the tumour's hypodense
         // core;
-        // from the RECIST line the region runs through the diaphragm into the liver (mostly cut
-        // off by the bright-neighbour cut since 0.612 / +21 %, its slices below the tumour removed
-        // as open slices since 0.683 / -8.4 %) and into atelectatic lung; the
+        // from the RECIST line the region runs through the diaphragm into the liver (cut off by
+        // the bright-neighbour cut since 0.612 / +21 %, its slices below the tumour removed as
+        // open slices since 0.683 / -8.4 %, which take most of it since the cut moved to the
+        // samples' own bound) and into atelectatic lung; the
         // expert contour is cut flat at its lowest slice and holds lung-density parts
         // (docs/segmentation.md, "Why the IBSI CT phantom GTV fails").
         Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
-             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.81, 0.77, 26, 12, 0.80}),
+             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.81, 0.78, 26, 10, 0.80}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 // Issue 5: a click in a tumour's necrotic core (IBSI CT phantom GTV: core 10-20 HU inside a
@@ -194,6 +199,40 @@ TEST(SoftTissueNecroticCoreRealData, SeedInTheCoreOfATumourWithABrighterRim) {
   EXPECT_GE(rim.dice, 0.80);
   EXPECT_LE(std::abs(rim.volumeErrorPercent), 16.0);
   EXPECT_GT(rim.dice, core.dice + 0.10);
+}
+
+// A reader does not draw the expert's largest axial diameter to the voxel: the GTV's RECIST line
+// one slice up and down, with its ends 3 mm inwards, and with its ends moved 3 mm along y in
+// opposite directions. Reached 0.802 / 0.805 / 0.812 / 0.807 (the line itself 0.804); 0.792 /
+// 0.793 / 0.772 / 0.762 before the liver was cut at the samples' own bound and split cells were
+// dropped by their body only (docs/segmentation.md, "RECIST: the organ cut at the lesion's own
+// bound"). Asserted 0.78 each (about 0.03 below), the gap to 0.80 printed.
+TEST(SoftTissueRecistVariantsRealData, LinesAReaderMightDraw) {
+  LESIONKIT_REQUIRE_TEST_DATA(root, "theibsi+data_sets");
+  const Case c{"IBSI_CT_phantom_GTV",
+               "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
+               "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz",
+               0,
+               0.78,
+               0,
+               0,
+               0.80};
+  const auto [image, expert] = loadCase(root, c);
+  const auto [from, to] = test::largestAxialDiameter(expert);
+  const Vec3 slice = normalized(image.geometry.direction.column(2)) * image.geometry.spacing.z;
+  const Vec3 inwards = normalized(to - from) * 3.0;
+  const Vec3 y{0.0, 3.0, 0.0};
+  const std::vector<std::tuple<std::string, Vec3, Vec3>> lines{
+      {"recist one slice up", from + slice, to + slice},
+      {"recist one slice down", from - slice, to - slice},
+      {"recist ends 3 mm inwards", from + inwards, to - inwards},
+      {"recist ends moved 3 mm", from + y, to - y}};
+  for (const auto& [what, a, b] : lines) {
+    const Outcome o = segmentAndCompare(c, image, expert, SoftTissueInit::fromRecist(a, b), what);
+    if (o.dice < c.goalDice)
+      std::printf("gap: %s %s Dice %.3f, goal >= %.2f\n", c.name, what.c_str(), o.dice, c.goalDice);
+    EXPECT_GE(o.dice, c.minDiceRecist) << what;
+  }
 }
 
 // Soft-tissue issue: a seed moved by 3 mm in any direction changes Dice by less than 0.03. Met on

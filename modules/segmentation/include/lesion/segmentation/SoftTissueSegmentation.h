@@ -91,8 +91,10 @@ struct SoftTissueOptions {
   double lesionSampleRadiusMm{10.0};
   /// CT, textured lesion (one-class model), box or RECIST initialisation: a homogeneous brighter
   /// organ inside the grown region (a lung tumour on the liver) is cut off where a tissue-masked
-  /// Gaussian of this sigma shows it as a narrow mode above the initialisation's samples
-  /// (0 = off). 5 mm averages over the texture of a necrotic core / enhancing rim (~1 cm).
+  /// Gaussian of this sigma shows it as a narrow mode above the initialisation's samples, at the
+  /// samples' own upper bound on that average (median + tolerance x robust SD; what it leaves of
+  /// the organ goes with its slices, `maxOpenSliceFraction`) (0 = off). 5 mm averages over the
+  /// texture of a necrotic core / enhancing rim (~1 cm).
   double brightNeighbourSmoothingMm{5.0};
   /// CT, textured lesion (one-class model), seeds only: a click in a necrotic core. When more than
   /// this fraction of the shell of `enclosingRimShellMm` around the grown region (holes filled) is
@@ -110,7 +112,9 @@ struct SoftTissueOptions {
   /// slice outwards, the first axial slice whose region border is held by nothing on more than this
   /// fraction of its in-plane neighbours (raw intensity inside the interval, or outside the size
   /// prior: a disc cut out of the organ) and every slice beyond it are removed (1 = off). IBSI lung
-  /// GTV: slices kept 0.27-0.47, the first removed 0.69, the liver below 0.57-0.92. The neck
+  /// GTV: slices kept 0.27-0.47, the first removed 0.69, the liver below 0.57-0.92 (with the cut at
+  /// the samples' own bound, over the test's line and four variants: kept at most 0.47, the first
+  /// removed 0.61-0.81; with the midpoint cut one variant's slice 18 read 0.53). The neck
   /// opening then gives back what it drops within its own radius (the lesion's own lobes).
   double maxOpenSliceFraction{0.5};
   /// MR: N4 bias-field correction on the crop (ignored on CT).

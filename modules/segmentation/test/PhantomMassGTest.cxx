@@ -4,6 +4,7 @@
 // muscle (50 HU) and fat; noise SD 12 HU, 1 x 1 x 2 mm voxels, patient moved between time points.
 // Every time point is segmented from the truth seed point and from the truth RECIST line and
 // compared with the truth label map (label 2) and the analytic volume.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -26,17 +27,20 @@ constexpr std::uint16_t kMassLabel = 2; // modules/phantom/README.md, "Label val
 
 /// Three time points (default course of disease), scanned only on a slab around the mass (+-12 mm
 /// beyond it for the follow-up motion) to keep the test fast; truth and labels hold on that grid.
-const phantom::PhantomStudy& study() {
-  static const phantom::PhantomStudy s = [] {
-    const phantom::PhantomAnatomy baseline = phantom::buildPhantomAnatomy(phantom::defaultTimePointState(0));
-    Vec3 lo, hi;
-    baseline.mass.bounds(lo, hi);
-    phantom::PhantomOptions o; // 3 time points, seed 1, CT, noise SD 12 HU, 1 x 1 x 2 mm
-    o.zFromMm = lo.z - 12.0;
-    o.zToMm = hi.z + 12.0;
-    return phantom::generatePhantomStudy(o);
-  }();
-  return s;
+/// `noiseSeed` picks the noise realisation (1 is the default study); each is generated once.
+const phantom::PhantomStudy& study(std::uint64_t noiseSeed = 1) {
+  static std::map<std::uint64_t, phantom::PhantomStudy> studies;
+  auto it = studies.find(noiseSeed);
+  if (it != studies.end())
+    return it->second;
+  const phantom::PhantomAnatomy baseline = phantom::buildPhantomAnatomy(phantom::defaultTimePointState(0));
+  Vec3 lo, hi;
+  baseline.mass.bounds(lo, hi);
+  phantom::PhantomOptions o; // 3 time points, CT, noise SD 12 HU, 1 x 1 x 2 mm
+  o.seed = noiseSeed;
+  o.zFromMm = lo.z - 12.0;
+  o.zToMm = hi.z + 12.0;
+  return studies.emplace(noiseSeed, phantom::generatePhantomStudy(o)).first->second;
 }
 
 const phantom::LesionTruth& massTruth(const phantom::PhantomTimePoint& tp) {
@@ -45,13 +49,19 @@ const phantom::LesionTruth& massTruth(const phantom::PhantomTimePoint& tp) {
   throw std::runtime_error("phantom truth has no axillary-mass");
 }
 
+/// Reached over noise seeds 1-6 (PhantomMassNoise, docs/segmentation.md "Noise seeds"): worst
+/// |volume error| 22.4 %, worst Dice 0.841, 2 of 36 rows refused; the goal is 5 % and 0.90.
+constexpr double kReachedNoiseErrorPercent = 25.0;
+constexpr double kReachedNoiseDice = 0.83;
+constexpr int kReachedNoiseRefusals = 2;
+
 struct Outcome {
   double dice{0};
   double volumeErrorPercent{0};
 };
 
-Outcome segmentAndCompare(int timePoint, bool recist) {
-  const phantom::PhantomTimePoint& tp = study().timePoints.at(std::size_t(timePoint));
+Outcome segmentAndCompare(int timePoint, bool recist, std::uint64_t noiseSeed = 1) {
+  const phantom::PhantomTimePoint& tp = study(noiseSeed).timePoints.at(std::size_t(timePoint));
   const phantom::LesionTruth& truth = massTruth(tp);
   const SoftTissueInit init = recist ? SoftTissueInit::fromRecist(truth.longAxisFrom, truth.longAxisTo)
                                      : SoftTissueInit::fromSeeds({truth.seed});
@@ -62,13 +72,15 @@ Outcome segmentAndCompare(int timePoint, bool recist) {
   o.dice = measurement::diceCoefficient(r.labels, std::uint16_t(1), tp.labels, kMassLabel);
   o.volumeErrorPercent = 100.0 * (r.volumeMl - truth.volumeMl) / truth.volumeMl;
   const auto& m = r.diagnostics.intensity;
-  std::printf("[phantom mass, time point %d, %s] Dice %.3f, volume %.2f mL vs truth %.2f mL (%+.1f %%), interval "
+  std::printf("[phantom mass, noise seed %d, time point %d, %s] Dice %.3f, volume %.2f mL vs truth %.2f mL (%+.1f %%), "
+              "interval "
               "%.1f..%.1f HU (median %.1f, SD %.2f), split off %d (%.1f mL), prior contact %.2f, %s (spread %.2f, "
               "noise %.2f HU on the 2 mm average), %.2f s\n",
-              timePoint, recist ? "RECIST line" : "seed", o.dice, r.volumeMl, truth.volumeMl, o.volumeErrorPercent,
-              m.lower, m.upper, m.median, m.robustSd, r.diagnostics.componentsSplitOff, r.diagnostics.leakRemovedMl,
-              r.diagnostics.priorContactFraction, r.diagnostics.twoClassModel ? "two-class" : "one-class",
-              r.diagnostics.contextSpreadHu, r.diagnostics.contextNoiseHu, seconds);
+              int(noiseSeed), timePoint, recist ? "RECIST line" : "seed", o.dice, r.volumeMl, truth.volumeMl,
+              o.volumeErrorPercent, m.lower, m.upper, m.median, m.robustSd, r.diagnostics.componentsSplitOff,
+              r.diagnostics.leakRemovedMl, r.diagnostics.priorContactFraction,
+              r.diagnostics.twoClassModel ? "two-class" : "one-class", r.diagnostics.contextSpreadHu,
+              r.diagnostics.contextNoiseHu, seconds);
   for (const std::string& w : r.diagnostics.warnings) std::printf("  warning: %s\n", w.c_str());
   if (std::getenv("LESIONKIT_SEG_DEBUG")) {
     // On request: which tissues the disagreeing voxels belong to (tissue at the voxel centre in
@@ -136,6 +148,45 @@ INSTANTIATE_TEST_SUITE_P(TimePoints, PhantomMass, ::testing::Values(0, 1, 2),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return info.param == 0 ? std::string("Baseline") : "FollowUp" + std::to_string(info.param);
                          });
+
+// The same rows over other noise realisations (seeds 1-6; LESIONKIT_PHANTOM_SEEDS=n for 1..n):
+// the border against the 5 HU muscle hangs on level estimates and on the local noise of the
+// average (correlated over millimetres), so one realisation says little. Asserted: the refusals, the worst Dice and the
+// worst volume errors as reached (other seeds may refuse or miss these: set LESIONKIT_PHANTOM_SEEDS only to measure);
+// the gap to the issue's goal (Dice 0.90, 5 %) is printed.
+TEST(PhantomMassNoise, SeedsOneToSix) {
+  const char* env = std::getenv("LESIONKIT_PHANTOM_SEEDS");
+  const int seeds = env ? std::max(1, std::atoi(env)) : 6;
+  int rows = 0, withinGoal = 0, refused = 0;
+  double worstError = 0.0, worstDice = 1.0, sumSquares = 0.0;
+  for (int seed = 1; seed <= seeds; ++seed)
+    for (int timePoint = 0; timePoint < 3; ++timePoint)
+      for (const bool recist : {false, true}) {
+        SCOPED_TRACE(testing::Message() << "noise seed " << seed << ", time point " << timePoint
+                                        << (recist ? ", RECIST line" : ", seed"));
+        Outcome o;
+        ++rows;
+        try {
+          o = segmentAndCompare(timePoint, recist, std::uint64_t(seed));
+        } catch (const std::exception& e) {
+          std::printf("[phantom mass, noise seed %d, time point %d, %s] refused: %s\n", seed, timePoint,
+                      recist ? "RECIST line" : "seed", e.what());
+          ++refused;
+          continue;
+        }
+        withinGoal += o.dice >= 0.90 && std::abs(o.volumeErrorPercent) <= 5.0;
+        worstError = std::max(worstError, std::abs(o.volumeErrorPercent));
+        worstDice = std::min(worstDice, o.dice);
+        sumSquares += o.volumeErrorPercent * o.volumeErrorPercent;
+        EXPECT_GE(o.dice, kReachedNoiseDice);
+        EXPECT_LE(std::abs(o.volumeErrorPercent), kReachedNoiseErrorPercent);
+      }
+  const int segmented = rows - refused;
+  std::printf("[phantom mass over %d noise seeds] %d of %d rows within the goal (Dice >= 0.90, |error| <= 5 %%), %d "
+              "refused; over the segmented rows RMS volume error %.1f %%, worst %.1f %%, worst Dice %.3f\n",
+              seeds, withinGoal, rows, refused, std::sqrt(sumSquares / std::max(segmented, 1)), worstError, worstDice);
+  EXPECT_LE(refused, kReachedNoiseRefusals);
+}
 
 } // namespace
 } // namespace lesion::segmentation

@@ -185,6 +185,9 @@ TEST(PhantomMassNoise, SeedsOneToSix) {
   std::printf("[phantom mass over %d noise seeds] %d of %d rows within the goal (Dice >= 0.90, |error| <= 5 %%), %d "
               "refused; over the segmented rows RMS volume error %.1f %%, worst %.1f %%, worst Dice %.3f\n",
               seeds, withinGoal, rows, refused, std::sqrt(sumSquares / std::max(segmented, 1)), worstError, worstDice);
+  if (withinGoal < rows)
+    std::printf("gap: phantom mass over %d noise seeds: %d of %d rows within Dice >= 0.90 and 5 %% (goal: all)\n",
+                seeds, withinGoal, rows);
   EXPECT_LE(refused, kReachedNoiseRefusals);
 }
 

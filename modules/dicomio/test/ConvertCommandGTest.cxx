@@ -11,14 +11,8 @@
 using namespace lesion;
 namespace fs = std::filesystem;
 
-namespace {
-#define REQUIRE_LESIONKIT_BINARY()                                                                   \
-  if (!fs::exists(test::binaryDir() / "lesionkit"))                                                  \
-  GTEST_SKIP() << "lesionkit binary not built in " << test::binaryDir() << ": build target lesionkit"
-} // namespace
-
 TEST(ConvertCommand, GeTiltedCtBecomesNiftiWithSidecar) {
-  REQUIRE_LESIONKIT_BINARY();
+  LESIONKIT_REQUIRE_BINARY();
   LESIONKIT_REQUIRE_TEST_DATA(ge, "neurolabusc+dcm_qa_ct/In/GE");
   test::ScratchFolder dir;
   const fs::path out = dir / "ge.nii"; // uncompressed: fast
@@ -50,7 +44,7 @@ TEST(ConvertCommand, GeTiltedCtBecomesNiftiWithSidecar) {
 }
 
 TEST(ConvertCommand, BadInputAndUsageGiveDocumentedExitCodes) {
-  REQUIRE_LESIONKIT_BINARY();
+  LESIONKIT_REQUIRE_BINARY();
   test::ScratchFolder dir;
   { std::ofstream(dir / "notes.txt") << "no DICOM here"; }
   auto r = test::runProcess({"lesionkit", "convert", dir.path().string(), "-o", (dir / "x.nrrd").string()});

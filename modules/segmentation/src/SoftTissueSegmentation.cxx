@@ -605,25 +605,6 @@ void keepSeedComponents(MaskImage* mask, const ImageGeometry& g, const std::vect
   for (std::size_t i = 0; i < g.voxelCount(); ++i) m[i] = (m[i] && keep.count(labels[i])) ? 1 : 0;
 }
 
-/// The voxel of `region` farthest from its border among those in `within` (none if they do not meet).
-std::optional<std::size_t> deepestVoxelWithin(const MaskImage* region, const MaskImage* within,
-                                              const ImageGeometry& g) {
-  auto dist = signedDistance(region);
-  const float* d = dist->GetBufferPointer();
-  const unsigned char* r = region->GetBufferPointer();
-  const unsigned char* w = within->GetBufferPointer();
-  std::optional<std::size_t> deepest;
-  for (std::size_t i = 0; i < g.voxelCount(); ++i)
-    if (r[i] && w[i] && (!deepest || d[i] < d[*deepest]))
-      deepest = i;
-  return deepest;
-}
-
-double maskVolumeMl(const MaskImage* mask, const ImageGeometry& g) {
-  const unsigned char* m = mask->GetBufferPointer();
-  return double(std::count(m, m + g.voxelCount(), 1)) * g.voxelVolumeMm3() / 1000.0;
-}
-
 struct NeckSplit {
   double seedDepthMm{0.0};
   double erosionMm{0.0};
@@ -698,6 +679,16 @@ std::size_t climbToLobeCentre(const std::vector<float>& depth, const ImageGeomet
   }
 }
 
+/// A voxel that joins the seeds of splitAtNecks: the click's own depth follows where it landed.
+struct SplitAnchor {
+  /// The centre of the seeds' lobe (climbToLobeCentre from the deepest seed voxel): an MR click
+  /// 9 mm deep eroded too little to split the muscle off.
+  bool lobeCentre{false};
+  /// The region's deepest voxel inside this mask (a necrotic core's filled region, inside the
+  /// lesion wherever the click is): a shallow click's opening left the liver on.
+  const MaskImage* deepestWithin{nullptr};
+};
+
 /// Cuts the grown region at necks, in two steps whose radii scale with the seed's depth inside
 /// the region (so they follow the lesion's size):
 /// 1. split: erode by `splitFraction` x depth, label the parts, give every voxel to the nearest
@@ -712,12 +703,11 @@ std::size_t climbToLobeCentre(const std::vector<float>& depth, const ImageGeomet
 ///    the region before the opening and off `atLimit`) come back: the lesion's own border where
 ///    the ball does not fit (bays and pores of a textured rim) returns, while an attachment
 ///    reaching further than one radius from what the opening kept stays cut.
-/// With `fromLobeCentre`, the depth is that of the centre of the seeds' lobe (climbToLobeCentre
-/// from the deepest seed voxel), which also anchors the seeds' part: the radii follow the lesion,
-/// not where in it the click landed (a click 9 mm deep eroded too little to split the muscle off).
+/// `anchor` adds a voxel to the seeds, for the depth and for the part kept: the radii then follow
+/// the lesion, not where in it the click landed (see SplitAnchor).
 NeckSplit splitAtNecks(MaskImage* mask, const ImageGeometry& g, const std::vector<std::size_t>& seedVoxels,
                        const std::vector<char>& atLimit, double splitFraction, double openFraction,
-                       bool giveBackBorder = false, bool fromLobeCentre = false) {
+                       bool giveBackBorder = false, const SplitAnchor& anchor = {}) {
   NeckSplit split;
   const std::size_t n = g.voxelCount();
   unsigned char* m = mask->GetBufferPointer();
@@ -726,13 +716,22 @@ NeckSplit splitAtNecks(MaskImage* mask, const ImageGeometry& g, const std::vecto
   auto dist = signedDistance(mask);
   const float* d = dist->GetBufferPointer();
   std::vector<std::size_t> anchors = seedVoxels;
-  if (fromLobeCentre) {
+  if (anchor.lobeCentre) {
     std::vector<float> depth(n);
     for (std::size_t i = 0; i < n; ++i)
       depth[i] = -d[i];
     const auto deepestSeed = *std::max_element(seedVoxels.begin(), seedVoxels.end(),
                                                [&](std::size_t a, std::size_t b) { return depth[a] < depth[b]; });
     anchors.push_back(climbToLobeCentre(depth, g, deepestSeed));
+  }
+  if (anchor.deepestWithin) {
+    const unsigned char* w = anchor.deepestWithin->GetBufferPointer();
+    std::optional<std::size_t> deepest;
+    for (std::size_t i = 0; i < n; ++i)
+      if (m[i] && w[i] && (!deepest || d[i] < d[*deepest]))
+        deepest = i;
+    if (deepest)
+      anchors.push_back(*deepest);
   }
   for (std::size_t v : anchors)
     split.seedDepthMm = std::max(split.seedDepthMm, double(-d[v]));
@@ -1440,7 +1439,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       std::copy(region->GetBufferPointer(), region->GetBufferPointer() + n, ringOf->GetBufferPointer());
       fillHoles(ringOf, g);
       keepSeedComponents(ringOf, g, sampleVoxels);
-      splitAtNecks(ringOf, g, sampleVoxels, atLimit, options.neckSplitFraction, 0.0, false, /*fromLobeCentre=*/true);
+      splitAtNecks(ringOf, g, sampleVoxels, atLimit, options.neckSplitFraction, 0.0, false,
+                   SplitAnchor{/*lobeCentre=*/true});
     }
     const unsigned char* r = ringOf->GetBufferPointer();
     auto dist = signedDistance(ringOf);
@@ -1517,8 +1517,9 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       organSlicesRemoved = true;
     }
   }
-  NeckSplit split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction,
-                                 options.neckOpeningFraction, /*giveBackBorder=*/organSlicesRemoved, mrClick);
+  NeckSplit split =
+      splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, options.neckOpeningFraction,
+                   /*giveBackBorder=*/organSlicesRemoved, SplitAnchor{/*lobeCentre=*/mrClick});
   if (prior.isSizePrior)
     logDebug("soft-tissue segmentation: {}: interval {:.1f} to {:.1f} {}, organ cut {:.1f} ({:.1f} mL), organ slices "
              "{:.1f} mL, neck split at depth {:.1f} mm: {:.1f} mL removed",
@@ -1576,22 +1577,17 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       // sphere's rim are leaks (the checks below refuse a region there).
       for (std::size_t i = 0; i < n; ++i) atLimit[i] = atLimit[i] || rho[i] > 0.9;
       // The necks' radii scale with the depth of the split's seeds: the click's own depth followed
-      // where it landed (GTV: 12-21 mm for clicks 20-29 mm deep in the expert mask), and a
-      // shallow click's opening left the liver on. The region's deepest voxel in the core's filled
-      // region (inside the lesion wherever the click is; the organ lies above the core's interval)
-      // joins the seeds.
-      std::vector<std::size_t> splitSeeds = sampleVoxels;
-      if (const auto deepest = deepestVoxelWithin(region, coreFilled, g))
-        splitSeeds.push_back(*deepest);
-      const double beforeSplitMl = maskVolumeMl(region, g);
-      split = splitAtNecks(region, g, splitSeeds, atLimit, options.neckSplitFraction, options.neckOpeningFraction,
-                           /*giveBackBorder=*/true);
+      // where it landed (GTV: 12-21 mm for clicks 20-29 mm deep in the expert mask). The core's
+      // filled region lies inside the lesion wherever the click is (the organ lies above the
+      // core's interval): its deepest voxel joins the seeds.
+      split = splitAtNecks(region, g, sampleVoxels, atLimit, options.neckSplitFraction, options.neckOpeningFraction,
+                           /*giveBackBorder=*/true, SplitAnchor{/*lobeCentre=*/false, coreFilled});
       logDebug("soft-tissue segmentation: rim (search {:.0f} mm): shell {:.2f} bright, core bound {:.1f} HU, rim "
                "level {:.1f} HU, bound {:.1f} HU, organ cut {:.1f} HU ({:.1f} mL), organ slices {:.1f} mL, neck "
-               "split at depth {:.1f} mm: {:.1f} -> {:.1f} mL",
+               "split at depth {:.1f} mm: {:.1f} mL removed",
                2 * prior.radiusMm, rim.brightFraction, coreUpper, rim.median, rim.upper,
                diag.brightNeighbourCutHu.value_or(0.0), diag.brightNeighbourRemovedMl, diag.openSlicesRemovedMl,
-               split.seedDepthMm, beforeSplitMl, maskVolumeMl(region, g));
+               split.seedDepthMm, double(split.removedVoxels) * g.voxelVolumeMm3() / 1000.0);
     }
   }
   diag.seedDepthMm = split.seedDepthMm;

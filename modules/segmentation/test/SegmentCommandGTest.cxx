@@ -35,14 +35,11 @@ std::filesystem::path writeSmallCt(const std::filesystem::path& folder) {
   return path;
 }
 
-std::string lesionkit() {
-  const auto exe = lesion::test::binaryDir() / "lesionkit";
-  return std::filesystem::exists(exe) ? exe.string() : std::string{};
-}
+/// The executable under test (runProcess finds it in binaryDir()).
+const std::string exe = "lesionkit";
 
 TEST(SegmentCommand, SeedBoxRecistAndRasGiveTheMaskAndItsVolume) {
-  const std::string exe = lesionkit();
-  if (exe.empty()) GTEST_SKIP() << "lesionkit not built in " << lesion::test::binaryDir();
+  LESIONKIT_REQUIRE_BINARY();
   lesion::test::ScratchFolder dir("lesionkit-segment");
   const auto ct = writeSmallCt(dir.path()).string();
   const double trueMl = 4.0 / 3.0 * M_PI * 12 * 12 * 12 / 1000.0;
@@ -73,8 +70,7 @@ TEST(SegmentCommand, SeedBoxRecistAndRasGiveTheMaskAndItsVolume) {
 }
 
 TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {
-  const std::string exe = lesionkit();
-  if (exe.empty()) GTEST_SKIP() << "lesionkit not built in " << lesion::test::binaryDir();
+  LESIONKIT_REQUIRE_BINARY();
   lesion::test::ScratchFolder dir("lesionkit-segment");
   const auto ct = writeSmallCt(dir.path()).string();
   const auto out = (dir / "mask.nrrd").string();
@@ -98,9 +94,7 @@ TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {
 }
 
 TEST(SegmentCommand, AScanOfTooFewSlicesIsBadInputNamingTheFile) {
-  const std::string exe = lesionkit();
-  if (exe.empty())
-    GTEST_SKIP() << "lesionkit not built in " << lesion::test::binaryDir();
+  LESIONKIT_REQUIRE_BINARY();
   lesion::test::ScratchFolder dir("lesionkit-segment");
   // One axial slice of the sphere: it used to end in ITK's "less than 4 pixels" (exit 3).
   ImageGeometry g;
@@ -126,9 +120,7 @@ TEST(SegmentCommand, AScanOfTooFewSlicesIsBadInputNamingTheFile) {
 }
 
 TEST(SegmentCommand, LyticSeedOffTheScanAndAMaskOverTheInputAreRefusedBeforeAnyWork) {
-  const std::string exe = lesionkit();
-  if (exe.empty())
-    GTEST_SKIP() << "lesionkit not built in " << lesion::test::binaryDir();
+  LESIONKIT_REQUIRE_BINARY();
   lesion::test::ScratchFolder dir("lesionkit-segment");
   const auto ct = writeSmallCt(dir.path()).string();
   const auto out = (dir / "mask.nrrd").string();

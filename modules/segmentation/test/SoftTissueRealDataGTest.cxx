@@ -38,6 +38,28 @@ struct Case {
   double goalDice{0.0}; ///< the issue's goal when it is not met yet: the gap is printed
 };
 
+/// A real case (under theibsi+data_sets) with the issue's goal and no bounds yet.
+constexpr Case realCase(const char* name, const char* image, const char* mask, double goalDice) {
+  return Case{name, image, mask, 0, 0, 0, 0, goalDice};
+}
+
+constexpr Case kStsCt = realCase("STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz",
+                                 "ibsi_validation/nifti/STS_002/CT_mask.nii.gz", 0.80);
+constexpr Case kStsMr = realCase("STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
+                                 "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0.75);
+constexpr Case kGtv = realCase("IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
+                               "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.80);
+
+/// `c` with the Dice and volume bounds a test asserts.
+constexpr Case withBounds(Case c, double minDiceSeed, double minDiceRecist, double maxVolumeErrorPercentSeed,
+                          double maxVolumeErrorPercentRecist) {
+  c.minDiceSeed = minDiceSeed;
+  c.minDiceRecist = minDiceRecist;
+  c.maxVolumeErrorPercentSeed = maxVolumeErrorPercentSeed;
+  c.maxVolumeErrorPercentRecist = maxVolumeErrorPercentRecist;
+  return c;
+}
+
 struct Outcome {
   double dice{0};
   double volumeErrorPercent{0};
@@ -134,13 +156,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // Goal met (Dice >= 0.80): reached 0.887 / 0.889, volume +7.3 % / +9.5 % (seed: +3.0 % with
         // the 4 mm seed ball as the model, which moved Dice by up to 0.33 for 3 mm seed moves).
-        Case{"STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz",
-             "ibsi_validation/nifti/STS_002/CT_mask.nii.gz", 0.85, 0.85, 10, 15},
+        withBounds(kStsCt, 0.85, 0.85, 10, 15),
         // Goal met (Dice >= 0.75): reached 0.886 / 0.881, volume -11.9 % / -14.1 % (seed 0.892 / -9.8 %
         // before the click's model came from the lesion sample, which made clicks elsewhere in
         // the mass work: SoftTissueClickAnywhereRealData).
-        Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
-             "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0.86, 0.85, 15, 20},
+        withBounds(kStsMr, 0.86, 0.85, 15, 20),
         // Goal met from a click and from the RECIST line: reached 0.840 (seed, volume -19.8 %; 0.830 /
         // -22.8 % before the rim's neck split took its depth from the core's deepest voxel: the
         // core's enclosing rim grown at the level of the grown rim's histogram mode, the liver cut
@@ -164,8 +184,7 @@ INSTANTIATE_TEST_SUITE_P(
         // samples' own bound) and into atelectatic lung; the
         // expert contour is cut flat at its lowest slice and holds lung-density parts
         // (docs/segmentation.md, "Why the IBSI CT phantom GTV fails").
-        Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
-             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0.81, 0.78, 26, 10, 0.80}),
+        withBounds(kGtv, 0.81, 0.78, 26, 10)),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 // Issue 5: a click in a tumour's necrotic core (IBSI CT phantom GTV: core 10-20 HU inside a
@@ -184,8 +203,7 @@ INSTANTIATE_TEST_SUITE_P(
 // the border. Goal 0.80 met.
 TEST(SoftTissueNecroticCoreRealData, SeedInTheCoreOfATumourWithABrighterRim) {
   LESIONKIT_REQUIRE_TEST_DATA(root, "theibsi+data_sets");
-  const Case c{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
-               "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0, 0, 0, 0, 0.80};
+  const Case& c = kGtv;
   const auto [image, expert] = loadCase(root, c);
   const Vec3 seed = test::deepestInteriorPoint(expert);
   SoftTissueOptions options;
@@ -209,14 +227,7 @@ TEST(SoftTissueNecroticCoreRealData, SeedInTheCoreOfATumourWithABrighterRim) {
 // bound"). Asserted 0.78 each (about 0.03 below), the gap to 0.80 printed.
 TEST(SoftTissueRecistVariantsRealData, LinesAReaderMightDraw) {
   LESIONKIT_REQUIRE_TEST_DATA(root, "theibsi+data_sets");
-  const Case c{"IBSI_CT_phantom_GTV",
-               "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
-               "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz",
-               0,
-               0.78,
-               0,
-               0,
-               0.80};
+  const Case c = withBounds(kGtv, 0, 0.78, 0, 0);
   const auto [image, expert] = loadCase(root, c);
   const auto [from, to] = test::largestAxialDiameter(expert);
   const Vec3 slice = normalized(image.geometry.direction.column(2)) * image.geometry.spacing.z;
@@ -277,18 +288,11 @@ TEST_P(SoftTissueSeedShiftRealData, SeedMovedThreeMillimetresAlongEachAxis) {
   RecordProperty("worst_dice_change", std::to_string(worst));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Ibsi, SoftTissueSeedShiftRealData,
-    ::testing::Values(ShiftCase{Case{"STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz",
-                                     "ibsi_validation/nifti/STS_002/CT_mask.nii.gz", 0, 0, 0, 0},
-                                0.03},
-                      ShiftCase{Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
-                                     "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0, 0, 0, 0},
-                                0.03},
-                      ShiftCase{Case{"IBSI_CT_phantom_GTV", "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
-                                     "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0, 0, 0, 0},
-                                0.04}),
-    [](const ::testing::TestParamInfo<ShiftCase>& info) { return std::string(info.param.c.name); });
+INSTANTIATE_TEST_SUITE_P(Ibsi, SoftTissueSeedShiftRealData,
+                         ::testing::Values(ShiftCase{kStsCt, 0.03}, ShiftCase{kStsMr, 0.03}, ShiftCase{kGtv, 0.04}),
+                         [](const ::testing::TestParamInfo<ShiftCase>& info) {
+                           return std::string(info.param.c.name);
+                         });
 
 // A reader clicks anywhere in the mass, not at its deepest point: eight clicks spread over the
 // interior at least half as deep as the deepest point. A click either gives a mask or is refused
@@ -336,19 +340,13 @@ TEST_P(SoftTissueClickAnywhereRealData, ClicksSpreadOverTheInterior) {
   EXPECT_GE(worst, GetParam().minLowestDice);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Ibsi, SoftTissueClickAnywhereRealData,
-    ::testing::Values(ClickAnywhereCase{Case{"STS_002_CT", "ibsi_validation/nifti/STS_002/CT_image.nii.gz",
-                                             "ibsi_validation/nifti/STS_002/CT_mask.nii.gz", 0, 0, 0, 0, 0.80},
-                                        8, 0.85, 0.83},
-                      ClickAnywhereCase{Case{"STS_002_MR_T1", "ibsi_validation/nifti/STS_002/MR_T1_image.nii.gz",
-                                             "ibsi_validation/nifti/STS_002/MR_T1_mask.nii.gz", 0, 0, 0, 0, 0.75},
-                                        8, 0.86, 0.84},
-                      ClickAnywhereCase{Case{"IBSI_CT_phantom_GTV",
-                                             "ibsi_1_ct_radiomics_phantom/nifti/image/phantom.nii.gz",
-                                             "ibsi_1_ct_radiomics_phantom/nifti/mask/mask.nii.gz", 0, 0, 0, 0, 0.80},
-                                        6, 0.75, 0.55}),
-    [](const ::testing::TestParamInfo<ClickAnywhereCase>& info) { return std::string(info.param.c.name); });
+INSTANTIATE_TEST_SUITE_P(Ibsi, SoftTissueClickAnywhereRealData,
+                         ::testing::Values(ClickAnywhereCase{kStsCt, 8, 0.85, 0.83},
+                                           ClickAnywhereCase{kStsMr, 8, 0.86, 0.84},
+                                           ClickAnywhereCase{kGtv, 6, 0.75, 0.55}),
+                         [](const ::testing::TestParamInfo<ClickAnywhereCase>& info) {
+                           return std::string(info.param.c.name);
+                         });
 
 } // namespace
 } // namespace lesion::segmentation

@@ -543,6 +543,19 @@ std::vector<std::size_t> sampleInterior(const ImageGeometry& g, const std::vecto
   return interior.size() >= minimum ? interior : sample;
 }
 
+/// The voxels of `sample` at least `clearMm` from every point of `ends` (the whole sample when
+/// fewer than `minimum` are).
+std::vector<std::size_t> sampleClearOf(const ImageGeometry& g, const std::vector<std::size_t>& sample,
+                                       const std::vector<Vec3>& ends, double clearMm, std::size_t minimum) {
+  std::vector<std::size_t> clear;
+  for (std::size_t v : sample) {
+    const Vec3 p = g.indexToPoint(v % g.size[0], (v / g.size[0]) % g.size[1], v / (g.size[0] * g.size[1]));
+    if (std::all_of(ends.begin(), ends.end(), [&](const Vec3& e) { return distance(p, e) >= clearMm; }))
+      clear.push_back(v);
+  }
+  return clear.size() >= minimum ? clear : sample;
+}
+
 /// 2D hole filling per slice (third index axis), then 3D: masses are solid, and holes open
 /// towards another slice would survive a 3D fill alone.
 void fillHoles(MaskImage* mask, const ImageGeometry& g) {
@@ -1234,8 +1247,13 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     // neighbour 5 HU brighter, which inflated the spread of a small mass (the demo's last
     // follow-up, noise seeds 2 and 5: 1.66 and 1.89 HU against 1.41 and 1.29) and sent it to the
     // one-class interval, which leaked.
-    const std::vector<std::size_t> judged =
-        sampleInterior(g, lesionSample, options.contextSmoothingMm, kMinimumJudgedSample);
+    // A RECIST line's ends lie on the border: its sample is judged beyond the blur of both ends
+    // (the default phantom's last follow-up: the step to the muscle at the ends sent the line to
+    // the one-class interval, which leaked and was refused).
+    std::vector<std::size_t> judged = sampleInterior(g, lesionSample, options.contextSmoothingMm, kMinimumJudgedSample);
+    if (init.kind == Kind::Recist)
+      judged = sampleClearOf(g, judged, {init.recistFrom, init.recistTo}, 2.0 * options.contextSmoothingMm,
+                             kMinimumJudgedSample);
     std::vector<float> sampled;
     for (std::size_t v : judged)
       sampled.push_back(context->GetBufferPointer()[v]);

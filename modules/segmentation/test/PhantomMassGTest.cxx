@@ -50,10 +50,10 @@ const phantom::LesionTruth& massTruth(const phantom::PhantomTimePoint& tp) {
 }
 
 /// Reached over noise seeds 1-6 (PhantomMassNoise, docs/segmentation.md "Noise seeds"): worst
-/// |volume error| 22.4 %, worst Dice 0.841, 2 of 36 rows refused; the goal is 5 % and 0.90.
-constexpr double kReachedNoiseErrorPercent = 25.0;
-constexpr double kReachedNoiseDice = 0.83;
-constexpr int kReachedNoiseRefusals = 2;
+/// |volume error| 27.4 %, worst Dice 0.818, 1 of 36 rows refused; the goal is 5 % and 0.90.
+constexpr double kReachedNoiseErrorPercent = 28.0;
+constexpr double kReachedNoiseDice = 0.81;
+constexpr int kReachedNoiseRefusals = 1;
 
 struct Outcome {
   double dice{0};

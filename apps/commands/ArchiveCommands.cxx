@@ -58,6 +58,7 @@ cli::Command indexCommand() {
   c.add({"files", ParameterType::Integer, "Files", "files found under the root", Channel::Output});
   c.add({"seriesCount", ParameterType::Integer, "Series", "series in the index", Channel::Output});
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    archive::checkArchiveRoot(args.path("root")); // before the database is created: a bad root leaves no file
     archive::ArchiveDatabase db(args.path("db"), archive::ArchiveDatabase::Access::ReadWrite);
     archive::IndexOptions options;
     options.threads = threadCount(args);

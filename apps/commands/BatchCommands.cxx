@@ -70,7 +70,7 @@ cli::Command patientCommand() {
   c.add({"patient", ParameterType::String, "Patient ID", "PatientID as indexed", Channel::Input}).asRequired();
   c.add({"output", ParameterType::Directory, "Output folder",
          "the patient's results folder (replaced as a whole when complete; an existing folder only when empty or an "
-         "earlier patient output, one with job.json or failure.json)",
+         "earlier patient output holding nothing else)",
          Channel::Output, std::nullopt, 'o'})
       .asRequired();
   c.add({"failureAsResult", ParameterType::Boolean, "Failure as result",
@@ -80,7 +80,7 @@ cli::Command patientCommand() {
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     checkLesionSource(args);
     const std::string patientId = args.string("patient");
-    StagedOutputFolder out(args.path("output"), {"job.json", "failure.json"});
+    StagedOutputFolder out(args.path("output"), "patient");
     pipeline::PatientRunOptions options;
     options.autoLytic = args.flag("auto");
     options.toolVersion = toolInfo().version;

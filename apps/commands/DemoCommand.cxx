@@ -209,7 +209,7 @@ cli::Command demoCommand() {
   c.examples = {"lesionkit demo --out demo-output", "lesionkit demo --out /tmp/demo --time-points 2 --seed 7"};
   c.add({"out", ParameterType::Directory, "Output folder",
          "folder for the report and the synthetic study (replaced when complete; an existing folder only when empty "
-         "or an earlier demo output, one with report.json)",
+         "or an earlier demo output holding nothing else)",
          Channel::Output})
       .withDefault("demo-output");
   c.add({"timePoints", ParameterType::Integer, "Time points", "baseline plus follow-ups (1..6)", Channel::Input})
@@ -234,8 +234,7 @@ cli::Command demoCommand() {
     options.seed = static_cast<std::uint64_t>(seed);
     options.validate();
 
-    const fs::path out = args.path("out");
-    StagedOutputFolder staged(out, {"report.json"});
+    StagedOutputFolder staged(args.path("out"), "demo");
     json steps = json::array();
     json report{{"format", "lesionkit-demo-report"},
                 {"formatVersion", "1"},
@@ -250,7 +249,8 @@ cli::Command demoCommand() {
     const auto files = runStep(steps, "write-dicom", [&] {
       return phantom::writePhantomStudy(study, staged.path("study"), ctx.progress.sub(0.4, 0.55));
     });
-    report["study"] = {{"folder", (fs::path("study") / files.root).string()},
+    // Paths in report.json are relative to OUT: files.root is the staging folder, gone after commit.
+    report["study"] = {{"folder", "study"},
                        {"truth", (fs::path("study") / files.truthJson).string()},
                        {"patientId", options.patientId},
                        {"timePoints", study.timePoints.size()}};
@@ -394,7 +394,7 @@ cli::Command demoCommand() {
     writeTextFileAtomically(staged.path("results.csv"), csv);
     writeTextFileAtomically(staged.path("report.json"), report.dump(2) + "\n");
     staged.commit();
-    const fs::path reportPath = out / "report.json";
+    const fs::path reportPath = staged.target() / "report.json";
     ctx.out << "report: " << reportPath.string() << '\n';
     ctx.returnValues["reportFile"] = reportPath.string();
     ctx.progress.report(1.0, "done");

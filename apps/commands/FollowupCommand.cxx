@@ -74,7 +74,7 @@ cli::Command followupCommand() {
       .withExtensions(".nrrd,.nii.gz,.nii");
   c.add({"output", ParameterType::Directory, "Output folder",
          "folder for the timeline, tables, masks, transforms and change maps (replaced as a whole when complete; "
-         "an existing folder only when empty or an earlier follow-up output, one with timeline.json).",
+         "an existing folder only when empty or an earlier follow-up output holding nothing else).",
          Channel::Output, std::nullopt, 'o'})
       .asRequired();
   c.add({"lesion", ParameterType::String, "Lesion",
@@ -196,7 +196,7 @@ cli::Command followupCommand() {
     if (args.has("reference"))
       inputs.push_back(args.path("reference"));
     ensureOutputSparesInputs(args.path("output"), inputs, "--output");
-    StagedOutputFolder out(args.path("output"), {"timeline.json"}); // checks the destination before the slow part
+    StagedOutputFolder out(args.path("output"), "followup"); // checks the destination before the slow part
 
     longitudinal::FollowupOptions options;
     for (const std::string& text : args.strings("lesion"))

@@ -171,7 +171,7 @@ cli::Command reportCommand() {
       .withExtensions(".json");
   c.add({"output", ParameterType::Directory, "Output folder",
          "folder to write (replaced as a whole when complete; an existing folder only when empty or an "
-         "earlier report, one with report.json).",
+         "earlier report holding nothing else).",
          Channel::Output, std::nullopt, 'o'})
       .asRequired();
   c.add({"lesion", ParameterType::String, "Lesion",
@@ -229,7 +229,7 @@ cli::Command reportCommand() {
     const std::filesystem::path measurementsPath =
         args.has("measurements") ? args.path("measurements") : std::filesystem::path{};
     ensureOutputSparesInputs(args.path("output"), {volumePath, maskPath, measurementsPath}, "--output");
-    StagedOutputFolder out(args.path("output"), {"report.json"});
+    StagedOutputFolder out(args.path("output"), "report");
 
     ctx.progress.report(0.0, "loading and measuring");
     // A --measurements report keeps its own unit unless one is chosen here; earlier reports keep theirs.

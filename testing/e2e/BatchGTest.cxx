@@ -288,6 +288,7 @@ TEST(BatchCli, WrongArgumentsAndBadInputsGetTheirExitCodes) {
   };
   const std::vector<Case> cases{
       {{"index", (dir / "missing").string(), "--db", (dir / "a.sqlite").string()}, 2, "missing"},
+      {{"index", (dir / "missing").string(), "--db", (dir / "text.sqlite").string()}, 2, "missing"},
       {{"index", dir.path().string(), "--db", (dir / "text.sqlite").string()}, 2, "text.sqlite"},
       {{"series"}, 1, "either a DICOM folder or --db"},
       {{"series", "--db", (dir / "none.sqlite").string()}, 2, "none.sqlite"},
@@ -307,4 +308,7 @@ TEST(BatchCli, WrongArgumentsAndBadInputsGetTheirExitCodes) {
   }
   EXPECT_FALSE(fs::exists(dir / "p1"));
   EXPECT_FALSE(fs::exists(dir / "out" / "results.csv"));
+  // A failed index creates no database and leaves an existing file as it was.
+  EXPECT_FALSE(fs::exists(dir / "a.sqlite"));
+  EXPECT_EQ(slurp(dir / "text.sqlite"), "not a database, but long enough to be read as one by SQLite\n");
 }

@@ -24,7 +24,8 @@ json readJson(const fs::path& p) {
 TEST(Demo, WholePipelineMatchesThePhantomTruth) {
   lesion::test::ScratchFolder dir;
   const fs::path out = dir / "demo-output";
-  const auto r = runProcess({"lesionkit", "demo", "--out", out.string()});
+  // Named with a detour: the folder it passes through is not created.
+  const auto r = runProcess({"lesionkit", "demo", "--out", (dir / "detour" / ".." / "demo-output").string()});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("report: " + (out / "report.json").string()), std::string::npos) << r.out;
   // Only the finished folder: no staging left next to it.
@@ -32,6 +33,9 @@ TEST(Demo, WholePipelineMatchesThePhantomTruth) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}), 1);
 
   const json report = readJson(out / "report.json");
+  // The study where it ends up, relative to OUT as every path in the report, not where it was staged.
+  EXPECT_EQ(report["study"]["folder"], "study");
+  EXPECT_TRUE(fs::exists(out / report["study"]["truth"].get<std::string>())) << report["study"].dump();
   EXPECT_TRUE(report["failures"].empty()) << report["failures"].dump();
   ASSERT_EQ(report["timePoints"].size(), 3u);
   const double voxelDiagonalMm = std::sqrt(1.0 * 1.0 + 1.0 * 1.0 + 2.0 * 2.0); // demo grid 1 x 1 x 2 mm

@@ -97,11 +97,17 @@ std::size_t countRows(sqlite3* db, const char* sql) {
 
 } // namespace
 
+void checkArchiveRoot(const fs::path& root) {
+  std::error_code ec;
+  if (!fs::exists(root, ec))
+    throw InputError("'" + root.string() + "' does not exist");
+}
+
 IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, const IndexOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  if (db.readOnly()) throw InputError("archive index '" + db.path().string() + "' is opened read-only");
-  std::error_code ec;
-  if (!fs::exists(rootArgument, ec)) throw InputError("'" + rootArgument.string() + "' does not exist");
+  if (db.readOnly())
+    throw InputError("archive index '" + db.path().string() + "' is opened read-only");
+  checkArchiveRoot(rootArgument);
   const std::string root = fs::absolute(rootArgument).lexically_normal().string();
   sqlite3* h = db.handle();
   IndexSummary summary;

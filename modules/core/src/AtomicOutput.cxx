@@ -1,9 +1,12 @@
 #include "lesion/core/AtomicOutput.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
+#include <set>
 
 #include <unistd.h>
 
@@ -50,22 +53,80 @@ bool isSameOrInside(const fs::path& inner, const fs::path& outer) {
   return true;
 }
 
-/// An existing `folder` may be replaced (deleted) only when empty or an earlier output (holding
-/// one of `markers`); anything else is a folder of the user's own, such as the study next to the inputs.
-void checkReplaceable(const fs::path& folder, const std::vector<std::string>& markers) {
+constexpr const char* kOutputRecordHeader = "lesionkit output of: ";
+
+/// What an output record says: the command that wrote the folder and every entry it wrote.
+struct OutputRecord {
+  std::string command;
+  std::set<std::string> entries;
+};
+
+/// Every entry under `folder`, relative, folders with a trailing '/', sorted; links are listed,
+/// not followed (replacing the folder removes a link, never what it points to).
+std::vector<std::string> listEntries(const fs::path& folder) {
+  std::vector<std::string> entries;
   std::error_code ec;
-  if (!fs::is_directory(folder, ec) ||
-      std::any_of(markers.begin(), markers.end(), [&](const std::string& m) { return fs::exists(folder / m, ec); }))
-    return;
-  const fs::directory_iterator entries(folder, ec);
+  for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    std::error_code typeError;
+    const bool isFolder = it->symlink_status(typeError).type() == fs::file_type::directory;
+    entries.push_back(it->path().lexically_relative(folder).generic_string() + (isFolder ? "/" : ""));
+  }
   if (ec)
     throw InputError(fmt::format("cannot list output folder '{}': {}", folder.string(), ec.message()));
-  if (entries == fs::directory_iterator{})
+  std::sort(entries.begin(), entries.end());
+  return entries;
+}
+
+std::string outputRecordText(const std::string& command, const std::vector<std::string>& entries) {
+  std::string text = kOutputRecordHeader + command + "\n";
+  for (const std::string& entry : entries)
+    text += entry + "\n";
+  return text;
+}
+
+/// The record of `folder`; none when it has no readable record (a user's folder, or an output
+/// written before outputs were recorded).
+std::optional<OutputRecord> readOutputRecord(const fs::path& folder) {
+  std::ifstream in(folder / kOutputRecordName);
+  std::string line;
+  const std::string header = kOutputRecordHeader;
+  if (!in || !std::getline(in, line) || line.rfind(header, 0) != 0)
+    return std::nullopt;
+  OutputRecord record{line.substr(header.size()), {kOutputRecordName}};
+  while (std::getline(in, line))
+    record.entries.insert(line);
+  return record;
+}
+
+/// An existing `folder` may be replaced (deleted) only when empty or an earlier output of `owner`
+/// holding nothing it did not write; anything else is the user's (a study folder, notes) or
+/// another command's output.
+void checkReplaceable(const fs::path& folder, const std::string& owner) {
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec))
     return;
-  throw InputError(
-      fmt::format("output folder '{}' exists and holds other files ('{}'); replacing it would delete them: "
-                  "choose a new or empty folder (only an earlier output, one with {}, is replaced)",
-                  folder.string(), entries->path().filename().string(), fmt::join(markers, " or ")));
+  const std::vector<std::string> entries = listEntries(folder);
+  if (entries.empty())
+    return;
+  const std::optional<OutputRecord> record = readOutputRecord(folder);
+  if (record && record->command != owner) {
+    throw InputError(fmt::format("output folder '{}' is an output of lesionkit {}, not of lesionkit {}; replacing it "
+                                 "would delete it: choose a new or empty folder",
+                                 folder.string(), record->command, owner));
+  }
+  const auto unexpected = std::find_if(entries.begin(), entries.end(),
+                                       [&](const std::string& e) { return !record || !record->entries.count(e); });
+  if (unexpected == entries.end())
+    return;
+  const std::string unrecorded =
+      record ? std::string()
+             : fmt::format("; it has no {} record: if it is an output of an older LesionKit, delete it yourself",
+                           kOutputRecordName);
+  throw InputError(fmt::format("output folder '{}' exists and holds other files ('{}'); replacing it would delete "
+                               "them: choose a new or empty folder (only an earlier output of lesionkit {} that holds "
+                               "nothing else is replaced{})",
+                               folder.string(), *unexpected, owner, unrecorded));
 }
 
 /// Hard links are one file under two names: only the file system can tell.
@@ -155,12 +216,15 @@ fs::path temporarySiblingPath(const fs::path& target) {
 }
 
 void writeFileAtomically(const fs::path& target, const std::function<void(const fs::path&)>& write) {
-  ensureWritableFolder(target.parent_path());
-  const fs::path tmp = temporarySiblingPath(target);
+  // Normalised: "out/ro/../x.json" makes "out", not the detour "out/ro" as well.
+  const fs::path file = target.lexically_normal();
+  ensureWritableFolder(file.parent_path());
+  const fs::path tmp = temporarySiblingPath(file);
   try {
     write(tmp);
-    if (!fs::exists(tmp)) throw ProcessingError(fmt::format("writer produced no file for '{}'", target.string()));
-    fs::rename(tmp, target);
+    if (!fs::exists(tmp))
+      throw ProcessingError(fmt::format("writer produced no file for '{}'", target.string()));
+    fs::rename(tmp, file);
   } catch (const fs::filesystem_error& e) {
     std::error_code ignored;
     fs::remove_all(tmp, ignored);
@@ -206,14 +270,16 @@ fs::path parentOf(const fs::path& p) { return p.has_parent_path() ? p.parent_pat
 
 } // namespace
 
-StagedOutputFolder::StagedOutputFolder(fs::path target, const std::vector<std::string>& earlierOutputMarkers)
-    : m_Target(withoutTrailingSeparator(std::move(target))), m_Parent(parentOf(m_Target)) {
+StagedOutputFolder::StagedOutputFolder(fs::path target, std::string owner)
+    : m_Target(withoutTrailingSeparator(target.lexically_normal())), m_Owner(std::move(owner)),
+      m_Parent(parentOf(m_Target)) {
+  // m_Target is normalised so that "out/ro/../x" stages beside "out/x", creating no "out/ro".
   std::error_code ec;
   if (fs::exists(m_Target, ec) && !fs::is_directory(m_Target, ec)) {
     throw InputError(fmt::format("output '{}' exists and is not a folder", m_Target.string()));
   }
-  if (!earlierOutputMarkers.empty())
-    checkReplaceable(m_Target, earlierOutputMarkers);
+  if (!m_Owner.empty())
+    checkReplaceable(m_Target, m_Owner);
   m_Staging = parentOf(m_Target) / fmt::format(".{}.part-{}", m_Target.filename().string(), uniqueTag());
   fs::create_directories(m_Staging, ec);
   if (ec) throw InputError(fmt::format("cannot create '{}': {}", m_Staging.string(), ec.message()));
@@ -231,6 +297,10 @@ fs::path StagedOutputFolder::path(const fs::path& relative) const {
 }
 
 void StagedOutputFolder::commit() {
+  if (!m_Owner.empty()) {
+    checkReplaceable(m_Target, m_Owner); // again: the user may have added files while the command ran
+    writeTextFileAtomically(m_Staging / kOutputRecordName, outputRecordText(m_Owner, listEntries(m_Staging)));
+  }
   std::error_code ec;
   fs::path old;
   if (fs::exists(m_Target, ec)) {

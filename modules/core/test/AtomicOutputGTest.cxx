@@ -112,34 +112,94 @@ TEST(AtomicOutput, AnOutputThatWouldOverwriteOrDeleteAnInputIsAUsageError) {
   EXPECT_EQ(readText(ct), "ct");
 }
 
-TEST(AtomicOutput, StagedFolderWithAMarkerReplacesOnlyEmptyFoldersAndEarlierOutputs) {
-  test::ScratchFolder dir;
-  fs::create_directories(dir / "mine");
-  std::ofstream(dir / "mine" / "notes.txt") << "keep";
+namespace {
+/// The message of the InputError that staging `target` for `owner` throws; empty when it is accepted.
+std::string refusal(const fs::path& target, const std::string& owner) {
   try {
-    StagedOutputFolder staged(dir / "mine", {"timeline.json"});
-    FAIL() << "a folder of other files would be replaced";
+    StagedOutputFolder staged(target, owner);
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("notes.txt"), std::string::npos) << e.what();
+    return e.what();
   }
-  EXPECT_EQ(readText(dir / "mine" / "notes.txt"), "keep");
+  return {};
+}
+
+void writeOutput(const fs::path& target, const std::string& owner, const std::string& text) {
+  StagedOutputFolder staged(target, owner);
+  fs::create_directories(staged.path("qc"));
+  std::ofstream(staged.path("report.json")) << text;
+  std::ofstream(staged.path("qc") / "lesion-1.png") << text;
+  staged.commit();
+}
+} // namespace
+
+TEST(AtomicOutput, AUsersFileNextToAnOutputsFileIsRefusedAndKept) {
+  // The reviewer's case: a folder of the user's that happens to hold a report.json.
+  test::ScratchFolder dir;
+  fs::create_directories(dir / "mine" / "sub");
+  std::ofstream(dir / "mine" / "report.json") << "{}";
+  std::ofstream(dir / "mine" / "notes.txt") << "keep";
+  std::ofstream(dir / "mine" / "sub" / "thesis.docx") << "keep";
+  const std::string message = refusal(dir / "mine", "report");
+  EXPECT_NE(message.find("'" + (dir / "mine").string() + "'"), std::string::npos) << message;
+  EXPECT_NE(message.find("('notes.txt')"), std::string::npos) << message;
+  EXPECT_NE(message.find("delete it yourself"), std::string::npos) << "no record: the hint for older outputs";
+  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"mine", "mine/notes.txt", "mine/report.json",
+                                                                   "mine/sub", "mine/sub/thesis.docx"}));
+}
+
+TEST(AtomicOutput, AnEarlierOutputOfTheSameCommandIsReplaced) {
+  test::ScratchFolder dir;
   fs::create_directories(dir / "empty");
-  for (const char* name : {"empty", "earlier"}) {
-    StagedOutputFolder staged(dir / name, {"timeline.json"});
-    std::ofstream(staged.path("timeline.json")) << name;
-    staged.commit();
-  }
-  StagedOutputFolder again(dir / "earlier", {"timeline.json"}); // holds timeline.json now
-  std::ofstream(again.path("timeline.json")) << "again";
-  again.commit();
-  EXPECT_EQ(readText(dir / "earlier" / "timeline.json"), "again");
-  // Any of several markers (a patient's folder holds job.json, or failure.json after a failure).
-  StagedOutputFolder afterFailure(dir / "earlier", {"job.json", "timeline.json"});
-  std::ofstream(afterFailure.path("job.json")) << "done";
-  afterFailure.commit();
-  EXPECT_THROW(StagedOutputFolder(dir / "mine", {"job.json", "failure.json"}), InputError);
-  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"earlier", "earlier/job.json", "empty",
-                                                                   "empty/timeline.json", "mine", "mine/notes.txt"}));
+  writeOutput(dir / "empty", "report", "first");
+  writeOutput(dir / "empty", "report", "second");
+  EXPECT_EQ(readText(dir / "empty" / "report.json"), "second");
+  EXPECT_EQ(readText(dir / "empty" / kOutputRecordName),
+            "lesionkit output of: report\nqc/\nqc/lesion-1.png\nreport.json\n");
+  EXPECT_EQ(test::listFiles(dir.path()),
+            (std::vector<std::string>{"empty", "empty/" + std::string(kOutputRecordName), "empty/qc",
+                                      "empty/qc/lesion-1.png", "empty/report.json"}));
+}
+
+TEST(AtomicOutput, AnEarlierOutputHoldingAUsersFileIsRefused) {
+  // Anything the command did not write is the user's, also deep inside its own folders.
+  test::ScratchFolder dir;
+  writeOutput(dir / "out", "report", "first");
+  std::ofstream(dir / "out" / "qc" / "my-annotation.png") << "keep";
+  const std::string message = refusal(dir / "out", "report");
+  EXPECT_NE(message.find("('qc/my-annotation.png')"), std::string::npos) << message;
+  fs::remove(dir / "out" / "qc" / "my-annotation.png");
+  fs::create_directories(dir / "out" / "report.json.d"); // a folder beside the output's files
+  EXPECT_NE(refusal(dir / "out", "report").find("('report.json.d/')"), std::string::npos);
+  EXPECT_TRUE(fs::is_directory(dir / "out" / "report.json.d"));
+}
+
+TEST(AtomicOutput, AnotherCommandsOutputIsRefused) {
+  test::ScratchFolder dir;
+  writeOutput(dir / "demo-output", "demo", "demo's");
+  const std::string message = refusal(dir / "demo-output", "report");
+  EXPECT_NE(message.find("is an output of lesionkit demo, not of lesionkit report"), std::string::npos) << message;
+  EXPECT_EQ(readText(dir / "demo-output" / "report.json"), "demo's");
+}
+
+TEST(AtomicOutput, FilesAddedWhileTheCommandRanAreKept) {
+  // The check is repeated at commit: a slow command's destination may have changed meanwhile.
+  test::ScratchFolder dir;
+  StagedOutputFolder staged(dir / "out", "report");
+  std::ofstream(staged.path("report.json")) << "{}";
+  fs::create_directories(dir / "out");
+  std::ofstream(dir / "out" / "notes.txt") << "keep";
+  EXPECT_THROW(staged.commit(), InputError);
+  EXPECT_EQ(readText(dir / "out" / "notes.txt"), "keep");
+}
+
+TEST(AtomicOutput, OutputPathsAreNormalisedSoNoDetourFolderIsMade) {
+  test::ScratchFolder dir;
+  StagedOutputFolder staged(dir / "a" / "detour" / ".." / "x", "demo");
+  EXPECT_EQ(staged.target(), (dir / "a" / "x").lexically_normal());
+  staged.commit();
+  writeTextFileAtomically(dir / "b" / "detour" / ".." / "y.json", "{}");
+  EXPECT_EQ(test::listFiles(dir.path()),
+            (std::vector<std::string>{"a", "a/x", "a/x/" + std::string(kOutputRecordName), "b", "b/y.json"}));
 }
 
 TEST(AtomicOutput, EarlyChecksAndAbandonedStagingLeaveNoEmptyFolders) {

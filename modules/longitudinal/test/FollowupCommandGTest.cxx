@@ -42,12 +42,12 @@ TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("RECIST 1.1: PR"), std::string::npos) << r.out;
   const std::vector<std::string> files = lesion::test::listFiles(out);
-  for (const char* expected : {"timeline.json", "measurements.csv", "measurements-baseline.json",
-                               "measurements-follow-up-1.json", "labels/baseline.nrrd", "labels/follow-up-1.nrrd",
-                               "transforms/follow-up-1.tfm", "transforms/follow-up-1-T003.tfm",
-                               "changemaps/follow-up-1-T003.nrrd"})
+  for (const char* expected :
+       {"timeline.json", "measurements.csv", "measurements-baseline.json", "measurements-follow-up-1.json",
+        "labels/baseline.nrrd", "labels/follow-up-1.nrrd", "transforms/follow-up-1.tfm",
+        "transforms/follow-up-1-T003.tfm", "changemaps/follow-up-1-T003.nrrd", ".lesionkit-output"})
     EXPECT_NE(std::find(files.begin(), files.end(), expected), files.end()) << expected;
-  EXPECT_EQ(files.size(), 12u); // those 9 and their 3 folders: nothing half-written left behind
+  EXPECT_EQ(files.size(), 13u); // those 10 and their 3 folders: nothing half-written left behind
 
   std::ifstream in(out / "timeline.json");
   const nlohmann::json timeline = nlohmann::json::parse(in);
@@ -110,13 +110,15 @@ TEST(FollowupCommand, AnOutputFolderHoldingTheInputsOrOtherFilesIsNeverReplaced)
   auto r = followup(dir.path());
   EXPECT_EQ(r.exitCode, 1) << r.err;
   EXPECT_NE(r.err.find("holds the input"), std::string::npos) << r.err;
+  // A timeline.json of the user's does not make the folder an earlier follow-up output.
   std::filesystem::create_directories(dir / "mine");
   std::ofstream(dir / "mine" / "notes.txt") << "keep";
+  std::ofstream(dir / "mine" / "timeline.json") << "{}";
   r = followup(dir / "mine");
   EXPECT_EQ(r.exitCode, 2) << r.err;
   EXPECT_NE(r.err.find("holds other files ('notes.txt')"), std::string::npos) << r.err;
   EXPECT_EQ(lesion::test::listFiles(dir.path()),
-            (std::vector<std::string>{"ct0.nrrd", "lesions.nrrd", "mine", "mine/notes.txt"}));
+            (std::vector<std::string>{"ct0.nrrd", "lesions.nrrd", "mine", "mine/notes.txt", "mine/timeline.json"}));
 }
 
 TEST(FollowupCommand, NegativeMarginsAndVoxelSizesAreUsageErrors) {

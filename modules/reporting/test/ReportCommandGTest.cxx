@@ -48,11 +48,11 @@ TEST(ReportCommand, WritesEveryOutputAndTheSegMeasuresLikeTheMask) {
                                    "follow-up-1", "-o", (dir / "out").string()});
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
   EXPECT_EQ(test::listFiles(dir / "out"),
-            (std::vector<std::string>{"meshes", "meshes/lesion-1.stl", "meshes/lesion-1.vtp", "meshes/lesion-3.stl",
-                                      "meshes/lesion-3.vtp", "qc", "qc/lesion-1-axial.png", "qc/lesion-1-coronal.png",
-                                      "qc/lesion-1-sagittal.png", "qc/lesion-3-axial.png", "qc/lesion-3-coronal.png",
-                                      "qc/lesion-3-sagittal.png", "report.html", "report.json", "seg.dcm", "sr.dcm",
-                                      "table.csv"}));
+            (std::vector<std::string>{".lesionkit-output", "meshes", "meshes/lesion-1.stl", "meshes/lesion-1.vtp",
+                                      "meshes/lesion-3.stl", "meshes/lesion-3.vtp", "qc", "qc/lesion-1-axial.png",
+                                      "qc/lesion-1-coronal.png", "qc/lesion-1-sagittal.png", "qc/lesion-3-axial.png",
+                                      "qc/lesion-3-coronal.png", "qc/lesion-3-sagittal.png", "report.html",
+                                      "report.json", "seg.dcm", "sr.dcm", "table.csv"}));
   expectValidDicom(dir / "out" / "seg.dcm");
   expectValidDicom(dir / "out" / "sr.dcm");
   const SrDocument sr = readDicomSr(dir / "out" / "sr.dcm");
@@ -166,13 +166,43 @@ TEST(ReportCommand, AFolderHoldingTheInputsOrOtherFilesIsNeverReplaced) {
                              "-o", dir.path().string()});
   EXPECT_EQ(r.exitCode, 1) << r.err;
   EXPECT_NE(r.err.find("holds the input"), std::string::npos) << r.err;
-  std::filesystem::create_directories(dir / "mine");
+  // A folder of the user's that happens to hold a report.json is not an earlier report.
+  std::filesystem::create_directories(dir / "mine" / "sub");
+  std::ofstream(dir / "mine" / "report.json") << "{}";
   std::ofstream(dir / "mine" / "notes.txt") << "keep";
+  std::ofstream(dir / "mine" / "sub" / "thesis.docx") << "keep";
   r = test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(), "-o",
                         (dir / "mine").string()});
   EXPECT_EQ(r.exitCode, 2) << r.err;
-  EXPECT_NE(r.err.find("notes.txt"), std::string::npos) << r.err;
-  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"ct.nrrd", "mask.nrrd", "mine", "mine/notes.txt"}));
+  EXPECT_NE(r.err.find("'" + (dir / "mine").string() + "' exists and holds other files ('notes.txt')"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(test::listFiles(dir.path()),
+            (std::vector<std::string>{"ct.nrrd", "mask.nrrd", "mine", "mine/notes.txt", "mine/report.json", "mine/sub",
+                                      "mine/sub/thesis.docx"}));
+}
+
+TEST(ReportCommand, AnEarlierReportIsReplacedAnotherCommandsOutputIsNot) {
+  test::ScratchFolder dir;
+  writeStudy(dir / "ct.nrrd", dir / "mask.nrrd");
+  auto report = [&](const std::filesystem::path& out, const std::string& timepoint) {
+    return test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(),
+                             "--timepoint", timepoint, "--no-pictures", "--no-meshes", "-o", out.string()});
+  };
+  ASSERT_EQ(report(dir / "out", "first").exitCode, 0);
+  const auto again = report(dir / "out", "second");
+  EXPECT_EQ(again.exitCode, 0) << again.err;
+  std::ifstream in(dir / "out" / "report.json");
+  EXPECT_EQ(nlohmann::json::parse(in).at("timepoint"), "second");
+  // A follow-up output (as lesionkit followup records it) holds a timeline, not a report.
+  std::filesystem::create_directories(dir / "followup");
+  std::ofstream(dir / "followup" / "timeline.json") << "{}";
+  std::ofstream(dir / "followup" / ".lesionkit-output") << "lesionkit output of: followup\ntimeline.json\n";
+  const auto refused = report(dir / "followup", "third");
+  EXPECT_EQ(refused.exitCode, 2) << refused.err;
+  EXPECT_NE(refused.err.find("is an output of lesionkit followup, not of lesionkit report"), std::string::npos)
+      << refused.err;
+  EXPECT_TRUE(std::filesystem::exists(dir / "followup" / "timeline.json"));
 }
 
 } // namespace

@@ -38,6 +38,10 @@ struct IndexSummary {
   double seconds{0.0};
 };
 
+/// Throws lesion::InputError when `root`, the folder or file to index, does not exist. indexArchive
+/// checks it too; call it before creating the index, so that a bad root leaves no index file.
+void checkArchiveRoot(const std::filesystem::path& root);
+
 /// Indexes `root` (a folder, or a single file) into `db`. Throws lesion::InputError when root
 /// does not exist or the index is read-only, lesion::ProcessingError on database failures (the
 /// index then stays as it was: one transaction per run).

@@ -59,15 +59,21 @@ private:
   bool m_Kept{false};
 };
 
+/// The file, inside a command's output folder, that names the command and lists every entry it
+/// wrote (folders end with '/'): what makes an existing folder "an earlier output" of the command.
+inline constexpr const char* kOutputRecordName = ".lesionkit-output";
+
 /// A folder of outputs staged in a hidden sibling and moved into place by commit().
 /// An existing target folder is replaced only at commit. Without commit() (an exception),
-/// the staging folder is removed in the destructor. With `earlierOutputMarkers` (files one of
-/// which every output of the command holds, e.g. "timeline.json"), an existing folder is replaced
-/// only when it is empty or holds one of them: replacing deletes what it held, so never, say, a
-/// study folder.
+/// the staging folder is removed in the destructor. With an `owner` (the command, e.g. "report"),
+/// commit() records the command and what it wrote (kOutputRecordName), and an existing target is
+/// replaced only when it is empty or an earlier output of that command holding nothing else:
+/// replacing deletes what it held, so never a user's file or another command's output
+/// (lesion::InputError naming the folder and the first unexpected entry). Without an owner any
+/// existing folder is replaced: the caller checks it (e.g. the phantom writer).
 class StagedOutputFolder {
 public:
-  explicit StagedOutputFolder(std::filesystem::path target, const std::vector<std::string>& earlierOutputMarkers = {});
+  explicit StagedOutputFolder(std::filesystem::path target, std::string owner = {});
   ~StagedOutputFolder();
   StagedOutputFolder(const StagedOutputFolder&) = delete;
   StagedOutputFolder& operator=(const StagedOutputFolder&) = delete;
@@ -79,6 +85,7 @@ public:
 
 private:
   std::filesystem::path m_Target;
+  std::string m_Owner;
   CreatedOutputFolder m_Parent;
   std::filesystem::path m_Staging;
   bool m_Committed{false};

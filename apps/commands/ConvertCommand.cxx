@@ -57,8 +57,8 @@ nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem
   j["paddingValue"] = v.paddingValue;
   j["voxelType"] = writtenAsInt16 ? "int16" : "float32";
   if (!writtenAsInt16) { // why not int16 (the loader's reason when it gave one)
-    j["voxelTypeNote"] = v.voxelStorageNote.empty() ? "float: not every value is a whole number in the int16 range"
-                                                    : v.voxelStorageNote;
+    j["voxelTypeNote"] =
+        v.voxelStorageNote.empty() ? "float: not every value is a whole number in the int16 range" : v.voxelStorageNote;
   }
   j["warnings"] = v.warnings;
   j["skippedFiles"] = v.skippedFiles;
@@ -117,9 +117,10 @@ cli::Command convertCommand() {
     }
     ensureOutputSparesInputs(output, {input}, "--output");
     dicomio::LoadOptions options;
-    if (args.has("series")) options.seriesInstanceUid = args.string("series");
-    options.tilt = args.string("tilt") == "keep-sheared" ? dicomio::TiltHandling::KeepSheared
-                                                         : dicomio::TiltHandling::Resample;
+    if (args.has("series"))
+      options.seriesInstanceUid = args.string("series");
+    options.tilt =
+        args.string("tilt") == "keep-sheared" ? dicomio::TiltHandling::KeepSheared : dicomio::TiltHandling::Resample;
     options.unevenSpacing = args.string("unevenSpacing") == "refuse" ? dicomio::SpacingHandling::Refuse
                                                                      : dicomio::SpacingHandling::Resample;
     // Plain CT is decoded straight into int16 (half the memory of float): for .nii straight into
@@ -151,11 +152,15 @@ cli::Command convertCommand() {
     const ImageGeometry& g = loaded.geometry();
     ctx.out << fmt::format("wrote {} ({}x{}x{}, spacing {:.4g} x {:.4g} x {:.4g} mm) and {}\n", output.string(),
                            g.size[0], g.size[1], g.size[2], g.spacing.x, g.spacing.y, g.spacing.z, sidecar.string());
-    if (!loaded.seriesId.empty()) ctx.out << "series " << loaded.seriesId << '\n';
+    if (!loaded.seriesId.empty())
+      ctx.out << "series " << loaded.seriesId << '\n';
     // The warnings themselves went to the log (stderr) as they were found.
-    if (!loaded.warnings.empty()) ctx.out << loaded.warnings.size() << " warnings (listed in the sidecar)\n";
-    if (!loaded.skippedFiles.empty()) ctx.out << loaded.skippedFiles.size() << " files skipped (listed in the sidecar)\n";
-    for (const std::string& s : loaded.otherSeries) ctx.out << "other series: " << s << '\n';
+    if (!loaded.warnings.empty())
+      ctx.out << loaded.warnings.size() << " warnings (listed in the sidecar)\n";
+    if (!loaded.skippedFiles.empty())
+      ctx.out << loaded.skippedFiles.size() << " files skipped (listed in the sidecar)\n";
+    for (const std::string& s : loaded.otherSeries)
+      ctx.out << "other series: " << s << '\n';
     ctx.returnValues["slices"] = std::to_string(g.size[2]);
     ctx.returnValues["gantryTiltDeg"] = fmt::format("{:.3f}", loaded.tiltDeg);
     ctx.progress.report(1.0, "done");

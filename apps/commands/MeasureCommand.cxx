@@ -128,7 +128,8 @@ cli::Command measureCommand() {
         throw UsageError(fmt::format("--label {}: expected a label value in 1..65535", text));
       options.labels.push_back(static_cast<std::uint16_t>(label));
     }
-    for (const std::string& text : args.strings("lesion")) options.lesions.push_back(measurement::parseLesionSpec(text));
+    for (const std::string& text : args.strings("lesion"))
+      options.lesions.push_back(measurement::parseLesionSpec(text));
     options.calcificationThresholdHu = args.number("calcificationThresholdHu");
     options.boneThresholdHu = args.number("boneThresholdHu");
     if (args.has("sliceThicknessMm")) {
@@ -141,7 +142,8 @@ cli::Command measureCommand() {
 
     ctx.progress.report(0.0, "loading");
     dicomio::LoadOptions loadOptions;
-    if (args.has("series")) loadOptions.seriesInstanceUid = args.string("series");
+    if (args.has("series"))
+      loadOptions.seriesInstanceUid = args.string("series");
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
     // The lesions: a label map (NRRD/NIfTI or DICOM SEG), or the mass segmented from the seeds.
     const LabelMap labels =
@@ -174,7 +176,8 @@ cli::Command measureCommand() {
 
     ctx.progress.report(0.9, "writing");
     reporting::writeJsonReport(report, output);
-    if (args.has("csv")) reporting::writeCsvTable(report, args.path("csv"));
+    if (args.has("csv"))
+      reporting::writeCsvTable(report, args.path("csv"));
     ctx.out << reporting::toSummaryText(report);
     ctx.out << "wrote " << output.string() << (args.has("csv") ? " and " + args.path("csv").string() : "") << '\n';
 

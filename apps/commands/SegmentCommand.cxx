@@ -53,16 +53,19 @@ void checkSeedsOnVolume(const std::vector<Vec3>& seeds, const ImageGeometry& gri
 /// --kind lytic (lesion::spine): the spine is labelled, the lytic lesion at the --seed (or every
 /// labelled lesion without one) is written as label 1: lytic, soft-tissue and sclerotic parts.
 void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
-  if (args.has("box") || args.has("recist")) throw UsageError("--kind lytic takes --seed points (or none: every lesion found)");
+  if (args.has("box") || args.has("recist"))
+    throw UsageError("--kind lytic takes --seed points (or none: every lesion found)");
   const std::filesystem::path output = args.path("output");
   ensureOutputSparesInputs(output, {args.path("volume")}, "--output");
   checkWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
   ctx.progress.report(0.0, "loading");
   dicomio::LoadOptions loadOptions;
-  if (args.has("series")) loadOptions.seriesInstanceUid = args.string("series");
+  if (args.has("series"))
+    loadOptions.seriesInstanceUid = args.string("series");
   const dicomio::LoadedVolume loaded = dicomio::loadVolume(args.path("volume"), loadOptions);
   std::vector<Vec3> seeds;
-  for (const Vec3& p : args.points("seed")) seeds.push_back(fromRas(p, args.flag("ras")));
+  for (const Vec3& p : args.points("seed"))
+    seeds.push_back(fromRas(p, args.flag("ras")));
   checkSeedsOnVolume(seeds, loaded.volume.geometry, args.path("volume"));
   const spine::SpineResult vertebrae = namingTheFileOnInputError(
       args.path("volume"), [&] { return spine::segmentSpine(loaded.volume, {}, ctx.progress.sub(0.1, 0.6)); });
@@ -75,12 +78,13 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
                                       std::size_t(std::lround(index.z))));
   }
   std::size_t voxels = 0;
-  for (std::uint16_t v : mask.voxels) voxels += v != 0;
+  for (std::uint16_t v : mask.voxels)
+    voxels += v != 0;
   writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(mask, tmp); });
   for (const auto& l : lytic.candidates)
     if (l.labelled && (chosen.empty() || std::find(chosen.begin(), chosen.end(), std::uint16_t(l.id)) != chosen.end()))
-      ctx.out << fmt::format("lytic lesion in {}: {:.2f} mL (soft tissue {:.2f} mL), cortical breach {}\n", l.level, l.volumeMl,
-                             l.softTissueVolumeMl, l.corticalBreach ? "yes" : "no");
+      ctx.out << fmt::format("lytic lesion in {}: {:.2f} mL (soft tissue {:.2f} mL), cortical breach {}\n", l.level,
+                             l.volumeMl, l.softTissueVolumeMl, l.corticalBreach ? "yes" : "no");
   const double ml = double(voxels) * loaded.volume.geometry.voxelVolumeMm3() / 1000.0;
   ctx.out << "wrote " << output.string() << '\n';
   ctx.returnValues["volumeMl"] = fmt::format("{:.6g}", ml);
@@ -96,7 +100,8 @@ cli::Command segmentCommand() {
   cli::Command c;
   c.name = "segment";
   c.title = "LesionKit Segment";
-  c.summary = "segment a lesion from a click, a box or a RECIST line (soft-tissue mass on CT/MR, lytic bone lesion on CT)";
+  c.summary =
+      "segment a lesion from a click, a box or a RECIST line (soft-tissue mass on CT/MR, lytic bone lesion on CT)";
   c.description =
       "Segments one lesion around an initialisation and writes its label map (label 1) on the volume's grid. "
       "Soft-tissue masses on CT or MR: give one or more --seed points inside the mass, or a --box around it, or "
@@ -156,7 +161,8 @@ cli::Command segmentCommand() {
          "neighbouring structures of similar intensity cut off at necks", Channel::Output});
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
-    if (args.string("kind") == "lytic") return segmentLyticLesion(args, ctx);
+    if (args.string("kind") == "lytic")
+      return segmentLyticLesion(args, ctx);
     const segmentation::SegmentationKind kind = segmentation::parseSegmentationKind(args.string("kind"));
     const std::filesystem::path volumePath = args.path("volume");
     const std::filesystem::path output = args.path("output");
@@ -174,7 +180,8 @@ cli::Command segmentCommand() {
       init = segmentation::SoftTissueInit::fromBox(fromRas({v[0], v[1], v[2]}, ras), fromRas({v[3], v[4], v[5]}, ras));
     } else {
       std::vector<Vec3> seeds;
-      for (const Vec3& p : args.points("seed")) seeds.push_back(fromRas(p, ras));
+      for (const Vec3& p : args.points("seed"))
+        seeds.push_back(fromRas(p, ras));
       init = segmentation::SoftTissueInit::fromSeeds(seeds);
     }
     segmentation::SoftTissueOptions options;
@@ -187,7 +194,8 @@ cli::Command segmentCommand() {
 
     ctx.progress.report(0.0, "loading");
     dicomio::LoadOptions loadOptions;
-    if (args.has("series")) loadOptions.seriesInstanceUid = args.string("series");
+    if (args.has("series"))
+      loadOptions.seriesInstanceUid = args.string("series");
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
     options.modality = segmentation::parseModality(args.string("modality"));
     if (options.modality == segmentation::Modality::Auto && (loaded.modality == "CT" || loaded.modality == "MR"))
@@ -205,13 +213,15 @@ cli::Command segmentCommand() {
     ctx.progress.report(0.9, "writing");
     dicomio::writeLabelMapFile(result.labels, output);
     const auto& d = result.diagnostics;
-    ctx.out << fmt::format("{} lesion: {:.2f} mL ({} voxels), {} intensities {:.4g} to {:.4g} {} (seed median {:.4g})\n",
-                           segmentation::segmentationKindName(kind), result.volumeMl, result.voxelCount,
-                           segmentation::modalityName(d.modality), d.intensity.lower, d.intensity.upper,
-                           d.intensity.unit, d.intensity.median);
+    ctx.out << fmt::format(
+        "{} lesion: {:.2f} mL ({} voxels), {} intensities {:.4g} to {:.4g} {} (seed median {:.4g})\n",
+        segmentation::segmentationKindName(kind), result.volumeMl, result.voxelCount,
+        segmentation::modalityName(d.modality), d.intensity.lower, d.intensity.upper, d.intensity.unit,
+        d.intensity.median);
     ctx.out << fmt::format("search region {} to {} mm (LPS), {} neighbouring structure(s) cut off ({:.1f} mL)\n",
                            formatPoint(d.cropMinMm), formatPoint(d.cropMaxMm), d.componentsSplitOff, d.leakRemovedMl);
-    for (const std::string& w : d.warnings) ctx.out << "warning: " << w << '\n';
+    for (const std::string& w : d.warnings)
+      ctx.out << "warning: " << w << '\n';
     ctx.out << "wrote " << output.string() << '\n';
     ctx.returnValues["volumeMl"] = fmt::format("{:.6g}", result.volumeMl);
     ctx.returnValues["voxelCount"] = std::to_string(result.voxelCount);

@@ -26,9 +26,12 @@ std::string upper(std::string s) {
 std::string orientationName(const Vec3& normal) {
   const double ax = std::abs(normal.x), ay = std::abs(normal.y), az = std::abs(normal.z);
   constexpr double Aligned = 0.9;
-  if (az >= Aligned) return "axial";
-  if (ay >= Aligned) return "coronal";
-  if (ax >= Aligned) return "sagittal";
+  if (az >= Aligned)
+    return "axial";
+  if (ay >= Aligned)
+    return "coronal";
+  if (ax >= Aligned)
+    return "sagittal";
   return "oblique";
 }
 
@@ -43,11 +46,13 @@ bool isDerivedObjectModality(const std::string& modality) {
 bool isSharpKernel(const std::string& kernel) {
   const std::string k = upper(kernel);
   for (const char* word : {"BONE", "LUNG", "EDGE", "SHARP", "DETAIL"}) {
-    if (k.find(word) != std::string::npos) return true;
+    if (k.find(word) != std::string::npos)
+      return true;
   }
   // Siemens: a letter or two, then a two-digit sharpness (B30f, Br64d, I70f).
   std::size_t i = 0;
-  while (i < k.size() && std::isalpha(static_cast<unsigned char>(k[i]))) ++i;
+  while (i < k.size() && std::isalpha(static_cast<unsigned char>(k[i])))
+    ++i;
   if (i >= 1 && i <= 2 && i + 1 < k.size() && std::isdigit(static_cast<unsigned char>(k[i])) &&
       std::isdigit(static_cast<unsigned char>(k[i + 1]))) {
     return (k[i] - '0') >= 6;
@@ -56,10 +61,14 @@ bool isSharpKernel(const std::string& kernel) {
 }
 
 std::string neverReason(const SeriesRecord& s) {
-  if (!s.specialKind.empty()) return "never: " + s.specialKind;
-  if (isDerivedObjectModality(s.modality)) return "never: derived object (" + s.modality + ")";
-  if (!s.geometryError.empty()) return "never: slices do not form a volume (" + s.geometryError + ")";
-  if (s.sliceCount < 3) return fmt::format("never: {} slice{}, not a volume", s.sliceCount, s.sliceCount == 1 ? "" : "s");
+  if (!s.specialKind.empty())
+    return "never: " + s.specialKind;
+  if (isDerivedObjectModality(s.modality))
+    return "never: derived object (" + s.modality + ")";
+  if (!s.geometryError.empty())
+    return "never: slices do not form a volume (" + s.geometryError + ")";
+  if (s.sliceCount < 3)
+    return fmt::format("never: {} slice{}, not a volume", s.sliceCount, s.sliceCount == 1 ? "" : "s");
   return {};
 }
 
@@ -94,7 +103,8 @@ SeriesRecord describeSeries(const dicomio::DicomSeries& series) {
     r.minStepMm = g.minStepMm;
     r.maxStepMm = g.maxStepMm;
     r.tiltDeg = g.tiltDeg;
-    if (g.positionsMm.size() > 1) r.coverageMm = std::abs(g.positionsMm.back() - g.positionsMm.front());
+    if (g.positionsMm.size() > 1)
+      r.coverageMm = std::abs(g.positionsMm.back() - g.positionsMm.front());
     r.gapCount = static_cast<int>(g.gaps.size());
     r.unevenSpacing = g.unevenSpacing;
     r.warnings = g.warnings;
@@ -107,13 +117,15 @@ SeriesRecord describeSeries(const dicomio::DicomSeries& series) {
 void rankSeriesForMeasurement(std::vector<SeriesRecord>& seriesOfStudy) {
   double longestCoverage = 0.0;
   for (const SeriesRecord& s : seriesOfStudy) {
-    if (neverReason(s).empty()) longestCoverage = std::max(longestCoverage, s.coverageMm);
+    if (neverReason(s).empty())
+      longestCoverage = std::max(longestCoverage, s.coverageMm);
   }
   for (SeriesRecord& s : seriesOfStudy) {
     s.rankReason = neverReason(s);
     s.suitability = 0.0;
     s.rank = 0;
-    if (!s.rankReason.empty()) continue;
+    if (!s.rankReason.empty())
+      continue;
     double score = 1.0;
     std::vector<std::string> merits, drawbacks;
     if (s.orientation == "axial") {
@@ -133,7 +145,8 @@ void rankSeriesForMeasurement(std::vector<SeriesRecord>& seriesOfStudy) {
       drawbacks.push_back("thick " + step);
     }
     // Ends shorter by less than the series' own step are sampling, not missing anatomy.
-    const double coverage = longestCoverage > 0.0 ? std::min(1.0, (s.coverageMm + s.sliceStepMm) / longestCoverage) : 1.0;
+    const double coverage =
+        longestCoverage > 0.0 ? std::min(1.0, (s.coverageMm + s.sliceStepMm) / longestCoverage) : 1.0;
     if (s.coverageMm + s.sliceStepMm >= longestCoverage - 1e-3) {
       merits.push_back(fmt::format("full coverage ({:.0f} mm)", s.coverageMm));
     } else {
@@ -169,17 +182,22 @@ void rankSeriesForMeasurement(std::vector<SeriesRecord>& seriesOfStudy) {
     }
     s.suitability = score;
     s.rankReason = fmt::format("{}", fmt::join(merits, ", "));
-    if (!drawbacks.empty()) s.rankReason += (merits.empty() ? "" : "; ") + fmt::format("but {}", fmt::join(drawbacks, ", "));
+    if (!drawbacks.empty())
+      s.rankReason += (merits.empty() ? "" : "; ") + fmt::format("but {}", fmt::join(drawbacks, ", "));
   }
   std::stable_sort(seriesOfStudy.begin(), seriesOfStudy.end(), [](const SeriesRecord& a, const SeriesRecord& b) {
-    if (a.suitability != b.suitability) return a.suitability > b.suitability;
-    if (a.sliceCount != b.sliceCount) return a.sliceCount > b.sliceCount;
-    if (a.seriesNumber != b.seriesNumber) return a.seriesNumber.value_or(1 << 30) < b.seriesNumber.value_or(1 << 30);
+    if (a.suitability != b.suitability)
+      return a.suitability > b.suitability;
+    if (a.sliceCount != b.sliceCount)
+      return a.sliceCount > b.sliceCount;
+    if (a.seriesNumber != b.seriesNumber)
+      return a.seriesNumber.value_or(1 << 30) < b.seriesNumber.value_or(1 << 30);
     return a.seriesId < b.seriesId;
   });
   int rank = 0;
   for (SeriesRecord& s : seriesOfStudy) {
-    if (s.suitability > 0.0) s.rank = ++rank;
+    if (s.suitability > 0.0)
+      s.rank = ++rank;
   }
 }
 
@@ -190,7 +208,8 @@ void sortStudies(std::vector<StudyRecord>& studies) {
     return std::tie(a.patientId, a.studyDate, a.studyTime, a.studyInstanceUid) <
            std::tie(b.patientId, b.studyDate, b.studyTime, b.studyInstanceUid);
   });
-  for (StudyRecord& study : studies) rankSeriesForMeasurement(study.series);
+  for (StudyRecord& study : studies)
+    rankSeriesForMeasurement(study.series);
 }
 
 } // namespace
@@ -212,12 +231,14 @@ std::vector<StudyRecord> catalogInstances(const std::vector<dicomio::DicomInstan
     study.series.push_back(describeSeries(series));
   }
   std::vector<StudyRecord> studies;
-  for (auto& [uid, study] : byStudy) studies.push_back(std::move(study));
+  for (auto& [uid, study] : byStudy)
+    studies.push_back(std::move(study));
   sortStudies(studies);
   return studies;
 }
 
-std::vector<StudyRecord> catalogFolder(const std::filesystem::path& folder, const Progress& progress, unsigned threads) {
+std::vector<StudyRecord> catalogFolder(const std::filesystem::path& folder, const Progress& progress,
+                                       unsigned threads) {
   return catalogInstances(dicomio::scanDicomFolder(folder, progress, threads).instances);
 }
 
@@ -226,12 +247,16 @@ std::vector<StudyRecord> catalogDatabase(const ArchiveDatabase& db, const Catalo
   // Only the filters given go into the WHERE clause, so a batch's per-patient look-up uses the
   // patient index instead of scanning every study.
   std::string studySql = "SELECT s.study_uid, s.patient_id, p.patient_name, s.study_date, s.study_time, s.description, "
-                    "s.accession FROM studies s LEFT JOIN patients p USING (patient_id) WHERE 1";
-  if (!filter.patientId.empty()) studySql += " AND s.patient_id = ?1";
-  if (!filter.studyInstanceUid.empty()) studySql += " AND s.study_uid = ?2";
+                         "s.accession FROM studies s LEFT JOIN patients p USING (patient_id) WHERE 1";
+  if (!filter.patientId.empty())
+    studySql += " AND s.patient_id = ?1";
+  if (!filter.studyInstanceUid.empty())
+    studySql += " AND s.study_uid = ?2";
   detail::Statement studyQuery(db.handle(), studySql.c_str());
-  if (!filter.patientId.empty()) studyQuery.bind(1, filter.patientId);
-  if (!filter.studyInstanceUid.empty()) studyQuery.bind(2, filter.studyInstanceUid);
+  if (!filter.patientId.empty())
+    studyQuery.bind(1, filter.patientId);
+  if (!filter.studyInstanceUid.empty())
+    studyQuery.bind(2, filter.studyInstanceUid);
   while (studyQuery.step()) {
     StudyRecord s;
     s.studyInstanceUid = studyQuery.text(0);
@@ -247,7 +272,8 @@ std::vector<StudyRecord> catalogDatabase(const ArchiveDatabase& db, const Catalo
   detail::Statement seriesQuery(db.handle(), sql.c_str());
   for (StudyRecord& study : studies) {
     seriesQuery.bind(1, study.studyInstanceUid);
-    while (seriesQuery.step()) study.series.push_back(detail::seriesFromRow(seriesQuery));
+    while (seriesQuery.step())
+      study.series.push_back(detail::seriesFromRow(seriesQuery));
   }
   sortStudies(studies);
   return studies;
@@ -256,7 +282,8 @@ std::vector<StudyRecord> catalogDatabase(const ArchiveDatabase& db, const Catalo
 std::vector<std::string> indexedPatients(const ArchiveDatabase& db) {
   std::vector<std::string> patients;
   detail::Statement q(db.handle(), "SELECT patient_id FROM patients ORDER BY patient_id");
-  while (q.step()) patients.push_back(q.text(0));
+  while (q.step())
+    patients.push_back(q.text(0));
   return patients;
 }
 
@@ -269,9 +296,9 @@ PatientTimeline patientTimeline(const ArchiveDatabase& db, const std::string& pa
   }
   for (StudyRecord& study : studies) {
     if (study.series.empty() || study.series.front().rank != 1) {
-      timeline.skippedStudies.push_back(fmt::format(
-          "study {} ({}): no series suits measurement{}", study.studyInstanceUid, study.studyDate,
-          study.series.empty() ? std::string() : " (" + study.series.front().rankReason + ")"));
+      timeline.skippedStudies.push_back(
+          fmt::format("study {} ({}): no series suits measurement{}", study.studyInstanceUid, study.studyDate,
+                      study.series.empty() ? std::string() : " (" + study.series.front().rankReason + ")"));
     } else {
       timeline.studies.push_back(std::move(study));
     }
@@ -310,7 +337,8 @@ std::string catalogToJson(const std::vector<StudyRecord>& studies) {
     j["description"] = study.description;
     j["accessionNumber"] = study.accessionNumber;
     j["series"] = nlohmann::json::array();
-    for (const SeriesRecord& s : study.series) j["series"].push_back(seriesJson(s));
+    for (const SeriesRecord& s : study.series)
+      j["series"].push_back(seriesJson(s));
     out.push_back(std::move(j));
   }
   return out.dump(2) + "\n";
@@ -326,17 +354,19 @@ std::string catalogToText(const std::vector<StudyRecord>& studies) {
       const std::string rank = s.rank > 0 ? fmt::format("#{} ({:.2f})", s.rank, s.suitability) : "  --     ";
       text += fmt::format("  {}  {:<3} {:>4} sl {}x{}", rank, s.modality, s.sliceCount, s.columns, s.rows);
       if (s.geometryError.empty()) {
-        text += fmt::format(" {:.3g}x{:.3g}x{:.3g} mm {:<8} cover {:.0f} mm", s.pixelSpacingRowMm, s.pixelSpacingColumnMm,
-                            s.sliceStepMm, s.orientation, s.coverageMm);
-        if (s.tiltDeg > 0.05) text += fmt::format(" tilt {:.1f}°", s.tiltDeg);
-        if (s.gapCount > 0) text += fmt::format(" gaps {}", s.gapCount);
+        text += fmt::format(" {:.3g}x{:.3g}x{:.3g} mm {:<8} cover {:.0f} mm", s.pixelSpacingRowMm,
+                            s.pixelSpacingColumnMm, s.sliceStepMm, s.orientation, s.coverageMm);
+        if (s.tiltDeg > 0.05)
+          text += fmt::format(" tilt {:.1f}°", s.tiltDeg);
+        if (s.gapCount > 0)
+          text += fmt::format(" gaps {}", s.gapCount);
       }
-      if (!s.convolutionKernel.empty()) text += " kernel " + s.convolutionKernel;
+      if (!s.convolutionKernel.empty())
+        text += " kernel " + s.convolutionKernel;
       text += fmt::format("  {} '{}'\n      {}\n", s.seriesId, s.description, s.rankReason);
     }
   }
   return text;
 }
-
 
 } // namespace lesion::archive

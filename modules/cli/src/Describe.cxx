@@ -13,7 +13,8 @@ namespace {
 std::vector<std::string> groupsOf(const Command& c) {
   std::vector<std::string> groups;
   for (const auto& p : c.parameters) {
-    if (std::find(groups.begin(), groups.end(), p.group) == groups.end()) groups.push_back(p.group);
+    if (std::find(groups.begin(), groups.end(), p.group) == groups.end())
+      groups.push_back(p.group);
   }
   return groups;
 }
@@ -22,11 +23,20 @@ std::string xmlEscape(const std::string& s) {
   std::string out;
   for (char ch : s) {
     switch (ch) {
-    case '&': out += "&amp;"; break;
-    case '<': out += "&lt;"; break;
-    case '>': out += "&gt;"; break;
-    case '"': out += "&quot;"; break;
-    default: out += ch;
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    default:
+      out += ch;
     }
   }
   return out;
@@ -60,8 +70,10 @@ std::string usageToken(const Parameter& p) {
     return p.required ? t : "[" + t + "]";
   }
   std::string t = p.longFlag();
-  if (p.type != ParameterType::Boolean) t += " " + typeHint(p.type);
-  if (p.multiple) t += " ...";
+  if (p.type != ParameterType::Boolean)
+    t += " " + typeHint(p.type);
+  if (p.multiple)
+    t += " ...";
   return p.required ? t : "[" + t + "]";
 }
 
@@ -69,7 +81,8 @@ std::string usageToken(const Parameter& p) {
 
 const Parameter* Command::find(const std::string& n) const {
   for (const auto& p : parameters) {
-    if (p.name == n) return &p;
+    if (p.name == n)
+      return &p;
   }
   return nullptr;
 }
@@ -78,42 +91,56 @@ std::string formatHelp(const ToolInfo& tool, const Command& c) {
   std::ostringstream out;
   out << tool.invocation(c.name) << " - " << c.summary << "\n\nUsage: " << tool.invocation(c.name);
   for (const auto& p : c.parameters) {
-    if (p.required && !p.isReturnValue()) out << ' ' << usageToken(p);
+    if (p.required && !p.isReturnValue())
+      out << ' ' << usageToken(p);
   }
   out << " [options]\n\n" << wrap(c.description, 0) << "\n";
   for (const auto& group : groupsOf(c)) {
     bool header = false;
     for (const auto& p : c.parameters) {
-      if (p.group != group || p.isReturnValue()) continue;
+      if (p.group != group || p.isReturnValue())
+        continue;
       if (!header) {
         out << '\n' << group << ":\n";
         header = true;
       }
-      std::string left = p.isPositional() ? usageToken(p) : (p.flag ? fmt::format("-{}, ", p.flag) : "    ") + p.longFlag();
-      if (!p.isPositional() && p.type != ParameterType::Boolean) left += " " + typeHint(p.type);
+      std::string left =
+          p.isPositional() ? usageToken(p) : (p.flag ? fmt::format("-{}, ", p.flag) : "    ") + p.longFlag();
+      if (!p.isPositional() && p.type != ParameterType::Boolean)
+        left += " " + typeHint(p.type);
       std::string text = p.description;
-      if (!text.empty() && text.back() != '.') text += '.'; // the sentences below follow it
+      if (!text.empty() && text.back() != '.')
+        text += '.'; // the sentences below follow it
       if (p.type == ParameterType::StringEnumeration) {
         std::string choices;
-        for (const auto& e : p.elements) choices += (choices.empty() ? "" : "|") + e;
+        for (const auto& e : p.elements)
+          choices += (choices.empty() ? "" : "|") + e;
         text += " One of " + choices + ".";
       }
-      if (!p.defaultValue.empty() && p.type != ParameterType::Boolean) text += " Default: " + p.defaultValue + ".";
-      if (p.multiple) text += " May be repeated.";
-      if (p.required) text += " Required.";
+      if (!p.defaultValue.empty() && p.type != ParameterType::Boolean)
+        text += " Default: " + p.defaultValue + ".";
+      if (p.multiple)
+        text += " May be repeated.";
+      if (p.required)
+        text += " Required.";
       out << "  " << left;
-      if (left.size() + 2 < 30) out << std::string(30 - left.size() - 2, ' ');
-      else out << "\n" << std::string(30, ' ');
+      if (left.size() + 2 < 30)
+        out << std::string(30 - left.size() - 2, ' ');
+      else
+        out << "\n" << std::string(30, ' ');
       out << wrap(text, 30) << '\n';
     }
   }
   std::vector<const Parameter*> results;
   for (const auto& p : c.parameters) {
-    if (p.isReturnValue()) results.push_back(&p);
+    if (p.isReturnValue())
+      results.push_back(&p);
   }
   if (!results.empty()) {
     out << "\nResults (written to --returnparameterfile as name = value):\n";
-    for (const auto* p : results) out << "  " << p->name << std::string(p->name.size() < 28 ? 28 - p->name.size() : 1, ' ') << wrap(p->description, 30) << '\n';
+    for (const auto* p : results)
+      out << "  " << p->name << std::string(p->name.size() < 28 ? 28 - p->name.size() : 1, ' ')
+          << wrap(p->description, 30) << '\n';
   }
   out << "\nCommon options:\n"
          "  -h, --help                  show this help and exit\n"
@@ -123,7 +150,8 @@ std::string formatHelp(const ToolInfo& tool, const Command& c) {
          "  -q, --quiet                 only errors on stderr, no progress bar\n";
   if (!c.examples.empty()) {
     out << "\nExample" << (c.examples.size() > 1 ? "s" : "") << ":\n";
-    for (const auto& e : c.examples) out << "  " << e << '\n';
+    for (const auto& e : c.examples)
+      out << "  " << e << '\n';
   }
   out << "\nExit codes: 0 ok, 1 wrong or missing argument, 2 bad input or unwritable output,\n"
          "            3 processing failure (no trustworthy result; no output written).\n";
@@ -142,31 +170,42 @@ std::string formatXml(const ToolInfo& tool, const Command& c) {
     << "  <contributor>" << xmlEscape(tool.contributor) << "</contributor>\n"
     << "  <acknowledgements><![CDATA[" << tool.acknowledgements << "]]></acknowledgements>\n";
   for (const auto& group : groupsOf(c)) {
-    x << "  <parameters>\n    <label>" << xmlEscape(group) << "</label>\n    <description><![CDATA["
-      << group << " of " << c.title << "]]></description>\n";
+    x << "  <parameters>\n    <label>" << xmlEscape(group) << "</label>\n    <description><![CDATA[" << group << " of "
+      << c.title << "]]></description>\n";
     for (const auto& p : c.parameters) {
-      if (p.group != group) continue;
+      if (p.group != group)
+        continue;
       const char* element = slicerElementName(p.type);
       x << "    <" << element;
-      if (p.type == ParameterType::Image) x << " type=\"scalar\"";
-      if (p.type == ParameterType::LabelImage) x << " type=\"label\"";
-      if (p.multiple) x << " multiple=\"true\"";
-      if (p.type == ParameterType::Point || p.type == ParameterType::Region) x << " coordinateSystem=\"lps\"";
-      if (!p.fileExtensions.empty()) x << " fileExtensions=\"" << xmlEscape(p.fileExtensions) << "\"";
+      if (p.type == ParameterType::Image)
+        x << " type=\"scalar\"";
+      if (p.type == ParameterType::LabelImage)
+        x << " type=\"label\"";
+      if (p.multiple)
+        x << " multiple=\"true\"";
+      if (p.type == ParameterType::Point || p.type == ParameterType::Region)
+        x << " coordinateSystem=\"lps\"";
+      if (!p.fileExtensions.empty())
+        x << " fileExtensions=\"" << xmlEscape(p.fileExtensions) << "\"";
       x << ">\n      <name>" << xmlEscape(p.name) << "</name>\n";
       if (p.isPositional()) {
         x << "      <index>" << *p.index << "</index>\n";
       } else if (!p.isReturnValue()) {
-        if (p.flag) x << "      <flag>-" << p.flag << "</flag>\n";
+        if (p.flag)
+          x << "      <flag>-" << p.flag << "</flag>\n";
         x << "      <longflag>" << xmlEscape(p.longFlag()) << "</longflag>\n";
       }
       x << "      <label>" << xmlEscape(p.label.empty() ? p.name : p.label) << "</label>\n"
         << "      <description><![CDATA[" << p.description << "]]></description>\n";
-      if (p.channel == Channel::Input) x << "      <channel>input</channel>\n";
-      if (p.channel == Channel::Output) x << "      <channel>output</channel>\n";
+      if (p.channel == Channel::Input)
+        x << "      <channel>input</channel>\n";
+      if (p.channel == Channel::Output)
+        x << "      <channel>output</channel>\n";
       const std::string def = p.type == ParameterType::Boolean && p.defaultValue.empty() ? "false" : p.defaultValue;
-      if (!def.empty()) x << "      <default>" << xmlEscape(def) << "</default>\n";
-      for (const auto& e : p.elements) x << "      <element>" << xmlEscape(e) << "</element>\n";
+      if (!def.empty())
+        x << "      <default>" << xmlEscape(def) << "</default>\n";
+      for (const auto& e : p.elements)
+        x << "      <element>" << xmlEscape(e) << "</element>\n";
       x << "    </" << element << ">\n";
     }
     x << "  </parameters>\n";

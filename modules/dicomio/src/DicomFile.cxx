@@ -47,11 +47,13 @@ bool isGzipName(const std::filesystem::path& path) {
 
 std::vector<unsigned char> gunzipFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw DicomError("cannot open '" + path.string() + "' for reading");
+  if (!in)
+    throw DicomError("cannot open '" + path.string() + "' for reading");
   const std::vector<unsigned char> packed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<unsigned char> out;
   z_stream zs{};
-  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw DicomError("zlib could not start decompressing '" + path.string() + "'");
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+    throw DicomError("zlib could not start decompressing '" + path.string() + "'");
   zs.next_in = const_cast<unsigned char*>(packed.data());
   zs.avail_in = static_cast<uInt>(packed.size());
   std::vector<unsigned char> chunk(1 << 18);
@@ -102,7 +104,8 @@ std::unique_ptr<DcmFileFormat> loadDicomFile(const std::filesystem::path& path, 
 
 std::string transferSyntaxName(const std::string& uid) {
   const DcmXfer xfer(uid.c_str());
-  if (xfer.getXfer() == EXS_Unknown) return uid.empty() ? std::string("(no transfer syntax)") : uid;
+  if (xfer.getXfer() == EXS_Unknown)
+    return uid.empty() ? std::string("(no transfer syntax)") : uid;
   return std::string(xfer.getXferName()) + " (" + uid + ")";
 }
 

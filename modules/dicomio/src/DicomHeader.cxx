@@ -11,9 +11,9 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcitem.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
-#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmdata/dcsequen.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 
 #include "DicomFile.h"
 #include "lesion/core/Error.h"
@@ -26,8 +26,10 @@ std::string getString(DcmItem* item, const DcmTagKey& tag) {
   OFString value;
   if (item && item->findAndGetOFStringArray(tag, value).good()) {
     std::string s = value.c_str();
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
-    while (!s.empty() && s.front() == ' ') s.erase(s.begin());
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\0'))
+      s.pop_back();
+    while (!s.empty() && s.front() == ' ')
+      s.erase(s.begin());
     return s;
   }
   return {};
@@ -40,10 +42,13 @@ std::vector<std::string> getStrings(DcmItem* item, const DcmTagKey& tag) {
   while (!all.empty()) {
     const std::size_t end = all.find('\\', start);
     std::string v = all.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    while (!v.empty() && v.back() == ' ') v.pop_back();
-    while (!v.empty() && v.front() == ' ') v.erase(v.begin());
+    while (!v.empty() && v.back() == ' ')
+      v.pop_back();
+    while (!v.empty() && v.front() == ' ')
+      v.erase(v.begin());
     values.push_back(v);
-    if (end == std::string::npos) break;
+    if (end == std::string::npos)
+      break;
     start = end + 1;
   }
   return values;
@@ -51,7 +56,8 @@ std::vector<std::string> getStrings(DcmItem* item, const DcmTagKey& tag) {
 
 std::optional<double> getDouble(DcmItem* item, const DcmTagKey& tag, unsigned long pos = 0) {
   Float64 v = 0;
-  if (item && item->findAndGetFloat64(tag, v, pos).good()) return double(v);
+  if (item && item->findAndGetFloat64(tag, v, pos).good())
+    return double(v);
   return std::nullopt;
 }
 
@@ -59,9 +65,11 @@ std::optional<int> getInt(DcmItem* item, const DcmTagKey& tag) {
   // IS values arrive as strings; US/SS as integers: findAndGetSint32 handles IS and SL only,
   // findAndGetLongInt the binary integer VRs.
   Sint32 s = 0;
-  if (item && item->findAndGetSint32(tag, s).good()) return int(s);
+  if (item && item->findAndGetSint32(tag, s).good())
+    return int(s);
   long l = 0;
-  if (item && item->findAndGetLongInt(tag, l).good()) return int(l);
+  if (item && item->findAndGetLongInt(tag, l).good())
+    return int(l);
   const std::string text = getString(item, tag);
   if (!text.empty()) {
     try {
@@ -75,16 +83,17 @@ std::optional<int> getInt(DcmItem* item, const DcmTagKey& tag) {
 
 std::optional<long> getLong(DcmItem* item, const DcmTagKey& tag) {
   long l = 0;
-  if (item && item->findAndGetLongInt(tag, l).good()) return l;
+  if (item && item->findAndGetLongInt(tag, l).good())
+    return l;
   return std::nullopt;
 }
 
-template <std::size_t N>
-std::optional<std::array<double, N>> getDoubles(DcmItem* item, const DcmTagKey& tag) {
+template <std::size_t N> std::optional<std::array<double, N>> getDoubles(DcmItem* item, const DcmTagKey& tag) {
   std::array<double, N> values{};
   for (std::size_t i = 0; i < N; ++i) {
     const auto v = getDouble(item, tag, i);
-    if (!v) return std::nullopt;
+    if (!v)
+      return std::nullopt;
     values[i] = *v;
   }
   return values;
@@ -92,7 +101,8 @@ std::optional<std::array<double, N>> getDoubles(DcmItem* item, const DcmTagKey& 
 
 DcmItem* firstItem(DcmItem* parent, const DcmTagKey& sequence) {
   DcmItem* item = nullptr;
-  if (parent && parent->findAndGetSequenceItem(sequence, item, 0).good()) return item;
+  if (parent && parent->findAndGetSequenceItem(sequence, item, 0).good())
+    return item;
   return nullptr;
 }
 
@@ -102,25 +112,37 @@ void readFrameAttributes(DcmItem* group, DicomFrameGeometry& frame, bool functio
   DcmItem* orientation = functionalGroup ? firstItem(group, DCM_PlaneOrientationSequence) : group;
   DcmItem* measures = functionalGroup ? firstItem(group, DCM_PixelMeasuresSequence) : group;
   DcmItem* transform = functionalGroup ? firstItem(group, DCM_PixelValueTransformationSequence) : group;
-  if (auto ipp = getDoubles<3>(position, DCM_ImagePositionPatient)) frame.imagePositionPatient = Vec3{(*ipp)[0], (*ipp)[1], (*ipp)[2]};
-  if (auto iop = getDoubles<6>(orientation, DCM_ImageOrientationPatient)) frame.imageOrientationPatient = iop;
-  if (auto ps = getDoubles<2>(measures, DCM_PixelSpacing)) frame.pixelSpacing = ps;
-  if (auto st = getDouble(measures, DCM_SliceThickness)) frame.sliceThicknessMm = st;
+  if (auto ipp = getDoubles<3>(position, DCM_ImagePositionPatient))
+    frame.imagePositionPatient = Vec3{(*ipp)[0], (*ipp)[1], (*ipp)[2]};
+  if (auto iop = getDoubles<6>(orientation, DCM_ImageOrientationPatient))
+    frame.imageOrientationPatient = iop;
+  if (auto ps = getDoubles<2>(measures, DCM_PixelSpacing))
+    frame.pixelSpacing = ps;
+  if (auto st = getDouble(measures, DCM_SliceThickness))
+    frame.sliceThicknessMm = st;
   if (transform) {
-    if (auto slope = getDouble(transform, DCM_RescaleSlope)) frame.rescaleSlope = *slope;
-    if (auto intercept = getDouble(transform, DCM_RescaleIntercept)) frame.rescaleIntercept = *intercept;
+    if (auto slope = getDouble(transform, DCM_RescaleSlope))
+      frame.rescaleSlope = *slope;
+    if (auto intercept = getDouble(transform, DCM_RescaleIntercept))
+      frame.rescaleIntercept = *intercept;
   }
-  if (!functionalGroup) return;
+  if (!functionalGroup)
+    return;
   DcmItem* frameTypeItem = firstItem(group, DCM_MRImageFrameTypeSequence);
-  if (!frameTypeItem) frameTypeItem = firstItem(group, DCM_CTImageFrameTypeSequence);
-  if (frameTypeItem) frame.frameType = getString(frameTypeItem, DCM_FrameType);
+  if (!frameTypeItem)
+    frameTypeItem = firstItem(group, DCM_CTImageFrameTypeSequence);
+  if (frameTypeItem)
+    frame.frameType = getString(frameTypeItem, DCM_FrameType);
   if (DcmItem* echo = firstItem(group, DCM_MREchoSequence)) {
-    if (auto te = getDouble(echo, DCM_EffectiveEchoTime)) frame.effectiveEchoTimeMs = te;
+    if (auto te = getDouble(echo, DCM_EffectiveEchoTime))
+      frame.effectiveEchoTimeMs = te;
   }
   if (DcmItem* content = firstItem(group, DCM_FrameContentSequence)) {
-    if (auto t = getLong(content, DCM_TemporalPositionIndex)) frame.temporalPositionIndex = t;
+    if (auto t = getLong(content, DCM_TemporalPositionIndex))
+      frame.temporalPositionIndex = t;
     const std::string stack = getString(content, DCM_StackID);
-    if (!stack.empty()) frame.stackId = stack;
+    if (!stack.empty())
+      frame.stackId = stack;
   }
 }
 
@@ -134,12 +156,16 @@ std::string upper(std::string s) {
 std::string DicomInstance::specialImageKind() const {
   for (const std::string& value : imageType) {
     const std::string v = upper(value);
-    if (v == "LOCALIZER" || v == "SCOUT" || v == "TOPOGRAM") return "localizer";
-    if (v == "DOSE_INFO" || v == "DOSE" || v == "DOSE INFO") return "dose report";
-    if (v == "SCREEN SAVE" || v == "SCREENSHOT") return "screen save";
+    if (v == "LOCALIZER" || v == "SCOUT" || v == "TOPOGRAM")
+      return "localizer";
+    if (v == "DOSE_INFO" || v == "DOSE" || v == "DOSE INFO")
+      return "dose report";
+    if (v == "SCREEN SAVE" || v == "SCREENSHOT")
+      return "screen save";
   }
   // Secondary Capture SOP classes (1.2.840.10008.5.1.4.1.1.7 and .7.x).
-  if (sopClassUid.rfind("1.2.840.10008.5.1.4.1.1.7", 0) == 0) return "secondary capture";
+  if (sopClassUid.rfind("1.2.840.10008.5.1.4.1.1.7", 0) == 0)
+    return "secondary capture";
   return {};
 }
 
@@ -151,9 +177,11 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
   d.path = path;
   d.gzipped = detail::isGzipName(path);
   d.sopClassUid = getString(ds, DCM_SOPClassUID);
-  if (d.sopClassUid.empty()) d.sopClassUid = getString(meta, DCM_MediaStorageSOPClassUID);
+  if (d.sopClassUid.empty())
+    d.sopClassUid = getString(meta, DCM_MediaStorageSOPClassUID);
   d.sopInstanceUid = getString(ds, DCM_SOPInstanceUID);
-  if (d.sopInstanceUid.empty()) d.sopInstanceUid = getString(meta, DCM_MediaStorageSOPInstanceUID);
+  if (d.sopInstanceUid.empty())
+    d.sopInstanceUid = getString(meta, DCM_MediaStorageSOPInstanceUID);
   if (d.sopClassUid.empty() && d.sopInstanceUid.empty() && getString(ds, DCM_SeriesInstanceUID).empty()) {
     throw DicomError("'" + path.string() + "' is not a DICOM object: expected SOP Class/Instance UID, found none");
   }
@@ -189,8 +217,8 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
   d.bitsStored = getInt(ds, DCM_BitsStored).value_or(d.bitsAllocated);
   d.pixelRepresentation = getInt(ds, DCM_PixelRepresentation).value_or(0);
   d.photometricInterpretation = getString(ds, DCM_PhotometricInterpretation);
-  d.hasPixelData = ds->tagExists(DCM_PixelData) || ds->tagExists(DCM_FloatPixelData) ||
-                   ds->tagExists(DCM_DoubleFloatPixelData);
+  d.hasPixelData =
+      ds->tagExists(DCM_PixelData) || ds->tagExists(DCM_FloatPixelData) || ds->tagExists(DCM_DoubleFloatPixelData);
   d.seriesNumber = getInt(ds, DCM_SeriesNumber);
   d.instanceNumber = getInt(ds, DCM_InstanceNumber);
   d.acquisitionNumber = getInt(ds, DCM_AcquisitionNumber);
@@ -208,7 +236,8 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
     d.enhancedMultiframe = true;
     DcmItem* shared = firstItem(ds, DCM_SharedFunctionalGroupsSequence);
     DicomFrameGeometry sharedFrame = top;
-    if (shared) readFrameAttributes(shared, sharedFrame, true);
+    if (shared)
+      readFrameAttributes(shared, sharedFrame, true);
     if (static_cast<int>(perFrame->card()) != d.numberOfFrames) {
       throw DicomError("'" + path.string() + "': expected " + std::to_string(d.numberOfFrames) +
                        " items in the Per-frame Functional Groups Sequence (Number of Frames), found " +
@@ -234,19 +263,24 @@ std::vector<SkippedFile> missingDicomdirReferences(const std::filesystem::path& 
     return {{dicomdir, e.what()}};
   }
   DcmSequenceOfItems* records = nullptr;
-  if (file->getDataset()->findAndGetSequence(DCM_DirectoryRecordSequence, records).bad() || !records) return missing;
+  if (file->getDataset()->findAndGetSequence(DCM_DirectoryRecordSequence, records).bad() || !records)
+    return missing;
   const std::filesystem::path folder = dicomdir.parent_path();
   for (unsigned long i = 0; i < records->card(); ++i) {
     const std::vector<std::string> parts = getStrings(records->getItem(i), DCM_ReferencedFileID);
-    if (parts.empty()) continue;
+    if (parts.empty())
+      continue;
     std::filesystem::path referenced = folder;
-    for (const std::string& part : parts) referenced /= part;
+    for (const std::string& part : parts)
+      referenced /= part;
     std::error_code ec;
-    if (std::filesystem::exists(referenced, ec)) continue;
+    if (std::filesystem::exists(referenced, ec))
+      continue;
     // File IDs are upper case on the medium; copies to case-sensitive disks are often lower case.
     std::string lower = referenced.lexically_relative(folder).string();
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    if (std::filesystem::exists(folder / lower, ec)) continue;
+    if (std::filesystem::exists(folder / lower, ec))
+      continue;
     missing.push_back({referenced, "'" + dicomdir.string() + "' references '" + referenced.string() +
                                        "', which does not exist (a missing image of the media)"});
   }
@@ -282,7 +316,8 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
           if (instance.hasPixelData) {
             headers[i] = std::move(instance);
           } else {
-            reasons[i] = "'" + file.string() + "': DICOM object without pixel data (SOP Class " + instance.sopClassUid + ")";
+            reasons[i] =
+                "'" + file.string() + "': DICOM object without pixel data (SOP Class " + instance.sopClassUid + ")";
           }
         } catch (const DicomError& e) {
           reasons[i] = e.what();
@@ -298,11 +333,14 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
       }
     }
   };
-  const unsigned count = std::max(1u, std::min<unsigned>(threads, unsigned(std::max<std::size_t>(1, files.size() / 16))));
+  const unsigned count =
+      std::max(1u, std::min<unsigned>(threads, unsigned(std::max<std::size_t>(1, files.size() / 16))));
   std::vector<std::thread> pool;
-  for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker, false);
+  for (unsigned t = 1; t < count; ++t)
+    pool.emplace_back(worker, false);
   worker(true);
-  for (auto& t : pool) t.join();
+  for (auto& t : pool)
+    t.join();
   DicomScanResult result;
   for (std::size_t i = 0; i < files.size(); ++i) {
     if (headers[i]) {
@@ -310,7 +348,8 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
     } else {
       result.skipped.push_back({files[i], reasons[i], unparsable[i] && hasDicomPreamble(files[i])});
       if (files[i].filename() == "DICOMDIR") {
-        for (SkippedFile& m : missingDicomdirReferences(files[i])) result.skipped.push_back(std::move(m));
+        for (SkippedFile& m : missingDicomdirReferences(files[i]))
+          result.skipped.push_back(std::move(m));
       }
     }
   }
@@ -326,10 +365,13 @@ DicomScanResult scanDicomFolder(const std::filesystem::path& folder, const Progr
   if (std::filesystem::is_regular_file(folder, ec)) {
     files.push_back(folder);
   } else {
-    std::filesystem::recursive_directory_iterator it(folder, std::filesystem::directory_options::skip_permission_denied, ec);
-    if (ec) throw InputError("cannot list DICOM folder '" + folder.string() + "': " + ec.message());
+    std::filesystem::recursive_directory_iterator it(folder, std::filesystem::directory_options::skip_permission_denied,
+                                                     ec);
+    if (ec)
+      throw InputError("cannot list DICOM folder '" + folder.string() + "': " + ec.message());
     for (const auto& entry : it) {
-      if (entry.is_regular_file(ec)) files.push_back(entry.path());
+      if (entry.is_regular_file(ec))
+        files.push_back(entry.path());
     }
   }
   return readDicomHeaders(std::move(files), progress, threads);

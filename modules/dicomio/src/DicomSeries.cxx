@@ -14,8 +14,8 @@ namespace lesion::dicomio {
 
 namespace {
 
-constexpr double kSamePositionMm = 0.01;   // slices closer than this are duplicates
-constexpr double kSameCosine = 1e-3;       // IOP components equal within this are one orientation
+constexpr double kSamePositionMm = 0.01; // slices closer than this are duplicates
+constexpr double kSameCosine = 1e-3;     // IOP components equal within this are one orientation
 constexpr double kPi = 3.14159265358979323846;
 
 std::string sliceName(const DicomSeries& series, const DicomSliceRef& s) {
@@ -25,12 +25,14 @@ std::string sliceName(const DicomSeries& series, const DicomSliceRef& s) {
 
 bool sameOrientation(const std::array<double, 6>& a, const std::array<double, 6>& b) {
   for (std::size_t i = 0; i < 6; ++i)
-    if (std::abs(a[i] - b[i]) > kSameCosine) return false;
+    if (std::abs(a[i] - b[i]) > kSameCosine)
+      return false;
   return true;
 }
 
 std::optional<Vec3> normalOf(const DicomFrameGeometry& f) {
-  if (!f.imageOrientationPatient) return std::nullopt;
+  if (!f.imageOrientationPatient)
+    return std::nullopt;
   const auto& o = *f.imageOrientationPatient;
   return normalized(cross(Vec3{o[0], o[1], o[2]}, Vec3{o[3], o[4], o[5]}));
 }
@@ -40,19 +42,24 @@ std::optional<Vec3> normalOf(const DicomFrameGeometry& f) {
 std::vector<std::vector<std::size_t>> positionGroups(const DicomSeries& series) {
   std::vector<std::size_t> idx;
   for (std::size_t i = 0; i < series.slices.size(); ++i)
-    if (series.frameOf(series.slices[i]).imagePositionPatient) idx.push_back(i);
-  if (idx.empty()) return {};
+    if (series.frameOf(series.slices[i]).imagePositionPatient)
+      idx.push_back(i);
+  if (idx.empty())
+    return {};
   const Vec3 n = normalOf(series.frameOf(series.slices[idx.front()])).value_or(Vec3{0, 0, 1});
   auto proj = [&](std::size_t i) { return dot(*series.frameOf(series.slices[i]).imagePositionPatient, n); };
   std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
     const double pa = proj(a), pb = proj(b);
-    if (std::abs(pa - pb) > kSamePositionMm) return pa < pb;
+    if (std::abs(pa - pb) > kSamePositionMm)
+      return pa < pb;
     const auto ia = series.instanceOf(series.slices[a]).instanceNumber.value_or(0);
     const auto ib = series.instanceOf(series.slices[b]).instanceNumber.value_or(0);
-    if (ia != ib) return ia < ib;
+    if (ia != ib)
+      return ia < ib;
     const auto& fa = series.instanceOf(series.slices[a]).path;
     const auto& fb = series.instanceOf(series.slices[b]).path;
-    if (fa != fb) return fa < fb;
+    if (fa != fb)
+      return fa < fb;
     return series.slices[a].frame < series.slices[b].frame;
   });
   std::vector<std::vector<std::size_t>> groups;
@@ -73,10 +80,12 @@ std::vector<std::vector<std::size_t>> positionGroups(const DicomSeries& series) 
 void fillDuplicates(DicomSeries& series) {
   series.duplicatePositions.clear();
   for (const auto& group : positionGroups(series)) {
-    if (group.size() < 2) continue;
+    if (group.size() < 2)
+      continue;
     DuplicatePosition dup;
     dup.positionMm = *series.frameOf(series.slices[group.front()]).imagePositionPatient;
-    for (std::size_t i : group) dup.files.push_back(sliceName(series, series.slices[i]));
+    for (std::size_t i : group)
+      dup.files.push_back(sliceName(series, series.slices[i]));
     series.duplicatePositions.push_back(std::move(dup));
   }
 }
@@ -116,16 +125,23 @@ std::string partDescription(const SliceUnit& u) {
   const DicomInstance& d = *u.instance;
   const DicomFrameGeometry& f = u.geometry();
   std::string text = fmt::format("{}x{}", d.columns, d.rows);
-  if (d.echoNumber) text += fmt::format(", echo {}", *d.echoNumber);
-  if (f.effectiveEchoTimeMs) text += fmt::format(", TE {} ms", *f.effectiveEchoTimeMs);
-  if (!f.frameType.empty()) text += ", frame type " + f.frameType;
-  if (f.temporalPositionIndex) text += fmt::format(", time point {}", *f.temporalPositionIndex);
-  if (!f.stackId.empty()) text += ", stack " + f.stackId;
+  if (d.echoNumber)
+    text += fmt::format(", echo {}", *d.echoNumber);
+  if (f.effectiveEchoTimeMs)
+    text += fmt::format(", TE {} ms", *f.effectiveEchoTimeMs);
+  if (!f.frameType.empty())
+    text += ", frame type " + f.frameType;
+  if (f.temporalPositionIndex)
+    text += fmt::format(", time point {}", *f.temporalPositionIndex);
+  if (!f.stackId.empty())
+    text += ", stack " + f.stackId;
   const std::string kind = d.specialImageKind();
-  if (!kind.empty()) text += ", " + kind;
+  if (!kind.empty())
+    text += ", " + kind;
   if (f.imageOrientationPatient) {
     const auto& o = *f.imageOrientationPatient;
-    text += fmt::format(", orientation {:.3f}\\{:.3f}\\{:.3f}\\{:.3f}\\{:.3f}\\{:.3f}", o[0], o[1], o[2], o[3], o[4], o[5]);
+    text +=
+        fmt::format(", orientation {:.3f}\\{:.3f}\\{:.3f}\\{:.3f}\\{:.3f}\\{:.3f}", o[0], o[1], o[2], o[3], o[4], o[5]);
   }
   return text;
 }
@@ -133,9 +149,12 @@ std::string partDescription(const SliceUnit& u) {
 bool samePart(const SliceUnit& ua, const SliceUnit& ub) {
   const DicomInstance& a = *ua.instance;
   const DicomInstance& b = *ub.instance;
-  if (a.rows != b.rows || a.columns != b.columns) return false;
-  if (a.echoNumber != b.echoNumber) return false;
-  if (a.specialImageKind() != b.specialImageKind()) return false;
+  if (a.rows != b.rows || a.columns != b.columns)
+    return false;
+  if (a.echoNumber != b.echoNumber)
+    return false;
+  if (a.specialImageKind() != b.specialImageKind())
+    return false;
   const DicomFrameGeometry& fa = ua.geometry();
   const DicomFrameGeometry& fb = ub.geometry();
   // Enhanced objects keep several volumes in one file (magnitude + field map, echoes, time points).
@@ -144,7 +163,8 @@ bool samePart(const SliceUnit& ua, const SliceUnit& ub) {
     return false;
   const auto& oa = fa.imageOrientationPatient;
   const auto& ob = fb.imageOrientationPatient;
-  if (oa.has_value() != ob.has_value()) return false;
+  if (oa.has_value() != ob.has_value())
+    return false;
   return !oa || sameOrientation(*oa, *ob);
 }
 
@@ -162,26 +182,32 @@ std::size_t DicomSeries::distinctPositionCount() const {
 
 std::string DicomSeries::summary() const {
   const DicomInstance& d = first();
-  std::string text = fmt::format("{}  {} '{}' {} slices {}x{}", id, d.modality, d.seriesDescription, slices.size(),
-                                 d.columns, d.rows);
-  if (!specialKind.empty()) text += " [" + specialKind + "]";
-  if (!splitReason.empty()) text += " (split: " + splitReason + ")";
-  if (!duplicatePositions.empty()) text += fmt::format(" ({} duplicate positions)", duplicatePositions.size());
+  std::string text =
+      fmt::format("{}  {} '{}' {} slices {}x{}", id, d.modality, d.seriesDescription, slices.size(), d.columns, d.rows);
+  if (!specialKind.empty())
+    text += " [" + specialKind + "]";
+  if (!splitReason.empty())
+    text += " (split: " + splitReason + ")";
+  if (!duplicatePositions.empty())
+    text += fmt::format(" ({} duplicate positions)", duplicatePositions.size());
   return text;
 }
 
 std::vector<DicomSeries> splitDicomSeries(const std::vector<DicomInstance>& instances) {
   std::map<std::string, std::vector<const DicomInstance*>> byUid;
-  for (const DicomInstance& d : instances) byUid[d.seriesInstanceUid].push_back(&d);
+  for (const DicomInstance& d : instances)
+    byUid[d.seriesInstanceUid].push_back(&d);
 
   std::vector<DicomSeries> result;
   for (auto& [uid, members] : byUid) {
-    std::sort(members.begin(), members.end(), [](const DicomInstance* a, const DicomInstance* b) { return a->path < b->path; });
+    std::sort(members.begin(), members.end(),
+              [](const DicomInstance* a, const DicomInstance* b) { return a->path < b->path; });
     std::vector<Part> parts;
     for (const DicomInstance* m : members) {
       for (int f = 0; f < m->numberOfFrames; ++f) {
         const SliceUnit unit{m, f};
-        auto it = std::find_if(parts.begin(), parts.end(), [&](const Part& p) { return samePart(p.members.front(), unit); });
+        auto it =
+            std::find_if(parts.begin(), parts.end(), [&](const Part& p) { return samePart(p.members.front(), unit); });
         if (it == parts.end()) {
           parts.push_back({{unit}, partDescription(unit)});
         } else {
@@ -195,10 +221,12 @@ std::vector<DicomSeries> splitDicomSeries(const std::vector<DicomInstance>& inst
       DicomSeries whole = makeSeries(part.members);
       if (!whole.duplicatePositions.empty()) {
         std::map<int, std::vector<SliceUnit>> byAcq;
-        for (const SliceUnit& u : part.members) byAcq[u.instance->acquisitionNumber.value_or(0)].push_back(u);
+        for (const SliceUnit& u : part.members)
+          byAcq[u.instance->acquisitionNumber.value_or(0)].push_back(u);
         bool separates = byAcq.size() > 1;
         for (const auto& [acq, acqMembers] : byAcq)
-          if (!makeSeries(acqMembers).duplicatePositions.empty()) separates = false;
+          if (!makeSeries(acqMembers).duplicatePositions.empty())
+            separates = false;
         if (separates) {
           for (auto& [acq, acqMembers] : byAcq)
             finalParts.push_back({acqMembers, part.description + fmt::format(", acquisition {}", acq)});
@@ -211,14 +239,17 @@ std::vector<DicomSeries> splitDicomSeries(const std::vector<DicomInstance>& inst
     std::stable_sort(finalParts.begin(), finalParts.end(), [](const Part& a, const Part& b) {
       const bool sa = !a.members.front().instance->specialImageKind().empty();
       const bool sb = !b.members.front().instance->specialImageKind().empty();
-      if (sa != sb) return !sa;
+      if (sa != sb)
+        return !sa;
       return a.members.size() > b.members.size();
     });
     for (std::size_t p = 0; p < finalParts.size(); ++p) {
       DicomSeries s = makeSeries(finalParts[p].members);
       s.id = uid.empty() ? std::string("(no SeriesInstanceUID)") : uid;
-      if (p > 0) s.id += fmt::format("#{}", p + 1);
-      if (finalParts.size() > 1) s.splitReason = finalParts[p].description;
+      if (p > 0)
+        s.id += fmt::format("#{}", p + 1);
+      if (finalParts.size() > 1)
+        s.splitReason = finalParts[p].description;
       result.push_back(std::move(s));
     }
   }
@@ -226,7 +257,8 @@ std::vector<DicomSeries> splitDicomSeries(const std::vector<DicomInstance>& inst
 }
 
 SliceStackGeometry analyzeSliceStack(const DicomSeries& series) {
-  if (series.slices.empty()) throw DicomError("series " + series.id + " has no slices");
+  if (series.slices.empty())
+    throw DicomError("series " + series.id + " has no slices");
   for (const DicomInstance& inst : series.instances) {
     // Without per-frame functional groups all frames would share one position.
     if (inst.numberOfFrames > 1 && !inst.enhancedMultiframe) {
@@ -240,11 +272,14 @@ SliceStackGeometry analyzeSliceStack(const DicomSeries& series) {
   DicomFrameGeometry f0 = series.frameOf(series.slices.front());
   if (series.slices.size() == 1 && (!f0.imagePositionPatient || !f0.imageOrientationPatient)) {
     g.warnings.push_back("no Image Position/Orientation (Patient): identity geometry at (0, 0, 0) assumed");
-    if (!f0.imagePositionPatient) f0.imagePositionPatient = Vec3{};
-    if (!f0.imageOrientationPatient) f0.imageOrientationPatient = std::array<double, 6>{1, 0, 0, 0, 1, 0};
+    if (!f0.imagePositionPatient)
+      f0.imagePositionPatient = Vec3{};
+    if (!f0.imageOrientationPatient)
+      f0.imageOrientationPatient = std::array<double, 6>{1, 0, 0, 0, 1, 0};
   }
   for (const DicomSliceRef& s : series.slices) {
-    if (series.slices.size() == 1) break; // a lone slice has nothing to be consistent with
+    if (series.slices.size() == 1)
+      break; // a lone slice has nothing to be consistent with
     const DicomFrameGeometry& f = series.frameOf(s);
     if (!f.imagePositionPatient || !f.imageOrientationPatient) {
       throw DicomError(fmt::format("'{}' (series {}): expected Image Position and Image Orientation (Patient) to "
@@ -267,8 +302,8 @@ SliceStackGeometry analyzeSliceStack(const DicomSeries& series) {
   g.columnCosine = normalized(Vec3{o[3], o[4], o[5]});
   g.normal = normalized(cross(g.rowCosine, g.columnCosine));
   if (std::abs(dot(g.rowCosine, g.columnCosine)) > 1e-3 || norm(cross(g.rowCosine, g.columnCosine)) < 0.5) {
-    throw DicomError(fmt::format("'{}': Image Orientation (Patient) cosines are not orthonormal",
-                                 firstInst.path.string()));
+    throw DicomError(
+        fmt::format("'{}': Image Orientation (Patient) cosines are not orthonormal", firstInst.path.string()));
   }
   if (f0.pixelSpacing) {
     g.pixelSpacingY = (*f0.pixelSpacing)[0];
@@ -284,8 +319,10 @@ SliceStackGeometry analyzeSliceStack(const DicomSeries& series) {
   g.rows = std::size_t(firstInst.rows);
 
   const auto groups = positionGroups(series);
-  for (const auto& group : groups) g.order.push_back(group.front());
-  if (g.order.empty()) g.order.push_back(0); // the lone slice without a position
+  for (const auto& group : groups)
+    g.order.push_back(group.front());
+  if (g.order.empty())
+    g.order.push_back(0); // the lone slice without a position
   for (const DuplicatePosition& dup : series.duplicatePositions) {
     g.warnings.push_back(fmt::format("{} slices share position {}: only '{}' is used", dup.files.size(),
                                      formatPoint(dup.positionMm), dup.files.front()));
@@ -305,8 +342,10 @@ SliceStackGeometry analyzeSliceStack(const DicomSeries& series) {
   g.stackDirection = normalized(ipp(n - 1) - ipp(0));
   g.tiltDeg = std::acos(std::min(1.0, std::abs(dot(g.stackDirection, g.normal)))) * 180.0 / kPi;
   if (g.tilted()) {
-    std::string recorded = firstInst.gantryTiltDeg ? fmt::format(" (Gantry/Detector Tilt tag: {:.2f} deg)", *firstInst.gantryTiltDeg) : "";
-    g.warnings.push_back(fmt::format("gantry tilt: slices are stacked {:.2f} deg off their normal{}", g.tiltDeg, recorded));
+    std::string recorded =
+        firstInst.gantryTiltDeg ? fmt::format(" (Gantry/Detector Tilt tag: {:.2f} deg)", *firstInst.gantryTiltDeg) : "";
+    g.warnings.push_back(
+        fmt::format("gantry tilt: slices are stacked {:.2f} deg off their normal{}", g.tiltDeg, recorded));
   } else if (firstInst.gantryTiltDeg && std::abs(*firstInst.gantryTiltDeg) > 0.05) {
     // The tag alone proves nothing: many scanners record the tilt yet store corrected slices.
     g.warnings.push_back(fmt::format("Gantry/Detector Tilt tag says {:.2f} deg but the slices are stacked along their "
@@ -314,7 +353,8 @@ SliceStackGeometry analyzeSliceStack(const DicomSeries& series) {
                                      *firstInst.gantryTiltDeg));
   }
   std::vector<double> steps;
-  for (std::size_t k = 1; k < n; ++k) steps.push_back(g.positionsMm[k] - g.positionsMm[k - 1]);
+  for (std::size_t k = 1; k < n; ++k)
+    steps.push_back(g.positionsMm[k] - g.positionsMm[k - 1]);
   std::vector<double> sorted = steps;
   std::sort(sorted.begin(), sorted.end());
   g.minStepMm = sorted.front();
@@ -344,7 +384,8 @@ SliceStackGeometry analyzeSliceStack(const DicomSeries& series) {
     std::string runs;
     for (std::size_t k = 0; k < steps.size();) {
       std::size_t end = k + 1;
-      while (end < steps.size() && std::abs(steps[end] - steps[k]) <= tolerance) ++end;
+      while (end < steps.size() && std::abs(steps[end] - steps[k]) <= tolerance)
+        ++end;
       runs += fmt::format("{}{} x {:.3f} mm from {}", runs.empty() ? "" : ", ", end - k, steps[k], formatPoint(ipp(k)));
       k = end;
     }

@@ -53,27 +53,36 @@ bool hostIsLittleEndian() {
 bool readNativePixelData(const DicomInstance& inst, std::size_t expectedBytes, std::vector<char>& buffer) {
   const bool explicitVr = inst.transferSyntaxUid == "1.2.840.10008.1.2.1";
   const bool implicitVr = inst.transferSyntaxUid == "1.2.840.10008.1.2";
-  if (inst.gzipped || !(explicitVr || implicitVr) || inst.numberOfFrames < 1 || !hostIsLittleEndian()) return false;
+  if (inst.gzipped || !(explicitVr || implicitVr) || inst.numberOfFrames < 1 || !hostIsLittleEndian())
+    return false;
   const std::size_t valueBytes = expectedBytes + (expectedBytes % 2); // values have even length
   std::FILE* f = std::fopen(inst.path.c_str(), "rb");
-  if (!f) return false;
+  if (!f)
+    return false;
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, &std::fclose);
   const std::size_t header = explicitVr ? 12 : 8;
-  if (std::fseek(f, 0, SEEK_END) != 0) return false;
+  if (std::fseek(f, 0, SEEK_END) != 0)
+    return false;
   const long size = std::ftell(f);
-  if (size < 0 || std::size_t(size) < valueBytes + header + 132) return false;
-  if (std::fseek(f, size - long(valueBytes + header), SEEK_SET) != 0) return false;
+  if (size < 0 || std::size_t(size) < valueBytes + header + 132)
+    return false;
+  if (std::fseek(f, size - long(valueBytes + header), SEEK_SET) != 0)
+    return false;
   unsigned char h[12];
-  if (std::fread(h, 1, header, f) != header) return false;
-  if (!(h[0] == 0xE0 && h[1] == 0x7F && h[2] == 0x10 && h[3] == 0x00)) return false;
+  if (std::fread(h, 1, header, f) != header)
+    return false;
+  if (!(h[0] == 0xE0 && h[1] == 0x7F && h[2] == 0x10 && h[3] == 0x00))
+    return false;
   std::uint32_t length;
   if (explicitVr) {
-    if (!((h[4] == 'O' && (h[5] == 'W' || h[5] == 'B')) && h[6] == 0 && h[7] == 0)) return false;
+    if (!((h[4] == 'O' && (h[5] == 'W' || h[5] == 'B')) && h[6] == 0 && h[7] == 0))
+      return false;
     std::memcpy(&length, h + 8, 4);
   } else {
     std::memcpy(&length, h + 4, 4);
   }
-  if (length != valueBytes) return false;
+  if (length != valueBytes)
+    return false;
   buffer.resize(valueBytes);
   return std::fread(buffer.data(), 1, valueBytes, f) == valueBytes;
 }
@@ -100,7 +109,8 @@ PixelBytes decodePixelBytes(const DicomInstance& inst, std::vector<char>* scratc
   const std::size_t count = perFrame * std::size_t(inst.numberOfFrames);
   const std::size_t bytesPer = std::size_t(inst.bitsAllocated / 8);
   PixelBytes px;
-  if (scratch) px.owned = std::move(*scratch);
+  if (scratch)
+    px.owned = std::move(*scratch);
   if (readNativePixelData(inst, count * bytesPer, px.owned)) {
     px.bytes = reinterpret_cast<const unsigned char*>(px.owned.data());
     px.available = px.owned.size();
@@ -192,7 +202,8 @@ struct ValueMapping {
     }
     raw &= mask; // high bits may hold overlays
     long value = static_cast<long>(raw);
-    if (isSigned && (raw >> (stored - 1)) & 1ull) value -= static_cast<long>(1ll << stored);
+    if (isSigned && (raw >> (stored - 1)) & 1ull)
+      value -= static_cast<long>(1ll << stored);
     return value;
   }
 };
@@ -203,7 +214,8 @@ std::vector<long> decodeAllStored(const DicomInstance& inst) {
   const std::size_t count = std::size_t(inst.rows) * std::size_t(inst.columns) * std::size_t(inst.numberOfFrames);
   const ValueMapping map(inst, 0);
   std::vector<long> values(count);
-  for (std::size_t i = 0; i < count; ++i) values[i] = map.storedValue(px.bytes, i);
+  for (std::size_t i = 0; i < count; ++i)
+    values[i] = map.storedValue(px.bytes, i);
   return values;
 }
 
@@ -219,8 +231,7 @@ struct FrameStats {
 constexpr std::int16_t kInt16Padding = std::numeric_limits<std::int16_t>::min();
 
 /// Stored value → output voxel: rescaled float (padding NaN) ...
-template <typename Out>
-struct VoxelWriter {
+template <typename Out> struct VoxelWriter {
   float slope, intercept;
   VoxelWriter(const ValueMapping& m, bool /*paddingPossible*/) : slope(float(m.slope)), intercept(float(m.intercept)) {}
   static void padding(float& out) { out = std::numeric_limits<float>::quiet_NaN(); }
@@ -230,8 +241,7 @@ struct VoxelWriter {
 /// ... or the exact whole number in int16 (integral Rescale Slope/Intercept only); `fits` turns
 /// false at the first value out of range. kInt16Padding marks padding, so a real value may only
 /// take it when the series declares no padding.
-template <>
-struct VoxelWriter<std::int16_t> {
+template <> struct VoxelWriter<std::int16_t> {
   long long slope, intercept, lowest;
   VoxelWriter(const ValueMapping& m, bool paddingPossible)
       : slope(std::llround(m.slope)), intercept(std::llround(m.intercept)),
@@ -272,7 +282,8 @@ template <typename Raw>
 bool convertToInt16Fast(const Raw* src, std::size_t n, const ValueMapping& m, const VoxelWriter<std::int16_t>& w,
                         std::int16_t* out, FrameStats& stats) {
   static_assert(sizeof(Raw) <= 2);
-  if (std::llabs(w.slope) > (1 << 14) || std::llabs(w.intercept) > (1 << 28)) return false;
+  if (std::llabs(w.slope) > (1 << 14) || std::llabs(w.intercept) > (1 << 28))
+    return false;
   using Wide = std::int32_t;
   const Wide slope = Wide(w.slope), intercept = Wide(w.intercept), lowest = Wide(w.lowest);
   const Wide mask = Wide(m.mask), signBit = m.isSigned ? Wide(1) << (m.stored - 1) : 0;
@@ -290,7 +301,8 @@ bool convertToInt16Fast(const Raw* src, std::size_t n, const ValueMapping& m, co
     out[i] = std::int16_t((v & ~padMask) | (Wide(kInt16Padding) & padMask));
     minimum = std::min(minimum, (v & ~padMask) | (std::numeric_limits<Wide>::max() & padMask));
   }
-  if (minimum != std::numeric_limits<Wide>::max()) stats.minimum = std::min(stats.minimum, float(minimum));
+  if (minimum != std::numeric_limits<Wide>::max())
+    stats.minimum = std::min(stats.minimum, float(minimum));
   stats.padding = stats.padding || padded != 0;
   stats.fits = stats.fits && bad == 0;
   return true;
@@ -300,21 +312,28 @@ template <typename Raw, typename Out>
 void convertTyped(const Raw* src, std::size_t n, const ValueMapping& m, const VoxelWriter<Out>& w, Out* out,
                   FrameStats& stats) {
   if constexpr (std::is_same_v<Out, std::int16_t> && sizeof(Raw) <= 2) {
-    if (convertToInt16Fast(src, n, m, w, out, stats)) return;
+    if (convertToInt16Fast(src, n, m, w, out, stats))
+      return;
   }
   if (m.stored == int(8 * sizeof(Raw))) { // no masking / sign extension needed
     if (m.isSigned)
-      convertValues(n, m, w, [src](std::size_t i) { return long(std::make_signed_t<Raw>(src[i])); }, out, stats);
+      convertValues(
+          n, m, w, [src](std::size_t i) { return long(std::make_signed_t<Raw>(src[i])); }, out, stats);
     else
-      convertValues(n, m, w, [src](std::size_t i) { return long(src[i]); }, out, stats);
+      convertValues(
+          n, m, w, [src](std::size_t i) { return long(src[i]); }, out, stats);
     return;
   }
-  convertValues(n, m, w, [src, &m](std::size_t i) {
-    const unsigned long long raw = static_cast<unsigned long long>(src[i]) & m.mask;
-    long value = static_cast<long>(raw);
-    if (m.isSigned && (raw >> (m.stored - 1)) & 1ull) value -= static_cast<long>(1ll << m.stored);
-    return value;
-  }, out, stats);
+  convertValues(
+      n, m, w,
+      [src, &m](std::size_t i) {
+        const unsigned long long raw = static_cast<unsigned long long>(src[i]) & m.mask;
+        long value = static_cast<long>(raw);
+        if (m.isSigned && (raw >> (m.stored - 1)) & 1ull)
+          value -= static_cast<long>(1ll << m.stored);
+        return value;
+      },
+      out, stats);
 }
 
 /// Rescaled values of one frame into `out` (rows × columns): float with padding NaN, or int16
@@ -334,7 +353,8 @@ void convertFrame(const DicomInstance& inst, const PixelBytes& px, int frame, bo
   } else if (m.bytesPer == 4 && reinterpret_cast<std::uintptr_t>(base) % alignof(std::uint32_t) == 0) {
     convertTyped(reinterpret_cast<const std::uint32_t*>(base), perFrame, m, w, out, stats);
   } else {
-    convertValues(perFrame, m, w, [base, &m](std::size_t i) { return m.storedValue(base, i); }, out, stats);
+    convertValues(
+        perFrame, m, w, [base, &m](std::size_t i) { return m.storedValue(base, i); }, out, stats);
   }
 }
 
@@ -355,29 +375,36 @@ std::vector<FrameStats> decodeStack(const DicomSeries& series, const DecodeItems
     std::vector<char> scratch; // one read buffer per thread, reused from file to file
     for (;;) {
       const std::size_t item = next.fetch_add(1);
-      if (item >= items.size()) return;
+      if (item >= items.size())
+        return;
       try {
         const DicomInstance& inst = series.instances[items[item].first];
         PixelBytes px = decodePixelBytes(inst, &scratch);
         for (const auto& [frame, k] : items[item].second)
           convertFrame(inst, px, frame, paddingPossible, stack + k * perSlice, itemStats[item]);
         scratch = std::move(px.owned);
-        if (!itemStats[item].fits) next.store(items.size()); // int16 does not fit: the caller falls back to float
+        if (!itemStats[item].fits)
+          next.store(items.size()); // int16 does not fit: the caller falls back to float
       } catch (...) {
         std::lock_guard<std::mutex> lock(errorMutex);
-        if (!firstError) firstError = std::current_exception();
+        if (!firstError)
+          firstError = std::current_exception();
         next.store(items.size());
       }
       const std::size_t finished = done.fetch_add(1) + 1;
-      if (reports && progress.active()) progress.report(0.9 * double(finished) / double(items.size()), "decoding DICOM slices");
+      if (reports && progress.active())
+        progress.report(0.9 * double(finished) / double(items.size()), "decoding DICOM slices");
     }
   };
   const unsigned count = std::max(1u, std::min<unsigned>(threads, unsigned(items.size())));
   std::vector<std::thread> pool;
-  for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker, false);
+  for (unsigned t = 1; t < count; ++t)
+    pool.emplace_back(worker, false);
   worker(true);
-  for (auto& t : pool) t.join();
-  if (firstError) std::rethrow_exception(firstError);
+  for (auto& t : pool)
+    t.join();
+  if (firstError)
+    std::rethrow_exception(firstError);
   return itemStats;
 }
 
@@ -389,7 +416,8 @@ std::pair<float, bool> seriesMinimum(const std::vector<FrameStats>& itemStats) {
     minimum = std::min(minimum, st.minimum);
     anyPadding = anyPadding || st.padding;
   }
-  if (!std::isfinite(minimum)) minimum = 0.0f;
+  if (!std::isfinite(minimum))
+    minimum = 0.0f;
   return {minimum, anyPadding};
 }
 
@@ -429,11 +457,13 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
   out.modality = series.first().modality;
   out.seriesDescription = series.first().seriesDescription;
   out.tiltDeg = g.tilted() ? g.tiltDeg : 0.0;
-  if (!series.specialKind.empty()) out.warnings.push_back("series is a " + series.specialKind + ", not a diagnostic volume");
+  if (!series.specialKind.empty())
+    out.warnings.push_back("series is a " + series.specialKind + ", not a diagnostic volume");
 
   if ((g.unevenSpacing || !g.gaps.empty()) && options.unevenSpacing == SpacingHandling::Refuse) {
     std::string details;
-    for (const std::string& w : g.warnings) details += "; " + w;
+    for (const std::string& w : g.warnings)
+      details += "; " + w;
     throw DicomError(fmt::format("series {} (first file '{}'): expected evenly spaced slices, found{}", series.id,
                                  series.first().path.string(), details));
   }
@@ -460,7 +490,8 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
   auto ippOf = [&](std::size_t k) { return g.imagePositions[k]; };
   const double axisDotNormal = dot(axis, g.normal);
   std::vector<double> e(n); // distance of each slice plane from the first along `axis`
-  for (std::size_t k = 0; k < n; ++k) e[k] = dot(ippOf(k) - origin, g.normal) / axisDotNormal;
+  for (std::size_t k = 0; k < n; ++k)
+    e[k] = dot(ippOf(k) - origin, g.normal) / axisDotNormal;
 
   const bool uneven = g.unevenSpacing || !g.gaps.empty();
   const bool resample = uneven || (g.tilted() && !keepShear);
@@ -473,16 +504,20 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
     geom.spacing.z = e[n - 1] / double(n - 1);
   } else {
     geom.spacing.z = f0.sliceThicknessMm.value_or(series.first().spacingBetweenSlicesMm.value_or(1.0));
-    if (!(geom.spacing.z > 0)) geom.spacing.z = 1.0;
+    if (!(geom.spacing.z > 0))
+      geom.spacing.z = 1.0;
   }
   if (keepShear) {
     out.warnings.push_back(fmt::format("kept sheared: the third direction column is the stacking direction, {:.2f} deg "
-                                       "off the slice normal (not orthogonal)", g.tiltDeg));
+                                       "off the slice normal (not orthogonal)",
+                                       g.tiltDeg));
   }
 
   auto finish = [&]() -> LoadedVolume {
-    for (const std::string& w : out.warnings) logWarning("{}: {}", series.id, w);
-    if (progress.active()) progress.report(1.0, "DICOM series loaded");
+    for (const std::string& w : out.warnings)
+      logWarning("{}: {}", series.id, w);
+    if (progress.active())
+      progress.report(1.0, "DICOM series loaded");
     return std::move(out);
   };
 
@@ -495,7 +530,8 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
       out.voxelStorageNote = "float: Rescale Slope/Intercept are not whole numbers";
     } else {
       bool paddingPossible = false;
-      for (const DicomInstance& inst : series.instances) paddingPossible = paddingPossible || inst.pixelPaddingValue.has_value();
+      for (const DicomInstance& inst : series.instances)
+        paddingPossible = paddingPossible || inst.pixelPaddingValue.has_value();
       geom.size = {cols, rows, n};
       Int16Volume stack;
       stack.geometry = geom;
@@ -529,7 +565,8 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
   out.paddingValue = minimum;
   if (anyPadding)
     for (float& v : stack)
-      if (std::isnan(v)) v = minimum;
+      if (std::isnan(v))
+        v = minimum;
 
   if (!resample) {
     geom.size = {cols, rows, n};
@@ -539,15 +576,16 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
     double step = geom.spacing.z;
     if (uneven) {
       step = std::numeric_limits<double>::infinity();
-      for (std::size_t k = 1; k < n; ++k) step = std::min(step, e[k] - e[k - 1]);
+      for (std::size_t k = 1; k < n; ++k)
+        step = std::min(step, e[k] - e[k - 1]);
     }
     // One odd tiny step (e.g. 0.02 mm) must not blow a 300-slice series up to 15000 slices: the
     // output holds at most max(4 × acquired slices, 256) slices; the step grows if needed.
     const std::size_t maxSlices = std::max<std::size_t>(4 * n, 256);
     if (e[n - 1] / step + 1.0 > double(maxSlices)) {
       step = e[n - 1] / double(maxSlices - 1);
-      out.warnings.push_back(fmt::format("resampling step enlarged to {:.3f} mm to keep the volume at {} slices", step,
-                                         maxSlices));
+      out.warnings.push_back(
+          fmt::format("resampling step enlarged to {:.3f} mm to keep the volume at {} slices", step, maxSlices));
     }
     const std::size_t m = std::size_t(std::floor(e[n - 1] / step + 1e-3)) + 1;
     geom.spacing.z = step;
@@ -583,8 +621,10 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
         double du = dot(q0, g.rowCosine) / g.pixelSpacingX;
         double dw = dot(q0, g.columnCosine) / g.pixelSpacingY;
         // Exact copies when a slice is shifted by whole pixels (or not at all).
-        if (std::abs(du - std::round(du)) < 1e-4) du = std::round(du);
-        if (std::abs(dw - std::round(dw)) < 1e-4) dw = std::round(dw);
+        if (std::abs(du - std::round(du)) < 1e-4)
+          du = std::round(du);
+        if (std::abs(dw - std::round(dw)) < 1e-4)
+          dw = std::round(dw);
         const long iu = long(std::floor(du)), iw = long(std::floor(dw));
         const float fu = float(du - double(iu)), fw = float(dw - double(iw));
         const float weight = float(c.weight);
@@ -594,7 +634,8 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
           float* row = dst + std::size_t(j) * cols;
           const long w0 = j + iw, w1 = fw > 0.0f ? w0 + 1 : w0;
           if (w0 < 0 || w1 >= R) {
-            for (long i = 0; i < C; ++i) row[i] += weight * minimum;
+            for (long i = 0; i < C; ++i)
+              row[i] += weight * minimum;
             continue;
           }
           const float* r0 = src + std::size_t(w0) * cols;
@@ -603,8 +644,10 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
           // the compiler vectorises it.
           const long step1 = fu > 0.0f ? 1 : 0;
           const long begin = std::clamp(-iu, 0L, C), end = std::clamp(C - iu - step1, begin, C);
-          for (long i = 0; i < begin; ++i) row[i] += weight * minimum;
-          for (long i = end; i < C; ++i) row[i] += weight * minimum;
+          for (long i = 0; i < begin; ++i)
+            row[i] += weight * minimum;
+          for (long i = end; i < C; ++i)
+            row[i] += weight * minimum;
           const float* a0 = r0 + iu;
           const float* a1 = r1 + iu;
           for (long i = begin; i < end; ++i) {
@@ -625,18 +668,24 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
     };
     std::atomic<std::size_t> nextSlice{0};
     auto resampleWorker = [&] {
-      for (std::size_t k = nextSlice.fetch_add(1); k < m; k = nextSlice.fetch_add(1)) resampleSlice(k);
+      for (std::size_t k = nextSlice.fetch_add(1); k < m; k = nextSlice.fetch_add(1))
+        resampleSlice(k);
     };
     const unsigned resampleThreads = std::max(1u, std::min<unsigned>(options.threads, unsigned(m)));
     std::vector<std::thread> resamplePool;
-    for (unsigned t = 1; t < resampleThreads; ++t) resamplePool.emplace_back(resampleWorker);
+    for (unsigned t = 1; t < resampleThreads; ++t)
+      resamplePool.emplace_back(resampleWorker);
     resampleWorker();
-    for (auto& t : resamplePool) t.join();
+    for (auto& t : resamplePool)
+      t.join();
     std::vector<std::string> reasons;
-    if (g.tilted() && !keepShear) reasons.push_back(fmt::format("gantry tilt {:.2f} deg", g.tiltDeg));
-    if (uneven) reasons.push_back("uneven spacing");
+    if (g.tilted() && !keepShear)
+      reasons.push_back(fmt::format("gantry tilt {:.2f} deg", g.tiltDeg));
+    if (uneven)
+      reasons.push_back("uneven spacing");
     std::string joined;
-    for (const auto& r : reasons) joined += (joined.empty() ? "" : " and ") + r;
+    for (const auto& r : reasons)
+      joined += (joined.empty() ? "" : " and ") + r;
     out.warnings.push_back(fmt::format("resampled for {}: {} acquired slices -> {} slices of {:.3f} mm (linear{})",
                                        joined, n, m, step, integralValues ? ", rounded to whole numbers" : ""));
   }

@@ -21,7 +21,8 @@ namespace {
 /// |normal · z|: 1 for axial slices.
 double axialness(const DicomSeries& s) {
   const auto& iop = s.frameOf(s.slices.front()).imageOrientationPatient;
-  if (!iop) return 0.0;
+  if (!iop)
+    return 0.0;
   const auto& o = *iop;
   return std::abs(normalized(cross(Vec3{o[0], o[1], o[2]}, Vec3{o[3], o[4], o[5]})).z);
 }
@@ -48,34 +49,42 @@ std::optional<std::string> damagedFilesWarning(const std::filesystem::path& fold
 
 std::string listSeries(const std::vector<DicomSeries>& series) {
   std::string text;
-  for (const DicomSeries& s : series) text += "\n  " + s.summary();
+  for (const DicomSeries& s : series)
+    text += "\n  " + s.summary();
   return text;
 }
 
 } // namespace
 
 const DicomSeries& selectDicomSeries(const std::vector<DicomSeries>& series, const std::string& requested) {
-  if (series.empty()) throw InputError("no DICOM image series to choose from");
+  if (series.empty())
+    throw InputError("no DICOM image series to choose from");
   if (!requested.empty()) {
     for (const DicomSeries& s : series)
-      if (s.id == requested) return s;
+      if (s.id == requested)
+        return s;
     // splitDicomSeries puts the main part of a UID first, so the first match is the one wanted.
     for (const DicomSeries& s : series)
-      if (s.seriesInstanceUid == requested) return s;
+      if (s.seriesInstanceUid == requested)
+        return s;
     throw InputError(fmt::format("series '{}' not found; the folder holds:{}", requested, listSeries(series)));
   }
   const DicomSeries* best = &series.front();
   auto better = [](const DicomSeries& a, const DicomSeries& b) {
     const bool sa = a.specialKind.empty(), sb = b.specialKind.empty();
-    if (sa != sb) return sa;
+    if (sa != sb)
+      return sa;
     const std::size_t na = a.distinctPositionCount(), nb = b.distinctPositionCount();
-    if (na != nb) return na > nb;
+    if (na != nb)
+      return na > nb;
     const bool aa = axialness(a) > 0.8, ab = axialness(b) > 0.8;
-    if (aa != ab) return aa;
+    if (aa != ab)
+      return aa;
     return false;
   };
   for (const DicomSeries& s : series)
-    if (better(s, *best)) best = &s;
+    if (better(s, *best))
+      best = &s;
   return *best;
 }
 
@@ -96,7 +105,8 @@ LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& op
   const DicomScanResult scan = scanDicomFolder(path, progress.sub(0.0, 0.2));
   if (scan.instances.empty()) {
     std::string reasons;
-    for (std::size_t i = 0; i < scan.skipped.size() && i < 5; ++i) reasons += "\n  " + scan.skipped[i].reason;
+    for (std::size_t i = 0; i < scan.skipped.size() && i < 5; ++i)
+      reasons += "\n  " + scan.skipped[i].reason;
     throw InputError(fmt::format("'{}': expected DICOM images, found none among {} files{}", path.string(),
                                  scan.skipped.size(), reasons));
   }
@@ -107,9 +117,11 @@ LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& op
     logWarning("{}", *damaged);
     out.warnings.push_back(*damaged);
   }
-  for (const SkippedFile& s : scan.skipped) out.skippedFiles.push_back(s.path.string() + ": " + s.reason);
+  for (const SkippedFile& s : scan.skipped)
+    out.skippedFiles.push_back(s.path.string() + ": " + s.reason);
   for (const DicomSeries& s : series)
-    if (&s != &chosen) out.otherSeries.push_back(s.summary());
+    if (&s != &chosen)
+      out.otherSeries.push_back(s.summary());
   return out;
 }
 

@@ -18,7 +18,7 @@ TEST(ConvertCommand, GeTiltedCtBecomesNiftiWithSidecar) {
   const fs::path out = dir / "ge.nii"; // uncompressed: fast
   const auto r = test::runProcess({"lesionkit", "convert", ge.string(), "-o", out.string()});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_NE(r.err.find("gantry tilt"), std::string::npos) << r.err; // warnings reach the log
+  EXPECT_NE(r.err.find("gantry tilt"), std::string::npos) << r.err;                        // warnings reach the log
   EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"ge.json", "ge.nii"})); // no temporaries left
 
   std::ifstream in(dir / "ge.json");

@@ -30,20 +30,23 @@ std::vector<double> jsonIop(const fs::path& json) {
   std::ifstream in(json);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto at = text.find("\"ImageOrientationPatientDICOM\"");
-  if (at == std::string::npos) return {};
+  if (at == std::string::npos)
+    return {};
   const auto open = text.find('[', at), close = text.find(']', at);
   std::vector<double> values;
   std::string inner = text.substr(open + 1, close - open - 1);
   std::replace(inner.begin(), inner.end(), ',', ' ');
   std::istringstream s(inner);
   double v;
-  while (s >> v) values.push_back(v);
+  while (s >> v)
+    values.push_back(v);
   return values;
 }
 
 long maxAbsDifference(const std::vector<long>& a, const std::vector<long>& b) {
   long worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::labs(a[i] - b[i]));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::labs(a[i] - b[i]));
   return worst;
 }
 
@@ -78,7 +81,8 @@ TEST(DicomRealData, GeHeadCtGantryTiltAndUnevenStepsAreReported) {
   EXPECT_NEAR(v.tiltDeg, 18.5, 0.05);
   EXPECT_TRUE(v.resampled);
   const auto has = [&](const std::string& needle) {
-    return std::any_of(v.warnings.begin(), v.warnings.end(), [&](const std::string& w) { return w.find(needle) != std::string::npos; });
+    return std::any_of(v.warnings.begin(), v.warnings.end(),
+                       [&](const std::string& w) { return w.find(needle) != std::string::npos; });
   };
   EXPECT_TRUE(has("gantry tilt: slices are stacked 18.50 deg"));
   EXPECT_TRUE(has("uneven slice spacing: steps from 1.08"));
@@ -124,7 +128,8 @@ TEST(DicomRealData, Wg04LosslessCodecsAreBitIdenticalAndLossyWithinTolerance) {
       const std::vector<float> a = decodeDicomFrame(h), b = decodeDicomFrame(refHeader);
       std::size_t mismatches = 0;
       for (std::size_t i = 0; i < a.size(); ++i)
-        if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) ++mismatches;
+        if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))))
+          ++mismatches;
       EXPECT_EQ(mismatches, 0u) << h.path;
     }
     // JPEG-LS near-lossless guarantees |error| <= NEAR; measured 4 on all three NEMA files.
@@ -200,7 +205,8 @@ TEST(DicomRealData, DcmQaTsEveryTransferSyntaxDecodesTheSamePixelsAndDuplicatesA
   for (const DicomInstance& d : scan.instances) {
     syntaxes.insert(d.transferSyntaxUid);
     const std::vector<long> values = decodeDicomFrameStoredValues(d);
-    if (reference.empty()) reference = values;
+    if (reference.empty())
+      reference = values;
     EXPECT_EQ(values, reference) << d.path << " (" << d.transferSyntaxUid << ")";
   }
   // explicit/implicit LE, big endian, RLE, JPEG lossless (2 flavours), JPEG-LS, JPEG 2000.
@@ -217,7 +223,8 @@ TEST(DicomRealData, EveryPydicomTestFileIsReadOrRejectedNamingTheFile) {
   LESIONKIT_REQUIRE_TEST_DATA(root, "robyoung+dicom-test-files/data/pydicom");
   std::vector<std::string> loaded, refused;
   for (const auto& entry : fs::directory_iterator(root)) {
-    if (entry.path().extension() != ".dcm") continue;
+    if (entry.path().extension() != ".dcm")
+      continue;
     const std::string name = entry.path().filename().string();
     try {
       const LoadedVolume v = loadVolume(entry.path());
@@ -235,10 +242,10 @@ TEST(DicomRealData, EveryPydicomTestFileIsReadOrRejectedNamingTheFile) {
   RecordProperty("pydicom_refused", std::to_string(refused.size()));
   // Files every DICOM reader must handle: explicit/implicit/big endian, deflate, RLE, JPEG
   // lossless/lossy, JPEG-LS, padding, and the Enhanced CT multiframe.
-  for (const std::string must : {"CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
-                                 "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_padded.dcm",
-                                 "JPEG-LL.dcm", "JPEG-lossy.dcm", "image_dfl.dcm", "eCT_Supplemental.dcm",
-                                 "JPEG2000.dcm", "MR_small_jp2klossless.dcm"}) {
+  for (const std::string must :
+       {"CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "MR_small_RLE.dcm",
+        "MR_small_jpeg_ls_lossless.dcm", "MR_small_padded.dcm", "JPEG-LL.dcm", "JPEG-lossy.dcm", "image_dfl.dcm",
+        "eCT_Supplemental.dcm", "JPEG2000.dcm", "MR_small_jp2klossless.dcm"}) {
     EXPECT_TRUE(std::binary_search(loaded.begin(), loaded.end(), must)) << must << " was refused";
   }
   for (const std::string bad : {"MR_truncated.dcm", "ExplVR_BigEnd.dcm" /* RGB */}) {
@@ -296,10 +303,12 @@ TEST(DicomRealData, FragmentedJpegLosslessAndJpeg2000MatchDcm2niixVoxelForVoxel)
         for (std::size_t i = 0; i < g.size[0]; ++i) {
           const Vec3 idx = ref.geometry.pointToIndex(g.indexToPoint(i, j, k));
           const Vec3 rounded{std::round(idx.x), std::round(idx.y), std::round(idx.z)};
-          worstOffGrid = std::max(worstOffGrid, norm(ref.geometry.indexToPoint(idx) - ref.geometry.indexToPoint(rounded)));
+          worstOffGrid =
+              std::max(worstOffGrid, norm(ref.geometry.indexToPoint(idx) - ref.geometry.indexToPoint(rounded)));
           ASSERT_TRUE(ref.geometry.containsIndex(long(rounded.x), long(rounded.y), long(rounded.z)));
           ++compared;
-          if (ref.at(std::size_t(rounded.x), std::size_t(rounded.y), std::size_t(rounded.z)) != v.volume.at(i, j, k)) ++different;
+          if (ref.at(std::size_t(rounded.x), std::size_t(rounded.y), std::size_t(rounded.z)) != v.volume.at(i, j, k))
+            ++different;
         }
     RecordProperty("frag_" + series + "_worst_off_grid_mm", std::to_string(worstOffGrid));
     // dcm2niix stores one mean step over all 96 slices (2.0001068 mm, float32), so slices 45..50
@@ -340,7 +349,11 @@ TEST(DicomRealData, EnhancedMrFramesSplitByFrameTypeAndMatchDcm2niixGeometry) {
         ASSERT_TRUE(ref.geometry.containsIndex(long(r.x), long(r.y), long(r.z))) << i << "," << j << "," << k;
         worstOffGrid = std::max(worstOffGrid, norm(ref.geometry.indexToPoint(idx) - ref.geometry.indexToPoint(r)));
         const double a = v.volume.at(i, j, k), b = ref.at(std::size_t(r.x), std::size_t(r.y), std::size_t(r.z));
-        sx += a; sy += b; sxx += a * a; syy += b * b; sxy += a * b;
+        sx += a;
+        sy += b;
+        sxx += a * a;
+        syy += b * b;
+        sxy += a * b;
         ++count;
       }
   const double n = double(count);
@@ -353,5 +366,6 @@ TEST(DicomRealData, EnhancedMrFramesSplitByFrameTypeAndMatchDcm2niixGeometry) {
   // Siemens XA10: four files, one time point each, same positions: four series, not stacked.
   const auto siemens = splitDicomSeries(scanDicomFolder(root / "In" / "Siemens").instances);
   ASSERT_EQ(siemens.size(), 4u);
-  for (const DicomSeries& s : siemens) EXPECT_EQ(s.distinctPositionCount(), 6u);
+  for (const DicomSeries& s : siemens)
+    EXPECT_EQ(s.distinctPositionCount(), 6u);
 }

@@ -65,12 +65,15 @@ void writeSlice(const fs::path& path, const SliceSpec& s) {
   ds->putAndInsertString(DCM_PatientID, "SYNTH01");
   ds->putAndInsertString(DCM_ImageType, s.imageType.c_str());
   ds->putAndInsertString(DCM_InstanceNumber, std::to_string(s.instanceNumber).c_str());
-  if (s.echo) ds->putAndInsertString(DCM_EchoNumbers, std::to_string(*s.echo).c_str());
-  if (s.acquisition) ds->putAndInsertString(DCM_AcquisitionNumber, std::to_string(*s.acquisition).c_str());
+  if (s.echo)
+    ds->putAndInsertString(DCM_EchoNumbers, std::to_string(*s.echo).c_str());
+  if (s.acquisition)
+    ds->putAndInsertString(DCM_AcquisitionNumber, std::to_string(*s.acquisition).c_str());
   const std::string ipp = fmt::format("{:.6f}\\{:.6f}\\{:.6f}", s.ipp.x, s.ipp.y, s.ipp.z);
   ds->putAndInsertString(DCM_ImagePositionPatient, ipp.c_str());
   const auto& o = s.iop;
-  const std::string iop = fmt::format("{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}", o[0], o[1], o[2], o[3], o[4], o[5]);
+  const std::string iop =
+      fmt::format("{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}", o[0], o[1], o[2], o[3], o[4], o[5]);
   ds->putAndInsertString(DCM_ImageOrientationPatient, iop.c_str());
   ds->putAndInsertString(DCM_PixelSpacing, fmt::format("{:.8f}\\{:.8f}", s.rowSpacing, s.columnSpacing).c_str());
   ds->putAndInsertString(DCM_SliceThickness, "99"); // deliberately wrong: spacing must come from positions
@@ -84,22 +87,30 @@ void writeSlice(const fs::path& path, const SliceSpec& s) {
   ds->putAndInsertUint16(DCM_BitsStored, 16);
   ds->putAndInsertUint16(DCM_HighBit, 15);
   ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
-  if (s.paddingStored) ds->putAndInsertUint16(DCM_PixelPaddingValue, Uint16(*s.paddingStored));
-  if (s.gantryTiltTag) ds->putAndInsertString(DCM_GantryDetectorTilt, fmt::format("{}", *s.gantryTiltTag).c_str());
+  if (s.paddingStored)
+    ds->putAndInsertUint16(DCM_PixelPaddingValue, Uint16(*s.paddingStored));
+  if (s.gantryTiltTag)
+    ds->putAndInsertString(DCM_GantryDetectorTilt, fmt::format("{}", *s.gantryTiltTag).c_str());
   std::vector<Uint16> pixels(std::size_t(s.rows * s.columns));
   for (int j = 0; j < s.rows; ++j)
-    for (int i = 0; i < s.columns; ++i) pixels[std::size_t(j * s.columns + i)] = Uint16(1024 + 1000 * s.tag + 10 * j + i);
-  if (s.paddingStored) pixels[0] = Uint16(*s.paddingStored);
-  if (s.lastPixelStored) pixels.back() = Uint16(*s.lastPixelStored);
+    for (int i = 0; i < s.columns; ++i)
+      pixels[std::size_t(j * s.columns + i)] = Uint16(1024 + 1000 * s.tag + 10 * j + i);
+  if (s.paddingStored)
+    pixels[0] = Uint16(*s.paddingStored);
+  if (s.lastPixelStored)
+    pixels.back() = Uint16(*s.lastPixelStored);
   ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
   const OFCondition status = file.saveFile(path.c_str(), EXS_LittleEndianExplicit);
   ASSERT_TRUE(status.good()) << status.text();
 }
 
-double expectedHu(int tag, std::size_t row, std::size_t column) { return 1000.0 * tag + 10.0 * double(row) + double(column); }
+double expectedHu(int tag, std::size_t row, std::size_t column) {
+  return 1000.0 * tag + 10.0 * double(row) + double(column);
+}
 
 /// Five axial slices 2.5 mm apart, written in shuffled file/instance order.
-void writeAxialStack(const fs::path& dir, const std::vector<double>& zs, const std::array<double, 6>& iop = {1, 0, 0, 0, 1, 0}) {
+void writeAxialStack(const fs::path& dir, const std::vector<double>& zs,
+                     const std::array<double, 6>& iop = {1, 0, 0, 0, 1, 0}) {
   const std::vector<int> shuffled = {3, 0, 4, 1, 2, 5, 6, 7};
   for (std::size_t n = 0; n < zs.size(); ++n) {
     const std::size_t k = std::size_t(shuffled[n % shuffled.size()]) % zs.size();
@@ -123,7 +134,8 @@ TEST(DicomScan, ReadsHeaderFieldsAndSkipsNonDicomFiles) {
   const DicomScanResult scan = scanDicomFolder(dir.path());
   ASSERT_EQ(scan.instances.size(), 3u);
   ASSERT_EQ(scan.skipped.size(), 2u);
-  for (const SkippedFile& s : scan.skipped) EXPECT_NE(s.reason.find(s.path.string()), std::string::npos) << s.reason;
+  for (const SkippedFile& s : scan.skipped)
+    EXPECT_NE(s.reason.find(s.path.string()), std::string::npos) << s.reason;
   const DicomInstance& d = scan.instances.front();
   EXPECT_EQ(d.modality, "CT");
   EXPECT_EQ(d.patientId, "SYNTH01");
@@ -176,7 +188,8 @@ TEST(DicomSeries, OrdersSlicesByPositionNotInstanceNumberAndSkipsTheLocalizer) {
   const std::vector<int> tagAtK = {1, 3, 4, 0, 2};
   for (std::size_t k = 0; k < 5; ++k)
     for (std::size_t j = 0; j < 4; ++j)
-      for (std::size_t i = 0; i < 5; ++i) ASSERT_FLOAT_EQ(v.volume.at(i, j, k), float(expectedHu(tagAtK[k], j, i)));
+      for (std::size_t i = 0; i < 5; ++i)
+        ASSERT_FLOAT_EQ(v.volume.at(i, j, k), float(expectedHu(tagAtK[k], j, i)));
 }
 
 TEST(DicomSeries, NormalPointingFeetFirstStartsAtTheHighestSlice) {
@@ -241,8 +254,8 @@ TEST(DicomSeries, EchoesAndRepeatedAcquisitionsSplitButPerSliceAcquisitionNumber
     ids.push_back(s.id);
     EXPECT_TRUE(s.duplicatePositions.empty()) << s.summary();
   }
-  EXPECT_EQ(ids, (std::vector<std::string>{"1.2.3.ct", "1.2.3.echo", "1.2.3.echo#2", "1.2.3.repeat",
-                                           "1.2.3.repeat#2", "1.2.3.sc"}));
+  EXPECT_EQ(ids, (std::vector<std::string>{"1.2.3.ct", "1.2.3.echo", "1.2.3.echo#2", "1.2.3.repeat", "1.2.3.repeat#2",
+                                           "1.2.3.sc"}));
   EXPECT_EQ(series[0].slices.size(), 4u);
   EXPECT_NE(series[2].splitReason.find("echo 2"), std::string::npos) << series[2].splitReason;
   EXPECT_NE(series[4].splitReason.find("acquisition 2"), std::string::npos) << series[4].splitReason;
@@ -441,7 +454,8 @@ TEST(DicomSeries, Int16StorageHoldsTheFloatValuesExactlyOrFallsBackSayingWhy) {
     for (int k = 0; k < 2; ++k) {
       SliceSpec s;
       s.ipp = {0, 0, 1.0 * k};
-      if (k == 1) s.lastPixelStored = 65535;
+      if (k == 1)
+        s.lastPixelStored = 65535;
       writeSlice(dir / fmt::format("o{}.dcm", k), s);
     }
     const LoadedVolume i = loadVolume(dir.path(), asInt16);
@@ -478,7 +492,8 @@ TEST(DicomScan, GzippedFilesAreReadInMemory) {
   writeAxialStack(dir.path(), {0.0, 2.5});
   // Compress one slice to .dcm.gz.
   fs::path plain;
-  for (const auto& e : fs::directory_iterator(dir.path())) plain = e.path();
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    plain = e.path();
   ASSERT_EQ(plain.extension(), ".dcm");
   std::ifstream in(plain, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -493,7 +508,8 @@ TEST(DicomScan, GzippedFilesAreReadInMemory) {
   ASSERT_EQ(scan.instances.size(), 2u);
   ASSERT_EQ(scan.skipped.size(), 1u);
   EXPECT_NE(scan.skipped[0].reason.find("broken.dcm.gz"), std::string::npos);
-  const auto gzIt = std::find_if(scan.instances.begin(), scan.instances.end(), [](const DicomInstance& d) { return d.gzipped; });
+  const auto gzIt =
+      std::find_if(scan.instances.begin(), scan.instances.end(), [](const DicomInstance& d) { return d.gzipped; });
   ASSERT_NE(gzIt, scan.instances.end());
   const std::vector<float> pixels = decodeDicomFrame(*gzIt);
   ASSERT_EQ(pixels.size(), 20u);
@@ -525,7 +541,8 @@ TEST(DicomLoader, VolumeFilesAndBadPathsGoThroughTheSameEntryPoint) {
 }
 
 TEST(DicomScan, DicomdirReferencesToMissingFilesAreListedAndTheImagesStillLoad) {
-  if (std::system("command -v dcmmkdir > /dev/null 2>&1") != 0) GTEST_SKIP() << "dcmmkdir (Debian dcmtk) not installed";
+  if (std::system("command -v dcmmkdir > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "dcmmkdir (Debian dcmtk) not installed";
   test::ScratchFolder dir;
   fs::create_directories(dir / "IMAGES");
   const std::vector<double> zs{0.0, 2.5, 5.0, 7.5, 10.0};
@@ -559,7 +576,7 @@ TEST(DicomScan, DicomdirReferencesToMissingFilesAreListedAndTheImagesStillLoad) 
   // The images still load, the gap where IM2 was reported and filled.
   const LoadedVolume loaded = loadVolume(dir.path());
   EXPECT_EQ(loaded.volume.geometry.size[2], 5u);
-  EXPECT_TRUE(std::any_of(loaded.warnings.begin(), loaded.warnings.end(),
-                          [](const std::string& w) { return w.find("missing") != std::string::npos || w.find("gap") != std::string::npos; }))
-      << "no warning about the missing slice";
+  EXPECT_TRUE(std::any_of(loaded.warnings.begin(), loaded.warnings.end(), [](const std::string& w) {
+    return w.find("missing") != std::string::npos || w.find("gap") != std::string::npos;
+  })) << "no warning about the missing slice";
 }

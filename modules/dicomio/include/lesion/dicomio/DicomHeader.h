@@ -17,17 +17,18 @@ namespace lesion::dicomio {
 /// Position, orientation and value transform of one frame. Classic single-frame images have
 /// one; Enhanced multiframe objects one per frame (from the per-frame / shared functional groups).
 struct DicomFrameGeometry {
-  std::optional<Vec3> imagePositionPatient{};                   ///< (0020,0032), LPS mm
+  std::optional<Vec3> imagePositionPatient{};                     ///< (0020,0032), LPS mm
   std::optional<std::array<double, 6>> imageOrientationPatient{}; ///< (0020,0037) row\column cosines
-  std::optional<std::array<double, 2>> pixelSpacing{}; ///< (0028,0030) as in DICOM: row spacing (between rows), column spacing
+  std::optional<std::array<double, 2>>
+      pixelSpacing{}; ///< (0028,0030) as in DICOM: row spacing (between rows), column spacing
   std::optional<double> sliceThicknessMm{};
   double rescaleSlope{1.0};
   double rescaleIntercept{0.0};
   // Enhanced objects only (functional groups): what tells the frames of one file apart.
-  std::string frameType{};                   ///< Frame Type (0008,9007), values joined by '\\'
+  std::string frameType{};                     ///< Frame Type (0008,9007), values joined by '\\'
   std::optional<double> effectiveEchoTimeMs{}; ///< MR Echo Sequence (0018,9082)
   std::optional<long> temporalPositionIndex{}; ///< Frame Content (0020,9128)
-  std::string stackId{};                     ///< Frame Content (0020,9056)
+  std::string stackId{};                       ///< Frame Content (0020,9056)
 };
 
 /// The header of one DICOM instance (file), as read from the file.

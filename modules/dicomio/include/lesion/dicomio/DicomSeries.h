@@ -74,23 +74,23 @@ struct SliceGap {
 /// Geometry of a slice stack derived from Image Position/Orientation only (never from Slice
 /// Thickness or Instance Number).
 struct SliceStackGeometry {
-  Vec3 rowCosine{};       ///< IOP first triplet: direction of increasing column index
-  Vec3 columnCosine{};    ///< IOP second triplet: direction of increasing row index
-  Vec3 normal{};          ///< rowCosine × columnCosine
-  Vec3 stackDirection{};  ///< unit vector from the first to the last Image Position
+  Vec3 rowCosine{};          ///< IOP first triplet: direction of increasing column index
+  Vec3 columnCosine{};       ///< IOP second triplet: direction of increasing row index
+  Vec3 normal{};             ///< rowCosine × columnCosine
+  Vec3 stackDirection{};     ///< unit vector from the first to the last Image Position
   double pixelSpacingX{1.0}; ///< between columns (DICOM PixelSpacing[1])
   double pixelSpacingY{1.0}; ///< between rows (DICOM PixelSpacing[0])
   std::size_t columns{0};
   std::size_t rows{0};
-  std::vector<std::size_t> order{};  ///< indices into DicomSeries::slices, sorted along the normal, duplicates removed
-  std::vector<double> positionsMm{}; ///< position of each ordered slice along the normal
+  std::vector<std::size_t> order{};   ///< indices into DicomSeries::slices, sorted along the normal, duplicates removed
+  std::vector<double> positionsMm{};  ///< position of each ordered slice along the normal
   std::vector<Vec3> imagePositions{}; ///< Image Position of each ordered slice (LPS mm)
-  double tiltDeg{0.0};    ///< angle between the normal and the stacking direction
+  double tiltDeg{0.0};                ///< angle between the normal and the stacking direction
   double minStepMm{0.0};
   double maxStepMm{0.0};
   double medianStepMm{0.0};
-  bool unevenSpacing{false}; ///< steps differ by more than the tolerance (gaps included)
-  std::vector<SliceGap> gaps{}; ///< steps close to a whole multiple (>= 2) of the median step
+  bool unevenSpacing{false};           ///< steps differ by more than the tolerance (gaps included)
+  std::vector<SliceGap> gaps{};        ///< steps close to a whole multiple (>= 2) of the median step
   std::vector<std::string> warnings{}; ///< tilt, uneven steps, gaps, duplicates in words
 
   [[nodiscard]] bool tilted() const { return tiltDeg > 0.05; }

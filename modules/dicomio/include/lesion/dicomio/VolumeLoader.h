@@ -50,23 +50,23 @@ struct LoadOptions {
 };
 
 struct LoadedVolume {
-  Volume volume;                 ///< float voxels; empty when the voxels are in volumeInt16
-  Int16Volume volumeInt16{};     ///< VoxelStorage::Int16WhenExact only: the voxels when they fit int16 exactly
+  Volume volume;                  ///< float voxels; empty when the voxels are in volumeInt16
+  Int16Volume volumeInt16{};      ///< VoxelStorage::Int16WhenExact only: the voxels when they fit int16 exactly
   std::string voxelStorageNote{}; ///< VoxelStorage::Int16WhenExact only: why the voxels stayed float
   /// The int16 voxels are in LoadOptions::int16Destination's buffer; volumeInt16 holds only the geometry.
   bool int16InDestination{false};
-  std::vector<std::string> warnings{};   ///< tilt, uneven spacing, gaps, ... in words
-  std::string seriesInstanceUid{};       ///< empty for NRRD/NIfTI input
+  std::vector<std::string> warnings{};        ///< tilt, uneven spacing, gaps, ... in words
+  std::string seriesInstanceUid{};            ///< empty for NRRD/NIfTI input
   std::vector<std::string> sopInstanceUids{}; ///< per acquired slice, in stack order (DICOM input)
   // DICOM input only:
-  std::string seriesId{};        ///< part id when a SeriesInstanceUID was split ("UID#2")
+  std::string seriesId{}; ///< part id when a SeriesInstanceUID was split ("UID#2")
   std::string studyInstanceUid{};
   std::string frameOfReferenceUid{};
   std::string modality{};
   std::string seriesDescription{};
-  double tiltDeg{0.0};           ///< measured gantry tilt (0 when none)
-  bool resampled{false};         ///< voxels were interpolated (tilt or uneven spacing)
-  float paddingValue{0.0f};      ///< value given to padding and outside-the-scan voxels
+  double tiltDeg{0.0};                     ///< measured gantry tilt (0 when none)
+  bool resampled{false};                   ///< voxels were interpolated (tilt or uneven spacing)
+  float paddingValue{0.0f};                ///< value given to padding and outside-the-scan voxels
   std::vector<std::string> skippedFiles{}; ///< files of the folder that were not DICOM images, with reasons
   std::vector<std::string> otherSeries{};  ///< summaries of the series not loaded
 

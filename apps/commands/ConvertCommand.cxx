@@ -67,6 +67,14 @@ nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem
   return j;
 }
 
+dicomio::SpacingHandling spacingHandling(const std::string& choice) {
+  if (choice == "refuse")
+    return dicomio::SpacingHandling::Refuse;
+  if (choice == "resample-across-gaps")
+    return dicomio::SpacingHandling::ResampleAcrossWideGaps;
+  return dicomio::SpacingHandling::Resample;
+}
+
 } // namespace
 
 cli::Command convertCommand() {
@@ -78,10 +86,12 @@ cli::Command convertCommand() {
   c.summary = "convert a DICOM series to NRRD/NIfTI with a JSON sidecar";
   c.description =
       "Scans a DICOM folder (recursively, .dcm.gz included), splits it into series the way dcm2niix does, "
-      "loads the requested or the best series (most slices, axial, not a localizer) in Hounsfield units and "
+      "loads the requested series, or the only one that forms a volume (several volumes: refused, listed, "
+      "until --series chooses), in Hounsfield units and "
       "writes it with a JSON sidecar (geometry in LPS mm, warnings, source UIDs) next to the output. Slice "
       "order and spacing come from Image Position along the slice normal; gantry tilt and uneven spacing or "
-      "missing slices are reported and resampled unless asked otherwise. Whole-number values (plain CT) are "
+      "missing slices are reported and resampled unless asked otherwise (a gap wider than 4 x the usual step and "
+      "10 mm is refused unless --uneven-spacing resample-across-gaps). Whole-number values (plain CT) are "
       "written as int16, others as float32; the sidecar's voxelType says which (and voxelTypeNote why float).";
   c.examples = {"lesionkit convert study/CT -o ct.nrrd",
                 "lesionkit convert study/CT -o ct.nii.gz --series 1.2.840.113619.2.55.3 --tilt keep-sheared"};
@@ -94,7 +104,9 @@ cli::Command convertCommand() {
       .asRequired()
       .withExtensions(".nrrd,.nii.gz,.nii");
   c.add({"series", ParameterType::String, "Series",
-         "SeriesInstanceUID (or split part id UID#2) to convert; default: the best series", Channel::Input});
+         "SeriesInstanceUID (or split part id UID#2) to convert; default: the folder's only volume "
+         "(lesionkit series FOLDER lists them)",
+         Channel::Input});
   c.add({"tilt", ParameterType::StringEnumeration, "Gantry tilt",
          "resample: onto an orthogonal grid; keep-sheared: keep the acquired slices with a "
          "non-orthogonal direction",
@@ -102,11 +114,12 @@ cli::Command convertCommand() {
       .withDefault("resample")
       .withChoices({"resample", "keep-sheared"});
   c.add({"unevenSpacing", ParameterType::StringEnumeration, "Uneven spacing",
-         "resample: interpolate onto the smallest step (warning); refuse: fail naming the "
-         "positions",
+         "resample: interpolate onto the smallest step (warning), but refuse a gap wider than 4 x the usual "
+         "step and 10 mm (interpolating across it would invent anatomy); resample-across-gaps: interpolate "
+         "across such gaps too; refuse: fail on any uneven step, naming the positions",
          Channel::Input})
       .withDefault("resample")
-      .withChoices({"resample", "refuse"});
+      .withChoices({"resample", "resample-across-gaps", "refuse"});
   c.add({"slices", ParameterType::Integer, "Slices", "number of slices written", Channel::Output});
   c.add({"gantryTiltDeg", ParameterType::Float, "Gantry tilt (deg)", "measured gantry tilt", Channel::Output});
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
@@ -121,8 +134,7 @@ cli::Command convertCommand() {
       options.seriesInstanceUid = args.string("series");
     options.tilt =
         args.string("tilt") == "keep-sheared" ? dicomio::TiltHandling::KeepSheared : dicomio::TiltHandling::Resample;
-    options.unevenSpacing = args.string("unevenSpacing") == "refuse" ? dicomio::SpacingHandling::Refuse
-                                                                     : dicomio::SpacingHandling::Resample;
+    options.unevenSpacing = spacingHandling(args.string("unevenSpacing"));
     // Plain CT is decoded straight into int16 (half the memory of float): for .nii straight into
     // the output file's pages (memory-mapped, no copy at write time), otherwise into a buffer
     // written from there.

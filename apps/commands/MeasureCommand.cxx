@@ -144,6 +144,9 @@ cli::Command measureCommand() {
     dicomio::LoadOptions loadOptions;
     if (args.has("series"))
       loadOptions.seriesInstanceUid = args.string("series");
+    // Sizes measured on a label map given as the image are still right (only the intensity
+    // figures are not), so a mask measured on itself is a warning; segmenting one (--seed) is not.
+    loadOptions.labelMaps = args.has("mask") ? dicomio::LabelMapCheck::Warn : dicomio::LabelMapCheck::Refuse;
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
     // The lesions: a label map (NRRD/NIfTI or DICOM SEG), or the mass segmented from the seeds.
     const LabelMap labels =

@@ -50,6 +50,16 @@ void checkSeedsOnVolume(const std::vector<Vec3>& seeds, const ImageGeometry& gri
   }
 }
 
+/// The volume (and --series) of the command line; a label map given as the image is refused:
+/// segmenting a mask would report it back with made-up intensities.
+dicomio::LoadedVolume loadVolumeToSegment(const cli::Arguments& args) {
+  dicomio::LoadOptions loadOptions;
+  if (args.has("series"))
+    loadOptions.seriesInstanceUid = args.string("series");
+  loadOptions.labelMaps = dicomio::LabelMapCheck::Refuse;
+  return dicomio::loadVolume(args.path("volume"), loadOptions);
+}
+
 /// --kind lytic (lesion::spine): the spine is labelled, the lytic lesion at the --seed (or every
 /// labelled lesion without one) is written as label 1: lytic, soft-tissue and sclerotic parts.
 void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
@@ -59,10 +69,7 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
   ensureOutputSparesInputs(output, {args.path("volume")}, "--output");
   checkWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
   ctx.progress.report(0.0, "loading");
-  dicomio::LoadOptions loadOptions;
-  if (args.has("series"))
-    loadOptions.seriesInstanceUid = args.string("series");
-  const dicomio::LoadedVolume loaded = dicomio::loadVolume(args.path("volume"), loadOptions);
+  const dicomio::LoadedVolume loaded = loadVolumeToSegment(args);
   std::vector<Vec3> seeds;
   for (const Vec3& p : args.points("seed"))
     seeds.push_back(fromRas(p, args.flag("ras")));
@@ -126,8 +133,8 @@ cli::Command segmentCommand() {
       .withDefault("soft-tissue")
       .withChoices(segmentation::segmentationKindNames());
   c.parameters.back().elements.push_back("lytic"); // osteolytic vertebral lesion: lesion::spine
-  c.add({"seed", ParameterType::Point, "Seed point",
-         "a point inside the lesion (mm, LPS unless --ras); may be repeated", Channel::Input})
+  c.add(
+       {"seed", ParameterType::Point, "Seed point", "a point inside the lesion (mm, LPS unless --ras)", Channel::Input})
       .asMultiple()
       .inGroup("Initialisation");
   c.add({"box", ParameterType::FloatVector, "Box",
@@ -193,10 +200,7 @@ cli::Command segmentCommand() {
     checkWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
 
     ctx.progress.report(0.0, "loading");
-    dicomio::LoadOptions loadOptions;
-    if (args.has("series"))
-      loadOptions.seriesInstanceUid = args.string("series");
-    const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
+    const dicomio::LoadedVolume loaded = loadVolumeToSegment(args);
     options.modality = segmentation::parseModality(args.string("modality"));
     if (options.modality == segmentation::Modality::Auto && (loaded.modality == "CT" || loaded.modality == "MR"))
       options.modality = loaded.modality == "CT" ? segmentation::Modality::CT : segmentation::Modality::MR;

@@ -35,12 +35,6 @@ std::string orientationName(const Vec3& normal) {
   return "oblique";
 }
 
-/// Objects that carry pixels but are results or annotations, not acquisitions.
-bool isDerivedObjectModality(const std::string& modality) {
-  static const char* const kinds[] = {"SEG", "SR", "RTSTRUCT", "RTDOSE", "RTPLAN", "PR", "KO", "REG", "DOC"};
-  return std::any_of(std::begin(kinds), std::end(kinds), [&](const char* k) { return modality == k; });
-}
-
 /// Bone / lung / sharp reconstruction kernels (GE BONE/LUNG/EDGE, Siemens B60+ / Br60+ / I70+,
 /// Philips D/E/YC..., Toshiba FC30+): noisier soft tissue, so lesion outlines are less reliable.
 bool isSharpKernel(const std::string& kernel) {
@@ -63,7 +57,7 @@ bool isSharpKernel(const std::string& kernel) {
 std::string neverReason(const SeriesRecord& s) {
   if (!s.specialKind.empty())
     return "never: " + s.specialKind;
-  if (isDerivedObjectModality(s.modality))
+  if (dicomio::isDerivedObjectModality(s.modality))
     return "never: derived object (" + s.modality + ")";
   if (!s.geometryError.empty())
     return "never: slices do not form a volume (" + s.geometryError + ")";

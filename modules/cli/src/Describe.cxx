@@ -1,5 +1,6 @@
 // --help text and Slicer Execution Model XML, both generated from a command's parameter table.
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -63,6 +64,13 @@ std::string wrap(const std::string& text, std::size_t indent, std::size_t width 
   return out.str();
 }
 
+/// "may be repeated", "repeatable": a description that already says a flag can be given again.
+bool mentionsRepetition(std::string description) {
+  std::transform(description.begin(), description.end(), description.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  return description.find("repeat") != std::string::npos;
+}
+
 std::string usageToken(const Parameter& p) {
   if (p.isPositional()) {
     std::string t = typeHint(p.type) == "FILE" || typeHint(p.type) == "DIR" ? p.name : typeHint(p.type);
@@ -119,7 +127,8 @@ std::string formatHelp(const ToolInfo& tool, const Command& c) {
       }
       if (!p.defaultValue.empty() && p.type != ParameterType::Boolean)
         text += " Default: " + p.defaultValue + ".";
-      if (p.multiple)
+      // Some descriptions already say so in their own words.
+      if (p.multiple && !mentionsRepetition(p.description))
         text += " May be repeated.";
       if (p.required)
         text += " Required.";

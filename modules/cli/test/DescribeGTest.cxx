@@ -38,6 +38,20 @@ TEST(Describe, HelpShowsUsageParametersExampleAndExitCodes) {
   EXPECT_NE(help.find("volumeMl"), std::string::npos); // listed under results
 }
 
+TEST(Describe, HelpSaysMayBeRepeatedOnceEvenWhenTheDescriptionSaysSo) {
+  Command c = sample();
+  c.add({"previous", ParameterType::File, "Earlier", "an earlier report (repeatable, oldest first)", Channel::Input})
+      .asMultiple();
+  const std::string help = formatHelp(ToolInfo{}, c);
+  EXPECT_NE(help.find("points inside the lesion. May be repeated."), std::string::npos);
+  EXPECT_NE(help.find("(repeatable, oldest first)."), std::string::npos);
+  EXPECT_EQ(help.find("oldest first). May be repeated."), std::string::npos);
+  // Exactly one "May be repeated." (the seed's): the other description says it in its own words.
+  const auto first = help.find("May be repeated.");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_EQ(help.find("May be repeated.", first + 1), std::string::npos);
+}
+
 TEST(Describe, XmlCarriesSlicerElementsFromTheSameTable) {
   ToolInfo tool;
   tool.version = "9.9";

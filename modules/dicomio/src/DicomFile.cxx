@@ -97,9 +97,21 @@ std::unique_ptr<DcmFileFormat> loadDicomFile(const std::filesystem::path& path, 
     status = file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
   }
   if (status.bad()) {
+    // Without the preamble DCMTK guesses a raw data set, so any other file fails with a stream
+    // error that says nothing to a user: name what the file is not instead.
+    if (!isGzipName(path) && !hasDicomPreamble(path)) {
+      throw DicomError("'" + path.string() + "' is not a DICOM file (no DICM preamble, and it does not parse as a " +
+                       "DICOM data set without one)");
+    }
     throw DicomError("cannot read '" + path.string() + "' as DICOM: " + std::string(status.text()));
   }
   return file;
+}
+
+bool hasDicomPreamble(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[132] = {};
+  return in.read(head, sizeof head) && std::string(head + 128, 4) == "DICM";
 }
 
 std::string transferSyntaxName(const std::string& uid) {

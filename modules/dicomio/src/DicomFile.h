@@ -22,6 +22,9 @@ void registerDecoders();
 /// read into memory). Throws lesion::DicomError naming the file on failure.
 [[nodiscard]] std::unique_ptr<DcmFileFormat> loadDicomFile(const std::filesystem::path& path, bool headerOnly);
 
+/// The 128-byte preamble followed by "DICM" of a DICOM Part 10 file.
+[[nodiscard]] bool hasDicomPreamble(const std::filesystem::path& path);
+
 /// Bytes of a gzip file, decompressed in memory. Throws lesion::DicomError naming the file.
 [[nodiscard]] std::vector<unsigned char> gunzipFile(const std::filesystem::path& path);
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cctype>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -22,16 +23,37 @@ namespace lesion::dicomio {
 
 namespace {
 
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\0'))
+    s.pop_back();
+  while (!s.empty() && s.front() == ' ')
+    s.erase(s.begin());
+  return s;
+}
+
+/// The bytes of a value of VR UN (an implicit-VR tag unknown to the writer, e.g. a private
+/// dictionary) as text when they are printable, as a string VR would hold them.
+std::optional<std::string> unknownVrText(DcmItem* item, const DcmTagKey& tag) {
+  DcmElement* element = nullptr;
+  if (!item->findAndGetElement(tag, element).good() || !element || element->ident() != EVR_UN)
+    return std::nullopt;
+  Uint8* bytes = nullptr;
+  if (!element->getUint8Array(bytes).good() || !bytes)
+    return std::string();
+  const std::string text(reinterpret_cast<const char*>(bytes), element->getLength());
+  const bool printable = std::all_of(text.begin(), text.end(),
+                                     [](char c) { return c == '\0' || std::isprint(static_cast<unsigned char>(c)); });
+  return printable ? std::optional<std::string>(trimmed(text)) : std::nullopt;
+}
+
 std::string getString(DcmItem* item, const DcmTagKey& tag) {
+  if (!item)
+    return {};
+  if (auto text = unknownVrText(item, tag))
+    return *text;
   OFString value;
-  if (item && item->findAndGetOFStringArray(tag, value).good()) {
-    std::string s = value.c_str();
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\0'))
-      s.pop_back();
-    while (!s.empty() && s.front() == ' ')
-      s.erase(s.begin());
-    return s;
-  }
+  if (item->findAndGetOFStringArray(tag, value).good())
+    return trimmed(value.c_str());
   return {};
 }
 
@@ -169,6 +191,11 @@ std::string DicomInstance::specialImageKind() const {
   return {};
 }
 
+bool isDerivedObjectModality(const std::string& modality) {
+  static const char* const kinds[] = {"SEG", "SR", "RTSTRUCT", "RTDOSE", "RTPLAN", "PR", "KO", "REG", "DOC"};
+  return std::any_of(std::begin(kinds), std::end(kinds), [&](const char* k) { return modality == k; });
+}
+
 DicomInstance readDicomHeader(const std::filesystem::path& path) {
   auto file = detail::loadDicomFile(path, true);
   DcmDataset* ds = file->getDataset();
@@ -287,17 +314,6 @@ std::vector<SkippedFile> missingDicomdirReferences(const std::filesystem::path& 
   return missing;
 }
 
-namespace {
-
-/// The 128-byte preamble and "DICM" of a DICOM Part 10 file.
-bool hasDicomPreamble(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  char head[132] = {};
-  return in.read(head, sizeof head) && std::string(head + 128, 4) == "DICM";
-}
-
-} // namespace
-
 DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress, unsigned threads) {
   std::sort(files.begin(), files.end());
   // One slot per file, filled in parallel, collected in path order.
@@ -346,7 +362,7 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
     if (headers[i]) {
       result.instances.push_back(std::move(*headers[i]));
     } else {
-      result.skipped.push_back({files[i], reasons[i], unparsable[i] && hasDicomPreamble(files[i])});
+      result.skipped.push_back({files[i], reasons[i], unparsable[i] && detail::hasDicomPreamble(files[i])});
       if (files[i].filename() == "DICOMDIR") {
         for (SkippedFile& m : missingDicomdirReferences(files[i]))
           result.skipped.push_back(std::move(m));

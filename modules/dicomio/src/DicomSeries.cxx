@@ -362,22 +362,22 @@ SliceStackGeometry analyzeSliceStack(const DicomSeries& series) {
   g.medianStepMm = sorted[sorted.size() / 2];
   const double tolerance = std::max(0.02, 0.01 * g.medianStepMm);
   g.unevenSpacing = (g.maxStepMm - g.minStepMm) > tolerance;
+  auto gapAt = [&](std::size_t k, double ratio) {
+    return SliceGap{g.positionsMm[k], g.positionsMm[k + 1], ipp(k), ipp(k + 1), int(std::lround(ratio)) - 1};
+  };
   for (std::size_t k = 0; k + 1 < n; ++k) {
     // A gap is a step close to a whole multiple (>= 2) of the usual step; other odd steps
     // (e.g. 4 mm then 7 mm sections) are uneven spacing, not missing slices.
     const double ratio = g.medianStepMm > 0 ? steps[k] / g.medianStepMm : 0.0;
     if (ratio >= 1.8 && std::abs(ratio - std::round(ratio)) < 0.2) {
-      SliceGap gap;
-      gap.fromMm = g.positionsMm[k];
-      gap.toMm = g.positionsMm[k + 1];
-      gap.fromPoint = ipp(k);
-      gap.toPoint = ipp(k + 1);
-      gap.missingSlices = int(std::lround(ratio)) - 1;
+      const SliceGap gap = gapAt(k, ratio);
       g.gaps.push_back(gap);
       g.warnings.push_back(fmt::format("missing slices: about {} between {} and {} ({:.2f} mm step, usual {:.2f} mm)",
                                        gap.missingSlices, formatPoint(gap.fromPoint), formatPoint(gap.toPoint),
                                        steps[k], g.medianStepMm));
     }
+    if (isTooWideToInterpolate(steps[k], g.medianStepMm))
+      g.wideGaps.push_back(gapAt(k, ratio));
   }
   if (g.unevenSpacing) {
     // Runs of equal steps, each with the Image Position where it starts.

@@ -444,6 +444,38 @@ std::vector<float> decodeDicomFrame(const DicomInstance& instance, int frame) {
   return out;
 }
 
+namespace {
+
+/// Throws when `handling` refuses the stack's spacing: any uneven step (Refuse) or, by default,
+/// a gap too wide to interpolate across; says how to load the series anyway.
+void refuseSpacingAsAsked(const DicomSeries& series, const SliceStackGeometry& g, SpacingHandling handling) {
+  const bool uneven = g.unevenSpacing || !g.gaps.empty();
+  if (uneven && handling == SpacingHandling::Refuse) {
+    std::string details;
+    for (const std::string& w : g.warnings)
+      details += (details.empty() ? "" : "; ") + w;
+    throw DicomError(fmt::format("series {} (first file '{}'): expected evenly spaced slices, found: {}", series.id,
+                                 series.first().path.string(), details));
+  }
+  if (g.wideGaps.empty() || handling != SpacingHandling::Resample)
+    return;
+  const SliceGap& widest =
+      *std::max_element(g.wideGaps.begin(), g.wideGaps.end(),
+                        [](const SliceGap& a, const SliceGap& b) { return a.toMm - a.fromMm < b.toMm - b.fromMm; });
+  const double stepMm = widest.toMm - widest.fromMm;
+  throw DicomError(fmt::format(
+      "series {} in '{}': a gap of {:.2f} mm between the slices at {} and {} ({:.0f} x the series' usual {:.2f} mm "
+      "step{}): interpolating across it would invent about {} slices, so the series is refused (gaps wider than "
+      "{:.0f} x the usual step and {:.0f} mm are); choose another series with --series, or interpolate anyway with "
+      "--uneven-spacing resample-across-gaps (lesionkit convert)",
+      series.id, series.first().path.parent_path().string(), stepMm, formatPoint(widest.fromPoint),
+      formatPoint(widest.toPoint), stepMm / g.medianStepMm, g.medianStepMm,
+      g.wideGaps.size() > 1 ? fmt::format("; {} such gaps", g.wideGaps.size()) : "", widest.missingSlices,
+      kWideGapStepFactor, kWideGapMinMm));
+}
+
+} // namespace
+
 LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& options, const Progress& progress) {
   const SliceStackGeometry g = analyzeSliceStack(series);
   const std::size_t n = g.order.size();
@@ -460,13 +492,7 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
   if (!series.specialKind.empty())
     out.warnings.push_back("series is a " + series.specialKind + ", not a diagnostic volume");
 
-  if ((g.unevenSpacing || !g.gaps.empty()) && options.unevenSpacing == SpacingHandling::Refuse) {
-    std::string details;
-    for (const std::string& w : g.warnings)
-      details += "; " + w;
-    throw DicomError(fmt::format("series {} (first file '{}'): expected evenly spaced slices, found{}", series.id,
-                                 series.first().path.string(), details));
-  }
+  refuseSpacingAsAsked(series, g, options.unevenSpacing);
 
   // Decode: one work item per file (a multiframe file is decoded once for all its frames).
   std::map<std::size_t, std::vector<std::pair<int, std::size_t>>> byInstance; // instance -> (frame, stack index)

@@ -54,6 +54,46 @@ std::string listSeries(const std::vector<DicomSeries>& series) {
   return text;
 }
 
+/// Ordinary images (no localizer, dose report, SEG...) at 3 or more positions whose geometry is
+/// consistent: what `lesionkit series` does not mark "never".
+bool formsVolume(const DicomSeries& s) {
+  if (!s.specialKind.empty() || isDerivedObjectModality(s.first().modality) || s.distinctPositionCount() < 3)
+    return false;
+  try {
+    (void)analyzeSliceStack(s);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+/// The requested series, the folder's only series, or the only one of several that forms a
+/// volume. Never a guess between several volumes: a folder holding a CT and an MR, or two echoes,
+/// is refused (InputError listing them) until --series says which.
+const DicomSeries& seriesToLoad(const std::filesystem::path& folder, const std::vector<DicomSeries>& series,
+                                const std::string& requested) {
+  if (!requested.empty() || series.size() == 1)
+    return selectDicomSeries(series, requested);
+  const DicomSeries* lastVolume = nullptr;
+  std::size_t volumeCount = 0;
+  std::string volumeList;
+  for (const DicomSeries& s : series) {
+    if (!formsVolume(s))
+      continue;
+    lastVolume = &s;
+    ++volumeCount;
+    volumeList += "\n  " + s.summary();
+  }
+  if (volumeCount == 1)
+    return *lastVolume;
+  const std::string which = volumeCount == 0
+                                ? ", none of which forms a volume (3 or more slices with consistent geometry)"
+                                : fmt::format(", {} of which form volumes:{}\n", volumeCount, volumeList);
+  throw InputError(fmt::format("'{}' holds {} series{}; choose one with --series UID (`lesionkit series {}` lists "
+                               "every series with its checks)",
+                               folder.string(), series.size(), which, folder.string()));
+}
+
 } // namespace
 
 const DicomSeries& selectDicomSeries(const std::vector<DicomSeries>& series, const std::string& requested) {
@@ -88,11 +128,50 @@ const DicomSeries& selectDicomSeries(const std::vector<DicomSeries>& series, con
   return *best;
 }
 
+std::optional<std::string> labelMapLikeValues(const Volume& volume) {
+  constexpr std::size_t kMostLabels = 16;
+  constexpr float kLargestLabel = 255.0f;
+  std::vector<float> values; // distinct, at most kMostLabels + 1: a real image stops the scan early
+  for (const float v : volume.voxels) {
+    if (std::find(values.begin(), values.end(), v) != values.end())
+      continue;
+    values.push_back(v);
+    if (values.size() > kMostLabels)
+      return std::nullopt;
+  }
+  const bool smallWholeNumbers = std::all_of(
+      values.begin(), values.end(), [&](float v) { return v >= 0.0f && v <= kLargestLabel && v == std::round(v); });
+  if (values.size() > 2 && !smallWholeNumbers)
+    return std::nullopt;
+  std::sort(values.begin(), values.end());
+  std::string list;
+  for (std::size_t i = 0; i < values.size(); ++i)
+    list += fmt::format("{}{:g}", i == 0 ? "" : i + 1 == values.size() ? " and " : ", ", values[i]);
+  return values.size() == 1 ? fmt::format("the single value {}", list) : fmt::format("values {} only", list);
+}
+
 bool inHounsfieldUnits(const LoadedVolume& loaded) {
   return loaded.modality.empty() ? looksLikeHounsfieldUnits(loaded.volume) : loaded.modality == "CT";
 }
 
-LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& options, const Progress& progress) {
+namespace {
+
+/// LoadOptions::labelMaps applied to what was loaded from `path`.
+void checkForLabelMap(const std::filesystem::path& path, LabelMapCheck check, LoadedVolume& loaded) {
+  if (check == LabelMapCheck::Accept || loaded.volume.voxels.empty())
+    return;
+  const auto values = labelMapLikeValues(loaded.volume);
+  if (!values)
+    return;
+  const std::string what = fmt::format("'{}' looks like a label map ({}), not an image", path.string(), *values);
+  if (check == LabelMapCheck::Refuse)
+    throw InputError(what + ": give the CT or MR volume (a mask goes to --mask where a command takes one)");
+  const std::string warning = what + ": intensity figures describe the labels, not tissue";
+  logWarning("{}", warning);
+  loaded.warnings.push_back(warning);
+}
+
+LoadedVolume loadAnyVolume(const std::filesystem::path& path, const LoadOptions& options, const Progress& progress) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     throw InputError("input '" + path.string() + "' does not exist: expected a NRRD/NIfTI file or a DICOM folder");
@@ -111,7 +190,7 @@ LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& op
                                  scan.skipped.size(), reasons));
   }
   const std::vector<DicomSeries> series = splitDicomSeries(scan.instances);
-  const DicomSeries& chosen = selectDicomSeries(series, options.seriesInstanceUid);
+  const DicomSeries& chosen = seriesToLoad(path, series, options.seriesInstanceUid);
   LoadedVolume out = readDicomSeries(chosen, options, progress.sub(0.2, 1.0));
   if (const auto damaged = damagedFilesWarning(path, scan.skipped)) {
     logWarning("{}", *damaged);
@@ -123,6 +202,14 @@ LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& op
     if (&s != &chosen)
       out.otherSeries.push_back(s.summary());
   return out;
+}
+
+} // namespace
+
+LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& options, const Progress& progress) {
+  LoadedVolume loaded = loadAnyVolume(path, options, progress);
+  checkForLabelMap(path, options.labelMaps, loaded);
+  return loaded;
 }
 
 } // namespace lesion::dicomio

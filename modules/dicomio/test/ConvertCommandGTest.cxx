@@ -43,6 +43,37 @@ TEST(ConvertCommand, GeTiltedCtBecomesNiftiWithSidecar) {
   EXPECT_EQ(j.at("geometry").at("size")[2].get<std::size_t>(), written.geometry.size[2]);
 }
 
+TEST(ConvertCommand, MonaiGapIsRefusedByDefaultAndConvertedOnlyWhenAskedFor) {
+  LESIONKIT_REQUIRE_BINARY();
+  LESIONKIT_REQUIRE_TEST_DATA(monai, "Project-MONAI+MONAI/tests/testing_data/CT_DICOM");
+  test::ScratchFolder dir;
+  const fs::path out = dir / "monai.nrrd";
+  auto r = test::runProcess({"lesionkit", "convert", monai.string(), "-o", out.string()});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("in '" + monai.string() + "': a gap of 202.50 mm"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--uneven-spacing resample-across-gaps"), std::string::npos) << r.err;
+  EXPECT_TRUE(test::listFiles(dir.path()).empty());
+  r = test::runProcess({"lesionkit", "convert", monai.string(), "-o", out.string(), "--uneven-spacing", "refuse"});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("expected evenly spaced slices, found: missing slices"), std::string::npos) << r.err;
+  r = test::runProcess(
+      {"lesionkit", "convert", monai.string(), "-o", out.string(), "--uneven-spacing", "resample-across-gaps"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(dicomio::readVolumeFile(out).geometry.size[2], 165u);
+}
+
+TEST(ConvertCommand, AFolderOfManySeriesAsksForSeries) {
+  LESIONKIT_REQUIRE_BINARY();
+  LESIONKIT_REQUIRE_TEST_DATA(pydicom, "robyoung+dicom-test-files/data/pydicom");
+  test::ScratchFolder dir;
+  const auto r = test::runProcess({"lesionkit", "convert", pydicom.string(), "-o", (dir / "x.nrrd").string()});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("holds 10 series, none of which forms a volume"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("choose one with --series UID (`lesionkit series " + pydicom.string()), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("emri_small.dcm"), std::string::npos) << r.err; // not one arbitrary series' problem
+}
+
 TEST(ConvertCommand, BadInputAndUsageGiveDocumentedExitCodes) {
   LESIONKIT_REQUIRE_BINARY();
   test::ScratchFolder dir;

@@ -63,7 +63,8 @@ TEST(DicomRealData, GeHeadCtGantryTiltAndUnevenStepsAreReported) {
   EXPECT_TRUE(g.unevenSpacing);
   EXPECT_NEAR(g.minStepMm, 1.08, 0.01);
   EXPECT_NEAR(g.maxStepMm, 7.0, 0.01);
-  EXPECT_TRUE(g.gaps.empty()); // 4 mm then 7 mm sections: uneven, not missing slices
+  EXPECT_TRUE(g.gaps.empty());     // 4 mm then 7 mm sections: uneven, not missing slices
+  EXPECT_TRUE(g.wideGaps.empty()); // and nowhere near too wide to interpolate: loads by default
 
   // Direction cosines against dcm2niix's sidecar (ImageOrientationPatientDICOM), 1e-4.
   const auto iop = jsonIop(root / "Ref" / "_2.json");
@@ -112,7 +113,53 @@ TEST(DicomRealData, MonaiCtGapsAreReportedWithPositions) {
     EXPECT_NE(std::string(e.what()).find("about 161 between (-125.0, -128.1, -99.5) and (-125.0, -128.1, 103.0)"),
               std::string::npos)
         << e.what();
+    EXPECT_EQ(std::string(e.what()).find("found;"), std::string::npos) << e.what();
   }
+  // By default the 202.5 mm gap (162 x the 1.25 mm step) is refused, not filled with 161 invented slices.
+  ASSERT_EQ(g.wideGaps.size(), 1u);
+  try {
+    (void)loadVolume(root);
+    FAIL() << "202.5 mm gap interpolated by default";
+  } catch (const DicomError& e) {
+    EXPECT_NE(std::string(e.what()).find("a gap of 202.50 mm between the slices at (-125.0, -128.1, -99.5) and "
+                                         "(-125.0, -128.1, 103.0) (162 x the series' usual 1.25 mm step"),
+              std::string::npos)
+        << e.what();
+  }
+  LoadOptions fillGaps;
+  fillGaps.unevenSpacing = SpacingHandling::ResampleAcrossWideGaps;
+  EXPECT_EQ(loadVolume(root, fillGaps).volume.geometry.size[2], 165u);
+}
+
+TEST(DicomRealData, PydicomFolderOfManySeriesAsksWhichAndShowsUnknownVrTextAsText) {
+  LESIONKIT_REQUIRE_TEST_DATA(root, "robyoung+dicom-test-files/data/pydicom");
+  try {
+    (void)loadVolume(root);
+    FAIL() << "a series was picked from a folder of unrelated ones";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("none of which forms a volume"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("choose one with --series"), std::string::npos) << e.what();
+  }
+  // Patient and study fields stored with VR UN: printable bytes come back as the text they are.
+  const DicomInstance un = readDicomHeader(root / "explicit_VR-UN.dcm");
+  EXPECT_EQ(un.patientName, "PANCREAS_0001");
+  EXPECT_EQ(un.patientId, "PANCREAS_0001");
+}
+
+TEST(DicomRealData, IbsiMaskGivenAsTheImageIsNamedALabelMap) {
+  LESIONKIT_REQUIRE_TEST_DATA(root, "theibsi+data_sets/ibsi_validation/nifti/STS_002");
+  LoadOptions refuse;
+  refuse.labelMaps = LabelMapCheck::Refuse;
+  try {
+    (void)loadVolume(root / "CT_mask.nii.gz", refuse);
+    FAIL() << "the mask was accepted as an image";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("looks like a label map (values 0 and 1 only), not an image"),
+              std::string::npos)
+        << e.what();
+  }
+  for (const char* image : {"CT_image.nii.gz", "MR_T1_image.nii.gz"})
+    EXPECT_NO_THROW((void)loadVolume(root / image, refuse)) << image;
 }
 
 TEST(DicomRealData, Wg04LosslessCodecsAreBitIdenticalAndLossyWithinTolerance) {

@@ -136,6 +136,12 @@ TEST(DicomScan, ReadsHeaderFieldsAndSkipsNonDicomFiles) {
   ASSERT_EQ(scan.skipped.size(), 2u);
   for (const SkippedFile& s : scan.skipped)
     EXPECT_NE(s.reason.find(s.path.string()), std::string::npos) << s.reason;
+  // A text file says what it is not, not which DCMTK stream state it ended in.
+  const auto notes = std::find_if(scan.skipped.begin(), scan.skipped.end(),
+                                  [](const SkippedFile& s) { return s.path.filename() == "notes.txt"; });
+  ASSERT_NE(notes, scan.skipped.end());
+  EXPECT_NE(notes->reason.find("is not a DICOM file (no DICM preamble"), std::string::npos) << notes->reason;
+  EXPECT_EQ(notes->reason.find("premature end of stream"), std::string::npos) << notes->reason;
   const DicomInstance& d = scan.instances.front();
   EXPECT_EQ(d.modality, "CT");
   EXPECT_EQ(d.patientId, "SYNTH01");
@@ -286,7 +292,11 @@ TEST(DicomSeries, MissingSliceIsReportedWithPositionsAndInterpolatedOrRefused) {
     FAIL() << "uneven spacing accepted";
   } catch (const DicomError& e) {
     EXPECT_NE(std::string(e.what()).find("(-10.0, 20.0, 5.0) and (-10.0, 20.0, 10.0)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("expected evenly spaced slices, found: missing slices: about 1 between"),
+              std::string::npos)
+        << e.what();
   }
+  EXPECT_TRUE(g.wideGaps.empty()); // one missing slice is filled in by default
   const LoadedVolume v = readDicomSeries(series[0]);
   EXPECT_TRUE(v.resampled);
   ASSERT_EQ(v.volume.geometry.size[2], 6u);
@@ -297,6 +307,114 @@ TEST(DicomSeries, MissingSliceIsReportedWithPositionsAndInterpolatedOrRefused) {
       EXPECT_NEAR(v.volume.at(i, j, 3), 0.5 * (expectedHu(2, j, i) + expectedHu(3, j, i)), 1e-3);
       EXPECT_NEAR(v.volume.at(i, j, 4), expectedHu(3, j, i), 1e-3);
     }
+}
+
+TEST(DicomSeries, AGapFarBeyondTheStepIsRefusedByDefaultNamingItAndTheOverride) {
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0, 30.0, 32.5}); // 25 mm: 10 x the step, 9 slices missing
+  const auto series = splitDicomSeries(scanDicomFolder(dir.path()).instances);
+  ASSERT_EQ(series.size(), 1u);
+  const SliceStackGeometry g = analyzeSliceStack(series[0]);
+  ASSERT_EQ(g.wideGaps.size(), 1u);
+  EXPECT_EQ(g.wideGaps[0].missingSlices, 9);
+  try {
+    (void)loadVolume(dir.path());
+    FAIL() << "a 25 mm gap between 2.5 mm slices was interpolated";
+  } catch (const DicomError& e) {
+    const std::string text = e.what();
+    EXPECT_NE(text.find("in '" + dir.path().string() + "'"), std::string::npos) << text;
+    EXPECT_NE(text.find("a gap of 25.00 mm between the slices at (-10.0, 20.0, 5.0) and (-10.0, 20.0, 30.0)"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("10 x the series' usual 2.50 mm step"), std::string::npos) << text;
+    EXPECT_NE(text.find("--uneven-spacing resample-across-gaps"), std::string::npos) << text;
+  }
+  LoadOptions fillGaps;
+  fillGaps.unevenSpacing = SpacingHandling::ResampleAcrossWideGaps;
+  const LoadedVolume v = loadVolume(dir.path(), fillGaps);
+  EXPECT_TRUE(v.resampled);
+  EXPECT_EQ(v.volume.geometry.size[2], 14u);
+}
+
+TEST(DicomSeries, WideGapRuleNeedsBothTheStepFactorAndTheMillimetres) {
+  EXPECT_FALSE(isTooWideToInterpolate(7.0, 4.0));   // GE: 4 mm then 7 mm sections
+  EXPECT_FALSE(isTooWideToInterpolate(9.0, 0.5));   // 17 thin slices missing, but under 10 mm
+  EXPECT_FALSE(isTooWideToInterpolate(20.0, 5.0));  // three missing 5 mm slices
+  EXPECT_TRUE(isTooWideToInterpolate(25.0, 5.0));   // more than 4 x the step and 10 mm
+  EXPECT_TRUE(isTooWideToInterpolate(202.5, 1.25)); // MONAI
+}
+
+TEST(DicomLoader, SeveralVolumesInAFolderAreNotGuessedBetween) {
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0});
+  // A localizer does not form a volume: the CT is the only candidate and is loaded.
+  SliceSpec localizer;
+  localizer.seriesUid = "1.2.826.0.1.3680043.9.9999.7";
+  localizer.imageType = "ORIGINAL\\PRIMARY\\LOCALIZER";
+  writeSlice(dir / "scout.dcm", localizer);
+  EXPECT_EQ(loadVolume(dir.path()).seriesInstanceUid, "1.2.826.0.1.3680043.9.9999.1");
+  // A second volume: refused, both listed, until --series says which.
+  for (int k = 0; k < 4; ++k) {
+    SliceSpec s;
+    s.seriesUid = "1.2.826.0.1.3680043.9.9999.2";
+    s.ipp = {-10.0, 20.0, 1.0 * k};
+    s.instanceNumber = k + 1;
+    writeSlice(dir / fmt::format("second{}.dcm", k), s);
+  }
+  try {
+    (void)loadVolume(dir.path());
+    FAIL() << "one of two volumes was picked";
+  } catch (const InputError& e) {
+    const std::string text = e.what();
+    EXPECT_NE(text.find("holds 3 series, 2 of which form volumes"), std::string::npos) << text;
+    EXPECT_NE(text.find("1.2.826.0.1.3680043.9.9999.1  CT"), std::string::npos) << text;
+    EXPECT_NE(text.find("1.2.826.0.1.3680043.9.9999.2  CT"), std::string::npos) << text;
+    EXPECT_EQ(text.find("9999.7  CT"), std::string::npos) << text; // the localizer is no candidate
+    EXPECT_NE(text.find("choose one with --series"), std::string::npos) << text;
+  }
+  LoadOptions second;
+  second.seriesInstanceUid = "1.2.826.0.1.3680043.9.9999.2";
+  EXPECT_EQ(loadVolume(dir.path(), second).volume.geometry.size[2], 4u);
+}
+
+TEST(DicomLoader, ALabelMapGivenAsTheImageIsRefusedOrWarnedAboutAsAsked) {
+  test::ScratchFolder dir;
+  ImageGeometry g;
+  g.size = {4, 4, 4};
+  Volume labels(g, 0.0f);
+  labels.at(1, 1, 1) = 1.0f;
+  labels.at(2, 2, 2) = 3.0f;
+  writeVolumeFile(labels, dir / "labels.nrrd");
+  EXPECT_EQ(labelMapLikeValues(labels), "values 0, 1 and 3 only");
+  EXPECT_NO_THROW((void)loadVolume(dir / "labels.nrrd")); // default: accepted (convert, spine...)
+  LoadOptions refuse;
+  refuse.labelMaps = LabelMapCheck::Refuse;
+  try {
+    (void)loadVolume(dir / "labels.nrrd", refuse);
+    FAIL() << "a label map was accepted as an image";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("labels.nrrd' looks like a label map (values 0, 1 and 3 only), not an image"),
+              std::string::npos)
+        << e.what();
+  }
+  LoadOptions warn;
+  warn.labelMaps = LabelMapCheck::Warn;
+  const LoadedVolume warned = loadVolume(dir / "labels.nrrd", warn);
+  ASSERT_EQ(warned.warnings.size(), 1u);
+  EXPECT_NE(warned.warnings[0].find("looks like a label map"), std::string::npos);
+
+  // Two values are never an image, whatever they are; many values, or negative ones, are.
+  Volume twoValues(g, -1000.0f);
+  twoValues.at(0, 0, 0) = 40.0f;
+  EXPECT_EQ(labelMapLikeValues(twoValues), "values -1000 and 40 only");
+  Volume ct(g, -1000.0f);
+  for (std::size_t i = 0; i < ct.voxels.size(); ++i)
+    ct.voxels[i] = float(i % 20) * 7.0f - 50.0f;
+  EXPECT_FALSE(labelMapLikeValues(ct));
+  Volume fewNegative(g, -1000.0f);
+  fewNegative.at(0, 0, 0) = 40.0f;
+  fewNegative.at(1, 0, 0) = 400.0f;
+  EXPECT_FALSE(labelMapLikeValues(fewNegative));
 }
 
 TEST(DicomLoader, ATruncatedSliceIsNamedAsDamagedNotOnlyAsAGap) {

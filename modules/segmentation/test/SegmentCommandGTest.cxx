@@ -113,7 +113,8 @@ TEST(SegmentCommand, AScanOfTooFewSlicesIsBadInputNamingTheFile) {
   Volume v(g);
   for (std::size_t j = 0; j < g.size[1]; ++j)
     for (std::size_t i = 0; i < g.size[0]; ++i)
-      v.at(i, j, 0) = norm(g.indexToPoint(i, j, 0)) <= 12.0 ? 45.0f : -100.0f;
+      v.at(i, j, 0) =
+          norm(g.indexToPoint(i, j, 0)) <= 12.0 ? 45.0f : (j < 4 ? -1000.0f : -100.0f); // 3 values: an image
   const auto slice = (dir / "slice.nrrd").string();
   dicomio::writeVolumeFile(v, slice, true);
   const auto out = (dir / "mask.nrrd").string();
@@ -127,6 +128,34 @@ TEST(SegmentCommand, AScanOfTooFewSlicesIsBadInputNamingTheFile) {
         << run.err;
   }
   EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"slice.nrrd"});
+}
+
+TEST(SegmentCommand, ALabelMapGivenAsTheImageIsRefusedForSegmentingAndWarnedAboutForMeasuring) {
+  LESIONKIT_REQUIRE_BINARY();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  const auto ct = writeSmallCt(dir.path()).string();
+  const auto mask = (dir / "mask.nrrd").string();
+  auto run = lesion::test::runProcess({exe, "segment", ct, "--seed", "0,0,0", "-o", mask, "-q"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto out = (dir / "again.nrrd").string();
+  for (const char* kind : {"soft-tissue", "lytic"}) {
+    run = lesion::test::runProcess({exe, "segment", mask, "--kind", kind, "--seed", "0,0,0", "-o", out, "-q"});
+    EXPECT_EQ(run.exitCode, 2) << kind << ": " << run.err;
+    EXPECT_NE(run.err.find("'" + mask + "' looks like a label map (values 0 and 1 only), not an image"),
+              std::string::npos)
+        << run.err;
+  }
+  run = lesion::test::runProcess({exe, "measure", mask, "--seed", "0,0,0", "-o", (dir / "seed.json").string(), "-q"});
+  EXPECT_EQ(run.exitCode, 2) << run.err; // --seed segments first: refused as segment is
+  // Sizes measured on the mask itself are still right: measured, with a warning about the intensities.
+  const auto report = (dir / "report.json").string();
+  run = lesion::test::runProcess({exe, "measure", mask, "--mask", mask, "-o", report});
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.err.find("looks like a label map (values 0 and 1 only), not an image: intensity figures describe "
+                         "the labels"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(lesion::test::listFiles(dir.path()), (std::vector<std::string>{"ct.nrrd", "mask.nrrd", "report.json"}));
 }
 
 TEST(SegmentCommand, LyticSeedOffTheScanAndAMaskOverTheInputAreRefusedBeforeAnyWork) {

@@ -88,6 +88,9 @@ struct DicomInstance {
   [[nodiscard]] std::string specialImageKind() const;
 };
 
+/// Objects that carry pixels but are results or annotations (SEG, SR, RTDOSE...), not acquisitions.
+[[nodiscard]] bool isDerivedObjectModality(const std::string& modality);
+
 /// A file under the scanned folder that is not a readable DICOM image, and why.
 struct SkippedFile {
   std::filesystem::path path{};

@@ -71,6 +71,19 @@ struct SliceGap {
   int missingSlices{0};
 };
 
+/// A step wider than both of these is too wide to interpolate across by default: the slices it
+/// would invent (e.g. 161 of them across 202.5 mm between 1.25 mm slices) are anatomy nobody
+/// scanned. Uneven series of real scanners (4 mm then 7 mm sections, a missing slice or three)
+/// stay well below it.
+inline constexpr double kWideGapStepFactor = 4.0; ///< times the series' median step
+inline constexpr double kWideGapMinMm = 10.0;
+
+/// True when a step of `stepMm` in a series whose median step is `medianStepMm` is too wide to
+/// interpolate across (see kWideGapStepFactor, kWideGapMinMm).
+[[nodiscard]] inline bool isTooWideToInterpolate(double stepMm, double medianStepMm) {
+  return stepMm > kWideGapStepFactor * medianStepMm && stepMm > kWideGapMinMm;
+}
+
 /// Geometry of a slice stack derived from Image Position/Orientation only (never from Slice
 /// Thickness or Instance Number).
 struct SliceStackGeometry {
@@ -91,6 +104,7 @@ struct SliceStackGeometry {
   double medianStepMm{0.0};
   bool unevenSpacing{false};           ///< steps differ by more than the tolerance (gaps included)
   std::vector<SliceGap> gaps{};        ///< steps close to a whole multiple (>= 2) of the median step
+  std::vector<SliceGap> wideGaps{};    ///< steps too wide to interpolate across (isTooWideToInterpolate)
   std::vector<std::string> warnings{}; ///< tilt, uneven steps, gaps, duplicates in words
 
   [[nodiscard]] bool tilted() const { return tiltDeg > 0.05; }

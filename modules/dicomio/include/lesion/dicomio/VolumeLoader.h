@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,19 @@ enum class TiltHandling {
 
 /// What to do with uneven slice steps or missing slices.
 enum class SpacingHandling {
-  Resample, ///< linear interpolation onto the smallest step found, with a warning: default
-  Refuse    ///< throw lesion::DicomError naming the positions
+  /// Linear interpolation onto the smallest step found, with a warning: default. A step too wide
+  /// to interpolate across (isTooWideToInterpolate) throws lesion::DicomError naming it.
+  Resample,
+  ResampleAcrossWideGaps, ///< as Resample, interpolating across wide gaps too (with the same warnings)
+  Refuse                  ///< throw lesion::DicomError naming the positions of any uneven step
+};
+
+/// What to do with an "image" whose voxels look like a label map (two values only, or a few
+/// small non-negative whole numbers): the mask given where the image belongs.
+enum class LabelMapCheck {
+  Accept, ///< load it as it is: default (convert, spine, followup, report)
+  Warn,   ///< load it with a warning (measure: a mask measured on itself still has right sizes)
+  Refuse  ///< throw lesion::InputError naming the file and its values (segment: nothing to segment)
 };
 
 /// Voxel type of a loaded DICOM series.
@@ -40,6 +52,7 @@ struct LoadOptions {
   std::string seriesInstanceUid{};
   TiltHandling tilt{TiltHandling::Resample};
   SpacingHandling unevenSpacing{SpacingHandling::Resample};
+  LabelMapCheck labelMaps{LabelMapCheck::Accept};
   unsigned threads{2}; ///< slices decoded in parallel
   VoxelStorage storage{VoxelStorage::Float};
   /// VoxelStorage::Int16WhenExact only, optional: where int16 voxels go (e.g. a memory-mapped
@@ -81,8 +94,16 @@ struct LoadedVolume {
 /// air (lesion::looksLikeHounsfieldUnits). What "auto" intensity units mean for measure and followup.
 [[nodiscard]] bool inHounsfieldUnits(const LoadedVolume& loaded);
 
-/// Reads `path`: a volume file by extension, or the best (or requested) series of a DICOM
-/// folder. Throws lesion::InputError / lesion::DicomError naming the file and the problem.
+/// "values 0 and 1 only" when the voxels of `volume` take at most two values, or at most 16 small
+/// non-negative whole numbers (0..255) as a label map does; nothing for an image (thousands of
+/// values on any real CT or MR).
+[[nodiscard]] std::optional<std::string> labelMapLikeValues(const Volume& volume);
+
+/// Reads `path`: a volume file by extension, or the requested series of a DICOM folder, its only
+/// series, or the only one of its series that forms a volume (3+ slices, consistent geometry,
+/// not a localizer or derived object); several candidates are an InputError listing them
+/// (never a guess). Throws lesion::InputError / lesion::DicomError naming the file and the problem.
+/// LoadOptions::labelMaps says what happens when the float voxels look like a label map.
 /// `progress` covers the header scan (first 20 %) and the decoding of the chosen series.
 [[nodiscard]] LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& options = {},
                                       const Progress& progress = {});

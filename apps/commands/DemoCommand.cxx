@@ -64,18 +64,18 @@ bool isTruthLabelOf(const DemoLesion& lesion, std::uint16_t value) {
 
 const phantom::LesionTruth& truthOf(const phantom::TimePointTruth& truth, const DemoLesion& lesion) {
   for (const auto& t : truth.lesions) {
-    if (t.id == lesion.truthId) return t;
+    if (t.id == lesion.truthId)
+      return t;
   }
   throw ProcessingError(fmt::format("the phantom truth has no lesion '{}'", lesion.truthId));
 }
 
 /// Runs one step, timing it and recording it in the report's step list.
-template <typename F>
-auto runStep(json& steps, const std::string& name, F&& step) {
+template <typename F> auto runStep(json& steps, const std::string& name, F&& step) {
   const auto start = std::chrono::steady_clock::now();
   auto result = step();
-  steps.push_back({{"name", name},
-                   {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}});
+  steps.push_back(
+      {{"name", name}, {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}});
   return result;
 }
 
@@ -90,7 +90,8 @@ json addSegmentation(const Volume& volume, const LabelMap& truth, const phantom:
   } else {
     segmentation::SoftTissueOptions options;
     options.labelValue = lesion.label;
-    auto result = segmentation::segmentSoftTissueMass(volume, segmentation::SoftTissueInit::fromSeeds({lesionTruth.seed}), options);
+    auto result = segmentation::segmentSoftTissueMass(
+        volume, segmentation::SoftTissueInit::fromSeeds({lesionTruth.seed}), options);
     mask = std::move(result.labels);
     warnings = result.diagnostics.warnings;
   }
@@ -102,7 +103,8 @@ json addSegmentation(const Volume& volume, const LabelMap& truth, const phantom:
     }
   }
   const double dice = measurement::diceCoefficient(
-      mask, [&](std::uint16_t v) { return v == lesion.label; }, truth, [&](std::uint16_t v) { return isTruthLabelOf(lesion, v); });
+      mask, [&](std::uint16_t v) { return v == lesion.label; }, truth,
+      [&](std::uint16_t v) { return isTruthLabelOf(lesion, v); });
   return {{"method", fmt::format("segment --kind {} --seed (truth seed point)",
                                  lesion.step == SegmentationStep::Lytic ? "lytic" : "soft-tissue")},
           {"seedLps", {lesionTruth.seed.x, lesionTruth.seed.y, lesionTruth.seed.z}},
@@ -128,13 +130,14 @@ json validation(const measurement::LesionMeasurement& m, const phantom::LesionTr
          {"extentLrMm", compare(m.extentLrMm, t.extentMm().x)},
          {"extentApMm", compare(m.extentApMm, t.extentMm().y)},
          {"extentSiMm", compare(m.extentSiMm, t.extentMm().z)}};
-  if (m.meshVolumeMl) v["meshVolumeMl"] = compare(*m.meshVolumeMl, t.volumeMl);
-  if (m.calcification) v["calcifiedVolumeMl"] = compare(m.calcification->volumeMl, t.calcifiedVolumeMl);
+  if (m.meshVolumeMl)
+    v["meshVolumeMl"] = compare(*m.meshVolumeMl, t.volumeMl);
+  if (m.calcification)
+    v["calcifiedVolumeMl"] = compare(m.calcification->volumeMl, t.calcifiedVolumeMl);
   v["conventions"] = "measured: RECIST axes and 3D diameter between voxel centres, extents include the voxel; "
                      "truth: from the continuous model (surface to surface)";
   return v;
 }
-
 
 /// Target registration error of an estimated baseline→follow-up transform at `point` (baseline LPS).
 double registrationErrorMm(const RigidTransform& estimated, const RigidTransform& truth, const Vec3& point) {
@@ -169,9 +172,11 @@ longitudinal::Timeline trackLesions(const std::deque<Volume>& volumes, const Lab
     results.push_back(longitudinal::analyzeFollowup(volumes.front(), baselineLabels, reference, results.front(),
                                                     volumes[t], truth.studyDate, options));
     for (const auto& lesion : results.back().lesions) {
-      if (!lesion.registration) continue;
+      if (!lesion.registration)
+        continue;
       for (const auto& demo : demoLesions()) {
-        if (demo.label != lesion.spec.label) continue;
+        if (demo.label != lesion.spec.label)
+          continue;
         const Vec3 centre = truthOf(study.timePoints.front().truth, demo).centroid;
         registrationErrors.push_back(
             {{"timePoint", truth.studyDate},
@@ -179,7 +184,8 @@ longitudinal::Timeline trackLesions(const std::deque<Volume>& volumes, const Lab
              {"targetRegistrationErrorMm",
               registrationErrorMm(lesion.registration->baselineToFollowup, truth.transformFromBaseline, centre)},
              {"globalTargetRegistrationErrorMm",
-              registrationErrorMm(results.back().globalRegistration->baselineToFollowup, truth.transformFromBaseline, centre)}});
+              registrationErrorMm(results.back().globalRegistration->baselineToFollowup, truth.transformFromBaseline,
+                                  centre)}});
       }
     }
   }
@@ -199,7 +205,8 @@ cli::Command demoCommand() {
       "Generates the LesionKit digital reference study (a lumbar spine with an osteolytic L4 lesion that "
       "calcifies, and an axillary soft-tissue mass that shrinks, over several time points) as DICOM, then runs "
       "every pipeline step on it as a user would: loads each DICOM series, segments the lytic lesion and the "
-      "soft-tissue mass from a seed point each, measures the lesions and compares every figure with the phantom's analytic truth. Writes OUT/report.json (steps, per time point "
+      "soft-tissue mass from a seed point each, measures the lesions and compares every figure with the phantom's "
+      "analytic truth. Writes OUT/report.json (steps, per time point "
       "measurements and their errors against the truth), OUT/results.csv (one row per lesion per time point), "
       "per time point OUT/timepoints/<date>/ with DICOM SEG and SR, QC pictures, surface meshes, report.json and "
       "report.html, a follow-up timeline (registration, tracking, RECIST 1.1, MD Anderson and inverse Choi "
@@ -230,7 +237,8 @@ cli::Command demoCommand() {
     phantom::PhantomOptions options;
     options.timePoints = static_cast<int>(args.integer("timePoints"));
     const long seed = args.integer("seed");
-    if (seed < 0) throw UsageError(fmt::format("--seed must be 0 or positive, got {}", seed));
+    if (seed < 0)
+      throw UsageError(fmt::format("--seed must be 0 or positive, got {}", seed));
     options.seed = static_cast<std::uint64_t>(seed);
     options.validate();
 
@@ -243,9 +251,8 @@ cli::Command demoCommand() {
                 {"steps", json::array()},
                 {"timePoints", json::array()}};
 
-    const auto study = runStep(steps, "phantom", [&] {
-      return phantom::generatePhantomStudy(options, ctx.progress.sub(0.0, 0.4));
-    });
+    const auto study =
+        runStep(steps, "phantom", [&] { return phantom::generatePhantomStudy(options, ctx.progress.sub(0.0, 0.4)); });
     const auto files = runStep(steps, "write-dicom", [&] {
       return phantom::writePhantomStudy(study, staged.path("study"), ctx.progress.sub(0.4, 0.55));
     });
@@ -264,7 +271,8 @@ cli::Command demoCommand() {
     for (std::size_t t = 0; t < n; ++t) {
       const fs::path seriesFolder = staged.path("study") / files.seriesFolders[t];
       ctx.progress.report(0.55 + 0.05 * t / n, "loading DICOM");
-      loadedVolumes.push_back(runStep(steps, fmt::format("load-dicom[{}]", t), [&] { return dicomio::loadVolume(seriesFolder); }));
+      loadedVolumes.push_back(
+          runStep(steps, fmt::format("load-dicom[{}]", t), [&] { return dicomio::loadVolume(seriesFolder); }));
       if (!loadedVolumes.back().volume.geometry.sameGrid(study.timePoints[t].image.geometry, 1e-3)) {
         throw ProcessingError(fmt::format("the DICOM series '{}' read back on a different grid than it was written",
                                           seriesFolder.string()));
@@ -281,7 +289,8 @@ cli::Command demoCommand() {
     for (const auto& lesion : demoLesions()) {
       try {
         segmentations[lesion.truthId] = runStep(steps, fmt::format("segment[{}]", lesion.truthId), [&] {
-          return addSegmentation(volumes.front(), baseline.labels, truthOf(baseline.truth, lesion), lesion, baselineLabels);
+          return addSegmentation(volumes.front(), baseline.labels, truthOf(baseline.truth, lesion), lesion,
+                                 baselineLabels);
         });
         measurementOptions.lesions.push_back({lesion.label, lesion.kind, lesion.name, false});
       } catch (const ProcessingError& e) {
@@ -290,7 +299,8 @@ cli::Command demoCommand() {
         failures.push_back(fmt::format("{} at {}: {}", lesion.truthId, baseline.truth.studyDate, e.what()));
       }
     }
-    if (measurementOptions.lesions.empty()) throw ProcessingError("the demo could not segment any lesion at baseline");
+    if (measurementOptions.lesions.empty())
+      throw ProcessingError("the demo could not segment any lesion at baseline");
 
     // Follow-up: registration, tracking and response over all time points.
     ctx.progress.report(0.7, "follow-up");
@@ -302,7 +312,8 @@ cli::Command demoCommand() {
     writeTextFileAtomically(staged.path("timeline.json"), longitudinal::toTimelineJson(timeline));
     std::vector<reporting::ResponseAssessment> responses;
     for (const auto* list : {&timeline.recist, &timeline.mdAnderson, &timeline.inverseChoi}) {
-      for (const auto& a : *list) responses.push_back(toReportResponse(a));
+      for (const auto& a : *list)
+        responses.push_back(toReportResponse(a));
     }
     report["followup"] = {{"timeline", "timeline.json"}, {"registrationErrors", registrationErrors}};
 
@@ -326,7 +337,8 @@ cli::Command demoCommand() {
       if (tracked.calcificationThreshold)
         measured.options.calcificationThresholdHu = tracked.calcificationThreshold->hu;
       for (const auto& lesion : tracked.lesions) {
-        if (lesion.measurement) measured.lesions.push_back(*lesion.measurement);
+        if (lesion.measurement)
+          measured.lesions.push_back(*lesion.measurement);
       }
       const fs::path bundleFolder = fs::path("timepoints") / tp.truth.studyDate;
       fs::create_directories(staged.path(bundleFolder));
@@ -334,11 +346,12 @@ cli::Command demoCommand() {
       bundle.volume = &volumes[t];
       bundle.labels = &tracked.labels;
       bundle.report = measured;
-      bundle.source = reporting::readDicomSourceInfo(staged.path("study") / files.seriesFolders[t], loaded.seriesInstanceUid,
-                                                     loaded.sopInstanceUids);
+      bundle.source = reporting::readDicomSourceInfo(staged.path("study") / files.seriesFolders[t],
+                                                     loaded.seriesInstanceUid, loaded.sopInstanceUids);
       bundle.earlier.assign(earlier.begin(), earlier.end());
       bundle.warnings = loaded.warnings;
-      if (t + 1 == n) bundle.responses = responses;
+      if (t + 1 == n)
+        bundle.responses = responses;
       const auto bundleFiles = runStep(steps, fmt::format("report[{}]", t), [&] {
         return pipeline::writeResultBundle(bundle, staged.path(bundleFolder), Progress{});
       });
@@ -348,15 +361,18 @@ cli::Command demoCommand() {
 
       json validations = json::array();
       for (const auto& tl : tracked.lesions) {
-        if (!tl.measurement) continue;
+        if (!tl.measurement)
+          continue;
         for (const auto& lesion : demoLesions()) {
-          if (lesion.label != tl.spec.label) continue;
+          if (lesion.label != tl.spec.label)
+            continue;
           json v = validation(*tl.measurement, truthOf(tp.truth, lesion));
           v["segmentation"] = t == 0 ? segmentations[lesion.truthId] : json{{"method", tl.maskMethod}};
           v["segmentation"]["diceVsTruthMask"] = measurement::diceCoefficient(
               tracked.labels, [&](std::uint16_t l) { return l == lesion.label; }, tp.labels,
               [&](std::uint16_t l) { return isTruthLabelOf(lesion, l); });
-          if (tl.calcifiedVolumeMl) v["trackedCalcifiedVolumeMl"] = compare(*tl.calcifiedVolumeMl, truthOf(tp.truth, lesion).calcifiedVolumeMl);
+          if (tl.calcifiedVolumeMl)
+            v["trackedCalcifiedVolumeMl"] = compare(*tl.calcifiedVolumeMl, truthOf(tp.truth, lesion).calcifiedVolumeMl);
           validations.push_back(std::move(v));
         }
       }
@@ -381,7 +397,8 @@ cli::Command demoCommand() {
                                v["lesion"].get<std::string>(), v["volumeMl"]["measured"].get<double>(),
                                v["volumeMl"]["truth"].get<double>(), v["longAxisMm"]["measured"].get<double>(),
                                v["longAxisMm"]["truth"].get<double>(), v["shortAxisMm"]["measured"].get<double>(),
-                               v["shortAxisMm"]["truth"].get<double>(), v["segmentation"]["diceVsTruthMask"].get<double>());
+                               v["shortAxisMm"]["truth"].get<double>(),
+                               v["segmentation"]["diceVsTruthMask"].get<double>());
       }
     }
     ctx.out << longitudinal::toTimelineSummary(timeline);
@@ -390,7 +407,8 @@ cli::Command demoCommand() {
     report["patientReport"] = (lastBundle / "report.html").string();
     report["steps"] = steps;
     report["failures"] = failures;
-    for (const auto& f : failures) ctx.out << "segmentation refused: " << f << '\n';
+    for (const auto& f : failures)
+      ctx.out << "segmentation refused: " << f << '\n';
     writeTextFileAtomically(staged.path("results.csv"), csv);
     writeTextFileAtomically(staged.path("report.json"), report.dump(2) + "\n");
     staged.commit();

@@ -38,7 +38,8 @@ struct ReportJsonInputs {
 
 ReportJsonInputs readReportJson(const std::filesystem::path& path) {
   std::ifstream in(path);
-  if (!in) throw InputError(fmt::format("measurement report '{}': cannot open", path.string()));
+  if (!in)
+    throw InputError(fmt::format("measurement report '{}': cannot open", path.string()));
   nlohmann::json root;
   try {
     in >> root;
@@ -47,7 +48,8 @@ ReportJsonInputs readReportJson(const std::filesystem::path& path) {
     // Relative input paths are relative to where measure ran; try the report's folder as well.
     auto resolve = [&](const std::string& p) {
       const std::filesystem::path candidate(p);
-      if (candidate.is_relative() && !std::filesystem::exists(candidate) && std::filesystem::exists(path.parent_path() / candidate))
+      if (candidate.is_relative() && !std::filesystem::exists(candidate) &&
+          std::filesystem::exists(path.parent_path() / candidate))
         return path.parent_path() / candidate;
       return candidate;
     };
@@ -58,7 +60,7 @@ ReportJsonInputs readReportJson(const std::filesystem::path& path) {
     if (root.contains("settings")) {
       const auto& s = root["settings"];
       r.options.intensityUnit = s.value("intensityUnit", "HU") == "HU" ? measurement::IntensityUnit::HounsfieldUnit
-                                                                      : measurement::IntensityUnit::Arbitrary;
+                                                                       : measurement::IntensityUnit::Arbitrary;
       r.options.calcificationThresholdHu = s.value("calcificationThresholdHu", 130.0);
       r.options.boneThresholdHu = s.value("boneThresholdHu", 400.0);
       if (s.contains("sliceThicknessMm") && s["sliceThicknessMm"].is_number())
@@ -74,7 +76,8 @@ ReportJsonInputs readReportJson(const std::filesystem::path& path) {
     }
     return r;
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("measurement report '{}': not a LesionKit measurement report ({})", path.string(), e.what()));
+    throw InputError(
+        fmt::format("measurement report '{}': not a LesionKit measurement report ({})", path.string(), e.what()));
   }
 }
 
@@ -86,20 +89,24 @@ struct MeasuredStudy {
 
 // Lesions of a DICOM SEG keep their tracking identifiers as names (and LesionKit's SEGs their
 // kinds), so a SEG written at baseline carries the lesion identities to the follow-up.
-void namesFromSeg(const std::filesystem::path& maskPath, const LabelMap& labels, measurement::MeasurementOptions& options) {
-  if (dicomio::isVolumeFileName(maskPath) || !options.lesions.empty() || !options.labels.empty()) return;
+void namesFromSeg(const std::filesystem::path& maskPath, const LabelMap& labels,
+                  measurement::MeasurementOptions& options) {
+  if (dicomio::isVolumeFileName(maskPath) || !options.lesions.empty() || !options.labels.empty())
+    return;
   const std::vector<std::uint16_t> present = measurement::labelsPresent(labels);
   const auto& kinds = measurement::knownLesionKinds();
   for (const reporting::SegmentRecord& s : reporting::readDicomSeg(maskPath).segments) {
-    if (std::find(present.begin(), present.end(), s.label) == present.end()) continue;
+    if (std::find(present.begin(), present.end(), s.label) == present.end())
+      continue;
     measurement::LesionSpec spec;
     spec.label = s.label;
     spec.name = s.trackingId.empty() ? s.segmentLabel : s.trackingId;
     spec.kind = "other";
-    if (const auto colon = s.segmentDescription.find(": "); s.segmentDescription.rfind("LesionKit label", 0) == 0 &&
-                                                             colon != std::string::npos) {
+    if (const auto colon = s.segmentDescription.find(": ");
+        s.segmentDescription.rfind("LesionKit label", 0) == 0 && colon != std::string::npos) {
       const std::string kind = s.segmentDescription.substr(colon + 2);
-      if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) spec.kind = kind;
+      if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end())
+        spec.kind = kind;
     }
     spec.lymphNode = spec.kind == "lymph-node";
     options.lesions.push_back(spec);
@@ -212,8 +219,10 @@ cli::Command reportCommand() {
       volumePath = r.volume;
       maskPath = r.mask;
       options = r.options;
-      if (seriesUid.empty()) seriesUid = r.seriesInstanceUid;
-      if (!args.has("timepoint") || timepoint == "baseline") timepoint = r.timepoint;
+      if (seriesUid.empty())
+        seriesUid = r.seriesInstanceUid;
+      if (!args.has("timepoint") || timepoint == "baseline")
+        timepoint = r.timepoint;
     } else {
       if (!args.has("volume") || !args.has("mask"))
         throw UsageError("missing VOLUME and --mask (or --measurements report.json)");
@@ -222,8 +231,12 @@ cli::Command reportCommand() {
     }
     for (const std::string& text : args.strings("lesion")) {
       const measurement::LesionSpec spec = measurement::parseLesionSpec(text);
-      auto it = std::find_if(options.lesions.begin(), options.lesions.end(), [&](const auto& l) { return l.label == spec.label; });
-      if (it != options.lesions.end()) *it = spec; else options.lesions.push_back(spec);
+      auto it = std::find_if(options.lesions.begin(), options.lesions.end(),
+                             [&](const auto& l) { return l.label == spec.label; });
+      if (it != options.lesions.end())
+        *it = spec;
+      else
+        options.lesions.push_back(spec);
     }
     options.computeSurfaceMesh = true;
     const std::filesystem::path measurementsPath =
@@ -252,17 +265,21 @@ cli::Command reportCommand() {
     bundle.report = report;
     if (!loaded.seriesInstanceUid.empty())
       bundle.source = reporting::readDicomSourceInfo(volumePath, loaded.seriesInstanceUid, loaded.sopInstanceUids);
-    for (const auto& f : loaded.skippedFiles) bundle.warnings.push_back("skipped file: " + f);
-    for (const MeasuredStudy& p : previous) bundle.earlier.push_back({&p.loaded.volume, &p.labels, p.report});
+    for (const auto& f : loaded.skippedFiles)
+      bundle.warnings.push_back("skipped file: " + f);
+    for (const MeasuredStudy& p : previous)
+      bundle.earlier.push_back({&p.loaded.volume, &p.labels, p.report});
     bundle.pictures = !args.flag("noPictures");
     bundle.meshes = !args.flag("noMeshes");
-    const pipeline::ResultBundleFiles files = pipeline::writeResultBundle(bundle, out.path(), ctx.progress.sub(0.4, 1.0));
+    const pipeline::ResultBundleFiles files =
+        pipeline::writeResultBundle(bundle, out.path(), ctx.progress.sub(0.4, 1.0));
     const reporting::DicomObjectInfo& seg = files.seg;
     out.commit();
 
     ctx.out << reporting::toSummaryText(report);
-    ctx.out << fmt::format("wrote {}: seg.dcm ({} segments, {} frames), sr.dcm, report.html{}{}\n", out.target().string(),
-                           seg.segmentNumbers.size(), seg.frameCount, args.flag("noPictures") ? "" : ", qc/*.png",
+    ctx.out << fmt::format("wrote {}: seg.dcm ({} segments, {} frames), sr.dcm, report.html{}{}\n",
+                           out.target().string(), seg.segmentNumbers.size(), seg.frameCount,
+                           args.flag("noPictures") ? "" : ", qc/*.png",
                            args.flag("noMeshes") ? "" : ", meshes/*.stl|vtp");
     ctx.returnValues["lesionCount"] = std::to_string(report.lesions.size());
     ctx.progress.report(1.0, "done");

@@ -71,21 +71,25 @@ TEST(Demo, WholePipelineMatchesThePhantomTruth) {
       // uncertainty is one voxel diagonal (checked on truth masks in the measurement tests); the
       // segmentation adds up to one more voxel of boundary, so two voxel diagonals here.
       const double tolerance = 2.0 * voxelDiagonalMm;
-      for (const char* figure : {"longAxisMm", "shortAxisMm", "maxDiameter3dMm", "extentLrMm", "extentApMm", "extentSiMm"}) {
+      for (const char* figure :
+           {"longAxisMm", "shortAxisMm", "maxDiameter3dMm", "extentLrMm", "extentApMm", "extentSiMm"}) {
         EXPECT_LT(std::abs(v[figure]["error"].get<double>()), tolerance) << figure;
       }
       ++lesionsChecked;
     }
     // What radiology tools read, per time point.
-    for (const char* key : {"seg", "sr", "html"}) EXPECT_TRUE(fs::exists(out / tp["outputs"][key].get<std::string>())) << key;
-    EXPECT_GE(tp["outputs"]["pictures"].get<int>(), 3 * static_cast<int>(tp["validation"].size())); // axial, coronal, sagittal
+    for (const char* key : {"seg", "sr", "html"})
+      EXPECT_TRUE(fs::exists(out / tp["outputs"][key].get<std::string>())) << key;
+    EXPECT_GE(tp["outputs"]["pictures"].get<int>(),
+              3 * static_cast<int>(tp["validation"].size())); // axial, coronal, sagittal
   }
   EXPECT_EQ(lesionsChecked, 6);
 
   // Follow-up: target registration error <= 1 mm at each lesion (known patient motion).
   const json& errors = report["followup"]["registrationErrors"];
   ASSERT_EQ(errors.size(), 4u);
-  for (const auto& e : errors) EXPECT_LE(e["targetRegistrationErrorMm"].get<double>(), 1.0) << e.dump();
+  for (const auto& e : errors)
+    EXPECT_LE(e["targetRegistrationErrorMm"].get<double>(), 1.0) << e.dump();
 
   // Response: the lytic lesion fills with calcification (MD Anderson partial response at every
   // follow-up) while RECIST never calls progression on a shrinking mass.
@@ -94,14 +98,16 @@ TEST(Demo, WholePipelineMatchesThePhantomTruth) {
   ASSERT_EQ(mda.size(), 3u);
   EXPECT_EQ(mda[1]["category"], "PR");
   EXPECT_EQ(mda[2]["category"], "PR");
-  for (const auto& a : timeline["response"]["RECIST 1.1"]) EXPECT_NE(a["category"], "PD") << a.dump();
+  for (const auto& a : timeline["response"]["RECIST 1.1"])
+    EXPECT_NE(a["category"], "PD") << a.dump();
   EXPECT_TRUE(fs::exists(out / report["patientReport"].get<std::string>()));
 
   std::ifstream csv(out / "results.csv");
   std::string header, line;
   std::getline(csv, header);
   int rows = 0;
-  while (std::getline(csv, line)) rows += line.empty() ? 0 : 1;
+  while (std::getline(csv, line))
+    rows += line.empty() ? 0 : 1;
   EXPECT_EQ(rows, 6) << "one row per lesion per time point";
   EXPECT_EQ(header.rfind("timepoint,", 0), 0u);
 }

@@ -38,20 +38,24 @@ bool hounsfield(const FollowupOptions& o) {
 std::vector<measurement::LesionSpec> followedLesions(const LabelMap& lesions, const FollowupOptions& options) {
   std::vector<std::uint16_t> labels = options.measurement.labels;
   for (const measurement::LesionSpec& s : options.measurement.lesions)
-    if (std::find(labels.begin(), labels.end(), s.label) == labels.end()) labels.push_back(s.label);
+    if (std::find(labels.begin(), labels.end(), s.label) == labels.end())
+      labels.push_back(s.label);
   if (labels.empty()) {
     for (std::uint16_t v : measurement::labelsPresent(lesions))
       if (std::find(options.referenceLabels.begin(), options.referenceLabels.end(), v) == options.referenceLabels.end())
         labels.push_back(v);
   }
-  if (labels.empty()) throw InputError("baseline lesion map: no lesion label to follow (the map is empty)");
+  if (labels.empty())
+    throw InputError("baseline lesion map: no lesion label to follow (the map is empty)");
   std::vector<measurement::LesionSpec> specs;
   for (std::uint16_t label : labels) {
     measurement::LesionSpec spec;
     spec.label = label;
     for (const measurement::LesionSpec& s : options.measurement.lesions)
-      if (s.label == label) spec = s;
-    if (spec.name.empty()) spec.name = fmt::format("label {}", label);
+      if (s.label == label)
+        spec = s;
+    if (spec.name.empty())
+      spec.name = fmt::format("label {}", label);
     specs.push_back(spec);
   }
   return specs;
@@ -112,8 +116,9 @@ std::vector<float> referenceInteriorValues(const Volume& volume, const LabelMap&
   std::vector<float> values;
   if (labels.empty())
     return values;
-  forReferenceInterior(reference, labels,
-                       [&](std::size_t idx, std::size_t, std::size_t, std::size_t) { values.push_back(volume.voxels[idx]); });
+  forReferenceInterior(reference, labels, [&](std::size_t idx, std::size_t, std::size_t, std::size_t) {
+    values.push_back(volume.voxels[idx]);
+  });
   return values;
 }
 
@@ -146,7 +151,8 @@ std::optional<PairedReference> pairedReference(const Volume& baseline, const Lab
     if (followup.geometry.containsIndex(a, b, c))
       paired.ownValues.push_back(followup.at(std::size_t(a), std::size_t(b), std::size_t(c)));
   });
-  if (before.empty()) return std::nullopt;
+  if (before.empty())
+    return std::nullopt;
   paired.medianHu = quantileOf(std::move(after), 0.5);
   paired.shiftHu = paired.medianHu - quantileOf(std::move(before), 0.5);
   return paired;
@@ -250,15 +256,18 @@ GateWindow lesionWindow(const Volume& baseline, const LabelMap& lesions, std::ui
       for (long b = -r; b <= r; ++b)
         for (long a = -r; a <= r; ++a) {
           const long x = long(i) + a, y = long(j) + b, z = long(k) + c;
-          if (crop.containsIndex(x, y, z) && mask.at(std::size_t(x), std::size_t(y), std::size_t(z)) == label) return true;
+          if (crop.containsIndex(x, y, z) && mask.at(std::size_t(x), std::size_t(y), std::size_t(z)) == label)
+            return true;
         }
     return false;
   };
   for (std::size_t k = 0; k < s[2]; ++k)
     for (std::size_t j = 0; j < s[1]; ++j)
       for (std::size_t i = 0; i < s[0]; ++i) {
-        if (mask.at(i, j, k) == label) rawInside.push_back(raw.at(i, j, k));
-        else if (!near(i, j, k, 1) && near(i, j, k, 3)) rawShell.push_back(raw.at(i, j, k));
+        if (mask.at(i, j, k) == label)
+          rawInside.push_back(raw.at(i, j, k));
+        else if (!near(i, j, k, 1) && near(i, j, k, 3))
+          rawShell.push_back(raw.at(i, j, k));
       }
   GateWindow w;
   if (!rawShell.empty()) {
@@ -271,14 +280,17 @@ GateWindow lesionWindow(const Volume& baseline, const LabelMap& lesions, std::ui
     for (std::size_t j = 0; j < s[1]; ++j)
       for (std::size_t i = 0; i < s[0]; ++i) {
         if (mask.at(i, j, k) != label) {
-          if (!near(i, j, k, 1) && near(i, j, k, 3)) shell.push_back(smooth.at(i, j, k));
+          if (!near(i, j, k, 1) && near(i, j, k, 3))
+            shell.push_back(smooth.at(i, j, k));
           continue;
         }
         all.push_back(smooth.at(i, j, k));
         bool inner = i > 0 && j > 0 && k > 0 && i + 1 < s[0] && j + 1 < s[1] && k + 1 < s[2];
-        inner = inner && mask.at(i - 1, j, k) == label && mask.at(i + 1, j, k) == label && mask.at(i, j - 1, k) == label &&
-                mask.at(i, j + 1, k) == label && mask.at(i, j, k - 1) == label && mask.at(i, j, k + 1) == label;
-        if (inner) interior.push_back(smooth.at(i, j, k));
+        inner = inner && mask.at(i - 1, j, k) == label && mask.at(i + 1, j, k) == label &&
+                mask.at(i, j - 1, k) == label && mask.at(i, j + 1, k) == label && mask.at(i, j, k - 1) == label &&
+                mask.at(i, j, k + 1) == label;
+        if (inner)
+          interior.push_back(smooth.at(i, j, k));
       }
   const std::vector<float>& use = interior.size() >= 20 ? interior : all;
   double lo = quantileOf(use, 0.02) - 10.0, hi = quantileOf(use, 0.98) + 10.0;
@@ -295,7 +307,8 @@ GateWindow lesionWindow(const Volume& baseline, const LabelMap& lesions, std::ui
   w.hi = hi;
   std::vector<float> context;
   for (std::size_t n = 0; n < mask.voxels.size(); ++n)
-    if (mask.voxels[n] != label) context.push_back(raw.voxels[n]);
+    if (mask.voxels[n] != label)
+      context.push_back(raw.voxels[n]);
   w.contextMedian = context.empty() ? 0.0 : quantileOf(context, 0.5);
   return w;
 }
@@ -314,7 +327,8 @@ LabelMap intensityGatedMask(const Volume& followup, const LabelMap& mapped, std:
     // median intensity around the lesion.
     std::vector<float> context;
     for (std::size_t n = 0; n < core.voxels.size(); ++n)
-      if (core.voxels[n] != label) context.push_back(raw.voxels[n]);
+      if (core.voxels[n] != label)
+        context.push_back(raw.voxels[n]);
     const double now = context.empty() ? 0.0 : quantileOf(context, 0.5);
     if (window.contextMedian > 0.0 && now > 0.0) {
       const double gain = now / window.contextMedian;
@@ -325,14 +339,16 @@ LabelMap intensityGatedMask(const Volume& followup, const LabelMap& mapped, std:
   const auto& s = crop.size;
   // Box dilation by the margin along each axis (separable running maximum).
   std::vector<std::uint8_t> grown(crop.voxelCount(), 0);
-  for (std::size_t n = 0; n < grown.size(); ++n) grown[n] = core.voxels[n] == label;
+  for (std::size_t n = 0; n < grown.size(); ++n)
+    grown[n] = core.voxels[n] == label;
   for (std::size_t axis = 0; axis < 3; ++axis) {
     const long r = std::lround(growthMarginMm / crop.spacing[axis]);
     const std::vector<std::uint8_t> src = grown;
     for (std::size_t k = 0; k < s[2]; ++k)
       for (std::size_t j = 0; j < s[1]; ++j)
         for (std::size_t i = 0; i < s[0]; ++i) {
-          if (!src[crop.linearIndex(i, j, k)]) continue;
+          if (!src[crop.linearIndex(i, j, k)])
+            continue;
           std::array<std::size_t, 3> idx{i, j, k};
           const long c = long(idx[axis]);
           for (long d = std::max(0L, c - r); d <= std::min(long(s[axis]) - 1, c + r); ++d) {
@@ -350,7 +366,8 @@ LabelMap intensityGatedMask(const Volume& followup, const LabelMap& mapped, std:
       heaviestComponent(crop, candidate, [&](std::size_t n) { return std::size_t(core.voxels[n] == label); });
   const std::vector<std::int32_t>& component = components.id;
   const std::int32_t best = components.heaviest;
-  if (best < 0) return out;
+  if (best < 0)
+    return out;
   // Leak check: component voxels with an in-window neighbour just outside the grown region mean
   // the same density continues past the margin.
   const double leakingFraction = leakingSurfaceFraction(
@@ -389,7 +406,8 @@ LabelMap intensityGatedMask(const Volume& followup, const LabelMap& mapped, std:
   for (std::size_t k = 0; k < s[2]; ++k)
     for (std::size_t j = 0; j < s[1]; ++j)
       for (std::size_t i = 0; i < s[0]; ++i)
-        if (!outside[crop.linearIndex(i, j, k)]) out.at(i0 + i, j0 + j, k0 + k) = label;
+        if (!outside[crop.linearIndex(i, j, k)])
+          out.at(i0 + i, j0 + j, k0 + k) = label;
   return out;
 }
 
@@ -399,9 +417,12 @@ std::string trackingIdOf(std::uint16_t label) { return fmt::format("T{:03d}", la
 
 std::string maskMethodName(FollowupMaskMethod method) {
   switch (method) {
-  case FollowupMaskMethod::Resegment: return "resegment";
-  case FollowupMaskMethod::IntensityGated: return "intensity-gated";
-  case FollowupMaskMethod::MappedMask: return "mapped-mask";
+  case FollowupMaskMethod::Resegment:
+    return "resegment";
+  case FollowupMaskMethod::IntensityGated:
+    return "intensity-gated";
+  case FollowupMaskMethod::MappedMask:
+    return "mapped-mask";
   case FollowupMaskMethod::BaselineModel:
     return "baseline-model";
   }
@@ -409,9 +430,12 @@ std::string maskMethodName(FollowupMaskMethod method) {
 }
 
 FollowupMaskMethod parseMaskMethod(const std::string& text) {
-  if (text == "resegment") return FollowupMaskMethod::Resegment;
-  if (text == "intensity-gated") return FollowupMaskMethod::IntensityGated;
-  if (text == "mapped-mask") return FollowupMaskMethod::MappedMask;
+  if (text == "resegment")
+    return FollowupMaskMethod::Resegment;
+  if (text == "intensity-gated")
+    return FollowupMaskMethod::IntensityGated;
+  if (text == "mapped-mask")
+    return FollowupMaskMethod::MappedMask;
   if (text == "baseline-model")
     return FollowupMaskMethod::BaselineModel;
   throw UsageError(fmt::format(
@@ -423,8 +447,10 @@ std::string softTissueRegistrationName(SoftTissueRegistration method) {
 }
 
 SoftTissueRegistration parseSoftTissueRegistration(const std::string& text) {
-  if (text == "rigid") return SoftTissueRegistration::Rigid;
-  if (text == "bspline") return SoftTissueRegistration::BSpline;
+  if (text == "rigid")
+    return SoftTissueRegistration::Rigid;
+  if (text == "bspline")
+    return SoftTissueRegistration::BSpline;
   throw UsageError(fmt::format("soft-tissue registration '{}': expected rigid or bspline", text));
 }
 
@@ -488,7 +514,8 @@ TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions,
                                 const FollowupOptions& options, const std::string& label) {
   baseline.geometry.validate("baseline volume");
   checkSameGrid(lesions.geometry, baseline.geometry, "the baseline lesion map");
-  if (reference) checkSameGrid(reference->geometry, baseline.geometry, "the reference label map");
+  if (reference)
+    checkSameGrid(reference->geometry, baseline.geometry, "the reference label map");
   TimePointResult tp;
   tp.label = label;
   tp.grid = baseline.geometry;
@@ -513,12 +540,14 @@ TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions,
     t.spec = spec;
     t.maskMethod = "baseline";
     fillFigures(t, measureOne(baseline, lesions, spec, measuring), hounsfield(options));
-    if (tp.referenceMedianHu && t.meanHu) t.normalisedMeanHu = t.meanHu;
+    if (tp.referenceMedianHu && t.meanHu)
+      t.normalisedMeanHu = t.meanHu;
     tp.lesions.push_back(std::move(t));
   }
   for (std::size_t i = 0; i < lesions.voxels.size(); ++i)
     for (const TrackedLesion& t : tp.lesions)
-      if (lesions.voxels[i] == t.spec.label) tp.labels.voxels[i] = t.spec.label;
+      if (lesions.voxels[i] == t.spec.label)
+        tp.labels.voxels[i] = t.spec.label;
   return tp;
 }
 
@@ -528,7 +557,8 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
   baseline.geometry.validate("baseline volume");
   followup.geometry.validate(fmt::format("follow-up volume '{}'", label));
   checkSameGrid(lesions.geometry, baseline.geometry, "the baseline lesion map");
-  if (reference) checkSameGrid(reference->geometry, baseline.geometry, "the reference label map");
+  if (reference)
+    checkSameGrid(reference->geometry, baseline.geometry, "the reference label map");
   TimePointResult tp;
   tp.label = label;
   tp.grid = followup.geometry;
@@ -586,9 +616,10 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
       if (shift <= kMaxLocalShiftMm) {
         t.registration = local[n];
       } else {
-        t.notes.push_back(fmt::format("local registration moved the lesion centre {:.1f} mm away from the global result; "
-                                      "the global transform is used",
-                                      shift));
+        t.notes.push_back(
+            fmt::format("local registration moved the lesion centre {:.1f} mm away from the global result; "
+                        "the global transform is used",
+                        shift));
         logWarning("lesion {} at {}: {}", t.trackingId, label, t.notes.back());
       }
     }
@@ -613,11 +644,12 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
       } catch (const Error& e) {
         t.notes.push_back(fmt::format("B-spline registration failed ({}); the rigid transform is used", e.what()));
       }
-      if (!t.deformableUsed) logWarning("lesion {} at {}: {}", t.trackingId, label, t.notes.back());
+      if (!t.deformableUsed)
+        logWarning("lesion {} at {}: {}", t.trackingId, label, t.notes.back());
     }
-    const LabelMap mapped = t.deformableUsed
-                                ? mapLabelsToFollowup(lesions, t.deformable->baselineToFollowup, followup.geometry, {spec.label})
-                                : mapLabelsToFollowup(lesions, transform, followup.geometry, {spec.label});
+    const LabelMap mapped = t.deformableUsed ? mapLabelsToFollowup(lesions, t.deformable->baselineToFollowup,
+                                                                   followup.geometry, {spec.label})
+                                             : mapLabelsToFollowup(lesions, transform, followup.geometry, {spec.label});
     const std::size_t mappedCount = countLabel(mapped, spec.label);
     if (mappedCount == 0) {
       t.notEvaluable = true;
@@ -660,7 +692,8 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
         LabelMap segmented = options.segmenter(followup, mapped, spec);
         if (!segmented.geometry.sameGrid(followup.geometry))
           throw ProcessingError("the segmenter returned a mask on another grid");
-        for (auto& v : segmented.voxels) v = v == spec.label ? spec.label : 0;
+        for (auto& v : segmented.voxels)
+          v = v == spec.label ? spec.label : 0;
         mask = std::move(segmented);
         t.maskMethod = "resegment";
       } catch (const ProcessingError& e) {
@@ -700,9 +733,11 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
       continue;
     }
     fillFigures(t, measureOne(followup, mask, spec, measuring), hu);
-    if (t.meanHu && tp.referenceShiftHu) t.normalisedMeanHu = *t.meanHu - *tp.referenceShiftHu;
+    if (t.meanHu && tp.referenceShiftHu)
+      t.normalisedMeanHu = *t.meanHu - *tp.referenceShiftHu;
     for (std::size_t i = 0; i < mask.voxels.size(); ++i)
-      if (mask.voxels[i] == spec.label) tp.labels.voxels[i] = spec.label;
+      if (mask.voxels[i] == spec.label)
+        tp.labels.voxels[i] = spec.label;
 
     if (options.changeMaps) {
       const RegionOfInterest box = regionAroundLabels(lesions, {spec.label}, options.changeMapMarginMm, t.trackingId);
@@ -743,18 +778,21 @@ LesionObservation observationOf(const TrackedLesion& lesion) {
   o.meanHu = lesion.normalisedMeanHu ? lesion.normalisedMeanHu : lesion.meanHu;
   o.calcifiedFraction = lesion.calcifiedFraction;
   o.lyticVolumeMl = lesion.lyticVolumeMl;
-  if (!lesion.disappeared) o.volumeMl = lesion.volumeMl;
+  if (!lesion.disappeared)
+    o.volumeMl = lesion.volumeMl;
   return o;
 }
 
 Timeline buildTimeline(std::vector<TimePointResult> timePoints, const TimelineFlags& flags) {
-  if (timePoints.empty()) throw InputError("follow-up timeline: no time point");
+  if (timePoints.empty())
+    throw InputError("follow-up timeline: no time point");
   Timeline tl;
   for (std::size_t t = 0; t < timePoints.size(); ++t) {
     TimePointObservation obs;
     obs.label = timePoints[t].label;
     for (const TrackedLesion& l : timePoints[t].lesions)
-      if (!l.notEvaluable) obs.lesions.push_back(observationOf(l));
+      if (!l.notEvaluable)
+        obs.lesions.push_back(observationOf(l));
     auto flagged = [t](const std::vector<std::size_t>& at) { return std::find(at.begin(), at.end(), t) != at.end(); };
     obs.newLesions = flagged(flags.newLesionsAt) || flagged(flags.newBoneLesionsAt);
     obs.newBoneLesions = flagged(flags.newBoneLesionsAt);

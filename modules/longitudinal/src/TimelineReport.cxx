@@ -15,8 +15,7 @@ using nlohmann::json;
 json optionalNumber(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
 /// The optimiser's figures, the same for every registration level.
-template <typename Result>
-json runJson(const Result& r) {
+template <typename Result> json runJson(const Result& r) {
   return {{"finalMetricValue", r.finalMetricValue},
           {"iterations", r.iterations},
           {"stopCondition", r.stopCondition},
@@ -89,13 +88,15 @@ std::string thresholdText(const CalcificationThreshold& t) {
 }
 
 std::optional<double> percent(double from, double to) {
-  if (from <= 0.0) return std::nullopt;
+  if (from <= 0.0)
+    return std::nullopt;
   return 100.0 * (to - from) / from;
 }
 
 json changeJson(const TrackedLesion& base, const TrackedLesion& now) {
   json c;
-  if (now.notEvaluable) return c;
+  if (now.notEvaluable)
+    return c;
   const double volume = now.disappeared ? 0.0 : now.volumeMl;
   const double longAxis = now.disappeared ? 0.0 : now.longAxisMm;
   const double shortAxis = now.disappeared ? 0.0 : now.shortAxisMm;
@@ -105,9 +106,12 @@ json changeJson(const TrackedLesion& base, const TrackedLesion& now) {
   c["longAxisMm"] = longAxis - base.longAxisMm;
   c["shortAxisPercent"] = optionalNumber(percent(base.shortAxisMm, shortAxis));
   c["shortAxisMm"] = shortAxis - base.shortAxisMm;
-  if (base.meanHu && now.meanHu) c["meanHu"] = *now.meanHu - *base.meanHu;
-  if (base.normalisedMeanHu && now.normalisedMeanHu) c["normalisedMeanHu"] = *now.normalisedMeanHu - *base.normalisedMeanHu;
-  if (base.calcifiedVolumeMl && now.calcifiedVolumeMl) c["calcifiedVolumeMl"] = *now.calcifiedVolumeMl - *base.calcifiedVolumeMl;
+  if (base.meanHu && now.meanHu)
+    c["meanHu"] = *now.meanHu - *base.meanHu;
+  if (base.normalisedMeanHu && now.normalisedMeanHu)
+    c["normalisedMeanHu"] = *now.normalisedMeanHu - *base.normalisedMeanHu;
+  if (base.calcifiedVolumeMl && now.calcifiedVolumeMl)
+    c["calcifiedVolumeMl"] = *now.calcifiedVolumeMl - *base.calcifiedVolumeMl;
   if (base.calcifiedFraction && now.calcifiedFraction)
     c["calcifiedFractionPoints"] = 100.0 * (*now.calcifiedFraction - *base.calcifiedFraction);
   if (base.lyticVolumeMl && now.lyticVolumeMl)
@@ -138,10 +142,14 @@ json lesionJson(const TrackedLesion& l, const TrackedLesion* base) {
     j["centroidMm"] = {l.measurement->principalAxes.centroid.x, l.measurement->principalAxes.centroid.y,
                        l.measurement->principalAxes.centroid.z};
   }
-  if (l.registration) j["registration"] = transformJson(*l.registration);
-  if (l.deformable) j["deformableRegistration"] = deformableJson(*l.deformable, l.deformableUsed);
-  if (l.changeMap) j["changeMapMeanHuInLesion"] = l.changeMapMeanHu;
-  if (base) j["changeFromBaseline"] = changeJson(*base, l);
+  if (l.registration)
+    j["registration"] = transformJson(*l.registration);
+  if (l.deformable)
+    j["deformableRegistration"] = deformableJson(*l.deformable, l.deformableUsed);
+  if (l.changeMap)
+    j["changeMapMeanHuInLesion"] = l.changeMapMeanHu;
+  if (base)
+    j["changeFromBaseline"] = changeJson(*base, l);
   return j;
 }
 
@@ -166,7 +174,8 @@ json assessmentsJson(const std::vector<ResponseAssessment>& list) {
 
 const TrackedLesion* findById(const TimePointResult& tp, const std::string& id) {
   for (const TrackedLesion& l : tp.lesions)
-    if (l.trackingId == id) return &l;
+    if (l.trackingId == id)
+      return &l;
   return nullptr;
 }
 
@@ -214,7 +223,8 @@ std::string toTimelineJson(const Timeline& timeline) {
     if (tp.calcificationThreshold)
       j["calcificationThreshold"] = thresholdJson(*tp.calcificationThreshold);
     j["notes"] = tp.notes;
-    if (tp.globalRegistration) j["globalRegistration"] = transformJson(*tp.globalRegistration);
+    if (tp.globalRegistration)
+      j["globalRegistration"] = transformJson(*tp.globalRegistration);
     json lesions = json::array();
     for (const TrackedLesion& l : tp.lesions)
       lesions.push_back(lesionJson(l, t == 0 ? nullptr : findById(timeline.timePoints.front(), l.trackingId)));
@@ -229,7 +239,8 @@ std::string toTimelineJson(const Timeline& timeline) {
   response["MDA bone"] = assessmentsJson(timeline.mdAnderson);
   response["inverse Choi"] = assessmentsJson(timeline.inverseChoi);
   json perLesion;
-  for (const auto& [id, list] : timeline.recistPerLesion) perLesion[id] = assessmentsJson(list);
+  for (const auto& [id, list] : timeline.recistPerLesion)
+    perLesion[id] = assessmentsJson(list);
   response["RECIST 1.1 per lesion"] = perLesion;
   root["response"] = response;
   return root.dump(2) + "\n";
@@ -255,11 +266,14 @@ std::string toTimelineSummary(const Timeline& timeline) {
     for (const TrackedLesion& l : tp.lesions) {
       out << fmt::format("  {} {} ({}, {}{}): ", l.trackingId, l.spec.name, l.spec.kind, l.maskMethod,
                          l.deformableUsed ? ", B-spline" : "");
-      if (l.notEvaluable) out << "not evaluable";
-      else if (l.disappeared) out << "disappeared";
+      if (l.notEvaluable)
+        out << "not evaluable";
+      else if (l.disappeared)
+        out << "disappeared";
       else {
         out << fmt::format("{:.2f} mL, {:.1f} x {:.1f} mm", l.volumeMl, l.longAxisMm, l.shortAxisMm);
-        if (l.meanHu) out << fmt::format(", mean {:.0f}", *l.meanHu);
+        if (l.meanHu)
+          out << fmt::format(", mean {:.0f}", *l.meanHu);
         if (l.calcifiedFraction)
           out << fmt::format(", calcified {:.2f} mL ({:.0f} %), lytic {:.2f} mL", *l.calcifiedVolumeMl,
                              100.0 * *l.calcifiedFraction, *l.lyticVolumeMl);

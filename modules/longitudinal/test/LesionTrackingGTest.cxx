@@ -26,7 +26,8 @@ protected:
     for (std::size_t k = 0; k < grid.size[2]; ++k)
       for (std::size_t j = 0; j < grid.size[1]; ++j)
         for (std::size_t i = 0; i < grid.size[0]; ++i)
-          if (inside(grid.indexToPoint(i, j, k), mass) >= 0.5) lesions.at(i, j, k) = 1;
+          if (inside(grid.indexToPoint(i, j, k), mass) >= 0.5)
+            lesions.at(i, j, k) = 1;
     options.measurement.lesions = {measurement::parseLesionSpec("1:soft-tissue:mass")};
     options.measurement.computeSurfaceMesh = false;
     options.globalRegistration.clampBelow = -1000.0f;
@@ -51,7 +52,8 @@ TEST_F(SceneTracking, IntensityGatedFollowsAShrinkingMass) {
   // Ellipsoid 10 x 7 x 6 mm semi-axes scaled by 0.6: 4/3 pi abc = 0.380 mL.
   const double truthMl = 4.0 / 3.0 * 3.14159265358979 * 6.0 * 4.2 * 3.6 / 1000.0;
   std::cout << "[ measured ] gated volume " << l.volumeMl << " mL (truth " << truthMl << "), baseline "
-            << base.lesions[0].volumeMl << " mL, long axis " << l.longAxisMm << " / " << base.lesions[0].longAxisMm << '\n';
+            << base.lesions[0].volumeMl << " mL, long axis " << l.longAxisMm << " / " << base.lesions[0].longAxisMm
+            << '\n';
   EXPECT_NEAR(l.volumeMl, truthMl, 0.15 * truthMl);
   // Its centre is where the motion puts the baseline centre.
   ASSERT_TRUE(l.measurement);

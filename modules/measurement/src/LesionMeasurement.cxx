@@ -47,7 +47,8 @@ struct IndexToPoint {
   Vec3 origin{};
   explicit IndexToPoint(const ImageGeometry& g) : origin(g.origin) {
     for (std::size_t r = 0; r < 3; ++r)
-      for (std::size_t c = 0; c < 3; ++c) m(r, c) = g.direction(r, c) * g.spacing[c];
+      for (std::size_t c = 0; c < 3; ++c)
+        m(r, c) = g.direction(r, c) * g.spacing[c];
   }
   [[nodiscard]] Vec3 operator()(double i, double j, double k) const { return origin + m * Vec3{i, j, k}; }
 };
@@ -59,10 +60,12 @@ void symmetricEigen(Mat3 a, std::array<double, 3>& values, std::array<Vec3, 3>& 
   for (int sweep = 0; sweep < 50; ++sweep) {
     const double off = a(0, 1) * a(0, 1) + a(0, 2) * a(0, 2) + a(1, 2) * a(1, 2);
     const double scale = a(0, 0) * a(0, 0) + a(1, 1) * a(1, 1) + a(2, 2) * a(2, 2);
-    if (off <= 1e-30 * std::max(scale, 1e-300)) break;
+    if (off <= 1e-30 * std::max(scale, 1e-300))
+      break;
     for (std::size_t p = 0; p < 2; ++p) {
       for (std::size_t q = p + 1; q < 3; ++q) {
-        if (a(p, q) == 0.0) continue;
+        if (a(p, q) == 0.0)
+          continue;
         const double theta = (a(q, q) - a(p, p)) / (2.0 * a(p, q));
         const double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1.0));
         const double c = 1.0 / std::sqrt(t * t + 1.0);
@@ -134,9 +137,11 @@ struct SliceView {
     };
     // Coarse pass first (every 8th sample): a chord crossing a gap usually fails there, cheaply.
     for (long s = 8; s < steps; s += 8)
-      if (!sampleInside(s)) return false;
+      if (!sampleInside(s))
+        return false;
     for (long s = 1; s < steps; ++s)
-      if (s % 8 != 0 && !sampleInside(s)) return false;
+      if (s % 8 != 0 && !sampleInside(s))
+        return false;
     return true;
   }
 };
@@ -159,7 +164,8 @@ bool longestInsidePair(const SliceView& slice, const std::vector<Pixel>& points,
     partners.clear();
     for (std::size_t b = a; b < points.size(); ++b) {
       const double length = slice.lengthMm(points[a], points[b]);
-      if (length > best && accept(points[a], points[b])) partners.push_back({length, b});
+      if (length > best && accept(points[a], points[b]))
+        partners.push_back({length, b});
     }
     std::sort(partners.begin(), partners.end(), [](const Candidate& x, const Candidate& y) {
       return x.lengthMm > y.lengthMm || (x.lengthMm == y.lengthMm && x.b < y.b);
@@ -174,7 +180,8 @@ bool longestInsidePair(const SliceView& slice, const std::vector<Pixel>& points,
       }
     }
   }
-  if (found) bestLengthMm = best;
+  if (found)
+    bestLengthMm = best;
   return found;
 }
 
@@ -183,8 +190,8 @@ std::vector<Pixel> boundaryPixels(const SliceView& slice) {
   std::vector<Pixel> boundary;
   for (long j = 0; j < long(slice.crop.size[1]); ++j)
     for (long i = 0; i < long(slice.crop.size[0]); ++i)
-      if (slice.inside(i, j) && (!slice.inside(i - 1, j) || !slice.inside(i + 1, j) || !slice.inside(i, j - 1) ||
-                                 !slice.inside(i, j + 1)))
+      if (slice.inside(i, j) &&
+          (!slice.inside(i - 1, j) || !slice.inside(i + 1, j) || !slice.inside(i, j - 1) || !slice.inside(i, j + 1)))
         boundary.push_back({i, j});
   return boundary;
 }
@@ -207,21 +214,26 @@ RecistDiameters measureRecist(const LesionCrop& crop, const ImageGeometry& geome
       long last = -1;
       for (long i = 0; i < long(crop.size[0]); ++i) {
         if (slice.inside(i, j)) {
-          if (first < 0) first = i;
+          if (first < 0)
+            first = i;
           last = i;
         }
       }
       if (first >= 0) {
         extremes.push_back({first, j});
-        if (last != first) extremes.push_back({last, j});
+        if (last != first)
+          extremes.push_back({last, j});
       }
     }
-    if (extremes.empty()) continue;
+    if (extremes.empty())
+      continue;
     std::vector<detail::Point2> planar;
     planar.reserve(extremes.size());
-    for (const Pixel& p : extremes) planar.push_back({double(p.i) * sx, double(p.j) * sy});
+    for (const Pixel& p : extremes)
+      planar.push_back({double(p.i) * sx, double(p.j) * sy});
     std::vector<Pixel> hull;
-    for (std::size_t index : detail::convexHull2d(planar)) hull.push_back(extremes[index]);
+    for (std::size_t index : detail::convexHull2d(planar))
+      hull.push_back(extremes[index]);
 
     // The slice's caliper diameter (longest hull-vertex pair) bounds every chord of the slice.
     Pixel a = hull.front();
@@ -234,7 +246,8 @@ RecistDiameters measureRecist(const LesionCrop& crop, const ImageGeometry& geome
           a = hull[x];
           b = hull[y];
         }
-    if (length <= bestLengthMm) continue; // no chord of this slice can be longer
+    if (length <= bestLengthMm)
+      continue; // no chord of this slice can be longer
     // Convex along the caliper diameter: it is the answer. Otherwise the longest inside chord
     // can end anywhere on the boundary (e.g. in the notch of an L), so search all boundary pairs.
     if (slice.segmentInside(a, b) ||
@@ -245,7 +258,8 @@ RecistDiameters measureRecist(const LesionCrop& crop, const ImageGeometry& geome
       bestSlice = k;
     }
   }
-  if (bestLengthMm < 0.0) throw ProcessingError("RECIST diameters: the lesion has no voxel on any slice");
+  if (bestLengthMm < 0.0)
+    throw ProcessingError("RECIST diameters: the lesion has no voxel on any slice");
 
   // Short axis: the longest inside chord perpendicular to the long axis on the same slice,
   // allowing half a pixel of offset along the long axis between its ends.
@@ -255,7 +269,8 @@ RecistDiameters measureRecist(const LesionCrop& crop, const ImageGeometry& geome
   const double uLength = std::hypot(ux, uy);
   const double toleranceMm = 0.5 * std::min(sx, sy);
   const auto perpendicular = [&](const Pixel& p, const Pixel& q) {
-    if (uLength == 0.0) return p.i == q.i && p.j == q.j;
+    if (uLength == 0.0)
+      return p.i == q.i && p.j == q.j;
     const double along = (double(q.i - p.i) * sx * ux + double(q.j - p.j) * sy * uy) / uLength;
     return std::abs(along) <= toleranceMm;
   };
@@ -303,12 +318,16 @@ Calcification measureCalcification(const LesionCrop& crop, const Volume& volume,
     };
     for (std::size_t j = 0; j < crop.size[1]; ++j) {
       for (std::size_t i = 0; i < crop.size[0]; ++i) {
-        if (!crop.mask[crop.index(i, j, k)]) continue;
+        if (!crop.mask[crop.index(i, j, k)])
+          continue;
         ++lesionCount;
         const double hu = value(i, j, k);
-        if (hu >= c.thresholdHu) ++calcifiedCount;
-        if (hu >= c.boneThresholdHu) ++boneCount;
-        if (hu < c.thresholdHu || visited[i + crop.size[0] * j]) continue;
+        if (hu >= c.thresholdHu)
+          ++calcifiedCount;
+        if (hu >= c.boneThresholdHu)
+          ++boneCount;
+        if (hu < c.thresholdHu || visited[i + crop.size[0] * j])
+          continue;
         // One 8-connected calcified region of this slice: its area and peak.
         std::size_t pixels = 0;
         double peakHu = hu;
@@ -323,14 +342,16 @@ Calcification measureCalcification(const LesionCrop& crop, const Volume& volume,
             for (long di = -1; di <= 1; ++di) {
               const long ni = long(ci) + di;
               const long nj = long(cj) + dj;
-              if (!calcified(ni, nj) || visited[std::size_t(ni) + crop.size[0] * std::size_t(nj)]) continue;
+              if (!calcified(ni, nj) || visited[std::size_t(ni) + crop.size[0] * std::size_t(nj)])
+                continue;
               visited[std::size_t(ni) + crop.size[0] * std::size_t(nj)] = 1;
               stack.emplace_back(std::size_t(ni), std::size_t(nj));
             }
           }
         }
         const double areaMm2 = double(pixels) * pixelAreaMm2;
-        if (areaMm2 < 1.0) continue; // Agatston ignores specks under 1 mm²
+        if (areaMm2 < 1.0)
+          continue; // Agatston ignores specks under 1 mm²
         const double weight = peakHu >= 400.0 ? 4.0 : peakHu >= 300.0 ? 3.0 : peakHu >= 200.0 ? 2.0 : 1.0;
         weightedAreaMm2 += areaMm2 * weight;
       }
@@ -388,33 +409,40 @@ LesionMeasurement measureOne(const Volume& volume, const LabelMap& labels, const
         const std::size_t gi = crop.begin[0] + i;
         const std::size_t gj = crop.begin[1] + j;
         const std::size_t gk = crop.begin[2] + k;
-        if (labels.at(gi, gj, gk) != spec.label) continue;
+        if (labels.at(gi, gj, gk) != spec.label)
+          continue;
         crop.mask[crop.index(i, j, k)] = 1;
         values.push_back(double(volume.at(gi, gj, gk)));
         const std::array<double, 3> x{double(i), double(j), double(k)};
         for (std::size_t r = 0; r < 3; ++r) {
           sum[r] += x[r];
-          for (std::size_t c = 0; c < 3; ++c) sumSquares[r * 3 + c] += x[r] * x[c];
+          for (std::size_t c = 0; c < 3; ++c)
+            sumSquares[r * 3 + c] += x[r] * x[c];
         }
-        if (first < 0) first = long(i);
+        if (first < 0)
+          first = long(i);
         last = long(i);
       }
-      if (first < 0) continue;
+      if (first < 0)
+        continue;
       const double gj = double(crop.begin[1] + j);
       const double gk = double(crop.begin[2] + k);
       extremes.push_back(toPoint(double(crop.begin[0]) + double(first), gj, gk));
-      if (last != first) extremes.push_back(toPoint(double(crop.begin[0]) + double(last), gj, gk));
+      if (last != first)
+        extremes.push_back(toPoint(double(crop.begin[0]) + double(last), gj, gk));
     }
   }
 
   // Voxel-face surface area: the volume uncertainty when no mesh is computed.
   double faceAreaMm2 = 0.0;
   {
-    const std::array<double, 3> faceArea{g.spacing.y * g.spacing.z, g.spacing.x * g.spacing.z, g.spacing.x * g.spacing.y};
+    const std::array<double, 3> faceArea{g.spacing.y * g.spacing.z, g.spacing.x * g.spacing.z,
+                                         g.spacing.x * g.spacing.y};
     for (long k = 0; k < long(crop.size[2]); ++k)
       for (long j = 0; j < long(crop.size[1]); ++j)
         for (long i = 0; i < long(crop.size[0]); ++i) {
-          if (!crop.inside(i, j, k)) continue;
+          if (!crop.inside(i, j, k))
+            continue;
           faceAreaMm2 += faceArea[0] * (int(!crop.inside(i - 1, j, k)) + int(!crop.inside(i + 1, j, k))) +
                          faceArea[1] * (int(!crop.inside(i, j - 1, k)) + int(!crop.inside(i, j + 1, k))) +
                          faceArea[2] * (int(!crop.inside(i, j, k - 1)) + int(!crop.inside(i, j, k + 1)));
@@ -479,7 +507,8 @@ LesionMeasurement measureOne(const Volume& volume, const LabelMap& labels, const
     const double n = double(box.count);
     Mat3 covarianceIndex;
     for (std::size_t r = 0; r < 3; ++r)
-      for (std::size_t c = 0; c < 3; ++c) covarianceIndex(r, c) = sumSquares[r * 3 + c] / n - (sum[r] / n) * (sum[c] / n);
+      for (std::size_t c = 0; c < 3; ++c)
+        covarianceIndex(r, c) = sumSquares[r * 3 + c] / n - (sum[r] / n) * (sum[c] / n);
     const Mat3 covariance = toPoint.m * covarianceIndex * toPoint.m.transposed();
     PrincipalAxes& axes = m.principalAxes;
     symmetricEigen(covariance, axes.eigenvaluesMm2, axes.directions);
@@ -515,7 +544,8 @@ LesionMeasurement measureOne(const Volume& volume, const LabelMap& labels, const
     const double n = double(values.size());
     s.mean = std::accumulate(values.begin(), values.end(), 0.0) / n;
     double squares = 0.0;
-    for (double v : values) squares += (v - s.mean) * (v - s.mean);
+    for (double v : values)
+      squares += (v - s.mean) * (v - s.mean);
     s.standardDeviation = std::sqrt(squares / n);
     s.median = percentile(values, 50.0);
     s.percentile5 = percentile(values, 5.0);
@@ -544,7 +574,8 @@ LesionSpec parseLesionSpec(const std::string& text) {
   std::vector<std::string> parts;
   std::stringstream stream(text);
   std::string part;
-  while (std::getline(stream, part, ':')) parts.push_back(part);
+  while (std::getline(stream, part, ':'))
+    parts.push_back(part);
   if (parts.empty() || parts.size() > 3)
     throw UsageError(fmt::format("lesion '{}': expected LABEL[:KIND[:NAME]], e.g. 1:soft-tissue:axilla", text));
   LesionSpec spec;
@@ -566,17 +597,20 @@ LesionSpec parseLesionSpec(const std::string& text) {
                                    text, parts[1]));
     spec.kind = parts[1];
   }
-  if (parts.size() > 2) spec.name = parts[2];
+  if (parts.size() > 2)
+    spec.name = parts[2];
   spec.lymphNode = spec.kind == "lymph-node";
   return spec;
 }
 
 std::vector<std::uint16_t> labelsPresent(const LabelMap& labels) {
   std::vector<bool> seen(65536, false);
-  for (std::uint16_t v : labels.voxels) seen[v] = true;
+  for (std::uint16_t v : labels.voxels)
+    seen[v] = true;
   std::vector<std::uint16_t> present;
   for (std::size_t v = 1; v < seen.size(); ++v)
-    if (seen[v]) present.push_back(static_cast<std::uint16_t>(v));
+    if (seen[v])
+      present.push_back(static_cast<std::uint16_t>(v));
   return present;
 }
 
@@ -593,8 +627,8 @@ Measurability assessMeasurability(double longAxisMm, double shortAxisMm, bool ly
       m.reason = fmt::format("lymph node short axis {:.1f} mm >= 15 mm", shortAxisMm);
     } else if (shortAxisMm >= 10.0) {
       m.category = "pathological-node-non-target";
-      m.reason = fmt::format("lymph node short axis {:.1f} mm is 10 to < 15 mm: pathological, non-measurable",
-                             shortAxisMm);
+      m.reason =
+          fmt::format("lymph node short axis {:.1f} mm is 10 to < 15 mm: pathological, non-measurable", shortAxisMm);
     } else {
       m.category = "non-pathological-node";
       m.reason = fmt::format("lymph node short axis {:.1f} mm < 10 mm: not pathological", shortAxisMm);
@@ -606,8 +640,9 @@ Measurability assessMeasurability(double longAxisMm, double shortAxisMm, bool ly
   m.thresholdMm = std::max(10.0, 2.0 * sliceThicknessMm);
   m.measurable = longAxisMm >= m.thresholdMm;
   m.category = m.measurable ? "measurable" : "non-measurable";
-  m.reason = fmt::format("long axis {:.1f} mm {} {:.1f} mm (the larger of 10 mm and twice the {:.2f} mm slice thickness)",
-                         longAxisMm, m.measurable ? ">=" : "<", m.thresholdMm, sliceThicknessMm);
+  m.reason =
+      fmt::format("long axis {:.1f} mm {} {:.1f} mm (the larger of 10 mm and twice the {:.2f} mm slice thickness)",
+                  longAxisMm, m.measurable ? ">=" : "<", m.thresholdMm, sliceThicknessMm);
   return m;
 }
 
@@ -632,7 +667,8 @@ std::vector<LesionMeasurement> measureLesions(const Volume& volume, const LabelM
     for (std::size_t j = 0; j < size[1]; ++j)
       for (std::size_t i = 0; i < size[0]; ++i, ++n) {
         const std::uint16_t v = labels.voxels[n];
-        if (v == 0) continue;
+        if (v == 0)
+          continue;
         LabelBox& b = boxes[v];
         ++b.count;
         const std::array<std::size_t, 3> x{i, j, k};
@@ -645,24 +681,31 @@ std::vector<LesionMeasurement> measureLesions(const Volume& volume, const LabelM
   // Labels to measure: those named in options.labels, then those with a spec, else all present.
   std::vector<std::uint16_t> wanted = options.labels;
   for (const LesionSpec& spec : options.lesions)
-    if (std::find(wanted.begin(), wanted.end(), spec.label) == wanted.end()) wanted.push_back(spec.label);
+    if (std::find(wanted.begin(), wanted.end(), spec.label) == wanted.end())
+      wanted.push_back(spec.label);
   if (wanted.empty()) {
     for (std::size_t v = 1; v < boxes.size(); ++v)
-      if (boxes[v].count) wanted.push_back(static_cast<std::uint16_t>(v));
-    if (wanted.empty()) throw InputError("the label map has no lesion: every voxel is 0 (background)");
+      if (boxes[v].count)
+        wanted.push_back(static_cast<std::uint16_t>(v));
+    if (wanted.empty())
+      throw InputError("the label map has no lesion: every voxel is 0 (background)");
   }
   std::vector<LesionMeasurement> results;
   for (std::uint16_t label : wanted) {
-    if (label == 0) throw InputError("label 0 is background and cannot be measured");
+    if (label == 0)
+      throw InputError("label 0 is background and cannot be measured");
     if (boxes[label].count == 0)
       throw InputError(fmt::format("label {} was asked for but has no voxel in the label map", label));
     LesionSpec spec;
     spec.label = label;
     const auto found = std::find_if(options.lesions.begin(), options.lesions.end(),
                                     [&](const LesionSpec& s) { return s.label == label; });
-    if (found != options.lesions.end()) spec = *found;
-    if (spec.kind == "lymph-node") spec.lymphNode = true;
-    if (spec.name.empty()) spec.name = fmt::format("label {}", label);
+    if (found != options.lesions.end())
+      spec = *found;
+    if (spec.kind == "lymph-node")
+      spec.lymphNode = true;
+    if (spec.name.empty())
+      spec.name = fmt::format("label {}", label);
     results.push_back(measureOne(volume, labels, spec, boxes[label], options));
   }
   return results;

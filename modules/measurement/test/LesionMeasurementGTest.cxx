@@ -48,7 +48,9 @@ struct EllipsoidPhantom {
                      local.z * local.z / (semiAxesMm.z * semiAxesMm.z);
     return s <= 1.0;
   }
-  [[nodiscard]] double volumeMl() const { return 4.0 / 3.0 * kPi * semiAxesMm.x * semiAxesMm.y * semiAxesMm.z / 1000.0; }
+  [[nodiscard]] double volumeMl() const {
+    return 4.0 / 3.0 * kPi * semiAxesMm.x * semiAxesMm.y * semiAxesMm.z / 1000.0;
+  }
   /// Quadratic form A of the ellipsoid xᵀAx = 1 (centred).
   [[nodiscard]] Mat3 form() const {
     Mat3 d;
@@ -78,9 +80,7 @@ struct EllipsoidPhantom {
     }
     return 2.0 * std::sqrt(sum);
   }
-  [[nodiscard]] double majorAxisMm() const {
-    return 2.0 * std::max({semiAxesMm.x, semiAxesMm.y, semiAxesMm.z});
-  }
+  [[nodiscard]] double majorAxisMm() const { return 2.0 * std::max({semiAxesMm.x, semiAxesMm.y, semiAxesMm.z}); }
 };
 
 ImageGeometry makeGrid(std::array<std::size_t, 3> size, Vec3 spacing, Mat3 direction = Mat3::identity(),
@@ -99,12 +99,12 @@ ImageGeometry makeGrid(std::array<std::size_t, 3> size, Vec3 spacing, Mat3 direc
 void expectMatchesEllipsoid(const EllipsoidPhantom& phantom, const LesionMeasurement& m, double volumeTolerance) {
   const double diagonal = phantom.grid.voxelDiagonalMm();
   const auto [longAxis, shortAxis] = phantom.sectionAxesMm();
-  std::printf("  voxel volume %.3f mL, mesh %.3f mL, analytic %.3f mL (errors %+.2f %%, %+.2f %%)\n",
-              m.voxelVolumeMl, *m.meshVolumeMl, phantom.volumeMl(),
-              100.0 * (m.voxelVolumeMl / phantom.volumeMl() - 1.0), 100.0 * (*m.meshVolumeMl / phantom.volumeMl() - 1.0));
+  std::printf("  voxel volume %.3f mL, mesh %.3f mL, analytic %.3f mL (errors %+.2f %%, %+.2f %%)\n", m.voxelVolumeMl,
+              *m.meshVolumeMl, phantom.volumeMl(), 100.0 * (m.voxelVolumeMl / phantom.volumeMl() - 1.0),
+              100.0 * (*m.meshVolumeMl / phantom.volumeMl() - 1.0));
   std::printf("  long axis %.2f (analytic %.2f), short %.2f (%.2f), 3D %.2f (%.2f), voxel diagonal %.2f mm\n",
-              m.recist.longAxisMm, longAxis, m.recist.shortAxisMm, shortAxis, m.maxDiameter3dMm,
-              phantom.majorAxisMm(), diagonal);
+              m.recist.longAxisMm, longAxis, m.recist.shortAxisMm, shortAxis, m.maxDiameter3dMm, phantom.majorAxisMm(),
+              diagonal);
   std::printf("  extents LR %.2f (%.2f) AP %.2f (%.2f) SI %.2f (%.2f) mm\n", m.extentLrMm, phantom.extentMm(0),
               m.extentApMm, phantom.extentMm(1), m.extentSiMm, phantom.extentMm(2));
   EXPECT_NEAR(m.voxelVolumeMl, phantom.volumeMl(), volumeTolerance * phantom.volumeMl());
@@ -237,11 +237,13 @@ TEST(LesionMeasurement, RingLongAxisStaysInsideTheLesion) {
   for (std::size_t j = 0; j < 70; ++j)
     for (std::size_t i = 0; i < 70; ++i) {
       const double r = distance(grid.indexToPoint(i, j, 1), centre);
-      if (r <= 20.0 && r >= 14.0) labels.at(i, j, 1) = 2;
+      if (r <= 20.0 && r >= 14.0)
+        labels.at(i, j, 1) = 2;
     }
   const LesionMeasurement m = measureLesions(volume, labels).front();
   const double analytic = 2.0 * std::sqrt(20.0 * 20.0 - 14.0 * 14.0);
-  std::printf("  ring long axis %.2f mm (analytic inside chord %.2f, hull diameter ~40)\n", m.recist.longAxisMm, analytic);
+  std::printf("  ring long axis %.2f mm (analytic inside chord %.2f, hull diameter ~40)\n", m.recist.longAxisMm,
+              analytic);
   EXPECT_NEAR(m.recist.longAxisMm, analytic, grid.voxelDiagonalMm());
   // The chord's midpoint is in the ring, not in the hole.
   const Vec3 middle = (m.recist.longAxis.start + m.recist.longAxis.end) * 0.5;
@@ -300,8 +302,10 @@ TEST(LesionMeasurement, SeveralLabelsAndSpecs) {
   LabelMap labels(grid, 0);
   for (std::size_t k = 3; k < 6; ++k)
     for (std::size_t j = 2; j < 18; ++j) {
-      for (std::size_t i = 2; i < 14; ++i) labels.at(i, j, k) = 1;  // 12 x 16 mm
-      for (std::size_t i = 20; i < 26; ++i) labels.at(i, j, k) = 5; // 6 x 16 mm node
+      for (std::size_t i = 2; i < 14; ++i)
+        labels.at(i, j, k) = 1; // 12 x 16 mm
+      for (std::size_t i = 20; i < 26; ++i)
+        labels.at(i, j, k) = 5; // 6 x 16 mm node
     }
   MeasurementOptions options;
   options.lesions = {parseLesionSpec("5:lymph-node:left axilla")};
@@ -359,7 +363,8 @@ TEST(LesionMeasurement, SingleVoxelAndFlatLesions) {
   LabelMap labels(grid, 0);
   labels.at(4, 4, 2) = 1;
   for (std::size_t j = 1; j < 9; ++j)
-    for (std::size_t i = 6; i < 9; ++i) labels.at(i, j, 1) = 2; // one slice: qhull falls back
+    for (std::size_t i = 6; i < 9; ++i)
+      labels.at(i, j, 1) = 2; // one slice: qhull falls back
   const auto results = measureLesions(volume, labels);
   ASSERT_EQ(results.size(), 2u);
   EXPECT_DOUBLE_EQ(results[0].recist.longAxisMm, 0.0);
@@ -384,7 +389,8 @@ namespace {
 TEST(LesionMeasurement, WarnsWhenALesionTouchesTheImageEdge) {
   std::vector<std::string> warnings;
   setLogSink([&](LogLevel level, std::string_view message) {
-    if (level == LogLevel::Warning) warnings.emplace_back(message);
+    if (level == LogLevel::Warning)
+      warnings.emplace_back(message);
   });
   ImageGeometry grid;
   grid.size = {12, 12, 6};
@@ -392,8 +398,10 @@ TEST(LesionMeasurement, WarnsWhenALesionTouchesTheImageEdge) {
   LabelMap labels(grid, 0);
   for (std::size_t k = 2; k < 4; ++k)
     for (std::size_t j = 3; j < 6; ++j)
-      for (std::size_t i = 0; i < 4; ++i) labels.at(i, j, k) = 1; // starts at i = 0
-  for (std::size_t k = 2; k < 4; ++k) labels.at(8, 8, k) = 2;      // well inside
+      for (std::size_t i = 0; i < 4; ++i)
+        labels.at(i, j, k) = 1; // starts at i = 0
+  for (std::size_t k = 2; k < 4; ++k)
+    labels.at(8, 8, k) = 2; // well inside
   (void)measureLesions(volume, labels);
   setLogSink({});
   ASSERT_EQ(warnings.size(), 1u);
@@ -419,7 +427,8 @@ TEST(LesionMeasurement, LShapeLongAxisEndsInsideTheNotch) {
   LabelMap labels(grid, 0);
   for (std::size_t j = 2; j < 82; ++j)
     for (std::size_t i = 2; i < 82; ++i)
-      if (i < 22 || j < 22) labels.at(i, j, 1) = 1;
+      if (i < 22 || j < 22)
+        labels.at(i, j, 1) = 1;
   const LesionMeasurement m = measureLesions(volume, labels).front();
   std::printf("  L-shape long axis %.3f mm between %s and %s\n", m.recist.longAxisMm,
               formatPoint(m.recist.longAxis.start).c_str(), formatPoint(m.recist.longAxis.end).c_str());

@@ -10,10 +10,12 @@
 namespace lesion::reporting {
 
 std::string csvField(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  if (text.find_first_of(",\"\r\n") == std::string::npos)
+    return text;
   std::string quoted = "\"";
   for (char c : text) {
-    if (c == '"') quoted += '"';
+    if (c == '"')
+      quoted += '"';
     quoted += c;
   }
   return quoted + "\"";
@@ -27,31 +29,30 @@ using measurement::LesionMeasurement;
 
 json point(const Vec3& p) { return json::array({p.x, p.y, p.z}); }
 json segment(const measurement::Segment& s) { return json::array({point(s.start), point(s.end)}); }
-template <typename T>
-json optionalNumber(const std::optional<T>& value) {
+template <typename T> json optionalNumber(const std::optional<T>& value) {
   return value ? json(*value) : json(nullptr);
 }
 
 /// The convention behind each figure, written into every lesion so a report stands alone.
 json conventions() {
-  return {
-      {"coordinateSystem", "LPS: +x patient left, +y posterior, +z superior; millimetres"},
-      {"voxelVolume", "voxel count x voxel volume"},
-      {"meshVolume", "closed marching-cubes (flying edges) surface at 0.5 of the binary mask; vertices halfway "
-                     "between inside and outside voxel centres (pyradiomics convention); vtkMassProperties"},
-      {"recist", "RECIST 1.1 on acquisition slices (constant k): long axis = longest segment between boundary "
-                 "voxel centres of one slice lying inside the lesion; short axis = longest such segment on the same "
-                 "slice perpendicular to it within half a pixel; both between voxel centres"},
-      {"maxDiameter3d", "3D Feret diameter between boundary voxel centres (convex hull, qhull)"},
-      {"extents", "size of the union of voxel boxes along patient L-R, A-P, S-I (includes the voxel)"},
-      {"principalAxes", "PCA of voxel centres (population covariance); ibsiAxisLengths = 4 sqrt(eigenvalue) as "
-                        "IBSI/pyradiomics; ellipsoidAxisLengths = 2 sqrt(5 eigenvalue), exact for a solid "
-                        "ellipsoid; orientedBoxExtents include the voxel"},
-      {"intensity", "voxels inside the label; population SD; percentiles linearly interpolated (numpy default)"},
-      {"calcification", "voxels >= threshold; Agatston-style score: per acquisition slice, 8-connected regions "
-                        ">= threshold of >= 1 mm2, area x weight (1: <200, 2: <300, 3: <400, 4: >=400 HU peak), "
-                        "scaled by slice thickness / 3 mm"},
-      {"uncertainty", "distances: one voxel diagonal; volumes: surface area x half a voxel diagonal"}};
+  return {{"coordinateSystem", "LPS: +x patient left, +y posterior, +z superior; millimetres"},
+          {"voxelVolume", "voxel count x voxel volume"},
+          {"meshVolume", "closed marching-cubes (flying edges) surface at 0.5 of the binary mask; vertices halfway "
+                         "between inside and outside voxel centres (pyradiomics convention); vtkMassProperties"},
+          {"recist",
+           "RECIST 1.1 on acquisition slices (constant k): long axis = longest segment between boundary "
+           "voxel centres of one slice lying inside the lesion; short axis = longest such segment on the same "
+           "slice perpendicular to it within half a pixel; both between voxel centres"},
+          {"maxDiameter3d", "3D Feret diameter between boundary voxel centres (convex hull, qhull)"},
+          {"extents", "size of the union of voxel boxes along patient L-R, A-P, S-I (includes the voxel)"},
+          {"principalAxes", "PCA of voxel centres (population covariance); ibsiAxisLengths = 4 sqrt(eigenvalue) as "
+                            "IBSI/pyradiomics; ellipsoidAxisLengths = 2 sqrt(5 eigenvalue), exact for a solid "
+                            "ellipsoid; orientedBoxExtents include the voxel"},
+          {"intensity", "voxels inside the label; population SD; percentiles linearly interpolated (numpy default)"},
+          {"calcification", "voxels >= threshold; Agatston-style score: per acquisition slice, 8-connected regions "
+                            ">= threshold of >= 1 mm2, area x weight (1: <200, 2: <300, 3: <400, 4: >=400 HU peak), "
+                            "scaled by slice thickness / 3 mm"},
+          {"uncertainty", "distances: one voxel diagonal; volumes: surface area x half a voxel diagonal"}};
 }
 
 json lesionJson(const LesionMeasurement& m) {
@@ -95,9 +96,9 @@ json lesionJson(const LesionMeasurement& m) {
                          {"maximum", s.maximum}};
   if (m.calcification) {
     const auto& c = *m.calcification;
-    lesion["calcification"] = {{"thresholdHu", c.thresholdHu},         {"volumeMl", c.volumeMl},
-                               {"fraction", c.fraction},               {"boneThresholdHu", c.boneThresholdHu},
-                               {"boneVolumeMl", c.boneVolumeMl},       {"boneFraction", c.boneFraction},
+    lesion["calcification"] = {{"thresholdHu", c.thresholdHu},    {"volumeMl", c.volumeMl},
+                               {"fraction", c.fraction},          {"boneThresholdHu", c.boneThresholdHu},
+                               {"boneVolumeMl", c.boneVolumeMl},  {"boneFraction", c.boneFraction},
                                {"agatstonScore", c.agatstonScore}};
   } else {
     lesion["calcification"] = nullptr;
@@ -127,18 +128,17 @@ std::string toJson(const MeasurementReport& report) {
   root["tool"] = {{"name", report.toolName}, {"version", report.toolVersion}, {"command", report.command}};
   root["timepoint"] = report.timepoint;
   const ImageGeometry& g = report.input.geometry;
-  root["input"] = {
-      {"volumePath", report.input.volumePath},
-      {"maskPath", report.input.maskPath},
-      {"seriesInstanceUid", report.input.seriesInstanceUid},
-      {"geometry",
-       {{"coordinateSystem", "LPS"},
-        {"sizeVoxels", g.size},
-        {"spacingMm", point(g.spacing)},
-        {"originLps", point(g.origin)},
-        {"directionColumns", json::array({point(g.direction.column(0)), point(g.direction.column(1)),
-                                          point(g.direction.column(2))})}}},
-      {"warnings", report.input.warnings}};
+  root["input"] = {{"volumePath", report.input.volumePath},
+                   {"maskPath", report.input.maskPath},
+                   {"seriesInstanceUid", report.input.seriesInstanceUid},
+                   {"geometry",
+                    {{"coordinateSystem", "LPS"},
+                     {"sizeVoxels", g.size},
+                     {"spacingMm", point(g.spacing)},
+                     {"originLps", point(g.origin)},
+                     {"directionColumns", json::array({point(g.direction.column(0)), point(g.direction.column(1)),
+                                                       point(g.direction.column(2))})}}},
+                   {"warnings", report.input.warnings}};
   const auto& o = report.options;
   root["settings"] = {
       {"intensityUnit", o.intensityUnit == measurement::IntensityUnit::HounsfieldUnit ? "HU" : "arbitrary"},
@@ -147,7 +147,8 @@ std::string toJson(const MeasurementReport& report) {
       {"sliceThicknessMm", o.sliceThicknessMm ? json(*o.sliceThicknessMm) : json(nullptr)},
       {"surfaceMesh", o.computeSurfaceMesh}};
   root["lesions"] = json::array();
-  for (const LesionMeasurement& m : report.lesions) root["lesions"].push_back(lesionJson(m));
+  for (const LesionMeasurement& m : report.lesions)
+    root["lesions"].push_back(lesionJson(m));
   return root.dump(2) + "\n";
 }
 
@@ -207,7 +208,8 @@ const std::vector<std::string>& csvColumns() {
 std::string toCsv(const MeasurementReport& report) {
   std::ostringstream out;
   const auto& columns = csvColumns();
-  for (std::size_t c = 0; c < columns.size(); ++c) out << (c ? "," : "") << columns[c];
+  for (std::size_t c = 0; c < columns.size(); ++c)
+    out << (c ? "," : "") << columns[c];
   out << "\n";
   for (const LesionMeasurement& m : report.lesions) {
     const auto calcium = [&](double measurement::Calcification::*field) {
@@ -263,7 +265,8 @@ std::string toCsv(const MeasurementReport& report) {
                                        csvNumber(m.uncertainty.volumeMl),
                                        csvField(report.input.volumePath),
                                        csvField(report.input.maskPath)};
-    for (std::size_t c = 0; c < row.size(); ++c) out << (c ? "," : "") << row[c];
+    for (std::size_t c = 0; c < row.size(); ++c)
+      out << (c ? "," : "") << row[c];
     out << "\n";
   }
   return out.str();
@@ -282,15 +285,16 @@ std::string toSummaryText(const MeasurementReport& report) {
                         m.measurability.reason);
     text += fmt::format("  3D max diameter {:.1f} mm; extents LR {:.1f} x AP {:.1f} x SI {:.1f} mm (+/- {:.1f} mm)\n",
                         m.maxDiameter3dMm, m.extentLrMm, m.extentApMm, m.extentSiMm, m.uncertainty.distanceMm);
-    text += fmt::format("  intensity mean {:.1f} {} (SD {:.1f}, median {:.1f}, 5-95% {:.1f} to {:.1f})\n",
-                        m.intensity.mean, m.intensity.unit == "HU" ? "HU" : "(arbitrary units)", m.intensity.standardDeviation, m.intensity.median,
-                        m.intensity.percentile5, m.intensity.percentile95);
+    text +=
+        fmt::format("  intensity mean {:.1f} {} (SD {:.1f}, median {:.1f}, 5-95% {:.1f} to {:.1f})\n", m.intensity.mean,
+                    m.intensity.unit == "HU" ? "HU" : "(arbitrary units)", m.intensity.standardDeviation,
+                    m.intensity.median, m.intensity.percentile5, m.intensity.percentile95);
     if (m.calcification)
-      text += fmt::format("  calcification >= {:.0f} HU: {:.2f} mL ({:.1f} %), >= {:.0f} HU: {:.2f} mL; Agatston-style "
-                          "score {:.1f}\n",
-                          m.calcification->thresholdHu, m.calcification->volumeMl, 100.0 * m.calcification->fraction,
-                          m.calcification->boneThresholdHu, m.calcification->boneVolumeMl,
-                          m.calcification->agatstonScore);
+      text +=
+          fmt::format("  calcification >= {:.0f} HU: {:.2f} mL ({:.1f} %), >= {:.0f} HU: {:.2f} mL; Agatston-style "
+                      "score {:.1f}\n",
+                      m.calcification->thresholdHu, m.calcification->volumeMl, 100.0 * m.calcification->fraction,
+                      m.calcification->boneThresholdHu, m.calcification->boneVolumeMl, m.calcification->agatstonScore);
   }
   return text;
 }

@@ -40,17 +40,17 @@ void writePhantom(const std::filesystem::path& volumePath, const std::filesystem
 }
 
 test::ProcessResult checkReport(const std::filesystem::path& json, const std::filesystem::path& csv) {
-  return test::runProcess({LESIONKIT_PYTHON3, LESIONKIT_CHECK_REPORT, LESIONKIT_REPORT_SCHEMA, json.string(), csv.string()});
+  return test::runProcess(
+      {LESIONKIT_PYTHON3, LESIONKIT_CHECK_REPORT, LESIONKIT_REPORT_SCHEMA, json.string(), csv.string()});
 }
 
 TEST(MeasureCommand, WritesValidReportTableSummaryAndReturnValues) {
   test::ScratchFolder dir;
   writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
-  const auto result = test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask",
-                                        (dir / "mask.nrrd").string(), "--lesion", "1:soft-tissue:axilla", "--label",
-                                        "2", "-o", (dir / "report.json").string(), "--csv",
-                                        (dir / "table.csv").string(), "--returnparameterfile",
-                                        (dir / "return.txt").string()});
+  const auto result =
+      test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(),
+                        "--lesion", "1:soft-tissue:axilla", "--label", "2", "-o", (dir / "report.json").string(),
+                        "--csv", (dir / "table.csv").string(), "--returnparameterfile", (dir / "return.txt").string()});
   ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
   EXPECT_NE(result.out.find("\"axilla\""), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("RECIST 1.1: long axis"), std::string::npos) << result.out;
@@ -133,8 +133,13 @@ TEST(MeasureCommand, AFolderAsMaskIsNamedAsAFolder) {
 TEST(MeasureCommand, UsageErrorsAndMissingLabel) {
   test::ScratchFolder dir;
   writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
-  const std::vector<std::string> base{"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask",
-                                      (dir / "mask.nrrd").string(), "-o", (dir / "report.json").string()};
+  const std::vector<std::string> base{"lesionkit",
+                                      "measure",
+                                      (dir / "ct.nrrd").string(),
+                                      "--mask",
+                                      (dir / "mask.nrrd").string(),
+                                      "-o",
+                                      (dir / "report.json").string()};
   auto withArgs = [&](std::vector<std::string> extra) {
     auto argv = base;
     argv.insert(argv.end(), extra.begin(), extra.end());

@@ -146,8 +146,8 @@ struct CalcificationThresholdOptions {
 struct FollowupOptions {
   RegistrationOptions globalRegistration{};
   LocalRegistrationOptions localRegistration{};
-  bool localRefinement{true};      ///< per-lesion rigid refinement after the global level
-  double localMarginMm{30.0};      ///< region of the local refinement: lesion box + this margin
+  bool localRefinement{true}; ///< per-lesion rigid refinement after the global level
+  double localMarginMm{30.0}; ///< region of the local refinement: lesion box + this margin
   /// Bone lesions: register the local level on this structure of the reference label map (e.g.
   /// lesion 1 → label 15 = its vertebra), box + margin, instead of the lesion's own box.
   std::map<std::uint16_t, std::uint16_t> anchorLabels{};
@@ -161,8 +161,8 @@ struct FollowupOptions {
   /// command, the demo and the patient pipeline set Resegment with it).
   FollowupMaskMethod softTissueMethod{FollowupMaskMethod::IntensityGated};
   FollowupMaskMethod boneMethod{FollowupMaskMethod::MappedMask};
-  ResegmentFunction segmenter{};   ///< for soft-tissue kinds with FollowupMaskMethod::Resegment
-  double growthMarginMm{10.0};     ///< IntensityGated: how far the lesion may have grown
+  ResegmentFunction segmenter{}; ///< for soft-tissue kinds with FollowupMaskMethod::Resegment
+  double growthMarginMm{10.0};   ///< IntensityGated: how far the lesion may have grown
   BaselineModelOptions baselineModel{};
   /// Soft-tissue kinds: rigid only, or a B-spline level after the rigid one. With BSpline the
   /// mapped mask and the change map follow the deformation; it is not used (and a note says
@@ -191,20 +191,20 @@ struct FollowupOptions {
   double minSoftTissueFraction{0.10};
   double softTissueMinHu{-30.0};
   double softTissueMaxHu{200.0};
-  bool changeMaps{true};           ///< voxel-wise HU change per lesion
+  bool changeMaps{true}; ///< voxel-wise HU change per lesion
   double changeMapMarginMm{5.0};
 };
 
 /// One lesion at one time point.
 struct TrackedLesion {
-  std::string trackingId;          ///< persistent across time points: "T" + label ("T001")
+  std::string trackingId; ///< persistent across time points: "T" + label ("T001")
   measurement::LesionSpec spec{};
   std::string maskMethod; ///< "baseline", "resegment", "baseline-model", "intensity-gated" or "mapped-mask"
   bool disappeared{false};
   /// No trustworthy follow-up mask: the mapped mask fell outside the scan, or tracking leaked
   /// into a neighbouring structure (notes say which). Not "disappeared": criteria give NE.
   bool notEvaluable{false};
-  std::vector<std::string> notes;  ///< why it disappeared, re-segmentation diagnostics, ...
+  std::vector<std::string> notes;                              ///< why it disappeared, re-segmentation diagnostics, ...
   std::optional<measurement::LesionMeasurement> measurement{}; ///< unset when disappeared
   double volumeMl{0.0};
   double longAxisMm{0.0};
@@ -225,7 +225,7 @@ struct TrackedLesion {
   /// Follow-up minus baseline HU on a baseline-grid crop around the lesion (follow-up sampled
   /// through the lesion's transform, trilinear; 0 where the follow-up has no data). Follow-ups only.
   std::optional<Volume> changeMap{};
-  double changeMapMeanHu{0.0};     ///< mean of the map inside the baseline lesion
+  double changeMapMeanHu{0.0}; ///< mean of the map inside the baseline lesion
 };
 
 /// The calcification threshold a time point was measured with, and why.
@@ -241,11 +241,11 @@ struct CalcificationThreshold {
 };
 
 struct TimePointResult {
-  std::string label;               ///< "baseline", "follow-up-1", ...
+  std::string label; ///< "baseline", "follow-up-1", ...
   ImageGeometry grid{};
   std::optional<RegistrationResult> globalRegistration{}; ///< unset at baseline
   std::vector<TrackedLesion> lesions;
-  LabelMap labels;                 ///< the tracked masks on this time point's grid
+  LabelMap labels; ///< the tracked masks on this time point's grid
   /// Median HU of the reference region's interior (baseline: all of it; follow-up: the same
   /// baseline voxels, sampled through the global transform where the follow-up has data).
   std::optional<double> referenceMedianHu{};
@@ -274,8 +274,9 @@ struct TimePointResult {
 /// Measures the baseline lesions (and the reference region) as time point 0. `reference` may be
 /// null, or the lesion map itself when it also holds the reference labels. Throws
 /// lesion::InputError when grids differ or a label is absent.
-[[nodiscard]] TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions, const LabelMap* reference,
-                                              const FollowupOptions& options, const std::string& label = "baseline");
+[[nodiscard]] TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions,
+                                              const LabelMap* reference, const FollowupOptions& options,
+                                              const std::string& label = "baseline");
 
 /// Registers `followup` to the baseline and tracks every baseline lesion of `baselineResult`.
 [[nodiscard]] TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,

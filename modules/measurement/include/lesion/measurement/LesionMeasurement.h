@@ -97,8 +97,8 @@ struct PrincipalAxes {
 };
 
 struct ShapeFeatures {
-  double elongation{0.0};  ///< sqrt(lambda2/lambda1), 1 for a sphere (IBSI)
-  double flatness{0.0};    ///< sqrt(lambda3/lambda1), 1 for a sphere (IBSI)
+  double elongation{0.0}; ///< sqrt(lambda2/lambda1), 1 for a sphere (IBSI)
+  double flatness{0.0};   ///< sqrt(lambda3/lambda1), 1 for a sphere (IBSI)
   /// pi^(1/3)·(6V)^(2/3)/A from the surface mesh; 1 for a sphere. Unset without a mesh.
   std::optional<double> sphericity{};
 };
@@ -151,8 +151,8 @@ struct Uncertainty {
 struct LesionMeasurement {
   LesionSpec spec{};
   std::size_t voxelCount{0};
-  double voxelVolumeMl{0.0};                ///< voxel count × voxel volume
-  std::optional<double> meshVolumeMl{};     ///< closed marching-cubes surface (vertices halfway between voxel centres)
+  double voxelVolumeMl{0.0};            ///< voxel count × voxel volume
+  std::optional<double> meshVolumeMl{}; ///< closed marching-cubes surface (vertices halfway between voxel centres)
   std::optional<double> surfaceAreaMm2{};
   RecistDiameters recist{};
   double maxDiameter3dMm{0.0}; ///< 3D Feret between voxel centres (convex hull of boundary voxel centres)

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
+#include "SegMask.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -15,19 +16,6 @@
 namespace lesion::commands {
 
 namespace {
-
-/// volume.nii.gz → volume.json, volume.nrrd → volume.json (the dcm2niix sidecar convention).
-std::filesystem::path sidecarPath(const std::filesystem::path& output) {
-  std::string name = output.filename().string();
-  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".nhdr"}) {
-    const std::string e = ext;
-    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
-      name.resize(name.size() - e.size());
-      break;
-    }
-  }
-  return output.parent_path() / (name + ".json");
-}
 
 nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem::path& input, bool writtenAsInt16) {
   const ImageGeometry& g = v.geometry();

@@ -113,11 +113,14 @@ json addSegmentation(const Volume& volume, const LabelMap& truth, const phantom:
           {"warnings", warnings}};
 }
 
+/// One validated figure: the error in the figure's own unit, and in percent of the truth. A
+/// percentage of a zero truth is undefined (null), not 0 %, which would hide the error.
 json compare(double measured, double truth) {
+  const double error = measured - truth;
   return {{"measured", measured},
           {"truth", truth},
-          {"error", measured - truth},
-          {"errorPercent", truth != 0.0 ? 100.0 * (measured - truth) / truth : 0.0}};
+          {"error", error},
+          {"errorPercent", truth != 0.0 ? json(100.0 * error / truth) : json(nullptr)}};
 }
 
 json validation(const measurement::LesionMeasurement& m, const phantom::LesionTruth& t) {

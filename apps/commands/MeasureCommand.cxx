@@ -8,6 +8,7 @@
 #include "Commands.h"
 #include "IntensityUnitOption.h"
 #include "NamedInputErrors.h"
+#include "SegMask.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -51,8 +52,8 @@ cli::Command measureCommand() {
          Channel::Input, 0})
       .asRequired();
   c.add({"mask", ParameterType::LabelImage, "Label map",
-         "label map of the lesions on the same grid as the volume (0 = background), or a DICOM SEG "
-         "(put onto the volume's grid).",
+         "label map of the lesions on the same grid as the volume (0 = background), or a DICOM SEG of the "
+         "volume's frame of reference (put onto its grid; its segments name the lesions).",
          Channel::Input, std::nullopt, 'm'})
       .withExtensions(".nrrd,.nii.gz,.nii,.dcm");
   c.add({"seed", ParameterType::Point, "Seed",
@@ -91,7 +92,8 @@ cli::Command measureCommand() {
       .withDefault("400")
       .inGroup("Settings");
   c.add({"sliceThicknessMm", ParameterType::Float, "Slice thickness (mm)",
-         "for RECIST measurability and Agatston scaling; default: the slice spacing.", Channel::Input})
+         "for RECIST measurability and Agatston scaling; 0 = the slice spacing.", Channel::Input})
+      .withDefault("0")
       .inGroup("Settings");
   c.add({"noMesh", ParameterType::Boolean, "No surface mesh",
          "skip the surface mesh (mesh volume, surface area, sphericity).", Channel::Input})
@@ -132,12 +134,13 @@ cli::Command measureCommand() {
       options.lesions.push_back(measurement::parseLesionSpec(text));
     options.calcificationThresholdHu = args.number("calcificationThresholdHu");
     options.boneThresholdHu = args.number("boneThresholdHu");
-    if (args.has("sliceThicknessMm")) {
-      const double thickness = args.number("sliceThicknessMm");
-      if (!(thickness > 0.0))
-        throw UsageError(fmt::format("--slice-thickness-mm: expected a positive thickness, got {}", thickness));
+    // 0 means "not set" (Slicer passes every parameter, an untouched one with its default).
+    const double thickness = args.number("sliceThicknessMm");
+    if (!(thickness >= 0.0))
+      throw UsageError(
+          fmt::format("--slice-thickness-mm: expected a thickness >= 0 (0 = the slice spacing), got {}", thickness));
+    if (thickness > 0.0)
       options.sliceThicknessMm = thickness;
-    }
     options.computeSurfaceMesh = !args.flag("noMesh");
 
     ctx.progress.report(0.0, "loading");
@@ -159,6 +162,10 @@ cli::Command measureCommand() {
                     .labels;
               });
     requireOnVolumeGrid(labels.geometry, maskPath, "mask", loaded.volume.geometry, volumePath, "volume");
+    const std::vector<std::string> segWarnings =
+        args.has("mask") ? adoptSegMask(maskPath, labels, loaded, volumePath, options) : std::vector<std::string>{};
+    for (const std::string& w : segWarnings)
+      ctx.out << "warning: " << w << '\n';
     options.intensityUnit = intensityUnitFor(args, loaded);
 
     ctx.progress.report(0.3, "measuring");
@@ -170,6 +177,7 @@ cli::Command measureCommand() {
     report.input.seriesInstanceUid = loaded.seriesInstanceUid;
     report.input.geometry = loaded.volume.geometry;
     report.input.warnings = loaded.warnings;
+    report.input.warnings.insert(report.input.warnings.end(), segWarnings.begin(), segWarnings.end());
     report.options = options;
     try {
       report.lesions = measurement::measureLesions(loaded.volume, labels, options);

@@ -13,6 +13,7 @@
 #include "Commands.h"
 #include "IntensityUnitOption.h"
 #include "NamedInputErrors.h"
+#include "SegMask.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -87,32 +88,6 @@ struct MeasuredStudy {
   reporting::MeasurementReport report;
 };
 
-// Lesions of a DICOM SEG keep their tracking identifiers as names (and LesionKit's SEGs their
-// kinds), so a SEG written at baseline carries the lesion identities to the follow-up.
-void namesFromSeg(const std::filesystem::path& maskPath, const LabelMap& labels,
-                  measurement::MeasurementOptions& options) {
-  if (dicomio::isVolumeFileName(maskPath) || !options.lesions.empty() || !options.labels.empty())
-    return;
-  const std::vector<std::uint16_t> present = measurement::labelsPresent(labels);
-  const auto& kinds = measurement::knownLesionKinds();
-  for (const reporting::SegmentRecord& s : reporting::readDicomSeg(maskPath).segments) {
-    if (std::find(present.begin(), present.end(), s.label) == present.end())
-      continue;
-    measurement::LesionSpec spec;
-    spec.label = s.label;
-    spec.name = s.trackingId.empty() ? s.segmentLabel : s.trackingId;
-    spec.kind = "other";
-    if (const auto colon = s.segmentDescription.find(": ");
-        s.segmentDescription.rfind("LesionKit label", 0) == 0 && colon != std::string::npos) {
-      const std::string kind = s.segmentDescription.substr(colon + 2);
-      if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end())
-        spec.kind = kind;
-    }
-    spec.lymphNode = spec.kind == "lymph-node";
-    options.lesions.push_back(spec);
-  }
-}
-
 MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::filesystem::path& maskPath,
                            const std::string& seriesUid, measurement::MeasurementOptions options,
                            const std::string& timepoint, const cli::Arguments* unitChoice) {
@@ -124,7 +99,7 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
   requireOnVolumeGrid(s.labels.geometry, maskPath, "mask", s.loaded.volume.geometry, volumePath, "volume");
   if (unitChoice)
     options.intensityUnit = intensityUnitFor(*unitChoice, s.loaded);
-  namesFromSeg(maskPath, s.labels, options);
+  const std::vector<std::string> segWarnings = adoptSegMask(maskPath, s.labels, s.loaded, volumePath, options);
   reporting::MeasurementReport& report = s.report;
   report.toolVersion = toolInfo().version;
   report.command = "report";
@@ -134,6 +109,7 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
   report.input.seriesInstanceUid = s.loaded.seriesInstanceUid;
   report.input.geometry = s.loaded.volume.geometry;
   report.input.warnings = s.loaded.warnings;
+  report.input.warnings.insert(report.input.warnings.end(), segWarnings.begin(), segWarnings.end());
   report.options = options;
   try {
     report.lesions = measurement::measureLesions(s.loaded.volume, s.labels, options);

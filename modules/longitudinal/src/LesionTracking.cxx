@@ -28,8 +28,6 @@ using detail::forEachFaceNeighbour;
 using detail::heaviestComponent;
 using detail::leakingSurfaceFraction;
 
-bool isBoneKind(const std::string& kind) { return kind == "lytic-bone" || kind == "sclerotic-bone"; }
-
 bool hounsfield(const FollowupOptions& o) {
   return o.measurement.intensityUnit == measurement::IntensityUnit::HounsfieldUnit;
 }
@@ -87,7 +85,7 @@ void fillFigures(TrackedLesion& t, const measurement::LesionMeasurement& m, bool
   if (hu && m.calcification) {
     t.calcifiedVolumeMl = m.calcification->volumeMl;
     t.calcifiedFraction = m.calcification->fraction;
-    t.lyticVolumeMl = std::max(0.0, m.voxelVolumeMl - m.calcification->volumeMl);
+    t.nonCalcifiedVolumeMl = std::max(0.0, m.voxelVolumeMl - m.calcification->volumeMl);
   }
   t.measurement = m;
 }
@@ -586,7 +584,7 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
     std::vector<RegionOfInterest> regions;
     for (const TrackedLesion& b : baselineResult.lesions) {
       const auto anchor = options.anchorLabels.find(b.spec.label);
-      if (anchor != options.anchorLabels.end() && isBoneKind(b.spec.kind)) {
+      if (anchor != options.anchorLabels.end() && measurement::isBoneKind(b.spec.kind)) {
         if (!reference)
           throw UsageError(fmt::format("lesion {}: an anchor label needs a reference label map", b.spec.label));
         regions.push_back(regionAroundLabels(*reference, {anchor->second}, options.localMarginMm,
@@ -624,7 +622,7 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
       }
     }
     const RigidTransform& transform = t.registration->baselineToFollowup;
-    if (!isBoneKind(spec.kind) && options.softTissueRegistration == SoftTissueRegistration::BSpline) {
+    if (!measurement::isBoneKind(spec.kind) && options.softTissueRegistration == SoftTissueRegistration::BSpline) {
       progress.report(0.8 + 0.2 * double(n) / double(baselineResult.lesions.size()), "B-spline registration");
       try {
         t.deformable = registerBSplineLocal(
@@ -661,7 +659,7 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
 
     // No tissue left where the lesion was: it has disappeared (soft-tissue kinds on CT only;
     // a bone lesion that fills in is a response, not a disappearance).
-    if (hu && !isBoneKind(spec.kind)) {
+    if (hu && !measurement::isBoneKind(spec.kind)) {
       std::size_t tissue = 0;
       for (std::size_t i = 0; i < mapped.voxels.size(); ++i)
         if (mapped.voxels[i] == spec.label && followup.voxels[i] >= options.softTissueMinHu &&
@@ -679,8 +677,9 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
       }
     }
 
-    const FollowupMaskMethod method = isBoneKind(spec.kind) ? options.boneMethod : options.softTissueMethod;
-    if (method == FollowupMaskMethod::Resegment && (isBoneKind(spec.kind) || !options.segmenter))
+    const FollowupMaskMethod method =
+        measurement::isBoneKind(spec.kind) ? options.boneMethod : options.softTissueMethod;
+    if (method == FollowupMaskMethod::Resegment && (measurement::isBoneKind(spec.kind) || !options.segmenter))
       throw UsageError(fmt::format("lesion {} ({}): no re-segmentation is available for kind '{}'; use the "
                                    "baseline-model, intensity-gated or mapped-mask method",
                                    spec.label, spec.name, spec.kind));
@@ -770,14 +769,15 @@ LesionObservation observationOf(const TrackedLesion& lesion) {
   LesionObservation o;
   o.id = lesion.trackingId;
   o.lymphNode = lesion.spec.lymphNode;
-  o.bone = isBoneKind(lesion.spec.kind);
+  o.bone = measurement::isBoneKind(lesion.spec.kind);
   o.target = lesion.spec.target;
   o.present = !lesion.disappeared;
   o.longAxisMm = lesion.disappeared ? 0.0 : lesion.longAxisMm;
   o.shortAxisMm = lesion.disappeared ? 0.0 : lesion.shortAxisMm;
   o.meanHu = lesion.normalisedMeanHu ? lesion.normalisedMeanHu : lesion.meanHu;
   o.calcifiedFraction = lesion.calcifiedFraction;
-  o.lyticVolumeMl = lesion.lyticVolumeMl;
+  if (o.bone)
+    o.lyticVolumeMl = lesion.nonCalcifiedVolumeMl;
   if (!lesion.disappeared)
     o.volumeMl = lesion.volumeMl;
   return o;

@@ -10,6 +10,17 @@ namespace lesion::longitudinal {
 
 namespace {
 
+// Below the calcification threshold a bone lesion is lytic; a soft-tissue mass is not.
+std::string nonCalcifiedWord(const std::string& kind) {
+  return measurement::isBoneKind(kind) ? "lytic" : "non-calcified";
+}
+
+/// "lyticVolumeMl" for bone lesions (the name MD Anderson's criteria and earlier timelines use),
+/// "nonCalcifiedVolumeMl" for the others.
+std::string nonCalcifiedKey(const std::string& kind, const std::string& suffix) {
+  return (measurement::isBoneKind(kind) ? "lytic" : "nonCalcified") + suffix;
+}
+
 using nlohmann::json;
 
 json optionalNumber(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
@@ -114,8 +125,9 @@ json changeJson(const TrackedLesion& base, const TrackedLesion& now) {
     c["calcifiedVolumeMl"] = *now.calcifiedVolumeMl - *base.calcifiedVolumeMl;
   if (base.calcifiedFraction && now.calcifiedFraction)
     c["calcifiedFractionPoints"] = 100.0 * (*now.calcifiedFraction - *base.calcifiedFraction);
-  if (base.lyticVolumeMl && now.lyticVolumeMl)
-    c["lyticVolumePercent"] = optionalNumber(percent(*base.lyticVolumeMl, *now.lyticVolumeMl));
+  if (base.nonCalcifiedVolumeMl && now.nonCalcifiedVolumeMl)
+    c[nonCalcifiedKey(now.spec.kind, "VolumePercent")] =
+        optionalNumber(percent(*base.nonCalcifiedVolumeMl, *now.nonCalcifiedVolumeMl));
   return c;
 }
 
@@ -137,7 +149,7 @@ json lesionJson(const TrackedLesion& l, const TrackedLesion* base) {
     j["meanHu"] = optionalNumber(l.meanHu);
     j["calcifiedVolumeMl"] = optionalNumber(l.calcifiedVolumeMl);
     j["calcifiedFraction"] = optionalNumber(l.calcifiedFraction);
-    j["lyticVolumeMl"] = optionalNumber(l.lyticVolumeMl);
+    j[nonCalcifiedKey(l.spec.kind, "VolumeMl")] = optionalNumber(l.nonCalcifiedVolumeMl);
     j["normalisedMeanHu"] = optionalNumber(l.normalisedMeanHu);
     j["centroidMm"] = {l.measurement->principalAxes.centroid.x, l.measurement->principalAxes.centroid.y,
                        l.measurement->principalAxes.centroid.z};
@@ -194,7 +206,8 @@ std::string toTimelineJson(const Timeline& timeline) {
        "B-spline on the lesion's region (zero outside it); coefficients in transforms/<tp>-<id>-bspline.tfm (ITK "
        "CompositeTransform); rigidMetricValue and finalMetricValue are over every voxel of the region; when used, the "
        "mask and change map follow it"},
-      {"lyticVolume", "lesion volume below the calcification threshold"},
+      {"lyticVolume", "bone lesion volume below the calcification threshold"},
+      {"nonCalcifiedVolume", "the same for a lesion that is not a bone lesion (soft tissue, lymph node, other)"},
       {"calcificationThreshold",
        "per time point (CT): basis reference = max(floor, median + k x robust SD of the reference region's interior "
        "voxels on that scan; robust SD = 1.4826 x median absolute deviation), fixed = the option at every time point, "
@@ -275,8 +288,8 @@ std::string toTimelineSummary(const Timeline& timeline) {
         if (l.meanHu)
           out << fmt::format(", mean {:.0f}", *l.meanHu);
         if (l.calcifiedFraction)
-          out << fmt::format(", calcified {:.2f} mL ({:.0f} %), lytic {:.2f} mL", *l.calcifiedVolumeMl,
-                             100.0 * *l.calcifiedFraction, *l.lyticVolumeMl);
+          out << fmt::format(", calcified {:.2f} mL ({:.0f} %), {} {:.2f} mL", *l.calcifiedVolumeMl,
+                             100.0 * *l.calcifiedFraction, nonCalcifiedWord(l.spec.kind), *l.nonCalcifiedVolumeMl);
       }
       out << '\n';
     }

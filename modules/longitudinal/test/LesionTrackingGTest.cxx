@@ -6,6 +6,7 @@
 #include <random>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "SyntheticScene.h"
 #include "lesion/core/Error.h"
@@ -61,6 +62,29 @@ TEST_F(SceneTracking, IntensityGatedFollowsAShrinkingMass) {
   const Timeline tl = buildTimeline({base, r});
   EXPECT_EQ(tl.recist[1].category, ResponseCategory::PartialResponse) << tl.recist[1].reason;
   EXPECT_NE(toTimelineJson(tl).find("\"intensity-gated\""), std::string::npos);
+}
+
+// Below the calcification threshold a bone lesion is lytic; a soft-tissue mass is only "non-calcified".
+TEST_F(SceneTracking, TheNonCalcifiedPartIsCalledLyticOnlyForBoneLesions) {
+  const auto baselineAs = [&](const std::string& spec) {
+    options.measurement.lesions = {measurement::parseLesionSpec(spec)};
+    return buildTimeline({measureBaseline(baseline, lesions, nullptr, options)});
+  };
+  const Timeline mass = baselineAs("1:soft-tissue:mass");
+  const std::string massText = toTimelineSummary(mass);
+  EXPECT_NE(massText.find(", non-calcified "), std::string::npos) << massText;
+  EXPECT_EQ(massText.find("lytic"), std::string::npos) << massText;
+  const nlohmann::json massJson = nlohmann::json::parse(toTimelineJson(mass));
+  const nlohmann::json& massLesion = massJson["timepoints"][0]["lesions"][0];
+  EXPECT_FALSE(massLesion.contains("lyticVolumeMl")) << massLesion.dump();
+  EXPECT_DOUBLE_EQ(massLesion["nonCalcifiedVolumeMl"].get<double>(),
+                   massLesion["volumeMl"].get<double>() - massLesion["calcifiedVolumeMl"].get<double>());
+
+  const Timeline bone = baselineAs("1:lytic-bone:L4");
+  EXPECT_NE(toTimelineSummary(bone).find(", lytic "), std::string::npos) << toTimelineSummary(bone);
+  const nlohmann::json boneLesion = nlohmann::json::parse(toTimelineJson(bone))["timepoints"][0]["lesions"][0];
+  EXPECT_TRUE(boneLesion.contains("lyticVolumeMl")) << boneLesion.dump();
+  EXPECT_FALSE(boneLesion.contains("nonCalcifiedVolumeMl"));
 }
 
 TEST_F(SceneTracking, DisappearedMassIsCompleteResponseAndMappedMaskIsNamed) {

@@ -13,6 +13,7 @@
 #include "SurfaceMesh.h"
 #include "lesion/core/Error.h"
 #include "lesion/core/Log.h"
+#include "lesion/core/RobustStatistics.h"
 
 namespace lesion::measurement {
 namespace {
@@ -294,43 +295,105 @@ RecistDiameters measureRecist(const LesionCrop& crop, const ImageGeometry& geome
 
 // ---------------------------------------------------------------------------------------------
 
-Calcification measureCalcification(const LesionCrop& crop, const Volume& volume, const MeasurementOptions& options,
-                                   double sliceThicknessMm) {
-  const ImageGeometry& g = volume.geometry;
-  const double voxelMl = g.voxelVolumeMm3() / 1000.0;
-  const double pixelAreaMm2 = g.spacing.x * g.spacing.y;
-  const auto value = [&](std::size_t i, std::size_t j, std::size_t k) {
+/// The lesion's voxel values over its crop, x-fastest (0 outside the lesion).
+struct CropValues {
+  const LesionCrop& crop;
+  const Volume& volume;
+  [[nodiscard]] double operator()(std::size_t i, std::size_t j, std::size_t k) const {
     return double(volume.at(crop.begin[0] + i, crop.begin[1] + j, crop.begin[2] + k));
-  };
-  Calcification c;
-  c.thresholdHu = options.calcificationThresholdHu;
-  c.boneThresholdHu = options.boneThresholdHu;
-  std::size_t lesionCount = 0;
-  std::size_t calcifiedCount = 0;
-  std::size_t boneCount = 0;
+  }
+};
+
+/// Lesion voxels at or above `thresholdHu` (crop indexing).
+std::vector<std::uint8_t> voxelsAtOrAbove(const LesionCrop& crop, const CropValues& value, double thresholdHu) {
+  std::vector<std::uint8_t> above(crop.mask.size(), 0);
+  for (std::size_t k = 0; k < crop.size[2]; ++k)
+    for (std::size_t j = 0; j < crop.size[1]; ++j)
+      for (std::size_t i = 0; i < crop.size[0]; ++i)
+        if (crop.mask[crop.index(i, j, k)] && value(i, j, k) >= thresholdHu)
+          above[crop.index(i, j, k)] = 1;
+  return above;
+}
+
+/// Clears the 26-connected clusters of `voxels` smaller than `minVoxels`.
+void dropClustersSmallerThan(std::vector<std::uint8_t>& voxels, const LesionCrop& crop, std::size_t minVoxels) {
+  std::vector<std::uint8_t> seen(voxels.size(), 0);
+  std::vector<std::size_t> cluster;
+  std::vector<std::size_t> stack;
+  const long nx = long(crop.size[0]), ny = long(crop.size[1]), nz = long(crop.size[2]);
+  for (std::size_t start = 0; start < voxels.size(); ++start) {
+    if (!voxels[start] || seen[start])
+      continue;
+    cluster.clear();
+    stack.assign(1, start);
+    seen[start] = 1;
+    while (!stack.empty()) {
+      const std::size_t at = stack.back();
+      stack.pop_back();
+      cluster.push_back(at);
+      const long i = long(at % crop.size[0]), j = long((at / crop.size[0]) % crop.size[1]),
+                 k = long(at / (crop.size[0] * crop.size[1]));
+      for (long dk = -1; dk <= 1; ++dk)
+        for (long dj = -1; dj <= 1; ++dj)
+          for (long di = -1; di <= 1; ++di) {
+            const long ni = i + di, nj = j + dj, nk = k + dk;
+            if (ni < 0 || nj < 0 || nk < 0 || ni >= nx || nj >= ny || nk >= nz)
+              continue;
+            const std::size_t n = crop.index(std::size_t(ni), std::size_t(nj), std::size_t(nk));
+            if (!voxels[n] || seen[n])
+              continue;
+            seen[n] = 1;
+            stack.push_back(n);
+          }
+    }
+    if (cluster.size() < minVoxels)
+      for (std::size_t at : cluster)
+        voxels[at] = 0;
+  }
+}
+
+/// Median + kSoftTissueNoiseSds robust SDs of the lesion's voxels below `thresholdHu` (its soft
+/// tissue, however much of the lesion is calcified): the level that tissue's noise does not reach.
+constexpr double kSoftTissueNoiseSds = 4.0;
+double ownTissueCeilingHu(const LesionCrop& crop, const CropValues& value, double thresholdHu) {
+  std::vector<float> values;
+  for (std::size_t k = 0; k < crop.size[2]; ++k)
+    for (std::size_t j = 0; j < crop.size[1]; ++j)
+      for (std::size_t i = 0; i < crop.size[0]; ++i)
+        if (crop.mask[crop.index(i, j, k)] && value(i, j, k) < thresholdHu)
+          values.push_back(float(value(i, j, k)));
+  const RobustSpread spread = robustSpreadOf(std::move(values));
+  return spread.median + kSoftTissueNoiseSds * spread.sd;
+}
+
+/// Smallest calcification counted in a soft-tissue lesion: noise peaks above the ceiling are
+/// single voxels or pairs, a calcification a reader calls one spans a few voxels and mm³.
+constexpr std::size_t kMinSoftTissueCalcificationVoxels = 3;
+constexpr double kMinSoftTissueCalcificationMm3 = 3.0;
+std::size_t minSoftTissueCalcificationVoxels(const ImageGeometry& g) {
+  return std::max(kMinSoftTissueCalcificationVoxels,
+                  std::size_t(std::ceil(kMinSoftTissueCalcificationMm3 / g.voxelVolumeMm3())));
+}
+
+/// Agatston-style score over the `calcified` voxels (see Calcification).
+double agatstonScore(const LesionCrop& crop, const CropValues& value, const std::vector<std::uint8_t>& calcified,
+                     double pixelAreaMm2, double sliceThicknessMm) {
   double weightedAreaMm2 = 0.0;
   std::vector<std::uint8_t> visited(crop.size[0] * crop.size[1]);
   std::vector<std::pair<std::size_t, std::size_t>> stack;
   for (std::size_t k = 0; k < crop.size[2]; ++k) {
     std::fill(visited.begin(), visited.end(), 0);
-    const auto calcified = [&](long i, long j) {
-      return crop.inside(i, j, long(k)) && value(std::size_t(i), std::size_t(j), k) >= c.thresholdHu;
+    const auto isCalcified = [&](long i, long j) {
+      return i >= 0 && j >= 0 && std::size_t(i) < crop.size[0] && std::size_t(j) < crop.size[1] &&
+             calcified[crop.index(std::size_t(i), std::size_t(j), k)];
     };
     for (std::size_t j = 0; j < crop.size[1]; ++j) {
       for (std::size_t i = 0; i < crop.size[0]; ++i) {
-        if (!crop.mask[crop.index(i, j, k)])
-          continue;
-        ++lesionCount;
-        const double hu = value(i, j, k);
-        if (hu >= c.thresholdHu)
-          ++calcifiedCount;
-        if (hu >= c.boneThresholdHu)
-          ++boneCount;
-        if (hu < c.thresholdHu || visited[i + crop.size[0] * j])
+        if (!calcified[crop.index(i, j, k)] || visited[i + crop.size[0] * j])
           continue;
         // One 8-connected calcified region of this slice: its area and peak.
         std::size_t pixels = 0;
-        double peakHu = hu;
+        double peakHu = value(i, j, k);
         visited[i + crop.size[0] * j] = 1;
         stack.assign(1, {i, j});
         while (!stack.empty()) {
@@ -342,7 +405,7 @@ Calcification measureCalcification(const LesionCrop& crop, const Volume& volume,
             for (long di = -1; di <= 1; ++di) {
               const long ni = long(ci) + di;
               const long nj = long(cj) + dj;
-              if (!calcified(ni, nj) || visited[std::size_t(ni) + crop.size[0] * std::size_t(nj)])
+              if (!isCalcified(ni, nj) || visited[std::size_t(ni) + crop.size[0] * std::size_t(nj)])
                 continue;
               visited[std::size_t(ni) + crop.size[0] * std::size_t(nj)] = 1;
               stack.emplace_back(std::size_t(ni), std::size_t(nj));
@@ -357,11 +420,33 @@ Calcification measureCalcification(const LesionCrop& crop, const Volume& volume,
       }
     }
   }
-  c.volumeMl = double(calcifiedCount) * voxelMl;
-  c.boneVolumeMl = double(boneCount) * voxelMl;
-  c.fraction = lesionCount ? double(calcifiedCount) / double(lesionCount) : 0.0;
-  c.boneFraction = lesionCount ? double(boneCount) / double(lesionCount) : 0.0;
-  c.agatstonScore = weightedAreaMm2 * sliceThicknessMm / 3.0;
+  return weightedAreaMm2 * sliceThicknessMm / 3.0;
+}
+
+Calcification measureCalcification(const LesionCrop& crop, const Volume& volume, const LesionSpec& spec,
+                                   const MeasurementOptions& options, double sliceThicknessMm) {
+  const ImageGeometry& g = volume.geometry;
+  const double voxelMl = g.voxelVolumeMm3() / 1000.0;
+  const CropValues value{crop, volume};
+  Calcification c;
+  c.thresholdHu = options.calcificationThresholdHu;
+  c.boneThresholdHu = options.boneThresholdHu;
+  // In bone every voxel above the threshold is mineral (sclerosis). A soft-tissue lesion's own
+  // noise reaches 130 HU, so there only clusters above what its tissue reaches count.
+  const bool bone = isBoneKind(spec.kind);
+  if (!bone)
+    c.thresholdHu = std::max(c.thresholdHu, ownTissueCeilingHu(crop, value, c.thresholdHu));
+  std::vector<std::uint8_t> calcified = voxelsAtOrAbove(crop, value, c.thresholdHu);
+  if (!bone)
+    dropClustersSmallerThan(calcified, crop, minSoftTissueCalcificationVoxels(g));
+  const std::vector<std::uint8_t> boneDense = voxelsAtOrAbove(crop, value, c.boneThresholdHu);
+  const auto count = [](const std::vector<std::uint8_t>& v) { return double(std::count(v.begin(), v.end(), 1)); };
+  const double lesionCount = count(crop.mask);
+  c.volumeMl = count(calcified) * voxelMl;
+  c.boneVolumeMl = count(boneDense) * voxelMl;
+  c.fraction = lesionCount > 0 ? count(calcified) / lesionCount : 0.0;
+  c.boneFraction = lesionCount > 0 ? count(boneDense) / lesionCount : 0.0;
+  c.agatstonScore = agatstonScore(crop, value, calcified, g.spacing.x * g.spacing.y, sliceThicknessMm);
   return c;
 }
 
@@ -555,7 +640,7 @@ LesionMeasurement measureOne(const Volume& volume, const LabelMap& labels, const
   }
 
   if (options.intensityUnit == IntensityUnit::HounsfieldUnit)
-    m.calcification = measureCalcification(crop, volume, options, m.sliceThicknessMm);
+    m.calcification = measureCalcification(crop, volume, spec, options, m.sliceThicknessMm);
 
   m.measurability = assessMeasurability(m.recist.longAxisMm, m.recist.shortAxisMm, spec.lymphNode, m.sliceThicknessMm);
   m.uncertainty.distanceMm = g.voxelDiagonalMm();
@@ -569,6 +654,8 @@ const std::vector<std::string>& knownLesionKinds() {
   static const std::vector<std::string> kinds{"soft-tissue", "lytic-bone", "sclerotic-bone", "lymph-node", "other"};
   return kinds;
 }
+
+bool isBoneKind(const std::string& kind) { return kind == "lytic-bone" || kind == "sclerotic-bone"; }
 
 LesionSpec parseLesionSpec(const std::string& text) {
   std::vector<std::string> parts;

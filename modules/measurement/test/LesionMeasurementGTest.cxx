@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -294,6 +295,50 @@ TEST(LesionMeasurement, IntensityStatisticsAndCalcification) {
   const LesionMeasurement mr = measureLesions(volume, labels, options).front();
   EXPECT_FALSE(mr.calcification.has_value());
   EXPECT_EQ(mr.intensity.unit, "arbitrary");
+}
+
+// A soft-tissue mass with CT noise (60 HU, SD 45 like the IBSI sarcoma STS_002, whose upper tail
+// passes 130 HU) and a calcified nodule: only the nodule counts; in bone the threshold alone rules.
+TEST(LesionMeasurement, SoftTissueCalcificationIsTheNoduleNotTheNoiseTail) {
+  const ImageGeometry grid = makeGrid({48, 48, 24}, {1.0, 1.0, 2.0});
+  Volume volume(grid, -100.0f);
+  LabelMap labels(grid, 0);
+  const Vec3 centre = grid.indexToPoint(24, 24, 12);
+  const Vec3 noduleCentre = centre + Vec3{8.0, 0.0, 0.0};
+  std::mt19937 random(7);
+  std::normal_distribution<float> noise(60.0f, 45.0f);
+  std::size_t noduleVoxels = 0;
+  for (std::size_t k = 0; k < grid.size[2]; ++k)
+    for (std::size_t j = 0; j < grid.size[1]; ++j)
+      for (std::size_t i = 0; i < grid.size[0]; ++i) {
+        const Vec3 p = grid.indexToPoint(i, j, k);
+        if (distance(p, centre) > 20.0)
+          continue;
+        labels.at(i, j, k) = 1;
+        volume.at(i, j, k) = noise(random);
+        if (distance(p, noduleCentre) <= 4.0) {
+          volume.at(i, j, k) = 600.0f;
+          ++noduleVoxels;
+        }
+      }
+  const double noduleMl = double(noduleVoxels) * grid.voxelVolumeMm3() / 1000.0;
+  const auto calcificationAs = [&](const std::string& spec) {
+    MeasurementOptions options;
+    options.lesions = {parseLesionSpec(spec)};
+    options.computeSurfaceMesh = false;
+    return *measureLesions(volume, labels, options).front().calcification;
+  };
+  const Calcification mass = calcificationAs("1:soft-tissue");
+  EXPECT_NEAR(mass.thresholdHu, 60.0 + 4.0 * 45.0, 25.0); // the tissue's own ceiling, above 130 HU
+  EXPECT_NEAR(mass.volumeMl, noduleMl, 1e-9);
+  // The nodule alone: 4 mm radius, weight 4, over its slices (2 mm → x 2/3).
+  EXPECT_GT(mass.agatstonScore, 0.0);
+  EXPECT_LT(mass.agatstonScore, noduleVoxels * 1.0 * 4.0 * 2.0 / 3.0 + 1e-9);
+
+  // Bone: every voxel >= 130 HU is sclerosis, the noise tail (about 6 % of the voxels) included.
+  const Calcification bone = calcificationAs("1:lytic-bone");
+  EXPECT_DOUBLE_EQ(bone.thresholdHu, 130.0);
+  EXPECT_GT(bone.volumeMl, noduleMl + 0.5);
 }
 
 TEST(LesionMeasurement, SeveralLabelsAndSpecs) {

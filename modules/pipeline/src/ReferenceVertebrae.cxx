@@ -15,8 +15,6 @@ namespace lesion::pipeline {
 
 namespace {
 
-bool isBoneKind(const std::string& kind) { return kind == "lytic-bone" || kind == "sclerotic-bone"; }
-
 /// A vertebral level named by the lesion ("L4"), or empty.
 std::string levelNamed(const std::string& name) {
   try {
@@ -49,7 +47,7 @@ spine::SpineResult segmentSpineOf(const Volume& ct, const LabelMap& lesions,
   } catch (const spine::NoLevelAnchorError&) {
     for (const measurement::LesionSpec& spec : followed) {
       const std::string level = levelNamed(spec.name);
-      if (!isBoneKind(spec.kind) || level.empty())
+      if (!measurement::isBoneKind(spec.kind) || level.empty())
         continue;
       spine::SpineOptions o;
       o.anchorLevel = level;

@@ -35,24 +35,27 @@ template <typename T> json optionalNumber(const std::optional<T>& value) {
 
 /// The convention behind each figure, written into every lesion so a report stands alone.
 json conventions() {
-  return {{"coordinateSystem", "LPS: +x patient left, +y posterior, +z superior; millimetres"},
-          {"voxelVolume", "voxel count x voxel volume"},
-          {"meshVolume", "closed marching-cubes (flying edges) surface at 0.5 of the binary mask; vertices halfway "
-                         "between inside and outside voxel centres (pyradiomics convention); vtkMassProperties"},
-          {"recist",
-           "RECIST 1.1 on acquisition slices (constant k): long axis = longest segment between boundary "
-           "voxel centres of one slice lying inside the lesion; short axis = longest such segment on the same "
-           "slice perpendicular to it within half a pixel; both between voxel centres"},
-          {"maxDiameter3d", "3D Feret diameter between boundary voxel centres (convex hull, qhull)"},
-          {"extents", "size of the union of voxel boxes along patient L-R, A-P, S-I (includes the voxel)"},
-          {"principalAxes", "PCA of voxel centres (population covariance); ibsiAxisLengths = 4 sqrt(eigenvalue) as "
-                            "IBSI/pyradiomics; ellipsoidAxisLengths = 2 sqrt(5 eigenvalue), exact for a solid "
-                            "ellipsoid; orientedBoxExtents include the voxel"},
-          {"intensity", "voxels inside the label; population SD; percentiles linearly interpolated (numpy default)"},
-          {"calcification", "voxels >= threshold; Agatston-style score: per acquisition slice, 8-connected regions "
-                            ">= threshold of >= 1 mm2, area x weight (1: <200, 2: <300, 3: <400, 4: >=400 HU peak), "
-                            "scaled by slice thickness / 3 mm"},
-          {"uncertainty", "distances: one voxel diagonal; volumes: surface area x half a voxel diagonal"}};
+  return {
+      {"coordinateSystem", "LPS: +x patient left, +y posterior, +z superior; millimetres"},
+      {"voxelVolume", "voxel count x voxel volume"},
+      {"meshVolume", "closed marching-cubes (flying edges) surface at 0.5 of the binary mask; vertices halfway "
+                     "between inside and outside voxel centres (pyradiomics convention); vtkMassProperties"},
+      {"recist", "RECIST 1.1 on acquisition slices (constant k): long axis = longest segment between boundary "
+                 "voxel centres of one slice lying inside the lesion; short axis = longest such segment on the same "
+                 "slice perpendicular to it within half a pixel; both between voxel centres"},
+      {"maxDiameter3d", "3D Feret diameter between boundary voxel centres (convex hull, qhull)"},
+      {"extents", "size of the union of voxel boxes along patient L-R, A-P, S-I (includes the voxel)"},
+      {"principalAxes", "PCA of voxel centres (population covariance); ibsiAxisLengths = 4 sqrt(eigenvalue) as "
+                        "IBSI/pyradiomics; ellipsoidAxisLengths = 2 sqrt(5 eigenvalue), exact for a solid "
+                        "ellipsoid; orientedBoxExtents include the voxel"},
+      {"intensity", "voxels inside the label; population SD; percentiles linearly interpolated (numpy default)"},
+      {"calcification",
+       "bone lesions: voxels >= threshold; other kinds: thresholdHu raised to median + 4 robust SD "
+       "of the lesion's voxels below it when higher, and only 26-connected clusters of >= 3 voxels and >= 3 mm3 count; "
+       "Agatston-style score over the counted voxels: per acquisition slice, 8-connected regions of "
+       ">= 1 mm2, area x weight (1: <200, 2: <300, 3: <400, 4: >=400 HU peak), scaled by slice "
+       "thickness / 3 mm"},
+      {"uncertainty", "distances: one voxel diagonal; volumes: surface area x half a voxel diagonal"}};
 }
 
 json lesionJson(const LesionMeasurement& m) {
@@ -114,6 +117,13 @@ json lesionJson(const LesionMeasurement& m) {
   lesion["uncertaintyMm"] = m.uncertainty.distanceMm;
   lesion["volumeUncertaintyMl"] = m.uncertainty.volumeMl;
   return lesion;
+}
+
+// Outside bone the lesion's own soft tissue sets the bar (see the "calcification" convention).
+std::string calcificationRuleNote(const std::string& kind) {
+  return measurement::isBoneKind(kind)
+             ? ""
+             : " (at least median + 4 robust SD of the lesion's soft tissue; clusters >= 3 voxels and 3 mm3)";
 }
 
 std::string csvNumber(double value) { return fmt::format("{:.10g}", value); }
@@ -291,10 +301,11 @@ std::string toSummaryText(const MeasurementReport& report) {
                     m.intensity.median, m.intensity.percentile5, m.intensity.percentile95);
     if (m.calcification)
       text +=
-          fmt::format("  calcification >= {:.0f} HU: {:.2f} mL ({:.1f} %), >= {:.0f} HU: {:.2f} mL; Agatston-style "
+          fmt::format("  calcification >= {:.0f} HU{}: {:.2f} mL ({:.1f} %), >= {:.0f} HU: {:.2f} mL; Agatston-style "
                       "score {:.1f}\n",
-                      m.calcification->thresholdHu, m.calcification->volumeMl, 100.0 * m.calcification->fraction,
-                      m.calcification->boneThresholdHu, m.calcification->boneVolumeMl, m.calcification->agatstonScore);
+                      m.calcification->thresholdHu, calcificationRuleNote(m.spec.kind), m.calcification->volumeMl,
+                      100.0 * m.calcification->fraction, m.calcification->boneThresholdHu,
+                      m.calcification->boneVolumeMl, m.calcification->agatstonScore);
   }
   return text;
 }

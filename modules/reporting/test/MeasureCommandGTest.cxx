@@ -1,5 +1,6 @@
 // `lesionkit measure` run as a user runs it: files in, report/CSV/summary/return values out,
 // documented exit codes on bad input.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -155,6 +156,91 @@ TEST(MeasureCommand, UsageErrorsAndMissingLabel) {
   const auto xml = test::runProcess({"lesionkit", "measure", "--xml"});
   EXPECT_EQ(xml.exitCode, 0);
   EXPECT_NE(xml.out.find("<name>longAxisMm</name>"), std::string::npos) << xml.out;
+}
+
+/// The first and second time point folders of a `lesionkit phantom` output.
+std::pair<std::filesystem::path, std::filesystem::path> phantomTimePoints(const std::filesystem::path& root) {
+  std::vector<std::filesystem::path> dates;
+  for (const auto& e : std::filesystem::directory_iterator(root / "LKPHANTOM01"))
+    if (e.is_directory())
+      dates.push_back(e.path());
+  std::sort(dates.begin(), dates.end());
+  return {dates.at(0), dates.at(1)};
+}
+
+std::string fileText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// A SEG brings its lesions (names, LesionKit kinds) and is measured only on its own frame of
+// reference: another scan's coordinates are other places, so that mask is refused, naming both.
+TEST(MeasureCommand, ADicomSegBringsItsLesionsAndAnotherFrameOfReferenceIsRefused) {
+  test::ScratchFolder dir;
+  ASSERT_EQ(test::runProcess({"lesionkit", "phantom", (dir / "ph").string(), "--time-points", "2", "--voxel-size", "2",
+                              "--slice-thickness", "4"})
+                .exitCode,
+            0);
+  const auto [baseline, followup] = phantomTimePoints(dir / "ph");
+  const auto report =
+      test::runProcess({"lesionkit", "report", (baseline / "CT_01").string(), "--mask",
+                        (baseline / "truth-labels.nrrd").string(), "--lesion", "1:lytic-bone:L4", "--lesion",
+                        "2:soft-tissue:axilla", "-o", (dir / "out").string(), "--no-meshes", "--no-pictures"});
+  ASSERT_EQ(report.exitCode, 0) << report.err;
+  const std::string seg = (dir / "out" / "seg.dcm").string();
+  const auto measureWithSeg = [&](const std::filesystem::path& volume) {
+    return test::runProcess(
+        {"lesionkit", "measure", volume.string(), "--mask", seg, "--no-mesh", "-o", (dir / "m.json").string()});
+  };
+
+  const auto same = measureWithSeg(baseline / "CT_01");
+  ASSERT_EQ(same.exitCode, 0) << same.err;
+  EXPECT_EQ(same.out.find("warning"), std::string::npos) << same.out;
+  const auto json = nlohmann::json::parse(fileText(dir / "m.json"));
+  ASSERT_EQ(json["lesions"].size(), 2u);
+  EXPECT_EQ(json["lesions"][0]["name"], "L4");
+  EXPECT_EQ(json["lesions"][0]["kind"], "lytic-bone");
+  EXPECT_EQ(json["lesions"][1]["name"], "axilla");
+  EXPECT_EQ(json["lesions"][1]["kind"], "soft-tissue");
+
+  // The follow-up scan, as DICOM and as NRRD with its convert sidecar: refused, both named.
+  ASSERT_EQ(test::runProcess({"lesionkit", "convert", (followup / "CT_01").string(), "-o", (dir / "fu.nrrd").string()})
+                .exitCode,
+            0);
+  for (const std::filesystem::path& volume : {followup / "CT_01", dir / "fu.nrrd"}) {
+    const auto other = measureWithSeg(volume);
+    EXPECT_EQ(other.exitCode, 2) << other.out << other.err;
+    EXPECT_NE(other.err.find(seg), std::string::npos) << other.err;
+    EXPECT_NE(other.err.find(volume.string()), std::string::npos) << other.err;
+    EXPECT_NE(other.err.find("frame of reference"), std::string::npos) << other.err;
+  }
+  // Without the sidecar nothing says which scan the NRRD is: measured, with a warning.
+  std::filesystem::copy_file(dir / "fu.nrrd", dir / "bare.nrrd");
+  const auto bare = measureWithSeg(dir / "bare.nrrd");
+  EXPECT_EQ(bare.exitCode, 0) << bare.err;
+  EXPECT_NE(bare.out.find("warning: "), std::string::npos) << bare.out;
+  EXPECT_NE(fileText(dir / "m.json").find("frame of reference of volume"), std::string::npos);
+}
+
+// Slicer passes every parameter; an untouched slice thickness arrives as its default 0 ("not set").
+TEST(MeasureCommand, SliceThicknessZeroMeansTheSliceSpacingAndNegativeIsRefused) {
+  test::ScratchFolder dir;
+  writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
+  const auto run = [&](const std::string& thickness) {
+    return test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(),
+                             "--label", "1", "--slice-thickness-mm", thickness, "-o", (dir / "report.json").string()});
+  };
+  const auto unset = run("0");
+  ASSERT_EQ(unset.exitCode, 0) << unset.err;
+  std::ifstream in(dir / "report.json");
+  const auto json = nlohmann::json::parse(in);
+  EXPECT_DOUBLE_EQ(json["lesions"][0]["measurability"]["sliceThicknessMm"].get<double>(), 1.25); // the slice spacing
+  EXPECT_TRUE(json["settings"]["sliceThicknessMm"].is_null());
+  EXPECT_EQ(run("-1").exitCode, 1);
+  const auto xml = test::runProcess({"lesionkit", "measure", "--xml"});
+  const auto at = xml.out.find("<name>sliceThicknessMm</name>");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_NE(xml.out.substr(at, xml.out.find("</float>", at) - at).find("<default>0</default>"), std::string::npos);
 }
 
 } // namespace

@@ -212,7 +212,9 @@ struct TrackedLesion {
   std::optional<double> meanHu{};
   std::optional<double> calcifiedVolumeMl{};
   std::optional<double> calcifiedFraction{};
-  std::optional<double> lyticVolumeMl{}; ///< lesion volume below the calcification threshold
+  /// Lesion volume below the calcification threshold: the lytic volume of a bone lesion, the
+  /// non-calcified part of a soft-tissue one.
+  std::optional<double> nonCalcifiedVolumeMl{};
   /// meanHu − referenceShiftHu of the time point: density change free of scanner calibration
   /// drift. Unset without reference labels.
   std::optional<double> normalisedMeanHu{};

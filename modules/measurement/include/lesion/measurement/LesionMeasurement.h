@@ -37,6 +37,8 @@ struct LesionSpec {
 /// is not one of knownLesionKinds().
 [[nodiscard]] LesionSpec parseLesionSpec(const std::string& text);
 [[nodiscard]] const std::vector<std::string>& knownLesionKinds();
+/// lytic-bone or sclerotic-bone: mineral inside is sclerosis, the rest of the lesion is lytic.
+[[nodiscard]] bool isBoneKind(const std::string& kind);
 
 enum class IntensityUnit {
   HounsfieldUnit, ///< CT: calcification and Agatston scoring are computed
@@ -118,8 +120,14 @@ struct IntensityStatistics {
 
 /// Mineral inside the lesion (CT only).
 ///
+/// Calcified voxels: in a bone lesion (isBoneKind) every voxel >= calcificationThresholdHu
+/// (sclerosis). In any other lesion the threshold is raised to median + 4 robust SD of the
+/// lesion's voxels below it when that is higher (its own soft tissue's noise tail, e.g. 222 HU for
+/// the IBSI sarcoma STS_002 at SD 45 HU), and only 26-connected clusters of at least 3 voxels and
+/// 3 mm³ count; thresholdHu is the threshold used.
+///
 /// Agatston-style score: on each acquisition slice, connected regions (8-connected in plane) of
-/// lesion voxels >= calcificationThresholdHu with an area of at least 1 mm² contribute
+/// calcified voxels with an area of at least 1 mm² contribute
 /// area_mm² × weight, with weight 1 (130-199 HU peak), 2 (200-299), 3 (300-399), 4 (>= 400);
 /// the sum is scaled by sliceThicknessMm / 3 mm, the thickness Agatston defined the score at.
 struct Calcification {

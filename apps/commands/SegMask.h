@@ -1,0 +1,54 @@
+#pragma once
+/// \file SegMask.h
+/// A DICOM SEG given as the mask of a volume (measure, report): is it a segmentation of that
+/// volume's frame of reference, and which lesions does it name?
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/measurement/LesionMeasurement.h"
+#include "lesion/reporting/DicomSeg.h"
+
+namespace lesion::commands {
+
+/// volume.nii.gz → volume.json, volume.nrrd → volume.json: the sidecar `lesionkit convert` writes
+/// (the dcm2niix convention).
+[[nodiscard]] std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile);
+
+/// Where a volume's voxels come from; empty strings when unknown.
+struct VolumeReference {
+  std::string frameOfReferenceUid{};
+  std::string seriesInstanceUid{};
+};
+
+/// DICOM input: its UIDs; a NRRD/NIfTI: the UIDs of its convert sidecar when there is one.
+[[nodiscard]] VolumeReference volumeReference(const dicomio::LoadedVolume& loaded,
+                                              const std::filesystem::path& volumePath);
+
+/// Throws lesion::InputError naming both files and both UIDs when the SEG's frame of reference
+/// differs from the volume's: the same coordinates are then different places, and putting the
+/// SEG onto the volume's grid would measure the wrong voxels. Returns warnings for what cannot be
+/// refused: the volume's frame of reference unknown, or the SEG drawn on another series of the
+/// same frame (put onto this grid by nearest neighbour).
+[[nodiscard]] std::vector<std::string> checkSegReference(const reporting::SegmentationImage& seg,
+                                                         const std::filesystem::path& segPath,
+                                                         const VolumeReference& volume,
+                                                         const std::filesystem::path& volumePath);
+
+/// One lesion per segment whose label is in `present`: the tracking ID (else the segment label)
+/// as name; the kind from a LesionKit SEG's description ("LesionKit label 2: lytic-bone"), else
+/// "other", so a SEG written at baseline carries the lesion identities to the follow-up.
+[[nodiscard]] std::vector<measurement::LesionSpec> lesionSpecsFromSeg(const reporting::SegmentationImage& seg,
+                                                                      const std::vector<std::uint16_t>& present);
+
+/// For a DICOM SEG mask (any file that is not NRRD/NIfTI): checkSegReference, then the SEG's
+/// lesions join `options.lesions` (a label the user gave a --lesion spec keeps it; with --label,
+/// only the listed labels). Returns the warnings. NRRD/NIfTI masks: nothing.
+[[nodiscard]] std::vector<std::string> adoptSegMask(const std::filesystem::path& maskPath, const LabelMap& labels,
+                                                    const dicomio::LoadedVolume& loaded,
+                                                    const std::filesystem::path& volumePath,
+                                                    measurement::MeasurementOptions& options);
+
+} // namespace lesion::commands

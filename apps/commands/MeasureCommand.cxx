@@ -155,7 +155,7 @@ cli::Command measureCommand() {
     const LabelMap labels =
         args.has("mask")
             ? reporting::loadLabelMap(maskPath, &loaded.volume.geometry)
-            : namingTheFileOnInputError(volumePath, [&] {
+            : namingTheFileOnError(volumePath, [&] {
                 return segmentation::segmentSoftTissueMass(loaded.volume,
                                                            segmentation::SoftTissueInit::fromSeeds(args.points("seed")),
                                                            {}, ctx.progress.sub(0.05, 0.3))

@@ -1,6 +1,6 @@
 #pragma once
 /// \file NamedInputErrors.h
-/// Input errors that name the files: a library step that finds the loaded volume unfit (too few
+/// Errors that name the files: a library step that finds the loaded volume unfit (too few
 /// slices, a point outside it) does not know which file it came from, so the command puts the
 /// file's name in front, as the loaders do; and one check that a label map lies on its volume's grid.
 
@@ -16,12 +16,15 @@
 
 namespace lesion::commands {
 
-/// Runs `step` (work on the volume read from `path`); its lesion::InputError comes out naming the file.
-template <typename Step> decltype(auto) namingTheFileOnInputError(const std::filesystem::path& path, Step&& step) {
+/// Runs `step` (work on the volume read from `path`); its lesion::InputError and
+/// lesion::ProcessingError (exit 2 and 3) come out naming the file, as in a batch log.
+template <typename Step> decltype(auto) namingTheFileOnError(const std::filesystem::path& path, Step&& step) {
   try {
     return std::forward<Step>(step)();
   } catch (const InputError& e) {
     throw InputError(fmt::format("'{}': {}", path.string(), e.what()));
+  } catch (const ProcessingError& e) {
+    throw ProcessingError(fmt::format("'{}': {}", path.string(), e.what()));
   }
 }
 

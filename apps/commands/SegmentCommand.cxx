@@ -74,7 +74,7 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
   for (const Vec3& p : args.points("seed"))
     seeds.push_back(fromRas(p, args.flag("ras")));
   checkSeedsOnVolume(seeds, loaded.volume.geometry, args.path("volume"));
-  const spine::SpineResult vertebrae = namingTheFileOnInputError(
+  const spine::SpineResult vertebrae = namingTheFileOnError(
       args.path("volume"), [&] { return spine::segmentSpine(loaded.volume, {}, ctx.progress.sub(0.1, 0.6)); });
   const spine::LyticResult lytic = spine::detectLyticLesions(loaded.volume, vertebrae, {}, ctx.progress.sub(0.6, 0.9));
   const LabelMap mask = spine::lyticLesionsAtSeeds(lytic, seeds, 1);
@@ -208,7 +208,7 @@ cli::Command segmentCommand() {
     segmentation::SegmentationResult result;
     switch (kind) {
     case segmentation::SegmentationKind::SoftTissue:
-      result = namingTheFileOnInputError(volumePath, [&] {
+      result = namingTheFileOnError(volumePath, [&] {
         return segmentation::segmentSoftTissueMass(loaded.volume, init, options, ctx.progress.sub(0.1, 0.9));
       });
       break;

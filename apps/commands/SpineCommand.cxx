@@ -267,7 +267,7 @@ cli::Command spineCommand() {
     if (!loaded.modality.empty() && loaded.modality != "CT")
       throw InputError(fmt::format("{}: spine segmentation needs CT (Hounsfield units), the series is {}",
                                    args.path("volume").string(), loaded.modality));
-    const spine::SpineResult result = namingTheFileOnInputError(args.path("volume"), [&] {
+    const spine::SpineResult result = namingTheFileOnError(args.path("volume"), [&] {
       return spine::segmentSpine(loaded.volume, options, ctx.progress.sub(0.1, lesions ? 0.7 : 0.9));
     });
     spine::LyticResult lytic;

@@ -84,10 +84,11 @@ TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {
   lesion::test::ScratchFolder dir("lesionkit-segment");
   const auto ct = writeSmallCt(dir.path()).string();
   const auto out = (dir / "mask.nrrd").string();
-  // Seed in fat: processing failure, no mask.
+  // Seed in fat: processing failure naming the file (a batch log holds many), no mask.
   auto run = lesion::test::runProcess({exe, "segment", ct, "--seed", "-25,0,0", "-o", out, "-q"});
   EXPECT_EQ(run.exitCode, 3) << run.err;
   EXPECT_NE(run.err.find("fat"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("'" + ct + "': soft-tissue segmentation"), std::string::npos) << run.err;
   EXPECT_FALSE(std::filesystem::exists(out));
   // Malformed RECIST line: usage error naming --recist.
   run = lesion::test::runProcess({exe, "segment", ct, "--recist", "1,2,3;4,5,6", "-o", out, "-q"});

@@ -27,8 +27,8 @@ cli::Command phantomCommand() {
       "3 calcified part of the lytic lesion, 11..17 vertebral bodies T12..S1) and OUT/<patient>/truth.json: "
       "volumes, RECIST long/short axes, 3D diameters, extents, calcified volumes, vertebral heights, seed "
       "points and the patient motion, all computed from the continuous model, in LPS mm. Noise is seeded: "
-      "the same seed gives the same voxels. OUT must be new, empty or an earlier phantom output; it appears "
-      "(or is replaced) only when everything was written.";
+      "the same seed gives the same voxels. OUT must be new, empty or an earlier phantom output holding "
+      "nothing else; it appears (or is replaced) only when everything was written.";
   c.examples = {"lesionkit phantom phantom-study",
                 "lesionkit phantom phantom-thin --voxel-size 0.7 --slice-thickness 1 --time-points 2 --seed 42",
                 "lesionkit phantom phantom-tilted --tilt 15 --time-points 1 --noise 0"};

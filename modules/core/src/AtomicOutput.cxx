@@ -99,36 +99,6 @@ std::optional<OutputRecord> readOutputRecord(const fs::path& folder) {
   return record;
 }
 
-/// An existing `folder` may be replaced (deleted) only when empty or an earlier output of `owner`
-/// holding nothing it did not write; anything else is the user's (a study folder, notes) or
-/// another command's output.
-void checkReplaceable(const fs::path& folder, const std::string& owner) {
-  std::error_code ec;
-  if (!fs::is_directory(folder, ec))
-    return;
-  const std::vector<std::string> entries = listEntries(folder);
-  if (entries.empty())
-    return;
-  const std::optional<OutputRecord> record = readOutputRecord(folder);
-  if (record && record->command != owner) {
-    throw InputError(fmt::format("output folder '{}' is an output of lesionkit {}, not of lesionkit {}; replacing it "
-                                 "would delete it: choose a new or empty folder",
-                                 folder.string(), record->command, owner));
-  }
-  const auto unexpected = std::find_if(entries.begin(), entries.end(),
-                                       [&](const std::string& e) { return !record || !record->entries.count(e); });
-  if (unexpected == entries.end())
-    return;
-  const std::string unrecorded =
-      record ? std::string()
-             : fmt::format("; it has no {} record: if it is an output of an older LesionKit, delete it yourself",
-                           kOutputRecordName);
-  throw InputError(fmt::format("output folder '{}' exists and holds other files ('{}'); replacing it would delete "
-                               "them: choose a new or empty folder (only an earlier output of lesionkit {} that holds "
-                               "nothing else is replaced{})",
-                               folder.string(), *unexpected, owner, unrecorded));
-}
-
 /// Hard links are one file under two names: only the file system can tell.
 bool isSameExistingFile(const fs::path& a, const fs::path& b) {
   std::error_code ec;
@@ -270,6 +240,33 @@ fs::path parentOf(const fs::path& p) { return p.has_parent_path() ? p.parent_pat
 
 } // namespace
 
+void checkOutputFolderReplaceable(const fs::path& folder, const std::string& owner) {
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec))
+    return;
+  const std::vector<std::string> entries = listEntries(folder);
+  if (entries.empty())
+    return;
+  const std::optional<OutputRecord> record = readOutputRecord(folder);
+  if (record && record->command != owner) {
+    throw InputError(fmt::format("output folder '{}' is an output of lesionkit {}, not of lesionkit {}; replacing it "
+                                 "would delete it: choose a new or empty folder",
+                                 folder.string(), record->command, owner));
+  }
+  const auto unexpected = std::find_if(entries.begin(), entries.end(),
+                                       [&](const std::string& e) { return !record || !record->entries.count(e); });
+  if (unexpected == entries.end())
+    return;
+  const std::string unrecorded =
+      record ? std::string()
+             : fmt::format("; it has no {} record: if it is an output of an older LesionKit, delete it yourself",
+                           kOutputRecordName);
+  throw InputError(fmt::format("output folder '{}' exists and holds other files ('{}'); replacing it would delete "
+                               "them: choose a new or empty folder (only an earlier output of lesionkit {} that holds "
+                               "nothing else is replaced{})",
+                               folder.string(), *unexpected, owner, unrecorded));
+}
+
 StagedOutputFolder::StagedOutputFolder(fs::path target, std::string owner)
     : m_Target(withoutTrailingSeparator(target.lexically_normal())), m_Owner(std::move(owner)),
       m_Parent(parentOf(m_Target)) {
@@ -279,7 +276,7 @@ StagedOutputFolder::StagedOutputFolder(fs::path target, std::string owner)
     throw InputError(fmt::format("output '{}' exists and is not a folder", m_Target.string()));
   }
   if (!m_Owner.empty())
-    checkReplaceable(m_Target, m_Owner);
+    checkOutputFolderReplaceable(m_Target, m_Owner);
   m_Staging = parentOf(m_Target) / fmt::format(".{}.part-{}", m_Target.filename().string(), uniqueTag());
   fs::create_directories(m_Staging, ec);
   if (ec) throw InputError(fmt::format("cannot create '{}': {}", m_Staging.string(), ec.message()));
@@ -298,7 +295,7 @@ fs::path StagedOutputFolder::path(const fs::path& relative) const {
 
 void StagedOutputFolder::commit() {
   if (!m_Owner.empty()) {
-    checkReplaceable(m_Target, m_Owner); // again: the user may have added files while the command ran
+    checkOutputFolderReplaceable(m_Target, m_Owner); // again: the user may have added files while the command ran
     writeTextFileAtomically(m_Staging / kOutputRecordName, outputRecordText(m_Owner, listEntries(m_Staging)));
   }
   std::error_code ec;

@@ -19,6 +19,9 @@ using nlohmann::json;
 namespace lesion::phantom {
 namespace {
 
+/// The command recorded in the output folder: a re-run replaces its own output, nothing else.
+constexpr const char* kPhantomCommand = "phantom";
+
 /// Names from options are data, not paths: keep [A-Za-z0-9._-] only.
 std::string safeName(const std::string& text) {
   std::string s;
@@ -77,27 +80,13 @@ json lesionJson(const LesionTruth& l) {
           {"seedMm", vec(l.seed)}};
 }
 
-/// Replacing OUT deletes what it held: allow it only for an empty folder or an earlier phantom
-/// output (every entry a patient folder with a truth.json), never for, say, a home folder.
-void checkReplaceable(const fs::path& out) {
-  std::error_code ec;
-  if (!fs::exists(out, ec)) return;
-  if (!fs::is_directory(out, ec)) throw InputError(fmt::format("output '{}' exists and is not a folder", out.string()));
-  for (const auto& e : fs::directory_iterator(out, ec)) {
-    if (!e.is_directory() || !fs::exists(e.path() / "truth.json")) {
-      throw InputError(fmt::format("output folder '{}' exists and holds other files ('{}'): choose a new or empty folder "
-                                   "(only an earlier phantom output is replaced)",
-                                   out.string(), e.path().filename().string()));
-    }
-  }
-  if (ec) throw InputError(fmt::format("cannot list output folder '{}': {}", out.string(), ec.message()));
-}
-
 } // namespace
 
 void checkPhantomOutputFolder(const fs::path& out) {
-  checkReplaceable(out);
   std::error_code ec;
+  if (fs::exists(out, ec) && !fs::is_directory(out, ec))
+    throw InputError(fmt::format("output '{}' exists and is not a folder", out.string()));
+  checkOutputFolderReplaceable(out, kPhantomCommand);
   fs::path probe = fs::absolute(out, ec).parent_path();
   while (!fs::exists(probe, ec) && probe.has_parent_path() && probe != probe.parent_path()) probe = probe.parent_path();
   if (!fs::is_directory(probe, ec)) {
@@ -191,7 +180,7 @@ std::string phantomTruthJson(const PhantomStudy& study, const PhantomOutputFiles
 PhantomOutputFiles writePhantomStudy(const PhantomStudy& study, const fs::path& outputFolder, Progress progress) {
   if (study.timePoints.empty()) throw ProcessingError("phantom study has no time points to write");
   checkPhantomOutputFolder(outputFolder);
-  StagedOutputFolder staged(outputFolder);
+  StagedOutputFolder staged(outputFolder, kPhantomCommand);
   PhantomOutputFiles files;
   files.root = staged.target();
   const fs::path patient = safeName(study.options.patientId);

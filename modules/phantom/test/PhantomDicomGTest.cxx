@@ -279,4 +279,13 @@ TEST(PhantomDicom, UnwritableOutputThrowsAndLeavesNothing) {
   const auto before = test::listFiles(dir / "again");
   EXPECT_NO_THROW((void)writePhantomStudy(study, dir / "again"));
   EXPECT_EQ(test::listFiles(dir / "again"), before);
+  // A user's file inside an earlier output (its patient folder) makes it the user's: kept.
+  fs::path patient;
+  for (const auto& entry : fs::directory_iterator(dir / "again"))
+    if (entry.is_directory())
+      patient = entry.path();
+  ASSERT_FALSE(patient.empty());
+  { std::ofstream(patient / "notes.txt") << "mine"; }
+  EXPECT_THROW(writePhantomStudy(study, dir / "again"), InputError);
+  EXPECT_TRUE(fs::exists(patient / "notes.txt"));
 }

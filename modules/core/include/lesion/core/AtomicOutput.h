@@ -63,6 +63,12 @@ private:
 /// wrote (folders end with '/'): what makes an existing folder "an earlier output" of the command.
 inline constexpr const char* kOutputRecordName = ".lesionkit-output";
 
+/// An existing `folder` may be replaced (deleted) only when empty or an earlier output of `owner`
+/// (its kOutputRecordName names the command) holding nothing it did not write; anything else is
+/// the user's (a study folder, notes) or another command's output: lesion::InputError naming the
+/// folder and the first unexpected entry. A command checks this before long work.
+void checkOutputFolderReplaceable(const std::filesystem::path& folder, const std::string& owner);
+
 /// A folder of outputs staged in a hidden sibling and moved into place by commit().
 /// An existing target folder is replaced only at commit. Without commit() (an exception),
 /// the staging folder is removed in the destructor. With an `owner` (the command, e.g. "report"),

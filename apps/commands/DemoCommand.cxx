@@ -14,6 +14,7 @@
 #include "Commands.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/Log.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/longitudinal/LesionTracking.h"
@@ -85,6 +86,7 @@ json addSegmentation(const Volume& volume, const LabelMap& truth, const phantom:
                      const DemoLesion& lesion, LabelMap& labels) {
   LabelMap mask;
   std::vector<std::string> warnings;
+  const LogContext context(fmt::format("lesion {} ({}) at baseline", lesion.label, lesion.name));
   if (lesion.step == SegmentationStep::Lytic) {
     mask = spine::segmentLyticLesion(volume, {lesionTruth.seed}, lesion.label);
   } else {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <vector>
 
 namespace lesion {
 namespace {
@@ -9,7 +10,11 @@ std::mutex g_SinkMutex;
 LogSink g_Sink;
 std::atomic<int> g_Level{static_cast<int>(LogLevel::Info)};
 std::atomic<bool> g_HasSink{false};
+thread_local std::vector<std::string> t_Contexts;
 } // namespace
+
+LogContext::LogContext(std::string label) { t_Contexts.push_back(std::move(label)); }
+LogContext::~LogContext() { t_Contexts.pop_back(); }
 
 void setLogSink(LogSink sink) {
   const std::lock_guard lock(g_SinkMutex);
@@ -22,8 +27,15 @@ void setLogLevel(LogLevel level) { g_Level = static_cast<int>(level); }
 bool logEnabled(LogLevel level) { return g_HasSink && static_cast<int>(level) >= g_Level; }
 
 void logMessage(LogLevel level, std::string_view message) {
+  std::string text;
+  for (const std::string& label : t_Contexts)
+    text += (text.empty() ? "" : ", ") + label;
+  if (!text.empty())
+    text += ": ";
+  text += message;
   const std::lock_guard lock(g_SinkMutex);
-  if (g_Sink && static_cast<int>(level) >= g_Level) g_Sink(level, message);
+  if (g_Sink && static_cast<int>(level) >= g_Level)
+    g_Sink(level, text);
 }
 
 std::string_view logLevelName(LogLevel level) {

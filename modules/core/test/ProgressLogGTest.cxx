@@ -1,4 +1,5 @@
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -35,4 +36,24 @@ TEST(Log, MessagesReachTheSinkAboveTheLevelOnly) {
   setLogSink({});
   logWarning("dropped");
   EXPECT_EQ(got, (std::vector<std::string>{"info:slices 3", "warning:tilt 18.5 deg"}));
+}
+
+TEST(Log, ContextsNameWhatTheMessagesAreAbout) {
+  std::vector<std::string> got;
+  setLogSink([&](LogLevel, std::string_view m) { got.emplace_back(m); });
+  setLogLevel(LogLevel::Info);
+  {
+    const LogContext lesion("lesion T002");
+    logWarning("cut off {} structure", 1);
+    {
+      const LogContext date("20240414");
+      logInfo("resegmented");
+    }
+    std::thread([] { logInfo("other thread"); }).join(); // contexts are per thread
+    logInfo("done");
+  }
+  logInfo("outside");
+  setLogSink({});
+  EXPECT_EQ(got, (std::vector<std::string>{"lesion T002: cut off 1 structure", "lesion T002, 20240414: resegmented",
+                                           "other thread", "lesion T002: done", "outside"}));
 }

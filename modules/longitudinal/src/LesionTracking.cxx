@@ -688,6 +688,7 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
     FollowupMaskMethod used = method;
     if (method == FollowupMaskMethod::Resegment) {
       try {
+        const LogContext context(fmt::format("lesion {} at {}", t.trackingId, label));
         LabelMap segmented = options.segmenter(followup, mapped, spec);
         if (!segmented.geometry.sameGrid(followup.geometry))
           throw ProcessingError("the segmenter returned a mask on another grid");

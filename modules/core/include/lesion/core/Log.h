@@ -23,6 +23,16 @@ void setLogLevel(LogLevel level);
 void logMessage(LogLevel level, std::string_view message);
 [[nodiscard]] std::string_view logLevelName(LogLevel level);
 
+/// While alive, this thread's messages start with `label: ` (nested labels joined by ", "): a
+/// library step run for one lesion or one time point says which, without knowing it.
+class LogContext {
+public:
+  explicit LogContext(std::string label);
+  ~LogContext();
+  LogContext(const LogContext&) = delete;
+  LogContext& operator=(const LogContext&) = delete;
+};
+
 template <typename... Args>
 void logDebug(fmt::format_string<Args...> f, Args&&... args) {
   if (logEnabled(LogLevel::Debug)) logMessage(LogLevel::Debug, fmt::format(f, std::forward<Args>(args)...));

@@ -86,14 +86,17 @@ cli::Command measureCommand() {
   c.add({"calcificationThresholdHu", ParameterType::Float, "Calcification threshold (HU)",
          "voxels at or above it count as calcified (Agatston: 130 HU).", Channel::Input})
       .withDefault("130")
+      .withRange(-1024, 3071, 10)
       .inGroup("Settings");
   c.add({"boneThresholdHu", ParameterType::Float, "Bone threshold (HU)",
          "voxels at or above it count as bone-dense mineral.", Channel::Input})
       .withDefault("400")
+      .withRange(-1024, 3071, 10)
       .inGroup("Settings");
   c.add({"sliceThicknessMm", ParameterType::Float, "Slice thickness (mm)",
          "for RECIST measurability and Agatston scaling; 0 = the slice spacing.", Channel::Input})
       .withDefault("0")
+      .withRange(0, 50, 0.5)
       .inGroup("Settings");
   c.add({"noMesh", ParameterType::Boolean, "No surface mesh",
          "skip the surface mesh (mesh volume, surface area, sphericity).", Channel::Input})
@@ -136,9 +139,6 @@ cli::Command measureCommand() {
     options.boneThresholdHu = args.number("boneThresholdHu");
     // 0 means "not set" (Slicer passes every parameter, an untouched one with its default).
     const double thickness = args.number("sliceThicknessMm");
-    if (!(thickness >= 0.0))
-      throw UsageError(
-          fmt::format("--slice-thickness-mm: expected a thickness >= 0 (0 = the slice spacing), got {}", thickness));
     if (thickness > 0.0)
       options.sliceThicknessMm = thickness;
     options.computeSurfaceMesh = !args.flag("noMesh");

@@ -159,6 +159,7 @@ cli::Command segmentCommand() {
          "within 1.1 x this size (then kept with a warning)",
          Channel::Input})
       .withDefault("100")
+      .withRange(5, 500, 5)
       .inGroup("Settings");
   c.add({"series", ParameterType::String, "Series",
          "SeriesInstanceUID to load when the volume is a DICOM folder holding several", Channel::Input});
@@ -193,8 +194,6 @@ cli::Command segmentCommand() {
     }
     segmentation::SoftTissueOptions options;
     options.maxDiameterMm = args.number("maxDiameterMm");
-    if (!(options.maxDiameterMm > 0.0))
-      throw UsageError(fmt::format("--max-diameter-mm: expected a positive diameter, got {}", options.maxDiameterMm));
     // Check where the mask goes before the slow part, so a typo costs nothing.
     ensureOutputSparesInputs(output, {volumePath}, "--output");
     checkWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());

@@ -77,6 +77,16 @@ def check(command: str, xml_text: str, help_text: str) -> list:
             channel = p.findtext("channel")
             if channel is not None and channel not in ("input", "output"):
                 err(f"{where}: channel '{channel}' is neither input nor output")
+            constraints = p.find("constraints")
+            if constraints is not None:
+                try:
+                    low, high = float(constraints.findtext("minimum")), float(constraints.findtext("maximum"))
+                    float(constraints.findtext("step"))
+                    default = p.findtext("default")
+                    if low > high or (default is not None and not low <= float(default) <= high):
+                        err(f"{where}: <default> {default} outside <constraints> {low}..{high}")
+                except (TypeError, ValueError):
+                    err(f"{where}: <constraints> needs numeric <minimum>, <maximum> and <step>")
             if p.tag in ("image", "file", "directory", "table", "transform", "geometry") and channel is None:
                 err(f"{where}: <{p.tag}> needs a channel")
             if p.tag == "image" and p.get("type", "scalar") not in IMAGE_TYPES:

@@ -37,12 +37,23 @@ long toInteger(const std::string& text, const std::string& what) {
   return v;
 }
 
+/// A number outside its parameter's declared range is a usage error (Slicer's spin box keeps it in).
+void checkRange(const Parameter& p, double value, const std::string& text) {
+  if (p.range && (value < p.range->minimum || value > p.range->maximum))
+    throw UsageError(
+        fmt::format("{}: expected {:g} to {:g}, got '{}'", displayName(p), p.range->minimum, p.range->maximum, text));
+}
+
 /// Checks one raw value against its parameter's type now, so errors surface before any work.
 void checkValue(const Parameter& p, const std::string& v) {
   const std::string what = displayName(p);
   switch (p.type) {
-  case ParameterType::Float: (void)toNumber(v, what); break;
-  case ParameterType::Integer: (void)toInteger(v, what); break;
+  case ParameterType::Float:
+    checkRange(p, toNumber(v, what), v);
+    break;
+  case ParameterType::Integer:
+    checkRange(p, double(toInteger(v, what)), v);
+    break;
   case ParameterType::Point: (void)Arguments::parsePoint(v, what); break;
   case ParameterType::Region: {
     const auto n = Arguments::parseNumberList(v, what);

@@ -125,6 +125,8 @@ std::string formatHelp(const ToolInfo& tool, const Command& c) {
           choices += (choices.empty() ? "" : "|") + e;
         text += " One of " + choices + ".";
       }
+      if (p.range)
+        text += fmt::format(" From {:g} to {:g}.", p.range->minimum, p.range->maximum);
       if (!p.defaultValue.empty() && p.type != ParameterType::Boolean)
         text += " Default: " + p.defaultValue + ".";
       // Some descriptions already say so in their own words.
@@ -215,6 +217,10 @@ std::string formatXml(const ToolInfo& tool, const Command& c) {
         x << "      <default>" << xmlEscape(def) << "</default>\n";
       for (const auto& e : p.elements)
         x << "      <element>" << xmlEscape(e) << "</element>\n";
+      if (p.range)
+        x << fmt::format("      <constraints>\n        <minimum>{:g}</minimum>\n        <maximum>{:g}</maximum>\n"
+                         "        <step>{:g}</step>\n      </constraints>\n",
+                         p.range->minimum, p.range->maximum, p.range->step);
       x << "    </" << element << ">\n";
     }
     x << "  </parameters>\n";

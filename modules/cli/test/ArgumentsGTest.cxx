@@ -21,6 +21,7 @@ std::vector<Parameter> table() {
   t.push_back({"voxelSizeMm", ParameterType::Float, "Voxel size", "mm"});
   t.back().defaultValue = "1.0";
   t.push_back({"timePoints", ParameterType::Integer, "Time points", "count"});
+  t.back().withRange(1, 6, 1);
   t.push_back({"ras", ParameterType::Boolean, "RAS", "points are RAS"});
   t.push_back({"box", ParameterType::FloatVector, "Box", "six numbers"});
   t.back().expectedCount = 6;
@@ -77,6 +78,9 @@ TEST(Arguments, ErrorsNameTheArgument) {
   EXPECT_NE(usageMessage({"in.nrrd", "--seed", "1,2"}).find("--seed"), std::string::npos);
   EXPECT_NE(usageMessage({"in.nrrd", "--kind", "bone"}).find("'bone' is not one of soft-tissue, lytic"), std::string::npos);
   EXPECT_NE(usageMessage({"in.nrrd", "--time-points", "2.5"}).find("--time-points"), std::string::npos);
+  EXPECT_NE(usageMessage({"in.nrrd", "--time-points", "7"}).find("--time-points: expected 1 to 6, got '7'"),
+            std::string::npos);
+  EXPECT_EQ(usageMessage({"in.nrrd", "--time-points", "6"}), ""); // the ends are inside
   EXPECT_NE(usageMessage({"in.nrrd", "--voxel-size-mm"}).find("needs a value"), std::string::npos);
   EXPECT_NE(usageMessage({"in.nrrd", "--box", "1,2,3"}).find("6 comma-separated"), std::string::npos);
   EXPECT_NE(usageMessage({"in.nrrd", "extra.nrrd"}).find("unexpected argument 'extra.nrrd'"), std::string::npos);

@@ -21,6 +21,9 @@ Command sample() {
       .withFlag('o')
       .inGroup("Outputs");
   c.add({"volumeMl", ParameterType::Float, "Volume (mL)", "lesion volume", Channel::Output}).inGroup("Outputs");
+  c.add({"maxDiameterMm", ParameterType::Float, "Largest diameter", "in mm", Channel::Input})
+      .withDefault("100")
+      .withRange(5, 500, 5);
   return c;
 }
 } // namespace
@@ -36,6 +39,15 @@ TEST(Describe, HelpShowsUsageParametersExampleAndExitCodes) {
   EXPECT_NE(help.find("Example:\n  lesionkit segment ct.nrrd"), std::string::npos);
   EXPECT_NE(help.find("Exit codes: 0 ok"), std::string::npos);
   EXPECT_NE(help.find("volumeMl"), std::string::npos); // listed under results
+  EXPECT_NE(help.find("in mm. From 5 to 500. Default: 100."), std::string::npos) << help;
+}
+
+TEST(Describe, XmlCarriesTheRangeAsSlicerConstraints) {
+  const std::string xml = formatXml(ToolInfo{}, sample());
+  EXPECT_NE(xml.find("<default>100</default>\n      <constraints>\n        <minimum>5</minimum>\n        "
+                     "<maximum>500</maximum>\n        <step>5</step>\n      </constraints>"),
+            std::string::npos)
+      << xml;
 }
 
 TEST(Describe, HelpSaysMayBeRepeatedOnceEvenWhenTheDescriptionSaysSo) {

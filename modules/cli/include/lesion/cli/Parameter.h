@@ -46,12 +46,24 @@ struct Parameter {
   std::string group{"Parameters"}; ///< Slicer <parameters> group / --help section
   std::string fileExtensions{};    ///< e.g. ".nrrd,.nii.gz" for files and images
   std::optional<int> expectedCount{}; ///< number of values of a FloatVector, when fixed
+  /// Float / Integer: the accepted range (checked when parsing, Slicer <constraints>) and the
+  /// step of Slicer's spin box.
+  struct Range {
+    double minimum;
+    double maximum;
+    double step;
+  };
+  std::optional<Range> range{};
 
   /// Chainable setters for the command tables: `c.add({...}).withDefault("2").asRequired();`
   Parameter& withDefault(std::string value) { defaultValue = std::move(value); return *this; }
   Parameter& withChoices(std::vector<std::string> choices) { elements = std::move(choices); return *this; }
   Parameter& withExtensions(std::string extensions) { fileExtensions = std::move(extensions); return *this; }
   Parameter& withCount(int count) { expectedCount = count; return *this; }
+  Parameter& withRange(double minimum, double maximum, double step) {
+    range = Range{minimum, maximum, step};
+    return *this;
+  }
   Parameter& inGroup(std::string name) { group = std::move(name); return *this; }
   Parameter& withFlag(char letter) { flag = letter; return *this; }
   Parameter& asRequired() { required = true; return *this; }

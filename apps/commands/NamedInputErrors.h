@@ -13,6 +13,7 @@
 
 #include "lesion/core/Error.h"
 #include "lesion/core/Image.h"
+#include "lesion/dicomio/VolumeLoader.h"
 
 namespace lesion::commands {
 
@@ -26,6 +27,21 @@ template <typename Step> decltype(auto) namingTheFileOnError(const std::filesyst
   } catch (const ProcessingError& e) {
     throw ProcessingError(fmt::format("'{}': {}", path.string(), e.what()));
   }
+}
+
+/// `step` ("spine segmentation") reads bone and soft tissue by their HU: a DICOM series of another
+/// modality (MR), or a NRRD/NIfTI without air or fat below -50 (dicomio::inHounsfieldUnits), is
+/// refused with an InputError (exit 2) naming the file, before anything is "found" in it.
+inline void requireCtInHounsfieldUnits(const dicomio::LoadedVolume& loaded, const std::filesystem::path& path,
+                                       const std::string& step) {
+  if (dicomio::inHounsfieldUnits(loaded))
+    return;
+  if (!loaded.modality.empty())
+    throw InputError(
+        fmt::format("'{}': {} needs CT (Hounsfield units), the series is {}", path.string(), step, loaded.modality));
+  throw InputError(fmt::format("'{}': {} needs CT in Hounsfield units, and these values do not look like HU (fewer "
+                               "than 1 % of the voxels below -50: no air or fat, e.g. an MR)",
+                               path.string(), step));
 }
 
 /// Size, spacing and origin of a grid; `withAxes` adds the direction of each voxel axis, for grids

@@ -70,6 +70,7 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
   checkWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
   ctx.progress.report(0.0, "loading");
   const dicomio::LoadedVolume loaded = loadVolumeToSegment(args);
+  requireCtInHounsfieldUnits(loaded, args.path("volume"), "lytic lesion segmentation (--kind lytic)");
   std::vector<Vec3> seeds;
   for (const Vec3& p : args.points("seed"))
     seeds.push_back(fromRas(p, args.flag("ras")));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -75,6 +76,15 @@ void addFociToLesionMaps(const spine::BoneFocusResult& foci, spine::LyticResult&
   }
 }
 
+/// The grade as JSON: null for a body that is not graded (sacrum, cut or merged bodies), whose 0 would read "normal".
+nlohmann::json genantGradeJson(const spine::VertebraMeasurement& v) {
+  return v.graded ? nlohmann::json(v.genantGrade) : nlohmann::json(nullptr);
+}
+
+std::string genantGradeText(const spine::VertebraMeasurement& v) {
+  return v.graded ? std::to_string(v.genantGrade) : "not graded";
+}
+
 nlohmann::json spineJson(const spine::SpineResult& s, const spine::LyticResult* lytic,
                          const spine::BoneFocusResult* foci) {
   nlohmann::json j;
@@ -86,7 +96,8 @@ nlohmann::json spineJson(const spine::SpineResult& s, const spine::LyticResult* 
                   "sub-voxel), in the mid-sagittal plane of the body at its anterior edge, centre and posterior edge; "
                   "uncertainty about half a slice per endplate"},
       {"heightLossRatio", "1 - min(anterior, middle, posterior) / mean height of the nearest undeformed neighbours"},
-      {"genantGrade", "0: < 20 %, 1: 20-25 %, 2: 25-40 %, 3: > 40 % (Genant 1993); sacrum and cut bodies not graded"},
+      {"genantGrade", "0: < 20 %, 1: 20-25 %, 2: 25-40 %, 3: > 40 % (Genant 1993); null: not graded (sacrum, "
+                      "bodies cut by the scan edge, merged bodies)"},
       {"volumes", "voxel count x voxel volume"}};
   j["levelAnchor"] = spine::anchorName(s.anchor);
   j["lowestRibBearingLevel"] = s.lowestRibBearingLevel;
@@ -107,7 +118,7 @@ nlohmann::json spineJson(const spine::SpineResult& s, const spine::LyticResult* 
                               {"depthMm", v.depthMm},
                               {"referenceHeightMm", v.referenceHeightMm},
                               {"heightLossRatio", v.heightLossRatio},
-                              {"genantGrade", v.genantGrade},
+                              {"genantGrade", genantGradeJson(v)},
                               {"bodyCentroidMm", point(v.bodyCentroid)},
                               {"axisDirection", point(v.axisDirection)},
                               {"complete", v.complete}});
@@ -169,7 +180,8 @@ cli::Command spineCommand() {
       "missed: on the 1 mm BLDS test patches 1 of 7 sclerotic lesion boxes holds a labelled focus, with 4 other foci "
       "labelled in 3 patches. On a normal CT: none at 3 mm (where thin cortices leave most marrow unsearched), one "
       "on its 0.8 mm copy (likely contrast medium in a kidney). The search takes about 4 s on a 512 x 512 x 300 CT "
-      "(run at 1.6 mm in-plane).";
+      "(run at 1.6 mm in-plane). A volume not in HU (an MR) is refused (exit 2), and so is a CT where no complete "
+      "body of adult vertebral size is found, e.g. a head CT (exit 3: no spine found).";
   c.examples = {
       "lesionkit spine ct.nii.gz -o vertebrae.nrrd --json spine.json",
       "lesionkit spine study/CT -o vertebrae.nrrd --json spine.json --auto --lesions lesions.nrrd",
@@ -264,9 +276,7 @@ cli::Command spineCommand() {
     dicomio::LoadOptions loadOptions;
     if (args.has("series")) loadOptions.seriesInstanceUid = args.string("series");
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(args.path("volume"), loadOptions);
-    if (!loaded.modality.empty() && loaded.modality != "CT")
-      throw InputError(fmt::format("{}: spine segmentation needs CT (Hounsfield units), the series is {}",
-                                   args.path("volume").string(), loaded.modality));
+    requireCtInHounsfieldUnits(loaded, args.path("volume"), "spine segmentation");
     const spine::SpineResult result = namingTheFileOnError(args.path("volume"), [&] {
       return spine::segmentSpine(loaded.volume, options, ctx.progress.sub(0.1, lesions ? 0.7 : 0.9));
     });
@@ -303,9 +313,10 @@ cli::Command spineCommand() {
                            spine::anchorName(result.anchor), result.discCount);
     ctx.out << "level  body mL  trab HU  ant/mid/post height mm  loss  Genant\n";
     for (const auto& v : result.levels)
-      ctx.out << fmt::format("{:>5}  {:7.1f}  {:7.0f}  {:5.1f} /{:5.1f} /{:5.1f}     {:4.2f}  {}{}\n", v.level, v.bodyVolumeMl,
-                             v.meanTrabecularHu, v.anteriorHeightMm, v.middleHeightMm, v.posteriorHeightMm,
-                             v.heightLossRatio, v.genantGrade, v.complete ? "" : "  (cut by the scan)");
+      ctx.out << fmt::format("{:>5}  {:7.1f}  {:7.0f}  {:5.1f} /{:5.1f} /{:5.1f}     {:4.2f}  {}{}\n", v.level,
+                             v.bodyVolumeMl, v.meanTrabecularHu, v.anteriorHeightMm, v.middleHeightMm,
+                             v.posteriorHeightMm, v.heightLossRatio, genantGradeText(v),
+                             v.complete ? "" : "  (cut by the scan)");
     std::size_t labelled = 0;
     if (lesions) {
       for (const auto& l : lytic.candidates) {

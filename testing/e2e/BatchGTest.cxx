@@ -40,6 +40,14 @@ std::vector<std::string> lines(const std::string& text) {
   return out;
 }
 
+std::vector<std::string> csvFields(const std::string& row) {
+  std::vector<std::string> out;
+  std::istringstream in(row);
+  for (std::string field; std::getline(in, field, ',');)
+    out.push_back(field);
+  return out;
+}
+
 /// A small phantom patient (around the axillary mass only) written into `archive`; returns the
 /// baseline seed of the mass (LPS mm).
 Vec3 writePatient(const fs::path& archive, const std::string& id, int timePoints, std::uint64_t seed) {
@@ -142,6 +150,17 @@ TEST_F(Batch, MatchesEachPatientRunAloneAndListsFailures) {
   EXPECT_EQ(rows[1].rfind("P001,0,", 0), 0u);
   EXPECT_EQ(rows[2].rfind("P001,1,", 0), 0u);
   EXPECT_EQ(rows[3].rfind("P003,0,", 0), 0u);
+  // Soft-tissue masses only: the bone criteria do not apply (NA), which is not "not evaluable" (NE).
+  const auto header = csvFields(rows[0]);
+  ASSERT_GE(header.size(), 11u);
+  ASSERT_EQ(header[9], "mda_bone");
+  ASSERT_EQ(header[10], "inverse_choi");
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const auto fields = csvFields(rows[i]);
+    ASSERT_GE(fields.size(), 11u) << rows[i];
+    EXPECT_EQ(fields[9], "NA") << rows[i];
+    EXPECT_EQ(fields[10], "NA") << rows[i];
+  }
   const std::string failures = slurp(out / "failures.csv");
   EXPECT_NE(failures.find("P002"), std::string::npos) << failures;
   EXPECT_NE(failures.find(s_Truncated), std::string::npos) << "the failure names the truncated file:\n" << failures;

@@ -153,7 +153,7 @@ ResponseAssessment baselineAssessment(const char* criteria, const TimePointObser
   ResponseAssessment a = assessmentFor(criteria, tp, targets);
   a.sum = a.baselineSum = a.nadirSum = sum;
   if (targets.empty()) {
-    a.category = ResponseCategory::NotEvaluable;
+    a.category = ResponseCategory::NotApplicable;
     a.reason = fmt::format("no lesions at baseline qualify for {}: nothing to follow", criteria);
   } else {
     a.category = ResponseCategory::Baseline;
@@ -172,6 +172,8 @@ std::string_view categoryAbbreviation(ResponseCategory category) {
   case ResponseCategory::StableDisease: return "SD";
   case ResponseCategory::ProgressiveDisease: return "PD";
   case ResponseCategory::NotEvaluable: return "NE";
+  case ResponseCategory::NotApplicable:
+    return "NA";
   }
   return "NE";
 }
@@ -184,6 +186,8 @@ std::string_view categoryName(ResponseCategory category) {
   case ResponseCategory::StableDisease: return "stable disease";
   case ResponseCategory::ProgressiveDisease: return "progressive disease";
   case ResponseCategory::NotEvaluable: return "not evaluable";
+  case ResponseCategory::NotApplicable:
+    return "not applicable";
   }
   return "not evaluable";
 }
@@ -206,7 +210,7 @@ std::vector<ResponseAssessment> assessRecist(const std::vector<TimePointObservat
     const TimePointObservation& tp = series[t];
     ResponseAssessment a = assessmentFor(kName, tp, targets);
     if (targets.empty()) {
-      a.category = tp.newLesions ? ResponseCategory::ProgressiveDisease : ResponseCategory::NotEvaluable;
+      a.category = tp.newLesions ? ResponseCategory::ProgressiveDisease : ResponseCategory::NotApplicable;
       a.reason = tp.newLesions ? "new lesion(s) appeared (RECIST 1.1 4.3.6); there are no target lesions"
                                : "no target lesions at baseline";
       out.push_back(a);
@@ -292,7 +296,7 @@ std::vector<ResponseAssessment> assessMdAnderson(const std::vector<TimePointObse
     ResponseAssessment a = assessmentFor(kName, tp, targets);
     const bool newBone = tp.newBoneLesions;
     if (targets.empty()) {
-      a.category = newBone ? ResponseCategory::ProgressiveDisease : ResponseCategory::NotEvaluable;
+      a.category = newBone ? ResponseCategory::ProgressiveDisease : ResponseCategory::NotApplicable;
       a.reason = newBone ? "new bone lesion(s) appeared" : "no bone lesions at baseline";
       out.push_back(a);
       continue;
@@ -392,7 +396,7 @@ std::vector<ResponseAssessment> assessInverseChoi(const std::vector<TimePointObs
     ResponseAssessment a = assessmentFor(kName, tp, targets);
     const bool newLesions = tp.newLesions || tp.newBoneLesions;
     if (targets.empty()) {
-      a.category = newLesions ? ResponseCategory::ProgressiveDisease : ResponseCategory::NotEvaluable;
+      a.category = newLesions ? ResponseCategory::ProgressiveDisease : ResponseCategory::NotApplicable;
       a.reason = newLesions ? "new lesion(s) appeared" : "no bone lesions at baseline";
       out.push_back(a);
       continue;

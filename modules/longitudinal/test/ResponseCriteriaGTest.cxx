@@ -161,6 +161,30 @@ TEST(InverseChoi, DensityIncreaseOrSizeDecreaseIsPartialResponse) {
   EXPECT_NE(n[1].reason.find("not evaluable"), std::string::npos) << n[1].reason;
 }
 
+// A patient without bone lesions: the bone criteria do not apply (NA), which is not "not evaluable"
+// (NE: lesions there, a figure missing); a new bone lesion is still PD.
+TEST(BoneCriteria, NoBoneLesionAtBaselineIsNotApplicable) {
+  std::vector<TimePointObservation> s{{"b", {lesionObs("mass", 30, 20)}}, {"f1", {lesionObs("mass", 28, 19)}}};
+  for (const auto& r : {assessMdAnderson(s), assessInverseChoi(s)}) {
+    EXPECT_EQ(r[0].category, RC::NotApplicable) << r[0].criteria << ": " << r[0].reason;
+    EXPECT_EQ(r[1].category, RC::NotApplicable) << r[1].criteria << ": " << r[1].reason;
+    EXPECT_EQ(categoryAbbreviation(r[1].category), "NA");
+    EXPECT_EQ(categoryName(r[1].category), "not applicable");
+  }
+  EXPECT_EQ(assessRecist(s)[1].category, RC::StableDisease);
+  s[1].newBoneLesions = true;
+  EXPECT_EQ(assessMdAnderson(s)[1].category, RC::ProgressiveDisease);
+  EXPECT_EQ(assessInverseChoi(s)[1].category, RC::ProgressiveDisease);
+}
+
+TEST(Recist, NoTargetLesionAtBaselineIsNotApplicable) {
+  std::vector<TimePointObservation> s{{"b", {lesionObs("bone", 30, 20, false, true)}},
+                                      {"f1", {lesionObs("bone", 30, 20, false, true)}}};
+  const auto r = assessRecist(s);
+  EXPECT_EQ(r[0].category, RC::NotApplicable) << r[0].reason;
+  EXPECT_EQ(r[1].category, RC::NotApplicable) << r[1].reason;
+}
+
 // Every baseline → follow-up pair of the DLT validation set (Cai et al., deep lesion tracker):
 // the per-lesion category must equal the one the annotated long axes imply. The expected category
 // is recomputed here in exact integer arithmetic on tenths of a millimetre (the data's precision).

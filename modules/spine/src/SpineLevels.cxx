@@ -96,7 +96,8 @@ void gradeHeightLoss(std::vector<VertebraMeasurement>& levels) {
     v.referenceHeightMm = count > 0 ? sum / count : hmax;
     v.heightLossRatio = v.referenceHeightMm > 0 ? std::max(0.0, 1.0 - hmin / v.referenceHeightMm) : 0.0;
     // The sacrum, bodies cut by the scan edge and merged bodies are not graded.
-    v.genantGrade = (v.complete && v.level != "S1" && !merged[n]) ? genantGrade(v.heightLossRatio) : 0;
+    v.graded = v.complete && v.level != "S1" && !merged[n];
+    v.genantGrade = v.graded ? genantGrade(v.heightLossRatio) : 0;
   }
 }
 
@@ -126,6 +127,33 @@ std::string implausibleBodySize(const std::vector<VertebraMeasurement>& levels, 
     return fmt::format("body {:.0f} mL, {:.1f} x the median of the bodies within three levels ({:.0f} mL)",
                        v.bodyVolumeMl, v.bodyVolumeMl / usualVolume, usualVolume);
   return {};
+}
+
+namespace {
+
+// Adult vertebral bodies, C3 to L5 (lumbar bodies about 15-60 mL and 25-35 mm tall), with a margin.
+constexpr double kMinBodyMl = 1.5, kMaxBodyMl = 100.0;
+constexpr double kMinBodyHeightMm = 8.0, kMaxBodyHeightMm = 50.0;
+
+bool completeBodyOfAdultSize(const VertebraMeasurement& v) {
+  const double height = meanHeight(v);
+  return v.complete && v.bodyVolumeMl >= kMinBodyMl && v.bodyVolumeMl <= kMaxBodyMl && height >= kMinBodyHeightMm &&
+         height <= kMaxBodyHeightMm;
+}
+
+} // namespace
+
+std::string implausibleSpine(const std::vector<VertebraMeasurement>& levels) {
+  if (std::any_of(levels.begin(), levels.end(), completeBodyOfAdultSize))
+    return {};
+  std::string found;
+  for (const VertebraMeasurement& v : levels)
+    found += fmt::format("{}{} {:.1f} mL, {:.0f} mm tall{}", found.empty() ? "" : "; ", v.level, v.bodyVolumeMl,
+                         meanHeight(v), v.complete ? "" : ", cut by the scan edge");
+  return fmt::format("no complete vertebral body of adult size ({}-{} mL, {}-{} mm tall) among the {} bod{} found "
+                     "({}): not a vertebral column (e.g. a head CT, or a scan too short to hold one whole vertebra)",
+                     kMinBodyMl, kMaxBodyMl, kMinBodyHeightMm, kMaxBodyHeightMm, levels.size(),
+                     levels.size() == 1 ? "y" : "ies", found);
 }
 
 } // namespace lesion::spine

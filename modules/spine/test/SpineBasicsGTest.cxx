@@ -68,5 +68,36 @@ TEST(SpineLevels, MergedBodiesAreNeitherReferenceNorGraded) {
   EXPECT_NEAR(levels[2].heightLossRatio, 0.35, 1e-9);
   EXPECT_EQ(levels[2].genantGrade, 2);
 }
+TEST(SpineLevels, SacrumAndCutBodiesAreMarkedNotGraded) {
+  // A grade 0 would read "no fracture": the sacrum and a body cut by the scan are not graded at all.
+  std::vector<VertebraMeasurement> levels{bodyOf("T12", 24.0, 39.0, false), bodyOf("L1", 28.0, 50.0),
+                                          bodyOf("L2", 29.0, 49.0), bodyOf("S1", 30.0, 40.0)};
+  levels[0].anteriorHeightMm = 18.0; // 0.37 loss: grade 2 if it were graded
+  levels[3].anteriorHeightMm = 19.0;
+  gradeHeightLoss(levels);
+  EXPECT_FALSE(levels[0].graded);
+  EXPECT_GT(levels[0].heightLossRatio, 0.25);
+  EXPECT_EQ(levels[0].genantGrade, 0);
+  EXPECT_TRUE(levels[1].graded);
+  EXPECT_TRUE(levels[2].graded);
+  EXPECT_FALSE(levels[3].graded);
+}
+
+TEST(SpineLevels, OnlyCutOrOversizedBodiesAreNoSpine) {
+  // The GE head CT: skull bone found as two "bodies", both cut by the scan edge.
+  std::vector<VertebraMeasurement> head{bodyOf("T11", 62.6, 161.4, false), bodyOf("T12", 12.2, 21.1, false)};
+  const std::string why = implausibleSpine(head);
+  EXPECT_NE(why.find("no complete vertebral body"), std::string::npos) << why;
+  EXPECT_NE(why.find("T11 161.4 mL"), std::string::npos) << why;
+  // Complete but far beyond an adult body (300 mL, 90 mm tall): no spine either.
+  EXPECT_NE(implausibleSpine({bodyOf("L1", 90.0, 300.0), bodyOf("L2", 12.0, 21.0, false)}), "");
+  // TotalSegmentator's example CT (T12 cut, lumbar bodies up to 59 mL) and the 6 mm phantom with
+  // one merged body are spines.
+  EXPECT_EQ(implausibleSpine({bodyOf("T12", 25.0, 39.2, false), bodyOf("L1", 27.2, 51.6), bodyOf("L4", 28.4, 58.7),
+                              bodyOf("S1", 25.5, 40.3)}),
+            "");
+  EXPECT_EQ(implausibleSpine({bodyOf("L3", 30.0, 33.5), bodyOf("L4", 102.0, 127.8), bodyOf("L5", 24.0, 39.4)}), "");
+}
+
 } // namespace
 } // namespace lesion::spine

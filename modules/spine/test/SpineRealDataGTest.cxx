@@ -506,6 +506,88 @@ TEST(SpineCommand, LabelsAndJsonOnRealCt) {
                                   "--level", "L4"});
   EXPECT_EQ(bad.exitCode, 1) << bad.err;
   EXPECT_FALSE(std::filesystem::exists(scratch / "x.nrrd"));
+  // The sacrum and T12 (cut by the scan edge) are not graded: null, not grade 0 ("no fracture").
+  for (const auto& v : j.at("vertebrae")) {
+    if (v.at("level") == "S1" || !v.at("complete").get<bool>())
+      EXPECT_TRUE(v.at("genantGrade").is_null()) << v.dump();
+    else
+      EXPECT_TRUE(v.at("genantGrade").is_number_integer()) << v.dump();
+  }
+  EXPECT_NE(r.out.find("not graded"), std::string::npos) << r.out;
+}
+
+/// Runs `lesionkit spine VOLUME -o scratch/vertebrae.nrrd` and checks that it is refused with
+/// `exitCode`, naming why (`expected` in the error), and writes nothing.
+void expectSpineRefused(const std::filesystem::path& volume, const lesion::test::ScratchFolder& scratch, int exitCode,
+                        const std::string& expected) {
+  const auto r =
+      lesion::test::runProcess({"lesionkit", "spine", volume.string(), "-o", (scratch / "vertebrae.nrrd").string()});
+  EXPECT_EQ(r.exitCode, exitCode) << r.out << r.err;
+  EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(scratch / "vertebrae.nrrd"));
+}
+
+// A spine in values that are not HU (the example CT shifted to non-negative values, as an MR or raw
+// stored values would be) is refused before bone is looked for by HU thresholds: before, brain MR
+// got "vertebrae" with a trabecular density of 1024.
+TEST(SpineCommand, RefusesAVolumeNotInHounsfieldUnits) {
+  LESIONKIT_REQUIRE_TEST_DATA(dir, kTotalSegDir);
+  if (!std::filesystem::exists(lesion::test::binaryDir() / "lesionkit"))
+    GTEST_SKIP() << "lesionkit binary not built in " << lesion::test::binaryDir() << ": build target lesionkit";
+  const lesion::test::ScratchFolder scratch("spine-not-hu");
+  Volume ct = dicomio::loadVolume(dir / "example_ct.nii.gz").volume;
+  for (float& v : ct.voxels)
+    v = std::max(0.0f, v + 1024.0f);
+  dicomio::writeVolumeFile(ct, scratch / "mr-like.nrrd");
+  expectSpineRefused(scratch / "mr-like.nrrd", scratch, 2, "do not look like HU");
+}
+
+// An MR series (the phantom's T1-like DICOM series) is refused by its Modality, also by segment --kind lytic.
+TEST(SpineCommand, RefusesAnMrSeries) {
+  if (!std::filesystem::exists(lesion::test::binaryDir() / "lesionkit"))
+    GTEST_SKIP() << "lesionkit binary not built in " << lesion::test::binaryDir() << ": build target lesionkit";
+  const lesion::test::ScratchFolder scratch("spine-mr-series");
+  const auto made = lesion::test::runProcess({"lesionkit", "phantom", (scratch / "ph").string(), "--contrast", "mr",
+                                              "--time-points", "1", "--voxel-size", "2", "--slice-thickness", "3"});
+  ASSERT_EQ(made.exitCode, 0) << made.err;
+  const std::filesystem::path mr = scratch / "ph" / "LKPHANTOM01" / "20240115" / "MR_01";
+  expectSpineRefused(mr, scratch, 2, "the series is MR");
+  // segment --kind lytic labels the spine first: refused the same way.
+  const auto lytic = lesion::test::runProcess(
+      {"lesionkit", "segment", mr.string(), "--kind", "lytic", "-o", (scratch / "lytic.nrrd").string()});
+  EXPECT_EQ(lytic.exitCode, 2) << lytic.err;
+  EXPECT_NE(lytic.err.find("the series is MR"), std::string::npos) << lytic.err;
+  EXPECT_FALSE(std::filesystem::exists(scratch / "lytic.nrrd"));
+}
+
+// A synthetic head in air: scalp, a 1200 HU skull shell 6-10 mm thick, brain. In HU, so not refused
+// for its values; its bone is no vertebral column.
+TEST(SpineCommand, RefusesASyntheticHeadCtAsNoSpine) {
+  if (!std::filesystem::exists(lesion::test::binaryDir() / "lesionkit"))
+    GTEST_SKIP() << "lesionkit binary not built in " << lesion::test::binaryDir() << ": build target lesionkit";
+  const lesion::test::ScratchFolder scratch("spine-synthetic-head");
+  ImageGeometry g;
+  g.size = {170, 200, 150};
+  g.spacing = {1.0, 1.0, 1.0};
+  Volume head(g, -1000.0f);
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i) {
+        const double r = std::sqrt(std::pow((double(i) - 85.0) / 75.0, 2) + std::pow((double(j) - 100.0) / 90.0, 2) +
+                                   std::pow((double(k) - 68.0) / 70.0, 2));
+        head.at(i, j, k) = r < 0.92 ? 35.0f : r < 1.0 ? 1200.0f : r < 1.07 ? 40.0f : -1000.0f;
+      }
+  dicomio::writeVolumeFile(head, scratch / "head.nrrd", true);
+  expectSpineRefused(scratch / "head.nrrd", scratch, 3, "no spine found");
+}
+
+// A head CT (GE, BodyPartExamined HEAD): skull bone was labelled "T11 161 mL, trab HU 633; T12" with exit 0.
+TEST(SpineCommand, RefusesAHeadCtAsNoSpine) {
+  LESIONKIT_REQUIRE_TEST_DATA(dir, "neurolabusc+dcm_qa_ct/In/GE");
+  if (!std::filesystem::exists(lesion::test::binaryDir() / "lesionkit"))
+    GTEST_SKIP() << "lesionkit binary not built in " << lesion::test::binaryDir() << ": build target lesionkit";
+  const lesion::test::ScratchFolder scratch("spine-head-ct");
+  expectSpineRefused(dir, scratch, 3, "no spine found");
 }
 
 } // namespace

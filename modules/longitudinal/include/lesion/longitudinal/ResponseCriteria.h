@@ -31,10 +31,11 @@ enum class ResponseCategory {
   PartialResponse,    ///< PR
   StableDisease,      ///< SD
   ProgressiveDisease, ///< PD
-  NotEvaluable        ///< NE: a needed figure is missing
+  NotEvaluable,       ///< NE: lesions to assess are there, but a needed figure is missing
+  NotApplicable       ///< NA: no lesion at baseline qualifies for the criteria (and none appeared)
 };
 
-/// "baseline", "CR", "PR", "SD", "PD", "NE".
+/// "baseline", "CR", "PR", "SD", "PD", "NE", "NA".
 [[nodiscard]] std::string_view categoryAbbreviation(ResponseCategory category);
 /// "complete response", ..., for sentences.
 [[nodiscard]] std::string_view categoryName(ResponseCategory category);

@@ -18,7 +18,7 @@ namespace lesion::reporting {
 struct ResponseAssessment {
   std::string timepoint{};  ///< the follow-up time point it judges
   std::string criteria{};   ///< e.g. "RECIST 1.1", "MD Anderson bone"
-  std::string category{};   ///< e.g. "PR", "SD", "PD", "CR", "NE"
+  std::string category{};   ///< e.g. "PR", "SD", "PD", "CR", "NE", "NA"
   std::string lesion{};     ///< a lesion's name, or empty for the overall response
   std::vector<std::string> reasons{}; ///< sentences: "sum of diameters -32 % from baseline (>= 30 % decrease)"
 };

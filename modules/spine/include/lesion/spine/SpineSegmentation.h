@@ -98,7 +98,8 @@ struct VertebraMeasurement {
   /// nearest undeformed neighbours above and below (own maximum height when there is none).
   double heightLossRatio{0};
   double referenceHeightMm{0};
-  int genantGrade{0};
+  int genantGrade{0}; ///< 0 when not graded (see graded)
+  bool graded{false}; ///< false for the sacrum, bodies cut by the scan edge and merged bodies
   Vec3 bodyCentroid{};
   Vec3 axisDirection{0, 0, 1};  ///< local column axis (unit, pointing superior)
   bool complete{true};          ///< false when the body touches the top or bottom of the scan
@@ -127,7 +128,7 @@ public:
 /// axis within 30 degrees of superior-inferior). Throws lesion::ProcessingError when no column is
 /// found, NoLevelAnchorError when no anchor (sacrum, ribs or the user's level and seed) fixes the
 /// levels, and lesion::InputError for a non-axial grid. A body of implausible size
-/// (implausibleBodySize) gets a warning.
+/// (implausibleBodySize) gets a warning; bodies that make no spine (implausibleSpine) a ProcessingError.
 [[nodiscard]] SpineResult segmentSpine(const Volume& ct, const SpineOptions& options = {}, Progress progress = {});
 
 /// Heights and measurements of one body mask (non-zero voxels of `bodies` equal to `label`),
@@ -141,7 +142,7 @@ public:
 /// Fills height-loss ratio, reference height and Genant grade of each entry from its neighbours
 /// (entries ordered from the top down, as segmentSpine returns them): the reference is the mean
 /// height of the nearest undeformed, complete, plausible (implausibleBodySize) body within two
-/// levels on each side, S1 excepted. S1, incomplete and implausible bodies are not graded (0).
+/// levels on each side, S1 excepted. S1, incomplete and implausible bodies are not graded (graded false, grade 0).
 void gradeHeightLoss(std::vector<VertebraMeasurement>& levels);
 
 /// Why entry `n` of `levels` (ordered from the top down, as segmentSpine returns them) is too tall
@@ -152,5 +153,12 @@ void gradeHeightLoss(std::vector<VertebraMeasurement>& levels);
 /// normal levels differ by less than 1.2 x. C1, C2 (the dens) and S1 are neither judged nor part
 /// of the basis; fewer than two bodies in the basis: empty.
 [[nodiscard]] std::string implausibleBodySize(const std::vector<VertebraMeasurement>& levels, std::size_t n);
+
+/// Why `levels` (segmentSpine's bodies) are no vertebral column, empty when they may be one: at least
+/// one body must be complete (not cut by the scan edge: a cut body's size proves nothing) and of an
+/// adult vertebral body's size (1.5-100 mL, the example CT's lumbar bodies reach 59 mL; mean height
+/// 8-50 mm, lumbar about 25-35 mm). Bone of a head CT found as "T11 161 mL, T12 21 mL", both cut, is
+/// not. segmentSpine throws a ProcessingError ("no spine found: ...") when this is not empty.
+[[nodiscard]] std::string implausibleSpine(const std::vector<VertebraMeasurement>& levels);
 
 } // namespace lesion::spine

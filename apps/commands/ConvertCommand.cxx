@@ -36,6 +36,8 @@ nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem
   j["seriesInstanceUid"] = v.seriesInstanceUid;
   j["seriesId"] = v.seriesId;
   j["studyInstanceUid"] = v.studyInstanceUid;
+  j["patientId"] = v.patientId;
+  j["studyDate"] = v.studyDate;
   j["frameOfReferenceUid"] = v.frameOfReferenceUid;
   j["modality"] = v.modality;
   j["seriesDescription"] = v.seriesDescription;

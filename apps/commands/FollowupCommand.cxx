@@ -12,6 +12,7 @@
 #include "Commands.h"
 #include "IntensityUnitOption.h"
 #include "NamedInputErrors.h"
+#include "SegMask.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -32,6 +33,13 @@ double nonNegativeMm(const cli::Arguments& args, const std::string& name, const 
   if (!(mm >= 0.0))
     throw UsageError(fmt::format("{}: expected a distance of 0 mm or more, got {}", option, mm));
   return mm;
+}
+
+/// Who and when a scan is: DICOM headers, else the sidecar `lesionkit convert` wrote next to a
+/// NRRD/NIfTI file; empty when neither knows.
+ScanIdentity scanIdentityOf(const std::filesystem::path& path) {
+  const ScanIdentity fromDicom = dicomio::readScanIdentity(path);
+  return fromDicom.seriesInstanceUid.empty() ? scanIdentityFromSidecar(path) : fromDicom;
 }
 
 } // namespace
@@ -56,7 +64,8 @@ cli::Command followupCommand() {
       "measurements.csv (one row per measured lesion per time point), measurements-<timepoint>.json (report schema "
       "v1), labels/<timepoint>.nrrd (tracked masks), transforms/<timepoint>.tfm (baseline to follow-up points) "
       "and changemaps/<timepoint>-<id>.nrrd (follow-up minus baseline HU on the baseline grid). The folder appears "
-      "complete or not at all.";
+      "complete or not at all. A follow-up of another patient (PatientID), dated before the baseline (StudyDate) "
+      "or the baseline series itself is refused, from the DICOM headers or a NRRD/NIfTI's convert sidecar.";
   c.examples = {"lesionkit followup --baseline ct0.nrrd --followup ct1.nrrd --followup ct2.nrrd --lesions lesions0.nrrd "
                 "--lesion 1:lytic-bone:L4 --lesion 2:soft-tissue:axilla -o followup/",
                 "lesionkit followup --baseline study0/CT --followup study1/CT --lesions seg0.nrrd --reference seg0.nrrd "
@@ -186,6 +195,8 @@ cli::Command followupCommand() {
          Channel::Output});
   c.add({"bonesCategory", ParameterType::String, "MDA bone (last)", "MD Anderson bone category at the last follow-up.",
          Channel::Output});
+  c.add({"inverseChoiCategory", ParameterType::String, "Inverse Choi (last)",
+         "inverse Choi category (bone lesions) at the last follow-up.", Channel::Output});
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     const std::filesystem::path baselinePath = args.path("baseline");
@@ -268,13 +279,17 @@ cli::Command followupCommand() {
     pipeline::FollowupRunInput run;
     run.baseline = &baseline.volume;
     run.baselineSource = baselinePath.string();
+    run.baselineIdentity = scanIdentityOf(baselinePath);
     run.lesions = &lesions;
     run.lesionsSource = lesionsPath.string();
     run.reference = reference ? &*reference : nullptr;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {
       const std::string path = followupPaths[f];
-      run.followups.push_back(
-          {fmt::format("follow-up-{}", f + 1), path, [path] { return dicomio::loadVolume(path).volume; }});
+      run.followups.push_back({fmt::format("follow-up-{}", f + 1),
+                               path,
+                               [path] { return dicomio::loadVolume(path).volume; },
+                               {},
+                               scanIdentityOf(path)});
     }
     run.options = options;
     run.flags = flags;
@@ -292,6 +307,8 @@ cli::Command followupCommand() {
     ctx.out << "wrote " << out.target().string() << '\n';
     ctx.returnValues["recistCategory"] = std::string(longitudinal::categoryAbbreviation(timeline.recist.back().category));
     ctx.returnValues["bonesCategory"] = std::string(longitudinal::categoryAbbreviation(timeline.mdAnderson.back().category));
+    ctx.returnValues["inverseChoiCategory"] =
+        std::string(longitudinal::categoryAbbreviation(timeline.inverseChoi.back().category));
     ctx.progress.report(1.0, "done");
   };
   return c;

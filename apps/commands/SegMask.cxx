@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -25,22 +26,27 @@ std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile) {
 
 namespace {
 
-/// The UIDs of a convert sidecar; empty when there is none or it is not one (never an error:
-/// the sidecar is optional).
-VolumeReference referenceFromSidecar(const std::filesystem::path& volumePath) {
+/// The text fields of a convert sidecar; empty strings when there is none or it is not one
+/// (never an error: the sidecar is optional).
+std::function<std::string(const char*)> sidecarTextFields(const std::filesystem::path& volumePath) {
   std::ifstream in(sidecarPath(volumePath));
-  if (!in)
-    return {};
-  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  if (!j.is_object())
-    return {};
-  const auto text = [&](const char* key) {
-    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};
+  nlohmann::json j = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+  return [j = std::move(j)](const char* key) {
+    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};
   };
+}
+
+VolumeReference referenceFromSidecar(const std::filesystem::path& volumePath) {
+  const auto text = sidecarTextFields(volumePath);
   return {text("frameOfReferenceUid"), text("seriesInstanceUid")};
 }
 
 } // namespace
+
+ScanIdentity scanIdentityFromSidecar(const std::filesystem::path& volumePath) {
+  const auto text = sidecarTextFields(volumePath);
+  return {text("patientId"), text("studyDate"), text("seriesInstanceUid")};
+}
 
 VolumeReference volumeReference(const dicomio::LoadedVolume& loaded, const std::filesystem::path& volumePath) {
   if (!loaded.frameOfReferenceUid.empty())

@@ -17,6 +17,9 @@ namespace lesion::commands {
 /// (the dcm2niix convention).
 [[nodiscard]] std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile);
 
+/// PatientID, study date and series of a convert sidecar; empty when there is none.
+[[nodiscard]] ScanIdentity scanIdentityFromSidecar(const std::filesystem::path& volumePath);
+
 /// Where a volume's voxels come from; empty strings when unknown.
 struct VolumeReference {
   std::string frameOfReferenceUid{};

@@ -252,8 +252,10 @@ TEST_F(SlicerCli, FollowupMatchesTheSubCommand) {
                                   cliOut.string()},
                                  *s_Dir / "followup-cli.params");
   EXPECT_EQ(slicer, cli);
-  ASSERT_EQ(slicer.count("recistCategory"), 1u);
-  EXPECT_NE(slicer.at("recistCategory"), "");
+  for (const char* category : {"recistCategory", "bonesCategory", "inverseChoiCategory"}) {
+    ASSERT_EQ(slicer.count(category), 1u) << category;
+    EXPECT_NE(slicer.at(category), "") << category;
+  }
   auto read = [](const fs::path& file) {
     std::ifstream in(file);
     std::stringstream text;
@@ -264,4 +266,48 @@ TEST_F(SlicerCli, FollowupMatchesTheSubCommand) {
   EXPECT_NE(csv.find("follow-up-1,2,axilla"), std::string::npos) << csv;
   EXPECT_EQ(csv, read(cliOut / "measurements.csv"));
   expectSameLabelMaps(slicerOut / "labels" / "follow-up-1.nrrd", cliOut / "labels" / "follow-up-1.nrrd");
+
+  // The outputs name the scans used: from the convert sidecars next to the NRRDs.
+  std::ifstream timelineFile(cliOut / "timeline.json");
+  const json timepoints = json::parse(timelineFile).at("timepoints");
+  ASSERT_EQ(timepoints.size(), 2u);
+  for (std::size_t t = 0; t < 2; ++t) {
+    EXPECT_EQ(timepoints[t].at("studyDate"), s_Truth["timePoints"][t]["studyDate"]) << t;
+    EXPECT_EQ(timepoints[t].at("patientId"), "LKPHANTOM01") << t;
+    EXPECT_NE(timepoints[t].at("seriesInstanceUid"), "") << t;
+  }
+  EXPECT_NE(timepoints[0].at("seriesInstanceUid"), timepoints[1].at("seriesInstanceUid"));
+  std::ifstream reportFile(cliOut / "measurements-follow-up-1.json");
+  const json input = json::parse(reportFile).at("input");
+  EXPECT_EQ(input.at("seriesInstanceUid"), timepoints[1].at("seriesInstanceUid"));
+  EXPECT_EQ(input.at("maskPath"), "labels/follow-up-1.nrrd"); // the tracked mask, not the baseline map
+  EXPECT_NE(csv.find(",labels/follow-up-1.nrrd"), std::string::npos) << csv;
+}
+
+TEST_F(SlicerCli, FollowupRefusesAnotherPatientAnEarlierScanOrTheBaselineItself) {
+  const fs::path study = *s_Dir / "phantom";
+  const fs::path dicom0 = study / s_Truth["timePoints"][0]["dicomSeriesFolder"].get<std::string>();
+  const fs::path dicom1 = study / s_Truth["timePoints"][1]["dicomSeriesFolder"].get<std::string>();
+  const fs::path other = *s_Dir / "other";
+  const auto made = runProcess({"lesionkit", "phantom", other.string(), "--patient-id", "OTHER02", "--voxel-size", "4",
+                                "--slice-thickness", "8", "--time-points", "1"});
+  ASSERT_EQ(made.exitCode, 0) << made.err;
+  const fs::path otherDicom = other / "OTHER02" / "20240115" / "CT_01";
+  ASSERT_TRUE(fs::exists(otherDicom)) << otherDicom;
+  // Refused before registration, exit 2, no output written; the message names what differs.
+  auto refused = [&](const fs::path& baseline, const fs::path& followup, const fs::path& lesions,
+                     const std::vector<std::string>& named) {
+    const fs::path out = *s_Dir / "refused";
+    const auto r = runProcess({"lesionkit", "followup", "--baseline", baseline.string(), "--followup",
+                               followup.string(), "--lesions", lesions.string(), "-o", out.string(), "-q"});
+    EXPECT_EQ(r.exitCode, 2) << baseline << " -> " << followup << ": " << r.err;
+    for (const std::string& text : named)
+      EXPECT_NE(r.err.find(text), std::string::npos) << text << " in " << r.err;
+    EXPECT_FALSE(fs::exists(out));
+  };
+  const std::string date0 = s_Truth["timePoints"][0]["studyDate"], date1 = s_Truth["timePoints"][1]["studyDate"];
+  refused(dicom0, otherDicom, s_Labels[0], {dicom0.string(), otherDicom.string(), "LKPHANTOM01", "OTHER02"});
+  refused(dicom1, dicom0, s_Labels[1], {date0, date1});
+  refused(s_Ct[1], s_Ct[0], s_Labels[1], {date0, date1}); // NRRDs: the dates of their convert sidecars
+  refused(dicom0, dicom0, s_Labels[0], {"baseline scan itself", "SeriesInstanceUID"});
 }

@@ -485,6 +485,8 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
   out.seriesInstanceUid = series.seriesInstanceUid;
   out.seriesId = series.id;
   out.studyInstanceUid = series.first().studyInstanceUid;
+  out.patientId = series.first().patientId;
+  out.studyDate = series.first().studyDate;
   out.frameOfReferenceUid = series.first().frameOfReferenceUid;
   out.modality = series.first().modality;
   out.seriesDescription = series.first().seriesDescription;

@@ -212,4 +212,16 @@ LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& op
   return loaded;
 }
 
+ScanIdentity readScanIdentity(const std::filesystem::path& path, const LoadOptions& options) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec) && (!std::filesystem::exists(path, ec) || isVolumeFileName(path)))
+    return {}; // a volume file, or nothing: loadVolume says what is wrong
+  const DicomScanResult scan = scanDicomFolder(path);
+  if (scan.instances.empty())
+    return {};
+  const std::vector<DicomSeries> series = splitDicomSeries(scan.instances);
+  const DicomSeries& chosen = seriesToLoad(path, series, options.seriesInstanceUid);
+  return {chosen.first().patientId, chosen.first().studyDate, chosen.seriesInstanceUid};
+}
+
 } // namespace lesion::dicomio

@@ -56,6 +56,16 @@ json deformableJson(const DeformableRegistrationResult& r, bool used) {
   return j;
 }
 
+/// Which scan a time point is: only what is known, so a NRRD without sidecar adds nothing.
+void addScanIdentity(const ScanIdentity& scan, json& j) {
+  if (!scan.patientId.empty())
+    j["patientId"] = scan.patientId;
+  if (!scan.studyDate.empty())
+    j["studyDate"] = scan.studyDate;
+  if (!scan.seriesInstanceUid.empty())
+    j["seriesInstanceUid"] = scan.seriesInstanceUid;
+}
+
 json thresholdJson(const CalcificationThreshold& t) {
   json j = {{"hu", t.hu}, {"basis", t.basis}};
   if (t.basis == "reference") {
@@ -227,6 +237,7 @@ std::string toTimelineJson(const Timeline& timeline) {
     json j;
     j["index"] = t;
     j["label"] = tp.label;
+    addScanIdentity(tp.scan, j);
     j["grid"] = {{"size", tp.grid.size},
                  {"spacingMm", {tp.grid.spacing.x, tp.grid.spacing.y, tp.grid.spacing.z}},
                  {"originMm", {tp.grid.origin.x, tp.grid.origin.y, tp.grid.origin.z}},

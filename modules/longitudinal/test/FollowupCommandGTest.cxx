@@ -64,8 +64,13 @@ TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
     ASSERT_EQ(tp.at("notes").size(), 1u);
     EXPECT_NE(tp.at("notes").at(0).get<std::string>().find("no unaffected vertebra"), std::string::npos);
   }
-  std::ifstream report(out / "measurements-follow-up-1.json");
-  EXPECT_NE(nlohmann::json::parse(report).dump().find("no unaffected vertebra"), std::string::npos);
+  // NRRDs without a convert sidecar: which scan is unknown, and nothing is made up.
+  for (const char* unknown : {"studyDate", "patientId", "seriesInstanceUid"})
+    EXPECT_FALSE(timeline.at("timepoints").at(1).contains(unknown)) << unknown;
+  std::ifstream reportFile(out / "measurements-follow-up-1.json");
+  const nlohmann::json report = nlohmann::json::parse(reportFile);
+  EXPECT_NE(report.dump().find("no unaffected vertebra"), std::string::npos);
+  EXPECT_EQ(report.at("input").at("maskPath"), "labels/follow-up-1.nrrd"); // the tracked mask measured
   std::ifstream csv(out / "measurements.csv");
   std::string header, row0, row1;
   std::getline(csv, header);
@@ -73,6 +78,8 @@ TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
   std::getline(csv, row1);
   EXPECT_EQ(row0.rfind("baseline,3,", 0), 0u) << row0;
   EXPECT_EQ(row1.rfind("follow-up-1,3,", 0), 0u) << row1;
+  EXPECT_NE(row0.find((dir / "lesions.nrrd").string()), std::string::npos) << row0;
+  EXPECT_NE(row1.find(",labels/follow-up-1.nrrd"), std::string::npos) << row1;
   EXPECT_NE(header.find("calcification_threshold_hu"), std::string::npos) << header;
   const LabelMap tracked = dicomio::readLabelMapFile(out / "labels/follow-up-1.nrrd");
   EXPECT_TRUE(tracked.geometry.sameGrid(g));

@@ -50,6 +50,12 @@ std::string itkTransformText(const longitudinal::DeformableTransform& t) {
 
 namespace {
 
+/// The mask a time point was measured with: the reader's map at baseline, the tracked masks
+/// (labels/<label>.nrrd in the output folder) at a follow-up.
+std::string maskPathOf(const longitudinal::TimePointResult& tp, const FollowupRunInput& input) {
+  return tp.label == input.baselineLabel ? input.lesionsSource : "labels/" + tp.label + ".nrrd";
+}
+
 reporting::MeasurementReport reportOf(const longitudinal::TimePointResult& tp, const FollowupRunInput& input,
                                       const std::string& volumeSource) {
   reporting::MeasurementReport report;
@@ -57,7 +63,8 @@ reporting::MeasurementReport reportOf(const longitudinal::TimePointResult& tp, c
   report.command = input.command;
   report.timepoint = tp.label;
   report.input.volumePath = volumeSource;
-  report.input.maskPath = input.lesionsSource;
+  report.input.maskPath = maskPathOf(tp, input);
+  report.input.seriesInstanceUid = tp.scan.seriesInstanceUid;
   report.input.geometry = tp.grid;
   report.options = input.options.measurement;
   if (tp.calcificationThreshold)
@@ -135,7 +142,27 @@ std::string proposalsJson(const std::vector<NewLesionProposal>& proposals) {
 
 } // namespace
 
+void requireFollowupOfBaseline(const ScanIdentity& baseline, const std::string& baselineSource,
+                               const ScanIdentity& followup, const std::string& followupSource) {
+  const auto known = [](const std::string& a, const std::string& b) { return !a.empty() && !b.empty(); };
+  if (known(baseline.patientId, followup.patientId) && baseline.patientId != followup.patientId)
+    throw InputError(fmt::format("follow-up '{}' (PatientID '{}') is not a scan of the baseline's patient: baseline "
+                                 "'{}' has PatientID '{}'",
+                                 followupSource, followup.patientId, baselineSource, baseline.patientId));
+  // YYYYMMDD dates compare as text.
+  if (known(baseline.studyDate, followup.studyDate) && followup.studyDate < baseline.studyDate)
+    throw InputError(fmt::format("follow-up '{}' (study date {}) is dated before the baseline '{}' (study date {}): "
+                                 "give the earliest scan as --baseline and the follow-ups in order",
+                                 followupSource, followup.studyDate, baselineSource, baseline.studyDate));
+  if (known(baseline.seriesInstanceUid, followup.seriesInstanceUid) &&
+      baseline.seriesInstanceUid == followup.seriesInstanceUid)
+    throw InputError(fmt::format("follow-up '{}' is the baseline scan itself (SeriesInstanceUID {}, as baseline '{}')",
+                                 followupSource, followup.seriesInstanceUid, baselineSource));
+}
+
 FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path& folder, const Progress& progress) {
+  for (const FollowupSource& source : input.followups)
+    requireFollowupOfBaseline(input.baselineIdentity, input.baselineSource, source.identity, source.source);
   longitudinal::FollowupOptions options = input.options;
   std::vector<longitudinal::TimePointResult> results;
   std::optional<LabelMap> found; // the automatic reference region, when no reference map is given
@@ -150,6 +177,7 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
       reference = &*found;
     results.push_back(
         longitudinal::measureBaseline(*input.baseline, *input.lesions, reference, options, input.baselineLabel));
+    results.back().scan = input.baselineIdentity;
   } catch (const InputError& e) {
     throw InputError(fmt::format("baseline '{}' with lesions '{}': {}", input.baselineSource, input.lesionsSource, e.what()));
   }
@@ -171,6 +199,7 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
       const Volume followup = source.load();
       results.push_back(longitudinal::analyzeFollowup(*input.baseline, *input.lesions, reference, results[0], followup,
                                                       source.label, options, sub));
+      results.back().scan = source.identity;
       if (input.proposeNewLytic) proposals = proposeNewLesions(followup, results.back());
       if (input.bundles) writeBundle(input, results.back(), followup, source.source, source.dicomSource, folder);
     } catch (const InputError& e) {

@@ -79,6 +79,12 @@ std::vector<std::string> timePointLabels(const archive::PatientTimeline& timelin
   return labels;
 }
 
+/// Whose scan, when, which series: the index's record of the study's chosen series.
+ScanIdentity scanIdentityOf(const archive::StudyRecord& study) {
+  const archive::SeriesRecord& series = study.series.front();
+  return {series.patientId, study.studyDate, series.seriesInstanceUid};
+}
+
 /// A measurement-table row for a lesion without a measurement: who it is, the rest empty.
 std::string unmeasuredRow(const std::string& timePoint, const longitudinal::TrackedLesion& l) {
   std::vector<std::string> fields;
@@ -216,6 +222,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   run.baseline = &baseline.volume;
   run.baselineLabel = labels[0];
   run.baselineSource = "series " + seriesOf(0).seriesId;
+  run.baselineIdentity = scanIdentityOf(timeline.studies[0]);
   run.lesions = &lesionMap;
   run.lesionsSource = "segmented from the lesion manifest";
   // Each time point's SEG and SR reference its source images: identity read from the series'
@@ -240,7 +247,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
                                *sops = loaded.sopInstanceUids;
                                return std::move(loaded.volume);
                              },
-                             dicomSourceOf(id, sops)});
+                             dicomSourceOf(id, sops), scanIdentityOf(timeline.studies[i])});
   }
   run.options = followup;
   run.toolVersion = options.toolVersion;

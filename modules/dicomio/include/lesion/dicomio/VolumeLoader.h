@@ -11,6 +11,7 @@
 
 #include "lesion/core/Image.h"
 #include "lesion/core/Progress.h"
+#include "lesion/core/ScanIdentity.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 
 namespace lesion::dicomio {
@@ -74,6 +75,8 @@ struct LoadedVolume {
   // DICOM input only:
   std::string seriesId{}; ///< part id when a SeriesInstanceUID was split ("UID#2")
   std::string studyInstanceUid{};
+  std::string patientId{};
+  std::string studyDate{}; ///< YYYYMMDD
   std::string frameOfReferenceUid{};
   std::string modality{};
   std::string seriesDescription{};
@@ -107,5 +110,10 @@ struct LoadedVolume {
 /// `progress` covers the header scan (first 20 %) and the decoding of the chosen series.
 [[nodiscard]] LoadedVolume loadVolume(const std::filesystem::path& path, const LoadOptions& options = {},
                                       const Progress& progress = {});
+
+/// The identity of the series loadVolume(path, options) would load, from its headers alone (no
+/// voxels decoded); empty for a NRRD/NIfTI file (its convert sidecar may know: the caller's job).
+/// Throws as loadVolume does when the folder holds no series or several volumes to choose from.
+[[nodiscard]] ScanIdentity readScanIdentity(const std::filesystem::path& path, const LoadOptions& options = {});
 
 } // namespace lesion::dicomio

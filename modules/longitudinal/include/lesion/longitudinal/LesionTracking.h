@@ -19,6 +19,7 @@
 #include "lesion/core/Geometry.h"
 #include "lesion/core/Image.h"
 #include "lesion/core/Progress.h"
+#include "lesion/core/ScanIdentity.h"
 #include "lesion/longitudinal/Registration.h"
 #include "lesion/longitudinal/ResponseCriteria.h"
 #include "lesion/measurement/LesionMeasurement.h"
@@ -259,6 +260,7 @@ struct TimePointResult {
   std::vector<std::string> notes; ///< about the time point as a whole (e.g. a threshold fallback)
   /// Baseline only: the reference region used for every time point (FollowupOptions::referenceRegion).
   std::optional<ReferenceRegion> referenceRegion{};
+  ScanIdentity scan{}; ///< set by the caller when known (the library never sees file headers)
 };
 
 /// The reference region of a follow-up, to call before measureBaseline. With `given` (the

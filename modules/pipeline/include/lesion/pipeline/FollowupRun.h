@@ -11,6 +11,7 @@
 
 #include "lesion/core/Image.h"
 #include "lesion/core/Progress.h"
+#include "lesion/core/ScanIdentity.h"
 #include "lesion/longitudinal/LesionTracking.h"
 #include "lesion/reporting/DicomSeg.h"
 
@@ -23,6 +24,7 @@ struct FollowupSource {
   std::function<Volume()> load;
   /// With FollowupRunInput::bundles: the DICOM identity of its series (for SEG/SR), if DICOM.
   std::function<reporting::DicomSourceInfo()> dicomSource{};
+  ScanIdentity identity{}; ///< what is known of it before loading: checked, then recorded in timeline.json
 };
 
 struct FollowupRunInput {
@@ -45,6 +47,7 @@ struct FollowupRunInput {
   /// pictures, report.json/table.csv and report.html (writeResultBundle; no meshes).
   bool bundles{false};
   std::function<reporting::DicomSourceInfo()> baselineDicomSource{};
+  ScanIdentity baselineIdentity{};
 };
 
 /// A lytic candidate on a follow-up that no tracked lesion overlaps or lies close to.
@@ -66,12 +69,19 @@ struct FollowupRunOutput {
   std::vector<NewLesionProposal> newLesions{}; ///< with proposeNewLytic
 };
 
+/// Throws lesion::InputError naming both scans when `followup` cannot be a follow-up of
+/// `baseline`: another patient (both PatientIDs known and different), dated before it, or the
+/// baseline series itself. What is unknown (empty) is not checked.
+void requireFollowupOfBaseline(const ScanIdentity& baseline, const std::string& baselineSource,
+                               const ScanIdentity& followup, const std::string& followupSource);
+
 /// Writes, under `folder` (existing; stage it with lesion::StagedOutputFolder): timeline.json,
 /// measurements.csv, measurements-<label>.json (report schema v1), labels/<label>.nrrd,
 /// transforms/<label>.tfm (baseline to follow-up points, ITK format; per lesion
 /// <label>-<id>.tfm and, with the B-spline level, <label>-<id>-bspline.tfm) and, when
 /// options.changeMaps, changemaps/<label>-<lesion>.nrrd; with proposeNewLytic, new-lesions.json;
 /// with bundles, timepoints/<label>/ (seg.dcm, sr.dcm, qc/, report.html...).
+/// Every follow-up is checked against the baseline first (requireFollowupOfBaseline).
 /// Errors name the time point's source.
 FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const std::filesystem::path& folder,
                                    const Progress& progress = {});

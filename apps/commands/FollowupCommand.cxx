@@ -27,14 +27,6 @@ namespace lesion::commands {
 
 namespace {
 
-/// A distance in mm that cannot be negative (a margin, a voxel size); UsageError naming the option.
-double nonNegativeMm(const cli::Arguments& args, const std::string& name, const std::string& option) {
-  const double mm = args.number(name);
-  if (!(mm >= 0.0))
-    throw UsageError(fmt::format("{}: expected a distance of 0 mm or more, got {}", option, mm));
-  return mm;
-}
-
 /// Who and when a scan is: DICOM headers, else the sidecar `lesionkit convert` wrote next to a
 /// NRRD/NIfTI file; empty when neither knows.
 ScanIdentity scanIdentityOf(const std::filesystem::path& path) {
@@ -153,10 +145,12 @@ cli::Command followupCommand() {
   c.add({"growthMarginMm", ParameterType::Float, "Growth margin (mm)",
          "intensity-gated tracking: how far beyond its baseline footprint a lesion may have grown.", Channel::Input})
       .withDefault("10")
+      .withRange(0, 100, 1)
       .inGroup("Tracking");
   c.add({"localMarginMm", ParameterType::Float, "Local registration margin (mm)",
          "margin around each lesion (or its anchor) for the local rigid refinement.", Channel::Input})
       .withDefault("30")
+      .withRange(0, 200, 5)
       .inGroup("Tracking");
   c.add({"noLocal", ParameterType::Boolean, "No local refinement", "use the global rigid transform for every lesion.",
          Channel::Input})
@@ -173,6 +167,7 @@ cli::Command followupCommand() {
   c.add({"globalVoxelSizeMm", ParameterType::Float, "Global registration voxel size (mm)",
          "the global level registers copies averaged to voxels of at least this size.", Channel::Input})
       .withDefault("2")
+      .withRange(0, 10, 0.5)
       .inGroup("Tracking");
   addIntensityUnitParameter(c, "calcification, soft-tissue checks");
   c.add({"calcificationThresholdHu", ParameterType::String, "Calcification threshold (HU)",
@@ -239,11 +234,11 @@ cli::Command followupCommand() {
       throw UsageError("--reference-label and --anchor need --reference (the label map holding those labels)");
     options.softTissueMethod = longitudinal::parseMaskMethod(args.string("softTissueMethod"));
     options.boneMethod = longitudinal::parseMaskMethod(args.string("boneMethod"));
-    options.growthMarginMm = nonNegativeMm(args, "growthMarginMm", "--growth-margin-mm");
-    options.localMarginMm = nonNegativeMm(args, "localMarginMm", "--local-margin-mm");
+    options.growthMarginMm = args.number("growthMarginMm");
+    options.localMarginMm = args.number("localMarginMm");
     options.localRefinement = !args.flag("noLocal");
     options.softTissueRegistration = longitudinal::parseSoftTissueRegistration(args.string("softTissueRegistration"));
-    options.globalRegistration.globalVoxelSizeMm = nonNegativeMm(args, "globalVoxelSizeMm", "--global-voxel-size-mm");
+    options.globalRegistration.globalVoxelSizeMm = args.number("globalVoxelSizeMm");
     options.calcification.fromReference = args.string("calcificationThresholdHu") == "auto";
     if (!options.calcification.fromReference) {
       try {

@@ -231,10 +231,12 @@ cli::Command spineCommand() {
   c.add({"minConfidence", ParameterType::Float, "Minimum confidence",
          "candidates below it are listed in the JSON but not labelled", Channel::Input})
       .withDefault("0.5")
+      .withRange(0, 1, 0.05)
       .inGroup("Lesions");
   c.add({"boneThresholdHu", ParameterType::Float, "Bone threshold (HU)",
          "bone for the column model and the posterior elements", Channel::Input})
       .withDefault("180")
+      .withRange(0, 1000, 10)
       .inGroup("Settings");
   c.add({"series", ParameterType::String, "Series",
          "SeriesInstanceUID to load when the volume is a DICOM folder holding several", Channel::Input});

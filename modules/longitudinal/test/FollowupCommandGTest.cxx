@@ -138,7 +138,7 @@ TEST(FollowupCommand, NegativeMarginsAndVoxelSizesAreUsageErrors) {
         {"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(), "--followup", (dir / "ct0.nrrd").string(),
          "--lesions", (dir / "lesions.nrrd").string(), option, "-5", "-o", (dir / "out").string()});
     EXPECT_EQ(r.exitCode, 1) << option << ": " << r.err;
-    EXPECT_NE(r.err.find(option + ": expected a distance of 0 mm or more, got -5"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(option + ": expected 0 to "), std::string::npos) << r.err;
     EXPECT_FALSE(std::filesystem::exists(dir / "out"));
   }
 }

@@ -227,7 +227,7 @@ std::string toTimelineJson(const Timeline& timeline) {
        "caller's reference labels; automatic = found on the baseline (structures used, excluded with why); none = "
        "note says why"},
       {"normalisedMeanHu", "lesion mean HU minus referenceShiftHu: the change since baseline of the reference region's "
-                           "mean over its interior voxels, paired through the global transform"},
+                           "median over its interior voxels, paired through the global transform"},
       {"changeMap", "follow-up minus baseline HU on a baseline-grid crop around the lesion; 0 where the follow-up has "
                     "no data"},
       {"axes", "RECIST long/short axes between voxel centres on an acquisition slice (see docs/measurement.md)"}};

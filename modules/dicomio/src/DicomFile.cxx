@@ -45,6 +45,23 @@ bool isGzipName(const std::filesystem::path& path) {
   return ext == ".gz";
 }
 
+/// A research volume format by its name ("NIfTI" for scan.nii.gz), or empty: an archive folder
+/// often holds converted volumes next to the DICOM files.
+std::string volumeFormatName(const std::filesystem::path& path) {
+  std::string name = path.filename().string();
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  const auto endsWith = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (endsWith(".nii") || endsWith(".nii.gz"))
+    return "NIfTI";
+  if (endsWith(".nrrd") || endsWith(".nhdr"))
+    return "NRRD";
+  if (endsWith(".mha") || endsWith(".mhd"))
+    return "MetaImage";
+  return {};
+}
+
 std::vector<unsigned char> gunzipFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
@@ -99,6 +116,8 @@ std::unique_ptr<DcmFileFormat> loadDicomFile(const std::filesystem::path& path, 
   if (status.bad()) {
     // Without the preamble DCMTK guesses a raw data set, so any other file fails with a stream
     // error that says nothing to a user: name what the file is not instead.
+    if (const std::string format = volumeFormatName(path); !format.empty())
+      throw DicomError("'" + path.string() + "' is a " + format + " volume, not a DICOM file");
     if (!isGzipName(path) && !hasDicomPreamble(path)) {
       throw DicomError("'" + path.string() + "' is not a DICOM file (no DICM preamble, and it does not parse as a " +
                        "DICOM data set without one)");

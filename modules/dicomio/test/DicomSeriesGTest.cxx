@@ -131,9 +131,14 @@ TEST(DicomScan, ReadsHeaderFieldsAndSkipsNonDicomFiles) {
   fs::create_directories(dir / "sub");
   { std::ofstream(dir / "sub" / "notes.txt") << "not a DICOM file\n"; }
   { std::ofstream(dir / "empty.dcm"); }
+  { // a gzip-compressed file that is no DICOM inside (the name says NIfTI)
+    gzFile gz = gzopen((dir / "converted.nii.gz").c_str(), "wb");
+    gzwrite(gz, "not a DICOM data set", 20);
+    gzclose(gz);
+  }
   const DicomScanResult scan = scanDicomFolder(dir.path());
   ASSERT_EQ(scan.instances.size(), 3u);
-  ASSERT_EQ(scan.skipped.size(), 2u);
+  ASSERT_EQ(scan.skipped.size(), 3u);
   for (const SkippedFile& s : scan.skipped)
     EXPECT_NE(s.reason.find(s.path.string()), std::string::npos) << s.reason;
   // A text file says what it is not, not which DCMTK stream state it ended in.
@@ -142,6 +147,12 @@ TEST(DicomScan, ReadsHeaderFieldsAndSkipsNonDicomFiles) {
   ASSERT_NE(notes, scan.skipped.end());
   EXPECT_NE(notes->reason.find("is not a DICOM file (no DICM preamble"), std::string::npos) << notes->reason;
   EXPECT_EQ(notes->reason.find("premature end of stream"), std::string::npos) << notes->reason;
+  // A converted volume next to the DICOM files is named by its format (a gzip stream error before).
+  const auto nifti = std::find_if(scan.skipped.begin(), scan.skipped.end(),
+                                  [](const SkippedFile& s) { return s.path.filename() == "converted.nii.gz"; });
+  ASSERT_NE(nifti, scan.skipped.end());
+  EXPECT_NE(nifti->reason.find("converted.nii.gz' is a NIfTI volume, not a DICOM file"), std::string::npos)
+      << nifti->reason;
   const DicomInstance& d = scan.instances.front();
   EXPECT_EQ(d.modality, "CT");
   EXPECT_EQ(d.patientId, "SYNTH01");

@@ -331,3 +331,23 @@ TEST(BatchCli, WrongArgumentsAndBadInputsGetTheirExitCodes) {
   EXPECT_FALSE(fs::exists(dir / "a.sqlite"));
   EXPECT_EQ(slurp(dir / "text.sqlite"), "not a database, but long enough to be read as one by SQLite\n");
 }
+
+// --auto screens the spine by HU: an MR patient is refused (and recorded by a batch), not labelled.
+TEST(BatchCli, AutoScreeningRefusesAnMrPatient) {
+  test::ScratchFolder dir;
+  ASSERT_EQ(test::runProcess({"lesionkit", "phantom", (dir / "mr").string(), "--contrast", "mr", "--time-points", "1",
+                              "--voxel-size", "2", "--slice-thickness", "4", "-q"})
+                .exitCode,
+            0);
+  ASSERT_EQ(test::runProcess({"lesionkit", "index", (dir / "mr").string(), "--db", (dir / "mr.sqlite").string(), "-q"})
+                .exitCode,
+            0);
+  const auto r = test::runProcess({"lesionkit", "patient", "--db", (dir / "mr.sqlite").string(), "--patient",
+                                   "LKPHANTOM01", "--auto", "-o", (dir / "out").string()});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("--auto screens the spine for lytic lesions on CT in HU; the baseline series"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(" is MR"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}

@@ -177,6 +177,13 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   longitudinal::FollowupOptions followup;
   nlohmann::json lesionList = nlohmann::json::array();
   if (options.autoLytic) {
+    // The spine step reads bone by HU: on MR it would label noise (a refusal per patient, so a
+    // batch over a mixed archive records the MR patients and goes on).
+    if (!ct)
+      throw InputError(fmt::format("patient '{}': --auto screens the spine for lytic lesions on CT in HU; the baseline "
+                                   "series {} is {}",
+                                   patientId, seriesOf(0).seriesInstanceUid,
+                                   baseline.modality.empty() ? "not in HU" : baseline.modality));
     const spine::SpineResult spineResult = spine::segmentSpine(baseline.volume);
     const spine::LyticResult found = spine::detectLyticLesions(baseline.volume, spineResult);
     for (const spine::LyticLesion& c : found.candidates) {

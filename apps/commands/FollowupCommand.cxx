@@ -34,6 +34,13 @@ ScanIdentity scanIdentityOf(const std::filesystem::path& path) {
   return fromDicom.seriesInstanceUid.empty() ? scanIdentityFromSidecar(path) : fromDicom;
 }
 
+/// The same for a scan already loaded (its headers are not read again).
+ScanIdentity scanIdentityOf(const dicomio::LoadedVolume& loaded, const std::filesystem::path& path) {
+  if (loaded.seriesInstanceUid.empty())
+    return scanIdentityFromSidecar(path);
+  return {loaded.patientId, loaded.studyDate, loaded.seriesInstanceUid};
+}
+
 } // namespace
 
 cli::Command followupCommand() {
@@ -274,7 +281,7 @@ cli::Command followupCommand() {
     pipeline::FollowupRunInput run;
     run.baseline = &baseline.volume;
     run.baselineSource = baselinePath.string();
-    run.baselineIdentity = scanIdentityOf(baselinePath);
+    run.baselineIdentity = scanIdentityOf(baseline, baselinePath);
     run.lesions = &lesions;
     run.lesionsSource = lesionsPath.string();
     run.reference = reference ? &*reference : nullptr;

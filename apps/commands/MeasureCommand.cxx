@@ -14,7 +14,6 @@
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/measurement/LesionMeasurement.h"
-#include "lesion/reporting/LabelMapLoader.h"
 #include "lesion/reporting/MeasurementReport.h"
 #include "lesion/segmentation/SoftTissueSegmentation.h"
 
@@ -152,18 +151,21 @@ cli::Command measureCommand() {
     loadOptions.labelMaps = args.has("mask") ? dicomio::LabelMapCheck::Warn : dicomio::LabelMapCheck::Refuse;
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
     // The lesions: a label map (NRRD/NIfTI or DICOM SEG), or the mass segmented from the seeds.
-    const LabelMap labels =
+    const VolumeMask mask =
         args.has("mask")
-            ? reporting::loadLabelMap(maskPath, &loaded.volume.geometry)
-            : namingTheFileOnError(volumePath, [&] {
-                return segmentation::segmentSoftTissueMass(loaded.volume,
+            ? loadVolumeMask(maskPath, loaded, volumePath, options)
+            : VolumeMask{namingTheFileOnError(volumePath,
+                                              [&] {
+                                                return segmentation::segmentSoftTissueMass(
+                                                           loaded.volume,
                                                            segmentation::SoftTissueInit::fromSeeds(args.points("seed")),
                                                            {}, ctx.progress.sub(0.05, 0.3))
-                    .labels;
-              });
+                                                    .labels;
+                                              }),
+                         {}};
+    const LabelMap& labels = mask.labels;
+    const std::vector<std::string>& segWarnings = mask.warnings;
     requireOnVolumeGrid(labels.geometry, maskPath, "mask", loaded.volume.geometry, volumePath, "volume");
-    const std::vector<std::string> segWarnings =
-        args.has("mask") ? adoptSegMask(maskPath, labels, loaded, volumePath, options) : std::vector<std::string>{};
     for (const std::string& w : segWarnings)
       ctx.out << "warning: " << w << '\n';
     options.intensityUnit = intensityUnitFor(args, loaded);

@@ -21,7 +21,6 @@
 #include "lesion/measurement/LesionMeasurement.h"
 #include "lesion/pipeline/ResultBundle.h"
 #include "lesion/reporting/DicomSeg.h"
-#include "lesion/reporting/LabelMapLoader.h"
 #include "lesion/reporting/MeasurementReport.h"
 
 namespace lesion::commands {
@@ -95,11 +94,12 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
   dicomio::LoadOptions loadOptions;
   loadOptions.seriesInstanceUid = seriesUid;
   s.loaded = dicomio::loadVolume(volumePath, loadOptions);
-  s.labels = reporting::loadLabelMap(maskPath, &s.loaded.volume.geometry);
+  VolumeMask mask = loadVolumeMask(maskPath, s.loaded, volumePath, options);
+  s.labels = std::move(mask.labels);
+  const std::vector<std::string>& segWarnings = mask.warnings;
   requireOnVolumeGrid(s.labels.geometry, maskPath, "mask", s.loaded.volume.geometry, volumePath, "volume");
   if (unitChoice)
     options.intensityUnit = intensityUnitFor(*unitChoice, s.loaded);
-  const std::vector<std::string> segWarnings = adoptSegMask(maskPath, s.labels, s.loaded, volumePath, options);
   reporting::MeasurementReport& report = s.report;
   report.toolVersion = toolInfo().version;
   report.command = "report";

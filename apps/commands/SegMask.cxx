@@ -9,6 +9,7 @@
 
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/reporting/LabelMapLoader.h"
 
 namespace lesion::commands {
 
@@ -100,24 +101,24 @@ std::vector<measurement::LesionSpec> lesionSpecsFromSeg(const reporting::Segment
   return specs;
 }
 
-std::vector<std::string> adoptSegMask(const std::filesystem::path& maskPath, const LabelMap& labels,
-                                      const dicomio::LoadedVolume& loaded, const std::filesystem::path& volumePath,
-                                      measurement::MeasurementOptions& options) {
+VolumeMask loadVolumeMask(const std::filesystem::path& maskPath, const dicomio::LoadedVolume& loaded,
+                          const std::filesystem::path& volumePath, measurement::MeasurementOptions& options) {
+  reporting::SegmentationImage seg;
+  VolumeMask mask{reporting::loadLabelMap(maskPath, &loaded.volume.geometry, &seg), {}};
   if (dicomio::isVolumeFileName(maskPath))
-    return {};
-  const reporting::SegmentationImage seg = reporting::readDicomSeg(maskPath);
-  std::vector<std::string> warnings = checkSegReference(seg, maskPath, volumeReference(loaded, volumePath), volumePath);
+    return mask;
+  mask.warnings = checkSegReference(seg, maskPath, volumeReference(loaded, volumePath), volumePath);
   const auto listed = [](const auto& list, std::uint16_t label, auto labelOf) {
     return std::any_of(list.begin(), list.end(), [&](const auto& x) { return labelOf(x) == label; });
   };
-  for (const measurement::LesionSpec& spec : lesionSpecsFromSeg(seg, measurement::labelsPresent(labels))) {
+  for (const measurement::LesionSpec& spec : lesionSpecsFromSeg(seg, measurement::labelsPresent(mask.labels))) {
     if (listed(options.lesions, spec.label, [](const measurement::LesionSpec& l) { return l.label; }))
       continue;
     if (!options.labels.empty() && !listed(options.labels, spec.label, [](std::uint16_t l) { return l; }))
       continue;
     options.lesions.push_back(spec);
   }
-  return warnings;
+  return mask;
 }
 
 } // namespace lesion::commands

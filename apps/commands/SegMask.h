@@ -46,12 +46,18 @@ struct VolumeReference {
 [[nodiscard]] std::vector<measurement::LesionSpec> lesionSpecsFromSeg(const reporting::SegmentationImage& seg,
                                                                       const std::vector<std::uint16_t>& present);
 
-/// For a DICOM SEG mask (any file that is not NRRD/NIfTI): checkSegReference, then the SEG's
-/// lesions join `options.lesions` (a label the user gave a --lesion spec keeps it; with --label,
-/// only the listed labels). Returns the warnings. NRRD/NIfTI masks: nothing.
-[[nodiscard]] std::vector<std::string> adoptSegMask(const std::filesystem::path& maskPath, const LabelMap& labels,
-                                                    const dicomio::LoadedVolume& loaded,
-                                                    const std::filesystem::path& volumePath,
-                                                    measurement::MeasurementOptions& options);
+/// The mask of a volume and what loading it says.
+struct VolumeMask {
+  LabelMap labels;
+  std::vector<std::string> warnings;
+};
+
+/// The label map at `maskPath` on the volume's grid (reporting::loadLabelMap). A DICOM SEG (any
+/// file that is not NRRD/NIfTI) is read once: checkSegReference, then its lesions join
+/// `options.lesions` (a label the user gave a --lesion spec keeps it; with --label, only the
+/// listed labels).
+[[nodiscard]] VolumeMask loadVolumeMask(const std::filesystem::path& maskPath, const dicomio::LoadedVolume& loaded,
+                                        const std::filesystem::path& volumePath,
+                                        measurement::MeasurementOptions& options);
 
 } // namespace lesion::commands

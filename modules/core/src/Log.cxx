@@ -27,15 +27,14 @@ void setLogLevel(LogLevel level) { g_Level = static_cast<int>(level); }
 bool logEnabled(LogLevel level) { return g_HasSink && static_cast<int>(level) >= g_Level; }
 
 void logMessage(LogLevel level, std::string_view message) {
-  std::string text;
+  std::string text; // "context, context: message", built only inside a LogContext
   for (const std::string& label : t_Contexts)
     text += (text.empty() ? "" : ", ") + label;
   if (!text.empty())
-    text += ": ";
-  text += message;
+    text += ": " + std::string(message);
   const std::lock_guard lock(g_SinkMutex);
   if (g_Sink && static_cast<int>(level) >= g_Level)
-    g_Sink(level, text);
+    g_Sink(level, text.empty() ? message : std::string_view(text));
 }
 
 std::string_view logLevelName(LogLevel level) {

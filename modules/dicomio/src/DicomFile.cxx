@@ -17,6 +17,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include "lesion/core/Error.h"
+#include "lesion/dicomio/VolumeFileIO.h"
 
 namespace lesion::dicomio::detail {
 
@@ -43,23 +44,6 @@ bool isGzipName(const std::filesystem::path& path) {
   std::string ext = path.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   return ext == ".gz";
-}
-
-/// A research volume format by its name ("NIfTI" for scan.nii.gz), or empty: an archive folder
-/// often holds converted volumes next to the DICOM files.
-std::string volumeFormatName(const std::filesystem::path& path) {
-  std::string name = path.filename().string();
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  const auto endsWith = [&](const std::string& suffix) {
-    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  if (endsWith(".nii") || endsWith(".nii.gz"))
-    return "NIfTI";
-  if (endsWith(".nrrd") || endsWith(".nhdr"))
-    return "NRRD";
-  if (endsWith(".mha") || endsWith(".mhd"))
-    return "MetaImage";
-  return {};
 }
 
 std::vector<unsigned char> gunzipFile(const std::filesystem::path& path) {
@@ -116,7 +100,7 @@ std::unique_ptr<DcmFileFormat> loadDicomFile(const std::filesystem::path& path, 
   if (status.bad()) {
     // Without the preamble DCMTK guesses a raw data set, so any other file fails with a stream
     // error that says nothing to a user: name what the file is not instead.
-    if (const std::string format = volumeFormatName(path); !format.empty())
+    if (const std::string format = volumeFileFormat(path); !format.empty())
       throw DicomError("'" + path.string() + "' is a " + format + " volume, not a DICOM file");
     if (!isGzipName(path) && !hasDicomPreamble(path)) {
       throw DicomError("'" + path.string() + "' is not a DICOM file (no DICM preamble, and it does not parse as a " +

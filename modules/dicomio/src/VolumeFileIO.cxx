@@ -47,9 +47,11 @@ std::string lowerName(const fs::path& p) {
 
 /// An explicit IO object per format: no reliance on ITK's factory registration at link time.
 itk::ImageIOBase::Pointer ioFor(const fs::path& path) {
-  const std::string n = lowerName(path);
-  if (endsWith(n, ".nrrd") || endsWith(n, ".nhdr")) return itk::NrrdImageIO::New().GetPointer();
-  if (endsWith(n, ".nii") || endsWith(n, ".nii.gz")) return itk::NiftiImageIO::New().GetPointer();
+  const std::string format = volumeFileFormat(path);
+  if (format == "NRRD")
+    return itk::NrrdImageIO::New().GetPointer();
+  if (format == "NIfTI")
+    return itk::NiftiImageIO::New().GetPointer();
   throw InputError(fmt::format("'{}': unsupported volume file type (expected .nrrd, .nhdr, .nii or .nii.gz)", path.string()));
 }
 
@@ -273,10 +275,16 @@ void writeItk(const itkbridge::ItkImage<T>* image, const fs::path& path) {
 
 } // namespace
 
-bool isVolumeFileName(const fs::path& path) {
+std::string volumeFileFormat(const fs::path& path) {
   const std::string n = lowerName(path);
-  return endsWith(n, ".nrrd") || endsWith(n, ".nhdr") || endsWith(n, ".nii") || endsWith(n, ".nii.gz");
+  if (endsWith(n, ".nrrd") || endsWith(n, ".nhdr"))
+    return "NRRD";
+  if (endsWith(n, ".nii") || endsWith(n, ".nii.gz"))
+    return "NIfTI";
+  return {};
 }
+
+bool isVolumeFileName(const fs::path& path) { return !volumeFileFormat(path).empty(); }
 
 namespace {
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 
 #include "lesion/core/Image.h"
 
@@ -13,6 +14,8 @@ namespace lesion::dicomio {
 /// Whole-number voxels (e.g. Hounsfield units of a plain CT), same layout as Volume.
 using Int16Volume = Image<std::int16_t>;
 
+/// "NRRD" for .nrrd and .nhdr names, "NIfTI" for .nii and .nii.gz, else empty.
+[[nodiscard]] std::string volumeFileFormat(const std::filesystem::path& path);
 /// True for .nrrd, .nhdr, .nii and .nii.gz names.
 [[nodiscard]] bool isVolumeFileName(const std::filesystem::path& path);
 

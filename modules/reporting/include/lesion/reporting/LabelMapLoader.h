@@ -6,13 +6,17 @@
 #include <filesystem>
 
 #include "lesion/core/Image.h"
+#include "lesion/reporting/DicomSeg.h"
 
 namespace lesion::reporting {
 
 /// .nrrd/.nhdr/.nii/.nii.gz → dicomio::readLabelMapFile (as stored; `referenceGrid` is not used
 /// so callers keep their own grid check). Anything else is read as a DICOM SEG (readDicomSeg)
 /// and, when `referenceGrid` is given, put onto that grid by nearest neighbour (voxels outside
-/// the SEG's frames are 0). Throws lesion::InputError / DicomError naming the file.
-[[nodiscard]] LabelMap loadLabelMap(const std::filesystem::path& path, const ImageGeometry* referenceGrid = nullptr);
+/// the SEG's frames are 0); with `segment`, a SEG's segments and references (all but its labels)
+/// are kept there, so a caller that needs them does not read the file again. Throws
+/// lesion::InputError / DicomError naming the file.
+[[nodiscard]] LabelMap loadLabelMap(const std::filesystem::path& path, const ImageGeometry* referenceGrid = nullptr,
+                                    SegmentationImage* segment = nullptr);
 
 } // namespace lesion::reporting

@@ -64,7 +64,8 @@ cli::Command followupCommand() {
       "v1), labels/<timepoint>.nrrd (tracked masks), transforms/<timepoint>.tfm (baseline to follow-up points) "
       "and changemaps/<timepoint>-<id>.nrrd (follow-up minus baseline HU on the baseline grid). The folder appears "
       "complete or not at all. A follow-up of another patient (PatientID), dated before the baseline (StudyDate) "
-      "or the baseline series itself is refused, from the DICOM headers or a NRRD/NIfTI's convert sidecar.";
+      "or the baseline series itself is refused, as are follow-ups out of date order or given twice, from the DICOM "
+      "headers or a NRRD/NIfTI's convert sidecar.";
   c.examples = {"lesionkit followup --baseline ct0.nrrd --followup ct1.nrrd --followup ct2.nrrd --lesions lesions0.nrrd "
                 "--lesion 1:lytic-bone:L4 --lesion 2:soft-tissue:axilla -o followup/",
                 "lesionkit followup --baseline study0/CT --followup study1/CT --lesions seg0.nrrd --reference seg0.nrrd "

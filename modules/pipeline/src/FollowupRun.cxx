@@ -160,9 +160,29 @@ void requireFollowupOfBaseline(const ScanIdentity& baseline, const std::string& 
                                  followupSource, followup.seriesInstanceUid, baselineSource));
 }
 
+void requireFollowupsInOrder(const std::vector<FollowupSource>& followups) {
+  for (std::size_t f = 1; f < followups.size(); ++f) {
+    const FollowupSource& later = followups[f];
+    for (std::size_t e = 0; e < f; ++e) {
+      const FollowupSource& earlier = followups[e];
+      const std::string& uid = later.identity.seriesInstanceUid;
+      if (!uid.empty() && uid == earlier.identity.seriesInstanceUid)
+        throw InputError(fmt::format("follow-up '{}' is the same scan as follow-up '{}' (SeriesInstanceUID {})",
+                                     later.source, earlier.source, uid));
+    }
+    const FollowupSource& previous = followups[f - 1];
+    const std::string &date = later.identity.studyDate, &previousDate = previous.identity.studyDate;
+    if (!date.empty() && !previousDate.empty() && date < previousDate)
+      throw InputError(fmt::format("follow-up '{}' (study date {}) is dated before follow-up '{}' given before it "
+                                   "(study date {}): give the follow-ups in the order they were taken",
+                                   later.source, date, previous.source, previousDate));
+  }
+}
+
 FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path& folder, const Progress& progress) {
   for (const FollowupSource& source : input.followups)
     requireFollowupOfBaseline(input.baselineIdentity, input.baselineSource, source.identity, source.source);
+  requireFollowupsInOrder(input.followups);
   longitudinal::FollowupOptions options = input.options;
   std::vector<longitudinal::TimePointResult> results;
   std::optional<LabelMap> found; // the automatic reference region, when no reference map is given

@@ -2,6 +2,7 @@
 // baseline series itself. writeFollowupRun checks before loading anything (lesionkit followup
 // and the per-patient pipeline both go through it).
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -52,6 +53,39 @@ TEST(FollowupScanCheck, WhatIsUnknownIsNotCheckedWhatIsKnownStillIs) {
   EXPECT_EQ(refusal({}), "");                   // NRRD/NIfTI without a sidecar
   EXPECT_EQ(refusal({"", "", "1.2.3.9"}), "");  // only a series UID, another one
   EXPECT_NE(refusal({"", "20230101", ""}), ""); // no PatientID, but dated before the baseline
+}
+
+/// The InputError message of requireFollowupsInOrder over follow-ups of these identities, or "".
+std::string orderRefusal(const std::vector<ScanIdentity>& identities) {
+  std::vector<pipeline::FollowupSource> followups;
+  for (std::size_t i = 0; i < identities.size(); ++i)
+    followups.push_back(
+        {"follow-up-" + std::to_string(i + 1), "fu" + std::to_string(i + 1) + "/CT", {}, {}, identities[i]});
+  try {
+    pipeline::requireFollowupsInOrder(followups);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(FollowupScanCheck, FollowupsInTheOrderTheyWereTakenAreAccepted) {
+  EXPECT_EQ(orderRefusal({{"PAT01", "20240414", "1.2.3.2"}, {"PAT01", "20240713", "1.2.3.3"}}), "");
+  EXPECT_EQ(orderRefusal({{"PAT01", "20240414", "1.2.3.2"}, {"PAT01", "20240414", "1.2.3.3"}}), ""); // same day
+  EXPECT_EQ(orderRefusal({{}, {}}), ""); // NRRD/NIfTI without sidecars: nothing known
+}
+
+TEST(FollowupScanCheck, FollowupsOutOfOrderAreRefusedNamingBothScansAndDates) {
+  const std::string why = orderRefusal(
+      {{"PAT01", "20240414", "1.2.3.2"}, {"PAT01", "20240713", "1.2.3.3"}, {"PAT01", "20240601", "1.2.3.4"}});
+  for (const char* expected : {"fu3/CT", "20240601", "fu2/CT", "20240713", "order"})
+    EXPECT_NE(why.find(expected), std::string::npos) << expected << " missing in: " << why;
+}
+
+TEST(FollowupScanCheck, AScanGivenTwiceAsAFollowupIsRefusedNamingItsUid) {
+  const std::string why = orderRefusal({{"PAT01", "20240414", "1.2.3.2"}, {"PAT01", "20240414", "1.2.3.2"}});
+  for (const char* expected : {"fu1/CT", "fu2/CT", "1.2.3.2", "same scan"})
+    EXPECT_NE(why.find(expected), std::string::npos) << expected << " missing in: " << why;
 }
 
 TEST(FollowupScanCheck, WriteFollowupRunRefusesBeforeLoadingAnyFollowup) {

@@ -75,13 +75,19 @@ struct FollowupRunOutput {
 void requireFollowupOfBaseline(const ScanIdentity& baseline, const std::string& baselineSource,
                                const ScanIdentity& followup, const std::string& followupSource);
 
+/// Throws lesion::InputError naming both scans when the follow-ups are not in the order they were
+/// taken (a study date before the one given before it) or one scan is given twice (the same
+/// SeriesInstanceUID). What is unknown (empty) is not checked.
+void requireFollowupsInOrder(const std::vector<FollowupSource>& followups);
+
 /// Writes, under `folder` (existing; stage it with lesion::StagedOutputFolder): timeline.json,
 /// measurements.csv, measurements-<label>.json (report schema v1), labels/<label>.nrrd,
 /// transforms/<label>.tfm (baseline to follow-up points, ITK format; per lesion
 /// <label>-<id>.tfm and, with the B-spline level, <label>-<id>-bspline.tfm) and, when
 /// options.changeMaps, changemaps/<label>-<lesion>.nrrd; with proposeNewLytic, new-lesions.json;
 /// with bundles, timepoints/<label>/ (seg.dcm, sr.dcm, qc/, report.html...).
-/// Every follow-up is checked against the baseline first (requireFollowupOfBaseline).
+/// Every follow-up is checked against the baseline and the follow-ups against each other first
+/// (requireFollowupOfBaseline, requireFollowupsInOrder).
 /// Errors name the time point's source.
 FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const std::filesystem::path& folder,
                                    const Progress& progress = {});

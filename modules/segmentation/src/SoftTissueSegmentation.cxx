@@ -1424,6 +1424,10 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
         darkClass = nearestMode(dark, model.lower, -1, model.robustSd);
       if (bright.size() > 20)
         brightClass = nearestMode(bright, model.upper, +1, model.robustSd);
+      logDebug("soft-tissue segmentation: two-class pass {}: lesion {:.2f}, darker neighbour {}, brighter neighbour {} "
+               "({} / {} shell samples)",
+               pass, model.median, darkClass ? fmt::format("{:.2f}", *darkClass) : "none",
+               brightClass ? fmt::format("{:.2f}", *brightClass) : "none", dark.size(), bright.size());
       if (darkClass) {
         if (model.median - *darkClass > gap) lower = 0.5 * (model.median + *darkClass);
       } else {

@@ -74,6 +74,9 @@ measurement::LesionMeasurement measureOne(const Volume& volume, const LabelMap& 
   o.labels = {spec.label};
   o.lesions = {spec};
   auto result = measurement::measureLesions(cropImage(volume, crop), cropImage(mask, crop), o);
+  // The crop's slice k is not the scan's: reports and QC pictures read the index on the scan's grid.
+  result.front().recist.sliceIndex +=
+      static_cast<std::size_t>(std::lround(volume.geometry.pointToIndex(crop.origin).z));
   return result.front();
 }
 

@@ -64,6 +64,20 @@ TEST_F(SceneTracking, IntensityGatedFollowsAShrinkingMass) {
   EXPECT_NE(toTimelineJson(tl).find("\"intensity-gated\""), std::string::npos);
 }
 
+// The tracked measurement is taken on a crop around the lesion, but reports and QC pictures read
+// its RECIST slice index on the scan's own grid: it must be the index measureLesions gives there.
+TEST_F(SceneTracking, RecistSliceIndexIsOnTheScansGridNotTheCrops) {
+  const auto whole = measurement::measureLesions(baseline, lesions, options.measurement);
+  ASSERT_EQ(whole.size(), 1u);
+  const TimePointResult base = measureBaseline(baseline, lesions, nullptr, options);
+  ASSERT_EQ(base.lesions.size(), 1u);
+  ASSERT_TRUE(base.lesions[0].measurement);
+  const measurement::LesionMeasurement& tracked = *base.lesions[0].measurement;
+  EXPECT_EQ(tracked.recist.sliceIndex, whole[0].recist.sliceIndex);
+  // Both axes lie on that slice of the scan.
+  EXPECT_NEAR(grid.pointToIndex(tracked.recist.longAxis.start).z, double(tracked.recist.sliceIndex), 1e-6);
+}
+
 // Below the calcification threshold a bone lesion is lytic; a soft-tissue mass is only "non-calcified".
 TEST_F(SceneTracking, TheNonCalcifiedPartIsCalledLyticOnlyForBoneLesions) {
   const auto baselineAs = [&](const std::string& spec) {

@@ -241,6 +241,8 @@ cli::Command reportCommand() {
     bundle.report = report;
     if (!loaded.seriesInstanceUid.empty())
       bundle.source = reporting::readDicomSourceInfo(volumePath, loaded.seriesInstanceUid, loaded.sopInstanceUids);
+    else
+      bundle.source = sourceFromSidecar(volumePath);
     for (const auto& f : loaded.skippedFiles)
       bundle.warnings.push_back("skipped file: " + f);
     for (const MeasuredStudy& p : previous)

@@ -49,6 +49,17 @@ ScanIdentity scanIdentityFromSidecar(const std::filesystem::path& volumePath) {
   return {text("patientId"), text("studyDate"), text("seriesInstanceUid")};
 }
 
+reporting::DicomSourceInfo sourceFromSidecar(const std::filesystem::path& volumePath) {
+  const auto text = sidecarTextFields(volumePath);
+  reporting::DicomSourceInfo source;
+  source.patientId = text("patientId");
+  source.studyInstanceUid = text("studyInstanceUid");
+  source.studyDate = text("studyDate");
+  source.modality = text("modality");
+  source.frameOfReferenceUid = text("frameOfReferenceUid");
+  return source;
+}
+
 VolumeReference volumeReference(const dicomio::LoadedVolume& loaded, const std::filesystem::path& volumePath) {
   if (!loaded.frameOfReferenceUid.empty())
     return {loaded.frameOfReferenceUid, loaded.seriesInstanceUid};

@@ -20,6 +20,11 @@ namespace lesion::commands {
 /// PatientID, study date and series of a convert sidecar; empty when there is none.
 [[nodiscard]] ScanIdentity scanIdentityFromSidecar(const std::filesystem::path& volumePath);
 
+/// Patient, study, date, modality and frame of reference of a convert sidecar, for the SEG and SR
+/// of a NRRD/NIfTI (so they join the scan's patient, study and frame in a PACS); empty when none.
+/// The series stays empty: the sidecar has no slice positions to reference instances by.
+[[nodiscard]] reporting::DicomSourceInfo sourceFromSidecar(const std::filesystem::path& volumePath);
+
 /// Where a volume's voxels come from; empty strings when unknown.
 struct VolumeReference {
   std::string frameOfReferenceUid{};

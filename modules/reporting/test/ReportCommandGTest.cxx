@@ -88,6 +88,35 @@ TEST(ReportCommand, WritesEveryOutputAndTheSegMeasuresLikeTheMask) {
   EXPECT_EQ(sr2.groups[1].timePoint, "follow-up-1");
 }
 
+// A NRRD from `lesionkit convert` knows its patient, study and frame of reference (sidecar): the SEG
+// and SR must say them, or a PACS files them under no patient in a new study, apart from the CT.
+TEST(ReportCommand, ConvertedVolumeKeepsPatientStudyAndFrameOfReference) {
+  test::ScratchFolder dir;
+  writeStudy(dir / "ct.nrrd", dir / "mask.nrrd");
+  const nlohmann::json sidecar = {{"conversionSoftware", "lesionkit convert"},
+                                  {"patientId", "PAT-7"},
+                                  {"studyInstanceUid", "1.2.826.0.1.3680043.2.1125.1.11"},
+                                  {"studyDate", "20240115"},
+                                  {"seriesInstanceUid", "1.2.826.0.1.3680043.2.1125.1.12"},
+                                  {"frameOfReferenceUid", "1.2.826.0.1.3680043.2.1125.1.13"},
+                                  {"modality", "CT"}};
+  std::ofstream(dir / "ct.json") << sidecar.dump(2);
+  const auto r =
+      test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(), "-o",
+                        (dir / "out").string(), "--no-meshes", "--no-pictures"});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  expectValidDicom(dir / "out" / "seg.dcm");
+  const SegmentationImage seg = readDicomSeg(dir / "out" / "seg.dcm");
+  EXPECT_EQ(seg.frameOfReferenceUid, "1.2.826.0.1.3680043.2.1125.1.13");
+  EXPECT_EQ(seg.studyInstanceUid, "1.2.826.0.1.3680043.2.1125.1.11");
+  const SrDocument sr = readDicomSr(dir / "out" / "sr.dcm");
+  EXPECT_EQ(sr.patientId, "PAT-7");
+  EXPECT_EQ(sr.studyInstanceUid, "1.2.826.0.1.3680043.2.1125.1.11");
+  // Tracking UIDs are the patient's: the same as a report from the DICOM series would give.
+  ASSERT_FALSE(sr.groups.empty());
+  EXPECT_EQ(sr.groups[0].trackingUid, derivedTrackingUid("PAT-7", sr.groups[0].trackingId));
+}
+
 TEST(ReportCommand, FollowUpWithPreviousReportAndSegAsMask) {
   test::ScratchFolder dir;
   writeStudy(dir / "base.nrrd", dir / "base-mask.nrrd", 1.0, 120.0f);

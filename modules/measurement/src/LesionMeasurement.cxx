@@ -642,7 +642,8 @@ LesionMeasurement measureOne(const Volume& volume, const LabelMap& labels, const
   if (options.intensityUnit == IntensityUnit::HounsfieldUnit)
     m.calcification = measureCalcification(crop, volume, spec, options, m.sliceThicknessMm);
 
-  m.measurability = assessMeasurability(m.recist.longAxisMm, m.recist.shortAxisMm, spec.lymphNode, m.sliceThicknessMm);
+  m.measurability = assessMeasurability(m.recist.longAxisMm, m.recist.shortAxisMm, spec.lymphNode, m.sliceThicknessMm,
+                                        spec.kind == "sclerotic-bone");
   m.uncertainty.distanceMm = g.voxelDiagonalMm();
   m.uncertainty.volumeMl = m.surfaceAreaMm2.value_or(faceAreaMm2) * 0.5 * g.voxelDiagonalMm() / 1000.0;
   return m;
@@ -701,7 +702,8 @@ std::vector<std::uint16_t> labelsPresent(const LabelMap& labels) {
   return present;
 }
 
-Measurability assessMeasurability(double longAxisMm, double shortAxisMm, bool lymphNode, double sliceThicknessMm) {
+Measurability assessMeasurability(double longAxisMm, double shortAxisMm, bool lymphNode, double sliceThicknessMm,
+                                  bool blasticBone) {
   Measurability m;
   if (lymphNode) {
     // RECIST 1.1 §3.1.1: a node is pathological and measurable at >= 15 mm short axis;
@@ -725,6 +727,13 @@ Measurability assessMeasurability(double longAxisMm, double shortAxisMm, bool ly
   // RECIST 1.1 §3.1.1: long axis >= 10 mm on CT with slices <= 5 mm, else >= 2 × slice thickness.
   m.basis = "long-axis";
   m.thresholdMm = std::max(10.0, 2.0 * sliceThicknessMm);
+  if (blasticBone) {
+    m.category = "non-measurable";
+    m.reason = fmt::format("sclerotic (blastic) bone lesion: non-measurable under RECIST 1.1 §3.1.3 whatever its "
+                           "size (long axis {:.1f} mm)",
+                           longAxisMm);
+    return m;
+  }
   m.measurable = longAxisMm >= m.thresholdMm;
   m.category = m.measurable ? "measurable" : "non-measurable";
   m.reason =

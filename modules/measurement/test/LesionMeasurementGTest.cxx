@@ -388,6 +388,29 @@ TEST(LesionMeasurement, RecistMeasurabilityRules) {
   EXPECT_EQ(assessMeasurability(30.0, 9.0, true, 2.0).category, "non-pathological-node");
 }
 
+// RECIST 1.1 §3.1.3: blastic (sclerotic) bone lesions are non-measurable whatever their size; a lytic
+// one of the same size stays measurable (when its soft-tissue part is that size).
+TEST(LesionMeasurement, BlasticBoneLesionsAreNotMeasurable) {
+  const ImageGeometry grid = makeGrid({40, 40, 10}, {1.0, 1.0, 2.0});
+  Volume volume(grid, 900.0f);
+  LabelMap labels(grid, 0);
+  for (std::size_t k = 3; k < 7; ++k)
+    for (std::size_t j = 5; j < 30; ++j)
+      for (std::size_t i = 5; i < 30; ++i)
+        labels.at(i, j, k) = 1; // 25 x 25 mm
+  const auto measurabilityAs = [&](const std::string& spec) {
+    MeasurementOptions options;
+    options.lesions = {parseLesionSpec(spec)};
+    options.computeSurfaceMesh = false;
+    return measureLesions(volume, labels, options).front().measurability;
+  };
+  const Measurability blastic = measurabilityAs("1:sclerotic-bone:T9");
+  EXPECT_FALSE(blastic.measurable);
+  EXPECT_EQ(blastic.category, "non-measurable");
+  EXPECT_NE(blastic.reason.find("3.1.3"), std::string::npos) << blastic.reason;
+  EXPECT_TRUE(measurabilityAs("1:lytic-bone:L4").measurable);
+}
+
 TEST(LesionMeasurement, ParseLesionSpec) {
   const LesionSpec spec = parseLesionSpec("1:soft-tissue:axilla");
   EXPECT_EQ(spec.label, 1);

@@ -190,8 +190,9 @@ struct LesionMeasurement {
 /// Non-zero labels present in `labels`, ascending.
 [[nodiscard]] std::vector<std::uint16_t> labelsPresent(const LabelMap& labels);
 
-/// RECIST 1.1 measurability of a lesion with these axes (exposed for follow-up assessment).
+/// RECIST 1.1 measurability of a lesion with these axes (exposed for follow-up assessment);
+/// `blasticBone`: a sclerotic bone lesion, non-measurable at any size (§3.1.3).
 [[nodiscard]] Measurability assessMeasurability(double longAxisMm, double shortAxisMm, bool lymphNode,
-                                                double sliceThicknessMm);
+                                                double sliceThicknessMm, bool blasticBone = false);
 
 } // namespace lesion::measurement

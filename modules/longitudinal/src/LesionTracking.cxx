@@ -774,7 +774,8 @@ LesionObservation observationOf(const TrackedLesion& lesion) {
   o.id = lesion.trackingId;
   o.lymphNode = lesion.spec.lymphNode;
   o.bone = measurement::isBoneKind(lesion.spec.kind);
-  o.target = lesion.spec.target;
+  // RECIST 1.1 §4.2: only lesions measurable at baseline can be targets (targets are chosen there).
+  o.target = lesion.spec.target && (!lesion.measurement || lesion.measurement->measurability.measurable);
   o.present = !lesion.disappeared;
   o.longAxisMm = lesion.disappeared ? 0.0 : lesion.longAxisMm;
   o.shortAxisMm = lesion.disappeared ? 0.0 : lesion.shortAxisMm;

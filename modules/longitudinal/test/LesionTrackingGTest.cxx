@@ -78,6 +78,21 @@ TEST_F(SceneTracking, RecistSliceIndexIsOnTheScansGridNotTheCrops) {
   EXPECT_NEAR(grid.pointToIndex(tracked.recist.longAxis.start).z, double(tracked.recist.sliceIndex), 1e-6);
 }
 
+// RECIST 1.1 sums only lesions measurable at baseline (§3.1, §4.2): a mass under the size threshold is
+// followed and shown, but it is not a target; a measurable one is.
+TEST_F(SceneTracking, OnlyLesionsMeasurableAtBaselineAreRecistTargets) {
+  options.measurement.sliceThicknessMm = 15.0; // measurable from 2 x 15 = 30 mm: the 20 mm mass is not
+  const Timeline small = buildTimeline({measureBaseline(baseline, lesions, nullptr, options)});
+  ASSERT_FALSE(small.timePoints[0].lesions[0].measurement->measurability.measurable);
+  EXPECT_EQ(small.recist[0].category, ResponseCategory::NotApplicable) << small.recist[0].reason;
+  EXPECT_TRUE(small.recist[0].lesionIds.empty());
+
+  options.measurement.sliceThicknessMm.reset();
+  const Timeline measurable = buildTimeline({measureBaseline(baseline, lesions, nullptr, options)});
+  EXPECT_EQ(measurable.recist[0].category, ResponseCategory::Baseline) << measurable.recist[0].reason;
+  EXPECT_EQ(measurable.recist[0].lesionIds.size(), 1u);
+}
+
 // Below the calcification threshold a bone lesion is lytic; a soft-tissue mass is only "non-calcified".
 TEST_F(SceneTracking, TheNonCalcifiedPartIsCalledLyticOnlyForBoneLesions) {
   const auto baselineAs = [&](const std::string& spec) {

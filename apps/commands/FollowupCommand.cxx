@@ -100,8 +100,9 @@ cli::Command followupCommand() {
       .inGroup("Lesions");
   c.add({"referenceLabel", ParameterType::Integer, "Reference label",
          "label of unaffected tissue (e.g. a healthy vertebra) whose HU change normalises the "
-         "lesions' density change and whose spread sets the calcification threshold (auto).",
+         "lesions' density change and whose spread sets the calcification threshold (auto); 0: none.",
          Channel::Input})
+      .withNoneValue("0")
       .asMultiple()
       .inGroup("Lesions");
   c.add({"autoReference", ParameterType::StringEnumeration, "Automatic reference",
@@ -126,8 +127,9 @@ cli::Command followupCommand() {
       .inGroup("Lesions");
   c.add({"newLesionsAt", ParameterType::Integer, "New lesions at",
          "follow-up number (1 = first follow-up) at which a reader found new lesions: PD under every "
-         "criterion.",
+         "criterion; 0: none.",
          Channel::Input})
+      .withNoneValue("0")
       .asMultiple()
       .inGroup("Lesions");
   c.add({"softTissueMethod", ParameterType::StringEnumeration, "Soft-tissue follow-up mask",

@@ -68,8 +68,9 @@ cli::Command measureCommand() {
   c.add({"csv", ParameterType::Table, "CSV table", "also write one row per lesion as CSV (units in the column names).",
          Channel::Output})
       .withExtensions(".csv");
-  c.add({"label", ParameterType::Integer, "Label", "label value to measure; default: every label present.",
+  c.add({"label", ParameterType::Integer, "Label", "label value to measure; 0 or not given: every label present.",
          Channel::Input})
+      .withNoneValue("0")
       .asMultiple()
       .inGroup("Lesions");
   c.add({"lesion", ParameterType::String, "Lesion",

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -39,6 +40,48 @@ std::map<std::string, std::string> readReturnParameters(const fs::path& file) {
     values[line.substr(0, eq)] = line.substr(eq + 3);
   }
   return values;
+}
+
+/// The flags Slicer adds for the parameters a user left alone (vtkSlicerCLIModuleLogic::ApplyTask with the
+/// values of qSlicerCLIModuleUIHelper's widgets): numbers and enumerations always, as the XML default or, without
+/// one, the spin box's 0 kept within the constraints; booleans only when true; strings and vectors only when not
+/// empty; nodes (images, points, tables) only when chosen, which the caller does. Read from the module's --xml,
+/// one element per line as formatXml writes it; flags already in `given` are left out.
+std::vector<std::string> untouchedSlicerFlags(const std::string& module, const std::vector<std::string>& given) {
+  const ProcessResult xml = runProcess({module, "--xml"});
+  EXPECT_EQ(xml.exitCode, 0) << module << ": " << xml.err;
+  const std::regex open(R"(^    <([a-z-]+)( [^>]*)?>$)"), close(R"(^    </([a-z-]+)>$)");
+  const std::regex field(R"(^ +<(longflag|default|channel|minimum|maximum)>(.*)</[a-z]+>$)");
+  std::vector<std::string> flags;
+  std::map<std::string, std::string> fields;
+  std::istringstream lines(xml.out);
+  std::smatch m;
+  for (std::string line; std::getline(lines, line);) {
+    if (std::regex_match(line, m, open)) {
+      fields.clear();
+    } else if (std::regex_match(line, m, field)) {
+      fields[m[1]] = m[2];
+    } else if (std::regex_match(line, m, close)) {
+      const std::string tag = m[1], flag = fields["longflag"];
+      if (flag.empty() || fields["channel"] == "output" || std::count(given.begin(), given.end(), flag) != 0)
+        continue;
+      std::string value = fields["default"];
+      if (tag == "integer" || tag == "float" || tag == "double") {
+        double v = value.empty() ? 0.0 : std::stod(value);
+        if (!fields["minimum"].empty())
+          v = std::clamp(v, std::stod(fields["minimum"]), std::stod(fields["maximum"]));
+        value = fmt::format("{:g}", v);
+      }
+      if (tag == "boolean") {
+        if (value == "true")
+          flags.push_back(flag);
+      } else if (tag.find("enumeration") != std::string::npos || tag == "integer" || tag == "float" ||
+                 tag == "double" || ((tag == "string" || tag.find("-vector") != std::string::npos) && !value.empty())) {
+        flags.insert(flags.end(), {flag, value});
+      }
+    }
+  }
+  return flags;
 }
 
 std::string pointText(const json& p) {
@@ -82,12 +125,15 @@ protected:
     return json::array({0, 0, 0});
   }
 
-  /// Runs a Slicer module as Slicer does; checks the progress tags and the return parameter file.
+  /// Runs a Slicer module as Slicer does (with every parameter the test leaves alone as Slicer passes it);
+  /// checks the progress tags and the return parameter file.
   static std::map<std::string, std::string> runAsSlicer(const std::string& module, std::vector<std::string> flags,
                                                         const std::vector<std::string>& positional,
                                                         const fs::path& returnFile) {
     std::vector<std::string> argv{module};
     argv.insert(argv.end(), flags.begin(), flags.end());
+    const std::vector<std::string> untouched = untouchedSlicerFlags(module, flags);
+    argv.insert(argv.end(), untouched.begin(), untouched.end());
     argv.insert(argv.end(), {"--returnparameterfile", returnFile.string(), "--processinformationaddress", "0x0"});
     argv.insert(argv.end(), positional.begin(), positional.end());
     const ProcessResult r = runProcess(argv);

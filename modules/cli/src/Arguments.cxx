@@ -171,6 +171,12 @@ Arguments Arguments::parse(const std::vector<Parameter>& parameters, const std::
     if (!p.defaultValue.empty() && !p.isReturnValue() && a.m_Values.count(p.name) == 0) {
       a.m_Values[p.name] = {p.defaultValue};
     }
+    if (!p.noneValue.empty() && a.m_Values.count(p.name) != 0) { // e.g. Slicer's untouched spin box: not given
+      auto& given = a.m_Values[p.name];
+      given.erase(std::remove(given.begin(), given.end(), p.noneValue), given.end());
+      if (given.empty())
+        a.m_Values.erase(p.name);
+    }
   }
   return a;
 }

@@ -127,7 +127,7 @@ std::string formatHelp(const ToolInfo& tool, const Command& c) {
       }
       if (p.range)
         text += fmt::format(" From {:g} to {:g}.", p.range->minimum, p.range->maximum);
-      if (!p.defaultValue.empty() && p.type != ParameterType::Boolean)
+      if (!p.defaultValue.empty() && p.type != ParameterType::Boolean && p.defaultValue != p.noneValue)
         text += " Default: " + p.defaultValue + ".";
       // Some descriptions already say so in their own words.
       if (p.multiple && !mentionsRepetition(p.description))

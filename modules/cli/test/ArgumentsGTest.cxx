@@ -66,6 +66,16 @@ TEST(Arguments, DefaultsApplyWhenNotGiven) {
   EXPECT_TRUE(a.points("seed").empty());
 }
 
+TEST(Arguments, TheNoneValueSlicerPassesForAnUntouchedSpinBoxIsNotGiven) {
+  auto t = table();
+  t.push_back({"label", ParameterType::Integer, "Label", "label; 0: every label"});
+  t.back().withNoneValue("0").asMultiple();
+  EXPECT_FALSE(Arguments::parse(t, {"in.nrrd"}).has("label"));
+  EXPECT_FALSE(Arguments::parse(t, {"in.nrrd", "--label", "0"}).has("label"));
+  EXPECT_EQ(Arguments::parse(t, {"in.nrrd", "--label", "0", "--label", "2"}).strings("label"),
+            std::vector<std::string>{"2"});
+}
+
 TEST(Arguments, NegativeNumbersAreValuesNotFlags) {
   const auto a = Arguments::parse(table(), {"in.nrrd", "--seed", "-10,-20,-30", "--voxel-size-mm", "-.5"});
   EXPECT_DOUBLE_EQ(a.point("seed").x, -10);

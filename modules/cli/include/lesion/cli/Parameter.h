@@ -54,9 +54,16 @@ struct Parameter {
     double step;
   };
   std::optional<Range> range{};
+  /// A value meaning "not given" (also the XML <default>). Slicer always passes a number's spin box,
+  /// 0 when the XML has no default, so an optional integer needs a value the user can leave it at.
+  std::string noneValue{};
 
   /// Chainable setters for the command tables: `c.add({...}).withDefault("2").asRequired();`
   Parameter& withDefault(std::string value) { defaultValue = std::move(value); return *this; }
+  Parameter& withNoneValue(std::string value) {
+    noneValue = value;
+    return withDefault(std::move(value));
+  }
   Parameter& withChoices(std::vector<std::string> choices) { elements = std::move(choices); return *this; }
   Parameter& withExtensions(std::string extensions) { fileExtensions = std::move(extensions); return *this; }
   Parameter& withCount(int count) { expectedCount = count; return *this; }

@@ -139,14 +139,20 @@ cli::Command segmentCommand() {
       .asMultiple()
       .inGroup("Initialisation");
   c.add({"box", ParameterType::FloatVector, "Box",
-         "two opposite corners x1,y1,z1,x2,y2,z2 of a box around the lesion (mm)", Channel::Input})
+         "two opposite corners x1,y1,z1,x2,y2,z2 of a box around the lesion (mm, LPS unless --ras: negate the R and "
+         "A that Slicer shows)",
+         Channel::Input})
       .withCount(6)
       .inGroup("Initialisation");
   c.add({"recist", ParameterType::String, "RECIST line",
-         "end points x1,y1,z1:x2,y2,z2 of the lesion's longest axial diameter (mm)", Channel::Input})
+         "end points x1,y1,z1:x2,y2,z2 of the lesion's longest axial diameter (mm, LPS unless --ras: negate the R "
+         "and A that Slicer shows)",
+         Channel::Input})
       .inGroup("Initialisation");
+  // Hidden from Slicer: it passes --seed in LPS already (coordinateSystem="lps"), ticking this would flip them back.
   c.add({"ras", ParameterType::Boolean, "RAS coordinates", "the points are RAS (x and y negated), not LPS",
          Channel::Input})
+      .asHidden()
       .inGroup("Initialisation");
   c.add({"modality", ParameterType::StringEnumeration, "Modality",
          "ct (HU checks), mr (bias-field correction, normalisation) or auto (DICOM Modality, else "

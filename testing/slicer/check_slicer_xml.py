@@ -3,8 +3,9 @@
 
 Slicer is not installable here, so this encodes its rules: well-formed XML; only element and
 attribute names the Slicer Execution Model knows; unique names, flags, long flags and indices;
-valid channels; points and regions carry a coordinate system; enumeration defaults are among
-their elements; and every flag in the XML is a real option of the executable (its --help).
+valid channels; points and regions carry a coordinate system (and no visible RAS/LPS switch converts
+them again); enumeration defaults are among their elements; and every flag in the XML is a real
+option of the executable (its --help).
 
 Usage: check_slicer_xml.py PATH/TO/lesionkit
        check_slicer_xml.py --single PATH/TO/LesionKitSegment [PATH/TO/LesionKitMeasure ...]
@@ -48,6 +49,7 @@ def check(command: str, xml_text: str, help_text: str) -> list:
         if root.find(required) is None or not (root.find(required).text or "").strip():
             err(f"{command}: missing or empty <{required}>")
     names, flags, longflags, indices = set(), set(), set(), set()
+    converted_points = any(p.get("coordinateSystem") for p in root.iter() if p.tag in ("point", "region"))
     for group in root.findall("parameters"):
         if group.find("label") is None:
             err(f"{command}: a <parameters> group has no <label>")
@@ -127,6 +129,11 @@ def check(command: str, xml_text: str, help_text: str) -> list:
                     err(f"{where}: default '{p.findtext('default')}' is not among {elements}")
             if p.tag == "boolean" and p.findtext("default") not in (None, "true", "false"):
                 err(f"{where}: boolean default must be true or false")
+            if (p.tag == "boolean" and p.get("hidden") != "true" and converted_points
+                    and re.search(r"\b(RAS|LPS)\b", (p.findtext("label") or "") + " " + name, re.I)):
+                err(f"{where}: a visible switch of the points' coordinate system; Slicer converts "
+                    f"<point>/<region> to their coordinateSystem itself, ticking it would convert them twice "
+                    f"(hide it: hidden=\"true\")")
     if not names:
         err(f"{command}: no parameters")
     return errors

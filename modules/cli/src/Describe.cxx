@@ -194,6 +194,8 @@ std::string formatXml(const ToolInfo& tool, const Command& c) {
         x << " type=\"label\"";
       if (p.multiple)
         x << " multiple=\"true\"";
+      if (p.hidden)
+        x << " hidden=\"true\"";
       if (p.type == ParameterType::Point || p.type == ParameterType::Region)
         x << " coordinateSystem=\"lps\"";
       if (!p.fileExtensions.empty())

@@ -86,3 +86,11 @@ TEST(Describe, XmlCarriesSlicerElementsFromTheSameTable) {
   EXPECT_NE(xml.substr(result, 200).find("<channel>output</channel>"), std::string::npos);
   EXPECT_NE(xml.find("<label>Outputs</label>"), std::string::npos);
 }
+
+TEST(Describe, HiddenParametersAreInTheXmlButNotShownBySlicer) {
+  Command c = sample();
+  c.add({"ras", ParameterType::Boolean, "RAS", "points are RAS", Channel::Input}).asHidden();
+  const std::string xml = formatXml(ToolInfo{}, c);
+  EXPECT_NE(xml.find("<boolean hidden=\"true\">\n      <name>ras</name>"), std::string::npos) << xml;
+  EXPECT_EQ(xml.find("<point multiple=\"true\" hidden"), std::string::npos);
+}

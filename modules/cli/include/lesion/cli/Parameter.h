@@ -57,6 +57,8 @@ struct Parameter {
   /// A value meaning "not given" (also the XML <default>). Slicer always passes a number's spin box,
   /// 0 when the XML has no default, so an optional integer needs a value the user can leave it at.
   std::string noneValue{};
+  /// Not shown by Slicer (XML hidden="true"): a command-line-only switch, e.g. one Slicer does itself.
+  bool hidden{false};
 
   /// Chainable setters for the command tables: `c.add({...}).withDefault("2").asRequired();`
   Parameter& withDefault(std::string value) { defaultValue = std::move(value); return *this; }
@@ -75,6 +77,10 @@ struct Parameter {
   Parameter& withFlag(char letter) { flag = letter; return *this; }
   Parameter& asRequired() { required = true; return *this; }
   Parameter& asMultiple() { multiple = true; return *this; }
+  Parameter& asHidden() {
+    hidden = true;
+    return *this;
+  }
 
   /// "--slice-thickness-mm" for name "sliceThicknessMm".
   [[nodiscard]] std::string longFlag() const;

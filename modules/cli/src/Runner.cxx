@@ -87,8 +87,16 @@ Progress::Sink slicerTags(std::ostream& out) {
   };
 }
 
-void writeReturnParameters(const std::string& file, const std::map<std::string, std::string>& values) {
+/// Every declared result, empty when this run has none: Slicer keeps a result missing from the file at its
+/// value from the last run, which would then be shown as this run's. Undeclared values follow.
+void writeReturnParameters(const std::string& file, const Command& command, std::map<std::string, std::string> values) {
   std::ostringstream text;
+  for (const auto& p : command.parameters) {
+    if (p.isReturnValue()) {
+      text << p.name << " = " << values[p.name] << '\n';
+      values.erase(p.name);
+    }
+  }
   for (const auto& [name, value] : values) text << name << " = " << value << '\n';
   writeTextFileAtomically(file, text.str());
 }
@@ -136,7 +144,8 @@ int runCommand(const ToolInfo& tool, const Command& command, const std::vector<s
     if (chosen == ProgressStyle::SlicerTags) {
       out << "<filter-end><filter-name>" << command.title << "</filter-name></filter-end>" << std::endl;
     }
-    if (!o.returnParameterFile.empty()) writeReturnParameters(o.returnParameterFile, context.returnValues);
+    if (!o.returnParameterFile.empty())
+      writeReturnParameters(o.returnParameterFile, command, context.returnValues);
     setLogSink({});
     return 0;
   } catch (const Error& e) {

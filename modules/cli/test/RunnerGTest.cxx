@@ -19,6 +19,7 @@ Command echoCommand(int* runs) {
   c.description = "Echoes its number.";
   c.add({"value", ParameterType::Float, "Value", "a number", Channel::Input, 0}).asRequired();
   c.add({"doubled", ParameterType::Float, "Doubled", "twice the value", Channel::Output});
+  c.add({"note", ParameterType::String, "Note", "set by some runs only", Channel::Output});
   c.run = [runs](const Arguments& a, CommandContext& ctx) {
     ++*runs;
     const double v = a.number("value");
@@ -75,4 +76,7 @@ TEST(Runner, SlicerStyleCallWritesReturnParametersAndProgressTags) {
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line, "doubled = 42.000000");
+  // A result this run did not produce is written empty, so Slicer does not keep showing the last run's.
+  std::getline(in, line);
+  EXPECT_EQ(line, "note = ");
 }

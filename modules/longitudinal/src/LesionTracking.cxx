@@ -772,6 +772,7 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
 LesionObservation observationOf(const TrackedLesion& lesion) {
   LesionObservation o;
   o.id = lesion.trackingId;
+  o.name = lesion.spec.name;
   o.lymphNode = lesion.spec.lymphNode;
   o.bone = measurement::isBoneKind(lesion.spec.kind);
   // RECIST 1.1 §4.2: only lesions measurable at baseline can be targets (targets are chosen there).

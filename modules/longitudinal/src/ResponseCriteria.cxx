@@ -47,9 +47,15 @@ const LesionObservation* findLesion(const TimePointObservation& tp, const std::s
   return nullptr;
 }
 
-std::string joinIds(const std::vector<std::string>& ids) {
+/// "T001 (L4)": the tracking id with the name the lesion tables, SEG and SR use.
+std::string readerLabel(const LesionObservation& l) {
+  return l.name.empty() || l.name == l.id ? l.id : fmt::format("{} ({})", l.id, l.name);
+}
+
+std::string joinLabels(const std::vector<LesionObservation>& lesions) {
   std::string s;
-  for (const std::string& id : ids) s += (s.empty() ? "" : ", ") + id;
+  for (const LesionObservation& l : lesions)
+    s += (s.empty() ? "" : ", ") + readerLabel(l);
   return s;
 }
 
@@ -62,7 +68,7 @@ std::vector<LesionObservation> baselineTargets(const TimePointObservation& basel
   return targets;
 }
 
-/// Observations of the targets at one time point; nullopt names the first target not assessed.
+/// Observations of the targets at one time point; `missing` names the first target not assessed.
 struct Gathered {
   std::vector<LesionObservation> lesions;
   std::string missing;
@@ -73,7 +79,7 @@ Gathered gather(const TimePointObservation& tp, const std::vector<LesionObservat
   for (const LesionObservation& target : targets) {
     const LesionObservation* l = findLesion(tp, target.id);
     if (!l) {
-      g.missing = target.id;
+      g.missing = readerLabel(target);
       return g;
     }
     LesionObservation copy = *l;
@@ -144,6 +150,8 @@ ResponseAssessment assessmentFor(const char* criteria, const TimePointObservatio
   a.criteria = criteria;
   a.timepoint = tp.label;
   a.lesionIds = idsOf(targets);
+  for (const LesionObservation& l : targets)
+    a.lesionNames.push_back(l.name);
   return a;
 }
 
@@ -157,7 +165,7 @@ ResponseAssessment baselineAssessment(const char* criteria, const TimePointObser
     a.reason = fmt::format("no lesions at baseline qualify for {}: nothing to follow", criteria);
   } else {
     a.category = ResponseCategory::Baseline;
-    a.reason = fmt::format("baseline {} {:.1f} over {} lesion(s): {}", what, sum, targets.size(), joinIds(a.lesionIds));
+    a.reason = fmt::format("baseline {} {:.1f} over {} lesion(s): {}", what, sum, targets.size(), joinLabels(targets));
   }
   return a;
 }

@@ -189,6 +189,7 @@ json assessmentsJson(const std::vector<ResponseAssessment>& list) {
     j["changeFromBaselinePercent"] = optionalNumber(r.changeFromBaselinePercent);
     j["changeFromNadirPercent"] = optionalNumber(r.changeFromNadirPercent);
     j["lesions"] = r.lesionIds;
+    j["lesionNames"] = r.lesionNames; // lesions[i]'s name, as the lesion tables, SEG and SR call it
     a.push_back(j);
   }
   return a;

@@ -116,6 +116,26 @@ TEST_F(SceneTracking, TheNonCalcifiedPartIsCalledLyticOnlyForBoneLesions) {
   EXPECT_FALSE(boneLesion.contains("nonCalcifiedVolumeMl"));
 }
 
+// Lesion tables, SEG and SR name a lesion ("axilla"); response reasons and timeline.json must let a
+// reader find it there, not only by its tracking id.
+TEST_F(SceneTracking, ResponseReasonsNameTheLesionNextToItsTrackingId) {
+  options.measurement.lesions = {measurement::parseLesionSpec("1:soft-tissue:axilla")};
+  const TimePointResult base = measureBaseline(baseline, lesions, nullptr, options);
+  ASSERT_EQ(base.lesions.size(), 1u);
+  TimePointResult unassessed = base; // the target not evaluable at a follow-up: its reason names it
+  unassessed.label = "follow-up-1";
+  unassessed.lesions[0].notEvaluable = true;
+  const Timeline tl = buildTimeline({base, unassessed});
+  const std::string id = base.lesions[0].trackingId;
+  const std::string shown = id + " (axilla)";
+  EXPECT_NE(tl.recist[0].reason.find(shown), std::string::npos) << tl.recist[0].reason;
+  EXPECT_NE(tl.recist[1].reason.find(shown), std::string::npos) << tl.recist[1].reason;
+  const nlohmann::json response = nlohmann::json::parse(toTimelineJson(tl))["response"];
+  EXPECT_EQ(response["RECIST 1.1"][0]["lesions"], nlohmann::json::array({id})); // machine-readable ids unchanged
+  EXPECT_EQ(response["RECIST 1.1"][0]["lesionNames"], nlohmann::json::array({"axilla"})) << response.dump();
+  EXPECT_EQ(response["RECIST 1.1 per lesion"][id][0]["lesionNames"], nlohmann::json::array({"axilla"}));
+}
+
 TEST_F(SceneTracking, DisappearedMassIsCompleteResponseAndMappedMaskIsNamed) {
   const TimePointResult base = measureBaseline(baseline, lesions, nullptr, options);
   const Volume gone = sceneVolume(grid, knownMotion(), 0.0);

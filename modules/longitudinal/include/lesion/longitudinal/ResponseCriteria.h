@@ -53,6 +53,9 @@ struct LesionObservation {
   std::optional<double> lyticVolumeMl{};      ///< remaining low-density (lytic) volume
   std::optional<double> volumeMl{};
   bool target{true};         ///< RECIST 1.1 target lesion; false: non-target (followed, never summed)
+  /// The lesion's name ("L4", "axilla"), as the lesion tables, SEG and SR call it; reasons name a
+  /// lesion "T001 (L4)" so a reader can find it there. Empty: the id alone.
+  std::string name{};
 };
 
 struct TimePointObservation {
@@ -78,6 +81,7 @@ struct ResponseAssessment {
   std::optional<double> changeFromNadirPercent{};
   double changeFromNadir{0.0};   ///< absolute, in the unit of `sum`
   std::vector<std::string> lesionIds; ///< the lesions assessed (targets)
+  std::vector<std::string> lesionNames; ///< their names, in the same order ("" when unnamed)
 };
 
 struct RecistOptions {

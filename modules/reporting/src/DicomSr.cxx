@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -31,6 +33,7 @@ const CodedConcept kShortAxis{"103340004", "SCT", "Short Axis"};
 const CodedConcept kDiameter{"81827009", "SCT", "Diameter"};
 const CodedConcept kAttenuation{"112031", "DCM", "Attenuation Coefficient"};
 const CodedConcept kCalcifiedVolume{"CALCVOL", "99LESIONKIT", "Calcified volume"};
+const CodedConcept kCalcificationThreshold{"CALCTHR", "99LESIONKIT", "Calcification threshold"};
 const CodedConcept kMean{"373098007", "SCT", "Mean"};
 const CodedConcept kStandardDeviation{"386136009", "SCT", "Standard Deviation"};
 const CodedConcept kMaximum{"56851009", "SCT", "Maximum"};
@@ -135,7 +138,15 @@ DicomObjectInfo writeDicomSr(const std::vector<measurement::LesionMeasurement>& 
       add(kAttenuation, lesion.intensity.mean, kHu, kMean, {});
       add(kAttenuation, lesion.intensity.standardDeviation, kHu, kStandardDeviation, {});
     }
-    if (lesion.calcification) add(kCalcifiedVolume, lesion.calcification->volumeMl, kMl, {}, {});
+    if (lesion.calcification) {
+      add(kCalcifiedVolume, lesion.calcification->volumeMl, kMl, {}, {});
+      // The volume depends on the threshold (measure: 130 HU or the soft-tissue rule, followup: the patient's
+      // reference bone): without it, calcified volumes of different commands cannot be told apart.
+      check(group.getMeasurement().addDerivationParameter(
+                toEntry(kCalcificationThreshold),
+                CMR_SRNumericMeasurementValue(number(lesion.calcification->thresholdHu).c_str(), toEntry(kHu))),
+            path, "adding the calcification threshold");
+    }
   }
   if (!report.isValid()) throw DicomError(fmt::format("DICOM SR '{}': the TID 1500 report is incomplete", path.string()));
 
@@ -211,6 +222,19 @@ CodedConcept code(DcmItem& item, const DcmTagKey& sequence) {
   return {text(*c, DCM_CodeValue), text(*c, DCM_CodingSchemeDesignator), text(*c, DCM_CodeMeaning)};
 }
 
+/// The value and units of a NUM item; nullopt for a NUM without value (qualifier only), which carries no figure.
+std::optional<std::pair<double, CodedConcept>> numericValue(DcmItem& item, const CodedConcept& concept,
+                                                            const std::filesystem::path& path) {
+  DcmItem* measured = nullptr;
+  if (item.findAndGetSequenceItem(DCM_MeasuredValueSequence, measured, 0).bad() || !measured)
+    return std::nullopt;
+  Float64 v = 0;
+  if (measured->findAndGetFloat64(DCM_NumericValue, v).bad())
+    throw DicomError(
+        fmt::format("DICOM SR '{}': NUM '{}' has an unreadable Numeric Value", path.string(), concept.meaning));
+  return std::make_pair(double(v), code(*measured, DCM_MeasurementUnitsCodeSequence));
+}
+
 void walk(DcmItem& item, SrMeasurementGroup* group, SrDocument& doc, const std::filesystem::path& path);
 
 void walkChildren(DcmItem& item, SrMeasurementGroup* group, SrDocument& doc, const std::filesystem::path& path) {
@@ -248,21 +272,19 @@ void walk(DcmItem& item, SrMeasurementGroup* group, SrDocument& doc, const std::
     if (type == "NUM") {
       SrNumericMeasurement m;
       m.quantity = concept;
-      DcmItem* measured = nullptr;
-      if (item.findAndGetSequenceItem(DCM_MeasuredValueSequence, measured, 0).bad() || !measured)
-        return; // a NUM without value (qualifier only) carries no figure
-      Float64 v = 0;
-      if (measured->findAndGetFloat64(DCM_NumericValue, v).bad())
-        throw DicomError(fmt::format("DICOM SR '{}': NUM '{}' has an unreadable Numeric Value", path.string(),
-                                     concept.meaning));
-      m.value = v;
-      m.units = code(*measured, DCM_MeasurementUnitsCodeSequence);
+      const auto value = numericValue(item, concept, path);
+      if (!value)
+        return;
+      std::tie(m.value, m.units) = *value;
       for (unsigned long i = 0;; ++i) {
         DcmItem* mod = nullptr;
         if (item.findAndGetSequenceItem(DCM_ContentSequence, mod, i).bad() || !mod) break;
         const CodedConcept modName = code(*mod, DCM_ConceptNameCodeSequence);
         if (modName.value == "121401") m.derivation = code(*mod, DCM_ConceptCodeSequence);
         if (modName.value == "370129005" || modName.value == "G-C306") m.method = code(*mod, DCM_ConceptCodeSequence);
+        if (text(*mod, DCM_ValueType) == "NUM")
+          if (const auto parameter = numericValue(*mod, modName, path))
+            m.derivationParameters.push_back({modName, parameter->first, parameter->second});
       }
       group->measurements.push_back(m);
       return;
@@ -306,8 +328,12 @@ SrLesionValues lesionValuesFromGroup(const SrMeasurementGroup& group) {
     else if (same(m.quantity, kAttenuation) && m.units.value == kHu.value &&
              same(m.derivation, kStandardDeviation, {"R-10047"}))
       v.standardDeviationHu = m.value;
-    else if (same(m.quantity, kCalcifiedVolume))
+    else if (same(m.quantity, kCalcifiedVolume)) {
       v.calcifiedVolumeMl = toMl(m);
+      for (const SrDerivationParameter& p : m.derivationParameters)
+        if (same(p.name, kCalcificationThreshold) && p.units.value == kHu.value)
+          v.calcificationThresholdHu = p.value;
+    }
   }
   return v;
 }

@@ -128,6 +128,41 @@ TEST(DicomSr, PassesDciodvfyAndDumpShowsStructure) {
   EXPECT_NE(dump.find(seg.sopInstanceUid), std::string::npos);
 }
 
+// measure counts calcified voxels from 130 HU, followup from the patient's reference bone (about 246 HU on
+// the demo): the SR must say which, next to the calcified volume, or the volumes cannot be compared.
+TEST(DicomSr, CalcifiedVolumeCarriesItsThresholdInHounsfieldUnits) {
+  test::ScratchFolder scratch;
+  Case c = makeCase();
+  ASSERT_TRUE(c.lesions[1].calcification.has_value());
+  c.lesions[1].calcification->thresholdHu = 246.0; // as followup's reference vertebrae give
+  DicomSourceInfo source;
+  source.patientId = "P7";
+  const DicomObjectInfo seg = writeDicomSeg(c.labels, c.segments, source, scratch / "seg.dcm");
+  const DicomObjectInfo sr = writeDicomSr(c.lesions, c.segments, seg, source, scratch / "sr.dcm");
+  expectValidDicom(sr.path);
+  const SrDocument doc = readDicomSr(sr.path);
+  ASSERT_EQ(doc.groups.size(), 2u);
+  const SrLesionValues bone = lesionValuesFromGroup(doc.groups[1]);
+  ASSERT_TRUE(bone.calcificationThresholdHu.has_value());
+  EXPECT_DOUBLE_EQ(*bone.calcificationThresholdHu, 246.0);
+  expectClose(lesionValuesFromGroup(doc.groups[0]).calcificationThresholdHu, c.lesions[0].calcification->thresholdHu,
+              "soft-tissue threshold");
+  const std::string dump = dcmdump(sr.path);
+  if (dump.empty())
+    GTEST_SKIP() << "dcmdump not available";
+  const std::size_t at = dump.rfind("[Calcification threshold]"); // the last group: the bone lesion
+  ASSERT_NE(at, std::string::npos) << dump;
+  // Its value and UCUM unit follow the concept name: (0040,a30a) DS [246], then CodeValue [[hnsf'U]].
+  const std::string item = dump.substr(at, dump.find("RelationshipType", at) - at); // up to the next content item
+  EXPECT_NE(item.find("[246]"), std::string::npos) << item;
+  EXPECT_NE(item.find("[[hnsf'U]]"), std::string::npos) << item;
+  // A derivation parameter (TID 1419 row 13): the item's relationship, the line before its concept name.
+  const std::size_t relation = dump.rfind("RelationshipType", at);
+  ASSERT_NE(relation, std::string::npos);
+  const std::string relationLine = dump.substr(dump.rfind('\n', relation), relation - dump.rfind('\n', relation));
+  EXPECT_NE(relationLine.find("[INFERRED FROM]"), std::string::npos) << relationLine;
+}
+
 TEST(DicomSr, FromDicomSeriesReferencesTheSourceSeries) {
   LESIONKIT_REQUIRE_TEST_DATA(folder, "QIICR+dcmqi/data/segmentations");
   test::ScratchFolder scratch;

@@ -5,7 +5,8 @@
 /// (TID 1411 Volumetric ROI Measurements) per lesion with tracking identifier/UID (shared across
 /// time points), finding, reference to its segment in our SEG and the source series, and the
 /// measurements: volume, RECIST long and short axis, 3D maximum diameter, mean and SD of the
-/// density, calcified volume. The reader accepts TID 1500 documents from other tools too
+/// density, calcified volume with the threshold it was counted at (a derivation parameter: 130 HU,
+/// a soft-tissue rule or the patient's reference bone). The reader accepts TID 1500 documents from other tools too
 /// (dcmqi), including the old SRT codes. DCMTK stays inside DicomSr.cxx.
 
 #include <cstdint>
@@ -19,6 +20,13 @@
 
 namespace lesion::reporting {
 
+/// An INFERRED FROM NUM child of a measurement (TID 1419 row 13, Derivation Parameter).
+struct SrDerivationParameter {
+  CodedConcept name{};
+  double value{0.0};
+  CodedConcept units{};
+};
+
 /// One NUM content item of a measurement group.
 struct SrNumericMeasurement {
   CodedConcept quantity{};   ///< concept name, e.g. (118565006, SCT, Volume)
@@ -26,6 +34,7 @@ struct SrNumericMeasurement {
   CodedConcept units{};      ///< UCUM
   CodedConcept derivation{}; ///< HAS CONCEPT MOD (121401, DCM, Derivation), e.g. Mean
   CodedConcept method{};     ///< HAS CONCEPT MOD (370129005, SCT, Measurement Method)
+  std::vector<SrDerivationParameter> derivationParameters{};
 };
 
 /// One TID 1411 measurement group.
@@ -62,6 +71,8 @@ struct SrLesionValues {
   std::optional<double> meanHu{};            ///< Attenuation Coefficient, derivation Mean
   std::optional<double> standardDeviationHu{}; ///< Attenuation Coefficient, derivation Standard Deviation
   std::optional<double> calcifiedVolumeMl{}; ///< (CALCVOL, 99LESIONKIT) volume >= calcification threshold
+  /// (CALCTHR, 99LESIONKIT) derivation parameter of the calcified volume, in HU ([hnsf'U])
+  std::optional<double> calcificationThresholdHu{};
 };
 
 /// Values of a measurement group in our units (mm3/cm3/l → mL, cm → mm); figures the group

@@ -172,13 +172,16 @@ cli::Command batchCommand() {
       return;
     }
     const pipeline::BatchSummary s = pipeline::runBatch(options, ctx.progress);
-    ctx.out << fmt::format("{} patients: {} computed, {} reused (unchanged), {} failed in {:.1f} s\n", s.patients,
-                           s.succeeded, s.reused, s.failures.size(), s.seconds);
+    ctx.out << fmt::format("{} patients: {} computed, {} reused (unchanged), {} failed{} in {:.1f} s\n", s.patients,
+                           s.succeeded, s.reused, s.failures.size(),
+                           s.busy.empty() ? "" : fmt::format(", {} left to another batch", s.busy.size()), s.seconds);
     if (s.succeeded > 0) {
       ctx.out << fmt::format("pipeline {:.1f} s per patient; batch bookkeeping {:.2f} s in all\n",
                              s.pipelineSeconds / double(s.succeeded), s.bookkeepingSeconds);
     }
     for (const auto& [id, error] : s.failures) ctx.out << "failed: " << id << ": " << error << '\n';
+    for (const std::string& id : s.busy)
+      ctx.out << "skipped: " << id << ": being run by another batch on this output\n";
     ctx.out << "wrote " << s.results.string() << '\n';
     ctx.returnValues["failed"] = std::to_string(s.failures.size());
   };

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <utility>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,9 +95,38 @@ struct Running {
   Pending job;
   Clock::time_point started;
   fs::path log;
+  PatientJobLock lock;
 };
 
 } // namespace
+
+std::optional<PatientJobLock> PatientJobLock::tryAcquire(const fs::path& lockFile) {
+  // O_CLOEXEC: the patient process must not inherit it (the lock ends with this batch).
+  const int fd = open(lockFile.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw InputError(fmt::format("cannot create lock file '{}': {}", lockFile.string(), std::strerror(errno)));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return std::nullopt;
+  }
+  return PatientJobLock(fd);
+}
+
+PatientJobLock::~PatientJobLock() {
+  if (m_Fd >= 0)
+    close(m_Fd);
+}
+
+PatientJobLock::PatientJobLock(PatientJobLock&& other) noexcept : m_Fd(std::exchange(other.m_Fd, -1)) {}
+
+PatientJobLock& PatientJobLock::operator=(PatientJobLock&& other) noexcept {
+  if (this != &other) {
+    if (m_Fd >= 0)
+      close(m_Fd);
+    m_Fd = std::exchange(other.m_Fd, -1);
+  }
+  return *this;
+}
 
 std::vector<BatchPatient> planBatch(const BatchOptions& options) {
   if (options.shardCount == 0 || options.shardIndex >= options.shardCount) {
@@ -218,6 +250,14 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
     while (next < queue.size() && running.size() < options.jobs) {
       const Pending& job = queue[next++];
       const fs::path folder = patients / job.patient.folder;
+      const fs::path log = logs / (job.patient.folder + ".log");
+      // Another batch running this patient: its staging folder is not stale and its result will come.
+      std::optional<PatientJobLock> lock = PatientJobLock::tryAcquire(logs / (job.patient.folder + ".lock"));
+      if (!lock) {
+        summary.busy.push_back(job.patient.patientId);
+        ++finished;
+        continue;
+      }
       removeStaleStaging(patients, job.patient.folder);
       std::vector<std::string> argv = options.patientCommand;
       argv.insert(argv.end(), {"--db", options.database.string(), "--patient", job.patient.patientId});
@@ -225,9 +265,10 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
       else argv.insert(argv.end(), {"--manifest", options.manifest.string()});
       argv.insert(argv.end(), {"-o", folder.string()});
       jobs.markRunning(job.patient.patientId, job.hash, options.toolVersion, folder.string());
-      const fs::path log = logs / (job.patient.folder + ".log");
-      running.emplace(startProcess(argv, log), Running{job, Clock::now(), log});
+      running.emplace(startProcess(argv, log), Running{job, Clock::now(), log, std::move(*lock)});
     }
+    if (running.empty())
+      continue; // the rest were busy elsewhere: nothing to wait for
     int status = 0;
     const auto waitStart = Clock::now();
     const pid_t pid = waitpid(-1, &status, 0);
@@ -238,7 +279,7 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
     }
     const auto it = running.find(pid);
     if (it == running.end()) continue;
-    const Running done = it->second;
+    const Running done = std::move(it->second);
     running.erase(it);
     const double seconds = std::chrono::duration<double>(Clock::now() - done.started).count();
     summary.pipelineSeconds += seconds;

@@ -7,6 +7,7 @@
 /// Results go to OUT/patients/<patient>/ (each written atomically) and OUT/results.csv.
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,12 +39,32 @@ struct BatchSummary {
   std::size_t reused{0};    ///< finished earlier with the same parameters: not recomputed
   std::size_t succeeded{0}; ///< computed now
   std::vector<std::pair<std::string, std::string>> failures{}; ///< patient, error
+  std::vector<std::string> busy{}; ///< being run by another batch on the same output: left to it
   std::filesystem::path results{}; ///< results.csv (unsharded) or results.shard-I-of-N.csv
   double seconds{0.0};
   double pipelineSeconds{0.0}; ///< summed wall time of the patient processes
   /// The batch's own time (planning, hashes, job rows, starting processes, collecting): the
   /// wall time not spent waiting for patient processes.
   double bookkeepingSeconds{0.0};
+};
+
+/// An exclusive lock (flock) on a file, released when destroyed: a batch holds one per patient it
+/// runs, so a second batch on the same output (overlapping shards, a restart while the first
+/// still runs) neither removes that patient's staging folder as stale nor runs it twice.
+class PatientJobLock {
+public:
+  /// The lock on `lockFile` (created if missing), or nothing when another process holds it.
+  /// Throws lesion::InputError when the file cannot be created.
+  [[nodiscard]] static std::optional<PatientJobLock> tryAcquire(const std::filesystem::path& lockFile);
+  ~PatientJobLock();
+  PatientJobLock(PatientJobLock&& other) noexcept;
+  PatientJobLock& operator=(PatientJobLock&& other) noexcept;
+  PatientJobLock(const PatientJobLock&) = delete;
+  PatientJobLock& operator=(const PatientJobLock&) = delete;
+
+private:
+  explicit PatientJobLock(int fd) : m_Fd(fd) {}
+  int m_Fd{-1};
 };
 
 /// The patients of this shard, in order: the manifest's (or, with --auto, the index's).

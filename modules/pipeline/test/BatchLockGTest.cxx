@@ -1,0 +1,61 @@
+// Two batches on one output folder: a patient the other batch is running is left to it (its
+// staging folder is not removed as stale, it is not run twice).
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "lesion/archive/ArchiveDatabase.h"
+#include "lesion/archive/ArchiveIndexer.h"
+#include "lesion/phantom/Phantom.h"
+#include "lesion/pipeline/BatchRunner.h"
+#include "lesion/testing/TestHarness.h"
+
+namespace fs = std::filesystem;
+using namespace lesion;
+using namespace lesion::pipeline;
+
+TEST(PatientJobLock, IsExclusiveUntilReleased) {
+  test::ScratchFolder dir;
+  auto first = PatientJobLock::tryAcquire(dir / "P001.lock");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_FALSE(PatientJobLock::tryAcquire(dir / "P001.lock").has_value());
+  EXPECT_TRUE(PatientJobLock::tryAcquire(dir / "P002.lock").has_value());
+  first.reset();
+  EXPECT_TRUE(PatientJobLock::tryAcquire(dir / "P001.lock").has_value());
+}
+
+TEST(Batch, LeavesAPatientThatAnotherBatchRunsToIt) {
+  test::ScratchFolder dir;
+  phantom::PhantomOptions o;
+  o.patientId = "P001";
+  o.timePoints = 1;
+  o.supersampling = 1;
+  o.zFromMm = 180.0;
+  o.zToMm = 200.0;
+  (void)phantom::writePhantomStudy(phantom::generatePhantomStudy(o), dir / "archive" / "P001");
+  {
+    archive::ArchiveDatabase db(dir / "archive.sqlite", archive::ArchiveDatabase::Access::ReadWrite);
+    (void)archive::indexArchive(db, dir / "archive");
+  }
+  std::ofstream(dir / "lesions.csv") << "patient_id,lesion,kind,init,x1,y1,z1\nP001,m,soft-tissue,seed,-128,-10,190\n";
+
+  // The other batch: its lock on P001 held, its patient process writing into a staging folder.
+  const fs::path out = dir / "out";
+  fs::create_directories(out / "logs");
+  const fs::path staging = out / "patients" / ".P001.part-999999-0";
+  fs::create_directories(staging);
+  const auto other = PatientJobLock::tryAcquire(out / "logs" / "P001.lock");
+  ASSERT_TRUE(other.has_value());
+
+  BatchOptions options;
+  options.database = dir / "archive.sqlite";
+  options.manifest = dir / "lesions.csv";
+  options.output = out;
+  options.patientCommand = {"/bin/false"}; // a patient run here would fail
+  options.toolVersion = "test";
+  const BatchSummary s = runBatch(options);
+  EXPECT_EQ(s.busy, std::vector<std::string>{"P001"});
+  EXPECT_TRUE(s.failures.empty()) << s.failures.front().second;
+  EXPECT_EQ(s.succeeded, 0u);
+  EXPECT_TRUE(fs::exists(staging)) << "the other batch's staging folder was removed as stale";
+}

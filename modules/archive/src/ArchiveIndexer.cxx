@@ -242,6 +242,18 @@ std::vector<dicomio::DicomInstance> indexedInstancesOfSeries(const ArchiveDataba
   return instances;
 }
 
+std::string indexedFilesStamp(const ArchiveDatabase& db, const std::string& seriesInstanceUid) {
+  // Not the paths: an archive moved as it is (mtimes kept) still holds the same images.
+  detail::Statement q(db.handle(),
+                      "SELECT i.sop_instance_uid, f.size, f.mtime_ns FROM instances i JOIN files f ON "
+                      "f.path = i.path WHERE i.series_uid = ?1 ORDER BY i.sop_instance_uid, f.size, f.mtime_ns");
+  q.bind(1, seriesInstanceUid);
+  std::string stamp;
+  while (q.step())
+    stamp += q.text(0) + '|' + std::to_string(q.integer(1)) + '|' + std::to_string(q.integer(2)) + '\n';
+  return stamp;
+}
+
 std::vector<dicomio::SkippedFile> damagedFilesBeside(const ArchiveDatabase& db, const std::string& seriesInstanceUid) {
   std::set<std::string> folders;
   {

@@ -204,7 +204,7 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   for (const BatchPatient& p : plan) {
     std::string hash;
     try {
-      hash = patientParametersHash(archive::patientTimeline(db, p.patientId), manifest.of(p.patientId), runOptions);
+      hash = patientParametersHash(db, archive::patientTimeline(db, p.patientId), manifest.of(p.patientId), runOptions);
     } catch (const Error& e) {
       jobs.markRunning(p.patientId, "", options.toolVersion, (patients / p.folder).string());
       jobs.markFailed(p.patientId, e.what(), 0.0);

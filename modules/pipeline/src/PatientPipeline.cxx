@@ -120,12 +120,14 @@ std::string patientFolderName(const std::string& patientId) {
   return name;
 }
 
-std::string patientParametersHash(const archive::PatientTimeline& timeline, const std::vector<ManifestLesion>& lesions,
-                                  const PatientRunOptions& options) {
+std::string patientParametersHash(const archive::ArchiveDatabase& db, const archive::PatientTimeline& timeline,
+                                  const std::vector<ManifestLesion>& lesions, const PatientRunOptions& options) {
   std::string text = fmt::format("version {}|auto {}|changemaps {}\n", options.toolVersion, options.autoLytic, options.changeMaps);
   for (const archive::StudyRecord& study : timeline.studies) {
     const archive::SeriesRecord& s = study.series.front();
     text += fmt::format("{}|{}|{}|{}\n", study.studyInstanceUid, study.studyDate, s.seriesId, s.instanceCount);
+    // Files replaced under the same UIDs (a corrected re-export) change the results too.
+    text += archive::indexedFilesStamp(db, s.seriesInstanceUid);
   }
   for (const ManifestLesion& l : lesions) text += canonicalText(l) + "\n";
   return fnv1a(text);
@@ -160,7 +162,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
     }
   }
   PatientRunResult result;
-  result.parametersHash = patientParametersHash(timeline, lesions, options);
+  result.parametersHash = patientParametersHash(db, timeline, lesions, options);
   result.warnings = timeline.skippedStudies;
   const std::vector<std::string> labels = timePointLabels(timeline);
   auto seriesOf = [&](std::size_t i) -> const archive::SeriesRecord& { return timeline.studies[i].series.front(); };

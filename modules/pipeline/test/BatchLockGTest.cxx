@@ -1,13 +1,18 @@
-// Two batches on one output folder: a patient the other batch is running is left to it (its
+// Resuming batches: a patient's results are reused only while its series' files are unchanged;
+// two batches on one output folder: a patient the other batch is running is left to it (its
 // staging folder is not removed as stale, it is not run twice).
+#include <chrono>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
 #include "lesion/archive/ArchiveDatabase.h"
 #include "lesion/archive/ArchiveIndexer.h"
+#include "lesion/archive/SeriesCatalog.h"
 #include "lesion/phantom/Phantom.h"
 #include "lesion/pipeline/BatchRunner.h"
+#include "lesion/pipeline/LesionManifest.h"
+#include "lesion/pipeline/PatientPipeline.h"
 #include "lesion/testing/TestHarness.h"
 
 namespace fs = std::filesystem;
@@ -24,8 +29,11 @@ TEST(PatientJobLock, IsExclusiveUntilReleased) {
   EXPECT_TRUE(PatientJobLock::tryAcquire(dir / "P001.lock").has_value());
 }
 
-TEST(Batch, LeavesAPatientThatAnotherBatchRunsToIt) {
-  test::ScratchFolder dir;
+namespace {
+
+/// A one-study phantom patient P001 (a few slices through the axillary mass) in dir/archive,
+/// indexed into dir/archive.sqlite, and a manifest dir/lesions.csv with its mass.
+void writeIndexedPatient(const test::ScratchFolder& dir) {
   phantom::PhantomOptions o;
   o.patientId = "P001";
   o.timePoints = 1;
@@ -33,11 +41,50 @@ TEST(Batch, LeavesAPatientThatAnotherBatchRunsToIt) {
   o.zFromMm = 180.0;
   o.zToMm = 200.0;
   (void)phantom::writePhantomStudy(phantom::generatePhantomStudy(o), dir / "archive" / "P001");
+  archive::ArchiveDatabase db(dir / "archive.sqlite", archive::ArchiveDatabase::Access::ReadWrite);
+  (void)archive::indexArchive(db, dir / "archive");
+  std::ofstream(dir / "lesions.csv") << "patient_id,lesion,kind,init,x1,y1,z1\nP001,m,soft-tissue,seed,-128,-10,190\n";
+}
+
+std::string hashOfP001(const test::ScratchFolder& dir) {
+  const archive::ArchiveDatabase db(dir / "archive.sqlite", archive::ArchiveDatabase::Access::ReadOnly);
+  return patientParametersHash(db, archive::patientTimeline(db, "P001"),
+                               readLesionManifest(dir / "lesions.csv").of("P001"), PatientRunOptions{});
+}
+
+} // namespace
+
+TEST(Batch, ParametersHashChangesWhenASeriesFileIsReplaced) {
+  test::ScratchFolder dir;
+  writeIndexedPatient(dir);
+  const std::string before = hashOfP001(dir);
   {
     archive::ArchiveDatabase db(dir / "archive.sqlite", archive::ArchiveDatabase::Access::ReadWrite);
-    (void)archive::indexArchive(db, dir / "archive");
+    (void)archive::indexArchive(db, dir / "archive"); // nothing changed
   }
-  std::ofstream(dir / "lesions.csv") << "patient_id,lesion,kind,init,x1,y1,z1\nP001,m,soft-tissue,seed,-128,-10,190\n";
+  EXPECT_EQ(hashOfP001(dir), before);
+
+  // One slice rewritten in place (same UIDs, same file count; e.g. a corrected re-export).
+  fs::path slice;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "archive"))
+    if (e.path().extension() == ".dcm")
+      slice = e.path();
+  {
+    std::fstream f(slice, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-2, std::ios::end);
+    f.put('\x7f');
+  }
+  fs::last_write_time(slice, fs::last_write_time(slice) + std::chrono::seconds(5));
+  {
+    archive::ArchiveDatabase db(dir / "archive.sqlite", archive::ArchiveDatabase::Access::ReadWrite);
+    ASSERT_EQ(archive::indexArchive(db, dir / "archive").filesChanged, 1u);
+  }
+  EXPECT_NE(hashOfP001(dir), before) << "results from the old file would be reused";
+}
+
+TEST(Batch, LeavesAPatientThatAnotherBatchRunsToIt) {
+  test::ScratchFolder dir;
+  writeIndexedPatient(dir);
 
   // The other batch: its lock on P001 held, its patient process writing into a staging folder.
   const fs::path out = dir / "out";

@@ -52,6 +52,11 @@ IndexSummary indexArchive(ArchiveDatabase& db, const std::filesystem::path& root
 [[nodiscard]] std::vector<dicomio::DicomInstance> indexedInstancesOfSeries(const ArchiveDatabase& db,
                                                                           const std::string& seriesInstanceUid);
 
+/// What the index knows of the files of SeriesInstanceUID `seriesInstanceUid` (each instance's
+/// SOP Instance UID, file size and modification time), as text that changes when any of its files
+/// was replaced, added or removed and re-indexed: results computed from the series are stale then.
+[[nodiscard]] std::string indexedFilesStamp(const ArchiveDatabase& db, const std::string& seriesInstanceUid);
+
 /// Damaged DICOM files (the DICM magic, but unreadable) in the folders that hold the instances of
 /// SeriesInstanceUID `seriesInstanceUid`: slices that series probably lost.
 [[nodiscard]] std::vector<dicomio::SkippedFile> damagedFilesBeside(const ArchiveDatabase& db,

@@ -41,9 +41,11 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
                                     const std::vector<ManifestLesion>& lesions, const PatientRunOptions& options,
                                     const std::filesystem::path& folder, const Progress& progress = {});
 
-/// Hash of everything that decides a patient's results: the chosen series (and their file
-/// count), the lesions, the options and the version. Equal hashes: results can be reused.
-[[nodiscard]] std::string patientParametersHash(const archive::PatientTimeline& timeline,
+/// Hash of everything that decides a patient's results: the chosen series (and their files as
+/// indexed: archive::indexedFilesStamp), the lesions, the options and the version. Equal hashes:
+/// results can be reused.
+[[nodiscard]] std::string patientParametersHash(const archive::ArchiveDatabase& db,
+                                                const archive::PatientTimeline& timeline,
                                                 const std::vector<ManifestLesion>& lesions,
                                                 const PatientRunOptions& options);
 

@@ -10,6 +10,7 @@
 #include "Sqlite.h"
 #include "lesion/archive/ArchiveDatabase.h"
 #include "lesion/archive/SeriesCatalog.h"
+#include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/DicomSeriesReader.h"
 
@@ -127,6 +128,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
   std::vector<fs::path> toRead;
   std::unordered_map<std::string, FileStamp> stamps;
   std::set<std::string> changedPaths;
+  std::vector<dicomio::SkippedFile> leftovers;
   for (const auto& [path, stamp] : onDisk) {
     const auto it = known.find(path);
     if (it == known.end()) {
@@ -141,8 +143,15 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
       ++summary.filesChanged;
       changedPaths.insert(path);
     }
-    toRead.emplace_back(path);
     stamps.emplace(path, stamp);
+    // A killed pull or copy leaves half a file under our temporary name: not an image, and not a
+    // damaged slice that should fail its series (the complete file sits beside it).
+    if (isTemporaryOutputName(path))
+      leftovers.push_back({path, "'" + path +
+                                     "' is an unfinished temporary file of an interrupted LesionKit write "
+                                     "(ignored; delete it)"});
+    else
+      toRead.emplace_back(path);
   }
   summary.filesRemoved = known.size(); // what is left was not found on disk
 
@@ -151,6 +160,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
       dicomio::readDicomHeaders(std::move(toRead), options.progress.sub(0.02, 0.9), options.threads);
   summary.instancesAdded = scan.instances.size();
   summary.skipped = scan.skipped;
+  summary.skipped.insert(summary.skipped.end(), leftovers.begin(), leftovers.end());
 
   // 3. One transaction: a crash or failure leaves the index as it was.
   options.progress.report(0.9, "writing the index");
@@ -174,10 +184,10 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
         h, "INSERT INTO files (path, size, mtime_ns, skipped_reason, damaged) VALUES (?1, ?2, ?3, ?4, ?5)");
     detail::Statement insertInstance(
         h, "INSERT INTO instances (path, sop_instance_uid, series_uid, study_uid, header_json) VALUES (?1, ?2, ?3, ?4, ?5)");
-    for (const dicomio::SkippedFile& skipped : scan.skipped) {
+    for (const dicomio::SkippedFile& skipped : summary.skipped) {
       const FileStamp& stamp = stamps.at(skipped.path.string());
       insertFile.bind(1, skipped.path.string()).bind(2, stamp.size).bind(3, stamp.mtimeNs).bind(4, skipped.reason);
-      insertFile.bind(5, looksLikeDicom(skipped.path)).run();
+      insertFile.bind(5, !isTemporaryOutputName(skipped.path) && looksLikeDicom(skipped.path)).run();
     }
     for (const dicomio::DicomInstance& d : scan.instances) {
       const std::string path = d.path.string();
@@ -265,7 +275,9 @@ std::vector<dicomio::SkippedFile> damagedFilesBeside(const ArchiveDatabase& db, 
   detail::Statement q(db.handle(), "SELECT path, skipped_reason FROM files WHERE damaged = 1");
   while (q.step()) {
     const fs::path path = q.text(0);
-    if (folders.count(path.parent_path().string())) damaged.push_back({path, q.text(1)});
+    // isTemporaryOutputName: indexes made before such leftovers were told apart flagged them.
+    if (folders.count(path.parent_path().string()) && !isTemporaryOutputName(path))
+      damaged.push_back({path, q.text(1)});
   }
   return damaged;
 }

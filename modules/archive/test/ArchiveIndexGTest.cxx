@@ -1,5 +1,6 @@
 // Archive index: indexing a phantom archive, re-indexing (unchanged / changed / removed files),
-// series checks and ranking, index files of other programs, and folder vs index listings.
+// series checks and ranking, index files of other programs, folder vs index listings, and the
+// temporary files an interrupted write leaves.
 #include <algorithm>
 #include <fstream>
 #include <thread>
@@ -227,4 +228,27 @@ TEST(ArchiveDatabaseFile, RefusesFilesThatAreNotOurIndex) {
   { ArchiveDatabase created(dir / "ok.sqlite", ArchiveDatabase::Access::ReadWrite); }
   ArchiveDatabase readOnly(dir / "ok.sqlite", ArchiveDatabase::Access::ReadOnly);
   EXPECT_THROW((void)indexArchive(readOnly, dir.path()), InputError);
+}
+
+TEST_F(ArchiveIndex, AnInterruptedWritesTemporaryFileIsNotADamagedSlice) {
+  // What a killed `lesionkit pull` leaves beside the complete files: half of one under the hidden
+  // temporary name of writeFileAtomically. A truncated file under its own name is damaged.
+  const fs::path slice = m_BaselineFiles.front();
+  const fs::path leftover = slice.parent_path() / ".IM0001.part-4242-0.dcm";
+  fs::copy_file(slice, leftover);
+  fs::resize_file(leftover, fs::file_size(slice) / 2);
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  const IndexSummary s = indexArchive(db, m_Dir / "archive");
+  const auto skipped = std::find_if(s.skipped.begin(), s.skipped.end(),
+                                    [&](const dicomio::SkippedFile& f) { return f.path == leftover; });
+  ASSERT_NE(skipped, s.skipped.end());
+  EXPECT_NE(skipped->reason.find("unfinished temporary file"), std::string::npos) << skipped->reason;
+  const std::string seriesUid = catalogDatabase(db).front().series.front().seriesInstanceUid;
+  EXPECT_TRUE(damagedFilesBeside(db, seriesUid).empty()) << damagedFilesBeside(db, seriesUid).front().reason;
+
+  fs::copy_file(slice, slice.parent_path() / "IM9999.dcm");
+  fs::resize_file(slice.parent_path() / "IM9999.dcm", fs::file_size(slice) / 2);
+  (void)indexArchive(db, m_Dir / "archive");
+  ASSERT_EQ(damagedFilesBeside(db, seriesUid).size(), 1u);
+  EXPECT_EQ(damagedFilesBeside(db, seriesUid).front().path.filename(), "IM9999.dcm");
 }

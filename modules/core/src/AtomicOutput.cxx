@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -183,6 +184,22 @@ fs::path temporarySiblingPath(const fs::path& target) {
   std::string stem = target.filename().string();
   stem.resize(stem.size() - ext.size());
   return target.parent_path() / fmt::format(".{}.part-{}{}", stem, uniqueTag(), ext);
+}
+
+bool isTemporaryOutputName(const fs::path& path) {
+  const std::string name = path.filename().string();
+  const std::size_t part = name.find(".part-", 1);
+  if (name.empty() || name.front() != '.' || part == std::string::npos)
+    return false;
+  // uniqueTag(): "<pid>-<counter>"
+  std::size_t i = part + 6;
+  const auto digits = [&] {
+    const std::size_t from = i;
+    while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])))
+      ++i;
+    return i > from;
+  };
+  return digits() && i < name.size() && name[i++] == '-' && digits();
 }
 
 void writeFileAtomically(const fs::path& target, const std::function<void(const fs::path&)>& write) {

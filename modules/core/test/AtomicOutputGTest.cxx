@@ -27,6 +27,15 @@ TEST(AtomicOutput, TemporaryKeepsDoubleExtensionAndIsHidden) {
   EXPECT_EQ(temporarySiblingPath("/out/r.json").extension(), ".json");
 }
 
+TEST(AtomicOutput, TemporaryNamesAreRecognised) {
+  EXPECT_TRUE(isTemporaryOutputName(temporarySiblingPath("/out/mask.nii.gz")));
+  EXPECT_TRUE(isTemporaryOutputName("/out/.P001.part-123-4")); // a staged folder
+  EXPECT_FALSE(isTemporaryOutputName("/out/mask.nii.gz"));
+  EXPECT_FALSE(isTemporaryOutputName("/out/.part-1-2"));
+  EXPECT_FALSE(isTemporaryOutputName("/out/.IM1.part-x.dcm"));
+  EXPECT_FALSE(isTemporaryOutputName("/out/IM1.part-1-2.dcm"));
+}
+
 TEST(AtomicOutput, WritesCompleteFileOrNothing) {
   test::ScratchFolder dir;
   const fs::path target = dir / "report.json";

@@ -34,6 +34,10 @@ void ensureDistinctOutputs(const std::vector<std::pair<std::string, std::filesys
 /// so writers that pick a format from the extension still work.
 [[nodiscard]] std::filesystem::path temporarySiblingPath(const std::filesystem::path& target);
 
+/// True for the names temporarySiblingPath and StagedOutputFolder give (".NAME.part-PID-N..."):
+/// what a killed write leaves behind, never a finished file.
+[[nodiscard]] bool isTemporaryOutputName(const std::filesystem::path& path);
+
 /// Calls `write(temporaryPath)`, then renames the temporary onto `target`. If `write` throws,
 /// the temporary is removed and the exception propagates; `target` is left as it was.
 void writeFileAtomically(const std::filesystem::path& target,

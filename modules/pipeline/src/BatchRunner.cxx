@@ -5,8 +5,10 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include <fcntl.h>
@@ -200,6 +202,9 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
 
   BatchSummary summary;
   summary.patients = plan.size();
+  // Only folders of these parameters go into results.csv: a patient that fails now keeps the
+  // folder of an earlier run (other lesions, series or version), whose figures are not this batch's.
+  std::set<std::string> current; // their folders
   std::vector<Pending> queue;
   for (const BatchPatient& p : plan) {
     std::string hash;
@@ -218,6 +223,7 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
         jobs.markDone(p.patientId, 0.0);
       }
       ++summary.reused;
+      current.insert(p.folder);
       continue;
     }
     queue.push_back({p, hash});
@@ -288,6 +294,7 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
     if (ok && recordedParametersHash(patients / done.job.patient.folder) == done.job.hash) {
       jobs.markDone(id, seconds);
       ++summary.succeeded;
+      current.insert(done.job.patient.folder);
     } else {
       const std::string error = ok ? "finished without a results folder of these parameters" : failureText(status, done.log);
       jobs.markFailed(id, error, seconds);
@@ -300,7 +307,11 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   const bool sharded = options.shardCount > 1;
   const std::string suffix = sharded ? fmt::format(".shard-{}-of-{}", options.shardIndex, options.shardCount) : "";
   summary.results = options.output / ("results" + suffix + ".csv");
-  for (auto& f : collectBatchResults(options.output, plan, summary.results)) summary.failures.push_back(std::move(f));
+  std::vector<BatchPatient> collected;
+  std::copy_if(plan.begin(), plan.end(), std::back_inserter(collected),
+               [&](const BatchPatient& p) { return current.count(p.folder) > 0; });
+  for (auto& f : collectBatchResults(options.output, collected, summary.results))
+    summary.failures.push_back(std::move(f));
   std::sort(summary.failures.begin(), summary.failures.end());
   writeBatchFailures(summary.failures, options.output / ("failures" + suffix + ".csv"));
   summary.seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -1,4 +1,5 @@
-// Resuming batches: a patient's results are reused only while its series' files are unchanged;
+// Resuming batches: a patient's results are reused only while its series' files are unchanged, and
+// results.csv takes only results of the batch's parameters;
 // two batches on one output folder: a patient the other batch is running is left to it (its
 // staging folder is not removed as stale, it is not run twice).
 #include <chrono>
@@ -105,4 +106,28 @@ TEST(Batch, LeavesAPatientThatAnotherBatchRunsToIt) {
   EXPECT_TRUE(s.failures.empty()) << s.failures.front().second;
   EXPECT_EQ(s.succeeded, 0u);
   EXPECT_TRUE(fs::exists(staging)) << "the other batch's staging folder was removed as stale";
+}
+
+TEST(Batch, ResultsHoldNoFiguresOfAnEarlierRunOfAPatientThatFailsNow) {
+  test::ScratchFolder dir;
+  writeIndexedPatient(dir);
+  // An earlier run's folder (other parameters: another hash), then a run that fails.
+  const fs::path out = dir / "out";
+  fs::create_directories(out / "patients" / "P001");
+  std::ofstream(out / "patients" / "P001" / "job.json") << R"({"parametersHash": "0123456789abcdef"})";
+  std::ofstream(out / "patients" / "P001" / "results.csv") << "patient_id,volume_ml\nP001,99.9\n";
+
+  BatchOptions options;
+  options.database = dir / "archive.sqlite";
+  options.manifest = dir / "lesions.csv";
+  options.output = out;
+  options.patientCommand = {"/bin/false"};
+  options.toolVersion = "test";
+  const BatchSummary s = runBatch(options);
+  ASSERT_EQ(s.failures.size(), 1u);
+  EXPECT_EQ(s.failures.front().first, "P001");
+  std::ifstream in(s.results);
+  std::string header, row;
+  std::getline(in, header);
+  EXPECT_FALSE(std::getline(in, row)) << "results.csv holds the earlier run's row: " << row;
 }

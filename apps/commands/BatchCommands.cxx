@@ -165,7 +165,7 @@ cli::Command batchCommand() {
       const fs::path target = options.output / "results.csv";
       options.shardIndex = 0;
       options.shardCount = 1; // every patient, whichever shard ran it
-      const auto failures = pipeline::collectBatchResults(options.output, pipeline::planBatch(options), target);
+      const auto failures = pipeline::collectCurrentBatchResults(options, target);
       pipeline::writeBatchFailures(failures, options.output / "failures.csv");
       ctx.out << fmt::format("wrote {} ({} failures listed in failures.csv)\n", target.string(), failures.size());
       ctx.returnValues["failed"] = std::to_string(failures.size());

@@ -88,6 +88,15 @@ std::string etaText(double seconds) {
   return fmt::format("{:.1f} h", seconds / 3600);
 }
 
+/// The hash a `lesionkit patient` run of this batch records in the patient's job.json.
+std::string batchParametersHash(const archive::ArchiveDatabase& db, const LesionManifest& manifest,
+                                const BatchOptions& options, const std::string& patientId) {
+  PatientRunOptions runOptions;
+  runOptions.autoLytic = options.autoLytic;
+  runOptions.toolVersion = options.toolVersion;
+  return patientParametersHash(db, archive::patientTimeline(db, patientId), manifest.of(patientId), runOptions);
+}
+
 struct Pending {
   BatchPatient patient;
   std::string hash;
@@ -178,6 +187,33 @@ std::vector<std::pair<std::string, std::string>> collectBatchResults(const fs::p
   return failures;
 }
 
+std::vector<std::pair<std::string, std::string>> collectCurrentBatchResults(const BatchOptions& options,
+                                                                            const fs::path& target) {
+  const std::vector<BatchPatient> plan = planBatch(options);
+  const LesionManifest manifest = options.autoLytic ? LesionManifest{} : readLesionManifest(options.manifest);
+  const archive::ArchiveDatabase db(options.database, archive::ArchiveDatabase::Access::ReadOnly);
+  std::vector<BatchPatient> current;
+  std::vector<std::pair<std::string, std::string>> stale;
+  for (const BatchPatient& p : plan) {
+    const std::string recorded = recordedParametersHash(options.output / "patients" / p.folder);
+    std::string error;
+    try {
+      if (!recorded.empty() && recorded != batchParametersHash(db, manifest, options, p.patientId))
+        error = "its results are of other parameters (lesions, series or LesionKit version changed since): rerun it";
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    if (error.empty())
+      current.push_back(p);
+    else
+      stale.emplace_back(p.patientId, error);
+  }
+  auto failures = collectBatchResults(options.output, current, target);
+  failures.insert(failures.end(), stale.begin(), stale.end());
+  std::sort(failures.begin(), failures.end());
+  return failures;
+}
+
 void writeBatchFailures(const std::vector<std::pair<std::string, std::string>>& failures, const fs::path& target) {
   std::string text = "patient_id,error\n";
   for (const auto& [id, error] : failures) text += reporting::csvField(id) + "," + reporting::csvField(error) + "\n";
@@ -196,9 +232,6 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   fs::create_directories(logs);
   archive::ArchiveDatabase db(options.database, archive::ArchiveDatabase::Access::ReadWrite);
   archive::BatchJobStore jobs(db);
-  PatientRunOptions runOptions;
-  runOptions.autoLytic = options.autoLytic;
-  runOptions.toolVersion = options.toolVersion;
 
   BatchSummary summary;
   summary.patients = plan.size();
@@ -209,7 +242,7 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   for (const BatchPatient& p : plan) {
     std::string hash;
     try {
-      hash = patientParametersHash(db, archive::patientTimeline(db, p.patientId), manifest.of(p.patientId), runOptions);
+      hash = batchParametersHash(db, manifest, options, p.patientId);
     } catch (const Error& e) {
       jobs.markRunning(p.patientId, "", options.toolVersion, (patients / p.folder).string());
       jobs.markFailed(p.patientId, e.what(), 0.0);

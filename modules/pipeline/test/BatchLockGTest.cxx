@@ -53,6 +53,31 @@ std::string hashOfP001(const test::ScratchFolder& dir) {
                                readLesionManifest(dir / "lesions.csv").of("P001"), PatientRunOptions{});
 }
 
+/// Options of a batch over dir's archive into dir/out, whose P001 folder holds an earlier run of
+/// other parameters (another hash) with one result row; a patient run of this batch fails.
+BatchOptions batchWithAnEarlierRun(const test::ScratchFolder& dir) {
+  const fs::path folder = dir / "out" / "patients" / "P001";
+  fs::create_directories(folder);
+  std::ofstream(folder / "job.json") << R"({"parametersHash": "0123456789abcdef"})";
+  std::ofstream(folder / "results.csv") << "patient_id,volume_ml\nP001,99.9\n";
+  BatchOptions options;
+  options.database = dir / "archive.sqlite";
+  options.manifest = dir / "lesions.csv";
+  options.output = dir / "out";
+  options.patientCommand = {"/bin/false"};
+  options.toolVersion = "test";
+  return options;
+}
+
+std::string rowsAfterHeader(const fs::path& csv) {
+  std::ifstream in(csv);
+  std::string line, rows;
+  std::getline(in, line);
+  while (std::getline(in, line))
+    rows += line + "\n";
+  return rows;
+}
+
 } // namespace
 
 TEST(Batch, ParametersHashChangesWhenASeriesFileIsReplaced) {
@@ -111,23 +136,20 @@ TEST(Batch, LeavesAPatientThatAnotherBatchRunsToIt) {
 TEST(Batch, ResultsHoldNoFiguresOfAnEarlierRunOfAPatientThatFailsNow) {
   test::ScratchFolder dir;
   writeIndexedPatient(dir);
-  // An earlier run's folder (other parameters: another hash), then a run that fails.
-  const fs::path out = dir / "out";
-  fs::create_directories(out / "patients" / "P001");
-  std::ofstream(out / "patients" / "P001" / "job.json") << R"({"parametersHash": "0123456789abcdef"})";
-  std::ofstream(out / "patients" / "P001" / "results.csv") << "patient_id,volume_ml\nP001,99.9\n";
-
-  BatchOptions options;
-  options.database = dir / "archive.sqlite";
-  options.manifest = dir / "lesions.csv";
-  options.output = out;
-  options.patientCommand = {"/bin/false"};
-  options.toolVersion = "test";
-  const BatchSummary s = runBatch(options);
+  const BatchOptions options = batchWithAnEarlierRun(dir);
+  const BatchSummary s = runBatch(options); // P001 fails now
   ASSERT_EQ(s.failures.size(), 1u);
   EXPECT_EQ(s.failures.front().first, "P001");
-  std::ifstream in(s.results);
-  std::string header, row;
-  std::getline(in, header);
-  EXPECT_FALSE(std::getline(in, row)) << "results.csv holds the earlier run's row: " << row;
+  EXPECT_EQ(rowsAfterHeader(s.results), "") << "results.csv holds the earlier run's row";
+}
+
+TEST(Batch, CollectJoinsOnlyResultsOfTheseParameters) {
+  test::ScratchFolder dir;
+  writeIndexedPatient(dir);
+  const BatchOptions options = batchWithAnEarlierRun(dir);
+  const auto failures = collectCurrentBatchResults(options, options.output / "results.csv");
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures.front().first, "P001");
+  EXPECT_NE(failures.front().second.find("other parameters"), std::string::npos) << failures.front().second;
+  EXPECT_EQ(rowsAfterHeader(options.output / "results.csv"), "") << "results.csv holds the earlier run's row";
 }

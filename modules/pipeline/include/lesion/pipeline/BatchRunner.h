@@ -80,6 +80,12 @@ std::vector<std::pair<std::string, std::string>> collectBatchResults(const std::
                                                                      const std::vector<BatchPatient>& patients,
                                                                      const std::filesystem::path& target);
 
+/// `batch --collect`: collectBatchResults over the plan's patients whose folders hold results of
+/// these parameters (the job.json hash of a run of this batch now); a folder of other parameters
+/// (an earlier run of a patient that failed since, changed lesions) is listed as a failure instead.
+std::vector<std::pair<std::string, std::string>> collectCurrentBatchResults(const BatchOptions& options,
+                                                                            const std::filesystem::path& target);
+
 /// Writes failures as `patient_id,error` CSV (fields quoted as needed), atomically.
 void writeBatchFailures(const std::vector<std::pair<std::string, std::string>>& failures,
                         const std::filesystem::path& target);

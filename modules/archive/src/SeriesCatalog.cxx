@@ -63,6 +63,10 @@ std::string neverReason(const SeriesRecord& s) {
     return "never: slices do not form a volume (" + s.geometryError + ")";
   if (s.sliceCount < 3)
     return fmt::format("never: {} slice{}, not a volume", s.sliceCount, s.sliceCount == 1 ? "" : "s");
+  // The loader refuses it (DicomSeriesReader): ranked, the pipeline would pick it and fail.
+  if (dicomio::isTooWideToInterpolate(s.maxStepMm, s.sliceStepMm))
+    return fmt::format("never: a gap of {:.1f} mm between {:.2f} mm slices, too wide to interpolate across",
+                       s.maxStepMm, s.sliceStepMm);
   return {};
 }
 

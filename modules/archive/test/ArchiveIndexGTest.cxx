@@ -252,3 +252,17 @@ TEST_F(ArchiveIndex, AnInterruptedWritesTemporaryFileIsNotADamagedSlice) {
   ASSERT_EQ(damagedFilesBeside(db, seriesUid).size(), 1u);
   EXPECT_EQ(damagedFilesBeside(db, seriesUid).front().path.filename(), "IM9999.dcm");
 }
+
+TEST_F(ArchiveIndex, ASeriesWithAGapTheLoaderRefusesIsNeverRanked) {
+  // Six slices of 2 mm missing: a 14 mm step, too wide to interpolate across (the loader refuses
+  // the series), so the thick copy, complete, is the one to measure.
+  for (std::size_t i = 3; i < 9; ++i)
+    fs::remove(m_BaselineFiles[i]);
+  const StudyRecord baseline = catalogFolder(m_Dir / "archive").front();
+  const auto gapped = std::find_if(baseline.series.begin(), baseline.series.end(),
+                                   [](const SeriesRecord& s) { return s.gapCount > 0; });
+  ASSERT_NE(gapped, baseline.series.end());
+  EXPECT_EQ(gapped->rank, 0);
+  EXPECT_NE(gapped->rankReason.find("too wide to interpolate"), std::string::npos) << gapped->rankReason;
+  EXPECT_NEAR(rankedFirst(baseline).sliceStepMm, 6.0, 1e-6) << rankedFirst(baseline).rankReason;
+}

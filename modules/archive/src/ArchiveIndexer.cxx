@@ -1,5 +1,6 @@
 #include "lesion/archive/ArchiveIndexer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <set>
@@ -115,7 +116,15 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
 
   // 1. What is on disk, what the index knows, what changed.
   options.progress.report(0.0, "listing files");
-  const auto onDisk = walk(root);
+  auto onDisk = walk(root);
+  // The index itself (and SQLite's journal) may live in the tree: it is not an archive file.
+  const std::string dbPath = fs::absolute(db.path()).lexically_normal().string();
+  onDisk.erase(std::remove_if(onDisk.begin(), onDisk.end(),
+                              [&](const auto& file) {
+                                return file.first.rfind(dbPath, 0) == 0 &&
+                                       (file.first.size() == dbPath.size() || file.first[dbPath.size()] == '-');
+                              }),
+               onDisk.end());
   summary.filesFound = onDisk.size();
   std::unordered_map<std::string, FileStamp> known;
   {

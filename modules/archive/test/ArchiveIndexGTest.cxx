@@ -266,3 +266,14 @@ TEST_F(ArchiveIndex, ASeriesWithAGapTheLoaderRefusesIsNeverRanked) {
   EXPECT_NE(gapped->rankReason.find("too wide to interpolate"), std::string::npos) << gapped->rankReason;
   EXPECT_NEAR(rankedFirst(baseline).sliceStepMm, 6.0, 1e-6) << rankedFirst(baseline).rankReason;
 }
+
+TEST_F(ArchiveIndex, TheIndexInsideTheTreeIsNotAnArchiveFile) {
+  ArchiveDatabase db(m_Dir / "archive" / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  const IndexSummary first = indexArchive(db, m_Dir / "archive");
+  const IndexSummary again = indexArchive(db, m_Dir / "archive");
+  for (const IndexSummary& s : {first, again}) {
+    for (const dicomio::SkippedFile& f : s.skipped)
+      EXPECT_EQ(f.path.filename().string().find("index.sqlite"), std::string::npos) << f.reason;
+  }
+  EXPECT_EQ(again.filesChanged + again.filesNew, 0u) << "the index's own file counted as a changed archive file";
+}

@@ -52,14 +52,6 @@ std::vector<std::pair<std::string, FileStamp>> walk(const fs::path& root) {
   return files;
 }
 
-/// A file that says it is DICOM (the "DICM" magic after the 128-byte preamble) yet could not be
-/// read: damaged, unlike the text files and volumes that share an archive's folders.
-bool looksLikeDicom(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  char head[132] = {};
-  return in.read(head, sizeof head) && std::string(head + 128, 4) == "DICM";
-}
-
 bool isUnder(const std::string& path, const std::string& root) {
   if (path == root) return true;
   if (path.size() <= root.size() || path.compare(0, root.size(), root) != 0) return false;
@@ -196,7 +188,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     for (const dicomio::SkippedFile& skipped : summary.skipped) {
       const FileStamp& stamp = stamps.at(skipped.path.string());
       insertFile.bind(1, skipped.path.string()).bind(2, stamp.size).bind(3, stamp.mtimeNs).bind(4, skipped.reason);
-      insertFile.bind(5, !isTemporaryOutputName(skipped.path) && looksLikeDicom(skipped.path)).run();
+      insertFile.bind(5, skipped.damaged && !isTemporaryOutputName(skipped.path)).run();
     }
     for (const dicomio::DicomInstance& d : scan.instances) {
       const std::string path = d.path.string();

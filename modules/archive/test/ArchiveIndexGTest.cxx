@@ -277,3 +277,24 @@ TEST_F(ArchiveIndex, TheIndexInsideTheTreeIsNotAnArchiveFile) {
   }
   EXPECT_EQ(again.filesChanged + again.filesNew, 0u) << "the index's own file counted as a changed archive file";
 }
+
+TEST_F(ArchiveIndex, ASliceCutToAFewBytesIsADamagedFile) {
+  // An interrupted copy: a slice's file empty, another cut inside the preamble. Both are slices the
+  // series lost, as a file cut after its header is; an empty text file is nothing of the kind.
+  fs::resize_file(m_BaselineFiles[4], 0);
+  fs::resize_file(m_BaselineFiles[6], 100);
+  std::ofstream(m_Baseline / "empty.txt").close();
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  const IndexSummary s = indexArchive(db, m_Dir / "archive");
+  const std::string seriesUid = catalogDatabase(db).front().series.front().seriesInstanceUid;
+  std::vector<std::string> damaged;
+  for (const dicomio::SkippedFile& f : damagedFilesBeside(db, seriesUid))
+    damaged.push_back(f.path.filename().string());
+  std::sort(damaged.begin(), damaged.end());
+  EXPECT_EQ(damaged,
+            (std::vector<std::string>{m_BaselineFiles[4].filename().string(), m_BaselineFiles[6].filename().string()}));
+  const auto empty = std::find_if(s.skipped.begin(), s.skipped.end(),
+                                  [&](const dicomio::SkippedFile& f) { return f.path == m_BaselineFiles[4]; });
+  ASSERT_NE(empty, s.skipped.end());
+  EXPECT_NE(empty->reason.find("truncated DICOM file: 0 bytes"), std::string::npos) << empty->reason;
+}

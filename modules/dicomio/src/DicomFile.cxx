@@ -102,6 +102,12 @@ std::unique_ptr<DcmFileFormat> loadDicomFile(const std::filesystem::path& path, 
     // error that says nothing to a user: name what the file is not instead.
     if (const std::string format = volumeFileFormat(path); !format.empty())
       throw DicomError("'" + path.string() + "' is a " + format + " volume, not a DICOM file");
+    if (isCutShortDicomFile(path)) {
+      std::error_code ec;
+      throw DicomError("'" + path.string() +
+                       "' is a truncated DICOM file: " + std::to_string(std::filesystem::file_size(path, ec)) +
+                       " bytes, shorter than any DICOM file (an interrupted copy?)");
+    }
     if (!isGzipName(path) && !hasDicomPreamble(path)) {
       throw DicomError("'" + path.string() + "' is not a DICOM file (no DICM preamble, and it does not parse as a " +
                        "DICOM data set without one)");
@@ -115,6 +121,14 @@ bool hasDicomPreamble(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   char head[132] = {};
   return in.read(head, sizeof head) && std::string(head + 128, 4) == "DICM";
+}
+
+bool isCutShortDicomFile(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  return !ec && size < 132 && (ext == ".dcm" || ext == ".dicom" || ext == ".ima");
 }
 
 std::string transferSyntaxName(const std::string& uid) {

@@ -25,6 +25,10 @@ void registerDecoders();
 /// The 128-byte preamble followed by "DICM" of a DICOM Part 10 file.
 [[nodiscard]] bool hasDicomPreamble(const std::filesystem::path& path);
 
+/// A file named as DICOM (.dcm, .dicom, .ima) yet shorter than the 128-byte preamble and "DICM" of
+/// a DICOM file: what an interrupted copy leaves (often 0 bytes), a slice its series lost.
+[[nodiscard]] bool isCutShortDicomFile(const std::filesystem::path& path);
+
 /// Bytes of a gzip file, decompressed in memory. Throws lesion::DicomError naming the file.
 [[nodiscard]] std::vector<unsigned char> gunzipFile(const std::filesystem::path& path);
 

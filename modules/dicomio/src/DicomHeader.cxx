@@ -362,7 +362,9 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
     if (headers[i]) {
       result.instances.push_back(std::move(*headers[i]));
     } else {
-      result.skipped.push_back({files[i], reasons[i], unparsable[i] && detail::hasDicomPreamble(files[i])});
+      const bool damaged =
+          unparsable[i] && (detail::hasDicomPreamble(files[i]) || detail::isCutShortDicomFile(files[i]));
+      result.skipped.push_back({files[i], reasons[i], damaged});
       if (files[i].filename() == "DICOMDIR") {
         for (SkippedFile& m : missingDicomdirReferences(files[i]))
           result.skipped.push_back(std::move(m));

@@ -453,6 +453,26 @@ TEST(DicomLoader, ATruncatedSliceIsNamedAsDamagedNotOnlyAsAGap) {
   EXPECT_EQ(warnings.find("notes.txt"), std::string::npos) << warnings;
 }
 
+TEST(DicomLoader, ASliceFileCutToAFewBytesIsNamedAsDamaged) {
+  // An interrupted copy leaves IM0003.dcm empty (or shorter than the preamble): as damaged as a
+  // file cut after its header, not an ordinary non-DICOM file.
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0, 7.5, 10.0});
+  std::ofstream(dir / "empty.txt").close(); // skipped, but not damaged
+  std::ofstream(dir / "IM0099.dcm").close();
+  const LoadedVolume v = loadVolume(dir.path());
+  std::string warnings, reasons;
+  for (const std::string& w : v.warnings)
+    warnings += w + '\n';
+  for (const std::string& s : v.skippedFiles)
+    reasons += s + '\n';
+  EXPECT_NE(
+      warnings.find("1 damaged DICOM file(s) left out, a slice may be missing: '" + (dir / "IM0099.dcm").string()),
+      std::string::npos)
+      << warnings;
+  EXPECT_NE(reasons.find("is a truncated DICOM file: 0 bytes"), std::string::npos) << reasons;
+}
+
 TEST(DicomSeries, OneTinyStepDoesNotBlowTheVolumeUp) {
   test::ScratchFolder dir;
   // 0.05 mm once, then 20 mm steps: the smallest step would give 1201 slices for 5 acquired.

@@ -95,7 +95,8 @@ struct DicomInstance {
 struct SkippedFile {
   std::filesystem::path path{};
   std::string reason{};
-  bool damaged{false}; ///< starts like a DICOM file (the "DICM" preamble) but cannot be parsed, e.g. truncated
+  bool damaged{false}; ///< starts like a DICOM file (the "DICM" preamble) but cannot be parsed, e.g. truncated, or a
+                       ///< .dcm file too short to be one (an interrupted copy)
 };
 
 struct DicomScanResult {

@@ -284,6 +284,32 @@ void checkOutputFolderReplaceable(const fs::path& folder, const std::string& own
                                folder.string(), *unexpected, owner, unrecorded));
 }
 
+void claimOutputFolder(const fs::path& folder, const std::string& owner, const std::string& legacyMarker) {
+  ensureWritableFolder(folder);
+  std::error_code ec;
+  const std::optional<OutputRecord> record = readOutputRecord(folder);
+  if (record && record->command == owner)
+    return;
+  if (record) {
+    throw InputError(fmt::format("output folder '{}' is an output of lesionkit {}, not of lesionkit {}: choose a new "
+                                 "or empty folder",
+                                 folder.string(), record->command, owner));
+  }
+  // Only the top level: a batch folder of an older version holds thousands of patients.
+  if (fs::is_directory(folder, ec) && !fs::is_directory(folder / legacyMarker, ec)) {
+    const fs::directory_iterator first(folder, ec);
+    if (!ec && first != fs::directory_iterator()) {
+      throw InputError(fmt::format("output folder '{}' exists and holds other files ('{}'), not an output of lesionkit "
+                                   "{}: its files could be overwritten; choose a new or empty folder",
+                                   folder.string(), first->path().filename().string(), owner));
+    }
+  }
+  fs::create_directories(folder, ec);
+  if (ec)
+    throw InputError(fmt::format("cannot create output folder '{}': {}", folder.string(), ec.message()));
+  writeTextFileAtomically(folder / kOutputRecordName, outputRecordText(owner, {}));
+}
+
 StagedOutputFolder::StagedOutputFolder(fs::path target, std::string owner)
     : m_Target(withoutTrailingSeparator(target.lexically_normal())), m_Owner(std::move(owner)),
       m_Parent(parentOf(m_Target)) {

@@ -192,6 +192,7 @@ std::vector<std::pair<std::string, std::string>> collectCurrentBatchResults(cons
   const std::vector<BatchPatient> plan = planBatch(options);
   const LesionManifest manifest = options.autoLytic ? LesionManifest{} : readLesionManifest(options.manifest);
   const archive::ArchiveDatabase db(options.database, archive::ArchiveDatabase::Access::ReadOnly);
+  claimOutputFolder(options.output, "batch", "patients");
   std::vector<BatchPatient> current;
   std::vector<std::pair<std::string, std::string>> stale;
   for (const BatchPatient& p : plan) {
@@ -227,7 +228,7 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   const std::vector<BatchPatient> plan = planBatch(options);
   const LesionManifest manifest = options.autoLytic ? LesionManifest{} : readLesionManifest(options.manifest);
   const fs::path patients = options.output / "patients", logs = options.output / "logs";
-  ensureWritableFolder(options.output);
+  claimOutputFolder(options.output, "batch", "patients"); // never the user's results.csv overwritten
   fs::create_directories(patients);
   fs::create_directories(logs);
   archive::ArchiveDatabase db(options.database, archive::ArchiveDatabase::Access::ReadWrite);

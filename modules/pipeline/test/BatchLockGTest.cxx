@@ -10,6 +10,7 @@
 #include "lesion/archive/ArchiveDatabase.h"
 #include "lesion/archive/ArchiveIndexer.h"
 #include "lesion/archive/SeriesCatalog.h"
+#include "lesion/core/Error.h"
 #include "lesion/phantom/Phantom.h"
 #include "lesion/pipeline/BatchRunner.h"
 #include "lesion/pipeline/LesionManifest.h"
@@ -152,4 +153,24 @@ TEST(Batch, CollectJoinsOnlyResultsOfTheseParameters) {
   EXPECT_EQ(failures.front().first, "P001");
   EXPECT_NE(failures.front().second.find("other parameters"), std::string::npos) << failures.front().second;
   EXPECT_EQ(rowsAfterHeader(options.output / "results.csv"), "") << "results.csv holds the earlier run's row";
+}
+
+TEST(Batch, RefusesAnOutputFolderOfTheUsersFiles) {
+  test::ScratchFolder dir;
+  writeIndexedPatient(dir);
+  BatchOptions options = batchWithAnEarlierRun(dir);
+  options.output = dir / "mine";
+  fs::create_directories(options.output);
+  std::ofstream(options.output / "results.csv") << "my own table\n";
+  EXPECT_THROW((void)runBatch(options), InputError);
+  EXPECT_THROW((void)collectCurrentBatchResults(options, options.output / "results.csv"), InputError);
+  std::ifstream in(options.output / "results.csv");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "my own table");
+
+  // A batch folder (a new one, or one of a version before output records) is resumed as before.
+  options.output = dir / "out";
+  EXPECT_NO_THROW((void)runBatch(options));
+  EXPECT_NO_THROW((void)runBatch(options));
 }

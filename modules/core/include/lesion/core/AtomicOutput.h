@@ -73,6 +73,13 @@ inline constexpr const char* kOutputRecordName = ".lesionkit-output";
 /// folder and the first unexpected entry. A command checks this before long work.
 void checkOutputFolderReplaceable(const std::filesystem::path& folder, const std::string& owner);
 
+/// For a folder that `owner` adds to over many runs (lesionkit batch: resumed, sharded), so it
+/// is never replaced: accepts it when new, empty, recorded as `owner`'s (kOutputRecordName) or,
+/// written before records, holding `legacyMarker` (a folder name); records it as `owner`'s.
+/// Anything else is the user's or another command's: lesion::InputError naming the folder and an
+/// entry (a results.csv of the user's would be overwritten).
+void claimOutputFolder(const std::filesystem::path& folder, const std::string& owner, const std::string& legacyMarker);
+
 /// A folder of outputs staged in a hidden sibling and moved into place by commit().
 /// An existing target folder is replaced only at commit. Without commit() (an exception),
 /// the staging folder is removed in the destructor. With an `owner` (the command, e.g. "report"),

@@ -122,8 +122,9 @@ cli::Command batchCommand() {
                 "lesionkit batch --db archive.sqlite --auto -o results --shard 0/4",
                 "lesionkit batch --db archive.sqlite --manifest lesions.csv -o results --collect"};
   addArchiveInputs(c);
-  c.add({"output", ParameterType::Directory, "Output folder", "results folder (created)", Channel::Output, std::nullopt,
-         'o'})
+  c.add({"output", ParameterType::Directory, "Output folder",
+         "results folder: created, or one of an earlier batch to resume (an existing folder of other files is refused)",
+         Channel::Output, std::nullopt, 'o'})
       .asRequired();
   c.add({"jobs", ParameterType::Integer, "Jobs", "patients processed at once", Channel::Input}).withDefault("1");
   c.add({"shard", ParameterType::String, "Shard", "I/N: process only shard I (0-based) of N", Channel::Input});

@@ -78,7 +78,9 @@ cli::Command followupCommand() {
       .asRequired()
       .asMultiple();
   c.add({"lesions", ParameterType::LabelImage, "Baseline lesion map",
-         "label map of the lesions on the baseline grid (0 = background).", Channel::Input})
+         "label map of the lesions on the baseline grid or a crop of it on the same voxel lattice "
+         "(0 = background).",
+         Channel::Input})
       .asRequired()
       .withExtensions(".nrrd,.nii.gz,.nii");
   c.add({"output", ParameterType::Directory, "Output folder",
@@ -94,8 +96,8 @@ cli::Command followupCommand() {
       .asMultiple()
       .inGroup("Lesions");
   c.add({"reference", ParameterType::LabelImage, "Reference label map",
-         "label map on the baseline grid holding the reference region (may be the lesion map); without it, "
-         "see --auto-reference.",
+         "label map on the baseline grid (or a crop of it) holding the reference region (may be the lesion "
+         "map); without it, see --auto-reference.",
          Channel::Input})
       .inGroup("Lesions");
   c.add({"referenceLabel", ParameterType::Integer, "Reference label",
@@ -262,13 +264,15 @@ cli::Command followupCommand() {
 
     ctx.progress.report(0.0, "loading baseline");
     const dicomio::LoadedVolume baseline = dicomio::loadVolume(baselinePath);
-    const LabelMap lesions = dicomio::readLabelMapFile(lesionsPath);
+    std::vector<std::string> gridNotes;
+    const LabelMap lesions = onVolumeGrid(dicomio::readLabelMapFile(lesionsPath), lesionsPath, "lesion map",
+                                          baseline.volume.geometry, baselinePath, "baseline", gridNotes);
     std::optional<LabelMap> reference;
-    if (args.has("reference")) {
-      reference = dicomio::readLabelMapFile(args.path("reference"));
-      requireOnVolumeGrid(reference->geometry, args.path("reference"), "reference label map", baseline.volume.geometry,
-                          baselinePath, "baseline");
-    }
+    if (args.has("reference"))
+      reference = onVolumeGrid(dicomio::readLabelMapFile(args.path("reference")), args.path("reference"),
+                               "reference label map", baseline.volume.geometry, baselinePath, "baseline", gridNotes);
+    for (const std::string& note : gridNotes)
+      ctx.out << "warning: " << note << '\n';
     options.measurement.intensityUnit = intensityUnitFor(args, baseline);
     const bool hu = options.measurement.intensityUnit == measurement::IntensityUnit::HounsfieldUnit;
     if (hu) {

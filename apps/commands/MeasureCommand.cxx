@@ -51,8 +51,9 @@ cli::Command measureCommand() {
          Channel::Input, 0})
       .asRequired();
   c.add({"mask", ParameterType::LabelImage, "Label map",
-         "label map of the lesions on the same grid as the volume (0 = background), or a DICOM SEG of the "
-         "volume's frame of reference (put onto its grid; its segments name the lesions).",
+         "label map of the lesions on the volume's grid, or on its voxel lattice but cropped (as 3D Slicer "
+         "writes a segmentation; placed in exactly), 0 = background; or a DICOM SEG of the volume's frame of "
+         "reference (put onto its grid; its segments name the lesions).",
          Channel::Input, std::nullopt, 'm'})
       .withExtensions(".nrrd,.nii.gz,.nii,.dcm");
   c.add({"seed", ParameterType::Point, "Seed",
@@ -152,7 +153,7 @@ cli::Command measureCommand() {
     loadOptions.labelMaps = args.has("mask") ? dicomio::LabelMapCheck::Warn : dicomio::LabelMapCheck::Refuse;
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
     // The lesions: a label map (NRRD/NIfTI or DICOM SEG), or the mass segmented from the seeds.
-    const VolumeMask mask =
+    VolumeMask mask =
         args.has("mask")
             ? loadVolumeMask(maskPath, loaded, volumePath, options)
             : VolumeMask{namingTheFileOnError(volumePath,
@@ -164,9 +165,10 @@ cli::Command measureCommand() {
                                                     .labels;
                                               }),
                          {}};
+    mask.labels = onVolumeGrid(std::move(mask.labels), maskPath, "mask", loaded.volume.geometry, volumePath, "volume",
+                               mask.warnings);
     const LabelMap& labels = mask.labels;
     const std::vector<std::string>& segWarnings = mask.warnings;
-    requireOnVolumeGrid(labels.geometry, maskPath, "mask", loaded.volume.geometry, volumePath, "volume");
     for (const std::string& w : segWarnings)
       ctx.out << "warning: " << w << '\n';
     options.intensityUnit = intensityUnitFor(args, loaded);

@@ -89,15 +89,17 @@ struct MeasuredStudy {
 
 MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::filesystem::path& maskPath,
                            const std::string& seriesUid, measurement::MeasurementOptions options,
-                           const std::string& timepoint, const cli::Arguments* unitChoice) {
+                           const std::string& timepoint, const cli::Arguments* unitChoice, std::ostream& out) {
   MeasuredStudy s;
   dicomio::LoadOptions loadOptions;
   loadOptions.seriesInstanceUid = seriesUid;
   s.loaded = dicomio::loadVolume(volumePath, loadOptions);
   VolumeMask mask = loadVolumeMask(maskPath, s.loaded, volumePath, options);
-  s.labels = std::move(mask.labels);
+  s.labels = onVolumeGrid(std::move(mask.labels), maskPath, "mask", s.loaded.volume.geometry, volumePath, "volume",
+                          mask.warnings);
   const std::vector<std::string>& segWarnings = mask.warnings;
-  requireOnVolumeGrid(s.labels.geometry, maskPath, "mask", s.loaded.volume.geometry, volumePath, "volume");
+  for (const std::string& w : segWarnings)
+    out << "warning: " << w << '\n';
   if (unitChoice)
     options.intensityUnit = intensityUnitFor(*unitChoice, s.loaded);
   reporting::MeasurementReport& report = s.report;
@@ -144,8 +146,9 @@ cli::Command reportCommand() {
   c.add({"volume", ParameterType::Image, "Volume",
          "CT or MR volume: a NRRD/NIfTI file or a DICOM folder (then SEG and SR reference it).", Channel::Input, 0});
   c.add({"mask", ParameterType::LabelImage, "Label map",
-         "lesion label map on the volume's grid (NRRD/NIfTI) or a DICOM SEG (put onto the grid).", Channel::Input,
-         std::nullopt, 'm'})
+         "lesion label map on the volume's grid or a crop of it on the same voxel lattice (NRRD/NIfTI), or a "
+         "DICOM SEG (put onto the grid).",
+         Channel::Input, std::nullopt, 'm'})
       .withExtensions(".nrrd,.nii.gz,.nii,.dcm");
   c.add({"measurements", ParameterType::File, "Measurement report",
          "a report.json of lesionkit measure: its volume, mask, lesions and settings are used "
@@ -224,7 +227,7 @@ cli::Command reportCommand() {
     // A --measurements report keeps its own unit unless one is chosen here; earlier reports keep theirs.
     const bool unitFromArguments = !args.has("measurements") || args.string("intensityUnit") != "auto";
     const MeasuredStudy current =
-        measureStudy(volumePath, maskPath, seriesUid, options, timepoint, unitFromArguments ? &args : nullptr);
+        measureStudy(volumePath, maskPath, seriesUid, options, timepoint, unitFromArguments ? &args : nullptr, ctx.out);
     const dicomio::LoadedVolume& loaded = current.loaded;
     const LabelMap& labels = current.labels;
     const reporting::MeasurementReport& report = current.report;
@@ -232,7 +235,7 @@ cli::Command reportCommand() {
     std::deque<MeasuredStudy> previous;
     for (const std::string& text : args.strings("previous")) {
       const ReportJsonInputs r = readReportJson(text);
-      previous.push_back(measureStudy(r.volume, r.mask, r.seriesInstanceUid, r.options, r.timepoint, nullptr));
+      previous.push_back(measureStudy(r.volume, r.mask, r.seriesInstanceUid, r.options, r.timepoint, nullptr, ctx.out));
     }
 
     pipeline::ResultBundleInput bundle;

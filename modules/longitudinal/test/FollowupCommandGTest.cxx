@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <itkCompositeTransform.h>
 #include <itkTransformFactoryBase.h>
@@ -14,6 +15,7 @@
 
 #include "SyntheticScene.h"
 #include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/testing/CroppedLabelMap.h"
 #include "lesion/testing/TestHarness.h"
 
 namespace lesion::longitudinal {
@@ -21,18 +23,24 @@ namespace {
 
 using namespace lesion::longitudinal::test;
 
-TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
-  lesion::test::ScratchFolder dir("lesionkit-followup");
-  const ImageGeometry g = sceneGrid(72, 64, 48, {1.5, 1.5, 2.0});
-  dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
-  dicomio::writeVolumeFile(sceneVolume(g, knownMotion(), 0.6), dir / "ct1.nrrd", true);
+/// The scene's soft-tissue mass (blob 6) as label 3 on `g`.
+LabelMap massLesionMap(const ImageGeometry& g) {
   LabelMap lesions(g, 0);
   const Blob mass = sceneBlobs()[6];
   for (std::size_t k = 0; k < g.size[2]; ++k)
     for (std::size_t j = 0; j < g.size[1]; ++j)
       for (std::size_t i = 0; i < g.size[0]; ++i)
-        if (inside(g.indexToPoint(i, j, k), mass) >= 0.5) lesions.at(i, j, k) = 3;
-  dicomio::writeLabelMapFile(lesions, dir / "lesions.nrrd");
+        if (inside(g.indexToPoint(i, j, k), mass) >= 0.5)
+          lesions.at(i, j, k) = 3;
+  return lesions;
+}
+
+TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
+  lesion::test::ScratchFolder dir("lesionkit-followup");
+  const ImageGeometry g = sceneGrid(72, 64, 48, {1.5, 1.5, 2.0});
+  dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
+  dicomio::writeVolumeFile(sceneVolume(g, knownMotion(), 0.6), dir / "ct1.nrrd", true);
+  dicomio::writeLabelMapFile(massLesionMap(g), dir / "lesions.nrrd");
 
   const auto out = dir / "out";
   const lesion::test::ProcessResult r = lesion::test::runProcess(
@@ -172,7 +180,8 @@ TEST(FollowupCommand, AReferenceMapOffTheBaselineGridIsBadInputNamingIt) {
   const ImageGeometry g = sceneGrid(24, 24, 12);
   dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
   dicomio::writeLabelMapFile(LabelMap(g, 1), dir / "lesions.nrrd");
-  dicomio::writeLabelMapFile(LabelMap(sceneGrid(20, 24, 12), 1), dir / "reference.nrrd");
+  // Another lattice (1.5 mm voxels along x): a crop on the baseline's lattice would be placed into it.
+  dicomio::writeLabelMapFile(LabelMap(sceneGrid(20, 24, 12, {1.5, 2.0, 2.5}), 1), dir / "reference.nrrd");
   const auto r = lesion::test::runProcess(
       {"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(), "--followup", (dir / "ct0.nrrd").string(),
        "--lesions", (dir / "lesions.nrrd").string(), "--reference", (dir / "reference.nrrd").string(),
@@ -185,6 +194,34 @@ TEST(FollowupCommand, AReferenceMapOffTheBaselineGridIsBadInputNamingIt) {
             std::string::npos)
       << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+}
+
+TEST(FollowupCommand, ALesionMapCroppedOnTheBaselineLatticeIsPlacedIntoItsGrid) {
+  // 3D Slicer's label map of a segmentation is cropped to the segments; it was refused.
+  lesion::test::ScratchFolder dir("lesionkit-followup");
+  const ImageGeometry g = sceneGrid(72, 64, 48, {1.5, 1.5, 2.0});
+  dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
+  dicomio::writeVolumeFile(sceneVolume(g, knownMotion(), 0.6), dir / "ct1.nrrd", true);
+  const LabelMap lesions = massLesionMap(g);
+  const LabelMap cropped = lesion::test::cropToLabels(lesions, 2);
+  dicomio::writeLabelMapFile(cropped, dir / "cropped.nrrd");
+  const Vec3 offset = g.pointToIndex(cropped.geometry.origin);
+  const auto r = lesion::test::runProcess({"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(),
+                                           "--followup", (dir / "ct1.nrrd").string(), "--lesions",
+                                           (dir / "cropped.nrrd").string(), "--soft-tissue-method", "intensity-gated",
+                                           "--auto-reference", "none", "-o", (dir / "out").string(), "-q"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find(fmt::format("lesion map '{}' ({}x{}x{} voxels) lies on the voxel lattice of baseline",
+                                   (dir / "cropped.nrrd").string(), cropped.geometry.size[0], cropped.geometry.size[1],
+                                   cropped.geometry.size[2])),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(fmt::format("at offset ({:.0f}, {:.0f}, {:.0f}) voxels", offset.x, offset.y, offset.z)),
+            std::string::npos)
+      << r.out;
+  const LabelMap baseline = dicomio::readLabelMapFile(dir / "out" / "labels" / "baseline.nrrd");
+  EXPECT_TRUE(baseline.geometry.sameGrid(g));
+  EXPECT_EQ(baseline.voxels, lesions.voxels);
 }
 
 /// A transform file read with ITK's reader: the transform kinds in the file and the point map.
@@ -223,12 +260,7 @@ TEST(FollowupCommand, BSplineLevelIsReportedAndWrittenAsAnItkCompositeTransform)
   const ImageGeometry g = sceneGrid(72, 64, 48, {1.5, 1.5, 2.0});
   dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
   dicomio::writeVolumeFile(sceneVolume(g, knownMotion()), dir / "ct1.nrrd", true);
-  LabelMap lesions(g, 0);
-  const Blob mass = sceneBlobs()[6];
-  for (std::size_t n = 0; n < lesions.voxels.size(); ++n)
-    if (inside(g.indexToPoint(n % g.size[0], (n / g.size[0]) % g.size[1], n / (g.size[0] * g.size[1])), mass) >= 0.5)
-      lesions.voxels[n] = 3;
-  dicomio::writeLabelMapFile(lesions, dir / "lesions.nrrd");
+  dicomio::writeLabelMapFile(massLesionMap(g), dir / "lesions.nrrd");
   const auto out = dir / "out";
   const lesion::test::ProcessResult r = lesion::test::runProcess(
       {"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(), "--followup", (dir / "ct1.nrrd").string(),
@@ -281,7 +313,7 @@ TEST(FollowupCommand, BSplineLevelIsReportedAndWrittenAsAnItkCompositeTransform)
   EXPECT_EQ(composite.kinds, (std::vector<std::string>{"CompositeTransform", "AffineTransform", "BSplineTransform"}));
   const Vec3 corner = g.indexToPoint(0, 0, 0);
   EXPECT_LT(distance(composite.map(corner), rigid.map(corner)), 1e-9);
-  const double shift = distance(composite.map(mass.centre), rigid.map(mass.centre));
+  const double shift = distance(composite.map(sceneBlobs()[6].centre), rigid.map(sceneBlobs()[6].centre));
   std::cout << "[ measured ] ITK reads the .tfm back: at the mass centre the B-spline moves the point " << shift
             << " mm (largest displacement reported " << d.at("maxDisplacementMm") << " mm)\n";
   EXPECT_LE(shift, d.at("maxDisplacementMm").get<double>() + 0.5);

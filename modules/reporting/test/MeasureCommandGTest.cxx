@@ -6,10 +6,12 @@
 #include <iterator>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/testing/CroppedLabelMap.h"
 #include "lesion/testing/TestHarness.h"
 
 namespace lesion {
@@ -90,6 +92,62 @@ TEST(MeasureCommand, MaskOnAnotherGridIsBadInputNamingBothFiles) {
   EXPECT_NE(result.err.find("other.nrrd"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("ct.nrrd"), std::string::npos) << result.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "report.json"));
+}
+
+TEST(MeasureCommand, AMaskCroppedOnTheVolumesLatticeIsPlacedIntoItsGrid) {
+  // 3D Slicer writes a segmentation's label map cropped to the segments: same lattice, origin a
+  // whole number of voxels in. It was refused as "not on the grid of volume".
+  test::ScratchFolder dir;
+  writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
+  LabelMap sphere = dicomio::readLabelMapFile(dir / "mask.nrrd");
+  std::replace(sphere.voxels.begin(), sphere.voxels.end(), std::uint16_t{2}, std::uint16_t{0});
+  dicomio::writeLabelMapFile(sphere, dir / "sphere.nrrd");
+  const LabelMap cropped = test::cropToLabels(sphere, 2);
+  dicomio::writeLabelMapFile(cropped, dir / "cropped.nrrd");
+  const Vec3 offset = sphere.geometry.pointToIndex(cropped.geometry.origin);
+  const auto measure = [&](const char* mask, const char* report) {
+    return test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask", (dir / mask).string(), "-o",
+                             (dir / report).string()});
+  };
+  const auto full = measure("sphere.nrrd", "full.json");
+  ASSERT_EQ(full.exitCode, 0) << full.err;
+  auto result = measure("cropped.nrrd", "cropped.json");
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  EXPECT_NE(result.out.find(fmt::format("at offset ({:.0f}, {:.0f}, {:.0f}) voxels: placed into the volume's grid",
+                                        offset.x, offset.y, offset.z)),
+            std::string::npos)
+      << result.out;
+  std::ifstream fullIn(dir / "full.json"), croppedIn(dir / "cropped.json");
+  const auto fullJson = nlohmann::json::parse(fullIn), croppedJson = nlohmann::json::parse(croppedIn);
+  EXPECT_EQ(croppedJson["lesions"], fullJson["lesions"]); // voxel for voxel the same lesion
+
+  // Moved to start 3 voxels before the volume along i: the margin's 2 columns are background, the
+  // third holds the sphere's first labelled voxels.
+  LabelMap shifted = cropped;
+  shifted.geometry.origin = sphere.geometry.indexToPoint(Vec3{-3, offset.y, offset.z});
+  dicomio::writeLabelMapFile(shifted, dir / "shifted.nrrd");
+  std::size_t outside = 0;
+  for (std::size_t k = 0; k < cropped.geometry.size[2]; ++k)
+    for (std::size_t j = 0; j < cropped.geometry.size[1]; ++j)
+      for (std::size_t i = 0; i < 3; ++i)
+        outside += cropped.at(i, j, k) != 0;
+  ASSERT_GT(outside, 0u);
+  result = measure("shifted.nrrd", "shifted.json");
+  EXPECT_EQ(result.exitCode, 2) << result.err;
+  EXPECT_NE(result.err.find(fmt::format("mask '{}'", (dir / "shifted.nrrd").string())), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find(fmt::format("volume '{}'", (dir / "ct.nrrd").string())), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(fmt::format("but {} of its labelled voxels fall outside the volume", outside)),
+            std::string::npos)
+      << result.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "shifted.json"));
+
+  // Half a voxel off the lattice: still refused as before.
+  shifted.geometry.origin = sphere.geometry.indexToPoint(Vec3{offset.x + 0.5, offset.y, offset.z});
+  dicomio::writeLabelMapFile(shifted, dir / "shifted.nrrd");
+  result = measure("shifted.nrrd", "shifted.json");
+  EXPECT_EQ(result.exitCode, 2) << result.err;
+  EXPECT_NE(result.err.find("is not on the grid of volume"), std::string::npos) << result.err;
 }
 
 TEST(MeasureCommand, MaskWithAFlippedAxisShowsTheAxesAndACsvOverTheMaskOrTheReportIsRefused) {

@@ -8,6 +8,8 @@
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/reporting/DicomSeg.h"
 #include "lesion/reporting/DicomSr.h"
+#include "lesion/reporting/LabelMapLoader.h"
+#include "lesion/testing/CroppedLabelMap.h"
 #include "lesion/testing/TestHarness.h"
 
 namespace lesion::reporting {
@@ -86,6 +88,25 @@ TEST(ReportCommand, WritesEveryOutputAndTheSegMeasuresLikeTheMask) {
   ASSERT_EQ(sr2.groups.size(), 2u);
   EXPECT_EQ(sr2.groups[1].trackingUid, sr.groups[1].trackingUid) << "tracking UID stable across runs";
   EXPECT_EQ(sr2.groups[1].timePoint, "follow-up-1");
+}
+
+TEST(ReportCommand, AMaskCroppedOnTheVolumesLatticeIsPlacedIntoItsGrid) {
+  // 3D Slicer's label map of a segmentation is cropped to the segments; it was refused.
+  test::ScratchFolder dir;
+  writeStudy(dir / "ct.nrrd", dir / "mask.nrrd");
+  const LabelMap mask = dicomio::readLabelMapFile(dir / "mask.nrrd");
+  dicomio::writeLabelMapFile(test::cropToLabels(mask, 1), dir / "cropped.nrrd");
+  const auto r =
+      test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask", (dir / "cropped.nrrd").string(),
+                        "-o", (dir / "out").string(), "--no-meshes", "--no-pictures"});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  // Label 1 (an ellipsoid from i = 7, j = 11, k = 4) comes first; the box starts one voxel before.
+  EXPECT_NE(r.out.find("at offset (6, 10, 3) voxels: placed into the volume's grid"), std::string::npos) << r.out;
+  // The SEG (frames on the labelled slices only) holds the mask's voxels, not shifted.
+  EXPECT_EQ(loadLabelMap(dir / "out" / "seg.dcm", &mask.geometry).voxels, mask.voxels);
+  nlohmann::json report;
+  std::ifstream(dir / "out" / "report.json") >> report;
+  EXPECT_NE(report["input"]["warnings"].dump().find("placed into the volume's grid"), std::string::npos);
 }
 
 // A NRRD from `lesionkit convert` knows its patient, study and frame of reference (sidecar): the SEG

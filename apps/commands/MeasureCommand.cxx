@@ -178,7 +178,11 @@ cli::Command measureCommand() {
     report.toolVersion = toolInfo().version;
     report.timepoint = args.string("timepoint");
     report.input.volumePath = volumePath.string();
-    report.input.maskPath = args.has("mask") ? maskPath.string() : "segmented from --seed";
+    // The summary reads "1 lesion measured in <maskPath>": without a mask file, name the mask and its seeds.
+    std::string seeds;
+    for (const Vec3& p : args.points("seed"))
+      seeds += (seeds.empty() ? "" : " and ") + formatPoint(p);
+    report.input.maskPath = args.has("mask") ? maskPath.string() : "the mask segmented from --seed " + seeds;
     report.input.seriesInstanceUid = loaded.seriesInstanceUid;
     report.input.geometry = loaded.volume.geometry;
     report.input.warnings = loaded.warnings;

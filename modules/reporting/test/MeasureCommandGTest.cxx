@@ -81,6 +81,21 @@ TEST(MeasureCommand, WritesValidReportTableSummaryAndReturnValues) {
     EXPECT_NE(text.str().find(name), std::string::npos) << name << " missing from\n" << text.str();
 }
 
+TEST(MeasureCommand, TheSummaryOfASeedRunNamesTheSegmentedMask) {
+  // It read "1 lesion measured in segmented from --seed".
+  test::ScratchFolder dir;
+  writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
+  const Vec3 centre = dicomio::readLabelMapFile(dir / "mask.nrrd").geometry.indexToPoint(25, 25, 15); // the sphere
+  const auto result =
+      test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--seed",
+                        fmt::format("{},{},{}", centre.x, centre.y, centre.z), "-o", (dir / "report.json").string()});
+  ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
+  const std::string segmented = "the mask segmented from --seed " + formatPoint(centre);
+  EXPECT_EQ(result.out.rfind("1 lesion measured in " + segmented + "\n", 0), 0u) << result.out;
+  std::ifstream in(dir / "report.json");
+  EXPECT_EQ(nlohmann::json::parse(in)["input"]["maskPath"], segmented);
+}
+
 TEST(MeasureCommand, MaskOnAnotherGridIsBadInputNamingBothFiles) {
   test::ScratchFolder dir;
   writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");

@@ -183,7 +183,9 @@ cli::Command followupCommand() {
       .inGroup("Tracking");
   addIntensityUnitParameter(c, "calcification, soft-tissue checks");
   c.add({"calcificationThresholdHu", ParameterType::String, "Calcification threshold (HU)",
-         "lesion voxels at or above it are calcified, below it lytic (remaining low density). auto: per time "
+         "the lowest value counted as calcified: bone lesion voxels at or above it are calcified, below it lytic "
+         "(remaining low density); in a soft-tissue lesion it is raised to the lesion's own tissue level when "
+         "higher (as in measure). auto: per time "
          "point from the unaffected bone of the reference (--reference-label, else --auto-reference), "
          "max(130, median + 3 x robust SD of its interior), so normal trabecular bone is not counted; without a "
          "reference 130 HU, with a note in the timeline. A number: that threshold at every time point.",

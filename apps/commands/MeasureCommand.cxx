@@ -85,7 +85,11 @@ cli::Command measureCommand() {
       .withDefault("baseline");
   addIntensityUnitParameter(c, "calcification is measured");
   c.add({"calcificationThresholdHu", ParameterType::Float, "Calcification threshold (HU)",
-         "voxels at or above it count as calcified (Agatston: 130 HU).", Channel::Input})
+         "the lowest value counted as calcified (Agatston: 130 HU). In a bone lesion every voxel at or above it "
+         "counts; in any other lesion it is raised to the lesion's own soft-tissue level (median + 4 robust SD "
+         "of its voxels below it) when higher, e.g. 222 HU for a sarcoma with SD 45 HU, and only clusters of "
+         "3 or more voxels count. The report gives the threshold used.",
+         Channel::Input})
       .withDefault("130")
       .withRange(-1024, 3071, 10)
       .inGroup("Settings");

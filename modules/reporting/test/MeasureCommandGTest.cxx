@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -314,6 +315,36 @@ TEST(MeasureCommand, SliceThicknessZeroMeansTheSliceSpacingAndNegativeIsRefused)
   const auto at = xml.out.find("<name>sliceThicknessMm</name>");
   ASSERT_NE(at, std::string::npos);
   EXPECT_NE(xml.out.substr(at, xml.out.find("</float>", at) - at).find("<default>0</default>"), std::string::npos);
+}
+
+TEST(MeasureCommand, TheCalcificationThresholdIsDescribedAsTheFloorItIs) {
+  // --help and the Slicer description said voxels "at or above it count as calcified", but a
+  // soft-tissue lesion's own noise raises it (222 HU on the IBSI sarcoma STS_002).
+  test::ScratchFolder dir;
+  writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
+  Volume ct = dicomio::readVolumeFile(dir / "ct.nrrd");
+  const LabelMap labels = dicomio::readLabelMapFile(dir / "mask.nrrd");
+  std::mt19937 random(2);
+  std::normal_distribution<float> noise(60.0f, 45.0f); // STS_002's soft tissue
+  for (std::size_t v = 0; v < ct.voxels.size(); ++v)
+    if (labels.voxels[v] == 1)
+      ct.voxels[v] = noise(random);
+  dicomio::writeVolumeFile(ct, dir / "noisy.nrrd", true);
+  const auto r = test::runProcess({"lesionkit", "measure", (dir / "noisy.nrrd").string(), "--mask",
+                                   (dir / "mask.nrrd").string(), "--label", "1", "-o", (dir / "report.json").string()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::ifstream in(dir / "report.json");
+  EXPECT_GT(nlohmann::json::parse(in)["lesions"][0]["calcification"]["thresholdHu"].get<double>(), 200.0);
+
+  const std::string raised = "in any other lesion it is raised to the lesion's own soft-tissue level";
+  const auto xml = test::runProcess({"lesionkit", "measure", "--xml"});
+  const auto at = xml.out.find("<name>calcificationThresholdHu</name>");
+  ASSERT_NE(at, std::string::npos);
+  const std::string description = xml.out.substr(at, xml.out.find("</float>", at) - at);
+  EXPECT_NE(description.find("the lowest value counted as calcified"), std::string::npos) << description;
+  EXPECT_NE(description.find(raised), std::string::npos) << description;
+  const auto help = test::runProcess({"lesionkit", "measure", "--help"});
+  EXPECT_NE(help.out.find("the lowest value counted as calcified"), std::string::npos) << help.out;
 }
 
 } // namespace

@@ -9,6 +9,7 @@
 #include "IntensityUnitOption.h"
 #include "NamedInputErrors.h"
 #include "SegMask.h"
+#include "SliceThickness.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -99,7 +100,9 @@ cli::Command measureCommand() {
       .withRange(-1024, 3071, 10)
       .inGroup("Settings");
   c.add({"sliceThicknessMm", ParameterType::Float, "Slice thickness (mm)",
-         "for RECIST measurability and Agatston scaling; 0 = the slice spacing.", Channel::Input})
+         "for RECIST measurability and Agatston scaling; 0 = the DICOM series' Slice Thickness, else the slice "
+         "spacing.",
+         Channel::Input})
       .withDefault("0")
       .withRange(0, 50, 0.5)
       .inGroup("Settings");
@@ -176,6 +179,7 @@ cli::Command measureCommand() {
     for (const std::string& w : segWarnings)
       ctx.out << "warning: " << w << '\n';
     options.intensityUnit = intensityUnitFor(args, loaded);
+    useSeriesSliceThickness(options, loaded);
 
     ctx.progress.report(0.3, "measuring");
     reporting::MeasurementReport report;

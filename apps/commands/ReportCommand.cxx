@@ -14,6 +14,7 @@
 #include "IntensityUnitOption.h"
 #include "NamedInputErrors.h"
 #include "SegMask.h"
+#include "SliceThickness.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -63,7 +64,10 @@ ReportJsonInputs readReportJson(const std::filesystem::path& path) {
                                                                        : measurement::IntensityUnit::Arbitrary;
       r.options.calcificationThresholdHu = s.value("calcificationThresholdHu", 130.0);
       r.options.boneThresholdHu = s.value("boneThresholdHu", 400.0);
-      if (s.contains("sliceThicknessMm") && s["sliceThicknessMm"].is_number())
+      // Only a thickness the user chose is an option; one read from DICOM is read again (reports
+      // before sliceThicknessSource recorded only the option).
+      if (s.contains("sliceThicknessMm") && s["sliceThicknessMm"].is_number() &&
+          s.value("sliceThicknessSource", "option") == "option")
         r.options.sliceThicknessMm = s["sliceThicknessMm"].get<double>();
     }
     for (const auto& l : root.at("lesions")) {
@@ -102,6 +106,7 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
     out << "warning: " << w << '\n';
   if (unitChoice)
     options.intensityUnit = intensityUnitFor(*unitChoice, s.loaded);
+  useSeriesSliceThickness(options, s.loaded);
   reporting::MeasurementReport& report = s.report;
   report.toolVersion = toolInfo().version;
   report.command = "report";

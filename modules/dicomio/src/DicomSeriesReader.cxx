@@ -474,6 +474,19 @@ void refuseSpacingAsAsked(const DicomSeries& series, const SliceStackGeometry& g
       kWideGapStepFactor, kWideGapMinMm));
 }
 
+/// The Slice Thickness all the stacked slices share; none when any lacks it or they disagree
+/// (RECIST and Agatston then fall back on the spacing rather than on one slice's value).
+std::optional<double> commonSliceThickness(const DicomSeries& series, const std::vector<std::size_t>& order) {
+  std::optional<double> common;
+  for (const std::size_t s : order) {
+    const std::optional<double> t = series.frameOf(series.slices[s]).sliceThicknessMm;
+    if (!t || !(*t > 0.0) || (common && std::abs(*t - *common) > 1e-3))
+      return std::nullopt;
+    common = t;
+  }
+  return common;
+}
+
 } // namespace
 
 LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& options, const Progress& progress) {
@@ -503,6 +516,7 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
     byInstance[ref.instance].push_back({ref.frame, k});
     out.sopInstanceUids.push_back(series.instanceOf(ref).sopInstanceUid);
   }
+  out.sliceThicknessMm = commonSliceThickness(series, g.order);
   const DecodeItems items(byInstance.begin(), byInstance.end());
 
   bool integralValues = true;

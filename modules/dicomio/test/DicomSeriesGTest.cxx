@@ -50,6 +50,7 @@ struct SliceSpec {
   std::optional<double> gantryTiltTag{};
   std::string rescaleSlope{"1"};
   std::optional<int> lastPixelStored{}; ///< overrides the stored value of the last pixel
+  std::string sliceThickness{"99"};     ///< empty: no Slice Thickness tag
 };
 
 /// Writes one CT slice: stored = HU + 1024, Rescale Intercept -1024.
@@ -76,7 +77,8 @@ void writeSlice(const fs::path& path, const SliceSpec& s) {
       fmt::format("{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}\\{:.8f}", o[0], o[1], o[2], o[3], o[4], o[5]);
   ds->putAndInsertString(DCM_ImageOrientationPatient, iop.c_str());
   ds->putAndInsertString(DCM_PixelSpacing, fmt::format("{:.8f}\\{:.8f}", s.rowSpacing, s.columnSpacing).c_str());
-  ds->putAndInsertString(DCM_SliceThickness, "99"); // deliberately wrong: spacing must come from positions
+  if (!s.sliceThickness.empty()) // 99 by default: deliberately wrong, spacing must come from positions
+    ds->putAndInsertString(DCM_SliceThickness, s.sliceThickness.c_str());
   ds->putAndInsertString(DCM_RescaleSlope, s.rescaleSlope.c_str());
   ds->putAndInsertString(DCM_RescaleIntercept, "-1024");
   ds->putAndInsertUint16(DCM_Rows, Uint16(s.rows));
@@ -207,6 +209,27 @@ TEST(DicomSeries, OrdersSlicesByPositionNotInstanceNumberAndSkipsTheLocalizer) {
     for (std::size_t j = 0; j < 4; ++j)
       for (std::size_t i = 0; i < 5; ++i)
         ASSERT_FLOAT_EQ(v.volume.at(i, j, k), float(expectedHu(tagAtK[k], j, i)));
+}
+
+// RECIST and Agatston want the reconstructed thickness, not the spacing: the loader passes on the
+// value all slices share, and none when one slice lacks it or disagrees.
+TEST(DicomSeries, SliceThicknessIsTheValueAllSlicesShareNotTheSpacing) {
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0}); // Slice Thickness 99, 2.5 mm apart
+  const LoadedVolume shared = loadVolume(dir.path());
+  EXPECT_NEAR(shared.volume.geometry.spacing.z, 2.5, 1e-6);
+  ASSERT_TRUE(shared.sliceThicknessMm);
+  EXPECT_DOUBLE_EQ(*shared.sliceThicknessMm, 99.0);
+  for (const std::string thickness : {"3", ""}) {
+    SliceSpec odd;
+    odd.ipp = {-10.0, 20.0, 7.5};
+    odd.tag = 3;
+    odd.sliceThickness = thickness;
+    writeSlice(dir / "ODD.dcm", odd);
+    const LoadedVolume mixed = loadVolume(dir.path());
+    EXPECT_EQ(mixed.volume.geometry.size[2], 4u);
+    EXPECT_FALSE(mixed.sliceThicknessMm) << "Slice Thickness '" << thickness << "' on one slice";
+  }
 }
 
 TEST(DicomSeries, NormalPointingFeetFirstStartsAtTheHighestSlice) {
@@ -687,6 +710,8 @@ TEST(DicomLoader, VolumeFilesAndBadPathsGoThroughTheSameEntryPoint) {
   EXPECT_TRUE(fromFile.volume.geometry.sameGrid(fromDicom.volume.geometry, 1e-5));
   EXPECT_EQ(fromFile.volume.voxels, fromDicom.volume.voxels);
   EXPECT_TRUE(fromFile.seriesInstanceUid.empty());
+  EXPECT_TRUE(fromDicom.sliceThicknessMm);
+  EXPECT_FALSE(fromFile.sliceThicknessMm); // NRRD has no Slice Thickness: the spacing stands in
 }
 
 TEST(DicomScan, DicomdirReferencesToMissingFilesAreListedAndTheImagesStillLoad) {

@@ -155,6 +155,7 @@ std::string toJson(const MeasurementReport& report) {
       {"calcificationThresholdHu", o.calcificationThresholdHu},
       {"boneThresholdHu", o.boneThresholdHu},
       {"sliceThicknessMm", o.sliceThicknessMm ? json(*o.sliceThicknessMm) : json(nullptr)},
+      {"sliceThicknessSource", o.sliceThicknessMm ? o.sliceThicknessSource : "spacing"},
       {"surfaceMesh", o.computeSurfaceMesh}};
   root["lesions"] = json::array();
   for (const LesionMeasurement& m : report.lesions)

@@ -11,6 +11,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/testing/CroppedLabelMap.h"
 #include "lesion/testing/TestHarness.h"
@@ -310,6 +314,7 @@ TEST(MeasureCommand, SliceThicknessZeroMeansTheSliceSpacingAndNegativeIsRefused)
   const auto json = nlohmann::json::parse(in);
   EXPECT_DOUBLE_EQ(json["lesions"][0]["measurability"]["sliceThicknessMm"].get<double>(), 1.25); // the slice spacing
   EXPECT_TRUE(json["settings"]["sliceThicknessMm"].is_null());
+  EXPECT_EQ(json["settings"]["sliceThicknessSource"], "spacing"); // NRRD: no Slice Thickness to read
   EXPECT_EQ(run("-1").exitCode, 1);
   const auto xml = test::runProcess({"lesionkit", "measure", "--xml"});
   const auto at = xml.out.find("<name>sliceThicknessMm</name>");
@@ -345,6 +350,66 @@ TEST(MeasureCommand, TheCalcificationThresholdIsDescribedAsTheFloorItIs) {
   EXPECT_NE(description.find(raised), std::string::npos) << description;
   const auto help = test::runProcess({"lesionkit", "measure", "--help"});
   EXPECT_NE(help.out.find("the lowest value counted as calcified"), std::string::npos) << help.out;
+}
+
+// RECIST's "2 x slice thickness" means the reconstructed thickness: a DICOM series whose Slice
+// Thickness (20 mm) is not its spacing (4 mm) is measured with it and says so; the option still wins.
+TEST(MeasureCommand, ADicomSeriesIsMeasuredWithItsSliceThicknessNotItsSpacing) {
+  test::ScratchFolder dir;
+  ASSERT_EQ(test::runProcess({"lesionkit", "phantom", (dir / "ph").string(), "--time-points", "2", "--voxel-size", "2",
+                              "--slice-thickness", "4"})
+                .exitCode,
+            0);
+  const std::filesystem::path study = phantomTimePoints(dir / "ph").first;
+  for (const auto& e : std::filesystem::directory_iterator(study / "CT_01")) {
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile(e.path().c_str()).good()) << e.path();
+    file.loadAllDataIntoMemory(); // the pixels are read lazily: saving over the file would truncate them
+    file.getDataset()->putAndInsertString(DCM_SliceThickness, "20");
+    ASSERT_TRUE(file.saveFile(e.path().c_str()).good()) << e.path();
+  }
+  const auto measure = [&](const std::string& thickness) { // 0: not set
+    const auto run =
+        test::runProcess({"lesionkit", "measure", (study / "CT_01").string(), "--mask",
+                          (study / "truth-labels.nrrd").string(), "--label", "2", "--slice-thickness-mm", thickness,
+                          "--no-mesh", "-o", (dir / "m.json").string(), "--csv", (dir / "m.csv").string()});
+    EXPECT_EQ(run.exitCode, 0) << run.err;
+    return nlohmann::json::parse(fileText(dir / "m.json"));
+  };
+
+  const auto fromDicom = measure("0");
+  const auto check = checkReport(dir / "m.json", dir / "m.csv");
+  EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
+  EXPECT_DOUBLE_EQ(fromDicom["input"]["geometry"]["spacingMm"][2].get<double>(), 4.0);
+  EXPECT_EQ(fromDicom["settings"]["sliceThicknessSource"], "dicom");
+  EXPECT_DOUBLE_EQ(fromDicom["settings"]["sliceThicknessMm"].get<double>(), 20.0);
+  const auto& measurability = fromDicom["lesions"][0]["measurability"];
+  EXPECT_DOUBLE_EQ(measurability["sliceThicknessMm"].get<double>(), 20.0);
+  EXPECT_DOUBLE_EQ(measurability["thresholdMm"].get<double>(), 40.0); // 2 x 20 mm, not max(10, 2 x 4)
+  // `report --measurements` reads the series' thickness again rather than taking it as an option.
+  const auto report = test::runProcess({"lesionkit", "report", "--measurements", (dir / "m.json").string(), "-o",
+                                        (dir / "rep").string(), "--no-meshes", "--no-pictures"});
+  ASSERT_EQ(report.exitCode, 0) << report.err;
+  EXPECT_EQ(nlohmann::json::parse(fileText(dir / "rep" / "report.json"))["settings"]["sliceThicknessSource"], "dicom");
+
+  const auto fromOption = measure("5");
+  EXPECT_EQ(fromOption["settings"]["sliceThicknessSource"], "option");
+  EXPECT_DOUBLE_EQ(fromOption["lesions"][0]["measurability"]["sliceThicknessMm"].get<double>(), 5.0);
+}
+
+// Real data: dcmqi's ct-3slice has Slice Thickness 1.25 mm on slices 1 mm apart.
+TEST(MeasureCommand, RealCtSeriesIsMeasuredWithItsDicomSliceThickness) {
+  LESIONKIT_REQUIRE_TEST_DATA(folder, "QIICR+dcmqi/data/segmentations");
+  test::ScratchFolder dir;
+  const auto run =
+      test::runProcess({"lesionkit", "measure", (folder / "ct-3slice").string(), "--mask",
+                        (folder / "liver_seg.nrrd").string(), "--no-mesh", "-o", (dir / "m.json").string()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto json = nlohmann::json::parse(fileText(dir / "m.json"));
+  EXPECT_NEAR(json["input"]["geometry"]["spacingMm"][2].get<double>(), 1.0, 1e-6);
+  EXPECT_EQ(json["settings"]["sliceThicknessSource"], "dicom");
+  ASSERT_FALSE(json["lesions"].empty());
+  EXPECT_DOUBLE_EQ(json["lesions"][0]["measurability"]["sliceThicknessMm"].get<double>(), 1.25);
 }
 
 } // namespace

@@ -57,6 +57,9 @@ struct MeasurementOptions {
   /// Slice thickness used by RECIST measurability and Agatston scaling. Unset: the slice
   /// spacing (distance between acquisition planes, spacing along index axis k).
   std::optional<double> sliceThicknessMm{};
+  /// Where a set sliceThicknessMm came from, for the report: "option" (the user) or "dicom" (the
+  /// series' Slice Thickness). Unset sliceThicknessMm reports "spacing".
+  std::string sliceThicknessSource{"option"};
   bool computeSurfaceMesh{true}; ///< mesh volume, surface area and sphericity (VTK)
 };
 

@@ -179,7 +179,7 @@ cli::Command measureCommand() {
     for (const std::string& w : segWarnings)
       ctx.out << "warning: " << w << '\n';
     options.intensityUnit = intensityUnitFor(args, loaded);
-    useSeriesSliceThickness(options, loaded);
+    useSeriesSliceThickness(options, loaded, volumePath);
 
     ctx.progress.report(0.3, "measuring");
     reporting::MeasurementReport report;

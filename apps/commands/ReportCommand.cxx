@@ -106,7 +106,7 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
     out << "warning: " << w << '\n';
   if (unitChoice)
     options.intensityUnit = intensityUnitFor(*unitChoice, s.loaded);
-  useSeriesSliceThickness(options, s.loaded);
+  useSeriesSliceThickness(options, s.loaded, volumePath);
   reporting::MeasurementReport& report = s.report;
   report.toolVersion = toolInfo().version;
   report.command = "report";

@@ -49,6 +49,15 @@ ScanIdentity scanIdentityFromSidecar(const std::filesystem::path& volumePath) {
   return {text("patientId"), text("studyDate"), text("seriesInstanceUid")};
 }
 
+std::optional<double> sliceThicknessFromSidecar(const std::filesystem::path& volumePath) {
+  std::ifstream in(sidecarPath(volumePath));
+  const nlohmann::json j = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+  if (j.is_object() && j.contains("sliceThicknessMm") && j["sliceThicknessMm"].is_number() &&
+      j["sliceThicknessMm"].get<double>() > 0.0)
+    return j["sliceThicknessMm"].get<double>();
+  return std::nullopt;
+}
+
 reporting::DicomSourceInfo sourceFromSidecar(const std::filesystem::path& volumePath) {
   const auto text = sidecarTextFields(volumePath);
   reporting::DicomSourceInfo source;

@@ -4,6 +4,7 @@
 /// volume's frame of reference, and which lesions does it name?
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ namespace lesion::commands {
 
 /// PatientID, study date and series of a convert sidecar; empty when there is none.
 [[nodiscard]] ScanIdentity scanIdentityFromSidecar(const std::filesystem::path& volumePath);
+
+/// The DICOM Slice Thickness a convert sidecar recorded; nullopt when there is none or no sidecar.
+[[nodiscard]] std::optional<double> sliceThicknessFromSidecar(const std::filesystem::path& volumePath);
 
 /// Patient, study, date, modality and frame of reference of a convert sidecar, for the SEG and SR
 /// of a NRRD/NIfTI (so they join the scan's patient, study and frame in a PACS); empty when none.

@@ -2,18 +2,28 @@
 /// \file SliceThickness.h
 /// The slice thickness measure and report use (RECIST 1.1 measurability, Agatston scaling).
 
+#include <filesystem>
+#include <optional>
+
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/measurement/LesionMeasurement.h"
 
+#include "SegMask.h"
+
 namespace lesion::commands {
 
-/// --slice-thickness-mm when given, else the series' DICOM Slice Thickness, else (left unset) the
-/// slice spacing: RECIST and Agatston mean the reconstructed thickness, which thin or overlapping
-/// slices make differ from the spacing.
-inline void useSeriesSliceThickness(measurement::MeasurementOptions& options, const dicomio::LoadedVolume& loaded) {
-  if (options.sliceThicknessMm || !loaded.sliceThicknessMm)
+/// --slice-thickness-mm when given, else the series' DICOM Slice Thickness (for a NRRD/NIfTI, as its
+/// convert sidecar recorded it), else (left unset) the slice spacing: RECIST and Agatston mean the
+/// reconstructed thickness, which thin or overlapping slices make differ from the spacing.
+inline void useSeriesSliceThickness(measurement::MeasurementOptions& options, const dicomio::LoadedVolume& loaded,
+                                    const std::filesystem::path& volumePath) {
+  if (options.sliceThicknessMm)
     return;
-  options.sliceThicknessMm = loaded.sliceThicknessMm;
+  const std::optional<double> thickness =
+      loaded.sliceThicknessMm ? loaded.sliceThicknessMm : sliceThicknessFromSidecar(volumePath);
+  if (!thickness)
+    return;
+  options.sliceThicknessMm = thickness;
   options.sliceThicknessSource = "dicom";
 }
 

@@ -395,6 +395,18 @@ TEST(MeasureCommand, ADicomSeriesIsMeasuredWithItsSliceThicknessNotItsSpacing) {
   const auto fromOption = measure("5");
   EXPECT_EQ(fromOption["settings"]["sliceThicknessSource"], "option");
   EXPECT_DOUBLE_EQ(fromOption["lesions"][0]["measurability"]["sliceThicknessMm"].get<double>(), 5.0);
+
+  // Converted to NRRD, the series keeps its thickness through the convert sidecar.
+  ASSERT_EQ(
+      test::runProcess({"lesionkit", "convert", (study / "CT_01").string(), "-o", (dir / "ct.nrrd").string()}).exitCode,
+      0);
+  const auto fromSidecar = test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask",
+                                             (study / "truth-labels.nrrd").string(), "--label", "2", "--no-mesh", "-o",
+                                             (dir / "n.json").string()});
+  ASSERT_EQ(fromSidecar.exitCode, 0) << fromSidecar.err;
+  const auto converted = nlohmann::json::parse(fileText(dir / "n.json"));
+  EXPECT_EQ(converted["settings"]["sliceThicknessSource"], "dicom");
+  EXPECT_DOUBLE_EQ(converted["lesions"][0]["measurability"]["sliceThicknessMm"].get<double>(), 20.0);
 }
 
 // Real data: dcmqi's ct-3slice has Slice Thickness 1.25 mm on slices 1 mm apart.

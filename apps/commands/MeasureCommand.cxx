@@ -100,7 +100,7 @@ cli::Command measureCommand() {
       .withRange(-1024, 3071, 10)
       .inGroup("Settings");
   c.add({"sliceThicknessMm", ParameterType::Float, "Slice thickness (mm)",
-         "for RECIST measurability and Agatston scaling; 0 = the DICOM series' Slice Thickness, else the slice "
+         "for RECIST measurability (2 x thickness above 5 mm); 0 = the DICOM series' Slice Thickness, else the slice "
          "spacing.",
          Channel::Input})
       .withDefault("0")

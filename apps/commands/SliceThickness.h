@@ -1,6 +1,6 @@
 #pragma once
 /// \file SliceThickness.h
-/// The slice thickness measure and report use (RECIST 1.1 measurability, Agatston scaling).
+/// The slice thickness measure and report use for RECIST 1.1 measurability.
 
 #include <filesystem>
 #include <optional>
@@ -13,8 +13,8 @@
 namespace lesion::commands {
 
 /// --slice-thickness-mm when given, else the series' DICOM Slice Thickness (for a NRRD/NIfTI, as its
-/// convert sidecar recorded it), else (left unset) the slice spacing: RECIST and Agatston mean the
-/// reconstructed thickness, which thin or overlapping slices make differ from the spacing.
+/// convert sidecar recorded it), else (left unset) the slice spacing: RECIST means the reconstructed
+/// thickness, which thin or overlapping slices make differ from the spacing.
 inline void useSeriesSliceThickness(measurement::MeasurementOptions& options, const dicomio::LoadedVolume& loaded,
                                     const std::filesystem::path& volumePath) {
   if (options.sliceThicknessMm)

@@ -375,9 +375,11 @@ std::size_t minSoftTissueCalcificationVoxels(const ImageGeometry& g) {
                   std::size_t(std::ceil(kMinSoftTissueCalcificationMm3 / g.voxelVolumeMm3())));
 }
 
-/// Agatston-style score over the `calcified` voxels (see Calcification).
+/// Agatston-style score over the `calcified` voxels (see Calcification). The sum runs over every
+/// reconstructed slice, so each slice stands for its spacing: overlapping slices (thickness above
+/// the spacing) would count a calcification more than once if scaled by the thickness.
 double agatstonScore(const LesionCrop& crop, const CropValues& value, const std::vector<std::uint8_t>& calcified,
-                     double pixelAreaMm2, double sliceThicknessMm) {
+                     double pixelAreaMm2, double sliceSpacingMm) {
   double weightedAreaMm2 = 0.0;
   std::vector<std::uint8_t> visited(crop.size[0] * crop.size[1]);
   std::vector<std::pair<std::size_t, std::size_t>> stack;
@@ -420,11 +422,11 @@ double agatstonScore(const LesionCrop& crop, const CropValues& value, const std:
       }
     }
   }
-  return weightedAreaMm2 * sliceThicknessMm / 3.0;
+  return weightedAreaMm2 * sliceSpacingMm / 3.0;
 }
 
 Calcification measureCalcification(const LesionCrop& crop, const Volume& volume, const LesionSpec& spec,
-                                   const MeasurementOptions& options, double sliceThicknessMm) {
+                                   const MeasurementOptions& options) {
   const ImageGeometry& g = volume.geometry;
   const double voxelMl = g.voxelVolumeMm3() / 1000.0;
   const CropValues value{crop, volume};
@@ -446,7 +448,7 @@ Calcification measureCalcification(const LesionCrop& crop, const Volume& volume,
   c.boneVolumeMl = count(boneDense) * voxelMl;
   c.fraction = lesionCount > 0 ? count(calcified) / lesionCount : 0.0;
   c.boneFraction = lesionCount > 0 ? count(boneDense) / lesionCount : 0.0;
-  c.agatstonScore = agatstonScore(crop, value, calcified, g.spacing.x * g.spacing.y, sliceThicknessMm);
+  c.agatstonScore = agatstonScore(crop, value, calcified, g.spacing.x * g.spacing.y, g.spacing.z);
   return c;
 }
 
@@ -640,7 +642,7 @@ LesionMeasurement measureOne(const Volume& volume, const LabelMap& labels, const
   }
 
   if (options.intensityUnit == IntensityUnit::HounsfieldUnit)
-    m.calcification = measureCalcification(crop, volume, spec, options, m.sliceThicknessMm);
+    m.calcification = measureCalcification(crop, volume, spec, options);
 
   m.measurability = assessMeasurability(m.recist.longAxisMm, m.recist.shortAxisMm, spec.lymphNode, m.sliceThicknessMm,
                                         spec.kind == "sclerotic-bone");

@@ -392,6 +392,20 @@ TEST(MeasureCommand, ADicomSeriesIsMeasuredWithItsSliceThicknessNotItsSpacing) {
   ASSERT_EQ(report.exitCode, 0) << report.err;
   EXPECT_EQ(nlohmann::json::parse(fileText(dir / "rep" / "report.json"))["settings"]["sliceThicknessSource"], "dicom");
 
+  // The Agatston sum runs over every reconstructed slice: each stands for its spacing, whatever
+  // the thickness (scaled by 20 mm it counted the vertebrae's bone 5 times over).
+  const auto agatston = [&](const std::string& thickness) {
+    const auto run = test::runProcess({"lesionkit", "measure", (study / "CT_01").string(), "--mask",
+                                       (study / "truth-labels.nrrd").string(), "--label", "11", "--slice-thickness-mm",
+                                       thickness, "--no-mesh", "-o", (dir / "a.json").string()});
+    EXPECT_EQ(run.exitCode, 0) << run.err;
+    return nlohmann::json::parse(fileText(dir / "a.json"))["lesions"][0]["calcification"]["agatstonScore"]
+        .get<double>();
+  };
+  const double scoreAtSpacing = agatston("4");
+  EXPECT_GT(scoreAtSpacing, 1000.0);
+  EXPECT_DOUBLE_EQ(agatston("0"), scoreAtSpacing);
+
   const auto fromOption = measure("5");
   EXPECT_EQ(fromOption["settings"]["sliceThicknessSource"], "option");
   EXPECT_DOUBLE_EQ(fromOption["lesions"][0]["measurability"]["sliceThicknessMm"].get<double>(), 5.0);

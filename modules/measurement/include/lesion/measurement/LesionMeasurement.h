@@ -54,7 +54,7 @@ struct MeasurementOptions {
   IntensityUnit intensityUnit{IntensityUnit::HounsfieldUnit};
   double calcificationThresholdHu{130.0}; ///< Agatston's classic 130 HU
   double boneThresholdHu{400.0};          ///< "bone-dense" mineral inside the lesion
-  /// Slice thickness used by RECIST measurability and Agatston scaling. Unset: the slice
+  /// Slice thickness used by RECIST measurability. Unset: the slice
   /// spacing (distance between acquisition planes, spacing along index axis k).
   std::optional<double> sliceThicknessMm{};
   /// Where a set sliceThicknessMm came from, for the report: "option" (the user) or "dicom" (the
@@ -132,7 +132,8 @@ struct IntensityStatistics {
 /// Agatston-style score: on each acquisition slice, connected regions (8-connected in plane) of
 /// calcified voxels with an area of at least 1 mm² contribute
 /// area_mm² × weight, with weight 1 (130-199 HU peak), 2 (200-299), 3 (300-399), 4 (>= 400);
-/// the sum is scaled by sliceThicknessMm / 3 mm, the thickness Agatston defined the score at.
+/// the sum is scaled by the slice spacing / 3 mm (Agatston's contiguous 3 mm slices; with every
+/// reconstructed slice summed, each stands for its spacing, not its thickness).
 struct Calcification {
   double thresholdHu{130.0};
   double volumeMl{0.0};

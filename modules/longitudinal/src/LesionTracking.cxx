@@ -8,6 +8,7 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -769,14 +770,18 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
   return tp;
 }
 
+bool isRecistTarget(const TrackedLesion& baselineLesion) {
+  return baselineLesion.spec.target && baselineLesion.measurement &&
+         baselineLesion.measurement->measurability.measurable;
+}
+
 LesionObservation observationOf(const TrackedLesion& lesion) {
   LesionObservation o;
   o.id = lesion.trackingId;
   o.name = lesion.spec.name;
   o.lymphNode = lesion.spec.lymphNode;
   o.bone = measurement::isBoneKind(lesion.spec.kind);
-  // RECIST 1.1 §4.2: only lesions measurable at baseline can be targets (targets are chosen there).
-  o.target = lesion.spec.target && (!lesion.measurement || lesion.measurement->measurability.measurable);
+  o.target = lesion.spec.target;
   o.present = !lesion.disappeared;
   o.longAxisMm = lesion.disappeared ? 0.0 : lesion.longAxisMm;
   o.shortAxisMm = lesion.disappeared ? 0.0 : lesion.shortAxisMm;
@@ -793,12 +798,19 @@ Timeline buildTimeline(std::vector<TimePointResult> timePoints, const TimelineFl
   if (timePoints.empty())
     throw InputError("follow-up timeline: no time point");
   Timeline tl;
+  std::set<std::string> targets; // decided at baseline, whatever a lesion measures later
+  for (const TrackedLesion& l : timePoints.front().lesions)
+    if (isRecistTarget(l))
+      targets.insert(l.trackingId);
   for (std::size_t t = 0; t < timePoints.size(); ++t) {
     TimePointObservation obs;
     obs.label = timePoints[t].label;
-    for (const TrackedLesion& l : timePoints[t].lesions)
-      if (!l.notEvaluable)
-        obs.lesions.push_back(observationOf(l));
+    for (const TrackedLesion& l : timePoints[t].lesions) {
+      if (l.notEvaluable)
+        continue;
+      obs.lesions.push_back(observationOf(l));
+      obs.lesions.back().target = targets.count(l.trackingId) > 0;
+    }
     auto flagged = [t](const std::vector<std::size_t>& at) { return std::find(at.begin(), at.end(), t) != at.end(); };
     obs.newLesions = flagged(flags.newLesionsAt) || flagged(flags.newBoneLesionsAt);
     obs.newBoneLesions = flagged(flags.newBoneLesionsAt);

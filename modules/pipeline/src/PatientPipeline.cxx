@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -270,6 +271,10 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   // lesion without a measurement (disappeared, not evaluable) has empty measurement fields.
   std::string csv = patientResultsHeaderPrefix() + out.csvHeader;
   const longitudinal::Timeline& tl = out.timeline;
+  std::set<std::string> targets; // summed by RECIST: the manifest's targets measurable at baseline
+  for (const longitudinal::TrackedLesion& l : tl.timePoints.front().lesions)
+    if (longitudinal::isRecistTarget(l))
+      targets.insert(l.trackingId);
   for (std::size_t t = 0; t < out.csvRows.size(); ++t) {
     const auto category = [&](const std::vector<longitudinal::ResponseAssessment>& a) {
       return t < a.size() ? std::string(longitudinal::categoryAbbreviation(a[t].category)) : std::string();
@@ -286,7 +291,8 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
       } else {
         row = unmeasuredRow(tl.timePoints[t].label, l);
       }
-      csv += who + fmt::format("{},{},{},", l.trackingId, status, l.spec.target ? "yes" : "no") + response + row + "\n";
+      csv += who + fmt::format("{},{},{},", l.trackingId, status, targets.count(l.trackingId) ? "yes" : "no") +
+             response + row + "\n";
     }
   }
   writeTextFileAtomically(folder / "results.csv", csv);

@@ -346,6 +346,10 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
                [&](const BatchPatient& p) { return current.count(p.folder) > 0; });
   for (auto& f : collectBatchResults(options.output, collected, summary.results))
     summary.failures.push_back(std::move(f));
+  // Not in this results.csv either: listed, so a table without them does not pass for complete.
+  for (const std::string& id : summary.busy)
+    summary.failures.emplace_back(id, "being run by another batch on this output: run this batch again (or with "
+                                      "--collect) when that one has ended");
   std::sort(summary.failures.begin(), summary.failures.end());
   writeBatchFailures(summary.failures, options.output / ("failures" + suffix + ".csv"));
   summary.seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -297,11 +297,15 @@ void claimOutputFolder(const fs::path& folder, const std::string& owner, const s
   }
   // Only the top level: a batch folder of an older version holds thousands of patients.
   if (fs::is_directory(folder, ec) && !fs::is_directory(folder / legacyMarker, ec)) {
-    const fs::directory_iterator first(folder, ec);
-    if (!ec && first != fs::directory_iterator()) {
+    for (const auto& entry : fs::directory_iterator(folder, ec)) {
+      // Another run claiming the same new folder at the same moment (shards started together) is
+      // writing its record: not someone else's file.
+      const fs::path name = entry.path().filename();
+      if (name == kOutputRecordName || isTemporaryOutputName(name))
+        continue;
       throw InputError(fmt::format("output folder '{}' exists and holds other files ('{}'), not an output of lesionkit "
                                    "{}: its files could be overwritten; choose a new or empty folder",
-                                   folder.string(), first->path().filename().string(), owner));
+                                   folder.string(), name.string(), owner));
     }
   }
   fs::create_directories(folder, ec);

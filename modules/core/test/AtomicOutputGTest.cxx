@@ -258,3 +258,19 @@ TEST(AtomicOutput, TwoOutputsOfOneRunNamingTheSameFileAreAUsageError) {
     EXPECT_NE(std::string(e.what()).find("--output and --csv both name"), std::string::npos) << e.what();
   }
 }
+
+TEST(AtomicOutput, ClaimingAFolderAnotherRunIsClaimingAtTheSameMomentSucceeds) {
+  test::ScratchFolder dir;
+  const auto out = dir / "batch";
+  std::filesystem::create_directories(out);
+  // Shards started together: the other run's record is still under its temporary name.
+  std::ofstream(out / ".lesionkit-output.part-4242-0") << "{}";
+  EXPECT_NO_THROW(claimOutputFolder(out, "batch", "patients"));
+  EXPECT_TRUE(std::filesystem::exists(out / kOutputRecordName));
+  EXPECT_NO_THROW(claimOutputFolder(out, "batch", "patients")); // its own record now
+
+  const auto users = dir / "mine";
+  std::filesystem::create_directories(users);
+  std::ofstream(users / "results.csv") << "my own table\n";
+  EXPECT_THROW(claimOutputFolder(users, "batch", "patients"), InputError);
+}

@@ -170,12 +170,17 @@ void requireFollowupsInOrder(const std::vector<FollowupSource>& followups) {
         throw InputError(fmt::format("follow-up '{}' is the same scan as follow-up '{}' (SeriesInstanceUID {})",
                                      later.source, earlier.source, uid));
     }
-    const FollowupSource& previous = followups[f - 1];
-    const std::string &date = later.identity.studyDate, &previousDate = previous.identity.studyDate;
-    if (!date.empty() && !previousDate.empty() && date < previousDate)
+    // Against the latest dated one before it: an undated follow-up in between must not hide the order.
+    const FollowupSource* latest = nullptr;
+    for (std::size_t e = 0; e < f; ++e)
+      if (!followups[e].identity.studyDate.empty() &&
+          (!latest || followups[e].identity.studyDate > latest->identity.studyDate))
+        latest = &followups[e];
+    const std::string& date = later.identity.studyDate;
+    if (latest && !date.empty() && date < latest->identity.studyDate)
       throw InputError(fmt::format("follow-up '{}' (study date {}) is dated before follow-up '{}' given before it "
                                    "(study date {}): give the follow-ups in the order they were taken",
-                                   later.source, date, previous.source, previousDate));
+                                   later.source, date, latest->source, latest->identity.studyDate));
   }
 }
 

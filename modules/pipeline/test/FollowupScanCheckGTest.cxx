@@ -82,6 +82,13 @@ TEST(FollowupScanCheck, FollowupsOutOfOrderAreRefusedNamingBothScansAndDates) {
     EXPECT_NE(why.find(expected), std::string::npos) << expected << " missing in: " << why;
 }
 
+TEST(FollowupScanCheck, AnUndatedFollowupInBetweenDoesNotHideTheOrder) {
+  const std::string why =
+      orderRefusal({{"PAT01", "20240601", "1.2.3.2"}, {"PAT01", "", "1.2.3.3"}, {"PAT01", "20240101", "1.2.3.4"}});
+  for (const char* expected : {"fu3/CT", "20240101", "fu1/CT", "20240601"})
+    EXPECT_NE(why.find(expected), std::string::npos) << expected << " missing in: " << why;
+}
+
 TEST(FollowupScanCheck, AScanGivenTwiceAsAFollowupIsRefusedNamingItsUid) {
   const std::string why = orderRefusal({{"PAT01", "20240414", "1.2.3.2"}, {"PAT01", "20240414", "1.2.3.2"}});
   for (const char* expected : {"fu1/CT", "fu2/CT", "1.2.3.2", "same scan"})

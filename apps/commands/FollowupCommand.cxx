@@ -184,7 +184,8 @@ cli::Command followupCommand() {
   addIntensityUnitParameter(c, "calcification, soft-tissue checks");
   c.add({"calcificationThresholdHu", ParameterType::String, "Calcification threshold (HU)",
          "the lowest value counted as calcified: bone lesion voxels at or above it are calcified, below it lytic "
-         "(remaining low density); in a soft-tissue lesion it is raised to the lesion's own tissue level when "
+         "(remaining low density); in any lesion that is not a bone lesion it is raised to the lesion's own tissue "
+         "level when "
          "higher (as in measure). auto: per time "
          "point from the unaffected bone of the reference (--reference-label, else --auto-reference), "
          "max(130, median + 3 x robust SD of its interior), so normal trabecular bone is not counted; without a "

@@ -89,7 +89,7 @@ cli::Command measureCommand() {
          "the lowest value counted as calcified (Agatston: 130 HU). In a bone lesion every voxel at or above it "
          "counts; in any other lesion it is raised to the lesion's own soft-tissue level (median + 4 robust SD "
          "of its voxels below it) when higher, e.g. 222 HU for a sarcoma with SD 45 HU, and only clusters of "
-         "3 or more voxels count. The report gives the threshold used.",
+         "3 or more voxels and 3 mm3 count. The report gives the threshold used.",
          Channel::Input})
       .withDefault("130")
       .withRange(-1024, 3071, 10)

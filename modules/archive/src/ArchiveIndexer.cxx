@@ -119,11 +119,16 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
                onDisk.end());
   summary.filesFound = onDisk.size();
   std::unordered_map<std::string, FileStamp> known;
+  std::set<std::string> knownSkipped; // files that were not read as images last time
   {
-    detail::Statement q(h, "SELECT path, size, mtime_ns FROM files");
+    detail::Statement q(h, "SELECT path, size, mtime_ns, skipped_reason IS NOT NULL FROM files");
     while (q.step()) {
       std::string path = q.text(0);
-      if (isUnder(path, root)) known.emplace(std::move(path), FileStamp{q.integer(1), q.integer(2)});
+      if (!isUnder(path, root))
+        continue;
+      if (q.integer(3))
+        knownSkipped.insert(path);
+      known.emplace(std::move(path), FileStamp{q.integer(1), q.integer(2)});
     }
   }
   std::vector<fs::path> toRead;
@@ -139,9 +144,14 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
       known.erase(it);
       if (same) {
         ++summary.filesUnchanged;
-        continue;
+        // A skipped file is judged again (there are few): an index of an earlier version may have
+        // called an empty slice "not DICOM" (so its series was measured without it) or a file
+        // beside a series damaged, and unchanged files are not read otherwise.
+        if (!knownSkipped.count(path))
+          continue;
+      } else {
+        ++summary.filesChanged;
       }
-      ++summary.filesChanged;
       changedPaths.insert(path);
     }
     stamps.emplace(path, stamp);

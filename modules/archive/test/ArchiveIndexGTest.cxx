@@ -298,3 +298,22 @@ TEST_F(ArchiveIndex, ASliceCutToAFewBytesIsADamagedFile) {
   ASSERT_NE(empty, s.skipped.end());
   EXPECT_NE(empty->reason.find("truncated DICOM file: 0 bytes"), std::string::npos) << empty->reason;
 }
+
+TEST_F(ArchiveIndex, AFileSkippedByAnEarlierIndexIsJudgedAgain) {
+  // An index of an earlier version called an empty slice "not a DICOM file" (not damaged): the
+  // unchanged file is judged again on the next run, so its series is no longer measured without it.
+  fs::resize_file(m_BaselineFiles[4], 0);
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  (void)indexArchive(db, m_Dir / "archive");
+  const std::string update = "UPDATE files SET damaged = 0, skipped_reason = 'not a DICOM file' WHERE path = '" +
+                             m_BaselineFiles[4].string() + "'";
+  ASSERT_EQ(sqlite3_exec(db.handle(), update.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  const std::string seriesUid = catalogDatabase(db).front().series.front().seriesInstanceUid;
+  ASSERT_TRUE(damagedFilesBeside(db, seriesUid).empty());
+
+  const IndexSummary again = indexArchive(db, m_Dir / "archive");
+  EXPECT_EQ(again.filesChanged, 0u);
+  const auto damaged = damagedFilesBeside(db, seriesUid);
+  ASSERT_EQ(damaged.size(), 1u);
+  EXPECT_EQ(damaged.front().path, m_BaselineFiles[4]);
+}

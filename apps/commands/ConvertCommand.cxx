@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
-#include "SegMask.h"
+#include "ConvertSidecar.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"

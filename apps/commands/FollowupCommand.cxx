@@ -10,9 +10,9 @@
 #include <fmt/format.h>
 
 #include "Commands.h"
+#include "ConvertSidecar.h"
 #include "IntensityUnitOption.h"
 #include "NamedInputErrors.h"
-#include "SegMask.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"

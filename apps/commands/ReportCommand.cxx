@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
+#include "ConvertSidecar.h"
 #include "IntensityUnitOption.h"
 #include "NamedInputErrors.h"
 #include "SegMask.h"

@@ -4,7 +4,6 @@
 /// volume's frame of reference, and which lesions does it name?
 
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,21 +12,6 @@
 #include "lesion/reporting/DicomSeg.h"
 
 namespace lesion::commands {
-
-/// volume.nii.gz → volume.json, volume.nrrd → volume.json: the sidecar `lesionkit convert` writes
-/// (the dcm2niix convention).
-[[nodiscard]] std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile);
-
-/// PatientID, study date and series of a convert sidecar; empty when there is none.
-[[nodiscard]] ScanIdentity scanIdentityFromSidecar(const std::filesystem::path& volumePath);
-
-/// The DICOM Slice Thickness a convert sidecar recorded; nullopt when there is none or no sidecar.
-[[nodiscard]] std::optional<double> sliceThicknessFromSidecar(const std::filesystem::path& volumePath);
-
-/// Patient, study, date, modality and frame of reference of a convert sidecar, for the SEG and SR
-/// of a NRRD/NIfTI (so they join the scan's patient, study and frame in a PACS); empty when none.
-/// The series stays empty: the sidecar has no slice positions to reference instances by.
-[[nodiscard]] reporting::DicomSourceInfo sourceFromSidecar(const std::filesystem::path& volumePath);
 
 /// Where a volume's voxels come from; empty strings when unknown.
 struct VolumeReference {

@@ -8,7 +8,7 @@
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/measurement/LesionMeasurement.h"
 
-#include "SegMask.h"
+#include "ConvertSidecar.h"
 
 namespace lesion::commands {
 

@@ -770,10 +770,16 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
   return tp;
 }
 
+namespace {
+
+/// RECIST 1.1 §4.2: a lesion the manifest names a target is summed only when it was measurable at
+/// baseline (targets are chosen there).
 bool isRecistTarget(const TrackedLesion& baselineLesion) {
   return baselineLesion.spec.target && baselineLesion.measurement &&
          baselineLesion.measurement->measurability.measurable;
 }
+
+} // namespace
 
 LesionObservation observationOf(const TrackedLesion& lesion) {
   LesionObservation o;

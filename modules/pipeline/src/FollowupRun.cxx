@@ -1,5 +1,7 @@
 #include "lesion/pipeline/FollowupRun.h"
 
+#include <map>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -161,26 +163,22 @@ void requireFollowupOfBaseline(const ScanIdentity& baseline, const std::string& 
 }
 
 void requireFollowupsInOrder(const std::vector<FollowupSource>& followups) {
-  for (std::size_t f = 1; f < followups.size(); ++f) {
-    const FollowupSource& later = followups[f];
-    for (std::size_t e = 0; e < f; ++e) {
-      const FollowupSource& earlier = followups[e];
-      const std::string& uid = later.identity.seriesInstanceUid;
-      if (!uid.empty() && uid == earlier.identity.seriesInstanceUid)
-        throw InputError(fmt::format("follow-up '{}' is the same scan as follow-up '{}' (SeriesInstanceUID {})",
-                                     later.source, earlier.source, uid));
-    }
-    // Against the latest dated one before it: an undated follow-up in between must not hide the order.
-    const FollowupSource* latest = nullptr;
-    for (std::size_t e = 0; e < f; ++e)
-      if (!followups[e].identity.studyDate.empty() &&
-          (!latest || followups[e].identity.studyDate > latest->identity.studyDate))
-        latest = &followups[e];
+  std::map<std::string, const FollowupSource*> bySeries; // what was given so far, by SeriesInstanceUID
+  const FollowupSource* latest = nullptr;                // the latest dated one so far (undated ones skipped)
+  for (const FollowupSource& later : followups) {
+    const std::string& uid = later.identity.seriesInstanceUid;
+    if (!uid.empty() && bySeries.count(uid))
+      throw InputError(fmt::format("follow-up '{}' is the same scan as follow-up '{}' (SeriesInstanceUID {})",
+                                   later.source, bySeries[uid]->source, uid));
     const std::string& date = later.identity.studyDate;
     if (latest && !date.empty() && date < latest->identity.studyDate)
       throw InputError(fmt::format("follow-up '{}' (study date {}) is dated before follow-up '{}' given before it "
                                    "(study date {}): give the follow-ups in the order they were taken",
                                    later.source, date, latest->source, latest->identity.studyDate));
+    if (!uid.empty())
+      bySeries[uid] = &later;
+    if (!date.empty())
+      latest = &later; // not earlier than `latest`, as just checked
   }
 }
 

@@ -310,12 +310,8 @@ struct TimelineFlags {
 [[nodiscard]] Timeline buildTimeline(std::vector<TimePointResult> timePoints, const TimelineFlags& flags = {});
 
 /// The observation of a tracked lesion the response criteria read (target: the manifest's flag;
-/// buildTimeline keeps it only for lesions that isRecistTarget at baseline).
+/// buildTimeline keeps it only for lesions measurable at baseline, RECIST 1.1 §4.2).
 [[nodiscard]] LesionObservation observationOf(const TrackedLesion& lesion);
-
-/// RECIST 1.1 §4.2: a lesion the manifest names a target is summed only when it was measurable at
-/// baseline (targets are chosen there); `baselineLesion` is its baseline observation.
-[[nodiscard]] bool isRecistTarget(const TrackedLesion& baselineLesion);
 
 /// The per-patient timeline as JSON: time points, per lesion the figures and their change from
 /// baseline, transforms (baseline → follow-up LPS), response categories with reasons.

@@ -64,15 +64,11 @@ TEST(Demo, WholePipelineMatchesThePhantomTruth) {
           EXPECT_LE(std::abs(v["trackedCalcifiedVolumeMl"]["errorPercent"].get<double>()), 10.0);
         }
       } else {
-        // Soft-tissue issue: Dice >= 0.90 and volume error <= 5 % from a seed. Re-segmented on a
-        // follow-up from the mapped mask's centre it reaches 5.6 % at the last time point: the
-        // assertion holds what is reached there (6 %), the gap to 5 % is printed.
+        // Soft-tissue issue: Dice >= 0.90 and volume error <= 5 % from a seed, at baseline and when
+        // re-segmented on a follow-up from the mapped mask's centre (docs/segmentation.md: 0.964 /
+        // +0.8 %, 0.941 / +2.4 %, 0.938 / +0.9 %; the last was +5.6 % before the border smoothing).
         EXPECT_GE(dice, 0.90);
-        const bool followup = v["segmentation"]["method"] == "resegment";
-        EXPECT_LE(volumeError, followup ? 6.0 : 5.0);
-        if (followup && volumeError > 5.0) {
-          std::cout << "gap: mass volume error " << volumeError << " % at " << tp["studyDate"] << " (target 5 %)\n";
-        }
+        EXPECT_LE(volumeError, 5.0);
       }
       // Diameters between voxel centres vs surface-to-surface truth: the measurement's own
       // uncertainty is one voxel diagonal (checked on truth masks in the measurement tests); the

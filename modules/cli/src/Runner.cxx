@@ -147,6 +147,8 @@ int runCommand(const ToolInfo& tool, const Command& command, const std::vector<s
     if (!o.returnParameterFile.empty())
       writeReturnParameters(o.returnParameterFile, command, context.returnValues);
     setLogSink({});
+    if (!context.someItemsFailed.empty())
+      return fail(context.someItemsFailed, ExitCode::SomeItemsFailed);
     return 0;
   } catch (const Error& e) {
     setLogSink({});
@@ -168,7 +170,7 @@ int runMultiCommand(const ToolInfo& tool, const std::vector<Command>& commands, 
     for (const auto& c : commands) os << "  " << c.name << std::string(c.name.size() < 12 ? 12 - c.name.size() : 1, ' ') << c.summary << '\n';
     os << "\nRun '" << tool.program << " <command> --help' for a command's arguments and an example;\n"
        << "'" << tool.program << " <command> --xml' prints its 3D Slicer CLI description.\n"
-       << "Exit codes: 0 ok, 1 usage, 2 bad input, 3 processing failure.\n";
+       << "Exit codes: 0 ok, 1 usage, 2 bad input, 3 processing failure, 4 finished but some items failed (batch).\n";
   };
   if (args.empty()) {
     list(std::cerr);

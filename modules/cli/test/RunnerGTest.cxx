@@ -28,6 +28,8 @@ Command echoCommand(int* runs) {
     ctx.progress.report(0.5, "halfway");
     ctx.returnValues["doubled"] = std::to_string(2 * v);
     ctx.out << "value " << v << '\n';
+    if (v == 7)
+      ctx.someItemsFailed = "2 of 7 items failed: see 'failures.csv'";
   };
   return c;
 }
@@ -79,4 +81,19 @@ TEST(Runner, SlicerStyleCallWritesReturnParametersAndProgressTags) {
   // A result this run did not produce is written empty, so Slicer does not keep showing the last run's.
   std::getline(in, line);
   EXPECT_EQ(line, "note = ");
+}
+
+// A run that finished but lacks some items' results: its own exit code and one line on stderr,
+// after its output and results (a batch's results.csv holds the items that worked).
+TEST(Runner, FinishedWithFailedItemsExitsFourWithOneLineOnStderr) {
+  test::ScratchFolder dir;
+  const auto file = dir / "return.txt";
+  std::string out, err;
+  EXPECT_EQ(run({"7", "--returnparameterfile", file.string()}, &out, &err), 4);
+  EXPECT_NE(out.find("<filter-end>"), std::string::npos) << out;
+  EXPECT_EQ(err, "lesionkit echo: error: 2 of 7 items failed: see 'failures.csv'\n");
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "doubled = 14.000000");
 }

@@ -20,6 +20,10 @@ struct CommandContext {
   Progress progress; ///< bar on a terminal, <filter-progress> under Slicer, or nothing
   /// Scalar results by parameter name, written to --returnparameterfile as "name = value".
   std::map<std::string, std::string> returnValues{};
+  /// Set by a command that ran to the end without a result for every item it was given (a batch
+  /// with failed patients): printed as one line on stderr, and the process exits with
+  /// ExitCode::SomeItemsFailed, so scripts tell that run from a clean one.
+  std::string someItemsFailed{};
 };
 
 struct Command {

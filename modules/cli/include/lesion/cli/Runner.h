@@ -14,7 +14,8 @@ namespace lesion::cli {
 enum class ProgressStyle { Automatic, TerminalBar, SlicerTags, None };
 
 /// Runs one command with the arguments that follow its name. Returns the process exit code:
-/// 0 ok, 1 usage, 2 bad input, 3 processing failure. Never throws.
+/// 0 ok, 1 usage, 2 bad input, 3 processing failure, 4 finished but some items failed
+/// (CommandContext::someItemsFailed). Never throws.
 int runCommand(const ToolInfo& tool, const Command& command, const std::vector<std::string>& args,
                std::ostream& out, std::ostream& err, ProgressStyle style = ProgressStyle::Automatic);
 

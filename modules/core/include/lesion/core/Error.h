@@ -10,10 +10,13 @@ namespace lesion {
 
 /// Documented process exit codes of every LesionKit executable.
 enum class ExitCode : int {
-  Ok = 0,               ///< success
-  Usage = 1,            ///< wrong or missing command-line argument
-  BadInput = 2,         ///< unreadable, corrupt or inconsistent input, unwritable output
-  ProcessingFailure = 3 ///< the input was fine but the algorithm could not produce a trustworthy result
+  Ok = 0,                ///< success
+  Usage = 1,             ///< wrong or missing command-line argument
+  BadInput = 2,          ///< unreadable, corrupt or inconsistent input, unwritable output
+  ProcessingFailure = 3, ///< the input was fine but the algorithm could not produce a trustworthy result
+  /// A run over many items (a batch's patients) finished, but not every item has its result: the
+  /// outputs hold the others and list the missing ones (failures.csv).
+  SomeItemsFailed = 4
 };
 
 /// Base of all LesionKit errors. The message says what was expected and what was found.

@@ -49,6 +49,17 @@ fs::path currentExecutable() {
   return self;
 }
 
+/// Exit 4 with one line on stderr when some of the batch's patients lack results of its parameters.
+void reportMissingResults(cli::CommandContext& ctx, std::size_t missing, std::size_t patients,
+                          const fs::path& failures) {
+  ctx.returnValues["failed"] = std::to_string(missing);
+  if (missing == 0)
+    return;
+  ctx.someItemsFailed =
+      fmt::format("finished, but {} of {} patients failed or lack results of these parameters: see {}", missing,
+                  patients, failures.string());
+}
+
 } // namespace
 
 cli::Command patientCommand() {
@@ -117,7 +128,9 @@ cli::Command batchCommand() {
       "folder holds results of the same parameters are not recomputed, changed parameters or series are; a failure "
       "is recorded and the batch goes on; a batch killed part-way resumes where it stopped. Writes OUT/results.csv "
       "(one row per lesion per time point) and OUT/failures.csv; with --shard I/N only every N-th patient from I, "
-      "into results.shard-I-of-N.csv (shards never write the same file; --collect joins them).";
+      "into results.shard-I-of-N.csv (shards never write the same file; --collect joins them). Exits 0 only when every "
+      "patient has results of these parameters; 4 when the batch (or --collect) finished but some patients failed, "
+      "were left to another batch or have no results: they are listed in failures.csv.";
   c.examples = {"lesionkit batch --db archive.sqlite --manifest lesions.csv -o results --jobs 2",
                 "lesionkit batch --db archive.sqlite --auto -o results --shard 0/4",
                 "lesionkit batch --db archive.sqlite --manifest lesions.csv -o results --collect"};
@@ -169,7 +182,7 @@ cli::Command batchCommand() {
       const auto failures = pipeline::collectCurrentBatchResults(options, target);
       pipeline::writeBatchFailures(failures, options.output / "failures.csv");
       ctx.out << fmt::format("wrote {} ({} failures listed in failures.csv)\n", target.string(), failures.size());
-      ctx.returnValues["failed"] = std::to_string(failures.size());
+      reportMissingResults(ctx, failures.size(), pipeline::planBatch(options).size(), options.output / "failures.csv");
       return;
     }
     const pipeline::BatchSummary s = pipeline::runBatch(options, ctx.progress);
@@ -184,7 +197,7 @@ cli::Command batchCommand() {
     for (const std::string& id : s.busy)
       ctx.out << "skipped: " << id << ": being run by another batch on this output\n";
     ctx.out << "wrote " << s.results.string() << '\n';
-    ctx.returnValues["failed"] = std::to_string(s.failures.size());
+    reportMissingResults(ctx, s.failures.size(), s.patients, s.failuresTable);
   };
   return c;
 }

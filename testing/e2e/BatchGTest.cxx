@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,7 +128,11 @@ protected:
       auto args = batchArgs(freshIndex("reference"), o);
       args.insert(args.end(), {"--jobs", "2"});
       const auto r = test::runProcess(args);
-      EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+      // P002 (a truncated slice) and P404 (not indexed) failed: the run finished, but not cleanly.
+      EXPECT_EQ(r.exitCode, 4) << r.out << r.err;
+      EXPECT_EQ(r.err, "lesionkit batch: error: finished, but 2 of 4 patients failed or lack results of these "
+                       "parameters: see " +
+                           (o / "failures.csv").string() + "\n");
       return o;
     }();
     return out;
@@ -244,7 +250,7 @@ TEST_F(Batch, KilledPartWayResumesWithoutRecomputingAndChangedParametersRecomput
   const auto finishedAt = fs::last_write_time(out / "patients" / "P001" / "job.json");
 
   const auto rerun = test::runProcess(batchArgs(db, out));
-  EXPECT_EQ(rerun.exitCode, 0) << rerun.err;
+  EXPECT_EQ(rerun.exitCode, 4) << rerun.err; // P002 and P404 fail again
   EXPECT_NE(rerun.out.find("1 reused"), std::string::npos) << rerun.out;
   EXPECT_EQ(fs::last_write_time(out / "patients" / "P001" / "job.json"), finishedAt) << "P001 was recomputed";
   EXPECT_EQ(slurp(out / "results.csv"), slurp(reference / "results.csv"));
@@ -274,8 +280,75 @@ TEST_F(Batch, KilledPartWayResumesWithoutRecomputingAndChangedParametersRecomput
   auto changed = batchArgs(db, out);
   changed[5] = (*s_Dir / "lesions-changed.csv").string();
   const auto fourth = test::runProcess(changed);
-  EXPECT_EQ(fourth.exitCode, 0) << fourth.err;
+  EXPECT_EQ(fourth.exitCode, 4) << fourth.err;
   EXPECT_NE(fourth.out.find("1 computed, 1 reused"), std::string::npos) << fourth.out;
+}
+
+// Exit 0 only when every patient of the run has results of its parameters; otherwise 4 (the run
+// finished: results.csv holds the others, failures.csv the rest), for a batch, a shard and --collect.
+TEST_F(Batch, ExitsZeroOnlyWhenEveryPatientHasResults) {
+  const fs::path reference = referenceRun();
+  const fs::path out = *s_Dir / "complete";
+  fs::copy(reference, out, fs::copy_options::recursive);
+  std::string good; // the manifest without P002 (damaged) and P404 (not indexed)
+  for (const std::string& line : lines(slurp(*s_Dir / "lesions.csv"))) {
+    if (line.rfind("P002,", 0) != 0 && line.rfind("P404,", 0) != 0)
+      good += line + "\n";
+  }
+  std::ofstream(*s_Dir / "lesions-good.csv") << good;
+  const fs::path db = freshIndex("complete");
+  auto goodArgs = batchArgs(db, out);
+  goodArgs[5] = (*s_Dir / "lesions-good.csv").string();
+  auto with = [](std::vector<std::string> args, std::initializer_list<std::string> more) {
+    args.insert(args.end(), more);
+    return args;
+  };
+  const std::string header = "patient_id,error\n";
+
+  const auto clean = test::runProcess(goodArgs);
+  EXPECT_EQ(clean.exitCode, 0) << clean.out << clean.err;
+  EXPECT_EQ(clean.err, "");
+  EXPECT_NE(clean.out.find("0 computed, 2 reused (unchanged), 0 failed"), std::string::npos) << clean.out;
+  EXPECT_EQ(slurp(out / "results.csv"), slurp(reference / "results.csv"));
+  EXPECT_EQ(slurp(out / "failures.csv"), header);
+  const auto cleanCollect = test::runProcess(with(goodArgs, {"--collect"}));
+  EXPECT_EQ(cleanCollect.exitCode, 0) << cleanCollect.out << cleanCollect.err;
+  EXPECT_EQ(slurp(out / "failures.csv"), header);
+
+  // --collect over the whole manifest: P002 has no folder (its batch failed it), P404 is not indexed.
+  const auto collect = test::runProcess(with(batchArgs(db, out), {"--collect"}));
+  EXPECT_EQ(collect.exitCode, 4) << collect.out << collect.err;
+  EXPECT_NE(collect.err.find("2 of 4 patients failed"), std::string::npos) << collect.err;
+  EXPECT_NE(collect.err.find((out / "failures.csv").string()), std::string::npos) << collect.err;
+  EXPECT_EQ(slurp(out / "results.csv"), slurp(reference / "results.csv"));
+  const auto collected = lines(slurp(out / "failures.csv"));
+  ASSERT_EQ(collected.size(), 3u) << slurp(out / "failures.csv");
+  EXPECT_EQ(collected[1].rfind("P002,", 0), 0u) << collected[1];
+  EXPECT_NE(collected[1].find("no results in '" + (out / "patients" / "P002").string() + "'"), std::string::npos)
+      << collected[1];
+  EXPECT_NE(collected[2].find("P404"), std::string::npos) << collected[2];
+
+  // Shards: 0/2 is P001 and P003 (done), 1/2 is P002 and P404 (failing).
+  const auto shard0 = test::runProcess(with(batchArgs(db, out), {"--shard", "0/2"}));
+  EXPECT_EQ(shard0.exitCode, 0) << shard0.out << shard0.err;
+  const auto shard1 = test::runProcess(with(batchArgs(db, out), {"--shard", "1/2"}));
+  EXPECT_EQ(shard1.exitCode, 4) << shard1.out << shard1.err;
+  EXPECT_NE(shard1.err.find("2 of 2 patients failed"), std::string::npos) << shard1.err;
+  EXPECT_NE(shard1.err.find((out / "failures.shard-1-of-2.csv").string()), std::string::npos) << shard1.err;
+
+  // P003 being run by another batch (which holds its lock): left to it, so this run is not complete.
+  fs::remove_all(out / "patients" / "P003");
+  const int lock = open((out / "logs" / "P003.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(lock, 0);
+  ASSERT_EQ(flock(lock, LOCK_EX | LOCK_NB), 0);
+  const auto busy = test::runProcess(goodArgs);
+  close(lock);
+  EXPECT_EQ(busy.exitCode, 4) << busy.out << busy.err;
+  EXPECT_NE(busy.err.find("1 of 2 patients failed"), std::string::npos) << busy.err;
+  const auto left = lines(slurp(out / "failures.csv"));
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[1].rfind("P003,", 0), 0u) << left[1];
+  EXPECT_NE(left[1].find("being run by another batch"), std::string::npos) << left[1];
 }
 
 TEST_F(Batch, SnakemakeWorkflowGivesTheSameResults) {

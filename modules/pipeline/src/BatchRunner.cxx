@@ -170,7 +170,13 @@ std::vector<std::pair<std::string, std::string>> collectBatchResults(const fs::p
       continue;
     }
     std::ifstream in(folder / "results.csv");
-    if (!in) continue; // not run (yet), or failed in a batch: listed from the job state
+    if (!in) {
+      // A table without them must not pass for complete (--collect after a batch or shard that failed them).
+      failures.emplace_back(p.patientId, fmt::format("no results in '{}': not run yet, still running, or failed in a "
+                                                     "batch (see that batch's failures and logs)",
+                                                     folder.string()));
+      continue;
+    }
     std::string line;
     std::getline(in, line);
     if (header.empty()) header = line;
@@ -351,7 +357,8 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
     summary.failures.emplace_back(id, "being run by another batch on this output: run this batch again (or with "
                                       "--collect) when that one has ended");
   std::sort(summary.failures.begin(), summary.failures.end());
-  writeBatchFailures(summary.failures, options.output / ("failures" + suffix + ".csv"));
+  summary.failuresTable = options.output / ("failures" + suffix + ".csv");
+  writeBatchFailures(summary.failures, summary.failuresTable);
   summary.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   summary.bookkeepingSeconds = summary.seconds - waited;
   return summary;

@@ -158,6 +158,22 @@ TEST(Batch, CollectJoinsOnlyResultsOfTheseParameters) {
   EXPECT_EQ(rowsAfterHeader(options.output / "results.csv"), "") << "results.csv holds the earlier run's row";
 }
 
+// A patient no batch has run (or whose batch failed it, leaving no folder) is not in results.csv,
+// so it is listed: a table without it must not pass for complete.
+TEST(Batch, CollectListsAPatientWithoutResults) {
+  test::ScratchFolder dir;
+  writeIndexedPatient(dir);
+  BatchOptions options = batchWithAnEarlierRun(dir);
+  fs::remove_all(options.output / "patients" / "P001");
+  const auto failures = collectCurrentBatchResults(options, options.output / "results.csv");
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures.front().first, "P001");
+  EXPECT_EQ(failures.front().second.rfind("no results in '" + (options.output / "patients" / "P001").string() + "'", 0),
+            0u)
+      << failures.front().second;
+  EXPECT_EQ(rowsAfterHeader(options.output / "results.csv"), "");
+}
+
 TEST(Batch, RefusesAnOutputFolderOfTheUsersFiles) {
   test::ScratchFolder dir;
   writeIndexedPatient(dir);

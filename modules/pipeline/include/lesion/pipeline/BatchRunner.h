@@ -41,6 +41,7 @@ struct BatchSummary {
   std::vector<std::pair<std::string, std::string>> failures{}; ///< patient, error
   std::vector<std::string> busy{}; ///< being run by another batch on the same output: left to it
   std::filesystem::path results{}; ///< results.csv (unsharded) or results.shard-I-of-N.csv
+  std::filesystem::path failuresTable{}; ///< failures.csv (unsharded) or failures.shard-I-of-N.csv
   double seconds{0.0};
   double pipelineSeconds{0.0}; ///< summed wall time of the patient processes
   /// The batch's own time (planning, hashes, job rows, starting processes, collecting): the
@@ -71,11 +72,12 @@ private:
 [[nodiscard]] std::vector<BatchPatient> planBatch(const BatchOptions& options);
 
 /// Runs the batch. Throws lesion::InputError for a bad index, manifest or output folder; patient
-/// failures are returned, not thrown.
+/// failures (and patients left to another batch) are returned, not thrown.
 BatchSummary runBatch(const BatchOptions& options, const Progress& progress = {});
 
 /// Concatenates OUT/patients/*/results.csv (patients in folder order) into `target`, and lists
-/// the folders holding a failure.json. Returns the failures (patient, error).
+/// the patients without one: a failure.json (its error) or no results at all (not run yet, still
+/// running, or failed in a batch). Returns the failures (patient, error).
 std::vector<std::pair<std::string, std::string>> collectBatchResults(const std::filesystem::path& output,
                                                                      const std::vector<BatchPatient>& patients,
                                                                      const std::filesystem::path& target);

@@ -158,9 +158,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     // A killed pull or copy leaves half a file under our temporary name: not an image, and not a
     // damaged slice that should fail its series (the complete file sits beside it).
     if (isTemporaryOutputName(path))
-      leftovers.push_back({path, "'" + path +
-                                     "' is an unfinished temporary file of an interrupted LesionKit write "
-                                     "(ignored; delete it)"});
+      leftovers.push_back({path, unfinishedTemporaryFileNote(path)});
     else
       toRead.emplace_back(path);
   }

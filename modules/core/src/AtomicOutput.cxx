@@ -186,6 +186,11 @@ fs::path temporarySiblingPath(const fs::path& target) {
   return target.parent_path() / fmt::format(".{}.part-{}{}", stem, uniqueTag(), ext);
 }
 
+std::string unfinishedTemporaryFileNote(const fs::path& path) {
+  return "'" + path.string() +
+         "' is an unfinished temporary file of an interrupted LesionKit write (ignored; delete it)";
+}
+
 bool isTemporaryOutputName(const fs::path& path) {
   const std::string name = path.filename().string();
   const std::size_t part = name.find(".part-", 1);

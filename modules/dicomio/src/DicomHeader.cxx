@@ -17,6 +17,7 @@
 #include <dcmtk/dcmdata/dcxfer.h>
 
 #include "DicomFile.h"
+#include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 
 namespace lesion::dicomio {
@@ -326,6 +327,9 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
       const auto& file = files[i];
       if (file.filename() == "DICOMDIR") { // indexes the folder; the images are scanned directly
         reasons[i] = "'" + file.string() + "': DICOMDIR (media directory, not an image)";
+      } else if (isTemporaryOutputName(file)) {
+        // Half a file of a killed pull or write, its complete copy beside it: not a damaged slice.
+        reasons[i] = unfinishedTemporaryFileNote(file);
       } else {
         try {
           DicomInstance instance = readDicomHeader(file);

@@ -451,20 +451,33 @@ TEST(DicomLoader, ALabelMapGivenAsTheImageIsRefusedOrWarnedAboutAsAsked) {
   EXPECT_FALSE(labelMapLikeValues(fewNegative));
 }
 
+namespace {
+
+/// One .dcm file of `folder`.
+fs::path aSliceOf(const fs::path& folder) {
+  for (const auto& e : fs::directory_iterator(folder))
+    if (e.path().extension() == ".dcm")
+      return e.path();
+  return {};
+}
+
+/// The first 200 bytes of `file`: the preamble and a little meta header, as an interrupted copy leaves.
+std::string slicePrefix(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes(200, '\0');
+  in.read(bytes.data(), std::streamsize(bytes.size()));
+  bytes.resize(std::size_t(in.gcount()));
+  return bytes;
+}
+
+} // namespace
+
 TEST(DicomLoader, ATruncatedSliceIsNamedAsDamagedNotOnlyAsAGap) {
   test::ScratchFolder dir;
   writeAxialStack(dir.path(), {0.0, 2.5, 5.0, 7.5, 10.0});
   { std::ofstream(dir / "notes.txt") << "not a DICOM file\n"; } // skipped, but not damaged
-  std::string victim;
-  for (const auto& e : fs::directory_iterator(dir.path()))
-    if (e.path().extension() == ".dcm" && victim.empty())
-      victim = e.path().string();
-  std::string bytes;
-  {
-    std::ifstream in(victim, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  std::ofstream(victim, std::ios::binary | std::ios::trunc) << bytes.substr(0, 200); // preamble and a little meta
+  const std::string victim = aSliceOf(dir.path()).string();
+  std::ofstream(victim, std::ios::binary | std::ios::trunc) << slicePrefix(victim); // preamble and a little meta
   const LoadedVolume v = loadVolume(dir.path());
   ASSERT_EQ(v.skippedFiles.size(), 2u);
   std::string warnings;
@@ -494,6 +507,28 @@ TEST(DicomLoader, ASliceFileCutToAFewBytesIsNamedAsDamaged) {
       std::string::npos)
       << warnings;
   EXPECT_NE(reasons.find("is a truncated DICOM file: 0 bytes"), std::string::npos) << reasons;
+}
+
+TEST(DicomLoader, ALeftoverTemporaryFileOfAKilledWriteIsNotADamagedSlice) {
+  // A killed `lesionkit pull` (or any atomic write) leaves half a slice under the hidden
+  // temporary name beside the folder's complete series: ignored as the archive indexer does.
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0, 7.5, 10.0});
+  const LoadedVolume clean = loadVolume(dir.path());
+  const fs::path leftover = dir / ".IM0003.part-4242-7.dcm";
+  std::ofstream(leftover, std::ios::binary) << slicePrefix(aSliceOf(dir.path())); // preamble and a little meta
+  const LoadedVolume v = loadVolume(dir.path());
+  for (const std::string& w : v.warnings)
+    EXPECT_EQ(w.find("damaged"), std::string::npos) << w;
+  EXPECT_EQ(v.warnings, clean.warnings);
+  EXPECT_EQ(v.seriesInstanceUid, clean.seriesInstanceUid);
+  EXPECT_EQ(v.sopInstanceUids, clean.sopInstanceUids);
+  EXPECT_EQ(v.volume.geometry.size, clean.volume.geometry.size);
+  EXPECT_EQ(v.volume.voxels, clean.volume.voxels);
+  ASSERT_EQ(v.skippedFiles.size(), 1u);
+  EXPECT_NE(v.skippedFiles[0].find(leftover.string() + ": "), std::string::npos) << v.skippedFiles[0];
+  EXPECT_NE(v.skippedFiles[0].find("unfinished temporary file of an interrupted LesionKit write"), std::string::npos)
+      << v.skippedFiles[0];
 }
 
 TEST(DicomSeries, OneTinyStepDoesNotBlowTheVolumeUp) {

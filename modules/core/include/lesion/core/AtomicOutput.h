@@ -37,6 +37,9 @@ void ensureDistinctOutputs(const std::vector<std::pair<std::string, std::filesys
 /// True for the names temporarySiblingPath and StagedOutputFolder give (".NAME.part-PID-N..."):
 /// what a killed write leaves behind, never a finished file.
 [[nodiscard]] bool isTemporaryOutputName(const std::filesystem::path& path);
+/// Why a file with such a name is left out of a scan: "'PATH' is an unfinished temporary file of
+/// an interrupted LesionKit write (ignored; delete it)".
+[[nodiscard]] std::string unfinishedTemporaryFileNote(const std::filesystem::path& path);
 
 /// Calls `write(temporaryPath)`, then renames the temporary onto `target`. If `write` throws,
 /// the temporary is removed and the exception propagates; `target` is left as it was.

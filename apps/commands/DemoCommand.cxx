@@ -351,6 +351,7 @@ cli::Command demoCommand() {
       bundle.volume = &volumes[t];
       bundle.labels = &tracked.labels;
       bundle.report = measured;
+      bundle.segmentAlgorithm = reporting::lesionKitAlgorithm(); // from seeds, then tracked: LesionKit's
       bundle.source = reporting::readDicomSourceInfo(staged.path("study") / files.seriesFolders[t],
                                                      loaded.seriesInstanceUid, loaded.sopInstanceUids);
       bundle.earlier.assign(earlier.begin(), earlier.end());

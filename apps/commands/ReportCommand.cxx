@@ -5,6 +5,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -89,8 +90,37 @@ ReportJsonInputs readReportJson(const std::filesystem::path& path) {
 struct MeasuredStudy {
   dicomio::LoadedVolume loaded;
   LabelMap labels;
+  reporting::SegmentAlgorithm maskAlgorithm; ///< what made the mask, as far as its file tells
   reporting::MeasurementReport report;
 };
+
+/// What --segment-algorithm-type and --segment-algorithm-name state made the mask; std::nullopt
+/// for "auto" (the mask's own record decides). UsageError for a combination DICOM does not allow.
+std::optional<reporting::SegmentAlgorithm> statedSegmentAlgorithm(const cli::Arguments& args) {
+  const std::string typeText = args.string("segmentAlgorithmType");
+  const bool named = args.has("segmentAlgorithmName");
+  if (typeText == "auto") {
+    if (named)
+      throw UsageError("--segment-algorithm-name needs --segment-algorithm-type semiautomatic or automatic");
+    return std::nullopt;
+  }
+  const reporting::SegmentAlgorithmType type = *reporting::segmentAlgorithmTypeOfTerm(typeText); // a listed choice
+  if (type == reporting::SegmentAlgorithmType::Manual) {
+    if (named)
+      throw UsageError("--segment-algorithm-type manual names no algorithm: leave out --segment-algorithm-name");
+    return reporting::SegmentAlgorithm{};
+  }
+  if (!named)
+    throw UsageError(fmt::format("--segment-algorithm-type {}: DICOM requires the algorithm's name; add "
+                                 "--segment-algorithm-name NAME",
+                                 typeText));
+  const std::string name = args.string("segmentAlgorithmName");
+  if (name.empty() || name.size() > 64 || name.find('\\') != std::string::npos)
+    throw UsageError(fmt::format("--segment-algorithm-name: expected 1 to 64 characters without a backslash (DICOM "
+                                 "LO), got '{}'",
+                                 name));
+  return reporting::SegmentAlgorithm{type, name};
+}
 
 MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::filesystem::path& maskPath,
                            const std::string& seriesUid, measurement::MeasurementOptions options,
@@ -100,6 +130,7 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
   loadOptions.seriesInstanceUid = seriesUid;
   s.loaded = dicomio::loadVolume(volumePath, loadOptions);
   VolumeMask mask = loadVolumeMask(maskPath, s.loaded, volumePath, options);
+  s.maskAlgorithm = mask.algorithm;
   s.labels = onVolumeGrid(std::move(mask.labels), maskPath, "mask", s.loaded.volume.geometry, volumePath, "volume",
                           mask.warnings);
   const std::vector<std::string>& segWarnings = mask.warnings;
@@ -143,7 +174,11 @@ cli::Command reportCommand() {
       "a DICOM folder), sr.dcm (DICOM SR TID 1500 measurement report referencing the SEG: volume, RECIST long and "
       "short axis, 3D diameter, density mean/SD, calcified volume), qc/lesion-N-{axial,coronal,sagittal}.png "
       "(contour and RECIST axes, bone or soft-tissue window), meshes/lesion-N.{stl,vtp} (LPS millimetres), "
-      "report.json, table.csv and a self-contained report.html. The mask may also be a DICOM SEG.";
+      "report.json, table.csv and a self-contained report.html. The mask may also be a DICOM SEG. The SEG says "
+      "what made its segments: SEMIAUTOMATIC (or AUTOMATIC) by LesionKit for a mask LesionKit made (lesionkit "
+      "segment, spine or followup write that into the NRRD header), the input SEG's own algorithm for a SEG, and "
+      "MANUAL (no algorithm claimed) for any other mask, e.g. one drawn by a reader; --segment-algorithm-type says "
+      "otherwise.";
   c.examples = {"lesionkit report ct.nrrd --mask lesions.nrrd --lesion 1:lytic-bone:L4 -o out/",
                 "lesionkit report study/CT --mask seg.dcm -o out/ --timepoint follow-up-1",
                 "lesionkit report --measurements report.json -o out/",
@@ -185,6 +220,19 @@ cli::Command reportCommand() {
   c.add({"series", ParameterType::String, "Series",
          "SeriesInstanceUID to load when the volume is a DICOM folder holding several.", Channel::Input});
   addIntensityUnitParameter(c, "calcification is measured; with --measurements auto keeps that report's unit");
+  c.add({"segmentAlgorithmType", ParameterType::StringEnumeration, "Segment algorithm type",
+         "what made the mask, written as the SEG's Segment Algorithm Type: auto: SEMIAUTOMATIC or AUTOMATIC by "
+         "LesionKit when the mask's file records that LesionKit made it, the input SEG's own type, else MANUAL; or "
+         "state manual, semiautomatic or automatic (the last two need --segment-algorithm-name).",
+         Channel::Input})
+      .withDefault("auto")
+      .withChoices({"auto", "manual", "semiautomatic", "automatic"})
+      .inGroup("Settings");
+  c.add({"segmentAlgorithmName", ParameterType::String, "Segment algorithm name",
+         "name (and version) of the algorithm that made the mask, for --segment-algorithm-type semiautomatic or "
+         "automatic (DICOM Segment Algorithm Name, up to 64 characters), e.g. 'nnU-Net 2.4'.",
+         Channel::Input})
+      .inGroup("Settings");
   c.add({"noMeshes", ParameterType::Boolean, "No meshes", "skip the STL/VTP surface meshes.", Channel::Input})
       .inGroup("Settings");
   c.add({"noPictures", ParameterType::Boolean, "No pictures", "skip the QC pictures (the HTML report then has none).",
@@ -193,6 +241,7 @@ cli::Command reportCommand() {
   c.add({"lesionCount", ParameterType::Integer, "Lesions", "number of lesions reported.", Channel::Output});
 
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
+    const std::optional<reporting::SegmentAlgorithm> statedAlgorithm = statedSegmentAlgorithm(args);
     std::filesystem::path volumePath, maskPath;
     std::string seriesUid = args.has("series") ? args.string("series") : std::string();
     std::string timepoint = args.string("timepoint");
@@ -248,6 +297,7 @@ cli::Command reportCommand() {
     bundle.volume = &loaded.volume;
     bundle.labels = &labels;
     bundle.report = report;
+    bundle.segmentAlgorithm = statedAlgorithm.value_or(current.maskAlgorithm);
     if (!loaded.seriesInstanceUid.empty())
       bundle.source = reporting::readDicomSourceInfo(volumePath, loaded.seriesInstanceUid, loaded.sopInstanceUids);
     else
@@ -264,10 +314,12 @@ cli::Command reportCommand() {
     out.commit();
 
     ctx.out << reporting::toSummaryText(report);
-    ctx.out << fmt::format("wrote {}: seg.dcm ({} segments, {} frames), sr.dcm, report.html{}{}\n",
-                           out.target().string(), seg.segmentNumbers.size(), seg.frameCount,
-                           args.flag("noPictures") ? "" : ", qc/*.png",
-                           args.flag("noMeshes") ? "" : ", meshes/*.stl|vtp");
+    const reporting::SegmentAlgorithm& algorithm = bundle.segmentAlgorithm;
+    ctx.out << fmt::format(
+        "wrote {}: seg.dcm ({} segments, {} frames, {}{}), sr.dcm, report.html{}{}\n", out.target().string(),
+        seg.segmentNumbers.size(), seg.frameCount, reporting::segmentAlgorithmTypeTerm(algorithm.type),
+        algorithm.name.empty() ? "" : " by " + algorithm.name, args.flag("noPictures") ? "" : ", qc/*.png",
+        args.flag("noMeshes") ? "" : ", meshes/*.stl|vtp");
     ctx.returnValues["lesionCount"] = std::to_string(report.lesions.size());
     ctx.progress.report(1.0, "done");
   };

@@ -76,10 +76,12 @@ std::vector<measurement::LesionSpec> lesionSpecsFromSeg(const reporting::Segment
 VolumeMask loadVolumeMask(const std::filesystem::path& maskPath, const dicomio::LoadedVolume& loaded,
                           const std::filesystem::path& volumePath, measurement::MeasurementOptions& options) {
   reporting::SegmentationImage seg;
-  VolumeMask mask{reporting::loadLabelMap(maskPath, &loaded.volume.geometry, &seg), {}};
+  VolumeMask mask;
+  mask.labels = reporting::loadLabelMap(maskPath, &loaded.volume.geometry, &seg, &mask.algorithm);
   if (dicomio::isVolumeFileName(maskPath))
     return mask;
   mask.warnings = checkSegReference(seg, maskPath, volumeReference(loaded, volumePath), volumePath);
+  mask.algorithm = reporting::segmentAlgorithmOfSeg(seg, maskPath, &mask.warnings); // now saying when they differ
   const auto listed = [](const auto& list, std::uint16_t label, auto labelOf) {
     return std::any_of(list.begin(), list.end(), [&](const auto& x) { return labelOf(x) == label; });
   };

@@ -43,6 +43,8 @@ struct VolumeReference {
 struct VolumeMask {
   LabelMap labels;
   std::vector<std::string> warnings;
+  /// What made it: LesionKit's step recorded in a NRRD, a SEG's own Segment Algorithm; else MANUAL.
+  reporting::SegmentAlgorithm algorithm{};
 };
 
 /// The label map at `maskPath` on the volume's grid (reporting::loadLabelMap). A DICOM SEG (any

@@ -88,7 +88,9 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
   std::size_t voxels = 0;
   for (std::uint16_t v : mask.voxels)
     voxels += v != 0;
-  writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(mask, tmp); });
+  // Recorded in the file: LesionKit's, from the reader's seeds or (none) found automatically.
+  const dicomio::LabelMapOrigin origin{seeds.empty() ? "AUTOMATIC" : "SEMIAUTOMATIC", toolInfo().version};
+  writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(mask, tmp, origin); });
   for (const auto& l : lytic.candidates)
     if (l.labelled && (chosen.empty() || std::find(chosen.begin(), chosen.end(), std::uint16_t(l.id)) != chosen.end()))
       ctx.out << fmt::format("lytic lesion in {}: {:.2f} mL (soft tissue {:.2f} mL), cortical breach {}\n", l.level,
@@ -221,7 +223,8 @@ cli::Command segmentCommand() {
     }
 
     ctx.progress.report(0.9, "writing");
-    dicomio::writeLabelMapFile(result.labels, output);
+    // Recorded in the file (NRRD), so that a SEG written from it says LesionKit made it from the reader's input.
+    dicomio::writeLabelMapFile(result.labels, output, {"SEMIAUTOMATIC", toolInfo().version});
     const auto& d = result.diagnostics;
     ctx.out << fmt::format(
         "{} lesion: {:.2f} mL ({} voxels), {} intensities {:.4g} to {:.4g} {} (seed median {:.4g})\n",

@@ -298,14 +298,21 @@ cli::Command spineCommand() {
     }
 
     ctx.progress.report(0.9, "writing");
-    writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(result.vertebrae, tmp); });
+    // Recorded in each map: LesionKit made it, automatically (the vertebrae from a --seed anchor: semi-automatically).
+    const dicomio::LabelMapOrigin found{"AUTOMATIC", toolInfo().version};
+    const dicomio::LabelMapOrigin anchored{args.has("seed") ? "SEMIAUTOMATIC" : "AUTOMATIC", toolInfo().version};
+    const auto write = [](const std::filesystem::path& path, const LabelMap& labels,
+                          const dicomio::LabelMapOrigin& origin) {
+      writeFileAtomically(path,
+                          [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(labels, tmp, origin); });
+    };
+    write(output, result.vertebrae, anchored);
     if (args.has("bodies"))
-      writeFileAtomically(args.path("bodies"), [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(result.bodies, tmp); });
+      write(args.path("bodies"), result.bodies, anchored);
     if (args.has("lesions"))
-      writeFileAtomically(args.path("lesions"), [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(lytic.lesions, tmp); });
+      write(args.path("lesions"), lytic.lesions, found);
     if (args.has("components"))
-      writeFileAtomically(args.path("components"),
-                          [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(lytic.components, tmp); });
+      write(args.path("components"), lytic.components, found);
     if (args.has("json"))
       writeTextFileAtomically(args.path("json"),
                               spineJson(result, lesions ? &lytic : nullptr, wholeSkeleton ? &foci : nullptr).dump(2) +

@@ -20,6 +20,7 @@
 #include <itkImageFileReader.h>
 #include <itkImageFileWriter.h>
 #include <itkImageIOBase.h>
+#include <itkMetaDataObject.h>
 #include <itkNiftiImageIO.h>
 #include <itkNiftiImageIOFactory.h>
 #include <itkNrrdImageIO.h>
@@ -307,18 +308,46 @@ void checkFiniteVoxels(const Volume& v, const fs::path& path) {
                                v.voxels[first]));
 }
 
-} // namespace
-
-Volume readVolumeFile(const fs::path& path) {
-  Volume v = itkbridge::fromItk<float>(readAs<float>(path).GetPointer());
+Volume checkedVolume(const itkbridge::ItkImage<float>* image, const fs::path& path) {
+  Volume v = itkbridge::fromItk<float>(image);
   v.geometry.validate("'" + path.string() + "'"); // quoted like every other message naming the file
   checkFiniteVoxels(v, path);
   return v;
 }
 
-LabelMap readLabelMapFile(const fs::path& path) {
+// LabelMapOrigin as NRRD key/value fields (ITK writes string entries of the dictionary there).
+// NIfTI has no such fields, and ITK 5.2 does not write its free-text descrip: no record there.
+constexpr const char* kAlgorithmTypeKey = "LesionKit_SegmentAlgorithmType";
+constexpr const char* kVersionKey = "LesionKit_Version";
+
+itk::MetaDataDictionary originDictionary(const LabelMapOrigin& origin, const fs::path& path) {
+  itk::MetaDataDictionary d;
+  if (origin.byLesionKit() && volumeFileFormat(path) == "NRRD") {
+    itk::EncapsulateMetaData<std::string>(d, kAlgorithmTypeKey, origin.algorithmType);
+    itk::EncapsulateMetaData<std::string>(d, kVersionKey, origin.version);
+  }
+  return d;
+}
+
+LabelMapOrigin originOf(const itk::MetaDataDictionary& d) {
+  LabelMapOrigin origin;
+  if (!itk::ExposeMetaData<std::string>(d, kAlgorithmTypeKey, origin.algorithmType) ||
+      (origin.algorithmType != "SEMIAUTOMATIC" && origin.algorithmType != "AUTOMATIC"))
+    return {}; // no record, or a field of that name holding something else
+  itk::ExposeMetaData<std::string>(d, kVersionKey, origin.version);
+  return origin;
+}
+
+} // namespace
+
+Volume readVolumeFile(const fs::path& path) { return checkedVolume(readAs<float>(path).GetPointer(), path); }
+
+LabelMap readLabelMapFile(const fs::path& path, LabelMapOrigin* origin) {
   // Read as float first so that negative or fractional "labels" are caught, not wrapped.
-  const Volume raw = readVolumeFile(path);
+  const auto image = readAs<float>(path);
+  if (origin)
+    *origin = originOf(image->GetMetaDataDictionary());
+  const Volume raw = checkedVolume(image.GetPointer(), path);
   LabelMap labels(raw.geometry);
   for (std::size_t i = 0; i < raw.voxels.size(); ++i) {
     const float v = raw.voxels[i];
@@ -365,8 +394,10 @@ void writeVolumeFile(const Int16Volume& volume, const fs::path& path) {
   writeItk<std::int16_t>(itkViewOf(volume).GetPointer(), path);
 }
 
-void writeLabelMapFile(const LabelMap& labels, const fs::path& path) {
-  writeItk<std::uint16_t>(itkViewOf(labels).GetPointer(), path);
+void writeLabelMapFile(const LabelMap& labels, const fs::path& path, const LabelMapOrigin& origin) {
+  const auto image = itkViewOf(labels);
+  image->SetMetaDataDictionary(originDictionary(origin, path));
+  writeItk<std::uint16_t>(image.GetPointer(), path);
 }
 
 } // namespace lesion::dicomio

@@ -49,6 +49,37 @@ TEST_P(VolumeFileRoundTrip, KeepsGeometryAndValuesExactly) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, VolumeFileRoundTrip, ::testing::Values(".nrrd", ".nii.gz", ".nii"));
 
+TEST(VolumeFileIO, ANrrdLabelMapKeepsTheRecordOfWhichLesionKitStepMadeIt) {
+  test::ScratchFolder dir;
+  LabelMap labels(obliqueGeometry(), 0);
+  labels.at(3, 2, 1) = 1;
+  dicomio::writeLabelMapFile(labels, dir / "ours.nrrd", {"SEMIAUTOMATIC", "1.2.3"});
+  dicomio::LabelMapOrigin origin;
+  EXPECT_EQ(dicomio::readLabelMapFile(dir / "ours.nrrd", &origin).voxels, labels.voxels);
+  EXPECT_EQ(origin.algorithmType, "SEMIAUTOMATIC");
+  EXPECT_EQ(origin.version, "1.2.3");
+  EXPECT_TRUE(origin.byLesionKit());
+
+  // Without the record (a reader's drawing, another tool's; any NIfTI) a label map is not ours.
+  for (const char* name : {"theirs.nrrd", "ours.nii.gz"}) {
+    dicomio::writeLabelMapFile(labels, dir / name,
+                               name[0] == 'o' ? dicomio::LabelMapOrigin{"AUTOMATIC", "9"} : dicomio::LabelMapOrigin{});
+    origin = {"AUTOMATIC", "9"};
+    (void)dicomio::readLabelMapFile(dir / name, &origin);
+    EXPECT_FALSE(origin.byLesionKit()) << name;
+    EXPECT_EQ(origin.version, "") << name;
+  }
+
+  // The record is plain key/value fields of the header.
+  dicomio::writeLabelMapFile(labels, dir / "mask.nrrd", {"AUTOMATIC", "0.9"});
+  std::ifstream in(dir / "mask.nrrd", std::ios::binary);
+  std::string header, line;
+  while (std::getline(in, line) && !line.empty())
+    header += line + '\n';
+  EXPECT_NE(header.find("LesionKit_SegmentAlgorithmType:=AUTOMATIC\n"), std::string::npos) << header;
+  EXPECT_NE(header.find("LesionKit_Version:=0.9\n"), std::string::npos) << header;
+}
+
 TEST(VolumeFileIO, Int16StorageIsUsedOnlyWhenLossless) {
   test::ScratchFolder dir;
   ImageGeometry g;

@@ -219,9 +219,15 @@ TEST(FollowupCommand, ALesionMapCroppedOnTheBaselineLatticeIsPlacedIntoItsGrid) 
   EXPECT_NE(r.out.find(fmt::format("at offset ({:.0f}, {:.0f}, {:.0f}) voxels", offset.x, offset.y, offset.z)),
             std::string::npos)
       << r.out;
-  const LabelMap baseline = dicomio::readLabelMapFile(dir / "out" / "labels" / "baseline.nrrd");
+  dicomio::LabelMapOrigin origin{"AUTOMATIC", "x"};
+  const LabelMap baseline = dicomio::readLabelMapFile(dir / "out" / "labels" / "baseline.nrrd", &origin);
   EXPECT_TRUE(baseline.geometry.sameGrid(g));
   EXPECT_EQ(baseline.voxels, lesions.voxels);
+  EXPECT_FALSE(origin.byLesionKit()) << "the user's lesion map is not passed off as LesionKit's";
+  // The follow-up's map is LesionKit's tracking: recorded, so a SEG written from it says so.
+  (void)dicomio::readLabelMapFile(dir / "out" / "labels" / "follow-up-1.nrrd", &origin);
+  EXPECT_EQ(origin.algorithmType, "SEMIAUTOMATIC");
+  EXPECT_FALSE(origin.version.empty());
 }
 
 /// A transform file read with ITK's reader: the transform kinds in the file and the point map.

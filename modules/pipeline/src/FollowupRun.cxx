@@ -109,6 +109,26 @@ std::vector<NewLesionProposal> proposeNewLesions(const Volume& followup, const l
   return proposals;
 }
 
+/// What made a time point's label map: the given lesions at baseline, LesionKit's tracking of them after.
+reporting::SegmentAlgorithm segmentAlgorithmOf(const longitudinal::TimePointResult& tp, const FollowupRunInput& input) {
+  if (tp.label == input.baselineLabel)
+    return input.lesionsAlgorithm;
+  const bool automatic = input.lesionsAlgorithm.type == reporting::SegmentAlgorithmType::Automatic &&
+                         input.lesionsAlgorithm.name == reporting::kLesionKitAlgorithmName;
+  return reporting::lesionKitAlgorithm(automatic ? reporting::SegmentAlgorithmType::Automatic
+                                                 : reporting::SegmentAlgorithmType::SemiAutomatic);
+}
+
+/// labels/<label>.nrrd, recording LesionKit as its maker when it is (so a SEG written from it later says so).
+void writeTimePointLabels(const FollowupRunInput& input, const longitudinal::TimePointResult& tp,
+                          const fs::path& folder) {
+  const reporting::SegmentAlgorithm algorithm = segmentAlgorithmOf(tp, input);
+  dicomio::LabelMapOrigin origin;
+  if (algorithm.type != reporting::SegmentAlgorithmType::Manual && algorithm.name == reporting::kLesionKitAlgorithmName)
+    origin = {reporting::segmentAlgorithmTypeTerm(algorithm.type), input.toolVersion};
+  dicomio::writeLabelMapFile(tp.labels, folder / "labels" / (tp.label + ".nrrd"), origin);
+}
+
 /// The time point's SEG, SR, pictures and HTML report, as lesionkit report writes them.
 void writeBundle(const FollowupRunInput& input, const longitudinal::TimePointResult& tp, const Volume& volume,
                  const std::string& source, const std::function<reporting::DicomSourceInfo()>& dicomSource,
@@ -117,6 +137,7 @@ void writeBundle(const FollowupRunInput& input, const longitudinal::TimePointRes
   bundle.volume = &volume;
   bundle.labels = &tp.labels;
   bundle.report = reportOf(tp, input, source);
+  bundle.segmentAlgorithm = segmentAlgorithmOf(tp, input);
   if (dicomSource) bundle.source = dicomSource();
   bundle.meshes = false; // archives: pictures and DICOM objects, not one mesh file per lesion
   fs::create_directories(folder / "timepoints" / tp.label);
@@ -207,7 +228,7 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
   fs::create_directories(folder / "labels");
   fs::create_directories(folder / "transforms");
   if (options.changeMaps) fs::create_directories(folder / "changemaps");
-  dicomio::writeLabelMapFile(results[0].labels, folder / "labels" / (results[0].label + ".nrrd"));
+  writeTimePointLabels(input, results[0], folder);
   if (input.bundles) writeBundle(input, results[0], *input.baseline, input.baselineSource, input.baselineDicomSource, folder);
   results[0].labels = {};
 
@@ -230,7 +251,7 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
     }
     for (NewLesionProposal& p : proposals) newLesions.push_back(std::move(p));
     longitudinal::TimePointResult& tp = results.back();
-    dicomio::writeLabelMapFile(tp.labels, folder / "labels" / (source.label + ".nrrd"));
+    writeTimePointLabels(input, tp, folder);
     tp.labels = {}; // one follow-up's images in memory at a time
     writeTextFileAtomically(folder / "transforms" / (source.label + ".tfm"),
                             itkTransformText(tp.globalRegistration->baselineToFollowup));

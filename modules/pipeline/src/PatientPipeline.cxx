@@ -235,6 +235,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   run.baselineIdentity = scanIdentityOf(timeline.studies[0]);
   run.lesions = &lesionMap;
   run.lesionsSource = "segmented from the lesion manifest";
+  run.lesionsAlgorithm = reporting::lesionKitAlgorithm(); // from the manifest's seeds (and automatic screening)
   // Each time point's SEG and SR reference its source images: identity read from the series'
   // own folder, restricted to the instances that were loaded.
   auto dicomSourceOf = [&db](const std::string& seriesId, std::shared_ptr<std::vector<std::string>> sops) {

@@ -21,6 +21,7 @@ ResultBundleFiles writeResultBundle(const ResultBundleInput& in, const fs::path&
   std::vector<reporting::SegmentInfo> segments;
   for (const auto& l : report.lesions) segments.push_back({l.spec.label, l.spec.kind, l.spec.name, "", ""});
   reporting::DicomSegOptions segOptions;
+  segOptions.algorithm = in.segmentAlgorithm;
   segOptions.algorithmVersion = report.toolVersion;
   files.seg = reporting::writeDicomSeg(*in.labels, segments, in.source, folder / "seg.dcm", segOptions);
   reporting::DicomSrOptions srOptions;

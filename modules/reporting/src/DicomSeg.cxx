@@ -3,6 +3,7 @@
 #include "lesion/reporting/DicomSeg.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -72,7 +73,44 @@ SegmentInfo resolvedSegmentInfo(const SegmentInfo& segment, const std::string& p
   return s;
 }
 
+SegmentAlgorithm lesionKitAlgorithm(SegmentAlgorithmType type) {
+  return {type, type == SegmentAlgorithmType::Manual ? "" : kLesionKitAlgorithmName};
+}
+
+std::string segmentAlgorithmTypeTerm(SegmentAlgorithmType type) {
+  switch (type) {
+  case SegmentAlgorithmType::Manual:
+    return "MANUAL";
+  case SegmentAlgorithmType::SemiAutomatic:
+    return "SEMIAUTOMATIC";
+  case SegmentAlgorithmType::Automatic:
+    return "AUTOMATIC";
+  }
+  return {};
+}
+
+std::optional<SegmentAlgorithmType> segmentAlgorithmTypeOfTerm(const std::string& term) {
+  std::string upper = term;
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return char(std::toupper(c)); });
+  for (auto type : {SegmentAlgorithmType::Manual, SegmentAlgorithmType::SemiAutomatic, SegmentAlgorithmType::Automatic})
+    if (segmentAlgorithmTypeTerm(type) == upper)
+      return type;
+  return std::nullopt;
+}
+
 namespace {
+
+DcmSegTypes::E_SegmentAlgoType dcmtkAlgorithmType(SegmentAlgorithmType type) {
+  switch (type) {
+  case SegmentAlgorithmType::Manual:
+    return DcmSegTypes::SAT_MANUAL;
+  case SegmentAlgorithmType::SemiAutomatic:
+    return DcmSegTypes::SAT_SEMIAUTOMATIC;
+  case SegmentAlgorithmType::Automatic:
+    return DcmSegTypes::SAT_AUTOMATIC;
+  }
+  return DcmSegTypes::SAT_UNKNOWN;
+}
 
 // Distinct, readable colours for segment display (RGB 0..255).
 constexpr std::array<std::array<int, 3>, 8> kPalette{{{230, 60, 60},
@@ -102,6 +140,11 @@ DicomObjectInfo writeDicomSeg(const LabelMap& labels, const std::vector<SegmentI
     throw InputError(fmt::format("DICOM SEG '{}': a slice of {}x{} voxels exceeds DICOM's 65535 rows/columns",
                                  path.string(), g.size[0], g.size[1]));
   if (segmentsIn.empty()) throw InputError(fmt::format("DICOM SEG '{}': no segment requested", path.string()));
+  const SegmentAlgorithm& algorithm = options.algorithm;
+  const bool manual = algorithm.type == SegmentAlgorithmType::Manual;
+  if (!manual && algorithm.name.empty())
+    throw InputError(fmt::format("DICOM SEG '{}': a {} segmentation needs the name of its algorithm", path.string(),
+                                 segmentAlgorithmTypeTerm(algorithm.type)));
 
   // Which slices hold which label: one pass over the voxels.
   std::map<std::uint16_t, std::set<std::size_t>> slicesOf;
@@ -129,7 +172,10 @@ DicomObjectInfo writeDicomSeg(const LabelMap& labels, const std::vector<SegmentI
 
   IODGeneralEquipmentModule::EquipmentInfo equipment("LesionKit", "lesionkit", "0",
                                                      options.algorithmVersion.empty() ? "unknown" : options.algorithmVersion);
-  ContentIdentificationMacro content("1", "LESIONS", "Lesion segmentation by LesionKit",
+  // Who segmented: the algorithm, or nobody claimed for a MANUAL (e.g. a reader's) mask.
+  const std::string contentDescription =
+      (manual ? std::string("Lesion segmentation") : "Lesion segmentation by " + algorithm.name).substr(0, 64); // LO
+  ContentIdentificationMacro content("1", "LESIONS", contentDescription.c_str(),
                                      options.contentCreatorName); // type 2: empty unless a person is named
   DcmSegmentation* raw = nullptr;
   check(DcmSegmentation::createBinarySegmentation(raw, static_cast<Uint16>(g.size[1]), static_cast<Uint16>(g.size[0]),
@@ -217,8 +263,7 @@ DicomObjectInfo writeDicomSeg(const LabelMap& labels, const std::vector<SegmentI
     const LesionCodes codes = lesionCodes(si.kind);
     DcmSegment* segRaw = nullptr;
     check(DcmSegment::create(segRaw, si.name.c_str(), toMacro(codes.category), toMacro(codes.type),
-                             options.manual ? DcmSegTypes::SAT_MANUAL : DcmSegTypes::SAT_SEMIAUTOMATIC,
-                             options.manual ? "" : options.algorithmName.c_str()),
+                             dcmtkAlgorithmType(algorithm.type), manual ? "" : algorithm.name.c_str()),
           path, "creating segment " + si.name);
     std::unique_ptr<DcmSegment> segment(segRaw);
     check(segment->setSegmentDescription(fmt::format("LesionKit label {}: {}", si.label, si.kind).c_str()), path,
@@ -401,6 +446,7 @@ SegmentationImage readDicomSeg(const std::filesystem::path& path) {
     r.segmentLabel = getString(*item, DCM_SegmentLabel);
     r.segmentDescription = getString(*item, DCM_SegmentDescription);
     r.algorithmType = getString(*item, DCM_SegmentAlgorithmType);
+    r.algorithmName = getString(*item, DCM_SegmentAlgorithmName);
     r.category = getCode(*item, DCM_SegmentedPropertyCategoryCodeSequence);
     r.type = getCode(*item, DCM_SegmentedPropertyTypeCodeSequence);
     r.anatomicRegion = getCode(*item, DCM_AnatomicRegionSequence);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include "DicomTestUtil.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -106,6 +108,57 @@ TEST(DicomSeg, PassesDciodvfyAndDumpShowsStructure) {
         "(0008,0100) SH [49755003]", "(0008,0100) SH [4147007]", "(0020,9113) SQ", "(0020,9116) SQ", "(0028,9110) SQ",
         "(0028,0008) IS [10]", "(0062,000b) US 3"})
     EXPECT_NE(dump.find(expected), std::string::npos) << expected;
+}
+
+TEST(DicomSeg, SaysWhatMadeItsSegmentsAndClaimsNoAlgorithmForAManualMask) {
+  test::ScratchFolder scratch;
+  const LabelMap labels = makeLesions();
+  DicomSourceInfo source;
+  source.patientId = "P1";
+  struct Case {
+    const char* file;
+    SegmentAlgorithm algorithm;
+    const char* type;
+    const char* name;
+    const char* description;
+  };
+  for (const Case& c :
+       {Case{"manual.dcm", {}, "MANUAL", "", "Lesion segmentation"},
+        Case{"ours.dcm", lesionKitAlgorithm(), "SEMIAUTOMATIC", "LesionKit", "Lesion segmentation by LesionKit"},
+        Case{"theirs.dcm",
+             {SegmentAlgorithmType::Automatic, "nnU-Net 2.4"},
+             "AUTOMATIC",
+             "nnU-Net 2.4",
+             "Lesion segmentation by nnU-Net 2.4"}}) {
+    DicomSegOptions options;
+    options.algorithm = c.algorithm;
+    options.algorithmVersion = "0.9";
+    writeDicomSeg(labels, threeSegments(), source, scratch / c.file, options);
+    const SegmentationImage seg = readDicomSeg(scratch / c.file);
+    ASSERT_EQ(seg.segments.size(), 3u);
+    for (const SegmentRecord& r : seg.segments) {
+      EXPECT_EQ(r.algorithmType, c.type) << c.file;
+      EXPECT_EQ(r.algorithmName, c.name) << c.file;
+    }
+    expectValidDicom(scratch / c.file);
+    const std::string dump = dcmdump(scratch / c.file);
+    if (!dump.empty()) {
+      EXPECT_NE(dump.find(fmt::format("(0070,0081) LO [{}]", c.description)), std::string::npos) << dump;
+      EXPECT_EQ(dump.find("(0062,0009)") == std::string::npos, std::string(c.name).empty()) << c.file;
+    }
+  }
+  DicomSegOptions unnamed;
+  unnamed.algorithm = {SegmentAlgorithmType::SemiAutomatic, ""};
+  EXPECT_THROW((void)writeDicomSeg(labels, threeSegments(), source, scratch / "x.dcm", unnamed), InputError);
+}
+
+TEST(DicomSeg, AlgorithmTypesAreTheDicomTermsInAnyCase) {
+  EXPECT_EQ(segmentAlgorithmTypeTerm(SegmentAlgorithmType::SemiAutomatic), "SEMIAUTOMATIC");
+  EXPECT_EQ(segmentAlgorithmTypeOfTerm("manual"), SegmentAlgorithmType::Manual);
+  EXPECT_EQ(segmentAlgorithmTypeOfTerm("SemiAutomatic"), SegmentAlgorithmType::SemiAutomatic);
+  EXPECT_EQ(segmentAlgorithmTypeOfTerm("AUTOMATIC"), SegmentAlgorithmType::Automatic);
+  EXPECT_FALSE(segmentAlgorithmTypeOfTerm("semi-automatic"));
+  EXPECT_EQ(lesionKitAlgorithm(SegmentAlgorithmType::Manual).name, "");
 }
 
 TEST(DicomSeg, RefusesEmptyAndDuplicateLabels) {

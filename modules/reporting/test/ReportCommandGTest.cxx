@@ -175,6 +175,87 @@ TEST(ReportCommand, FollowUpWithPreviousReportAndSegAsMask) {
   EXPECT_EQ(seg.segments[1].segmentDescription, "LesionKit label 3: lytic-bone");
 }
 
+/// A mass LesionKit can segment from a seed: a 24 mm sphere at 45 HU in fat (-100 HU), air in front.
+void writeMassInFat(const std::filesystem::path& volumePath) {
+  ImageGeometry g;
+  g.size = {48, 48, 24};
+  g.spacing = {1.0, 1.0, 2.0};
+  g.origin = {-23.5, -23.5, -23.0};
+  Volume v(g);
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i) {
+        const Vec3 p = g.indexToPoint(i, j, k);
+        v.at(i, j, k) = norm(p) <= 12.0 ? 45.0f + float((i + 2 * j + 3 * k) % 7) : (p.y < -20.0 ? -1000.0f : -100.0f);
+      }
+  dicomio::writeVolumeFile(v, volumePath, true);
+}
+
+// The SEG says what made its segments: LesionKit (SEMIAUTOMATIC) for a mask `lesionkit segment`
+// wrote, MANUAL without an algorithm for any other mask (e.g. a reader's), a SEG's own algorithm
+// when the mask is a SEG, and what the user states with --segment-algorithm-type/-name.
+TEST(ReportCommand, TheSegSaysWhatMadeTheMask) {
+  LESIONKIT_REQUIRE_BINARY();
+  test::ScratchFolder dir;
+  writeMassInFat(dir / "ct.nrrd");
+  const std::string ct = (dir / "ct.nrrd").string();
+  const auto segmented =
+      test::runProcess({"lesionkit", "segment", ct, "--seed", "1,1,0", "-o", (dir / "ours.nrrd").string(), "-q"});
+  ASSERT_EQ(segmented.exitCode, 0) << segmented.err;
+  // The same voxels, drawn elsewhere: a plain label map without LesionKit's record.
+  dicomio::writeLabelMapFile(dicomio::readLabelMapFile(dir / "ours.nrrd"), dir / "drawn.nrrd");
+
+  struct Made {
+    std::string type, name;
+  };
+  const auto segOf = [&](const std::string& mask, const std::string& out, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{
+        "lesionkit",   "report",       ct, "--mask", mask, "--lesion", "1:soft-tissue:mass", "-o", (dir / out).string(),
+        "--no-meshes", "--no-pictures"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const auto r = test::runProcess(argv);
+    EXPECT_EQ(r.exitCode, 0) << out << ": " << r.err;
+    if (r.exitCode != 0)
+      return Made{};
+    const auto path = dir / out / "seg.dcm";
+    expectValidDicom(path);
+    EXPECT_EQ(readDicomSr(dir / out / "sr.dcm").groups.size(), 1u) << out; // the SR still refers to it
+    const SegmentationImage seg = readDicomSeg(path);
+    EXPECT_EQ(seg.segments.size(), 1u) << out;
+    return seg.segments.empty() ? Made{} : Made{seg.segments[0].algorithmType, seg.segments[0].algorithmName};
+  };
+  const auto expectMade = [](const Made& made, const std::string& type, const std::string& name,
+                             const std::string& what) {
+    EXPECT_EQ(made.type, type) << what;
+    EXPECT_EQ(made.name, name) << what;
+  };
+  expectMade(segOf((dir / "ours.nrrd").string(), "ours"), "SEMIAUTOMATIC", "LesionKit", "a mask of lesionkit segment");
+  expectMade(segOf((dir / "drawn.nrrd").string(), "drawn"), "MANUAL", "", "a mask without LesionKit's record");
+  expectMade(segOf((dir / "ours" / "seg.dcm").string(), "ours-seg"), "SEMIAUTOMATIC", "LesionKit", "our SEG as mask");
+  expectMade(segOf((dir / "drawn" / "seg.dcm").string(), "drawn-seg"), "MANUAL", "", "a MANUAL SEG as mask");
+  expectMade(segOf((dir / "drawn.nrrd").string(), "stated",
+                   {"--segment-algorithm-type", "automatic", "--segment-algorithm-name", "nnU-Net 2.4"}),
+             "AUTOMATIC", "nnU-Net 2.4", "stated by the user");
+  expectMade(segOf((dir / "ours.nrrd").string(), "stated-manual", {"--segment-algorithm-type", "manual"}), "MANUAL", "",
+             "a segment mask the reader corrected by hand");
+
+  // DICOM requires a name unless MANUAL; a name needs a type that has one.
+  for (const std::vector<std::string>& wrong :
+       {std::vector<std::string>{"--segment-algorithm-type", "semiautomatic"},
+        std::vector<std::string>{"--segment-algorithm-name", "nnU-Net"},
+        std::vector<std::string>{"--segment-algorithm-type", "manual", "--segment-algorithm-name", "nnU-Net"},
+        std::vector<std::string>{"--segment-algorithm-type", "automatic", "--segment-algorithm-name",
+                                 std::string(65, 'x')}}) {
+    std::vector<std::string> argv{
+        "lesionkit", "report", ct, "--mask", (dir / "drawn.nrrd").string(), "-o", (dir / "wrong").string()};
+    argv.insert(argv.end(), wrong.begin(), wrong.end());
+    const auto r = test::runProcess(argv);
+    EXPECT_EQ(r.exitCode, 1) << wrong.front() << ": " << r.err;
+    EXPECT_NE(r.err.find("--segment-algorithm-"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "wrong"));
+  }
+}
+
 // --intensity-unit follows the rule of measure and followup: a file without air is not CT unless the user
 // says so; a --measurements report keeps its unit unless one is chosen.
 TEST(ReportCommand, IntensityUnitFollowsTheSharedRule) {

@@ -22,8 +22,21 @@ using Int16Volume = Image<std::int16_t>;
 /// Reads a scalar volume as float. Throws lesion::InputError naming the file when it is
 /// missing, unreadable, not 3D or not scalar.
 [[nodiscard]] Volume readVolumeFile(const std::filesystem::path& path);
-/// Reads a label map; values must be whole numbers in 0..65535.
-[[nodiscard]] LabelMap readLabelMapFile(const std::filesystem::path& path);
+/// Which LesionKit step made a label map, recorded in the file so that a DICOM SEG written from
+/// it later can say so (and a mask drawn by a reader or another tool is not passed off as ours):
+/// NRRD key/value fields LesionKit_SegmentAlgorithmType and LesionKit_Version. NIfTI files carry
+/// no record (no key/value fields; ITK 5.2 does not write the free-text descrip field).
+struct LabelMapOrigin {
+  /// DICOM Segment Algorithm Type of LesionKit's step: SEMIAUTOMATIC (from seeds, a box, a RECIST
+  /// line, tracked from a baseline) or AUTOMATIC; empty: no record (not made by LesionKit).
+  std::string algorithmType{};
+  std::string version{}; ///< LesionKit version that made it
+  [[nodiscard]] bool byLesionKit() const { return !algorithmType.empty(); }
+};
+
+/// Reads a label map; values must be whole numbers in 0..65535. With `origin`, also the record
+/// of which LesionKit step made it (empty when the file has none).
+[[nodiscard]] LabelMap readLabelMapFile(const std::filesystem::path& path, LabelMapOrigin* origin = nullptr);
 
 /// Writes float voxels (int16 when `asInt16` and every value is a whole number in range).
 /// Returns true when the file holds int16. The voxels are written from `volume`'s own buffer
@@ -61,6 +74,7 @@ private:
   std::int16_t* m_Voxels{nullptr};
   bool m_Committed{false};
 };
-void writeLabelMapFile(const LabelMap& labels, const std::filesystem::path& path);
+/// Writes a label map (uint16), with `origin` recorded when it is LesionKit's (see LabelMapOrigin).
+void writeLabelMapFile(const LabelMap& labels, const std::filesystem::path& path, const LabelMapOrigin& origin = {});
 
 } // namespace lesion::dicomio

@@ -33,6 +33,10 @@ struct FollowupRunInput {
   std::string baselineSource{};
   const LabelMap* lesions{nullptr}; ///< baseline lesion label map (baseline grid)
   std::string lesionsSource{};
+  /// What made `lesions` (the baseline SEG says so; MANUAL claims no algorithm). The follow-up
+  /// label maps are LesionKit's: tracked from them (AUTOMATIC when LesionKit found them
+  /// automatically, else SEMIAUTOMATIC), recorded in labels/<label>.nrrd and their SEGs.
+  reporting::SegmentAlgorithm lesionsAlgorithm{};
   const LabelMap* reference{nullptr}; ///< optional reference structures (baseline grid)
   std::vector<FollowupSource> followups{};
   longitudinal::FollowupOptions options{};

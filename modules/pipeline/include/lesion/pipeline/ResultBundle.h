@@ -28,6 +28,8 @@ struct ResultBundleInput {
   const LabelMap* labels{nullptr}; ///< its lesion label map (same grid)
   reporting::MeasurementReport report{};
   reporting::DicomSourceInfo source{}; ///< from the DICOM series when there was one
+  /// What made the label map, written into the SEG: MANUAL (no algorithm claimed) unless known.
+  reporting::SegmentAlgorithm segmentAlgorithm{};
   std::vector<EarlierTimePoint> earlier{};
   std::vector<reporting::ResponseAssessment> responses{};
   std::vector<std::string> warnings{};

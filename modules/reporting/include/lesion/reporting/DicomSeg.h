@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,13 +91,30 @@ struct LesionCodes {
 /// Fills trackingId/trackingUid/name defaults as writeDicomSeg and writeDicomSr use them.
 [[nodiscard]] SegmentInfo resolvedSegmentInfo(const SegmentInfo& segment, const std::string& patientId);
 
+/// How the segments were made (Segment Description Macro, PS3.3 C.8.20.4): Segment Algorithm
+/// Type and, unless MANUAL, Segment Algorithm Name (Type 1C: required for AUTOMATIC and
+/// SEMIAUTOMATIC).
+enum class SegmentAlgorithmType { Manual, SemiAutomatic, Automatic };
+struct SegmentAlgorithm {
+  SegmentAlgorithmType type{SegmentAlgorithmType::Manual};
+  std::string name{}; ///< empty for Manual
+};
+inline constexpr const char* kLesionKitAlgorithmName = "LesionKit";
+/// LesionKit's own segmentation of that type (named kLesionKitAlgorithmName).
+[[nodiscard]] SegmentAlgorithm lesionKitAlgorithm(SegmentAlgorithmType type = SegmentAlgorithmType::SemiAutomatic);
+/// The DICOM term: "MANUAL", "SEMIAUTOMATIC", "AUTOMATIC".
+[[nodiscard]] std::string segmentAlgorithmTypeTerm(SegmentAlgorithmType type);
+/// The type of a DICOM term (any case); std::nullopt for anything else.
+[[nodiscard]] std::optional<SegmentAlgorithmType> segmentAlgorithmTypeOfTerm(const std::string& term);
+
 struct DicomSegOptions {
   std::string seriesDescription{"LesionKit lesion segmentation"};
   int seriesNumber{900};
   std::string contentCreatorName{};
-  std::string algorithmName{"LesionKit"};
-  std::string algorithmVersion{};
-  bool manual{false}; ///< SegmentAlgorithmType MANUAL instead of SEMIAUTOMATIC
+  /// What made the segments, for every segment. MANUAL (no algorithm claimed) unless the caller
+  /// knows better: LesionKit's segmentation, or what the user stated.
+  SegmentAlgorithm algorithm{};
+  std::string algorithmVersion{}; ///< LesionKit's version: the SEG's Software Versions
   /// Reuse these UIDs (e.g. to refer to the SEG from an SR written before); generated when empty.
   std::string seriesInstanceUid{};
   std::string sopInstanceUid{};
@@ -115,7 +133,8 @@ struct DicomObjectInfo {
   std::size_t frameCount{0};
 };
 
-/// Writes a binary SEG, atomically: segments numbered 1..n in the order given, one frame per
+/// Writes a binary SEG, atomically: segments numbered 1..n in the order given, each with
+/// `options.algorithm` (InputError when its name is empty and the type is not MANUAL), one frame per
 /// slice (constant k) holding voxels of that label; frame rows/columns are the label map's j/i
 /// axes. Labels without voxels are left out with a warning (a segment needs a frame).
 /// Throws lesion::InputError when no segment has voxels or a label is listed twice, and
@@ -130,7 +149,8 @@ struct SegmentRecord {
   std::uint16_t label{0}; ///< value in SegmentationImage::labels
   std::string segmentLabel{};
   std::string segmentDescription{};
-  std::string algorithmType{};
+  std::string algorithmType{}; ///< the DICOM term as stored: MANUAL, SEMIAUTOMATIC, AUTOMATIC
+  std::string algorithmName{}; ///< empty for MANUAL
   CodedConcept category{};
   CodedConcept type{};
   CodedConcept anatomicRegion{};

@@ -156,7 +156,7 @@ reporting::ResponseAssessment toReportResponse(const longitudinal::ResponseAsses
 /// Follow-up over all time points (registration to the baseline, tracking: the mass re-segmented,
 /// the bone lesion's baseline mask mapped through the registration; response criteria), with the
 /// registration error at each lesion against the phantom's known patient motion.
-longitudinal::Timeline trackLesions(const std::deque<Volume>& volumes, const LabelMap& baselineLabels,
+longitudinal::Timeline trackLesions(const std::deque<dicomio::LoadedVolume>& scans, const LabelMap& baselineLabels,
                                     const phantom::PhantomStudy& study,
                                     const measurement::MeasurementOptions& measurementOptions, bool autoReference,
                                     json& registrationErrors) {
@@ -166,16 +166,19 @@ longitudinal::Timeline trackLesions(const std::deque<Volume>& volumes, const Lab
   options.segmenter = pipeline::softTissueResegmenter(segmentation::Modality::CT);
   if (autoReference)
     options.referenceFinder = pipeline::unaffectedVertebraeFinder(); // as lesionkit followup
-  const std::optional<LabelMap> found =
-      longitudinal::resolveReference(volumes.front(), baselineLabels, nullptr, options);
+  const Volume& baseline = scans.front().volume;
+  const std::optional<LabelMap> found = longitudinal::resolveReference(baseline, baselineLabels, nullptr, options);
   const LabelMap* reference = found ? &*found : nullptr;
+  // Each scan's measurability from its own Slice Thickness, as lesionkit measure and followup decide it.
   std::vector<longitudinal::TimePointResult> results{longitudinal::measureBaseline(
-      volumes.front(), baselineLabels, reference, options, study.timePoints.front().truth.studyDate)};
+      baseline, baselineLabels, reference, longitudinal::forScan(options, scans.front().sliceThicknessMm),
+      study.timePoints.front().truth.studyDate)};
   registrationErrors = json::array();
-  for (std::size_t t = 1; t < volumes.size(); ++t) {
+  for (std::size_t t = 1; t < scans.size(); ++t) {
     const auto& truth = study.timePoints[t].truth;
-    results.push_back(longitudinal::analyzeFollowup(volumes.front(), baselineLabels, reference, results.front(),
-                                                    volumes[t], truth.studyDate, options));
+    results.push_back(longitudinal::analyzeFollowup(baseline, baselineLabels, reference, results.front(),
+                                                    scans[t].volume, truth.studyDate,
+                                                    longitudinal::forScan(options, scans[t].sliceThicknessMm)));
     for (const auto& lesion : results.back().lesions) {
       if (!lesion.registration)
         continue;
@@ -311,8 +314,8 @@ cli::Command demoCommand() {
     ctx.progress.report(0.7, "follow-up");
     json registrationErrors;
     const longitudinal::Timeline timeline = runStep(steps, "followup", [&] {
-      return trackLesions(volumes, baselineLabels, study, measurementOptions, args.string("autoReference") == "spine",
-                          registrationErrors);
+      return trackLesions(loadedVolumes, baselineLabels, study, measurementOptions,
+                          args.string("autoReference") == "spine", registrationErrors);
     });
     writeTextFileAtomically(staged.path("timeline.json"), longitudinal::toTimelineJson(timeline));
     std::vector<reporting::ResponseAssessment> responses;
@@ -338,9 +341,7 @@ cli::Command demoCommand() {
       measured.input.seriesInstanceUid = loaded.seriesInstanceUid;
       measured.input.geometry = loaded.volume.geometry;
       measured.input.warnings = loaded.warnings;
-      measured.options = measurementOptions;
-      if (tracked.calcificationThreshold)
-        measured.options.calcificationThresholdHu = tracked.calcificationThreshold->hu;
+      measured.options = tracked.measuredWith; // the time point's calcification threshold and slice thickness
       for (const auto& lesion : tracked.lesions) {
         if (lesion.measurement)
           measured.lesions.push_back(*lesion.measurement);

@@ -13,6 +13,7 @@
 #include "ConvertSidecar.h"
 #include "IntensityUnitOption.h"
 #include "NamedInputErrors.h"
+#include "SliceThickness.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -290,6 +291,7 @@ cli::Command followupCommand() {
 
     pipeline::FollowupRunInput run;
     run.baseline = &baseline.volume;
+    run.baselineSliceThicknessMm = scanSliceThicknessMm(baseline, baselinePath);
     run.baselineSource = baselinePath.string();
     run.baselineIdentity = scanIdentityOf(baseline, baselinePath);
     run.lesions = &lesions;
@@ -299,7 +301,11 @@ cli::Command followupCommand() {
       const std::string path = followupPaths[f];
       run.followups.push_back({fmt::format("follow-up-{}", f + 1),
                                path,
-                               [path] { return dicomio::loadVolume(path).volume; },
+                               [path] {
+                                 dicomio::LoadedVolume loaded = dicomio::loadVolume(path);
+                                 const std::optional<double> thickness = scanSliceThicknessMm(loaded, path);
+                                 return pipeline::ScanVolume{std::move(loaded.volume), thickness};
+                               },
                                {},
                                scanIdentityOf(path)});
     }

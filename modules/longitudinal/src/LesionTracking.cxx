@@ -196,15 +196,16 @@ CalcificationThreshold chooseCalcificationThreshold(const FollowupOptions& optio
   return t;
 }
 
-/// The measurement options of a time point: its calcification threshold (CT), recorded in `tp`.
+/// The measurement options of a time point: its calcification threshold (CT), recorded in `tp`
+/// with the rest (tp.measuredWith).
 measurement::MeasurementOptions measurementOptionsFor(TimePointResult& tp, const FollowupOptions& options,
                                                       const std::vector<float>& referenceValues) {
-  measurement::MeasurementOptions o = options.measurement;
-  if (!hounsfield(options))
-    return o;
-  tp.calcificationThreshold = chooseCalcificationThreshold(options, referenceValues, tp.label, tp.notes);
-  o.calcificationThresholdHu = tp.calcificationThreshold->hu;
-  return o;
+  tp.measuredWith = options.measurement;
+  if (hounsfield(options)) {
+    tp.calcificationThreshold = chooseCalcificationThreshold(options, referenceValues, tp.label, tp.notes);
+    tp.measuredWith.calcificationThresholdHu = tp.calcificationThreshold->hu;
+  }
+  return tp.measuredWith;
 }
 
 void checkSameGrid(const ImageGeometry& a, const ImageGeometry& b, const char* what) {
@@ -510,6 +511,11 @@ std::optional<LabelMap> resolveReference(const Volume& baseline, const LabelMap&
     logWarning("reference region: {}", region.note);
     return std::nullopt;
   }
+}
+
+FollowupOptions forScan(FollowupOptions options, std::optional<double> sliceThicknessMm) {
+  options.measurement = measurement::withScanSliceThickness(std::move(options.measurement), sliceThicknessMm);
+  return options;
 }
 
 TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions, const LabelMap* reference,

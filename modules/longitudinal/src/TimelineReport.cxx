@@ -227,6 +227,10 @@ std::string toTimelineJson(const Timeline& timeline) {
        "the unaffected tissue of referenceMedianHu, referenceShiftHu and the reference threshold: given = the "
        "caller's reference labels; automatic = found on the baseline (structures used, excluded with why); none = "
        "note says why"},
+      {"sliceThickness",
+       "per time point, what RECIST 1.1 measurability (long axis >= max(10 mm, 2 x thickness)) used on that scan: "
+       "source option = the caller's, dicom = the series' Slice Thickness (a NRRD/NIfTI: its convert sidecar's), "
+       "spacing = the slice spacing; RECIST targets are the target lesions measurable at baseline"},
       {"normalisedMeanHu", "lesion mean HU minus referenceShiftHu: the change since baseline of the reference region's "
                            "median over its interior voxels, paired through the global transform"},
       {"changeMap", "follow-up minus baseline HU on a baseline-grid crop around the lesion; 0 where the follow-up has "
@@ -247,6 +251,8 @@ std::string toTimelineJson(const Timeline& timeline) {
     j["referenceShiftHu"] = optionalNumber(tp.referenceShiftHu);
     if (tp.calcificationThreshold)
       j["calcificationThreshold"] = thresholdJson(*tp.calcificationThreshold);
+    j["sliceThicknessMm"] = measurement::sliceThicknessMmOf(tp.measuredWith, tp.grid);
+    j["sliceThicknessSource"] = measurement::sliceThicknessSourceOf(tp.measuredWith);
     j["notes"] = tp.notes;
     if (tp.globalRegistration)
       j["globalRegistration"] = transformJson(*tp.globalRegistration);

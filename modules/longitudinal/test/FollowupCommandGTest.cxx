@@ -1,5 +1,6 @@
 // `lesionkit followup` as a user runs it: files in, a complete output folder out, documented
 // exit codes for bad input.
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -228,6 +229,48 @@ TEST(FollowupCommand, ALesionMapCroppedOnTheBaselineLatticeIsPlacedIntoItsGrid) 
   (void)dicomio::readLabelMapFile(dir / "out" / "labels" / "follow-up-1.nrrd", &origin);
   EXPECT_EQ(origin.algorithmType, "SEMIAUTOMATIC");
   EXPECT_FALSE(origin.version.empty());
+}
+
+// `measure` and `followup` judge RECIST measurability of the same scan from the same slice
+// thickness: a NRRD's convert sidecar says 12 mm slices every 5 mm, so the mass (long axis 17 mm:
+// >= 10 mm, 2 x the spacing) is under 2 x 12 = 24 mm: non-measurable, and no RECIST target at baseline.
+TEST(FollowupCommand, MeasurabilityUsesTheScansSliceThicknessAsMeasureDoes) {
+  lesion::test::ScratchFolder dir("lesionkit-followup");
+  const ImageGeometry g = sceneGrid(72, 64, 20, {1.5, 1.5, 5.0});
+  dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
+  std::ofstream(dir / "ct0.json") << R"({"sliceThicknessMm": 12.0})";              // what lesionkit convert records
+  dicomio::writeVolumeFile(sceneVolume(g, knownMotion()), dir / "ct1.nrrd", true); // no sidecar: the spacing
+  dicomio::writeLabelMapFile(massLesionMap(g), dir / "lesions.nrrd");
+
+  const auto measured =
+      lesion::test::runProcess({"lesionkit", "measure", (dir / "ct0.nrrd").string(), "--mask",
+                                (dir / "lesions.nrrd").string(), "-o", (dir / "m.json").string(), "-q"});
+  ASSERT_EQ(measured.exitCode, 0) << measured.err;
+  std::ifstream measureFile(dir / "m.json");
+  const nlohmann::json measure = nlohmann::json::parse(measureFile);
+  ASSERT_EQ(measure.at("settings").at("sliceThicknessSource"), "dicom");
+  const nlohmann::json& byMeasure = measure.at("lesions").at(0).at("measurability");
+  ASSERT_GE(measure.at("lesions").at(0).at("recist").at("longAxisMm").get<double>(), 10.0);
+  ASSERT_FALSE(byMeasure.at("measurable").get<bool>()) << byMeasure.dump();
+
+  const auto r = lesion::test::runProcess({"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(),
+                                           "--followup", (dir / "ct1.nrrd").string(), "--lesions",
+                                           (dir / "lesions.nrrd").string(), "--soft-tissue-method", "mapped-mask",
+                                           "--auto-reference", "none", "-o", (dir / "out").string(), "-q"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::ifstream baselineFile(dir / "out" / "measurements-baseline.json");
+  const nlohmann::json baseline = nlohmann::json::parse(baselineFile);
+  EXPECT_EQ(baseline.at("settings").at("sliceThicknessSource"), "dicom");
+  EXPECT_EQ(baseline.at("lesions").at(0).at("measurability"), byMeasure);
+  std::ifstream timelineFile(dir / "out" / "timeline.json");
+  const nlohmann::json timeline = nlohmann::json::parse(timelineFile);
+  const nlohmann::json& tps = timeline.at("timepoints");
+  EXPECT_DOUBLE_EQ(tps.at(0).at("sliceThicknessMm").get<double>(), 12.0);
+  EXPECT_EQ(tps.at(0).at("sliceThicknessSource"), "dicom");
+  EXPECT_DOUBLE_EQ(tps.at(1).at("sliceThicknessMm").get<double>(), 5.0); // each scan its own
+  EXPECT_EQ(tps.at(1).at("sliceThicknessSource"), "spacing");
+  EXPECT_EQ(timeline.at("response").at("RECIST 1.1").at(0).at("category"), "NA"); // no measurable target
+  EXPECT_TRUE(timeline.at("response").at("RECIST 1.1").at(0).at("lesions").empty());
 }
 
 /// A transform file read with ITK's reader: the transform kinds in the file and the point map.

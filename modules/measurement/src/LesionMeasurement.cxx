@@ -465,7 +465,7 @@ LesionMeasurement measureOne(const Volume& volume, const LabelMap& labels, const
   m.spec = spec;
   m.voxelCount = box.count;
   m.voxelVolumeMl = double(box.count) * g.voxelVolumeMm3() / 1000.0;
-  m.sliceThicknessMm = options.sliceThicknessMm.value_or(g.spacing.z);
+  m.sliceThicknessMm = sliceThicknessMmOf(options, g);
 
   for (std::size_t a = 0; a < 3; ++a)
     if (box.lo[a] == 0 || box.hi[a] + 1 == g.size[a]) {
@@ -691,6 +691,22 @@ LesionSpec parseLesionSpec(const std::string& text) {
     spec.name = parts[2];
   spec.lymphNode = spec.kind == "lymph-node";
   return spec;
+}
+
+MeasurementOptions withScanSliceThickness(MeasurementOptions options, std::optional<double> scanSliceThicknessMm) {
+  if (!options.sliceThicknessMm && scanSliceThicknessMm) {
+    options.sliceThicknessMm = scanSliceThicknessMm;
+    options.sliceThicknessSource = "dicom";
+  }
+  return options;
+}
+
+double sliceThicknessMmOf(const MeasurementOptions& options, const ImageGeometry& grid) {
+  return options.sliceThicknessMm.value_or(grid.spacing.z);
+}
+
+std::string sliceThicknessSourceOf(const MeasurementOptions& options) {
+  return options.sliceThicknessMm ? options.sliceThicknessSource : "spacing";
 }
 
 std::vector<std::uint16_t> labelsPresent(const LabelMap& labels) {

@@ -388,6 +388,28 @@ TEST(LesionMeasurement, RecistMeasurabilityRules) {
   EXPECT_EQ(assessMeasurability(30.0, 9.0, true, 2.0).category, "non-pathological-node");
 }
 
+// Every command takes a scan's slice thickness the same way: the user's option, else the scan's own
+// Slice Thickness, else the slice spacing; and says which.
+TEST(LesionMeasurement, ScanSliceThicknessUnlessTheOptionIsGivenElseTheSpacing) {
+  ImageGeometry grid;
+  grid.size = {8, 8, 8};
+  grid.spacing = {1.0, 1.0, 5.0};
+  const MeasurementOptions fromScan = withScanSliceThickness({}, 6.0); // 6 mm slices every 5 mm
+  EXPECT_DOUBLE_EQ(sliceThicknessMmOf(fromScan, grid), 6.0);
+  EXPECT_EQ(sliceThicknessSourceOf(fromScan), "dicom");
+
+  const MeasurementOptions unknown = withScanSliceThickness({}, std::nullopt);
+  EXPECT_FALSE(unknown.sliceThicknessMm);
+  EXPECT_DOUBLE_EQ(sliceThicknessMmOf(unknown, grid), 5.0);
+  EXPECT_EQ(sliceThicknessSourceOf(unknown), "spacing");
+
+  MeasurementOptions given;
+  given.sliceThicknessMm = 3.0;
+  const MeasurementOptions kept = withScanSliceThickness(given, 6.0);
+  EXPECT_DOUBLE_EQ(sliceThicknessMmOf(kept, grid), 3.0);
+  EXPECT_EQ(sliceThicknessSourceOf(kept), "option");
+}
+
 // RECIST 1.1 §3.1.3: blastic (sclerotic) bone lesions are non-measurable whatever their size; a lytic
 // one of the same size stays measurable (when its soft-tissue part is that size).
 TEST(LesionMeasurement, BlasticBoneLesionsAreNotMeasurable) {

@@ -68,9 +68,7 @@ reporting::MeasurementReport reportOf(const longitudinal::TimePointResult& tp, c
   report.input.maskPath = maskPathOf(tp, input);
   report.input.seriesInstanceUid = tp.scan.seriesInstanceUid;
   report.input.geometry = tp.grid;
-  report.options = input.options.measurement;
-  if (tp.calcificationThreshold)
-    report.options.calcificationThresholdHu = tp.calcificationThreshold->hu;
+  report.options = tp.measuredWith; // the time point's calcification threshold and slice thickness
   report.input.warnings = tp.notes;
   for (const longitudinal::TrackedLesion& l : tp.lesions) {
     if (l.measurement) report.lesions.push_back(*l.measurement);
@@ -219,8 +217,9 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
     found = longitudinal::resolveReference(*input.baseline, *input.lesions, input.reference, options);
     if (found)
       reference = &*found;
-    results.push_back(
-        longitudinal::measureBaseline(*input.baseline, *input.lesions, reference, options, input.baselineLabel));
+    results.push_back(longitudinal::measureBaseline(*input.baseline, *input.lesions, reference,
+                                                    longitudinal::forScan(options, input.baselineSliceThicknessMm),
+                                                    input.baselineLabel));
     results.back().scan = input.baselineIdentity;
   } catch (const InputError& e) {
     throw InputError(fmt::format("baseline '{}' with lesions '{}': {}", input.baselineSource, input.lesionsSource, e.what()));
@@ -240,9 +239,11 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
     sub.report(0.0, "loading " + source.label);
     std::vector<NewLesionProposal> proposals;
     try {
-      const Volume followup = source.load();
+      const ScanVolume scan = source.load();
+      const Volume& followup = scan.volume;
       results.push_back(longitudinal::analyzeFollowup(*input.baseline, *input.lesions, reference, results[0], followup,
-                                                      source.label, options, sub));
+                                                      source.label,
+                                                      longitudinal::forScan(options, scan.sliceThicknessMm), sub));
       results.back().scan = source.identity;
       if (input.proposeNewLytic) proposals = proposeNewLesions(followup, results.back());
       if (input.bundles) writeBundle(input, results.back(), followup, source.source, source.dicomSource, folder);

@@ -230,6 +230,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   followup.changeMaps = options.changeMaps;
   FollowupRunInput run;
   run.baseline = &baseline.volume;
+  run.baselineSliceThicknessMm = baseline.sliceThicknessMm; // RECIST measurability, as lesionkit measure
   run.baselineLabel = labels[0];
   run.baselineSource = "series " + seriesOf(0).seriesId;
   run.baselineIdentity = scanIdentityOf(timeline.studies[0]);
@@ -256,7 +257,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
                              [&db, id, sops] {
                                dicomio::LoadedVolume loaded = archive::loadIndexedSeries(db, id);
                                *sops = loaded.sopInstanceUids;
-                               return std::move(loaded.volume);
+                               return ScanVolume{std::move(loaded.volume), loaded.sliceThicknessMm};
                              },
                              dicomSourceOf(id, sops), scanIdentityOf(timeline.studies[i])});
   }

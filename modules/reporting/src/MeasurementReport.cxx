@@ -155,7 +155,7 @@ std::string toJson(const MeasurementReport& report) {
       {"calcificationThresholdHu", o.calcificationThresholdHu},
       {"boneThresholdHu", o.boneThresholdHu},
       {"sliceThicknessMm", o.sliceThicknessMm ? json(*o.sliceThicknessMm) : json(nullptr)},
-      {"sliceThicknessSource", o.sliceThicknessMm ? o.sliceThicknessSource : "spacing"},
+      {"sliceThicknessSource", measurement::sliceThicknessSourceOf(o)},
       {"surfaceMesh", o.computeSurfaceMesh}};
   root["lesions"] = json::array();
   for (const LesionMeasurement& m : report.lesions)

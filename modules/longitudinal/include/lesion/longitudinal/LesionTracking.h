@@ -257,11 +257,20 @@ struct TimePointResult {
   std::optional<double> referenceShiftHu{};
   /// CT only: the threshold for calcified / lytic volume at this time point.
   std::optional<CalcificationThreshold> calcificationThreshold{};
+  /// The options this time point's lesions were measured with: FollowupOptions::measurement with
+  /// the time point's calcification threshold, and its slice thickness (see forScan).
+  measurement::MeasurementOptions measuredWith{};
   std::vector<std::string> notes; ///< about the time point as a whole (e.g. a threshold fallback)
   /// Baseline only: the reference region used for every time point (FollowupOptions::referenceRegion).
   std::optional<ReferenceRegion> referenceRegion{};
   ScanIdentity scan{}; ///< set by the caller when known (the library never sees file headers)
 };
+
+/// `options` for measuring one scan (baseline or follow-up): RECIST measurability from that scan's own
+/// Slice Thickness (`sliceThicknessMm`, unset when the scan does not say), decided by
+/// measurement::withScanSliceThickness as `lesionkit measure` decides it. Which lesions are RECIST
+/// targets follows from the baseline's.
+[[nodiscard]] FollowupOptions forScan(FollowupOptions options, std::optional<double> sliceThicknessMm);
 
 /// The reference region of a follow-up, to call before measureBaseline. With `given` (the
 /// caller's reference label map) it is that map with options.referenceLabels (source "given").

@@ -191,6 +191,21 @@ struct LesionMeasurement {
 [[nodiscard]] std::vector<LesionMeasurement> measureLesions(const Volume& volume, const LabelMap& labels,
                                                             const MeasurementOptions& options = {});
 
+/// `options` for measuring one scan, the same in every command (measure, report, followup, patient,
+/// batch, demo): a set sliceThicknessMm (the user's) stays; else the scan's own Slice Thickness when
+/// it has one (`scanSliceThicknessMm`: the one every slice of its DICOM series shares, or the one a
+/// NRRD/NIfTI's convert sidecar recorded; source "dicom"); else it stays unset and measurability
+/// uses the slice spacing. RECIST 1.1 means the reconstructed thickness, which thin, thick or
+/// overlapping slices make differ from the spacing.
+[[nodiscard]] MeasurementOptions withScanSliceThickness(MeasurementOptions options,
+                                                        std::optional<double> scanSliceThicknessMm);
+
+/// The slice thickness measurability uses on `grid`: options.sliceThicknessMm, else the slice spacing.
+[[nodiscard]] double sliceThicknessMmOf(const MeasurementOptions& options, const ImageGeometry& grid);
+
+/// Where that thickness came from: options.sliceThicknessSource ("option", "dicom") when set, else "spacing".
+[[nodiscard]] std::string sliceThicknessSourceOf(const MeasurementOptions& options);
+
 /// Non-zero labels present in `labels`, ascending.
 [[nodiscard]] std::vector<std::uint16_t> labelsPresent(const LabelMap& labels);
 

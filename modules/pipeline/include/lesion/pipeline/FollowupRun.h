@@ -6,7 +6,9 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lesion/core/Image.h"
@@ -17,11 +19,20 @@
 
 namespace lesion::pipeline {
 
+/// A loaded scan and its Slice Thickness (its DICOM series', or a NRRD/NIfTI's convert sidecar's;
+/// unset when neither says): RECIST measurability uses it, as `lesionkit measure` does.
+struct ScanVolume {
+  ScanVolume(Volume volume, std::optional<double> sliceThicknessMm = std::nullopt)
+      : volume(std::move(volume)), sliceThicknessMm(sliceThicknessMm) {}
+  Volume volume;
+  std::optional<double> sliceThicknessMm;
+};
+
 /// A follow-up time point, loaded only when its turn comes.
 struct FollowupSource {
   std::string label;  ///< names its files: measurements-<label>.json, labels/<label>.nrrd
   std::string source; ///< where it came from (a path or a series UID), recorded in the report
-  std::function<Volume()> load;
+  std::function<ScanVolume()> load;
   /// With FollowupRunInput::bundles: the DICOM identity of its series (for SEG/SR), if DICOM.
   std::function<reporting::DicomSourceInfo()> dicomSource{};
   ScanIdentity identity{}; ///< what is known of it before loading: checked, then recorded in timeline.json
@@ -29,6 +40,7 @@ struct FollowupSource {
 
 struct FollowupRunInput {
   const Volume* baseline{nullptr};
+  std::optional<double> baselineSliceThicknessMm{}; ///< as ScanVolume::sliceThicknessMm
   std::string baselineLabel{"baseline"};
   std::string baselineSource{};
   const LabelMap* lesions{nullptr}; ///< baseline lesion label map (baseline grid)

@@ -297,6 +297,7 @@ cli::Command followupCommand() {
     run.lesions = &lesions;
     run.lesionsSource = lesionsPath.string();
     run.reference = reference ? &*reference : nullptr;
+    run.baselineNotes = gridNotes;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {
       const std::string path = followupPaths[f];
       run.followups.push_back({fmt::format("follow-up-{}", f + 1),

@@ -229,6 +229,14 @@ TEST(FollowupCommand, ALesionMapCroppedOnTheBaselineLatticeIsPlacedIntoItsGrid) 
   (void)dicomio::readLabelMapFile(dir / "out" / "labels" / "follow-up-1.nrrd", &origin);
   EXPECT_EQ(origin.algorithmType, "SEMIAUTOMATIC");
   EXPECT_FALSE(origin.version.empty());
+  // The note stays with the results, not only on the screen: the baseline's notes in the timeline.
+  std::ifstream in(dir / "out" / "timeline.json");
+  const nlohmann::json notes = nlohmann::json::parse(in).at("timepoints").at(0).at("notes");
+  const auto placed = std::find_if(notes.begin(), notes.end(), [&](const nlohmann::json& note) {
+    return note.get<std::string>().find("lies on the voxel lattice of baseline") != std::string::npos;
+  });
+  ASSERT_NE(placed, notes.end()) << notes.dump();
+  EXPECT_NE(placed->get<std::string>().find((dir / "cropped.nrrd").string()), std::string::npos) << *placed;
 }
 
 // `measure` and `followup` judge RECIST measurability of the same scan from the same slice

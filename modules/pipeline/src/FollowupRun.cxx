@@ -221,6 +221,7 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
                                                     longitudinal::forScan(options, input.baselineSliceThicknessMm),
                                                     input.baselineLabel));
     results.back().scan = input.baselineIdentity;
+    results.back().notes.insert(results.back().notes.begin(), input.baselineNotes.begin(), input.baselineNotes.end());
   } catch (const InputError& e) {
     throw InputError(fmt::format("baseline '{}' with lesions '{}': {}", input.baselineSource, input.lesionsSource, e.what()));
   }

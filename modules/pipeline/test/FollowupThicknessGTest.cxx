@@ -1,7 +1,8 @@
 // RECIST 1.1 measurability in the follow-up run (lesionkit followup, patient, batch) from the
 // scan's Slice Thickness, as lesionkit measure decides it, not from the slice spacing: with 6 mm
 // slices every 5 mm a lesion of 10.8 mm is measurable by the spacing (>= 10 mm) but not by the
-// thickness (>= 12 mm), so it must not become a RECIST target.
+// thickness (>= 12 mm), so it must not become a RECIST target. And notes about the baseline inputs
+// stay with the results.
 #include <algorithm>
 #include <fstream>
 #include <string>
@@ -51,6 +52,7 @@ pipeline::FollowupRunOutput runBaseline(const ThickSliceScan& scan, std::optiona
   run.lesions = &scan.lesions;
   run.baselineSource = "ct0";
   run.lesionsSource = "lesions0";
+  run.baselineNotes = {"lesion map 'lesions0' (12x12x3 voxels) lies on the voxel lattice of baseline 'ct0'"};
   run.options.measurement.lesions = {measurement::parseLesionSpec("1:soft-tissue:mass")};
   run.options.measurement.computeSurfaceMesh = false;
   return pipeline::writeFollowupRun(run, folder);
@@ -86,6 +88,16 @@ TEST(FollowupThickness, ALesionUnderTwiceTheSliceThicknessIsNoTargetWhateverTheS
   const nlohmann::json fromSpacing = readJson(dir.path() / "spacing" / "timeline.json");
   EXPECT_DOUBLE_EQ(fromSpacing["timepoints"][0]["sliceThicknessMm"].get<double>(), 5.0);
   EXPECT_EQ(fromSpacing["timepoints"][0]["sliceThicknessSource"], "spacing");
+}
+
+TEST(FollowupRunNotes, NotesAboutTheBaselineInputsAreInTheTimelineAndTheBaselineReport) {
+  lesion::test::ScratchFolder dir("lesionkit-followup-thickness");
+  (void)runBaseline(ThickSliceScan(), std::nullopt, dir.path());
+  const std::string note = "lesion map 'lesions0' (12x12x3 voxels) lies on the voxel lattice of baseline 'ct0'";
+  const nlohmann::json notes = readJson(dir.path() / "timeline.json")["timepoints"][0]["notes"];
+  EXPECT_NE(std::find(notes.begin(), notes.end(), note), notes.end()) << notes.dump();
+  const nlohmann::json warnings = readJson(dir.path() / "measurements-baseline.json")["input"]["warnings"];
+  EXPECT_NE(std::find(warnings.begin(), warnings.end(), note), warnings.end()) << warnings.dump();
 }
 
 } // namespace

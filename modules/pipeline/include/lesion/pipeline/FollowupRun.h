@@ -50,6 +50,9 @@ struct FollowupRunInput {
   /// automatically, else SEMIAUTOMATIC), recorded in labels/<label>.nrrd and their SEGs.
   reporting::SegmentAlgorithm lesionsAlgorithm{};
   const LabelMap* reference{nullptr}; ///< optional reference structures (baseline grid)
+  /// Notes about the baseline inputs (e.g. a cropped lesion map placed into the baseline grid): the
+  /// baseline time point's notes (timeline.json, measurements-<baseline>.json warnings).
+  std::vector<std::string> baselineNotes{};
   std::vector<FollowupSource> followups{};
   longitudinal::FollowupOptions options{};
   longitudinal::TimelineFlags flags{};

@@ -4,6 +4,7 @@
 // resumed, changed parameters, and the Snakemake workflow on the same archive.
 // Each test runs in its own process under ctest: the archive and the reference batch are made
 // once per test (~30 s), so the scenarios are grouped into few tests.
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -16,7 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "lesion/phantom/Phantom.h"
 #include "lesion/testing/TestHarness.h"
@@ -403,6 +408,49 @@ TEST(BatchCli, WrongArgumentsAndBadInputsGetTheirExitCodes) {
   // A failed index creates no database and leaves an existing file as it was.
   EXPECT_FALSE(fs::exists(dir / "a.sqlite"));
   EXPECT_EQ(slurp(dir / "text.sqlite"), "not a database, but long enough to be read as one by SQLite\n");
+}
+
+// The patient run judges RECIST measurability as lesionkit measure does: with the series' Slice
+// Thickness (20 mm here, on slices 2 mm apart), under which the 32 mm axillary mass (>= 10 mm, 2 x the
+// spacing) is not measurable (< 40 mm), so it is followed but is no RECIST target.
+TEST(BatchCli, APatientRunJudgesMeasurabilityWithTheSeriesSliceThickness) {
+  test::ScratchFolder dir;
+  const Vec3 mass = writePatient(dir / "archive", "P010", 1, 10);
+  for (const auto& e : fs::recursive_directory_iterator(dir / "archive")) {
+    if (e.path().extension() != ".dcm" || e.path().parent_path().filename().string().rfind("CT_", 0) != 0)
+      continue;
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile(e.path().c_str()).good()) << e.path();
+    file.loadAllDataIntoMemory(); // the pixels are read lazily: saving over the file would truncate them
+    file.getDataset()->putAndInsertString(DCM_SliceThickness, "20");
+    ASSERT_TRUE(file.saveFile(e.path().c_str()).good()) << e.path();
+  }
+  std::ofstream(dir / "lesions.csv") << "patient_id,lesion,kind,init,x1,y1,z1,target\nP010,axilla,soft-tissue,seed,"
+                                     << mass.x << ',' << mass.y << ',' << mass.z << ",yes\n";
+  ASSERT_EQ(
+      test::runProcess({"lesionkit", "index", (dir / "archive").string(), "--db", (dir / "a.sqlite").string(), "-q"})
+          .exitCode,
+      0);
+  const auto r = test::runProcess({"lesionkit", "patient", "--db", (dir / "a.sqlite").string(), "--patient", "P010",
+                                   "--manifest", (dir / "lesions.csv").string(), "-o", (dir / "out").string(), "-q"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+
+  const auto rows = lines(slurp(dir / "out" / "results.csv"));
+  ASSERT_EQ(rows.size(), 2u);
+  const auto header = csvFields(rows[0]), fields = csvFields(rows[1]);
+  const auto column = [&](const std::string& name) {
+    const auto at = std::find(header.begin(), header.end(), name);
+    return at == header.end() || std::size_t(at - header.begin()) >= fields.size() ? std::string("(none)")
+                                                                                   : fields[at - header.begin()];
+  };
+  EXPECT_EQ(column("recist_target"), "no") << rows[1];
+  EXPECT_EQ(column("measurable"), "false") << rows[1];
+  EXPECT_DOUBLE_EQ(std::stod(column("slice_thickness_mm")), 20.0) << rows[1];
+  EXPECT_GT(std::stod(column("long_axis_mm")), 10.0) << rows[1]; // measurable by the spacing
+  EXPECT_EQ(column("recist_1_1"), "NA") << rows[1];
+  const nlohmann::json timeline = nlohmann::json::parse(slurp(dir / "out" / "timeline.json"));
+  EXPECT_EQ(timeline.at("timepoints").at(0).at("sliceThicknessSource"), "dicom");
+  EXPECT_DOUBLE_EQ(timeline.at("timepoints").at(0).at("sliceThicknessMm").get<double>(), 20.0);
 }
 
 // --auto screens the spine by HU: an MR patient is refused (and recorded by a batch), not labelled.

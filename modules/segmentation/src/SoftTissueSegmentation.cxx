@@ -618,18 +618,24 @@ void keepSeedComponents(MaskImage* mask, const ImageGeometry& g, const std::vect
   for (std::size_t i = 0; i < g.voxelCount(); ++i) m[i] = (m[i] && keep.count(labels[i])) ? 1 : 0;
 }
 
-/// Smooths the border of `mask` without changing its volume: the mask's signed distance averaged
-/// by a Gaussian of `sigmaMm`, cut at the level that keeps its voxel count, within `candidates`.
-/// A border decided voxel by voxel follows the noise where the contrast is low (5 HU under 12 HU
-/// noise at a muscle), and a smooth border lies closer to the lesion's at the same volume
-/// (phantom mass: Dice +0.01 to +0.03). The seeds' component is kept and holes are filled.
-void smoothBorderKeepingVolume(MaskImage* mask, const ImageGeometry& g, double sigmaMm,
+/// Smooths the border of `mask` at about its volume: the mask's signed distance averaged by a
+/// Gaussian of `sigmaMm` and cut at the level that keeps its voxel count. A voxel may join only
+/// when it is a `candidate` (inside the prior, off the crop's faces, its intensity within the
+/// lesion's interval): the smoothing moves the border where the contrast is low and the voxel by
+/// voxel border follows the noise (5 HU under 12 HU at a muscle), and never across a border the
+/// intensities decide (fat, bone, lung). Then the seeds' component is kept and holes filled.
+/// Returns false, leaving `mask` as it was, when that loses the seeds or changes the count by more
+/// than 2 % (a lesion thinner than the smoothing).
+bool smoothBorderKeepingVolume(MaskImage* mask, const ImageGeometry& g, double sigmaMm,
                                const std::vector<char>& candidates, const std::vector<std::size_t>& seedVoxels) {
   const std::size_t n = g.voxelCount();
-  unsigned char* m = mask->GetBufferPointer();
-  const std::size_t count = std::size_t(std::count_if(m, m + n, [](unsigned char v) { return v != 0; }));
+  const unsigned char* m = mask->GetBufferPointer();
+  const auto countOf = [n](const unsigned char* v) {
+    return std::size_t(std::count_if(v, v + n, [](unsigned char x) { return x != 0; }));
+  };
+  const std::size_t count = countOf(m);
   if (count == 0)
-    return;
+    return false;
   const auto smoothed = gaussian(signedDistance(mask), sigmaMm);
   const float* s = smoothed->GetBufferPointer();
   std::vector<float> values;
@@ -637,13 +643,20 @@ void smoothBorderKeepingVolume(MaskImage* mask, const ImageGeometry& g, double s
     if (candidates[i] || m[i])
       values.push_back(s[i]);
   if (values.size() <= count)
-    return;
+    return false;
   std::nth_element(values.begin(), values.begin() + std::ptrdiff_t(count - 1), values.end());
   const float level = values[count - 1];
+  MaskImage::Pointer out = newMask(g);
+  unsigned char* o = out->GetBufferPointer();
   for (std::size_t i = 0; i < n; ++i)
-    m[i] = (candidates[i] || m[i]) && s[i] <= level ? 1 : 0;
-  keepSeedComponents(mask, g, seedVoxels);
-  fillHoles(mask, g);
+    o[i] = (candidates[i] || m[i]) && s[i] <= level ? 1 : 0;
+  keepSeedComponents(out, g, seedVoxels);
+  fillHoles(out, g);
+  const std::size_t after = countOf(o);
+  if (after == 0 || std::abs(double(after) - double(count)) > 0.02 * double(count))
+    return false;
+  std::copy(o, o + n, mask->GetBufferPointer());
+  return true;
 }
 
 struct NeckSplit {
@@ -1710,12 +1723,6 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     }
   }
   fillHoles(region, g);
-  if (options.borderSmoothingMm > 0.0) {
-    std::vector<char> candidates(n, 0);
-    for (std::size_t i = 0; i < n; ++i)
-      candidates[i] = allowed[i] && !atLimit[i];
-    smoothBorderKeepingVolume(region, g, options.borderSmoothingMm, candidates, anchors());
-  }
 
   // 8. Plausibility: a result held by the crop edge or by the size prior is a leak.
   progress.report(0.9, "checks");
@@ -1811,6 +1818,19 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
                                         diag.componentsSplitOff, diag.leakRemovedMl));
   for (const std::string& w : diag.warnings) logWarning("soft-tissue segmentation: {}", w);
 
+  // 8a. The border smoothed at about the same volume, once the checks have judged the mask as
+  // decided (a leak must be refused, not smoothed away).
+  if (options.borderSmoothingMm > 0.0) {
+    const float* value = smooth->GetBufferPointer();
+    std::vector<char> candidates(n, 0);
+    for (std::size_t i = 0; i < n; ++i)
+      candidates[i] = allowed[i] && !atLimit[i] && value[i] >= model.lower && value[i] <= model.upper;
+    if (smoothBorderKeepingVolume(region, g, options.borderSmoothingMm, candidates, anchors()))
+      count = std::size_t(std::count_if(r, r + n, [](unsigned char x) { return x != 0; }));
+    else
+      logDebug("soft-tissue segmentation: border not smoothed (it would lose the seeds or change the volume)");
+  }
+
   // 9. Back onto the input grid.
   result.labels = LabelMap(grid, 0);
   for (std::size_t k = 0; k < g.size[2]; ++k)
@@ -1820,7 +1840,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
           result.labels.voxels[grid.linearIndex(box.begin[0] + i, box.begin[1] + j, box.begin[2] + k)] =
               options.labelValue;
   result.voxelCount = count;
-  result.volumeMl = volumeMl;
+  result.volumeMl = double(count) * g.voxelVolumeMm3() / 1000.0;
   progress.report(1.0, "done");
   return result;
 }

@@ -156,7 +156,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // Goal met (Dice >= 0.80): reached 0.887 / 0.889, volume +7.3 % / +9.5 % (seed: +3.0 % with
         // the 4 mm seed ball as the model, which moved Dice by up to 0.33 for 3 mm seed moves).
-        withBounds(kStsCt, 0.87, 0.87, 10, 15),
+        withBounds(kStsCt, 0.85, 0.85, 10, 15),
         // Goal met (Dice >= 0.75): reached 0.886 / 0.881, volume -11.9 % / -14.1 % (seed 0.892 / -9.8 %
         // before the click's model came from the lesion sample, which made clicks elsewhere in
         // the mass work: SoftTissueClickAnywhereRealData).

@@ -75,8 +75,9 @@ struct SoftTissueOptions {
   /// becomes separable; each bound then sits at the midpoint towards the neighbouring class found
   /// around the first grown region.
   double contextSmoothingMm{2.0};
-  /// The final border is smoothed at constant volume: the mask's signed distance averaged by a
-  /// Gaussian of this sigma and cut at the level that keeps the voxel count (0 = off).
+  /// The final border is smoothed at about its volume: the mask's signed distance averaged by a
+  /// Gaussian of this sigma and cut at the level that keeps the voxel count; only voxels within the
+  /// lesion's intensity interval may join, so a border the intensities hold stays (0 = off).
   double borderSmoothingMm{2.0};
   /// ... used only when the lesion sample's robust SD in the averaged image is at most this many
   /// times the noise left after averaging (neighbour-difference noise / sqrt(voxels averaged): a

@@ -37,6 +37,18 @@ double tissueAt(const Vec3& p, Contrast contrast) {
   return mr ? 900.0 : -100.0;                             // fat
 }
 
+/// The mean of `tissue` over the voxel centred at `c` (4^3 sub-samples): partial volume.
+template <class Tissue> double partialVolumeMean(const ImageGeometry& g, const Vec3& c, Tissue&& tissue) {
+  constexpr int sub = 4;
+  double sum = 0.0;
+  for (int a = 0; a < sub; ++a)
+    for (int b = 0; b < sub; ++b)
+      for (int d = 0; d < sub; ++d)
+        sum += tissue(c + Vec3{((a + 0.5) / sub - 0.5) * g.spacing.x, ((b + 0.5) / sub - 0.5) * g.spacing.y,
+                               ((d + 0.5) / sub - 0.5) * g.spacing.z});
+  return sum / (sub * sub * sub);
+}
+
 Phantom makePhantom(Contrast contrast, std::uint32_t seed = 7) {
   ImageGeometry g;
   g.size = {96, 96, 40};
@@ -46,20 +58,11 @@ Phantom makePhantom(Contrast contrast, std::uint32_t seed = 7) {
   std::mt19937 rng(seed);
   const double noiseSd = contrast == Contrast::MR ? 25.0 : 12.0;
   std::normal_distribution<double> noise(0.0, noiseSd);
-  constexpr int sub = 4;
   for (std::size_t k = 0; k < g.size[2]; ++k)
     for (std::size_t j = 0; j < g.size[1]; ++j)
       for (std::size_t i = 0; i < g.size[0]; ++i) {
         const Vec3 c = g.indexToPoint(i, j, k);
-        double sum = 0.0;
-        for (int a = 0; a < sub; ++a)
-          for (int b = 0; b < sub; ++b)
-            for (int d = 0; d < sub; ++d) {
-              const Vec3 offset{((a + 0.5) / sub - 0.5) * g.spacing.x, ((b + 0.5) / sub - 0.5) * g.spacing.y,
-                                ((d + 0.5) / sub - 0.5) * g.spacing.z};
-              sum += tissueAt(c + offset, contrast);
-            }
-        double value = sum / (sub * sub * sub);
+        double value = partialVolumeMean(g, c, [contrast](const Vec3& p) { return tissueAt(p, contrast); });
         // MR: a smooth multiplicative bias field, +-15 % across the field of view.
         if (contrast == Contrast::MR) value *= 1.0 + 0.15 * (c.x + c.y) / 67.0;
         ph.image.at(i, j, k) = float(value + noise(rng));
@@ -178,18 +181,11 @@ Phantom makeScene(double (*tissue)(const Vec3&)) {
   Phantom ph{Volume(g), LabelMap(g)};
   std::mt19937 rng(11);
   std::normal_distribution<double> noise(0.0, 10.0);
-  constexpr int sub = 4;
   for (std::size_t k = 0; k < g.size[2]; ++k)
     for (std::size_t j = 0; j < g.size[1]; ++j)
       for (std::size_t i = 0; i < g.size[0]; ++i) {
         const Vec3 c = g.indexToPoint(i, j, k);
-        double sum = 0.0;
-        for (int a = 0; a < sub; ++a)
-          for (int b = 0; b < sub; ++b)
-            for (int d = 0; d < sub; ++d)
-              sum += tissue(c + Vec3{((a + 0.5) / sub - 0.5) * g.spacing.x, ((b + 0.5) / sub - 0.5) * g.spacing.y,
-                                     ((d + 0.5) / sub - 0.5) * g.spacing.z});
-        ph.image.at(i, j, k) = float(sum / (sub * sub * sub) + noise(rng));
+        ph.image.at(i, j, k) = float(partialVolumeMean(g, c, tissue) + noise(rng));
         ph.truth.at(i, j, k) = tissue(c) == 45.0 ? 1 : 0;
       }
   return ph;

@@ -157,7 +157,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     stamps.emplace(path, stamp);
     // A killed pull or copy leaves half a file under our temporary name: not an image, and not a
     // damaged slice that should fail its series (the complete file sits beside it).
-    if (isTemporaryOutputName(path))
+    if (isInTemporaryOutput(path, root))
       leftovers.push_back({path, unfinishedTemporaryFileNote(path)});
     else
       toRead.emplace_back(path);
@@ -196,7 +196,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     for (const dicomio::SkippedFile& skipped : summary.skipped) {
       const FileStamp& stamp = stamps.at(skipped.path.string());
       insertFile.bind(1, skipped.path.string()).bind(2, stamp.size).bind(3, stamp.mtimeNs).bind(4, skipped.reason);
-      insertFile.bind(5, skipped.damaged && !isTemporaryOutputName(skipped.path)).run();
+      insertFile.bind(5, skipped.damaged && !isInTemporaryOutput(skipped.path, root)).run();
     }
     for (const dicomio::DicomInstance& d : scan.instances) {
       const std::string path = d.path.string();
@@ -284,8 +284,8 @@ std::vector<dicomio::SkippedFile> damagedFilesBeside(const ArchiveDatabase& db, 
   detail::Statement q(db.handle(), "SELECT path, skipped_reason FROM files WHERE damaged = 1");
   while (q.step()) {
     const fs::path path = q.text(0);
-    // isTemporaryOutputName: indexes made before such leftovers were told apart flagged them.
-    if (folders.count(path.parent_path().string()) && !isTemporaryOutputName(path))
+    // isInTemporaryOutput: indexes made before such leftovers were told apart flagged them.
+    if (folders.count(path.parent_path().string()) && !isInTemporaryOutput(path))
       damaged.push_back({path, q.text(1)});
   }
   return damaged;

@@ -253,6 +253,22 @@ TEST_F(ArchiveIndex, AnInterruptedWritesTemporaryFileIsNotADamagedSlice) {
   EXPECT_EQ(damagedFilesBeside(db, seriesUid).front().path.filename(), "IM9999.dcm");
 }
 
+TEST_F(ArchiveIndex, FilesInTheStagingFolderOfAKilledWriteAreNotIndexed) {
+  // A killed staged write (a pull into a new folder) leaves its hidden .NAME.part-PID-N/ folder
+  // with complete-looking files: copies, not instances of the archive.
+  const fs::path slice = m_BaselineFiles.front();
+  const fs::path staged = slice.parent_path() / ".CT.part-4242-1" / slice.filename();
+  fs::create_directories(staged.parent_path());
+  fs::copy_file(slice, staged);
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  const IndexSummary s = indexArchive(db, m_Dir / "archive");
+  const auto skipped =
+      std::find_if(s.skipped.begin(), s.skipped.end(), [&](const dicomio::SkippedFile& f) { return f.path == staged; });
+  ASSERT_NE(skipped, s.skipped.end()) << "the staged copy was indexed as an instance";
+  EXPECT_NE(skipped->reason.find("unfinished temporary file"), std::string::npos) << skipped->reason;
+  EXPECT_EQ(s.instancesAdded, s.filesNew - s.skipped.size());
+}
+
 TEST_F(ArchiveIndex, ASeriesWithAGapTheLoaderRefusesIsNeverRanked) {
   // Six slices of 2 mm missing: a 14 mm step, too wide to interpolate across (the loader refuses
   // the series), so the thick copy, complete, is the one to measure.

@@ -207,6 +207,13 @@ bool isTemporaryOutputName(const fs::path& path) {
   return digits() && i < name.size() && name[i++] == '-' && digits();
 }
 
+bool isInTemporaryOutput(const fs::path& path, const fs::path& root) {
+  if (isTemporaryOutputName(path))
+    return true;
+  const fs::path below = root.empty() ? path : path.lexically_relative(root);
+  return std::any_of(below.begin(), below.end(), [](const fs::path& part) { return isTemporaryOutputName(part); });
+}
+
 void writeFileAtomically(const fs::path& target, const std::function<void(const fs::path&)>& write) {
   // Normalised: "out/ro/../x.json" makes "out", not the detour "out/ro" as well.
   const fs::path file = target.lexically_normal();

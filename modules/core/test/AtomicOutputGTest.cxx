@@ -34,6 +34,13 @@ TEST(AtomicOutput, TemporaryNamesAreRecognised) {
   EXPECT_FALSE(isTemporaryOutputName("/out/.part-1-2"));
   EXPECT_FALSE(isTemporaryOutputName("/out/.IM1.part-x.dcm"));
   EXPECT_FALSE(isTemporaryOutputName("/out/IM1.part-1-2.dcm"));
+  // Inside a staged folder of a killed write: below the scanned root only.
+  EXPECT_TRUE(isInTemporaryOutput("/out/.P001.part-123-4/IM1.dcm"));
+  EXPECT_TRUE(isInTemporaryOutput("/out/.P001.part-123-4/a/IM1.dcm", "/out"));
+  EXPECT_TRUE(isInTemporaryOutput("/out/.IM1.part-1-2.dcm", "/out"));
+  EXPECT_FALSE(isInTemporaryOutput("/out/.P001.part-123-4/IM1.dcm", "/out/.P001.part-123-4"));
+  EXPECT_FALSE(isInTemporaryOutput("/out/P001/IM1.dcm", "/out"));
+  EXPECT_FALSE(isInTemporaryOutput("/out/.part-1-2/IM1.dcm"));
 }
 
 TEST(AtomicOutput, WritesCompleteFileOrNothing) {

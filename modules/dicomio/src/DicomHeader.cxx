@@ -315,7 +315,8 @@ std::vector<SkippedFile> missingDicomdirReferences(const std::filesystem::path& 
   return missing;
 }
 
-DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress, unsigned threads) {
+DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress, unsigned threads,
+                                 const std::filesystem::path& scanRoot) {
   std::sort(files.begin(), files.end());
   // One slot per file, filled in parallel, collected in path order.
   std::vector<std::optional<DicomInstance>> headers(files.size());
@@ -327,8 +328,8 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
       const auto& file = files[i];
       if (file.filename() == "DICOMDIR") { // indexes the folder; the images are scanned directly
         reasons[i] = "'" + file.string() + "': DICOMDIR (media directory, not an image)";
-      } else if (isTemporaryOutputName(file)) {
-        // Half a file of a killed pull or write, its complete copy beside it: not a damaged slice.
+      } else if (isInTemporaryOutput(file, scanRoot)) {
+        // Half a file of a killed pull or write (or one in its staging folder): not a damaged slice.
         reasons[i] = unfinishedTemporaryFileNote(file);
       } else {
         try {
@@ -396,7 +397,7 @@ DicomScanResult scanDicomFolder(const std::filesystem::path& folder, const Progr
         files.push_back(entry.path());
     }
   }
-  return readDicomHeaders(std::move(files), progress, threads);
+  return readDicomHeaders(std::move(files), progress, threads, folder);
 }
 
 } // namespace lesion::dicomio

@@ -509,6 +509,31 @@ TEST(DicomLoader, ASliceFileCutToAFewBytesIsNamedAsDamaged) {
   EXPECT_NE(reasons.find("is a truncated DICOM file: 0 bytes"), std::string::npos) << reasons;
 }
 
+TEST(DicomLoader, FilesInTheStagingFolderOfAKilledWriteAreSkippedUnread) {
+  // A killed staged write leaves its hidden .NAME.part-PID-N/ folder: its files, half written,
+  // are not slices of the series around it (nor damaged ones); a folder the user names is read.
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0, 7.5, 10.0});
+  const LoadedVolume clean = loadVolume(dir.path());
+  const fs::path staging = dir / ".CT.part-4242-8";
+  fs::create_directories(staging);
+  const fs::path leftover = staging / "IM0003.dcm";
+  std::ofstream(leftover, std::ios::binary) << slicePrefix(aSliceOf(dir.path()));
+  const LoadedVolume v = loadVolume(dir.path());
+  for (const std::string& w : v.warnings)
+    EXPECT_EQ(w.find("damaged"), std::string::npos) << w;
+  EXPECT_EQ(v.warnings, clean.warnings);
+  EXPECT_EQ(v.sopInstanceUids, clean.sopInstanceUids);
+  EXPECT_EQ(v.volume.voxels, clean.volume.voxels);
+  ASSERT_EQ(v.skippedFiles.size(), 1u);
+  EXPECT_NE(v.skippedFiles[0].find(leftover.string() + "' is an unfinished temporary file"), std::string::npos)
+      << v.skippedFiles[0];
+  const DicomScanResult named = scanDicomFolder(staging); // named by the user: read (and found damaged)
+  ASSERT_EQ(named.skipped.size(), 1u);
+  EXPECT_EQ(named.skipped[0].reason.find("unfinished temporary file"), std::string::npos) << named.skipped[0].reason;
+  EXPECT_TRUE(named.skipped[0].damaged) << named.skipped[0].reason;
+}
+
 TEST(DicomLoader, ALeftoverTemporaryFileOfAKilledWriteIsNotADamagedSlice) {
   // A killed `lesionkit pull` (or any atomic write) leaves half a slice under the hidden
   // temporary name beside the folder's complete series: ignored as the archive indexer does.

@@ -37,6 +37,11 @@ void ensureDistinctOutputs(const std::vector<std::pair<std::string, std::filesys
 /// True for the names temporarySiblingPath and StagedOutputFolder give (".NAME.part-PID-N..."):
 /// what a killed write leaves behind, never a finished file.
 [[nodiscard]] bool isTemporaryOutputName(const std::filesystem::path& path);
+/// True when `path` is a temporary output (isTemporaryOutputName) or lies inside one below `root`
+/// (the folder being scanned; every folder of the path when empty): a file in the hidden staging
+/// folder ".NAME.part-PID-N/" of a killed staged write is unfinished too. What folder scans (DICOM
+/// folder loads, the archive indexer) skip unread; a folder the user names itself is read.
+[[nodiscard]] bool isInTemporaryOutput(const std::filesystem::path& path, const std::filesystem::path& root = {});
 /// Why a file with such a name is left out of a scan: "'PATH' is an unfinished temporary file of
 /// an interrupted LesionKit write (ignored; delete it)".
 [[nodiscard]] std::string unfinishedTemporaryFileNote(const std::filesystem::path& path);

@@ -115,9 +115,10 @@ struct DicomScanResult {
 
 /// Reads the headers of `files` on `threads` threads, the way scanDicomFolder does (files that
 /// are not DICOM images are listed in `skipped` with the reason, never thrown; for a DICOMDIR,
-/// also the files it references that are missing).
+/// also the files it references that are missing). Unfinished temporary files of a killed write,
+/// also those in a staging folder below `scanRoot` (isInTemporaryOutput), are skipped unread.
 [[nodiscard]] DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress = {},
-                                               unsigned threads = 2);
+                                               unsigned threads = 2, const std::filesystem::path& scanRoot = {});
 
 /// Scans `folder` recursively (a single file is accepted too) on `threads` threads. Every
 /// regular file is tried; files that are not DICOM images are listed in `skipped`, never

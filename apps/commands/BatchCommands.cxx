@@ -119,6 +119,7 @@ cli::Command patientCommand() {
 cli::Command batchCommand() {
   cli::Command c;
   c.name = "batch";
+  c.canLeaveItemsWithoutResult = true; // reportMissingResults
   c.title = "LesionKit Batch";
   c.summary = "reprocess every patient of an indexed archive: resumable, parallel, sharded";
   c.description =

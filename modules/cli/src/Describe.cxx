@@ -165,7 +165,11 @@ std::string formatHelp(const ToolInfo& tool, const Command& c) {
       out << "  " << e << '\n';
   }
   out << "\nExit codes: 0 ok, 1 wrong or missing argument, 2 bad input or unwritable output,\n"
-         "            3 processing failure (no trustworthy result; no output written).\n";
+         "            3 processing failure (no trustworthy result; no output written)"
+      << (c.canLeaveItemsWithoutResult
+              ? ",\n            4 finished, but some items failed or have no result (listed in the "
+                "outputs; one line on stderr).\n"
+              : ".\n");
   return out.str();
 }
 

@@ -40,6 +40,18 @@ TEST(Describe, HelpShowsUsageParametersExampleAndExitCodes) {
   EXPECT_NE(help.find("Exit codes: 0 ok"), std::string::npos);
   EXPECT_NE(help.find("volumeMl"), std::string::npos); // listed under results
   EXPECT_NE(help.find("in mm. From 5 to 500. Default: 100."), std::string::npos) << help;
+  EXPECT_EQ(help.find("\n            4 "), std::string::npos) << "segment never exits 4: " << help;
+}
+
+// Exit code 4 is listed by the commands that can set CommandContext::someItemsFailed (batch), and only there.
+TEST(Describe, HelpListsExitCode4ForACommandThatCanLeaveItemsWithoutResult) {
+  Command batch = sample();
+  batch.canLeaveItemsWithoutResult = true;
+  const std::string help = formatHelp(ToolInfo{}, batch);
+  EXPECT_NE(help.find("3 processing failure (no trustworthy result; no output written),\n            4 finished, but "
+                      "some items failed or have no result"),
+            std::string::npos)
+      << help;
 }
 
 TEST(Describe, XmlCarriesTheRangeAsSlicerConstraints) {

@@ -34,6 +34,9 @@ struct Command {
   std::vector<std::string> examples; ///< full command lines shown in --help
   std::vector<Parameter> parameters;
   std::function<void(const Arguments&, CommandContext&)> run;
+  /// Its run can finish without every item's result (sets CommandContext::someItemsFailed): --help
+  /// then lists exit code 4 (ExitCode::SomeItemsFailed) too.
+  bool canLeaveItemsWithoutResult{false};
 
   [[nodiscard]] const Parameter* find(const std::string& name) const;
   /// Appends a parameter to the table and returns it for Parameter's chainable setters.

@@ -109,7 +109,7 @@ TEST(FollowupScanCheck, WriteFollowupRunRefusesBeforeLoadingAnyFollowup) {
                            "next/CT",
                            [&loaded] {
                              loaded = true;
-                             return Volume(ImageGeometry{});
+                             return pipeline::ScanVolume(Volume(ImageGeometry{}));
                            },
                            {},
                            ScanIdentity{"OTHER02", "20240414", "1.2.3.2"}});

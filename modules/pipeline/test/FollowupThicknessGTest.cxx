@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <string>
+#include <type_traits>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -57,6 +58,10 @@ pipeline::FollowupRunOutput runBaseline(const ThickSliceScan& scan, std::optiona
   run.options.measurement.computeSurfaceMesh = false;
   return pipeline::writeFollowupRun(run, folder);
 }
+
+// A plain Volume has no slice thickness: it must not turn into a ScanVolume silently (measurability
+// would then use the spacing without anyone choosing it).
+static_assert(!std::is_convertible_v<lesion::Volume, lesion::pipeline::ScanVolume>, "ScanVolume(Volume) is explicit");
 
 TEST(FollowupThickness, ALesionUnderTwiceTheSliceThicknessIsNoTargetWhateverTheSpacing) {
   lesion::test::ScratchFolder dir("lesionkit-followup-thickness");

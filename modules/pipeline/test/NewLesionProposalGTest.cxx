@@ -59,7 +59,7 @@ TEST(NewLesionProposal, LesionInsertedIntoAHealthyVertebraIsProposedTheTrackedOn
   pipeline::FollowupRunInput run;
   run.baseline = &baseline.image;
   run.lesions = &lesions;
-  run.followups.push_back({"follow-up-1", "phantom", [&] { return study.timePoints[1].image; }});
+  run.followups.push_back({"follow-up-1", "phantom", [&] { return pipeline::ScanVolume(study.timePoints[1].image); }});
   run.options.measurement.lesions = {{1, "lytic-bone", "L4", false}};
   run.options.globalRegistration.clampBelow = run.options.localRegistration.clampBelow = -1000.0f;
   run.options.changeMaps = false;

@@ -22,7 +22,8 @@ namespace lesion::pipeline {
 /// A loaded scan and its Slice Thickness (its DICOM series', or a NRRD/NIfTI's convert sidecar's;
 /// unset when neither says): RECIST measurability uses it, as `lesionkit measure` does.
 struct ScanVolume {
-  ScanVolume(Volume volume, std::optional<double> sliceThicknessMm = std::nullopt)
+  /// Explicit: a plain Volume has no thickness, and passing one silently would measure with the spacing.
+  explicit ScanVolume(Volume volume, std::optional<double> sliceThicknessMm = std::nullopt)
       : volume(std::move(volume)), sliceThicknessMm(sliceThicknessMm) {}
   Volume volume;
   std::optional<double> sliceThicknessMm;

@@ -22,6 +22,7 @@
 #include "lesion/pipeline/FollowupRun.h"
 #include "lesion/pipeline/FollowupSegmenter.h"
 #include "lesion/pipeline/ReferenceVertebrae.h"
+#include "lesion/reporting/LabelMapLoader.h"
 #include "lesion/segmentation/SoftTissueSegmentation.h"
 
 namespace lesion::commands {
@@ -269,8 +270,11 @@ cli::Command followupCommand() {
     ctx.progress.report(0.0, "loading baseline");
     const dicomio::LoadedVolume baseline = dicomio::loadVolume(baselinePath);
     std::vector<std::string> gridNotes;
-    const LabelMap lesions = onVolumeGrid(dicomio::readLabelMapFile(lesionsPath), lesionsPath, "lesion map",
-                                          baseline.volume.geometry, baselinePath, "baseline", gridNotes);
+    dicomio::LabelMapOrigin lesionsRecord; // what made the lesions, passed on to labels/<baseline>.nrrd and its SEG
+    const LabelMap lesions = onVolumeGrid(dicomio::readLabelMapFile(lesionsPath, &lesionsRecord), lesionsPath,
+                                          "lesion map", baseline.volume.geometry, baselinePath, "baseline", gridNotes);
+    if (lesionsRecord.editedAfterWriting)
+      gridNotes.push_back(dicomio::editedLabelMapNote(lesionsPath));
     std::optional<LabelMap> reference;
     if (args.has("reference"))
       reference = onVolumeGrid(dicomio::readLabelMapFile(args.path("reference")), args.path("reference"),
@@ -296,6 +300,8 @@ cli::Command followupCommand() {
     run.baselineIdentity = scanIdentityOf(baseline, baselinePath);
     run.lesions = &lesions;
     run.lesionsSource = lesionsPath.string();
+    run.lesionsAlgorithm = reporting::segmentAlgorithmOfRecord(lesionsRecord);
+    run.lesionsVersion = lesionsRecord.version;
     run.reference = reference ? &*reference : nullptr;
     run.baselineNotes = gridNotes;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {

@@ -122,15 +122,20 @@ std::optional<reporting::SegmentAlgorithm> statedSegmentAlgorithm(const cli::Arg
   return reporting::SegmentAlgorithm{type, name};
 }
 
+/// Loads and measures one study. `algorithmFromMask`: a SEG written for it says what the mask records made it (not
+/// what the user stated), so the warnings about that record are kept.
 MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::filesystem::path& maskPath,
                            const std::string& seriesUid, measurement::MeasurementOptions options,
-                           const std::string& timepoint, const cli::Arguments* unitChoice, std::ostream& out) {
+                           const std::string& timepoint, const cli::Arguments* unitChoice, bool algorithmFromMask,
+                           std::ostream& out) {
   MeasuredStudy s;
   dicomio::LoadOptions loadOptions;
   loadOptions.seriesInstanceUid = seriesUid;
   s.loaded = dicomio::loadVolume(volumePath, loadOptions);
   VolumeMask mask = loadVolumeMask(maskPath, s.loaded, volumePath, options);
   s.maskAlgorithm = mask.algorithm;
+  if (algorithmFromMask) // else the user's statement (or nothing) decides what a SEG says: no need to explain it
+    mask.warnings.insert(mask.warnings.end(), mask.algorithmWarnings.begin(), mask.algorithmWarnings.end());
   s.labels = onVolumeGrid(std::move(mask.labels), maskPath, "mask", s.loaded.volume.geometry, volumePath, "volume",
                           mask.warnings);
   const std::vector<std::string>& segWarnings = mask.warnings;
@@ -176,9 +181,10 @@ cli::Command reportCommand() {
       "(contour and RECIST axes, bone or soft-tissue window), meshes/lesion-N.{stl,vtp} (LPS millimetres), "
       "report.json, table.csv and a self-contained report.html. The mask may also be a DICOM SEG. The SEG says "
       "what made its segments: SEMIAUTOMATIC (or AUTOMATIC) by LesionKit for a mask LesionKit made (lesionkit "
-      "segment, spine or followup write that into the NRRD header), the input SEG's own algorithm for a SEG, and "
-      "MANUAL (no algorithm claimed) for any other mask, e.g. one drawn by a reader; --segment-algorithm-type says "
-      "otherwise.";
+      "segment, spine or followup write that into the NRRD header, with a hash of the labels: a mask edited since "
+      "is MANUAL, with a warning), the input SEG's own algorithm for a SEG (MANUAL with a warning when its segments "
+      "disagree or give no type, or no name for a type that needs one), and MANUAL (no algorithm claimed) for any "
+      "other mask, e.g. one drawn by a reader; --segment-algorithm-type says otherwise.";
   c.examples = {"lesionkit report ct.nrrd --mask lesions.nrrd --lesion 1:lytic-bone:L4 -o out/",
                 "lesionkit report study/CT --mask seg.dcm -o out/ --timepoint follow-up-1",
                 "lesionkit report --measurements report.json -o out/",
@@ -282,7 +288,8 @@ cli::Command reportCommand() {
     // A --measurements report keeps its own unit unless one is chosen here; earlier reports keep theirs.
     const bool unitFromArguments = !args.has("measurements") || args.string("intensityUnit") != "auto";
     const MeasuredStudy current =
-        measureStudy(volumePath, maskPath, seriesUid, options, timepoint, unitFromArguments ? &args : nullptr, ctx.out);
+        measureStudy(volumePath, maskPath, seriesUid, options, timepoint, unitFromArguments ? &args : nullptr,
+                     !statedAlgorithm.has_value(), ctx.out);
     const dicomio::LoadedVolume& loaded = current.loaded;
     const LabelMap& labels = current.labels;
     const reporting::MeasurementReport& report = current.report;
@@ -290,7 +297,8 @@ cli::Command reportCommand() {
     std::deque<MeasuredStudy> previous;
     for (const std::string& text : args.strings("previous")) {
       const ReportJsonInputs r = readReportJson(text);
-      previous.push_back(measureStudy(r.volume, r.mask, r.seriesInstanceUid, r.options, r.timepoint, nullptr, ctx.out));
+      previous.push_back(
+          measureStudy(r.volume, r.mask, r.seriesInstanceUid, r.options, r.timepoint, nullptr, false, ctx.out));
     }
 
     pipeline::ResultBundleInput bundle;

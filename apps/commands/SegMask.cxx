@@ -77,11 +77,11 @@ VolumeMask loadVolumeMask(const std::filesystem::path& maskPath, const dicomio::
                           const std::filesystem::path& volumePath, measurement::MeasurementOptions& options) {
   reporting::SegmentationImage seg;
   VolumeMask mask;
-  mask.labels = reporting::loadLabelMap(maskPath, &loaded.volume.geometry, &seg, &mask.algorithm);
+  mask.labels =
+      reporting::loadLabelMap(maskPath, &loaded.volume.geometry, &seg, &mask.algorithm, &mask.algorithmWarnings);
   if (dicomio::isVolumeFileName(maskPath))
     return mask;
   mask.warnings = checkSegReference(seg, maskPath, volumeReference(loaded, volumePath), volumePath);
-  mask.algorithm = reporting::segmentAlgorithmOfSeg(seg, maskPath, &mask.warnings); // now saying when they differ
   const auto listed = [](const auto& list, std::uint16_t label, auto labelOf) {
     return std::any_of(list.begin(), list.end(), [&](const auto& x) { return labelOf(x) == label; });
   };

@@ -45,6 +45,9 @@ struct VolumeMask {
   std::vector<std::string> warnings;
   /// What made it: LesionKit's step recorded in a NRRD, a SEG's own Segment Algorithm; else MANUAL.
   reporting::SegmentAlgorithm algorithm{};
+  /// Why `algorithm` is MANUAL although the file seemed to say otherwise (reporting::loadLabelMap):
+  /// for a SEG written from the mask, so not wanted when the user states what made it.
+  std::vector<std::string> algorithmWarnings;
 };
 
 /// The label map at `maskPath` on the volume's grid (reporting::loadLabelMap). A DICOM SEG (any

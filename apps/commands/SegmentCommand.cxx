@@ -13,6 +13,7 @@
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/reporting/LabelMapLoader.h"
 #include "lesion/segmentation/SegmentationKind.h"
 #include "lesion/segmentation/SoftTissueSegmentation.h"
 #include "lesion/spine/LyticLesionDetection.h"
@@ -89,7 +90,7 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
   for (std::uint16_t v : mask.voxels)
     voxels += v != 0;
   // Recorded in the file: LesionKit's, from the reader's seeds or (none) found automatically.
-  const dicomio::LabelMapOrigin origin{seeds.empty() ? "AUTOMATIC" : "SEMIAUTOMATIC", toolInfo().version};
+  const dicomio::LabelMapOrigin origin = reporting::lesionKitRecord(seeds.empty(), toolInfo().version);
   writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(mask, tmp, origin); });
   for (const auto& l : lytic.candidates)
     if (l.labelled && (chosen.empty() || std::find(chosen.begin(), chosen.end(), std::uint16_t(l.id)) != chosen.end()))
@@ -224,7 +225,7 @@ cli::Command segmentCommand() {
 
     ctx.progress.report(0.9, "writing");
     // Recorded in the file (NRRD), so that a SEG written from it says LesionKit made it from the reader's input.
-    dicomio::writeLabelMapFile(result.labels, output, {"SEMIAUTOMATIC", toolInfo().version});
+    dicomio::writeLabelMapFile(result.labels, output, reporting::lesionKitRecord(false, toolInfo().version));
     const auto& d = result.diagnostics;
     ctx.out << fmt::format(
         "{} lesion: {:.2f} mL ({} voxels), {} intensities {:.4g} to {:.4g} {} (seed median {:.4g})\n",

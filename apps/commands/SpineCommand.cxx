@@ -15,6 +15,7 @@
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
+#include "lesion/reporting/LabelMapLoader.h"
 #include "lesion/spine/BoneFocusDetection.h"
 #include "lesion/spine/LyticLesionDetection.h"
 #include "lesion/spine/SpineSegmentation.h"
@@ -299,8 +300,8 @@ cli::Command spineCommand() {
 
     ctx.progress.report(0.9, "writing");
     // Recorded in each map: LesionKit made it, automatically (the vertebrae from a --seed anchor: semi-automatically).
-    const dicomio::LabelMapOrigin found{"AUTOMATIC", toolInfo().version};
-    const dicomio::LabelMapOrigin anchored{args.has("seed") ? "SEMIAUTOMATIC" : "AUTOMATIC", toolInfo().version};
+    const dicomio::LabelMapOrigin found = reporting::lesionKitRecord(true, toolInfo().version);
+    const dicomio::LabelMapOrigin anchored = reporting::lesionKitRecord(!args.has("seed"), toolInfo().version);
     const auto write = [](const std::filesystem::path& path, const LabelMap& labels,
                           const dicomio::LabelMapOrigin& origin) {
       writeFileAtomically(path,

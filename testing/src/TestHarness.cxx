@@ -4,8 +4,11 @@
 #include <array>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
+#include <stdexcept>
+#include <utility>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,6 +104,24 @@ std::vector<std::string> listFiles(const fs::path& folder) {
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+namespace {
+/// A NRRD file's header (up to and with the blank line) and its data.
+std::pair<std::string, std::string> nrrdParts(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t end = bytes.find("\n\n");
+  if (end == std::string::npos)
+    throw std::runtime_error("'" + path.string() + "' is not a NRRD file with an attached header");
+  return {bytes.substr(0, end + 2), bytes.substr(end + 2)};
+}
+} // namespace
+
+void replaceNrrdVoxelsKeepingHeader(const fs::path& target, const fs::path& voxelsFrom) {
+  const std::string header = nrrdParts(target).first;
+  const std::string voxels = nrrdParts(voxelsFrom).second;
+  std::ofstream(target, std::ios::binary | std::ios::trunc) << header << voxels;
 }
 
 } // namespace lesion::test

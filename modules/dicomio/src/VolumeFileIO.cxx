@@ -29,6 +29,7 @@
 
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/Hash.h"
 #include "lesion/core/ItkBridge.h"
 
 namespace fs = std::filesystem;
@@ -319,21 +320,30 @@ Volume checkedVolume(const itkbridge::ItkImage<float>* image, const fs::path& pa
 // NIfTI has no such fields, and ITK 5.2 does not write its free-text descrip: no record there.
 constexpr const char* kAlgorithmTypeKey = "LesionKit_SegmentAlgorithmType";
 constexpr const char* kVersionKey = "LesionKit_Version";
+constexpr const char* kLabelsHashKey = "LesionKit_LabelsHash";
 
-itk::MetaDataDictionary originDictionary(const LabelMapOrigin& origin, const fs::path& path) {
+itk::MetaDataDictionary originDictionary(const LabelMapOrigin& origin, const LabelMap& labels, const fs::path& path) {
   itk::MetaDataDictionary d;
   if (origin.byLesionKit() && volumeFileFormat(path) == "NRRD") {
     itk::EncapsulateMetaData<std::string>(d, kAlgorithmTypeKey, origin.algorithmType);
     itk::EncapsulateMetaData<std::string>(d, kVersionKey, origin.version);
+    itk::EncapsulateMetaData<std::string>(d, kLabelsHashKey, labelMapHash(labels));
   }
   return d;
 }
 
-LabelMapOrigin originOf(const itk::MetaDataDictionary& d) {
+/// The record, when there is one and it still describes `labels`.
+LabelMapOrigin originOf(const itk::MetaDataDictionary& d, const LabelMap& labels) {
   LabelMapOrigin origin;
   if (!itk::ExposeMetaData<std::string>(d, kAlgorithmTypeKey, origin.algorithmType) ||
       (origin.algorithmType != "SEMIAUTOMATIC" && origin.algorithmType != "AUTOMATIC"))
     return {}; // no record, or a field of that name holding something else
+  std::string hash;
+  if (!itk::ExposeMetaData<std::string>(d, kLabelsHashKey, hash) || hash != labelMapHash(labels)) {
+    LabelMapOrigin edited;
+    edited.editedAfterWriting = true;
+    return edited;
+  }
   itk::ExposeMetaData<std::string>(d, kVersionKey, origin.version);
   return origin;
 }
@@ -342,11 +352,34 @@ LabelMapOrigin originOf(const itk::MetaDataDictionary& d) {
 
 Volume readVolumeFile(const fs::path& path) { return checkedVolume(readAs<float>(path).GetPointer(), path); }
 
+std::string labelMapHash(const LabelMap& labels) {
+  Fnv1a64 hash;
+  const ImageGeometry& g = labels.geometry;
+  const auto addRounded = [&hash](double value, double unit) { hash.addInteger(std::llround(value / unit)); };
+  for (std::size_t n : g.size)
+    hash.addInteger(static_cast<std::int64_t>(n));
+  for (const Vec3& v : {g.spacing, g.origin})
+    for (double c : {v.x, v.y, v.z})
+      addRounded(c, 1e-4); // 0.1 µm: what survives a NRRD header's decimal text
+  for (double c : g.direction.m)
+    addRounded(c, 1e-9);
+  for (std::uint16_t v : labels.voxels) {
+    const unsigned char bytes[2] = {static_cast<unsigned char>(v & 0xff), static_cast<unsigned char>(v >> 8)};
+    hash.add(bytes, 2);
+  }
+  return fmt::format("{:016x}", hash.value());
+}
+
+std::string editedLabelMapNote(const fs::path& path) {
+  return fmt::format("label map '{}' carries LesionKit's record of what made it, but its labels or grid were changed "
+                     "after LesionKit wrote it (LesionKit_LabelsHash differs, or is missing: written before LesionKit "
+                     "recorded it): it is treated as a manual mask",
+                     path.string());
+}
+
 LabelMap readLabelMapFile(const fs::path& path, LabelMapOrigin* origin) {
   // Read as float first so that negative or fractional "labels" are caught, not wrapped.
   const auto image = readAs<float>(path);
-  if (origin)
-    *origin = originOf(image->GetMetaDataDictionary());
   const Volume raw = checkedVolume(image.GetPointer(), path);
   LabelMap labels(raw.geometry);
   for (std::size_t i = 0; i < raw.voxels.size(); ++i) {
@@ -356,6 +389,8 @@ LabelMap readLabelMapFile(const fs::path& path, LabelMapOrigin* origin) {
     }
     labels.voxels[i] = static_cast<std::uint16_t>(v);
   }
+  if (origin)
+    *origin = originOf(image->GetMetaDataDictionary(), labels);
   return labels;
 }
 
@@ -396,7 +431,7 @@ void writeVolumeFile(const Int16Volume& volume, const fs::path& path) {
 
 void writeLabelMapFile(const LabelMap& labels, const fs::path& path, const LabelMapOrigin& origin) {
   const auto image = itkViewOf(labels);
-  image->SetMetaDataDictionary(originDictionary(origin, path));
+  image->SetMetaDataDictionary(originDictionary(origin, labels, path));
   writeItk<std::uint16_t>(image.GetPointer(), path);
 }
 

@@ -78,6 +78,38 @@ TEST(VolumeFileIO, ANrrdLabelMapKeepsTheRecordOfWhichLesionKitStepMadeIt) {
     header += line + '\n';
   EXPECT_NE(header.find("LesionKit_SegmentAlgorithmType:=AUTOMATIC\n"), std::string::npos) << header;
   EXPECT_NE(header.find("LesionKit_Version:=0.9\n"), std::string::npos) << header;
+  EXPECT_NE(header.find("LesionKit_LabelsHash:=" + dicomio::labelMapHash(labels) + "\n"), std::string::npos) << header;
+}
+
+// Tools that edit the voxels keep the header (pynrrd, SimpleITK): a label map changed after
+// LesionKit wrote it is no longer LesionKit's, and the reader learns why.
+TEST(VolumeFileIO, ALabelMapEditedAfterLesionKitWroteItLosesTheRecord) {
+  test::ScratchFolder dir;
+  LabelMap labels(obliqueGeometry(), 0);
+  labels.at(3, 2, 1) = labels.at(4, 2, 1) = 1;
+  dicomio::writeLabelMapFile(labels, dir / "ours.nrrd", {"SEMIAUTOMATIC", "1.2.3"});
+  LabelMap erased = labels;
+  erased.at(4, 2, 1) = 0; // half the lesion erased by a reader
+  dicomio::writeLabelMapFile(erased, dir / "erased.nrrd");
+  test::replaceNrrdVoxelsKeepingHeader(dir / "ours.nrrd", dir / "erased.nrrd");
+
+  dicomio::LabelMapOrigin origin;
+  EXPECT_EQ(dicomio::readLabelMapFile(dir / "ours.nrrd", &origin).voxels, erased.voxels);
+  EXPECT_FALSE(origin.byLesionKit());
+  EXPECT_TRUE(origin.editedAfterWriting);
+  EXPECT_NE(dicomio::editedLabelMapNote(dir / "ours.nrrd").find("'" + (dir / "ours.nrrd").string() + "'"),
+            std::string::npos);
+
+  // The hash covers the voxels and the grid, and is the same for the same label map.
+  LabelMap moved = labels;
+  moved.geometry.origin.x += 0.5;
+  LabelMap finer = labels;
+  finer.geometry.spacing.z = 0.5;
+  const std::string hash = dicomio::labelMapHash(labels);
+  EXPECT_EQ(hash.size(), 16u);
+  EXPECT_EQ(dicomio::labelMapHash(LabelMap(labels)), hash);
+  for (const LabelMap* other : {&erased, &moved, &finer})
+    EXPECT_NE(dicomio::labelMapHash(*other), hash);
 }
 
 TEST(VolumeFileIO, Int16StorageIsUsedOnlyWhenLossless) {

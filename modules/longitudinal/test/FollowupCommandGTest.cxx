@@ -197,6 +197,29 @@ TEST(FollowupCommand, AReferenceMapOffTheBaselineGridIsBadInputNamingIt) {
   EXPECT_FALSE(std::filesystem::exists(dir / "out"));
 }
 
+// A lesion map LesionKit made keeps its record through the follow-up: `spine --lesions` (AUTOMATIC)
+// is AUTOMATIC in labels/baseline.nrrd (with the version that made it) and in the tracked
+// follow-up, so `report --mask out/labels/baseline.nrrd` says what made it.
+TEST(FollowupCommand, TheLesionMapsRecordOfWhatMadeItIsPassedOn) {
+  lesion::test::ScratchFolder dir("lesionkit-followup");
+  const ImageGeometry g = sceneGrid(72, 64, 48, {1.5, 1.5, 2.0});
+  dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
+  dicomio::writeVolumeFile(sceneVolume(g, knownMotion(), 0.6), dir / "ct1.nrrd", true);
+  dicomio::writeLabelMapFile(massLesionMap(g), dir / "lesions.nrrd", {"AUTOMATIC", "0.7"});
+  const auto r = lesion::test::runProcess({"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(),
+                                           "--followup", (dir / "ct1.nrrd").string(), "--lesions",
+                                           (dir / "lesions.nrrd").string(), "--soft-tissue-method", "intensity-gated",
+                                           "--auto-reference", "none", "-o", (dir / "out").string(), "-q"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  dicomio::LabelMapOrigin origin;
+  (void)dicomio::readLabelMapFile(dir / "out" / "labels" / "baseline.nrrd", &origin);
+  EXPECT_EQ(origin.algorithmType, "AUTOMATIC");
+  EXPECT_EQ(origin.version, "0.7");
+  (void)dicomio::readLabelMapFile(dir / "out" / "labels" / "follow-up-1.nrrd", &origin);
+  EXPECT_EQ(origin.algorithmType, "AUTOMATIC");
+  EXPECT_NE(origin.version, "0.7");
+}
+
 TEST(FollowupCommand, ALesionMapCroppedOnTheBaselineLatticeIsPlacedIntoItsGrid) {
   // 3D Slicer's label map of a segmentation is cropped to the segments; it was refused.
   lesion::test::ScratchFolder dir("lesionkit-followup");

@@ -9,6 +9,7 @@
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/pipeline/ResultBundle.h"
+#include "lesion/reporting/LabelMapLoader.h"
 #include "lesion/reporting/MeasurementReport.h"
 #include "lesion/spine/LyticLesionDetection.h"
 #include "lesion/spine/SpineSegmentation.h"
@@ -120,11 +121,11 @@ reporting::SegmentAlgorithm segmentAlgorithmOf(const longitudinal::TimePointResu
 /// labels/<label>.nrrd, recording LesionKit as its maker when it is (so a SEG written from it later says so).
 void writeTimePointLabels(const FollowupRunInput& input, const longitudinal::TimePointResult& tp,
                           const fs::path& folder) {
-  const reporting::SegmentAlgorithm algorithm = segmentAlgorithmOf(tp, input);
-  dicomio::LabelMapOrigin origin;
-  if (algorithm.type != reporting::SegmentAlgorithmType::Manual && algorithm.name == reporting::kLesionKitAlgorithmName)
-    origin = {reporting::segmentAlgorithmTypeTerm(algorithm.type), input.toolVersion};
-  dicomio::writeLabelMapFile(tp.labels, folder / "labels" / (tp.label + ".nrrd"), origin);
+  // The baseline's lesions keep the version of the LesionKit that made them.
+  const bool given = tp.label == input.baselineLabel && !input.lesionsVersion.empty();
+  dicomio::writeLabelMapFile(
+      tp.labels, folder / "labels" / (tp.label + ".nrrd"),
+      reporting::labelMapRecordOf(segmentAlgorithmOf(tp, input), given ? input.lesionsVersion : input.toolVersion));
 }
 
 /// The time point's SEG, SR, pictures and HTML report, as lesionkit report writes them.

@@ -13,6 +13,7 @@
 #include "lesion/archive/SeriesCatalog.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/Hash.h"
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/pipeline/FollowupRun.h"
 #include "lesion/pipeline/FollowupSegmenter.h"
@@ -30,14 +31,7 @@ namespace fs = std::filesystem;
 namespace {
 
 /// FNV-1a, 64 bit: stable across runs and machines (std::hash is not).
-std::string fnv1a(const std::string& text) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return fmt::format("{:016x}", h);
-}
+std::string fnv1a(const std::string& text) { return fmt::format("{:016x}", Fnv1a64().add(text).value()); }
 
 /// Adds `mask`'s voxels of value `maskValue` to `labels` as `label`, leaving voxels another lesion holds.
 std::size_t addLesion(const LabelMap& mask, std::uint16_t maskValue, std::uint16_t label, LabelMap& labels) {
@@ -119,6 +113,11 @@ std::string patientFolderName(const std::string& patientId) {
   }
   if (name.empty() || name != patientId) name += "-" + fnv1a(patientId).substr(0, 8);
   return name;
+}
+
+reporting::SegmentAlgorithm patientLesionsAlgorithm(const std::vector<ManifestLesion>& manifestLesions) {
+  return reporting::lesionKitAlgorithm(manifestLesions.empty() ? reporting::SegmentAlgorithmType::Automatic
+                                                               : reporting::SegmentAlgorithmType::SemiAutomatic);
 }
 
 std::string patientParametersHash(const archive::ArchiveDatabase& db, const archive::PatientTimeline& timeline,
@@ -236,7 +235,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   run.baselineIdentity = scanIdentityOf(timeline.studies[0]);
   run.lesions = &lesionMap;
   run.lesionsSource = "segmented from the lesion manifest";
-  run.lesionsAlgorithm = reporting::lesionKitAlgorithm(); // from the manifest's seeds (and automatic screening)
+  run.lesionsAlgorithm = patientLesionsAlgorithm(lesions);
   // Each time point's SEG and SR reference its source images: identity read from the series'
   // own folder, restricted to the instances that were loaded.
   auto dicomSourceOf = [&db](const std::string& seriesId, std::shared_ptr<std::vector<std::string>> sops) {

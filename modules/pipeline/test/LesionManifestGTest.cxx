@@ -79,3 +79,16 @@ TEST(PatientFolderName, SafeAndDistinct) {
   EXPECT_NE(patientFolderName("A B"), patientFolderName("A_B"));
   EXPECT_NE(patientFolderName(""), "");
 }
+
+// `patient --auto` screens the spine with no user input: its lesions are AUTOMATIC; lesions
+// segmented from a manifest's points or boxes are SEMIAUTOMATIC (both by LesionKit).
+TEST(PatientPipeline, LesionsFoundByTheAutomaticScreeningAreAutomatic) {
+  const reporting::SegmentAlgorithm screened = patientLesionsAlgorithm({});
+  EXPECT_EQ(screened.type, reporting::SegmentAlgorithmType::Automatic);
+  EXPECT_EQ(screened.name, "LesionKit");
+  ManifestLesion seeded;
+  seeded.kind = "soft-tissue";
+  const reporting::SegmentAlgorithm fromManifest = patientLesionsAlgorithm({seeded});
+  EXPECT_EQ(fromManifest.type, reporting::SegmentAlgorithmType::SemiAutomatic);
+  EXPECT_EQ(fromManifest.name, "LesionKit");
+}

@@ -31,6 +31,7 @@
 #include "DicomCommon.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/Hash.h"
 #include "lesion/core/Log.h"
 
 namespace lesion::reporting {
@@ -52,11 +53,9 @@ LesionCodes lesionCodes(const std::string& kind) {
 std::string derivedTrackingUid(const std::string& patientId, const std::string& trackingId) {
   // Two FNV-1a 64-bit hashes with different offsets make a 128-bit number, the 2.25 (UUID) form.
   const std::string text = patientId + '\x1f' + trackingId;
-  auto fnv = [&](std::uint64_t h) {
-    for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
-    return h;
-  };
-  unsigned __int128 value = (static_cast<unsigned __int128>(fnv(0xcbf29ce484222325ULL)) << 64) | fnv(0x84222325cbf29ce4ULL);
+  auto fnv = [&](std::uint64_t offsetBasis) { return Fnv1a64(offsetBasis).add(text).value(); };
+  unsigned __int128 value =
+      (static_cast<unsigned __int128>(fnv(Fnv1a64::kOffsetBasis)) << 64) | fnv(0x84222325cbf29ce4ULL);
   std::string digits;
   do {
     digits.insert(digits.begin(), char('0' + int(value % 10)));
@@ -143,8 +142,9 @@ DicomObjectInfo writeDicomSeg(const LabelMap& labels, const std::vector<SegmentI
   const SegmentAlgorithm& algorithm = options.algorithm;
   const bool manual = algorithm.type == SegmentAlgorithmType::Manual;
   if (!manual && algorithm.name.empty())
-    throw InputError(fmt::format("DICOM SEG '{}': a {} segmentation needs the name of its algorithm", path.string(),
-                                 segmentAlgorithmTypeTerm(algorithm.type)));
+    throw InputError(fmt::format("DICOM SEG '{}': a {} segmentation needs the name of its algorithm "
+                                 "(--segment-algorithm-name NAME, or --segment-algorithm-type manual)",
+                                 path.string(), segmentAlgorithmTypeTerm(algorithm.type)));
 
   // Which slices hold which label: one pass over the voxels.
   std::map<std::uint16_t, std::set<std::size_t>> slicesOf;

@@ -1,6 +1,9 @@
 // `lesionkit report` run as a user runs it, and `lesionkit measure` taking the SEG it wrote as mask.
 #include <fstream>
 
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -254,6 +257,115 @@ TEST(ReportCommand, TheSegSaysWhatMadeTheMask) {
     EXPECT_NE(r.err.find("--segment-algorithm-"), std::string::npos) << r.err;
     EXPECT_FALSE(std::filesystem::exists(dir / "wrong"));
   }
+}
+
+namespace {
+
+/// A copy of SEG `from` at `to` whose segments lack `tag` (another tool's SEG that leaves it out).
+void copySegWithoutSegmentAttribute(const std::filesystem::path& from, const std::filesystem::path& to,
+                                    const DcmTagKey& tag) {
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile(from.c_str()).good()) << from;
+  file.loadAllDataIntoMemory();
+  DcmItem* item = nullptr;
+  for (unsigned long i = 0; file.getDataset()->findAndGetSequenceItem(DCM_SegmentSequence, item, i).good() && item; ++i)
+    item->findAndDeleteElement(tag);
+  ASSERT_TRUE(file.saveFile(to.c_str(), EXS_LittleEndianExplicit).good()) << to;
+}
+
+/// `lesionkit report` of the mass in fat (dir/ct.nrrd) with `mask` into dir/out: the run, its report.json
+/// warnings and its SEG's algorithm (type and name of the first segment).
+struct ReportRun {
+  test::ProcessResult run;
+  std::string warnings;
+  std::string type, name;
+};
+ReportRun reportOf(const std::filesystem::path& dir, const std::filesystem::path& mask, const std::string& out,
+                   const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv{
+      "lesionkit",          "report", (dir / "ct.nrrd").string(), "--mask",      mask.string(),  "--lesion",
+      "1:soft-tissue:mass", "-o",     (dir / out).string(),       "--no-meshes", "--no-pictures"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  ReportRun r{test::runProcess(argv), {}, {}, {}};
+  if (r.run.exitCode != 0)
+    return r;
+  std::ifstream in(dir / out / "report.json");
+  r.warnings = nlohmann::json::parse(in).at("input").at("warnings").dump();
+  const SegmentationImage seg = readDicomSeg(dir / out / "seg.dcm");
+  if (!seg.segments.empty()) {
+    r.type = seg.segments[0].algorithmType;
+    r.name = seg.segments[0].algorithmName;
+  }
+  return r;
+}
+
+/// dir/ct.nrrd (a mass in fat) and dir/ours.nrrd, its `lesionkit segment` mask.
+void writeMassAndItsSegmentMask(const std::filesystem::path& dir) {
+  writeMassInFat(dir / "ct.nrrd");
+  const auto r = test::runProcess({"lesionkit", "segment", (dir / "ct.nrrd").string(), "--seed", "1,1,0", "-o",
+                                   (dir / "ours.nrrd").string(), "-q"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+}
+
+} // namespace
+
+// Another tool's SEG that gives its segments a type but no Segment Algorithm Name (DICOM requires
+// one), or no type at all: the new SEG calls them MANUAL, and the warning names the input and what
+// it lacks; a type the user states needs no such warning.
+TEST(ReportCommand, ASegMaskWithoutAlgorithmNameOrTypeIsCalledManualWithAWarningNamingIt) {
+  LESIONKIT_REQUIRE_BINARY();
+  test::ScratchFolder dir;
+  writeMassAndItsSegmentMask(dir.path());
+  const ReportRun ours = reportOf(dir.path(), dir / "ours.nrrd", "ours");
+  ASSERT_EQ(ours.run.exitCode, 0) << ours.run.err;
+  copySegWithoutSegmentAttribute(dir / "ours" / "seg.dcm", dir / "unnamed.dcm", DCM_SegmentAlgorithmName);
+  copySegWithoutSegmentAttribute(dir / "ours" / "seg.dcm", dir / "untyped.dcm", DCM_SegmentAlgorithmType);
+
+  const ReportRun unnamed = reportOf(dir.path(), dir / "unnamed.dcm", "unnamed");
+  ASSERT_EQ(unnamed.run.exitCode, 0) << unnamed.run.err;
+  EXPECT_EQ(unnamed.type, "MANUAL");
+  EXPECT_EQ(unnamed.name, "");
+  const std::string said = unnamed.run.out + unnamed.warnings;
+  EXPECT_NE(said.find("mask '" + (dir / "unnamed.dcm").string() +
+                      "': its segment has Segment Algorithm Type SEMIAUTOMATIC but no Segment Algorithm Name"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(unnamed.warnings.find("--segment-algorithm-type"), std::string::npos) << unnamed.warnings;
+
+  const ReportRun untyped = reportOf(dir.path(), dir / "untyped.dcm", "untyped");
+  ASSERT_EQ(untyped.run.exitCode, 0) << untyped.run.err;
+  EXPECT_EQ(untyped.type, "MANUAL");
+  EXPECT_NE(untyped.warnings.find("its segment has no Segment Algorithm Type"), std::string::npos) << untyped.warnings;
+  EXPECT_EQ(untyped.warnings.find("not all made the same way"), std::string::npos) << untyped.warnings;
+
+  const ReportRun stated = reportOf(dir.path(), dir / "untyped.dcm", "stated",
+                                    {"--segment-algorithm-type", "automatic", "--segment-algorithm-name", "X"});
+  ASSERT_EQ(stated.run.exitCode, 0) << stated.run.err;
+  EXPECT_EQ(stated.type, "AUTOMATIC");
+  EXPECT_EQ(stated.name, "X");
+  EXPECT_EQ((stated.run.out + stated.warnings).find("MANUAL"), std::string::npos) << stated.run.out << stated.warnings;
+}
+
+// A `lesionkit segment` mask a reader edited with a tool that keeps the NRRD header (pynrrd,
+// SimpleITK) is no longer LesionKit's: the SEG says MANUAL, and the report says why.
+TEST(ReportCommand, AnEditedLesionKitMaskIsCalledManualWithAWarning) {
+  LESIONKIT_REQUIRE_BINARY();
+  test::ScratchFolder dir;
+  writeMassAndItsSegmentMask(dir.path());
+  LabelMap half = dicomio::readLabelMapFile(dir / "ours.nrrd");
+  for (std::size_t i = 0; i < half.voxels.size() / 2; ++i)
+    half.voxels[i] = 0; // the slices on one side erased
+  ASSERT_NE(half.voxels, dicomio::readLabelMapFile(dir / "ours.nrrd").voxels);
+  dicomio::writeLabelMapFile(half, dir / "half.nrrd");
+  test::replaceNrrdVoxelsKeepingHeader(dir / "ours.nrrd", dir / "half.nrrd");
+
+  const ReportRun edited = reportOf(dir.path(), dir / "ours.nrrd", "edited");
+  ASSERT_EQ(edited.run.exitCode, 0) << edited.run.err;
+  EXPECT_EQ(edited.type, "MANUAL");
+  EXPECT_EQ(edited.name, "");
+  EXPECT_NE(edited.warnings.find("changed after LesionKit wrote it"), std::string::npos) << edited.warnings;
+  EXPECT_NE(edited.run.out.find("label map '" + (dir / "ours.nrrd").string() + "'"), std::string::npos)
+      << edited.run.out;
 }
 
 // --intensity-unit follows the rule of measure and followup: a file without air is not CT unless the user

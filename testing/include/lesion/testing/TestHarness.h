@@ -46,6 +46,11 @@ struct ProcessResult {
 /// Files (recursively) under `folder`, relative and sorted: to check nothing half-written stays.
 [[nodiscard]] std::vector<std::string> listFiles(const std::filesystem::path& folder);
 
+/// Replaces the voxel data of NRRD `target` (everything after its header's blank line) with that of
+/// NRRD `voxelsFrom` (same type and encoding), keeping `target`'s header: what a tool that edits
+/// the pixels and keeps the header (pynrrd, SimpleITK) leaves behind.
+void replaceNrrdVoxelsKeepingHeader(const std::filesystem::path& target, const std::filesystem::path& voxelsFrom);
+
 } // namespace lesion::test
 
 /// Binds `var` to the data path or skips the test with a message naming the missing data.

@@ -24,18 +24,31 @@ using Int16Volume = Image<std::int16_t>;
 [[nodiscard]] Volume readVolumeFile(const std::filesystem::path& path);
 /// Which LesionKit step made a label map, recorded in the file so that a DICOM SEG written from
 /// it later can say so (and a mask drawn by a reader or another tool is not passed off as ours):
-/// NRRD key/value fields LesionKit_SegmentAlgorithmType and LesionKit_Version. NIfTI files carry
-/// no record (no key/value fields; ITK 5.2 does not write the free-text descrip field).
+/// NRRD key/value fields LesionKit_SegmentAlgorithmType, LesionKit_Version and
+/// LesionKit_LabelsHash (labelMapHash of what was written). Tools that edit the voxels keep the
+/// header (pynrrd, SimpleITK), so the record counts only while the hash still matches. NIfTI files
+/// carry no record (no key/value fields; ITK 5.2 does not write the free-text descrip field).
 struct LabelMapOrigin {
   /// DICOM Segment Algorithm Type of LesionKit's step: SEMIAUTOMATIC (from seeds, a box, a RECIST
   /// line, tracked from a baseline) or AUTOMATIC; empty: no record (not made by LesionKit).
   std::string algorithmType{};
   std::string version{}; ///< LesionKit version that made it
+  /// Read only: the file has a record, but its voxels or grid no longer match it (edited after
+  /// LesionKit wrote it), so the record is dropped (algorithmType empty).
+  bool editedAfterWriting{false};
   [[nodiscard]] bool byLesionKit() const { return !algorithmType.empty(); }
 };
 
+/// FNV-1a (64 bit, 16 hex digits) of a label map's voxel values and grid (size; spacing and origin
+/// to 0.1 µm, direction to 1e-9): what LesionKit_LabelsHash records.
+[[nodiscard]] std::string labelMapHash(const LabelMap& labels);
+
+/// "label map 'PATH' carries LesionKit's record but was edited after LesionKit wrote it ...": why
+/// a label map with LabelMapOrigin::editedAfterWriting is not called LesionKit's.
+[[nodiscard]] std::string editedLabelMapNote(const std::filesystem::path& path);
+
 /// Reads a label map; values must be whole numbers in 0..65535. With `origin`, also the record
-/// of which LesionKit step made it (empty when the file has none).
+/// of which LesionKit step made it (empty when the file has none or it does not match the labels).
 [[nodiscard]] LabelMap readLabelMapFile(const std::filesystem::path& path, LabelMapOrigin* origin = nullptr);
 
 /// Writes float voxels (int16 when `asInt16` and every value is a whole number in range).

@@ -50,6 +50,9 @@ struct FollowupRunInput {
   /// label maps are LesionKit's: tracked from them (AUTOMATIC when LesionKit found them
   /// automatically, else SEMIAUTOMATIC), recorded in labels/<label>.nrrd and their SEGs.
   reporting::SegmentAlgorithm lesionsAlgorithm{};
+  /// The LesionKit version recorded in the lesion map, when LesionKit made it: kept in the baseline's
+  /// labels/<label>.nrrd (else toolVersion is recorded).
+  std::string lesionsVersion{};
   const LabelMap* reference{nullptr}; ///< optional reference structures (baseline grid)
   /// Notes about the baseline inputs (e.g. a cropped lesion map placed into the baseline grid): the
   /// baseline time point's notes (timeline.json, measurements-<baseline>.json warnings).

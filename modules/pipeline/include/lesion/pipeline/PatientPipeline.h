@@ -11,6 +11,7 @@
 
 #include "lesion/core/Progress.h"
 #include "lesion/pipeline/LesionManifest.h"
+#include "lesion/reporting/DicomSeg.h"
 
 namespace lesion::archive {
 class ArchiveDatabase;
@@ -40,6 +41,11 @@ struct PatientRunResult {
 PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const std::string& patientId,
                                     const std::vector<ManifestLesion>& lesions, const PatientRunOptions& options,
                                     const std::filesystem::path& folder, const Progress& progress = {});
+
+/// What made a patient's baseline lesions (recorded in labels/<baseline>.nrrd and the SEGs): LesionKit,
+/// AUTOMATIC when the automatic screening found them all (no manifest lesion), else SEMIAUTOMATIC
+/// (segmented from the manifest's points and boxes).
+[[nodiscard]] reporting::SegmentAlgorithm patientLesionsAlgorithm(const std::vector<ManifestLesion>& manifestLesions);
 
 /// Hash of everything that decides a patient's results: the chosen series (and their files as
 /// indexed: archive::indexedFilesStamp), the lesions, the options and the version. Equal hashes:

@@ -218,6 +218,24 @@ TEST(FollowupCommand, TheLesionMapsRecordOfWhatMadeItIsPassedOn) {
   (void)dicomio::readLabelMapFile(dir / "out" / "labels" / "follow-up-1.nrrd", &origin);
   EXPECT_EQ(origin.algorithmType, "AUTOMATIC");
   EXPECT_NE(origin.version, "0.7");
+
+  // Edited after LesionKit wrote it (header kept): no longer LesionKit's, and the baseline's notes say why.
+  LabelMap edited = massLesionMap(g);
+  *std::find(edited.voxels.begin(), edited.voxels.end(), 3) = 0; // one voxel of the mass erased
+  dicomio::writeLabelMapFile(edited, dir / "edited.nrrd");
+  lesion::test::replaceNrrdVoxelsKeepingHeader(dir / "lesions.nrrd", dir / "edited.nrrd");
+  const auto e = lesion::test::runProcess({"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(),
+                                           "--followup", (dir / "ct1.nrrd").string(), "--lesions",
+                                           (dir / "lesions.nrrd").string(), "--soft-tissue-method", "intensity-gated",
+                                           "--auto-reference", "none", "-o", (dir / "edited").string(), "-q"});
+  ASSERT_EQ(e.exitCode, 0) << e.err;
+  (void)dicomio::readLabelMapFile(dir / "edited" / "labels" / "baseline.nrrd", &origin);
+  EXPECT_FALSE(origin.byLesionKit());
+  (void)dicomio::readLabelMapFile(dir / "edited" / "labels" / "follow-up-1.nrrd", &origin);
+  EXPECT_EQ(origin.algorithmType, "SEMIAUTOMATIC") << "tracked by LesionKit from a reader's map";
+  std::ifstream in(dir / "edited" / "timeline.json");
+  const std::string notes = nlohmann::json::parse(in).at("timepoints").at(0).at("notes").dump();
+  EXPECT_NE(notes.find("changed after LesionKit wrote it"), std::string::npos) << notes;
 }
 
 TEST(FollowupCommand, ALesionMapCroppedOnTheBaselineLatticeIsPlacedIntoItsGrid) {

@@ -107,14 +107,19 @@ void checkHeaderSpacing(const fs::path& path, const itk::ImageIOBase& io) {
 struct NiftiLayout {
   std::uint64_t voxelOffset;
   std::uint64_t voxelBytes;
+  std::uint64_t voxelCount;    ///< product of dim[1..dim[0]]: every axis, not only the first three
   std::vector<double> spacing; ///< pixdim[1..n] of the n <= 3 spatial axes (their sign is free)
+  std::string badTransform;    ///< "qform" or "sform" when the one in use holds NaN or infinity
 };
 
-constexpr std::size_t kNiftiSniffBytes = 176; // through NIfTI-2's vox_offset
+constexpr std::size_t kNiftiMinimumSniffBytes = 176; // through NIfTI-2's vox_offset
+constexpr std::size_t kNiftiHeaderBytes = 540;       // a whole NIfTI-2 header (NIfTI-1: 348)
 
-std::optional<NiftiLayout> niftiLayout(gzFile file) {
-  unsigned char header[kNiftiSniffBytes];
-  if (gzread(file, header, sizeof header) != int(sizeof header))
+std::optional<NiftiLayout> niftiLayout(gzFile file, std::size_t& bytesRead) {
+  unsigned char header[kNiftiHeaderBytes] = {};
+  const int got = gzread(file, header, sizeof header);
+  bytesRead = got > 0 ? std::size_t(got) : 0;
+  if (bytesRead < kNiftiMinimumSniffBytes)
     return std::nullopt;
   auto value = [&](std::size_t at, std::size_t bytes, bool swap) {
     std::uint64_t v = 0;
@@ -123,12 +128,12 @@ std::optional<NiftiLayout> niftiLayout(gzFile file) {
     return v;
   };
   // dim[0] dimensions from dim[1] on; each `width` bytes from `at`; bitpix in bits.
-  auto voxelBytes = [&](std::size_t at, std::size_t width, std::uint64_t bitpix, bool swap) {
+  auto voxelCount = [&](std::size_t at, std::size_t width, bool swap) {
     const std::uint64_t dims = std::min<std::uint64_t>(value(at, width, swap), 7);
     std::uint64_t count = 1;
     for (std::uint64_t d = 1; d <= dims; ++d)
       count *= std::max<std::uint64_t>(1, value(at + d * width, width, swap));
-    return count * (bitpix / 8);
+    return count;
   };
   auto real = [&](std::size_t at, std::size_t bytes, bool swap) {
     const std::uint64_t bits = value(at, bytes, swap);
@@ -150,14 +155,37 @@ std::optional<NiftiLayout> niftiLayout(gzFile file) {
       spacing.push_back(real(at + a * width, width, swap));
     return spacing;
   };
+  // The qform (quatern_b..qoffset_z, 6 reals from `quatern`) or sform (srow_x..srow_z, 12 reals
+  // from `srow`) that a code > 0 puts in use: NaN or infinity there aborts ITK (vnl_svd asserts
+  // finite) or is silently replaced by the NIfTI library.
+  auto nonFiniteTransform = [&](std::size_t codesAt, std::size_t codeWidth, std::size_t quatern, std::size_t srow,
+                                std::size_t width, bool swap) -> std::string {
+    if (bytesRead < srow + 12 * width)
+      return {}; // a header cut short: refused as truncated
+    auto finite = [&](std::size_t at, std::size_t count) {
+      for (std::size_t i = 0; i < count; ++i)
+        if (!std::isfinite(real(at + i * width, width, swap)))
+          return false;
+      return true;
+    };
+    if (value(codesAt + codeWidth, codeWidth, swap) != 0 && !finite(srow, 12))
+      return "sform";
+    if (value(codesAt, codeWidth, swap) != 0 && !finite(quatern, 6))
+      return "qform";
+    return {};
+  };
   for (const bool swap : {false, true}) {
     const std::uint64_t size = value(0, 4, swap);
-    if (size == 540) // NIfTI-2
-      return NiftiLayout{value(168, 8, swap), voxelBytes(16, 8, value(14, 2, swap), swap), pixdim(104, 8, 16, 8, swap)};
+    if (size == 540) { // NIfTI-2
+      const std::uint64_t count = voxelCount(16, 8, swap);
+      return NiftiLayout{value(168, 8, swap), count * (value(14, 2, swap) / 8), count, pixdim(104, 8, 16, 8, swap),
+                         nonFiniteTransform(344, 4, 352, 400, 8, swap)};
+    }
     if (size == 348) { // NIfTI-1
       const double offset = real(108, 4, swap);
-      return NiftiLayout{offset >= 348.0 ? std::uint64_t(offset) : 352u, voxelBytes(40, 2, value(72, 2, swap), swap),
-                         pixdim(76, 4, 40, 2, swap)};
+      const std::uint64_t count = voxelCount(40, 2, swap);
+      return NiftiLayout{offset >= 348.0 ? std::uint64_t(offset) : 352u, count * (value(72, 2, swap) / 8), count,
+                         pixdim(76, 4, 40, 2, swap), nonFiniteTransform(252, 2, 256, 280, 4, swap)};
     }
   }
   return std::nullopt;
@@ -181,11 +209,12 @@ bool gzipTrailerSays(const fs::path& path, std::uint64_t bytes) {
 /// A zero voxel size in a NIfTI header is set to 1 mm by the NIfTI library, or fails in ITK as
 /// "orthonormal direction cosines" (no qform or sform): refused from the header itself, which is
 /// read once for both checks.
-void checkNiftiFile(const fs::path& path) {
+std::optional<NiftiLayout> checkNiftiFile(const fs::path& path) {
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file)
     throw InputError(fmt::format("'{}': cannot open: {}", path.string(), std::strerror(errno)));
-  const std::optional<NiftiLayout> layout = niftiLayout(file);
+  std::size_t headerBytes = 0;
+  const std::optional<NiftiLayout> layout = niftiLayout(file, headerBytes);
   const bool compressed = gzdirect(file) == 0;
   const std::uint64_t needed = layout ? layout->voxelOffset + layout->voxelBytes : 0;
   std::uint64_t found = needed;
@@ -193,7 +222,7 @@ void checkNiftiFile(const fs::path& path) {
     std::error_code ec;
     found = fs::file_size(path, ec);
   } else if (layout && !gzipTrailerSays(path, needed)) {
-    found = kNiftiSniffBytes;
+    found = headerBytes;
     std::vector<char> buffer(1 << 20);
     int n;
     while ((n = gzread(file, buffer.data(), unsigned(buffer.size()))) > 0)
@@ -210,6 +239,25 @@ void checkNiftiFile(const fs::path& path) {
                                  path.string(), layout->voxelBytes, layout->voxelOffset, found,
                                  compressed ? " once decompressed (or its gzip stream is cut short)" : ""));
   }
+  if (layout && !layout->badTransform.empty()) {
+    throw InputError(fmt::format("'{}': the {} (position and orientation in the header) holds a value that is not a "
+                                 "finite number (NaN or infinity)",
+                                 path.string(), layout->badTransform));
+  }
+  return layout;
+}
+
+/// ITK reads the first 3D volume of a NIfTI file whose dim[5..7] (e.g. vector components
+/// without a vector intent code) hold more: the rest would be left out without a word.
+void requireOneNiftiVolume(const fs::path& path, const NiftiLayout& layout, const itk::ImageIOBase& io) {
+  std::uint64_t read = io.GetNumberOfComponents();
+  for (unsigned a = 0; a < std::min(3u, io.GetNumberOfDimensions()); ++a)
+    read *= io.GetDimensions(a);
+  if (read == layout.voxelCount)
+    return;
+  throw InputError(fmt::format("'{}': the header's dimensions hold {} values, {} of them one 3D scalar volume; "
+                               "expected one 3D scalar volume (no time points, vector components or further axes)",
+                               path.string(), layout.voxelCount, read));
 }
 
 template <typename T>
@@ -218,8 +266,9 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   if (!fs::exists(path, ec)) throw InputError(fmt::format("'{}': no such file", path.string()));
   if (fs::is_directory(path, ec)) throw InputError(fmt::format("'{}' is a folder, expected a volume file", path.string()));
   auto io = ioFor(path);
+  std::optional<NiftiLayout> niftiLayout;
   if (dynamic_cast<itk::NiftiImageIO*>(io.GetPointer()))
-    checkNiftiFile(path);
+    niftiLayout = checkNiftiFile(path);
   try {
     io->SetFileName(path.string());
     io->ReadImageInformation();
@@ -235,6 +284,8 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   if (io->GetNumberOfComponents() != 1) {
     throw InputError(fmt::format("'{}': expected a scalar image, found {} components per voxel", path.string(), io->GetNumberOfComponents()));
   }
+  if (niftiLayout)
+    requireOneNiftiVolume(path, *niftiLayout, *io);
   checkHeaderSpacing(path, *io);
   using Reader = itk::ImageFileReader<itkbridge::ItkImage<T>>;
   auto reader = Reader::New();

@@ -281,6 +281,65 @@ TEST(VolumeFileIO, NonFiniteVoxelsAndZeroSpacingAreInputErrorsNamingTheProblem) 
   }
 }
 
+namespace {
+/// Overwrites `bytes` at `offset` of the file at `path` (e.g. a field of a NIfTI-1 header).
+void patchFile(const std::filesystem::path& path, std::size_t offset, const std::string& bytes) {
+  std::string file = fileBytes(path);
+  file.replace(offset, bytes.size(), bytes);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << file;
+}
+
+template <typename T> std::string bytesOf(std::initializer_list<T> values) {
+  std::string out;
+  for (const T v : values)
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  return out;
+}
+} // namespace
+
+TEST(VolumeFileIO, NiftiTransformsWithNanOrInfinityAreInputErrorsNotAborts) {
+  // NaN in the sform aborted the process in ITK (vnl_svd asserts finite values); NaN in the
+  // qform was silently made an identity at (0, 0, 0) by the NIfTI library.
+  test::ScratchFolder dir;
+  ImageGeometry g;
+  g.size = {4, 3, 2};
+  const Volume plain(g, 10.0f);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const std::string sformOnly = bytesOf<std::int16_t>({0, 1}), qformOnly = bytesOf<std::int16_t>({1, 0});
+  struct Case {
+    std::string name, codes, where;
+    std::size_t at;
+    float value;
+  };
+  for (const Case& c : {Case{"sform-nan.nii", sformOnly, "sform", 280, nan},     // srow_x[0]
+                        Case{"sform-inf.nii", sformOnly, "sform", 292, inf},     // srow_x[3]: the x offset
+                        Case{"qform-nan.nii", qformOnly, "qform", 256, nan},     // quatern_b
+                        Case{"qform-inf.nii", qformOnly, "qform", 268, -inf}}) { // qoffset_x
+    const auto path = dir / c.name;
+    dicomio::writeVolumeFile(plain, path);
+    patchFile(path, 252, c.codes); // qform_code, sform_code
+    patchFile(path, c.at, bytesOf<float>({c.value}));
+    EXPECT_EQ(readError(path), "'" + path.string() + "': the " + c.where +
+                                   " (position and orientation in the header) holds a value that is not a finite "
+                                   "number (NaN or infinity)");
+  }
+}
+
+TEST(VolumeFileIO, NiftiWithMoreThanOneVolumeBeyondTheFourthAxisIsAnInputError) {
+  // dim[0] = 5 with two vector components in dim[5] and no vector intent code: ITK read the
+  // first half of the values as the volume, without a word.
+  test::ScratchFolder dir;
+  ImageGeometry g;
+  g.size = {4, 3, 2};
+  const Volume plain(g, 10.0f);
+  const auto path = dir / "5d.nii";
+  dicomio::writeVolumeFile(plain, path);
+  patchFile(path, 40, bytesOf<std::int16_t>({5, 4, 3, 1, 1, 2})); // dim[0..5]
+  EXPECT_EQ(readError(path), "'" + path.string() +
+                                 "': the header's dimensions hold 24 values, 12 of them one 3D scalar volume; "
+                                 "expected one 3D scalar volume (no time points, vector components or further axes)");
+}
+
 TEST(VolumeFileIO, ReaderErrorsAreOneLineWithoutItkObjectAddresses) {
   // ITK's text was "itk::ERROR: NrrdImageIO(0x55d0c8f1fa80): ReadImageInformation: Error reading
   // ...:" and five lines of teem's call chain.

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -15,6 +17,8 @@
 #include <dcmtk/dcmdata/dcsequen.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
+
+#include <fmt/format.h>
 
 #include "DicomFile.h"
 #include "lesion/core/AtomicOutput.h"
@@ -129,25 +133,55 @@ DcmItem* firstItem(DcmItem* parent, const DcmTagKey& sequence) {
   return nullptr;
 }
 
-/// Fills the fields of `frame` that `group` (a functional-group item or the dataset) carries.
-void readFrameAttributes(DcmItem* group, DicomFrameGeometry& frame, bool functionalGroup) {
+/// `values` of attribute `name` of `path`, refused when one is NaN, infinite or larger than
+/// `largest`: DCMTK parses "nan" in a DS, which passed every geometry check (comparisons with NaN
+/// are false) into an abort in ITK, or made every voxel NaN through the Rescale Slope.
+template <std::size_t N>
+const std::array<double, N>& requireFinite(const std::filesystem::path& path, const char* name,
+                                           const std::array<double, N>& values,
+                                           double largest = std::numeric_limits<double>::max()) {
+  if (std::all_of(values.begin(), values.end(), [&](double v) { return std::isfinite(v) && std::abs(v) <= largest; }))
+    return values;
+  throw DicomError(fmt::format(
+      "'{}': {} holds a value that is not a finite number{} ({:g})", path.string(), name,
+      largest < std::numeric_limits<double>::max() ? fmt::format(" of at most {:g} in magnitude", largest) : "",
+      fmt::join(values, "\\")));
+}
+
+/// Rescale Slope and Intercept beyond it would turn a 32-bit stored value into infinity as float.
+constexpr double kLargestRescale = 7.9e28; // float max / 2^32
+
+double requireRescale(const std::filesystem::path& path, const char* name, double value) {
+  return requireFinite<1>(path, name, {value}, kLargestRescale)[0];
+}
+
+/// Fills the fields of `frame` that `group` (a functional-group item or the dataset) carries;
+/// numbers that place or scale the pixels must be finite.
+void readFrameAttributes(const std::filesystem::path& path, DcmItem* group, DicomFrameGeometry& frame,
+                         bool functionalGroup) {
   DcmItem* position = functionalGroup ? firstItem(group, DCM_PlanePositionSequence) : group;
   DcmItem* orientation = functionalGroup ? firstItem(group, DCM_PlaneOrientationSequence) : group;
   DcmItem* measures = functionalGroup ? firstItem(group, DCM_PixelMeasuresSequence) : group;
   DcmItem* transform = functionalGroup ? firstItem(group, DCM_PixelValueTransformationSequence) : group;
-  if (auto ipp = getDoubles<3>(position, DCM_ImagePositionPatient))
-    frame.imagePositionPatient = Vec3{(*ipp)[0], (*ipp)[1], (*ipp)[2]};
+  if (auto ipp = getDoubles<3>(position, DCM_ImagePositionPatient)) {
+    const auto& p = requireFinite(path, "Image Position (Patient)", *ipp);
+    frame.imagePositionPatient = Vec3{p[0], p[1], p[2]};
+  }
   if (auto iop = getDoubles<6>(orientation, DCM_ImageOrientationPatient))
-    frame.imageOrientationPatient = iop;
+    frame.imageOrientationPatient = requireFinite(path, "Image Orientation (Patient)", *iop);
   if (auto ps = getDoubles<2>(measures, DCM_PixelSpacing))
-    frame.pixelSpacing = ps;
+    frame.pixelSpacing = requireFinite(path, "Pixel Spacing", *ps);
   if (auto st = getDouble(measures, DCM_SliceThickness))
     frame.sliceThicknessMm = st;
   if (transform) {
     if (auto slope = getDouble(transform, DCM_RescaleSlope))
-      frame.rescaleSlope = *slope;
+      frame.rescaleSlope = requireRescale(path, "Rescale Slope", *slope);
     if (auto intercept = getDouble(transform, DCM_RescaleIntercept))
-      frame.rescaleIntercept = *intercept;
+      frame.rescaleIntercept = requireRescale(path, "Rescale Intercept", *intercept);
+    if (frame.rescaleSlope == 0.0)
+      throw DicomError(fmt::format("'{}': Rescale Slope is 0: every pixel would have the value of the Rescale "
+                                   "Intercept ({:g})",
+                                   path.string(), frame.rescaleIntercept));
   }
   if (!functionalGroup)
     return;
@@ -257,7 +291,7 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
   d.pixelPaddingRangeLimit = getLong(ds, DCM_PixelPaddingRangeLimit);
 
   DicomFrameGeometry top;
-  readFrameAttributes(ds, top, false);
+  readFrameAttributes(path, ds, top, false);
   DcmSequenceOfItems* perFrame = nullptr;
   if (ds->findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, perFrame).good() && perFrame &&
       perFrame->card() > 0) {
@@ -265,7 +299,7 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
     DcmItem* shared = firstItem(ds, DCM_SharedFunctionalGroupsSequence);
     DicomFrameGeometry sharedFrame = top;
     if (shared)
-      readFrameAttributes(shared, sharedFrame, true);
+      readFrameAttributes(path, shared, sharedFrame, true);
     if (static_cast<int>(perFrame->card()) != d.numberOfFrames) {
       throw DicomError("'" + path.string() + "': expected " + std::to_string(d.numberOfFrames) +
                        " items in the Per-frame Functional Groups Sequence (Number of Frames), found " +
@@ -273,7 +307,7 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
     }
     for (unsigned long f = 0; f < perFrame->card(); ++f) {
       DicomFrameGeometry frame = sharedFrame;
-      readFrameAttributes(perFrame->getItem(f), frame, true);
+      readFrameAttributes(path, perFrame->getItem(f), frame, true);
       d.frames.push_back(frame);
     }
   } else {

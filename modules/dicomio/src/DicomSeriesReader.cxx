@@ -87,6 +87,13 @@ bool readNativePixelData(const DicomInstance& inst, std::size_t expectedBytes, s
   return std::fread(buffer.data(), 1, valueBytes, f) == valueBytes;
 }
 
+std::string pixelDataLengthMismatch(const DicomInstance& inst, std::size_t expected, std::size_t found,
+                                    const char* likelyCause) {
+  return fmt::format("'{}': expected {} bytes of pixel data ({} frames of {}x{}, {} bits), found {} ({})",
+                     inst.path.string(), expected, inst.numberOfFrames, inst.columns, inst.rows, inst.bitsAllocated,
+                     found, likelyCause);
+}
+
 /// `scratch` (optional) is a buffer to reuse for the native-read path; PixelBytes::owned hands it back.
 PixelBytes decodePixelBytes(const DicomInstance& inst, std::vector<char>* scratch = nullptr) {
   const std::string where = "'" + inst.path.string() + "'";
@@ -146,17 +153,20 @@ PixelBytes decodePixelBytes(const DicomInstance& inst, std::vector<char>* scratc
       px.bytes = octets;
       px.available = element->getLength(EXS_LittleEndianExplicit);
     }
+    // Native pixel data a whole frame or more longer than the header says does not match it
+    // (e.g. Bits Allocated 8 over 16-bit data): read on, the slice would be noise. Less is
+    // padding some writers add (pydicom's MR_small_padded.dcm: 128 bytes).
+    if (px.bytes && !original.isEncapsulated() && px.available >= (count + perFrame) * bytesPer)
+      throw DicomError(pixelDataLengthMismatch(inst, count * bytesPer, px.available,
+                                               "Rows, Columns, Bits Allocated or Number of Frames do not match the "
+                                               "pixel data"));
   }
   if (!px.bytes) {
     throw DicomError(fmt::format("{}: cannot read the pixel data values (transfer syntax {})", where,
                                  detail::transferSyntaxName(inst.transferSyntaxUid)));
   }
-  if (px.available < count * bytesPer) {
-    throw DicomError(fmt::format("{}: expected {} bytes of pixel data ({} frames of {}x{}, {} bits), found {} "
-                                 "(truncated file?)",
-                                 where, count * bytesPer, inst.numberOfFrames, inst.columns, inst.rows,
-                                 inst.bitsAllocated, px.available));
-  }
+  if (px.available < count * bytesPer)
+    throw DicomError(pixelDataLengthMismatch(inst, count * bytesPer, px.available, "truncated file?"));
   return px;
 }
 
@@ -519,10 +529,13 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
   out.sliceThicknessMm = commonSliceThickness(series, g.order);
   const DecodeItems items(byInstance.begin(), byInstance.end());
 
+  // Whole numbers small enough for the int16 path's 64-bit arithmetic (llround of a larger one
+  // is undefined); a larger slope makes no int16 values anyway.
+  auto int16Rescale = [](double v, double largest) { return v == std::round(v) && std::abs(v) <= largest; };
   bool integralValues = true;
   for (const DicomInstance& inst : series.instances)
     for (const DicomFrameGeometry& f : inst.frames)
-      if (f.rescaleSlope != std::round(f.rescaleSlope) || f.rescaleIntercept != std::round(f.rescaleIntercept))
+      if (!int16Rescale(f.rescaleSlope, 65535.0) || !int16Rescale(f.rescaleIntercept, 1e9))
         integralValues = false;
 
   // Stack axis: the normal (orthogonal grid) unless a tilt is to be kept sheared.

@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <limits>
 
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -813,4 +815,63 @@ TEST(DicomScan, DicomdirReferencesToMissingFilesAreListedAndTheImagesStillLoad) 
   EXPECT_TRUE(std::any_of(loaded.warnings.begin(), loaded.warnings.end(), [](const std::string& w) {
     return w.find("missing") != std::string::npos || w.find("gap") != std::string::npos;
   })) << "no warning about the missing slice";
+}
+
+namespace {
+/// The message of the error loading `folder` throws; empty when it loads.
+std::string loadError(const fs::path& folder) {
+  try {
+    (void)loadVolume(folder);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return {};
+}
+} // namespace
+
+TEST(DicomLoader, NanOrZeroInNumbersThatPlaceOrScaleThePixelsIsRefusedNamingTheFile) {
+  // DCMTK parses "nan": a NaN orientation passed the orthonormality check (comparisons with NaN
+  // are false) and aborted the process in ITK; a NaN Rescale Slope made every voxel NaN and a 0
+  // slope every voxel -1024, both loaded without a word.
+  struct Case {
+    std::string what;
+    std::function<void(SliceSpec&)> spoil;
+  };
+  const std::vector<Case> cases = {
+      {"Image Orientation (Patient) holds a value that is not a finite number (nan\\0\\0\\0\\1\\0)",
+       [](SliceSpec& s) { s.iop[0] = std::numeric_limits<double>::quiet_NaN(); }},
+      {"Rescale Slope holds a value that is not a finite number of at most 7.9e+28 in magnitude (nan)",
+       [](SliceSpec& s) { s.rescaleSlope = "nan"; }},
+      {"Rescale Slope holds a value that is not a finite number of at most 7.9e+28 in magnitude (1e+300)",
+       [](SliceSpec& s) { s.rescaleSlope = "1e300"; }},
+      {"Rescale Slope is 0: every pixel would have the value of the Rescale Intercept (-1024)",
+       [](SliceSpec& s) { s.rescaleSlope = "0"; }},
+  };
+  for (const Case& c : cases) {
+    test::ScratchFolder dir;
+    for (int k = 0; k < 4; ++k) {
+      SliceSpec s;
+      s.ipp = {0.0, 0.0, 2.5 * k};
+      c.spoil(s);
+      writeSlice(dir / fmt::format("IM{}.dcm", k), s);
+    }
+    const std::string message = loadError(dir.path());
+    EXPECT_NE(message.find("'" + (dir / "IM0.dcm").string() + "': " + c.what), std::string::npos) << message;
+  }
+}
+
+TEST(DicomLoader, PixelDataLongerThanTheHeaderSaysIsRefusedNotReadAsNoise) {
+  // One slice claiming Bits Allocated 8 over its 16-bit pixel data was read as 8-bit noise.
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.5, 5.0, 7.5, 10.0});
+  const fs::path victim = aSliceOf(dir.path());
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile(victim.c_str()).good());
+  file.getDataset()->putAndInsertUint16(DCM_BitsAllocated, 8);
+  file.getDataset()->putAndInsertUint16(DCM_BitsStored, 8);
+  file.getDataset()->putAndInsertUint16(DCM_HighBit, 7);
+  ASSERT_TRUE(file.saveFile(victim.c_str(), EXS_LittleEndianExplicit).good());
+  EXPECT_EQ(loadError(dir.path()), "'" + victim.string() +
+                                       "': expected 20 bytes of pixel data (1 frames of 5x4, 8 bits), found 40 (Rows, "
+                                       "Columns, Bits Allocated or Number of Frames do not match the pixel data)");
 }

@@ -210,9 +210,12 @@ CropBox cropFor(const Prior& prior, const ImageGeometry& g, double marginMm) {
       hi[a] = std::max(hi[a], idx[a]);
     }
   }
+  // Clamped as doubles first: a box of +-1e300 mm gave long(1e300), undefined (LONG_MIN on x86),
+  // hence a one-voxel crop that ITK's smoothing refused with its own words.
   for (int a = 0; a < 3; ++a) {
-    box.begin[a] = std::clamp(long(std::floor(lo[a])), 0L, long(g.size[a]) - 1);
-    box.end[a] = std::clamp(long(std::ceil(hi[a])) + 1, box.begin[a] + 1, long(g.size[a]));
+    const double last = double(g.size[a]) - 1.0;
+    box.begin[a] = long(std::clamp(std::floor(lo[a]), 0.0, last));
+    box.end[a] = long(std::clamp(std::ceil(hi[a]) + 1.0, double(box.begin[a]) + 1.0, last + 1.0));
   }
   return box;
 }

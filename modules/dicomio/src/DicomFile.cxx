@@ -15,8 +15,10 @@
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
+#include <fmt/format.h>
 
 #include "lesion/core/Error.h"
+#include "lesion/dicomio/DicomHeader.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 
 namespace lesion::dicomio::detail {
@@ -136,6 +138,13 @@ std::string transferSyntaxName(const std::string& uid) {
   if (xfer.getXfer() == EXS_Unknown)
     return uid.empty() ? std::string("(no transfer syntax)") : uid;
   return std::string(xfer.getXferName()) + " (" + uid + ")";
+}
+
+std::string pixelDataLengthMismatch(const DicomInstance& inst, std::size_t expected, std::size_t found,
+                                    const char* likelyCause) {
+  return fmt::format("'{}': expected {} bytes of pixel data ({} frames of {}x{}, {} bits), found {} ({})",
+                     inst.path.string(), expected, inst.numberOfFrames, inst.columns, inst.rows, inst.bitsAllocated,
+                     found, likelyCause);
 }
 
 } // namespace lesion::dicomio::detail

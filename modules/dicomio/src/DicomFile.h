@@ -10,6 +10,10 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 
+namespace lesion::dicomio {
+struct DicomInstance;
+}
+
 namespace lesion::dicomio::detail {
 
 /// Registers the DCMTK decoders (JPEG, JPEG-LS, RLE) once per process.
@@ -34,5 +38,9 @@ void registerDecoders();
 
 /// Human name of a transfer syntax UID, e.g. "JPEG 2000 Image Compression (Lossless Only)".
 [[nodiscard]] std::string transferSyntaxName(const std::string& uid);
+
+/// "'FILE': expected N bytes of pixel data (F frames of CxR, B bits), found M (likelyCause)".
+[[nodiscard]] std::string pixelDataLengthMismatch(const DicomInstance& inst, std::size_t expected, std::size_t found,
+                                                  const char* likelyCause);
 
 } // namespace lesion::dicomio::detail

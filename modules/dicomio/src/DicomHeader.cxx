@@ -203,6 +203,21 @@ void readFrameAttributes(const std::filesystem::path& path, DcmItem* group, Dico
   }
 }
 
+/// Native pixel data shorter than Rows x Columns x Number of Frames x Bits Allocated says is
+/// refused from the header (the element's length; the value stays on disk): Rows and Columns of
+/// 65535 over a 161 x 121 slice had a volume of the header's size allocated first, which ended in
+/// "out of memory" naming no file.
+void requireNativePixelDataLength(const std::filesystem::path& path, DcmDataset& ds, const DicomInstance& d) {
+  DcmElement* pixels = nullptr;
+  if (DcmXfer(ds.getOriginalXfer()).isEncapsulated() || d.rows <= 0 || d.columns <= 0 || d.bitsAllocated % 8 != 0 ||
+      !ds.findAndGetElement(DCM_PixelData, pixels).good() || !pixels || pixels->getLength() == DCM_UndefinedLength)
+    return;
+  const std::uint64_t needed =
+      std::uint64_t(d.rows) * std::uint64_t(d.columns) * std::uint64_t(d.numberOfFrames) * (d.bitsAllocated / 8);
+  if (pixels->getLength() < needed)
+    throw DicomError(detail::pixelDataLengthMismatch(d, needed, pixels->getLength(), "truncated file?"));
+}
+
 std::string upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::toupper(c)); });
   return s;
@@ -281,6 +296,7 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
   d.photometricInterpretation = getString(ds, DCM_PhotometricInterpretation);
   d.hasPixelData =
       ds->tagExists(DCM_PixelData) || ds->tagExists(DCM_FloatPixelData) || ds->tagExists(DCM_DoubleFloatPixelData);
+  requireNativePixelDataLength(path, *ds, d);
   d.seriesNumber = getInt(ds, DCM_SeriesNumber);
   d.instanceNumber = getInt(ds, DCM_InstanceNumber);
   d.acquisitionNumber = getInt(ds, DCM_AcquisitionNumber);

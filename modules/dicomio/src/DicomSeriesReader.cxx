@@ -87,13 +87,6 @@ bool readNativePixelData(const DicomInstance& inst, std::size_t expectedBytes, s
   return std::fread(buffer.data(), 1, valueBytes, f) == valueBytes;
 }
 
-std::string pixelDataLengthMismatch(const DicomInstance& inst, std::size_t expected, std::size_t found,
-                                    const char* likelyCause) {
-  return fmt::format("'{}': expected {} bytes of pixel data ({} frames of {}x{}, {} bits), found {} ({})",
-                     inst.path.string(), expected, inst.numberOfFrames, inst.columns, inst.rows, inst.bitsAllocated,
-                     found, likelyCause);
-}
-
 /// `scratch` (optional) is a buffer to reuse for the native-read path; PixelBytes::owned hands it back.
 PixelBytes decodePixelBytes(const DicomInstance& inst, std::vector<char>* scratch = nullptr) {
   const std::string where = "'" + inst.path.string() + "'";
@@ -157,16 +150,17 @@ PixelBytes decodePixelBytes(const DicomInstance& inst, std::vector<char>* scratc
     // (e.g. Bits Allocated 8 over 16-bit data): read on, the slice would be noise. Less is
     // padding some writers add (pydicom's MR_small_padded.dcm: 128 bytes).
     if (px.bytes && !original.isEncapsulated() && px.available >= (count + perFrame) * bytesPer)
-      throw DicomError(pixelDataLengthMismatch(inst, count * bytesPer, px.available,
-                                               "Rows, Columns, Bits Allocated or Number of Frames do not match the "
-                                               "pixel data"));
+      throw DicomError(
+          detail::pixelDataLengthMismatch(inst, count * bytesPer, px.available,
+                                          "Rows, Columns, Bits Allocated or Number of Frames do not match the "
+                                          "pixel data"));
   }
   if (!px.bytes) {
     throw DicomError(fmt::format("{}: cannot read the pixel data values (transfer syntax {})", where,
                                  detail::transferSyntaxName(inst.transferSyntaxUid)));
   }
   if (px.available < count * bytesPer)
-    throw DicomError(pixelDataLengthMismatch(inst, count * bytesPer, px.available, "truncated file?"));
+    throw DicomError(detail::pixelDataLengthMismatch(inst, count * bytesPer, px.available, "truncated file?"));
   return px;
 }
 

@@ -875,3 +875,26 @@ TEST(DicomLoader, PixelDataLongerThanTheHeaderSaysIsRefusedNotReadAsNoise) {
                                        "': expected 20 bytes of pixel data (1 frames of 5x4, 8 bits), found 40 (Rows, "
                                        "Columns, Bits Allocated or Number of Frames do not match the pixel data)");
 }
+
+TEST(DicomLoader, RowsAndColumnsBeyondThePixelDataAreRefusedBeforeAnythingIsAllocated) {
+  // 65535 x 65535 pixels over 64 slices of 5 x 4: a 1.1 TB volume was allocated first and the
+  // command ended in "out of memory" (exit 3), naming no file.
+  test::ScratchFolder dir;
+  std::vector<double> zs;
+  for (int k = 0; k < 64; ++k)
+    zs.push_back(2.5 * k);
+  writeAxialStack(dir.path(), zs);
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile(entry.path().c_str()).good());
+    file.getDataset()->putAndInsertUint16(DCM_Rows, 65535);
+    file.getDataset()->putAndInsertUint16(DCM_Columns, 65535);
+    ASSERT_TRUE(file.saveFile(entry.path().c_str(), EXS_LittleEndianExplicit).good());
+  }
+  const std::string message = loadError(dir.path());
+  EXPECT_NE(message.find("\n  '" + (dir / "IM01.dcm").string() +
+                         "': expected 8589672450 bytes of pixel data (1 frames of 65535x65535, 16 bits), found 40 "
+                         "(truncated file?)"),
+            std::string::npos)
+      << message;
+}

@@ -99,6 +99,16 @@ void ImageGeometry::validate(const std::string& what) const {
     }
     if (!std::isfinite(origin[a])) throw InputError(what + ": origin is not a finite number");
   }
+  // Far beyond any CT or MR voxel (micro-CT included): a header in metres or with a typo. Such a
+  // grid failed deep inside ITK filters, ran for minutes, or was measured as 1e31 mL.
+  constexpr double kSmallestSpacingMm = 0.01, kLargestSpacingMm = 100.0;
+  for (std::size_t a = 0; a < 3; ++a) {
+    if (spacing[a] < kSmallestSpacingMm || spacing[a] > kLargestSpacingMm) {
+      throw InputError(fmt::format("{}: voxel spacing {:g} x {:g} x {:g} mm is outside {:g} to {:g} mm: not the grid "
+                                   "of a scan (check the spacing and its unit in the header)",
+                                   what, spacing.x, spacing.y, spacing.z, kSmallestSpacingMm, kLargestSpacingMm));
+    }
+  }
   for (std::size_t a = 0; a < 3; ++a) {
     if (std::abs(norm(direction.column(a)) - 1.0) > 1e-3) {
       throw InputError(fmt::format("{}: direction column {} is not a unit vector", what, a));

@@ -67,6 +67,25 @@ TEST(Geometry, ValidateRejectsImpossibleGeometryAndNamesIt) {
   EXPECT_THROW(g.validate("empty.nrrd"), InputError);
 }
 
+TEST(Geometry, ValidateRejectsVoxelsNoScanHas) {
+  // A header spacing of 1e-30 or 1e30 mm passed: segment failed inside ITK ("spacing suspiciously
+  // small", "fewer than four pixels"), spine ran for minutes and measure reported 1e31 mL.
+  ImageGeometry g;
+  g.size = {4, 4, 4};
+  for (const Vec3 spacing : {Vec3{1e-30, 1, 1}, Vec3{1, 1, 1e30}, Vec3{0.005, 0.005, 0.005}, Vec3{1, 1, 150}}) {
+    g.spacing = spacing;
+    try {
+      g.validate("'odd.nrrd'");
+      FAIL() << "spacing " << spacing.x << " x " << spacing.y << " x " << spacing.z << " accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("'odd.nrrd': voxel spacing"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("mm is outside 0.01 to 100 mm"), std::string::npos) << e.what();
+    }
+  }
+  for (const Vec3 spacing : {Vec3{0.01, 0.01, 0.01}, Vec3{0.3, 0.3, 100}})
+    EXPECT_NO_THROW((ImageGeometry{{4, 4, 4}, spacing}.validate("fine.nrrd")));
+}
+
 TEST(Geometry, SameGridUsesTolerance) {
   ImageGeometry a;
   a.size = {3, 3, 3};

@@ -102,8 +102,8 @@ struct ImageGeometry {
   }
   /// Same size, and spacing/origin/direction equal within `toleranceMm` (and 1e-6 in cosines).
   [[nodiscard]] bool sameGrid(const ImageGeometry& other, double toleranceMm = 1e-4) const;
-  /// Throws lesion::InputError naming `what` when the grid is empty, spacing not positive,
-  /// or the direction not orthonormal.
+  /// Throws lesion::InputError naming `what` when the grid is empty, spacing not positive or
+  /// outside 0.01..100 mm, or the direction not orthonormal.
   void validate(const std::string& what) const;
 };
 

@@ -121,7 +121,41 @@ fs::path highestMissingFolder(const fs::path& folder) {
 
 } // namespace
 
+namespace {
+
+/// "a FIFO" etc. when `path` exists as (or links to) something other than a file or a folder.
+std::optional<std::string> specialFileKind(const fs::path& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  switch (status.type()) {
+  case fs::file_type::block:
+  case fs::file_type::character:
+    return "a device";
+  case fs::file_type::fifo:
+    return "a FIFO (named pipe)";
+  case fs::file_type::socket:
+    return "a socket";
+  default:
+    return std::nullopt;
+  }
+}
+
+std::string specialFileMessage(const fs::path& output, const std::string& kind) {
+  return fmt::format("'{}' is {}, not a file: the output is written under a temporary name and renamed into "
+                     "place, which would replace it; choose a file name",
+                     output.string(), kind);
+}
+
+} // namespace
+
+void ensureNotASpecialFile(const fs::path& output) {
+  if (const auto kind = specialFileKind(output))
+    throw InputError(specialFileMessage(output, *kind));
+}
+
 void ensureOutputSparesInputs(const fs::path& output, const std::vector<fs::path>& inputs, const std::string& option) {
+  if (const auto kind = specialFileKind(output))
+    throw UsageError(option + " " + specialFileMessage(output, *kind));
   for (const fs::path& input : inputs) {
     if (input.empty())
       continue;
@@ -218,6 +252,7 @@ void writeFileAtomically(const fs::path& target, const std::function<void(const 
   // Normalised: "out/ro/../x.json" makes "out", not the detour "out/ro" as well.
   const fs::path file = target.lexically_normal();
   ensureWritableFolder(file.parent_path());
+  ensureNotASpecialFile(file);
   const fs::path tmp = temporarySiblingPath(file);
   try {
     write(tmp);

@@ -1,4 +1,5 @@
 #include <fstream>
+#include <iterator>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -280,4 +281,29 @@ TEST(AtomicOutput, ClaimingAFolderAnotherRunIsClaimingAtTheSameMomentSucceeds) {
   std::filesystem::create_directories(users);
   std::ofstream(users / "results.csv") << "my own table\n";
   EXPECT_THROW(claimOutputFolder(users, "batch", "patients"), InputError);
+}
+
+TEST(AtomicOutput, ADeviceFifoOrSocketAsTheOutputIsRefusedAndKept) {
+  // The finished file was renamed over the node: -o /dev/full (as root) left a regular file in
+  // /dev, and a FIFO (or a link to one) was replaced by a file.
+  test::ScratchFolder dir;
+  const fs::path fifo = dir / "pipe.json";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  fs::create_symlink(fifo, dir / "link.json");
+  for (const fs::path& output : {fifo, dir / "link.json"}) {
+    try {
+      writeTextFileAtomically(output, "{}");
+      FAIL() << "wrote over " << output;
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()), "'" + output.string() +
+                                           "' is a FIFO (named pipe), not a file: the output is written under a "
+                                           "temporary name and renamed into place, which would replace it; choose a "
+                                           "file name");
+    }
+    EXPECT_THROW(ensureOutputSparesInputs(output, {}, "--output"), UsageError);
+  }
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_TRUE(fs::is_symlink(dir / "link.json"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}), 2); // no temporary left
+  EXPECT_THROW(ensureOutputSparesInputs("/dev/null", {}, "--output"), UsageError);
 }

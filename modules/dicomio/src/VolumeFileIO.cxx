@@ -265,6 +265,10 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(fmt::format("'{}': no such file", path.string()));
   if (fs::is_directory(path, ec)) throw InputError(fmt::format("'{}' is a folder, expected a volume file", path.string()));
+  // A FIFO or device (e.g. a link to /dev/zero) would be read until it ends: for ever.
+  if (!fs::is_regular_file(path, ec))
+    throw InputError(
+        fmt::format("'{}' is not a regular file (a device, FIFO or socket), expected a volume file", path.string()));
   auto io = ioFor(path);
   std::optional<NiftiLayout> niftiLayout;
   if (dynamic_cast<itk::NiftiImageIO*>(io.GetPointer()))
@@ -530,6 +534,7 @@ MappedInt16NiftiFile::MappedInt16NiftiFile(const fs::path& target, const ImageGe
     : m_Target(target.lexically_normal()), m_Temporary(temporarySiblingPath(m_Target)) {
   // m_Target normalised as in writeFileAtomically: "out/ro/../x.nii" makes no "out/ro".
   ensureWritableFolder(m_Target.parent_path().empty() ? fs::path(".") : m_Target.parent_path());
+  ensureNotASpecialFile(m_Target);
   const std::vector<char> header = itkNiftiHeader(geometry, temporarySiblingPath(m_Target));
   const std::size_t dataBytes = geometry.voxelCount() * sizeof(std::int16_t);
   m_MapBytes = header.size() + dataBytes;

@@ -176,7 +176,7 @@ LoadedVolume loadAnyVolume(const std::filesystem::path& path, const LoadOptions&
   if (!std::filesystem::exists(path, ec)) {
     throw InputError("input '" + path.string() + "' does not exist: expected a NRRD/NIfTI file or a DICOM folder");
   }
-  if (std::filesystem::is_regular_file(path, ec) && isVolumeFileName(path)) {
+  if (!std::filesystem::is_directory(path, ec) && isVolumeFileName(path)) { // a FIFO too: refused by the reader
     LoadedVolume out;
     out.volume = readVolumeFile(path);
     return out;

@@ -2,6 +2,8 @@
 #include <limits>
 #include <random>
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include "lesion/core/Error.h"
@@ -338,6 +340,25 @@ TEST(VolumeFileIO, NiftiWithMoreThanOneVolumeBeyondTheFourthAxisIsAnInputError) 
   EXPECT_EQ(readError(path), "'" + path.string() +
                                  "': the header's dimensions hold 24 values, 12 of them one 3D scalar volume; "
                                  "expected one 3D scalar volume (no time points, vector components or further axes)");
+}
+
+TEST(VolumeFileIO, AFifoOrDeviceNamedAsAVolumeIsRefusedNotReadForEver) {
+  // measure --mask pipe.nrrd waited for a writer for ever; a link to /dev/zero was read for ever.
+  test::ScratchFolder dir;
+  const auto fifo = dir / "pipe.nrrd";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::filesystem::create_symlink("/dev/zero", dir / "zero.nrrd");
+  for (const auto& path : {fifo, dir / "zero.nrrd"}) {
+    const std::string expected =
+        "'" + path.string() + "' is not a regular file (a device, FIFO or socket), expected a volume file";
+    EXPECT_EQ(readError(path), expected);
+    try {
+      (void)dicomio::loadVolume(path);
+      ADD_FAILURE() << "loaded " << path;
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()), expected);
+    }
+  }
 }
 
 TEST(VolumeFileIO, ReaderErrorsAreOneLineWithoutItkObjectAddresses) {

@@ -20,7 +20,13 @@ void ensureWritableFolder(const std::filesystem::path& folder);
 /// For the check before the slow part of a command, so that a failure leaves no empty folder.
 void checkWritableFolder(const std::filesystem::path& folder);
 
-/// Refuses an output that would overwrite or delete an input: `output` is one of `inputs` (also
+/// Refuses an output file that exists as (or links to) a device, FIFO or socket: the finished
+/// file renamed over it would replace the node itself (-o /dev/stdout or /dev/full, as root, left
+/// a regular file in /dev; a FIFO a reader waits on was deleted). Throws lesion::InputError.
+void ensureNotASpecialFile(const std::filesystem::path& output);
+
+/// Refuses an output that would overwrite or delete an input, or that is a device, FIFO or socket
+/// (ensureNotASpecialFile, as a UsageError naming `option`): `output` is one of `inputs` (also
 /// through a link), or `output` is a folder that holds one (output folders are replaced as a
 /// whole). Throws lesion::UsageError naming `option` and the input.
 void ensureOutputSparesInputs(const std::filesystem::path& output, const std::vector<std::filesystem::path>& inputs,

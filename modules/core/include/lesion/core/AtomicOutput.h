@@ -20,6 +20,11 @@ void ensureWritableFolder(const std::filesystem::path& folder);
 /// For the check before the slow part of a command, so that a failure leaves no empty folder.
 void checkWritableFolder(const std::filesystem::path& folder);
 
+/// The file an output path names: `output` normalised, or what it links to (a link is written
+/// through, not replaced: renaming over it would replace the link itself, and -o /dev/stdout, as
+/// root, left a regular file in /dev).
+[[nodiscard]] std::filesystem::path outputFileBehindLinks(const std::filesystem::path& output);
+
 /// Refuses an output file that exists as (or links to) a device, FIFO or socket: the finished
 /// file renamed over it would replace the node itself (-o /dev/stdout or /dev/full, as root, left
 /// a regular file in /dev; a FIFO a reader waits on was deleted). Throws lesion::InputError.

@@ -1,6 +1,7 @@
 #include "lesion/pipeline/LesionManifest.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -77,10 +78,11 @@ double number(const std::string& text, const std::string& column, const std::str
   try {
     std::size_t used = 0;
     const double v = std::stod(text, &used);
-    if (used == text.size()) return v;
+    if (used == text.size() && std::isfinite(v))
+      return v; // stod reads "nan" and "inf" too
   } catch (const std::logic_error&) {
   }
-  throw InputError(fmt::format("{}: {} '{}': expected a number (mm)", where, column, text));
+  throw InputError(fmt::format("{}: {} '{}': expected a finite number (mm)", where, column, text));
 }
 
 LesionManifest readCsv(const fs::path& path, std::istream& in) {

@@ -59,6 +59,14 @@ TEST(LesionManifest, BadLinesAreRefusedNamingLineAndField) {
   EXPECT_NE(errorOf(dir / "kind.csv").find("line 2: kind 'tumour'"), std::string::npos) << errorOf(dir / "kind.csv");
   std::ofstream(dir / "number.csv") << "patient_id,kind,x1,y1,z1\nP1,soft-tissue,1,two,3\n";
   EXPECT_NE(errorOf(dir / "number.csv").find("y1 'two'"), std::string::npos) << errorOf(dir / "number.csv");
+  // std::stod reads "nan" and "inf": the lesion went on to segmentation, which failed with exit 3
+  // naming neither the manifest nor its line.
+  for (const std::string value : {"nan", "inf", "-INF"}) {
+    std::ofstream(dir / "nan.csv", std::ios::trunc) << "patient_id,kind,x1,y1,z1\nP1,soft-tissue,1,2," << value << "\n";
+    EXPECT_NE(errorOf(dir / "nan.csv").find("nan.csv' line 2: z1 '" + value + "': expected a finite number (mm)"),
+              std::string::npos)
+        << errorOf(dir / "nan.csv");
+  }
   std::ofstream(dir / "column.csv") << "patient_id,kind,x1,y1,z1,colour\n";
   EXPECT_NE(errorOf(dir / "column.csv").find("unknown column 'colour'"), std::string::npos);
   std::ofstream(dir / "box.csv") << "patient_id,kind,init,x1,y1,z1\nP1,soft-tissue,box,1,2,3\n";

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <vector>
@@ -260,6 +261,51 @@ void requireOneNiftiVolume(const fs::path& path, const NiftiLayout& layout, cons
                                path.string(), layout.voxelCount, read));
 }
 
+/// The NRRD header's fields ("space directions", "spacings"...) until the blank line before the
+/// data: ITK does not say whether a spacing came from the file or is its 1 mm default.
+std::map<std::string, std::string> nrrdHeaderFields(const fs::path& path) {
+  std::map<std::string, std::string> fields;
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  for (int n = 0; n < 1000 && std::getline(in, line) && !line.empty() && line != "\r"; ++n) {
+    const auto colon = line.find(": ");
+    if (line[0] != '#' && colon != std::string::npos)
+      fields[line.substr(0, colon)] = line.substr(colon + 2);
+  }
+  return fields;
+}
+
+/// The first of the first `axes` axes whose voxel spacing the NRRD header leaves unknown (a "none"
+/// space direction, a NaN or missing "spacings" entry, neither field), or nullopt: ITK puts 1 mm
+/// there without a word, and every size in mm follows from it.
+std::optional<unsigned> nrrdAxisWithoutSpacing(const fs::path& path, unsigned axes) {
+  const auto fields = nrrdHeaderFields(path);
+  const auto directions = fields.find("space directions");
+  const auto spacings = fields.find("spacings");
+  if (directions == fields.end() && spacings == fields.end())
+    return 0u;
+  std::istringstream tokens(directions != fields.end() ? directions->second : spacings->second);
+  std::string token;
+  for (unsigned a = 0; a < axes; ++a) {
+    if (!(tokens >> token))
+      return a;
+    std::transform(token.begin(), token.end(), token.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    if (token == "none" || token == "nan")
+      return a;
+  }
+  return std::nullopt;
+}
+
+void requireNrrdSpacing(const fs::path& path, const itk::ImageIOBase& io) {
+  const unsigned axes = std::min(3u, io.GetNumberOfDimensions());
+  if (const auto axis = nrrdAxisWithoutSpacing(path, axes)) {
+    throw InputError(fmt::format("'{}': the header gives no voxel spacing for axis {} (no 'space directions' or "
+                                 "'spacings' value, or 'none'/'nan' there): every size in mm would rest on a guessed "
+                                 "1 mm; add the spacing to the header",
+                                 path.string(), *axis + 1));
+  }
+}
+
 template <typename T>
 typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   std::error_code ec;
@@ -290,6 +336,8 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   }
   if (niftiLayout)
     requireOneNiftiVolume(path, *niftiLayout, *io);
+  if (dynamic_cast<itk::NrrdImageIO*>(io.GetPointer()))
+    requireNrrdSpacing(path, *io);
   checkHeaderSpacing(path, *io);
   using Reader = itk::ImageFileReader<itkbridge::ItkImage<T>>;
   auto reader = Reader::New();

@@ -361,6 +361,31 @@ TEST(VolumeFileIO, AFifoOrDeviceNamedAsAVolumeIsRefusedNotReadForEver) {
   }
 }
 
+TEST(VolumeFileIO, ANrrdWithoutTheSpacingOfAnAxisIsAnInputErrorNotOneMillimetre) {
+  // ITK put 1 mm where the header gave none (no field, a "none" direction, a NaN spacing):
+  // volumes in mL were off by that factor without a word.
+  test::ScratchFolder dir;
+  const std::string start = "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\n";
+  const std::string data = "endian: little\nencoding: raw\n\n" + std::string(8, '\1');
+  struct Case {
+    std::string name, geometry;
+    int axis;
+  };
+  for (const Case& c : {Case{"nothing.nrrd", "", 1}, Case{"nan.nrrd", "spacings: 2 2 nan\n", 3},
+                        Case{"none.nrrd",
+                             "space: left-posterior-superior\nspace directions: (2,0,0) none (0,0,4)\n"
+                             "space origin: (0,0,0)\n",
+                             2}}) {
+    std::ofstream(dir / c.name, std::ios::binary) << start << c.geometry << data;
+    EXPECT_EQ(readError(dir / c.name), "'" + (dir / c.name).string() +
+                                           "': the header gives no voxel spacing for axis " + std::to_string(c.axis) +
+                                           " (no 'space directions' or 'spacings' value, or 'none'/'nan' there): every "
+                                           "size in mm would rest on a guessed 1 mm; add the spacing to the header");
+  }
+  std::ofstream(dir / "fine.nrrd", std::ios::binary) << start << "spacings: 2 2 4\n" << data;
+  EXPECT_EQ(readError(dir / "fine.nrrd"), "");
+}
+
 TEST(VolumeFileIO, ReaderErrorsAreOneLineWithoutItkObjectAddresses) {
   // ITK's text was "itk::ERROR: NrrdImageIO(0x55d0c8f1fa80): ReadImageInformation: Error reading
   // ...:" and five lines of teem's call chain.

@@ -111,6 +111,7 @@ struct NiftiLayout {
   std::uint64_t voxelCount;    ///< product of dim[1..dim[0]]: every axis, not only the first three
   std::vector<double> spacing; ///< pixdim[1..n] of the n <= 3 spatial axes (their sign is free)
   std::string badTransform;    ///< "qform" or "sform" when the one in use holds NaN or infinity
+  std::string badMagic;        ///< the magic found when it is not NIfTI's (an Analyze 7.5 header)
 };
 
 constexpr std::size_t kNiftiMinimumSniffBytes = 176; // through NIfTI-2's vox_offset
@@ -175,18 +176,39 @@ std::optional<NiftiLayout> niftiLayout(gzFile file, std::size_t& bytesRead) {
       return "qform";
     return {};
   };
+  // "n+1"/"ni1" (NIfTI-1, at 344) or "n+2"/"ni2" (NIfTI-2, at 4); nothing to say of a cut header.
+  auto wrongMagic = [&](std::size_t at, char version) -> std::string {
+    if (bytesRead < at + 4)
+      return {};
+    const std::string magic(reinterpret_cast<const char*>(header + at), 4);
+    if (magic == std::string{'n', '+', version, '\0'} || magic == std::string{'n', 'i', version, '\0'})
+      return {};
+    std::string shown;
+    for (const char c : magic)
+      shown +=
+          std::isprint(static_cast<unsigned char>(c)) ? std::string(1, c) : fmt::format("\\x{:02x}", (unsigned char)c);
+    return shown;
+  };
   for (const bool swap : {false, true}) {
     const std::uint64_t size = value(0, 4, swap);
     if (size == 540) { // NIfTI-2
       const std::uint64_t count = voxelCount(16, 8, swap);
-      return NiftiLayout{value(168, 8, swap), count * (value(14, 2, swap) / 8), count, pixdim(104, 8, 16, 8, swap),
-                         nonFiniteTransform(344, 4, 352, 400, 8, swap)};
+      return NiftiLayout{value(168, 8, swap),
+                         count * (value(14, 2, swap) / 8),
+                         count,
+                         pixdim(104, 8, 16, 8, swap),
+                         nonFiniteTransform(344, 4, 352, 400, 8, swap),
+                         wrongMagic(4, '2')};
     }
     if (size == 348) { // NIfTI-1
       const double offset = real(108, 4, swap);
       const std::uint64_t count = voxelCount(40, 2, swap);
-      return NiftiLayout{offset >= 348.0 ? std::uint64_t(offset) : 352u, count * (value(72, 2, swap) / 8), count,
-                         pixdim(76, 4, 40, 2, swap), nonFiniteTransform(252, 2, 256, 280, 4, swap)};
+      return NiftiLayout{offset >= 348.0 ? std::uint64_t(offset) : 352u,
+                         count * (value(72, 2, swap) / 8),
+                         count,
+                         pixdim(76, 4, 40, 2, swap),
+                         nonFiniteTransform(252, 2, 256, 280, 4, swap),
+                         wrongMagic(344, '1')};
     }
   }
   return std::nullopt;
@@ -232,8 +254,23 @@ std::optional<NiftiLayout> checkNiftiFile(const fs::path& path) {
       found = std::min(found, needed - 1); // a gzip stream cut short is an error, not an end
   }
   gzclose(file);
-  if (layout)
-    requirePositiveSpacing(path, layout->spacing, /*signFree=*/true);
+  // Anything else went to the NIfTI library, which read an Analyze 7.5 header (no orientation)
+  // or a header of any size field with none of these checks.
+  if (!layout && headerBytes < kNiftiMinimumSniffBytes) {
+    throw InputError(fmt::format("'{}': truncated or not a NIfTI file: {} bytes, shorter than a NIfTI header",
+                                 path.string(), headerBytes));
+  }
+  if (!layout) {
+    throw InputError(fmt::format("'{}': not a NIfTI file: its first 4 bytes hold neither 348 (NIfTI-1) nor 540 "
+                                 "(NIfTI-2), the size of the header",
+                                 path.string()));
+  }
+  if (!layout->badMagic.empty()) {
+    throw InputError(fmt::format("'{}': the header's magic is '{}', expected 'n+1' or 'n+2' (NIfTI): an Analyze 7.5 "
+                                 "file or a damaged header, without an orientation to trust",
+                                 path.string(), layout->badMagic));
+  }
+  requirePositiveSpacing(path, layout->spacing, /*signFree=*/true);
   if (found < needed) {
     throw InputError(fmt::format("'{}': truncated: the header describes {} bytes of voxels from byte {}, the file "
                                  "holds {} bytes{}",

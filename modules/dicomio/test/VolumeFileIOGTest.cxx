@@ -386,6 +386,30 @@ TEST(VolumeFileIO, ANrrdWithoutTheSpacingOfAnAxisIsAnInputErrorNotOneMillimetre)
   EXPECT_EQ(readError(dir / "fine.nrrd"), "");
 }
 
+TEST(VolumeFileIO, ANiftiFileWithoutNiftisHeaderSizeOrMagicIsAnInputError) {
+  // The NIfTI library read a header without the magic as Analyze 7.5 (orientation guessed, ITK's
+  // "is Analyze file and it's deprecated" on stderr) and a size field of 999 passed every check
+  // made from the header (truncation, transforms) unchecked.
+  test::ScratchFolder dir;
+  ImageGeometry g;
+  g.size = {4, 3, 2};
+  const Volume plain(g, 10.0f);
+  const auto analyze = dir / "analyze.nii", size = dir / "size.nii", tiny = dir / "tiny.nii";
+  dicomio::writeVolumeFile(plain, analyze);
+  patchFile(analyze, 344, std::string("xyz\0", 4));
+  dicomio::writeVolumeFile(plain, size);
+  patchFile(size, 0, bytesOf<std::int32_t>({999}));
+  std::ofstream(tiny, std::ios::binary) << std::string(100, '\0');
+  EXPECT_EQ(readError(analyze), "'" + analyze.string() +
+                                    "': the header's magic is 'xyz\\x00', expected 'n+1' or 'n+2' (NIfTI): an "
+                                    "Analyze 7.5 file or a damaged header, without an orientation to trust");
+  EXPECT_EQ(readError(size), "'" + size.string() +
+                                 "': not a NIfTI file: its first 4 bytes hold neither 348 (NIfTI-1) nor 540 "
+                                 "(NIfTI-2), the size of the header");
+  EXPECT_EQ(readError(tiny),
+            "'" + tiny.string() + "': truncated or not a NIfTI file: 100 bytes, shorter than a NIfTI header");
+}
+
 TEST(VolumeFileIO, ReaderErrorsAreOneLineWithoutItkObjectAddresses) {
   // ITK's text was "itk::ERROR: NrrdImageIO(0x55d0c8f1fa80): ReadImageInformation: Error reading
   // ...:" and five lines of teem's call chain.

@@ -109,12 +109,13 @@ void ImageGeometry::validate(const std::string& what) const {
                                    what, spacing.x, spacing.y, spacing.z, kSmallestSpacingMm, kLargestSpacingMm));
     }
   }
+  // Written as "not within" so that a NaN direction fails too (every comparison with NaN is false).
   for (std::size_t a = 0; a < 3; ++a) {
-    if (std::abs(norm(direction.column(a)) - 1.0) > 1e-3) {
+    if (!(std::abs(norm(direction.column(a)) - 1.0) <= 1e-3)) {
       throw InputError(fmt::format("{}: direction column {} is not a unit vector", what, a));
     }
   }
-  if (std::abs(std::abs(direction.determinant()) - 1.0) > 1e-3) {
+  if (!(std::abs(std::abs(direction.determinant()) - 1.0) <= 1e-3)) {
     throw InputError(what + ": direction cosines are not orthogonal (sheared or degenerate grid)");
   }
 }

@@ -1,3 +1,5 @@
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include "lesion/core/Error.h"
@@ -63,6 +65,9 @@ TEST(Geometry, ValidateRejectsImpossibleGeometryAndNamesIt) {
   g.spacing = {1, 1, 1};
   g.direction = Mat3::fromColumns({1, 0, 0}, {1, 0, 0}, {0, 0, 1});
   EXPECT_THROW(g.validate("sheared.nrrd"), InputError);
+  const double nan = std::numeric_limits<double>::quiet_NaN(); // passed: every comparison with NaN is false
+  g.direction = Mat3::fromColumns({nan, 0, 0}, {0, 1, 0}, {0, 0, 1});
+  EXPECT_THROW(g.validate("nan-direction.nrrd"), InputError);
   g = {};
   EXPECT_THROW(g.validate("empty.nrrd"), InputError);
 }

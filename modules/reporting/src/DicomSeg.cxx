@@ -504,6 +504,10 @@ SegmentationImage readDicomSeg(const std::filesystem::path& path) {
       throw DicomError(fmt::format("DICOM SEG '{}': frame {} refers to segment {} which is not in the Segment Sequence",
                                    path.string(), f + 1, fr.segmentNumber));
     along.push_back(dot(*fr.position, normal));
+    if (!std::isfinite(along.back()))
+      throw DicomError(fmt::format("DICOM SEG '{}': frame {} has a Plane Position or Orientation that is not a finite "
+                                   "number",
+                                   path.string(), f + 1));
   }
   std::vector<double> sorted = along;
   std::sort(sorted.begin(), sorted.end());
@@ -521,7 +525,11 @@ SegmentationImage readDicomSeg(const std::filesystem::path& path) {
   g.direction = Mat3::fromColumns(row, col, normal);
   g.spacing = {(*first.pixelSpacing)[1], (*first.pixelSpacing)[0], step};
   g.origin = *frames[firstFrame].position;
-  g.size = {columns, rows, static_cast<std::size_t>(std::llround((sorted.back() - minAlong) / step)) + 1};
+  g.size = {columns, rows, 1};
+  // Before the slice count is taken from the positions: NaN spacing or orientation made it a
+  // vector "larger than max_size()" (exit 3 naming nothing) or a mask of nothing.
+  g.validate(fmt::format("DICOM SEG '{}'", path.string()));
+  g.size[2] = static_cast<std::size_t>(std::llround((sorted.back() - minAlong) / step)) + 1;
   out.labels = LabelMap(g, 0);
 
   // Pixel data: binary frames are bit-packed back to back (not byte-aligned per frame).

@@ -7,6 +7,10 @@
 
 #include <fmt/format.h>
 
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+
 #include "DicomTestUtil.h"
 #include "lesion/core/Error.h"
 #include "lesion/dicomio/VolumeFileIO.h"
@@ -168,6 +172,40 @@ TEST(DicomSeg, RefusesEmptyAndDuplicateLabels) {
   EXPECT_THROW((void)writeDicomSeg(labels, {{1}, {1}}, {}, scratch / "x.dcm"), InputError);
   EXPECT_FALSE(std::filesystem::exists(scratch / "x.dcm"));
   EXPECT_THROW((void)readDicomSeg(scratch / "missing.dcm"), InputError);
+}
+
+TEST(DicomSeg, NanInItsGeometryIsADicomErrorNamingTheFile) {
+  // NaN orientation ended in "cannot create std::vector larger than max_size()" (exit 3, no file);
+  // NaN pixel spacing in a mask of nothing ("the label map has no lesion").
+  test::ScratchFolder scratch;
+  const LabelMap labels = makeLesions();
+  struct Case {
+    const char* file;
+    DcmTagKey sequence, tag;
+    const char* value;
+    std::string expected;
+  };
+  for (const Case& c :
+       {Case{"spacing.dcm", DCM_PixelMeasuresSequence, DCM_PixelSpacing, "nan\\nan",
+             "': voxel spacing must be positive, found nan x nan x 2.5 mm"},
+        Case{"orientation.dcm", DCM_PlaneOrientationSequence, DCM_ImageOrientationPatient, "nan\\0\\0\\0\\1\\0",
+             "': frame 1 has a Plane Position or Orientation that is not a finite number"}}) {
+    const auto path = scratch / c.file;
+    (void)writeDicomSeg(labels, threeSegments(), {}, path);
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile(path.c_str()).good());
+    DcmItem *shared = nullptr, *group = nullptr;
+    ASSERT_TRUE(file.getDataset()->findAndGetSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0).good());
+    ASSERT_TRUE(shared->findAndGetSequenceItem(c.sequence, group, 0).good()) << c.file;
+    ASSERT_TRUE(group->putAndInsertString(c.tag, c.value).good());
+    ASSERT_TRUE(file.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
+    try {
+      (void)readDicomSeg(path);
+      ADD_FAILURE() << c.file << " was read";
+    } catch (const InputError& e) { // DicomError or InputError: exit 2 both
+      EXPECT_EQ(std::string(e.what()), "DICOM SEG '" + path.string() + c.expected);
+    }
+  }
 }
 
 TEST(DicomSeg, RefusesANonSegDicomFile) {

@@ -30,6 +30,12 @@ bool sameOrientation(const std::array<double, 6>& a, const std::array<double, 6>
   return true;
 }
 
+bool samePixelSpacing(const std::optional<std::array<double, 2>>& a, const std::optional<std::array<double, 2>>& b) {
+  constexpr double kSameSpacingMm = 1e-3;
+  return a.has_value() == b.has_value() &&
+         (!a || (std::abs((*a)[0] - (*b)[0]) <= kSameSpacingMm && std::abs((*a)[1] - (*b)[1]) <= kSameSpacingMm));
+}
+
 std::optional<Vec3> normalOf(const DicomFrameGeometry& f) {
   if (!f.imageOrientationPatient)
     return std::nullopt;
@@ -138,6 +144,8 @@ std::string partDescription(const SliceUnit& u) {
   const std::string kind = d.specialImageKind();
   if (!kind.empty())
     text += ", " + kind;
+  if (f.pixelSpacing)
+    text += fmt::format(", pixel spacing {:g}\\{:g} mm", (*f.pixelSpacing)[0], (*f.pixelSpacing)[1]);
   if (f.imageOrientationPatient) {
     const auto& o = *f.imageOrientationPatient;
     text +=
@@ -160,6 +168,10 @@ bool samePart(const SliceUnit& ua, const SliceUnit& ub) {
   // Enhanced objects keep several volumes in one file (magnitude + field map, echoes, time points).
   if (fa.frameType != fb.frameType || fa.effectiveEchoTimeMs != fb.effectiveEchoTimeMs ||
       fa.temporalPositionIndex != fb.temporalPositionIndex || fa.stackId != fb.stackId)
+    return false;
+  // A slice of another pixel spacing (a different reconstruction, or a damaged header) stacked with
+  // the rest took the first slice's spacing without a word.
+  if (!samePixelSpacing(fa.pixelSpacing, fb.pixelSpacing))
     return false;
   const auto& oa = fa.imageOrientationPatient;
   const auto& ob = fb.imageOrientationPatient;

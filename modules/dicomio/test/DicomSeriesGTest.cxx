@@ -898,3 +898,24 @@ TEST(DicomLoader, RowsAndColumnsBeyondThePixelDataAreRefusedBeforeAnythingIsAllo
             std::string::npos)
       << message;
 }
+
+TEST(DicomSeries, ASliceOfAnotherPixelSpacingIsSplitOffNotStackedAtTheFirstSlicesScale) {
+  // It was stacked with the others at the first slice's spacing, without a word.
+  test::ScratchFolder dir;
+  for (int k = 0; k < 5; ++k) {
+    SliceSpec s;
+    s.ipp = {0.0, 0.0, 2.5 * k};
+    s.tag = k;
+    if (k == 2)
+      s.rowSpacing = 0.7;
+    writeSlice(dir / fmt::format("IM{}.dcm", k), s);
+  }
+  const auto series = splitDicomSeries(scanDicomFolder(dir.path()).instances);
+  ASSERT_EQ(series.size(), 2u);
+  EXPECT_EQ(series[0].slices.size() + series[1].slices.size(), 5u);
+  const DicomSeries& odd = series[0].slices.size() == 1 ? series[0] : series[1];
+  EXPECT_NE(odd.splitReason.find("pixel spacing 0.7\\0.5 mm"), std::string::npos) << odd.splitReason;
+  const LoadedVolume v = loadVolume(dir.path());
+  EXPECT_NEAR(v.volume.geometry.spacing.y, 0.6, 1e-9);
+  ASSERT_EQ(v.otherSeries.size(), 1u);
+}

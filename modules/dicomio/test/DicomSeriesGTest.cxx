@@ -919,3 +919,18 @@ TEST(DicomSeries, ASliceOfAnotherPixelSpacingIsSplitOffNotStackedAtTheFirstSlice
   EXPECT_NEAR(v.volume.geometry.spacing.y, 0.6, 1e-9);
   ASSERT_EQ(v.otherSeries.size(), 1u);
 }
+
+TEST(DicomLoader, AGridNoScanHasIsRefusedAsFromAVolumeFile) {
+  // Pixel Spacing 1e30 was loaded (and converted) while every command refuses such a volume file.
+  test::ScratchFolder dir;
+  for (int k = 0; k < 4; ++k) {
+    SliceSpec s;
+    s.ipp = {0.0, 0.0, 2.5 * k};
+    s.rowSpacing = s.columnSpacing = 1e30;
+    writeSlice(dir / fmt::format("IM{}.dcm", k), s);
+  }
+  EXPECT_NE(
+      loadError(dir.path()).find("'" + dir.path().string() + "': voxel spacing 1e+30 x 1e+30 x 2.5 mm is outside"),
+      std::string::npos)
+      << loadError(dir.path());
+}

@@ -20,14 +20,6 @@
 
 namespace lesion::commands {
 
-namespace {
-
-void ensureParentWritable(const std::filesystem::path& file) {
-  checkWritableFolder(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
-}
-
-} // namespace
-
 cli::Command measureCommand() {
   using cli::Channel;
   using cli::ParameterType;
@@ -127,11 +119,11 @@ cli::Command measureCommand() {
     const std::filesystem::path output = args.path("output");
     // Check where results go before the slow part, so a typo costs nothing.
     ensureOutputSparesInputs(output, {volumePath, maskPath}, "--output");
-    ensureParentWritable(output);
+    checkWritableParentOf(output);
     if (args.has("csv")) {
       ensureDistinctOutputs({{"--output", output}, {"--csv", args.path("csv")}});
       ensureOutputSparesInputs(args.path("csv"), {volumePath, maskPath}, "--csv");
-      ensureParentWritable(args.path("csv"));
+      checkWritableParentOf(args.path("csv"));
     }
 
     measurement::MeasurementOptions options;

@@ -68,7 +68,7 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
     throw UsageError("--kind lytic takes --seed points (or none: every lesion found)");
   const std::filesystem::path output = args.path("output");
   ensureOutputSparesInputs(output, {args.path("volume")}, "--output");
-  checkWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
+  checkWritableParentOf(output);
   ctx.progress.report(0.0, "loading");
   const dicomio::LoadedVolume loaded = loadVolumeToSegment(args);
   requireCtInHounsfieldUnits(loaded, args.path("volume"), "lytic lesion segmentation (--kind lytic)");
@@ -206,7 +206,7 @@ cli::Command segmentCommand() {
     options.maxDiameterMm = args.number("maxDiameterMm");
     // Check where the mask goes before the slow part, so a typo costs nothing.
     ensureOutputSparesInputs(output, {volumePath}, "--output");
-    checkWritableFolder(output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path());
+    checkWritableParentOf(output);
 
     ctx.progress.report(0.0, "loading");
     const dicomio::LoadedVolume loaded = loadVolumeToSegment(args);

@@ -25,10 +25,6 @@ namespace {
 
 nlohmann::json point(const Vec3& p) { return nlohmann::json::array({p.x, p.y, p.z}); }
 
-void ensureParentWritable(const std::filesystem::path& file) {
-  checkWritableFolder(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
-}
-
 nlohmann::json fociJson(const spine::BoneFocusResult& foci) {
   nlohmann::json j{{"method",
                     "skeleton-wide: compact blobs in the medullary interior of any bone (filled bone eroded "
@@ -264,14 +260,14 @@ cli::Command spineCommand() {
     lyticOptions.scleroticFoci = args.flag("sclerotic");
     // Check where results go before the slow part, so a typo costs nothing.
     ensureOutputSparesInputs(output, {args.path("volume")}, "--output");
-    ensureParentWritable(output);
+    checkWritableParentOf(output);
     std::vector<std::pair<std::string, std::filesystem::path>> outputs{{"--output", output}};
     for (const char* name : {"json", "bodies", "lesions", "components"}) {
       if (!args.has(name))
         continue;
       outputs.emplace_back(fmt::format("--{}", name), args.path(name));
       ensureOutputSparesInputs(args.path(name), {args.path("volume")}, outputs.back().first);
-      ensureParentWritable(args.path(name));
+      checkWritableParentOf(args.path(name));
     }
     ensureDistinctOutputs(outputs);
 

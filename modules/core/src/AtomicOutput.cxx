@@ -210,6 +210,10 @@ void ensureWritableFolder(const fs::path& folder) {
   }
 }
 
+void checkWritableParentOf(const fs::path& file) {
+  checkWritableFolder(file.parent_path().empty() ? fs::path(".") : file.parent_path());
+}
+
 void checkWritableFolder(const fs::path& folder) {
   std::error_code ec;
   fs::path existing = fs::absolute(folder.empty() ? fs::path{"."} : folder, ec).lexically_normal();

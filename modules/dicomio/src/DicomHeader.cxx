@@ -207,7 +207,7 @@ void readFrameAttributes(const std::filesystem::path& path, DcmItem* group, Dico
 /// refused from the header (the element's length; the value stays on disk): Rows and Columns of
 /// 65535 over a 161 x 121 slice had a volume of the header's size allocated first, which ended in
 /// "out of memory" naming no file.
-void requireNativePixelDataLength(const std::filesystem::path& path, DcmDataset& ds, const DicomInstance& d) {
+void requireNativePixelDataLength(DcmDataset& ds, const DicomInstance& d) {
   DcmElement* pixels = nullptr;
   if (DcmXfer(ds.getOriginalXfer()).isEncapsulated() || d.rows <= 0 || d.columns <= 0 || d.bitsAllocated % 8 != 0 ||
       !ds.findAndGetElement(DCM_PixelData, pixels).good() || !pixels || pixels->getLength() == DCM_UndefinedLength)
@@ -296,7 +296,7 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
   d.photometricInterpretation = getString(ds, DCM_PhotometricInterpretation);
   d.hasPixelData =
       ds->tagExists(DCM_PixelData) || ds->tagExists(DCM_FloatPixelData) || ds->tagExists(DCM_DoubleFloatPixelData);
-  requireNativePixelDataLength(path, *ds, d);
+  requireNativePixelDataLength(*ds, d);
   d.seriesNumber = getInt(ds, DCM_SeriesNumber);
   d.instanceNumber = getInt(ds, DCM_InstanceNumber);
   d.acquisitionNumber = getInt(ds, DCM_AcquisitionNumber);

@@ -254,6 +254,7 @@ TEST(SoftTissueSynthetic, BorderSmoothingDoesNotCrossBordersTheIntensitiesHold) 
     EXPECT_EQ(a.over, b.over);
     EXPECT_EQ(a.under, b.under);
   }
+}
 
 TEST(SoftTissueSynthetic, AnEnormousBoxIsClampedToTheVolumeLikeALargeOne) {
   // long(1e300) is undefined (LONG_MIN on x86): the search region became one voxel wide and

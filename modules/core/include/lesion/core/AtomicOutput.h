@@ -19,6 +19,9 @@ void ensureWritableFolder(const std::filesystem::path& folder);
 /// or its nearest existing ancestor is a writable folder (so it can be created at write time).
 /// For the check before the slow part of a command, so that a failure leaves no empty folder.
 void checkWritableFolder(const std::filesystem::path& folder);
+/// checkWritableFolder for the folder an output `file` will be written into (the current folder
+/// for a bare file name).
+void checkWritableParentOf(const std::filesystem::path& file);
 
 /// The file an output path names: `output` normalised, or what it links to (a link is written
 /// through, not replaced: renaming over it would replace the link itself, and -o /dev/stdout, as

@@ -88,7 +88,7 @@ bool ImageGeometry::sameGrid(const ImageGeometry& o, double tol) const {
   return true;
 }
 
-void ImageGeometry::validate(const std::string& what) const {
+void ImageGeometry::validate(const std::string& what, bool sheared) const {
   if (voxelCount() == 0) {
     throw InputError(fmt::format("{}: empty image (size {} x {} x {})", what, size[0], size[1], size[2]));
   }
@@ -99,14 +99,16 @@ void ImageGeometry::validate(const std::string& what) const {
     }
     if (!std::isfinite(origin[a])) throw InputError(what + ": origin is not a finite number");
   }
-  // Far beyond any CT or MR voxel (micro-CT included): a header in metres or with a typo. Such a
-  // grid failed deep inside ITK filters, ran for minutes, or was measured as 1e31 mL.
-  constexpr double kSmallestSpacingMm = 0.01, kLargestSpacingMm = 100.0;
+  // Far beyond any CT or MR voxel (micro-CT of 5 um included): a header in metres or with a typo.
+  // Such a grid failed deep inside ITK filters, ran for minutes, or was measured as 1e31 mL. The
+  // limits tolerate float rounding (a NIfTI pixdim of 0.001 is stored as 0.00099999997).
+  constexpr double kSmallestSpacingMm = 0.001, kLargestSpacingMm = 100.0, kRounding = 1e-6;
   for (std::size_t a = 0; a < 3; ++a) {
-    if (spacing[a] < kSmallestSpacingMm || spacing[a] > kLargestSpacingMm) {
-      throw InputError(fmt::format("{}: voxel spacing {:g} x {:g} x {:g} mm is outside {:g} to {:g} mm: not the grid "
-                                   "of a scan (check the spacing and its unit in the header)",
-                                   what, spacing.x, spacing.y, spacing.z, kSmallestSpacingMm, kLargestSpacingMm));
+    if (spacing[a] < kSmallestSpacingMm * (1.0 - kRounding) || spacing[a] > kLargestSpacingMm * (1.0 + kRounding)) {
+      throw InputError(
+          fmt::format("{}: voxel spacing {:.9g} x {:.9g} x {:.9g} mm is outside {:g} to {:g} mm: not the grid "
+                      "of a scan (check the spacing and its unit in the header)",
+                      what, spacing.x, spacing.y, spacing.z, kSmallestSpacingMm, kLargestSpacingMm));
     }
   }
   // Written as "not within" so that a NaN direction fails too (every comparison with NaN is false).
@@ -115,7 +117,8 @@ void ImageGeometry::validate(const std::string& what) const {
       throw InputError(fmt::format("{}: direction column {} is not a unit vector", what, a));
     }
   }
-  if (!(std::abs(std::abs(direction.determinant()) - 1.0) <= 1e-3)) {
+  const double volumeFactor = std::abs(direction.determinant());
+  if (sheared ? !(volumeFactor >= 0.5) : !(std::abs(volumeFactor - 1.0) <= 1e-3)) {
     throw InputError(what + ": direction cosines are not orthogonal (sheared or degenerate grid)");
   }
 }

@@ -77,18 +77,31 @@ TEST(Geometry, ValidateRejectsVoxelsNoScanHas) {
   // small", "fewer than four pixels"), spine ran for minutes and measure reported 1e31 mL.
   ImageGeometry g;
   g.size = {4, 4, 4};
-  for (const Vec3 spacing : {Vec3{1e-30, 1, 1}, Vec3{1, 1, 1e30}, Vec3{0.005, 0.005, 0.005}, Vec3{1, 1, 150}}) {
+  for (const Vec3 spacing : {Vec3{1e-30, 1, 1}, Vec3{1, 1, 1e30}, Vec3{0.0005, 0.0005, 0.0005}, Vec3{1, 1, 150}}) {
     g.spacing = spacing;
     try {
       g.validate("'odd.nrrd'");
       FAIL() << "spacing " << spacing.x << " x " << spacing.y << " x " << spacing.z << " accepted";
     } catch (const InputError& e) {
       EXPECT_NE(std::string(e.what()).find("'odd.nrrd': voxel spacing"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find("mm is outside 0.01 to 100 mm"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("mm is outside 0.001 to 100 mm"), std::string::npos) << e.what();
     }
   }
-  for (const Vec3 spacing : {Vec3{0.01, 0.01, 0.01}, Vec3{0.3, 0.3, 100}})
+  // Bone micro-CT at 5 um, and the limits as float32 headers store them (0.001 -> 0.00099999997).
+  for (const Vec3 spacing : {Vec3{0.005, 0.005, 0.005}, Vec3{0.3, 0.3, 100}, Vec3{double(0.001f), 0.001, 0.001}})
     EXPECT_NO_THROW((ImageGeometry{{4, 4, 4}, spacing}.validate("fine.nrrd")));
+}
+
+TEST(Geometry, ValidateLetsAKeptShearedGridLean) {
+  // A gantry tilt of 18.5 degrees kept as acquired (--tilt keep-sheared): the stacking direction
+  // leans, so the columns are unit vectors but not orthogonal (determinant cos 18.5 = 0.948).
+  ImageGeometry g{{4, 4, 4}, {1, 1, 1}};
+  const double t = 18.5 * M_PI / 180.0;
+  g.direction = Mat3::fromColumns({1, 0, 0}, {0, 1, 0}, {0, std::sin(t), std::cos(t)});
+  EXPECT_THROW(g.validate("tilted"), InputError);
+  EXPECT_NO_THROW(g.validate("tilted", /*sheared=*/true));
+  g.direction = Mat3::fromColumns({1, 0, 0}, {0, 1, 0}, {0, 1, 0}); // degenerate: two equal columns
+  EXPECT_THROW(g.validate("degenerate", /*sheared=*/true), InputError);
 }
 
 TEST(Geometry, SameGridUsesTolerance) {

@@ -621,6 +621,11 @@ TEST(DicomSeries, GantryTiltIsMeasuredAndResampledOntoAnOrthogonalGrid) {
   EXPECT_NEAR(s.volume.geometry.spacing.z, step, 1e-6);
   EXPECT_NEAR(distance(s.volume.geometry.direction.column(2), Vec3{0, 0, 1}), 0.0, 1e-9);
   EXPECT_FLOAT_EQ(s.volume.at(2, 3, 1), float(expectedHu(1, 3, 2)));
+  // Through the folder load every command uses (convert --tilt keep-sheared): the grid check lets
+  // the kept tilt lean (it refused every such series as "not orthogonal").
+  const LoadedVolume folder = loadVolume(dir.path(), sheared);
+  EXPECT_FALSE(folder.resampled);
+  EXPECT_TRUE(folder.volume.geometry.sameGrid(s.volume.geometry));
 }
 
 TEST(DicomSeries, TiltTagWithoutGeometricTiltIsNotCorrected) {

@@ -103,8 +103,10 @@ struct ImageGeometry {
   /// Same size, and spacing/origin/direction equal within `toleranceMm` (and 1e-6 in cosines).
   [[nodiscard]] bool sameGrid(const ImageGeometry& other, double toleranceMm = 1e-4) const;
   /// Throws lesion::InputError naming `what` when the grid is empty, spacing not positive or
-  /// outside 0.01..100 mm, or the direction not orthonormal.
-  void validate(const std::string& what) const;
+  /// outside 0.001..100 mm, or the direction not orthonormal.
+  /// `sheared`: the third direction may lean (a gantry-tilted series kept as acquired, `--tilt
+  /// keep-sheared`); its columns must still be finite unit vectors.
+  void validate(const std::string& what, bool sheared = false) const;
 };
 
 /// Compact human text for a point: "(x, y, z)" in mm with one decimal.

@@ -148,19 +148,6 @@ std::string specialFileMessage(const fs::path& output, const std::string& kind) 
 
 } // namespace
 
-fs::path outputFileBehindLinks(const fs::path& output) {
-  // Link by link (a dangling link too, which weakly_canonical leaves as it is); 40 as the kernel.
-  std::error_code ec;
-  fs::path file = output.lexically_normal();
-  for (int hops = 0; hops < 40 && fs::is_symlink(file, ec); ++hops) {
-    const fs::path target = fs::read_symlink(file, ec);
-    if (ec)
-      break;
-    file = (target.is_absolute() ? target : file.parent_path() / target).lexically_normal();
-  }
-  return file;
-}
-
 void ensureNotASpecialFile(const fs::path& output) {
   if (const auto kind = specialFileKind(output))
     throw InputError(specialFileMessage(output, *kind));
@@ -267,9 +254,9 @@ bool isInTemporaryOutput(const fs::path& path, const fs::path& root) {
 
 void writeFileAtomically(const fs::path& target, const std::function<void(const fs::path&)>& write) {
   // Normalised: "out/ro/../x.json" makes "out", not the detour "out/ro" as well.
-  ensureNotASpecialFile(target);
-  const fs::path file = outputFileBehindLinks(target);
+  const fs::path file = target.lexically_normal();
   ensureWritableFolder(file.parent_path());
+  ensureNotASpecialFile(file);
   const fs::path tmp = temporarySiblingPath(file);
   try {
     write(tmp);

@@ -307,18 +307,3 @@ TEST(AtomicOutput, ADeviceFifoOrSocketAsTheOutputIsRefusedAndKept) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}), 2); // no temporary left
   EXPECT_THROW(ensureOutputSparesInputs("/dev/null", {}, "--output"), UsageError);
 }
-
-TEST(AtomicOutput, AnOutputThatIsALinkIsWrittenThroughTheLink) {
-  // The link itself was replaced by the file (-o /dev/stdout, as root, left a regular file in /dev).
-  test::ScratchFolder dir;
-  fs::create_directory(dir / "results");
-  std::ofstream(dir / "results" / "old.json") << "old";
-  fs::create_symlink(dir / "results" / "old.json", dir / "link.json");
-  fs::create_symlink(dir / "results" / "new.json", dir / "dangling.json");
-  writeTextFileAtomically(dir / "link.json", "{\"a\": 1}");
-  writeTextFileAtomically(dir / "dangling.json", "{\"b\": 2}");
-  for (const char* link : {"link.json", "dangling.json"})
-    EXPECT_TRUE(fs::is_symlink(dir / link)) << link;
-  EXPECT_EQ(readText(dir / "results" / "old.json"), "{\"a\": 1}");
-  EXPECT_EQ(readText(dir / "results" / "new.json"), "{\"b\": 2}");
-}

@@ -616,10 +616,10 @@ std::vector<char> itkNiftiHeader(const ImageGeometry& geometry, const fs::path& 
 } // namespace
 
 MappedInt16NiftiFile::MappedInt16NiftiFile(const fs::path& target, const ImageGeometry& geometry)
-    : m_Target(outputFileBehindLinks(target)), m_Temporary(temporarySiblingPath(m_Target)) {
+    : m_Target(target.lexically_normal()), m_Temporary(temporarySiblingPath(m_Target)) {
   // m_Target normalised as in writeFileAtomically: "out/ro/../x.nii" makes no "out/ro".
   ensureWritableFolder(m_Target.parent_path().empty() ? fs::path(".") : m_Target.parent_path());
-  ensureNotASpecialFile(target);
+  ensureNotASpecialFile(m_Target);
   const std::vector<char> header = itkNiftiHeader(geometry, temporarySiblingPath(m_Target));
   const std::size_t dataBytes = geometry.voxelCount() * sizeof(std::int16_t);
   m_MapBytes = header.size() + dataBytes;

@@ -23,11 +23,6 @@ void checkWritableFolder(const std::filesystem::path& folder);
 /// for a bare file name).
 void checkWritableParentOf(const std::filesystem::path& file);
 
-/// The file an output path names: `output` normalised, or what it links to (a link is written
-/// through, not replaced: renaming over it would replace the link itself, and -o /dev/stdout, as
-/// root, left a regular file in /dev).
-[[nodiscard]] std::filesystem::path outputFileBehindLinks(const std::filesystem::path& output);
-
 /// Refuses an output file that exists as (or links to) a device, FIFO or socket: the finished
 /// file renamed over it would replace the node itself (-o /dev/stdout or /dev/full, as root, left
 /// a regular file in /dev; a FIFO a reader waits on was deleted). Throws lesion::InputError.

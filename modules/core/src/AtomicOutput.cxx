@@ -123,9 +123,15 @@ fs::path highestMissingFolder(const fs::path& folder) {
 
 namespace {
 
-/// "a FIFO" etc. when `path` exists as (or links to) something other than a file or a folder.
+/// "a FIFO" etc. when `path` exists as (or links to) something other than a file or a folder, or
+/// lies in /dev or /proc: renaming a finished file onto /dev/stdout (a link there) replaced the
+/// link by a regular file, as root, when standard output was a file.
 std::optional<std::string> specialFileKind(const fs::path& path) {
   std::error_code ec;
+  const fs::path absolute = fs::absolute(path, ec).lexically_normal();
+  for (const char* system : {"/dev", "/proc"})
+    if (absolute.string().rfind(std::string(system) + "/", 0) == 0)
+      return std::string("in ") + system;
   const fs::file_status status = fs::status(path, ec);
   switch (status.type()) {
   case fs::file_type::block:

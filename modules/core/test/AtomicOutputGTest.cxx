@@ -307,3 +307,29 @@ TEST(AtomicOutput, ADeviceFifoOrSocketAsTheOutputIsRefusedAndKept) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}), 2); // no temporary left
   EXPECT_THROW(ensureOutputSparesInputs("/dev/null", {}, "--output"), UsageError);
 }
+
+TEST(AtomicOutput, AnOutputInDevOrProcIsRefusedWhateverItLinksTo) {
+  // -o /dev/stdout with standard output redirected to a file: the link is no special file, and
+  // renaming the finished file onto it replaced /dev/stdout by a regular file (as root).
+  for (const char* output : {"/dev/stdout", "/proc/self/fd/1", "/dev/../dev/stderr"}) {
+    EXPECT_THROW(ensureOutputSparesInputs(output, {}, "--output"), UsageError) << output;
+    try {
+      ensureNotASpecialFile(output);
+      FAIL() << output << " accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("' is in /"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(AtomicOutput, AnOutputGivenAsALinkIsReplacedAndItsTargetKept) {
+  // A link into a read-only, content-addressed store (git-annex, DataLad, DVC) must not be
+  // written through: the store's object would change for every link to it.
+  test::ScratchFolder dir;
+  std::ofstream(dir / "object.json") << "stored";
+  fs::create_symlink(dir / "object.json", dir / "link.json");
+  writeTextFileAtomically(dir / "link.json", "{}");
+  EXPECT_FALSE(fs::is_symlink(dir / "link.json"));
+  EXPECT_EQ(readText(dir / "link.json"), "{}");
+  EXPECT_EQ(readText(dir / "object.json"), "stored");
+}

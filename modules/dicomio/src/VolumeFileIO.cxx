@@ -306,15 +306,21 @@ std::map<std::string, std::string> nrrdHeaderFields(const fs::path& path) {
   std::string line;
   for (int n = 0; n < 1000 && std::getline(in, line) && !line.empty() && line != "\r"; ++n) {
     const auto colon = line.find(": ");
-    if (line[0] != '#' && colon != std::string::npos)
-      fields[line.substr(0, colon)] = line.substr(colon + 2);
+    if (line[0] != '#' && colon != std::string::npos) {
+      // Field names are case-insensitive to the NRRD reader ITK uses ("SPACE DIRECTIONS" too).
+      std::string name = line.substr(0, colon);
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+      fields[name] = line.substr(colon + 2);
+    }
   }
   return fields;
 }
 
-/// The first of the first `axes` axes whose voxel spacing the NRRD header leaves unknown (a "none"
-/// space direction, a NaN or missing "spacings" entry, neither field), or nullopt: ITK puts 1 mm
-/// there without a word, and every size in mm follows from it.
+/// The first of the `axes` spatial axes whose voxel spacing the NRRD header leaves unknown, or
+/// nullopt: ITK puts 1 mm there without a word, and every size in mm follows from it. A "none"
+/// space direction or a NaN "spacings" entry marks a non-spatial axis (a list of values, a time
+/// axis), which ITK leaves out: only the axes that have a spacing are counted, so the header lacks
+/// one when fewer than `axes` of them do (or neither field is there).
 std::optional<unsigned> nrrdAxisWithoutSpacing(const fs::path& path, unsigned axes) {
   const auto fields = nrrdHeaderFields(path);
   const auto directions = fields.find("space directions");
@@ -323,14 +329,19 @@ std::optional<unsigned> nrrdAxisWithoutSpacing(const fs::path& path, unsigned ax
     return 0u;
   std::istringstream tokens(directions != fields.end() ? directions->second : spacings->second);
   std::string token;
-  for (unsigned a = 0; a < axes; ++a) {
-    if (!(tokens >> token))
-      return a;
+  unsigned spatial = 0, position = 0;
+  std::optional<unsigned> firstWithout; // the axis named when the spatial axes fall short
+  while (spatial < axes && tokens >> token) {
     std::transform(token.begin(), token.end(), token.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    if (token == "none" || token == "nan")
-      return a;
+    if (token != "none" && token != "nan")
+      ++spatial;
+    else if (!firstWithout)
+      firstWithout = position;
+    ++position;
   }
-  return std::nullopt;
+  if (spatial == axes)
+    return std::nullopt;
+  return firstWithout ? *firstWithout : spatial;
 }
 
 void requireNrrdSpacing(const fs::path& path, const itk::ImageIOBase& io) {

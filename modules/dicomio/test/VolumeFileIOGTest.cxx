@@ -384,6 +384,19 @@ TEST(VolumeFileIO, ANrrdWithoutTheSpacingOfAnAxisIsAnInputErrorNotOneMillimetre)
   }
   std::ofstream(dir / "fine.nrrd", std::ios::binary) << start << "spacings: 2 2 4\n" << data;
   EXPECT_EQ(readError(dir / "fine.nrrd"), "");
+  // Review: a non-spatial list axis ("none" among four directions, which ITK leaves out) and field
+  // names in capitals (read by ITK's NRRD reader) were refused, though their spacing is all there.
+  std::ofstream(dir / "list.nrrd", std::ios::binary)
+      << "NRRD0004\ntype: uchar\ndimension: 4\nsizes: 1 2 2 2\nspace: left-posterior-superior\n"
+      << "space directions: none (0.8,0,0) (0,0.8,0) (0,0,2.5)\nkinds: list domain domain domain\n"
+      << "space origin: (0,0,0)\n"
+      << data;
+  EXPECT_EQ(readError(dir / "list.nrrd"), "");
+  std::ofstream(dir / "capitals.nrrd", std::ios::binary)
+      << start << "SPACE: left-posterior-superior\nSPACE DIRECTIONS: (2,0,0) (0,2,0) (0,0,4)\n"
+      << "SPACE ORIGIN: (0,0,0)\n"
+      << data;
+  EXPECT_EQ(readError(dir / "capitals.nrrd"), "");
 }
 
 TEST(VolumeFileIO, ANiftiFileWithoutNiftisHeaderSizeOrMagicIsAnInputError) {

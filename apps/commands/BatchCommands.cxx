@@ -1,8 +1,9 @@
 // lesionkit patient / lesionkit batch: one patient of an indexed archive end to end, and the
 // resumable batch over all of them (one `lesionkit patient` process per patient).
+#include <algorithm>
 #include <filesystem>
-#include <sstream>
 #include <ostream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -187,16 +188,18 @@ cli::Command batchCommand() {
       return;
     }
     const pipeline::BatchSummary s = pipeline::runBatch(options, ctx.progress);
+    // s.failures lists the patients left to another batch too (failures.csv must): counted once here.
     ctx.out << fmt::format("{} patients: {} computed, {} reused (unchanged), {} failed{} in {:.1f} s\n", s.patients,
-                           s.succeeded, s.reused, s.failures.size(),
+                           s.succeeded, s.reused, s.failures.size() - s.busy.size(),
                            s.busy.empty() ? "" : fmt::format(", {} left to another batch", s.busy.size()), s.seconds);
     if (s.succeeded > 0) {
       ctx.out << fmt::format("pipeline {:.1f} s per patient; batch bookkeeping {:.2f} s in all\n",
                              s.pipelineSeconds / double(s.succeeded), s.bookkeepingSeconds);
     }
-    for (const auto& [id, error] : s.failures) ctx.out << "failed: " << id << ": " << error << '\n';
-    for (const std::string& id : s.busy)
-      ctx.out << "skipped: " << id << ": being run by another batch on this output\n";
+    for (const auto& [id, error] : s.failures) {
+      const bool busy = std::find(s.busy.begin(), s.busy.end(), id) != s.busy.end();
+      ctx.out << (busy ? "skipped: " : "failed: ") << id << ": " << error << '\n';
+    }
     ctx.out << "wrote " << s.results.string() << '\n';
     reportMissingResults(ctx, s.failures.size(), s.patients, s.failuresTable);
   };

@@ -134,7 +134,6 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
   std::vector<fs::path> toRead;
   std::unordered_map<std::string, FileStamp> stamps;
   std::set<std::string> changedPaths;
-  std::vector<dicomio::SkippedFile> leftovers;
   for (const auto& [path, stamp] : onDisk) {
     const auto it = known.find(path);
     if (it == known.end()) {
@@ -155,21 +154,17 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
       changedPaths.insert(path);
     }
     stamps.emplace(path, stamp);
-    // A killed pull or copy leaves half a file under our temporary name: not an image, and not a
-    // damaged slice that should fail its series (the complete file sits beside it).
-    if (isInTemporaryOutput(path, root))
-      leftovers.push_back({path, unfinishedTemporaryFileNote(path)});
-    else
-      toRead.emplace_back(path);
+    toRead.emplace_back(path);
   }
   summary.filesRemoved = known.size(); // what is left was not found on disk
 
-  // 2. Parse the new and changed headers in parallel (no database access meanwhile).
+  // 2. Parse the new and changed headers in parallel (no database access meanwhile). A killed pull
+  // or copy leaves half a file under our temporary name (or in a staging folder): skipped unread,
+  // not a damaged slice that should fail its series (the complete file sits beside it).
   const dicomio::DicomScanResult scan =
-      dicomio::readDicomHeaders(std::move(toRead), options.progress.sub(0.02, 0.9), options.threads);
+      dicomio::readDicomHeaders(std::move(toRead), options.progress.sub(0.02, 0.9), options.threads, root);
   summary.instancesAdded = scan.instances.size();
   summary.skipped = scan.skipped;
-  summary.skipped.insert(summary.skipped.end(), leftovers.begin(), leftovers.end());
 
   // 3. One transaction: a crash or failure leaves the index as it was.
   options.progress.report(0.9, "writing the index");
@@ -196,7 +191,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     for (const dicomio::SkippedFile& skipped : summary.skipped) {
       const FileStamp& stamp = stamps.at(skipped.path.string());
       insertFile.bind(1, skipped.path.string()).bind(2, stamp.size).bind(3, stamp.mtimeNs).bind(4, skipped.reason);
-      insertFile.bind(5, skipped.damaged && !isInTemporaryOutput(skipped.path, root)).run();
+      insertFile.bind(5, skipped.damaged).run();
     }
     for (const dicomio::DicomInstance& d : scan.instances) {
       const std::string path = d.path.string();

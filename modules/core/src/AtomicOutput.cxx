@@ -203,9 +203,7 @@ void ensureWritableFolder(const fs::path& folder) {
   }
 }
 
-void checkWritableParentOf(const fs::path& file) {
-  checkWritableFolder(file.parent_path().empty() ? fs::path(".") : file.parent_path());
-}
+void checkWritableParentOf(const fs::path& file) { checkWritableFolder(file.parent_path()); }
 
 void checkWritableFolder(const fs::path& folder) {
   std::error_code ec;
@@ -353,7 +351,8 @@ void claimOutputFolder(const fs::path& folder, const std::string& owner, const s
                                  folder.string(), record->command, owner));
   }
   // Only the top level: a batch folder of an older version holds thousands of patients.
-  if (fs::is_directory(folder, ec) && !fs::is_directory(folder / legacyMarker, ec)) {
+  // (ensureWritableFolder has made the folder.)
+  if (!fs::is_directory(folder / legacyMarker, ec)) {
     for (const auto& entry : fs::directory_iterator(folder, ec)) {
       // Another run claiming the same new folder at the same moment (shards started together) is
       // writing its record: not someone else's file.
@@ -365,9 +364,6 @@ void claimOutputFolder(const fs::path& folder, const std::string& owner, const s
                                    folder.string(), name.string(), owner));
     }
   }
-  fs::create_directories(folder, ec);
-  if (ec)
-    throw InputError(fmt::format("cannot create output folder '{}': {}", folder.string(), ec.message()));
   writeTextFileAtomically(folder / kOutputRecordName, outputRecordText(owner, {}));
 }
 

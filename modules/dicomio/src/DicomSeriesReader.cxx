@@ -479,7 +479,7 @@ void refuseSpacingAsAsked(const DicomSeries& series, const SliceStackGeometry& g
 }
 
 /// The Slice Thickness all the stacked slices share; none when any lacks it or they disagree
-/// (RECIST and Agatston then fall back on the spacing rather than on one slice's value).
+/// (RECIST measurability then falls back on the spacing rather than on one slice's value).
 std::optional<double> commonSliceThickness(const DicomSeries& series, const std::vector<std::size_t>& order) {
   std::optional<double> common;
   for (const std::size_t s : order) {

@@ -268,9 +268,7 @@ TEST(SoftTissueSynthetic, AnEnormousBoxIsClampedToTheVolumeLikeALargeOne) {
       return e.what();
     }
   };
-  const std::string large = outcome(1e6);
-  EXPECT_FALSE(large.empty());
-  EXPECT_EQ(outcome(1e300), large);
+  EXPECT_EQ(outcome(1e300), outcome(1e6));
 }
 
 TEST(SegmentationKind, NamesRoundTripAndUnknownNamesAreUsageErrors) {

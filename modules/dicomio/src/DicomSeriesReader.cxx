@@ -561,6 +561,12 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
                                        "off the slice normal (not orthogonal)",
                                        g.tiltDeg));
   }
+  // Checked as a volume file's grid is, before a pixel is decoded or an output mapped, on every
+  // path here (a folder load and the archive's indexed series): convert wrote 1e30 mm pixels that
+  // every other command refused. A series kept sheared may lean.
+  ImageGeometry acquired = geom;
+  acquired.size = {cols, rows, n};
+  acquired.validate("'" + series.first().path.parent_path().string() + "'", keepShear);
 
   auto finish = [&]() -> LoadedVolume {
     for (const std::string& w : out.warnings)

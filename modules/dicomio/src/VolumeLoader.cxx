@@ -192,8 +192,6 @@ LoadedVolume loadAnyVolume(const std::filesystem::path& path, const LoadOptions&
   const std::vector<DicomSeries> series = splitDicomSeries(scan.instances);
   const DicomSeries& chosen = seriesToLoad(path, series, options.seriesInstanceUid);
   LoadedVolume out = readDicomSeries(chosen, options, progress.sub(0.2, 1.0));
-  // As a volume file's grid is (readVolumeFile): convert wrote 1e30 mm pixels that no command reads.
-  out.geometry().validate("'" + path.string() + "'", options.tilt == TiltHandling::KeepSheared);
   if (const auto damaged = damagedFilesWarning(path, scan.skipped)) {
     logWarning("{}", *damaged);
     out.warnings.push_back(*damaged);

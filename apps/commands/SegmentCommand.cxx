@@ -33,6 +33,41 @@ std::pair<Vec3, Vec3> parseRecistLine(const std::string& text) {
 
 Vec3 fromRas(const Vec3& p, bool ras) { return ras ? Vec3{-p.x, -p.y, p.z} : p; }
 
+/// The soft-tissue initialisation of the command line: exactly one of --seed (repeatable), --box,
+/// --roi (Slicer's ROI: centre and half sizes), --recist or --recist-ends (two points: Slicer's
+/// point list), in LPS mm unless --ras.
+segmentation::SoftTissueInit softTissueInitOf(const cli::Arguments& args) {
+  const bool ras = args.flag("ras");
+  const int given = int(!args.strings("seed").empty()) + int(args.has("box")) + int(args.has("roi")) +
+                    int(args.has("recist")) + int(!args.strings("recistEnds").empty());
+  if (given != 1)
+    throw UsageError("give exactly one initialisation: --seed (repeatable), --box, --roi, --recist or --recist-ends");
+  if (args.has("recist")) {
+    const auto [from, to] = parseRecistLine(args.string("recist"));
+    return segmentation::SoftTissueInit::fromRecist(fromRas(from, ras), fromRas(to, ras));
+  }
+  if (!args.strings("recistEnds").empty()) {
+    const std::vector<Vec3> ends = args.points("recistEnds");
+    if (ends.size() != 2)
+      throw UsageError(fmt::format("--recist-ends: expected the line's two end points, got {}", ends.size()));
+    return segmentation::SoftTissueInit::fromRecist(fromRas(ends[0], ras), fromRas(ends[1], ras));
+  }
+  if (args.has("box")) {
+    const std::vector<double> v = args.numbers("box");
+    return segmentation::SoftTissueInit::fromBox(fromRas({v[0], v[1], v[2]}, ras), fromRas({v[3], v[4], v[5]}, ras));
+  }
+  if (args.has("roi")) {
+    const std::vector<double> v = args.numbers("roi");
+    const Vec3 centre = fromRas({v[0], v[1], v[2]}, ras);
+    const Vec3 half{std::abs(v[3]), std::abs(v[4]), std::abs(v[5])};
+    return segmentation::SoftTissueInit::fromBox(centre - half, centre + half);
+  }
+  std::vector<Vec3> seeds;
+  for (const Vec3& p : args.points("seed"))
+    seeds.push_back(fromRas(p, ras));
+  return segmentation::SoftTissueInit::fromSeeds(seeds);
+}
+
 /// A seed off the scan is a wrong argument found before the slow spine labelling, not a
 /// processing failure ("no lesion there") after it. Inside: rounds to a voxel of the grid.
 void checkSeedsOnVolume(const std::vector<Vec3>& seeds, const ImageGeometry& grid,
@@ -64,7 +99,7 @@ dicomio::LoadedVolume loadVolumeToSegment(const cli::Arguments& args) {
 /// --kind lytic (lesion::spine): the spine is labelled, the lytic lesion at the --seed (or every
 /// labelled lesion without one) is written as label 1: lytic, soft-tissue and sclerotic parts.
 void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
-  if (args.has("box") || args.has("recist"))
+  if (args.has("box") || args.has("roi") || args.has("recist") || !args.strings("recistEnds").empty())
     throw UsageError("--kind lytic takes --seed points (or none: every lesion found)");
   const std::filesystem::path output = args.path("output");
   ensureOutputSparesInputs(output, {args.path("volume")}, "--output");
@@ -115,9 +150,10 @@ cli::Command segmentCommand() {
       "segment a lesion from a click, a box or a RECIST line (soft-tissue mass on CT/MR, lytic bone lesion on CT)";
   c.description =
       "Segments one lesion around an initialisation and writes its label map (label 1) on the volume's grid. "
-      "Soft-tissue masses on CT or MR: give one or more --seed points inside the mass, or a --box around it, or "
-      "its longest axial diameter as a --recist line. Points are LPS millimetres (DICOM patient coordinates; "
-      "--ras for RAS, as shown by 3D Slicer). The mass is region-grown from an intensity model of the seed "
+      "Soft-tissue masses on CT or MR: give one or more --seed points inside the mass, or a box around it (--box "
+      "corners or --roi centre and half sizes), or its longest axial diameter as a RECIST line (--recist or "
+      "--recist-ends). Points are LPS millimetres (DICOM patient coordinates; --ras for RAS, as shown by 3D "
+      "Slicer, which passes its markups in LPS itself). The mass is region-grown from an intensity model of the seed "
       "neighbourhood after denoising (and, on MR, N4 bias-field correction), cut at narrow necks from adjacent "
       "muscle or vessels of similar density and checked for leaks. When no trustworthy mask can be made (seed "
       "in fat or air, a leak it cannot stop) it exits with code 3 and writes nothing. --kind lytic (CT): the "
@@ -141,16 +177,26 @@ cli::Command segmentCommand() {
        {"seed", ParameterType::Point, "Seed point", "a point inside the lesion (mm, LPS unless --ras)", Channel::Input})
       .asMultiple()
       .inGroup("Initialisation");
-  c.add({"box", ParameterType::FloatVector, "Box",
-         "two opposite corners x1,y1,z1,x2,y2,z2 of a box around the lesion (mm, LPS unless --ras: negate the R and "
-         "A that Slicer shows)",
+  c.add({"roi", ParameterType::Region, "Box (ROI)",
+         "a box around the lesion as its centre and half sizes cx,cy,cz,rx,ry,rz (mm, LPS unless --ras); in 3D "
+         "Slicer a markups ROI",
          Channel::Input})
+      .inGroup("Initialisation");
+  c.add({"recistEnds", ParameterType::Point, "RECIST line end points",
+         "the two end points of the lesion's longest axial diameter, given twice (mm, LPS unless --ras); in 3D "
+         "Slicer a point list of exactly two points on one axial slice",
+         Channel::Input})
+      .asMultiple()
+      .inGroup("Initialisation");
+  // Typed forms for the command line; Slicer passes --roi and --recist-ends from its markups instead.
+  c.add({"box", ParameterType::FloatVector, "Box",
+         "two opposite corners x1,y1,z1,x2,y2,z2 of a box around the lesion (mm, LPS unless --ras)", Channel::Input})
       .withCount(6)
+      .asHidden()
       .inGroup("Initialisation");
   c.add({"recist", ParameterType::String, "RECIST line",
-         "end points x1,y1,z1:x2,y2,z2 of the lesion's longest axial diameter (mm, LPS unless --ras: negate the R "
-         "and A that Slicer shows)",
-         Channel::Input})
+         "end points x1,y1,z1:x2,y2,z2 of the lesion's longest axial diameter (mm, LPS unless --ras)", Channel::Input})
+      .asHidden()
       .inGroup("Initialisation");
   // Hidden from Slicer: it passes --seed in LPS already (coordinateSystem="lps"), ticking this would flip them back.
   c.add({"ras", ParameterType::Boolean, "RAS coordinates", "the points are RAS (x and y negated), not LPS",
@@ -184,24 +230,7 @@ cli::Command segmentCommand() {
     const segmentation::SegmentationKind kind = segmentation::parseSegmentationKind(args.string("kind"));
     const std::filesystem::path volumePath = args.path("volume");
     const std::filesystem::path output = args.path("output");
-    const bool ras = args.flag("ras");
-
-    const int given = int(!args.strings("seed").empty()) + int(args.has("box")) + int(args.has("recist"));
-    if (given != 1)
-      throw UsageError("give exactly one initialisation: --seed (repeatable), --box or --recist");
-    segmentation::SoftTissueInit init;
-    if (args.has("recist")) {
-      const auto [from, to] = parseRecistLine(args.string("recist"));
-      init = segmentation::SoftTissueInit::fromRecist(fromRas(from, ras), fromRas(to, ras));
-    } else if (args.has("box")) {
-      const std::vector<double> v = args.numbers("box");
-      init = segmentation::SoftTissueInit::fromBox(fromRas({v[0], v[1], v[2]}, ras), fromRas({v[3], v[4], v[5]}, ras));
-    } else {
-      std::vector<Vec3> seeds;
-      for (const Vec3& p : args.points("seed"))
-        seeds.push_back(fromRas(p, ras));
-      init = segmentation::SoftTissueInit::fromSeeds(seeds);
-    }
+    const segmentation::SoftTissueInit init = softTissueInitOf(args);
     segmentation::SoftTissueOptions options;
     options.maxDiameterMm = args.number("maxDiameterMm");
     // Check where the mask goes before the slow part, so a typo costs nothing.

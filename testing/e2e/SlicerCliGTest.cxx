@@ -219,6 +219,64 @@ TEST_F(SlicerCli, SegmentMatchesTheSubCommand) {
   EXPECT_NEAR(std::stod(slicer.at("volumeMl")), static_cast<double>(voxels) * 2 * 2 * 4 / 1000.0, 1e-3);
 }
 
+/// Slicer's markups, not typed text: a ROI (--roi centre and half sizes) is the --box of its corners, a point
+/// list of two points (--recist-ends twice) the --recist line between them; both in LPS as Slicer passes them.
+/// The box is the baseline mass's; the line the follow-up's (the baseline's truth line is refused on these 4 mm
+/// slices: docs/segmentation.md, "Voxel size").
+TEST_F(SlicerCli, SegmentFromSlicersRoiAndPointListMatchesTheTypedBoxAndRecistLine) {
+  const auto massAt = [](std::size_t t) {
+    for (const json& lesion : s_Truth["timePoints"][t]["lesions"])
+      if (lesion["labelValues"] == json::array({2}))
+        return lesion;
+    ADD_FAILURE() << "no soft-tissue mass (label 2) in truth.json";
+    return json();
+  };
+  const json baseline = massAt(0), followUp = massAt(1);
+  ASSERT_FALSE(baseline.is_null() || followUp.is_null());
+  const json& box = baseline["boundingBoxMm"];
+  const json& ends = followUp["recist"]["longAxisEndpointsMm"];
+  std::vector<double> lo(3), hi(3);
+  for (std::size_t a = 0; a < 3; ++a) {
+    lo[a] = box["min"][a].get<double>() - 3.0;
+    hi[a] = box["max"][a].get<double>() + 3.0;
+  }
+  const std::string roi =
+      fmt::format("{},{},{},{},{},{}", 0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]), 0.5 * (lo[2] + hi[2]),
+                  0.5 * (hi[0] - lo[0]), 0.5 * (hi[1] - lo[1]), 0.5 * (hi[2] - lo[2]));
+  const std::string corners = fmt::format("{},{},{},{},{},{}", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
+  struct Case {
+    std::vector<std::string> markups, typed;
+    std::size_t timePoint;
+  };
+  const std::vector<Case> cases = {{{"--roi", roi}, {"--box", corners}, 0},
+                                   {{"--recist-ends", pointText(ends[0]), "--recist-ends", pointText(ends[1])},
+                                    {"--recist", pointText(ends[0]) + ":" + pointText(ends[1])},
+                                    1}};
+  for (const auto& [markups, typed, t] : cases) {
+    SCOPED_TRACE(typed.front());
+    const fs::path slicerMask = *s_Dir / "slicer-markups.nrrd", cliMask = *s_Dir / "cli-typed.nrrd";
+    std::vector<std::string> flags = markups;
+    flags.insert(flags.end(), {"--kind", "soft-tissue", "--modality", "ct", "--output", slicerMask.string()});
+    const auto slicer = runAsSlicer("LesionKitSegment", flags, {s_Ct[t].string()}, *s_Dir / "markups-slicer.params");
+    std::vector<std::string> argv{"segment", s_Ct[t].string(), "--modality", "ct", "-o", cliMask.string()};
+    argv.insert(argv.end(), typed.begin(), typed.end());
+    const auto cli = runSubCommand(argv, *s_Dir / "typed-cli.params");
+    EXPECT_EQ(slicer, cli);
+    ASSERT_TRUE(fs::exists(slicerMask));
+    expectSameLabelMaps(slicerMask, cliMask);
+    EXPECT_GT(countLabel(slicerMask, 1), 0u);
+  }
+  // Slicer shows the markups selectors, not the typed forms.
+  const ProcessResult xml = runProcess({"LesionKitSegment", "--xml"});
+  EXPECT_NE(xml.out.find("<region coordinateSystem=\"lps\">"), std::string::npos) << xml.out;
+  EXPECT_NE(xml.out.find("<point multiple=\"true\" coordinateSystem=\"lps\">\n      <name>recistEnds</name>"),
+            std::string::npos)
+      << xml.out;
+  for (const char* typedForm : {"box", "recist"})
+    EXPECT_NE(xml.out.find(fmt::format("hidden=\"true\">\n      <name>{}</name>", typedForm)), std::string::npos)
+        << typedForm;
+}
+
 TEST_F(SlicerCli, MeasureMatchesTheSubCommand) {
   const fs::path slicerJson = *s_Dir / "slicer-measure.json", cliJson = *s_Dir / "cli-measure.json";
   const fs::path slicerCsv = *s_Dir / "slicer-measure.csv", cliCsv = *s_Dir / "cli-measure.csv";

@@ -46,6 +46,8 @@ TEST(SegmentCommand, SeedBoxRecistAndRasGiveTheMaskAndItsVolume) {
   const std::vector<std::vector<std::string>> inits = {{"--seed", "1,1,0"},
                                                        {"--box", "-14,-14,-14,14,14,14"},
                                                        {"--recist", "-12,0,1:12,0,1"},
+                                                       {"--roi", "-1,1,0,14,14,14", "--ras"},
+                                                       {"--recist-ends", "-12,0,1", "--recist-ends", "12,0,1"},
                                                        {"--seed", "-1,-1,0", "--ras"}};
   for (const auto& init : inits) {
     std::vector<std::string> argv{exe,
@@ -94,6 +96,10 @@ TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {
   run = lesion::test::runProcess({exe, "segment", ct, "--recist", "1,2,3;4,5,6", "-o", out, "-q"});
   EXPECT_EQ(run.exitCode, 1);
   EXPECT_NE(run.err.find("--recist"), std::string::npos) << run.err;
+  // A RECIST line from one end point only: usage error naming --recist-ends.
+  run = lesion::test::runProcess({exe, "segment", ct, "--recist-ends", "-12,0,1", "-o", out, "-q"});
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_NE(run.err.find("--recist-ends"), std::string::npos) << run.err;
   // Two initialisations at once, or none: usage errors.
   run = lesion::test::runProcess({exe, "segment", ct, "--seed", "0,0,0", "--box", "-9,-9,-9,9,9,9", "-o", out, "-q"});
   EXPECT_EQ(run.exitCode, 1);

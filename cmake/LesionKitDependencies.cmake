@@ -38,6 +38,14 @@ add_library(lesion_dep_dcmtk INTERFACE)
 add_library(lesion::dep_dcmtk ALIAS lesion_dep_dcmtk)
 target_link_libraries(lesion_dep_dcmtk INTERFACE DCMTK::dcmdata DCMTK::dcmimgle DCMTK::dcmimage
   DCMTK::dcmjpeg DCMTK::dcmjpls DCMTK::ofstd DCMTK::oflog)
+# DCMTK's JPEG-LS codec carries its own CharLS, whose functions have the names of the system
+# CharLS 2 that GDCM (JPEG 2000, below) loads; the dynamic linker binds DCMTK's calls to the one
+# loaded first, and CharLS 2's signatures differ (lesionkit aborted in free() decoding NEMA's
+# MR1_JLSL while the test binaries, linked in another order, decoded it). Every executable that
+# decodes DICOM therefore names DCMTK's CharLS first. GDCM decodes only JPEG 2000 here, which
+# does not call CharLS.
+target_link_options(lesion_dep_dcmtk INTERFACE "LINKER:--push-state,--no-as-needed"
+  "$<TARGET_FILE:DCMTK::dcmtkcharls>" "LINKER:--pop-state")
 # DICOM SEG and SR (TID 1500) writers/readers: reporting only.
 add_library(lesion_dep_dcmtk_objects INTERFACE)
 add_library(lesion::dep_dcmtk_objects ALIAS lesion_dep_dcmtk_objects)

@@ -1,5 +1,6 @@
 // `lesionkit convert` run as a user would (skipped when the binary or the real data is absent).
 #include <fstream>
+#include <limits>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -94,4 +95,41 @@ TEST(ConvertCommand, BadInputAndUsageGiveDocumentedExitCodes) {
   EXPECT_EQ(r.exitCode, 1) << r.err;
   EXPECT_NE(r.err.find("is the input"), std::string::npos) << r.err;
   EXPECT_EQ(dicomio::readVolumeFile(dir / "v.nrrd").voxels, std::vector<float>(27, 7.0f));
+}
+
+// Through the lesionkit binary, not in-process: DCMTK's JPEG-LS codec and GDCM's CharLS once
+// shared function names, and which one DCMTK's calls reached depended on the binary's library
+// load order (lesionkit aborted on MR1_JLSL while the test binaries decoded it).
+TEST(ConvertCommand, JpegLsFilesConvertToTheUncompressedReferencesVoxels) {
+  LESIONKIT_REQUIRE_BINARY();
+  LESIONKIT_REQUIRE_TEST_DATA(wg04, "robyoung+dicom-test-files/data/WG04");
+  test::ScratchFolder dir;
+  for (const std::string image : {"CT1", "CT2", "MR1"}) {
+    const fs::path ref = dir / (image + "_UNC.nii");
+    auto r = test::runProcess({"lesionkit", "convert", (wg04 / "REF" / (image + "_UNC")).string(), "-o", ref.string()});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    const Volume expected = dicomio::readVolumeFile(ref);
+    for (const std::string codec : {"JLSL", "JLSN"}) {
+      const fs::path out = dir / (image + "_" + codec + ".nii");
+      r = test::runProcess(
+          {"lesionkit", "convert", (wg04 / codec / (image + "_" + codec)).string(), "-o", out.string()});
+      ASSERT_EQ(r.exitCode, 0) << image << " " << codec << ": " << r.err;
+      const Volume got = dicomio::readVolumeFile(out);
+      ASSERT_EQ(got.voxels.size(), expected.voxels.size());
+      // Lossless: identical. Near-lossless: |error| <= NEAR (4 stored values) times the rescale
+      // slope (1 in these files), outside the reference's padding (written as the sidecar's
+      // paddingValue): the lossy codec moves the padding's stored value too, so it is not padding
+      // there any more.
+      const double padding = nlohmann::json::parse(std::ifstream(dir / (image + "_UNC.json")))
+                                 .value("paddingValue", std::numeric_limits<double>::quiet_NaN());
+      double worst = 0.0;
+      for (std::size_t i = 0; i < got.voxels.size(); ++i)
+        if (codec == "JLSL" || double(expected.voxels[i]) != padding)
+          worst = std::max(worst, double(std::abs(got.voxels[i] - expected.voxels[i])));
+      if (codec == "JLSL")
+        EXPECT_EQ(worst, 0.0) << image;
+      else
+        EXPECT_LE(worst, 4.0) << image;
+    }
+  }
 }

@@ -149,6 +149,15 @@ cli::Command followupCommand() {
       .withDefault("resegment")
       .withChoices({"resegment", "baseline-model", "intensity-gated", "mapped-mask"})
       .inGroup("Tracking");
+  c.add({"baselineMask", ParameterType::StringEnumeration, "Soft-tissue baseline mask",
+         "given: the baseline is measured in the given lesion masks; resegment: soft-tissue lesions that the "
+         "follow-ups re-segment are re-segmented at baseline too, started from the given mask as the follow-ups "
+         "are from the mapped one, so a change compares one method with itself (a reader's contour and "
+         "LesionKit's differ on the same unchanged mass). The given masks still place the lesions.",
+         Channel::Input})
+      .withDefault("given")
+      .withChoices({"given", "resegment"})
+      .inGroup("Tracking");
   c.add({"boneMethod", ParameterType::StringEnumeration, "Bone follow-up mask",
          "mapped-mask: measure inside the mapped baseline lesion (fill-in and sclerosis happen "
          "inside the original cavity); intensity-gated: as for soft tissue.",
@@ -251,6 +260,10 @@ cli::Command followupCommand() {
       throw UsageError("--reference-label and --anchor need --reference (the label map holding those labels)");
     options.softTissueMethod = longitudinal::parseMaskMethod(args.string("softTissueMethod"));
     options.boneMethod = longitudinal::parseMaskMethod(args.string("boneMethod"));
+    const bool resegmentBaseline = args.string("baselineMask") == "resegment";
+    if (resegmentBaseline && options.softTissueMethod != longitudinal::FollowupMaskMethod::Resegment)
+      throw UsageError(fmt::format("--baseline-mask resegment goes with --soft-tissue-method resegment, not {}",
+                                   args.string("softTissueMethod")));
     options.growthMarginMm = args.number("growthMarginMm");
     options.localMarginMm = args.number("localMarginMm");
     options.localRefinement = !args.flag("noLocal");
@@ -302,6 +315,7 @@ cli::Command followupCommand() {
     run.lesionsSource = lesionsPath.string();
     run.lesionsAlgorithm = reporting::segmentAlgorithmOfRecord(lesionsRecord);
     run.lesionsVersion = lesionsRecord.version;
+    run.resegmentBaseline = resegmentBaseline;
     run.reference = reference ? &*reference : nullptr;
     run.baselineNotes = gridNotes;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {

@@ -518,6 +518,50 @@ FollowupOptions forScan(FollowupOptions options, std::optional<double> sliceThic
   return options;
 }
 
+LabelMap resegmentBaselineLesions(const Volume& baseline, const LabelMap& lesions, const FollowupOptions& options,
+                                  std::vector<std::string>& notes) {
+  checkSameGrid(lesions.geometry, baseline.geometry, "the baseline lesion map");
+  LabelMap measured = lesions;
+  if (options.softTissueMethod != FollowupMaskMethod::Resegment || !options.segmenter)
+    return measured;
+  const double voxelMl = baseline.geometry.voxelVolumeMm3() / 1000.0;
+  for (const measurement::LesionSpec& spec : followedLesions(lesions, options)) {
+    if (measurement::isBoneKind(spec.kind))
+      continue;
+    LabelMap given(lesions.geometry, 0);
+    for (std::size_t i = 0; i < lesions.voxels.size(); ++i)
+      given.voxels[i] = lesions.voxels[i] == spec.label ? spec.label : 0;
+    const std::size_t givenCount = countLabel(given, spec.label);
+    if (givenCount == 0)
+      continue; // measureBaseline says the label is absent
+    try {
+      const LogContext context(fmt::format("baseline lesion {}", spec.label));
+      const LabelMap segmented = options.segmenter(baseline, given, spec);
+      if (!segmented.geometry.sameGrid(baseline.geometry))
+        throw ProcessingError("the segmenter returned a mask on another grid");
+      std::size_t count = 0;
+      for (std::size_t i = 0; i < measured.voxels.size(); ++i) {
+        if (measured.voxels[i] == spec.label)
+          measured.voxels[i] = 0;
+        if (segmented.voxels[i] == spec.label && (measured.voxels[i] == 0 || measured.voxels[i] == spec.label)) {
+          measured.voxels[i] = spec.label;
+          ++count;
+        }
+      }
+      notes.push_back(fmt::format("lesion {} ({}): measured at baseline in LesionKit's re-segmentation started from "
+                                  "the given mask, as at the follow-ups ({:.2f} mL; the given mask {:.2f} mL)",
+                                  spec.label, spec.name, double(count) * voxelMl, double(givenCount) * voxelMl));
+    } catch (const ProcessingError& e) { // thrown before `measured` changed: the given mask stays
+      notes.push_back(fmt::format("lesion {} ({}): re-segmentation at baseline failed ({}); the given mask is "
+                                  "measured, so its change also holds the difference between the given mask and "
+                                  "LesionKit's",
+                                  spec.label, spec.name, e.what()));
+      logWarning("{}", notes.back());
+    }
+  }
+  return measured;
+}
+
 TimePointResult measureBaseline(const Volume& baseline, const LabelMap& lesions, const LabelMap* reference,
                                 const FollowupOptions& options, const std::string& label) {
   baseline.geometry.validate("baseline volume");

@@ -1,5 +1,6 @@
 #include "lesion/pipeline/FollowupRun.h"
 
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
@@ -108,9 +109,10 @@ std::vector<NewLesionProposal> proposeNewLesions(const Volume& followup, const l
   return proposals;
 }
 
-/// What made a time point's label map: the given lesions at baseline, LesionKit's tracking of them after.
+/// What made a time point's label map: the given lesions at baseline (unless re-segmented there),
+/// LesionKit's tracking of them after.
 reporting::SegmentAlgorithm segmentAlgorithmOf(const longitudinal::TimePointResult& tp, const FollowupRunInput& input) {
-  if (tp.label == input.baselineLabel)
+  if (tp.label == input.baselineLabel && !input.resegmentBaseline)
     return input.lesionsAlgorithm;
   const bool automatic = input.lesionsAlgorithm.type == reporting::SegmentAlgorithmType::Automatic &&
                          input.lesionsAlgorithm.name == reporting::kLesionKitAlgorithmName;
@@ -122,7 +124,7 @@ reporting::SegmentAlgorithm segmentAlgorithmOf(const longitudinal::TimePointResu
 void writeTimePointLabels(const FollowupRunInput& input, const longitudinal::TimePointResult& tp,
                           const fs::path& folder) {
   // The baseline's lesions keep the version of the LesionKit that made them.
-  const bool given = tp.label == input.baselineLabel && !input.lesionsVersion.empty();
+  const bool given = tp.label == input.baselineLabel && !input.resegmentBaseline && !input.lesionsVersion.empty();
   dicomio::writeLabelMapFile(
       tp.labels, folder / "labels" / (tp.label + ".nrrd"),
       reporting::labelMapRecordOf(segmentAlgorithmOf(tp, input), given ? input.lesionsVersion : input.toolVersion));
@@ -218,11 +220,24 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
     found = longitudinal::resolveReference(*input.baseline, *input.lesions, input.reference, options);
     if (found)
       reference = &*found;
-    results.push_back(longitudinal::measureBaseline(*input.baseline, *input.lesions, reference,
-                                                    longitudinal::forScan(options, input.baselineSliceThicknessMm),
-                                                    input.baselineLabel));
+    std::vector<std::string> notes = input.baselineNotes;
+    std::optional<LabelMap> resegmented;
+    if (input.resegmentBaseline)
+      resegmented = longitudinal::resegmentBaselineLesions(*input.baseline, *input.lesions, options, notes);
+    results.push_back(longitudinal::measureBaseline(
+        *input.baseline, resegmented ? *resegmented : *input.lesions, reference,
+        longitudinal::forScan(options, input.baselineSliceThicknessMm), input.baselineLabel));
     results.back().scan = input.baselineIdentity;
-    results.back().notes.insert(results.back().notes.begin(), input.baselineNotes.begin(), input.baselineNotes.end());
+    const bool mixesMethods =
+        !input.resegmentBaseline && !input.followups.empty() && options.segmenter &&
+        options.softTissueMethod == longitudinal::FollowupMaskMethod::Resegment &&
+        std::any_of(results.back().lesions.begin(), results.back().lesions.end(),
+                    [](const longitudinal::TrackedLesion& l) { return !measurement::isBoneKind(l.spec.kind); });
+    if (mixesMethods)
+      notes.push_back("soft-tissue lesions are measured at baseline in the given masks and at the follow-ups in "
+                      "LesionKit's re-segmentation: their change also holds any difference between the two "
+                      "(--baseline-mask resegment measures the baseline the same way)");
+    results.back().notes.insert(results.back().notes.begin(), notes.begin(), notes.end());
   } catch (const InputError& e) {
     throw InputError(fmt::format("baseline '{}' with lesions '{}': {}", input.baselineSource, input.lesionsSource, e.what()));
   }

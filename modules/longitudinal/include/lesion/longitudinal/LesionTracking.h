@@ -284,6 +284,17 @@ struct TimePointResult {
 [[nodiscard]] std::optional<LabelMap> resolveReference(const Volume& baseline, const LabelMap& lesions,
                                                        const LabelMap* given, FollowupOptions& options);
 
+/// The baseline lesion map measured the way the follow-ups are: every followed soft-tissue lesion
+/// that the follow-ups re-segment (FollowupMaskMethod::Resegment with options.segmenter) is
+/// replaced by the segmenter's mask on the baseline itself, started from its given mask as the
+/// follow-ups are from the mapped one, so that a change compares one method with itself (a
+/// reader's contour and LesionKit's differ on the same unchanged mass; the given mask still places
+/// the lesion at every time point). Where the segmenter refuses, the given mask stays. Each lesion
+/// gets a note in `notes` (volumes of both, or why the given one stays). Other voxels and labels
+/// are kept; a re-segmented lesion takes no voxel of another label.
+[[nodiscard]] LabelMap resegmentBaselineLesions(const Volume& baseline, const LabelMap& lesions,
+                                                const FollowupOptions& options, std::vector<std::string>& notes);
+
 /// Measures the baseline lesions (and the reference region) as time point 0. `reference` may be
 /// null, or the lesion map itself when it also holds the reference labels. Throws
 /// lesion::InputError when grids differ or a label is absent.

@@ -53,6 +53,10 @@ struct FollowupRunInput {
   /// The LesionKit version recorded in the lesion map, when LesionKit made it: kept in the baseline's
   /// labels/<label>.nrrd (else toolVersion is recorded).
   std::string lesionsVersion{};
+  /// Measure the baseline's re-segmented soft-tissue lesions the way the follow-ups are
+  /// (longitudinal::resegmentBaselineLesions; lesionkit followup --baseline-mask resegment), not the
+  /// given masks, which then only place the lesions. The baseline label map is then LesionKit's.
+  bool resegmentBaseline{false};
   const LabelMap* reference{nullptr}; ///< optional reference structures (baseline grid)
   /// Notes about the baseline inputs (e.g. a cropped lesion map placed into the baseline grid): the
   /// baseline time point's notes (timeline.json, measurements-<baseline>.json warnings).

@@ -18,46 +18,34 @@ std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile) {
   return volumeFile.parent_path() / (name + ".json");
 }
 
-namespace {
-
-/// A convert sidecar's JSON; not an object when there is none or it is not one (never an error:
-/// the sidecar is optional).
-nlohmann::json sidecarJson(const std::filesystem::path& volumePath) {
-  std::ifstream in(sidecarPath(volumePath));
-  return in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
-}
-
-} // namespace
-
-std::function<std::string(const char*)> sidecarTextFields(const std::filesystem::path& volumePath) {
-  nlohmann::json j = sidecarJson(volumePath);
-  return [j = std::move(j)](const char* key) {
-    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};
-  };
-}
-
-ScanIdentity scanIdentityFromSidecar(const std::filesystem::path& volumePath) {
-  const auto text = sidecarTextFields(volumePath);
-  return {text("patientId"), text("studyDate"), text("seriesInstanceUid")};
-}
-
-std::optional<double> sliceThicknessFromSidecar(const std::filesystem::path& volumePath) {
-  const nlohmann::json j = sidecarJson(volumePath);
-  if (j.is_object() && j.contains("sliceThicknessMm") && j["sliceThicknessMm"].is_number() &&
-      j["sliceThicknessMm"].get<double>() > 0.0)
-    return j["sliceThicknessMm"].get<double>();
-  return std::nullopt;
-}
-
-reporting::DicomSourceInfo sourceFromSidecar(const std::filesystem::path& volumePath) {
-  const auto text = sidecarTextFields(volumePath);
+reporting::DicomSourceInfo ConvertSidecar::dicomSource() const {
   reporting::DicomSourceInfo source;
-  source.patientId = text("patientId");
-  source.studyInstanceUid = text("studyInstanceUid");
-  source.studyDate = text("studyDate");
-  source.modality = text("modality");
-  source.frameOfReferenceUid = text("frameOfReferenceUid");
+  source.patientId = patientId;
+  source.studyInstanceUid = studyInstanceUid;
+  source.studyDate = studyDate;
+  source.modality = modality;
+  source.frameOfReferenceUid = frameOfReferenceUid;
   return source;
+}
+
+ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath) {
+  std::ifstream in(sidecarPath(volumePath));
+  const nlohmann::json j = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+  ConvertSidecar sidecar;
+  if (!j.is_object())
+    return sidecar;
+  const auto text = [&j](const char* key) {
+    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};
+  };
+  sidecar.patientId = text("patientId");
+  sidecar.studyInstanceUid = text("studyInstanceUid");
+  sidecar.studyDate = text("studyDate");
+  sidecar.seriesInstanceUid = text("seriesInstanceUid");
+  sidecar.frameOfReferenceUid = text("frameOfReferenceUid");
+  sidecar.modality = text("modality");
+  if (j.contains("sliceThicknessMm") && j["sliceThicknessMm"].is_number() && j["sliceThicknessMm"].get<double>() > 0.0)
+    sidecar.sliceThicknessMm = j["sliceThicknessMm"].get<double>();
+  return sidecar;
 }
 
 } // namespace lesion::commands

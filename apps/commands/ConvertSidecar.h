@@ -4,7 +4,6 @@
 /// not say (patient, study, series, frame of reference, slice thickness).
 
 #include <filesystem>
-#include <functional>
 #include <optional>
 #include <string>
 
@@ -17,19 +16,26 @@ namespace lesion::commands {
 /// (the dcm2niix convention).
 [[nodiscard]] std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile);
 
-/// The text fields of a convert sidecar, read once: `text("patientId")`; empty strings when there is
-/// no sidecar, it is not one or the field is absent (never an error: the sidecar is optional).
-[[nodiscard]] std::function<std::string(const char*)> sidecarTextFields(const std::filesystem::path& volumePath);
+/// What a convert sidecar records. Empty strings and no thickness when there is no sidecar, it is
+/// not one or the field is absent (never an error: the sidecar is optional).
+struct ConvertSidecar {
+  std::string patientId{};
+  std::string studyInstanceUid{};
+  std::string studyDate{};
+  std::string seriesInstanceUid{};
+  std::string frameOfReferenceUid{};
+  std::string modality{};
+  std::optional<double> sliceThicknessMm{}; ///< the DICOM Slice Thickness; only a positive number
 
-/// PatientID, study date and series of a convert sidecar; empty when there is none.
-[[nodiscard]] ScanIdentity scanIdentityFromSidecar(const std::filesystem::path& volumePath);
+  /// PatientID, study date and series.
+  [[nodiscard]] ScanIdentity scanIdentity() const { return {patientId, studyDate, seriesInstanceUid}; }
+  /// Patient, study, date, modality and frame of reference, for the SEG and SR of a NRRD/NIfTI (so
+  /// they join the scan's patient, study and frame in a PACS). The series stays empty: the sidecar
+  /// has no slice positions to reference instances by.
+  [[nodiscard]] reporting::DicomSourceInfo dicomSource() const;
+};
 
-/// The DICOM Slice Thickness a convert sidecar recorded; nullopt when there is none or no sidecar.
-[[nodiscard]] std::optional<double> sliceThicknessFromSidecar(const std::filesystem::path& volumePath);
-
-/// Patient, study, date, modality and frame of reference of a convert sidecar, for the SEG and SR
-/// of a NRRD/NIfTI (so they join the scan's patient, study and frame in a PACS); empty when none.
-/// The series stays empty: the sidecar has no slice positions to reference instances by.
-[[nodiscard]] reporting::DicomSourceInfo sourceFromSidecar(const std::filesystem::path& volumePath);
+/// The convert sidecar of the volume at `volumePath`, parsed once for every field a command needs.
+[[nodiscard]] ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath);
 
 } // namespace lesion::commands

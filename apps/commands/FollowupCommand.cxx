@@ -31,15 +31,15 @@ namespace {
 
 /// Who and when a scan is: DICOM headers, else the sidecar `lesionkit convert` wrote next to a
 /// NRRD/NIfTI file; empty when neither knows.
-ScanIdentity scanIdentityOf(const std::filesystem::path& path) {
+ScanIdentity scanIdentityOf(const std::filesystem::path& path, const ConvertSidecar& sidecar) {
   const ScanIdentity fromDicom = dicomio::readScanIdentity(path);
-  return fromDicom.seriesInstanceUid.empty() ? scanIdentityFromSidecar(path) : fromDicom;
+  return fromDicom.seriesInstanceUid.empty() ? sidecar.scanIdentity() : fromDicom;
 }
 
 /// The same for a scan already loaded (its headers are not read again).
-ScanIdentity scanIdentityOf(const dicomio::LoadedVolume& loaded, const std::filesystem::path& path) {
+ScanIdentity scanIdentityOf(const dicomio::LoadedVolume& loaded, const ConvertSidecar& sidecar) {
   if (loaded.seriesInstanceUid.empty())
-    return scanIdentityFromSidecar(path);
+    return sidecar.scanIdentity();
   return {loaded.patientId, loaded.studyDate, loaded.seriesInstanceUid};
 }
 
@@ -308,9 +308,10 @@ cli::Command followupCommand() {
 
     pipeline::FollowupRunInput run;
     run.baseline = &baseline.volume;
-    run.baselineSliceThicknessMm = scanSliceThicknessMm(baseline, baselinePath);
+    const ConvertSidecar baselineSidecar = readConvertSidecar(baselinePath);
+    run.baselineSliceThicknessMm = scanSliceThicknessMm(baseline, baselineSidecar);
     run.baselineSource = baselinePath.string();
-    run.baselineIdentity = scanIdentityOf(baseline, baselinePath);
+    run.baselineIdentity = scanIdentityOf(baseline, baselineSidecar);
     run.lesions = &lesions;
     run.lesionsSource = lesionsPath.string();
     run.lesionsAlgorithm = reporting::segmentAlgorithmOfRecord(lesionsRecord);
@@ -320,15 +321,16 @@ cli::Command followupCommand() {
     run.baselineNotes = gridNotes;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {
       const std::string path = followupPaths[f];
+      const ConvertSidecar sidecar = readConvertSidecar(path);
       run.followups.push_back({fmt::format("follow-up-{}", f + 1),
                                path,
-                               [path] {
+                               [path, sidecar] {
                                  dicomio::LoadedVolume loaded = dicomio::loadVolume(path);
-                                 const std::optional<double> thickness = scanSliceThicknessMm(loaded, path);
+                                 const std::optional<double> thickness = scanSliceThicknessMm(loaded, sidecar);
                                  return pipeline::ScanVolume{std::move(loaded.volume), thickness};
                                },
                                {},
-                               scanIdentityOf(path)});
+                               scanIdentityOf(path, sidecar)});
     }
     run.options = options;
     run.flags = flags;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "Commands.h"
+#include "ConvertSidecar.h"
 #include "IntensityUnitOption.h"
 #include "NamedInputErrors.h"
 #include "SegMask.h"
@@ -151,10 +152,11 @@ cli::Command measureCommand() {
     // figures are not), so a mask measured on itself is a warning; segmenting one (--seed) is not.
     loadOptions.labelMaps = args.has("mask") ? dicomio::LabelMapCheck::Warn : dicomio::LabelMapCheck::Refuse;
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
+    const ConvertSidecar sidecar = readConvertSidecar(volumePath);
     // The lesions: a label map (NRRD/NIfTI or DICOM SEG), or the mass segmented from the seeds.
     VolumeMask mask =
         args.has("mask")
-            ? loadVolumeMask(maskPath, loaded, volumePath, options)
+            ? loadVolumeMask(maskPath, loaded, sidecar, volumePath, options)
             : VolumeMask{namingTheFileOnError(volumePath,
                                               [&] {
                                                 return segmentation::segmentSoftTissueMass(
@@ -171,7 +173,7 @@ cli::Command measureCommand() {
     for (const std::string& w : segWarnings)
       ctx.out << "warning: " << w << '\n';
     options.intensityUnit = intensityUnitFor(args, loaded);
-    useSeriesSliceThickness(options, loaded, volumePath);
+    useSeriesSliceThickness(options, loaded, sidecar);
 
     ctx.progress.report(0.3, "measuring");
     reporting::MeasurementReport report;

@@ -89,6 +89,7 @@ ReportJsonInputs readReportJson(const std::filesystem::path& path) {
 
 struct MeasuredStudy {
   dicomio::LoadedVolume loaded;
+  ConvertSidecar sidecar; ///< what `lesionkit convert` recorded next to a NRRD/NIfTI
   LabelMap labels;
   reporting::SegmentAlgorithm maskAlgorithm; ///< what made the mask, as far as its file tells
   reporting::MeasurementReport report;
@@ -132,7 +133,8 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
   dicomio::LoadOptions loadOptions;
   loadOptions.seriesInstanceUid = seriesUid;
   s.loaded = dicomio::loadVolume(volumePath, loadOptions);
-  VolumeMask mask = loadVolumeMask(maskPath, s.loaded, volumePath, options);
+  s.sidecar = readConvertSidecar(volumePath);
+  VolumeMask mask = loadVolumeMask(maskPath, s.loaded, s.sidecar, volumePath, options);
   s.maskAlgorithm = mask.algorithm;
   if (algorithmFromMask) // else the user's statement (or nothing) decides what a SEG says: no need to explain it
     mask.warnings.insert(mask.warnings.end(), mask.algorithmWarnings.begin(), mask.algorithmWarnings.end());
@@ -143,7 +145,7 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
     out << "warning: " << w << '\n';
   if (unitChoice)
     options.intensityUnit = intensityUnitFor(*unitChoice, s.loaded);
-  useSeriesSliceThickness(options, s.loaded, volumePath);
+  useSeriesSliceThickness(options, s.loaded, s.sidecar);
   reporting::MeasurementReport& report = s.report;
   report.toolVersion = toolInfo().version;
   report.command = "report";
@@ -309,7 +311,7 @@ cli::Command reportCommand() {
     if (!loaded.seriesInstanceUid.empty())
       bundle.source = reporting::readDicomSourceInfo(volumePath, loaded.seriesInstanceUid, loaded.sopInstanceUids);
     else
-      bundle.source = sourceFromSidecar(volumePath);
+      bundle.source = current.sidecar.dicomSource();
     for (const auto& f : loaded.skippedFiles)
       bundle.warnings.push_back("skipped file: " + f);
     for (const MeasuredStudy& p : previous)

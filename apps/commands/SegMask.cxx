@@ -8,23 +8,12 @@
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/reporting/LabelMapLoader.h"
 
-#include "ConvertSidecar.h"
-
 namespace lesion::commands {
 
-namespace {
-
-VolumeReference referenceFromSidecar(const std::filesystem::path& volumePath) {
-  const auto text = sidecarTextFields(volumePath);
-  return {text("frameOfReferenceUid"), text("seriesInstanceUid")};
-}
-
-} // namespace
-
-VolumeReference volumeReference(const dicomio::LoadedVolume& loaded, const std::filesystem::path& volumePath) {
+VolumeReference volumeReference(const dicomio::LoadedVolume& loaded, const ConvertSidecar& sidecar) {
   if (!loaded.frameOfReferenceUid.empty())
     return {loaded.frameOfReferenceUid, loaded.seriesInstanceUid};
-  return referenceFromSidecar(volumePath);
+  return {sidecar.frameOfReferenceUid, sidecar.seriesInstanceUid};
 }
 
 std::vector<std::string> checkSegReference(const reporting::SegmentationImage& seg,
@@ -74,14 +63,15 @@ std::vector<measurement::LesionSpec> lesionSpecsFromSeg(const reporting::Segment
 }
 
 VolumeMask loadVolumeMask(const std::filesystem::path& maskPath, const dicomio::LoadedVolume& loaded,
-                          const std::filesystem::path& volumePath, measurement::MeasurementOptions& options) {
+                          const ConvertSidecar& sidecar, const std::filesystem::path& volumePath,
+                          measurement::MeasurementOptions& options) {
   reporting::SegmentationImage seg;
   VolumeMask mask;
   mask.labels =
       reporting::loadLabelMap(maskPath, &loaded.volume.geometry, &seg, &mask.algorithm, &mask.algorithmWarnings);
   if (dicomio::isVolumeFileName(maskPath))
     return mask;
-  mask.warnings = checkSegReference(seg, maskPath, volumeReference(loaded, volumePath), volumePath);
+  mask.warnings = checkSegReference(seg, maskPath, volumeReference(loaded, sidecar), volumePath);
   const auto listed = [](const auto& list, std::uint16_t label, auto labelOf) {
     return std::any_of(list.begin(), list.end(), [&](const auto& x) { return labelOf(x) == label; });
   };

@@ -11,6 +11,8 @@
 #include "lesion/measurement/LesionMeasurement.h"
 #include "lesion/reporting/DicomSeg.h"
 
+#include "ConvertSidecar.h"
+
 namespace lesion::commands {
 
 /// Where a volume's voxels come from; empty strings when unknown.
@@ -20,8 +22,7 @@ struct VolumeReference {
 };
 
 /// DICOM input: its UIDs; a NRRD/NIfTI: the UIDs of its convert sidecar when there is one.
-[[nodiscard]] VolumeReference volumeReference(const dicomio::LoadedVolume& loaded,
-                                              const std::filesystem::path& volumePath);
+[[nodiscard]] VolumeReference volumeReference(const dicomio::LoadedVolume& loaded, const ConvertSidecar& sidecar);
 
 /// Throws lesion::InputError naming both files and both UIDs when the SEG's frame of reference
 /// differs from the volume's: the same coordinates are then different places, and putting the
@@ -51,11 +52,12 @@ struct VolumeMask {
 };
 
 /// The label map at `maskPath` on the volume's grid (reporting::loadLabelMap). A DICOM SEG (any
-/// file that is not NRRD/NIfTI) is read once: checkSegReference, then its lesions join
+/// file that is not NRRD/NIfTI) is read once: checkSegReference (against the volume's UIDs, else its
+/// `sidecar`'s), then its lesions join
 /// `options.lesions` (a label the user gave a --lesion spec keeps it; with --label, only the
 /// listed labels).
 [[nodiscard]] VolumeMask loadVolumeMask(const std::filesystem::path& maskPath, const dicomio::LoadedVolume& loaded,
-                                        const std::filesystem::path& volumePath,
+                                        const ConvertSidecar& sidecar, const std::filesystem::path& volumePath,
                                         measurement::MeasurementOptions& options);
 
 } // namespace lesion::commands

@@ -113,7 +113,8 @@ TEST(ReportCommand, AMaskCroppedOnTheVolumesLatticeIsPlacedIntoItsGrid) {
 }
 
 // A NRRD from `lesionkit convert` knows its patient, study and frame of reference (sidecar): the SEG
-// and SR must say them, or a PACS files them under no patient in a new study, apart from the CT.
+// and SR must say them, or a PACS files them under no patient in a new study, apart from the CT. The
+// sidecar's Slice Thickness judges RECIST measurability, as for the DICOM series.
 TEST(ReportCommand, ConvertedVolumeKeepsPatientStudyAndFrameOfReference) {
   test::ScratchFolder dir;
   writeStudy(dir / "ct.nrrd", dir / "mask.nrrd");
@@ -123,7 +124,8 @@ TEST(ReportCommand, ConvertedVolumeKeepsPatientStudyAndFrameOfReference) {
                                   {"studyDate", "20240115"},
                                   {"seriesInstanceUid", "1.2.826.0.1.3680043.2.1125.1.12"},
                                   {"frameOfReferenceUid", "1.2.826.0.1.3680043.2.1125.1.13"},
-                                  {"modality", "CT"}};
+                                  {"modality", "CT"},
+                                  {"sliceThicknessMm", 7.5}};
   std::ofstream(dir / "ct.json") << sidecar.dump(2);
   const auto r =
       test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(), "-o",
@@ -136,6 +138,10 @@ TEST(ReportCommand, ConvertedVolumeKeepsPatientStudyAndFrameOfReference) {
   const SrDocument sr = readDicomSr(dir / "out" / "sr.dcm");
   EXPECT_EQ(sr.patientId, "PAT-7");
   EXPECT_EQ(sr.studyInstanceUid, "1.2.826.0.1.3680043.2.1125.1.11");
+  nlohmann::json report;
+  std::ifstream(dir / "out" / "report.json") >> report;
+  EXPECT_EQ(report["settings"]["sliceThicknessSource"], "dicom") << report["settings"].dump();
+  EXPECT_DOUBLE_EQ(report["lesions"][0]["measurability"]["sliceThicknessMm"].get<double>(), 7.5);
   // Tracking UIDs are the patient's: the same as a report from the DICOM series would give.
   ASSERT_FALSE(sr.groups.empty());
   EXPECT_EQ(sr.groups[0].trackingUid, derivedTrackingUid("PAT-7", sr.groups[0].trackingId));

@@ -181,10 +181,11 @@ cli::Command batchCommand() {
       const fs::path target = options.output / "results.csv";
       options.shardIndex = 0;
       options.shardCount = 1; // every patient, whichever shard ran it
-      const auto failures = pipeline::collectCurrentBatchResults(options, target);
-      pipeline::writeBatchFailures(failures, options.output / "failures.csv");
-      ctx.out << fmt::format("wrote {} ({} failures listed in failures.csv)\n", target.string(), failures.size());
-      reportMissingResults(ctx, failures.size(), pipeline::planBatch(options).size(), options.output / "failures.csv");
+      const pipeline::BatchCollection collected = pipeline::collectCurrentBatchResults(options, target);
+      pipeline::writeBatchFailures(collected.failures, options.output / "failures.csv");
+      ctx.out << fmt::format("wrote {} ({} failures listed in failures.csv)\n", target.string(),
+                             collected.failures.size());
+      reportMissingResults(ctx, collected.failures.size(), collected.patients, options.output / "failures.csv");
       return;
     }
     const pipeline::BatchSummary s = pipeline::runBatch(options, ctx.progress);

@@ -97,6 +97,33 @@ std::string batchParametersHash(const archive::ArchiveDatabase& db, const Lesion
   return patientParametersHash(db, archive::patientTimeline(db, patientId), manifest.of(patientId), runOptions);
 }
 
+/// The lesion manifest (empty with --auto) and this shard's patients in order, each read once.
+struct BatchPlan {
+  LesionManifest manifest;
+  std::vector<BatchPatient> patients;
+};
+
+BatchPlan readBatchPlan(const BatchOptions& options) {
+  if (options.shardCount == 0 || options.shardIndex >= options.shardCount) {
+    throw UsageError(
+        fmt::format("--shard {}/{}: expected I/N with 0 <= I < N", options.shardIndex, options.shardCount));
+  }
+  BatchPlan plan;
+  std::vector<std::string> ids;
+  if (options.autoLytic) {
+    ids = archive::indexedPatients(
+        archive::ArchiveDatabase(options.database, archive::ArchiveDatabase::Access::ReadOnly));
+  } else {
+    plan.manifest = readLesionManifest(options.manifest);
+    ids = plan.manifest.patients();
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i % options.shardCount == options.shardIndex)
+      plan.patients.push_back({ids[i], patientFolderName(ids[i])});
+  }
+  return plan;
+}
+
 struct Pending {
   BatchPatient patient;
   std::string hash;
@@ -139,22 +166,7 @@ PatientJobLock& PatientJobLock::operator=(PatientJobLock&& other) noexcept {
   return *this;
 }
 
-std::vector<BatchPatient> planBatch(const BatchOptions& options) {
-  if (options.shardCount == 0 || options.shardIndex >= options.shardCount) {
-    throw UsageError(fmt::format("--shard {}/{}: expected I/N with 0 <= I < N", options.shardIndex, options.shardCount));
-  }
-  std::vector<std::string> ids;
-  if (options.autoLytic) {
-    ids = archive::indexedPatients(archive::ArchiveDatabase(options.database, archive::ArchiveDatabase::Access::ReadOnly));
-  } else {
-    ids = readLesionManifest(options.manifest).patients();
-  }
-  std::vector<BatchPatient> plan;
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i % options.shardCount == options.shardIndex) plan.push_back({ids[i], patientFolderName(ids[i])});
-  }
-  return plan;
-}
+std::vector<BatchPatient> planBatch(const BatchOptions& options) { return readBatchPlan(options).patients; }
 
 std::vector<std::pair<std::string, std::string>> collectBatchResults(const fs::path& output,
                                                                      const std::vector<BatchPatient>& patients,
@@ -193,19 +205,17 @@ std::vector<std::pair<std::string, std::string>> collectBatchResults(const fs::p
   return failures;
 }
 
-std::vector<std::pair<std::string, std::string>> collectCurrentBatchResults(const BatchOptions& options,
-                                                                            const fs::path& target) {
-  const std::vector<BatchPatient> plan = planBatch(options);
-  const LesionManifest manifest = options.autoLytic ? LesionManifest{} : readLesionManifest(options.manifest);
+BatchCollection collectCurrentBatchResults(const BatchOptions& options, const fs::path& target) {
+  const BatchPlan plan = readBatchPlan(options);
   const archive::ArchiveDatabase db(options.database, archive::ArchiveDatabase::Access::ReadOnly);
   claimOutputFolder(options.output, "batch", "patients");
   std::vector<BatchPatient> current;
   std::vector<std::pair<std::string, std::string>> stale;
-  for (const BatchPatient& p : plan) {
+  for (const BatchPatient& p : plan.patients) {
     const std::string recorded = recordedParametersHash(options.output / "patients" / p.folder);
     std::string error;
     try {
-      if (!recorded.empty() && recorded != batchParametersHash(db, manifest, options, p.patientId))
+      if (!recorded.empty() && recorded != batchParametersHash(db, plan.manifest, options, p.patientId))
         error = "its results are of other parameters (lesions, series or LesionKit version changed since): rerun it";
     } catch (const Error& e) {
       error = e.what();
@@ -215,10 +225,10 @@ std::vector<std::pair<std::string, std::string>> collectCurrentBatchResults(cons
     else
       stale.emplace_back(p.patientId, error);
   }
-  auto failures = collectBatchResults(options.output, current, target);
-  failures.insert(failures.end(), stale.begin(), stale.end());
-  std::sort(failures.begin(), failures.end());
-  return failures;
+  BatchCollection collection{plan.patients.size(), collectBatchResults(options.output, current, target)};
+  collection.failures.insert(collection.failures.end(), stale.begin(), stale.end());
+  std::sort(collection.failures.begin(), collection.failures.end());
+  return collection;
 }
 
 void writeBatchFailures(const std::vector<std::pair<std::string, std::string>>& failures, const fs::path& target) {
@@ -231,8 +241,9 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   const auto started = Clock::now();
   if (options.patientCommand.empty()) throw UsageError("runBatch: no patient command");
   if (options.jobs < 1) throw UsageError("--jobs: expected at least 1");
-  const std::vector<BatchPatient> plan = planBatch(options);
-  const LesionManifest manifest = options.autoLytic ? LesionManifest{} : readLesionManifest(options.manifest);
+  const BatchPlan batchPlan = readBatchPlan(options);
+  const std::vector<BatchPatient>& plan = batchPlan.patients;
+  const LesionManifest& manifest = batchPlan.manifest;
   const fs::path patients = options.output / "patients", logs = options.output / "logs";
   claimOutputFolder(options.output, "batch", "patients"); // never the user's results.csv overwritten
   fs::create_directories(patients);

@@ -151,7 +151,9 @@ TEST(Batch, CollectJoinsOnlyResultsOfTheseParameters) {
   test::ScratchFolder dir;
   writeIndexedPatient(dir);
   const BatchOptions options = batchWithAnEarlierRun(dir);
-  const auto failures = collectCurrentBatchResults(options, options.output / "results.csv");
+  const BatchCollection collected = collectCurrentBatchResults(options, options.output / "results.csv");
+  EXPECT_EQ(collected.patients, 1u);
+  const auto& failures = collected.failures;
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_EQ(failures.front().first, "P001");
   EXPECT_NE(failures.front().second.find("other parameters"), std::string::npos) << failures.front().second;
@@ -165,7 +167,9 @@ TEST(Batch, CollectListsAPatientWithoutResults) {
   writeIndexedPatient(dir);
   BatchOptions options = batchWithAnEarlierRun(dir);
   fs::remove_all(options.output / "patients" / "P001");
-  const auto failures = collectCurrentBatchResults(options, options.output / "results.csv");
+  const BatchCollection collected = collectCurrentBatchResults(options, options.output / "results.csv");
+  EXPECT_EQ(collected.patients, 1u);
+  const auto& failures = collected.failures;
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_EQ(failures.front().first, "P001");
   EXPECT_EQ(failures.front().second.rfind("no results in '" + (options.output / "patients" / "P001").string() + "'", 0),

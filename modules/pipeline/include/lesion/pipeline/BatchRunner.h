@@ -82,11 +82,18 @@ std::vector<std::pair<std::string, std::string>> collectBatchResults(const std::
                                                                      const std::vector<BatchPatient>& patients,
                                                                      const std::filesystem::path& target);
 
+/// What `batch --collect` found: how many patients the plan holds and which of them have no results
+/// of these parameters (patient, error).
+struct BatchCollection {
+  std::size_t patients{0};
+  std::vector<std::pair<std::string, std::string>> failures{};
+};
+
 /// `batch --collect`: collectBatchResults over the plan's patients whose folders hold results of
 /// these parameters (the job.json hash of a run of this batch now); a folder of other parameters
 /// (an earlier run of a patient that failed since, changed lesions) is listed as a failure instead.
-std::vector<std::pair<std::string, std::string>> collectCurrentBatchResults(const BatchOptions& options,
-                                                                            const std::filesystem::path& target);
+/// The plan (manifest or index) is read once.
+BatchCollection collectCurrentBatchResults(const BatchOptions& options, const std::filesystem::path& target);
 
 /// Writes failures as `patient_id,error` CSV (fields quoted as needed), atomically.
 void writeBatchFailures(const std::vector<std::pair<std::string, std::string>>& failures,

@@ -282,16 +282,28 @@ cli::Command followupCommand() {
 
     ctx.progress.report(0.0, "loading baseline");
     const dicomio::LoadedVolume baseline = dicomio::loadVolume(baselinePath);
-    std::vector<std::string> gridNotes;
-    dicomio::LabelMapOrigin lesionsRecord; // what made the lesions, passed on to labels/<baseline>.nrrd and its SEG
-    const LabelMap lesions = onVolumeGrid(dicomio::readLabelMapFile(lesionsPath, &lesionsRecord), lesionsPath,
-                                          "lesion map", baseline.volume.geometry, baselinePath, "baseline", gridNotes);
-    if (lesionsRecord.editedAfterWriting)
-      gridNotes.push_back(dicomio::editedLabelMapNote(lesionsPath));
-    std::optional<LabelMap> reference;
-    if (args.has("reference"))
-      reference = onVolumeGrid(dicomio::readLabelMapFile(args.path("reference")), args.path("reference"),
-                               "reference label map", baseline.volume.geometry, baselinePath, "baseline", gridNotes);
+    std::vector<std::string> gridNotes, recordNotes;
+    // What made the lesions, passed on to labels/<baseline>.nrrd and its SEG.
+    reporting::SegmentAlgorithm lesionsAlgorithm;
+    dicomio::LabelMapOrigin lesionsRecord;
+    const LabelMap lesions =
+        onVolumeGrid(reporting::loadLabelMapFile(lesionsPath, &lesionsAlgorithm, &recordNotes, &lesionsRecord),
+                     lesionsPath, "lesion map", baseline.volume.geometry, baselinePath, "baseline", gridNotes);
+    gridNotes.insert(gridNotes.end(), recordNotes.begin(), recordNotes.end());
+    // The reference may be the lesion map itself: read and placed once.
+    std::optional<LabelMap> otherReference;
+    const LabelMap* reference = nullptr;
+    if (args.has("reference")) {
+      std::error_code ec;
+      if (std::filesystem::equivalent(args.path("reference"), lesionsPath, ec)) {
+        reference = &lesions;
+      } else {
+        otherReference =
+            onVolumeGrid(dicomio::readLabelMapFile(args.path("reference")), args.path("reference"),
+                         "reference label map", baseline.volume.geometry, baselinePath, "baseline", gridNotes);
+        reference = &*otherReference;
+      }
+    }
     for (const std::string& note : gridNotes)
       ctx.out << "warning: " << note << '\n';
     options.measurement.intensityUnit = intensityUnitFor(args, baseline);
@@ -314,10 +326,10 @@ cli::Command followupCommand() {
     run.baselineIdentity = scanIdentityOf(baseline, baselineSidecar);
     run.lesions = &lesions;
     run.lesionsSource = lesionsPath.string();
-    run.lesionsAlgorithm = reporting::segmentAlgorithmOfRecord(lesionsRecord);
+    run.lesionsAlgorithm = lesionsAlgorithm;
     run.lesionsVersion = lesionsRecord.version;
     run.resegmentBaseline = resegmentBaseline;
-    run.reference = reference ? &*reference : nullptr;
+    run.reference = reference;
     run.baselineNotes = gridNotes;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {
       const std::string path = followupPaths[f];

@@ -246,7 +246,8 @@ TEST(FollowupCommand, TheLesionMapsRecordOfWhatMadeItIsPassedOn) {
 }
 
 TEST(FollowupCommand, ALesionMapCroppedOnTheBaselineLatticeIsPlacedIntoItsGrid) {
-  // 3D Slicer's label map of a segmentation is cropped to the segments; it was refused.
+  // 3D Slicer's label map of a segmentation is cropped to the segments; it was refused. Given as the
+  // reference too, it is read and placed once (it was placed twice, with a second note).
   lesion::test::ScratchFolder dir("lesionkit-followup");
   const ImageGeometry g = sceneGrid(72, 64, 48, {1.5, 1.5, 2.0});
   dicomio::writeVolumeFile(sceneVolume(g), dir / "ct0.nrrd", true);
@@ -255,11 +256,23 @@ TEST(FollowupCommand, ALesionMapCroppedOnTheBaselineLatticeIsPlacedIntoItsGrid) 
   const LabelMap cropped = lesion::test::cropToLabels(lesions, 2);
   dicomio::writeLabelMapFile(cropped, dir / "cropped.nrrd");
   const Vec3 offset = g.pointToIndex(cropped.geometry.origin);
-  const auto r = lesion::test::runProcess({"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(),
-                                           "--followup", (dir / "ct1.nrrd").string(), "--lesions",
-                                           (dir / "cropped.nrrd").string(), "--soft-tissue-method", "intensity-gated",
-                                           "--auto-reference", "none", "-o", (dir / "out").string(), "-q"});
+  const auto r = lesion::test::runProcess(
+      {"lesionkit", "followup", "--baseline", (dir / "ct0.nrrd").string(), "--followup", (dir / "ct1.nrrd").string(),
+       "--lesions", (dir / "cropped.nrrd").string(), "--reference", (dir / "cropped.nrrd").string(),
+       "--soft-tissue-method", "intensity-gated", "--auto-reference", "none", "-o", (dir / "out").string(), "-q"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
+  // Lines starting with `prefix` (after indentation) that report a placement.
+  const auto placements = [](const std::string& text, const std::string& prefix) {
+    std::size_t n = 0;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      line.erase(0, line.find_first_not_of(' '));
+      n += line.rfind(prefix, 0) == 0 && line.find("placed into the baseline's grid") != std::string::npos;
+    }
+    return n;
+  };
+  EXPECT_EQ(placements(r.out, "warning: "), 1u) << r.out;
+  EXPECT_EQ(placements(r.out, "note: "), 1u) << r.out; // the baseline's notes in the summary
   EXPECT_NE(r.out.find(fmt::format("lesion map '{}' ({}x{}x{} voxels) lies on the voxel lattice of baseline",
                                    (dir / "cropped.nrrd").string(), cropped.geometry.size[0], cropped.geometry.size[1],
                                    cropped.geometry.size[2])),
@@ -285,6 +298,12 @@ TEST(FollowupCommand, ALesionMapCroppedOnTheBaselineLatticeIsPlacedIntoItsGrid) 
   });
   ASSERT_NE(placed, notes.end()) << notes.dump();
   EXPECT_NE(placed->get<std::string>().find((dir / "cropped.nrrd").string()), std::string::npos) << *placed;
+  EXPECT_EQ(std::count_if(notes.begin(), notes.end(),
+                          [](const nlohmann::json& note) {
+                            return note.get<std::string>().find("placed into the baseline's grid") != std::string::npos;
+                          }),
+            1)
+      << notes.dump();
 }
 
 // `measure` and `followup` judge RECIST measurability of the same scan from the same slice

@@ -57,18 +57,24 @@ dicomio::LabelMapOrigin lesionKitRecord(bool automatic, const std::string& versi
       lesionKitAlgorithm(automatic ? SegmentAlgorithmType::Automatic : SegmentAlgorithmType::SemiAutomatic), version);
 }
 
+LabelMap loadLabelMapFile(const std::filesystem::path& path, SegmentAlgorithm* algorithm,
+                          std::vector<std::string>* algorithmWarnings, dicomio::LabelMapOrigin* record) {
+  dicomio::LabelMapOrigin origin;
+  LabelMap labels = dicomio::readLabelMapFile(path, &origin);
+  // Only a label map LesionKit made (and nobody edited since) says so; any other is MANUAL.
+  if (algorithm)
+    *algorithm = segmentAlgorithmOfRecord(origin);
+  if (algorithmWarnings && origin.editedAfterWriting)
+    algorithmWarnings->push_back(dicomio::editedLabelMapNote(path));
+  if (record)
+    *record = std::move(origin);
+  return labels;
+}
+
 LabelMap loadLabelMap(const std::filesystem::path& path, const ImageGeometry* referenceGrid, SegmentationImage* segment,
                       SegmentAlgorithm* algorithm, std::vector<std::string>* algorithmWarnings) {
-  if (dicomio::isVolumeFileName(path)) {
-    dicomio::LabelMapOrigin origin;
-    LabelMap labels = dicomio::readLabelMapFile(path, &origin);
-    // Only a label map LesionKit made (and nobody edited since) says so; any other is MANUAL.
-    if (algorithm)
-      *algorithm = segmentAlgorithmOfRecord(origin);
-    if (algorithmWarnings && origin.editedAfterWriting)
-      algorithmWarnings->push_back(dicomio::editedLabelMapNote(path));
-    return labels;
-  }
+  if (dicomio::isVolumeFileName(path))
+    return loadLabelMapFile(path, algorithm, algorithmWarnings);
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) // not "no such file": it is there, but a folder
     throw InputError(fmt::format(

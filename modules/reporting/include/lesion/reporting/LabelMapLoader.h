@@ -26,6 +26,14 @@ namespace lesion::reporting {
                                     SegmentationImage* segment = nullptr, SegmentAlgorithm* algorithm = nullptr,
                                     std::vector<std::string>* algorithmWarnings = nullptr);
 
+/// A NRRD/NIfTI label map (dicomio::readLabelMapFile) and what made it: with `algorithm`, the one its
+/// LesionKit record names (MANUAL without one), and in `algorithmWarnings` why that is MANUAL when
+/// the record no longer matches edited labels; with `record`, the record itself (the version that
+/// made it). Throws lesion::InputError naming the file.
+[[nodiscard]] LabelMap loadLabelMapFile(const std::filesystem::path& path, SegmentAlgorithm* algorithm = nullptr,
+                                        std::vector<std::string>* algorithmWarnings = nullptr,
+                                        dicomio::LabelMapOrigin* record = nullptr);
+
 /// What made a SEG's segments when they all agree and say it (a known type, and a name unless
 /// MANUAL); MANUAL with a warning naming `path` otherwise (one algorithm is written for every
 /// segment, and DICOM requires a name for the other types).

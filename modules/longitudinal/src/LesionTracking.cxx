@@ -820,24 +820,26 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
   return tp;
 }
 
-namespace {
-
-/// RECIST 1.1 §4.2: a lesion the manifest names a target is summed only when it was measurable at
-/// baseline (targets are chosen there).
 bool isRecistTarget(const TrackedLesion& baselineLesion) {
   return baselineLesion.spec.target && baselineLesion.measurement &&
          baselineLesion.measurement->measurability.measurable;
 }
 
-} // namespace
+std::set<std::string> recistTargets(const TimePointResult& baseline) {
+  std::set<std::string> targets;
+  for (const TrackedLesion& l : baseline.lesions)
+    if (isRecistTarget(l))
+      targets.insert(l.trackingId);
+  return targets;
+}
 
-LesionObservation observationOf(const TrackedLesion& lesion) {
+LesionObservation observationOf(const TrackedLesion& lesion, bool recistTarget) {
   LesionObservation o;
   o.id = lesion.trackingId;
   o.name = lesion.spec.name;
   o.lymphNode = lesion.spec.lymphNode;
   o.bone = measurement::isBoneKind(lesion.spec.kind);
-  o.target = lesion.spec.target;
+  o.target = recistTarget;
   o.present = !lesion.disappeared;
   o.longAxisMm = lesion.disappeared ? 0.0 : lesion.longAxisMm;
   o.shortAxisMm = lesion.disappeared ? 0.0 : lesion.shortAxisMm;
@@ -854,18 +856,14 @@ Timeline buildTimeline(std::vector<TimePointResult> timePoints, const TimelineFl
   if (timePoints.empty())
     throw InputError("follow-up timeline: no time point");
   Timeline tl;
-  std::set<std::string> targets; // decided at baseline, whatever a lesion measures later
-  for (const TrackedLesion& l : timePoints.front().lesions)
-    if (isRecistTarget(l))
-      targets.insert(l.trackingId);
+  const std::set<std::string> targets = recistTargets(timePoints.front());
   for (std::size_t t = 0; t < timePoints.size(); ++t) {
     TimePointObservation obs;
     obs.label = timePoints[t].label;
     for (const TrackedLesion& l : timePoints[t].lesions) {
       if (l.notEvaluable)
         continue;
-      obs.lesions.push_back(observationOf(l));
-      obs.lesions.back().target = targets.count(l.trackingId) > 0;
+      obs.lesions.push_back(observationOf(l, targets.count(l.trackingId) > 0));
     }
     auto flagged = [t](const std::vector<std::size_t>& at) { return std::find(at.begin(), at.end(), t) != at.end(); };
     obs.newLesions = flagged(flags.newLesionsAt) || flagged(flags.newBoneLesionsAt);

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <new>
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -86,11 +87,31 @@ TEST_F(SceneTracking, OnlyLesionsMeasurableAtBaselineAreRecistTargets) {
   ASSERT_FALSE(small.timePoints[0].lesions[0].measurement->measurability.measurable);
   EXPECT_EQ(small.recist[0].category, ResponseCategory::NotApplicable) << small.recist[0].reason;
   EXPECT_TRUE(small.recist[0].lesionIds.empty());
+  EXPECT_TRUE(recistTargets(small.timePoints[0]).empty());
+  EXPECT_FALSE(small.observations[0].lesions.at(0).target);
 
   options.measurement.sliceThicknessMm.reset();
-  const Timeline measurable = buildTimeline({measureBaseline(baseline, lesions, nullptr, options)});
+  const TimePointResult base = measureBaseline(baseline, lesions, nullptr, options);
+  const std::string id = base.lesions.at(0).trackingId;
+  // Chosen at baseline: still a target at a follow-up where it no longer measures up.
+  TimePointResult shrunk = base;
+  shrunk.label = "follow-up-1";
+  shrunk.lesions[0].measurement->measurability.measurable = false;
+  const Timeline measurable = buildTimeline({base, shrunk});
   EXPECT_EQ(measurable.recist[0].category, ResponseCategory::Baseline) << measurable.recist[0].reason;
-  EXPECT_EQ(measurable.recist[0].lesionIds.size(), 1u);
+  EXPECT_EQ(measurable.recist[0].lesionIds, std::vector<std::string>{id});
+  EXPECT_EQ(recistTargets(measurable.timePoints[0]), std::set<std::string>{id});
+  EXPECT_TRUE(measurable.observations[0].lesions.at(0).target);
+  EXPECT_TRUE(measurable.observations[1].lesions.at(0).target);
+  EXPECT_EQ(measurable.recist[1].lesionIds, std::vector<std::string>{id});
+
+  // Measurable, but the lesion spec says non-target: followed, never summed.
+  options.measurement.lesions[0].target = false;
+  const Timeline nonTarget = buildTimeline({measureBaseline(baseline, lesions, nullptr, options)});
+  EXPECT_TRUE(nonTarget.timePoints[0].lesions.at(0).measurement->measurability.measurable);
+  EXPECT_TRUE(recistTargets(nonTarget.timePoints[0]).empty());
+  EXPECT_FALSE(nonTarget.observations[0].lesions.at(0).target);
+  EXPECT_EQ(nonTarget.recist[0].category, ResponseCategory::NotApplicable) << nonTarget.recist[0].reason;
 }
 
 // Below the calcification threshold a bone lesion is lytic; a soft-tissue mass is only "non-calcified".

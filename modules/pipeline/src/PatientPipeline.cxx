@@ -272,10 +272,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   // lesion without a measurement (disappeared, not evaluable) has empty measurement fields.
   std::string csv = patientResultsHeaderPrefix() + out.csvHeader;
   const longitudinal::Timeline& tl = out.timeline;
-  std::set<std::string> targets; // summed by RECIST, as buildTimeline decided at baseline
-  for (const longitudinal::LesionObservation& o : tl.observations.front().lesions)
-    if (o.target)
-      targets.insert(o.id);
+  const std::set<std::string> targets = longitudinal::recistTargets(tl.timePoints.front()); // as buildTimeline
   for (std::size_t t = 0; t < out.csvRows.size(); ++t) {
     const auto category = [&](const std::vector<longitudinal::ResponseAssessment>& a) {
       return t < a.size() ? std::string(longitudinal::categoryAbbreviation(a[t].category)) : std::string();

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -329,9 +330,17 @@ struct TimelineFlags {
 /// reference region was given). Moves the time points into the timeline.
 [[nodiscard]] Timeline buildTimeline(std::vector<TimePointResult> timePoints, const TimelineFlags& flags = {});
 
-/// The observation of a tracked lesion the response criteria read (target: the manifest's flag;
-/// buildTimeline keeps it only for lesions measurable at baseline, RECIST 1.1 §4.2).
-[[nodiscard]] LesionObservation observationOf(const TrackedLesion& lesion);
+/// RECIST 1.1 §4.2: whether a baseline lesion is a target, summed at every time point: the lesion
+/// spec names it a target and it was measurable at baseline (targets are chosen there, whatever they
+/// measure later).
+[[nodiscard]] bool isRecistTarget(const TrackedLesion& baselineLesion);
+
+/// The tracking IDs of the baseline's RECIST targets (isRecistTarget).
+[[nodiscard]] std::set<std::string> recistTargets(const TimePointResult& baseline);
+
+/// The observation of a tracked lesion the response criteria read; `recistTarget`: whether it is
+/// one of the baseline's RECIST targets (recistTargets).
+[[nodiscard]] LesionObservation observationOf(const TrackedLesion& lesion, bool recistTarget);
 
 /// The per-patient timeline as JSON: time points, per lesion the figures and their change from
 /// baseline, transforms (baseline → follow-up LPS), response categories with reasons.

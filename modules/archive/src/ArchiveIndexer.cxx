@@ -119,15 +119,20 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
                onDisk.end());
   summary.filesFound = onDisk.size();
   std::unordered_map<std::string, FileStamp> known;
-  std::set<std::string> knownSkipped; // files that were not read as images last time
+  // Skipped files an index of an earlier version may have misjudged: it called an empty or cut slice
+  // (shorter than the DICOM preamble and its "DICM", 132 bytes) "not DICOM" instead of damaged, so
+  // its series was measured without it. They are judged again; other skipped files (damaged ones,
+  // other files) only when they change, as images are.
+  std::set<std::string> rejudged;
   {
-    detail::Statement q(h, "SELECT path, size, mtime_ns, skipped_reason IS NOT NULL FROM files");
+    detail::Statement q(
+        h, "SELECT path, size, mtime_ns, skipped_reason IS NOT NULL AND damaged = 0 AND size < 132 FROM files");
     while (q.step()) {
       std::string path = q.text(0);
       if (!isUnder(path, root))
         continue;
       if (q.integer(3))
-        knownSkipped.insert(path);
+        rejudged.insert(path);
       known.emplace(std::move(path), FileStamp{q.integer(1), q.integer(2)});
     }
   }
@@ -143,10 +148,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
       known.erase(it);
       if (same) {
         ++summary.filesUnchanged;
-        // A skipped file is judged again (there are few): an index of an earlier version may have
-        // called an empty slice "not DICOM" (so its series was measured without it) or a file
-        // beside a series damaged, and unchanged files are not read otherwise.
-        if (!knownSkipped.count(path))
+        if (!rejudged.count(path))
           continue;
       } else {
         ++summary.filesChanged;

@@ -333,3 +333,42 @@ TEST_F(ArchiveIndex, AFileSkippedByAnEarlierIndexIsJudgedAgain) {
   ASSERT_EQ(damaged.size(), 1u);
   EXPECT_EQ(damaged.front().path, m_BaselineFiles[4]);
 }
+
+TEST_F(ArchiveIndex, OnlySkippedFilesAnEarlierIndexMayHaveMisjudgedAreReadAgain) {
+  // Damaged slices (empty, cut after the preamble) and a non-DICOM file of 132 bytes or more keep
+  // their verdict while unchanged; small files skipped as not DICOM (an earlier version's verdict
+  // on an empty slice) are judged again.
+  fs::resize_file(m_BaselineFiles[4], 0);
+  fs::resize_file(m_BaselineFiles[6], fs::file_size(m_BaselineFiles[6]) / 2);
+  std::ofstream(m_Dir / "archive" / "empty.txt").close();
+  std::ofstream(m_Dir / "archive" / "readme.txt") << std::string(200, 'x') << '\n';
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  const IndexSummary first = indexArchive(db, m_Dir / "archive");
+  const std::string seriesUid = catalogDatabase(db).front().series.front().seriesInstanceUid;
+  ASSERT_EQ(damagedFilesBeside(db, seriesUid).size(), 2u);
+  // Also skipped: the phantom's truth files (NRRD, NIfTI, JSON) and the output record, all larger.
+  ASSERT_GE(first.skipped.size(), 5u); // 2 damaged slices, empty.txt, readme.txt, notes.txt
+
+  const auto sorted = [](std::vector<std::string> names) {
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  const auto namesOf = [&](const std::vector<dicomio::SkippedFile>& files) {
+    std::vector<std::string> names;
+    for (const dicomio::SkippedFile& f : files)
+      names.push_back(f.path.filename().string());
+    return sorted(names);
+  };
+  const IndexSummary again = indexArchive(db, m_Dir / "archive");
+  EXPECT_EQ(again.filesUnchanged, first.filesFound);
+  EXPECT_EQ(namesOf(again.skipped), (std::vector<std::string>{"empty.txt", "notes.txt"}));
+  EXPECT_EQ(namesOf(damagedFilesBeside(db, seriesUid)),
+            sorted({m_BaselineFiles[4].filename().string(), m_BaselineFiles[6].filename().string()}))
+      << "a damaged slice not read again lost its verdict";
+
+  // Changed, a damaged slice is read again (by its size and modification time, as any file).
+  fs::resize_file(m_BaselineFiles[6], 10);
+  const IndexSummary changed = indexArchive(db, m_Dir / "archive");
+  EXPECT_EQ(changed.filesChanged, 1u);
+  EXPECT_EQ(namesOf(changed.skipped), sorted({m_BaselineFiles[6].filename().string(), "empty.txt", "notes.txt"}));
+}

@@ -30,7 +30,10 @@ struct IndexSummary {
   std::size_t filesUnchanged{0}; ///< skipped
   std::size_t filesRemoved{0};   ///< in the index, no longer on disk
   std::size_t instancesAdded{0}; ///< DICOM images among the new and changed files
-  std::vector<dicomio::SkippedFile> skipped{}; ///< new or changed files that are not DICOM images, with reasons
+  /// New or changed files that are not DICOM images, with reasons; also unchanged ones judged again
+  /// (skipped before as not DICOM, not damaged, and shorter than 132 bytes: an earlier version's
+  /// verdict on an empty slice).
+  std::vector<dicomio::SkippedFile> skipped{};
   std::size_t seriesChecked{0};  ///< series whose checks were recomputed
   std::size_t seriesTotal{0};
   std::size_t studiesTotal{0};

@@ -231,8 +231,8 @@ bool gzipTrailerSays(const fs::path& path, std::uint64_t bytes) {
 /// word, so a broken download would be measured as part of a patient: check the length first.
 /// A zero voxel size in a NIfTI header is set to 1 mm by the NIfTI library, or fails in ITK as
 /// "orthonormal direction cosines" (no qform or sform): refused from the header itself, which is
-/// read once for both checks.
-std::optional<NiftiLayout> checkNiftiFile(const fs::path& path) {
+/// read once for both checks. Returns the layout of a file that passed; anything else throws.
+NiftiLayout checkNiftiFile(const fs::path& path) {
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file)
     throw InputError(fmt::format("'{}': cannot open: {}", path.string(), std::strerror(errno)));
@@ -277,12 +277,12 @@ std::optional<NiftiLayout> checkNiftiFile(const fs::path& path) {
                                  path.string(), layout->voxelBytes, layout->voxelOffset, found,
                                  compressed ? " once decompressed (or its gzip stream is cut short)" : ""));
   }
-  if (layout && !layout->badTransform.empty()) {
+  if (!layout->badTransform.empty()) {
     throw InputError(fmt::format("'{}': the {} (position and orientation in the header) holds a value that is not a "
                                  "finite number (NaN or infinity)",
                                  path.string(), layout->badTransform));
   }
-  return layout;
+  return *layout;
 }
 
 /// ITK reads the first 3D volume of a NIfTI file whose dim[5..7] (e.g. vector components

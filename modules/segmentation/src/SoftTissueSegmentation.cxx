@@ -10,6 +10,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <queue>
 #include <set>
 
@@ -627,18 +628,16 @@ void keepSeedComponents(MaskImage* mask, const ImageGeometry& g, const std::vect
 /// lesion's interval): the smoothing moves the border where the contrast is low and the voxel by
 /// voxel border follows the noise (5 HU under 12 HU at a muscle), and never across a border the
 /// intensities decide (fat, bone, lung). Then the seeds' component is kept and holes filled.
-/// Returns false, leaving `mask` as it was, when that loses the seeds or changes the count by more
-/// than 2 % (a lesion thinner than the smoothing).
-bool smoothBorderKeepingVolume(MaskImage* mask, const ImageGeometry& g, double sigmaMm,
-                               const std::vector<char>& candidates, const std::vector<std::size_t>& seedVoxels) {
+/// `count`: the mask's voxel count, as the caller counted it. Returns the smoothed mask's count, or
+/// nothing, leaving `mask` as it was, when that loses the seeds or changes the count by more than
+/// 2 % (a lesion thinner than the smoothing).
+std::optional<std::size_t> smoothBorderKeepingVolume(MaskImage* mask, std::size_t count, const ImageGeometry& g,
+                                                     double sigmaMm, const std::vector<char>& candidates,
+                                                     const std::vector<std::size_t>& seedVoxels) {
   const std::size_t n = g.voxelCount();
   const unsigned char* m = mask->GetBufferPointer();
-  const auto countOf = [n](const unsigned char* v) {
-    return std::size_t(std::count_if(v, v + n, [](unsigned char x) { return x != 0; }));
-  };
-  const std::size_t count = countOf(m);
   if (count == 0)
-    return false;
+    return std::nullopt;
   const auto smoothed = gaussian(signedDistance(mask), sigmaMm);
   const float* s = smoothed->GetBufferPointer();
   std::vector<float> values;
@@ -646,7 +645,7 @@ bool smoothBorderKeepingVolume(MaskImage* mask, const ImageGeometry& g, double s
     if (candidates[i] || m[i])
       values.push_back(s[i]);
   if (values.size() <= count)
-    return false;
+    return std::nullopt;
   std::nth_element(values.begin(), values.begin() + std::ptrdiff_t(count - 1), values.end());
   const float level = values[count - 1];
   MaskImage::Pointer out = newMask(g);
@@ -655,11 +654,11 @@ bool smoothBorderKeepingVolume(MaskImage* mask, const ImageGeometry& g, double s
     o[i] = (candidates[i] || m[i]) && s[i] <= level ? 1 : 0;
   keepSeedComponents(out, g, seedVoxels);
   fillHoles(out, g);
-  const std::size_t after = countOf(o);
+  const auto after = std::size_t(std::count_if(o, o + n, [](unsigned char x) { return x != 0; }));
   if (after == 0 || std::abs(double(after) - double(count)) > 0.02 * double(count))
-    return false;
+    return std::nullopt;
   std::copy(o, o + n, mask->GetBufferPointer());
-  return true;
+  return after;
 }
 
 struct NeckSplit {
@@ -1828,8 +1827,9 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     std::vector<char> candidates(n, 0);
     for (std::size_t i = 0; i < n; ++i)
       candidates[i] = allowed[i] && !atLimit[i] && value[i] >= model.lower && value[i] <= model.upper;
-    if (smoothBorderKeepingVolume(region, g, options.borderSmoothingMm, candidates, anchors()))
-      count = std::size_t(std::count_if(r, r + n, [](unsigned char x) { return x != 0; }));
+    if (const auto smoothed =
+            smoothBorderKeepingVolume(region, count, g, options.borderSmoothingMm, candidates, anchors()))
+      count = *smoothed;
     else
       logDebug("soft-tissue segmentation: border not smoothed (it would lose the seeds or change the volume)");
   }

@@ -2,6 +2,7 @@
 // 55 HU, in fat (-100 HU) with air in front, Gaussian noise SD 12 HU, partial volume at every
 // boundary (4^3 sub-samples per voxel). Ground truth: voxel centres inside the ellipsoid, and the
 // analytic volume.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -250,6 +251,9 @@ TEST(SoftTissueSynthetic, BorderSmoothingDoesNotCrossBordersTheIntensitiesHold) 
                 test::dice(before.labels, ph.truth), test::dice(after.labels, ph.truth), b.mean, a.mean,
                 before.voxelCount, after.voxelCount);
     EXPECT_GE(test::dice(after.labels, ph.truth), test::dice(before.labels, ph.truth) - 0.002);
+    // The count the smoothing hands back is the smoothed mask's.
+    EXPECT_EQ(after.voxelCount, std::size_t(std::count_if(after.labels.voxels.begin(), after.labels.voxels.end(),
+                                                          [](std::uint16_t v) { return v != 0; })));
     EXPECT_NEAR(a.mean, b.mean, 1.0);
     EXPECT_EQ(a.over, b.over);
     EXPECT_EQ(a.under, b.under);

@@ -17,7 +17,8 @@ namespace lesion::commands {
 
 namespace {
 
-nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem::path& input, bool writtenAsInt16) {
+nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem::path& input,
+                           const std::filesystem::path& output, bool writtenAsInt16) {
   const ImageGeometry& g = v.geometry();
   nlohmann::json direction = nlohmann::json::array();
   for (std::size_t c = 0; c < 3; ++c) {
@@ -26,6 +27,7 @@ nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem
   }
   nlohmann::json j;
   j["source"] = input.string();
+  j["volumeFile"] = output.filename().string(); // readers of another file of this stem know it is not theirs
   j["coordinateSystem"] = "LPS";
   j["geometry"] = {{"size", {g.size[0], g.size[1], g.size[2]}},
                    {"spacingMm", {g.spacing.x, g.spacing.y, g.spacing.z}},
@@ -84,7 +86,9 @@ cli::Command convertCommand() {
       "order and spacing come from Image Position along the slice normal; gantry tilt and uneven spacing or "
       "missing slices are reported and resampled unless asked otherwise (a gap wider than 4 x the usual step and "
       "10 mm is refused unless --uneven-spacing resample-across-gaps). Whole-number values (plain CT) are "
-      "written as int16, others as float32; the sidecar's voxelType says which (and voxelTypeNote why float).";
+      "written as int16, others as float32; the sidecar's voxelType says which (and voxelTypeNote why float). The "
+      "sidecar NAME.json names the file it describes (volumeFile); since ct.nrrd and ct.nii.gz share ct.json, a "
+      "sidecar of another existing image of that name is never replaced (choose another name).";
   c.examples = {"lesionkit convert study/CT -o ct.nrrd",
                 "lesionkit convert study/CT -o ct.nii.gz --series 1.2.840.113619.2.55.3 --tilt keep-sheared"};
   c.add({"input", ParameterType::Image, "Input", "DICOM folder (or a single DICOM, NRRD or NIfTI file)", Channel::Input,
@@ -121,6 +125,7 @@ cli::Command convertCommand() {
       throw UsageError(fmt::format("--output '{}': expected a .nrrd, .nhdr, .nii or .nii.gz name", output.string()));
     }
     ensureOutputSparesInputs(output, {input}, "--output");
+    ensureSidecarIsFree(output);
     dicomio::LoadOptions options;
     if (args.has("series"))
       options.seriesInstanceUid = args.string("series");
@@ -151,7 +156,7 @@ cli::Command convertCommand() {
         asInt16 = dicomio::writeVolumeFile(loaded.volume, output, true);
     }
     const auto sidecar = sidecarPath(output);
-    writeTextFileAtomically(sidecar, sidecarJson(loaded, input, asInt16).dump(2) + "\n");
+    writeTextFileAtomically(sidecar, sidecarJson(loaded, input, output, asInt16).dump(2) + "\n");
     folder.keep();
     const ImageGeometry& g = loaded.geometry();
     ctx.out << fmt::format("wrote {} ({}x{}x{}, spacing {:.4g} x {:.4g} x {:.4g} mm) and {}\n", output.string(),

@@ -1,21 +1,84 @@
 #include "ConvertSidecar.h"
 
 #include <fstream>
+#include <mutex>
+#include <set>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "lesion/core/Error.h"
+#include "lesion/core/Log.h"
 
 namespace lesion::commands {
 
-std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile) {
+namespace {
+
+constexpr const char* kVolumeFileExtensions[] = {".nii.gz", ".nii", ".nrrd", ".nhdr"};
+
+/// "ct" for ct.nii.gz, ct.nrrd, ...; the whole name for any other file.
+std::string volumeStem(const std::filesystem::path& volumeFile) {
   std::string name = volumeFile.filename().string();
-  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".nhdr"}) {
-    const std::string e = ext;
+  for (const std::string e : kVolumeFileExtensions) {
     if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
       name.resize(name.size() - e.size());
       break;
     }
   }
-  return volumeFile.parent_path() / (name + ".json");
+  return name;
+}
+
+nlohmann::json parsedSidecar(const std::filesystem::path& sidecar) {
+  std::ifstream in(sidecar);
+  return in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+}
+
+/// The file name a sidecar says it describes ("volumeFile"); empty for a sidecar of a LesionKit
+/// version before that record, or another tool's JSON.
+std::string describedFileName(const nlohmann::json& j) {
+  return j.is_object() && j.contains("volumeFile") && j["volumeFile"].is_string() ? j["volumeFile"].get<std::string>()
+                                                                                  : std::string{};
+}
+
+/// Says once per sidecar and volume that the sidecar is not used (a command may read it again for
+/// another step).
+void warnSidecarOfAnotherFile(const std::filesystem::path& sidecar, const std::string& described,
+                              const std::filesystem::path& volumePath) {
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (!warned.insert(sidecar.string() + '\n' + volumePath.string()).second)
+    return;
+  logWarning("sidecar '{}' describes '{}', not '{}': its patient, study, frame of reference and slice thickness are "
+             "not used for '{}'",
+             sidecar.string(), described, volumePath.filename().string(), volumePath.string());
+}
+
+} // namespace
+
+std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile) {
+  return volumeFile.parent_path() / (volumeStem(volumeFile) + ".json");
+}
+
+void ensureSidecarIsFree(const std::filesystem::path& volumeFile) {
+  const std::filesystem::path sidecar = sidecarPath(volumeFile);
+  std::error_code ec;
+  if (!std::filesystem::exists(sidecar, ec))
+    return;
+  // The image it describes: as recorded, else (an older sidecar, another tool's JSON) any image of that name.
+  std::vector<std::string> candidates;
+  if (const std::string described = describedFileName(parsedSidecar(sidecar)); !described.empty())
+    candidates.push_back(described);
+  else
+    for (const char* e : kVolumeFileExtensions)
+      candidates.push_back(volumeStem(volumeFile) + e);
+  for (const std::string& name : candidates) {
+    const std::filesystem::path other = volumeFile.parent_path() / name;
+    if (name != volumeFile.filename().string() && std::filesystem::exists(other, ec))
+      throw InputError(fmt::format("--output '{}': its sidecar '{}' already describes '{}', whose metadata it would "
+                                   "replace: choose another name, or delete '{}' and its sidecar first",
+                                   volumeFile.string(), sidecar.string(), other.string(), other.string()));
+  }
 }
 
 reporting::DicomSourceInfo ConvertSidecar::dicomSource() const {
@@ -29,11 +92,16 @@ reporting::DicomSourceInfo ConvertSidecar::dicomSource() const {
 }
 
 ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath) {
-  std::ifstream in(sidecarPath(volumePath));
-  const nlohmann::json j = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+  const std::filesystem::path path = sidecarPath(volumePath);
+  const nlohmann::json j = parsedSidecar(path);
   ConvertSidecar sidecar;
   if (!j.is_object())
     return sidecar;
+  if (const std::string described = describedFileName(j);
+      !described.empty() && described != volumePath.filename().string()) {
+    warnSidecarOfAnotherFile(path, described, volumePath);
+    return sidecar;
+  }
   const auto text = [&j](const char* key) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};
   };

@@ -13,11 +13,18 @@
 namespace lesion::commands {
 
 /// volume.nii.gz → volume.json, volume.nrrd → volume.json: the sidecar `lesionkit convert` writes
-/// (the dcm2niix convention).
+/// (the dcm2niix convention). It records the file it describes ("volumeFile"): readers of another
+/// file of that stem (ct.nrrd next to ct.nii.gz's ct.json) ignore it, with a warning.
 [[nodiscard]] std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile);
 
+/// Throws InputError (naming both files) when the sidecar of `volumeFile` exists and describes another
+/// image that exists (converting ct.nrrd next to ct.nii.gz would give ct.nii.gz ct.nrrd's metadata).
+/// A sidecar of `volumeFile` itself, or of an image no longer there, may be replaced.
+void ensureSidecarIsFree(const std::filesystem::path& volumeFile);
+
 /// What a convert sidecar records. Empty strings and no thickness when there is no sidecar, it is
-/// not one or the field is absent (never an error: the sidecar is optional).
+/// not one, it describes another file (a warning) or the field is absent (never an error: the
+/// sidecar is optional).
 struct ConvertSidecar {
   std::string patientId{};
   std::string studyInstanceUid{};

@@ -133,3 +133,45 @@ TEST(ConvertCommand, JpegLsFilesConvertToTheUncompressedReferencesVoxels) {
     }
   }
 }
+
+// ct.nrrd and ct.nii.gz would share the sidecar ct.json (the dcm2niix convention): the second conversion
+// would give the first file its metadata. The sidecar names its file, and a sidecar of another existing
+// image is never replaced.
+TEST(ConvertCommand, TwoFormatsOfOneNameDoNotShareASidecar) {
+  LESIONKIT_REQUIRE_BINARY();
+  LESIONKIT_REQUIRE_TEST_DATA(ct, "QIICR+dcmqi/data/segmentations/ct-3slice");
+  test::ScratchFolder dir;
+  const auto convert = [&](const std::string& name) {
+    return test::runProcess({"lesionkit", "convert", ct.string(), "-o", (dir / name).string()});
+  };
+  const auto sidecar = [&] {
+    std::ifstream in(dir / "ct.json");
+    return nlohmann::json::parse(in);
+  };
+  auto r = convert("ct.nii.gz");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(sidecar().at("volumeFile"), "ct.nii.gz");
+  r = convert("ct.nrrd");
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("its sidecar '" + (dir / "ct.json").string() + "' already describes '" +
+                       (dir / "ct.nii.gz").string() + "'"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(test::listFiles(dir.path()), (std::vector<std::string>{"ct.json", "ct.nii.gz"}));
+  EXPECT_EQ(sidecar().at("volumeFile"), "ct.nii.gz");
+  // Converting to the same file again replaces its own sidecar, as before.
+  r = convert("ct.nii.gz");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  // A sidecar without the record (an older convert, or dcm2niix's) is another image's when one of that name exists.
+  nlohmann::json old = sidecar();
+  old.erase("volumeFile");
+  std::ofstream(dir / "ct.json") << old.dump(2);
+  r = convert("ct.nrrd");
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_FALSE(sidecar().contains("volumeFile"));
+  // Once that image is gone, its sidecar may be replaced.
+  fs::remove(dir / "ct.nii.gz");
+  r = convert("ct.nrrd");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(sidecar().at("volumeFile"), "ct.nrrd");
+}

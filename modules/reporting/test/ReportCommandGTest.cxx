@@ -112,24 +112,31 @@ TEST(ReportCommand, AMaskCroppedOnTheVolumesLatticeIsPlacedIntoItsGrid) {
   EXPECT_NE(report["input"]["warnings"].dump().find("placed into the volume's grid"), std::string::npos);
 }
 
+/// `report ct.nrrd --mask mask.nrrd` (no meshes or pictures) next to a convert sidecar ct.json describing
+/// `volumeFile`, of patient PAT-7, study ...11, series ...12 and frame of reference ...13, plus `extra` fields.
+test::ProcessResult reportWithSidecar(const test::ScratchFolder& dir, const std::string& volumeFile,
+                                      const nlohmann::json& extra = nlohmann::json::object()) {
+  writeStudy(dir / "ct.nrrd", dir / "mask.nrrd");
+  nlohmann::json sidecar = {{"conversionSoftware", "lesionkit convert"},
+                            {"volumeFile", volumeFile},
+                            {"patientId", "PAT-7"},
+                            {"studyInstanceUid", "1.2.826.0.1.3680043.2.1125.1.11"},
+                            {"studyDate", "20240115"},
+                            {"seriesInstanceUid", "1.2.826.0.1.3680043.2.1125.1.12"},
+                            {"frameOfReferenceUid", "1.2.826.0.1.3680043.2.1125.1.13"},
+                            {"modality", "CT"}};
+  sidecar.update(extra);
+  std::ofstream(dir / "ct.json") << sidecar.dump(2);
+  return test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(),
+                           "-o", (dir / "out").string(), "--no-meshes", "--no-pictures"});
+}
+
 // A NRRD from `lesionkit convert` knows its patient, study and frame of reference (sidecar): the SEG
 // and SR must say them, or a PACS files them under no patient in a new study, apart from the CT. The
 // sidecar's Slice Thickness judges RECIST measurability, as for the DICOM series.
 TEST(ReportCommand, ConvertedVolumeKeepsPatientStudyAndFrameOfReference) {
   test::ScratchFolder dir;
-  writeStudy(dir / "ct.nrrd", dir / "mask.nrrd");
-  const nlohmann::json sidecar = {{"conversionSoftware", "lesionkit convert"},
-                                  {"patientId", "PAT-7"},
-                                  {"studyInstanceUid", "1.2.826.0.1.3680043.2.1125.1.11"},
-                                  {"studyDate", "20240115"},
-                                  {"seriesInstanceUid", "1.2.826.0.1.3680043.2.1125.1.12"},
-                                  {"frameOfReferenceUid", "1.2.826.0.1.3680043.2.1125.1.13"},
-                                  {"modality", "CT"},
-                                  {"sliceThicknessMm", 7.5}};
-  std::ofstream(dir / "ct.json") << sidecar.dump(2);
-  const auto r =
-      test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask", (dir / "mask.nrrd").string(), "-o",
-                        (dir / "out").string(), "--no-meshes", "--no-pictures"});
+  const auto r = reportWithSidecar(dir, "ct.nrrd", {{"sliceThicknessMm", 7.5}});
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
   expectValidDicom(dir / "out" / "seg.dcm");
   const SegmentationImage seg = readDicomSeg(dir / "out" / "seg.dcm");
@@ -145,6 +152,22 @@ TEST(ReportCommand, ConvertedVolumeKeepsPatientStudyAndFrameOfReference) {
   // Tracking UIDs are the patient's: the same as a report from the DICOM series would give.
   ASSERT_FALSE(sr.groups.empty());
   EXPECT_EQ(sr.groups[0].trackingUid, derivedTrackingUid("PAT-7", sr.groups[0].trackingId));
+}
+
+// ct.json next to ct.nrrd that says it describes ct.nii.gz (another conversion) is not ct.nrrd's: its
+// patient and study are not put into ct.nrrd's SEG and SR, and one warning says why.
+TEST(ReportCommand, ASidecarOfAnotherFileOfTheSameNameIsNotUsed) {
+  test::ScratchFolder dir;
+  const auto r = reportWithSidecar(dir, "ct.nii.gz");
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  const std::string warning = "sidecar '" + (dir / "ct.json").string() + "' describes 'ct.nii.gz', not 'ct.nrrd'";
+  const std::size_t first = r.err.find(warning);
+  EXPECT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(warning, first + 1), std::string::npos) << "said once: " << r.err;
+  const SrDocument sr = readDicomSr(dir / "out" / "sr.dcm");
+  EXPECT_EQ(sr.patientId, "");
+  EXPECT_NE(sr.studyInstanceUid, "1.2.826.0.1.3680043.2.1125.1.11");
+  EXPECT_NE(readDicomSeg(dir / "out" / "seg.dcm").frameOfReferenceUid, "1.2.826.0.1.3680043.2.1125.1.13");
 }
 
 TEST(ReportCommand, FollowUpWithPreviousReportAndSegAsMask) {

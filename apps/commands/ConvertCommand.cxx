@@ -39,6 +39,13 @@ nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem
   j["seriesId"] = v.seriesId;
   j["studyInstanceUid"] = v.studyInstanceUid;
   j["patientId"] = v.patientId;
+  // What the source carried (empty when it did not), so a SEG/SR of this file joins the patient and study in a PACS.
+  j["patientName"] = v.patientName;
+  j["patientSex"] = v.patientSex;
+  j["patientBirthDate"] = v.patientBirthDate;
+  j["accessionNumber"] = v.accessionNumber;
+  j["studyId"] = v.studyId;
+  j["studyTime"] = v.studyTime;
   j["studyDate"] = v.studyDate;
   j["frameOfReferenceUid"] = v.frameOfReferenceUid;
   j["modality"] = v.modality;
@@ -82,7 +89,8 @@ cli::Command convertCommand() {
       "Scans a DICOM folder (recursively, .dcm.gz included), splits it into series the way dcm2niix does, "
       "loads the requested series, or the only one that forms a volume (several volumes: refused, listed, "
       "until --series chooses), in Hounsfield units and "
-      "writes it with a JSON sidecar (geometry in LPS mm, warnings, source UIDs) next to the output. Slice "
+      "writes it with a JSON sidecar (geometry in LPS mm, warnings, source UIDs, the patient and study identity the "
+      "source carried: share it as you would the DICOM) next to the output. Slice "
       "order and spacing come from Image Position along the slice normal; gantry tilt and uneven spacing or "
       "missing slices are reported and resampled unless asked otherwise (a gap wider than 4 x the usual step and "
       "10 mm is refused unless --uneven-spacing resample-across-gaps). Whole-number values (plain CT) are "

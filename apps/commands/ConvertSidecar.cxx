@@ -84,8 +84,14 @@ void ensureSidecarIsFree(const std::filesystem::path& volumeFile) {
 reporting::DicomSourceInfo ConvertSidecar::dicomSource() const {
   reporting::DicomSourceInfo source;
   source.patientId = patientId;
+  source.patientName = patientName;
+  source.patientSex = patientSex;
+  source.patientBirthDate = patientBirthDate;
+  source.accessionNumber = accessionNumber;
   source.studyInstanceUid = studyInstanceUid;
+  source.studyId = studyId;
   source.studyDate = studyDate;
+  source.studyTime = studyTime;
   source.modality = modality;
   source.frameOfReferenceUid = frameOfReferenceUid;
   return source;
@@ -106,8 +112,14 @@ ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};
   };
   sidecar.patientId = text("patientId");
+  sidecar.patientName = text("patientName");
+  sidecar.patientSex = text("patientSex");
+  sidecar.patientBirthDate = text("patientBirthDate");
+  sidecar.accessionNumber = text("accessionNumber");
   sidecar.studyInstanceUid = text("studyInstanceUid");
+  sidecar.studyId = text("studyId");
   sidecar.studyDate = text("studyDate");
+  sidecar.studyTime = text("studyTime");
   sidecar.seriesInstanceUid = text("seriesInstanceUid");
   sidecar.frameOfReferenceUid = text("frameOfReferenceUid");
   sidecar.modality = text("modality");

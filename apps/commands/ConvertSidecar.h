@@ -27,8 +27,14 @@ void ensureSidecarIsFree(const std::filesystem::path& volumeFile);
 /// sidecar is optional).
 struct ConvertSidecar {
   std::string patientId{};
+  std::string patientName{};
+  std::string patientSex{};
+  std::string patientBirthDate{};
+  std::string accessionNumber{};
   std::string studyInstanceUid{};
+  std::string studyId{};
   std::string studyDate{};
+  std::string studyTime{};
   std::string seriesInstanceUid{};
   std::string frameOfReferenceUid{};
   std::string modality{};
@@ -36,7 +42,8 @@ struct ConvertSidecar {
 
   /// PatientID, study date and series.
   [[nodiscard]] ScanIdentity scanIdentity() const { return {patientId, studyDate, seriesInstanceUid}; }
-  /// Patient, study, date, modality and frame of reference, for the SEG and SR of a NRRD/NIfTI (so
+  /// Patient (ID, name, sex, birth date), study (UID, ID, date, time, accession number), modality
+  /// and frame of reference as the source DICOM carried them, for the SEG and SR of a NRRD/NIfTI (so
   /// they join the scan's patient, study and frame in a PACS). The series stays empty: the sidecar
   /// has no slice positions to reference instances by.
   [[nodiscard]] reporting::DicomSourceInfo dicomSource() const;

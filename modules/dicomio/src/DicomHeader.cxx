@@ -273,11 +273,14 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
   }
   d.patientId = getString(ds, DCM_PatientID);
   d.patientName = getString(ds, DCM_PatientName);
+  d.patientBirthDate = getString(ds, DCM_PatientBirthDate);
+  d.patientSex = getString(ds, DCM_PatientSex);
   d.modality = getString(ds, DCM_Modality);
   d.manufacturer = getString(ds, DCM_Manufacturer);
   d.seriesDescription = getString(ds, DCM_SeriesDescription);
   d.studyDescription = getString(ds, DCM_StudyDescription);
   d.accessionNumber = getString(ds, DCM_AccessionNumber);
+  d.studyId = getString(ds, DCM_StudyID);
   d.bodyPartExamined = getString(ds, DCM_BodyPartExamined);
   d.convolutionKernel = getString(ds, DCM_ConvolutionKernel);
   d.studyDate = getString(ds, DCM_StudyDate);

@@ -503,6 +503,12 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
   out.seriesId = series.id;
   out.studyInstanceUid = series.first().studyInstanceUid;
   out.patientId = series.first().patientId;
+  out.patientName = series.first().patientName;
+  out.patientBirthDate = series.first().patientBirthDate;
+  out.patientSex = series.first().patientSex;
+  out.accessionNumber = series.first().accessionNumber;
+  out.studyId = series.first().studyId;
+  out.studyTime = series.first().studyTime;
   out.studyDate = series.first().studyDate;
   out.frameOfReferenceUid = series.first().frameOfReferenceUid;
   out.modality = series.first().modality;

@@ -112,6 +112,24 @@ TEST(ReportCommand, AMaskCroppedOnTheVolumesLatticeIsPlacedIntoItsGrid) {
   EXPECT_NE(report["input"]["warnings"].dump().find("placed into the volume's grid"), std::string::npos);
 }
 
+/// The text of `tag` in DICOM file `path` (empty when absent or empty).
+std::string dicomText(const std::filesystem::path& path, const DcmTagKey& tag) {
+  DcmFileFormat file;
+  OFString value;
+  if (file.loadFile(path.c_str()).good())
+    file.getDataset()->findAndGetOFStringArray(tag, value);
+  return value.c_str();
+}
+
+/// Patient's Name, Sex, Birth Date, Accession Number, Study ID and Study Time of a DICOM file.
+std::vector<std::string> patientAndStudyTexts(const std::filesystem::path& path) {
+  std::vector<std::string> texts;
+  for (const DcmTagKey& tag :
+       {DCM_PatientName, DCM_PatientSex, DCM_PatientBirthDate, DCM_AccessionNumber, DCM_StudyID, DCM_StudyTime})
+    texts.push_back(dicomText(path, tag));
+  return texts;
+}
+
 /// `report ct.nrrd --mask mask.nrrd` (no meshes or pictures) next to a convert sidecar ct.json describing
 /// `volumeFile`, of patient PAT-7, study ...11, series ...12 and frame of reference ...13, plus `extra` fields.
 test::ProcessResult reportWithSidecar(const test::ScratchFolder& dir, const std::string& volumeFile,
@@ -136,9 +154,20 @@ test::ProcessResult reportWithSidecar(const test::ScratchFolder& dir, const std:
 // sidecar's Slice Thickness judges RECIST measurability, as for the DICOM series.
 TEST(ReportCommand, ConvertedVolumeKeepsPatientStudyAndFrameOfReference) {
   test::ScratchFolder dir;
-  const auto r = reportWithSidecar(dir, "ct.nrrd", {{"sliceThicknessMm", 7.5}});
+  const auto r = reportWithSidecar(dir, "ct.nrrd",
+                                   {{"patientName", "Doe^Jane"},
+                                    {"patientSex", "F"},
+                                    {"patientBirthDate", "19560301"},
+                                    {"accessionNumber", "ACC-42"},
+                                    {"studyId", "7"},
+                                    {"studyTime", "104607"},
+                                     {"sliceThicknessMm", 7.5}});
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
   expectValidDicom(dir / "out" / "seg.dcm");
+  expectValidDicom(dir / "out" / "sr.dcm");
+  const std::vector<std::string> identity = {"Doe^Jane", "F", "19560301", "ACC-42", "7", "104607"};
+  EXPECT_EQ(patientAndStudyTexts(dir / "out" / "seg.dcm"), identity);
+  EXPECT_EQ(patientAndStudyTexts(dir / "out" / "sr.dcm"), identity);
   const SegmentationImage seg = readDicomSeg(dir / "out" / "seg.dcm");
   EXPECT_EQ(seg.frameOfReferenceUid, "1.2.826.0.1.3680043.2.1125.1.13");
   EXPECT_EQ(seg.studyInstanceUid, "1.2.826.0.1.3680043.2.1125.1.11");
@@ -168,6 +197,28 @@ TEST(ReportCommand, ASidecarOfAnotherFileOfTheSameNameIsNotUsed) {
   EXPECT_EQ(sr.patientId, "");
   EXPECT_NE(sr.studyInstanceUid, "1.2.826.0.1.3680043.2.1125.1.11");
   EXPECT_NE(readDicomSeg(dir / "out" / "seg.dcm").frameOfReferenceUid, "1.2.826.0.1.3680043.2.1125.1.13");
+}
+
+// convert records the patient and study identity its DICOM source carried, and report carries it into the SEG
+// and SR of the NRRD, as from the DICOM folder itself; what the source left empty (here the birth date) stays empty.
+TEST(ReportCommand, ConvertThenReportKeepsThePatientAndStudyTheSourceCarried) {
+  LESIONKIT_REQUIRE_TEST_DATA(folder, "QIICR+dcmqi/data/segmentations");
+  test::ScratchFolder dir;
+  const auto converted =
+      test::runProcess({"lesionkit", "convert", (folder / "ct-3slice").string(), "-o", (dir / "ct.nrrd").string()});
+  ASSERT_EQ(converted.exitCode, 0) << converted.err;
+  const auto fromNrrd = test::runProcess({"lesionkit", "report", (dir / "ct.nrrd").string(), "--mask",
+                                          (folder / "liver_seg.nrrd").string(), "-o", (dir / "nrrd").string(),
+                                          "--no-meshes", "--no-pictures"});
+  ASSERT_EQ(fromNrrd.exitCode, 0) << fromNrrd.out << fromNrrd.err;
+  const std::filesystem::path source = folder / "ct-3slice" / "01.dcm";
+  const std::vector<std::string> identity = patientAndStudyTexts(source);
+  EXPECT_EQ(identity, (std::vector<std::string>{"JANCT000", "M", "", "03086212", "1", "104607"}));
+  for (const char* object : {"seg.dcm", "sr.dcm"}) {
+    EXPECT_EQ(patientAndStudyTexts(dir / "nrrd" / object), identity) << object;
+    EXPECT_EQ(dicomText(dir / "nrrd" / object, DCM_PatientID), dicomText(source, DCM_PatientID)) << object;
+    expectValidDicom(dir / "nrrd" / object);
+  }
 }
 
 TEST(ReportCommand, FollowUpWithPreviousReportAndSegAsMask) {

@@ -45,11 +45,14 @@ struct DicomInstance {
 
   std::string patientId{};
   std::string patientName{};
+  std::string patientBirthDate{};
+  std::string patientSex{};
   std::string modality{};
   std::string manufacturer{};
   std::string seriesDescription{};
   std::string studyDescription{};
   std::string accessionNumber{};
+  std::string studyId{};
   std::string bodyPartExamined{};
   std::string convolutionKernel{}; ///< (0018,1210), values joined by '\'
   std::string studyDate{};

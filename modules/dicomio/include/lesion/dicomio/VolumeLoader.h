@@ -76,6 +76,13 @@ struct LoadedVolume {
   std::string seriesId{}; ///< part id when a SeriesInstanceUID was split ("UID#2")
   std::string studyInstanceUid{};
   std::string patientId{};
+  // Patient and study identity as the source carried it (empty when it did not), for the SEG/SR of a converted volume.
+  std::string patientName{};
+  std::string patientBirthDate{};
+  std::string patientSex{};
+  std::string accessionNumber{};
+  std::string studyId{};
+  std::string studyTime{};
   std::string studyDate{}; ///< YYYYMMDD
   std::string frameOfReferenceUid{};
   std::string modality{};

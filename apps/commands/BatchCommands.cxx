@@ -104,7 +104,7 @@ cli::Command patientCommand() {
       out.commit();
       ctx.out << fmt::format("patient {}: {} lesions over {} time points -> {}\n", patientId, r.lesions, r.timePoints,
                              out.target().string());
-      for (const std::string& w : r.warnings) ctx.out << "warning: " << w << '\n';
+      // r.warnings were logged (stderr) where they arose; job.json keeps them.
     } catch (const Error& e) {
       if (!args.flag("failureAsResult")) throw;
       const nlohmann::json failure = {{"patientId", patientId}, {"error", e.what()}, {"exitCode", static_cast<int>(e.exitCode())}};

@@ -2,11 +2,20 @@
 /// \file Commands.h
 /// Every sub-command of lesionkit, each declared once (parameter table + run function).
 
+#include <string>
 #include <vector>
 
 #include "lesion/cli/Command.h"
+#include "lesion/core/Log.h"
 
 namespace lesion::commands {
+
+/// Says each warning once, on stderr (the log, as the libraries say theirs when they find them); stdout
+/// keeps the results and "wrote" lines, so a script reading them never meets a warning twice.
+inline void logWarnings(const std::vector<std::string>& warnings) {
+  for (const std::string& w : warnings)
+    logWarning("{}", w);
+}
 
 [[nodiscard]] cli::ToolInfo toolInfo(const std::string& program = "lesionkit");
 [[nodiscard]] std::vector<cli::Command> allCommands();

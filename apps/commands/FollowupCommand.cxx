@@ -304,8 +304,7 @@ cli::Command followupCommand() {
         reference = &*otherReference;
       }
     }
-    for (const std::string& note : gridNotes)
-      ctx.out << "warning: " << note << '\n';
+    logWarnings(gridNotes);
     options.measurement.intensityUnit = intensityUnitFor(args, baseline);
     const bool hu = options.measurement.intensityUnit == measurement::IntensityUnit::HounsfieldUnit;
     if (hu) {

@@ -170,8 +170,7 @@ cli::Command measureCommand() {
                                mask.warnings);
     const LabelMap& labels = mask.labels;
     const std::vector<std::string>& segWarnings = mask.warnings;
-    for (const std::string& w : segWarnings)
-      ctx.out << "warning: " << w << '\n';
+    logWarnings(segWarnings);
     options.intensityUnit = intensityUnitFor(args, loaded);
     useSeriesSliceThickness(options, loaded, sidecar);
 

@@ -127,8 +127,7 @@ std::optional<reporting::SegmentAlgorithm> statedSegmentAlgorithm(const cli::Arg
 /// what the user stated), so the warnings about that record are kept.
 MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::filesystem::path& maskPath,
                            const std::string& seriesUid, measurement::MeasurementOptions options,
-                           const std::string& timepoint, const cli::Arguments* unitChoice, bool algorithmFromMask,
-                           std::ostream& out) {
+                           const std::string& timepoint, const cli::Arguments* unitChoice, bool algorithmFromMask) {
   MeasuredStudy s;
   dicomio::LoadOptions loadOptions;
   loadOptions.seriesInstanceUid = seriesUid;
@@ -141,8 +140,7 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
   s.labels = onVolumeGrid(std::move(mask.labels), maskPath, "mask", s.loaded.volume.geometry, volumePath, "volume",
                           mask.warnings);
   const std::vector<std::string>& segWarnings = mask.warnings;
-  for (const std::string& w : segWarnings)
-    out << "warning: " << w << '\n';
+  logWarnings(segWarnings);
   if (unitChoice)
     options.intensityUnit = intensityUnitFor(*unitChoice, s.loaded);
   useSeriesSliceThickness(options, s.loaded, s.sidecar);
@@ -289,9 +287,8 @@ cli::Command reportCommand() {
     ctx.progress.report(0.0, "loading and measuring");
     // A --measurements report keeps its own unit unless one is chosen here; earlier reports keep theirs.
     const bool unitFromArguments = !args.has("measurements") || args.string("intensityUnit") != "auto";
-    const MeasuredStudy current =
-        measureStudy(volumePath, maskPath, seriesUid, options, timepoint, unitFromArguments ? &args : nullptr,
-                     !statedAlgorithm.has_value(), ctx.out);
+    const MeasuredStudy current = measureStudy(volumePath, maskPath, seriesUid, options, timepoint,
+                                               unitFromArguments ? &args : nullptr, !statedAlgorithm.has_value());
     const dicomio::LoadedVolume& loaded = current.loaded;
     const LabelMap& labels = current.labels;
     const reporting::MeasurementReport& report = current.report;
@@ -299,8 +296,7 @@ cli::Command reportCommand() {
     std::deque<MeasuredStudy> previous;
     for (const std::string& text : args.strings("previous")) {
       const ReportJsonInputs r = readReportJson(text);
-      previous.push_back(
-          measureStudy(r.volume, r.mask, r.seriesInstanceUid, r.options, r.timepoint, nullptr, false, ctx.out));
+      previous.push_back(measureStudy(r.volume, r.mask, r.seriesInstanceUid, r.options, r.timepoint, nullptr, false));
     }
 
     pipeline::ResultBundleInput bundle;

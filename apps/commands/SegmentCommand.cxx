@@ -263,8 +263,7 @@ cli::Command segmentCommand() {
         d.intensity.median);
     ctx.out << fmt::format("search region {} to {} mm (LPS), {} neighbouring structure(s) cut off ({:.1f} mL)\n",
                            formatPoint(d.cropMinMm), formatPoint(d.cropMaxMm), d.componentsSplitOff, d.leakRemovedMl);
-    for (const std::string& w : d.warnings)
-      ctx.out << "warning: " << w << '\n';
+    // d.warnings were logged (stderr) by the segmentation as it found them.
     ctx.out << "wrote " << output.string() << '\n';
     ctx.returnValues["volumeMl"] = fmt::format("{:.6g}", result.volumeMl);
     ctx.returnValues["voxelCount"] = std::to_string(result.voxelCount);

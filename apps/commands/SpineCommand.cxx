@@ -352,7 +352,7 @@ cli::Command spineCommand() {
       ctx.out << fmt::format("whole skeleton: {} focus/foci labelled, {} candidate(s) not labelled\n", fociLabelled,
                              foci.candidates.size() - fociLabelled);
     }
-    for (const auto& w : result.warnings) ctx.out << "warning: " << w << '\n';
+    logWarnings(result.warnings);
     ctx.out << "wrote " << output.string() << '\n';
     ctx.returnValues["levelCount"] = std::to_string(result.levels.size());
     ctx.returnValues["lesionCount"] = std::to_string(labelled);

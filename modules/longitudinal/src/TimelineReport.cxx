@@ -292,8 +292,7 @@ std::string toTimelineSummary(const Timeline& timeline) {
       out << "  " << referenceRegionText(*tp.referenceRegion) << '\n';
     if (tp.calcificationThreshold)
       out << "  " << thresholdText(*tp.calcificationThreshold) << '\n';
-    for (const std::string& note : tp.notes)
-      out << "  note: " << note << '\n';
+    // tp.notes are warnings, logged (stderr) where they arose and kept in the timeline JSON: not repeated here.
     for (const TrackedLesion& l : tp.lesions) {
       out << fmt::format("  {} {} ({}, {}{}): ", l.trackingId, l.spec.name, l.spec.kind, l.maskMethod,
                          l.deformableUsed ? ", B-spline" : "");

@@ -14,6 +14,7 @@
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/core/Hash.h"
+#include "lesion/core/Log.h"
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/pipeline/FollowupRun.h"
 #include "lesion/pipeline/FollowupSegmenter.h"
@@ -164,6 +165,8 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   PatientRunResult result;
   result.parametersHash = patientParametersHash(db, timeline, lesions, options);
   result.warnings = timeline.skippedStudies;
+  for (const std::string& skipped : timeline.skippedStudies)
+    logWarning("patient '{}': {}", patientId, skipped); // the baseline's load warnings are logged by the loader
   const std::vector<std::string> labels = timePointLabels(timeline);
   auto seriesOf = [&](std::size_t i) -> const archive::SeriesRecord& { return timeline.studies[i].series.front(); };
 

@@ -104,7 +104,7 @@ TEST(ReportCommand, AMaskCroppedOnTheVolumesLatticeIsPlacedIntoItsGrid) {
                         "-o", (dir / "out").string(), "--no-meshes", "--no-pictures"});
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
   // Label 1 (an ellipsoid from i = 7, j = 11, k = 4) comes first; the box starts one voxel before.
-  EXPECT_NE(r.out.find("at offset (6, 10, 3) voxels: placed into the volume's grid"), std::string::npos) << r.out;
+  test::expectWarnedOnceOnStderr(r, "at offset (6, 10, 3) voxels: placed into the volume's grid");
   // The SEG (frames on the labelled slices only) holds the mask's voxels, not shifted.
   EXPECT_EQ(loadLabelMap(dir / "out" / "seg.dcm", &mask.geometry).voxels, mask.voxels);
   nlohmann::json report;
@@ -444,8 +444,7 @@ TEST(ReportCommand, AnEditedLesionKitMaskIsCalledManualWithAWarning) {
   EXPECT_EQ(edited.type, "MANUAL");
   EXPECT_EQ(edited.name, "");
   EXPECT_NE(edited.warnings.find("changed after LesionKit wrote it"), std::string::npos) << edited.warnings;
-  EXPECT_NE(edited.run.out.find("label map '" + (dir / "ours.nrrd").string() + "'"), std::string::npos)
-      << edited.run.out;
+  test::expectWarnedOnceOnStderr(edited.run, "label map '" + (dir / "ours.nrrd").string() + "'");
 }
 
 // --intensity-unit follows the rule of measure and followup: a file without air is not CT unless the user

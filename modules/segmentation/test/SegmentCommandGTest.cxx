@@ -14,8 +14,9 @@
 namespace lesion::segmentation {
 namespace {
 
-/// A small CT: a 24 mm sphere at 45 HU in fat, air in front, noise SD 10 HU.
-std::filesystem::path writeSmallCt(const std::filesystem::path& folder) {
+/// A small CT: a 24 mm sphere at 45 HU in fat, air in front, noise SD 10 HU; `withNeighbour`: and a
+/// 12 mm sphere of the same density beside it, joined by a thin neck (what the segmentation cuts off).
+std::filesystem::path writeSmallCt(const std::filesystem::path& folder, bool withNeighbour = false) {
   ImageGeometry g;
   g.size = {64, 64, 32};
   g.spacing = {1.0, 1.0, 2.0};
@@ -27,7 +28,10 @@ std::filesystem::path writeSmallCt(const std::filesystem::path& folder) {
     for (std::size_t j = 0; j < g.size[1]; ++j)
       for (std::size_t i = 0; i < g.size[0]; ++i) {
         const Vec3 p = g.indexToPoint(i, j, k);
-        const double hu = norm(p) <= 12.0 ? 45.0 : (p.y < -26.0 ? -1000.0 : -100.0);
+        const bool neighbour =
+            withNeighbour && (norm(p - Vec3{20.0, 0.0, 0.0}) <= 6.0 ||
+                              (p.x > 10.0 && p.x < 16.0 && std::abs(p.y) <= 1.0 && std::abs(p.z) <= 1.0));
+        const double hu = norm(p) <= 12.0 || neighbour ? 45.0 : (p.y < -26.0 ? -1000.0 : -100.0);
         v.at(i, j, k) = float(std::round(hu + noise(rng)));
       }
   const auto path = folder / "ct.nrrd";
@@ -79,6 +83,18 @@ TEST(SegmentCommand, SeedBoxRecistAndRasGiveTheMaskAndItsVolume) {
     EXPECT_NE(text.find("volumeMl = "), std::string::npos) << text;
     std::filesystem::remove(dir / "mask.nrrd");
   }
+}
+
+// A warning goes to stderr once (the segmentation logs it), not also among the results on stdout.
+TEST(SegmentCommand, AWarningIsSaidOnceOnStderr) {
+  LESIONKIT_REQUIRE_BINARY();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  const auto ct = writeSmallCt(dir.path(), true).string();
+  const auto r = lesion::test::runProcess(
+      {exe, "segment", ct, "--kind", "soft-tissue", "--seed", "1,1,0", "-o", (dir / "mask.nrrd").string()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  lesion::test::expectWarnedOnceOnStderr(r, "cut off 1 neighbouring structure(s) of similar intensity");
+  EXPECT_NE(r.out.find("wrote " + (dir / "mask.nrrd").string()), std::string::npos) << r.out;
 }
 
 TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {

@@ -43,6 +43,18 @@ struct ProcessResult {
 /// Runs `argv` (argv[0] resolved in binaryDir() when it has no '/'), capturing stdout/stderr.
 [[nodiscard]] ProcessResult runProcess(const std::vector<std::string>& argv);
 
+/// A warning containing `text` was said once, on stderr ("<tool>: warning: ..."), and not on stdout
+/// (which holds results and "wrote" lines for scripts).
+inline void expectWarnedOnceOnStderr(const ProcessResult& r, const std::string& text) {
+  const std::size_t first = r.err.find(text);
+  EXPECT_NE(first, std::string::npos) << "stderr lacks '" << text << "':\n" << r.err;
+  if (first != std::string::npos) {
+    EXPECT_EQ(r.err.find(text, first + 1), std::string::npos) << "said twice on stderr:\n" << r.err;
+    EXPECT_NE(r.err.rfind("warning: ", first), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(r.out.find(text), std::string::npos) << "also on stdout:\n" << r.out;
+}
+
 /// Files (recursively) under `folder`, relative and sorted: to check nothing half-written stays.
 [[nodiscard]] std::vector<std::string> listFiles(const std::filesystem::path& folder);
 

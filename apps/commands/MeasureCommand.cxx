@@ -1,6 +1,7 @@
 // lesionkit measure: a volume and a label map → per-lesion measurements as JSON (schema v1),
 // CSV and a summary. All logic lives in lesion::measurement and lesion::reporting.
 #include <filesystem>
+#include <optional>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -16,10 +17,37 @@
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/measurement/LesionMeasurement.h"
+#include "lesion/reporting/LabelMapLoader.h"
 #include "lesion/reporting/MeasurementReport.h"
 #include "lesion/segmentation/SoftTissueSegmentation.h"
 
 namespace lesion::commands {
+
+namespace {
+
+/// --mask-output, checked before the slow part: only with --seed (a --mask is a file already), a volume file
+/// name, none of the inputs, not --output or --csv.
+std::optional<std::filesystem::path> segmentedMaskOutput(const cli::Arguments& args,
+                                                         const std::filesystem::path& output,
+                                                         const std::filesystem::path& volumePath) {
+  if (!args.has("maskOutput"))
+    return std::nullopt;
+  const std::filesystem::path maskOutput = args.path("maskOutput");
+  if (!args.has("seed"))
+    throw UsageError("--mask-output writes the mask segmented from --seed; with --mask the report names that file");
+  if (!dicomio::isVolumeFileName(maskOutput))
+    throw UsageError(fmt::format("--mask-output '{}': expected a .nrrd, .nii or .nii.gz name", maskOutput.string()));
+  std::vector<std::pair<std::string, std::filesystem::path>> outputs = {{"--output", output},
+                                                                        {"--mask-output", maskOutput}};
+  if (args.has("csv"))
+    outputs.emplace_back("--csv", args.path("csv"));
+  ensureDistinctOutputs(outputs);
+  ensureOutputSparesInputs(maskOutput, {volumePath}, "--mask-output");
+  checkWritableParentOf(maskOutput);
+  return maskOutput;
+}
+
+} // namespace
 
 cli::Command measureCommand() {
   using cli::Channel;
@@ -55,6 +83,11 @@ cli::Command measureCommand() {
          "as by 'lesionkit segment --kind soft-tissue' and measured as label 1.",
          Channel::Input})
       .asMultiple();
+  c.add({"maskOutput", ParameterType::LabelImage, "Segmented mask",
+         "with --seed: write the segmented mask here (NRRD/NIfTI; NRRD records that LesionKit made it from a seed) "
+         "and name it in the report, so 'lesionkit report --measurements' can reload it.",
+         Channel::Output})
+      .withExtensions(".nrrd,.nii.gz,.nii");
   c.add({"output", ParameterType::File, "JSON report",
          "measurement report to write (.json, schema lesionkit-measurement-report-v1).", Channel::Output, std::nullopt,
          'o'})
@@ -121,6 +154,7 @@ cli::Command measureCommand() {
     // Check where results go before the slow part, so a typo costs nothing.
     ensureOutputSparesInputs(output, {volumePath, maskPath}, "--output");
     checkWritableParentOf(output);
+    const std::optional<std::filesystem::path> maskOutput = segmentedMaskOutput(args, output, volumePath);
     if (args.has("csv")) {
       ensureDistinctOutputs({{"--output", output}, {"--csv", args.path("csv")}});
       ensureOutputSparesInputs(args.path("csv"), {volumePath, maskPath}, "--csv");
@@ -183,7 +217,9 @@ cli::Command measureCommand() {
     std::string seeds;
     for (const Vec3& p : args.points("seed"))
       seeds += (seeds.empty() ? "" : " and ") + formatPoint(p);
-    report.input.maskPath = args.has("mask") ? maskPath.string() : "the mask segmented from --seed " + seeds;
+    report.input.maskPath = args.has("mask") ? maskPath.string()
+                            : maskOutput     ? maskOutput->string()
+                                             : kUnsavedSeedMask + seeds;
     report.input.seriesInstanceUid = loaded.seriesInstanceUid;
     report.input.geometry = loaded.volume.geometry;
     report.input.warnings = loaded.warnings;
@@ -196,11 +232,16 @@ cli::Command measureCommand() {
     }
 
     ctx.progress.report(0.9, "writing");
+    if (maskOutput) // the same record `lesionkit segment` writes: LesionKit's, from the reader's seeds
+      writeFileAtomically(*maskOutput, [&](const std::filesystem::path& tmp) {
+        dicomio::writeLabelMapFile(labels, tmp, reporting::lesionKitRecord(false, toolInfo().version));
+      });
     reporting::writeJsonReport(report, output);
     if (args.has("csv"))
       reporting::writeCsvTable(report, args.path("csv"));
     ctx.out << reporting::toSummaryText(report);
-    ctx.out << "wrote " << output.string() << (args.has("csv") ? " and " + args.path("csv").string() : "") << '\n';
+    ctx.out << "wrote " << output.string() << (args.has("csv") ? " and " + args.path("csv").string() : "")
+            << (maskOutput ? " and " + maskOutput->string() : "") << '\n';
 
     const measurement::LesionMeasurement& first = report.lesions.front();
     ctx.returnValues["volumeMl"] = fmt::format("{:.6g}", first.voxelVolumeMl);

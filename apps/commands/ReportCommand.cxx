@@ -57,7 +57,17 @@ ReportJsonInputs readReportJson(const std::filesystem::path& path) {
       return candidate;
     };
     r.volume = resolve(input.at("volumePath").get<std::string>());
-    r.mask = resolve(input.at("maskPath").get<std::string>());
+    const std::string maskText = input.at("maskPath").get<std::string>();
+    if (maskText.rfind(kUnsavedSeedMask, 0) == 0)
+      throw InputError(fmt::format("measurement report '{}': its mask is {}, which `lesionkit measure` saved to no "
+                                   "file: measure again with --mask-output mask.nrrd (the report then names that "
+                                   "file), or give VOLUME and --mask",
+                                   path.string(), maskText));
+    r.mask = resolve(maskText);
+    std::error_code ec;
+    if (!std::filesystem::exists(r.mask, ec))
+      throw InputError(fmt::format("measurement report '{}' names mask '{}', which does not exist (moved or deleted?)",
+                                   path.string(), r.mask.string()));
     r.seriesInstanceUid = input.value("seriesInstanceUid", "");
     r.timepoint = root.value("timepoint", "baseline");
     if (root.contains("settings")) {

@@ -15,6 +15,10 @@
 
 namespace lesion::commands {
 
+/// How a measurement report names a mask `measure --seed` segmented and did not save (no --mask-output): the
+/// seeds follow. `report --measurements` recognises it to explain that there is no file to reload.
+inline constexpr const char* kUnsavedSeedMask = "the mask segmented from --seed ";
+
 /// Where a volume's voxels come from; empty strings when unknown.
 struct VolumeReference {
   std::string frameOfReferenceUid{};

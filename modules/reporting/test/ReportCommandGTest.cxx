@@ -274,6 +274,55 @@ void writeMassInFat(const std::filesystem::path& volumePath) {
   dicomio::writeVolumeFile(v, volumePath, true);
 }
 
+// `measure --seed` named its mask by the seeds, which `report --measurements` took for a file name ("DICOM
+// SEG 'the mask segmented from --seed ...': no such file"). With --mask-output the report names the saved mask,
+// which reloads (LesionKit's, semi-automatic); without it, the error says why there is nothing to reload.
+TEST(ReportCommand, AReportOfMeasureSeedReloadsItsSavedMaskOrSaysWhyNot) {
+  LESIONKIT_REQUIRE_BINARY();
+  test::ScratchFolder dir;
+  writeMassInFat(dir / "ct.nrrd");
+  const std::string ct = (dir / "ct.nrrd").string();
+  const auto measure = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {"lesionkit", "measure", ct, "--seed", "1,1,0", "--no-mesh"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return test::runProcess(argv);
+  };
+  const auto reportOf = [&](const char* json, const char* out) {
+    return test::runProcess({"lesionkit", "report", "--measurements", (dir / json).string(), "-o", (dir / out).string(),
+                             "--no-meshes", "--no-pictures"});
+  };
+  ASSERT_EQ(measure({"-o", (dir / "unsaved.json").string()}).exitCode, 0);
+  auto r = reportOf("unsaved.json", "out1");
+  EXPECT_EQ(r.exitCode, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("measurement report '" + (dir / "unsaved.json").string() +
+                       "': its mask is the mask segmented from --seed (1.0, 1.0, 0.0), which `lesionkit measure` "
+                       "saved to no file: measure again with --mask-output"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out1"));
+
+  const auto saved = measure({"--mask-output", (dir / "mass.nrrd").string(), "-o", (dir / "saved.json").string()});
+  ASSERT_EQ(saved.exitCode, 0) << saved.err;
+  EXPECT_NE(saved.out.find("wrote " + (dir / "saved.json").string() + " and " + (dir / "mass.nrrd").string()),
+            std::string::npos)
+      << saved.out;
+  nlohmann::json measured, reported;
+  std::ifstream(dir / "saved.json") >> measured;
+  EXPECT_EQ(measured["input"]["maskPath"], (dir / "mass.nrrd").string());
+  r = reportOf("saved.json", "out2");
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("SEMIAUTOMATIC by LesionKit"), std::string::npos) << r.out;
+  std::ifstream(dir / "out2" / "report.json") >> reported;
+  ASSERT_EQ(reported["lesions"].size(), 1u);
+  EXPECT_EQ(reported["lesions"][0]["voxelCount"], measured["lesions"][0]["voxelCount"]);
+
+  // A mask given as --mask is a file already; --mask-output writes only a segmented one.
+  r = test::runProcess({"lesionkit", "measure", ct, "--mask", (dir / "mass.nrrd").string(), "--mask-output",
+                        (dir / "again.nrrd").string(), "-o", (dir / "m.json").string()});
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_NE(r.err.find("--mask-output"), std::string::npos) << r.err;
+}
+
 // The SEG says what made its segments: LesionKit (SEMIAUTOMATIC) for a mask `lesionkit segment`
 // wrote, MANUAL without an algorithm for any other mask (e.g. a reader's), a SEG's own algorithm
 // when the mask is a SEG, and what the user states with --segment-algorithm-type/-name.

@@ -281,6 +281,7 @@ DicomInstance readDicomHeader(const std::filesystem::path& path) {
   d.studyDescription = getString(ds, DCM_StudyDescription);
   d.accessionNumber = getString(ds, DCM_AccessionNumber);
   d.studyId = getString(ds, DCM_StudyID);
+  d.referringPhysicianName = getString(ds, DCM_ReferringPhysicianName);
   d.bodyPartExamined = getString(ds, DCM_BodyPartExamined);
   d.convolutionKernel = getString(ds, DCM_ConvolutionKernel);
   d.studyDate = getString(ds, DCM_StudyDate);

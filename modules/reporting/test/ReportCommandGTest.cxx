@@ -9,6 +9,7 @@
 
 #include "DicomTestUtil.h"
 #include "lesion/dicomio/VolumeFileIO.h"
+#include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/reporting/DicomSeg.h"
 #include "lesion/reporting/DicomSr.h"
 #include "lesion/reporting/LabelMapLoader.h"
@@ -574,6 +575,39 @@ TEST(ReportCommand, AnEarlierReportIsReplacedAnotherCommandsOutputIsNot) {
   EXPECT_NE(refused.err.find("is an output of lesionkit followup, not of lesionkit report"), std::string::npos)
       << refused.err;
   EXPECT_TRUE(std::filesystem::exists(dir / "followup" / "timeline.json"));
+}
+
+// Canon Enhanced MR (one .dcm.gz holding 520 frames: 13 diffusion time points of 40 slices).
+constexpr const char* kCanonEnhancedSeries = "1.2.392.200036.9116.4.2.9143.2234.8001";
+
+/// Loads part `series` of the DICOM `folder` and writes a 10x10x4 voxel box label map on its grid to `mask`.
+dicomio::LoadedVolume writeBoxMaskOnSeries(const std::filesystem::path& folder, const std::string& series,
+                                           const std::filesystem::path& mask) {
+  dicomio::LoadOptions options;
+  options.seriesInstanceUid = series;
+  dicomio::LoadedVolume loaded = dicomio::loadVolume(folder, options);
+  LabelMap labels(loaded.volume.geometry, 0);
+  const auto& size = labels.geometry.size;
+  for (std::size_t k = size[2] / 2 - 2; k < size[2] / 2 + 2; ++k)
+    for (std::size_t j = size[1] / 2 - 5; j < size[1] / 2 + 5; ++j)
+      for (std::size_t i = size[0] / 2 - 5; i < size[0] / 2 + 5; ++i)
+        labels.at(i, j, k) = 1;
+  dicomio::writeLabelMapFile(labels, mask);
+  return loaded;
+}
+
+TEST(ReportCommand, FindsTheSourceSeriesInDcmGzFilesAsTheLoaderDoes) {
+  LESIONKIT_REQUIRE_TEST_DATA(folder, "neurolabusc+dcm_qa_canon_61/In");
+  test::ScratchFolder dir;
+  const dicomio::LoadedVolume source = writeBoxMaskOnSeries(folder, kCanonEnhancedSeries, dir / "mask.nii.gz");
+  const auto r =
+      test::runProcess({"lesionkit", "report", folder.string(), "--series", kCanonEnhancedSeries, "--mask",
+                        (dir / "mask.nii.gz").string(), "-o", (dir / "out").string(), "--no-meshes", "--no-pictures"});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  const SegmentationImage seg = readDicomSeg(dir / "out" / "seg.dcm");
+  EXPECT_EQ(seg.studyInstanceUid, source.studyInstanceUid);
+  EXPECT_EQ(seg.frameOfReferenceUid, source.frameOfReferenceUid);
+  EXPECT_EQ(readDicomSr(dir / "out" / "sr.dcm").patientId, source.patientId);
 }
 
 } // namespace

@@ -53,6 +53,7 @@ struct DicomInstance {
   std::string studyDescription{};
   std::string accessionNumber{};
   std::string studyId{};
+  std::string referringPhysicianName{};
   std::string bodyPartExamined{};
   std::string convolutionKernel{}; ///< (0018,1210), values joined by '\'
   std::string studyDate{};

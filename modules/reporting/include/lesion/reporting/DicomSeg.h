@@ -4,7 +4,7 @@
 /// category/type (SNOMED CT), tracking identifier and UID, per-frame Plane Position and, when the
 /// volume came from DICOM, Derivation Image references to the source instances. The reader turns
 /// any binary or fractional SEG (ours or another tool's) into a LabelMap on the grid its frames
-/// describe. DCMTK stays inside DicomSeg.cxx / DicomSource.cxx.
+/// describe. DCMTK stays inside DicomSeg.cxx.
 
 #include <cstdint>
 #include <filesystem>

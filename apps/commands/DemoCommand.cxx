@@ -353,8 +353,8 @@ cli::Command demoCommand() {
       bundle.labels = &tracked.labels;
       bundle.report = measured;
       bundle.segmentAlgorithm = reporting::lesionKitAlgorithm(); // from seeds, then tracked: LesionKit's
-      bundle.source = reporting::readDicomSourceInfo(staged.path("study") / files.seriesFolders[t],
-                                                     loaded.seriesInstanceUid, loaded.sopInstanceUids);
+      bundle.source = reporting::readDicomSourceInfo(staged.path("study") / files.seriesFolders[t], loaded.seriesId,
+                                                     loaded.sopInstanceUids);
       bundle.earlier.assign(earlier.begin(), earlier.end());
       bundle.warnings = loaded.warnings;
       if (t + 1 == n)

@@ -315,7 +315,7 @@ cli::Command reportCommand() {
     bundle.report = report;
     bundle.segmentAlgorithm = statedAlgorithm.value_or(current.maskAlgorithm);
     if (!loaded.seriesInstanceUid.empty())
-      bundle.source = reporting::readDicomSourceInfo(volumePath, loaded.seriesInstanceUid, loaded.sopInstanceUids);
+      bundle.source = reporting::readDicomSourceInfo(volumePath, loaded.seriesId, loaded.sopInstanceUids);
     else
       bundle.source = current.sidecar.dicomSource();
     for (const auto& f : loaded.skippedFiles)

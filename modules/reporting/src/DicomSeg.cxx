@@ -301,6 +301,9 @@ DicomObjectInfo writeDicomSeg(const LabelMap& labels, const std::vector<SegmentI
         ImageSOPInstanceReferenceMacro ref;
         check(ref.setReferencedSOPClassUID(inst->sopClassUid.c_str()), path, "referencing a source image");
         check(ref.setReferencedSOPInstanceUID(inst->sopInstanceUid.c_str()), path, "referencing a source image");
+        if (inst->frameNumber > 0) // required when the source is multi-frame (PS3.3 Table 10-3)
+          check(ref.addReferencedFrameNumber(static_cast<Uint16>(inst->frameNumber)), path,
+                "referencing a source frame");
         OFVector<ImageSOPInstanceReferenceMacro> refs;
         refs.push_back(ref);
         derivation.reset(DcmSegmentation::createDerivationImageFG(refs, "Segmentation"));

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "DicomTestUtil.h"
+#include "lesion/dicomio/DicomHeader.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/dicomio/VolumeLoader.h"
 #include "lesion/reporting/DicomSeg.h"
@@ -608,6 +609,65 @@ TEST(ReportCommand, FindsTheSourceSeriesInDcmGzFilesAsTheLoaderDoes) {
   EXPECT_EQ(seg.studyInstanceUid, source.studyInstanceUid);
   EXPECT_EQ(seg.frameOfReferenceUid, source.frameOfReferenceUid);
   EXPECT_EQ(readDicomSr(dir / "out" / "sr.dcm").patientId, source.patientId);
+}
+
+std::string textOf(DcmItem& item, const DcmTagKey& tag) {
+  OFString value;
+  item.findAndGetOFStringArray(tag, value);
+  return value.c_str();
+}
+
+/// Item `index` of sequence `tag` in `item`, or nullptr.
+DcmItem* itemOf(DcmItem* item, const DcmTagKey& tag, long index = 0) {
+  DcmItem* found = nullptr;
+  return item && item->findAndGetSequenceItem(tag, found, index).good() ? found : nullptr;
+}
+
+TEST(ReportCommand, TheSegOfAMultiframeSourceReferencesItsInstanceAndTheFramesOfTheLoadedPart) {
+  LESIONKIT_REQUIRE_TEST_DATA(folder, "neurolabusc+dcm_qa_canon_61/In");
+  test::ScratchFolder dir;
+  const std::string part = std::string(kCanonEnhancedSeries) + "#3"; // the third of 13 time points
+  writeBoxMaskOnSeries(folder, part, dir / "mask.nii.gz");
+  const auto r =
+      test::runProcess({"lesionkit", "report", folder.string(), "--series", part, "--mask",
+                        (dir / "mask.nii.gz").string(), "-o", (dir / "out").string(), "--no-meshes", "--no-pictures"});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_EQ(r.err.find("reference none"), std::string::npos) << r.err;
+  expectValidDicom(dir / "out" / "seg.dcm");
+  const dicomio::DicomInstance source = dicomio::readDicomHeader(folder / "enh" / "8000.dcm.gz");
+  ASSERT_EQ(source.frames.size(), 520u);
+
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile((dir / "out" / "seg.dcm").c_str()).good());
+  DcmDataset* seg = file.getDataset();
+  DcmItem* series = itemOf(seg, DCM_ReferencedSeriesSequence);
+  ASSERT_NE(series, nullptr) << "ReferencedSeriesSequence";
+  EXPECT_EQ(textOf(*series, DCM_SeriesInstanceUID), kCanonEnhancedSeries);
+  DcmItem* instance = itemOf(series, DCM_ReferencedInstanceSequence);
+  ASSERT_NE(instance, nullptr);
+  EXPECT_EQ(textOf(*instance, DCM_ReferencedSOPInstanceUID), source.sopInstanceUid);
+  EXPECT_EQ(itemOf(series, DCM_ReferencedInstanceSequence, 1), nullptr) << "the one source file, listed once";
+
+  std::size_t frames = 0;
+  for (DcmItem* perFrame = nullptr; (perFrame = itemOf(seg, DCM_PerFrameFunctionalGroupsSequence, long(frames)));
+       ++frames) {
+    SCOPED_TRACE("SEG frame " + std::to_string(frames + 1));
+    DcmItem* ref = itemOf(itemOf(perFrame, DCM_DerivationImageSequence), DCM_SourceImageSequence);
+    ASSERT_NE(ref, nullptr) << "DerivationImageSequence / SourceImageSequence";
+    EXPECT_EQ(textOf(*ref, DCM_ReferencedSOPInstanceUID), source.sopInstanceUid);
+    Sint32 frameNumber = 0;
+    ASSERT_TRUE(ref->findAndGetSint32(DCM_ReferencedFrameNumber, frameNumber).good()) << "ReferencedFrameNumber";
+    ASSERT_GE(frameNumber, 1);
+    ASSERT_LE(frameNumber, 520);
+    const dicomio::DicomFrameGeometry& sourceFrame = source.frames[std::size_t(frameNumber - 1)];
+    EXPECT_EQ(sourceFrame.temporalPositionIndex, 3L) << "a frame of the loaded time point";
+    Float64 segZ = 0;
+    ASSERT_TRUE(
+        itemOf(perFrame, DCM_PlanePositionSequence)->findAndGetFloat64(DCM_ImagePositionPatient, segZ, 2).good());
+    ASSERT_TRUE(sourceFrame.imagePositionPatient.has_value());
+    EXPECT_NEAR(sourceFrame.imagePositionPatient->z, segZ, 1e-3) << "the frame on the SEG frame's plane";
+  }
+  EXPECT_EQ(frames, 4u) << "the box covers 4 slices";
 }
 
 } // namespace

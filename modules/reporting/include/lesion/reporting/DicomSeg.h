@@ -48,17 +48,22 @@ struct DicomSourceInfo {
     std::string sopClassUid{};
     std::string sopInstanceUid{};
     Vec3 imagePositionPatient{}; ///< first pixel's centre, LPS mm
+    int frameNumber{0};          ///< 1-based frame of a multi-frame instance (Referenced Frame Number); 0 otherwise
   };
+  /// One entry per source slice: a multi-frame instance has one per frame of the loaded part.
   std::vector<Instance> instances{};
   [[nodiscard]] bool fromDicom() const { return !seriesInstanceUid.empty(); }
 };
 
-/// Reads patient/study identity and the instance list of series `seriesInstanceUid` (its main
-/// part; a "UID#2" split id is accepted) from a DICOM folder or file. When `sopInstanceUids` is
-/// not empty only those instances are kept. Throws lesion::DicomError naming the folder when no
-/// file of that series is found.
+/// Reads patient/study identity and the slices (instances, and frames of multi-frame ones) of
+/// series `seriesId` from a DICOM folder or file, found as dicomio::loadVolume finds them. Give
+/// the loaded part's id (LoadedVolume::seriesId, "UID" or "UID#2"; a bare UID names the first
+/// part, as for the loader): the frames of a multi-frame file split into parts (time points,
+/// echoes) are then that part's. When `sopInstanceUids` is not empty only those instances are
+/// kept, from every part of the UID when the named part holds none of them. Throws
+/// lesion::DicomError naming the folder when no file of that series is found.
 [[nodiscard]] DicomSourceInfo readDicomSourceInfo(const std::filesystem::path& dicomFolderOrFile,
-                                                  const std::string& seriesInstanceUid,
+                                                  const std::string& seriesId,
                                                   const std::vector<std::string>& sopInstanceUids = {});
 
 /// One segment of a SEG: a lesion label with what it is.

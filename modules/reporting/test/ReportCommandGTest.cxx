@@ -670,5 +670,23 @@ TEST(ReportCommand, TheSegOfAMultiframeSourceReferencesItsInstanceAndTheFramesOf
   EXPECT_EQ(frames, 4u) << "the box covers 4 slices";
 }
 
+TEST(ReportCommand, AStudyIdLongerThanDicomAllowsIsCutTo16CharactersWithAWarning) {
+  LESIONKIT_REQUIRE_TEST_DATA(data, "theibsi+data_sets/ibsi_validation");
+  test::ScratchFolder dir;
+  // The CT's Study ID is 'IBSI_1_STS_002_CT': 17 characters, VR SH allows 16.
+  const auto r = test::runProcess({"lesionkit", "report", (data / "dicom/STS_002/CT/image").string(), "--mask",
+                                   (data / "nifti/STS_002/CT_mask.nii.gz").string(), "-o", (dir / "out").string(),
+                                   "--no-meshes", "--no-pictures"});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("Study ID 'IBSI_1_STS_002_CT' is longer than DICOM allows"), std::string::npos) << r.err;
+  for (const char* object : {"seg.dcm", "sr.dcm"}) {
+    SCOPED_TRACE(object);
+    expectValidDicom(dir / "out" / object);
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile((dir / "out" / object).c_str()).good());
+    EXPECT_EQ(textOf(*file.getDataset(), DCM_StudyID), "IBSI_1_STS_002_C");
+  }
+}
+
 } // namespace
 } // namespace lesion::reporting

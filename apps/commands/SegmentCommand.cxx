@@ -22,6 +22,18 @@ namespace lesion::commands {
 
 namespace {
 
+/// What the neck split and opening removed: leakRemovedMl is all of it, structures cut off or not
+/// (an opening that trims thin attachments removes volume without cutting off a structure).
+std::string neckCutSummary(const segmentation::SegmentationDiagnostics& d) {
+  if (d.componentsSplitOff > 0)
+    return fmt::format("{} neighbouring structure(s) cut off at necks ({:.1f} mL removed there)", d.componentsSplitOff,
+                       d.leakRemovedMl);
+  if (d.leakRemovedMl >= 0.05)
+    return fmt::format("no neighbouring structure cut off; {:.1f} mL of thin attachments trimmed at necks",
+                       d.leakRemovedMl);
+  return "nothing cut off at necks";
+}
+
 /// "x1,y1,z1:x2,y2,z2" → two points; UsageError naming --recist otherwise.
 std::pair<Vec3, Vec3> parseRecistLine(const std::string& text) {
   const auto colon = text.find(':');
@@ -261,8 +273,8 @@ cli::Command segmentCommand() {
         segmentation::segmentationKindName(kind), result.volumeMl, result.voxelCount,
         segmentation::modalityName(d.modality), d.intensity.lower, d.intensity.upper, d.intensity.unit,
         d.intensity.median);
-    ctx.out << fmt::format("search region {} to {} mm (LPS), {} neighbouring structure(s) cut off ({:.1f} mL)\n",
-                           formatPoint(d.cropMinMm), formatPoint(d.cropMaxMm), d.componentsSplitOff, d.leakRemovedMl);
+    ctx.out << fmt::format("search region {} to {} mm (LPS), {}\n", formatPoint(d.cropMinMm), formatPoint(d.cropMaxMm),
+                           neckCutSummary(d));
     // d.warnings were logged (stderr) by the segmentation as it found them.
     ctx.out << "wrote " << output.string() << '\n';
     ctx.returnValues["volumeMl"] = fmt::format("{:.6g}", result.volumeMl);

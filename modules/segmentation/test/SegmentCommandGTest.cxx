@@ -205,5 +205,24 @@ TEST(SegmentCommand, LyticSeedOffTheScanAndAMaskOverTheInputAreRefusedBeforeAnyW
   EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"ct.nrrd"});
 }
 
+TEST(SegmentCommand, ThinAttachmentsTrimmedAtNecksAreNotCalledStructuresCutOff) {
+  LESIONKIT_REQUIRE_BINARY();
+  LESIONKIT_REQUIRE_TEST_DATA(ct, "theibsi+data_sets/ibsi_validation/nifti/STS_002/CT_image.nii.gz");
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  // A RECIST line across the sarcoma: the opening trims 5.2 mL and cuts off no structure; the
+  // line said "0 neighbouring structure(s) cut off (5.2 mL)".
+  const auto run =
+      lesion::test::runProcess({exe, "segment", ct.string(), "--recist", "60,128.9,-550.6:100,128.9,-550.6", "-o",
+                                (dir / "mask.nrrd").string(), "--returnparameterfile", (dir / "ret.txt").string()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.out.find("no neighbouring structure cut off; 5.2 mL of thin attachments trimmed at necks"),
+            std::string::npos)
+      << run.out;
+  EXPECT_EQ(run.out.find("0 neighbouring structure(s)"), std::string::npos) << run.out;
+  std::ifstream ret(dir / "ret.txt");
+  const std::string text((std::istreambuf_iterator<char>(ret)), {});
+  EXPECT_NE(text.find("structuresCutOff = 0"), std::string::npos) << text;
+}
+
 } // namespace
 } // namespace lesion::segmentation

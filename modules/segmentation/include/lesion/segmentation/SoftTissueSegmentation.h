@@ -158,8 +158,10 @@ struct SegmentationDiagnostics {
   bool biasFieldCorrected{false};
   double seedDepthMm{0.0};          ///< depth of the seeds inside the grown region (MR clicks: of their lobe's centre)
   double neckErosionMm{0.0};        ///< opening radius used at necks
-  int componentsSplitOff{0};        ///< neighbouring structures cut off at necks
-  double leakRemovedMl{0.0};        ///< volume of grown region removed by the neck split
+  /// Neighbouring structures cut off at necks: sizeable parts split off, or 1 when the opening
+  /// removed more than a quarter of what it kept; 0 with leakRemovedMl > 0: thin attachments only.
+  int componentsSplitOff{0};
+  double leakRemovedMl{0.0}; ///< volume removed by the neck split and opening in all (structures and thin attachments)
   double priorContactFraction{0.0}; ///< boundary fraction held only by the size prior
   bool twoClassModel{false};        ///< CT: two-class model on the tissue-masked average was used
   double contextSpreadHu{0.0};      ///< CT: robust SD of the lesion sample in that average

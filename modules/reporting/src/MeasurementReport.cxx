@@ -53,8 +53,8 @@ json conventions() {
        "bone lesions: voxels >= threshold; other kinds: thresholdHu raised to median + 4 robust SD "
        "of the lesion's voxels below it when higher, and only 26-connected clusters of >= 3 voxels and >= 3 mm3 count; "
        "Agatston-style score over the counted voxels: per acquisition slice, 8-connected regions of "
-       ">= 1 mm2, area x weight (1: <200, 2: <300, 3: <400, 4: >=400 HU peak), scaled by slice "
-       "thickness / 3 mm"},
+       ">= 1 mm2, area x weight (1: <200, 2: <300, 3: <400, 4: >=400 HU peak), scaled by the slice "
+       "spacing / 3 mm (every slice is summed, so each stands for its spacing)"},
       {"uncertainty", "distances: one voxel diagonal; volumes: surface area x half a voxel diagonal"}};
 }
 

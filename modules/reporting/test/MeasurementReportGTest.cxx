@@ -104,6 +104,10 @@ TEST(MeasurementReport, JsonMatchesSchemaAndCarriesTheFigures) {
   EXPECT_GT(first["calcification"]["agatstonScore"].get<double>(), 0.0);
   EXPECT_EQ(json["lesions"][1]["measurability"]["basis"], "short-axis");
   EXPECT_TRUE(first["conventions"].contains("recist"));
+  // The score is scaled as LesionMeasurement computes it: by the slice spacing, not the thickness.
+  const std::string calcification = first["conventions"]["calcification"];
+  EXPECT_NE(calcification.find("scaled by the slice spacing / 3 mm"), std::string::npos) << calcification;
+  EXPECT_EQ(calcification.find("thickness"), std::string::npos) << calcification;
 
   test::ScratchFolder dir;
   writeJsonReport(report, dir / "report.json");

@@ -4,6 +4,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -19,6 +23,39 @@ json readJson(const fs::path& p) {
   std::ifstream in(p);
   return json::parse(in);
 }
+
+/// Run times ("..., 1.7 s)") differ from run to run; everything else the demo prints does not.
+std::string withoutRunTimes(const std::string& text) {
+  return std::regex_replace(text, std::regex(R"(, [0-9.]+ s\))"), ", <time> s)");
+}
+
+/// The lines of README.md's `make demo` transcript (the code block after "where
+/// `demo-output/report.json` is:"), without the elided ones ("...") and the report path; a line
+/// cut short with "; ..." is its part before that.
+std::vector<std::string> readmeDemoTranscript() {
+  std::ifstream in(fs::path(LESIONKIT_SOURCE_DIR) / "README.md");
+  std::string line;
+  while (std::getline(in, line) && line.find("where `demo-output/report.json` is:") == std::string::npos) {
+  }
+  while (std::getline(in, line) && line.rfind("```", 0) != 0) { // up to the opening fence
+  }
+  std::vector<std::string> lines;
+  while (std::getline(in, line) && line.rfind("```", 0) != 0) {
+    if (line == "..." || line.rfind("report: ", 0) == 0)
+      continue;
+    lines.push_back(withoutRunTimes(line.substr(0, line.find("; ..."))));
+  }
+  return lines;
+}
+
+/// Every line of the README's transcript is in what the demo printed.
+void expectReadmeTranscriptIn(const std::string& out) {
+  const std::vector<std::string> transcript = readmeDemoTranscript();
+  ASSERT_GE(transcript.size(), 8u) << "README.md: the demo transcript was not found";
+  const std::string printed = withoutRunTimes(out);
+  for (const std::string& line : transcript)
+    EXPECT_NE(printed.find(line), std::string::npos) << "README.md says:\n" << line << "\nthe demo printed:\n" << out;
+}
 } // namespace
 
 TEST(Demo, WholePipelineMatchesThePhantomTruth) {
@@ -28,6 +65,7 @@ TEST(Demo, WholePipelineMatchesThePhantomTruth) {
   const auto r = runProcess({"lesionkit", "demo", "--out", (dir / "detour" / ".." / "demo-output").string()});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("report: " + (out / "report.json").string()), std::string::npos) << r.out;
+  expectReadmeTranscriptIn(r.out);
   // Only the finished folder: no staging left next to it.
   EXPECT_EQ(lesion::test::listFiles(dir.path()).front(), "demo-output");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}), 1);

@@ -113,7 +113,8 @@ cli::Command convertCommand() {
          Channel::Input});
   c.add({"tilt", ParameterType::StringEnumeration, "Gantry tilt",
          "resample: onto an orthogonal grid; keep-sheared: keep the acquired slices with a "
-         "non-orthogonal direction",
+         "non-orthogonal direction, for other tools: NRRD only (NIfTI cannot hold it), and LesionKit's own "
+         "commands refuse it as input (they need the resampled grid)",
          Channel::Input})
       .withDefault("resample")
       .withChoices({"resample", "keep-sheared"});
@@ -140,6 +141,8 @@ cli::Command convertCommand() {
     options.tilt =
         args.string("tilt") == "keep-sheared" ? dicomio::TiltHandling::KeepSheared : dicomio::TiltHandling::Resample;
     options.unevenSpacing = spacingHandling(args.string("unevenSpacing"));
+    // A sheared grid (--tilt keep-sheared) cannot go to NIfTI: refused before anything is decoded.
+    options.checkGrid = [&output](const ImageGeometry& g) { dicomio::requireFileFormatHoldsGrid(g, output); };
     // Plain CT is decoded straight into int16 (half the memory of float): for .nii straight into
     // the output file's pages (memory-mapped, no copy at write time), otherwise into a buffer
     // written from there.

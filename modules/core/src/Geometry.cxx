@@ -123,6 +123,17 @@ void ImageGeometry::validate(const std::string& what, bool sheared) const {
   }
 }
 
+bool ImageGeometry::hasOrthonormalAxes() const {
+  constexpr double kTolerance = 1e-3; // a lean of 0.06 deg: what analyzeSliceStack calls no tilt
+  for (std::size_t a = 0; a < 3; ++a) {
+    const Vec3 column = direction.column(a);
+    if (!(std::abs(norm(column) - 1.0) <= kTolerance) ||
+        !(std::abs(dot(column, direction.column((a + 1) % 3))) <= kTolerance))
+      return false;
+  }
+  return true;
+}
+
 std::string formatPoint(const Vec3& p) { return fmt::format("({:.1f}, {:.1f}, {:.1f})", p.x, p.y, p.z); }
 
 } // namespace lesion

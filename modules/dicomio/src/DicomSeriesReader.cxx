@@ -573,6 +573,8 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
   ImageGeometry acquired = geom;
   acquired.size = {cols, rows, n};
   acquired.validate("'" + series.first().path.parent_path().string() + "'", keepShear);
+  if (options.checkGrid)
+    options.checkGrid(acquired);
 
   auto finish = [&]() -> LoadedVolume {
     for (const std::string& w : out.warnings)

@@ -410,6 +410,7 @@ typename itkbridge::ItkImage<T>::Pointer itkViewOf(const Image<T>& in) {
 
 template <typename T>
 void writeItk(const itkbridge::ItkImage<T>* image, const fs::path& path) {
+  requireFileFormatHoldsGrid(itkbridge::geometryOf(image), path);
   auto io = ioFor(path);
   writeFileAtomically(path, [&](const fs::path& tmp) {
     using Writer = itk::ImageFileWriter<itkbridge::ItkImage<T>>;
@@ -438,6 +439,21 @@ std::string volumeFileFormat(const fs::path& path) {
 }
 
 bool isVolumeFileName(const fs::path& path) { return !volumeFileFormat(path).empty(); }
+
+void requireFileFormatHoldsGrid(const ImageGeometry& geometry, const fs::path& path) {
+  if (volumeFileFormat(path) != "NIfTI" || geometry.hasOrthonormalAxes())
+    return;
+  const Mat3& d = geometry.direction;
+  const Vec3 planeNormal = normalized(cross(d.column(0), d.column(1)));
+  const double leanDeg =
+      std::acos(std::clamp(std::abs(dot(normalized(d.column(2)), planeNormal)), 0.0, 1.0)) * 180.0 / 3.14159265358979;
+  throw UsageError(fmt::format(
+      "'{}': NIfTI cannot hold this grid: its slices are stacked {:.2f} deg off their normal (a gantry-tilted series "
+      "kept sheared). NIfTI's qform is a rotation and ITK's writer makes the sform from it, so every slice would be "
+      "placed elsewhere without a word; write .nrrd (it keeps the sheared axes), or a resampled grid (convert's "
+      "default --tilt resample) as NIfTI",
+      path.string(), leanDeg));
+}
 
 namespace {
 

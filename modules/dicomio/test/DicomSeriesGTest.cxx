@@ -572,21 +572,31 @@ TEST(DicomSeries, OneTinyStepDoesNotBlowTheVolumeUp) {
                           [](const std::string& w) { return w.find("step enlarged") != std::string::npos; }));
 }
 
-TEST(DicomSeries, GantryTiltIsMeasuredAndResampledOntoAnOrthogonalGrid) {
-  test::ScratchFolder dir;
-  const double tilt = 15.0 * kPi / 180.0;
-  const double step = 3.0;
-  const double rowSpacing = step * std::sin(tilt); // one row of shear per slice
+namespace {
+/// Four 5x6 slices tilted 15 deg about x, stacked 3 mm along z (not along their normal), with a
+/// row spacing that makes the shear one row per slice.
+constexpr double kTiltDeg = 15.0, kTiltStepMm = 3.0;
+void writeTiltedStack(const fs::path& dir) {
+  const double tilt = kTiltDeg * kPi / 180.0;
   for (int k = 0; k < 4; ++k) {
     SliceSpec s;
     s.iop = {1, 0, 0, 0, std::cos(tilt), -std::sin(tilt)};
-    s.ipp = {0.0, 0.0, step * k}; // stacked along z, not along the normal
+    s.ipp = {0.0, 0.0, kTiltStepMm * k};
     s.tag = k;
-    s.rowSpacing = rowSpacing;
+    s.rowSpacing = kTiltStepMm * std::sin(tilt);
     s.rows = 6;
     s.instanceNumber = 4 - k;
     writeSlice(dir / fmt::format("t{}.dcm", k), s);
   }
+}
+} // namespace
+
+TEST(DicomSeries, GantryTiltIsMeasuredAndResampledOntoAnOrthogonalGrid) {
+  test::ScratchFolder dir;
+  const double tilt = kTiltDeg * kPi / 180.0;
+  const double step = kTiltStepMm;
+  const double rowSpacing = step * std::sin(tilt); // one row of shear per slice
+  writeTiltedStack(dir.path());
   const auto series = splitDicomSeries(scanDicomFolder(dir.path()).instances);
   ASSERT_EQ(series.size(), 1u);
   const SliceStackGeometry g = analyzeSliceStack(series[0]);
@@ -626,6 +636,44 @@ TEST(DicomSeries, GantryTiltIsMeasuredAndResampledOntoAnOrthogonalGrid) {
   const LoadedVolume folder = loadVolume(dir.path(), sheared);
   EXPECT_FALSE(folder.resampled);
   EXPECT_TRUE(folder.volume.geometry.sameGrid(s.volume.geometry));
+}
+
+// NIfTI cannot hold a sheared grid (ITK's writer orthonormalised it and moved every slice, silently):
+// convert refuses it as a usage error before decoding a pixel, and writes it as NRRD.
+TEST(DicomLoader, ATiltKeptShearedIsRefusedAsNiftiBeforeDecodingAndWrittenAsNrrd) {
+  test::ScratchFolder dir;
+  writeTiltedStack(dir.path());
+  LoadOptions sheared;
+  sheared.tilt = TiltHandling::KeepSheared;
+  sheared.checkGrid = [](const ImageGeometry& g) {
+    EXPECT_FALSE(g.hasOrthonormalAxes());
+    throw UsageError("refused");
+  };
+  EXPECT_THROW((void)loadVolume(dir.path(), sheared), UsageError);
+  sheared.tilt = TiltHandling::Resample;
+  sheared.checkGrid = [](const ImageGeometry& g) { EXPECT_TRUE(g.hasOrthonormalAxes()); };
+  EXPECT_NO_THROW((void)loadVolume(dir.path(), sheared));
+
+  LESIONKIT_REQUIRE_BINARY();
+  test::ScratchFolder out;
+  for (const std::string name : {"ct.nii.gz", "ct.nii"}) { // .nii: the int16 file mapped before decoding
+    const auto r = test::runProcess(
+        {"lesionkit", "convert", dir.path().string(), "-o", (out / name).string(), "--tilt", "keep-sheared"});
+    EXPECT_EQ(r.exitCode, 1) << r.err;
+    EXPECT_NE(r.err.find("'" + (out / name).string() +
+                         "': NIfTI cannot hold this grid: its slices are stacked "
+                         "15.00 deg off their normal"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("write .nrrd"), std::string::npos) << r.err;
+  }
+  EXPECT_TRUE(test::listFiles(out.path()).empty());
+  auto r = test::runProcess(
+      {"lesionkit", "convert", dir.path().string(), "-o", (out / "ct.nrrd").string(), "--tilt", "keep-sheared"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  r = test::runProcess({"lesionkit", "convert", dir.path().string(), "-o", (out / "ct.nii.gz").string()});
+  EXPECT_EQ(r.exitCode, 0) << r.err; // resampled onto an orthogonal grid: NIfTI holds it
+  EXPECT_EQ(test::listFiles(out.path()), (std::vector<std::string>{"ct.json", "ct.nii.gz", "ct.nrrd"}));
 }
 
 TEST(DicomSeries, TiltTagWithoutGeometricTiltIsNotCorrected) {

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -208,6 +209,43 @@ TEST(MappedInt16NiftiFile, WritesTheSameBytesAsItkAndNothingWithoutCommit) {
   EXPECT_TRUE(dicomio::isUncompressedNiftiFileName("a/B.NII"));
   EXPECT_FALSE(dicomio::isUncompressedNiftiFileName("b.nii.gz"));
   EXPECT_THROW(dicomio::MappedInt16NiftiFile(dir / "itk.nii" / "y.nii", obliqueGeometry()), InputError); // parent is a file
+}
+
+// ITK's NIfTI writer orthonormalises the direction into qform and sform alike: a tilted series kept
+// sheared came out with every slice placed elsewhere (up to 50 mm on the GE head CT), silently.
+TEST(VolumeFileIO, AShearedGridIsRefusedAsNiftiAndKeptByNrrd) {
+  test::ScratchFolder dir;
+  const double lean = 18.5 * 3.14159265358979323846 / 180.0;
+  ImageGeometry sheared;
+  sheared.size = {4, 3, 5};
+  sheared.direction = Mat3::fromColumns({1, 0, 0}, {0, 1, 0}, {0, std::sin(lean), std::cos(lean)});
+  const Volume volume(sheared, 40.0f);
+  for (const std::string name : {"v.nii.gz", "v.nii"}) {
+    const std::filesystem::path path = dir / name;
+    try {
+      dicomio::writeVolumeFile(volume, path);
+      ADD_FAILURE() << name << " written";
+    } catch (const UsageError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("'" + path.string() + "': NIfTI cannot hold this grid: its slices are stacked 18.50 deg off"),
+                std::string::npos)
+          << m;
+      EXPECT_NE(m.find("write .nrrd"), std::string::npos) << m;
+    }
+    EXPECT_THROW(dicomio::writeVolumeFile(dicomio::Int16Volume(sheared), path), UsageError);
+    EXPECT_THROW(dicomio::writeLabelMapFile(LabelMap(sheared), path), UsageError);
+  }
+  EXPECT_THROW(dicomio::MappedInt16NiftiFile(dir / "m.nii", sheared), UsageError);
+  EXPECT_TRUE(test::listFiles(dir.path()).empty()); // nothing half-written
+  // NRRD holds the sheared axes as they are; LesionKit's own commands refuse such a grid as input.
+  dicomio::writeVolumeFile(volume, dir / "v.nrrd");
+  const std::string header = fileBytes(dir / "v.nrrd");
+  EXPECT_NE(header.find("space directions: (1,0,0) (0,1,0) (0,0.3173"), std::string::npos) << header.substr(0, 400);
+  EXPECT_THROW((void)dicomio::readVolumeFile(dir / "v.nrrd"), InputError);
+  // A lean below what the loader calls a tilt (0.05 deg) is an orthonormal grid to within float rounding.
+  ImageGeometry almost = sheared;
+  almost.direction = Mat3::fromColumns({1, 0, 0}, {0, 1, 0}, {0, 5e-4, std::sqrt(1.0 - 25e-8)});
+  EXPECT_NO_THROW(dicomio::writeVolumeFile(Volume(almost, 1.0f), dir / "almost.nii.gz"));
 }
 
 namespace {

@@ -107,6 +107,9 @@ struct ImageGeometry {
   /// `sheared`: the third direction may lean (a gantry-tilted series kept as acquired, `--tilt
   /// keep-sheared`); its columns must still be finite unit vectors.
   void validate(const std::string& what, bool sheared = false) const;
+  /// Direction columns are unit vectors at right angles (within 1e-3, a lean of 0.06 deg): false for
+  /// a sheared grid (`--tilt keep-sheared`), which validate(what, true) accepts.
+  [[nodiscard]] bool hasOrthonormalAxes() const;
 };
 
 /// Compact human text for a point: "(x, y, z)" in mm with one decimal.

@@ -18,6 +18,12 @@ using Int16Volume = Image<std::int16_t>;
 [[nodiscard]] std::string volumeFileFormat(const std::filesystem::path& path);
 /// True for .nrrd, .nhdr, .nii and .nii.gz names.
 [[nodiscard]] bool isVolumeFileName(const std::filesystem::path& path);
+/// Throws lesion::UsageError naming `path` when its format cannot hold `geometry`: a NIfTI name
+/// for a grid whose axes are not at right angles (a tilted series kept sheared). NIfTI's qform is a
+/// rotation, ITK writes the sform from the same rotation, and ITK-based readers (3D Slicer,
+/// SimpleITK, LesionKit) ignore a sheared sform anyway: the voxels would land elsewhere, silently.
+/// NRRD holds any grid. Every writer below checks this first.
+void requireFileFormatHoldsGrid(const ImageGeometry& geometry, const std::filesystem::path& path);
 
 /// Reads a scalar volume as float. Throws lesion::InputError naming the file when it is
 /// missing, unreadable, not 3D or not scalar.

@@ -61,6 +61,10 @@ struct LoadOptions {
   /// the volume's geometry and decodes into the buffer it returns (geometry.voxelCount() values)
   /// instead of LoadedVolume::volumeInt16.voxels; see LoadedVolume::int16InDestination.
   std::function<std::int16_t*(const ImageGeometry&)> int16Destination{};
+  /// Optional, DICOM input: called with the series' grid as acquired (its axes final: sheared only
+  /// when a tilt is kept) before any pixel is decoded; may throw to refuse it (convert: a NIfTI
+  /// output cannot hold a sheared grid, requireFileFormatHoldsGrid).
+  std::function<void(const ImageGeometry&)> checkGrid{};
 };
 
 struct LoadedVolume {

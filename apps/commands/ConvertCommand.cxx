@@ -51,7 +51,7 @@ nlohmann::json sidecarJson(const dicomio::LoadedVolume& v, const std::filesystem
   j["modality"] = v.modality;
   j["seriesDescription"] = v.seriesDescription;
   j["sopInstanceUids"] = v.sopInstanceUids;
-  // Slice Thickness (0018,0050) when every slice shares it: every command uses it for RECIST measurability.
+  // Slice Thickness (0018,0050), the largest when slices differ: every command uses it for RECIST measurability.
   j["sliceThicknessMm"] = v.sliceThicknessMm ? nlohmann::json(*v.sliceThicknessMm) : nlohmann::json();
   j["gantryTiltDeg"] = v.tiltDeg;
   j["resampled"] = v.resampled;

@@ -478,17 +478,31 @@ void refuseSpacingAsAsked(const DicomSeries& series, const SliceStackGeometry& g
       kWideGapStepFactor, kWideGapMinMm));
 }
 
-/// The Slice Thickness all the stacked slices share; none when any lacks it or they disagree
-/// (RECIST measurability then falls back on the spacing rather than on one slice's value).
-std::optional<double> commonSliceThickness(const DicomSeries& series, const std::vector<std::size_t>& order) {
-  std::optional<double> common;
+/// The Slice Thickness of the stacked slices for RECIST measurability: the one they share, else
+/// the largest (the conservative choice: a lesion must reach twice it) with a warning naming the
+/// values; none when a slice lacks it (the spacing then stands in).
+std::optional<double> seriesSliceThickness(const DicomSeries& series, const std::vector<std::size_t>& order,
+                                           std::vector<std::string>& warnings) {
+  std::map<double, std::size_t> slicesOf; // thickness (to 0.001 mm) -> slices
   for (const std::size_t s : order) {
     const std::optional<double> t = series.frameOf(series.slices[s]).sliceThicknessMm;
-    if (!t || !(*t > 0.0) || (common && std::abs(*t - *common) > 1e-3))
+    if (!t || !(*t > 0.0))
       return std::nullopt;
-    common = t;
+    ++slicesOf[std::round(*t * 1000.0) / 1000.0];
   }
-  return common;
+  if (slicesOf.empty())
+    return std::nullopt;
+  const double largest = slicesOf.rbegin()->first;
+  if (slicesOf.size() > 1) {
+    std::string values;
+    for (const auto& [thickness, slices] : slicesOf)
+      values +=
+          fmt::format("{}{:g} mm on {} slice{}", values.empty() ? "" : ", ", thickness, slices, slices == 1 ? "" : "s");
+    warnings.push_back(fmt::format("mixed Slice Thickness: {}; the largest, {:g} mm, is used for RECIST "
+                                   "measurability (a lesion must reach twice it)",
+                                   values, largest));
+  }
+  return largest;
 }
 
 } // namespace
@@ -526,7 +540,7 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
     byInstance[ref.instance].push_back({ref.frame, k});
     out.sopInstanceUids.push_back(series.instanceOf(ref).sopInstanceUid);
   }
-  out.sliceThicknessMm = commonSliceThickness(series, g.order);
+  out.sliceThicknessMm = seriesSliceThickness(series, g.order, out.warnings);
   const DecodeItems items(byInstance.begin(), byInstance.end());
 
   // Whole numbers small enough for the int16 path's 64-bit arithmetic (llround of a larger one

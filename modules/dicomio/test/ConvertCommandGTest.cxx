@@ -44,6 +44,44 @@ TEST(ConvertCommand, GeTiltedCtBecomesNiftiWithSidecar) {
   EXPECT_EQ(j.at("geometry").at("size")[2].get<std::size_t>(), written.geometry.size[2]);
 }
 
+// The GE series has 4 mm sections, then 7 mm ones: the sidecar had no thickness, and RECIST took
+// twice the 1.08 mm resampled spacing, calling a 13 mm lesion measurable. The largest thickness,
+// 7 mm, stands (threshold 14 mm), with a warning naming both.
+TEST(ConvertCommand, GeMixedSliceThicknessGivesRecistTheLargestWithAWarning) {
+  LESIONKIT_REQUIRE_BINARY();
+  LESIONKIT_REQUIRE_TEST_DATA(ge, "neurolabusc+dcm_qa_ct/In/GE");
+  test::ScratchFolder dir;
+  const fs::path out = dir / "ge.nii";
+  auto r = test::runProcess({"lesionkit", "convert", ge.string(), "-o", out.string()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string warning = "mixed Slice Thickness: 4 mm on 14 slices, 7 mm on 14 slices; the largest, 7 mm, is "
+                              "used for RECIST measurability";
+  EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+  std::ifstream in(dir / "ge.json");
+  const nlohmann::json sidecar = nlohmann::json::parse(in);
+  EXPECT_EQ(sidecar.at("sliceThicknessMm"), 7.0);
+  EXPECT_NE(sidecar.at("warnings").dump().find(warning), std::string::npos) << sidecar.at("warnings");
+
+  // A 12.2 x 4.9 mm lesion on one slice: long axis about 13 mm, below twice 7 mm.
+  const ImageGeometry grid = dicomio::readVolumeFile(out).geometry;
+  LabelMap mask(grid);
+  for (std::size_t k = 60; k < 61; ++k)
+    for (std::size_t j = 250; j < 260; ++j)
+      for (std::size_t i = 240; i < 265; ++i)
+        mask.voxels[grid.linearIndex(i, j, k)] = 1;
+  dicomio::writeLabelMapFile(mask, dir / "mask.nrrd");
+  r = test::runProcess({"lesionkit", "measure", out.string(), "--mask", (dir / "mask.nrrd").string(), "-o",
+                        (dir / "report.json").string()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::ifstream reportIn(dir / "report.json");
+  const nlohmann::json report = nlohmann::json::parse(reportIn);
+  EXPECT_EQ(report.at("settings").at("sliceThicknessMm"), 7.0);
+  EXPECT_EQ(report.at("settings").at("sliceThicknessSource"), "dicom");
+  const nlohmann::json& measurability = report.at("lesions").at(0).at("measurability");
+  EXPECT_EQ(measurability.at("thresholdMm"), 14.0);
+  EXPECT_EQ(measurability.at("measurable"), false) << measurability.at("reason");
+}
+
 TEST(ConvertCommand, MonaiGapIsRefusedByDefaultAndConvertedOnlyWhenAskedFor) {
   LESIONKIT_REQUIRE_BINARY();
   LESIONKIT_REQUIRE_TEST_DATA(monai, "Project-MONAI+MONAI/tests/testing_data/CT_DICOM");

@@ -213,25 +213,35 @@ TEST(DicomSeries, OrdersSlicesByPositionNotInstanceNumberAndSkipsTheLocalizer) {
         ASSERT_FLOAT_EQ(v.volume.at(i, j, k), float(expectedHu(tagAtK[k], j, i)));
 }
 
-// RECIST and Agatston want the reconstructed thickness, not the spacing: the loader passes on the
-// value all slices share, and none when one slice lacks it or disagrees.
-TEST(DicomSeries, SliceThicknessIsTheValueAllSlicesShareNotTheSpacing) {
+// RECIST wants the reconstructed thickness, not the spacing: the loader passes on the value all
+// slices share; when they differ the largest (twice it is the conservative threshold) with a warning
+// naming the values (it gave none, and RECIST fell back on a 1 mm spacing for 4 and 7 mm slices);
+// none when one slice lacks it.
+TEST(DicomSeries, SliceThicknessIsTheSlicesValueNotTheSpacingAndTheLargestWhenTheyDiffer) {
   test::ScratchFolder dir;
   writeAxialStack(dir.path(), {0.0, 2.5, 5.0}); // Slice Thickness 99, 2.5 mm apart
   const LoadedVolume shared = loadVolume(dir.path());
   EXPECT_NEAR(shared.volume.geometry.spacing.z, 2.5, 1e-6);
   ASSERT_TRUE(shared.sliceThicknessMm);
   EXPECT_DOUBLE_EQ(*shared.sliceThicknessMm, 99.0);
-  for (const std::string thickness : {"3", ""}) {
-    SliceSpec odd;
-    odd.ipp = {-10.0, 20.0, 7.5};
-    odd.tag = 3;
-    odd.sliceThickness = thickness;
-    writeSlice(dir / "ODD.dcm", odd);
-    const LoadedVolume mixed = loadVolume(dir.path());
-    EXPECT_EQ(mixed.volume.geometry.size[2], 4u);
-    EXPECT_FALSE(mixed.sliceThicknessMm) << "Slice Thickness '" << thickness << "' on one slice";
-  }
+  EXPECT_TRUE(shared.warnings.empty());
+  SliceSpec odd;
+  odd.ipp = {-10.0, 20.0, 7.5};
+  odd.tag = 3;
+  odd.sliceThickness = "3";
+  writeSlice(dir / "ODD.dcm", odd);
+  const LoadedVolume mixed = loadVolume(dir.path());
+  EXPECT_EQ(mixed.volume.geometry.size[2], 4u);
+  ASSERT_TRUE(mixed.sliceThicknessMm);
+  EXPECT_DOUBLE_EQ(*mixed.sliceThicknessMm, 99.0);
+  EXPECT_EQ(mixed.warnings, std::vector<std::string>{"mixed Slice Thickness: 3 mm on 1 slice, 99 mm on 3 slices; the "
+                                                     "largest, 99 mm, is used for RECIST measurability (a lesion "
+                                                     "must reach twice it)"});
+  odd.sliceThickness = "";
+  writeSlice(dir / "ODD.dcm", odd);
+  const LoadedVolume lacking = loadVolume(dir.path());
+  EXPECT_EQ(lacking.volume.geometry.size[2], 4u);
+  EXPECT_FALSE(lacking.sliceThicknessMm) << "no Slice Thickness on one slice";
 }
 
 TEST(DicomSeries, NormalPointingFeetFirstStartsAtTheHighestSlice) {

@@ -92,8 +92,9 @@ struct LoadedVolume {
   std::string modality{};
   std::string seriesDescription{};
   double tiltDeg{0.0};                     ///< measured gantry tilt (0 when none)
-  /// Slice Thickness (0018,0050) shared by every slice of the series; unset when a slice lacks it,
-  /// slices disagree, or the input is NRRD/NIfTI. Not the spacing: thin or overlapping slices differ.
+  /// Slice Thickness (0018,0050) of the series' slices, the largest when they differ (with a
+  /// warning); unset when a slice lacks it or the input is NRRD/NIfTI. Not the spacing: thin or
+  /// overlapping slices differ.
   std::optional<double> sliceThicknessMm{};
   bool resampled{false};                   ///< voxels were interpolated (tilt or uneven spacing)
   float paddingValue{0.0f};                ///< value given to padding and outside-the-scan voxels

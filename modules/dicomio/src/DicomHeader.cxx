@@ -241,6 +241,10 @@ std::string DicomInstance::specialImageKind() const {
   return {};
 }
 
+bool DicomInstance::isMosaic() const {
+  return std::any_of(imageType.begin(), imageType.end(), [](const std::string& v) { return upper(v) == "MOSAIC"; });
+}
+
 bool isDerivedObjectModality(const std::string& modality) {
   static const char* const kinds[] = {"SEG", "SR", "RTSTRUCT", "RTDOSE", "RTPLAN", "PR", "KO", "REG", "DOC"};
   return std::any_of(std::begin(kinds), std::end(kinds), [&](const char* k) { return modality == k; });

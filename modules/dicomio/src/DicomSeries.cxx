@@ -272,6 +272,12 @@ SliceStackGeometry analyzeSliceStack(const DicomSeries& series) {
   if (series.slices.empty())
     throw DicomError("series " + series.id + " has no slices");
   for (const DicomInstance& inst : series.instances) {
+    if (inst.isMosaic()) {
+      throw DicomError(fmt::format("'{}': a Siemens mosaic (Image Type MOSAIC): the slices of a volume tiled in one "
+                                   "{}x{} image, which LesionKit does not unpack (it would be read as one slice); "
+                                   "convert it with dcm2niix first and give LesionKit the NIfTI",
+                                   inst.path.string(), inst.columns, inst.rows));
+    }
     // Without per-frame functional groups all frames would share one position.
     if (inst.numberOfFrames > 1 && !inst.enhancedMultiframe) {
       throw DicomError(fmt::format("'{}': {} frames without per-frame positions (no Per-frame Functional Groups "

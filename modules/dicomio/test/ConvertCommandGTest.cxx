@@ -82,6 +82,20 @@ TEST(ConvertCommand, GeMixedSliceThicknessGivesRecistTheLargestWithAWarning) {
   EXPECT_EQ(measurability.at("measurable"), false) << measurability.at("reason");
 }
 
+TEST(ConvertCommand, SiemensMosaicIsRefusedNamingTheFile) {
+  LESIONKIT_REQUIRE_BINARY();
+  LESIONKIT_REQUIRE_TEST_DATA(mosaic, "neurolabusc+dcm_qa_ts/In/1.dcm");
+  test::ScratchFolder dir;
+  const auto r = test::runProcess({"lesionkit", "convert", mosaic.string(), "-o", (dir / "m.nrrd").string()});
+  EXPECT_EQ(r.exitCode, 2) << r.err; // was written as one 384x384 slice (dcm2niix: 64x64x35)
+  EXPECT_NE(r.err.find("'" + mosaic.string() +
+                       "': a Siemens mosaic (Image Type MOSAIC): the slices of a volume "
+                       "tiled in one 384x384 image"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(test::listFiles(dir.path()).empty());
+}
+
 TEST(ConvertCommand, MonaiGapIsRefusedByDefaultAndConvertedOnlyWhenAskedFor) {
   LESIONKIT_REQUIRE_BINARY();
   LESIONKIT_REQUIRE_TEST_DATA(monai, "Project-MONAI+MONAI/tests/testing_data/CT_DICOM");

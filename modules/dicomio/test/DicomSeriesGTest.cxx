@@ -686,6 +686,30 @@ TEST(DicomLoader, ATiltKeptShearedIsRefusedAsNiftiBeforeDecodingAndWrittenAsNrrd
   EXPECT_EQ(test::listFiles(out.path()), (std::vector<std::string>{"ct.json", "ct.nii.gz", "ct.nrrd"}));
 }
 
+// A Siemens mosaic tiles a volume's slices in one image: it was written as one 384x384 slice without
+// a word. Refused before decoding, naming the file and dcm2niix.
+TEST(DicomLoader, ASiemensMosaicIsRefusedNamingTheFileNotReadAsOneSlice) {
+  test::ScratchFolder dir;
+  SliceSpec s;
+  s.imageType = "ORIGINAL\\PRIMARY\\M\\ND\\MOSAIC";
+  s.rows = 8;
+  s.columns = 8;
+  writeSlice(dir / "mosaic.dcm", s);
+  for (const fs::path& input : {dir.path(), dir / "mosaic.dcm"}) {
+    try {
+      (void)loadVolume(input);
+      ADD_FAILURE() << "mosaic loaded from " << input;
+    } catch (const DicomError& e) {
+      EXPECT_NE(std::string(e.what()).find("'" + (dir / "mosaic.dcm").string() +
+                                           "': a Siemens mosaic (Image Type MOSAIC): the slices of a volume tiled in "
+                                           "one 8x8 image"),
+                std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find("convert it with dcm2niix first"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(DicomSeries, TiltTagWithoutGeometricTiltIsNotCorrected) {
   test::ScratchFolder dir;
   for (int k = 0; k < 3; ++k) {

@@ -90,6 +90,9 @@ struct DicomInstance {
 
   /// Localizer / scout, secondary capture, dose report or screen save: never a diagnostic volume.
   [[nodiscard]] std::string specialImageKind() const;
+  /// A Siemens mosaic: Image Type holds MOSAIC, the slices of a volume tiled in one image
+  /// (their number in the private (0019,100A)).
+  [[nodiscard]] bool isMosaic() const;
 };
 
 /// Objects that carry pixels but are results or annotations (SEG, SR, RTDOSE...), not acquisitions.

@@ -110,7 +110,8 @@ struct SliceStackGeometry {
   [[nodiscard]] bool tilted() const { return tiltDeg > 0.05; }
 };
 
-/// Checks and orders the slices of `series`. Throws lesion::DicomError naming a file when
+/// Checks and orders the slices of `series`. Throws lesion::DicomError naming a file when it is a
+/// Siemens mosaic (not unpacked: convert it with dcm2niix), when
 /// positions/orientations are missing (a lone 2D image without them gets an identity geometry
 /// and a warning, as dcm2niix does) or the orientation differs between slices.
 [[nodiscard]] SliceStackGeometry analyzeSliceStack(const DicomSeries& series);

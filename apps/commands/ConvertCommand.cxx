@@ -119,7 +119,8 @@ cli::Command convertCommand() {
       .withDefault("resample")
       .withChoices({"resample", "keep-sheared"});
   c.add({"unevenSpacing", ParameterType::StringEnumeration, "Uneven spacing",
-         "resample: interpolate onto the smallest step (warning), but refuse a gap wider than 4 x the usual "
+         "resample: interpolate onto the smallest step (shortened to end on the last slice; warning), but refuse a gap "
+         "wider than 4 x the usual "
          "step and 10 mm (interpolating across it would invent anatomy); resample-across-gaps: interpolate "
          "across such gaps too; refuse: fail on any uneven step, naming the positions",
          Channel::Input})

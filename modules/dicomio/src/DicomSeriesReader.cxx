@@ -664,7 +664,11 @@ LoadedVolume readDicomSeries(const DicomSeries& series, const LoadOptions& optio
       out.warnings.push_back(
           fmt::format("resampling step enlarged to {:.3f} mm to keep the volume at {} slices", step, maxSlices));
     }
-    const std::size_t m = std::size_t(std::floor(e[n - 1] / step + 1e-3)) + 1;
+    // From the first acquired plane to the last, both on the grid: the step shortened so that a whole
+    // number of steps spans the stack (a floor left the last acquired slice up to a step beyond the
+    // grid, its data lost; a ceil at the same step would reach beyond the data).
+    const std::size_t m = std::size_t(std::ceil(e[n - 1] / step - 1e-3)) + 1;
+    step = e[n - 1] / double(m - 1);
     geom.spacing.z = step;
     geom.size = {cols, rows, m};
     out.volume = Volume(geom, 0.0f); // accumulated below

@@ -89,6 +89,13 @@ TEST(DicomRealData, GeHeadCtGantryTiltAndUnevenStepsAreReported) {
   EXPECT_TRUE(has("uneven slice spacing: steps from 1.08"));
   // Origin: Image Position of the lowest slice (01.dcm).
   EXPECT_NEAR(distance(v.volume.geometry.origin, Vec3{-125.0, -123.5404569, 5.8360586}), 0.0, 1e-3);
+  // The grid ends on the last acquired slice (28.dcm), which lay at k = 133.28 of 134 slices of
+  // the smallest step (1.081 mm) and was lost: 135 slices of 1.075 mm now.
+  const ImageGeometry& grid = v.volume.geometry;
+  ASSERT_EQ(grid.size[2], 135u);
+  EXPECT_NEAR(grid.spacing.z, 1.0752, 1e-4);
+  const Vec3 lastAcquired = *readDicomHeader(root / "In" / "GE" / "28.dcm").frames.front().imagePositionPatient;
+  EXPECT_NEAR(grid.pointToIndex(lastAcquired).z, 134.0, 1e-3);
   // Interpolation weights summing to 1 within float rounding: 1e-3 HU.
   EXPECT_NEAR(v.paddingValue, *std::min_element(v.volume.voxels.begin(), v.volume.voxels.end()), 1e-3);
   EXPECT_GT(v.paddingValue, -1500.0f); // the padding value itself (-1500) never appears

@@ -568,6 +568,29 @@ TEST(DicomLoader, ALeftoverTemporaryFileOfAKilledWriteIsNotADamagedSlice) {
       << v.skippedFiles[0];
 }
 
+// Steps of 2 and 3 mm: the smallest step (2 mm) does not divide the 5 mm stack, so the grid
+// ended at 4 mm and the last acquired slice was lost. The step is shortened to 5/3 mm instead:
+// the first and last grid planes are the acquired ones, nothing extrapolated.
+TEST(DicomSeries, ResampledGridEndsOnTheLastAcquiredSlice) {
+  test::ScratchFolder dir;
+  writeAxialStack(dir.path(), {0.0, 2.0, 5.0}); // tags 0, 1, 2 by position
+  const LoadedVolume v = loadVolume(dir.path());
+  ASSERT_TRUE(v.resampled);
+  const ImageGeometry& g = v.volume.geometry;
+  ASSERT_EQ(g.size[2], 4u);
+  EXPECT_NEAR(g.spacing.z, 5.0 / 3.0, 1e-9);
+  EXPECT_NEAR(g.indexToPoint(0, 0, 3).z, 5.0, 1e-9);
+  for (std::size_t j = 0; j < 4; ++j)
+    for (std::size_t i = 0; i < 5; ++i) {
+      ASSERT_FLOAT_EQ(v.volume.at(i, j, 0), float(expectedHu(0, j, i)));
+      ASSERT_FLOAT_EQ(v.volume.at(i, j, 3), float(expectedHu(2, j, i)));
+      // 1.667 mm: 5/6 of the way from the 0 mm slice to the 2 mm one, rounded to whole HU.
+      ASSERT_FLOAT_EQ(v.volume.at(i, j, 1), std::round(float(expectedHu(0, j, i)) + 1000.0f * 5.0f / 6.0f));
+    }
+  EXPECT_NE(v.warnings.back().find("3 acquired slices -> 4 slices of 1.667 mm"), std::string::npos)
+      << v.warnings.back();
+}
+
 TEST(DicomSeries, OneTinyStepDoesNotBlowTheVolumeUp) {
   test::ScratchFolder dir;
   // 0.05 mm once, then 20 mm steps: the smallest step would give 1201 slices for 5 acquired.

@@ -12,9 +12,9 @@
 /// - Pixel Padding Value (range) voxels and voxels outside the scanned field after resampling get
 ///   the smallest non-padding value of the series (e.g. -1024 HU), reported as paddingValue;
 /// - gantry tilt and uneven spacing / missing slices are recorded as warnings and resampled by
-///   default (linear along the stack, bilinear in-plane) onto the smallest step found, see
-///   LoadOptions; when the stored values and rescale are whole numbers (plain CT) the
-///   interpolated values are rounded to whole numbers (error <= 0.5 HU);
+///   default (linear along the stack, bilinear in-plane) onto the smallest step found (shortened
+///   so that the grid ends on the last acquired slice), see LoadOptions; when the stored values and rescale are whole
+///   numbers (plain CT) the interpolated values are rounded to whole numbers (error <= 0.5 HU);
 /// - slices are decoded in parallel (LoadOptions::threads, default 2), one file per task;
 ///   uncompressed little endian files are read without a second DCMTK parse;
 /// - with LoadOptions::storage = VoxelStorage::Int16WhenExact the voxels go straight into an int16

@@ -24,7 +24,8 @@ enum class TiltHandling {
 
 /// What to do with uneven slice steps or missing slices.
 enum class SpacingHandling {
-  /// Linear interpolation onto the smallest step found, with a warning: default. A step too wide
+  /// Linear interpolation onto the smallest step found (shortened so that a whole number of steps
+  /// spans the stack: the grid ends on the last acquired slice), with a warning: default. A step too wide
   /// to interpolate across (isTooWideToInterpolate) throws lesion::DicomError naming it.
   Resample,
   ResampleAcrossWideGaps, ///< as Resample, interpolating across wide gaps too (with the same warnings)

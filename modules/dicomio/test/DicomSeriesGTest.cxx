@@ -704,9 +704,10 @@ TEST(DicomLoader, ATiltKeptShearedIsRefusedAsNiftiBeforeDecodingAndWrittenAsNrrd
   auto r = test::runProcess(
       {"lesionkit", "convert", dir.path().string(), "-o", (out / "ct.nrrd").string(), "--tilt", "keep-sheared"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
-  r = test::runProcess({"lesionkit", "convert", dir.path().string(), "-o", (out / "ct.nii.gz").string()});
+  r = test::runProcess({"lesionkit", "convert", dir.path().string(), "-o", (out / "resampled.nii.gz").string()});
   EXPECT_EQ(r.exitCode, 0) << r.err; // resampled onto an orthogonal grid: NIfTI holds it
-  EXPECT_EQ(test::listFiles(out.path()), (std::vector<std::string>{"ct.json", "ct.nii.gz", "ct.nrrd"}));
+  EXPECT_EQ(test::listFiles(out.path()),
+            (std::vector<std::string>{"ct.json", "ct.nrrd", "resampled.json", "resampled.nii.gz"}));
 }
 
 // A Siemens mosaic tiles a volume's slices in one image: it was written as one 384x384 slice without

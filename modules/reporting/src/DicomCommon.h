@@ -5,6 +5,7 @@
 #include <ctime>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include "lesion/core/Error.h"
+#include "lesion/core/Log.h"
 
 namespace lesion::reporting::detail {
 
@@ -39,6 +41,23 @@ inline std::string dicomNumber(double v) {
     if (s.size() <= 16) return s;
   }
   return fmt::format("{:.1g}", v);
+}
+
+/// A value of VR SH (Study ID, Accession Number) as a SEG or SR can carry it: at most 16
+/// characters. A longer one (IBSI's Study ID 'IBSI_1_STS_002_CT', from the DICOM or a convert
+/// sidecar) is cut to 16, with one warning per value; the study link is the Study Instance UID.
+inline std::string shortString(const std::string& value, const char* attribute) {
+  constexpr std::size_t kShortStringMax = 16;
+  if (value.size() <= kShortStringMax)
+    return value;
+  const std::string cut = value.substr(0, kShortStringMax);
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (warned.insert(std::string(attribute) + '\n' + value).second)
+    logWarning("{} '{}' of the source is longer than DICOM allows (16 characters): the SEG and SR get '{}'", attribute,
+               value, cut);
+  return cut;
 }
 
 inline std::string newUid() {

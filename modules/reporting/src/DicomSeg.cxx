@@ -39,6 +39,7 @@ namespace lesion::reporting {
 using detail::check;
 using detail::dicomNumber;
 using detail::newUid;
+using detail::shortString;
 
 LesionCodes lesionCodes(const std::string& kind) {
   LesionCodes codes;
@@ -198,8 +199,9 @@ DicomObjectInfo writeDicomSeg(const LabelMap& labels, const std::vector<SegmentI
   check(seg->getStudy().setStudyInstanceUID(studyUid.c_str()), path, "setting the study UID");
   setIf(seg->getStudy(), &IODGeneralStudyModule::setStudyDate, source.studyDate);
   setIf(seg->getStudy(), &IODGeneralStudyModule::setStudyTime, source.studyTime);
-  setIf(seg->getStudy(), &IODGeneralStudyModule::setStudyID, source.studyId);
-  setIf(seg->getStudy(), &IODGeneralStudyModule::setAccessionNumber, source.accessionNumber);
+  setIf(seg->getStudy(), &IODGeneralStudyModule::setStudyID, shortString(source.studyId, "Study ID"));
+  setIf(seg->getStudy(), &IODGeneralStudyModule::setAccessionNumber,
+        shortString(source.accessionNumber, "Accession Number"));
   setIf(seg->getStudy(), &IODGeneralStudyModule::setReferringPhysicianName, source.referringPhysicianName);
   setIf(seg->getStudy(), &IODGeneralStudyModule::setStudyDescription, source.studyDescription);
   check(seg->getFrameOfReference().setFrameOfReferenceUID(forUid.c_str()), path, "setting the frame of reference");

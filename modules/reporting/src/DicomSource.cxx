@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "lesion/core/Error.h"
-#include "lesion/core/Log.h"
 #include "lesion/dicomio/DicomHeader.h"
 #include "lesion/dicomio/DicomSeries.h"
 #include "lesion/reporting/DicomSeg.h"
@@ -15,18 +14,6 @@
 namespace lesion::reporting {
 
 namespace {
-/// Study ID is a label of VR SH (at most 16 characters); a longer one cannot be copied into a valid
-/// SEG or SR, so it is cut to 16 with a warning. The study link is the Study Instance UID.
-std::string shortStudyId(const dicomio::DicomInstance& d) {
-  constexpr std::size_t shortStringMax = 16;
-  if (d.studyId.size() <= shortStringMax)
-    return d.studyId;
-  const std::string cut = d.studyId.substr(0, shortStringMax);
-  logWarning("'{}': Study ID '{}' is longer than DICOM allows (16 characters); SEG and SR get '{}'", d.path.string(),
-             d.studyId, cut);
-  return cut;
-}
-
 void copyIdentity(const dicomio::DicomInstance& d, DicomSourceInfo& info) {
   info.patientName = d.patientName;
   info.patientId = d.patientId;
@@ -35,7 +22,7 @@ void copyIdentity(const dicomio::DicomInstance& d, DicomSourceInfo& info) {
   info.studyInstanceUid = d.studyInstanceUid;
   info.studyDate = d.studyDate;
   info.studyTime = d.studyTime;
-  info.studyId = shortStudyId(d);
+  info.studyId = d.studyId;
   info.accessionNumber = d.accessionNumber;
   info.referringPhysicianName = d.referringPhysicianName;
   info.studyDescription = d.studyDescription;

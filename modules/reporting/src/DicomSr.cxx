@@ -23,6 +23,7 @@
 namespace lesion::reporting {
 
 using detail::check;
+using detail::shortString;
 
 namespace {
 
@@ -163,8 +164,8 @@ DicomObjectInfo writeDicomSr(const std::vector<measurement::LesionMeasurement>& 
   setIf(&DSRDocument::setPatientSex, source.patientSex);
   setIf(&DSRDocument::setStudyDate, source.studyDate);
   setIf(&DSRDocument::setStudyTime, source.studyTime);
-  setIf(&DSRDocument::setStudyID, source.studyId);
-  setIf(&DSRDocument::setAccessionNumber, source.accessionNumber);
+  setIf(&DSRDocument::setStudyID, shortString(source.studyId, "Study ID"));
+  setIf(&DSRDocument::setAccessionNumber, shortString(source.accessionNumber, "Accession Number"));
   setIf(&DSRDocument::setReferringPhysicianName, source.referringPhysicianName);
   setIf(&DSRDocument::setStudyDescription, source.studyDescription);
   setIf(&DSRDocument::setSeriesDescription, options.seriesDescription);

@@ -670,6 +670,17 @@ TEST(ReportCommand, TheSegOfAMultiframeSourceReferencesItsInstanceAndTheFramesOf
   EXPECT_EQ(frames, 4u) << "the box covers 4 slices";
 }
 
+/// The SEG and SR in `out` are valid and carry `attribute` as `expected`.
+void expectInSegAndSr(const std::filesystem::path& out, const DcmTagKey& attribute, const std::string& expected) {
+  for (const char* object : {"seg.dcm", "sr.dcm"}) {
+    SCOPED_TRACE(object);
+    expectValidDicom(out / object);
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile((out / object).c_str()).good());
+    EXPECT_EQ(textOf(*file.getDataset(), attribute), expected);
+  }
+}
+
 TEST(ReportCommand, AStudyIdLongerThanDicomAllowsIsCutTo16CharactersWithAWarning) {
   LESIONKIT_REQUIRE_TEST_DATA(data, "theibsi+data_sets/ibsi_validation");
   test::ScratchFolder dir;
@@ -678,14 +689,23 @@ TEST(ReportCommand, AStudyIdLongerThanDicomAllowsIsCutTo16CharactersWithAWarning
                                    (data / "nifti/STS_002/CT_mask.nii.gz").string(), "-o", (dir / "out").string(),
                                    "--no-meshes", "--no-pictures"});
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
-  EXPECT_NE(r.err.find("Study ID 'IBSI_1_STS_002_CT' is longer than DICOM allows"), std::string::npos) << r.err;
-  for (const char* object : {"seg.dcm", "sr.dcm"}) {
-    SCOPED_TRACE(object);
-    expectValidDicom(dir / "out" / object);
-    DcmFileFormat file;
-    ASSERT_TRUE(file.loadFile((dir / "out" / object).c_str()).good());
-    EXPECT_EQ(textOf(*file.getDataset(), DCM_StudyID), "IBSI_1_STS_002_C");
-  }
+  EXPECT_NE(r.err.find("Study ID 'IBSI_1_STS_002_CT' of the source is longer than DICOM allows"), std::string::npos)
+      << r.err;
+  expectInSegAndSr(dir / "out", DCM_StudyID, "IBSI_1_STS_002_C");
+}
+
+// The same from a convert sidecar, which records the source's values as they were; Accession Number
+// (also VR SH) likewise.
+TEST(ReportCommand, OverlongStudyIdAndAccessionNumberOfASidecarAreCutTo16Characters) {
+  test::ScratchFolder dir;
+  const auto r = reportWithSidecar(dir, "ct.nrrd",
+                                   {{"studyId", "IBSI_1_STS_002_CT"}, {"accessionNumber", "ACC-0123456789ABCDEF"}});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("Accession Number 'ACC-0123456789ABCDEF' of the source is longer than DICOM allows"),
+            std::string::npos)
+      << r.err;
+  expectInSegAndSr(dir / "out", DCM_StudyID, "IBSI_1_STS_002_C");
+  expectInSegAndSr(dir / "out", DCM_AccessionNumber, "ACC-0123456789AB");
 }
 
 } // namespace

@@ -51,15 +51,60 @@ std::optional<std::string> unknownVrText(DcmItem* item, const DcmTagKey& tag) {
   return printable ? std::optional<std::string>(trimmed(text)) : std::nullopt;
 }
 
+/// `text` when it is valid UTF-8, else its bytes read as ISO 8859-1: a value DCMTK could not convert
+/// (no or an unknown Specific Character Set over non-ASCII bytes) still becomes valid UTF-8, which
+/// every LesionKit output (JSON, the archive index, SEG/SR) requires.
+std::string asUtf8(std::string text) {
+  const auto valid = [](const std::string& s) {
+    for (std::size_t i = 0; i < s.size();) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+      if (n == 0 || i + n > s.size())
+        return false;
+      for (std::size_t k = 1; k < n; ++k)
+        if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2)
+          return false;
+      i += n;
+    }
+    return true;
+  };
+  if (valid(text))
+    return text;
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out += ch;
+    } else {
+      out += static_cast<char>(0xC0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
+}
+
 std::string getString(DcmItem* item, const DcmTagKey& tag) {
   if (!item)
     return {};
   if (auto text = unknownVrText(item, tag))
-    return *text;
+    return asUtf8(*text);
   OFString value;
   if (item->findAndGetOFStringArray(tag, value).good())
-    return trimmed(value.c_str());
+    return asUtf8(trimmed(value.c_str()));
   return {};
+}
+
+/// Text values in UTF-8: a file declaring another Specific Character Set (ISO_IR 100 for a
+/// "Müller" is routine in European archives) is converted by DCMTK (iconv); when it cannot be,
+/// getString reads the bytes as ISO 8859-1.
+void convertTextToUtf8(DcmFileFormat& file) {
+  OFString charset;
+  if (file.getDataset()->findAndGetOFStringArray(DCM_SpecificCharacterSet, charset).bad())
+    return;
+  const std::string declared = trimmed(charset.c_str());
+  if (declared.empty() || declared == "ISO_IR 6" || declared == "ISO_IR 192")
+    return;
+  (void)file.convertToUTF8();
 }
 
 std::vector<std::string> getStrings(DcmItem* item, const DcmTagKey& tag) {
@@ -252,6 +297,7 @@ bool isDerivedObjectModality(const std::string& modality) {
 
 DicomInstance readDicomHeader(const std::filesystem::path& path) {
   auto file = detail::loadDicomFile(path, true);
+  convertTextToUtf8(*file);
   DcmDataset* ds = file->getDataset();
   DcmMetaInfo* meta = file->getMetaInfo();
   DicomInstance d;

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <zlib.h>
 
 #include <fmt/format.h>
@@ -53,6 +54,8 @@ struct SliceSpec {
   std::string rescaleSlope{"1"};
   std::optional<int> lastPixelStored{}; ///< overrides the stored value of the last pixel
   std::string sliceThickness{"99"};     ///< empty: no Slice Thickness tag
+  std::string characterSet{};           ///< Specific Character Set; empty: none
+  std::string patientName{};            ///< raw bytes in that character set; empty: none
 };
 
 /// Writes one CT slice: stored = HU + 1024, Rescale Intercept -1024.
@@ -66,6 +69,10 @@ void writeSlice(const fs::path& path, const SliceSpec& s) {
   ds->putAndInsertString(DCM_SeriesInstanceUID, s.seriesUid.c_str());
   ds->putAndInsertString(DCM_Modality, "CT");
   ds->putAndInsertString(DCM_PatientID, "SYNTH01");
+  if (!s.characterSet.empty())
+    ds->putAndInsertString(DCM_SpecificCharacterSet, s.characterSet.c_str());
+  if (!s.patientName.empty())
+    ds->putAndInsertString(DCM_PatientName, s.patientName.c_str());
   ds->putAndInsertString(DCM_ImageType, s.imageType.c_str());
   ds->putAndInsertString(DCM_InstanceNumber, std::to_string(s.instanceNumber).c_str());
   if (s.echo)
@@ -712,6 +719,37 @@ TEST(DicomLoader, ATiltKeptShearedIsRefusedAsNiftiBeforeDecodingAndWrittenAsNrrd
 
 // A Siemens mosaic tiles a volume's slices in one image: it was written as one 384x384 slice without
 // a word. Refused before decoding, naming the file and dcm2niix.
+// Names in a European archive's ISO 8859-1 ("Müller") were kept as raw bytes: not UTF-8, so
+// `convert` failed writing its sidecar (JSON) and `series --json` likewise. They are read as
+// UTF-8: converted from the declared character set, or read as ISO 8859-1 when none is declared.
+TEST(DicomLoader, ALatin1PatientNameIsReadAsUtf8) {
+  const std::string latin1 = "M\xFCller^Hans", utf8 = "M\xC3\xBCller^Hans";
+  test::ScratchFolder declared, undeclared; // ISO_IR 100, and no Specific Character Set at all
+  for (const auto& [dir, charset] : {std::pair{&declared, "ISO_IR 100"}, std::pair{&undeclared, ""}})
+    for (int k = 0; k < 3; ++k) {
+      SliceSpec s;
+      s.ipp = {0, 0, 2.0 * k};
+      s.instanceNumber = k + 1;
+      s.characterSet = charset;
+      s.patientName = latin1;
+      writeSlice(*dir / fmt::format("s{}.dcm", k), s);
+    }
+  for (const test::ScratchFolder* dir : {&declared, &undeclared}) {
+    EXPECT_EQ(readDicomHeader(*dir / "s0.dcm").patientName, utf8) << dir->path();
+    EXPECT_EQ(loadVolume(dir->path()).patientName, utf8) << dir->path();
+  }
+  LESIONKIT_REQUIRE_BINARY();
+  for (const test::ScratchFolder* dir : {&declared, &undeclared}) {
+    test::ScratchFolder out;
+    auto r = test::runProcess({"lesionkit", "convert", dir->path().string(), "-o", (out / "ct.nrrd").string()});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    std::ifstream in(out / "ct.json");
+    EXPECT_EQ(nlohmann::json::parse(in).at("patientName"), utf8);
+    r = test::runProcess({"lesionkit", "series", dir->path().string(), "--json"});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+  }
+}
+
 TEST(DicomLoader, ASiemensMosaicIsRefusedNamingTheFileNotReadAsOneSlice) {
   test::ScratchFolder dir;
   SliceSpec s;

@@ -192,6 +192,8 @@ DicomObjectInfo writeDicomSeg(const LabelMap& labels, const std::vector<SegmentI
   auto setIf = [&](auto& module, auto setter, const std::string& value) {
     if (!value.empty()) check((module.*setter)(value.c_str(), OFTrue), path, "setting " + value);
   };
+  // Every text LesionKit holds is UTF-8 (dicomio converts the sources' character sets).
+  check(seg->getSOPCommon().setSpecificCharacterSet("ISO_IR 192"), path, "setting the character set");
   setIf(seg->getPatient(), &IODPatientModule::setPatientName, source.patientName);
   setIf(seg->getPatient(), &IODPatientModule::setPatientID, source.patientId);
   setIf(seg->getPatient(), &IODPatientModule::setPatientBirthDate, source.patientBirthDate);

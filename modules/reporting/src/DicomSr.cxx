@@ -158,6 +158,8 @@ DicomObjectInfo writeDicomSr(const std::vector<measurement::LesionMeasurement>& 
   auto setIf = [&](OFCondition (DSRDocument::*setter)(const OFString&, const OFBool), const std::string& value) {
     if (!value.empty()) check((doc.*setter)(value.c_str(), OFTrue), path, "setting " + value);
   };
+  // Every text LesionKit holds is UTF-8 (dicomio converts the sources' character sets).
+  check(doc.setSpecificCharacterSetType(DSRTypes::CS_UTF8), path, "setting the character set");
   setIf(&DSRDocument::setPatientName, source.patientName);
   setIf(&DSRDocument::setPatientID, source.patientId);
   setIf(&DSRDocument::setPatientBirthDate, source.patientBirthDate);

@@ -103,10 +103,15 @@ ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath) {
   ConvertSidecar sidecar;
   if (!j.is_object())
     return sidecar;
+  // Another image of the stem beside it (ct.nii.gz next to ct.nrrd): not ours. A sidecar naming a
+  // file that is not there was renamed with its image, and still describes it.
   if (const std::string described = describedFileName(j);
       !described.empty() && described != volumePath.filename().string()) {
-    warnSidecarOfAnotherFile(path, described, volumePath);
-    return sidecar;
+    std::error_code ec;
+    if (std::filesystem::exists(volumePath.parent_path() / described, ec)) {
+      warnSidecarOfAnotherFile(path, described, volumePath);
+      return sidecar;
+    }
   }
   const auto text = [&j](const char* key) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};

@@ -189,6 +189,7 @@ TEST(ReportCommand, ConvertedVolumeKeepsPatientStudyAndFrameOfReference) {
 // patient and study are not put into ct.nrrd's SEG and SR, and one warning says why.
 TEST(ReportCommand, ASidecarOfAnotherFileOfTheSameNameIsNotUsed) {
   test::ScratchFolder dir;
+  std::ofstream(dir / "ct.nii.gz") << "the image ct.json describes";
   const auto r = reportWithSidecar(dir, "ct.nii.gz");
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
   const std::string warning = "sidecar '" + (dir / "ct.json").string() + "' describes 'ct.nii.gz', not 'ct.nrrd'";
@@ -199,6 +200,18 @@ TEST(ReportCommand, ASidecarOfAnotherFileOfTheSameNameIsNotUsed) {
   EXPECT_EQ(sr.patientId, "");
   EXPECT_NE(sr.studyInstanceUid, "1.2.826.0.1.3680043.2.1125.1.11");
   EXPECT_NE(readDicomSeg(dir / "out" / "seg.dcm").frameOfReferenceUid, "1.2.826.0.1.3680043.2.1125.1.13");
+}
+
+// An image renamed with its sidecar (ct.nrrd and ct.json, once patient1.nrrd and patient1.json): the
+// file the sidecar names is not there, so it still describes this one (review: the rename dropped
+// the slice thickness, the identity in SEG/SR and followup's patient checks).
+TEST(ReportCommand, ASidecarRenamedWithItsImageIsStillUsed) {
+  test::ScratchFolder dir;
+  const auto r = reportWithSidecar(dir, "patient1.nrrd");
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_EQ(r.err.find("describes 'patient1.nrrd'"), std::string::npos) << r.err;
+  EXPECT_EQ(readDicomSr(dir / "out" / "sr.dcm").patientId, "PAT-7");
+  EXPECT_EQ(readDicomSeg(dir / "out" / "seg.dcm").frameOfReferenceUid, "1.2.826.0.1.3680043.2.1125.1.13");
 }
 
 // convert records the patient and study identity its DICOM source carried, and report carries it into the SEG

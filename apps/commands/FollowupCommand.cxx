@@ -328,6 +328,7 @@ cli::Command followupCommand() {
     run.lesionsAlgorithm = lesionsAlgorithm;
     run.lesionsVersion = lesionsRecord.version;
     run.resegmentBaseline = resegmentBaseline;
+    run.offersBaselineResegmentation = true;
     run.reference = reference;
     run.baselineNotes = gridNotes;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {

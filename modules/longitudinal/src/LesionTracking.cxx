@@ -551,6 +551,7 @@ LabelMap resegmentBaselineLesions(const Volume& baseline, const LabelMap& lesion
       notes.push_back(fmt::format("lesion {} ({}): measured at baseline in LesionKit's re-segmentation started from "
                                   "the given mask, as at the follow-ups ({:.2f} mL; the given mask {:.2f} mL)",
                                   spec.label, spec.name, double(count) * voxelMl, double(givenCount) * voxelMl));
+      logInfo("{}", notes.back());
     } catch (const ProcessingError& e) { // thrown before `measured` changed: the given mask stays
       notes.push_back(fmt::format("lesion {} ({}): re-segmentation at baseline failed ({}); the given mask is "
                                   "measured, so its change also holds the difference between the given mask and "

@@ -8,6 +8,7 @@
 
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/Log.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/pipeline/ResultBundle.h"
 #include "lesion/reporting/LabelMapLoader.h"
@@ -229,14 +230,16 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
         longitudinal::forScan(options, input.baselineSliceThicknessMm), input.baselineLabel));
     results.back().scan = input.baselineIdentity;
     const bool mixesMethods =
-        !input.resegmentBaseline && !input.followups.empty() && options.segmenter &&
-        options.softTissueMethod == longitudinal::FollowupMaskMethod::Resegment &&
+        input.offersBaselineResegmentation && !input.resegmentBaseline && !input.followups.empty() &&
+        options.segmenter && options.softTissueMethod == longitudinal::FollowupMaskMethod::Resegment &&
         std::any_of(results.back().lesions.begin(), results.back().lesions.end(),
                     [](const longitudinal::TrackedLesion& l) { return !measurement::isBoneKind(l.spec.kind); });
-    if (mixesMethods)
+    if (mixesMethods) {
       notes.push_back("soft-tissue lesions are measured at baseline in the given masks and at the follow-ups in "
                       "LesionKit's re-segmentation: their change also holds any difference between the two "
                       "(--baseline-mask resegment measures the baseline the same way)");
+      logWarning("{}", notes.back());
+    }
     results.back().notes.insert(results.back().notes.begin(), notes.begin(), notes.end());
   } catch (const InputError& e) {
     throw InputError(fmt::format("baseline '{}' with lesions '{}': {}", input.baselineSource, input.lesionsSource, e.what()));

@@ -57,7 +57,7 @@ LabelMap generousContour(const ImageGeometry& g) {
 
 /// Volume change (%) of the mass from baseline to the one follow-up.
 double volumeChange(bool resegmentBaseline, const std::filesystem::path& folder,
-                    std::vector<std::string>* baselineNotes = nullptr) {
+                    std::vector<std::string>* baselineNotes = nullptr, bool offersOption = true) {
   const Volume baseline = massScan(0, 0, 0);
   const LabelMap contour = generousContour(baseline.geometry);
   pipeline::FollowupRunInput run;
@@ -66,6 +66,7 @@ double volumeChange(bool resegmentBaseline, const std::filesystem::path& folder,
   run.baselineSource = "ct0";
   run.lesionsSource = "contour";
   run.resegmentBaseline = resegmentBaseline;
+  run.offersBaselineResegmentation = offersOption;
   run.options.measurement.lesions = {measurement::parseLesionSpec("1:soft-tissue:mass")};
   run.options.measurement.computeSurfaceMesh = false;
   run.options.localRefinement = false;
@@ -100,6 +101,10 @@ TEST(FollowupBaselineMask, AnUnchangedMassShowsNoChangeWhenTheBaselineIsReSegmen
   const double given = volumeChange(false, dir.path() / "given", &givenNotes);
   EXPECT_LT(given, -30.0);
   EXPECT_TRUE(anyNoteHolds(givenNotes, "--baseline-mask resegment")); // the mixture is said, with the way out
+  // A caller without that option (patient, batch: the baseline is LesionKit's own) is not pointed to it.
+  std::vector<std::string> withoutOption;
+  EXPECT_NEAR(volumeChange(false, dir.path() / "no-option", &withoutOption, false), given, 1e-9);
+  EXPECT_FALSE(anyNoteHolds(withoutOption, "--baseline-mask"));
   std::vector<std::string> notes;
   const double resegmented = volumeChange(true, dir.path() / "resegment", &notes);
   EXPECT_NEAR(resegmented, 0.0, 2.0) << "given mask: " << given << " %";

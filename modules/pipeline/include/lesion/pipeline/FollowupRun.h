@@ -57,6 +57,10 @@ struct FollowupRunInput {
   /// (longitudinal::resegmentBaselineLesions; lesionkit followup --baseline-mask resegment), not the
   /// given masks, which then only place the lesions. The baseline label map is then LesionKit's.
   bool resegmentBaseline{false};
+  /// The caller offers resegmentBaseline as `--baseline-mask resegment` (lesionkit followup, where
+  /// the lesions are the reader's): when it is off and soft-tissue lesions are re-segmented at the
+  /// follow-ups, a warning and the baseline's notes say that the change mixes the two methods.
+  bool offersBaselineResegmentation{false};
   const LabelMap* reference{nullptr}; ///< optional reference structures (baseline grid)
   /// Notes about the baseline inputs (e.g. a cropped lesion map placed into the baseline grid): the
   /// baseline time point's notes (timeline.json, measurements-<baseline>.json warnings).

@@ -121,17 +121,18 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
   std::unordered_map<std::string, FileStamp> known;
   // Skipped files an index of an earlier version may have misjudged: it called an empty or cut slice
   // (shorter than the DICOM preamble and its "DICM", 132 bytes) "not DICOM" instead of damaged, so
-  // its series was measured without it. They are judged again; other skipped files (damaged ones,
+  // its series was measured without it. They are judged again, and so are temporaries of an
+  // unfinished output (.NAME.part-PID-N) it called damaged; other skipped files (damaged ones,
   // other files) only when they change, as images are.
   std::set<std::string> rejudged;
   {
-    detail::Statement q(
-        h, "SELECT path, size, mtime_ns, skipped_reason IS NOT NULL AND damaged = 0 AND size < 132 FROM files");
+    detail::Statement q(h, "SELECT path, size, mtime_ns, skipped_reason IS NOT NULL AND damaged = 0 AND size < 132, "
+                           "damaged FROM files");
     while (q.step()) {
       std::string path = q.text(0);
       if (!isUnder(path, root))
         continue;
-      if (q.integer(3))
+      if (q.integer(3) || (q.integer(4) && isInTemporaryOutput(path, root)))
         rejudged.insert(path);
       known.emplace(std::move(path), FileStamp{q.integer(1), q.integer(2)});
     }

@@ -253,6 +253,33 @@ TEST_F(ArchiveIndex, AnInterruptedWritesTemporaryFileIsNotADamagedSlice) {
   EXPECT_EQ(damagedFilesBeside(db, seriesUid).front().path.filename(), "IM9999.dcm");
 }
 
+// An index of an earlier version called such a leftover damaged; unchanged, it is judged again (a
+// damaged verdict otherwise stays while the file does not change).
+TEST_F(ArchiveIndex, ATemporaryFileAnEarlierIndexCalledDamagedIsJudgedAgain) {
+  const fs::path slice = m_BaselineFiles.front();
+  const fs::path leftover = slice.parent_path() / ".IM0001.part-4242-0.dcm";
+  fs::copy_file(slice, leftover);
+  fs::resize_file(leftover, fs::file_size(slice) / 2);
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  (void)indexArchive(db, m_Dir / "archive");
+  const std::string update = "UPDATE files SET damaged = 1, skipped_reason = 'damaged DICOM file' WHERE path = '" +
+                             fs::absolute(leftover).lexically_normal().string() + "'";
+  ASSERT_EQ(sqlite3_exec(db.handle(), update.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_changes(db.handle()), 1) << "the leftover's row";
+  const IndexSummary again = indexArchive(db, m_Dir / "archive");
+  const auto skipped = std::find_if(again.skipped.begin(), again.skipped.end(), [&](const dicomio::SkippedFile& f) {
+    return f.path.filename() == leftover.filename();
+  });
+  ASSERT_NE(skipped, again.skipped.end()) << "not read again";
+  EXPECT_NE(skipped->reason.find("unfinished temporary file"), std::string::npos) << skipped->reason;
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db.handle(), "SELECT count(*) FROM files WHERE damaged = 1", -1, &q, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 0);
+  sqlite3_finalize(q);
+}
+
 TEST_F(ArchiveIndex, FilesInTheStagingFolderOfAKilledWriteAreNotIndexed) {
   // A killed staged write (a pull into a new folder) leaves its hidden .NAME.part-PID-N/ folder
   // with complete-looking files: copies, not instances of the archive.

@@ -212,13 +212,17 @@ cli::Command measureCommand() {
     reporting::MeasurementReport report;
     report.toolVersion = toolInfo().version;
     report.timepoint = args.string("timepoint");
-    report.input.volumePath = volumePath.string();
+    // Files are named absolute: report --measurements reloads them from any folder.
+    const auto absoluteName = [](const std::filesystem::path& p) {
+      return std::filesystem::absolute(p).lexically_normal().string();
+    };
+    report.input.volumePath = absoluteName(volumePath);
     // The summary reads "1 lesion measured in <maskPath>": without a mask file, name the mask and its seeds.
     std::string seeds;
     for (const Vec3& p : args.points("seed"))
       seeds += (seeds.empty() ? "" : " and ") + formatPoint(p);
-    report.input.maskPath = args.has("mask") ? maskPath.string()
-                            : maskOutput     ? maskOutput->string()
+    report.input.maskPath = args.has("mask") ? absoluteName(maskPath)
+                            : maskOutput     ? absoluteName(*maskOutput)
                                              : kUnsavedSeedMask + seeds;
     report.input.seriesInstanceUid = loaded.seriesInstanceUid;
     report.input.geometry = loaded.volume.geometry;

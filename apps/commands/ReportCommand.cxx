@@ -48,12 +48,17 @@ ReportJsonInputs readReportJson(const std::filesystem::path& path) {
     in >> root;
     ReportJsonInputs r;
     const auto& input = root.at("input");
-    // Relative input paths are relative to where measure ran; try the report's folder as well.
+    // Relative input paths are relative to where measure ran; try the report's folder as well, and
+    // a file of that name beside the report (a folder moved with its report).
     auto resolve = [&](const std::string& p) {
       const std::filesystem::path candidate(p);
-      if (candidate.is_relative() && !std::filesystem::exists(candidate) &&
-          std::filesystem::exists(path.parent_path() / candidate))
-        return path.parent_path() / candidate;
+      std::error_code ec;
+      if (std::filesystem::exists(candidate, ec))
+        return candidate;
+      for (const std::filesystem::path& other : {candidate.is_relative() ? path.parent_path() / candidate : candidate,
+                                                 path.parent_path() / candidate.filename()})
+        if (std::filesystem::exists(other, ec))
+          return other;
       return candidate;
     };
     r.volume = resolve(input.at("volumePath").get<std::string>());

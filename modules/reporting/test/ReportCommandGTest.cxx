@@ -331,6 +331,18 @@ TEST(ReportCommand, AReportOfMeasureSeedReloadsItsSavedMaskOrSaysWhyNot) {
   ASSERT_EQ(reported["lesions"].size(), 1u);
   EXPECT_EQ(reported["lesions"][0]["voxelCount"], measured["lesions"][0]["voxelCount"]);
 
+  // Measured from the study's folder with relative names into a subfolder, reported from elsewhere
+  // (review: the relative name was looked up below the report's folder again and not found).
+  std::filesystem::create_directories(dir / "mo");
+  const auto relative =
+      test::runProcess({"/bin/sh", "-c",
+                        "cd '" + dir.path().string() + "' && '" + (test::binaryDir() / "lesionkit").string() +
+                            "' measure ct.nrrd --seed 1,1,0 --no-mesh --mask-output mo/mass.nrrd "
+                            "-o mo/saved.json"});
+  ASSERT_EQ(relative.exitCode, 0) << relative.err;
+  r = reportOf("mo/saved.json", "out3");
+  EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+
   // A mask given as --mask is a file already; --mask-output writes only a segmented one.
   r = test::runProcess({"lesionkit", "measure", ct, "--mask", (dir / "mass.nrrd").string(), "--mask-output",
                         (dir / "again.nrrd").string(), "-o", (dir / "m.json").string()});

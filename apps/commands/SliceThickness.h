@@ -12,7 +12,7 @@
 
 namespace lesion::commands {
 
-/// The Slice Thickness of a scan: the one every slice of its DICOM series shares, else for a
+/// The Slice Thickness of a scan: its DICOM series' (the largest when its slices differ), else for a
 /// NRRD/NIfTI the one its convert sidecar recorded; unset when neither says (the slice spacing then
 /// stands in).
 [[nodiscard]] inline std::optional<double> scanSliceThicknessMm(const dicomio::LoadedVolume& loaded,

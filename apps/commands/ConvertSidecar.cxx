@@ -40,18 +40,23 @@ std::string describedFileName(const nlohmann::json& j) {
                                                                                   : std::string{};
 }
 
-/// Says once per sidecar and volume that the sidecar is not used (a command may read it again for
-/// another step).
+/// Says once per sidecar and volume that the sidecar names another file, and whether it is used (a
+/// command may read it again for another step).
 void warnSidecarOfAnotherFile(const std::filesystem::path& sidecar, const std::string& described,
-                              const std::filesystem::path& volumePath) {
+                              const std::filesystem::path& volumePath, bool used) {
   static std::mutex mutex;
   static std::set<std::string> warned;
   const std::lock_guard<std::mutex> lock(mutex);
   if (!warned.insert(sidecar.string() + '\n' + volumePath.string()).second)
     return;
-  logWarning("sidecar '{}' describes '{}', not '{}': its patient, study, frame of reference and slice thickness are "
-             "not used for '{}'",
-             sidecar.string(), described, volumePath.filename().string(), volumePath.string());
+  if (used)
+    logWarning("sidecar '{}' describes '{}', which is not there: taken as the sidecar of '{}' (renamed with it?); "
+               "its patient, study, frame of reference and slice thickness are used",
+               sidecar.string(), described, volumePath.string());
+  else
+    logWarning("sidecar '{}' describes '{}', not '{}': its patient, study, frame of reference and slice thickness "
+               "are not used for '{}'",
+               sidecar.string(), described, volumePath.filename().string(), volumePath.string());
 }
 
 } // namespace
@@ -104,14 +109,15 @@ ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath) {
   if (!j.is_object())
     return sidecar;
   // Another image of the stem beside it (ct.nii.gz next to ct.nrrd): not ours. A sidecar naming a
-  // file that is not there was renamed with its image, and still describes it.
+  // file that is not there was most likely renamed with its image: used, saying so (it could also
+  // be left over from an image deleted since).
   if (const std::string described = describedFileName(j);
       !described.empty() && described != volumePath.filename().string()) {
     std::error_code ec;
-    if (std::filesystem::exists(volumePath.parent_path() / described, ec)) {
-      warnSidecarOfAnotherFile(path, described, volumePath);
+    const bool otherIsThere = std::filesystem::exists(volumePath.parent_path() / described, ec);
+    warnSidecarOfAnotherFile(path, described, volumePath, !otherIsThere);
+    if (otherIsThere)
       return sidecar;
-    }
   }
   const auto text = [&j](const char* key) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};

@@ -15,7 +15,7 @@ namespace lesion::commands {
 /// volume.nii.gz → volume.json, volume.nrrd → volume.json: the sidecar `lesionkit convert` writes
 /// (the dcm2niix convention). It records the file it describes ("volumeFile"): readers of another
 /// file of that stem (ct.nrrd next to ct.nii.gz's ct.json) ignore it, with a warning, while that
-/// file is there; an image renamed with its sidecar keeps it.
+/// file is there; an image renamed with its sidecar keeps it, with a warning.
 [[nodiscard]] std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile);
 
 /// Throws InputError (naming both files) when the sidecar of `volumeFile` exists and describes another

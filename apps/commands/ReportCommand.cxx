@@ -57,8 +57,10 @@ ReportJsonInputs readReportJson(const std::filesystem::path& path) {
         return candidate;
       for (const std::filesystem::path& other : {candidate.is_relative() ? path.parent_path() / candidate : candidate,
                                                  path.parent_path() / candidate.filename()})
-        if (std::filesystem::exists(other, ec))
+        if (std::filesystem::exists(other, ec)) {
+          logWarning("measurement report '{}' names '{}', not found: '{}' is used", path.string(), p, other.string());
           return other;
+        }
       return candidate;
     };
     r.volume = resolve(input.at("volumePath").get<std::string>());

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -23,6 +25,7 @@
 #include "DicomFile.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/Log.h"
 
 namespace lesion::dicomio {
 
@@ -51,24 +54,42 @@ std::optional<std::string> unknownVrText(DcmItem* item, const DcmTagKey& tag) {
   return printable ? std::optional<std::string>(trimmed(text)) : std::nullopt;
 }
 
-/// `text` when it is valid UTF-8, else its bytes read as ISO 8859-1: a value DCMTK could not convert
-/// (no or an unknown Specific Character Set over non-ASCII bytes) still becomes valid UTF-8, which
-/// every LesionKit output (JSON, the archive index, SEG/SR) requires.
-std::string asUtf8(std::string text) {
-  const auto valid = [](const std::string& s) {
-    for (std::size_t i = 0; i < s.size();) {
-      const auto c = static_cast<unsigned char>(s[i]);
-      const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-      if (n == 0 || i + n > s.size())
-        return false;
-      for (std::size_t k = 1; k < n; ++k)
-        if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2)
-          return false;
-      i += n;
+/// Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), as JSON
+/// writers require it.
+bool isUtf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
     }
-    return true;
-  };
-  if (valid(text))
+    const std::size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (n == 0 || i + n > s.size())
+      return false;
+    const auto second = static_cast<unsigned char>(s[i + 1]);
+    const unsigned char low = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+    const unsigned char high = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    if (second < low || second > high)
+      return false;
+    for (std::size_t k = 2; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80)
+        return false;
+    i += n;
+  }
+  return true;
+}
+
+/// A text value as LesionKit keeps it, in UTF-8. Escape sequences (ISO 2022 code extensions that
+/// could not be converted, e.g. Japanese ISO 2022 IR 87, which glibc's iconv lacks) are not text:
+/// a person name keeps its alphabetic group (before the first '='), other values what precedes
+/// the escape. Bytes that are not UTF-8 (no or an unknown Specific Character Set) are read as
+/// ISO 8859-1.
+std::string asUtf8(std::string text) {
+  if (const std::size_t escape = text.find('\x1B'); escape != std::string::npos) {
+    const std::size_t group = text.rfind('=', escape);
+    text = trimmed(text.substr(0, group != std::string::npos ? group : escape));
+  }
+  if (isUtf8(text))
     return text;
   std::string out;
   for (const char ch : text) {
@@ -95,16 +116,26 @@ std::string getString(DcmItem* item, const DcmTagKey& tag) {
 }
 
 /// Text values in UTF-8: a file declaring another Specific Character Set (ISO_IR 100 for a
-/// "Müller" is routine in European archives) is converted by DCMTK (iconv); when it cannot be,
-/// getString reads the bytes as ISO 8859-1.
-void convertTextToUtf8(DcmFileFormat& file) {
+/// "Müller" is routine in European archives) is converted by DCMTK (iconv), characters it cannot
+/// convert dropped rather than stopping at the first element that holds one; what it cannot
+/// convert at all is said once per character set and left to asUtf8.
+void convertTextToUtf8(DcmFileFormat& file, const std::filesystem::path& path) {
   OFString charset;
   if (file.getDataset()->findAndGetOFStringArray(DCM_SpecificCharacterSet, charset).bad())
     return;
   const std::string declared = trimmed(charset.c_str());
   if (declared.empty() || declared == "ISO_IR 6" || declared == "ISO_IR 192")
     return;
-  (void)file.convertToUTF8();
+  const OFCondition status = file.convertCharacterSet("ISO_IR 192", DCMTypes::CF_discardIllegal);
+  if (status.bad()) {
+    static std::mutex mutex;
+    static std::set<std::string> warned;
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (warned.insert(declared).second)
+      logWarning("'{}': Specific Character Set '{}' could not be converted to UTF-8 ({}): names keep their "
+                 "alphabetic part, other text its ASCII",
+                 path.string(), declared, status.text());
+  }
 }
 
 std::vector<std::string> getStrings(DcmItem* item, const DcmTagKey& tag) {
@@ -297,7 +328,7 @@ bool isDerivedObjectModality(const std::string& modality) {
 
 DicomInstance readDicomHeader(const std::filesystem::path& path) {
   auto file = detail::loadDicomFile(path, true);
-  convertTextToUtf8(*file);
+  convertTextToUtf8(*file, path);
   DcmDataset* ds = file->getDataset();
   DcmMetaInfo* meta = file->getMetaInfo();
   DicomInstance d;

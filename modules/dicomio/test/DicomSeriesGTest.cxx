@@ -717,8 +717,6 @@ TEST(DicomLoader, ATiltKeptShearedIsRefusedAsNiftiBeforeDecodingAndWrittenAsNrrd
             (std::vector<std::string>{"ct.json", "ct.nrrd", "resampled.json", "resampled.nii.gz"}));
 }
 
-// A Siemens mosaic tiles a volume's slices in one image: it was written as one 384x384 slice without
-// a word. Refused before decoding, naming the file and dcm2niix.
 // Names in a European archive's ISO 8859-1 ("Müller") were kept as raw bytes: not UTF-8, so
 // `convert` failed writing its sidecar (JSON) and `series --json` likewise. They are read as
 // UTF-8: converted from the declared character set, or read as ISO 8859-1 when none is declared.
@@ -750,6 +748,32 @@ TEST(DicomLoader, ALatin1PatientNameIsReadAsUtf8) {
   }
 }
 
+// What cannot be converted still becomes valid UTF-8 (JSON writers refuse anything else): Japanese
+// ISO 2022 IR 87 (glibc's iconv lacks it) keeps the name's alphabetic group, not escape sequences;
+// undeclared bytes that only look like UTF-8 (a lead byte above F4) are read as ISO 8859-1.
+TEST(DicomLoader, NamesThatCannotBeConvertedStayValidUtf8) {
+  struct Case {
+    std::string charset, raw, expected;
+  };
+  const std::vector<Case> cases = {
+      {"\\ISO 2022 IR 87", "Yamada^Tarou=\x1B$B;3ED\x1B(B^\x1B$BB@O:\x1B(B", "Yamada^Tarou"},
+      {"", "Test^\xF6\xB1\xB2\xB3", "Test^\xC3\xB6\xC2\xB1\xC2\xB2\xC2\xB3"},
+      {"ISO_IR 192", "CESU^\xED\xA0\xBD", "CESU^\xC3\xAD\xC2\xA0\xC2\xBD"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.charset);
+    test::ScratchFolder dir;
+    SliceSpec s;
+    s.characterSet = c.charset;
+    s.patientName = c.raw;
+    writeSlice(dir / "s0.dcm", s);
+    const std::string name = readDicomHeader(dir / "s0.dcm").patientName;
+    EXPECT_EQ(name, c.expected);
+    EXPECT_NO_THROW((void)nlohmann::json(name).dump());
+  }
+}
+
+// A Siemens mosaic tiles a volume's slices in one image: it was written as one 384x384 slice without
+// a word. Refused before decoding, naming the file and dcm2niix.
 TEST(DicomLoader, ASiemensMosaicIsRefusedNamingTheFileNotReadAsOneSlice) {
   test::ScratchFolder dir;
   SliceSpec s;

@@ -47,10 +47,14 @@ inline std::string dicomNumber(double v) {
 /// characters. A longer one (IBSI's Study ID 'IBSI_1_STS_002_CT', from the DICOM or a convert
 /// sidecar) is cut to 16, with one warning per value; the study link is the Study Instance UID.
 inline std::string shortString(const std::string& value, const char* attribute) {
-  constexpr std::size_t kShortStringMax = 16;
-  if (value.size() <= kShortStringMax)
+  constexpr std::size_t kShortStringMax = 16; // characters; the text is UTF-8
+  std::size_t characters = 0, end = 0;
+  for (; end < value.size(); ++end)
+    if ((static_cast<unsigned char>(value[end]) & 0xC0) != 0x80 && ++characters > kShortStringMax)
+      break;
+  if (end == value.size())
     return value;
-  const std::string cut = value.substr(0, kShortStringMax);
+  const std::string cut = value.substr(0, end);
   static std::mutex mutex;
   static std::set<std::string> warned;
   const std::lock_guard<std::mutex> lock(mutex);

@@ -189,8 +189,11 @@ DicomObjectInfo writeDicomSeg(const LabelMap& labels, const std::vector<SegmentI
   const std::string forUid = frameOfReferenceOrNew(source);
   const std::string seriesUid = options.seriesInstanceUid.empty() ? newUid() : options.seriesInstanceUid;
   const std::string sopUid = options.sopInstanceUid.empty() ? newUid() : options.sopInstanceUid;
+  // Not checked by dcmiod: it checks against the default (ASCII) repertoire whatever the data set
+  // declares, and refused every non-ASCII name ("Müller"); the values are UTF-8, as declared below.
   auto setIf = [&](auto& module, auto setter, const std::string& value) {
-    if (!value.empty()) check((module.*setter)(value.c_str(), OFTrue), path, "setting " + value);
+    if (!value.empty())
+      check((module.*setter)(value.c_str(), OFFalse), path, "setting " + value);
   };
   // Every text LesionKit holds is UTF-8 (dicomio converts the sources' character sets).
   check(seg->getSOPCommon().setSpecificCharacterSet("ISO_IR 192"), path, "setting the character set");

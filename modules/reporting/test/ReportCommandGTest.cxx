@@ -151,6 +151,23 @@ test::ProcessResult reportWithSidecar(const test::ScratchFolder& dir, const std:
                            "-o", (dir / "out").string(), "--no-meshes", "--no-pictures"});
 }
 
+std::string textOf(DcmItem& item, const DcmTagKey& tag) {
+  OFString value;
+  item.findAndGetOFStringArray(tag, value);
+  return value.c_str();
+}
+
+/// The SEG and SR in `out` are valid and carry `attribute` as `expected`.
+void expectInSegAndSr(const std::filesystem::path& out, const DcmTagKey& attribute, const std::string& expected) {
+  for (const char* object : {"seg.dcm", "sr.dcm"}) {
+    SCOPED_TRACE(object);
+    expectValidDicom(out / object);
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile((out / object).c_str()).good());
+    EXPECT_EQ(textOf(*file.getDataset(), attribute), expected);
+  }
+}
+
 // A NRRD from `lesionkit convert` knows its patient, study and frame of reference (sidecar): the SEG
 // and SR must say them, or a PACS files them under no patient in a new study, apart from the CT. The
 // sidecar's Slice Thickness judges RECIST measurability, as for the DICOM series.
@@ -202,6 +219,17 @@ TEST(ReportCommand, ASidecarOfAnotherFileOfTheSameNameIsNotUsed) {
   EXPECT_NE(readDicomSeg(dir / "out" / "seg.dcm").frameOfReferenceUid, "1.2.826.0.1.3680043.2.1125.1.13");
 }
 
+// A name outside ASCII ("Müller", UTF-8 in LesionKit) goes into the SEG and SR as UTF-8 (ISO_IR 192);
+// dcmiod refused it ("Invalid character"), checking against ASCII whatever the SEG declared.
+TEST(ReportCommand, ANameOutsideAsciiIsWrittenInUtf8) {
+  test::ScratchFolder dir;
+  const std::string name = "M\xC3\xBCller^Hans";
+  const auto r = reportWithSidecar(dir, "ct.nrrd", {{"patientName", name}});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  expectInSegAndSr(dir / "out", DCM_PatientName, name);
+  expectInSegAndSr(dir / "out", DCM_SpecificCharacterSet, "ISO_IR 192");
+}
+
 // An image renamed with its sidecar (ct.nrrd and ct.json, once patient1.nrrd and patient1.json): the
 // file the sidecar names is not there, so it still describes this one (review: the rename dropped
 // the slice thickness, the identity in SEG/SR and followup's patient checks).
@@ -209,7 +237,8 @@ TEST(ReportCommand, ASidecarRenamedWithItsImageIsStillUsed) {
   test::ScratchFolder dir;
   const auto r = reportWithSidecar(dir, "patient1.nrrd");
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
-  EXPECT_EQ(r.err.find("describes 'patient1.nrrd'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("describes 'patient1.nrrd', which is not there: taken as the sidecar of"), std::string::npos)
+      << r.err;
   EXPECT_EQ(readDicomSr(dir / "out" / "sr.dcm").patientId, "PAT-7");
   EXPECT_EQ(readDicomSeg(dir / "out" / "seg.dcm").frameOfReferenceUid, "1.2.826.0.1.3680043.2.1125.1.13");
 }
@@ -342,6 +371,11 @@ TEST(ReportCommand, AReportOfMeasureSeedReloadsItsSavedMaskOrSaysWhyNot) {
   ASSERT_EQ(relative.exitCode, 0) << relative.err;
   r = reportOf("mo/saved.json", "out3");
   EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+  // The folder moved with its report: the mask of that name beside the report is used, saying so.
+  std::filesystem::rename(dir / "mo", dir / "moved");
+  r = reportOf("moved/saved.json", "out4");
+  EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("'" + (dir / "moved" / "mass.nrrd").string() + "' is used"), std::string::npos) << r.err;
 
   // A mask given as --mask is a file already; --mask-output writes only a segmented one.
   r = test::runProcess({"lesionkit", "measure", ct, "--mask", (dir / "mass.nrrd").string(), "--mask-output",
@@ -636,12 +670,6 @@ TEST(ReportCommand, FindsTheSourceSeriesInDcmGzFilesAsTheLoaderDoes) {
   EXPECT_EQ(readDicomSr(dir / "out" / "sr.dcm").patientId, source.patientId);
 }
 
-std::string textOf(DcmItem& item, const DcmTagKey& tag) {
-  OFString value;
-  item.findAndGetOFStringArray(tag, value);
-  return value.c_str();
-}
-
 /// Item `index` of sequence `tag` in `item`, or nullptr.
 DcmItem* itemOf(DcmItem* item, const DcmTagKey& tag, long index = 0) {
   DcmItem* found = nullptr;
@@ -693,17 +721,6 @@ TEST(ReportCommand, TheSegOfAMultiframeSourceReferencesItsInstanceAndTheFramesOf
     EXPECT_NEAR(sourceFrame.imagePositionPatient->z, segZ, 1e-3) << "the frame on the SEG frame's plane";
   }
   EXPECT_EQ(frames, 4u) << "the box covers 4 slices";
-}
-
-/// The SEG and SR in `out` are valid and carry `attribute` as `expected`.
-void expectInSegAndSr(const std::filesystem::path& out, const DcmTagKey& attribute, const std::string& expected) {
-  for (const char* object : {"seg.dcm", "sr.dcm"}) {
-    SCOPED_TRACE(object);
-    expectValidDicom(out / object);
-    DcmFileFormat file;
-    ASSERT_TRUE(file.loadFile((out / object).c_str()).good());
-    EXPECT_EQ(textOf(*file.getDataset(), attribute), expected);
-  }
 }
 
 TEST(ReportCommand, AStudyIdLongerThanDicomAllowsIsCutTo16CharactersWithAWarning) {

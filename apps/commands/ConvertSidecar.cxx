@@ -1,8 +1,6 @@
 #include "ConvertSidecar.h"
 
 #include <fstream>
-#include <mutex>
-#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -44,10 +42,7 @@ std::string describedFileName(const nlohmann::json& j) {
 /// command may read it again for another step).
 void warnSidecarOfAnotherFile(const std::filesystem::path& sidecar, const std::string& described,
                               const std::filesystem::path& volumePath, bool used) {
-  static std::mutex mutex;
-  static std::set<std::string> warned;
-  const std::lock_guard<std::mutex> lock(mutex);
-  if (!warned.insert(sidecar.string() + '\n' + volumePath.string()).second)
+  if (!firstTimeFor("convert sidecar\n" + sidecar.string() + '\n' + volumePath.string()))
     return;
   if (used)
     logWarning("sidecar '{}' describes '{}', which is not there: taken as the sidecar of '{}' (renamed with it?); "
@@ -86,22 +81,6 @@ void ensureSidecarIsFree(const std::filesystem::path& volumeFile) {
   }
 }
 
-reporting::DicomSourceInfo ConvertSidecar::dicomSource() const {
-  reporting::DicomSourceInfo source;
-  source.patientId = patientId;
-  source.patientName = patientName;
-  source.patientSex = patientSex;
-  source.patientBirthDate = patientBirthDate;
-  source.accessionNumber = accessionNumber;
-  source.studyInstanceUid = studyInstanceUid;
-  source.studyId = studyId;
-  source.studyDate = studyDate;
-  source.studyTime = studyTime;
-  source.modality = modality;
-  source.frameOfReferenceUid = frameOfReferenceUid;
-  return source;
-}
-
 ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath) {
   const std::filesystem::path path = sidecarPath(volumePath);
   const nlohmann::json j = parsedSidecar(path);
@@ -122,18 +101,22 @@ ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath) {
   const auto text = [&j](const char* key) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};
   };
-  sidecar.patientId = text("patientId");
-  sidecar.patientName = text("patientName");
-  sidecar.patientSex = text("patientSex");
-  sidecar.patientBirthDate = text("patientBirthDate");
-  sidecar.accessionNumber = text("accessionNumber");
-  sidecar.studyInstanceUid = text("studyInstanceUid");
-  sidecar.studyId = text("studyId");
-  sidecar.studyDate = text("studyDate");
-  sidecar.studyTime = text("studyTime");
+  // The identity fields, under the names ConvertCommand writes them.
+  static const std::pair<const char*, std::string reporting::DicomSourceInfo::*> kIdentity[] = {
+      {"patientId", &reporting::DicomSourceInfo::patientId},
+      {"patientName", &reporting::DicomSourceInfo::patientName},
+      {"patientSex", &reporting::DicomSourceInfo::patientSex},
+      {"patientBirthDate", &reporting::DicomSourceInfo::patientBirthDate},
+      {"accessionNumber", &reporting::DicomSourceInfo::accessionNumber},
+      {"studyInstanceUid", &reporting::DicomSourceInfo::studyInstanceUid},
+      {"studyId", &reporting::DicomSourceInfo::studyId},
+      {"studyDate", &reporting::DicomSourceInfo::studyDate},
+      {"studyTime", &reporting::DicomSourceInfo::studyTime},
+      {"frameOfReferenceUid", &reporting::DicomSourceInfo::frameOfReferenceUid},
+      {"modality", &reporting::DicomSourceInfo::modality}};
+  for (const auto& [key, member] : kIdentity)
+    sidecar.source.*member = text(key);
   sidecar.seriesInstanceUid = text("seriesInstanceUid");
-  sidecar.frameOfReferenceUid = text("frameOfReferenceUid");
-  sidecar.modality = text("modality");
   if (j.contains("sliceThicknessMm") && j["sliceThicknessMm"].is_number() && j["sliceThicknessMm"].get<double>() > 0.0)
     sidecar.sliceThicknessMm = j["sliceThicknessMm"].get<double>();
   return sidecar;

@@ -27,27 +27,17 @@ void ensureSidecarIsFree(const std::filesystem::path& volumeFile);
 /// not one, it describes another file (a warning) or the field is absent (never an error: the
 /// sidecar is optional).
 struct ConvertSidecar {
-  std::string patientId{};
-  std::string patientName{};
-  std::string patientSex{};
-  std::string patientBirthDate{};
-  std::string accessionNumber{};
-  std::string studyInstanceUid{};
-  std::string studyId{};
-  std::string studyDate{};
-  std::string studyTime{};
+  /// Patient (ID, name, sex, birth date), study (UID, ID, date, time, accession number), modality
+  /// and frame of reference as the source DICOM carried them, for the SEG and SR of a NRRD/NIfTI (so
+  /// they join the scan's patient, study and frame in a PACS). Its series stays empty: the sidecar
+  /// has no slice positions to reference instances by.
+  reporting::DicomSourceInfo source{};
   std::string seriesInstanceUid{};
-  std::string frameOfReferenceUid{};
-  std::string modality{};
   std::optional<double> sliceThicknessMm{}; ///< the DICOM Slice Thickness; only a positive number
 
   /// PatientID, study date and series.
-  [[nodiscard]] ScanIdentity scanIdentity() const { return {patientId, studyDate, seriesInstanceUid}; }
-  /// Patient (ID, name, sex, birth date), study (UID, ID, date, time, accession number), modality
-  /// and frame of reference as the source DICOM carried them, for the SEG and SR of a NRRD/NIfTI (so
-  /// they join the scan's patient, study and frame in a PACS). The series stays empty: the sidecar
-  /// has no slice positions to reference instances by.
-  [[nodiscard]] reporting::DicomSourceInfo dicomSource() const;
+  [[nodiscard]] ScanIdentity scanIdentity() const { return {source.patientId, source.studyDate, seriesInstanceUid}; }
+  [[nodiscard]] const reporting::DicomSourceInfo& dicomSource() const { return source; }
 };
 
 /// The convert sidecar of the volume at `volumePath`, parsed once for every field a command needs.

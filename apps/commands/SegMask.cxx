@@ -13,7 +13,7 @@ namespace lesion::commands {
 VolumeReference volumeReference(const dicomio::LoadedVolume& loaded, const ConvertSidecar& sidecar) {
   if (!loaded.frameOfReferenceUid.empty())
     return {loaded.frameOfReferenceUid, loaded.seriesInstanceUid};
-  return {sidecar.frameOfReferenceUid, sidecar.seriesInstanceUid};
+  return {sidecar.source.frameOfReferenceUid, sidecar.seriesInstanceUid};
 }
 
 std::vector<std::string> checkSegReference(const reporting::SegmentationImage& seg,

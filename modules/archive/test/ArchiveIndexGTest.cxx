@@ -91,6 +91,16 @@ protected:
 
   test::ScratchFolder m_Dir{"lesionkit-archive"};
   fs::path m_Baseline;
+  /// What a killed `lesionkit pull` leaves beside the complete files: half of the first slice under
+  /// writeFileAtomically's hidden temporary name.
+  fs::path writeInterruptedLeftover() const {
+    const fs::path slice = m_BaselineFiles.front();
+    const fs::path leftover = slice.parent_path() / ".IM0001.part-4242-0.dcm";
+    fs::copy_file(slice, leftover);
+    fs::resize_file(leftover, fs::file_size(slice) / 2);
+    return leftover;
+  }
+
   std::vector<fs::path> m_BaselineFiles;
   std::size_t m_CtFileCount{0};
   std::size_t m_ThickCount{0};
@@ -231,12 +241,9 @@ TEST(ArchiveDatabaseFile, RefusesFilesThatAreNotOurIndex) {
 }
 
 TEST_F(ArchiveIndex, AnInterruptedWritesTemporaryFileIsNotADamagedSlice) {
-  // What a killed `lesionkit pull` leaves beside the complete files: half of one under the hidden
-  // temporary name of writeFileAtomically. A truncated file under its own name is damaged.
+  // A leftover of an interrupted write is skipped; a truncated file under its own name is damaged.
   const fs::path slice = m_BaselineFiles.front();
-  const fs::path leftover = slice.parent_path() / ".IM0001.part-4242-0.dcm";
-  fs::copy_file(slice, leftover);
-  fs::resize_file(leftover, fs::file_size(slice) / 2);
+  const fs::path leftover = writeInterruptedLeftover();
   ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
   const IndexSummary s = indexArchive(db, m_Dir / "archive");
   const auto skipped = std::find_if(s.skipped.begin(), s.skipped.end(),
@@ -256,10 +263,7 @@ TEST_F(ArchiveIndex, AnInterruptedWritesTemporaryFileIsNotADamagedSlice) {
 // An index of an earlier version called such a leftover damaged; unchanged, it is judged again (a
 // damaged verdict otherwise stays while the file does not change).
 TEST_F(ArchiveIndex, ATemporaryFileAnEarlierIndexCalledDamagedIsJudgedAgain) {
-  const fs::path slice = m_BaselineFiles.front();
-  const fs::path leftover = slice.parent_path() / ".IM0001.part-4242-0.dcm";
-  fs::copy_file(slice, leftover);
-  fs::resize_file(leftover, fs::file_size(slice) / 2);
+  const fs::path leftover = writeInterruptedLeftover();
   ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
   (void)indexArchive(db, m_Dir / "archive");
   const std::string update = "UPDATE files SET damaged = 1, skipped_reason = 'damaged DICOM file' WHERE path = '" +

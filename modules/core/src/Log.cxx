@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <vector>
 
 namespace lesion {
@@ -12,6 +13,13 @@ std::atomic<int> g_Level{static_cast<int>(LogLevel::Info)};
 std::atomic<bool> g_HasSink{false};
 thread_local std::vector<std::string> t_Contexts;
 } // namespace
+
+bool firstTimeFor(const std::string& key) {
+  static std::mutex mutex;
+  static std::set<std::string> seen;
+  const std::lock_guard lock(mutex);
+  return seen.insert(key).second;
+}
 
 LogContext::LogContext(std::string label) { t_Contexts.push_back(std::move(label)); }
 LogContext::~LogContext() { t_Contexts.pop_back(); }

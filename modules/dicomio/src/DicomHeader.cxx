@@ -6,9 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -127,15 +125,10 @@ void convertTextToUtf8(DcmFileFormat& file, const std::filesystem::path& path) {
   if (declared.empty() || declared == "ISO_IR 6" || declared == "ISO_IR 192")
     return;
   const OFCondition status = file.convertCharacterSet("ISO_IR 192", DCMTypes::CF_discardIllegal);
-  if (status.bad()) {
-    static std::mutex mutex;
-    static std::set<std::string> warned;
-    const std::lock_guard<std::mutex> lock(mutex);
-    if (warned.insert(declared).second)
-      logWarning("'{}': Specific Character Set '{}' could not be converted to UTF-8 ({}): names keep their "
-                 "alphabetic part, other text its ASCII",
-                 path.string(), declared, status.text());
-  }
+  if (status.bad() && firstTimeFor("dicomio character set\n" + declared))
+    logWarning("'{}': Specific Character Set '{}' could not be converted to UTF-8 ({}): names keep their "
+               "alphabetic part, other text its ASCII",
+               path.string(), declared, status.text());
 }
 
 std::vector<std::string> getStrings(DcmItem* item, const DcmTagKey& tag) {

@@ -5,7 +5,6 @@
 #include <ctime>
 #include <filesystem>
 #include <mutex>
-#include <set>
 #include <string>
 
 #include <fmt/format.h>
@@ -55,10 +54,7 @@ inline std::string shortString(const std::string& value, const char* attribute) 
   if (end == value.size())
     return value;
   const std::string cut = value.substr(0, end);
-  static std::mutex mutex;
-  static std::set<std::string> warned;
-  const std::lock_guard<std::mutex> lock(mutex);
-  if (warned.insert(std::string(attribute) + '\n' + value).second)
+  if (firstTimeFor(std::string("reporting short string\n") + attribute + '\n' + value))
     logWarning("{} '{}' of the source is longer than DICOM allows (16 characters): the SEG and SR get '{}'", attribute,
                value, cut);
   return cut;

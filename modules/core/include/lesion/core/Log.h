@@ -33,6 +33,11 @@ public:
   LogContext& operator=(const LogContext&) = delete;
 };
 
+/// True the first time `key` is given in this process (thread-safe): for a warning said once however
+/// often its cause is met (a sidecar read by several steps, a character set on every slice). Keys
+/// start with what says it, so two sayers never share one.
+[[nodiscard]] bool firstTimeFor(const std::string& key);
+
 template <typename... Args>
 void logDebug(fmt::format_string<Args...> f, Args&&... args) {
   if (logEnabled(LogLevel::Debug)) logMessage(LogLevel::Debug, fmt::format(f, std::forward<Args>(args)...));

@@ -531,6 +531,10 @@ FloatImage::Pointer signedDistance(const MaskImage* mask) {
 
 /// Fewest voxels a homogeneity judgement stands on (a 10 mm sample is ~2000 voxels of 1 x 1 x 2 mm).
 constexpr std::size_t kMinimumJudgedSample = 100;
+/// How far from the region, in widths of the two-class average, a pocket of the lesion's class
+/// may reach (fillPocketsAgainstOutside): the noise of the average comes in blobs of about its
+/// kernel's width, and a muscle layer is thicker.
+constexpr double kPocketReachSigmas = 2.5;
 
 /// The voxels of `sample` deeper than `depthMm` inside it (the whole sample when fewer than
 /// `minimum` are).
@@ -714,6 +718,55 @@ void restoreWithin(MaskImage* mask, const std::vector<char>& allowed, const Imag
       queue.push({dw, w});
     });
   }
+}
+
+/// Adds the pockets of the lesion's tissue class that lie between `mask` and tissue outside the
+/// class (fat, air, bone): face-connected sets of `inTissue` voxels off the mask, within
+/// `reachMm` of it, that reach no voxel of the class farther out, the crop's faces or the prior's
+/// limit. Such a pocket has no neighbour to belong to: its average lies above the interval by
+/// noise (next to fat the kernel holds fewer voxels of the class, so its average is noisier), while
+/// a neighbouring muscle runs on beyond the reach and stays out.
+std::size_t fillPocketsAgainstOutside(MaskImage* mask, const std::vector<char>& inTissue,
+                                      const std::vector<char>& allowed, const std::vector<char>& atLimit,
+                                      const ImageGeometry& g, double reachMm) {
+  const std::size_t n = g.voxelCount();
+  unsigned char* m = mask->GetBufferPointer();
+  auto dist = signedDistance(mask);
+  const float* d = dist->GetBufferPointer();
+  const auto inReach = [&](std::size_t v) { return !m[v] && inTissue[v] && d[v] <= float(reachMm); };
+  std::vector<char> seen(n, 0);
+  std::vector<std::size_t> pocket, stack;
+  std::size_t added = 0;
+  for (std::size_t start = 0; start < n; ++start) {
+    if (seen[start] || !inReach(start))
+      continue;
+    pocket.clear();
+    stack.assign(1, start);
+    seen[start] = 1;
+    bool open = false;
+    while (!stack.empty()) {
+      const std::size_t v = stack.back();
+      stack.pop_back();
+      pocket.push_back(v);
+      open = open || !allowed[v] || atLimit[v];
+      forEachFaceNeighbour(g, v, [&](std::size_t w, double) {
+        if (m[w] || !inTissue[w] || seen[w])
+          return;
+        if (!inReach(w)) {
+          open = true; // the class runs on beyond the reach: a neighbour, not a pocket
+          return;
+        }
+        seen[w] = 1;
+        stack.push_back(w);
+      });
+    }
+    if (open)
+      continue;
+    for (std::size_t v : pocket)
+      m[v] = 1;
+    added += pocket.size();
+  }
+  return added;
 }
 
 /// The centre of the lobe of a region that holds `start`: from `start`, move to the deepest voxel
@@ -1433,8 +1486,16 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     // lesion and its neighbour (Bayes boundary for equal spreads), narrowing or widening. Tissue
     // outside the lesion's class (fat, air, bone) is decided on raw intensities at the midpoint.
     for (int pass = 0; pass < 3; ++pass) {
-      const unsigned char* r = region->GetBufferPointer();
-      auto dist = signedDistance(region);
+      // Levels and shells are taken around the region with its holes and pockets filled: the
+      // region leaves out the lesion's voxels whose average lies above the interval by noise, so
+      // its own interior reads the lesion low and its shell mixes the lesion into the brighter
+      // neighbour (the lesion 0.5 HU too dark, the threshold with it).
+      auto solid = newMask(g);
+      std::copy(region->GetBufferPointer(), region->GetBufferPointer() + n, solid->GetBufferPointer());
+      fillHoles(solid, g);
+      fillPocketsAgainstOutside(solid, inTissue, allowed, atLimit, g, kPocketReachSigmas * options.contextSmoothingMm);
+      const unsigned char* r = solid->GetBufferPointer();
+      auto dist = signedDistance(solid);
       const float* di = dist->GetBufferPointer();
       const float inPlane = float(std::max(g.spacing.x, g.spacing.y));
       const float from = float(2.0 * options.contextSmoothingMm), to = from + 3.0f * inPlane;
@@ -1570,6 +1631,10 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     return inside.empty() ? sampleVoxels : inside;
   };
   keepSeedComponents(region, g, anchors());
+  // Two-class CT: the lesion's voxels left out next to fat by noise of the average come back
+  // before the neck split, whose opening would otherwise eat into the lesion behind them.
+  if (twoClass)
+    fillPocketsAgainstOutside(region, inTissue, allowed, atLimit, g, kPocketReachSigmas * options.contextSmoothingMm);
   // 5b. Box or RECIST line, after a brighter-organ cut: the organ's slices beyond the lesion (discs cut
   // out of the organ, their border held by nothing) go as a whole. The neck opening then gives
   // back what it drops within its own radius, as for a core's rim (step 6a): the lesion's own

@@ -17,6 +17,7 @@
 #include <dcmtk/dcmdata/dcsequen.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
+#include <dcmtk/ofstd/ofchrenc.h>
 
 #include <fmt/format.h>
 
@@ -78,7 +79,7 @@ bool isUtf8(const std::string& s) {
 }
 
 /// A text value as LesionKit keeps it, in UTF-8. Escape sequences (ISO 2022 code extensions that
-/// could not be converted, e.g. Japanese ISO 2022 IR 87, which glibc's iconv lacks) are not text:
+/// could not be converted) are not text:
 /// a person name keeps its alphabetic group (before the first '='), other values what precedes
 /// the escape. Bytes that are not UTF-8 (no or an unknown Specific Character Set) are read as
 /// ISO 8859-1.
@@ -114,9 +115,11 @@ std::string getString(DcmItem* item, const DcmTagKey& tag) {
 }
 
 /// Text values in UTF-8: a file declaring another Specific Character Set (ISO_IR 100 for a
-/// "Müller" is routine in European archives) is converted by DCMTK (iconv), characters it cannot
-/// convert dropped rather than stopping at the first element that holds one; what it cannot
-/// convert at all is said once per character set and left to asUtf8.
+/// "Müller" is routine in European archives, ISO_IR 144 in Russian ones, ISO 2022 IR 87 in
+/// Japanese ones) is converted by DCMTK (iconv); characters it cannot convert are dropped rather
+/// than stopping at the first element that holds one where the library can (GNU libiconv; glibc's
+/// iconv, DCMTK's on Debian, cannot: asking for it failed every conversion, and Cyrillic names were
+/// read as ISO 8859-1). What it cannot convert is said once per character set and left to asUtf8.
 void convertTextToUtf8(DcmFileFormat& file, const std::filesystem::path& path) {
   OFString charset;
   if (file.getDataset()->findAndGetOFStringArray(DCM_SpecificCharacterSet, charset).bad())
@@ -124,7 +127,11 @@ void convertTextToUtf8(DcmFileFormat& file, const std::filesystem::path& path) {
   const std::string declared = trimmed(charset.c_str());
   if (declared.empty() || declared == "ISO_IR 6" || declared == "ISO_IR 192")
     return;
-  const OFCondition status = file.convertCharacterSet("ISO_IR 192", DCMTypes::CF_discardIllegal);
+  static const std::size_t flags =
+      OFCharacterEncoding::supportsConversionFlags(OFCharacterEncoding::DiscardIllegalSequences)
+          ? DCMTypes::CF_discardIllegal
+          : 0;
+  const OFCondition status = file.convertCharacterSet("ISO_IR 192", flags);
   if (status.bad() && firstTimeFor("dicomio character set\n" + declared))
     logWarning("'{}': Specific Character Set '{}' could not be converted to UTF-8 ({}): names keep their "
                "alphabetic part, other text its ASCII",

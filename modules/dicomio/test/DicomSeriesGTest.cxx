@@ -748,6 +748,36 @@ TEST(DicomLoader, ALatin1PatientNameIsReadAsUtf8) {
   }
 }
 
+// Every conversion failed without a word on Debian: LesionKit asked DCMTK to drop illegal
+// characters, which glibc's iconv (DCMTK's there) cannot do, so names in ISO_IR 144 (Cyrillic)
+// or 126 (Greek) were read as ISO 8859-1, and every ISO_IR 100 file warned that it could not be
+// converted. Converted, without a warning.
+TEST(DicomLoader, NamesInOtherCharacterSetsAreConvertedToUtf8) {
+  struct Case {
+    std::string charset, raw, expected;
+  };
+  const std::vector<Case> cases = {
+      {"ISO_IR 144", "\xB8\xD2\xD0\xDD\xDE\xD2^\xB8\xD2\xD0\xDD",
+       "\u0418\u0432\u0430\u043D\u043E\u0432^\u0418\u0432\u0430\u043D"},
+      {"ISO_IR 126", "\xC4\xE9\xEF\xED\xF5\xF3\xE9\xEF\xF2^\xC3\xE9\xFE\xF1\xE3\xEF\xF2",
+       "\u0394\u03B9\u03BF\u03BD\u03C5\u03C3\u03B9\u03BF\u03C2^\u0393\u03B9\u03CE\u03C1\u03B3\u03BF\u03C2"},
+      {"ISO_IR 100", "M\xFCller^Hans", "M\u00FCller^Hans"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.charset);
+    test::ScratchFolder dir;
+    SliceSpec s;
+    s.characterSet = c.charset;
+    s.patientName = c.raw;
+    writeSlice(dir / "s0.dcm", s);
+    EXPECT_EQ(readDicomHeader(dir / "s0.dcm").patientName, c.expected);
+    LESIONKIT_REQUIRE_BINARY();
+    const auto r = test::runProcess({"lesionkit", "series", dir.path().string(), "--json"});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(r.err.find("could not be converted"), std::string::npos) << r.err;
+    EXPECT_NE(r.out.find(c.expected), std::string::npos) << r.out;
+  }
+}
+
 // What cannot be converted still becomes valid UTF-8 (JSON writers refuse anything else): Japanese
 // ISO 2022 IR 87 (glibc's iconv lacks it) keeps the name's alphabetic group, not escape sequences;
 // undeclared bytes that only look like UTF-8 (a lead byte above F4) are read as ISO 8859-1.

@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "DicomFile.h"
+#include "JapaneseText.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/core/Log.h"
@@ -115,11 +116,12 @@ std::string getString(DcmItem* item, const DcmTagKey& tag) {
 }
 
 /// Text values in UTF-8: a file declaring another Specific Character Set (ISO_IR 100 for a
-/// "Müller" is routine in European archives, ISO_IR 144 in Russian ones, ISO 2022 IR 87 in
-/// Japanese ones) is converted by DCMTK (iconv); characters it cannot convert are dropped rather
-/// than stopping at the first element that holds one where the library can (GNU libiconv; glibc's
-/// iconv, DCMTK's on Debian, cannot: asking for it failed every conversion, and Cyrillic names were
-/// read as ISO 8859-1). What it cannot convert is said once per character set and left to asUtf8.
+/// "Müller" is routine in European archives, ISO_IR 144 in Russian ones) is converted by DCMTK
+/// (iconv); characters it cannot convert are dropped rather than stopping at the first element
+/// that holds one where the library can (GNU libiconv; glibc's iconv, DCMTK's on Debian, cannot:
+/// asking for it failed every conversion, and Cyrillic names were read as ISO 8859-1). Japanese
+/// (ISO 2022 IR 13 / 87 / 159) is decoded here, as DCMTK's names for it are not glibc's. What
+/// cannot be converted is said once per character set and left to asUtf8.
 void convertTextToUtf8(DcmFileFormat& file, const std::filesystem::path& path) {
   OFString charset;
   if (file.getDataset()->findAndGetOFStringArray(DCM_SpecificCharacterSet, charset).bad())
@@ -127,6 +129,13 @@ void convertTextToUtf8(DcmFileFormat& file, const std::filesystem::path& path) {
   const std::string declared = trimmed(charset.c_str());
   if (declared.empty() || declared == "ISO_IR 6" || declared == "ISO_IR 192")
     return;
+  if (detail::isJapaneseCharacterSet(declared)) {
+    if (!detail::convertJapaneseTextToUtf8(*file.getDataset()) && firstTimeFor("dicomio character set\n" + declared))
+      logWarning("'{}': text in Specific Character Set '{}' that is not Japanese as DICOM encodes it: names keep "
+                 "their alphabetic part, other text its ASCII",
+                 path.string(), declared);
+    return;
+  }
   static const std::size_t flags =
       OFCharacterEncoding::supportsConversionFlags(OFCharacterEncoding::DiscardIllegalSequences)
           ? DCMTypes::CF_discardIllegal

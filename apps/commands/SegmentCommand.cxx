@@ -143,6 +143,9 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
     if (l.labelled && (chosen.empty() || std::find(chosen.begin(), chosen.end(), std::uint16_t(l.id)) != chosen.end()))
       ctx.out << fmt::format("lytic lesion in {}: {:.2f} mL (soft tissue {:.2f} mL), cortical breach {}\n", l.level,
                              l.volumeMl, l.softTissueVolumeMl, l.corticalBreach ? "yes" : "no");
+  // The level named above hangs on the spine's labelling: its doubts (bodies merged on thick
+  // slices, the level count past them) are the reader's to know, as `lesionkit spine` says them.
+  logWarnings(vertebrae.warnings);
   const double ml = double(voxels) * loaded.volume.geometry.voxelVolumeMm3() / 1000.0;
   ctx.out << "wrote " << output.string() << '\n';
   ctx.returnValues["volumeMl"] = fmt::format("{:.6g}", ml);

@@ -205,6 +205,27 @@ TEST(SegmentCommand, LyticSeedOffTheScanAndAMaskOverTheInputAreRefusedBeforeAnyW
   EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"ct.nrrd"});
 }
 
+// `segment --kind lytic` names the level of each lesion it writes, but did not show the spine's
+// warnings: on 6 mm slices the phantom's L4 and L5 merge, the level count past them is off by one
+// ("lytic lesion in L5" for the L4 lesion) and `lesionkit spine` says so; segment said nothing.
+TEST(SegmentCommand, LyticSegmentationShowsTheSpinesDoubtsAboutTheLevels) {
+  LESIONKIT_REQUIRE_BINARY();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  auto run = lesion::test::runProcess(
+      {exe, "phantom", (dir / "study").string(), "--time-points", "1", "--slice-thickness", "6", "-q"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  std::filesystem::path ct;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir / "study"))
+    if (entry.is_directory() && entry.path().filename() == "CT_01")
+      ct = entry.path();
+  ASSERT_FALSE(ct.empty());
+  run = lesion::test::runProcess({exe, "segment", ct.string(), "--kind", "lytic", "-o", (dir / "lytic.nrrd").string()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.out.find("lytic lesion in"), std::string::npos) << run.out;
+  EXPECT_NE(run.err.find("probably several bodies merged"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("the level count past it is doubtful"), std::string::npos) << run.err;
+}
+
 TEST(SegmentCommand, ThinAttachmentsTrimmedAtNecksAreNotCalledStructuresCutOff) {
   LESIONKIT_REQUIRE_BINARY();
   LESIONKIT_REQUIRE_TEST_DATA(ct, "theibsi+data_sets/ibsi_validation/nifti/STS_002/CT_image.nii.gz");

@@ -1,6 +1,9 @@
 #include "ConvertSidecar.h"
 
+#include <array>
+#include <cmath>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -38,20 +41,54 @@ std::string describedFileName(const nlohmann::json& j) {
                                                                                   : std::string{};
 }
 
+/// Whether the grid a sidecar records ("geometry": size, spacing, origin) is `geometry`; true when
+/// it records none (another tool's JSON, or nothing to compare with). Spacing and origin within
+/// 0.01 mm: NIfTI keeps them in single precision.
+bool recordsGrid(const nlohmann::json& j, const ImageGeometry& geometry) {
+  const nlohmann::json* recorded = j.contains("geometry") ? &j["geometry"] : nullptr;
+  if (!recorded || !recorded->is_object())
+    return true;
+  const auto triple = [&](const char* key) -> std::optional<std::array<double, 3>> {
+    if (!recorded->contains(key) || !(*recorded)[key].is_array() || (*recorded)[key].size() != 3)
+      return std::nullopt;
+    std::array<double, 3> values{};
+    for (std::size_t a = 0; a < 3; ++a) {
+      if (!(*recorded)[key][a].is_number())
+        return std::nullopt;
+      values[a] = (*recorded)[key][a].get<double>();
+    }
+    return values;
+  };
+  const auto size = triple("size"), spacing = triple("spacingMm"), origin = triple("originMm");
+  for (std::size_t a = 0; a < 3; ++a) {
+    if (size && (*size)[a] != double(geometry.size[a]))
+      return false;
+    if (spacing && std::abs((*spacing)[a] - geometry.spacing[int(a)]) > 0.01)
+      return false;
+    if (origin && std::abs((*origin)[a] - geometry.origin[int(a)]) > 0.01)
+      return false;
+  }
+  return true;
+}
+
 /// Says once per sidecar and volume that the sidecar names another file, and whether it is used (a
 /// command may read it again for another step).
 void warnSidecarOfAnotherFile(const std::filesystem::path& sidecar, const std::string& described,
-                              const std::filesystem::path& volumePath, bool used) {
+                              const std::filesystem::path& volumePath, bool otherIsThere, bool sameGrid) {
   if (!firstTimeFor("convert sidecar\n" + sidecar.string() + '\n' + volumePath.string()))
     return;
-  if (used)
+  if (otherIsThere)
+    logWarning("sidecar '{}' describes '{}', not '{}': its patient, study, frame of reference and slice thickness "
+               "are not used for '{}'",
+               sidecar.string(), described, volumePath.filename().string(), volumePath.string());
+  else if (sameGrid)
     logWarning("sidecar '{}' describes '{}', which is not there: taken as the sidecar of '{}' (renamed with it?); "
                "its patient, study, frame of reference and slice thickness are used",
                sidecar.string(), described, volumePath.string());
   else
-    logWarning("sidecar '{}' describes '{}', not '{}': its patient, study, frame of reference and slice thickness "
-               "are not used for '{}'",
-               sidecar.string(), described, volumePath.filename().string(), volumePath.string());
+    logWarning("sidecar '{}' describes '{}', which is not there, on another grid than '{}' (left over from a "
+               "deleted image?): its patient, study, frame of reference and slice thickness are not used",
+               sidecar.string(), described, volumePath.string());
 }
 
 } // namespace
@@ -81,21 +118,22 @@ void ensureSidecarIsFree(const std::filesystem::path& volumeFile) {
   }
 }
 
-ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath) {
+ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath, const ImageGeometry* geometry) {
   const std::filesystem::path path = sidecarPath(volumePath);
   const nlohmann::json j = parsedSidecar(path);
   ConvertSidecar sidecar;
   if (!j.is_object())
     return sidecar;
   // Another image of the stem beside it (ct.nii.gz next to ct.nrrd): not ours. A sidecar naming a
-  // file that is not there was most likely renamed with its image: used, saying so (it could also
-  // be left over from an image deleted since).
+  // file that is not there was most likely renamed with its image: used, saying so, when it records
+  // this image's grid (else it is left over from an image deleted since).
   if (const std::string described = describedFileName(j);
       !described.empty() && described != volumePath.filename().string()) {
     std::error_code ec;
     const bool otherIsThere = std::filesystem::exists(volumePath.parent_path() / described, ec);
-    warnSidecarOfAnotherFile(path, described, volumePath, !otherIsThere);
-    if (otherIsThere)
+    const bool sameGrid = !geometry || recordsGrid(j, *geometry);
+    warnSidecarOfAnotherFile(path, described, volumePath, otherIsThere, sameGrid);
+    if (otherIsThere || !sameGrid)
       return sidecar;
   }
   const auto text = [&j](const char* key) {

@@ -7,15 +7,17 @@
 #include <optional>
 #include <string>
 
+#include "lesion/core/Geometry.h"
 #include "lesion/core/ScanIdentity.h"
 #include "lesion/reporting/DicomSeg.h"
 
 namespace lesion::commands {
 
 /// volume.nii.gz → volume.json, volume.nrrd → volume.json: the sidecar `lesionkit convert` writes
-/// (the dcm2niix convention). It records the file it describes ("volumeFile"): readers of another
-/// file of that stem (ct.nrrd next to ct.nii.gz's ct.json) ignore it, with a warning, while that
-/// file is there; an image renamed with its sidecar keeps it, with a warning.
+/// (the dcm2niix convention). It records the file it describes ("volumeFile") and its grid: readers
+/// of another file of that stem (ct.nrrd next to ct.nii.gz's ct.json) ignore it, with a warning,
+/// while that file is there; an image renamed with its sidecar keeps it, with a warning, when the
+/// sidecar records the image's grid (a sidecar left over from a deleted image of another grid does not).
 [[nodiscard]] std::filesystem::path sidecarPath(const std::filesystem::path& volumeFile);
 
 /// Throws InputError (naming both files) when the sidecar of `volumeFile` exists and describes another
@@ -41,6 +43,8 @@ struct ConvertSidecar {
 };
 
 /// The convert sidecar of the volume at `volumePath`, parsed once for every field a command needs.
-[[nodiscard]] ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath);
+/// `geometry`: the volume's grid, compared with the recorded one when the sidecar names a file
+/// that is not there (nullptr: not loaded yet, not compared).
+[[nodiscard]] ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath, const ImageGeometry* geometry);
 
 } // namespace lesion::commands

@@ -319,7 +319,7 @@ cli::Command followupCommand() {
 
     pipeline::FollowupRunInput run;
     run.baseline = &baseline.volume;
-    const ConvertSidecar baselineSidecar = readConvertSidecar(baselinePath);
+    const ConvertSidecar baselineSidecar = readConvertSidecar(baselinePath, &baseline.volume.geometry);
     run.baselineSliceThicknessMm = scanSliceThicknessMm(baseline, baselineSidecar);
     run.baselineSource = baselinePath.string();
     run.baselineIdentity = scanIdentityOf(baseline, baselineSidecar);
@@ -333,7 +333,8 @@ cli::Command followupCommand() {
     run.baselineNotes = gridNotes;
     for (std::size_t f = 0; f < followupPaths.size(); ++f) {
       const std::string path = followupPaths[f];
-      const ConvertSidecar sidecar = readConvertSidecar(path);
+      // Read before the follow-up is loaded (its identity is checked first): its grid is not compared.
+      const ConvertSidecar sidecar = readConvertSidecar(path, nullptr);
       run.followups.push_back({fmt::format("follow-up-{}", f + 1),
                                path,
                                [path, sidecar] {

@@ -186,7 +186,7 @@ cli::Command measureCommand() {
     // figures are not), so a mask measured on itself is a warning; segmenting one (--seed) is not.
     loadOptions.labelMaps = args.has("mask") ? dicomio::LabelMapCheck::Warn : dicomio::LabelMapCheck::Refuse;
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
-    const ConvertSidecar sidecar = readConvertSidecar(volumePath);
+    const ConvertSidecar sidecar = readConvertSidecar(volumePath, &loaded.volume.geometry);
     // The lesions: a label map (NRRD/NIfTI or DICOM SEG), or the mass segmented from the seeds.
     VolumeMask mask =
         args.has("mask")

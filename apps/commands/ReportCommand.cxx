@@ -149,7 +149,7 @@ MeasuredStudy measureStudy(const std::filesystem::path& volumePath, const std::f
   dicomio::LoadOptions loadOptions;
   loadOptions.seriesInstanceUid = seriesUid;
   s.loaded = dicomio::loadVolume(volumePath, loadOptions);
-  s.sidecar = readConvertSidecar(volumePath);
+  s.sidecar = readConvertSidecar(volumePath, &s.loaded.volume.geometry);
   VolumeMask mask = loadVolumeMask(maskPath, s.loaded, s.sidecar, volumePath, options);
   s.maskAlgorithm = mask.algorithm;
   if (algorithmFromMask) // else the user's statement (or nothing) decides what a SEG says: no need to explain it

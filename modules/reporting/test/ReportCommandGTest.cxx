@@ -232,15 +232,30 @@ TEST(ReportCommand, ANameOutsideAsciiIsWrittenInUtf8) {
 
 // An image renamed with its sidecar (ct.nrrd and ct.json, once patient1.nrrd and patient1.json): the
 // file the sidecar names is not there, so it still describes this one (review: the rename dropped
-// the slice thickness, the identity in SEG/SR and followup's patient checks).
+// the slice thickness, the identity in SEG/SR and followup's patient checks) — when it records this
+// image's grid (writeStudy's, as convert writes it; NIfTI-precision rounding allowed). A sidecar
+// recording another grid is left over from a deleted image: not used, saying so.
 TEST(ReportCommand, ASidecarRenamedWithItsImageIsStillUsed) {
+  const nlohmann::json sameGrid = {
+      {"size", {48, 44, 16}}, {"spacingMm", {0.9, 0.9, 2.0}}, {"originMm", {-20.0, -20.0, 10.000001}}};
   test::ScratchFolder dir;
-  const auto r = reportWithSidecar(dir, "patient1.nrrd");
+  auto r = reportWithSidecar(dir, "patient1.nrrd", {{"geometry", sameGrid}});
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
   EXPECT_NE(r.err.find("describes 'patient1.nrrd', which is not there: taken as the sidecar of"), std::string::npos)
       << r.err;
   EXPECT_EQ(readDicomSr(dir / "out" / "sr.dcm").patientId, "PAT-7");
   EXPECT_EQ(readDicomSeg(dir / "out" / "seg.dcm").frameOfReferenceUid, "1.2.826.0.1.3680043.2.1125.1.13");
+
+  nlohmann::json otherGrid = sameGrid;
+  otherGrid["size"][2] = 40;
+  test::ScratchFolder leftOver;
+  r = reportWithSidecar(leftOver, "patient1.nrrd", {{"geometry", otherGrid}});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("describes 'patient1.nrrd', which is not there, on another grid than '" +
+                       (leftOver / "ct.nrrd").string() + "' (left over from a deleted image?)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(readDicomSr(leftOver / "out" / "sr.dcm").patientId, "");
 }
 
 // convert records the patient and study identity its DICOM source carried, and report carries it into the SEG

@@ -41,9 +41,9 @@ std::string describedFileName(const nlohmann::json& j) {
                                                                                   : std::string{};
 }
 
-/// Whether the grid a sidecar records ("geometry": size, spacing, origin) is `geometry`; true when
-/// it records none (another tool's JSON, or nothing to compare with). Spacing and origin within
-/// 0.01 mm: NIfTI keeps them in single precision.
+/// Whether the grid a sidecar records ("geometry": size, spacing, origin, direction) is `geometry`;
+/// what it does not record is not compared (another tool's JSON). Spacing and origin within
+/// 0.01 mm (NIfTI keeps them in single precision), direction cosines within 0.001.
 bool recordsGrid(const nlohmann::json& j, const ImageGeometry& geometry) {
   const nlohmann::json* recorded = j.contains("geometry") ? &j["geometry"] : nullptr;
   if (!recorded || !recorded->is_object())
@@ -60,6 +60,12 @@ bool recordsGrid(const nlohmann::json& j, const ImageGeometry& geometry) {
     return values;
   };
   const auto size = triple("size"), spacing = triple("spacingMm"), origin = triple("originMm");
+  if (const auto& columns = (*recorded)["directionColumns"]; columns.is_array() && columns.size() == 3)
+    for (int c = 0; c < 3; ++c)
+      for (int r = 0; r < 3; ++r)
+        if (columns[c].is_array() && columns[c].size() == 3 && columns[c][r].is_number() &&
+            std::abs(columns[c][r].get<double>() - geometry.direction.column(c)[r]) > 1e-3)
+          return false;
   for (std::size_t a = 0; a < 3; ++a) {
     if (size && (*size)[a] != double(geometry.size[a]))
       return false;

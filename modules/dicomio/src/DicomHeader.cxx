@@ -15,6 +15,7 @@
 #include <dcmtk/dcmdata/dcitem.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcsequen.h>
+#include <dcmtk/dcmdata/dcspchrs.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/ofstd/ofchrenc.h>
@@ -23,6 +24,7 @@
 
 #include "DicomFile.h"
 #include "JapaneseText.h"
+#include "TextElements.h"
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/core/Log.h"
@@ -115,13 +117,45 @@ std::string getString(DcmItem* item, const DcmTagKey& tag) {
   return {};
 }
 
+/// Converts the text elements of `dataset` from `declared` to UTF-8 one by one, so that a character
+/// the iconv cannot convert spoils only its own element; within a single-byte set (ISO_IR 100,
+/// 144, ...) such an element keeps every byte that converts. Returns what went wrong, or nothing.
+std::string convertEachTextElement(DcmItem& dataset, const std::string& declared) {
+  DcmSpecificCharacterSet converter;
+  if (const OFCondition status = converter.selectCharacterSet(declared.c_str(), "ISO_IR 192"); status.bad())
+    return status.text();
+  const bool singleByte = declared.rfind("ISO_IR ", 0) == 0; // no code extensions
+  std::string problem;
+  detail::forEachTextElement(dataset, [&](DcmElement& element) {
+    OFString value;
+    if (element.getOFStringArray(value).bad())
+      return;
+    const OFCondition status = element.convertCharacterSet(converter);
+    if (status.good())
+      return;
+    problem = status.text();
+    std::string kept; // the convertible bytes, converted
+    for (std::size_t i = 0; singleByte && i < value.length(); ++i) {
+      OFString character;
+      if (static_cast<unsigned char>(value[i]) < 0x80)
+        kept += value[i];
+      else if (converter.convertString(value.c_str() + i, 1, character).good())
+        kept.append(character.c_str(), character.length());
+    }
+    element.putOFStringArray(singleByte ? OFString(kept.c_str(), kept.size()) : value);
+  });
+  dataset.putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
+  return problem;
+}
+
 /// Text values in UTF-8: a file declaring another Specific Character Set (ISO_IR 100 for a
 /// "Müller" is routine in European archives, ISO_IR 144 in Russian ones) is converted by DCMTK
-/// (iconv); characters it cannot convert are dropped rather than stopping at the first element
-/// that holds one where the library can (GNU libiconv; glibc's iconv, DCMTK's on Debian, cannot:
-/// asking for it failed every conversion, and Cyrillic names were read as ISO 8859-1). Japanese
-/// (ISO 2022 IR 13 / 87 / 159) is decoded here, as DCMTK's names for it are not glibc's. What
-/// cannot be converted is said once per character set and left to asUtf8.
+/// (iconv). DCMTK converts a dataset in one pass that stops at the first character the iconv cannot
+/// convert, unless it may drop such characters (GNU libiconv can; glibc's iconv, DCMTK's on Debian,
+/// cannot: asking for it failed every conversion, and Cyrillic names were read as ISO 8859-1), so
+/// without that the elements are converted one by one. Japanese (ISO 2022 IR 13 / 87 / 159) is
+/// decoded here, as DCMTK's names for it are not glibc's. What is not converted is said once per
+/// character set; asUtf8 makes the rest valid UTF-8.
 void convertTextToUtf8(DcmFileFormat& file, const std::filesystem::path& path) {
   OFString charset;
   if (file.getDataset()->findAndGetOFStringArray(DCM_SpecificCharacterSet, charset).bad())
@@ -129,22 +163,20 @@ void convertTextToUtf8(DcmFileFormat& file, const std::filesystem::path& path) {
   const std::string declared = trimmed(charset.c_str());
   if (declared.empty() || declared == "ISO_IR 6" || declared == "ISO_IR 192")
     return;
+  std::string problem;
   if (detail::isJapaneseCharacterSet(declared)) {
-    if (!detail::convertJapaneseTextToUtf8(*file.getDataset()) && firstTimeFor("dicomio character set\n" + declared))
-      logWarning("'{}': text in Specific Character Set '{}' that is not Japanese as DICOM encodes it: names keep "
-                 "their alphabetic part, other text its ASCII",
-                 path.string(), declared);
-    return;
+    if (!detail::convertJapaneseTextToUtf8(*file.getDataset()))
+      problem = "not Japanese as DICOM encodes it";
+  } else if (OFCharacterEncoding::supportsConversionFlags(OFCharacterEncoding::DiscardIllegalSequences)) {
+    if (const OFCondition status = file.convertCharacterSet("ISO_IR 192", DCMTypes::CF_discardIllegal); status.bad())
+      problem = status.text();
+  } else {
+    problem = convertEachTextElement(*file.getDataset(), declared);
   }
-  static const std::size_t flags =
-      OFCharacterEncoding::supportsConversionFlags(OFCharacterEncoding::DiscardIllegalSequences)
-          ? DCMTypes::CF_discardIllegal
-          : 0;
-  const OFCondition status = file.convertCharacterSet("ISO_IR 192", flags);
-  if (status.bad() && firstTimeFor("dicomio character set\n" + declared))
-    logWarning("'{}': Specific Character Set '{}' could not be converted to UTF-8 ({}): names keep their "
-               "alphabetic part, other text its ASCII",
-               path.string(), declared, status.text());
+  if (!problem.empty() && firstTimeFor("dicomio character set\n" + declared))
+    logWarning("'{}': text in Specific Character Set '{}' not all converted to UTF-8 ({}): characters that could "
+               "not be converted are left out (a name in another script keeps its alphabetic group)",
+               path.string(), declared, problem);
 }
 
 std::vector<std::string> getStrings(DcmItem* item, const DcmTagKey& tag) {

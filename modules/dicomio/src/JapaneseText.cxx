@@ -6,11 +6,9 @@
 
 #include <array>
 
-#include <dcmtk/dcmdata/dcdeftag.h>
-#include <dcmtk/dcmdata/dcelem.h>
-#include <dcmtk/dcmdata/dcitem.h>
-#include <dcmtk/dcmdata/dcstack.h>
 #include <dcmtk/ofstd/ofchrenc.h>
+
+#include "TextElements.h"
 
 namespace lesion::dicomio::detail {
 namespace {
@@ -46,6 +44,23 @@ std::optional<std::string> twoByteRunAsUtf8(const std::string& designation, cons
   if (encoding.convertString(text.c_str(), text.size(), out).bad())
     return std::nullopt;
   return std::string(out.c_str(), out.length());
+}
+
+/// What is kept of a value that is not Japanese as DICOM encodes it: the text before the first
+/// escape or byte outside ASCII, and of a person name its alphabetic group (before the '=' there),
+/// as for text no character set converts (asUtf8).
+std::string asciiPartOf(std::string_view value, bool personName) {
+  std::size_t end = 0;
+  while (end < value.size() && static_cast<unsigned char>(value[end]) >= 0x20 &&
+         static_cast<unsigned char>(value[end]) < 0x7F)
+    ++end;
+  if (end < value.size() && personName)
+    if (const std::size_t group = value.rfind('=', end); group != std::string_view::npos)
+      end = group;
+  value = value.substr(0, end);
+  while (!value.empty() && value.back() == ' ')
+    value.remove_suffix(1);
+  return std::string(value);
 }
 
 } // namespace
@@ -102,12 +117,16 @@ std::optional<std::string> decodeJapaneseText(std::string_view in) {
         }
       if (!known)
         return std::nullopt;
+    } else if (c == 0x00 || c == 0x7F) {
+      return std::nullopt;
     } else if (!designation.empty() && c >= 0x21 && c <= 0x7E) {
       if (i + 1 >= in.size() || static_cast<unsigned char>(in[i + 1]) < 0x21 ||
           static_cast<unsigned char>(in[i + 1]) > 0x7E)
         return std::nullopt;
       run.append(in.substr(i, 2));
       i += 2;
+    } else if (!designation.empty() && c != '\r' && c != '\n' && c != '\t' && c != '\f') {
+      return std::nullopt; // a byte no two-byte set holds (text returns to ASCII before a space)
     } else {
       if (!flush())
         return std::nullopt;
@@ -127,33 +146,20 @@ std::optional<std::string> decodeJapaneseText(std::string_view in) {
 
 bool convertJapaneseTextToUtf8(DcmItem& dataset) {
   bool all = true;
-  DcmStack stack;
-  while (dataset.nextObject(stack, OFTrue).good()) {
-    auto* element = dynamic_cast<DcmElement*>(stack.top());
-    if (!element)
-      continue;
-    switch (element->ident()) {
-    case EVR_PN:
-    case EVR_SH:
-    case EVR_LO:
-    case EVR_ST:
-    case EVR_LT:
-    case EVR_UT:
-    case EVR_UC: {
-      OFString value;
-      if (element->getOFStringArray(value).bad() || value.empty())
-        break;
-      const auto decoded = decodeJapaneseText(std::string_view(value.c_str(), value.length()));
-      if (decoded)
-        element->putOFStringArray(OFString(decoded->c_str(), decoded->size()));
-      else
-        all = false;
-      break;
+  forEachTextElement(dataset, [&](DcmElement& element) {
+    OFString value;
+    if (element.getOFStringArray(value).bad() || value.empty())
+      return;
+    const std::string_view bytes(value.c_str(), value.length());
+    std::string text;
+    if (auto decoded = decodeJapaneseText(bytes)) {
+      text = std::move(*decoded);
+    } else {
+      all = false;
+      text = asciiPartOf(bytes, element.ident() == EVR_PN);
     }
-    default:
-      break;
-    }
-  }
+    element.putOFStringArray(OFString(text.c_str(), text.size()));
+  });
   dataset.putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
   return all;
 }

@@ -17,12 +17,12 @@ namespace lesion::dicomio::detail {
 /// One text value in DICOM's Japanese code extensions (PS3.5 6.1.2.5.3, Annex H) as UTF-8:
 /// ASCII / JIS X 0201 Roman in G0, half-width katakana (JIS X 0201) as bytes A1-DF, and the
 /// two-byte runs after ESC $ B (JIS X 0208) or ESC $ ( D (JIS X 0212). Nothing when the bytes
-/// follow none of these (an unknown escape, a byte outside them, a broken two-byte run).
+/// follow none of these (an unknown escape, a byte outside them, a broken two-byte run, NUL, DEL).
 [[nodiscard]] std::optional<std::string> decodeJapaneseText(std::string_view bytes);
 
-/// Decodes every text element of `dataset` (person names, short and long strings and texts, in
-/// nested sequences too) with decodeJapaneseText and declares ISO_IR 192. Returns false, leaving
-/// the values it could not decode as they were, when one of them fails.
+/// Decodes every text element of `dataset` (forEachTextElement) with decodeJapaneseText and
+/// declares ISO_IR 192. A value it cannot decode keeps its ASCII part (a person name its
+/// alphabetic group); then it returns false.
 bool convertJapaneseTextToUtf8(DcmItem& dataset);
 
 } // namespace lesion::dicomio::detail

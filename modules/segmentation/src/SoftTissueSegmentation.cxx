@@ -722,10 +722,10 @@ void restoreWithin(MaskImage* mask, const std::vector<char>& allowed, const Imag
 
 /// Adds the pockets of the lesion's tissue class that lie between `mask` and tissue outside the
 /// class (fat, air, bone): face-connected sets of `inTissue` voxels off the mask, within
-/// `reachMm` of it, that reach no voxel of the class farther out, the crop's faces or the prior's
-/// limit. Such a pocket has no neighbour to belong to: its average lies above the interval by
-/// noise (next to fat the kernel holds fewer voxels of the class, so its average is noisier), while
-/// a neighbouring muscle runs on beyond the reach and stays out.
+/// `reachMm` of it, that touch it and reach no voxel of the class farther out, the crop's faces or
+/// the prior's limit (an island of the class apart from the mask is not a pocket). Such a pocket has no neighbour to
+/// belong to: its average lies above the interval by noise (next to fat the kernel holds fewer voxels of the class, so
+/// its average is noisier), while a neighbouring muscle runs on beyond the reach and stays out.
 std::size_t fillPocketsAgainstOutside(MaskImage* mask, const std::vector<char>& inTissue,
                                       const std::vector<char>& allowed, const std::vector<char>& atLimit,
                                       const ImageGeometry& g, double reachMm) {
@@ -743,13 +743,14 @@ std::size_t fillPocketsAgainstOutside(MaskImage* mask, const std::vector<char>& 
     pocket.clear();
     stack.assign(1, start);
     seen[start] = 1;
-    bool open = false;
+    bool open = false, touches = false;
     while (!stack.empty()) {
       const std::size_t v = stack.back();
       stack.pop_back();
       pocket.push_back(v);
       open = open || !allowed[v] || atLimit[v];
       forEachFaceNeighbour(g, v, [&](std::size_t w, double) {
+        touches = touches || m[w];
         if (m[w] || !inTissue[w] || seen[w])
           return;
         if (!inReach(w)) {
@@ -760,7 +761,7 @@ std::size_t fillPocketsAgainstOutside(MaskImage* mask, const std::vector<char>& 
         stack.push_back(w);
       });
     }
-    if (open)
+    if (open || !touches)
       continue;
     for (std::size_t v : pocket)
       m[v] = 1;

@@ -206,8 +206,10 @@ TEST(SegmentCommand, LyticSeedOffTheScanAndAMaskOverTheInputAreRefusedBeforeAnyW
 }
 
 // `segment --kind lytic` names the level of each lesion it writes, but did not show the spine's
-// warnings: on 6 mm slices the phantom's L4 and L5 merge, the level count past them is off by one
-// ("lytic lesion in L5" for the L4 lesion) and `lesionkit spine` says so; segment said nothing.
+// warnings: on 6 mm slices the phantom's L4 and L5 merge and the level count from there is off by
+// one ("lytic lesion in L5" for the L4 lesion); `lesionkit spine` warns that the merged body's
+// count is doubtful, segment said nothing. (The warning names the merged body, not the lesion's
+// level: the level printed stays wrong, with that warning beside it.)
 TEST(SegmentCommand, LyticSegmentationShowsTheSpinesDoubtsAboutTheLevels) {
   LESIONKIT_REQUIRE_BINARY();
   lesion::test::ScratchFolder dir("lesionkit-segment");

@@ -60,12 +60,14 @@ bool recordsGrid(const nlohmann::json& j, const ImageGeometry& geometry) {
     return values;
   };
   const auto size = triple("size"), spacing = triple("spacingMm"), origin = triple("originMm");
-  if (const auto& columns = (*recorded)["directionColumns"]; columns.is_array() && columns.size() == 3)
-    for (int c = 0; c < 3; ++c)
-      for (int r = 0; r < 3; ++r)
-        if (columns[c].is_array() && columns[c].size() == 3 && columns[c][r].is_number() &&
-            std::abs(columns[c][r].get<double>() - geometry.direction.column(c)[r]) > 1e-3)
-          return false;
+  // (a const json's operator[] must not meet a missing key)
+  if (recorded->contains("directionColumns"))
+    if (const auto& columns = (*recorded)["directionColumns"]; columns.is_array() && columns.size() == 3)
+      for (int c = 0; c < 3; ++c)
+        for (int r = 0; r < 3; ++r)
+          if (columns[c].is_array() && columns[c].size() == 3 && columns[c][r].is_number() &&
+              std::abs(columns[c][r].get<double>() - geometry.direction.column(c)[r]) > 1e-3)
+            return false;
   for (std::size_t a = 0; a < 3; ++a) {
     if (size && (*size)[a] != double(geometry.size[a]))
       return false;

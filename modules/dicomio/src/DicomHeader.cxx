@@ -174,8 +174,8 @@ void convertTextToUtf8(DcmFileFormat& file, const std::filesystem::path& path) {
     problem = convertEachTextElement(*file.getDataset(), declared);
   }
   if (!problem.empty() && firstTimeFor("dicomio character set\n" + declared))
-    logWarning("'{}': text in Specific Character Set '{}' not all converted to UTF-8 ({}): characters that could "
-               "not be converted are left out (a name in another script keeps its alphabetic group)",
+    logWarning("'{}': text in Specific Character Set '{}' not all converted to UTF-8 ({}): what could not be "
+               "converted is left out or read as ISO 8859-1 (a name with escape sequences keeps its alphabetic group)",
                path.string(), declared, problem);
 }
 

@@ -236,8 +236,10 @@ TEST(ReportCommand, ANameOutsideAsciiIsWrittenInUtf8) {
 // image's grid (writeStudy's, as convert writes it; NIfTI-precision rounding allowed). A sidecar
 // recording another grid is left over from a deleted image: not used, saying so.
 TEST(ReportCommand, ASidecarRenamedWithItsImageIsStillUsed) {
-  const nlohmann::json sameGrid = {
-      {"size", {48, 44, 16}}, {"spacingMm", {0.9, 0.9, 2.0}}, {"originMm", {-20.0, -20.0, 10.000001}}};
+  const nlohmann::json sameGrid = {{"size", {48, 44, 16}},
+                                   {"spacingMm", {0.9, 0.9, 2.0}},
+                                   {"originMm", {-20.0, -20.0, 10.000001}},
+                                   {"directionColumns", {{1.0, 0.0, 0.0}, {0.0, 1.0, 0.0}, {0.0, 0.0, 1.0}}}};
   test::ScratchFolder dir;
   auto r = reportWithSidecar(dir, "patient1.nrrd", {{"geometry", sameGrid}});
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;

@@ -1,9 +1,9 @@
 #include "ConvertSidecar.h"
 
-#include <array>
 #include <cmath>
 #include <fstream>
 #include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -41,42 +41,48 @@ std::string describedFileName(const nlohmann::json& j) {
                                                                                   : std::string{};
 }
 
+/// The numbers of a JSON array, nested arrays flattened in order ([[1,0,0],[0,1,0]] -> 1,0,0,0,1,0);
+/// nothing when `j` is not an array of numbers.
+std::optional<std::vector<double>> numbersIn(const nlohmann::json& j) {
+  if (!j.is_array())
+    return std::nullopt;
+  std::vector<double> numbers;
+  for (const nlohmann::json& v : j) {
+    if (v.is_number()) {
+      numbers.push_back(v.get<double>());
+    } else if (const auto inner = numbersIn(v)) {
+      numbers.insert(numbers.end(), inner->begin(), inner->end());
+    } else {
+      return std::nullopt;
+    }
+  }
+  return numbers;
+}
+
 /// Whether the grid a sidecar records ("geometry": size, spacing, origin, direction) is `geometry`;
 /// what it does not record is not compared (another tool's JSON). Spacing and origin within
 /// 0.01 mm (NIfTI keeps them in single precision), direction cosines within 0.001.
 bool recordsGrid(const nlohmann::json& j, const ImageGeometry& geometry) {
-  const nlohmann::json* recorded = j.contains("geometry") ? &j["geometry"] : nullptr;
-  if (!recorded || !recorded->is_object())
+  if (!j.contains("geometry") || !j["geometry"].is_object())
     return true;
-  const auto triple = [&](const char* key) -> std::optional<std::array<double, 3>> {
-    if (!recorded->contains(key) || !(*recorded)[key].is_array() || (*recorded)[key].size() != 3)
-      return std::nullopt;
-    std::array<double, 3> values{};
-    for (std::size_t a = 0; a < 3; ++a) {
-      if (!(*recorded)[key][a].is_number())
-        return std::nullopt;
-      values[a] = (*recorded)[key][a].get<double>();
-    }
-    return values;
+  const nlohmann::json& recorded = j["geometry"];
+  const auto near = [&](const char* key, const std::vector<double>& expected, double tolerance) {
+    const auto numbers = recorded.contains(key) ? numbersIn(recorded[key]) : std::nullopt;
+    if (!numbers || numbers->size() != expected.size())
+      return true;
+    for (std::size_t i = 0; i < expected.size(); ++i)
+      if (!(std::abs((*numbers)[i] - expected[i]) <= tolerance))
+        return false;
+    return true;
   };
-  const auto size = triple("size"), spacing = triple("spacingMm"), origin = triple("originMm");
-  // (a const json's operator[] must not meet a missing key)
-  if (recorded->contains("directionColumns"))
-    if (const auto& columns = (*recorded)["directionColumns"]; columns.is_array() && columns.size() == 3)
-      for (int c = 0; c < 3; ++c)
-        for (int r = 0; r < 3; ++r)
-          if (columns[c].is_array() && columns[c].size() == 3 && columns[c][r].is_number() &&
-              std::abs(columns[c][r].get<double>() - geometry.direction.column(c)[r]) > 1e-3)
-            return false;
-  for (std::size_t a = 0; a < 3; ++a) {
-    if (size && (*size)[a] != double(geometry.size[a]))
-      return false;
-    if (spacing && std::abs((*spacing)[a] - geometry.spacing[int(a)]) > 0.01)
-      return false;
-    if (origin && std::abs((*origin)[a] - geometry.origin[int(a)]) > 0.01)
-      return false;
-  }
-  return true;
+  const Vec3 &spacing = geometry.spacing, &origin = geometry.origin;
+  std::vector<double> directionColumns;
+  for (std::size_t c = 0; c < 3; ++c)
+    for (int r = 0; r < 3; ++r)
+      directionColumns.push_back(geometry.direction.column(c)[r]);
+  return near("size", {double(geometry.size[0]), double(geometry.size[1]), double(geometry.size[2])}, 0.0) &&
+         near("spacingMm", {spacing.x, spacing.y, spacing.z}, 0.01) &&
+         near("originMm", {origin.x, origin.y, origin.z}, 0.01) && near("directionColumns", directionColumns, 1e-3);
 }
 
 /// Says once per sidecar and volume that the sidecar names another file, and whether it is used (a

@@ -39,7 +39,6 @@ struct ConvertSidecar {
 
   /// PatientID, study date and series.
   [[nodiscard]] ScanIdentity scanIdentity() const { return {source.patientId, source.studyDate, seriesInstanceUid}; }
-  [[nodiscard]] const reporting::DicomSourceInfo& dicomSource() const { return source; }
 };
 
 /// The convert sidecar of the volume at `volumePath`, parsed once for every field a command needs.

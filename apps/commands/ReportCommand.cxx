@@ -324,7 +324,7 @@ cli::Command reportCommand() {
     if (!loaded.seriesInstanceUid.empty())
       bundle.source = reporting::readDicomSourceInfo(volumePath, loaded.seriesId, loaded.sopInstanceUids);
     else
-      bundle.source = current.sidecar.dicomSource();
+      bundle.source = current.sidecar.source;
     for (const auto& f : loaded.skippedFiles)
       bundle.warnings.push_back("skipped file: " + f);
     for (const MeasuredStudy& p : previous)

@@ -518,11 +518,31 @@ FollowupOptions forScan(FollowupOptions options, std::optional<double> sliceThic
   return options;
 }
 
+bool resegmentsSoftTissue(const FollowupOptions& options) {
+  return options.softTissueMethod == FollowupMaskMethod::Resegment && options.segmenter;
+}
+
+namespace {
+
+/// The segmenter's mask of `spec`'s lesion on `scan` started from `start`: that label only. Throws
+/// ProcessingError when the segmenter refuses or answers on another grid.
+LabelMap resegmentedLesion(const FollowupOptions& options, const Volume& scan, const LabelMap& start,
+                           const measurement::LesionSpec& spec) {
+  LabelMap segmented = options.segmenter(scan, start, spec);
+  if (!segmented.geometry.sameGrid(scan.geometry))
+    throw ProcessingError("the segmenter returned a mask on another grid");
+  for (auto& v : segmented.voxels)
+    v = v == spec.label ? spec.label : 0;
+  return segmented;
+}
+
+} // namespace
+
 LabelMap resegmentBaselineLesions(const Volume& baseline, const LabelMap& lesions, const FollowupOptions& options,
                                   std::vector<std::string>& notes) {
   checkSameGrid(lesions.geometry, baseline.geometry, "the baseline lesion map");
   LabelMap measured = lesions;
-  if (options.softTissueMethod != FollowupMaskMethod::Resegment || !options.segmenter)
+  if (!resegmentsSoftTissue(options))
     return measured;
   const double voxelMl = baseline.geometry.voxelVolumeMm3() / 1000.0;
   for (const measurement::LesionSpec& spec : followedLesions(lesions, options)) {
@@ -536,9 +556,7 @@ LabelMap resegmentBaselineLesions(const Volume& baseline, const LabelMap& lesion
       continue; // measureBaseline says the label is absent
     try {
       const LogContext context(fmt::format("baseline lesion {}", spec.label));
-      const LabelMap segmented = options.segmenter(baseline, given, spec);
-      if (!segmented.geometry.sameGrid(baseline.geometry))
-        throw ProcessingError("the segmenter returned a mask on another grid");
+      const LabelMap segmented = resegmentedLesion(options, baseline, given, spec);
       std::size_t count = 0;
       for (std::size_t i = 0; i < measured.voxels.size(); ++i) {
         if (measured.voxels[i] == spec.label)
@@ -744,12 +762,7 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
     if (method == FollowupMaskMethod::Resegment) {
       try {
         const LogContext context(fmt::format("lesion {} at {}", t.trackingId, label));
-        LabelMap segmented = options.segmenter(followup, mapped, spec);
-        if (!segmented.geometry.sameGrid(followup.geometry))
-          throw ProcessingError("the segmenter returned a mask on another grid");
-        for (auto& v : segmented.voxels)
-          v = v == spec.label ? spec.label : 0;
-        mask = std::move(segmented);
+        mask = resegmentedLesion(options, followup, mapped, spec);
         t.maskMethod = "resegment";
       } catch (const ProcessingError& e) {
         // MR: the baseline model (BrainTumorProgression 01: +30 % vs +78 % gated, truth +21 %);

@@ -231,7 +231,7 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
     results.back().scan = input.baselineIdentity;
     const bool mixesMethods =
         input.offersBaselineResegmentation && !input.resegmentBaseline && !input.followups.empty() &&
-        options.segmenter && options.softTissueMethod == longitudinal::FollowupMaskMethod::Resegment &&
+        longitudinal::resegmentsSoftTissue(options) &&
         std::any_of(results.back().lesions.begin(), results.back().lesions.end(),
                     [](const longitudinal::TrackedLesion& l) { return !measurement::isBoneKind(l.spec.kind); });
     if (mixesMethods) {

@@ -1454,6 +1454,10 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
                      (prior.isSizePrior && rho[v] > 0.9);
       }
   MaskImage::Pointer region = growRegion(smooth, g, allowed, sampleVoxels, model.lower, model.upper);
+  // Two-class CT: the lesion's pockets against fat, air or bone (fillPocketsAgainstOutside).
+  const auto fillLesionPockets = [&](MaskImage* mask) {
+    fillPocketsAgainstOutside(mask, inTissue, allowed, atLimit, g, kPocketReachSigmas * options.contextSmoothingMm);
+  };
 
   // Second pass: move each bound of the interval to the midpoint towards a clearly different
   // neighbouring tissue, so partial-volume voxels split evenly (otherwise the boundary sits
@@ -1494,7 +1498,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       auto solid = newMask(g);
       std::copy(region->GetBufferPointer(), region->GetBufferPointer() + n, solid->GetBufferPointer());
       fillHoles(solid, g);
-      fillPocketsAgainstOutside(solid, inTissue, allowed, atLimit, g, kPocketReachSigmas * options.contextSmoothingMm);
+      fillLesionPockets(solid);
       const unsigned char* r = solid->GetBufferPointer();
       auto dist = signedDistance(solid);
       const float* di = dist->GetBufferPointer();
@@ -1635,7 +1639,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // Two-class CT: the lesion's voxels left out next to fat by noise of the average come back
   // before the neck split, whose opening would otherwise eat into the lesion behind them.
   if (twoClass)
-    fillPocketsAgainstOutside(region, inTissue, allowed, atLimit, g, kPocketReachSigmas * options.contextSmoothingMm);
+    fillLesionPockets(region);
   // 5b. Box or RECIST line, after a brighter-organ cut: the organ's slices beyond the lesion (discs cut
   // out of the organ, their border held by nothing) go as a whole. The neck opening then gives
   // back what it drops within its own radius, as for a core's rim (step 6a): the lesion's own

@@ -285,6 +285,10 @@ struct TimePointResult {
 [[nodiscard]] std::optional<LabelMap> resolveReference(const Volume& baseline, const LabelMap& lesions,
                                                        const LabelMap* given, FollowupOptions& options);
 
+/// Whether the follow-ups re-segment soft-tissue lesions (FollowupMaskMethod::Resegment with a
+/// segmenter).
+[[nodiscard]] bool resegmentsSoftTissue(const FollowupOptions& options);
+
 /// The baseline lesion map measured the way the follow-ups are: every followed soft-tissue lesion
 /// that the follow-ups re-segment (FollowupMaskMethod::Resegment with options.segmenter) is
 /// replaced by the segmenter's mask on the baseline itself, started from its given mask as the

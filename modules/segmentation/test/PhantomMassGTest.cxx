@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "lesion/core/Error.h"
+#include "lesion/core/Log.h"
 #include "lesion/measurement/Overlap.h"
 #include "lesion/phantom/Phantom.h"
 #include "lesion/segmentation/SoftTissueSegmentation.h"
@@ -82,10 +83,11 @@ struct Reached {
 constexpr Reached kReachedNoise{0.86, 23.0, 1};
 /// The default realisation at other voxel sizes (PhantomMassResolution, docs/segmentation.md
 /// "Voxel size"): 0.7 x 0.7 x 1.25 mm meets the goal (worst 4.6 %, Dice 0.950); 1 x 1 x 3 mm worst
-/// 11.9 %, Dice 0.879; 0.8 x 0.8 x 5 mm worst +151.8 %, Dice 0.552 (the goal is 5 % and 0.90).
+/// 11.9 %, Dice 0.879; 0.8 x 0.8 x 5 mm worst +35.6 %, Dice 0.828 (+151.8 %, 0.552 before a neighbour
+/// hidden in the first interval was seen; the goal is 5 % and 0.90).
 constexpr Reached kReachedThinSlices{0.90, 5.0, 0};
 constexpr Reached kReachedThreeMmSlices{0.87, 12.5, 0};
-constexpr Reached kReachedFiveMmSlices{0.55, 152.0, 0};
+constexpr Reached kReachedFiveMmSlices{0.82, 36.5, 0};
 
 struct Outcome {
   double dice{0};
@@ -98,6 +100,10 @@ Outcome segmentAndCompare(int timePoint, bool recist, const Scan& scan = {}, con
   const phantom::LesionTruth& truth = massTruth(tp);
   const SoftTissueInit init = recist ? SoftTissueInit::fromRecist(truth.longAxisFrom, truth.longAxisTo)
                                      : SoftTissueInit::fromSeeds({truth.seed});
+  if (std::getenv("LESIONKIT_SEG_DEBUG")) { // the pipeline's levels and passes, between the rows
+    setLogLevel(LogLevel::Debug);
+    setLogSink([](LogLevel, std::string_view m) { std::printf("  %.*s\n", int(m.size()), m.data()); });
+  }
   const auto start = std::chrono::steady_clock::now();
   const SegmentationResult r = segmentSoftTissueMass(tp.image, init, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

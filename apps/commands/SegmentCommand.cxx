@@ -18,6 +18,8 @@
 #include "lesion/segmentation/SoftTissueSegmentation.h"
 #include "lesion/spine/LyticLesionDetection.h"
 
+#include "DoubtfulLevel.h"
+
 namespace lesion::commands {
 
 namespace {
@@ -141,8 +143,9 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
   writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(mask, tmp, origin); });
   for (const auto& l : lytic.candidates)
     if (l.labelled && (chosen.empty() || std::find(chosen.begin(), chosen.end(), std::uint16_t(l.id)) != chosen.end()))
-      ctx.out << fmt::format("lytic lesion in {}: {:.2f} mL (soft tissue {:.2f} mL), cortical breach {}\n", l.level,
-                             l.volumeMl, l.softTissueVolumeMl, l.corticalBreach ? "yes" : "no");
+      ctx.out << fmt::format("lytic lesion in {}{}: {:.2f} mL (soft tissue {:.2f} mL), cortical breach {}\n", l.level,
+                             doubtfulMark(vertebrae.levels, l.level), l.volumeMl, l.softTissueVolumeMl,
+                             l.corticalBreach ? "yes" : "no");
   // The level named above hangs on the spine's labelling: its doubts (bodies merged on thick
   // slices, the level count past them) are the reader's to know, as `lesionkit spine` says them.
   logWarnings(vertebrae.warnings);

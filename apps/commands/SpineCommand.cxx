@@ -20,6 +20,8 @@
 #include "lesion/spine/LyticLesionDetection.h"
 #include "lesion/spine/SpineSegmentation.h"
 
+#include "DoubtfulLevel.h"
+
 namespace lesion::commands {
 namespace {
 
@@ -118,7 +120,8 @@ nlohmann::json spineJson(const spine::SpineResult& s, const spine::LyticResult* 
                               {"genantGrade", genantGradeJson(v)},
                               {"bodyCentroidMm", point(v.bodyCentroid)},
                               {"axisDirection", point(v.axisDirection)},
-                              {"complete", v.complete}});
+                              {"complete", v.complete},
+                              {"levelDoubtful", v.levelDoubtful}});
   }
   if (lytic) {
     j["lesions"] = nlohmann::json::array();
@@ -319,19 +322,20 @@ cli::Command spineCommand() {
                            spine::anchorName(result.anchor), result.discCount);
     ctx.out << "level  body mL  trab HU  ant/mid/post height mm  loss  Genant\n";
     for (const auto& v : result.levels)
-      ctx.out << fmt::format("{:>5}  {:7.1f}  {:7.0f}  {:5.1f} /{:5.1f} /{:5.1f}     {:4.2f}  {}{}\n", v.level,
+      ctx.out << fmt::format("{:>5}  {:7.1f}  {:7.0f}  {:5.1f} /{:5.1f} /{:5.1f}     {:4.2f}  {}{}{}\n", v.level,
                              v.bodyVolumeMl, v.meanTrabecularHu, v.anteriorHeightMm, v.middleHeightMm,
                              v.posteriorHeightMm, v.heightLossRatio, genantGradeText(v),
-                             v.complete ? "" : "  (cut by the scan)");
+                             v.complete ? "" : "  (cut by the scan)", v.levelDoubtful ? "  (level doubtful)" : "");
     std::size_t labelled = 0;
     if (lesions) {
       for (const auto& l : lytic.candidates) {
         if (!l.labelled) continue;
         ++labelled;
-        ctx.out << fmt::format("lesion {} in {}: {:.2f} mL (lytic {:.2f}, soft tissue {:.2f}, sclerotic {:.2f}), "
+        ctx.out << fmt::format("lesion {} in {}{}: {:.2f} mL (lytic {:.2f}, soft tissue {:.2f}, sclerotic {:.2f}), "
                                "cortical breach {}, confidence {:.2f}\n",
-                               l.id, l.level, l.volumeMl, l.lyticVolumeMl, l.softTissueVolumeMl, l.scleroticVolumeMl,
-                               l.corticalBreach ? "yes" : "no", l.confidence);
+                               l.id, l.level, doubtfulMark(result.levels, l.level), l.volumeMl, l.lyticVolumeMl,
+                               l.softTissueVolumeMl, l.scleroticVolumeMl, l.corticalBreach ? "yes" : "no",
+                               l.confidence);
       }
       ctx.out << fmt::format("{} lesion(s) labelled, {} candidate(s) not labelled (see the JSON for the reasons)\n", labelled,
                              lytic.candidates.size() - labelled);

@@ -129,6 +129,27 @@ std::string implausibleBodySize(const std::vector<VertebraMeasurement>& levels, 
   return {};
 }
 
+void markDoubtfulLevels(std::vector<VertebraMeasurement>& levels, const std::string& anchorLevel) {
+  std::size_t anchor = levels.size();
+  for (std::size_t n = 0; n < levels.size(); ++n)
+    if (levels[n].level == anchorLevel)
+      anchor = n;
+  for (std::size_t m = 0; m < levels.size(); ++m) {
+    if (implausibleBodySize(levels, m).empty())
+      continue;
+    // Above the anchor the count runs upwards (doubtful from the merged body up), below it downwards;
+    // a merged anchor body shifts both.
+    const std::size_t from = m > anchor ? m : 0, to = m < anchor ? m + 1 : levels.size();
+    for (std::size_t n = from; n < to; ++n)
+      levels[n].levelDoubtful = true;
+  }
+}
+
+bool levelIsDoubtful(const std::vector<VertebraMeasurement>& levels, const std::string& level) {
+  return std::any_of(levels.begin(), levels.end(),
+                     [&](const VertebraMeasurement& v) { return v.level == level && v.levelDoubtful; });
+}
+
 namespace {
 
 // Adult vertebral bodies, C3 to L5 (lumbar bodies about 15-60 mL and 25-35 mm tall), with a margin.

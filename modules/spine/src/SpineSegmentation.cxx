@@ -1829,6 +1829,7 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
                                             "slices); it is not graded nor a neighbour's reference, and the level "
                                             "count past it is doubtful",
                                             result.levels[n].level, why));
+  markDoubtfulLevels(result.levels, anchorLevel);
   if (const std::string why = implausibleSpine(result.levels); !why.empty())
     throw ProcessingError("no spine found: " + why);
   for (std::size_t k = 0; k < d.nz; ++k) result.centreLine.push_back(ct.geometry.indexToPoint(Vec3{path[k].i, path[k].j, double(k)}));

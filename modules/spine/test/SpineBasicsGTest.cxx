@@ -68,6 +68,34 @@ TEST(SpineLevels, MergedBodiesAreNeitherReferenceNorGraded) {
   EXPECT_NEAR(levels[2].heightLossRatio, 0.35, 1e-9);
   EXPECT_EQ(levels[2].genantGrade, 2);
 }
+TEST(SpineLevels, LevelsCountedAcrossMergedBodiesAreDoubtful) {
+  // Counted up from S1: the merged "L4" and everything above it may be named off; L5 and S1 not.
+  std::vector<VertebraMeasurement> levels{bodyOf("L2", 30.0, 34.0), bodyOf("L3", 30.0, 33.5),
+                                          bodyOf("L4", 102.0, 127.8), bodyOf("L5", 28.0, 39.4),
+                                          bodyOf("S1", 30.0, 42.7)};
+  markDoubtfulLevels(levels, "S1");
+  const auto doubtful = [&] {
+    std::string names;
+    for (const auto& v : levels)
+      if (v.levelDoubtful)
+        names += v.level + " ";
+    return names;
+  };
+  EXPECT_EQ(doubtful(), "L2 L3 L4 ");
+  EXPECT_TRUE(levelIsDoubtful(levels, "L3"));
+  EXPECT_FALSE(levelIsDoubtful(levels, "L5"));
+  EXPECT_FALSE(levelIsDoubtful(levels, "T12")) << "a level not in the list";
+  // Counted down from the lowest ribs (T12, no sacrum in view): the merged body and those below it.
+  levels = {bodyOf("T11", 26.0, 30.0), bodyOf("T12", 27.0, 31.0), bodyOf("L1", 28.0, 33.0),
+            bodyOf("L2", 84.0, 100.0), bodyOf("L3", 30.0, 34.0),  bodyOf("L4", 30.0, 35.0)};
+  markDoubtfulLevels(levels, "T12");
+  EXPECT_EQ(doubtful(), "L2 L3 L4 ");
+  // No merged body: nothing is doubtful.
+  levels = {bodyOf("L3", 30.0, 33.5), bodyOf("L4", 30.0, 35.0), bodyOf("L5", 28.0, 39.4), bodyOf("S1", 30.0, 42.7)};
+  markDoubtfulLevels(levels, "S1");
+  EXPECT_EQ(doubtful(), "");
+}
+
 TEST(SpineLevels, SacrumAndCutBodiesAreMarkedNotGraded) {
   // A grade 0 would read "no fracture": the sacrum and a body cut by the scan are not graded at all.
   std::vector<VertebraMeasurement> levels{bodyOf("T12", 24.0, 39.0, false), bodyOf("L1", 28.0, 50.0),

@@ -103,6 +103,9 @@ struct VertebraMeasurement {
   Vec3 bodyCentroid{};
   Vec3 axisDirection{0, 0, 1};  ///< local column axis (unit, pointing superior)
   bool complete{true};          ///< false when the body touches the top or bottom of the scan
+  /// The level name hangs on a count across a body of implausible size (several merged where a
+  /// disc was missed; markDoubtfulLevels): that body and those counted past it from the anchor.
+  bool levelDoubtful{false};
 };
 
 struct SpineResult {
@@ -153,6 +156,17 @@ void gradeHeightLoss(std::vector<VertebraMeasurement>& levels);
 /// normal levels differ by less than 1.2 x. C1, C2 (the dens) and S1 are neither judged nor part
 /// of the basis; fewer than two bodies in the basis: empty.
 [[nodiscard]] std::string implausibleBodySize(const std::vector<VertebraMeasurement>& levels, std::size_t n);
+
+/// Marks levelDoubtful on each entry of `levels` (ordered from the top down) whose name was counted
+/// from `anchorLevel` (S1, T12 or the user's level) across or onto a body of implausible size
+/// (implausibleBodySize): such a body stands for several vertebrae, so it and every body past it,
+/// seen from the anchor, may be named one or more levels off (6 mm slices of the phantom: L4 and L5
+/// merged, counted from S1 as "L5", L3 as "L4"). When the anchor is not among the levels (a
+/// sacrum below them) it counts as lying below the lowest entry.
+void markDoubtfulLevels(std::vector<VertebraMeasurement>& levels, const std::string& anchorLevel);
+
+/// True when `level` is one of `levels` with levelDoubtful set.
+[[nodiscard]] bool levelIsDoubtful(const std::vector<VertebraMeasurement>& levels, const std::string& level);
 
 /// Why `levels` (segmentSpine's bodies) are no vertebral column, empty when they may be one: at least
 /// one body must be complete (not cut by the scan edge: a cut body's size proves nothing) and of an

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/core/Log.h"
 
@@ -129,6 +130,19 @@ void ensureSidecarIsFree(const std::filesystem::path& volumeFile) {
       throw InputError(fmt::format("--output '{}': its sidecar '{}' already describes '{}', whose metadata it would "
                                    "replace: choose another name, or delete '{}' and its sidecar first",
                                    volumeFile.string(), sidecar.string(), other.string(), other.string()));
+  }
+}
+
+void ensureOutputSparesScanFiles(const std::filesystem::path& output, const std::vector<std::filesystem::path>& inputs,
+                                 const std::string& option) {
+  ensureOutputSparesInputs(output, inputs, option);
+  std::error_code ec;
+  for (const std::filesystem::path& input : inputs) {
+    if (input.empty() || !std::filesystem::is_regular_file(input, ec))
+      continue; // a DICOM folder has no sidecar
+    const std::filesystem::path sidecar = sidecarPath(input);
+    if (std::filesystem::exists(sidecar, ec))
+      ensureOutputSparesInputs(output, {sidecar}, option, fmt::format("the sidecar of the input '{}'", input.string()));
   }
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "lesion/core/Geometry.h"
 #include "lesion/core/ScanIdentity.h"
@@ -24,6 +25,12 @@ namespace lesion::commands {
 /// image that exists (converting ct.nrrd next to ct.nii.gz would give ct.nii.gz ct.nrrd's metadata).
 /// A sidecar of `volumeFile` itself, or of an image no longer there, may be replaced.
 void ensureSidecarIsFree(const std::filesystem::path& volumeFile);
+
+/// ensureOutputSparesInputs for `inputs`, and for the convert sidecars that lie next to them: a
+/// report named after its volume (`measure ct.nrrd -o ct.json`) would replace ct.nrrd's patient,
+/// study and series with itself. Throws lesion::UsageError naming `option`.
+void ensureOutputSparesScanFiles(const std::filesystem::path& output, const std::vector<std::filesystem::path>& inputs,
+                                 const std::string& option);
 
 /// What a convert sidecar records. Empty strings and no thickness when there is no sidecar, it is
 /// not one, it describes another file (a warning) or the field is absent (never an error: the

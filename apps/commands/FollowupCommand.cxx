@@ -227,7 +227,7 @@ cli::Command followupCommand() {
     inputs.insert(inputs.end(), followupPaths.begin(), followupPaths.end());
     if (args.has("reference"))
       inputs.push_back(args.path("reference"));
-    ensureOutputSparesInputs(args.path("output"), inputs, "--output");
+    ensureOutputSparesScanFiles(args.path("output"), inputs, "--output");
     StagedOutputFolder out(args.path("output"), "followup"); // checks the destination before the slow part
 
     longitudinal::FollowupOptions options;

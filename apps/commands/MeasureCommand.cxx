@@ -42,7 +42,7 @@ std::optional<std::filesystem::path> segmentedMaskOutput(const cli::Arguments& a
   if (args.has("csv"))
     outputs.emplace_back("--csv", args.path("csv"));
   ensureDistinctOutputs(outputs);
-  ensureOutputSparesInputs(maskOutput, {volumePath}, "--mask-output");
+  ensureOutputSparesScanFiles(maskOutput, {volumePath}, "--mask-output");
   checkWritableParentOf(maskOutput);
   return maskOutput;
 }
@@ -152,12 +152,12 @@ cli::Command measureCommand() {
     const std::filesystem::path maskPath = args.has("mask") ? args.path("mask") : std::filesystem::path{};
     const std::filesystem::path output = args.path("output");
     // Check where results go before the slow part, so a typo costs nothing.
-    ensureOutputSparesInputs(output, {volumePath, maskPath}, "--output");
+    ensureOutputSparesScanFiles(output, {volumePath, maskPath}, "--output");
     checkWritableParentOf(output);
     const std::optional<std::filesystem::path> maskOutput = segmentedMaskOutput(args, output, volumePath);
     if (args.has("csv")) {
       ensureDistinctOutputs({{"--output", output}, {"--csv", args.path("csv")}});
-      ensureOutputSparesInputs(args.path("csv"), {volumePath, maskPath}, "--csv");
+      ensureOutputSparesScanFiles(args.path("csv"), {volumePath, maskPath}, "--csv");
       checkWritableParentOf(args.path("csv"));
     }
 

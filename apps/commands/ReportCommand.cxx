@@ -298,7 +298,7 @@ cli::Command reportCommand() {
     options.computeSurfaceMesh = true;
     const std::filesystem::path measurementsPath =
         args.has("measurements") ? args.path("measurements") : std::filesystem::path{};
-    ensureOutputSparesInputs(args.path("output"), {volumePath, maskPath, measurementsPath}, "--output");
+    ensureOutputSparesScanFiles(args.path("output"), {volumePath, maskPath, measurementsPath}, "--output");
     StagedOutputFolder out(args.path("output"), "report");
 
     ctx.progress.report(0.0, "loading and measuring");

@@ -18,6 +18,7 @@
 #include "lesion/segmentation/SoftTissueSegmentation.h"
 #include "lesion/spine/LyticLesionDetection.h"
 
+#include "ConvertSidecar.h"
 #include "DoubtfulLevel.h"
 
 namespace lesion::commands {
@@ -116,7 +117,7 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
   if (args.has("box") || args.has("roi") || args.has("recist") || !args.strings("recistEnds").empty())
     throw UsageError("--kind lytic takes --seed points (or none: every lesion found)");
   const std::filesystem::path output = args.path("output");
-  ensureOutputSparesInputs(output, {args.path("volume")}, "--output");
+  ensureOutputSparesScanFiles(output, {args.path("volume")}, "--output");
   checkWritableParentOf(output);
   ctx.progress.report(0.0, "loading");
   const dicomio::LoadedVolume loaded = loadVolumeToSegment(args);
@@ -252,7 +253,7 @@ cli::Command segmentCommand() {
     segmentation::SoftTissueOptions options;
     options.maxDiameterMm = args.number("maxDiameterMm");
     // Check where the mask goes before the slow part, so a typo costs nothing.
-    ensureOutputSparesInputs(output, {volumePath}, "--output");
+    ensureOutputSparesScanFiles(output, {volumePath}, "--output");
     checkWritableParentOf(output);
 
     ctx.progress.report(0.0, "loading");

@@ -20,6 +20,7 @@
 #include "lesion/spine/LyticLesionDetection.h"
 #include "lesion/spine/SpineSegmentation.h"
 
+#include "ConvertSidecar.h"
 #include "DoubtfulLevel.h"
 
 namespace lesion::commands {
@@ -262,14 +263,14 @@ cli::Command spineCommand() {
     lyticOptions.minConfidence = args.number("minConfidence");
     lyticOptions.scleroticFoci = args.flag("sclerotic");
     // Check where results go before the slow part, so a typo costs nothing.
-    ensureOutputSparesInputs(output, {args.path("volume")}, "--output");
+    ensureOutputSparesScanFiles(output, {args.path("volume")}, "--output");
     checkWritableParentOf(output);
     std::vector<std::pair<std::string, std::filesystem::path>> outputs{{"--output", output}};
     for (const char* name : {"json", "bodies", "lesions", "components"}) {
       if (!args.has(name))
         continue;
       outputs.emplace_back(fmt::format("--{}", name), args.path(name));
-      ensureOutputSparesInputs(args.path(name), {args.path("volume")}, outputs.back().first);
+      ensureOutputSparesScanFiles(args.path(name), {args.path("volume")}, outputs.back().first);
       checkWritableParentOf(args.path(name));
     }
     ensureDistinctOutputs(outputs);

@@ -420,6 +420,28 @@ TEST(MeasureCommand, ADicomSeriesIsMeasuredWithItsSliceThicknessNotItsSpacing) {
   const auto converted = nlohmann::json::parse(fileText(dir / "n.json"));
   EXPECT_EQ(converted["settings"]["sliceThicknessSource"], "dicom");
   EXPECT_DOUBLE_EQ(converted["lesions"][0]["measurability"]["sliceThicknessMm"].get<double>(), 20.0);
+  // A report or table named after its volume would replace that sidecar (and the scan's identity
+  // with it): refused before any work, the sidecar untouched.
+  const std::string sidecar = fileText(dir / "ct.json");
+  for (const char* option : {"-o", "--csv"}) {
+    std::vector<std::string> argv{"lesionkit",
+                                  "measure",
+                                  (dir / "ct.nrrd").string(),
+                                  "--mask",
+                                  (study / "truth-labels.nrrd").string(),
+                                  "--label",
+                                  "2",
+                                  "--no-mesh"};
+    if (std::string(option) == "--csv")
+      argv.insert(argv.end(), {"-o", (dir / "m.json").string()});
+    argv.insert(argv.end(), {option, (dir / "ct.json").string()});
+    const auto overSidecar = test::runProcess(argv);
+    EXPECT_EQ(overSidecar.exitCode, 1) << option << ": " << overSidecar.err;
+    EXPECT_NE(overSidecar.err.find("is the sidecar of the input '" + (dir / "ct.nrrd").string() + "'"),
+              std::string::npos)
+        << overSidecar.err;
+    EXPECT_EQ(fileText(dir / "ct.json"), sidecar) << option;
+  }
 }
 
 // Real data: dcmqi's ct-3slice has Slice Thickness 1.25 mm on slices 1 mm apart.

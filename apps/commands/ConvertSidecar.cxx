@@ -86,24 +86,20 @@ bool recordsGrid(const nlohmann::json& j, const ImageGeometry& geometry) {
          near("originMm", {origin.x, origin.y, origin.z}, 0.01) && near("directionColumns", directionColumns, 1e-3);
 }
 
-/// Says once per sidecar and volume that the sidecar names another file, and whether it is used (a
-/// command may read it again for another step).
-void warnSidecarOfAnotherFile(const std::filesystem::path& sidecar, const std::string& described,
-                              const std::filesystem::path& volumePath, bool otherIsThere, bool sameGrid) {
-  if (!firstTimeFor("convert sidecar\n" + sidecar.string() + '\n' + volumePath.string()))
-    return;
+/// What to say when the sidecar names another file, and whether it is used.
+std::string sidecarOfAnotherFileWarning(const std::filesystem::path& sidecar, const std::string& described,
+                                        const std::filesystem::path& volumePath, bool otherIsThere, bool sameGrid) {
   if (otherIsThere)
-    logWarning("sidecar '{}' describes '{}', not '{}': its patient, study, frame of reference and slice thickness "
-               "are not used for '{}'",
-               sidecar.string(), described, volumePath.filename().string(), volumePath.string());
-  else if (sameGrid)
-    logWarning("sidecar '{}' describes '{}', which is not there: taken as the sidecar of '{}' (renamed with it?); "
-               "its patient, study, frame of reference and slice thickness are used",
-               sidecar.string(), described, volumePath.string());
-  else
-    logWarning("sidecar '{}' describes '{}', which is not there, on another grid than '{}' (left over from a "
-               "deleted image?): its patient, study, frame of reference and slice thickness are not used",
-               sidecar.string(), described, volumePath.string());
+    return fmt::format("sidecar '{}' describes '{}', not '{}': its patient, study, frame of reference and slice "
+                       "thickness are not used for '{}'",
+                       sidecar.string(), described, volumePath.filename().string(), volumePath.string());
+  if (sameGrid)
+    return fmt::format("sidecar '{}' describes '{}', which is not there: taken as the sidecar of '{}' (renamed with "
+                       "it?); its patient, study, frame of reference and slice thickness are used",
+                       sidecar.string(), described, volumePath.string());
+  return fmt::format("sidecar '{}' describes '{}', which is not there, on another grid than '{}' (left over from a "
+                     "deleted image?): its patient, study, frame of reference and slice thickness are not used",
+                     sidecar.string(), described, volumePath.string());
 }
 
 } // namespace
@@ -160,7 +156,10 @@ ConvertSidecar readConvertSidecar(const std::filesystem::path& volumePath, const
     std::error_code ec;
     const bool otherIsThere = std::filesystem::exists(volumePath.parent_path() / described, ec);
     const bool sameGrid = !geometry || recordsGrid(j, *geometry);
-    warnSidecarOfAnotherFile(path, described, volumePath, otherIsThere, sameGrid);
+    sidecar.warnings.push_back(sidecarOfAnotherFileWarning(path, described, volumePath, otherIsThere, sameGrid));
+    // Said once per sidecar and volume: a command may read it again for another step.
+    if (firstTimeFor("convert sidecar\n" + path.string() + '\n' + volumePath.string()))
+      logWarning("{}", sidecar.warnings.back());
     if (otherIsThere || !sameGrid)
       return sidecar;
   }

@@ -43,6 +43,7 @@ struct ConvertSidecar {
   reporting::DicomSourceInfo source{};
   std::string seriesInstanceUid{};
   std::optional<double> sliceThicknessMm{}; ///< the DICOM Slice Thickness; only a positive number
+  std::vector<std::string> warnings{};      ///< what was said about the sidecar (logged once as well)
 
   /// PatientID, study date and series.
   [[nodiscard]] ScanIdentity scanIdentity() const { return {source.patientId, source.studyDate, seriesInstanceUid}; }

@@ -188,18 +188,18 @@ cli::Command measureCommand() {
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
     const ConvertSidecar sidecar = readConvertSidecar(volumePath, &loaded.volume.geometry);
     // The lesions: a label map (NRRD/NIfTI or DICOM SEG), or the mass segmented from the seeds.
-    VolumeMask mask =
-        args.has("mask")
-            ? loadVolumeMask(maskPath, loaded, sidecar, volumePath, options)
-            : VolumeMask{namingTheFileOnError(volumePath,
-                                              [&] {
-                                                return segmentation::segmentSoftTissueMass(
-                                                           loaded.volume,
-                                                           segmentation::SoftTissueInit::fromSeeds(args.points("seed")),
-                                                           {}, ctx.progress.sub(0.05, 0.3))
-                                                    .labels;
-                                              }),
-                         {}};
+    std::vector<std::string> segmentationWarnings; // said (logged) by the segmentation as it found them
+    VolumeMask mask = args.has("mask") ? loadVolumeMask(maskPath, loaded, sidecar, volumePath, options) : VolumeMask{};
+    if (!args.has("mask")) {
+      segmentation::SegmentationResult segmented = namingTheFileOnError(volumePath, [&] {
+        return segmentation::segmentSoftTissueMass(loaded.volume,
+                                                   segmentation::SoftTissueInit::fromSeeds(args.points("seed")), {},
+                                                   ctx.progress.sub(0.05, 0.3));
+      });
+      mask.labels = std::move(segmented.labels);
+      for (const std::string& w : segmented.diagnostics.warnings)
+        segmentationWarnings.push_back("soft-tissue segmentation: " + w);
+    }
     mask.labels = onVolumeGrid(std::move(mask.labels), maskPath, "mask", loaded.volume.geometry, volumePath, "volume",
                                mask.warnings);
     const LabelMap& labels = mask.labels;
@@ -224,10 +224,14 @@ cli::Command measureCommand() {
     report.input.maskPath = args.has("mask") ? absoluteName(maskPath)
                             : maskOutput     ? absoluteName(*maskOutput)
                                              : kUnsavedSeedMask + seeds;
-    report.input.seriesInstanceUid = loaded.seriesInstanceUid;
+    // A NRRD/NIfTI names its series through its convert sidecar.
+    report.input.seriesInstanceUid =
+        loaded.seriesInstanceUid.empty() ? sidecar.seriesInstanceUid : loaded.seriesInstanceUid;
     report.input.geometry = loaded.volume.geometry;
-    report.input.warnings = loaded.warnings;
-    report.input.warnings.insert(report.input.warnings.end(), segWarnings.begin(), segWarnings.end());
+    using Said = std::vector<std::string>;
+    for (const Said* said :
+         std::initializer_list<const Said*>{&loaded.warnings, &sidecar.warnings, &segWarnings, &segmentationWarnings})
+      report.input.warnings.insert(report.input.warnings.end(), said->begin(), said->end());
     report.options = options;
     try {
       report.lesions = measurement::measureLesions(loaded.volume, labels, options);

@@ -444,6 +444,49 @@ TEST(MeasureCommand, ADicomSeriesIsMeasuredWithItsSliceThicknessNotItsSpacing) {
   }
 }
 
+// What a seed run and a NRRD's sidecar said was printed but missing from the report: the
+// segmentation's warnings, the series (from the sidecar) and the note on a renamed sidecar.
+TEST(MeasureCommand, TheReportKeepsTheSegmentationsAndTheSidecarsWarningsAndTheSeries) {
+  test::ScratchFolder dir;
+  ASSERT_EQ(test::runProcess({"lesionkit", "phantom", (dir / "ph").string(), "--time-points", "2"}).exitCode, 0);
+  const std::filesystem::path study = phantomTimePoints(dir / "ph").first;
+  ASSERT_EQ(
+      test::runProcess({"lesionkit", "convert", (study / "CT_01").string(), "-o", (dir / "ct.nrrd").string()}).exitCode,
+      0);
+  const std::string series = nlohmann::json::parse(fileText(dir / "ct.json"))["seriesInstanceUid"].get<std::string>();
+  ASSERT_FALSE(series.empty());
+  const auto truth = nlohmann::json::parse(fileText(dir / "ph" / "LKPHANTOM01" / "truth.json"));
+  std::string seed;
+  for (const auto& lesion : truth["timePoints"][0]["lesions"])
+    if (lesion["id"] == "axillary-mass")
+      seed = fmt::format("{},{},{}", lesion["seedMm"][0].get<double>(), lesion["seedMm"][1].get<double>(),
+                         lesion["seedMm"][2].get<double>());
+  ASSERT_FALSE(seed.empty());
+  const auto input = [&](const std::string& volume) {
+    const auto run = test::runProcess({"lesionkit", "measure", (dir / volume).string(), "--seed", seed, "--no-mesh",
+                                       "-o", (dir / "m.json").string()});
+    EXPECT_EQ(run.exitCode, 0) << run.err;
+    return nlohmann::json::parse(fileText(dir / "m.json"))["input"];
+  };
+  const auto joined = [](const nlohmann::json& warnings) {
+    std::string text;
+    for (const auto& w : warnings)
+      text += w.get<std::string>() + "\n";
+    return text;
+  };
+  auto json = input("ct.nrrd");
+  EXPECT_EQ(json["seriesInstanceUid"], series);
+  EXPECT_NE(joined(json["warnings"]).find("soft-tissue segmentation: cut off 1 neighbouring structure"),
+            std::string::npos)
+      << json["warnings"];
+  // Renamed with its sidecar: the sidecar is used, and the report says so as stderr did.
+  std::filesystem::rename(dir / "ct.nrrd", dir / "moved.nrrd");
+  std::filesystem::rename(dir / "ct.json", dir / "moved.json");
+  json = input("moved.nrrd");
+  EXPECT_EQ(json["seriesInstanceUid"], series);
+  EXPECT_NE(joined(json["warnings"]).find("taken as the sidecar of"), std::string::npos) << json["warnings"];
+}
+
 // Real data: dcmqi's ct-3slice has Slice Thickness 1.25 mm on slices 1 mm apart.
 TEST(MeasureCommand, RealCtSeriesIsMeasuredWithItsDicomSliceThickness) {
   LESIONKIT_REQUIRE_TEST_DATA(folder, "QIICR+dcmqi/data/segmentations");

@@ -2,6 +2,7 @@
 #include "lesion/dicomio/VolumeFileIO.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -102,6 +103,31 @@ void checkHeaderSpacing(const fs::path& path, const itk::ImageIOBase& io) {
   requirePositiveSpacing(path, spacing);
 }
 
+/// NaN or infinite voxels: how many, and the first (linear index, value).
+struct NonFiniteVoxels {
+  std::uint64_t count = 0;
+  std::uint64_t first = 0;
+  double firstValue = 0.0;
+  void add(std::uint64_t index, double value) {
+    if (count++ == 0) {
+      first = index;
+      firstValue = value;
+    }
+  }
+};
+
+/// NaN, or infinity from a float64 file beyond the float range, would pass every threshold test
+/// the wrong way and turn means into NaN: refused, with where the first one is on a grid whose
+/// rows hold `nx` voxels and whose slices `ny` rows.
+void refuseNonFiniteVoxels(const fs::path& path, const NonFiniteVoxels& found, std::uint64_t nx, std::uint64_t ny) {
+  if (found.count == 0)
+    return;
+  throw InputError(fmt::format("'{}': {} voxel(s) hold no finite number (NaN, or beyond the float range), the first "
+                               "at voxel ({}, {}, {}): {}; replace them (e.g. with the background value) first",
+                               path.string(), found.count, found.first % nx, found.first / nx % ny,
+                               found.first / (nx * ny), found.firstValue));
+}
+
 /// Where a NIfTI file's voxels start and how many bytes they take on disk (from its own dim[] and
 /// bitpix: ITK reports a rescaled int16 file as float), for a NIfTI-1 or -2 header in either byte
 /// order, read through zlib so that .nii and .nii.gz are one case; nullopt when it is not NIfTI.
@@ -112,7 +138,25 @@ struct NiftiLayout {
   std::vector<double> spacing; ///< pixdim[1..n] of the n <= 3 spatial axes (their sign is free)
   std::string badTransform;    ///< "qform" or "sform" when the one in use holds NaN or infinity
   std::string badMagic;        ///< the magic found when it is not NIfTI's (an Analyze 7.5 header)
+  std::uint64_t rowLength;     ///< dim[1]
+  std::uint64_t rowsPerSlice;  ///< dim[2]
+  int datatype;                ///< NIfTI datatype code (16: float32, 64: float64)
+  bool swapped;                ///< stored in the other byte order
+  std::uint64_t qformCode;
+  std::uint64_t sformCode;
+  std::array<double, 12> sform; ///< srow_x, srow_y, srow_z (mm, RAS)
+  NonFiniteVoxels nonFinite;    ///< of float voxels, which the NIfTI library sets to 0 without a word
 };
+
+/// Where a NIfTI header's fields are (bytes from its start) and how wide its integers and reals
+/// are: dim[0..7], datatype (bitpix after it), pixdim[0..7], qform_code and sform_code, quatern_b,
+/// srow_x, the magic.
+struct NiftiFields {
+  std::size_t dim, intWidth, datatype, pixdim, realWidth, codes, codeWidth, quatern, srow, magic;
+  char version;
+};
+constexpr NiftiFields kNifti1Fields{40, 2, 70, 76, 4, 252, 2, 256, 280, 344, '1'};
+constexpr NiftiFields kNifti2Fields{16, 8, 12, 104, 8, 344, 4, 352, 400, 4, '2'};
 
 constexpr std::size_t kNiftiMinimumSniffBytes = 176; // through NIfTI-2's vox_offset
 constexpr std::size_t kNiftiHeaderBytes = 540;       // a whole NIfTI-2 header (NIfTI-1: 348)
@@ -189,26 +233,37 @@ std::optional<NiftiLayout> niftiLayout(gzFile file, std::size_t& bytesRead) {
           std::isprint(static_cast<unsigned char>(c)) ? std::string(1, c) : fmt::format("\\x{:02x}", (unsigned char)c);
     return shown;
   };
+  // The sform's 12 `width`-byte reals from `srow` (zeros in a header cut short).
+  auto sform = [&](std::size_t srow, std::size_t width, bool swap) {
+    std::array<double, 12> rows{};
+    for (std::size_t i = 0; i < rows.size() && bytesRead >= srow + 12 * width; ++i)
+      rows[i] = real(srow + i * width, width, swap);
+    return rows;
+  };
+  auto layoutOf = [&](const NiftiFields& f, std::uint64_t voxelOffset, bool swap) {
+    const std::uint64_t count = voxelCount(f.dim, f.intWidth, swap);
+    return NiftiLayout{voxelOffset,
+                       count * (value(f.datatype + 2, 2, swap) / 8), // bitpix follows datatype
+                       count,
+                       pixdim(f.pixdim, f.realWidth, f.dim, f.intWidth, swap),
+                       nonFiniteTransform(f.codes, f.codeWidth, f.quatern, f.srow, f.realWidth, swap),
+                       wrongMagic(f.magic, f.version),
+                       std::max<std::uint64_t>(1, value(f.dim + f.intWidth, f.intWidth, swap)),
+                       std::max<std::uint64_t>(1, value(f.dim + 2 * f.intWidth, f.intWidth, swap)),
+                       int(value(f.datatype, 2, swap)),
+                       swap,
+                       value(f.codes, f.codeWidth, swap),
+                       value(f.codes + f.codeWidth, f.codeWidth, swap),
+                       sform(f.srow, f.realWidth, swap),
+                       {}};
+  };
   for (const bool swap : {false, true}) {
     const std::uint64_t size = value(0, 4, swap);
-    if (size == 540) { // NIfTI-2
-      const std::uint64_t count = voxelCount(16, 8, swap);
-      return NiftiLayout{value(168, 8, swap),
-                         count * (value(14, 2, swap) / 8),
-                         count,
-                         pixdim(104, 8, 16, 8, swap),
-                         nonFiniteTransform(344, 4, 352, 400, 8, swap),
-                         wrongMagic(4, '2')};
-    }
+    if (size == 540) // NIfTI-2
+      return layoutOf(kNifti2Fields, value(168, 8, swap), swap);
     if (size == 348) { // NIfTI-1
       const double offset = real(108, 4, swap);
-      const std::uint64_t count = voxelCount(40, 2, swap);
-      return NiftiLayout{offset >= 348.0 ? std::uint64_t(offset) : 352u,
-                         count * (value(72, 2, swap) / 8),
-                         count,
-                         pixdim(76, 4, 40, 2, swap),
-                         nonFiniteTransform(252, 2, 256, 280, 4, swap),
-                         wrongMagic(344, '1')};
+      return layoutOf(kNifti1Fields, offset >= 348.0 ? std::uint64_t(offset) : 352u, swap);
     }
   }
   return std::nullopt;
@@ -227,21 +282,64 @@ bool gzipTrailerSays(const fs::path& path, std::uint64_t bytes) {
   return in && size == static_cast<std::uint32_t>(bytes);
 }
 
+constexpr int kNiftiFloat32 = 16;
+constexpr int kNiftiFloat64 = 64;
+
+/// Reads the float32 or float64 voxels of `layout` from `file`, counting into layout.nonFinite
+/// those that are NaN or infinite; returns how many bytes of voxels the file holds (up to
+/// layout.voxelBytes), or less than that when its gzip stream is cut short.
+std::uint64_t scanFloatVoxels(gzFile file, NiftiLayout& layout) {
+  const std::size_t width = layout.datatype == kNiftiFloat64 ? 8 : 4;
+  if (gzseek(file, z_off_t(layout.voxelOffset), SEEK_SET) < 0)
+    return 0;
+  std::vector<unsigned char> buffer(std::size_t(1) << 20); // a whole number of values
+  std::uint64_t bytes = 0, index = 0;
+  while (bytes < layout.voxelBytes) {
+    const auto wanted = unsigned(std::min<std::uint64_t>(buffer.size(), layout.voxelBytes - bytes));
+    const int n = gzread(file, buffer.data(), wanted);
+    if (n < 0)
+      return std::min<std::uint64_t>(bytes, layout.voxelBytes - 1); // a gzip stream cut short is an error
+    if (n == 0)
+      break;
+    for (std::size_t at = 0; at + width <= std::size_t(n); at += width, ++index) {
+      unsigned char v[8];
+      for (std::size_t b = 0; b < width; ++b)
+        v[b] = buffer[at + (layout.swapped ? width - 1 - b : b)];
+      double value;
+      if (width == 8) {
+        std::memcpy(&value, v, 8);
+      } else {
+        float f;
+        std::memcpy(&f, v, 4);
+        value = f;
+      }
+      if (!std::isfinite(value))
+        layout.nonFinite.add(index, value);
+    }
+    bytes += std::uint64_t(n);
+  }
+  return bytes;
+}
+
 /// ITK fills the missing part of a truncated NIfTI file (.nii or .nii.gz) with zeros without a
 /// word, so a broken download would be measured as part of a patient: check the length first.
 /// A zero voxel size in a NIfTI header is set to 1 mm by the NIfTI library, or fails in ITK as
 /// "orthonormal direction cosines" (no qform or sform): refused from the header itself, which is
-/// read once for both checks. Returns the layout of a file that passed; anything else throws.
+/// read once for both checks. The NIfTI library also sets NaN and infinite float voxels to 0
+/// without a word: float voxels are read here once, for the length and to count those
+/// (layout.nonFinite). Returns the layout of a file that passed; anything else throws.
 NiftiLayout checkNiftiFile(const fs::path& path) {
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file)
     throw InputError(fmt::format("'{}': cannot open: {}", path.string(), std::strerror(errno)));
   std::size_t headerBytes = 0;
-  const std::optional<NiftiLayout> layout = niftiLayout(file, headerBytes);
+  std::optional<NiftiLayout> layout = niftiLayout(file, headerBytes);
   const bool compressed = gzdirect(file) == 0;
   const std::uint64_t needed = layout ? layout->voxelOffset + layout->voxelBytes : 0;
   std::uint64_t found = needed;
-  if (layout && !compressed) {
+  if (layout && (layout->datatype == kNiftiFloat32 || layout->datatype == kNiftiFloat64)) {
+    found = layout->voxelOffset + scanFloatVoxels(file, *layout);
+  } else if (layout && !compressed) {
     std::error_code ec;
     found = fs::file_size(path, ec);
   } else if (layout && !gzipTrailerSays(path, needed)) {
@@ -283,6 +381,27 @@ NiftiLayout checkNiftiFile(const fs::path& path) {
                                  path.string(), layout->badTransform));
   }
   return *layout;
+}
+
+/// ITK 5.2's NIfTI reader checks an sform in single precision: with no qform to fall back on it
+/// refuses small voxels (0.01 mm; 0.1 mm with the origin 160 mm away) as not "orthonormal direction
+/// cosines" although the axes are at right angles. The reason for that, or ITK's own words.
+std::string niftiHeaderReason(const NiftiLayout& layout, const itk::ExceptionObject& e) {
+  const std::string itkText = itkReason(e);
+  if (layout.qformCode != 0 || layout.sformCode == 0 || itkText.find("orthonormal") == std::string::npos)
+    return itkText;
+  std::array<Vec3, 3> axis;
+  for (int j = 0; j < 3; ++j)
+    axis[j] = Vec3{layout.sform[j], layout.sform[4 + j], layout.sform[8 + j]};
+  for (int j = 0; j < 3; ++j)
+    if (norm(axis[j]) == 0.0 || std::abs(dot(normalized(axis[j]), normalized(axis[(j + 1) % 3]))) > 1e-4)
+      return itkText; // really skewed (or flat): ITK's words are right
+  const Vec3 origin{layout.sform[3], layout.sform[7], layout.sform[11]};
+  return fmt::format("the header places the voxels by its sform alone (qform_code 0), whose axes are at right angles, "
+                     "but ITK 5.2's NIfTI reader checks the sform in single precision, which fails for voxels of "
+                     "{:g} x {:g} x {:g} mm with the origin {:.0f} mm away (too small for that check); write the file "
+                     "with a qform as well (e.g. nibabel: img.set_qform(img.affine, code=1)) or as NRRD",
+                     norm(axis[0]), norm(axis[1]), norm(axis[2]), norm(origin));
 }
 
 /// ITK reads the first 3D volume of a NIfTI file whose dim[5..7] (e.g. vector components
@@ -371,7 +490,8 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
     io->SetFileName(path.string());
     io->ReadImageInformation();
   } catch (const itk::ExceptionObject& e) {
-    throw InputError(fmt::format("'{}': cannot read image header: {}", path.string(), itkReason(e)));
+    throw InputError(fmt::format("'{}': cannot read image header: {}", path.string(),
+                                 niftiLayout ? niftiHeaderReason(*niftiLayout, e) : itkReason(e)));
   }
   if (io->GetNumberOfDimensions() < 3 && io->GetNumberOfDimensions() != 2) {
     throw InputError(fmt::format("'{}': expected a 3D image, found {} dimensions", path.string(), io->GetNumberOfDimensions()));
@@ -382,8 +502,10 @@ typename itkbridge::ItkImage<T>::Pointer readAs(const fs::path& path) {
   if (io->GetNumberOfComponents() != 1) {
     throw InputError(fmt::format("'{}': expected a scalar image, found {} components per voxel", path.string(), io->GetNumberOfComponents()));
   }
-  if (niftiLayout)
+  if (niftiLayout) {
     requireOneNiftiVolume(path, *niftiLayout, *io);
+    refuseNonFiniteVoxels(path, niftiLayout->nonFinite, niftiLayout->rowLength, niftiLayout->rowsPerSlice);
+  }
   if (dynamic_cast<itk::NrrdImageIO*>(io.GetPointer()))
     requireNrrdSpacing(path, *io);
   checkHeaderSpacing(path, *io);
@@ -457,23 +579,12 @@ void requireFileFormatHoldsGrid(const ImageGeometry& geometry, const fs::path& p
 
 namespace {
 
-/// NaN, or infinity from a float64 file beyond the float range, would pass every threshold test
-/// the wrong way and turn means into NaN: refused here, with where the first one is.
 void checkFiniteVoxels(const Volume& v, const fs::path& path) {
-  std::size_t count = 0, first = 0;
-  for (std::size_t i = v.voxels.size(); i-- > 0;) {
-    if (!std::isfinite(v.voxels[i])) {
-      ++count;
-      first = i;
-    }
-  }
-  if (count == 0)
-    return;
-  const auto& n = v.geometry.size;
-  throw InputError(fmt::format("'{}': {} voxel(s) hold no finite number (NaN, or beyond the float range), the first "
-                               "at voxel ({}, {}, {}): {}; replace them (e.g. with the background value) first",
-                               path.string(), count, first % n[0], first / n[0] % n[1], first / (n[0] * n[1]),
-                               v.voxels[first]));
+  NonFiniteVoxels found;
+  for (std::size_t i = 0; i < v.voxels.size(); ++i)
+    if (!std::isfinite(v.voxels[i]))
+      found.add(i, v.voxels[i]);
+  refuseNonFiniteVoxels(path, found, v.geometry.size[0], v.geometry.size[1]);
 }
 
 Volume checkedVolume(const itkbridge::ItkImage<float>* image, const fs::path& path) {

@@ -221,6 +221,22 @@ CropBox cropFor(const Prior& prior, const ImageGeometry& g, double marginMm) {
   return box;
 }
 
+/// ITK's recursive Gaussian needs four voxels along each axis, and every smoothing of the pipeline
+/// runs on the crop: a crop thinner than that (slices far thicker than the lesion around the
+/// initialisation) is refused here, in words, instead of by ITK's exception from within a filter.
+void requireSmoothableCrop(const CropBox& box, const ImageGeometry& g, const Vec3& centre) {
+  constexpr std::size_t kGaussianMinimumVoxels = 4;
+  const auto size = box.size();
+  const double spacing[3] = {g.spacing.x, g.spacing.y, g.spacing.z};
+  for (int a = 0; a < 3; ++a)
+    if (size[a] < kGaussianMinimumVoxels)
+      throw ProcessingError(fmt::format(
+          "soft-tissue segmentation: the search region around {} holds only {} voxel(s) along image axis {} (voxels "
+          "{:g} mm apart), fewer than the {} its smoothing needs: the voxels are too coarse for this segmentation; "
+          "give a scan with thinner slices (or smaller voxels)",
+          formatPoint(centre), size[a], a + 1, spacing[a], kGaussianMinimumVoxels));
+}
+
 FloatImage::Pointer extractCrop(const Volume& volume, const CropBox& box, ImageGeometry& cropGeometry) {
   cropGeometry = volume.geometry;
   cropGeometry.size = box.size();
@@ -1258,6 +1274,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // 1. Crop around the initialisation.
   progress.report(0.0, "cropping");
   const CropBox box = cropFor(prior, grid, 8.0);
+  requireSmoothableCrop(box, grid, prior.centre);
   ImageGeometry g;
   FloatImage::Pointer crop = extractCrop(volume, box, g);
   for (int a = 0; a < 3; ++a) {

@@ -275,6 +275,30 @@ TEST(SoftTissueSynthetic, AnEnormousBoxIsClampedToTheVolumeLikeALargeOne) {
   EXPECT_EQ(outcome(1e300), outcome(1e6));
 }
 
+TEST(SoftTissueSynthetic, SlicesTooThickForTheSmoothingAreRefusedInWordsNotByItk) {
+  // 60 mm slices: the search region around the click spans 3 of them, and ITK's recursive
+  // Gaussian threw "The number of pixels along dimension 2 is less than 4" (not a lesion::Error).
+  ImageGeometry g;
+  g.size = {96, 96, 6};
+  g.spacing = {1.0, 1.0, 60.0};
+  g.origin = {-47.5, -47.5, -120.0};
+  Volume image(g);
+  for (std::size_t k = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i)
+        image.at(i, j, k) = float(tissueAt(g.indexToPoint(i, j, k), Contrast::CT));
+  std::string message;
+  try {
+    (void)segmentSoftTissueMass(image, SoftTissueInit::fromSeeds({Vec3{0.0, 0.0, 0.0}}));
+  } catch (const ProcessingError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("the search region around (0.0, 0.0, 0.0) holds only 3 voxel(s) along image axis 3 (voxels "
+                         "60 mm apart), fewer than the 4 its smoothing needs"),
+            std::string::npos)
+      << message;
+}
+
 TEST(SegmentationKind, NamesRoundTripAndUnknownNamesAreUsageErrors) {
   for (const std::string& name : segmentationKindNames())
     EXPECT_EQ(segmentationKindName(parseSegmentationKind(name)), name);

@@ -51,7 +51,7 @@ Vec3 fromRas(const Vec3& p, bool ras) { return ras ? Vec3{-p.x, -p.y, p.z} : p; 
 /// The soft-tissue initialisation of the command line: exactly one of --seed (repeatable), --box,
 /// --roi (Slicer's ROI: centre and half sizes), --recist or --recist-ends (two points: Slicer's
 /// point list), in LPS mm unless --ras.
-segmentation::SoftTissueInit softTissueInitOf(const cli::Arguments& args) {
+segmentation::SoftTissueInit softTissueInitGiven(const cli::Arguments& args) {
   const bool ras = args.flag("ras");
   const int given = int(!args.strings("seed").empty()) + int(args.has("box")) + int(args.has("roi")) +
                     int(args.has("recist")) + int(!args.strings("recistEnds").empty());
@@ -81,6 +81,20 @@ segmentation::SoftTissueInit softTissueInitOf(const cli::Arguments& args) {
   for (const Vec3& p : args.points("seed"))
     seeds.push_back(fromRas(p, ras));
   return segmentation::SoftTissueInit::fromSeeds(seeds);
+}
+
+/// softTissueInitGiven, refused as a wrong argument naming its option when it is unusable (a flat
+/// box, a line shorter than 3 mm).
+segmentation::SoftTissueInit softTissueInitOf(const cli::Arguments& args) {
+  const segmentation::SoftTissueInit init = softTissueInitGiven(args);
+  if (const std::string why = init.problem(); !why.empty()) {
+    const char* option = init.kind == segmentation::SoftTissueInit::Kind::Box ? (args.has("box") ? "--box" : "--roi")
+                         : init.kind == segmentation::SoftTissueInit::Kind::Recist
+                             ? (args.has("recist") ? "--recist" : "--recist-ends")
+                             : "--seed";
+    throw UsageError(fmt::format("{}: {}", option, why));
+  }
+  return init;
 }
 
 /// A seed off the scan is a wrong argument found before the slow spine labelling, not a

@@ -60,6 +60,29 @@ SoftTissueInit SoftTissueInit::fromRecist(const Vec3& from, const Vec3& to) {
   return init;
 }
 
+std::string SoftTissueInit::problem() const {
+  switch (kind) {
+  case Kind::Seeds:
+    return seeds.empty() ? "no seed point given" : "";
+  case Kind::Box: {
+    const Vec3 side{std::abs(boxCorner2.x - boxCorner1.x), std::abs(boxCorner2.y - boxCorner1.y),
+                    std::abs(boxCorner2.z - boxCorner1.z)};
+    if (!(std::min({side.x, side.y, side.z}) >= 2.0))
+      return fmt::format("the box {} – {} is flat or empty (each side must be over 2 mm)", formatPoint(boxCorner1),
+                         formatPoint(boxCorner2));
+    return "";
+  }
+  case Kind::Recist: {
+    const double length = norm(recistTo - recistFrom);
+    if (!(length >= 3.0))
+      return fmt::format("the RECIST line {} – {} is {:.1f} mm long; expected at least 3 mm", formatPoint(recistFrom),
+                         formatPoint(recistTo), length);
+    return "";
+  }
+  }
+  return "";
+}
+
 std::string modalityName(Modality modality) {
   switch (modality) {
   case Modality::CT: return "ct";
@@ -129,10 +152,11 @@ struct Prior {
 };
 
 Prior makePrior(const SoftTissueInit& init, const SoftTissueOptions& options, const ImageGeometry& geometry) {
+  if (const std::string why = init.problem(); !why.empty())
+    throw InputError("soft-tissue segmentation: " + why);
   Prior prior;
   switch (init.kind) {
   case Kind::Seeds: {
-    if (init.seeds.empty()) throw InputError("soft-tissue segmentation: no seed point given");
     Vec3 mean{};
     for (const Vec3& s : init.seeds) mean += s;
     mean = mean / double(init.seeds.size());
@@ -152,9 +176,6 @@ Prior makePrior(const SoftTissueInit& init, const SoftTissueOptions& options, co
                   std::max(init.boxCorner1.z, init.boxCorner2.z)};
     const Vec3 half = (hi - lo) * 0.5;
     const double minHalf = std::min({half.x, half.y, half.z});
-    if (!(minHalf >= 1.0))
-      throw InputError(fmt::format("soft-tissue segmentation: the box {} – {} is flat or empty (each side must be over "
-                                   "2 mm)", formatPoint(lo), formatPoint(hi)));
     prior.shape = Prior::Shape::Box;
     prior.isSizePrior = true;
     prior.centre = (lo + hi) * 0.5;
@@ -168,9 +189,6 @@ Prior makePrior(const SoftTissueInit& init, const SoftTissueOptions& options, co
   case Kind::Recist: {
     const Vec3 line = init.recistTo - init.recistFrom;
     const double length = norm(line);
-    if (!(length >= 3.0))
-      throw InputError(fmt::format("soft-tissue segmentation: the RECIST line {} – {} is {:.1f} mm long; expected at "
-                                   "least 3 mm", formatPoint(init.recistFrom), formatPoint(init.recistTo), length));
     prior.shape = Prior::Shape::Ellipsoid;
     prior.isSizePrior = true;
     prior.centre = (init.recistFrom + init.recistTo) * 0.5;
@@ -1270,6 +1288,15 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // An MR click: the model, the bright neighbour and the neck split follow the lesion, not where
   // in it the click landed (see below); box and RECIST samples span the lesion already.
   const bool mrClick = !ct && !prior.isSizePrior;
+  // RECIST measures on one axial slice; a line across slices still bounds the mass (the prior is
+  // laid on the slices), but it is not the diameter the reader meant to give.
+  if (init.kind == Kind::Recist) {
+    const double across = std::abs(dot(init.recistTo - init.recistFrom, normalized(grid.direction.column(2))));
+    if (across > 0.5 * grid.spacing.z)
+      diag.warnings.push_back(fmt::format("the RECIST line's ends lie {:.1f} mm apart across the slices ({:.1f} mm "
+                                          "apart); a RECIST line is drawn on one axial slice",
+                                          across, grid.spacing.z));
+  }
 
   // 1. Crop around the initialisation.
   progress.report(0.0, "cropping");
@@ -2030,8 +2057,11 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
   for (const Vec3& s : prior.seeds) {
     const Vec3 idx = volume.geometry.pointToIndex(s);
     if (!volume.geometry.containsIndex(std::lround(idx.x), std::lround(idx.y), std::lround(idx.z)))
-      throw InputError(fmt::format("soft-tissue segmentation: the initialisation point {} (LPS mm) lies outside the "
-                                   "volume; check the coordinate system (LPS by default, --ras flips x and y)",
+      throw InputError(fmt::format("soft-tissue segmentation: {} {} (LPS mm) lies outside the volume; check the "
+                                   "coordinate system (LPS by default, --ras flips x and y)",
+                                   init.kind == Kind::Box      ? "the box's centre"
+                                   : init.kind == Kind::Recist ? "a point of the RECIST line's middle"
+                                                               : "the seed",
                                    formatPoint(s)));
   }
   const Modality modality = resolveModality(volume, options.modality);

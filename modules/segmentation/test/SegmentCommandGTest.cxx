@@ -119,11 +119,36 @@ TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {
   // Two initialisations at once, or none: usage errors.
   run = lesion::test::runProcess({exe, "segment", ct, "--seed", "0,0,0", "--box", "-9,-9,-9,9,9,9", "-o", out, "-q"});
   EXPECT_EQ(run.exitCode, 1);
-  // Seed outside the scan: bad input.
+  // A flat box or a line of no length: wrong arguments, each naming its option (they were bad input).
+  for (const auto& [option, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--box", "-14,-14,1,14,14,1"}, {"--roi", "0,0,0,9,9,0"}, {"--recist", "1,1,1:1,1,1"}}) {
+    run = lesion::test::runProcess({exe, "segment", ct, option, value, "-o", out, "-q"});
+    EXPECT_EQ(run.exitCode, 1) << option << ": " << run.err;
+    EXPECT_NE(run.err.find(option + ": the "), std::string::npos) << run.err;
+  }
+  // Seed outside the scan: bad input; a box off the scan is named as the box.
   run = lesion::test::runProcess({exe, "segment", ct, "--seed", "0,0,400", "-o", out, "-q"});
   EXPECT_EQ(run.exitCode, 2) << run.err;
+  run = lesion::test::runProcess({exe, "segment", ct, "--box", "-14,-14,-14,14,14,900", "-o", out, "-q"});
+  EXPECT_EQ(run.exitCode, 2) << run.err;
+  EXPECT_NE(run.err.find("the box's centre (0.0, 0.0, 443.0)"), std::string::npos) << run.err;
   EXPECT_FALSE(std::filesystem::exists(out));
   EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"ct.nrrd"});
+}
+
+TEST(SegmentCommand, ARecistLineAcrossSlicesIsSegmentedWithAWarning) {
+  LESIONKIT_REQUIRE_BINARY();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  const auto ct = writeSmallCt(dir.path()).string();
+  const auto out = (dir / "mask.nrrd").string();
+  // Ends 8 mm apart across 2 mm slices: RECIST measures on one axial slice.
+  auto run = lesion::test::runProcess({exe, "segment", ct, "--recist", "-12,0,-4:12,0,4", "-o", out});
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.err.find("the RECIST line's ends lie 8.0 mm apart across the slices"), std::string::npos) << run.err;
+  // On one slice: no such warning.
+  run = lesion::test::runProcess({exe, "segment", ct, "--recist", "-12,0,1:12,0,1", "-o", out});
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.err.find("across the slices"), std::string::npos) << run.err;
 }
 
 TEST(SegmentCommand, AScanOfTooFewSlicesIsBadInputNamingTheFile) {

@@ -44,6 +44,11 @@ struct SoftTissueInit {
   [[nodiscard]] static SoftTissueInit fromSeeds(std::vector<Vec3> points);
   [[nodiscard]] static SoftTissueInit fromBox(const Vec3& corner1, const Vec3& corner2);
   [[nodiscard]] static SoftTissueInit fromRecist(const Vec3& from, const Vec3& to);
+
+  /// What makes this initialisation unusable, empty when nothing does: a box flat or empty (a side of
+  /// 2 mm or less), a RECIST line shorter than 3 mm, no seeds. segmentSoftTissueMass throws it as an
+  /// InputError; a command names its option with it.
+  [[nodiscard]] std::string problem() const;
 };
 
 struct SoftTissueOptions {

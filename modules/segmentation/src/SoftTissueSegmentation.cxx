@@ -2041,6 +2041,13 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   return result;
 }
 
+/// A warning about the result as a whole, found after the pipeline (which says its own as it finds
+/// them): kept in the diagnostics and said now, as those are.
+void warnAbout(SegmentationResult& result, std::string warning) {
+  logWarning("soft-tissue segmentation: {}", warning);
+  result.diagnostics.warnings.push_back(std::move(warning));
+}
+
 } // namespace
 
 SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueInit& init,
@@ -2119,11 +2126,10 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
              "its border); searching {:.0f} mm around {}",
              2 * prior.radiusMm, 100 * *contact, 2 * wider.radiusMm, formatPoint(wider.centre));
     SegmentationResult result = runPipeline(volume, init, widerOptions, progress.sub(0.8, 1.0), wider, modality, rim);
-    result.diagnostics.warnings.push_back(fmt::format(
-        "the region reached the limits of the {:.0f} mm search sphere (--max-diameter-mm {:.0f}) but stopped within "
-        "a {:.0f} mm one around its centre and was kept: check that it is one mass",
-        2 * prior.radiusMm, o.maxDiameterMm, 2 * wider.radiusMm));
-    logWarning("soft-tissue segmentation: {}", result.diagnostics.warnings.back());
+    warnAbout(result, fmt::format("the region reached the limits of the {:.0f} mm search sphere (--max-diameter-mm "
+                                  "{:.0f}) but stopped within a {:.0f} mm one around its centre and was kept: check "
+                                  "that it is one mass",
+                                  2 * prior.radiusMm, o.maxDiameterMm, 2 * wider.radiusMm));
     return result;
   };
   try {
@@ -2135,9 +2141,9 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
     SoftTissueOptions coreOnly = options;
     coreOnly.enclosingRimFraction = 0.0;
     SegmentationResult result = search(coreOnly);
-    result.diagnostics.warnings.push_back(
-        fmt::format("the seed lies in a core enclosed by a brighter rim, but the region with the rim was refused "
-                    "({}); only the core is segmented", e.what()));
+    warnAbout(result, fmt::format("the seed lies in a core enclosed by a brighter rim, but the region with the rim "
+                                  "was refused ({}); only the core is segmented",
+                                  e.what()));
     return result;
   }
 }

@@ -131,9 +131,6 @@ cli::Command convertCommand() {
   c.run = [](const cli::Arguments& args, cli::CommandContext& ctx) {
     const std::filesystem::path input = args.path("input");
     const std::filesystem::path output = args.path("output");
-    if (!dicomio::isVolumeFileName(output)) {
-      throw UsageError(fmt::format("--output '{}': expected a .nrrd, .nhdr, .nii or .nii.gz name", output.string()));
-    }
     ensureOutputSparesInputs(output, {input}, "--output");
     ensureSidecarIsFree(output);
     dicomio::LoadOptions options;

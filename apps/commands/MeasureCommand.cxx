@@ -25,8 +25,8 @@ namespace lesion::commands {
 
 namespace {
 
-/// --mask-output, checked before the slow part: only with --seed (a --mask is a file already), a volume file
-/// name, none of the inputs, not --output or --csv.
+/// --mask-output, checked before the slow part: only with --seed (a --mask is a file already), none of the
+/// inputs, not --output or --csv (the argument parser has checked that it names a volume file).
 std::optional<std::filesystem::path> segmentedMaskOutput(const cli::Arguments& args,
                                                          const std::filesystem::path& output,
                                                          const std::filesystem::path& volumePath) {
@@ -35,8 +35,6 @@ std::optional<std::filesystem::path> segmentedMaskOutput(const cli::Arguments& a
   const std::filesystem::path maskOutput = args.path("maskOutput");
   if (!args.has("seed"))
     throw UsageError("--mask-output writes the mask segmented from --seed; with --mask the report names that file");
-  if (!dicomio::isVolumeFileName(maskOutput))
-    throw UsageError(fmt::format("--mask-output '{}': expected a .nrrd, .nii or .nii.gz name", maskOutput.string()));
   std::vector<std::pair<std::string, std::filesystem::path>> outputs = {{"--output", output},
                                                                         {"--mask-output", maskOutput}};
   if (args.has("csv"))
@@ -241,9 +239,7 @@ cli::Command measureCommand() {
 
     ctx.progress.report(0.9, "writing");
     if (maskOutput) // the same record `lesionkit segment` writes: LesionKit's, from the reader's seeds
-      writeFileAtomically(*maskOutput, [&](const std::filesystem::path& tmp) {
-        dicomio::writeLabelMapFile(labels, tmp, reporting::lesionKitRecord(false, toolInfo().version));
-      });
+      dicomio::writeLabelMapFile(labels, *maskOutput, reporting::lesionKitRecord(false, toolInfo().version));
     reporting::writeJsonReport(report, output);
     if (args.has("csv"))
       reporting::writeCsvTable(report, args.path("csv"));

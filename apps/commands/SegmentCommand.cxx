@@ -155,7 +155,7 @@ void segmentLyticLesion(const cli::Arguments& args, cli::CommandContext& ctx) {
     voxels += v != 0;
   // Recorded in the file: LesionKit's, from the reader's seeds or (none) found automatically.
   const dicomio::LabelMapOrigin origin = reporting::lesionKitRecord(seeds.empty(), toolInfo().version);
-  writeFileAtomically(output, [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(mask, tmp, origin); });
+  dicomio::writeLabelMapFile(mask, output, origin);
   for (const auto& l : lytic.candidates)
     if (l.labelled && (chosen.empty() || std::find(chosen.begin(), chosen.end(), std::uint16_t(l.id)) != chosen.end()))
       ctx.out << fmt::format("lytic lesion in {}{}: {:.2f} mL (soft tissue {:.2f} mL), cortical breach {}\n", l.level,

@@ -302,18 +302,13 @@ cli::Command spineCommand() {
     // Recorded in each map: LesionKit made it, automatically (the vertebrae from a --seed anchor: semi-automatically).
     const dicomio::LabelMapOrigin found = reporting::lesionKitRecord(true, toolInfo().version);
     const dicomio::LabelMapOrigin anchored = reporting::lesionKitRecord(!args.has("seed"), toolInfo().version);
-    const auto write = [](const std::filesystem::path& path, const LabelMap& labels,
-                          const dicomio::LabelMapOrigin& origin) {
-      writeFileAtomically(path,
-                          [&](const std::filesystem::path& tmp) { dicomio::writeLabelMapFile(labels, tmp, origin); });
-    };
-    write(output, result.vertebrae, anchored);
+    dicomio::writeLabelMapFile(result.vertebrae, output, anchored);
     if (args.has("bodies"))
-      write(args.path("bodies"), result.bodies, anchored);
+      dicomio::writeLabelMapFile(result.bodies, args.path("bodies"), anchored);
     if (args.has("lesions"))
-      write(args.path("lesions"), lytic.lesions, found);
+      dicomio::writeLabelMapFile(lytic.lesions, args.path("lesions"), found);
     if (args.has("components"))
-      write(args.path("components"), lytic.components, found);
+      dicomio::writeLabelMapFile(lytic.components, args.path("components"), found);
     if (args.has("json"))
       writeTextFileAtomically(args.path("json"),
                               spineJson(result, lesions ? &lytic : nullptr, wholeSkeleton ? &foci : nullptr).dump(2) +

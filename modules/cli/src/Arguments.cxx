@@ -1,9 +1,11 @@
 #include "lesion/cli/Arguments.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -44,9 +46,53 @@ void checkRange(const Parameter& p, double value, const std::string& text) {
         fmt::format("{}: expected {:g} to {:g}, got '{}'", displayName(p), p.range->minimum, p.range->maximum, text));
 }
 
+/// "m.nii" or "M.NII", not "m.Nii": NIfTI's library reads no mixed-case extension.
+bool endsWithInLowerOrUpperCase(const std::string& text, const std::string& suffix) {
+  std::string upper = suffix;
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return char(std::toupper(c)); });
+  const auto endsWith = [&](const std::string& s) {
+    return text.size() > s.size() && text.compare(text.size() - s.size(), s.size(), s) == 0;
+  };
+  return endsWith(suffix) || endsWith(upper);
+}
+
+/// {".nrrd", ".nii.gz", ".nii"} from ".nrrd,.nii.gz,.nii".
+std::vector<std::string> extensionList(const std::string& extensions) {
+  std::vector<std::string> list;
+  for (std::size_t from = 0; from <= extensions.size();) {
+    const std::size_t comma = std::min(extensions.find(',', from), extensions.size());
+    if (comma > from)
+      list.push_back(extensions.substr(from, comma - from));
+    from = comma + 1;
+  }
+  return list;
+}
+
+/// An image written by the command (a volume or label map) must be named for a format its writer
+/// takes, checked before any work: "-o a.txt" or "-o outdir/" failed only after the whole
+/// segmentation had run, as bad input (2), without naming the option.
+void checkImageOutputName(const Parameter& p, const std::string& v) {
+  if (p.channel != Channel::Output || (p.type != ParameterType::Image && p.type != ParameterType::LabelImage) ||
+      p.fileExtensions.empty())
+    return;
+  const std::vector<std::string> extensions = extensionList(p.fileExtensions);
+  std::string expected;
+  for (std::size_t i = 0; i < extensions.size(); ++i)
+    expected += (i == 0 ? "" : i + 1 == extensions.size() ? " or " : ", ") + extensions[i];
+  std::error_code ec;
+  if (std::filesystem::is_directory(v, ec))
+    throw UsageError(
+        fmt::format("{} '{}' is a folder: expected a file name ending in {}", displayName(p), v, expected));
+  if (std::none_of(extensions.begin(), extensions.end(),
+                   [&](const std::string& e) { return endsWithInLowerOrUpperCase(v, e); }))
+    throw UsageError(fmt::format("{} '{}': expected a file name ending in {} (in lower or upper case)", displayName(p),
+                                 v, expected));
+}
+
 /// Checks one raw value against its parameter's type now, so errors surface before any work.
 void checkValue(const Parameter& p, const std::string& v) {
   const std::string what = displayName(p);
+  checkImageOutputName(p, v);
   switch (p.type) {
   case ParameterType::Float:
     checkRange(p, toNumber(v, what), v);

@@ -2,6 +2,7 @@
 
 #include "lesion/cli/Arguments.h"
 #include "lesion/core/Error.h"
+#include "lesion/testing/TestHarness.h"
 
 using namespace lesion;
 using namespace lesion::cli;
@@ -97,6 +98,34 @@ TEST(Arguments, ErrorsNameTheArgument) {
   EXPECT_NE(usageMessage({"in.nrrd", "--kind", "lytic", "--kind", "lytic"}).find("more than once"), std::string::npos);
   // Results are not options.
   EXPECT_NE(usageMessage({"in.nrrd", "--volume-ml", "3"}).find("unknown option"), std::string::npos);
+}
+
+// "segment -o a.txt" (or "-o outdir/") ran the whole segmentation, then failed as bad input (2)
+// without naming the option; a .nhdr was written with its data under the temporary's name.
+TEST(Arguments, AnImageOutputNotNamedForItsFormatsIsRefusedNamingTheOption) {
+  auto t = table();
+  t.push_back({"output", ParameterType::LabelImage, "Mask", "label map to write", Channel::Output});
+  t.back().withExtensions(".nrrd,.nii.gz,.nii");
+  const auto message = [&](const std::string& name) {
+    try {
+      (void)Arguments::parse(t, {"in.nrrd", "--output", name});
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string expected = "': expected a file name ending in .nrrd, .nii.gz or .nii (in lower or upper case)";
+  for (const char* bad : {"a.txt", "a.nhdr", "newdir/", ".nrrd", "m.Nii", "m.nii.GZ"})
+    EXPECT_EQ(message(bad), "--output '" + std::string(bad) + expected);
+  test::ScratchFolder dir;
+  const std::string folder = (dir / "existing.nrrd").string();
+  std::filesystem::create_directory(folder);
+  EXPECT_EQ(message(folder),
+            "--output '" + folder + "' is a folder: expected a file name ending in .nrrd, .nii.gz or .nii");
+  for (const char* fine : {"m.nrrd", "m.NII.GZ", "m.NII", "A.NRRD", "out/m.nii.gz"})
+    EXPECT_EQ(message(fine), "") << fine;
+  // Inputs and images of undeclared formats are not this check's.
+  EXPECT_EQ(usageMessage({"a.txt", "-o", "m.txt"}), "");
 }
 
 TEST(Parameter, LongFlagIsKebabCaseOfTheName) {

@@ -24,14 +24,37 @@ std::atomic<unsigned> g_Counter{0};
 
 std::string uniqueTag() { return fmt::format("{}-{}", ::getpid(), g_Counter++); }
 
-/// ".nii.gz" and ".seg.nrrd"-style double extensions that format sniffers need kept whole.
+std::string lowerCase(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return text;
+}
+
+/// The extension in lower case, double extensions that format sniffers need kept whole (".nii.gz")
+/// matched in any case: "M.NII.GZ" has ".nii.gz" (its temporary was ".M.NII.part-1-0.GZ"), and
+/// ITK's NIfTI writer knows no upper case ("Bad Nifti file name: .m.part-1-0.NII.GZ").
 std::string fullExtension(const fs::path& p) {
-  const std::string name = p.filename().string();
-  for (const char* ext : {".nii.gz", ".vtk.gz"}) {
-    const std::string e{ext};
-    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) return e;
+  const std::string name = lowerCase(p.filename().string());
+  for (const std::string ext : {".nii.gz", ".vtk.gz"})
+    if (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0)
+      return ext;
+  return lowerCase(p.extension().string());
+}
+
+/// The longest file name most file systems take (NAME_MAX of ext4, XFS, btrfs, tmpfs).
+constexpr std::size_t kMaxFileNameBytes = 255;
+
+/// ".STEM<marker>EXT" beside the output, `stem` shortened as far as needed for the name to fit
+/// kMaxFileNameBytes (a valid 250-byte output name failed with "File name too long" on its
+/// temporary), cut before a UTF-8 continuation byte so the name stays valid text.
+fs::path hiddenSibling(const fs::path& parent, std::string stem, const std::string& marker, const std::string& ext) {
+  const std::size_t fixed = 1 + marker.size() + ext.size();
+  if (fixed + stem.size() > kMaxFileNameBytes) {
+    std::size_t keep = kMaxFileNameBytes > fixed ? kMaxFileNameBytes - fixed : 0;
+    while (keep > 0 && (static_cast<unsigned char>(stem[keep]) & 0xC0) == 0x80)
+      --keep;
+    stem.resize(keep);
   }
-  return p.extension().string();
+  return parent / ("." + stem + marker + ext);
 }
 
 /// `path` made absolute with links and ".." resolved as far as it exists; no trailing separator.
@@ -225,7 +248,7 @@ fs::path temporarySiblingPath(const fs::path& target) {
   const std::string ext = fullExtension(target);
   std::string stem = target.filename().string();
   stem.resize(stem.size() - ext.size());
-  return target.parent_path() / fmt::format(".{}.part-{}{}", stem, uniqueTag(), ext);
+  return hiddenSibling(target.parent_path(), stem, ".part-" + uniqueTag(), ext);
 }
 
 std::string unfinishedTemporaryFileNote(const fs::path& path) {
@@ -377,7 +400,7 @@ StagedOutputFolder::StagedOutputFolder(fs::path target, std::string owner)
   }
   if (!m_Owner.empty())
     checkOutputFolderReplaceable(m_Target, m_Owner);
-  m_Staging = parentOf(m_Target) / fmt::format(".{}.part-{}", m_Target.filename().string(), uniqueTag());
+  m_Staging = hiddenSibling(parentOf(m_Target), m_Target.filename().string(), ".part-" + uniqueTag(), "");
   fs::create_directories(m_Staging, ec);
   if (ec) throw InputError(fmt::format("cannot create '{}': {}", m_Staging.string(), ec.message()));
 }
@@ -401,7 +424,7 @@ void StagedOutputFolder::commit() {
   std::error_code ec;
   fs::path old;
   if (fs::exists(m_Target, ec)) {
-    old = m_Target.parent_path() / fmt::format(".{}.old-{}", m_Target.filename().string(), uniqueTag());
+    old = hiddenSibling(m_Target.parent_path(), m_Target.filename().string(), ".old-" + uniqueTag(), "");
     fs::rename(m_Target, old, ec);
     if (ec) throw InputError(fmt::format("cannot replace '{}': {}", m_Target.string(), ec.message()));
   }

@@ -28,6 +28,60 @@ TEST(AtomicOutput, TemporaryKeepsDoubleExtensionAndIsHidden) {
   EXPECT_EQ(temporarySiblingPath("/out/r.json").extension(), ".json");
 }
 
+// "-o m.NII.GZ": the temporary ".m.NII.part-1-0.GZ" lost the extension ITK's NIfTI writer needs,
+// and it takes that extension in lower case only.
+TEST(AtomicOutput, TemporaryKeepsAnUppercaseDoubleExtensionInLowerCase) {
+  const std::string t = temporarySiblingPath("/out/m.NII.GZ").filename().string();
+  EXPECT_EQ(t.substr(0, 8), ".m.part-") << t;
+  EXPECT_EQ(t.substr(t.size() - 7), ".nii.gz") << t;
+  EXPECT_EQ(temporarySiblingPath("/out/m.NII").extension(), ".nii");
+  const std::string vtk = temporarySiblingPath("/out/m.Vtk.Gz").filename().string();
+  EXPECT_EQ(vtk.substr(0, 8), ".m.part-");
+  EXPECT_EQ(vtk.substr(vtk.size() - 7), ".vtk.gz");
+}
+
+// A valid 245-byte output name failed with "File name too long" on its 262-byte temporary.
+TEST(AtomicOutput, TheTemporaryOfALongNameFitsAndKeepsItsExtension) {
+  test::ScratchFolder dir;
+  const std::string name = std::string(240, 'a') + ".nrrd";
+  const fs::path t = temporarySiblingPath(dir / name);
+  EXPECT_EQ(t.parent_path(), dir.path());
+  EXPECT_LE(t.filename().string().size(), 255u);
+  EXPECT_EQ(t.extension(), ".nrrd");
+  EXPECT_EQ(t.filename().string().substr(0, 4), ".aaa");
+  EXPECT_TRUE(isTemporaryOutputName(t));
+  writeTextFileAtomically(dir / name, "x");
+  EXPECT_EQ(readText(dir / name), "x");
+
+  // Shortened between UTF-8 characters, not inside one: 'é' is two bytes.
+  const std::string accented = [] {
+    std::string s;
+    for (int i = 0; i < 120; ++i)
+      s += "\xc3\xa9";
+    return s + ".nii.gz";
+  }();
+  const std::string tn = temporarySiblingPath(dir / accented).filename().string();
+  EXPECT_LE(tn.size(), 255u);
+  const std::size_t stemBytes = tn.find(".part-") - 1;
+  EXPECT_EQ(stemBytes % 2, 0u) << tn;
+  EXPECT_EQ(tn.substr(tn.size() - 7), ".nii.gz");
+
+  // A staged folder of a long name too.
+  const fs::path folder = dir / std::string(250, 'f');
+  {
+    StagedOutputFolder staged(folder);
+    std::ofstream(staged.path("a.txt")) << "1";
+    staged.commit();
+  }
+  {
+    StagedOutputFolder staged(folder); // replacing it renames the old one aside first
+    std::ofstream(staged.path("b.txt")) << "2";
+    staged.commit();
+  }
+  EXPECT_EQ(test::listFiles(dir.path()),
+            (std::vector<std::string>{name, std::string(250, 'f'), std::string(250, 'f') + "/b.txt"}));
+}
+
 TEST(AtomicOutput, TemporaryNamesAreRecognised) {
   EXPECT_TRUE(isTemporaryOutputName(temporarySiblingPath("/out/mask.nii.gz")));
   EXPECT_TRUE(isTemporaryOutputName("/out/.P001.part-123-4")); // a staged folder

@@ -530,8 +530,20 @@ typename itkbridge::ItkImage<T>::Pointer itkViewOf(const Image<T>& in) {
   return out;
 }
 
+/// A detached header (.nhdr) is read, never written: ITK names its data file after the hidden
+/// temporary (".a.part-PID-N.raw.gz"), which the rename leaves behind, orphaned, and the header
+/// points at; one self-contained .nrrd holds the same.
+void requireSingleFileFormat(const fs::path& path) {
+  if (endsWith(lowerName(path), ".nhdr")) {
+    throw UsageError(fmt::format("'{}': a detached NRRD header (.nhdr) is not written (its voxels would be a second "
+                                 "file beside it); write .nrrd, which holds both in one file",
+                                 path.string()));
+  }
+}
+
 template <typename T>
 void writeItk(const itkbridge::ItkImage<T>* image, const fs::path& path) {
+  requireSingleFileFormat(path);
   requireFileFormatHoldsGrid(itkbridge::geometryOf(image), path);
   auto io = ioFor(path);
   writeFileAtomically(path, [&](const fs::path& tmp) {

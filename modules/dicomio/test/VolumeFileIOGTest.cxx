@@ -50,7 +50,28 @@ TEST_P(VolumeFileRoundTrip, KeepsGeometryAndValuesExactly) {
   EXPECT_EQ(test::listFiles(dir.path()).size(), 2u) << "temporary files left behind";
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, VolumeFileRoundTrip, ::testing::Values(".nrrd", ".nii.gz", ".nii"));
+// Upper case too: "-o m.NII.GZ" failed on its temporary ".m.NII.part-1-0.GZ".
+INSTANTIATE_TEST_SUITE_P(Formats, VolumeFileRoundTrip,
+                         ::testing::Values(".nrrd", ".nii.gz", ".nii", ".NRRD", ".NII.GZ", ".NII"));
+
+// A .nhdr was written with its voxels in ".a.part-PID-N.raw.gz", left behind by the rename and
+// named by the header: refused, naming the file, before anything is written.
+TEST(VolumeFileIO, ADetachedNrrdHeaderIsNotWritten) {
+  test::ScratchFolder dir;
+  LabelMap labels(obliqueGeometry(), 0);
+  for (const char* name : {"a.nhdr", "b.NHDR"}) {
+    try {
+      dicomio::writeLabelMapFile(labels, dir / name);
+      ADD_FAILURE() << "wrote " << name;
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("'") + (dir / name).string() + "': a detached NRRD header"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_THROW(dicomio::writeVolumeFile(Volume(obliqueGeometry()), dir / "v.nhdr"), UsageError);
+  EXPECT_TRUE(test::listFiles(dir.path()).empty());
+}
 
 TEST(VolumeFileIO, ANrrdLabelMapKeepsTheRecordOfWhichLesionKitStepMadeIt) {
   test::ScratchFolder dir;

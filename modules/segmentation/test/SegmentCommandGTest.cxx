@@ -151,6 +151,54 @@ TEST(SegmentCommand, ARecistLineAcrossSlicesIsSegmentedWithAWarning) {
   EXPECT_EQ(run.err.find("across the slices"), std::string::npos) << run.err;
 }
 
+// "-o a.txt", "-o newdir/", an existing folder: refused only after the whole segmentation had run,
+// as bad input (2) not naming the option; "-o a.nhdr" was written with its voxels left under the
+// temporary's hidden name. Every command's volume or label map output is now refused up front
+// (exit 1, naming the option): the volume named here does not exist, so any later check says so
+// (exit 2) instead.
+TEST(SegmentCommand, AnOutputNotNamedForAVolumeFormatIsRefusedUpFrontNamingTheOption) {
+  LESIONKIT_REQUIRE_BINARY();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  std::filesystem::create_directory(dir / "existing");
+  const std::string missing = (dir / "missing.nrrd").string();
+  for (const std::string name : {"a.txt", "newdir/", "a.nhdr", "existing", "m.Nii"}) {
+    const std::string out = (dir / name).string();
+    const std::vector<std::vector<std::string>> runs = {
+        {exe, "segment", missing, "--seed", "1,1,0", "-o", out},
+        {exe, "segment", missing, "--kind", "lytic", "-o", out},
+        {exe, "convert", missing, "-o", out},
+        {exe, "spine", missing, "-o", out},
+        {exe, "spine", missing, "-o", (dir / "v.nrrd").string(), "--lesions", out},
+        {exe, "measure", missing, "--seed", "1,1,0", "-o", (dir / "r.json").string(), "--mask-output", out}};
+    for (const auto& argv : runs) {
+      const auto run = lesion::test::runProcess(argv);
+      EXPECT_EQ(run.exitCode, 1) << argv[1] << " " << name << ": " << run.err;
+      const std::string option = argv[argv.size() - 2] == "-o" ? "--output" : argv[argv.size() - 2];
+      EXPECT_NE(run.err.find(option + " '" + out + "'"), std::string::npos) << argv[1] << ": " << run.err;
+      EXPECT_NE(run.err.find("expected a file name ending in .nrrd, .nii.gz or .nii"), std::string::npos) << run.err;
+    }
+  }
+  EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"existing"});
+}
+
+// "-o m.NII.GZ" / "-o m.NII" failed on the temporary name (".m.NII.part-1-0.GZ": "Bad Nifti file
+// name"), and a valid 245-byte name on its temporary's length ("File name too long").
+TEST(SegmentCommand, UppercaseExtensionsAndLongNamesAreWritten) {
+  LESIONKIT_REQUIRE_BINARY();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  const auto ct = writeSmallCt(dir.path()).string();
+  const std::string longName = std::string(240, 'a') + ".nrrd";
+  for (const std::string& name : std::vector<std::string>{"m.NII.GZ", "m.NII", "M.NRRD", longName}) {
+    const auto run = lesion::test::runProcess({exe, "segment", ct, "--seed", "1,1,0", "-o", (dir / name).string()});
+    ASSERT_EQ(run.exitCode, 0) << name << ": " << run.err;
+    const LabelMap mask = dicomio::readLabelMapFile(dir / name);
+    EXPECT_EQ(mask.at(32, 32, 16), 1) << name;
+    EXPECT_EQ(mask.at(2, 2, 2), 0) << name;
+  }
+  EXPECT_EQ(lesion::test::listFiles(dir.path()),
+            (std::vector<std::string>{"M.NRRD", longName, "ct.nrrd", "m.NII", "m.NII.GZ"}));
+}
+
 TEST(SegmentCommand, AScanOfTooFewSlicesIsBadInputNamingTheFile) {
   LESIONKIT_REQUIRE_BINARY();
   lesion::test::ScratchFolder dir("lesionkit-segment");

@@ -39,8 +39,9 @@ void ensureOutputSparesInputs(const std::filesystem::path& output, const std::ve
 /// would replace the first. Throws lesion::UsageError naming both options.
 void ensureDistinctOutputs(const std::vector<std::pair<std::string, std::filesystem::path>>& outputs);
 
-/// A hidden sibling of `target` in the same folder that keeps its extension (".nii.gz" too),
-/// so writers that pick a format from the extension still work.
+/// A hidden sibling of `target` in the same folder that keeps its extension in lower case (".nii.gz"
+/// whole, also from ".NII.GZ"), so writers that pick a format from the extension still work; the
+/// stem is shortened when needed so that the name fits 255 bytes wherever `target`'s own name does.
 [[nodiscard]] std::filesystem::path temporarySiblingPath(const std::filesystem::path& target);
 
 /// True for the names temporarySiblingPath and StagedOutputFolder give (".NAME.part-PID-N..."):

@@ -57,6 +57,10 @@ struct LabelMapOrigin {
 /// of which LesionKit step made it (empty when the file has none or it does not match the labels).
 [[nodiscard]] LabelMap readLabelMapFile(const std::filesystem::path& path, LabelMapOrigin* origin = nullptr);
 
+/// The writers below take .nrrd, .nii and .nii.gz names (in any case); a detached NRRD header (.nhdr)
+/// is read but not written (lesion::UsageError naming the file): its data file would be a second
+/// file, named after the header's temporary name.
+///
 /// Writes float voxels (int16 when `asInt16` and every value is a whole number in range).
 /// Returns true when the file holds int16. The voxels are written from `volume`'s own buffer
 /// (no copy unless converted to int16); gzip for .nii.gz and NRRD (gzip encoding), raw for .nii.

@@ -167,6 +167,30 @@ std::string proposalsJson(const std::vector<NewLesionProposal>& proposals) {
 
 } // namespace
 
+namespace {
+
+/// The note that names the scans nothing identifies (a NRRD/NIfTI without its convert sidecar, as 3D
+/// Slicer passes them): for them the checks of requireFollowupOfBaseline and requireFollowupsInOrder
+/// cannot be made. Empty when every scan is identified or there is no follow-up.
+std::string uncheckedScans(const FollowupRunInput& input) {
+  const auto unknown = [](const ScanIdentity& s) {
+    return s.patientId.empty() && s.studyDate.empty() && s.seriesInstanceUid.empty();
+  };
+  std::vector<std::string> names;
+  if (unknown(input.baselineIdentity))
+    names.push_back("'" + input.baselineSource + "'");
+  for (const FollowupSource& f : input.followups)
+    if (unknown(f.identity))
+      names.push_back("'" + f.source + "'");
+  if (names.empty() || input.followups.empty())
+    return {};
+  return fmt::format("{} carr{} no patient, study date or series (a NRRD/NIfTI without its convert sidecar): that the "
+                     "follow-ups are the baseline's patient, in date order and each given once was not checked for {}",
+                     fmt::join(names, ", "), names.size() == 1 ? "ies" : "y", names.size() == 1 ? "it" : "them");
+}
+
+} // namespace
+
 void requireFollowupOfBaseline(const ScanIdentity& baseline, const std::string& baselineSource,
                                const ScanIdentity& followup, const std::string& followupSource) {
   const auto known = [](const std::string& a, const std::string& b) { return !a.empty() && !b.empty(); };
@@ -222,6 +246,10 @@ FollowupRunOutput writeFollowupRun(const FollowupRunInput& input, const fs::path
     if (found)
       reference = &*found;
     std::vector<std::string> notes = input.baselineNotes;
+    if (const std::string unchecked = uncheckedScans(input); !unchecked.empty()) {
+      notes.push_back(unchecked);
+      logWarning("{}", notes.back());
+    }
     std::optional<LabelMap> resegmented;
     if (input.resegmentBaseline)
       resegmented = longitudinal::resegmentBaselineLesions(*input.baseline, *input.lesions, options, notes);

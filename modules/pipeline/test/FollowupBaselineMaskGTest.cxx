@@ -114,4 +114,14 @@ TEST(FollowupBaselineMask, AnUnchangedMassShowsNoChangeWhenTheBaselineIsReSegmen
   RecordProperty("change_resegmented_percent", std::to_string(resegmented));
 }
 
+// Scans without patient, date or series (NRRD/NIfTI without a convert sidecar, as 3D Slicer passes
+// them): the patient, order and duplicate checks were skipped without a word.
+TEST(FollowupRun, ScansNothingIdentifiesAreNamedInANote) {
+  lesion::test::ScratchFolder dir("lesionkit-baseline-mask");
+  std::vector<std::string> notes;
+  (void)volumeChange(false, dir.path() / "run", &notes);
+  EXPECT_TRUE(anyNoteHolds(notes, "'ct0', 'ct1' carry no patient, study date or series")) << notes.size();
+  EXPECT_TRUE(anyNoteHolds(notes, "each given once was not checked for them"));
+}
+
 } // namespace

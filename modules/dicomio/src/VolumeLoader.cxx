@@ -198,9 +198,25 @@ LoadedVolume loadAnyVolume(const std::filesystem::path& path, const LoadOptions&
   }
   for (const SkippedFile& s : scan.skipped)
     out.skippedFiles.push_back(s.path.string() + ": " + s.reason);
-  for (const DicomSeries& s : series)
-    if (&s != &chosen)
-      out.otherSeries.push_back(s.summary());
+  for (const DicomSeries& s : series) {
+    if (&s == &chosen)
+      continue;
+    out.otherSeries.push_back(s.summary());
+    // Images of the loaded series split off as another part (another pixel spacing, matrix or
+    // orientation) leave a gap that reads only as "missing slices": name them and why. A localizer
+    // in the series is no loss.
+    if (!chosen.seriesInstanceUid.empty() && s.seriesInstanceUid == chosen.seriesInstanceUid && s.specialKind.empty()) {
+      std::string files;
+      for (std::size_t i = 0; i < s.instances.size() && i < 3; ++i)
+        files += (i ? ", '" : "'") + s.instances[i].path.string() + "'";
+      if (s.instances.size() > 3)
+        files += ", ...";
+      out.warnings.push_back(fmt::format("{} of {} slice(s) of the loaded series left out: they differ from its "
+                                         "other slices ({})",
+                                         files, s.slices.size(), s.splitReason));
+      logWarning("{}", out.warnings.back());
+    }
+  }
   return out;
 }
 

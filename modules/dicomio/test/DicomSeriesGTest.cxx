@@ -1153,6 +1153,14 @@ TEST(DicomSeries, ASliceOfAnotherPixelSpacingIsSplitOffNotStackedAtTheFirstSlice
   const LoadedVolume v = loadVolume(dir.path());
   EXPECT_NEAR(v.volume.geometry.spacing.y, 0.6, 1e-9);
   ASSERT_EQ(v.otherSeries.size(), 1u);
+  // The slice left out is named with the reason, not only felt as a gap ("missing slices").
+  std::string said;
+  for (const std::string& w : v.warnings)
+    said += w + "\n";
+  EXPECT_NE(said.find("'" + (dir / "IM2.dcm").string() + "' of 1 slice(s) of the loaded series left out"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find("pixel spacing 0.7\\0.5 mm"), std::string::npos) << said;
 }
 
 TEST(DicomLoader, AGridNoScanHasIsRefusedAsFromAVolumeFile) {

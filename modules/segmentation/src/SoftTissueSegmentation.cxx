@@ -563,6 +563,11 @@ FloatImage::Pointer signedDistance(const MaskImage* mask) {
   return out;
 }
 
+/// What a CT seed neighbourhood's median outside soft tissue probably is.
+const char* tissueOutside(double medianHu, const SoftTissueOptions& options) {
+  return medianHu < -500 ? "air or lung" : (medianHu < options.softTissueMinHu ? "fat" : "bone or contrast");
+}
+
 /// Fewest voxels a homogeneity judgement stands on (a 10 mm sample is ~2000 voxels of 1 x 1 x 2 mm).
 constexpr std::size_t kMinimumJudgedSample = 100;
 /// How far from the region, in widths of the two-class average, a pocket of the lesion's class
@@ -1330,6 +1335,24 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       });
   }
 
+  // Several CT seeds: one outside soft tissue spoils the common sample ("nothing to grow" at best);
+  // name that seed.
+  if (ct && init.kind == Kind::Seeds && prior.seeds.size() > 1) {
+    for (const Vec3& seed : prior.seeds) {
+      std::vector<float> values;
+      forEachInBall(g, seed, prior.sampleRadiusMm,
+                    [&](std::size_t v) { values.push_back(crop->GetBufferPointer()[v]); });
+      const double median = quantileOf(values, 0.5);
+      if (median < options.softTissueMinHu || median > options.softTissueMaxHu)
+        throw ProcessingError(
+            fmt::format("soft-tissue segmentation: the seed {} is probably in {} (its neighbourhood's "
+                        "median {:.0f} HU is outside soft tissue, {:.0f} to {:.0f} HU); place every "
+                        "seed inside the mass",
+                        formatPoint(seed), tissueOutside(median, options), median, options.softTissueMinHu,
+                        options.softTissueMaxHu));
+    }
+  }
+
   // 2. MR: bias-field correction and normalisation by the seed neighbourhood's median.
   FloatImage::Pointer working = crop;
   if (!ct) {
@@ -1483,8 +1506,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     throw ProcessingError(fmt::format(
         "soft-tissue segmentation: the seed neighbourhood has a median of {:.0f} HU, outside soft tissue ({:.0f} to "
         "{:.0f} HU): the seed is probably in {}; place it inside the mass",
-        model.median, options.softTissueMinHu, options.softTissueMaxHu,
-        model.median < -500 ? "air or lung" : (model.median < options.softTissueMinHu ? "fat" : "bone or contrast")));
+        model.median, options.softTissueMinHu, options.softTissueMaxHu, tissueOutside(model.median, options)));
   const double tolerance = options.intensityToleranceSd.value_or(ct ? 2.5 : 3.0);
   model.lower = model.median - tolerance * model.robustSd;
   model.upper = model.median + tolerance * model.robustSd;

@@ -108,6 +108,11 @@ TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {
   EXPECT_NE(run.err.find("fat"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("'" + ct + "': soft-tissue segmentation"), std::string::npos) << run.err;
   EXPECT_FALSE(std::filesystem::exists(out));
+  // One of two seeds in fat: named (the common sample said only "nothing to grow at the seed").
+  run = lesion::test::runProcess({exe, "segment", ct, "--seed", "1,1,0", "--seed", "-25,0,0", "-o", out, "-q"});
+  EXPECT_EQ(run.exitCode, 3) << run.err;
+  EXPECT_NE(run.err.find("the seed (-25.0, 0.0, 0.0) is probably in fat"), std::string::npos) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
   // Malformed RECIST line: usage error naming --recist.
   run = lesion::test::runProcess({exe, "segment", ct, "--recist", "1,2,3;4,5,6", "-o", out, "-q"});
   EXPECT_EQ(run.exitCode, 1);

@@ -141,6 +141,16 @@ TEST(Demo, WholePipelineMatchesThePhantomTruth) {
   EXPECT_EQ(mda[2]["category"], "PR");
   for (const auto& a : timeline["response"]["RECIST 1.1"])
     EXPECT_NE(a["category"], "PD") << a.dump();
+  // What the re-segmentation of the mass said at each follow-up (a neighbour cut off) is in its
+  // notes, as on stderr (it was said only there).
+  for (std::size_t t = 1; t < timeline["timepoints"].size(); ++t)
+    for (const auto& lesion : timeline["timepoints"][t]["lesions"])
+      if (lesion["maskMethod"] == "resegment") {
+        ASSERT_FALSE(lesion["notes"].empty()) << lesion.dump();
+        EXPECT_EQ(lesion["notes"][0].get<std::string>().rfind("soft-tissue segmentation: cut off 1 neighbouring", 0),
+                  0u)
+            << lesion["notes"].dump();
+      }
   EXPECT_TRUE(fs::exists(out / report["patientReport"].get<std::string>()));
 
   std::ifstream csv(out / "results.csv");

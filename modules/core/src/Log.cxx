@@ -12,7 +12,11 @@ LogSink g_Sink;
 std::atomic<int> g_Level{static_cast<int>(LogLevel::Info)};
 std::atomic<bool> g_HasSink{false};
 thread_local std::vector<std::string> t_Contexts;
+thread_local std::vector<std::vector<std::string>*> t_Captures; // WarningCapture's, innermost last
 } // namespace
+
+WarningCapture::WarningCapture() { t_Captures.push_back(&m_Warnings); }
+WarningCapture::~WarningCapture() { t_Captures.pop_back(); }
 
 bool firstTimeFor(const std::string& key) {
   static std::mutex mutex;
@@ -32,9 +36,14 @@ void setLogSink(LogSink sink) {
 
 void setLogLevel(LogLevel level) { g_Level = static_cast<int>(level); }
 
-bool logEnabled(LogLevel level) { return g_HasSink && static_cast<int>(level) >= g_Level; }
+bool logEnabled(LogLevel level) {
+  return (g_HasSink && static_cast<int>(level) >= g_Level) || (level == LogLevel::Warning && !t_Captures.empty());
+}
 
 void logMessage(LogLevel level, std::string_view message) {
+  if (level == LogLevel::Warning)
+    for (std::vector<std::string>* capture : t_Captures)
+      capture->emplace_back(message);
   std::string text; // "context, context: message", built only inside a LogContext
   for (const std::string& label : t_Contexts)
     text += (text.empty() ? "" : ", ") + label;

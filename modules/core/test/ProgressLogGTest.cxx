@@ -57,3 +57,23 @@ TEST(Log, ContextsNameWhatTheMessagesAreAbout) {
   EXPECT_EQ(got, (std::vector<std::string>{"lesion T002: cut off 1 structure", "lesion T002, 20240414: resegmented",
                                            "other thread", "lesion T002: done", "outside"}));
 }
+
+TEST(Log, ACaptureKeepsThisThreadsWarningsWithOrWithoutASink) {
+  setLogSink({}); // a library caller without a sink still gets what was said
+  std::vector<std::string> outer;
+  {
+    const WarningCapture said;
+    const LogContext lesion("lesion T001");
+    logWarning("cut off {} structure", 1);
+    logInfo("not a warning");
+    {
+      const WarningCapture inner;
+      logWarning("rim refused");
+      EXPECT_EQ(inner.warnings(), (std::vector<std::string>{"rim refused"}));
+    }
+    std::thread([] { logWarning("other thread"); }).join(); // captures are per thread
+    outer = said.warnings();
+  }
+  EXPECT_EQ(outer, (std::vector<std::string>{"cut off 1 structure", "rim refused"}));
+  EXPECT_FALSE(logEnabled(LogLevel::Warning)) << "no capture and no sink: dropped before formatting";
+}

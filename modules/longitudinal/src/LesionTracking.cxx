@@ -762,8 +762,10 @@ TimePointResult analyzeFollowup(const Volume& baseline, const LabelMap& lesions,
     if (method == FollowupMaskMethod::Resegment) {
       try {
         const LogContext context(fmt::format("lesion {} at {}", t.trackingId, label));
+        const WarningCapture said; // the segmenter's warnings, also kept in the lesion's notes
         mask = resegmentedLesion(options, followup, mapped, spec);
         t.maskMethod = "resegment";
+        t.notes.insert(t.notes.end(), said.warnings().begin(), said.warnings().end());
       } catch (const ProcessingError& e) {
         // MR: the baseline model (BrainTumorProgression 01: +30 % vs +78 % gated, truth +21 %);
         // CT: gating, which reports a touching structure as not evaluable where the model takes it.

@@ -70,10 +70,16 @@ TEST(FollowupCommand, WritesTimelineTablesMasksTransformsAndChangeMaps) {
   for (const auto& tp : timeline.at("timepoints")) {
     EXPECT_EQ(tp.at("calcificationThreshold").at("basis"), "fallback");
     EXPECT_EQ(tp.at("calcificationThreshold").at("hu"), 130.0);
-    ASSERT_EQ(tp.at("notes").size(), 1u);
-    EXPECT_NE(tp.at("notes").at(0).get<std::string>().find("no unaffected vertebra"), std::string::npos);
+    ASSERT_FALSE(tp.at("notes").empty());
+    EXPECT_NE(tp.at("notes").back().get<std::string>().find("no unaffected vertebra"), std::string::npos);
   }
-  // NRRDs without a convert sidecar: which scan is unknown, and nothing is made up.
+  // NRRDs without a convert sidecar: which scan is unknown, said once in the baseline's notes (the
+  // patient, order and duplicate checks could not be made), and nothing is made up.
+  const auto& baselineNotes = timeline.at("timepoints").at(0).at("notes");
+  ASSERT_EQ(baselineNotes.size(), 2u);
+  EXPECT_NE(baselineNotes.at(0).get<std::string>().find("carry no patient, study date or series"), std::string::npos)
+      << baselineNotes.dump();
+  EXPECT_EQ(timeline.at("timepoints").at(1).at("notes").size(), 1u);
   for (const char* unknown : {"studyDate", "patientId", "seriesInstanceUid"})
     EXPECT_FALSE(timeline.at("timepoints").at(1).contains(unknown)) << unknown;
   std::ifstream reportFile(out / "measurements-follow-up-1.json");

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -31,6 +32,20 @@ public:
   ~LogContext();
   LogContext(const LogContext&) = delete;
   LogContext& operator=(const LogContext&) = delete;
+};
+
+/// While alive, also keeps the warnings this thread logs (as given, without LogContext labels), with or
+/// without a sink: for a caller that must report what a library step said, e.g. in a JSON's notes.
+class WarningCapture {
+public:
+  WarningCapture();
+  ~WarningCapture();
+  WarningCapture(const WarningCapture&) = delete;
+  WarningCapture& operator=(const WarningCapture&) = delete;
+  [[nodiscard]] const std::vector<std::string>& warnings() const { return m_Warnings; }
+
+private:
+  std::vector<std::string> m_Warnings;
 };
 
 /// True the first time `key` is given in this process (thread-safe): for a warning said once however

@@ -137,8 +137,18 @@ void ensureOutputSparesScanFiles(const std::filesystem::path& output, const std:
     if (input.empty() || !std::filesystem::is_regular_file(input, ec))
       continue; // a DICOM folder has no sidecar
     const std::filesystem::path sidecar = sidecarPath(input);
-    if (std::filesystem::exists(sidecar, ec))
-      ensureOutputSparesInputs(output, {sidecar}, option, fmt::format("the sidecar of the input '{}'", input.string()));
+    if (!std::filesystem::exists(sidecar, ec) || !outputReplaces(output, sidecar))
+      continue;
+    // Only a convert sidecar of this input: a report an earlier run wrote there may be replaced.
+    const nlohmann::json j = parsedSidecar(sidecar);
+    const std::string described = describedFileName(j);
+    const bool convertSidecar =
+        described.empty() ? j.is_object() && (j.contains("seriesInstanceUid") || j.contains("studyInstanceUid"))
+                          : described == input.filename().string();
+    if (convertSidecar)
+      throw UsageError(fmt::format("{} '{}' is the convert sidecar of the input '{}' (its patient, study and series): "
+                                   "writing it would replace them; choose another output name",
+                                   option, output.string(), input.string()));
   }
 }
 

@@ -182,21 +182,25 @@ void ensureNotASpecialFile(const fs::path& output) {
     throw InputError(specialFileMessage(output, *kind));
 }
 
-void ensureOutputSparesInputs(const fs::path& output, const std::vector<fs::path>& inputs, const std::string& option,
-                              const std::string& inputsAre) {
+bool outputReplaces(const fs::path& output, const fs::path& file) {
+  return isSameExistingFile(file, output) || resolvedPath(file) == resolvedPath(output);
+}
+
+void ensureOutputSparesInputs(const fs::path& output, const std::vector<fs::path>& inputs, const std::string& option) {
   if (const auto kind = specialFileKind(output))
     throw UsageError(option + " " + specialFileMessage(output, *kind));
   for (const fs::path& input : inputs) {
     if (input.empty())
       continue;
-    if (isSameExistingFile(input, output) || resolvedPath(input) == resolvedPath(output)) {
-      throw UsageError(fmt::format("{} '{}' is {} '{}': writing it would overwrite it; choose another output name",
-                                   option, output.string(), inputsAre, input.string()));
+    if (outputReplaces(output, input)) {
+      throw UsageError(fmt::format("{} '{}' is the input '{}': writing it would overwrite the input; choose another "
+                                   "output name",
+                                   option, output.string(), input.string()));
     }
     if (isSameOrInside(input, output)) {
-      throw UsageError(fmt::format("{} '{}' holds {} '{}': the output folder is replaced as a whole, which "
-                                   "would delete it; choose another output folder",
-                                   option, output.string(), inputsAre, input.string()));
+      throw UsageError(fmt::format("{} '{}' holds the input '{}': the output folder is replaced as a whole, which "
+                                   "would delete the input; choose another output folder",
+                                   option, output.string(), input.string()));
     }
   }
 }

@@ -437,10 +437,19 @@ TEST(MeasureCommand, ADicomSeriesIsMeasuredWithItsSliceThicknessNotItsSpacing) {
     argv.insert(argv.end(), {option, (dir / "ct.json").string()});
     const auto overSidecar = test::runProcess(argv);
     EXPECT_EQ(overSidecar.exitCode, 1) << option << ": " << overSidecar.err;
-    EXPECT_NE(overSidecar.err.find("is the sidecar of the input '" + (dir / "ct.nrrd").string() + "'"),
+    EXPECT_NE(overSidecar.err.find("is the convert sidecar of the input '" + (dir / "ct.nrrd").string() + "'"),
               std::string::npos)
         << overSidecar.err;
     EXPECT_EQ(fileText(dir / "ct.json"), sidecar) << option;
+  }
+  // A report named after an input that has no convert sidecar (the mask) is the report of an
+  // earlier run: written again, twice.
+  std::filesystem::copy_file(study / "truth-labels.nrrd", dir / "truth.nrrd");
+  for (int run = 0; run < 2; ++run) {
+    const auto again =
+        test::runProcess({"lesionkit", "measure", (dir / "ct.nrrd").string(), "--mask", (dir / "truth.nrrd").string(),
+                          "--label", "2", "--no-mesh", "-o", (dir / "truth.json").string()});
+    EXPECT_EQ(again.exitCode, 0) << run << ": " << again.err;
   }
 }
 

@@ -67,7 +67,7 @@ std::string SoftTissueInit::problem() const {
   case Kind::Box: {
     const Vec3 side{std::abs(boxCorner2.x - boxCorner1.x), std::abs(boxCorner2.y - boxCorner1.y),
                     std::abs(boxCorner2.z - boxCorner1.z)};
-    if (!(std::min({side.x, side.y, side.z}) >= 2.0))
+    if (!(std::min({side.x, side.y, side.z}) > 2.0))
       return fmt::format("the box {} – {} is flat or empty (each side must be over 2 mm)", formatPoint(boxCorner1),
                          formatPoint(boxCorner2));
     return "";
@@ -246,13 +246,20 @@ void requireSmoothableCrop(const CropBox& box, const ImageGeometry& g, const Vec
   constexpr std::size_t kGaussianMinimumVoxels = 4;
   const auto size = box.size();
   const double spacing[3] = {g.spacing.x, g.spacing.y, g.spacing.z};
-  for (int a = 0; a < 3; ++a)
-    if (size[a] < kGaussianMinimumVoxels)
-      throw ProcessingError(fmt::format(
-          "soft-tissue segmentation: the search region around {} holds only {} voxel(s) along image axis {} (voxels "
-          "{:g} mm apart), fewer than the {} its smoothing needs: the voxels are too coarse for this segmentation; "
-          "give a scan with thinner slices (or smaller voxels)",
-          formatPoint(centre), size[a], a + 1, spacing[a], kGaussianMinimumVoxels));
+  for (int a = 0; a < 3; ++a) {
+    if (size[a] >= kGaussianMinimumVoxels)
+      continue;
+    // The crop is clipped to the scan: a region at its first or last slices is cut by the edge.
+    const bool atEdge = box.begin[a] == 0 || std::size_t(box.end[a]) == g.size[a];
+    throw ProcessingError(fmt::format(
+        "soft-tissue segmentation: the search region around {} holds only {} voxel(s) along image axis {} (voxels "
+        "{:g} mm apart), fewer than the {} its smoothing needs: {}",
+        formatPoint(centre), size[a], a + 1, spacing[a], kGaussianMinimumVoxels,
+        atEdge ? "the scan ends there (a lesion at the scan's edge), or its voxels are too coarse; give a scan that "
+                 "covers the lesion with thinner slices"
+               : "the voxels are too coarse for this segmentation; give a scan with thinner slices (or smaller "
+                 "voxels)"));
+  }
 }
 
 FloatImage::Pointer extractCrop(const Volume& volume, const CropBox& box, ImageGeometry& cropGeometry) {

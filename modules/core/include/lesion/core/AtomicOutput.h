@@ -31,9 +31,13 @@ void ensureNotASpecialFile(const std::filesystem::path& output);
 /// Refuses an output that would overwrite or delete an input, or that is a device, FIFO or socket
 /// (ensureNotASpecialFile, as a UsageError naming `option`): `output` is one of `inputs` (also
 /// through a link), or `output` is a folder that holds one (output folders are replaced as a
-/// whole). Throws lesion::UsageError naming `option` and the input, called `inputsAre` ("the input").
+/// whole). Throws lesion::UsageError naming `option` and the input.
 void ensureOutputSparesInputs(const std::filesystem::path& output, const std::vector<std::filesystem::path>& inputs,
-                              const std::string& option, const std::string& inputsAre = "the input");
+                              const std::string& option);
+
+/// True when writing `output` would replace the file `file`: the same path once resolved, or the
+/// same existing file through a link.
+[[nodiscard]] bool outputReplaces(const std::filesystem::path& output, const std::filesystem::path& file);
 
 /// Refuses two outputs of one run (option, path) that name the same file: the second written
 /// would replace the first. Throws lesion::UsageError naming both options.

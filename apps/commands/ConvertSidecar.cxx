@@ -1,5 +1,7 @@
 #include "ConvertSidecar.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <optional>
@@ -18,11 +20,14 @@ namespace {
 
 constexpr const char* kVolumeFileExtensions[] = {".nii.gz", ".nii", ".nrrd", ".nhdr"};
 
-/// "ct" for ct.nii.gz, ct.nrrd, ...; the whole name for any other file.
+/// "ct" for ct.nii.gz, ct.nrrd, CT.NRRD (outputs may be named in upper case), ...; the whole name for
+/// any other file.
 std::string volumeStem(const std::filesystem::path& volumeFile) {
   std::string name = volumeFile.filename().string();
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   for (const std::string e : kVolumeFileExtensions) {
-    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
+    if (lower.size() > e.size() && lower.compare(lower.size() - e.size(), e.size(), e) == 0) {
       name.resize(name.size() - e.size());
       break;
     }

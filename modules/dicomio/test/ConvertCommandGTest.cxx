@@ -226,4 +226,8 @@ TEST(ConvertCommand, TwoFormatsOfOneNameDoNotShareASidecar) {
   r = convert("ct.nrrd");
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(sidecar().at("volumeFile"), "ct.nrrd");
+  // An output named in upper case has the sidecar NAME.json too (it was CT2.NII.GZ.json).
+  r = convert("CT2.NII.GZ");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "CT2.json"));
 }

@@ -7,6 +7,7 @@
 #include <random>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/testing/TestHarness.h"
@@ -305,8 +306,16 @@ TEST(SegmentCommand, LyticSegmentationShowsTheSpinesDoubtsAboutTheLevels) {
   EXPECT_NE(run.out.find("lytic lesion in"), std::string::npos) << run.out;
   EXPECT_NE(run.err.find("probably several bodies merged"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("the level count past it is doubtful"), std::string::npos) << run.err;
-  run = lesion::test::runProcess({exe, "spine", ct.string(), "-o", (dir / "vertebrae.nrrd").string()});
+  run = lesion::test::runProcess(
+      {exe, "spine", ct.string(), "-o", (dir / "vertebrae.nrrd").string(), "--json", (dir / "spine.json").string()});
   ASSERT_EQ(run.exitCode, 0) << run.err;
+  std::ifstream jsonFile(dir / "spine.json");
+  const nlohmann::json spineJson = nlohmann::json::parse(jsonFile);
+  std::string doubtfulInJson;
+  for (const auto& v : spineJson.at("vertebrae"))
+    if (v["levelDoubtful"].get<bool>())
+      doubtfulInJson += v["level"].get<std::string>() + " ";
+  EXPECT_EQ(doubtfulInJson, "L3 L4 ");
   std::istringstream table(run.out);
   std::string doubtful;
   for (std::string line; std::getline(table, line);)

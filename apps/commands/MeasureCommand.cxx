@@ -186,7 +186,7 @@ cli::Command measureCommand() {
     const dicomio::LoadedVolume loaded = dicomio::loadVolume(volumePath, loadOptions);
     const ConvertSidecar sidecar = readConvertSidecar(volumePath, &loaded.volume.geometry);
     // The lesions: a label map (NRRD/NIfTI or DICOM SEG), or the mass segmented from the seeds.
-    std::vector<std::string> segmentationWarnings; // said (logged) by the segmentation as it found them
+    std::vector<std::string> segmentationWarnings; // the seed run's, said (logged) by the segmentation itself
     VolumeMask mask = args.has("mask") ? loadVolumeMask(maskPath, loaded, sidecar, volumePath, options) : VolumeMask{};
     if (!args.has("mask")) {
       segmentation::SegmentationResult segmented = namingTheFileOnError(volumePath, [&] {
@@ -201,8 +201,7 @@ cli::Command measureCommand() {
     mask.labels = onVolumeGrid(std::move(mask.labels), maskPath, "mask", loaded.volume.geometry, volumePath, "volume",
                                mask.warnings);
     const LabelMap& labels = mask.labels;
-    const std::vector<std::string>& segWarnings = mask.warnings;
-    logWarnings(segWarnings);
+    logWarnings(mask.warnings);
     options.intensityUnit = intensityUnitFor(args, loaded);
     useSeriesSliceThickness(options, loaded, sidecar);
 
@@ -228,7 +227,7 @@ cli::Command measureCommand() {
     report.input.geometry = loaded.volume.geometry;
     using Said = std::vector<std::string>;
     for (const Said* said :
-         std::initializer_list<const Said*>{&loaded.warnings, &sidecar.warnings, &segWarnings, &segmentationWarnings})
+         std::initializer_list<const Said*>{&loaded.warnings, &sidecar.warnings, &mask.warnings, &segmentationWarnings})
       report.input.warnings.insert(report.input.warnings.end(), said->begin(), said->end());
     report.options = options;
     try {

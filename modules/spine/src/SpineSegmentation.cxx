@@ -16,7 +16,9 @@
 //    piece per interval).
 // 4. Levels: counted up from the sacrum (the lowest body with alae, or much taller than the
 //    others, or below which the column ends), else down from the lowest body with ribs on both
-//    sides (T12), or from the user's level and seed. The L5 body is searched again around the
+//    sides (T12; also where a sacrum known only by its height may be L5 and S1 merged, since bodies
+//    above are merged too; down from T12 a merged body holds the levels its height does), or from
+//    the user's level and seed. The L5 body is searched again around the
 //    lateral line of the bodies above it, the S1 body around the lumbar column's (the alae and
 //    ilium pull the centre line sideways there); S1's front is trimmed to its bony endplate.
 // 5. Whole vertebrae: the bodies compete for the bone within a slab around the centre line
@@ -752,6 +754,31 @@ bool bearsRibs(const Volume& ct, const Dims& d, const AxisSigns& s, const BodyIn
     if (left && right) ++slicesWithBoth;
   }
   return double(slicesWithBoth) * d.sz >= 4.0;
+}
+
+/// How many levels each body holds, counted by its height: 1, or for a complete body at least
+/// 1.5 x as tall as the median of the other complete bodies within three places (at least two;
+/// the rule of implausibleBodySize: several merged where discs were not found, e.g. on 6 mm slices
+/// of the phantom the L1/L2 and L2/L3 discs fall across two slices each whose endplate cortices
+/// outweigh the disc) round((height + disc) / (median + disc)), a disc taken as 9 mm (lumbar discs
+/// 8-12 mm). `heights`: the bodies' heights (mm) from the top down, `complete`: not cut by the scan.
+std::vector<int> levelsHeldByHeight(const std::vector<double>& heights, const std::vector<bool>& complete) {
+  constexpr double kDiscMm = 9.0;
+  std::vector<int> held(heights.size(), 1);
+  for (std::size_t n = 0; n < heights.size(); ++n) {
+    std::vector<double> others;
+    for (std::size_t m = n >= 3 ? n - 3 : 0; m < std::min(heights.size(), n + 4); ++m)
+      if (m != n && complete[m])
+        others.push_back(heights[m]);
+    if (!complete[n] || others.size() < 2)
+      continue;
+    std::sort(others.begin(), others.end());
+    const std::size_t mid = others.size() / 2;
+    const double usual = others.size() % 2 ? others[mid] : 0.5 * (others[mid - 1] + others[mid]);
+    if (heights[n] >= 1.5 * usual)
+      held[n] = std::max(1, int(std::lround((heights[n] + kDiscMm) / (usual + kDiscMm))));
+  }
+  return held;
 }
 
 /// Gaps along a body's column that measureVertebralBody bridges (see there).
@@ -1615,20 +1642,29 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
     std::nth_element(h.begin(), h.begin() + long(h.size() / 2), h.end());
     return h[h.size() / 2];
   };
+  // Why a body is taken for the top of the sacrum; by its height alone it may also be L5 and S1
+  // merged across a missed disc (see below).
+  enum class SacralSign { None, Alae, Height, ColumnEnds };
   auto sacral = [&](std::size_t n) {
     const BodyInfo& b = accepted[n];
-    if (b.kmin == 0 || b.kmax == long(d.nz) - 1) return false; // cut by the scan: height unknown
-    const double above = medianHeightAbove(n);
+    if (b.kmin == 0 || b.kmax == long(d.nz) - 1)
+      return SacralSign::None; // cut by the scan: height unknown
+    if (alaWidthMm(ct, d, b, boneHu) >= kAlaWidthMm)
+      return SacralSign::Alae;
     // The spine does not end below a lumbar body: a lowest body with 40 mm of scan below it and
     // no body there is the top of the sacrum.
     const bool lowest = n + 1 == accepted.size();
     const double scanBelowMm = double(s.z > 0 ? b.kmin : long(d.nz) - 1 - b.kmax) * d.sz;
-    return alaWidthMm(ct, d, b, boneHu) >= kAlaWidthMm || (above > 0 && heights[n] >= 1.4 * above) ||
-           (lowest && scanBelowMm >= 40.0);
+    if (lowest && scanBelowMm >= 40.0)
+      return SacralSign::ColumnEnds;
+    const double above = medianHeightAbove(n);
+    return above > 0 && heights[n] >= 1.4 * above ? SacralSign::Height : SacralSign::None;
   };
   long sacrumIndex = -1;
-  for (long n = 0; n < long(accepted.size()); ++n)
-    if (sacral(std::size_t(n))) { sacrumIndex = n; break; }
+  SacralSign sacralSign = SacralSign::None;
+  for (long n = 0; n < long(accepted.size()) && sacrumIndex < 0; ++n)
+    if ((sacralSign = sacral(std::size_t(n))) != SacralSign::None)
+      sacrumIndex = n;
   if (sacrumIndex >= 0) {
     // Below S1 only bone joined to it belongs to the sacrum; other finds there are pelvic bone.
     std::vector<BodyInfo> kept(accepted.begin(), accepted.begin() + sacrumIndex + 1);
@@ -1647,6 +1683,30 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
     if (sacrumIndex >= 0 && n >= sacrumIndex) continue;
     if (bearsRibs(ct, d, s, accepted[std::size_t(n)], path, boneHu)) { ribIndex = n; break; }
   }
+  std::vector<bool> complete;
+  for (const BodyInfo& b : accepted)
+    complete.push_back(b.kmin > 0 && b.kmax < long(d.nz) - 1);
+  const std::vector<int> held =
+      levelsHeldByHeight(std::vector<double>(heights.begin(), heights.begin() + long(accepted.size())), complete);
+  // A sacrum known by its height alone is as tall as L5 and S1 merged across a missed L5/S1 disc
+  // (the 6 mm phantom: 66 mm, where its true L5 was named S1). Where bodies above are merged too,
+  // discs are being missed on this scan: the ribs, if in view, anchor the count instead; without
+  // them every level is doubtful.
+  bool everyLevelDoubtful = false;
+  if (anchorIndex < 0 && sacralSign == SacralSign::Height &&
+      std::any_of(held.begin(), held.begin() + sacrumIndex, [](int h) { return h > 1; })) {
+    const std::string why =
+        fmt::format("the lowest body ({:.0f} mm) is as tall as a fused sacrum and as L5 and S1 merged "
+                    "across a missed disc, and bodies above it are merged too",
+                    heights[std::size_t(sacrumIndex)]);
+    if (ribIndex >= 0) {
+      result.warnings.push_back(why + ": the levels are counted down from the lowest ribs (T12) instead");
+      sacrumIndex = -1;
+    } else {
+      result.warnings.push_back(why + ": the levels counted up from it as S1 are doubtful");
+      everyLevelDoubtful = true;
+    }
+  }
   if (anchorIndex < 0) {
     if (sacrumIndex >= 0) {
       anchorIndex = sacrumIndex;
@@ -1662,8 +1722,13 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
           "counted; give the level of one vertebra with --level and --seed");
     }
   }
+  // Levels from the top of the column to each body's top: counted down from the ribs, a merged body
+  // holds as many levels as its height does (its label is the highest of them).
+  std::vector<int> levelsAbove(accepted.size() + 1, 0);
+  for (std::size_t n = 0; n < accepted.size(); ++n)
+    levelsAbove[n + 1] = levelsAbove[n] + (result.anchor == LevelAnchor::LowestRib ? held[n] : 1);
   for (std::size_t n = 0; n < accepted.size(); ++n) {
-    const int steps = int(anchorIndex) - int(n); // positive: above the anchor
+    const int steps = levelsAbove[std::size_t(anchorIndex)] - levelsAbove[n]; // positive: above the anchor
     std::string level = levelAbove(anchorLevel, steps);
     if (level.empty() && steps < 0 && (anchorLevel == "S1" || levelAbove(anchorLevel, steps + 1) == "S1" || sacrumIndex >= 0))
       level = "S1"; // sacral segments below S1 belong to the sacrum
@@ -1830,6 +1895,9 @@ SpineResult segmentSpine(const Volume& ct, const SpineOptions& options, Progress
                                             "count past it is doubtful",
                                             result.levels[n].level, why));
   markDoubtfulLevels(result.levels, anchorLevel);
+  if (everyLevelDoubtful)
+    for (VertebraMeasurement& v : result.levels)
+      v.levelDoubtful = true;
   if (const std::string why = implausibleSpine(result.levels); !why.empty())
     throw ProcessingError("no spine found: " + why);
   for (std::size_t k = 0; k < d.nz; ++k) result.centreLine.push_back(ct.geometry.indexToPoint(Vec3{path[k].i, path[k].j, double(k)}));

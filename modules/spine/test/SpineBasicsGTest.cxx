@@ -30,7 +30,8 @@ VertebraMeasurement bodyOf(const std::string& level, double heightMm, double vol
 }
 
 TEST(SpineLevels, BodiesMergedAcrossAMissedDiscAreImplausible) {
-  // As segmentSpine on 6 mm slices of the phantom: "L4" is three bodies and two discs.
+  // As segmentSpine gave on 6 mm slices of the phantom while L5 and S1 merged passed for the
+  // sacrum: "L4" is three bodies and two discs.
   std::vector<VertebraMeasurement> levels{bodyOf("L3", 30.0, 33.5), bodyOf("L4", 102.0, 127.8),
                                           bodyOf("L5", 24.0, 39.4), bodyOf("S1", 30.0, 42.7)};
   EXPECT_EQ(implausibleBodySize(levels, 0), "");

@@ -43,7 +43,8 @@ inline constexpr std::uint16_t kSacrumRestLabel = 25;
 enum class LevelAnchor {
   UserSeed, ///< --level LEVEL --seed x,y,z: the body at (or nearest to) the seed has that level
   Sacrum,   ///< the lowest body with sacral alae (wide bone at body level) is S1
-  LowestRib ///< no sacrum in view: the lowest body with ribs on both sides is T12
+  LowestRib ///< no sacrum in view (or one known by its height alone next to merged bodies: it may be
+            ///< L5 and S1 merged): the lowest body with ribs on both sides is T12
 };
 [[nodiscard]] const char* anchorName(LevelAnchor anchor);
 
@@ -160,9 +161,9 @@ void gradeHeightLoss(std::vector<VertebraMeasurement>& levels);
 /// Marks levelDoubtful on each entry of `levels` (ordered from the top down) whose name was counted
 /// from `anchorLevel` (S1, T12 or the user's level) across or onto a body of implausible size
 /// (implausibleBodySize): such a body stands for several vertebrae, so it and every body past it,
-/// seen from the anchor, may be named one or more levels off (6 mm slices of the phantom: L4 and L5
-/// merged, counted from S1 as "L5", L3 as "L4"). When the anchor is not among the levels (a
-/// sacrum below them) it counts as lying below the lowest entry.
+/// seen from the anchor, may be named one or more levels off (6 mm slices of the phantom, counted
+/// down from T12: "L1" holds L1-L3, so L1, L4 and L5 are doubtful). When the anchor is not among the
+/// levels (a sacrum below them) it counts as lying below the lowest entry.
 void markDoubtfulLevels(std::vector<VertebraMeasurement>& levels, const std::string& anchorLevel);
 
 /// True when `level` is one of `levels` with levelDoubtful set.

@@ -61,7 +61,9 @@ cli::Command phantomCommand() {
   c.add({"seed", ParameterType::Integer, "Random seed", "noise seed; the same seed gives the same voxels",
          Channel::Input})
       .withDefault("1");
-  c.add({"patientId", ParameterType::String, "Patient ID", "DICOM PatientID, also the patient folder name (sanitised)",
+  c.add({"patientId", ParameterType::String, "Patient ID",
+         "DICOM PatientID (UTF-8, written with Specific Character Set ISO_IR 192 when not ASCII; no backslash), also "
+         "the patient folder name (sanitised)",
          Channel::Input})
       .withDefault("LKPHANTOM01");
   c.add({"intervalDays", ParameterType::Float, "Interval (days)",

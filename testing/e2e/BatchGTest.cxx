@@ -410,6 +410,28 @@ TEST(BatchCli, WrongArgumentsAndBadInputsGetTheirExitCodes) {
   EXPECT_EQ(slurp(dir / "text.sqlite"), "not a database, but long enough to be read as one by SQLite\n");
 }
 
+// A manifest's seed outside the baseline scan is bad input (exit 2), as `lesionkit segment` says for
+// the same seed; the patient run reported it as a processing failure (exit 3).
+TEST(BatchCli, APatientRunRefusesASeedOutsideTheScanAsBadInput) {
+  test::ScratchFolder dir;
+  ASSERT_EQ(test::runProcess({"lesionkit", "phantom", (dir / "ct").string(), "--patient-id", "P020", "--time-points",
+                              "1", "--voxel-size", "2", "--slice-thickness", "4", "-q"})
+                .exitCode,
+            0);
+  ASSERT_EQ(test::runProcess({"lesionkit", "index", (dir / "ct").string(), "--db", (dir / "a.sqlite").string(), "-q"})
+                .exitCode,
+            0);
+  std::ofstream(dir / "m.csv") << "patient_id,lesion,kind,init,x1,y1,z1\nP020,axilla,soft-tissue,seed,-128,-10,900\n";
+  const auto r = test::runProcess({"lesionkit", "patient", "--db", (dir / "a.sqlite").string(), "--patient", "P020",
+                                   "--manifest", (dir / "m.csv").string(), "-o", (dir / "out").string(), "-q"});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("patient 'P020', lesion 'axilla' (soft-tissue): soft-tissue segmentation: the seed (-128.0, "
+                       "-10.0, 900.0) (LPS mm) lies outside the volume"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
 // The patient run judges RECIST measurability as lesionkit measure does: with the series' Slice
 // Thickness (20 mm here, on slices 2 mm apart), under which the 32 mm axillary mass (>= 10 mm, 2 x the
 // spacing) is not measurable (< 40 mm), so it is followed but is no RECIST target.

@@ -28,6 +28,7 @@
 #include "lesion/core/AtomicOutput.h"
 #include "lesion/core/Error.h"
 #include "lesion/core/Log.h"
+#include "lesion/core/Text.h"
 
 namespace lesion::dicomio {
 
@@ -54,31 +55,6 @@ std::optional<std::string> unknownVrText(DcmItem* item, const DcmTagKey& tag) {
   const bool printable = std::all_of(text.begin(), text.end(),
                                      [](char c) { return c == '\0' || std::isprint(static_cast<unsigned char>(c)); });
   return printable ? std::optional<std::string>(trimmed(text)) : std::nullopt;
-}
-
-/// Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), as JSON
-/// writers require it.
-bool isUtf8(const std::string& s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    const std::size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (n == 0 || i + n > s.size())
-      return false;
-    const auto second = static_cast<unsigned char>(s[i + 1]);
-    const unsigned char low = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
-    const unsigned char high = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
-    if (second < low || second > high)
-      return false;
-    for (std::size_t k = 2; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80)
-        return false;
-    i += n;
-  }
-  return true;
 }
 
 /// A text value as LesionKit keeps it, in UTF-8. Escape sequences (ISO 2022 code extensions that

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "lesion/core/Error.h"
+#include "lesion/core/Text.h"
 #include "lesion/phantom/Phantom.h"
 
 namespace lesion::phantom {
@@ -60,6 +61,12 @@ private:
   std::filesystem::path m_File;
 };
 
+/// The Specific Character Set of the text written: UTF-8 (ISO_IR 192) once a value is not ASCII.
+/// Under ISO_IR 100 every reader decodes the UTF-8 bytes of "ü" as Latin-1 "Ã¼".
+std::string characterSetOf(const PhantomOptions& o) {
+  return isAscii(o.patientId) && isAscii(o.patientName) ? "ISO_IR 100" : "ISO_IR 192";
+}
+
 } // namespace
 
 DicomSeriesInfo writeDicomSeries(const PhantomStudy& study, int t, const std::filesystem::path& seriesFolder) {
@@ -87,7 +94,7 @@ DicomSeriesInfo writeDicomSeries(const PhantomStudy& study, int t, const std::fi
     DcmFileFormat format;
     DatasetWriter w(format.getDataset(), file);
     // SOP Common, Patient, General Study, Patient Study
-    w.put(DCM_SpecificCharacterSet, "ISO_IR 100");
+    w.put(DCM_SpecificCharacterSet, characterSetOf(o));
     w.put(DCM_SOPClassUID, info.sopClassUid);
     w.put(DCM_SOPInstanceUID, newUid(SITE_INSTANCE_UID_ROOT));
     w.put(DCM_PatientName, o.patientName);

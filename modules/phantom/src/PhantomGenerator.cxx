@@ -17,6 +17,7 @@
 
 #include "lesion/core/Error.h"
 #include "lesion/core/Log.h"
+#include "lesion/core/Text.h"
 
 namespace lesion::phantom {
 namespace {
@@ -166,6 +167,12 @@ void PhantomOptions::validate() const {
   require(threads >= 0 && threads <= 256, fmt::format("--threads must be 0..256, got {}", threads));
   require(intervalDays >= 1 && intervalDays <= 3650, fmt::format("interval must be 1..3650 days, got {}", intervalDays));
   require(!patientId.empty() && patientId.size() <= 64, "patient ID must have 1..64 characters");
+  // Written as UTF-8 (ISO_IR 192) when not ASCII; a DICOM LO value has no backslash (the value
+  // separator) and no control characters.
+  require(isUtf8(patientId), "patient ID must be UTF-8 text");
+  require(std::none_of(patientId.begin(), patientId.end(),
+                       [](char c) { return c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7F; }),
+          "patient ID must not contain a backslash or control characters (DICOM LO)");
   require(zFromMm <= zToMm, fmt::format("z range {}..{} is empty", zFromMm, zToMm));
   (void)addDays(baselineDate, 0); // throws for a malformed date
 }

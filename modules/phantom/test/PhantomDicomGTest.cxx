@@ -16,6 +16,7 @@
 
 #include "lesion/core/Error.h"
 #include "lesion/core/ItkBridge.h"
+#include "lesion/dicomio/DicomHeader.h"
 #include "lesion/dicomio/VolumeFileIO.h"
 #include "lesion/phantom/Phantom.h"
 #include "lesion/testing/TestHarness.h"
@@ -194,6 +195,26 @@ TEST(PhantomDicom, DciodvfyReportsNoErrorsForCtAndMr) {
       ASSERT_TRUE(ff.loadFile(names.front().c_str()).good());
       EXPECT_EQ(text(ff.getDataset(), DCM_SOPClassUID), UID_MRImageStorage);
     }
+  }
+}
+
+// A non-ASCII patient ID was written as UTF-8 bytes under ISO_IR 100, so every reader (LesionKit's
+// own index included) decoded "A/B \u00fc" as Latin-1 "A/B \u00c3\u00bc" and found no such patient.
+TEST(PhantomDicom, NonAsciiPatientIdReadsBackAsGiven) {
+  PhantomOptions o = tinyOptions(1);
+  o.patientId = "A/B \xC3\xBC"; // "A/B ü" in UTF-8
+  o.validate();
+  test::ScratchFolder dir;
+  const PhantomOutputFiles files = writePhantomStudy(generatePhantomStudy(o), dir / "out");
+  const auto names = dicomFiles(dir / "out" / files.seriesFolders[0]);
+  ASSERT_FALSE(names.empty());
+  EXPECT_EQ(dicomio::readDicomHeader(names.front()).patientId, "A/B \xC3\xBC");
+  DcmFileFormat ff;
+  ASSERT_TRUE(ff.loadFile(names.front().c_str()).good());
+  EXPECT_EQ(text(ff.getDataset(), DCM_SpecificCharacterSet), "ISO_IR 192");
+  if (haveDciodvfy()) {
+    int warnings = 0;
+    EXPECT_EQ(dciodvfyErrors(names.front(), &warnings), "");
   }
 }
 

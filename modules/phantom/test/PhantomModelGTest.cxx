@@ -154,6 +154,16 @@ TEST(PhantomModel, StudyDatesAndOptionChecks) {
   o = {};
   o.pixelSizeMm = -1;
   EXPECT_THROW(o.validate(), UsageError);
+  // The ID is written as DICOM LO text in UTF-8: bytes that are not UTF-8 (a Latin-1 shell's "\xFC")
+  // or a backslash (LO's value separator) would not read back as given.
+  for (const std::string id : {"M\xFCller", "A\\B", "A\tB"}) {
+    o = {};
+    o.patientId = id;
+    EXPECT_THROW(o.validate(), UsageError) << id;
+  }
+  o = {};
+  o.patientId = "M\xC3\xBCller";
+  EXPECT_NO_THROW(o.validate());
   o = {};
   o.pixelSizeMm = 0.2;
   o.sliceThicknessMm = 0.2;

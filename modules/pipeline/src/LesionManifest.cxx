@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 
@@ -85,15 +86,29 @@ double number(const std::string& text, const std::string& column, const std::str
   throw InputError(fmt::format("{}: {} '{}': expected a finite number (mm)", where, column, text));
 }
 
-LesionManifest readCsv(const fs::path& path, std::istream& in) {
+/// A lesion and where the manifest gives it ("manifest 'm.csv' line 3"), for errors found later.
+struct PlacedLesion {
+  ManifestLesion lesion;
+  std::string place;
+};
+
+/// Excel's "CSV UTF-8" starts the file with a byte order mark: not part of the first column's name.
+void dropByteOrderMark(std::string& firstLine) {
+  static const std::string bom = "\xEF\xBB\xBF";
+  if (firstLine.rfind(bom, 0) == 0)
+    firstLine.erase(0, bom.size());
+}
+
+std::vector<PlacedLesion> readCsv(const fs::path& path, std::istream& in) {
   static const std::vector<std::string> known{"patient_id", "lesion", "kind", "init", "x1", "y1",
                                               "z1",         "x2",     "y2",   "z2",   "level", "target"};
-  LesionManifest manifest;
+  std::vector<PlacedLesion> lesions;
   std::string line;
   std::map<std::string, std::size_t> column;
   std::size_t lineNumber = 0;
   while (std::getline(in, line)) {
-    ++lineNumber;
+    if (++lineNumber == 1)
+      dropByteOrderMark(line);
     const std::string where = fmt::format("manifest '{}' line {}", path.string(), lineNumber);
     if (line.find_first_not_of(" \t\r") == std::string::npos || line[line.find_first_not_of(" \t")] == '#') continue;
     const std::vector<std::string> fields = csvFields(line);
@@ -125,49 +140,174 @@ LesionManifest readCsv(const fs::path& path, std::istream& in) {
     }
     l.level = field("level");
     l.target = targetFromText(field("target"), where);
-    manifest.lesions.push_back(std::move(l));
+    lesions.push_back({std::move(l), where});
   }
-  return manifest;
+  return lesions;
 }
 
-Vec3 pointOf(const nlohmann::json& j, const std::string& where) {
-  if (!j.is_array() || j.size() != 3) throw InputError(where + ": expected a point [x, y, z] in LPS mm");
-  return {j[0].get<double>(), j[1].get<double>(), j[2].get<double>()};
+// JSON: errors name the patient entry, the lesion and the field in the manifest's terms (the JSON
+// library's own messages, "type must be string, but is number", name none of them).
+
+/// A JSON value in words: "the number 3", "a list".
+std::string described(const nlohmann::json& v) {
+  switch (v.type()) {
+  case nlohmann::json::value_t::null:
+    return "null";
+  case nlohmann::json::value_t::boolean:
+    return v.get<bool>() ? "true" : "false";
+  case nlohmann::json::value_t::string:
+    return "the text " + v.dump();
+  case nlohmann::json::value_t::array:
+    return "a list";
+  case nlohmann::json::value_t::object:
+    return "an object";
+  default:
+    return "the number " + v.dump();
+  }
 }
 
-LesionManifest readJson(const fs::path& path, std::istream& in) {
-  LesionManifest manifest;
-  const std::string file = fmt::format("manifest '{}'", path.string());
+/// `object` must be a JSON object holding only the keys `known` (a misspelt "taget" would
+/// otherwise be ignored silently, as an unknown CSV column is not).
+void checkObject(const nlohmann::json& object, const std::vector<std::string>& known, const std::string& where) {
+  if (!object.is_object())
+    throw InputError(fmt::format("{}: expected an object {{...}}, found {}", where, described(object)));
+  for (const auto& item : object.items()) {
+    if (std::find(known.begin(), known.end(), item.key()) == known.end())
+      throw InputError(fmt::format("{}: unknown field '{}' (expected {})", where, item.key(), fmt::join(known, ", ")));
+  }
+}
+
+const nlohmann::json& requiredList(const nlohmann::json& object, const char* key, const std::string& where) {
+  if (!object.contains(key))
+    throw InputError(fmt::format("{}: lacks field '{}'", where, key));
+  const nlohmann::json& list = object.at(key);
+  if (!list.is_array())
+    throw InputError(fmt::format("{}: field '{}' must be a list [...], found {}", where, key, described(list)));
+  return list;
+}
+
+std::string optionalText(const nlohmann::json& object, const char* key, const std::string& fallback,
+                         const std::string& where) {
+  if (!object.contains(key))
+    return fallback;
+  const nlohmann::json& v = object.at(key);
+  if (!v.is_string())
+    throw InputError(fmt::format("{}: field '{}' must be text, found {}", where, key, described(v)));
+  return v.get<std::string>();
+}
+
+bool optionalFlag(const nlohmann::json& object, const char* key, bool fallback, const std::string& where) {
+  if (!object.contains(key))
+    return fallback;
+  const nlohmann::json& v = object.at(key);
+  if (!v.is_boolean())
+    throw InputError(fmt::format("{}: field '{}' must be true or false, found {}", where, key, described(v)));
+  return v.get<bool>();
+}
+
+bool isPoint(const nlohmann::json& j) {
+  return j.is_array() && j.size() == 3 && std::all_of(j.begin(), j.end(), [](const auto& c) { return c.is_number(); });
+}
+
+/// The value in words, a list as written ("[1, 2]").
+std::string shown(const nlohmann::json& j) { return j.is_array() ? j.dump() : described(j); }
+
+/// The lesion's seed, box or RECIST line: exactly one of them.
+void readLesionPoints(const nlohmann::json& lesion, ManifestLesion& l, const std::string& where) {
+  std::vector<std::string> given;
+  for (const char* key : {"seed", "box", "recist"})
+    if (lesion.contains(key))
+      given.push_back(key);
+  if (given.size() != 1)
+    throw InputError(fmt::format("{}: give one of the fields seed, box or recist{}", where,
+                                 given.empty() ? "" : fmt::format(", not {}", fmt::join(given, " and "))));
+  const std::string& key = given.front();
+  const nlohmann::json& value = lesion.at(key);
+  l.init = initFromName(key, where);
+  if (l.init == ManifestLesion::Init::Seed) {
+    if (!isPoint(value))
+      throw InputError(
+          fmt::format("{}: field 'seed' must be a point [x, y, z] in LPS mm, found {}", where, shown(value)));
+    l.first = {value[0].get<double>(), value[1].get<double>(), value[2].get<double>()};
+    return;
+  }
+  if (!value.is_array() || value.size() != 2 || !isPoint(value[0]) || !isPoint(value[1]))
+    throw InputError(fmt::format("{}: field '{}' must be two points [[x, y, z], [x, y, z]] in LPS mm, found {}", where,
+                                 key, shown(value)));
+  l.first = {value[0][0].get<double>(), value[0][1].get<double>(), value[0][2].get<double>()};
+  l.second = {value[1][0].get<double>(), value[1][1].get<double>(), value[1][2].get<double>()};
+}
+
+ManifestLesion lesionFromJson(const nlohmann::json& lesion, const std::string& patientId, const std::string& where) {
+  checkObject(lesion, {"name", "kind", "seed", "box", "recist", "level", "target"}, where);
+  ManifestLesion l;
+  l.patientId = patientId;
+  l.name = optionalText(lesion, "name", "", where);
+  l.kind = checkedKind(optionalText(lesion, "kind", "soft-tissue", where), where);
+  readLesionPoints(lesion, l, where);
+  l.level = optionalText(lesion, "level", "", where);
+  l.target = optionalFlag(lesion, "target", true, where);
+  return l;
+}
+
+/// "line 3, column 7" of the parser's position: the count of characters read, the offending one last.
+std::string lineAndColumn(const std::string& text, std::size_t charactersRead) {
+  const std::string before = text.substr(0, std::min(charactersRead, text.size() + 1) - (charactersRead > 0 ? 1 : 0));
+  const std::size_t lastBreak = before.rfind('\n');
+  const std::size_t column = before.size() - (lastBreak == std::string::npos ? 0 : lastBreak + 1) + 1;
+  return fmt::format("line {}, column {}", 1 + std::count(before.begin(), before.end(), '\n'), column);
+}
+
+nlohmann::json parsedJson(const std::string& file, std::istream& in) {
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   try {
-    const nlohmann::json j = nlohmann::json::parse(in);
-    for (const auto& patient : j.at("patients")) {
-      const std::string id = patient.at("patientId").get<std::string>();
-      for (const auto& lesion : patient.at("lesions")) {
-        const std::string where = fmt::format("{} patient {}", file, id);
-        ManifestLesion l;
-        l.patientId = id;
-        l.name = lesion.value("name", "");
-        l.kind = checkedKind(lesion.value("kind", "soft-tissue"), where);
-        if (lesion.contains("seed")) {
-          l.first = pointOf(lesion.at("seed"), where);
-        } else {
-          const bool box = lesion.contains("box");
-          if (!box && !lesion.contains("recist")) throw InputError(where + ": a lesion needs seed, box or recist");
-          const auto& pair = lesion.at(box ? "box" : "recist");
-          if (!pair.is_array() || pair.size() != 2) throw InputError(where + ": expected two points");
-          l.init = box ? ManifestLesion::Init::Box : ManifestLesion::Init::Recist;
-          l.first = pointOf(pair[0], where);
-          l.second = pointOf(pair[1], where);
-        }
-        l.level = lesion.value("level", "");
-        l.target = lesion.value("target", true);
-        manifest.lesions.push_back(std::move(l));
-      }
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("{}: {}", file, e.what()));
+    return nlohmann::json::parse(text); // skips a UTF-8 byte order mark
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InputError(fmt::format("{}: not valid JSON near {} (a missing comma, bracket or quote?)", file,
+                                 lineAndColumn(text, e.byte)));
   }
-  return manifest;
+}
+
+std::vector<PlacedLesion> readJson(const fs::path& path, std::istream& in) {
+  const std::string file = fmt::format("manifest '{}'", path.string());
+  const nlohmann::json j = parsedJson(file, in);
+  checkObject(j, {"patients"}, file);
+  std::vector<PlacedLesion> lesions;
+  const nlohmann::json& patients = requiredList(j, "patients", file);
+  for (std::size_t p = 0; p < patients.size(); ++p) {
+    const std::string entry = fmt::format("{}, patient entry {}", file, p + 1);
+    checkObject(patients[p], {"patientId", "lesions"}, entry);
+    const std::string id = optionalText(patients[p], "patientId", "", entry);
+    if (id.empty())
+      throw InputError(entry + ": lacks field 'patientId' (or it is empty)");
+    const nlohmann::json& list = requiredList(patients[p], "lesions", fmt::format("{} ('{}')", entry, id));
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string where = fmt::format("{}, patient '{}' (entry {}), lesion {}", file, id, p + 1, i + 1);
+      lesions.push_back({lesionFromJson(list[i], id, where), where});
+    }
+  }
+  return lesions;
+}
+
+/// One patient's lesions must be told apart by name (results, timelines and reports list them by
+/// name), and a lesion given twice would be segmented twice and fail on its second mask.
+void checkLesionsDistinct(const std::vector<PlacedLesion>& lesions) {
+  for (std::size_t i = 0; i < lesions.size(); ++i) {
+    const ManifestLesion& l = lesions[i].lesion;
+    for (std::size_t k = 0; k < i; ++k) {
+      const ManifestLesion& earlier = lesions[k].lesion;
+      if (earlier.patientId != l.patientId)
+        continue;
+      if (canonicalText(earlier) == canonicalText(l))
+        throw InputError(fmt::format("{}: repeats the lesion given at {} (patient '{}'{}); give each lesion once",
+                                     lesions[i].place, lesions[k].place, l.patientId,
+                                     l.name.empty() ? "" : fmt::format(", lesion '{}'", l.name)));
+      if (!l.name.empty() && earlier.name == l.name)
+        throw InputError(fmt::format("{}: patient '{}' already has a lesion named '{}' (at {}); give each lesion of "
+                                     "a patient its own name",
+                                     lesions[i].place, l.patientId, l.name, lesions[k].place));
+    }
+  }
 }
 
 } // namespace
@@ -191,9 +331,13 @@ std::vector<std::string> LesionManifest::patients() const {
 LesionManifest readLesionManifest(const fs::path& path) {
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("cannot open manifest '{}'", path.string()));
-  const std::string ext = path.extension().string();
-  LesionManifest manifest = ext == ".json" ? readJson(path, in) : readCsv(path, in);
-  if (manifest.lesions.empty()) throw InputError(fmt::format("manifest '{}' names no lesion", path.string()));
+  const std::vector<PlacedLesion> placed = path.extension() == ".json" ? readJson(path, in) : readCsv(path, in);
+  if (placed.empty())
+    throw InputError(fmt::format("manifest '{}' names no lesion", path.string()));
+  checkLesionsDistinct(placed);
+  LesionManifest manifest;
+  for (const PlacedLesion& p : placed)
+    manifest.lesions.push_back(p.lesion);
   return manifest;
 }
 

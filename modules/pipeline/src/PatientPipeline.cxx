@@ -204,10 +204,15 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
     const auto label = static_cast<std::uint16_t>(followup.measurement.lesions.size() + 1);
     const std::string name = lesion.name.empty() ? fmt::format("lesion {}", label) : lesion.name;
     LabelMap mask;
+    const auto context = [&](const Error& e) {
+      return fmt::format("patient '{}', lesion '{}' ({}): {}", patientId, name, lesion.kind, e.what());
+    };
     try {
       mask = segmentManifestLesion(baseline.volume, lesion, label, modality);
+    } catch (const InputError& e) {
+      throw InputError(context(e)); // the manifest's points do not fit the scan (a seed outside it): bad input
     } catch (const Error& e) {
-      throw ProcessingError(fmt::format("patient '{}', lesion '{}' ({}): {}", patientId, name, lesion.kind, e.what()));
+      throw ProcessingError(context(e));
     }
     if (addLesion(mask, label, label, lesionMap) == 0) {
       throw ProcessingError(fmt::format("patient '{}', lesion '{}': its mask lies entirely inside an earlier lesion",

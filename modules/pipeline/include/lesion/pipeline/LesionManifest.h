@@ -41,8 +41,10 @@ struct LesionManifest {
   [[nodiscard]] std::vector<std::string> patients() const;
 };
 
-/// Reads a .csv or .json manifest. Throws lesion::InputError naming the file, the line (CSV) and
-/// the problem (unknown column or kind, a missing or non-numeric coordinate).
+/// Reads a .csv or .json manifest (a leading UTF-8 byte order mark is skipped). Throws
+/// lesion::InputError naming the file, the line (CSV) or the patient entry and lesion (JSON) and
+/// the problem (unknown column, field or kind, a missing or non-numeric coordinate, two lesions of
+/// one patient with the same name, a lesion given twice).
 [[nodiscard]] LesionManifest readLesionManifest(const std::filesystem::path& path);
 
 /// Canonical one-line text of a lesion (every field), for parameter hashes.

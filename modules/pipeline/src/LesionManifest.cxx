@@ -86,8 +86,8 @@ double number(const std::string& text, const std::string& column, const std::str
 }
 
 LesionManifest readCsv(const fs::path& path, std::istream& in) {
-  static const std::vector<std::string> known{"patient_id", "lesion", "kind", "init", "x1", "y1",
-                                              "z1",         "x2",     "y2",   "z2",   "level", "target"};
+  static const std::vector<std::string> known{
+      "patient_id", "lesion", "kind", "init", "x1", "y1", "z1", "x2", "y2", "z2", "level", "target", "baseline_study"};
   LesionManifest manifest;
   std::string line;
   std::map<std::string, std::size_t> column;
@@ -125,6 +125,7 @@ LesionManifest readCsv(const fs::path& path, std::istream& in) {
     }
     l.level = field("level");
     l.target = targetFromText(field("target"), where);
+    l.baselineStudy = field("baseline_study");
     manifest.lesions.push_back(std::move(l));
   }
   return manifest;
@@ -161,6 +162,7 @@ LesionManifest readJson(const fs::path& path, std::istream& in) {
         }
         l.level = lesion.value("level", "");
         l.target = lesion.value("target", true);
+        l.baselineStudy = patient.value("baselineStudy", "");
         manifest.lesions.push_back(std::move(l));
       }
     }
@@ -168,6 +170,20 @@ LesionManifest readJson(const fs::path& path, std::istream& in) {
     throw InputError(fmt::format("{}: {}", file, e.what()));
   }
   return manifest;
+}
+
+/// A patient's points lie on one scan: lesions naming different baseline studies (or some none) are
+/// a mistake the run could not resolve.
+void requireOneBaselinePerPatient(const LesionManifest& manifest, const fs::path& path) {
+  std::map<std::string, std::string> baselineOf;
+  for (const ManifestLesion& l : manifest.lesions) {
+    const auto [it, first] = baselineOf.emplace(l.patientId, l.baselineStudy);
+    if (!first && it->second != l.baselineStudy) {
+      throw InputError(fmt::format("manifest '{}': patient {}: its lesions name different baseline studies ('{}' and "
+                                   "'{}'); a patient's points are placed on one scan",
+                                   path.string(), l.patientId, it->second, l.baselineStudy));
+    }
+  }
 }
 
 } // namespace
@@ -194,6 +210,7 @@ LesionManifest readLesionManifest(const fs::path& path) {
   const std::string ext = path.extension().string();
   LesionManifest manifest = ext == ".json" ? readJson(path, in) : readCsv(path, in);
   if (manifest.lesions.empty()) throw InputError(fmt::format("manifest '{}' names no lesion", path.string()));
+  requireOneBaselinePerPatient(manifest, path);
   return manifest;
 }
 
@@ -201,7 +218,8 @@ std::string canonicalText(const ManifestLesion& l) {
   static const char* const inits[] = {"seed", "box", "recist"};
   return fmt::format("{}|{}|{}|{}|{:.6f},{:.6f},{:.6f}|{:.6f},{:.6f},{:.6f}|{}|{}", l.patientId, l.name, l.kind,
                      inits[static_cast<int>(l.init)], l.first.x, l.first.y, l.first.z, l.second.x, l.second.y,
-                     l.second.z, l.level, l.target ? "target" : "non-target");
+                     l.second.z, l.level, l.target ? "target" : "non-target") +
+         (l.baselineStudy.empty() ? std::string() : "|baseline " + l.baselineStudy); // earlier hashes kept
 }
 
 } // namespace lesion::pipeline

@@ -271,6 +271,19 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   // Only folders of these parameters go into results.csv: a patient that fails now keeps the
   // folder of an earlier run (other lesions, series or version), whose figures are not this batch's.
   std::set<std::string> current; // their folders
+  // A folder holding results of these parameters is reused (and its job row marked done).
+  auto reuseIfDone = [&](const BatchPatient& p, const std::string& hash) {
+    if (recordedParametersHash(patients / p.folder) != hash)
+      return false;
+    const auto job = jobs.find(p.patientId);
+    if (!job || job->state != archive::JobState::Done || job->parametersHash != hash) {
+      jobs.markRunning(p.patientId, hash, options.toolVersion, (patients / p.folder).string());
+      jobs.markDone(p.patientId, 0.0);
+    }
+    ++summary.reused;
+    current.insert(p.folder);
+    return true;
+  };
   std::vector<Pending> queue;
   for (const BatchPatient& p : plan) {
     std::string hash;
@@ -282,17 +295,8 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
       summary.failures.emplace_back(p.patientId, e.what());
       continue;
     }
-    if (recordedParametersHash(patients / p.folder) == hash) {
-      const auto job = jobs.find(p.patientId);
-      if (!job || job->state != archive::JobState::Done || job->parametersHash != hash) {
-        jobs.markRunning(p.patientId, hash, options.toolVersion, (patients / p.folder).string());
-        jobs.markDone(p.patientId, 0.0);
-      }
-      ++summary.reused;
-      current.insert(p.folder);
-      continue;
-    }
-    queue.push_back({p, hash});
+    if (!reuseIfDone(p, hash))
+      queue.push_back({p, hash});
   }
 
   std::vector<archive::JobRecord> pending;
@@ -327,6 +331,11 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
       std::optional<PatientJobLock> lock = PatientJobLock::tryAcquire(logs / (job.patient.folder + ".lock"));
       if (!lock) {
         summary.busy.push_back(job.patient.patientId);
+        ++finished;
+        continue;
+      }
+      // Another batch on this output may have finished it since this one planned.
+      if (reuseIfDone(job.patient, job.hash)) {
         ++finished;
         continue;
       }

@@ -34,22 +34,24 @@ TEST(PatientJobLock, IsExclusiveUntilReleased) {
 
 namespace {
 
-/// A phantom patient P001 (a few slices through the axillary mass; `timePoints` studies from
-/// `baselineDate`) in dir/archive, indexed into dir/archive.sqlite, and a manifest dir/lesions.csv
-/// with its mass.
+/// A phantom patient (a few slices through the axillary mass; `timePoints` studies from
+/// `baselineDate`) in dir/archive/<id>, indexed into dir/archive.sqlite, and its mass added to the
+/// manifest dir/lesions.csv (made by the first patient).
 void writeIndexedPatient(const test::ScratchFolder& dir, int timePoints = 1,
-                         const std::string& baselineDate = "20240115") {
+                         const std::string& baselineDate = "20240115", const std::string& id = "P001") {
   phantom::PhantomOptions o;
-  o.patientId = "P001";
+  o.patientId = id;
   o.timePoints = timePoints;
   o.baselineDate = baselineDate;
   o.supersampling = 1;
   o.zFromMm = 180.0;
   o.zToMm = 200.0;
-  (void)phantom::writePhantomStudy(phantom::generatePhantomStudy(o), dir / "archive" / "P001");
+  (void)phantom::writePhantomStudy(phantom::generatePhantomStudy(o), dir / "archive" / id);
   archive::ArchiveDatabase db(dir / "archive.sqlite", archive::ArchiveDatabase::Access::ReadWrite);
   (void)archive::indexArchive(db, dir / "archive");
-  std::ofstream(dir / "lesions.csv") << "patient_id,lesion,kind,init,x1,y1,z1\nP001,m,soft-tissue,seed,-128,-10,190\n";
+  const bool first = !fs::exists(dir / "lesions.csv");
+  std::ofstream(dir / "lesions.csv", std::ios::app)
+      << (first ? "patient_id,lesion,kind,init,x1,y1,z1\n" : "") << id << ",m,soft-tissue,seed,-128,-10,190\n";
 }
 
 std::string hashOfP001(const test::ScratchFolder& dir, const std::string& toolVersion = {}) {
@@ -326,4 +328,33 @@ TEST(PatientRun, StartsTheTimelineAtTheManifestsBaselineStudy) {
               std::string::npos)
         << e.what();
   }
+}
+
+// Two batches on one output: a patient the other batch finished after this one planned is reused
+// when its turn comes, not computed a second time.
+TEST(Batch, ReusesAPatientAnotherBatchFinishedSinceThePlan) {
+  test::ScratchFolder dir;
+  writeIndexedPatient(dir);
+  writeIndexedPatient(dir, 1, "20240115", "P002");
+  BatchOptions options = batchWithAnEarlierRun(dir);
+  std::string hash;
+  {
+    const archive::ArchiveDatabase db(dir / "archive.sqlite", archive::ArchiveDatabase::Access::ReadOnly);
+    PatientRunOptions run;
+    run.toolVersion = options.toolVersion;
+    hash = patientParametersHash(db, archive::patientTimeline(db, "P002"),
+                                 readLesionManifest(dir / "lesions.csv").of("P002"), run);
+  }
+  // Every patient process of this batch fails; while it runs P001, "the other batch" finishes P002.
+  const fs::path p002 = options.output / "patients" / "P002";
+  options.patientCommand = {"/bin/sh", "-c",
+                            "mkdir -p '" + p002.string() + "' && printf '{\"parametersHash\": \"" + hash + "\"}' > '" +
+                                (p002 / "job.json").string() + "' && printf 'patient_id,x\\nP002,1\\n' > '" +
+                                (p002 / "results.csv").string() + "'; exit 1",
+                            "sh"};
+  const BatchSummary s = runBatch(options);
+  EXPECT_EQ(s.reused, 1u);
+  ASSERT_EQ(s.failures.size(), 1u);
+  EXPECT_EQ(s.failures.front().first, "P001");
+  EXPECT_EQ(rowsAfterHeader(s.results), "P002,1\n");
 }

@@ -11,6 +11,7 @@
 #include "lesion/archive/ArchiveIndexer.h"
 #include "lesion/archive/SeriesCatalog.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/Log.h"
 
 namespace lesion::commands {
 
@@ -31,6 +32,15 @@ unsigned threadCount(const cli::Arguments& args) {
   const long threads = args.integer("threads");
   if (threads < 1 || threads > 256) throw UsageError(fmt::format("--threads {}: expected 1 to 256", threads));
   return static_cast<unsigned>(threads);
+}
+
+/// Logs the index's doubts about who files belong to (archive::patientIdentityConflicts): `patient`
+/// refuses such a patient, so they are told at once.
+std::vector<std::string> warnIdentityConflicts(const archive::ArchiveDatabase& db, const std::string& patientId) {
+  std::vector<std::string> conflicts = archive::patientIdentityConflicts(db, patientId);
+  for (const std::string& conflict : conflicts)
+    logWarning("{}", conflict);
+  return conflicts;
 }
 
 } // namespace
@@ -64,17 +74,28 @@ cli::Command indexCommand() {
     options.threads = threadCount(args);
     options.progress = ctx.progress;
     const archive::IndexSummary s = archive::indexArchive(db, args.path("root"), options);
+    // Every instance's header is looked at (~1 s per 100,000): not again when nothing changed.
+    const bool changed = s.filesNew + s.filesChanged + s.filesRemoved > 0;
+    const std::vector<std::string> conflicts = changed ? warnIdentityConflicts(db, "") : std::vector<std::string>{};
     const double rate = s.seconds > 0 ? double(s.filesNew + s.filesChanged) / s.seconds : 0.0;
     if (args.flag("json")) {
       nlohmann::json skipped = nlohmann::json::array();
       for (const auto& f : s.skipped) skipped.push_back({{"path", f.path.string()}, {"reason", f.reason}});
-      const nlohmann::json j = {{"database", db.path().string()},   {"filesFound", s.filesFound},
-                                {"filesNew", s.filesNew},           {"filesChanged", s.filesChanged},
-                                {"filesUnchanged", s.filesUnchanged}, {"filesRemoved", s.filesRemoved},
-                                {"instancesAdded", s.instancesAdded}, {"skipped", skipped},
-                                {"seriesChecked", s.seriesChecked}, {"seriesTotal", s.seriesTotal},
-                                {"studiesTotal", s.studiesTotal},   {"patientsTotal", s.patientsTotal},
-                                {"seconds", s.seconds},             {"filesReadPerSecond", rate}};
+      const nlohmann::json j = {{"database", db.path().string()},
+                                {"filesFound", s.filesFound},
+                                {"filesNew", s.filesNew},
+                                {"filesChanged", s.filesChanged},
+                                {"filesUnchanged", s.filesUnchanged},
+                                {"filesRemoved", s.filesRemoved},
+                                {"instancesAdded", s.instancesAdded},
+                                {"skipped", skipped},
+                                {"seriesChecked", s.seriesChecked},
+                                {"seriesTotal", s.seriesTotal},
+                                {"studiesTotal", s.studiesTotal},
+                                {"patientsTotal", s.patientsTotal},
+                                {"seconds", s.seconds},
+                                {"filesReadPerSecond", rate},
+                                {"identityConflicts", conflicts}};
       ctx.out << j.dump(2) << '\n';
     } else {
       ctx.out << fmt::format("{}: {} files ({} new, {} changed, {} unchanged, {} removed) in {:.2f} s ({:.0f} files/s "
@@ -130,8 +151,9 @@ cli::Command seriesCommand() {
                                    }),
                     studies.end());
     } else {
-      studies = archive::catalogDatabase(archive::ArchiveDatabase(args.path("db"), archive::ArchiveDatabase::Access::ReadOnly),
-                                         filter);
+      const archive::ArchiveDatabase db(args.path("db"), archive::ArchiveDatabase::Access::ReadOnly);
+      studies = archive::catalogDatabase(db, filter);
+      (void)warnIdentityConflicts(db, filter.patientId);
     }
     ctx.out << (args.flag("json") ? archive::catalogToJson(studies) : archive::catalogToText(studies));
     if (studies.empty()) {

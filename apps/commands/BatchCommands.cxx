@@ -70,12 +70,15 @@ cli::Command patientCommand() {
   c.summary = "run segment, measure, follow-up and response for one patient of an indexed archive";
   c.description =
       "Builds the patient's timeline from the index (studies by date, the best-ranked series of each, see lesionkit "
-      "series), segments the manifest's lesions on the baseline (or screens the spine with --auto), measures them "
+      "series; a study without StudyDate is left out with a warning; one PatientID on two people, or a study whose "
+      "files carry two PatientIDs, is refused), segments the manifest's lesions on the baseline (or screens the spine "
+      "with --auto), measures them "
       "and follows them over every later study (registration, tracking, RECIST 1.1, MD Anderson and inverse Choi). "
       "Writes the folder of lesionkit followup, timepoints/<date>/ per study (DICOM SEG and SR, QC pictures, "
       "report.html), results.csv (one row per lesion per time point, with patient, study, series, lesion status and "
       "response columns) and job.json (series used, lesions, parameters hash); the folder appears complete or not "
-      "at all. With --auto, each follow-up is also screened for new lytic lesions (new-lesions.json, proposals). The index is only read. lesionkit batch and the Snakemake workflow run this command once per "
+      "at all. With --auto, each follow-up is also screened for new lytic lesions (new-lesions.json, proposals). The "
+      "index is only read. lesionkit batch and the Snakemake workflow run this command once per "
       "patient.";
   c.examples = {"lesionkit patient --db archive.sqlite --patient P001 --manifest lesions.csv -o results/patients/P001"};
   addArchiveInputs(c);
@@ -96,6 +99,7 @@ cli::Command patientCommand() {
     pipeline::PatientRunOptions options;
     options.autoLytic = args.flag("auto");
     options.toolVersion = toolInfo().version;
+    options.previousBaselineStudy = pipeline::previousBaselineStudy(out.target()); // the run this one replaces
     try {
       const archive::ArchiveDatabase db(args.path("db"), archive::ArchiveDatabase::Access::ReadOnly);
       std::vector<pipeline::ManifestLesion> lesions;
@@ -197,6 +201,8 @@ cli::Command batchCommand() {
       ctx.out << fmt::format("pipeline {:.1f} s per patient; batch bookkeeping {:.2f} s in all\n",
                              s.pipelineSeconds / double(s.succeeded), s.bookkeepingSeconds);
     }
+    for (const auto& [id, notice] : s.notices)
+      ctx.out << "baseline changed: " << id << ": " << notice << '\n';
     for (const auto& [id, error] : s.failures) {
       const bool busy = std::find(s.busy.begin(), s.busy.end(), id) != s.busy.end();
       ctx.out << (busy ? "skipped: " : "failed: ") << id << ": " << error << '\n';

@@ -494,3 +494,79 @@ TEST(BatchCli, AutoScreeningRefusesAnMrPatient) {
   EXPECT_NE(r.err.find(" is MR"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
+
+// Two people under one PatientID (another name on a later study): index and series warn naming
+// both, the patient run refuses (exit 2), and a batch records why instead of merging them.
+TEST(BatchCli, TwoPeopleUnderOnePatientIdAreToldAndRefused) {
+  test::ScratchFolder dir;
+  const Vec3 mass = writePatient(dir / "archive", "P001", 1, 1);
+  phantom::PhantomOptions other;
+  other.patientId = "P001";
+  other.patientName = "Other^Person";
+  other.baselineDate = "20240301";
+  other.timePoints = 1;
+  other.supersampling = 1;
+  other.pixelSizeMm = 3.0;
+  other.zFromMm = mass.z - 10.0;
+  other.zToMm = mass.z + 10.0;
+  (void)phantom::writePhantomStudy(phantom::generatePhantomStudy(other), dir / "archive" / "other");
+  std::ofstream(dir / "lesions.csv") << "patient_id,lesion,kind,init,x1,y1,z1,target\nP001,axilla,soft-tissue,seed,"
+                                     << mass.x << ',' << mass.y << ',' << mass.z << ",yes\n";
+  const std::string db = (dir / "a.sqlite").string();
+  const auto index = test::runProcess({"lesionkit", "index", (dir / "archive").string(), "--db", db});
+  ASSERT_EQ(index.exitCode, 0) << index.err;
+  const std::string people = "PatientID 'P001' is used by 2 people: 'Phantom^Lesionkit' born 19560301 (study ";
+  EXPECT_NE(index.err.find("lesionkit index: warning: " + people), std::string::npos) << index.err;
+  EXPECT_NE(index.err.find("'Other^Person' born 19560301 (study "), std::string::npos) << index.err;
+  EXPECT_NE(index.err.find((dir / "archive" / "other").string()), std::string::npos) << index.err;
+  const auto series = test::runProcess({"lesionkit", "series", "--db", db, "--patient", "P001"});
+  EXPECT_EQ(series.exitCode, 0) << series.err;
+  EXPECT_NE(series.err.find("lesionkit series: warning: " + people), std::string::npos) << series.err;
+
+  const auto patient = test::runProcess({"lesionkit", "patient", "--db", db, "--patient", "P001", "--manifest",
+                                         (dir / "lesions.csv").string(), "-o", (dir / "out").string()});
+  EXPECT_EQ(patient.exitCode, 2) << patient.err;
+  EXPECT_NE(patient.err.find("patient 'P001': whose scans these are is in doubt: " + people), std::string::npos)
+      << patient.err;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  const auto batch = test::runProcess({"lesionkit", "batch", "--db", db, "--manifest", (dir / "lesions.csv").string(),
+                                       "-o", (dir / "batch").string(), "-q"});
+  EXPECT_EQ(batch.exitCode, 4) << batch.err;
+  EXPECT_NE(slurp(dir / "batch" / "failures.csv").find(people), std::string::npos)
+      << slurp(dir / "batch" / "failures.csv");
+}
+
+// A study without StudyDate sorted first and became the baseline: it is left out, named in the
+// patient's notes (stderr, job.json, timeline.json), and the dated study is the baseline.
+TEST(BatchCli, AnUndatedStudyIsLeftOutOfThePatientsTimeline) {
+  test::ScratchFolder dir;
+  const Vec3 mass = writePatient(dir / "archive", "P001", 2, 1);
+  fs::path followup;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "archive")) {
+    if (e.path().filename() == "CT_01" && e.path().string() > followup.string())
+      followup = e.path();
+  }
+  for (const auto& e : fs::directory_iterator(followup)) {
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile(e.path().c_str()).good()) << e.path();
+    file.loadAllDataIntoMemory(); // the pixels are read lazily: saving over the file would truncate them
+    file.getDataset()->findAndDeleteElement(DCM_StudyDate);
+    ASSERT_TRUE(file.saveFile(e.path().c_str()).good()) << e.path();
+  }
+  std::ofstream(dir / "lesions.csv") << "patient_id,lesion,kind,init,x1,y1,z1,target\nP001,axilla,soft-tissue,seed,"
+                                     << mass.x << ',' << mass.y << ',' << mass.z << ",yes\n";
+  const std::string db = (dir / "a.sqlite").string();
+  ASSERT_EQ(test::runProcess({"lesionkit", "index", (dir / "archive").string(), "--db", db, "-q"}).exitCode, 0);
+  const auto r = test::runProcess({"lesionkit", "patient", "--db", db, "--patient", "P001", "--manifest",
+                                   (dir / "lesions.csv").string(), "-o", (dir / "out").string()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string note = "in '" + followup.string() + "': left out of the timeline: no StudyDate (0008,0020)";
+  EXPECT_NE(r.err.find(note), std::string::npos) << r.err;
+  const auto rows = lines(slurp(dir / "out" / "results.csv"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].rfind("P001,0,20240115,", 0), 0u) << rows[1];
+  const nlohmann::json job = nlohmann::json::parse(slurp(dir / "out" / "job.json"));
+  ASSERT_EQ(job.at("warnings").size(), 1u);
+  EXPECT_NE(job.at("warnings")[0].get<std::string>().find(note), std::string::npos) << job.dump();
+  EXPECT_NE(slurp(dir / "out" / "timeline.json").find(note), std::string::npos);
+}

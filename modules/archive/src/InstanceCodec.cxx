@@ -22,6 +22,7 @@ template <typename Instance, typename F> void visitInstance(Instance& d, F&& f) 
   f("ts", d.transferSyntaxUid);
   f("patientId", d.patientId);
   f("patientName", d.patientName);
+  f("patientBirthDate", d.patientBirthDate); // absent in indexes made before: unknown
   f("modality", d.modality);
   f("manufacturer", d.manufacturer);
   f("seriesDescription", d.seriesDescription);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <set>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -285,15 +286,180 @@ std::vector<std::string> indexedPatients(const ArchiveDatabase& db) {
   return patients;
 }
 
+namespace {
+
+/// Who the files of one study say the patient is, with how many files say so and a folder of them.
+struct IndexedIdentity {
+  std::string studyInstanceUid, patientId, patientName, birthDate, folder;
+  std::size_t files{0};
+};
+
+std::vector<IndexedIdentity> indexedIdentities(const ArchiveDatabase& db, const std::string& studyFilterSql,
+                                               const std::string& patientId) {
+  const std::string sql =
+      "SELECT study_uid, coalesce(json_extract(header_json, '$.patientId'), ''), "
+      "coalesce(json_extract(header_json, '$.patientName'), ''), "
+      "coalesce(json_extract(header_json, '$.patientBirthDate'), ''), count(*), min(path) FROM instances " +
+      studyFilterSql + " GROUP BY 1, 2, 3, 4 ORDER BY 1, 6";
+  detail::Statement q(db.handle(), sql.c_str());
+  if (!patientId.empty())
+    q.bind(1, patientId);
+  std::vector<IndexedIdentity> identities;
+  while (q.step()) {
+    identities.push_back({q.text(0), q.text(1), q.text(2), q.text(3),
+                          std::filesystem::path(q.text(5)).parent_path().string(),
+                          static_cast<std::size_t>(q.integer(4))});
+  }
+  return identities;
+}
+
+/// "DOE^JOHN" for "Doe^John^^" (trailing empty components and blanks are no difference).
+std::string comparableName(const std::string& name) {
+  std::string n = upper(name);
+  while (!n.empty() && (n.back() == '^' || n.back() == ' '))
+    n.pop_back();
+  return n;
+}
+
+bool disagree(const std::string& a, const std::string& b) { return !a.empty() && !b.empty() && a != b; }
+
+std::string identityText(const IndexedIdentity& id) {
+  return fmt::format("'{}' born {}", id.patientName, id.birthDate.empty() ? "?" : id.birthDate);
+}
+
+/// Studies whose files carry several PatientIDs.
+void studiesWithSeveralIds(const std::vector<IndexedIdentity>& identities, std::vector<std::string>& conflicts) {
+  std::map<std::string, std::vector<const IndexedIdentity*>> byStudy;
+  for (const IndexedIdentity& id : identities)
+    byStudy[id.studyInstanceUid].push_back(&id);
+  for (const auto& [study, ids] : byStudy) {
+    std::map<std::string, std::string> idFolders; // PatientID -> "N files in FOLDER"
+    for (const IndexedIdentity* id : ids) {
+      if (!idFolders.count(id->patientId))
+        idFolders[id->patientId] = fmt::format("{} files in '{}'", id->files, id->folder);
+    }
+    if (idFolders.size() < 2)
+      continue;
+    std::vector<std::string> parts;
+    for (const auto& [pid, where] : idFolders)
+      parts.push_back(fmt::format("'{}' ({})", pid, where));
+    conflicts.push_back(fmt::format("study {}: its files carry {} PatientIDs: {}; one study of two patients, or a "
+                                    "re-export with a corrected ID beside the old files (fix or remove the wrong "
+                                    "files and re-index)",
+                                    study, idFolders.size(), fmt::join(parts, " and ")));
+  }
+}
+
+/// PatientIDs whose files disagree on PatientName or PatientBirthDate: two people under one ID.
+void idsOfSeveralPeople(const std::vector<IndexedIdentity>& identities, std::vector<std::string>& conflicts) {
+  std::map<std::string, std::vector<const IndexedIdentity*>> byId;
+  for (const IndexedIdentity& id : identities)
+    byId[id.patientId].push_back(&id);
+  for (const auto& [pid, ids] : byId) {
+    bool twoPeople = false;
+    for (std::size_t i = 0; i < ids.size() && !twoPeople; ++i) {
+      for (std::size_t j = i + 1; j < ids.size() && !twoPeople; ++j) {
+        twoPeople = disagree(comparableName(ids[i]->patientName), comparableName(ids[j]->patientName)) ||
+                    disagree(ids[i]->birthDate, ids[j]->birthDate);
+      }
+    }
+    if (!twoPeople)
+      continue;
+    // One entry per identity, with the studies (and a folder of each) that name it.
+    std::map<std::string, std::vector<std::string>> studiesOf;
+    std::vector<std::string> order;
+    for (const IndexedIdentity* id : ids) {
+      const std::string who = identityText(*id);
+      if (!studiesOf.count(who))
+        order.push_back(who);
+      studiesOf[who].push_back(fmt::format("study {} in '{}'", id->studyInstanceUid, id->folder));
+    }
+    std::vector<std::string> parts;
+    for (const std::string& who : order)
+      parts.push_back(fmt::format("{} ({})", who, fmt::join(studiesOf[who], ", ")));
+    conflicts.push_back(fmt::format("PatientID '{}' is used by {} people: {}; fix the PatientID (or the name / "
+                                    "birth date) of the wrong files and re-index",
+                                    pid, order.size(), fmt::join(parts, " and ")));
+  }
+}
+
+bool isStudyDate(const std::string& date) {
+  return date.size() == 8 && std::all_of(date.begin(), date.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+/// A folder of the study's files, to find it on disk.
+std::string studyFolder(const ArchiveDatabase& db, const std::string& studyInstanceUid) {
+  detail::Statement q(db.handle(), "SELECT min(path) FROM instances WHERE study_uid = ?1");
+  q.bind(1, studyInstanceUid);
+  return q.step() && !q.isNull(0) ? std::filesystem::path(q.text(0)).parent_path().string() : std::string("?");
+}
+
+/// Why a patient without an ID cannot be run, naming a study that has none.
+std::string emptyPatientIdReason(const ArchiveDatabase& db) {
+  detail::Statement q(db.handle(), "SELECT count(*), min(study_uid) FROM studies WHERE patient_id = ''");
+  q.step();
+  const auto count = q.integer(0);
+  if (count == 0)
+    return "an empty PatientID names no patient";
+  const std::string study = q.text(1);
+  return fmt::format("{} stud{} without a PatientID (0010,0020) (e.g. study {} in '{}'): scans of unknown patients "
+                     "cannot be told apart or followed; set their PatientID and re-index",
+                     count, count == 1 ? "y" : "ies", study, studyFolder(db, study));
+}
+
+} // namespace
+
+std::vector<std::string> patientIdentityConflicts(const ArchiveDatabase& db, const std::string& patientId) {
+  std::vector<IndexedIdentity> identities;
+  if (patientId.empty()) {
+    identities = indexedIdentities(db, "", "");
+  } else {
+    identities =
+        indexedIdentities(db, "WHERE study_uid IN (SELECT study_uid FROM studies WHERE patient_id = ?1)", patientId);
+    if (identities.empty()) {
+      // The ID may be on files of a study the index files under another ID: look at every file.
+      std::set<std::string> studiesWithId;
+      for (const IndexedIdentity& id : indexedIdentities(db, "", "")) {
+        if (id.patientId == patientId)
+          studiesWithId.insert(id.studyInstanceUid);
+        identities.push_back(id);
+      }
+      identities.erase(
+          std::remove_if(identities.begin(), identities.end(),
+                         [&](const IndexedIdentity& id) { return !studiesWithId.count(id.studyInstanceUid); }),
+          identities.end());
+    }
+  }
+  std::vector<std::string> conflicts;
+  studiesWithSeveralIds(identities, conflicts);
+  idsOfSeveralPeople(identities, conflicts);
+  return conflicts;
+}
+
 PatientTimeline patientTimeline(const ArchiveDatabase& db, const std::string& patientId) {
   PatientTimeline timeline;
   timeline.patientId = patientId;
+  if (patientId.empty()) {
+    // The catalog's empty filter would be every patient.
+    throw InputError(fmt::format("archive index '{}': {}", db.path().string(), emptyPatientIdReason(db)));
+  }
   std::vector<StudyRecord> studies = catalogDatabase(db, {patientId, ""});
   if (studies.empty()) {
     throw InputError("archive index '" + db.path().string() + "' holds no patient '" + patientId + "'");
   }
+  if (const auto conflicts = patientIdentityConflicts(db, patientId); !conflicts.empty()) {
+    throw InputError(
+        fmt::format("patient '{}': whose scans these are is in doubt: {}", patientId, fmt::join(conflicts, "; ")));
+  }
   for (StudyRecord& study : studies) {
-    if (study.series.empty() || study.series.front().rank != 1) {
+    if (!isStudyDate(study.studyDate)) {
+      // Sorted by its empty date it would become the baseline: where it belongs in time is unknown.
+      timeline.skippedStudies.push_back(fmt::format(
+          "study {} in '{}': left out of the timeline: {}, so its place in time is unknown (set the date and re-index)",
+          study.studyInstanceUid, studyFolder(db, study.studyInstanceUid),
+          study.studyDate.empty() ? std::string("no StudyDate (0008,0020)")
+                                  : "StudyDate (0008,0020) '" + study.studyDate + "' is no date (YYYYMMDD)"));
+    } else if (study.series.empty() || study.series.front().rank != 1) {
       timeline.skippedStudies.push_back(
           fmt::format("study {} ({}): no series suits measurement{}", study.studyInstanceUid, study.studyDate,
                       study.series.empty() ? std::string() : " (" + study.series.front().rankReason + ")"));

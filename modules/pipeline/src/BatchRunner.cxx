@@ -61,16 +61,30 @@ pid_t startProcess(const std::vector<std::string>& argv, const fs::path& log) {
   return pid;
 }
 
-/// The error a failed patient process printed (its last non-empty line), or how it died.
+/// The error a failed patient process printed (its last error line, else its last non-empty line;
+/// never the usage hint after it), or how it died.
 std::string failureText(int status, const fs::path& log) {
   std::ifstream in(log);
-  std::string line, last;
+  std::string line, last, lastError;
   while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos && line.find("\r") == std::string::npos) last = line;
+    if (line.find_first_not_of(" \t\r") == std::string::npos || line.find("\r") != std::string::npos)
+      continue;
+    last = line;
+    if (line.find(": error: ") != std::string::npos)
+      lastError = line;
   }
+  if (!lastError.empty())
+    last = lastError;
   if (WIFSIGNALED(status)) return fmt::format("killed by signal {}{}", WTERMSIG(status), last.empty() ? "" : " after: " + last);
   const std::string code = fmt::format("exit code {}", WEXITSTATUS(status));
   return last.empty() ? code : last + " (" + code + ")";
+}
+
+/// The baseline change a patient run recorded in its job.json (baselineChangeNotice), or empty.
+std::string recordedBaselineChange(const fs::path& folder) {
+  std::ifstream in(folder / "job.json");
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  return j.is_object() ? j.value("baselineChange", "") : std::string();
 }
 
 /// Staging folders (".NAME.part-*") a killed run of this patient left behind.
@@ -94,7 +108,8 @@ std::string batchParametersHash(const archive::ArchiveDatabase& db, const Lesion
   PatientRunOptions runOptions;
   runOptions.autoLytic = options.autoLytic;
   runOptions.toolVersion = options.toolVersion;
-  return patientParametersHash(db, archive::patientTimeline(db, patientId), manifest.of(patientId), runOptions);
+  const std::vector<ManifestLesion> lesions = manifest.of(patientId);
+  return patientParametersHash(db, patientRunTimeline(db, patientId, lesions), lesions, runOptions);
 }
 
 /// The lesion manifest (empty with --auto) and this shard's patients in order, each read once.
@@ -256,6 +271,19 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   // Only folders of these parameters go into results.csv: a patient that fails now keeps the
   // folder of an earlier run (other lesions, series or version), whose figures are not this batch's.
   std::set<std::string> current; // their folders
+  // A folder holding results of these parameters is reused (and its job row marked done).
+  auto reuseIfDone = [&](const BatchPatient& p, const std::string& hash) {
+    if (recordedParametersHash(patients / p.folder) != hash)
+      return false;
+    const auto job = jobs.find(p.patientId);
+    if (!job || job->state != archive::JobState::Done || job->parametersHash != hash) {
+      jobs.markRunning(p.patientId, hash, options.toolVersion, (patients / p.folder).string());
+      jobs.markDone(p.patientId, 0.0);
+    }
+    ++summary.reused;
+    current.insert(p.folder);
+    return true;
+  };
   std::vector<Pending> queue;
   for (const BatchPatient& p : plan) {
     std::string hash;
@@ -267,17 +295,8 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
       summary.failures.emplace_back(p.patientId, e.what());
       continue;
     }
-    if (recordedParametersHash(patients / p.folder) == hash) {
-      const auto job = jobs.find(p.patientId);
-      if (!job || job->state != archive::JobState::Done || job->parametersHash != hash) {
-        jobs.markRunning(p.patientId, hash, options.toolVersion, (patients / p.folder).string());
-        jobs.markDone(p.patientId, 0.0);
-      }
-      ++summary.reused;
-      current.insert(p.folder);
-      continue;
-    }
-    queue.push_back({p, hash});
+    if (!reuseIfDone(p, hash))
+      queue.push_back({p, hash});
   }
 
   std::vector<archive::JobRecord> pending;
@@ -315,9 +334,15 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
         ++finished;
         continue;
       }
+      // Another batch on this output may have finished it since this one planned.
+      if (reuseIfDone(job.patient, job.hash)) {
+        ++finished;
+        continue;
+      }
       removeStaleStaging(patients, job.patient.folder);
       std::vector<std::string> argv = options.patientCommand;
-      argv.insert(argv.end(), {"--db", options.database.string(), "--patient", job.patient.patientId});
+      // One argument: an ID that looks like an option ("--help") stays the ID.
+      argv.insert(argv.end(), {"--db", options.database.string(), "--patient=" + job.patient.patientId});
       if (options.autoLytic) argv.push_back("--auto");
       else argv.insert(argv.end(), {"--manifest", options.manifest.string()});
       argv.insert(argv.end(), {"-o", folder.string()});
@@ -346,6 +371,8 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
       jobs.markDone(id, seconds);
       ++summary.succeeded;
       current.insert(done.job.patient.folder);
+      if (std::string notice = recordedBaselineChange(patients / done.job.patient.folder); !notice.empty())
+        summary.notices.emplace_back(id, std::move(notice));
     } else {
       const std::string error = ok ? "finished without a results folder of these parameters" : failureText(status, done.log);
       jobs.markFailed(id, error, seconds);

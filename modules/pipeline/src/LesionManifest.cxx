@@ -100,8 +100,8 @@ void dropByteOrderMark(std::string& firstLine) {
 }
 
 std::vector<PlacedLesion> readCsv(const fs::path& path, std::istream& in) {
-  static const std::vector<std::string> known{"patient_id", "lesion", "kind", "init", "x1", "y1",
-                                              "z1",         "x2",     "y2",   "z2",   "level", "target"};
+  static const std::vector<std::string> known{
+      "patient_id", "lesion", "kind", "init", "x1", "y1", "z1", "x2", "y2", "z2", "level", "target", "baseline_study"};
   std::vector<PlacedLesion> lesions;
   std::string line;
   std::map<std::string, std::size_t> column;
@@ -140,6 +140,7 @@ std::vector<PlacedLesion> readCsv(const fs::path& path, std::istream& in) {
     }
     l.level = field("level");
     l.target = targetFromText(field("target"), where);
+    l.baselineStudy = field("baseline_study");
     lesions.push_back({std::move(l), where});
   }
   return lesions;
@@ -276,14 +277,16 @@ std::vector<PlacedLesion> readJson(const fs::path& path, std::istream& in) {
   const nlohmann::json& patients = requiredList(j, "patients", file);
   for (std::size_t p = 0; p < patients.size(); ++p) {
     const std::string entry = fmt::format("{}, patient entry {}", file, p + 1);
-    checkObject(patients[p], {"patientId", "lesions"}, entry);
+    checkObject(patients[p], {"patientId", "baselineStudy", "lesions"}, entry);
     const std::string id = optionalText(patients[p], "patientId", "", entry);
+    const std::string baselineStudy = optionalText(patients[p], "baselineStudy", "", entry);
     if (id.empty())
       throw InputError(entry + ": lacks field 'patientId' (or it is empty)");
     const nlohmann::json& list = requiredList(patients[p], "lesions", fmt::format("{} ('{}')", entry, id));
     for (std::size_t i = 0; i < list.size(); ++i) {
       const std::string where = fmt::format("{}, patient '{}' (entry {}), lesion {}", file, id, p + 1, i + 1);
       lesions.push_back({lesionFromJson(list[i], id, where), where});
+      lesions.back().lesion.baselineStudy = baselineStudy;
     }
   }
   return lesions;
@@ -306,6 +309,20 @@ void checkLesionsDistinct(const std::vector<PlacedLesion>& lesions) {
         throw InputError(fmt::format("{}: patient '{}' already has a lesion named '{}' (at {}); give each lesion of "
                                      "a patient its own name",
                                      lesions[i].place, l.patientId, l.name, lesions[k].place));
+    }
+  }
+}
+
+/// A patient's points lie on one scan: lesions naming different baseline studies (or some none) are
+/// a mistake the run could not resolve.
+void requireOneBaselinePerPatient(const LesionManifest& manifest, const fs::path& path) {
+  std::map<std::string, std::string> baselineOf;
+  for (const ManifestLesion& l : manifest.lesions) {
+    const auto [it, first] = baselineOf.emplace(l.patientId, l.baselineStudy);
+    if (!first && it->second != l.baselineStudy) {
+      throw InputError(fmt::format("manifest '{}': patient {}: its lesions name different baseline studies ('{}' and "
+                                   "'{}'); a patient's points are placed on one scan",
+                                   path.string(), l.patientId, it->second, l.baselineStudy));
     }
   }
 }
@@ -338,6 +355,7 @@ LesionManifest readLesionManifest(const fs::path& path) {
   LesionManifest manifest;
   for (const PlacedLesion& p : placed)
     manifest.lesions.push_back(p.lesion);
+  requireOneBaselinePerPatient(manifest, path);
   return manifest;
 }
 
@@ -345,7 +363,8 @@ std::string canonicalText(const ManifestLesion& l) {
   static const char* const inits[] = {"seed", "box", "recist"};
   return fmt::format("{}|{}|{}|{}|{:.6f},{:.6f},{:.6f}|{:.6f},{:.6f},{:.6f}|{}|{}", l.patientId, l.name, l.kind,
                      inits[static_cast<int>(l.init)], l.first.x, l.first.y, l.first.z, l.second.x, l.second.y,
-                     l.second.z, l.level, l.target ? "target" : "non-target");
+                     l.second.z, l.level, l.target ? "target" : "non-target") +
+         (l.baselineStudy.empty() ? std::string() : "|baseline " + l.baselineStudy); // earlier hashes kept
 }
 
 } // namespace lesion::pipeline

@@ -1,5 +1,6 @@
 #include "lesion/pipeline/PatientPipeline.h"
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -95,6 +96,32 @@ std::string unmeasuredRow(const std::string& timePoint, const longitudinal::Trac
   return fmt::format("{}", fmt::join(fields, ","));
 }
 
+/// Leaves out the studies before `baselineStudy` (a StudyInstanceUID or StudyDate), where the
+/// manifest's points were placed: a prior imported later must not become the baseline.
+void startAtBaselineStudy(archive::PatientTimeline& timeline, const std::string& baselineStudy) {
+  auto& studies = timeline.studies;
+  const auto named = [&](const archive::StudyRecord& s) {
+    return s.studyInstanceUid == baselineStudy || s.studyDate == baselineStudy;
+  };
+  const auto at = std::find_if(studies.begin(), studies.end(), named);
+  if (at == studies.end() || std::find_if(at + 1, studies.end(), named) != studies.end()) {
+    std::vector<std::string> held;
+    for (const archive::StudyRecord& s : studies)
+      held.push_back(s.studyInstanceUid + " of " + s.studyDate);
+    throw InputError(fmt::format("patient '{}': the manifest places the lesions on study '{}', but {} of the "
+                                 "timeline's studies ({}){}",
+                                 timeline.patientId, baselineStudy,
+                                 at == studies.end() ? "it is none" : "that names more than one", fmt::join(held, ", "),
+                                 at == studies.end() ? "" : ": name it by its StudyInstanceUID"));
+  }
+  for (auto s = studies.begin(); s != at; ++s) {
+    timeline.skippedStudies.push_back(fmt::format("study {} of {}: before the manifest's baseline study {}, where the "
+                                                  "lesions' points were placed: left out of the timeline",
+                                                  s->studyInstanceUid, s->studyDate, baselineStudy));
+  }
+  studies.erase(studies.begin(), at);
+}
+
 } // namespace
 
 const std::string& patientResultsHeaderPrefix() {
@@ -141,19 +168,15 @@ std::string recordedParametersHash(const fs::path& folder) {
   return j.is_object() ? j.value("parametersHash", "") : std::string();
 }
 
-PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const std::string& patientId,
-                                    const std::vector<ManifestLesion>& lesions, const PatientRunOptions& options,
-                                    const fs::path& folder, const Progress& progress) {
-  const archive::PatientTimeline timeline = archive::patientTimeline(db, patientId);
+archive::PatientTimeline patientRunTimeline(const archive::ArchiveDatabase& db, const std::string& patientId,
+                                            const std::vector<ManifestLesion>& lesions) {
+  archive::PatientTimeline timeline = archive::patientTimeline(db, patientId);
+  if (!lesions.empty() && !lesions.front().baselineStudy.empty())
+    startAtBaselineStudy(timeline, lesions.front().baselineStudy);
   if (timeline.studies.empty()) {
-    throw InputError(fmt::format("patient '{}': no study has a series that suits measurement ({})", patientId,
+    throw InputError(fmt::format("patient '{}': no study can be a time point ({})", patientId,
                                  fmt::join(timeline.skippedStudies, "; ")));
   }
-  if (lesions.empty() && !options.autoLytic) {
-    throw InputError(fmt::format("patient '{}': the manifest names no lesion (or use --auto)", patientId));
-  }
-  // A damaged file beside a chosen series is probably one of its slices: measuring the series
-  // without it would give a wrong number without saying so.
   for (const archive::StudyRecord& study : timeline.studies) {
     const auto damaged = archive::damagedFilesBeside(db, study.series.front().seriesInstanceUid);
     if (!damaged.empty()) {
@@ -162,11 +185,55 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
                                    study.series.front().seriesId, damaged.front().reason));
     }
   }
+  return timeline;
+}
+
+std::string previousBaselineStudy(const fs::path& folder) {
+  std::ifstream in(folder / "job.json");
+  if (!in)
+    return {};
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (!j.is_object() || !j.contains("timePoints") || !j["timePoints"].is_array() || j["timePoints"].empty())
+    return {};
+  return j["timePoints"][0].value("studyInstanceUid", "");
+}
+
+std::string baselineChangeNotice(const archive::PatientTimeline& timeline, const std::string& previousBaselineStudy) {
+  const archive::StudyRecord& baseline = timeline.studies.front();
+  if (previousBaselineStudy.empty() || previousBaselineStudy == baseline.studyInstanceUid)
+    return {};
+  const auto earlier =
+      std::find_if(timeline.studies.begin(), timeline.studies.end(),
+                   [&](const archive::StudyRecord& s) { return s.studyInstanceUid == previousBaselineStudy; });
+  return fmt::format("the baseline is now study {} of {}, not study {}{} as in the earlier run: the manifest's points "
+                     "and boxes, placed on the earlier baseline, are applied to this scan; check them",
+                     baseline.studyInstanceUid, baseline.studyDate, previousBaselineStudy,
+                     earlier == timeline.studies.end() ? std::string(" (no longer in the timeline)")
+                                                       : " of " + earlier->studyDate);
+}
+
+PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const std::string& patientId,
+                                    const std::vector<ManifestLesion>& lesions, const PatientRunOptions& options,
+                                    const fs::path& folder, const Progress& progress) {
+  const archive::PatientTimeline timeline = patientRunTimeline(db, patientId, lesions);
+  if (lesions.empty() && !options.autoLytic) {
+    throw InputError(fmt::format("patient '{}': the manifest names no lesion (or use --auto)", patientId));
+  }
   PatientRunResult result;
   result.parametersHash = patientParametersHash(db, timeline, lesions, options);
-  result.warnings = timeline.skippedStudies;
-  for (const std::string& skipped : timeline.skippedStudies)
-    logWarning("patient '{}': {}", patientId, skipped); // the baseline's load warnings are logged by the loader
+  // The patient's notes: job.json's warnings and the baseline's notes in timeline.json.
+  std::vector<std::string> notes = timeline.skippedStudies;
+  // Told only where the points could be on the wrong scan: a manifest that names its baseline study
+  // keeps it, and --auto finds its lesions on whichever scan is the baseline.
+  const bool pointsMayHaveMoved = !lesions.empty() && lesions.front().baselineStudy.empty();
+  if (std::string changed = pointsMayHaveMoved ? baselineChangeNotice(timeline, options.previousBaselineStudy) : "";
+      !changed.empty()) {
+    result.baselineChange = changed;
+    notes.push_back(std::move(changed));
+  }
+  result.warnings = notes;
+  for (const std::string& note : notes)
+    logWarning("patient '{}': {}", patientId, note); // the baseline's load warnings are logged by the loader
   const std::vector<std::string> labels = timePointLabels(timeline);
   auto seriesOf = [&](std::size_t i) -> const archive::SeriesRecord& { return timeline.studies[i].series.front(); };
 
@@ -241,6 +308,7 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   run.baselineLabel = labels[0];
   run.baselineSource = "series " + seriesOf(0).seriesId;
   run.baselineIdentity = scanIdentityOf(timeline.studies[0]);
+  run.baselineNotes = notes;
   run.lesions = &lesionMap;
   run.lesionsSource = "segmented from the lesion manifest";
   run.lesionsAlgorithm = patientLesionsAlgorithm(lesions);
@@ -309,9 +377,13 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
                       {"studyDate", timeline.studies[t].studyDate}, {"seriesId", seriesOf(t).seriesId},
                       {"why", seriesOf(t).rankReason}});
   }
-  const nlohmann::json job = {{"patientId", patientId},           {"parametersHash", result.parametersHash},
-                              {"pipelineVersion", options.toolVersion}, {"timePoints", series},
-                              {"lesions", lesionList},           {"warnings", result.warnings}};
+  const nlohmann::json job = {{"patientId", patientId},
+                              {"parametersHash", result.parametersHash},
+                              {"pipelineVersion", options.toolVersion},
+                              {"timePoints", series},
+                              {"lesions", lesionList},
+                              {"warnings", result.warnings},
+                              {"baselineChange", result.baselineChange}};
   // Written last: a folder with job.json holds a finished run.
   writeTextFileAtomically(folder / "job.json", job.dump(2) + "\n");
   progress.report(1.0, "done");

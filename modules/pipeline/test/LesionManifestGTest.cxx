@@ -53,6 +53,37 @@ TEST(LesionManifest, CsvAndJsonGiveTheSameLesions) {
   EXPECT_FALSE(csv.of("P,002")[0].target);
 }
 
+// The study the points were placed on, named per lesion (CSV) or per patient (JSON); a manifest
+// without it keeps its earlier parameters hashes.
+TEST(LesionManifest, NamesTheBaselineStudyOfAPatientsPoints) {
+  test::ScratchFolder dir;
+  std::ofstream(dir / "m.csv") << "patient_id,lesion,kind,x1,y1,z1,baseline_study\n"
+                                  "P001,axilla,soft-tissue,-128,-10,196,20240115\n"
+                                  "P001,node,soft-tissue,-90,20,150,20240115\n"
+                                  "P002,mass,soft-tissue,1,2,3,\n";
+  std::ofstream(dir / "m.json") << R"({"patients": [
+      {"patientId": "P001", "baselineStudy": "20240115", "lesions": [
+         {"name": "axilla", "seed": [-128, -10, 196]}, {"name": "node", "seed": [-90, 20, 150]}]},
+      {"patientId": "P002", "lesions": [{"name": "mass", "seed": [1, 2, 3]}]}]})";
+  const LesionManifest csv = readLesionManifest(dir / "m.csv"), json = readLesionManifest(dir / "m.json");
+  ASSERT_EQ(csv.lesions.size(), 3u);
+  EXPECT_EQ(csv.of("P001")[1].baselineStudy, "20240115");
+  EXPECT_EQ(csv.of("P002")[0].baselineStudy, "");
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(canonicalText(csv.lesions[i]), canonicalText(json.lesions[i]));
+  EXPECT_EQ(canonicalText(csv.of("P002")[0]),
+            "P002|mass|soft-tissue|seed|1.000000,2.000000,3.000000|0.000000,0.000000,0.000000||target");
+  EXPECT_NE(canonicalText(csv.of("P001")[0]).find("|baseline 20240115"), std::string::npos);
+
+  std::ofstream(dir / "two.csv") << "patient_id,kind,x1,y1,z1,baseline_study\n"
+                                    "P001,soft-tissue,1,2,3,20240115\nP001,soft-tissue,4,5,6,\n";
+  EXPECT_NE(errorOf(dir / "two.csv")
+                .find("patient P001: its lesions name different baseline studies ('20240115' and "
+                      "'')"),
+            std::string::npos)
+      << errorOf(dir / "two.csv");
+}
+
 TEST(LesionManifest, BadLinesAreRefusedNamingLineAndField) {
   test::ScratchFolder dir;
   std::ofstream(dir / "kind.csv") << "patient_id,kind,x1,y1,z1\nP1,tumour,1,2,3\n";

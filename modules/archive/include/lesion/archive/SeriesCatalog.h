@@ -92,15 +92,26 @@ struct CatalogFilter {
 /// PatientIDs of the index, sorted.
 [[nodiscard]] std::vector<std::string> indexedPatients(const ArchiveDatabase& db);
 
+/// Doubts about who the indexed files belong to, each in words naming the PatientIDs, the
+/// identities, the studies and a folder of each: one PatientID on files whose PatientName or
+/// PatientBirthDate disagree (two people under one ID; names compared in upper case, a value missing
+/// on one side is no disagreement), and one study whose files carry several PatientIDs. With
+/// `patientId`, only those about that ID's studies (for an ID the index files no study under, the
+/// studies of files that carry it).
+[[nodiscard]] std::vector<std::string> patientIdentityConflicts(const ArchiveDatabase& db,
+                                                                const std::string& patientId = {});
+
 /// One patient's studies by date, each with the series the pipeline should measure.
 struct PatientTimeline {
   std::string patientId{};
-  std::vector<StudyRecord> studies{};      ///< by date; series.front() is the chosen (rank 1) series
-  std::vector<std::string> skippedStudies{}; ///< studies without a measurable series, with the reason
+  std::vector<StudyRecord> studies{}; ///< by date; series.front() is the chosen (rank 1) series
+  /// Studies left out, with the reason: no measurable series, or no StudyDate (its place in time
+  /// is unknown, so it can be neither the baseline nor a follow-up).
+  std::vector<std::string> skippedStudies{};
 };
 
 /// The timeline of `patientId` from the index. Throws lesion::InputError when the index holds
-/// no such patient.
+/// no such patient, or when patientIdentityConflicts finds a doubt about who the patient is.
 [[nodiscard]] PatientTimeline patientTimeline(const ArchiveDatabase& db, const std::string& patientId);
 
 /// The catalog as JSON (an array of studies, each with its ranked series).

@@ -40,6 +40,8 @@ struct BatchSummary {
   std::size_t succeeded{0}; ///< computed now
   std::vector<std::pair<std::string, std::string>> failures{}; ///< patient, error
   std::vector<std::string> busy{}; ///< being run by another batch on the same output: left to it
+  /// Computed patients whose baseline changed since their earlier run (patient, baselineChangeNotice).
+  std::vector<std::pair<std::string, std::string>> notices{};
   std::filesystem::path results{}; ///< results.csv (unsharded) or results.shard-I-of-N.csv
   std::filesystem::path failuresTable{}; ///< failures.csv (unsharded) or failures.shard-I-of-N.csv
   double seconds{0.0};

@@ -24,6 +24,11 @@ struct PatientRunOptions {
   bool autoLytic{false};   ///< screen the baseline spine for lytic lesions instead of a manifest
   bool changeMaps{false};  ///< voxel-wise HU change maps (large; off for archives)
   std::string toolVersion{};
+  /// The baseline study of the run this one replaces (previousBaselineStudy of its folder), or empty:
+  /// when the baseline changed since (an older study imported later) and the manifest does not name
+  /// its baseline study, its points, placed on the earlier baseline, now apply to another scan, and
+  /// the run says so (a warning, job.json's baselineChange).
+  std::string previousBaselineStudy{};
 };
 
 struct PatientRunResult {
@@ -31,7 +36,26 @@ struct PatientRunResult {
   std::size_t lesions{0};
   std::vector<std::string> warnings{};
   std::string parametersHash{};
+  std::string baselineChange{}; ///< baselineChangeNotice, also among the warnings (job.json: baselineChange)
 };
+
+/// The timeline a patient run measures (archive::patientTimeline), from the study the lesions name
+/// as their baseline (ManifestLesion::baselineStudy; earlier studies are left out, with a note), and
+/// checked as the run checks it: throws lesion::InputError when no study can be a time point, the
+/// named baseline study is not in the timeline, or a damaged DICOM file lies beside a chosen series
+/// (probably one of its slices: measuring without it would give a wrong number). Batch planning
+/// uses it too, so a resumed batch refuses what a fresh one would.
+[[nodiscard]] archive::PatientTimeline patientRunTimeline(const archive::ArchiveDatabase& db,
+                                                          const std::string& patientId,
+                                                          const std::vector<ManifestLesion>& lesions = {});
+
+/// The StudyInstanceUID of the baseline recorded in FOLDER/job.json, or empty when there is none.
+[[nodiscard]] std::string previousBaselineStudy(const std::filesystem::path& folder);
+
+/// What a run with `timeline` says when its baseline is not `previousBaselineStudy` (empty when it
+/// is, or when there was no earlier run).
+[[nodiscard]] std::string baselineChangeNotice(const archive::PatientTimeline& timeline,
+                                               const std::string& previousBaselineStudy);
 
 /// Runs the pipeline for `patientId` into `folder` (existing, staged by the caller): the files of
 /// writeFollowupRun plus results.csv (measurements.csv with patient, study and series columns

@@ -155,6 +155,8 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
   // A damaged file beside a chosen series is probably one of its slices: measuring the series
   // without it would give a wrong number without saying so.
   for (const archive::StudyRecord& study : timeline.studies) {
+    // Before any work: a file replaced or gone since indexing would be read at its old position.
+    archive::checkIndexedFilesUnchanged(db, study.series.front().seriesInstanceUid);
     const auto damaged = archive::damagedFilesBeside(db, study.series.front().seriesInstanceUid);
     if (!damaged.empty()) {
       throw InputError(fmt::format("patient '{}', study {} ({}): {} damaged DICOM file{} beside series {}: {}", patientId,

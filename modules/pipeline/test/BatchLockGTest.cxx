@@ -4,6 +4,7 @@
 // staging folder is not removed as stale, it is not run twice).
 #include <chrono>
 #include <fstream>
+#include <iostream>
 
 #include <gtest/gtest.h>
 
@@ -196,4 +197,29 @@ TEST(Batch, RefusesAnOutputFolderOfTheUsersFiles) {
   options.output = dir / "out";
   EXPECT_NO_THROW((void)runBatch(options));
   EXPECT_NO_THROW((void)runBatch(options));
+}
+
+TEST(Batch, AnIndexItMayNotWriteIsRefusedBeforeTheOutputFolderIsCreated) {
+  // The job state goes into the index: a user who may only read it gets exit 2 naming it, and no
+  // output folder is left behind.
+  test::ScratchFolder dir;
+  writeIndexedPatient(dir);
+  test::giveToUnprivilegedUser(dir.path());
+  fs::permissions(dir / "archive.sqlite", fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  BatchOptions options;
+  options.database = dir / "archive.sqlite";
+  options.manifest = dir / "lesions.csv";
+  options.output = dir / "out";
+  options.patientCommand = {"/bin/false"};
+  const int code = test::runAsUnprivilegedUser([&] {
+    try {
+      (void)runBatch(options);
+    } catch (const InputError& e) {
+      std::cerr << e.what() << '\n';
+      return std::string(e.what()).find("archive.sqlite' cannot be written") != std::string::npos ? 0 : 1;
+    }
+    return 2;
+  });
+  EXPECT_EQ(code, 0) << "1: another error, 2: no error";
+  EXPECT_FALSE(fs::exists(options.output));
 }

@@ -63,6 +63,9 @@ public:
       addFile(fs::directory_entry(root));
       return std::move(m_Result);
     }
+    // The root itself must be listable: else every file under it would count as removed.
+    if (fs::directory_iterator probe(root, ec); ec)
+      throw InputError("cannot list '" + root.string() + "': " + ec.message());
     enter(root);
     if (m_Folders.empty())
       throw InputError("cannot list '" + root.string() + "': " + m_Error.message());
@@ -91,8 +94,7 @@ private:
     struct stat st {};
     if (::stat(folder.c_str(), &st) != 0) {
       m_Error = std::error_code(errno, std::generic_category());
-      if (m_Error != std::errc::no_such_file_or_directory) // else vanished while walking: not there
-        m_Result.unreadableFolders.push_back({folder, m_Error.message()});
+      noteUnreadable(folder, m_Error);
       return;
     }
     if (m_Seen.insert({st.st_dev, st.st_ino}).second) {
@@ -112,16 +114,17 @@ private:
     for (fs::directory_iterator it(folder, m_Error), end; !m_Error && it != end; it.increment(m_Error))
       entries.push_back(*it);
     if (m_Error) {
-      if (m_Error == std::errc::no_such_file_or_directory || m_Error == std::errc::not_a_directory)
-        return true; // vanished while walking: it is simply not there
-      m_Result.unreadableFolders.push_back({folder, m_Error.message()});
-      return false;
+      if (m_Error == std::errc::not_a_directory)
+        return true; // replaced while walking
+      return !noteUnreadable(folder, m_Error);
     }
     std::sort(entries.begin(), entries.end()); // in name order: the same walk every run
     std::vector<fs::path> subfolders;
     for (const fs::directory_entry& entry : entries) {
       std::error_code ec;
       const fs::file_status status = entry.symlink_status(ec);
+      if (ec && noteUnreadable(folder, ec))
+        return true; // entries it cannot look at: its entries are kept
       if (ec)
         continue;
       if (fs::is_directory(status))
@@ -138,10 +141,23 @@ private:
 
   void addFile(const fs::directory_entry& entry) {
     std::error_code ec;
-    if (!entry.is_regular_file(ec)) return;
-    const FileStamp stamp = currentStamp(entry.path(), ec);
-    if (ec) return; // vanished while walking: it is simply not there
-    m_Result.files.emplace_back(entry.path().lexically_normal().string(), stamp);
+    const bool regular = entry.is_regular_file(ec);
+    const FileStamp stamp = regular ? currentStamp(entry.path(), ec) : FileStamp{};
+    if (ec) // a folder listed but not searchable (r without x) cannot show its files' sizes
+      noteUnreadable(entry.path().parent_path(), ec);
+    else if (regular)
+      m_Result.files.emplace_back(entry.path().lexically_normal().string(), stamp);
+  }
+
+  /// Records `folder` as one the walk could not look into; false (nothing recorded) when `error`
+  /// says it, or the file looked at, vanished meanwhile: then it is simply not there.
+  bool noteUnreadable(const fs::path& folder, const std::error_code& error) {
+    if (error == std::errc::no_such_file_or_directory)
+      return false;
+    auto& unreadable = m_Result.unreadableFolders;
+    if (unreadable.empty() || unreadable.back().path != folder)
+      unreadable.push_back({folder, error.message()});
+    return true;
   }
 
   WalkResult m_Result;
@@ -235,6 +251,8 @@ IndexDiff diffWithIndex(sqlite3* h, const std::string& root, const WalkResult& w
     }
   }
   for (const auto& [path, stamp] : walked.files) {
+    if (inUnreadableFolder(path))
+      continue; // seen before its folder turned out unreadable: its row stays as it is
     const auto it = known.find(path);
     if (it == known.end()) {
       ++summary.filesNew;

@@ -511,14 +511,20 @@ TEST_F(ArchiveIndex, AnUnreadableFolderIsNamedAndKeepsItsEntries) {
   const nlohmann::json first = indexAsUnprivilegedUser(m_Dir / "index.sqlite", m_Dir / "archive", m_Dir / "r1.json");
   ASSERT_EQ(first.value("studiesTotal", 0), 2) << first.dump();
   const fs::path followup = dicomFilesIn(m_Dir / "archive").back().parent_path();
-  fs::permissions(followup, fs::perms::none);
-  const nlohmann::json second = indexAsUnprivilegedUser(m_Dir / "index.sqlite", m_Dir / "archive", m_Dir / "r2.json");
-  fs::permissions(followup, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                fs::perms::others_read | fs::perms::others_exec);
-  ASSERT_FALSE(second.contains("error")) << second.dump();
-  EXPECT_EQ(second.value("filesRemoved", -1), 0) << second.dump();
-  EXPECT_EQ(second.value("studiesTotal", 0), 2) << second.dump();
-  EXPECT_EQ(second.at("unreadableFolders"), nlohmann::json::array({followup.string()})) << second.dump();
+  // Not readable at all; readable but not searchable (names listed, sizes not).
+  for (const fs::perms mode :
+       {fs::perms::none, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read}) {
+    fs::permissions(followup, mode);
+    const nlohmann::json second = indexAsUnprivilegedUser(m_Dir / "index.sqlite", m_Dir / "archive", m_Dir / "r2.json");
+    fs::permissions(followup, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                  fs::perms::others_read | fs::perms::others_exec);
+    ASSERT_FALSE(second.contains("error")) << second.dump();
+    EXPECT_EQ(second.value("filesRemoved", -1), 0) << second.dump();
+    EXPECT_EQ(second.value("studiesTotal", 0), 2) << second.dump();
+    EXPECT_EQ(second.at("unreadableFolders"), nlohmann::json::array({followup.string()})) << second.dump();
+  }
+  const ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadOnly);
+  EXPECT_EQ(rankedFirst(catalogDatabase(db).back()).instanceCount, dicomFilesIn(followup).size());
 }
 
 TEST(ArchiveWalk, AFolderVanishingDuringTheWalkIsSkipped) {

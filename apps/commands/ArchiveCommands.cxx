@@ -11,6 +11,7 @@
 #include "lesion/archive/ArchiveIndexer.h"
 #include "lesion/archive/SeriesCatalog.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/Log.h"
 
 namespace lesion::commands {
 
@@ -83,12 +84,6 @@ std::string indexSummaryText(const archive::IndexSummary& s, const std::filesyst
     text += fmt::format("{} new or changed files are not DICOM images:\n", other.size());
   for (const std::string& reason : other)
     text += "  " + reason + '\n';
-  for (const auto& f : s.unreadableFolders)
-    text += fmt::format("warning: folder '{}' cannot be listed ({}): the index keeps what it knew of its files; fix "
-                        "its permissions and run lesionkit index again\n",
-                        f.path.string(), f.reason);
-  for (const std::string& note : s.notes)
-    text += "note: " + note + '\n';
   return text;
 }
 
@@ -125,6 +120,13 @@ cli::Command indexCommand() {
     options.threads = threadCount(args);
     options.progress = ctx.progress;
     const archive::IndexSummary s = archive::indexArchive(db, args.path("root"), options);
+    // Warnings on stderr, once (README); the JSON summary holds them too.
+    for (const archive::UnreadableFolder& f : s.unreadableFolders)
+      logWarning("folder '{}' cannot be listed ({}): the index keeps what it knew of its files; fix its permissions "
+                 "and run lesionkit index again",
+                 f.path.string(), f.reason);
+    for (const std::string& note : s.notes)
+      logWarning("{}", note);
     if (args.flag("json"))
       ctx.out << indexSummaryJson(s, db.path()).dump(2) << '\n';
     else

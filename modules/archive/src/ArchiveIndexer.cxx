@@ -104,7 +104,7 @@ private:
     std::error_code ec;
     const fs::path target = fs::read_symlink(folder, ec);
     m_Result.notes.push_back(
-        "'" + folder.string() + "'" + (ec ? "" : " -> '" + target.string() + "'") +
+        (ec ? "folder '" : "symlinked folder '") + folder.string() + "'" + (ec ? "" : " -> '" + target.string() + "'") +
         " not followed: it leads to a folder indexed already (a link into the archive, or a loop)");
   }
 

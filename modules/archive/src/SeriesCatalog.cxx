@@ -384,7 +384,7 @@ std::string catalogToText(const std::vector<StudyRecord>& studies) {
         text += " kernel " + s.convolutionKernel;
       text += fmt::format("  {} '{}'\n      {}\n", s.seriesId, s.description, s.rankReason);
       if (!s.damagedFilesBeside.empty())
-        text += fmt::format("      warning: {} damaged DICOM file{} beside it, a slice may be missing: '{}'{}\n",
+        text += fmt::format("      damaged: {} DICOM file{} beside it, a slice may be missing: '{}'{}\n",
                             s.damagedFilesBeside.size(), s.damagedFilesBeside.size() == 1 ? "" : "s",
                             s.damagedFilesBeside.front().string(), s.damagedFilesBeside.size() > 1 ? ", ..." : "");
     }

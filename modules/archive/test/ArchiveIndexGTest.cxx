@@ -613,7 +613,7 @@ TEST_F(ArchiveIndex, DamagedFilesAreListedOnEveryRunAndMarkedBesideTheirSeries) 
     const SeriesRecord& best = rankedFirst(studies.front());
     EXPECT_EQ(best.damagedFilesBeside, std::vector<fs::path>{cut});
     const std::string text = catalogToText(studies);
-    EXPECT_NE(text.find("warning: 1 damaged DICOM file beside it, a slice may be missing: '" + cut.string() + "'"),
+    EXPECT_NE(text.find("damaged: 1 DICOM file beside it, a slice may be missing: '" + cut.string() + "'"),
               std::string::npos)
         << text;
     const nlohmann::json j = nlohmann::json::parse(catalogToJson(studies));

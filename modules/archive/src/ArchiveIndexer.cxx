@@ -222,8 +222,15 @@ struct IndexDiff {
   std::set<std::string> changedPaths;                 ///< in the index already: their rows are replaced
 };
 
-/// Changes with every commit of another connection: an index written meanwhile must be diffed again.
-std::int64_t dataVersion(sqlite3* h) { return static_cast<std::int64_t>(countRows(h, "PRAGMA data_version")); }
+/// Changes when another index run wrote the files table (rows removed, or added: a replaced row gets
+/// a new rowid): the diff must be made again. A batch writing its job state leaves it as it is.
+std::pair<std::int64_t, std::int64_t> filesTableFingerprint(sqlite3* h) {
+  detail::Statement q(h, "SELECT count(*), coalesce(max(rowid), 0) FROM files");
+  q.step();
+  const std::pair<std::int64_t, std::int64_t> fingerprint{q.integer(0), q.integer(1)};
+  q.step();
+  return fingerprint;
+}
 
 IndexDiff diffWithIndex(sqlite3* h, const std::string& root, const WalkResult& walked, IndexSummary& summary) {
   IndexDiff diff;
@@ -384,7 +391,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     summary.filesFound = onDisk.size();
     summary.unreadableFolders = walked.unreadableFolders;
     summary.notes = walked.notes;
-    const std::int64_t version = dataVersion(h);
+    const auto fingerprint = filesTableFingerprint(h); // read first: a commit in between only costs a retry
     // 2. What the index knows, what changed.
     const IndexDiff diff = diffWithIndex(h, root, walked, summary);
 
@@ -399,7 +406,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     // 4. One transaction: a crash or failure leaves the index as it was.
     options.progress.report(0.9, "writing the index");
     detail::Transaction transaction(h); // waits for another writer (busy timeout)
-    if (dataVersion(h) != version) {
+    if (filesTableFingerprint(h) != fingerprint) {
       if (attempt < attempts)
         continue; // rolled back: nothing written yet
       throw InputError("archive index '" + db.path().string() +

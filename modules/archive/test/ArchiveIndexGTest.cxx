@@ -573,6 +573,20 @@ TEST_F(ArchiveIndex, AnIndexRunCommittingMeanwhileIsDiffedAgainstNotInsertedTwic
   const std::vector<StudyRecord> studies = catalogDatabase(mine);
   ASSERT_EQ(studies.size(), 2u);
   EXPECT_EQ(rankedFirst(studies[0]).instanceCount, m_BaselineFiles.size());
+
+  // A batch writing job state meanwhile (another table) does not make the run start over.
+  fs::last_write_time(m_BaselineFiles[2], fs::last_write_time(m_BaselineFiles[2]) + std::chrono::seconds(3));
+  int scans = 0;
+  options.progress = Progress([&](double, std::string_view stage) {
+    if (stage != "scanning DICOM headers" || scans++ > 0)
+      return;
+    ASSERT_EQ(sqlite3_exec(other.handle(), "INSERT INTO jobs (job_key, state) VALUES ('P001', 'running')", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+  });
+  const IndexSummary touched = indexArchive(mine, m_Dir / "archive", options);
+  EXPECT_EQ(touched.filesChanged, 1u);
+  EXPECT_EQ(scans, 1) << "read again after a job state update";
 }
 
 TEST_F(ArchiveIndex, SymlinkedFoldersAreFollowedOnceLoopsAndLinksIntoTheTreeAreNoted) {

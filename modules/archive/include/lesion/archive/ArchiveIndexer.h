@@ -58,7 +58,8 @@ void checkArchiveRoot(const std::filesystem::path& root);
 /// Indexes `root` (a folder, or a single file) into `db`. Symlinked folders are followed (after the
 /// real ones; one leading to a folder walked already is noted and skipped); folders that vanish
 /// during the walk are skipped, folders that cannot be listed are reported and keep their entries.
-/// When another process commits to the index meanwhile, the run diffs again against what it wrote.
+/// When another index run changes the index's files meanwhile, this run diffs again against what
+/// it wrote (job state written by a batch does not count).
 /// Throws lesion::InputError when root does not exist or cannot be listed, or the index is
 /// read-only, cannot be written (permissions, a full disk) or stays locked by another process;
 /// lesion::ProcessingError on other database failures (the index then stays as it was: one

@@ -43,6 +43,59 @@ std::vector<std::string> warnIdentityConflicts(const archive::ArchiveDatabase& d
   return conflicts;
 }
 
+double filesReadPerSecond(const archive::IndexSummary& s) {
+  return s.seconds > 0 ? double(s.filesNew + s.filesChanged) / s.seconds : 0.0;
+}
+
+nlohmann::json indexSummaryJson(const archive::IndexSummary& s, const std::filesystem::path& database) {
+  nlohmann::json skipped = nlohmann::json::array(), unreadable = nlohmann::json::array();
+  for (const auto& f : s.skipped)
+    skipped.push_back({{"path", f.path.string()}, {"reason", f.reason}, {"damaged", f.damaged}});
+  for (const auto& f : s.unreadableFolders)
+    unreadable.push_back({{"path", f.path.string()}, {"reason", f.reason}});
+  return {{"database", database.string()},
+          {"filesFound", s.filesFound},
+          {"filesNew", s.filesNew},
+          {"filesChanged", s.filesChanged},
+          {"filesUnchanged", s.filesUnchanged},
+          {"filesRemoved", s.filesRemoved},
+          {"instancesAdded", s.instancesAdded},
+          {"skipped", skipped},
+          {"unreadableFolders", unreadable},
+          {"notes", s.notes},
+          {"seriesChecked", s.seriesChecked},
+          {"seriesTotal", s.seriesTotal},
+          {"studiesTotal", s.studiesTotal},
+          {"patientsTotal", s.patientsTotal},
+          {"seconds", s.seconds},
+          {"filesReadPerSecond", filesReadPerSecond(s)}};
+}
+
+std::string indexSummaryText(const archive::IndexSummary& s, const std::filesystem::path& database) {
+  std::string text = fmt::format("{}: {} files ({} new, {} changed, {} unchanged, {} removed) in {:.2f} s ({:.0f} "
+                                 "files/s read)\n",
+                                 database.string(), s.filesFound, s.filesNew, s.filesChanged, s.filesUnchanged,
+                                 s.filesRemoved, s.seconds, filesReadPerSecond(s));
+  text += fmt::format("{} DICOM images added, {} series re-checked; index holds {} patients, {} studies, {} series\n",
+                      s.instancesAdded, s.seriesChecked, s.patientsTotal, s.studiesTotal, s.seriesTotal);
+  // Damaged files are judged on every run, so every run lists them; other files only when new.
+  std::vector<std::string> damaged, other;
+  for (const auto& f : s.skipped)
+    (f.damaged ? damaged : other).push_back(f.reason);
+  if (!damaged.empty())
+    text += fmt::format("{} damaged or unreadable DICOM file{} (a series beside {} may lack slices; patient and batch "
+                        "refuse it until {} replaced and indexed again):\n",
+                        damaged.size(), damaged.size() == 1 ? "" : "s", damaged.size() == 1 ? "it" : "them",
+                        damaged.size() == 1 ? "it is" : "they are");
+  for (const std::string& reason : damaged)
+    text += "  " + reason + '\n';
+  if (!other.empty())
+    text += fmt::format("{} new or changed files are not DICOM images:\n", other.size());
+  for (const std::string& reason : other)
+    text += "  " + reason + '\n';
+  return text;
+}
+
 } // namespace
 
 cli::Command indexCommand() {
@@ -55,7 +108,9 @@ cli::Command indexCommand() {
       "(with their checks: tilt, gaps, spacing, kernel, coverage) and instances in the SQLite index. Running it "
       "again reads only files whose size or modification time changed and removes files that disappeared; the "
       "index is updated in one transaction, so an interrupted run leaves it as it was. Files that are not DICOM "
-      "images are recorded with the reason and listed.";
+      "images are recorded with the reason and listed; damaged or unreadable DICOM files are read again and listed "
+      "on every run. Symlinked folders are followed (one leading to a folder indexed already is skipped with a "
+      "warning); a folder that cannot be listed is named in a warning and keeps its entries.";
   c.examples = {"lesionkit index /data/archive --db archive.sqlite",
                 "lesionkit index /data/archive/new-studies --db archive.sqlite --threads 4 --json"};
   c.add({"root", ParameterType::Directory, "Archive folder", "folder tree of DICOM files to index", Channel::Input, 0})
@@ -77,39 +132,19 @@ cli::Command indexCommand() {
     // Every instance's header is looked at (~1 s per 100,000): not again when nothing changed.
     const bool changed = s.filesNew + s.filesChanged + s.filesRemoved > 0;
     const std::vector<std::string> conflicts = changed ? warnIdentityConflicts(db, "") : std::vector<std::string>{};
-    const double rate = s.seconds > 0 ? double(s.filesNew + s.filesChanged) / s.seconds : 0.0;
+    // Warnings on stderr, once (README); the JSON summary holds them too.
+    for (const archive::UnreadableFolder& f : s.unreadableFolders)
+      logWarning("folder '{}' cannot be listed ({}): the index keeps what it knew of its files; fix its permissions "
+                 "and run lesionkit index again",
+                 f.path.string(), f.reason);
+    for (const std::string& note : s.notes)
+      logWarning("{}", note);
     if (args.flag("json")) {
-      nlohmann::json skipped = nlohmann::json::array();
-      for (const auto& f : s.skipped) skipped.push_back({{"path", f.path.string()}, {"reason", f.reason}});
-      const nlohmann::json j = {{"database", db.path().string()},
-                                {"filesFound", s.filesFound},
-                                {"filesNew", s.filesNew},
-                                {"filesChanged", s.filesChanged},
-                                {"filesUnchanged", s.filesUnchanged},
-                                {"filesRemoved", s.filesRemoved},
-                                {"instancesAdded", s.instancesAdded},
-                                {"skipped", skipped},
-                                {"seriesChecked", s.seriesChecked},
-                                {"seriesTotal", s.seriesTotal},
-                                {"studiesTotal", s.studiesTotal},
-                                {"patientsTotal", s.patientsTotal},
-                                {"seconds", s.seconds},
-                                {"filesReadPerSecond", rate},
-                                {"identityConflicts", conflicts}};
+      nlohmann::json j = indexSummaryJson(s, db.path());
+      j["identityConflicts"] = conflicts;
       ctx.out << j.dump(2) << '\n';
-    } else {
-      ctx.out << fmt::format("{}: {} files ({} new, {} changed, {} unchanged, {} removed) in {:.2f} s ({:.0f} files/s "
-                             "read)\n",
-                             db.path().string(), s.filesFound, s.filesNew, s.filesChanged, s.filesUnchanged,
-                             s.filesRemoved, s.seconds, rate);
-      ctx.out << fmt::format("{} DICOM images added, {} series re-checked; index holds {} patients, {} studies, {} "
-                             "series\n",
-                             s.instancesAdded, s.seriesChecked, s.patientsTotal, s.studiesTotal, s.seriesTotal);
-      if (!s.skipped.empty()) {
-        ctx.out << s.skipped.size() << " files are not DICOM images:\n";
-        for (const auto& f : s.skipped) ctx.out << "  " << f.reason << '\n';
-      }
-    }
+    } else
+      ctx.out << indexSummaryText(s, db.path());
     ctx.returnValues["files"] = std::to_string(s.filesFound);
     ctx.returnValues["seriesCount"] = std::to_string(s.seriesTotal);
   };

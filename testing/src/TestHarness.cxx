@@ -4,12 +4,14 @@
 #include <array>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <random>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
 
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +96,39 @@ ProcessResult runProcess(const std::vector<std::string>& argv) {
   r.out = slurp(outFile);
   r.err = slurp(errFile);
   return r;
+}
+
+int runAsUnprivilegedUser(const std::function<int()>& body) {
+  if (::geteuid() != 0)
+    return body();
+  constexpr uid_t nobody = 65534;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int code = 99;
+    if (::setgroups(0, nullptr) == 0 && ::setgid(nobody) == 0 && ::setuid(nobody) == 0) {
+      try {
+        code = body();
+      } catch (const std::exception& e) {
+        std::cerr << "as user nobody: " << e.what() << '\n';
+        code = 98;
+      }
+    }
+    std::_Exit(code); // no test teardown in the child
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void giveToUnprivilegedUser(const fs::path& folder) {
+  if (::geteuid() != 0)
+    return;
+  constexpr uid_t nobody = 65534;
+  if (::chown(folder.c_str(), nobody, nobody) != 0)
+    throw std::runtime_error("cannot chown " + folder.string());
+  for (const auto& e : fs::recursive_directory_iterator(folder))
+    if (::lchown(e.path().c_str(), nobody, nobody) != 0)
+      throw std::runtime_error("cannot chown " + e.path().string());
 }
 
 std::vector<std::string> listFiles(const fs::path& folder) {

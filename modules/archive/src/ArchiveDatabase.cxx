@@ -1,6 +1,10 @@
 #include "lesion/archive/ArchiveDatabase.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "Sqlite.h"
 #include "lesion/core/Error.h"
@@ -44,6 +48,21 @@ CREATE TABLE IF NOT EXISTS jobs (
   error TEXT, result_dir TEXT, started_utc TEXT, finished_utc TEXT, seconds REAL);
 )sql";
 
+/// SQLite opens a file it may not write read-only without a word, and needs the folder for its
+/// journal: say so now, before a command writes anything else (batch: its output folder).
+void checkWritable(sqlite3* db, const std::filesystem::path& path) {
+  const std::filesystem::path folder = std::filesystem::absolute(path).parent_path();
+  std::string problem;
+  if (sqlite3_db_readonly(db, "main") == 1)
+    problem = "the file is read-only for this user";
+  else if (::access(folder.c_str(), W_OK) != 0)
+    problem = "its folder '" + folder.string() + "' is not writable for this user (" + std::strerror(errno) +
+              "), and SQLite writes its journal there";
+  if (!problem.empty())
+    throw InputError("archive index '" + path.string() + "' cannot be written: " + problem +
+                     "; check its permissions or use a copy you may write");
+}
+
 } // namespace
 
 ArchiveDatabase::ArchiveDatabase(const std::filesystem::path& path, Access access) : m_Path(path), m_Access(access) {
@@ -59,6 +78,15 @@ ArchiveDatabase::ArchiveDatabase(const std::filesystem::path& path, Access acces
     throw InputError("cannot open archive index '" + path.string() + "': " + message);
   }
   sqlite3_busy_timeout(m_Db, 30000); // a batch updating job state while a listing reads
+  if (access == Access::ReadWrite) {
+    try {
+      checkWritable(m_Db, path);
+    } catch (...) {
+      sqlite3_close(m_Db);
+      m_Db = nullptr;
+      throw;
+    }
+  }
   try {
     int version = 0;
     {

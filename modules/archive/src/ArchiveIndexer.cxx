@@ -6,6 +6,8 @@
 #include <set>
 #include <unordered_map>
 
+#include <sys/stat.h>
+
 #include "InstanceCodec.h"
 #include "SeriesRows.h"
 #include "Sqlite.h"
@@ -25,32 +27,145 @@ struct FileStamp {
   std::int64_t size{0};
   std::int64_t mtimeNs{0};
   bool operator==(const FileStamp& o) const { return size == o.size && mtimeNs == o.mtimeNs; }
+  bool operator!=(const FileStamp& o) const { return !(*this == o); }
 };
 
-/// Every regular file under `root` with its size and modification time.
-std::vector<std::pair<std::string, FileStamp>> walk(const fs::path& root) {
-  std::vector<std::pair<std::string, FileStamp>> files;
-  auto add = [&](const fs::directory_entry& entry) {
-    std::error_code ec;
-    if (!entry.is_regular_file(ec)) return;
-    const auto size = entry.file_size(ec);
-    if (ec) return; // vanished while walking: it is simply not there
-    const auto mtime = entry.last_write_time(ec);
-    if (ec) return;
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch()).count();
-    files.emplace_back(entry.path().lexically_normal().string(),
-                       FileStamp{static_cast<std::int64_t>(size), static_cast<std::int64_t>(ns)});
-  };
-  std::error_code ec;
-  if (fs::is_regular_file(root, ec)) {
-    add(fs::directory_entry(root));
-    return files;
-  }
-  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
-  if (ec) throw InputError("cannot list '" + root.string() + "': " + ec.message());
-  for (const auto& entry : it) add(entry);
-  return files;
+/// The file's size and modification time now; `ec` set when it cannot be read (e.g. vanished).
+FileStamp currentStamp(const fs::path& path, std::error_code& ec) {
+  const auto size = fs::file_size(path, ec);
+  if (ec)
+    return {};
+  const auto mtime = fs::last_write_time(path, ec);
+  if (ec)
+    return {};
+  return {static_cast<std::int64_t>(size),
+          std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch()).count()};
 }
+
+/// What the walk found: every regular file with its size and modification time, and what it
+/// could not look into.
+struct WalkResult {
+  std::vector<std::pair<std::string, FileStamp>> files;
+  std::vector<UnreadableFolder> unreadableFolders;
+  std::vector<std::string> notes; ///< symlinked folders not followed, and why
+};
+
+/// Lists the files and folders of `root` (a folder, or a single file): folders are walked by
+/// hand, so that one that cannot be listed is reported instead of ending the walk (or being
+/// skipped without a word), and one that vanished meanwhile is skipped like a vanished file.
+/// Symlinked folders are followed after every real folder, so a link into the tree itself (or a
+/// cycle) is recognised as a folder already walked and skipped with a note.
+class ArchiveWalk {
+public:
+  WalkResult run(const fs::path& root) {
+    std::error_code ec;
+    if (fs::is_regular_file(root, ec)) {
+      addFile(fs::directory_entry(root));
+      return std::move(m_Result);
+    }
+    // The root itself must be listable: else every file under it would count as removed.
+    if (fs::directory_iterator probe(root, ec); ec)
+      throw InputError("cannot list '" + root.string() + "': " + ec.message());
+    enter(root);
+    if (m_Folders.empty())
+      throw InputError("cannot list '" + root.string() + "': " + m_Error.message());
+    m_Folders.pop_back();
+    if (!list(root))
+      throw InputError("cannot list '" + root.string() + "': " + m_Error.message());
+    for (;;) {
+      if (!m_Folders.empty()) {
+        const fs::path folder = std::move(m_Folders.back());
+        m_Folders.pop_back();
+        list(folder);
+      } else if (!m_Links.empty()) {
+        const fs::path link = std::move(m_Links.front());
+        m_Links.erase(m_Links.begin());
+        enter(link);
+      } else {
+        break;
+      }
+    }
+    return std::move(m_Result);
+  }
+
+private:
+  /// Queues `folder` unless it is one walked already (through another path).
+  void enter(const fs::path& folder) {
+    struct stat st {};
+    if (::stat(folder.c_str(), &st) != 0) {
+      m_Error = std::error_code(errno, std::generic_category());
+      noteUnreadable(folder, m_Error);
+      return;
+    }
+    if (m_Seen.insert({st.st_dev, st.st_ino}).second) {
+      m_Folders.push_back(folder);
+      return;
+    }
+    std::error_code ec;
+    const fs::path target = fs::read_symlink(folder, ec);
+    m_Result.notes.push_back(
+        (ec ? "folder '" : "symlinked folder '") + folder.string() + "'" + (ec ? "" : " -> '" + target.string() + "'") +
+        " not followed: it leads to a folder indexed already (a link into the archive, or a loop)");
+  }
+
+  /// Lists one folder; false (and the folder recorded as unreadable) when it cannot be listed.
+  bool list(const fs::path& folder) {
+    std::vector<fs::directory_entry> entries;
+    for (fs::directory_iterator it(folder, m_Error), end; !m_Error && it != end; it.increment(m_Error))
+      entries.push_back(*it);
+    if (m_Error) {
+      if (m_Error == std::errc::not_a_directory)
+        return true; // replaced while walking
+      return !noteUnreadable(folder, m_Error);
+    }
+    std::sort(entries.begin(), entries.end()); // in name order: the same walk every run
+    std::vector<fs::path> subfolders;
+    for (const fs::directory_entry& entry : entries) {
+      std::error_code ec;
+      const fs::file_status status = entry.symlink_status(ec);
+      if (ec && noteUnreadable(folder, ec))
+        return true; // entries it cannot look at: its entries are kept
+      if (ec)
+        continue;
+      if (fs::is_directory(status))
+        subfolders.push_back(entry.path());
+      else if (fs::is_symlink(status) && fs::is_directory(entry.path(), ec))
+        m_Links.push_back(entry.path());
+      else
+        addFile(entry);
+    }
+    for (auto it = subfolders.rbegin(); it != subfolders.rend(); ++it)
+      enter(*it); // a stack: first on top
+    return true;
+  }
+
+  void addFile(const fs::directory_entry& entry) {
+    std::error_code ec;
+    const bool regular = entry.is_regular_file(ec);
+    const FileStamp stamp = regular ? currentStamp(entry.path(), ec) : FileStamp{};
+    if (ec) // a folder listed but not searchable (r without x) cannot show its files' sizes
+      noteUnreadable(entry.path().parent_path(), ec);
+    else if (regular)
+      m_Result.files.emplace_back(entry.path().lexically_normal().string(), stamp);
+  }
+
+  /// Records `folder` as one the walk could not look into; false (nothing recorded) when `error`
+  /// says it, or the file looked at, vanished meanwhile: then it is simply not there.
+  bool noteUnreadable(const fs::path& folder, const std::error_code& error) {
+    if (error == std::errc::no_such_file_or_directory)
+      return false;
+    auto& unreadable = m_Result.unreadableFolders;
+    if (unreadable.empty() || unreadable.back().path != folder)
+      unreadable.push_back({folder, error.message()});
+    return true;
+  }
+
+  WalkResult m_Result;
+  std::vector<fs::path> m_Folders; ///< real folders still to list (a stack)
+  std::vector<fs::path> m_Links;   ///< symlinked folders, followed once the real ones are done
+  std::set<std::pair<dev_t, ino_t>> m_Seen;
+  std::error_code m_Error;
+};
 
 bool isUnder(const std::string& path, const std::string& root) {
   if (path == root) return true;
@@ -97,50 +212,54 @@ void checkArchiveRoot(const fs::path& root) {
     throw InputError("'" + root.string() + "' does not exist");
 }
 
-IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, const IndexOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
-  if (db.readOnly())
-    throw InputError("archive index '" + db.path().string() + "' is opened read-only");
-  checkArchiveRoot(rootArgument);
-  const std::string root = fs::absolute(rootArgument).lexically_normal().string();
-  sqlite3* h = db.handle();
-  IndexSummary summary;
+namespace {
 
-  // 1. What is on disk, what the index knows, what changed.
-  options.progress.report(0.0, "listing files");
-  auto onDisk = walk(root);
-  // The index itself (and SQLite's journal) may live in the tree: it is not an archive file.
-  const std::string dbPath = fs::absolute(db.path()).lexically_normal().string();
-  onDisk.erase(std::remove_if(onDisk.begin(), onDisk.end(),
-                              [&](const auto& file) {
-                                return file.first.rfind(dbPath, 0) == 0 &&
-                                       (file.first.size() == dbPath.size() || file.first[dbPath.size()] == '-');
-                              }),
-               onDisk.end());
-  summary.filesFound = onDisk.size();
-  std::unordered_map<std::string, FileStamp> known;
-  // Skipped files an index of an earlier version may have misjudged: it called an empty or cut slice
-  // (shorter than the DICOM preamble and its "DICM", 132 bytes) "not DICOM" instead of damaged, so
-  // its series was measured without it. They are judged again, and so are temporaries of an
-  // unfinished output (.NAME.part-PID-N) it called damaged; other skipped files (damaged ones,
-  // other files) only when they change, as images are.
+/// What the index knows against what is on disk.
+struct IndexDiff {
+  std::unordered_map<std::string, FileStamp> removed; ///< in the index, not on disk
+  std::vector<fs::path> toRead;                       ///< new, changed or judged again
+  std::unordered_map<std::string, FileStamp> stamps;  ///< of the files to read
+  std::set<std::string> changedPaths;                 ///< in the index already: their rows are replaced
+};
+
+/// Changes when another index run wrote the files table (rows removed, or added: a replaced row gets
+/// a new rowid): the diff must be made again. A batch writing its job state leaves it as it is.
+std::pair<std::int64_t, std::int64_t> filesTableFingerprint(sqlite3* h) {
+  detail::Statement q(h, "SELECT count(*), coalesce(max(rowid), 0) FROM files");
+  q.step();
+  const std::pair<std::int64_t, std::int64_t> fingerprint{q.integer(0), q.integer(1)};
+  q.step();
+  return fingerprint;
+}
+
+IndexDiff diffWithIndex(sqlite3* h, const std::string& root, const WalkResult& walked, IndexSummary& summary) {
+  IndexDiff diff;
+  auto inUnreadableFolder = [&](const std::string& path) {
+    return std::any_of(walked.unreadableFolders.begin(), walked.unreadableFolders.end(),
+                       [&](const UnreadableFolder& f) { return isUnder(path, f.path.string()); });
+  };
+  std::unordered_map<std::string, FileStamp>& known = diff.removed; // what is left is not on disk
+  // Damaged files (unreadable ones among them) are judged again on every run: one that became
+  // readable or was replaced by a copy with the same size and time is then seen, and the summary
+  // lists every damaged file every time. So are files an index of an earlier version misjudged: it
+  // called an empty or cut slice (shorter than the DICOM preamble and its "DICM", 132 bytes) "not
+  // DICOM". Other skipped files only when they change, as images are.
   std::set<std::string> rejudged;
   {
-    detail::Statement q(h, "SELECT path, size, mtime_ns, skipped_reason IS NOT NULL AND damaged = 0 AND size < 132, "
-                           "damaged FROM files");
+    detail::Statement q(h, "SELECT path, size, mtime_ns, damaged = 1 OR (skipped_reason IS NOT NULL AND size < 132) "
+                           "FROM files");
     while (q.step()) {
       std::string path = q.text(0);
-      if (!isUnder(path, root))
-        continue;
-      if (q.integer(3) || (q.integer(4) && isInTemporaryOutput(path, root)))
+      if (!isUnder(path, root) || inUnreadableFolder(path))
+        continue; // an unreadable folder's entries stay as they are
+      if (q.integer(3))
         rejudged.insert(path);
       known.emplace(std::move(path), FileStamp{q.integer(1), q.integer(2)});
     }
   }
-  std::vector<fs::path> toRead;
-  std::unordered_map<std::string, FileStamp> stamps;
-  std::set<std::string> changedPaths;
-  for (const auto& [path, stamp] : onDisk) {
+  for (const auto& [path, stamp] : walked.files) {
+    if (inUnreadableFolder(path))
+      continue; // seen before its folder turned out unreadable: its row stays as it is
     const auto it = known.find(path);
     if (it == known.end()) {
       ++summary.filesNew;
@@ -154,24 +273,18 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
       } else {
         ++summary.filesChanged;
       }
-      changedPaths.insert(path);
+      diff.changedPaths.insert(path);
     }
-    stamps.emplace(path, stamp);
-    toRead.emplace_back(path);
+    diff.stamps.emplace(path, stamp);
+    diff.toRead.emplace_back(path);
   }
-  summary.filesRemoved = known.size(); // what is left was not found on disk
+  summary.filesRemoved = known.size();
+  return diff;
+}
 
-  // 2. Parse the new and changed headers in parallel (no database access meanwhile). A killed pull
-  // or copy leaves half a file under our temporary name (or in a staging folder): skipped unread,
-  // not a damaged slice that should fail its series (the complete file sits beside it).
-  const dicomio::DicomScanResult scan =
-      dicomio::readDicomHeaders(std::move(toRead), options.progress.sub(0.02, 0.9), options.threads, root);
-  summary.instancesAdded = scan.instances.size();
-  summary.skipped = scan.skipped;
-
-  // 3. One transaction: a crash or failure leaves the index as it was.
-  options.progress.report(0.9, "writing the index");
-  detail::Transaction transaction(h);
+/// Writes the files of this run and recomputes the series, studies and patients they touch.
+std::size_t writeIndexChanges(sqlite3* h, const IndexDiff& diff, const dicomio::DicomScanResult& scan,
+                              const Progress& progress) {
   std::set<std::string> touchedSeries, touchedStudies;
   {
     detail::Statement oldInstance(h, "SELECT series_uid, study_uid FROM instances WHERE path = ?1");
@@ -184,21 +297,23 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
       }
       deleteFile.bind(1, path).run(); // instances follow (ON DELETE CASCADE)
     };
-    for (const auto& [path, stamp] : known) forget(path);
-    for (const std::string& path : changedPaths) forget(path);
+    for (const auto& [path, stamp] : diff.removed)
+      forget(path);
+    for (const std::string& path : diff.changedPaths)
+      forget(path);
 
     detail::Statement insertFile(
         h, "INSERT INTO files (path, size, mtime_ns, skipped_reason, damaged) VALUES (?1, ?2, ?3, ?4, ?5)");
     detail::Statement insertInstance(
         h, "INSERT INTO instances (path, sop_instance_uid, series_uid, study_uid, header_json) VALUES (?1, ?2, ?3, ?4, ?5)");
-    for (const dicomio::SkippedFile& skipped : summary.skipped) {
-      const FileStamp& stamp = stamps.at(skipped.path.string());
+    for (const dicomio::SkippedFile& skipped : scan.skipped) {
+      const FileStamp& stamp = diff.stamps.at(skipped.path.string());
       insertFile.bind(1, skipped.path.string()).bind(2, stamp.size).bind(3, stamp.mtimeNs).bind(4, skipped.reason);
       insertFile.bind(5, skipped.damaged).run();
     }
     for (const dicomio::DicomInstance& d : scan.instances) {
       const std::string path = d.path.string();
-      const FileStamp& stamp = stamps.at(path);
+      const FileStamp& stamp = diff.stamps.at(path);
       insertFile.bind(1, path).bind(2, stamp.size).bind(3, stamp.mtimeNs).bindNull(4).bind(5, false).run();
       insertInstance.bind(1, path).bind(2, d.sopInstanceUid).bind(3, d.seriesInstanceUid).bind(4, d.studyInstanceUid);
       insertInstance.bind(5, detail::encodeInstance(d)).run();
@@ -207,48 +322,107 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     }
   }
 
-  // 4. Re-check the series that gained or lost instances; refresh their studies and patients.
+  // Re-check the series that gained or lost instances; refresh their studies and patients.
   std::unordered_map<std::string, const dicomio::DicomInstance*> fresh;
   for (const dicomio::DicomInstance& d : scan.instances) fresh.emplace(d.path.string(), &d);
-  {
-    detail::Statement instancesOfSeries(h, "SELECT path, header_json FROM instances WHERE series_uid = ?1");
-    detail::Statement deleteSeries(h, "DELETE FROM series WHERE series_uid = ?1");
-    detail::Statement insertSeries(h, detail::insertSeriesSql().c_str());
-    std::size_t done = 0;
-    for (const std::string& uid : touchedSeries) {
-      summary.seriesChecked += recheckSeries(uid, fresh, instancesOfSeries, deleteSeries, insertSeries);
-      options.progress.report(0.9 + 0.09 * double(++done) / double(touchedSeries.size()), "checking series");
-    }
-    detail::Statement anyInstance(h, "SELECT path, header_json FROM instances WHERE study_uid = ?1 LIMIT 1");
-    detail::Statement deleteStudy(h, "DELETE FROM studies WHERE study_uid = ?1");
-    detail::Statement upsertStudy(h, "INSERT OR REPLACE INTO studies (study_uid, patient_id, study_date, study_time, "
-                                     "description, accession) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    detail::Statement upsertPatient(h, "INSERT OR REPLACE INTO patients (patient_id, patient_name) VALUES (?1, ?2)");
-    for (const std::string& uid : touchedStudies) {
-      anyInstance.bind(1, uid);
-      if (!anyInstance.step()) {
-        deleteStudy.bind(1, uid).run();
-        continue;
-      }
-      const std::string path = anyInstance.text(0);
-      const auto it = fresh.find(path);
-      const dicomio::DicomInstance d = it != fresh.end() ? *it->second : detail::decodeInstance(anyInstance.text(1), path);
-      while (anyInstance.step()) {
-      }
-      upsertStudy.bind(1, uid).bind(2, d.patientId).bind(3, d.studyDate).bind(4, d.studyTime);
-      upsertStudy.bind(5, d.studyDescription).bind(6, d.accessionNumber).run();
-      upsertPatient.bind(1, d.patientId).bind(2, d.patientName).run();
-    }
-    detail::execute(h, "DELETE FROM patients WHERE patient_id NOT IN (SELECT patient_id FROM studies)");
+  std::size_t seriesChecked = 0;
+  detail::Statement instancesOfSeries(h, "SELECT path, header_json FROM instances WHERE series_uid = ?1");
+  detail::Statement deleteSeries(h, "DELETE FROM series WHERE series_uid = ?1");
+  detail::Statement insertSeries(h, detail::insertSeriesSql().c_str());
+  std::size_t done = 0;
+  for (const std::string& uid : touchedSeries) {
+    seriesChecked += recheckSeries(uid, fresh, instancesOfSeries, deleteSeries, insertSeries);
+    progress.report(0.9 + 0.09 * double(++done) / double(touchedSeries.size()), "checking series");
   }
-  transaction.commit();
+  detail::Statement anyInstance(h, "SELECT path, header_json FROM instances WHERE study_uid = ?1 LIMIT 1");
+  detail::Statement deleteStudy(h, "DELETE FROM studies WHERE study_uid = ?1");
+  detail::Statement upsertStudy(h, "INSERT OR REPLACE INTO studies (study_uid, patient_id, study_date, study_time, "
+                                   "description, accession) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  detail::Statement upsertPatient(h, "INSERT OR REPLACE INTO patients (patient_id, patient_name) VALUES (?1, ?2)");
+  for (const std::string& uid : touchedStudies) {
+    anyInstance.bind(1, uid);
+    if (!anyInstance.step()) {
+      deleteStudy.bind(1, uid).run();
+      continue;
+    }
+    const std::string path = anyInstance.text(0);
+    const auto it = fresh.find(path);
+    const dicomio::DicomInstance d =
+        it != fresh.end() ? *it->second : detail::decodeInstance(anyInstance.text(1), path);
+    while (anyInstance.step()) {
+    }
+    upsertStudy.bind(1, uid).bind(2, d.patientId).bind(3, d.studyDate).bind(4, d.studyTime);
+    upsertStudy.bind(5, d.studyDescription).bind(6, d.accessionNumber).run();
+    upsertPatient.bind(1, d.patientId).bind(2, d.patientName).run();
+  }
+  detail::execute(h, "DELETE FROM patients WHERE patient_id NOT IN (SELECT patient_id FROM studies)");
+  return seriesChecked;
+}
 
-  summary.seriesTotal = countRows(h, "SELECT count(*) FROM series");
-  summary.studiesTotal = countRows(h, "SELECT count(*) FROM studies");
-  summary.patientsTotal = countRows(h, "SELECT count(*) FROM patients");
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  options.progress.report(1.0, "done");
-  return summary;
+} // namespace
+
+IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, const IndexOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  if (db.readOnly())
+    throw InputError("archive index '" + db.path().string() + "' is opened read-only");
+  checkArchiveRoot(rootArgument);
+  const std::string root = fs::absolute(rootArgument).lexically_normal().string();
+  sqlite3* h = db.handle();
+
+  // 1. What is on disk.
+  options.progress.report(0.0, "listing files");
+  WalkResult walked = ArchiveWalk().run(root);
+  // The index itself (and SQLite's journal) may live in the tree: it is not an archive file.
+  const std::string dbPath = fs::absolute(db.path()).lexically_normal().string();
+  auto& onDisk = walked.files;
+  onDisk.erase(std::remove_if(onDisk.begin(), onDisk.end(),
+                              [&](const auto& file) {
+                                return file.first.rfind(dbPath, 0) == 0 &&
+                                       (file.first.size() == dbPath.size() || file.first[dbPath.size()] == '-');
+                              }),
+               onDisk.end());
+
+  // Another index run on this database (an overlapping cron job) may commit while this one reads
+  // headers: the diff is then made again against what it wrote, which costs little (the files it
+  // read are unchanged now), instead of inserting the same files twice.
+  constexpr int attempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    IndexSummary summary;
+    summary.filesFound = onDisk.size();
+    summary.unreadableFolders = walked.unreadableFolders;
+    summary.notes = walked.notes;
+    const auto fingerprint = filesTableFingerprint(h); // read first: a commit in between only costs a retry
+    // 2. What the index knows, what changed.
+    const IndexDiff diff = diffWithIndex(h, root, walked, summary);
+
+    // 3. Parse the new and changed headers in parallel (no database access meanwhile). A killed
+    // pull or copy leaves half a file under our temporary name (or in a staging folder): skipped
+    // unread, not a damaged slice that should fail its series (the complete file sits beside it).
+    const dicomio::DicomScanResult scan = dicomio::readDicomHeaders(
+        std::vector<fs::path>(diff.toRead), options.progress.sub(0.02, 0.9), options.threads, root);
+    summary.instancesAdded = scan.instances.size();
+    summary.skipped = scan.skipped;
+
+    // 4. One transaction: a crash or failure leaves the index as it was.
+    options.progress.report(0.9, "writing the index");
+    detail::Transaction transaction(h); // waits for another writer (busy timeout)
+    if (filesTableFingerprint(h) != fingerprint) {
+      if (attempt < attempts)
+        continue; // rolled back: nothing written yet
+      throw InputError("archive index '" + db.path().string() +
+                       "' kept being updated by another process while this run read the archive; run again when "
+                       "it has finished");
+    }
+    summary.seriesChecked = writeIndexChanges(h, diff, scan, options.progress);
+    transaction.commit();
+
+    summary.seriesTotal = countRows(h, "SELECT count(*) FROM series");
+    summary.studiesTotal = countRows(h, "SELECT count(*) FROM studies");
+    summary.patientsTotal = countRows(h, "SELECT count(*) FROM patients");
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    options.progress.report(1.0, "done");
+    return summary;
+  }
 }
 
 std::vector<dicomio::DicomInstance> indexedInstancesOfSeries(const ArchiveDatabase& db, const std::string& seriesInstanceUid) {
@@ -289,9 +463,35 @@ std::vector<dicomio::SkippedFile> damagedFilesBeside(const ArchiveDatabase& db, 
   return damaged;
 }
 
+void checkIndexedFilesUnchanged(const ArchiveDatabase& db, const std::string& seriesInstanceUid) {
+  detail::Statement q(db.handle(), "SELECT f.path, f.size, f.mtime_ns FROM instances i JOIN files f ON f.path = i.path "
+                                   "WHERE i.series_uid = ?1 ORDER BY f.path");
+  q.bind(1, seriesInstanceUid);
+  std::string first;
+  std::size_t count = 0;
+  while (q.step()) {
+    const std::string path = q.text(0);
+    std::error_code ec;
+    const FileStamp stamp = currentStamp(path, ec);
+    std::string problem;
+    if (ec == std::errc::no_such_file_or_directory)
+      problem = "no longer exists (moved or deleted since indexing)";
+    else if (ec)
+      problem = "cannot be checked (" + ec.message() + ")";
+    else if (stamp != FileStamp{q.integer(1), q.integer(2)})
+      problem = "changed since indexing (its size or modification time differ)";
+    if (!problem.empty() && count++ == 0)
+      first = "'" + path + "' " + problem;
+  }
+  if (count > 0)
+    throw InputError(first + (count > 1 ? " (and " + std::to_string(count - 1) + " more files of its series)" : "") +
+                     ": run lesionkit index on its archive again to update '" + db.path().string() + "'");
+}
+
 dicomio::LoadedVolume loadIndexedSeries(const ArchiveDatabase& db, const std::string& seriesId,
                                         const dicomio::LoadOptions& options, const Progress& progress) {
   const std::string uid = seriesId.substr(0, seriesId.find('#'));
+  checkIndexedFilesUnchanged(db, uid);
   const std::vector<dicomio::DicomSeries> series = dicomio::splitDicomSeries(indexedInstancesOfSeries(db, uid));
   for (const dicomio::DicomSeries& s : series) {
     if (s.id == seriesId) return dicomio::readDicomSeries(s, options, progress);

@@ -12,6 +12,7 @@
 
 #include "SeriesRows.h"
 #include "lesion/archive/ArchiveDatabase.h"
+#include "lesion/archive/ArchiveIndexer.h"
 #include "lesion/core/Error.h"
 
 namespace lesion::archive {
@@ -238,7 +239,18 @@ std::vector<StudyRecord> catalogInstances(const std::vector<dicomio::DicomInstan
 
 std::vector<StudyRecord> catalogFolder(const std::filesystem::path& folder, const Progress& progress,
                                        unsigned threads) {
-  return catalogInstances(dicomio::scanDicomFolder(folder, progress, threads).instances);
+  const dicomio::DicomScanResult scan = dicomio::scanDicomFolder(folder, progress, threads);
+  std::vector<StudyRecord> studies = catalogInstances(scan.instances);
+  // As damagedFilesBeside does for an index: a damaged file in a series' folder is probably its slice.
+  std::map<std::string, std::set<std::filesystem::path>> foldersOfSeries;
+  for (const dicomio::DicomInstance& d : scan.instances)
+    foldersOfSeries[d.seriesInstanceUid].insert(d.path.parent_path());
+  for (StudyRecord& study : studies)
+    for (SeriesRecord& s : study.series)
+      for (const dicomio::SkippedFile& f : scan.skipped)
+        if (f.damaged && foldersOfSeries[s.seriesInstanceUid].count(f.path.parent_path()))
+          s.damagedFilesBeside.push_back(f.path);
+  return studies;
 }
 
 std::vector<StudyRecord> catalogDatabase(const ArchiveDatabase& db, const CatalogFilter& filter) {
@@ -269,10 +281,15 @@ std::vector<StudyRecord> catalogDatabase(const ArchiveDatabase& db, const Catalo
   }
   const std::string sql = "SELECT " + detail::selectSeriesColumns() + " FROM series WHERE study_uid = ?1";
   detail::Statement seriesQuery(db.handle(), sql.c_str());
+  const bool anyDamaged = detail::Statement(db.handle(), "SELECT 1 FROM files WHERE damaged = 1 LIMIT 1").step();
   for (StudyRecord& study : studies) {
     seriesQuery.bind(1, study.studyInstanceUid);
     while (seriesQuery.step())
       study.series.push_back(detail::seriesFromRow(seriesQuery));
+    for (SeriesRecord& s : study.series)
+      for (const dicomio::SkippedFile& f :
+           anyDamaged ? damagedFilesBeside(db, s.seriesInstanceUid) : std::vector<dicomio::SkippedFile>{})
+        s.damagedFilesBeside.push_back(f.path);
   }
   sortStudies(studies);
   return studies;
@@ -484,6 +501,9 @@ nlohmann::json seriesJson(const SeriesRecord& s) {
   j["suitability"] = s.suitability;
   j["rank"] = s.rank;
   j["rankReason"] = s.rankReason;
+  j["damagedFilesBeside"] = nlohmann::json::array();
+  for (const std::filesystem::path& f : s.damagedFilesBeside)
+    j["damagedFilesBeside"].push_back(f.string());
   return j;
 }
 
@@ -528,6 +548,10 @@ std::string catalogToText(const std::vector<StudyRecord>& studies) {
       if (!s.convolutionKernel.empty())
         text += " kernel " + s.convolutionKernel;
       text += fmt::format("  {} '{}'\n      {}\n", s.seriesId, s.description, s.rankReason);
+      if (!s.damagedFilesBeside.empty())
+        text += fmt::format("      damaged: {} DICOM file{} beside it, a slice may be missing: '{}'{}\n",
+                            s.damagedFilesBeside.size(), s.damagedFilesBeside.size() == 1 ? "" : "s",
+                            s.damagedFilesBeside.front().string(), s.damagedFilesBeside.size() > 1 ? ", ..." : "");
     }
   }
   return text;

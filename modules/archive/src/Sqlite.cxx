@@ -4,10 +4,36 @@
 
 namespace lesion::archive::detail {
 
+namespace {
+
+/// What the user can do about an SQLite failure that is not LesionKit's: an index that cannot be
+/// written (permissions, a full disk) or is held by another process. Empty for the others.
+std::string problemWithTheIndexFile(int code) {
+  switch (code & 0xff) { // the primary result code
+  case SQLITE_READONLY:
+  case SQLITE_PERM:
+  case SQLITE_CANTOPEN:
+    return "cannot be written (a read-only file or folder?): check its permissions or use a copy you may write";
+  case SQLITE_FULL:
+    return "cannot be written: the disk is full; free space (or move the index) and run again";
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    return "is locked by another process (another lesionkit index or batch?) for longer than the 30 s this one "
+           "waits; run again when it has finished";
+  default:
+    return {};
+  }
+}
+
+} // namespace
+
 void throwSqliteError(sqlite3* db, std::string_view what) {
-  const char* file = sqlite3_db_filename(db, "main");
-  throw ProcessingError("archive index '" + std::string(file ? file : "") + "': " + std::string(what) + ": " +
-                        sqlite3_errmsg(db));
+  const char* name = sqlite3_db_filename(db, "main");
+  const std::string file = "archive index '" + std::string(name ? name : "") + "'";
+  const std::string sqliteMessage = sqlite3_errmsg(db);
+  if (const std::string problem = problemWithTheIndexFile(sqlite3_extended_errcode(db)); !problem.empty())
+    throw InputError(file + " " + problem + " (" + std::string(what) + ": " + sqliteMessage + ")");
+  throw ProcessingError(file + ": " + std::string(what) + ": " + sqliteMessage);
 }
 
 void execute(sqlite3* db, const char* sql) {

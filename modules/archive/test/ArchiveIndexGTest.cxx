@@ -3,6 +3,8 @@
 // temporary files an interrupted write leaves.
 #include <algorithm>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -365,10 +367,10 @@ TEST_F(ArchiveIndex, AFileSkippedByAnEarlierIndexIsJudgedAgain) {
   EXPECT_EQ(damaged.front().path, m_BaselineFiles[4]);
 }
 
-TEST_F(ArchiveIndex, OnlySkippedFilesAnEarlierIndexMayHaveMisjudgedAreReadAgain) {
-  // Damaged slices (empty, cut after the preamble) and a non-DICOM file of 132 bytes or more keep
-  // their verdict while unchanged; small files skipped as not DICOM (an earlier version's verdict
-  // on an empty slice) are judged again.
+TEST_F(ArchiveIndex, DamagedAndSmallSkippedFilesAreReadAgainOtherSkippedFilesKeepTheirVerdict) {
+  // Damaged slices (empty, cut after the preamble) are judged on every run, so every summary lists
+  // them; small files skipped as not DICOM (an earlier version's verdict on an empty slice) are
+  // judged again; a non-DICOM file of 132 bytes or more keeps its verdict while unchanged.
   fs::resize_file(m_BaselineFiles[4], 0);
   fs::resize_file(m_BaselineFiles[6], fs::file_size(m_BaselineFiles[6]) / 2);
   std::ofstream(m_Dir / "archive" / "empty.txt").close();
@@ -392,14 +394,265 @@ TEST_F(ArchiveIndex, OnlySkippedFilesAnEarlierIndexMayHaveMisjudgedAreReadAgain)
   };
   const IndexSummary again = indexArchive(db, m_Dir / "archive");
   EXPECT_EQ(again.filesUnchanged, first.filesFound);
-  EXPECT_EQ(namesOf(again.skipped), (std::vector<std::string>{"empty.txt", "notes.txt"}));
+  EXPECT_EQ(namesOf(again.skipped), sorted({m_BaselineFiles[4].filename().string(),
+                                            m_BaselineFiles[6].filename().string(), "empty.txt", "notes.txt"}));
   EXPECT_EQ(namesOf(damagedFilesBeside(db, seriesUid)),
             sorted({m_BaselineFiles[4].filename().string(), m_BaselineFiles[6].filename().string()}))
-      << "a damaged slice not read again lost its verdict";
+      << "a damaged slice read again lost its verdict";
 
   // Changed, a damaged slice is read again (by its size and modification time, as any file).
   fs::resize_file(m_BaselineFiles[6], 10);
   const IndexSummary changed = indexArchive(db, m_Dir / "archive");
   EXPECT_EQ(changed.filesChanged, 1u);
-  EXPECT_EQ(namesOf(changed.skipped), sorted({m_BaselineFiles[6].filename().string(), "empty.txt", "notes.txt"}));
+  EXPECT_EQ(namesOf(changed.skipped), sorted({m_BaselineFiles[4].filename().string(),
+                                              m_BaselineFiles[6].filename().string(), "empty.txt", "notes.txt"}));
+}
+
+namespace {
+
+/// indexArchive run as the unprivileged user; its summary as JSON ({"error": ...} when it threw).
+nlohmann::json indexAsUnprivilegedUser(const fs::path& database, const fs::path& root, const fs::path& report) {
+  const int code = test::runAsUnprivilegedUser([&] {
+    nlohmann::json j;
+    try {
+      ArchiveDatabase db(database, ArchiveDatabase::Access::ReadWrite);
+      const IndexSummary s = indexArchive(db, root);
+      j["filesRemoved"] = s.filesRemoved;
+      j["studiesTotal"] = s.studiesTotal;
+      j["skipped"] = nlohmann::json::array();
+      for (const dicomio::SkippedFile& f : s.skipped)
+        j["skipped"].push_back({{"path", f.path.string()}, {"reason", f.reason}, {"damaged", f.damaged}});
+      j["unreadableFolders"] = nlohmann::json::array();
+      for (const UnreadableFolder& f : s.unreadableFolders)
+        j["unreadableFolders"].push_back(f.path.string());
+    } catch (const std::exception& e) {
+      j["error"] = e.what();
+    }
+    std::ofstream(report) << j.dump();
+    return 0;
+  });
+  EXPECT_EQ(code, 0);
+  std::ifstream in(report);
+  return nlohmann::json::parse(in, nullptr, false);
+}
+
+std::string errorOf(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("not an InputError: ") + e.what();
+  }
+  return "no error";
+}
+
+} // namespace
+
+TEST_F(ArchiveIndex, AFileChangedOrGoneSinceIndexingIsRefusedWhenItsSeriesIsLoaded) {
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  (void)indexArchive(db, m_Dir / "archive");
+  const std::string seriesId = catalogDatabase(db).front().series.front().seriesId;
+  const std::string seriesUid = seriesId.substr(0, seriesId.find('#'));
+  EXPECT_EQ(loadIndexedSeries(db, seriesId).sopInstanceUids.size(), m_BaselineFiles.size());
+
+  // A re-export over the indexed files: another slice's pixels at this slice's indexed position.
+  fs::copy_file(m_BaselineFiles[3], m_BaselineFiles[4], fs::copy_options::overwrite_existing);
+  fs::last_write_time(m_BaselineFiles[4], fs::last_write_time(m_BaselineFiles[3]) + std::chrono::seconds(7));
+  std::string error = errorOf([&] { (void)loadIndexedSeries(db, seriesId); });
+  EXPECT_NE(error.find("'" + m_BaselineFiles[4].string() + "' changed since indexing"), std::string::npos) << error;
+  EXPECT_NE(error.find("run lesionkit index"), std::string::npos) << error;
+
+  // Indexed again (the copy sits at slice 3's position now), the files match the index; one
+  // deleted (or its archive moved) is named as gone, not as "not a DICOM file".
+  fs::copy_file(m_BaselineFiles[5], m_BaselineFiles[4], fs::copy_options::overwrite_existing);
+  (void)indexArchive(db, m_Dir / "archive");
+  EXPECT_NO_THROW(checkIndexedFilesUnchanged(db, seriesUid));
+  fs::remove(m_BaselineFiles[7]);
+  fs::remove(m_BaselineFiles[8]);
+  error = errorOf([&] { (void)loadIndexedSeries(db, seriesId); });
+  EXPECT_NE(error.find("'" + m_BaselineFiles[7].string() + "' no longer exists"), std::string::npos) << error;
+  EXPECT_NE(error.find("and 1 more file"), std::string::npos) << error;
+  EXPECT_NE(error.find("run lesionkit index"), std::string::npos) << error;
+}
+
+TEST_F(ArchiveIndex, AnUnreadableFileIsADamagedSliceJudgedAgainOnceReadable) {
+  // A copy still running or a restrictive umask at the source: the slice is not "not DICOM".
+  test::giveToUnprivilegedUser(m_Dir.path());
+  fs::permissions(m_BaselineFiles[5], fs::perms::none);
+  const nlohmann::json first = indexAsUnprivilegedUser(m_Dir / "index.sqlite", m_Dir / "archive", m_Dir / "r1.json");
+  ASSERT_FALSE(first.contains("error")) << first.dump();
+  nlohmann::json entry;
+  for (const auto& f : first.at("skipped"))
+    if (f.at("path") == m_BaselineFiles[5].string())
+      entry = f;
+  ASSERT_FALSE(entry.is_null()) << first.dump();
+  EXPECT_NE(entry.at("reason").get<std::string>().find("cannot open: Permission denied"), std::string::npos) << entry;
+  EXPECT_TRUE(entry.at("damaged").get<bool>()) << entry;
+  {
+    const ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadOnly);
+    const std::string seriesUid = catalogDatabase(db).front().series.front().seriesInstanceUid;
+    ASSERT_EQ(damagedFilesBeside(db, seriesUid).size(), 1u);
+  }
+
+  // Readable again, size and time unchanged: read again, a slice of its series.
+  fs::permissions(m_BaselineFiles[5],
+                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  const nlohmann::json second = indexAsUnprivilegedUser(m_Dir / "index.sqlite", m_Dir / "archive", m_Dir / "r2.json");
+  ASSERT_FALSE(second.contains("error")) << second.dump();
+  const ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadOnly);
+  const SeriesRecord best = catalogDatabase(db).front().series.front();
+  EXPECT_TRUE(damagedFilesBeside(db, best.seriesInstanceUid).empty());
+  EXPECT_EQ(best.sliceCount, m_BaselineFiles.size());
+}
+
+TEST_F(ArchiveIndex, AnUnreadableFolderIsNamedAndKeepsItsEntries) {
+  test::giveToUnprivilegedUser(m_Dir.path());
+  const nlohmann::json first = indexAsUnprivilegedUser(m_Dir / "index.sqlite", m_Dir / "archive", m_Dir / "r1.json");
+  ASSERT_EQ(first.value("studiesTotal", 0), 2) << first.dump();
+  const fs::path followup = dicomFilesIn(m_Dir / "archive").back().parent_path();
+  // Not readable at all; readable but not searchable (names listed, sizes not).
+  for (const fs::perms mode :
+       {fs::perms::none, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read}) {
+    fs::permissions(followup, mode);
+    const nlohmann::json second = indexAsUnprivilegedUser(m_Dir / "index.sqlite", m_Dir / "archive", m_Dir / "r2.json");
+    fs::permissions(followup, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                  fs::perms::others_read | fs::perms::others_exec);
+    ASSERT_FALSE(second.contains("error")) << second.dump();
+    EXPECT_EQ(second.value("filesRemoved", -1), 0) << second.dump();
+    EXPECT_EQ(second.value("studiesTotal", 0), 2) << second.dump();
+    EXPECT_EQ(second.at("unreadableFolders"), nlohmann::json::array({followup.string()})) << second.dump();
+  }
+  const ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadOnly);
+  EXPECT_EQ(rankedFirst(catalogDatabase(db).back()).instanceCount, dicomFilesIn(followup).size());
+}
+
+TEST(ArchiveWalk, AFolderVanishingDuringTheWalkIsSkipped) {
+  // A clean-up job removing folders while the index walks the tree. Timing-dependent: several
+  // rounds, each with a few thousand folders deleted while they are listed.
+  test::ScratchFolder dir("lesionkit-archive-race");
+  for (int round = 0; round < 3; ++round) {
+    const fs::path tree = dir / ("tree" + std::to_string(round));
+    constexpr int folders = 2000;
+    for (int i = 0; i < folders; ++i) {
+      fs::create_directories(tree / ("d" + std::to_string(i)));
+      std::ofstream(tree / ("d" + std::to_string(i)) / "a.txt") << "x\n";
+    }
+    ArchiveDatabase db(dir / ("index" + std::to_string(round) + ".sqlite"), ArchiveDatabase::Access::ReadWrite);
+    std::thread remover([&] {
+      for (int i = 0; i < folders; ++i)
+        fs::remove_all(tree / ("d" + std::to_string(i)));
+    });
+    EXPECT_NO_THROW((void)indexArchive(db, tree)) << "round " << round;
+    remover.join();
+  }
+}
+
+TEST_F(ArchiveIndex, AnIndexRunCommittingMeanwhileIsDiffedAgainstNotInsertedTwice) {
+  // Two index runs on one database (an overlapping cron job): the other one commits while this
+  // one reads headers.
+  ArchiveDatabase mine(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  ArchiveDatabase other(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  bool otherRan = false;
+  IndexSummary otherSummary;
+  IndexOptions options;
+  options.threads = 1; // progress is reported by one of the threads only, now and then
+  options.progress = Progress([&](double, std::string_view stage) {
+    if (otherRan || stage != "scanning DICOM headers")
+      return;
+    otherRan = true;
+    otherSummary = indexArchive(other, m_Dir / "archive");
+  });
+  IndexSummary s;
+  ASSERT_NO_THROW(s = indexArchive(mine, m_Dir / "archive", options));
+  ASSERT_TRUE(otherRan);
+  EXPECT_EQ(otherSummary.instancesAdded, m_CtFileCount + 1 + m_ThickCount);
+  EXPECT_EQ(s.filesNew, 0u) << "diffed against the index before the other run wrote it";
+  EXPECT_EQ(s.filesUnchanged, s.filesFound);
+  EXPECT_EQ(s.seriesTotal, 4u);
+  const std::vector<StudyRecord> studies = catalogDatabase(mine);
+  ASSERT_EQ(studies.size(), 2u);
+  EXPECT_EQ(rankedFirst(studies[0]).instanceCount, m_BaselineFiles.size());
+
+  // A batch writing job state meanwhile (another table) does not make the run start over.
+  fs::last_write_time(m_BaselineFiles[2], fs::last_write_time(m_BaselineFiles[2]) + std::chrono::seconds(3));
+  int scans = 0;
+  options.progress = Progress([&](double, std::string_view stage) {
+    if (stage != "scanning DICOM headers" || scans++ > 0)
+      return;
+    ASSERT_EQ(sqlite3_exec(other.handle(), "INSERT INTO jobs (job_key, state) VALUES ('P001', 'running')", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+  });
+  const IndexSummary touched = indexArchive(mine, m_Dir / "archive", options);
+  EXPECT_EQ(touched.filesChanged, 1u);
+  EXPECT_EQ(scans, 1) << "read again after a job state update";
+}
+
+TEST_F(ArchiveIndex, SymlinkedFoldersAreFollowedOnceLoopsAndLinksIntoTheTreeAreNoted) {
+  // The follow-up study lives elsewhere, linked into the archive; a link back to the archive's
+  // root (a loop) and one to a folder of the archive (already indexed) are not followed.
+  const fs::path followup = dicomFilesIn(m_Dir / "archive").back().parent_path();
+  fs::rename(followup, m_Dir / "elsewhere");
+  fs::create_directory_symlink(m_Dir / "elsewhere", followup);
+  fs::create_directory_symlink(m_Dir / "archive", m_Dir / "archive" / "loop");
+  fs::create_directory_symlink(m_Baseline, m_Dir / "archive" / "again");
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  const IndexSummary s = indexArchive(db, m_Dir / "archive");
+  EXPECT_EQ(s.instancesAdded, m_CtFileCount + 1 + m_ThickCount);
+  EXPECT_EQ(s.studiesTotal, 2u);
+  ASSERT_EQ(s.notes.size(), 2u);
+  EXPECT_NE(s.notes[0].find((m_Dir / "archive" / "again").string()), std::string::npos) << s.notes[0];
+  EXPECT_NE(s.notes[1].find((m_Dir / "archive" / "loop").string()), std::string::npos) << s.notes[1];
+  EXPECT_NE(s.notes[1].find("indexed already"), std::string::npos) << s.notes[1];
+  const IndexSummary again = indexArchive(db, m_Dir / "archive");
+  EXPECT_EQ(again.filesUnchanged, s.filesFound);
+  EXPECT_EQ(again.filesRemoved + again.filesNew, 0u);
+}
+
+TEST_F(ArchiveIndex, DamagedFilesAreListedOnEveryRunAndMarkedBesideTheirSeries) {
+  const fs::path cut = m_BaselineFiles[6];
+  fs::resize_file(cut, fs::file_size(cut) / 2);
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  (void)indexArchive(db, m_Dir / "archive");
+  const IndexSummary again = indexArchive(db, m_Dir / "archive");
+  const auto damaged = std::find_if(again.skipped.begin(), again.skipped.end(),
+                                    [&](const dicomio::SkippedFile& f) { return f.path == cut; });
+  ASSERT_NE(damaged, again.skipped.end()) << "a damaged file recorded by an earlier run is not listed";
+  EXPECT_TRUE(damaged->damaged);
+  EXPECT_NE(damaged->reason.find("is a damaged DICOM file: it ends inside its data"), std::string::npos)
+      << damaged->reason;
+
+  for (const std::vector<StudyRecord>& studies : {catalogDatabase(db), catalogFolder(m_Dir / "archive")}) {
+    const SeriesRecord& best = rankedFirst(studies.front());
+    EXPECT_EQ(best.damagedFilesBeside, std::vector<fs::path>{cut});
+    const std::string text = catalogToText(studies);
+    EXPECT_NE(text.find("damaged: 1 DICOM file beside it, a slice may be missing: '" + cut.string() + "'"),
+              std::string::npos)
+        << text;
+    const nlohmann::json j = nlohmann::json::parse(catalogToJson(studies));
+    EXPECT_EQ(j.at(0).at("series").at(0).at("damagedFilesBeside"), nlohmann::json::array({cut.string()}));
+    EXPECT_TRUE(studies.back().series.front().damagedFilesBeside.empty()) << "the follow-up has none";
+  }
+}
+
+TEST_F(ArchiveIndex, AnIndexThatCannotBeWrittenIsBadInputNamingTheProblem) {
+  // A full disk: SQLite's page limit stands in for it.
+  {
+    ArchiveDatabase db(m_Dir / "full.sqlite", ArchiveDatabase::Access::ReadWrite);
+    ASSERT_EQ(sqlite3_exec(db.handle(), "PRAGMA max_page_count = 12", nullptr, nullptr, nullptr), SQLITE_OK);
+    const std::string error = errorOf([&] { (void)indexArchive(db, m_Dir / "archive"); });
+    EXPECT_NE(error.find("full.sqlite' cannot be written: the disk is full"), std::string::npos) << error;
+  }
+  // A read-only index file: refused when opened for writing, before anything else is written.
+  { ArchiveDatabase created(m_Dir / "ro.sqlite", ArchiveDatabase::Access::ReadWrite); }
+  test::giveToUnprivilegedUser(m_Dir.path());
+  fs::permissions(m_Dir / "ro.sqlite", fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  const int code = test::runAsUnprivilegedUser([&] {
+    const std::string error =
+        errorOf([&] { ArchiveDatabase db(m_Dir / "ro.sqlite", ArchiveDatabase::Access::ReadWrite); });
+    std::cerr << error << '\n';
+    return error.find("ro.sqlite' cannot be written: the file is read-only") != std::string::npos ? 0 : 1;
+  });
+  EXPECT_EQ(code, 0);
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <vector>
@@ -102,6 +104,8 @@ std::unique_ptr<DcmFileFormat> loadDicomFile(const std::filesystem::path& path, 
   if (status.bad()) {
     // Without the preamble DCMTK guesses a raw data set, so any other file fails with a stream
     // error that says nothing to a user: name what the file is not instead.
+    if (const std::string why = whyUnopenable(path); !why.empty())
+      throw DicomError("'" + path.string() + "': cannot open: " + why);
     if (const std::string format = volumeFileFormat(path); !format.empty())
       throw DicomError("'" + path.string() + "' is a " + format + " volume, not a DICOM file");
     if (isCutShortDicomFile(path)) {
@@ -114,6 +118,12 @@ std::unique_ptr<DcmFileFormat> loadDicomFile(const std::filesystem::path& path, 
       throw DicomError("'" + path.string() + "' is not a DICOM file (no DICM preamble, and it does not parse as a " +
                        "DICOM data set without one)");
     }
+    if (status == EC_StreamNotifyClient) { // DCMTK: "I/O suspension or premature end of stream"
+      std::error_code ec;
+      throw DicomError("'" + path.string() + "' is a damaged DICOM file: it ends inside its data (" +
+                       std::to_string(std::filesystem::file_size(path, ec)) +
+                       " bytes; cut short by an interrupted copy?)");
+    }
     throw DicomError("cannot read '" + path.string() + "' as DICOM: " + std::string(status.text()));
   }
   return file;
@@ -123,6 +133,13 @@ bool hasDicomPreamble(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   char head[132] = {};
   return in.read(head, sizeof head) && std::string(head + 128, 4) == "DICM";
+}
+
+std::string whyUnopenable(const std::filesystem::path& path) {
+  errno = 0;
+  if (std::ifstream(path, std::ios::binary))
+    return {};
+  return errno != 0 ? std::strerror(errno) : "unknown reason";
 }
 
 bool isCutShortDicomFile(const std::filesystem::path& path) {

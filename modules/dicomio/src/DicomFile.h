@@ -29,6 +29,10 @@ void registerDecoders();
 /// The 128-byte preamble followed by "DICM" of a DICOM Part 10 file.
 [[nodiscard]] bool hasDicomPreamble(const std::filesystem::path& path);
 
+/// Why `path` cannot be opened for reading (e.g. "Permission denied"), or empty when it can: a
+/// file that may well be a slice, not a file that is not DICOM, and worth reading again later.
+[[nodiscard]] std::string whyUnopenable(const std::filesystem::path& path);
+
 /// A file named as DICOM (.dcm, .dicom, .ima) yet shorter than the 128-byte preamble and "DICM" of
 /// a DICOM file: what an interrupted copy leaves (often 0 bytes), a slice its series lost.
 [[nodiscard]] bool isCutShortDicomFile(const std::filesystem::path& path);

@@ -519,8 +519,10 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
     if (headers[i]) {
       result.instances.push_back(std::move(*headers[i]));
     } else {
+      // A file that cannot be opened (permissions, a copy still running) may be a slice too.
       const bool damaged =
-          unparsable[i] && (detail::hasDicomPreamble(files[i]) || detail::isCutShortDicomFile(files[i]));
+          unparsable[i] && (detail::hasDicomPreamble(files[i]) || detail::isCutShortDicomFile(files[i]) ||
+                            !detail::whyUnopenable(files[i]).empty());
       result.skipped.push_back({files[i], reasons[i], damaged});
       if (files[i].filename() == "DICOMDIR") {
         for (SkippedFile& m : missingDicomdirReferences(files[i]))

@@ -260,10 +260,11 @@ BatchSummary runBatch(const BatchOptions& options, const Progress& progress) {
   const std::vector<BatchPatient>& plan = batchPlan.patients;
   const LesionManifest& manifest = batchPlan.manifest;
   const fs::path patients = options.output / "patients", logs = options.output / "logs";
+  // Opened for writing (job state) first: an index this user may not write leaves no output folder.
+  archive::ArchiveDatabase db(options.database, archive::ArchiveDatabase::Access::ReadWrite);
   claimOutputFolder(options.output, "batch", "patients"); // never the user's results.csv overwritten
   fs::create_directories(patients);
   fs::create_directories(logs);
-  archive::ArchiveDatabase db(options.database, archive::ArchiveDatabase::Access::ReadWrite);
   archive::BatchJobStore jobs(db);
 
   BatchSummary summary;

@@ -178,6 +178,8 @@ archive::PatientTimeline patientRunTimeline(const archive::ArchiveDatabase& db, 
                                  fmt::join(timeline.skippedStudies, "; ")));
   }
   for (const archive::StudyRecord& study : timeline.studies) {
+    // Before any work: a file replaced or gone since indexing would be read at its old position.
+    archive::checkIndexedFilesUnchanged(db, study.series.front().seriesInstanceUid);
     const auto damaged = archive::damagedFilesBeside(db, study.series.front().seriesInstanceUid);
     if (!damaged.empty()) {
       throw InputError(fmt::format("patient '{}', study {} ({}): {} damaged DICOM file{} beside series {}: {}", patientId,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iostream>
 
 #include <gtest/gtest.h>
 
@@ -357,4 +358,29 @@ TEST(Batch, ReusesAPatientAnotherBatchFinishedSinceThePlan) {
   ASSERT_EQ(s.failures.size(), 1u);
   EXPECT_EQ(s.failures.front().first, "P001");
   EXPECT_EQ(rowsAfterHeader(s.results), "P002,1\n");
+}
+
+TEST(Batch, AnIndexItMayNotWriteIsRefusedBeforeTheOutputFolderIsCreated) {
+  // The job state goes into the index: a user who may only read it gets exit 2 naming it, and no
+  // output folder is left behind.
+  test::ScratchFolder dir;
+  writeIndexedPatient(dir);
+  test::giveToUnprivilegedUser(dir.path());
+  fs::permissions(dir / "archive.sqlite", fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  BatchOptions options;
+  options.database = dir / "archive.sqlite";
+  options.manifest = dir / "lesions.csv";
+  options.output = dir / "out";
+  options.patientCommand = {"/bin/false"};
+  const int code = test::runAsUnprivilegedUser([&] {
+    try {
+      (void)runBatch(options);
+    } catch (const InputError& e) {
+      std::cerr << e.what() << '\n';
+      return std::string(e.what()).find("archive.sqlite' cannot be written") != std::string::npos ? 0 : 1;
+    }
+    return 2;
+  });
+  EXPECT_EQ(code, 0) << "1: another error, 2: no error";
+  EXPECT_FALSE(fs::exists(options.output));
 }

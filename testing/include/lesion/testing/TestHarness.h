@@ -4,6 +4,7 @@
 /// executables as a user would.
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,15 @@ inline void expectWarnedOnceOnStderr(const ProcessResult& r, const std::string& 
   }
   EXPECT_EQ(r.out.find(text), std::string::npos) << "also on stdout:\n" << r.out;
 }
+
+/// Runs `body` in a child process as user nobody when this process is root (root reads and writes
+/// every file whatever its mode, so permissions can only be tested without it), else here. Returns
+/// body's result (the child's exit code); an exception in the child is printed and gives 98. Only
+/// the exit code leaves the child: gtest assertions inside `body` are not recorded.
+int runAsUnprivilegedUser(const std::function<int()>& body);
+
+/// Makes `folder` and everything in it nobody's when this process is root (for runAsUnprivilegedUser).
+void giveToUnprivilegedUser(const std::filesystem::path& folder);
 
 /// Files (recursively) under `folder`, relative and sorted: to check nothing half-written stays.
 [[nodiscard]] std::vector<std::string> listFiles(const std::filesystem::path& folder);

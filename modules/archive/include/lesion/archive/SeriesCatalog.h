@@ -49,6 +49,9 @@ struct SeriesRecord {
   bool unevenSpacing{false};
   std::vector<std::string> warnings{}; ///< in words, from the slice stack analysis
   std::string geometryError{};         ///< why the slices do not form a volume, when they do not
+  /// Damaged or unreadable DICOM files in the folders of its instances: slices it may lack (the
+  /// pipeline refuses the series until they are replaced and indexed again).
+  std::vector<std::filesystem::path> damagedFilesBeside{};
 
   // Ranking within the study (rankSeriesForMeasurement).
   double suitability{0.0}; ///< 0 = never for measurement; 1 = ideal

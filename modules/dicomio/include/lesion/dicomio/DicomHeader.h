@@ -102,8 +102,8 @@ struct DicomInstance {
 struct SkippedFile {
   std::filesystem::path path{};
   std::string reason{};
-  bool damaged{false}; ///< starts like a DICOM file (the "DICM" preamble) but cannot be parsed, e.g. truncated, or a
-                       ///< .dcm file too short to be one (an interrupted copy)
+  bool damaged{false}; ///< starts like a DICOM file (the "DICM" preamble) but cannot be parsed, e.g. truncated, a
+                       ///< .dcm file too short to be one (an interrupted copy), or a file that cannot be opened
 };
 
 struct DicomScanResult {

@@ -141,7 +141,8 @@ cli::Command indexCommand() {
       logWarning("{}", note);
     if (args.flag("json")) {
       nlohmann::json j = indexSummaryJson(s, db.path());
-      j["identityConflicts"] = conflicts;
+      // null: not checked (nothing changed since the last run, which reported them), not "none".
+      j["identityConflicts"] = changed ? nlohmann::json(conflicts) : nlohmann::json(nullptr);
       ctx.out << j.dump(2) << '\n';
     } else
       ctx.out << indexSummaryText(s, db.path());

@@ -340,6 +340,31 @@ std::string comparableName(const std::string& name) {
 
 bool disagree(const std::string& a, const std::string& b) { return !a.empty() && !b.empty() && a != b; }
 
+/// Two people, not one written two ways: the birth dates disagree, or both the family and the given
+/// name do (the family name alone when neither has a given name). A middle name or initial, case,
+/// a suffix, or a family name changed by marriage are variants of one person across sites and years.
+bool differentPeople(const IndexedIdentity& a, const IndexedIdentity& b) {
+  if (disagree(a.birthDate, b.birthDate))
+    return true;
+  const auto component = [](const std::string& name, std::size_t n) { // 0: family, 1: given
+    std::size_t from = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      from = name.find('^', from);
+      if (from == std::string::npos)
+        return std::string();
+      ++from;
+    }
+    std::string part = comparableName(name.substr(from, name.find('^', from) - from));
+    part.erase(0, part.find_first_not_of(' '));
+    return part;
+  };
+  const std::string familyA = component(a.patientName, 0), familyB = component(b.patientName, 0);
+  const std::string givenA = component(a.patientName, 1), givenB = component(b.patientName, 1);
+  if (givenA.empty() && givenB.empty())
+    return disagree(familyA, familyB);
+  return disagree(familyA, familyB) && disagree(givenA, givenB);
+}
+
 std::string identityText(const IndexedIdentity& id) {
   return fmt::format("'{}' born {}", id.patientName, id.birthDate.empty() ? "?" : id.birthDate);
 }
@@ -376,8 +401,7 @@ void idsOfSeveralPeople(const std::vector<IndexedIdentity>& identities, std::vec
     bool twoPeople = false;
     for (std::size_t i = 0; i < ids.size() && !twoPeople; ++i) {
       for (std::size_t j = i + 1; j < ids.size() && !twoPeople; ++j) {
-        twoPeople = disagree(comparableName(ids[i]->patientName), comparableName(ids[j]->patientName)) ||
-                    disagree(ids[i]->birthDate, ids[j]->birthDate);
+        twoPeople = differentPeople(*ids[i], *ids[j]);
       }
     }
     if (!twoPeople)
@@ -385,15 +409,18 @@ void idsOfSeveralPeople(const std::vector<IndexedIdentity>& identities, std::vec
     // One entry per identity, with the studies (and a folder of each) that name it.
     std::map<std::string, std::vector<std::string>> studiesOf;
     std::vector<std::string> order;
+    std::map<std::string, std::string> shownAs; // one spelling per person (case and trailing '^' aside)
     for (const IndexedIdentity* id : ids) {
-      const std::string who = identityText(*id);
-      if (!studiesOf.count(who))
+      const std::string who = comparableName(id->patientName) + '|' + id->birthDate;
+      if (!studiesOf.count(who)) {
         order.push_back(who);
+        shownAs[who] = identityText(*id);
+      }
       studiesOf[who].push_back(fmt::format("study {} in '{}'", id->studyInstanceUid, id->folder));
     }
     std::vector<std::string> parts;
     for (const std::string& who : order)
-      parts.push_back(fmt::format("{} ({})", who, fmt::join(studiesOf[who], ", ")));
+      parts.push_back(fmt::format("{} ({})", shownAs[who], fmt::join(studiesOf[who], ", ")));
     conflicts.push_back(fmt::format("PatientID '{}' is used by {} people: {}; fix the PatientID (or the name / "
                                     "birth date) of the wrong files and re-index",
                                     pid, order.size(), fmt::join(parts, " and ")));

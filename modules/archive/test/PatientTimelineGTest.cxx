@@ -156,6 +156,20 @@ TEST_F(PatientTimelineTest, ANameSpelledInOtherCaseOrAMissingBirthDateIsNoSecond
   EXPECT_EQ(patientTimeline(db, "P001").studies.size(), 2u);
 }
 
+// One person written differently across sites and years (a middle initial, a family name changed
+// by marriage, the same birth date) is no second person: a batch must not refuse such a patient.
+TEST_F(PatientTimelineTest, ANameVariantWithTheSameBirthDateIsNoSecondPerson) {
+  for (const char* variant : {"Phantom^Lesionkit^A", "Married^Lesionkit", "PHANTOM^LESIONKIT^^^JR"}) {
+    SCOPED_TRACE(variant);
+    retag(m_Followup, DCM_PatientName, variant);
+    const ArchiveDatabase db = index();
+    EXPECT_TRUE(patientIdentityConflicts(db).empty());
+    EXPECT_EQ(patientTimeline(db, "P001").studies.size(), 2u);
+  }
+  retag(m_Followup, DCM_PatientName, "Other^Person"); // both family and given name differ
+  EXPECT_EQ(patientIdentityConflicts(index()).size(), 1u);
+}
+
 // A re-export with a corrected ID beside the old files: one study, two PatientIDs.
 TEST_F(PatientTimelineTest, OneStudyUnderTwoPatientIdsIsFlaggedForBoth) {
   const fs::path copy = m_Dir / "archive" / "re-export";

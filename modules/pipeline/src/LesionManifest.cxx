@@ -260,12 +260,20 @@ std::string lineAndColumn(const std::string& text, std::size_t charactersRead) {
 }
 
 nlohmann::json parsedJson(const std::string& file, std::istream& in) {
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  dropByteOrderMark(text); // before parsing, so that the column of an error counts from the text
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw InputError(file + ": the file is empty");
   try {
-    return nlohmann::json::parse(text); // skips a UTF-8 byte order mark
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw InputError(fmt::format("{}: not valid JSON near {} (a missing comma, bracket or quote?)", file,
                                  lineAndColumn(text, e.byte)));
+  } catch (const nlohmann::json::exception& e) { // a number out of range (1e999)
+    const std::string why = e.what();            // "[json.exception.out_of_range.406] number overflow parsing '1e999'"
+    const std::size_t afterId = why.find("] ");
+    throw InputError(
+        fmt::format("{}: not valid JSON: {}", file, afterId == std::string::npos ? why : why.substr(afterId + 2)));
   }
 }
 
@@ -301,7 +309,11 @@ void checkLesionsDistinct(const std::vector<PlacedLesion>& lesions) {
       const ManifestLesion& earlier = lesions[k].lesion;
       if (earlier.patientId != l.patientId)
         continue;
-      if (canonicalText(earlier) == canonicalText(l))
+      // The same points and kind under another name (or target flag) are the same lesion too.
+      ManifestLesion renamed = l;
+      renamed.name = earlier.name;
+      renamed.target = earlier.target;
+      if (canonicalText(earlier) == canonicalText(renamed))
         throw InputError(fmt::format("{}: repeats the lesion given at {} (patient '{}'{}); give each lesion once",
                                      lesions[i].place, lesions[k].place, l.patientId,
                                      l.name.empty() ? "" : fmt::format(", lesion '{}'", l.name)));

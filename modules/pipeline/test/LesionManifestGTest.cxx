@@ -159,6 +159,10 @@ TEST(LesionManifest, JsonErrorsNameTheEntryTheLesionAndTheField) {
        "lesion 1: unknown field 'taget'"},
       {"{\"patients\": [\n  {\"patientId\": \"P1\" \"lesions\": []}]}",
        "j.json': not valid JSON near line 2, column 30"},
+      {"\xEF\xBB\xBF{\"patients\": [}", "j.json': not valid JSON near line 1, column 15"},
+      {R"({"patients": [{"patientId": "P1", "lesions": [{"seed": [1, 2, 1e999]}]}]})",
+       "j.json': not valid JSON: number overflow parsing '1e999'"},
+      {" \n", "j.json': the file is empty"},
   };
   for (const auto& [text, expected] : cases) {
     std::ofstream(dir / "j.json", std::ios::trunc) << text;
@@ -187,6 +191,11 @@ TEST(LesionManifest, OnePatientsLesionsAreDistinct) {
                       "' line 2 (patient 'P003')"),
             std::string::npos)
       << errorOf(dir / "line.csv");
+  // The same point under another name: one lesion given twice (it failed at segmentation, exit 3).
+  std::ofstream(dir / "renamed.csv") << header << "P003,m,soft-tissue,seed,-128,-10,196\n"
+                                     << "P003,,soft-tissue,seed,-128,-10,196\n";
+  EXPECT_NE(errorOf(dir / "renamed.csv").find("renamed.csv' line 3: repeats the lesion given at"), std::string::npos)
+      << errorOf(dir / "renamed.csv");
   std::ofstream(dir / "name.json")
       << R"({"patients": [{"patientId": "P1", "lesions": [{"name": "a", "seed": [1, 2, 3]}]},
       {"patientId": "P1", "lesions": [{"name": "a", "seed": [4, 5, 6]}]}]})";

@@ -624,6 +624,14 @@ LabelMap lyticLesionsAtSeeds(const LyticResult& lytic, const std::vector<Vec3>& 
 }
 
 LabelMap segmentLyticLesion(const Volume& ct, const std::vector<Vec3>& seeds, std::uint16_t labelValue, Progress progress) {
+  // A seed off the scan is bad input, found before the slow spine labelling, not "no lesion there" after it.
+  for (const Vec3& seed : seeds)
+    if (!ct.geometry.containsPoint(seed))
+      throw InputError(fmt::format("the seed {} (LPS mm) lies outside the scan ({} to {} mm); check the coordinate "
+                                   "system (LPS, not RAS)",
+                                   formatPoint(seed), formatPoint(ct.geometry.indexToPoint(0, 0, 0)),
+                                   formatPoint(ct.geometry.indexToPoint(
+                                       ct.geometry.size[0] - 1, ct.geometry.size[1] - 1, ct.geometry.size[2] - 1))));
   const SpineResult vertebrae = segmentSpine(ct, {}, progress.sub(0.0, 0.7));
   const LyticResult lytic = detectLyticLesions(ct, vertebrae, {}, progress.sub(0.7, 1.0));
   return lyticLesionsAtSeeds(lytic, seeds, labelValue);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "lesion/core/Error.h"
+#include "lesion/spine/LyticLesionDetection.h"
 #include "lesion/spine/SpineSegmentation.h"
 namespace lesion::spine {
 namespace {
@@ -126,6 +127,23 @@ TEST(SpineLevels, OnlyCutOrOversizedBodiesAreNoSpine) {
                               bodyOf("S1", 25.5, 40.3)}),
             "");
   EXPECT_EQ(implausibleSpine({bodyOf("L3", 30.0, 33.5), bodyOf("L4", 102.0, 127.8), bodyOf("L5", 24.0, 39.4)}), "");
+}
+
+// A seed off the scan (a manifest's point in RAS, or on another scan) is bad input, said before
+// the spine is labelled, not "no lytic lesion found at the seed" after it.
+TEST(LyticSeed, OffTheScanIsBadInputNamingTheSeed) {
+  ImageGeometry g;
+  g.size = {20, 20, 10};
+  g.spacing = {1.0, 1.0, 2.0};
+  const Volume ct(g, 40.0f);
+  try {
+    (void)segmentLyticLesion(ct, {Vec3{5, 5, 1900}});
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("the seed (5.0, 5.0, 1900.0) (LPS mm) lies outside the scan"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 } // namespace

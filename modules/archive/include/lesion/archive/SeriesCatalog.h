@@ -96,11 +96,11 @@ struct CatalogFilter {
 [[nodiscard]] std::vector<std::string> indexedPatients(const ArchiveDatabase& db);
 
 /// Doubts about who the indexed files belong to, each in words naming the PatientIDs, the
-/// identities, the studies and a folder of each: one PatientID on files whose PatientName or
-/// PatientBirthDate disagree (two people under one ID; names compared in upper case, a value missing
-/// on one side is no disagreement), and one study whose files carry several PatientIDs. With
-/// `patientId`, only those about that ID's studies (for an ID the index files no study under, the
-/// studies of files that carry it).
+/// identities, the studies and a folder of each: one PatientID on files whose PatientBirthDate
+/// disagrees or whose PatientName differs in both family and given name (two people under one ID;
+/// names compared in upper case, a value missing on one side is no disagreement), and one study whose files carry
+/// several PatientIDs. With `patientId`, only those about that ID's studies (for an ID the index files no study under,
+/// the studies of files that carry it).
 [[nodiscard]] std::vector<std::string> patientIdentityConflicts(const ArchiveDatabase& db,
                                                                 const std::string& patientId = {});
 

@@ -100,6 +100,11 @@ struct ImageGeometry {
     return i >= 0 && j >= 0 && k >= 0 && std::size_t(i) < size[0] && std::size_t(j) < size[1] &&
            std::size_t(k) < size[2];
   }
+  /// True when `point` (LPS mm) rounds to a voxel of the grid.
+  [[nodiscard]] bool containsPoint(const Vec3& point) const {
+    const Vec3 index = pointToIndex(point);
+    return containsIndex(std::lround(index.x), std::lround(index.y), std::lround(index.z));
+  }
   /// Same size, and spacing/origin/direction equal within `toleranceMm` (and 1e-6 in cosines).
   [[nodiscard]] bool sameGrid(const ImageGeometry& other, double toleranceMm = 1e-4) const;
   /// Throws lesion::InputError naming `what` when the grid is empty, spacing not positive or

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include <sys/stat.h>
@@ -47,16 +49,43 @@ FileStamp currentStamp(const fs::path& path, std::error_code& ec) {
 struct WalkResult {
   std::vector<std::pair<std::string, FileStamp>> files;
   std::vector<UnreadableFolder> unreadableFolders;
-  std::vector<std::string> notes; ///< symlinked folders not followed, and why
+  std::vector<std::string> notes; ///< symlinks not followed or dangling, and why
 };
+
+bool isUnder(const std::string& path, const std::string& root) {
+  if (path == root)
+    return true;
+  if (path.size() <= root.size() || path.compare(0, root.size(), root) != 0)
+    return false;
+  return root.back() == '/' || path[root.size()] == '/';
+}
+
+/// A file by device and inode: the same file whatever path (a symlinked folder) leads to it.
+struct FileId {
+  dev_t device{0};
+  ino_t inode{0};
+  bool operator<(const FileId& o) const { return std::tie(device, inode) < std::tie(o.device, o.inode); }
+  bool operator==(const FileId& o) const { return device == o.device && inode == o.inode; }
+};
+
+std::optional<FileId> fileId(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return std::nullopt;
+  return FileId{st.st_dev, st.st_ino};
+}
 
 /// Lists the files and folders of `root` (a folder, or a single file): folders are walked by
 /// hand, so that one that cannot be listed is reported instead of ending the walk (or being
 /// skipped without a word), and one that vanished meanwhile is skipped like a vanished file.
-/// Symlinked folders are followed after every real folder, so a link into the tree itself (or a
-/// cycle) is recognised as a folder already walked and skipped with a note.
+/// Symlinked folders are followed after every real folder; one leading into a tree walked already,
+/// or above it (to a folder that holds it: a loop through everything around the archive), is
+/// skipped with a note. The index file (and SQLite's journals beside it) is left out, by device and
+/// inode, whichever path leads to it.
 class ArchiveWalk {
 public:
+  explicit ArchiveWalk(const fs::path& indexFile) : m_IndexFile(fileId(indexFile)) {}
+
   WalkResult run(const fs::path& root) {
     std::error_code ec;
     if (fs::is_regular_file(root, ec)) {
@@ -70,6 +99,8 @@ public:
     if (m_Folders.empty())
       throw InputError("cannot list '" + root.string() + "': " + m_Error.message());
     m_Folders.pop_back();
+    const fs::path resolvedRoot = fs::canonical(root, ec);
+    m_WalkedTrees.push_back(ec ? root.string() : resolvedRoot.string());
     if (!list(root))
       throw InputError("cannot list '" + root.string() + "': " + m_Error.message());
     for (;;) {
@@ -80,7 +111,7 @@ public:
       } else if (!m_Links.empty()) {
         const fs::path link = std::move(m_Links.front());
         m_Links.erase(m_Links.begin());
-        enter(link);
+        followLink(link);
       } else {
         break;
       }
@@ -89,23 +120,45 @@ public:
   }
 
 private:
-  /// Queues `folder` unless it is one walked already (through another path).
-  void enter(const fs::path& folder) {
+  /// Queues `folder` unless it is one walked already (through another path); false then.
+  bool enter(const fs::path& folder) {
     struct stat st {};
     if (::stat(folder.c_str(), &st) != 0) {
       m_Error = std::error_code(errno, std::generic_category());
       noteUnreadable(folder, m_Error);
-      return;
+      return true;
     }
-    if (m_Seen.insert({st.st_dev, st.st_ino}).second) {
-      m_Folders.push_back(folder);
-      return;
-    }
+    if (!m_Seen.insert({st.st_dev, st.st_ino}).second)
+      return false;
+    m_Folders.push_back(folder);
+    return true;
+  }
+
+  /// Follows a symlinked folder, unless its target (resolved) is a tree walked already, inside one,
+  /// or above one: the archive's parent holds the archive (and the index) again, and all beside it.
+  void followLink(const fs::path& link) {
     std::error_code ec;
-    const fs::path target = fs::read_symlink(folder, ec);
-    m_Result.notes.push_back(
-        (ec ? "folder '" : "symlinked folder '") + folder.string() + "'" + (ec ? "" : " -> '" + target.string() + "'") +
-        " not followed: it leads to a folder indexed already (a link into the archive, or a loop)");
+    const std::string target = fs::canonical(link, ec).string();
+    if (ec)
+      return noteLink(link, "not followed: its target cannot be resolved (" + ec.message() + ")");
+    for (const std::string& tree : m_WalkedTrees) {
+      if (isUnder(target, tree))
+        return noteLink(link,
+                        "not followed: it leads to a folder indexed already (a link into the archive, or a loop)");
+      if (isUnder(tree, target))
+        return noteLink(link, "not followed: it leads to a folder above the archive (or above a folder linked into "
+                              "it), which holds the archive itself (a loop)");
+    }
+    if (!enter(link))
+      return noteLink(link, "not followed: it leads to a folder indexed already (a link into the archive, or a loop)");
+    m_WalkedTrees.push_back(target);
+  }
+
+  void noteLink(const fs::path& link, const std::string& why) {
+    std::error_code ec;
+    const fs::path target = fs::read_symlink(link, ec);
+    m_Result.notes.push_back("symlink '" + link.string() + "'" + (ec ? "" : " -> '" + target.string() + "'") + " " +
+                             why);
   }
 
   /// Lists one folder; false (and the folder recorded as unreadable) when it cannot be listed.
@@ -132,21 +185,39 @@ private:
       else if (fs::is_symlink(status) && fs::is_directory(entry.path(), ec))
         m_Links.push_back(entry.path());
       else
-        addFile(entry);
+        addFile(entry, fs::is_symlink(status));
     }
     for (auto it = subfolders.rbegin(); it != subfolders.rend(); ++it)
       enter(*it); // a stack: first on top
     return true;
   }
 
-  void addFile(const fs::directory_entry& entry) {
+  void addFile(const fs::directory_entry& entry, bool symlink = false) {
     std::error_code ec;
     const bool regular = entry.is_regular_file(ec);
     const FileStamp stamp = regular ? currentStamp(entry.path(), ec) : FileStamp{};
-    if (ec) // a folder listed but not searchable (r without x) cannot show its files' sizes
+    if (ec && symlink) // its target gone, a loop (`ln -s self self`): nothing to index, the folder is fine
+      noteLink(entry.path(), "skipped: a dangling link (" + ec.message() + ")");
+    else if (ec) // a folder listed but not searchable (r without x) cannot show its files' sizes
       noteUnreadable(entry.path().parent_path(), ec);
-    else if (regular)
+    else if (regular && !isIndexFile(entry.path()))
       m_Result.files.emplace_back(entry.path().lexically_normal().string(), stamp);
+  }
+
+  /// The index itself (or SQLite's journal beside it) may live in the tree, or be reached through a
+  /// symlinked folder: it is not an archive file.
+  bool isIndexFile(const fs::path& path) const {
+    if (!m_IndexFile)
+      return false;
+    if (fileId(path) == m_IndexFile)
+      return true;
+    const std::string name = path.filename().string();
+    for (const std::string suffix : {"-journal", "-wal", "-shm"}) {
+      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+          fileId(path.parent_path() / name.substr(0, name.size() - suffix.size())) == m_IndexFile)
+        return true;
+    }
+    return false;
   }
 
   /// Records `folder` as one the walk could not look into; false (nothing recorded) when `error`
@@ -160,18 +231,14 @@ private:
     return true;
   }
 
+  const std::optional<FileId> m_IndexFile;
   WalkResult m_Result;
-  std::vector<fs::path> m_Folders; ///< real folders still to list (a stack)
-  std::vector<fs::path> m_Links;   ///< symlinked folders, followed once the real ones are done
-  std::set<std::pair<dev_t, ino_t>> m_Seen;
+  std::vector<fs::path> m_Folders;        ///< real folders still to list (a stack)
+  std::vector<fs::path> m_Links;          ///< symlinked folders, followed once the real ones are done
+  std::vector<std::string> m_WalkedTrees; ///< the root and followed links' targets, resolved
+  std::set<FileId> m_Seen;
   std::error_code m_Error;
 };
-
-bool isUnder(const std::string& path, const std::string& root) {
-  if (path == root) return true;
-  if (path.size() <= root.size() || path.compare(0, root.size(), root) != 0) return false;
-  return root.back() == '/' || path[root.size()] == '/';
-}
 
 /// Recomputes the series rows of one SeriesInstanceUID from its instances (fresh headers from
 /// this run first, the rest decoded from the index).
@@ -222,14 +289,23 @@ struct IndexDiff {
   std::set<std::string> changedPaths;                 ///< in the index already: their rows are replaced
 };
 
-/// Changes when another index run wrote the files table (rows removed, or added: a replaced row gets
-/// a new rowid): the diff must be made again. A batch writing its job state leaves it as it is.
-std::pair<std::int64_t, std::int64_t> filesTableFingerprint(sqlite3* h) {
-  detail::Statement q(h, "SELECT count(*), coalesce(max(rowid), 0) FROM files");
+/// How many index runs committed to this index: every run increments it in its own transaction, so
+/// one that committed between this run's diff and its write lock is seen, whatever it changed. (A
+/// batch writing job state leaves it as it is; the files table's row count and largest rowid may
+/// come back the same after a run that removed the newest file and added one.)
+std::int64_t indexCommits(sqlite3* h) {
+  detail::Statement q(h, "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM lesionkit_archive WHERE key = "
+                         "'index_commits'), 0)");
   q.step();
-  const std::pair<std::int64_t, std::int64_t> fingerprint{q.integer(0), q.integer(1)};
+  const std::int64_t commits = q.integer(0);
   q.step();
-  return fingerprint;
+  return commits;
+}
+
+void countIndexCommit(sqlite3* h) {
+  detail::execute(h, "INSERT OR REPLACE INTO lesionkit_archive (key, value) VALUES ('index_commits', "
+                     "coalesce((SELECT CAST(value AS INTEGER) FROM lesionkit_archive WHERE key = 'index_commits'), 0) "
+                     "+ 1)");
 }
 
 IndexDiff diffWithIndex(sqlite3* h, const std::string& root, const WalkResult& walked, IndexSummary& summary) {
@@ -371,16 +447,8 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
 
   // 1. What is on disk.
   options.progress.report(0.0, "listing files");
-  WalkResult walked = ArchiveWalk().run(root);
-  // The index itself (and SQLite's journal) may live in the tree: it is not an archive file.
-  const std::string dbPath = fs::absolute(db.path()).lexically_normal().string();
-  auto& onDisk = walked.files;
-  onDisk.erase(std::remove_if(onDisk.begin(), onDisk.end(),
-                              [&](const auto& file) {
-                                return file.first.rfind(dbPath, 0) == 0 &&
-                                       (file.first.size() == dbPath.size() || file.first[dbPath.size()] == '-');
-                              }),
-               onDisk.end());
+  const WalkResult walked = ArchiveWalk(db.path()).run(root);
+  const auto& onDisk = walked.files;
 
   // Another index run on this database (an overlapping cron job) may commit while this one reads
   // headers: the diff is then made again against what it wrote, which costs little (the files it
@@ -391,7 +459,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     summary.filesFound = onDisk.size();
     summary.unreadableFolders = walked.unreadableFolders;
     summary.notes = walked.notes;
-    const auto fingerprint = filesTableFingerprint(h); // read first: a commit in between only costs a retry
+    const std::int64_t commitsBefore = indexCommits(h); // read first: a commit in between only costs a retry
     // 2. What the index knows, what changed.
     const IndexDiff diff = diffWithIndex(h, root, walked, summary);
 
@@ -406,7 +474,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
     // 4. One transaction: a crash or failure leaves the index as it was.
     options.progress.report(0.9, "writing the index");
     detail::Transaction transaction(h); // waits for another writer (busy timeout)
-    if (filesTableFingerprint(h) != fingerprint) {
+    if (indexCommits(h) != commitsBefore) {
       if (attempt < attempts)
         continue; // rolled back: nothing written yet
       throw InputError("archive index '" + db.path().string() +
@@ -414,6 +482,7 @@ IndexSummary indexArchive(ArchiveDatabase& db, const fs::path& rootArgument, con
                        "it has finished");
     }
     summary.seriesChecked = writeIndexChanges(h, diff, scan, options.progress);
+    countIndexCommit(h);
     transaction.commit();
 
     summary.seriesTotal = countRows(h, "SELECT count(*) FROM series");

@@ -543,8 +543,12 @@ TEST(ArchiveWalk, AFolderVanishingDuringTheWalkIsSkipped) {
       for (int i = 0; i < folders; ++i)
         fs::remove_all(tree / ("d" + std::to_string(i)));
     });
-    EXPECT_NO_THROW((void)indexArchive(db, tree)) << "round " << round;
+    IndexSummary s;
+    EXPECT_NO_THROW(s = indexArchive(db, tree)) << "round " << round;
     remover.join();
+    EXPECT_TRUE(s.unreadableFolders.empty()) << "round " << round << ": " << s.unreadableFolders.front().path;
+    EXPECT_TRUE(std::none_of(s.skipped.begin(), s.skipped.end(), [](const auto& f) { return f.damaged; }))
+        << "round " << round << ": a vanished file counted as damaged";
   }
 }
 
@@ -587,6 +591,103 @@ TEST_F(ArchiveIndex, AnIndexRunCommittingMeanwhileIsDiffedAgainstNotInsertedTwic
   const IndexSummary touched = indexArchive(mine, m_Dir / "archive", options);
   EXPECT_EQ(touched.filesChanged, 1u);
   EXPECT_EQ(scans, 1) << "read again after a job state update";
+}
+
+TEST_F(ArchiveIndex, AnIndexRunReplacingTheNewestFileMeanwhileIsSeen) {
+  // The other run removes the file with the largest rowid and adds one: the files table's row
+  // count and largest rowid come back the same (SQLite reuses the rowid).
+  ArchiveDatabase mine(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  ArchiveDatabase other(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  fs::remove(m_Dir / "archive" / "notes.txt"); // small skipped files get new rows on every run
+  (void)indexArchive(other, m_Dir / "archive");
+  std::string newest;
+  {
+    const auto q = [&](const char* sql) {
+      sqlite3_stmt* st = nullptr;
+      EXPECT_EQ(sqlite3_prepare_v2(other.handle(), sql, -1, &st, nullptr), SQLITE_OK);
+      EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
+      std::string text = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+      sqlite3_finalize(st);
+      return text;
+    };
+    newest = q("SELECT path FROM files ORDER BY rowid DESC LIMIT 1");
+  }
+  fs::remove(newest);
+  std::ofstream(m_Dir / "archive" / "added.txt") << "new\n";
+  bool otherRan = false;
+  IndexOptions options;
+  options.progress = Progress([&](double, std::string_view stage) {
+    if (otherRan || stage != "scanning DICOM headers")
+      return;
+    otherRan = true;
+    const IndexSummary o = indexArchive(other, m_Dir / "archive");
+    EXPECT_EQ(o.filesRemoved, 1u);
+    EXPECT_EQ(o.filesNew, 1u);
+  });
+  IndexSummary s;
+  ASSERT_NO_THROW(s = indexArchive(mine, m_Dir / "archive", options));
+  ASSERT_TRUE(otherRan);
+  EXPECT_EQ(s.filesNew + s.filesRemoved, 0u) << "diffed against the index before the other run wrote it";
+  EXPECT_EQ(s.filesUnchanged, s.filesFound);
+}
+
+TEST_F(ArchiveIndex, ALinkAboveTheArchiveIsNotFollowedAndTheIndexIsLeftOutWhereverALinkLeads) {
+  // `ln -s .. up` inside the archive would index everything around it, the archive again and the
+  // index file; a link to the index's folder elsewhere leads to the index file under another path.
+  fs::create_directories(m_Dir / "db");
+  std::ofstream(m_Dir / "beside.txt") << "not part of the archive\n";
+  ArchiveDatabase db(m_Dir / "db" / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  const IndexSummary plain = indexArchive(db, m_Dir / "archive");
+  fs::create_directory_symlink(m_Dir.path(), m_Baseline / "up");
+  fs::create_directory_symlink(m_Dir / "db", m_Dir / "archive" / "zdb");
+  const IndexSummary s = indexArchive(db, m_Dir / "archive");
+  EXPECT_EQ(s.filesFound, plain.filesFound);
+  EXPECT_EQ(s.filesNew + s.filesRemoved, 0u);
+  ASSERT_EQ(s.notes.size(), 1u);
+  EXPECT_NE(s.notes[0].find((m_Baseline / "up").string()), std::string::npos) << s.notes[0];
+  EXPECT_NE(s.notes[0].find("above the archive"), std::string::npos) << s.notes[0];
+}
+
+TEST_F(ArchiveIndex, ALoopingOrDanglingFileLinkIsNotedAndItsFolderStillUpdated) {
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  (void)indexArchive(db, m_Dir / "archive");
+  fs::create_symlink("self", m_Baseline / "self");
+  fs::create_symlink(m_Dir / "gone.dcm", m_Baseline / "gone.dcm");
+  fs::remove(m_BaselineFiles[3]);
+  const IndexSummary s = indexArchive(db, m_Dir / "archive");
+  EXPECT_TRUE(s.unreadableFolders.empty())
+      << s.unreadableFolders.front().path << ": " << s.unreadableFolders.front().reason;
+  EXPECT_EQ(s.filesRemoved, 1u) << "the folder's rows frozen";
+  ASSERT_EQ(s.notes.size(), 2u);
+  EXPECT_NE(s.notes[0].find((m_Baseline / "gone.dcm").string()), std::string::npos) << s.notes[0];
+  EXPECT_NE(s.notes[0].find("dangling"), std::string::npos) << s.notes[0];
+  EXPECT_NE(s.notes[1].find((m_Baseline / "self").string()), std::string::npos) << s.notes[1];
+  EXPECT_NE(s.notes[1].find("symbolic links"), std::string::npos) << s.notes[1];
+}
+
+TEST_F(ArchiveIndex, AFileVanishingBeforeItsHeaderIsReadIsNotADamagedFile) {
+  std::vector<fs::path> all;
+  for (const auto& e : fs::recursive_directory_iterator(m_Dir / "archive"))
+    if (e.is_regular_file())
+      all.push_back(e.path());
+  std::sort(all.begin(), all.end());
+  ASSERT_GT(all.size(), 40u);
+  IndexOptions options;
+  options.threads = 1; // read in path order; progress every 32 files
+  bool removed = false;
+  options.progress = Progress([&](double, std::string_view stage) {
+    if (!removed && stage == "scanning DICOM headers")
+      removed = fs::remove(all.back());
+  });
+  ArchiveDatabase db(m_Dir / "index.sqlite", ArchiveDatabase::Access::ReadWrite);
+  const IndexSummary s = indexArchive(db, m_Dir / "archive", options);
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(s.instancesAdded + s.skipped.size(), all.size() - 1);
+  for (const dicomio::SkippedFile& f : s.skipped)
+    EXPECT_FALSE(f.damaged) << f.reason;
+  const IndexSummary again = indexArchive(db, m_Dir / "archive");
+  EXPECT_EQ(again.filesFound, again.filesUnchanged);
+  EXPECT_EQ(again.filesRemoved + again.filesNew, 0u) << "a row left for the vanished file";
 }
 
 TEST_F(ArchiveIndex, SymlinkedFoldersAreFollowedOnceLoopsAndLinksIntoTheTreeAreNoted) {

@@ -467,6 +467,15 @@ std::vector<SkippedFile> missingDicomdirReferences(const std::filesystem::path& 
   return missing;
 }
 
+namespace {
+
+bool vanished(const std::filesystem::path& file) {
+  std::error_code ec;
+  return std::filesystem::status(file, ec).type() == std::filesystem::file_type::not_found; // or its link's target
+}
+
+} // namespace
+
 DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress, unsigned threads,
                                  const std::filesystem::path& scanRoot) {
   std::sort(files.begin(), files.end());
@@ -523,6 +532,10 @@ DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const
       const bool damaged =
           unparsable[i] && (detail::hasDicomPreamble(files[i]) || detail::isCutShortDicomFile(files[i]) ||
                             !detail::whyUnopenable(files[i]).empty());
+      // Deleted or moved since it was listed (checked last: also when it went during these checks):
+      // not there, as a walk would not have seen it.
+      if (unparsable[i] && vanished(files[i]))
+        continue;
       result.skipped.push_back({files[i], reasons[i], damaged});
       if (files[i].filename() == "DICOMDIR") {
         for (SkippedFile& m : missingDicomdirReferences(files[i]))

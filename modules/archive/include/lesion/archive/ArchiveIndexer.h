@@ -43,7 +43,7 @@ struct IndexSummary {
   /// an empty slice).
   std::vector<dicomio::SkippedFile> skipped{};
   std::vector<UnreadableFolder> unreadableFolders{};
-  std::vector<std::string> notes{}; ///< symlinked folders not followed (already indexed, or a loop)
+  std::vector<std::string> notes{}; ///< symlinks not followed (into or above the archive, a loop) or dangling
   std::size_t seriesChecked{0};  ///< series whose checks were recomputed
   std::size_t seriesTotal{0};
   std::size_t studiesTotal{0};
@@ -56,10 +56,11 @@ struct IndexSummary {
 void checkArchiveRoot(const std::filesystem::path& root);
 
 /// Indexes `root` (a folder, or a single file) into `db`. Symlinked folders are followed (after the
-/// real ones; one leading to a folder walked already is noted and skipped); folders that vanish
-/// during the walk are skipped, folders that cannot be listed are reported and keep their entries.
-/// When another index run changes the index's files meanwhile, this run diffs again against what
-/// it wrote (job state written by a batch does not count).
+/// real ones; one leading to a folder walked already, or above the root, is noted and skipped);
+/// file links whose target cannot be stat-ed are noted as dangling; the index file is left out (by
+/// device and inode); folders and files that vanish meanwhile are skipped, folders that cannot be
+/// listed are reported and keep their entries. When another index run commits meanwhile, this run
+/// diffs again against what it wrote (job state written by a batch does not count).
 /// Throws lesion::InputError when root does not exist or cannot be listed, or the index is
 /// read-only, cannot be written (permissions, a full disk) or stays locked by another process;
 /// lesion::ProcessingError on other database failures (the index then stays as it was: one

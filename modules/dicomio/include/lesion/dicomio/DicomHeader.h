@@ -123,7 +123,8 @@ struct DicomScanResult {
 /// Reads the headers of `files` on `threads` threads, the way scanDicomFolder does (files that
 /// are not DICOM images are listed in `skipped` with the reason, never thrown; for a DICOMDIR,
 /// also the files it references that are missing). Unfinished temporary files of a killed write,
-/// also those in a staging folder below `scanRoot` (isInTemporaryOutput), are skipped unread.
+/// also those in a staging folder below `scanRoot` (isInTemporaryOutput), are skipped unread. A file
+/// that no longer exists when it is read (deleted or moved since it was listed) is left out.
 [[nodiscard]] DicomScanResult readDicomHeaders(std::vector<std::filesystem::path> files, const Progress& progress = {},
                                                unsigned threads = 2, const std::filesystem::path& scanRoot = {});
 

@@ -81,11 +81,7 @@ std::string failureText(int status, const fs::path& log) {
 }
 
 /// The baseline change a patient run recorded in its job.json (baselineChangeNotice), or empty.
-std::string recordedBaselineChange(const fs::path& folder) {
-  std::ifstream in(folder / "job.json");
-  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  return j.is_object() ? j.value("baselineChange", "") : std::string();
-}
+std::string recordedBaselineChange(const fs::path& folder) { return recordedJobText(folder, "/baselineChange"); }
 
 /// Staging folders (".NAME.part-*") a killed run of this patient left behind.
 void removeStaleStaging(const fs::path& patients, const std::string& folder) {

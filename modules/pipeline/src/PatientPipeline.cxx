@@ -161,12 +161,16 @@ std::string patientParametersHash(const archive::ArchiveDatabase& db, const arch
   return fnv1a(text);
 }
 
-std::string recordedParametersHash(const fs::path& folder) {
+std::string recordedJobText(const fs::path& folder, const std::string& pointer) {
   std::ifstream in(folder / "job.json");
-  if (!in) return {};
+  if (!in)
+    return {};
   const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  return j.is_object() ? j.value("parametersHash", "") : std::string();
+  const nlohmann::json::json_pointer at(pointer);
+  return j.is_object() && j.contains(at) && j.at(at).is_string() ? j.at(at).get<std::string>() : std::string();
 }
+
+std::string recordedParametersHash(const fs::path& folder) { return recordedJobText(folder, "/parametersHash"); }
 
 archive::PatientTimeline patientRunTimeline(const archive::ArchiveDatabase& db, const std::string& patientId,
                                             const std::vector<ManifestLesion>& lesions) {
@@ -191,13 +195,7 @@ archive::PatientTimeline patientRunTimeline(const archive::ArchiveDatabase& db, 
 }
 
 std::string previousBaselineStudy(const fs::path& folder) {
-  std::ifstream in(folder / "job.json");
-  if (!in)
-    return {};
-  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  if (!j.is_object() || !j.contains("timePoints") || !j["timePoints"].is_array() || j["timePoints"].empty())
-    return {};
-  return j["timePoints"][0].value("studyInstanceUid", "");
+  return recordedJobText(folder, "/timePoints/0/studyInstanceUid");
 }
 
 std::string baselineChangeNotice(const archive::PatientTimeline& timeline, const std::string& previousBaselineStudy) {

@@ -83,6 +83,10 @@ PatientRunResult runPatientPipeline(const archive::ArchiveDatabase& db, const st
 /// appended when the name changed (so distinct IDs never share a folder).
 [[nodiscard]] std::string patientFolderName(const std::string& patientId);
 
+/// A text an earlier run recorded in FOLDER/job.json at `pointer` (a JSON pointer, e.g.
+/// "/baselineChange"), or empty when there is none.
+[[nodiscard]] std::string recordedJobText(const std::filesystem::path& folder, const std::string& pointer);
+
 /// The parameters hash recorded in FOLDER/job.json, or empty when there is none.
 [[nodiscard]] std::string recordedParametersHash(const std::filesystem::path& folder);
 

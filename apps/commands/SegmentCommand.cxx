@@ -102,16 +102,13 @@ segmentation::SoftTissueInit softTissueInitOf(const cli::Arguments& args) {
 void checkSeedsOnVolume(const std::vector<Vec3>& seeds, const ImageGeometry& grid,
                         const std::filesystem::path& volume) {
   for (const Vec3& p : seeds) {
-    const Vec3 index = grid.pointToIndex(p);
-    for (std::size_t a = 0; a < 3; ++a) {
-      if (!(index[a] > -0.5 && index[a] < double(grid.size[a]) - 0.5))
-        throw InputError(
-            fmt::format("--seed {} (LPS mm) lies outside volume '{}' ({} x {} x {} voxels, {} to {} mm); "
-                        "check the coordinate system (LPS by default, --ras flips x and y)",
-                        formatPoint(p), volume.string(), grid.size[0], grid.size[1], grid.size[2],
-                        formatPoint(grid.indexToPoint(0, 0, 0)),
-                        formatPoint(grid.indexToPoint(grid.size[0] - 1, grid.size[1] - 1, grid.size[2] - 1))));
-    }
+    if (!grid.containsPoint(p))
+      throw InputError(
+          fmt::format("--seed {} (LPS mm) lies outside volume '{}' ({} x {} x {} voxels, {} to {} mm); "
+                      "check the coordinate system (LPS by default, --ras flips x and y)",
+                      formatPoint(p), volume.string(), grid.size[0], grid.size[1], grid.size[2],
+                      formatPoint(grid.indexToPoint(0, 0, 0)),
+                      formatPoint(grid.indexToPoint(grid.size[0] - 1, grid.size[1] - 1, grid.size[2] - 1))));
   }
 }
 

@@ -32,15 +32,36 @@ struct FileStamp {
   bool operator!=(const FileStamp& o) const { return !(*this == o); }
 };
 
-/// The file's size and modification time now; `ec` set when it cannot be read (e.g. vanished).
-FileStamp currentStamp(const fs::path& path, std::error_code& ec) {
-  const auto size = fs::file_size(path, ec);
-  if (ec)
+/// A file by device and inode: the same file whatever path (a symlinked folder) leads to it.
+struct FileId {
+  dev_t device{0};
+  ino_t inode{0};
+  bool operator<(const FileId& o) const { return std::tie(device, inode) < std::tie(o.device, o.inode); }
+  bool operator==(const FileId& o) const { return device == o.device && inode == o.inode; }
+};
+
+std::optional<FileId> fileId(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return std::nullopt;
+  return FileId{st.st_dev, st.st_ino};
+}
+
+/// The file's size and modification time now (and, given `id`, its device and inode from the same
+/// stat, so that the walk needs no other); `ec` set when it cannot be read (e.g. vanished).
+FileStamp currentStamp(const fs::path& path, std::error_code& ec, FileId* id = nullptr) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    ec = std::error_code(errno, std::generic_category());
     return {};
+  }
+  if (id)
+    *id = {st.st_dev, st.st_ino};
+  // The modification time as the file system library counts it: the index stores it so.
   const auto mtime = fs::last_write_time(path, ec);
   if (ec)
     return {};
-  return {static_cast<std::int64_t>(size),
+  return {static_cast<std::int64_t>(st.st_size),
           std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch()).count()};
 }
 
@@ -58,21 +79,6 @@ bool isUnder(const std::string& path, const std::string& root) {
   if (path.size() <= root.size() || path.compare(0, root.size(), root) != 0)
     return false;
   return root.back() == '/' || path[root.size()] == '/';
-}
-
-/// A file by device and inode: the same file whatever path (a symlinked folder) leads to it.
-struct FileId {
-  dev_t device{0};
-  ino_t inode{0};
-  bool operator<(const FileId& o) const { return std::tie(device, inode) < std::tie(o.device, o.inode); }
-  bool operator==(const FileId& o) const { return device == o.device && inode == o.inode; }
-};
-
-std::optional<FileId> fileId(const fs::path& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return std::nullopt;
-  return FileId{st.st_dev, st.st_ino};
 }
 
 /// Lists the files and folders of `root` (a folder, or a single file): folders are walked by
@@ -143,16 +149,18 @@ private:
       return noteLink(link, "not followed: its target cannot be resolved (" + ec.message() + ")");
     for (const std::string& tree : m_WalkedTrees) {
       if (isUnder(target, tree))
-        return noteLink(link,
-                        "not followed: it leads to a folder indexed already (a link into the archive, or a loop)");
+        return noteLink(link, kIndexedAlready);
       if (isUnder(tree, target))
         return noteLink(link, "not followed: it leads to a folder above the archive (or above a folder linked into "
                               "it), which holds the archive itself (a loop)");
     }
     if (!enter(link))
-      return noteLink(link, "not followed: it leads to a folder indexed already (a link into the archive, or a loop)");
+      return noteLink(link, kIndexedAlready);
     m_WalkedTrees.push_back(target);
   }
+
+  static constexpr const char* kIndexedAlready =
+      "not followed: it leads to a folder indexed already (a link into the archive, or a loop)";
 
   void noteLink(const fs::path& link, const std::string& why) {
     std::error_code ec;
@@ -195,21 +203,22 @@ private:
   void addFile(const fs::directory_entry& entry, bool symlink = false) {
     std::error_code ec;
     const bool regular = entry.is_regular_file(ec);
-    const FileStamp stamp = regular ? currentStamp(entry.path(), ec) : FileStamp{};
+    FileId id;
+    const FileStamp stamp = regular ? currentStamp(entry.path(), ec, &id) : FileStamp{};
     if (ec && symlink) // its target gone, a loop (`ln -s self self`): nothing to index, the folder is fine
       noteLink(entry.path(), "skipped: a dangling link (" + ec.message() + ")");
     else if (ec) // a folder listed but not searchable (r without x) cannot show its files' sizes
       noteUnreadable(entry.path().parent_path(), ec);
-    else if (regular && !isIndexFile(entry.path()))
+    else if (regular && !isIndexFile(entry.path(), id))
       m_Result.files.emplace_back(entry.path().lexically_normal().string(), stamp);
   }
 
   /// The index itself (or SQLite's journal beside it) may live in the tree, or be reached through a
   /// symlinked folder: it is not an archive file.
-  bool isIndexFile(const fs::path& path) const {
+  bool isIndexFile(const fs::path& path, const FileId& id) const {
     if (!m_IndexFile)
       return false;
-    if (fileId(path) == m_IndexFile)
+    if (id == *m_IndexFile)
       return true;
     const std::string name = path.filename().string();
     for (const std::string suffix : {"-journal", "-wal", "-shm"}) {

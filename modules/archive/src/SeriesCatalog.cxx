@@ -340,26 +340,27 @@ std::string comparableName(const std::string& name) {
 
 bool disagree(const std::string& a, const std::string& b) { return !a.empty() && !b.empty() && a != b; }
 
+/// The family and the given name of a DICOM person name ("Doe^Jane^M" -> "DOE", "JANE").
+std::pair<std::string, std::string> familyAndGiven(const std::string& name) {
+  const std::size_t caret = name.find('^');
+  const std::string given =
+      caret == std::string::npos ? std::string() : name.substr(caret + 1, name.find('^', caret + 1) - caret - 1);
+  const auto comparable = [](const std::string& part) {
+    std::string p = comparableName(part);
+    p.erase(0, p.find_first_not_of(' '));
+    return p;
+  };
+  return {comparable(name.substr(0, caret)), comparable(given)};
+}
+
 /// Two people, not one written two ways: the birth dates disagree, or both the family and the given
 /// name do (the family name alone when neither has a given name). A middle name or initial, case,
 /// a suffix, or a family name changed by marriage are variants of one person across sites and years.
 bool differentPeople(const IndexedIdentity& a, const IndexedIdentity& b) {
   if (disagree(a.birthDate, b.birthDate))
     return true;
-  const auto component = [](const std::string& name, std::size_t n) { // 0: family, 1: given
-    std::size_t from = 0;
-    for (std::size_t k = 0; k < n; ++k) {
-      from = name.find('^', from);
-      if (from == std::string::npos)
-        return std::string();
-      ++from;
-    }
-    std::string part = comparableName(name.substr(from, name.find('^', from) - from));
-    part.erase(0, part.find_first_not_of(' '));
-    return part;
-  };
-  const std::string familyA = component(a.patientName, 0), familyB = component(b.patientName, 0);
-  const std::string givenA = component(a.patientName, 1), givenB = component(b.patientName, 1);
+  const auto [familyA, givenA] = familyAndGiven(a.patientName);
+  const auto [familyB, givenB] = familyAndGiven(b.patientName);
   if (givenA.empty() && givenB.empty())
     return disagree(familyA, familyB);
   return disagree(familyA, familyB) && disagree(givenA, givenB);

@@ -253,7 +253,8 @@ ManifestLesion lesionFromJson(const nlohmann::json& lesion, const std::string& p
 
 /// "line 3, column 7" of the parser's position: the count of characters read, the offending one last.
 std::string lineAndColumn(const std::string& text, std::size_t charactersRead) {
-  const std::string before = text.substr(0, std::min(charactersRead, text.size() + 1) - (charactersRead > 0 ? 1 : 0));
+  const std::size_t offending = std::min(charactersRead > 0 ? charactersRead - 1 : 0, text.size());
+  const std::string before = text.substr(0, offending);
   const std::size_t lastBreak = before.rfind('\n');
   const std::size_t column = before.size() - (lastBreak == std::string::npos ? 0 : lastBreak + 1) + 1;
   return fmt::format("line {}, column {}", 1 + std::count(before.begin(), before.end(), '\n'), column);

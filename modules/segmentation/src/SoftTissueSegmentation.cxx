@@ -2140,8 +2140,7 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
                                  n[0], n[1], n[2]));
   const Prior prior = makePrior(init, options, volume.geometry);
   for (const Vec3& s : prior.seeds) {
-    const Vec3 idx = volume.geometry.pointToIndex(s);
-    if (!volume.geometry.containsIndex(std::lround(idx.x), std::lround(idx.y), std::lround(idx.z)))
+    if (!volume.geometry.containsPoint(s))
       throw InputError(fmt::format("soft-tissue segmentation: {} {} (LPS mm) lies outside the volume; check the "
                                    "coordinate system (LPS by default, --ras flips x and y)",
                                    init.kind == Kind::Box      ? "the box's centre"

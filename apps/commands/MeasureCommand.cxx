@@ -45,6 +45,21 @@ std::optional<std::filesystem::path> segmentedMaskOutput(const cli::Arguments& a
   return maskOutput;
 }
 
+/// --seed segments one mass as label 1: asking for another label (--label, or --lesion N:...) is a
+/// wrong argument, refused before the slow part rather than found missing after it.
+void requireSeedMaskLabels(const measurement::MeasurementOptions& options) {
+  for (const std::uint16_t label : options.labels)
+    if (label != 1)
+      throw UsageError(fmt::format("--label {}: the mask segmented from --seed holds label 1 only; give --label 1, "
+                                   "or leave --label out",
+                                   label));
+  for (const measurement::LesionSpec& lesion : options.lesions)
+    if (lesion.label != 1)
+      throw UsageError(fmt::format("--lesion with label {}: the mask segmented from --seed holds label 1 only; "
+                                   "describe it as --lesion 1:KIND[:NAME]",
+                                   lesion.label));
+}
+
 } // namespace
 
 cli::Command measureCommand() {
@@ -78,7 +93,8 @@ cli::Command measureCommand() {
       .withExtensions(".nrrd,.nii.gz,.nii,.dcm");
   c.add({"seed", ParameterType::Point, "Seed",
          "instead of --mask: a point inside a soft-tissue mass (LPS mm); the mass is segmented "
-         "as by 'lesionkit segment --kind soft-tissue' and measured as label 1.",
+         "as by 'lesionkit segment --kind soft-tissue' and measured as label 1 (--label and --lesion may name "
+         "label 1 only).",
          Channel::Input})
       .asMultiple();
   c.add({"maskOutput", ParameterType::LabelImage, "Segmented mask",
@@ -168,6 +184,8 @@ cli::Command measureCommand() {
     }
     for (const std::string& text : args.strings("lesion"))
       options.lesions.push_back(measurement::parseLesionSpec(text));
+    if (args.has("seed"))
+      requireSeedMaskLabels(options);
     options.calcificationThresholdHu = args.number("calcificationThresholdHu");
     options.boneThresholdHu = args.number("boneThresholdHu");
     // 0 means "not set" (Slicer passes every parameter, an untouched one with its default).

@@ -209,7 +209,7 @@ cli::Command segmentCommand() {
       .inGroup("Initialisation");
   c.add({"roi", ParameterType::Region, "Box (ROI)",
          "a box around the lesion as its centre and half sizes cx,cy,cz,rx,ry,rz (mm, LPS unless --ras); in 3D "
-         "Slicer a markups ROI",
+         "Slicer a markups ROI. A box reaching past the scan is clipped to it (with a warning).",
          Channel::Input})
       .inGroup("Initialisation");
   c.add({"recistEnds", ParameterType::Point, "RECIST line end points",
@@ -220,7 +220,9 @@ cli::Command segmentCommand() {
       .inGroup("Initialisation");
   // Typed forms for the command line; Slicer passes --roi and --recist-ends from its markups instead.
   c.add({"box", ParameterType::FloatVector, "Box",
-         "two opposite corners x1,y1,z1,x2,y2,z2 of a box around the lesion (mm, LPS unless --ras)", Channel::Input})
+         "two opposite corners x1,y1,z1,x2,y2,z2 of a box around the lesion (mm, LPS unless --ras); clipped to the "
+         "scan when it reaches past it (with a warning)",
+         Channel::Input})
       .withCount(6)
       .asHidden()
       .inGroup("Initialisation");

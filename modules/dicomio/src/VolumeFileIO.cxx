@@ -140,11 +140,14 @@ struct NiftiLayout {
   std::string badMagic;        ///< the magic found when it is not NIfTI's (an Analyze 7.5 header)
   std::uint64_t rowLength;     ///< dim[1]
   std::uint64_t rowsPerSlice;  ///< dim[2]
+  std::uint64_t sliceCount;    ///< dim[3]
   int datatype;                ///< NIfTI datatype code (16: float32, 64: float64)
   bool swapped;                ///< stored in the other byte order
   std::uint64_t qformCode;
   std::uint64_t sformCode;
   std::array<double, 12> sform; ///< srow_x, srow_y, srow_z (mm, RAS)
+  std::array<double, 6> quatern; ///< quatern_b, _c, _d, qoffset_x, _y, _z (the qform)
+  std::array<double, 4> pixdim;  ///< pixdim[0] (the qform's qfac) to pixdim[3]
   NonFiniteVoxels nonFinite;    ///< of float voxels, which the NIfTI library sets to 0 without a word
 };
 
@@ -233,12 +236,11 @@ std::optional<NiftiLayout> niftiLayout(gzFile file, std::size_t& bytesRead) {
           std::isprint(static_cast<unsigned char>(c)) ? std::string(1, c) : fmt::format("\\x{:02x}", (unsigned char)c);
     return shown;
   };
-  // The sform's 12 `width`-byte reals from `srow` (zeros in a header cut short).
-  auto sform = [&](std::size_t srow, std::size_t width, bool swap) {
-    std::array<double, 12> rows{};
-    for (std::size_t i = 0; i < rows.size() && bytesRead >= srow + 12 * width; ++i)
-      rows[i] = real(srow + i * width, width, swap);
-    return rows;
+  // N `width`-byte reals from `at` (zeros in a header cut short): the sform, the qform, pixdim.
+  auto reals = [&](auto values, std::size_t at, std::size_t width, bool swap) {
+    for (std::size_t i = 0; i < values.size() && bytesRead >= at + values.size() * width; ++i)
+      values[i] = real(at + i * width, width, swap);
+    return values;
   };
   auto layoutOf = [&](const NiftiFields& f, std::uint64_t voxelOffset, bool swap) {
     const std::uint64_t count = voxelCount(f.dim, f.intWidth, swap);
@@ -250,11 +252,14 @@ std::optional<NiftiLayout> niftiLayout(gzFile file, std::size_t& bytesRead) {
                        wrongMagic(f.magic, f.version),
                        std::max<std::uint64_t>(1, value(f.dim + f.intWidth, f.intWidth, swap)),
                        std::max<std::uint64_t>(1, value(f.dim + 2 * f.intWidth, f.intWidth, swap)),
+                       std::max<std::uint64_t>(1, value(f.dim + 3 * f.intWidth, f.intWidth, swap)),
                        int(value(f.datatype, 2, swap)),
                        swap,
                        value(f.codes, f.codeWidth, swap),
                        value(f.codes + f.codeWidth, f.codeWidth, swap),
-                       sform(f.srow, f.realWidth, swap),
+                       reals(std::array<double, 12>{}, f.srow, f.realWidth, swap),
+                       reals(std::array<double, 6>{}, f.quatern, f.realWidth, swap),
+                       reals(std::array<double, 4>{}, f.pixdim, f.realWidth, swap),
                        {}};
   };
   for (const bool swap : {false, true}) {
@@ -321,13 +326,98 @@ std::uint64_t scanFloatVoxels(gzFile file, NiftiLayout& layout) {
   return bytes;
 }
 
+/// Where one of a NIfTI header's transforms puts voxel (i, j, k): RAS mm = origin + steps * (i, j, k).
+struct NiftiPlacement {
+  Mat3 steps; ///< column j: one step along index axis j (mm)
+  Vec3 origin;
+  [[nodiscard]] Vec3 at(const Vec3& index) const { return origin + steps * index; }
+};
+
+NiftiPlacement sformPlacement(const NiftiLayout& layout) {
+  const auto& r = layout.sform;
+  return {Mat3{{r[0], r[1], r[2], r[4], r[5], r[6], r[8], r[9], r[10]}}, Vec3{r[3], r[7], r[11]}};
+}
+
+/// The qform as nifti1.h defines it: the rotation of the unit quaternion (a, b, c, d), times the
+/// voxel sizes pixdim[1..3] (their magnitude, as nibabel), the third axis reversed when pixdim[0]
+/// (qfac) is negative.
+NiftiPlacement qformPlacement(const NiftiLayout& layout) {
+  double b = layout.quatern[0], c = layout.quatern[1], d = layout.quatern[2];
+  double a = 1.0 - (b * b + c * c + d * d);
+  if (a < 1e-7) { // a half turn: (b, c, d) rounded off the unit sphere, normalised as the NIfTI library does
+    const double n = std::sqrt(b * b + c * c + d * d);
+    b /= n, c /= n, d /= n, a = 0.0;
+  } else {
+    a = std::sqrt(a);
+  }
+  const Mat3 rotation{{a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c), //
+                       2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b), //
+                       2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b}};
+  const auto& p = layout.pixdim;
+  const double qfac = p[0] < 0 ? -1.0 : 1.0;
+  return {Mat3::fromColumns(rotation.column(0) * std::abs(p[1]), rotation.column(1) * std::abs(p[2]),
+                            rotation.column(2) * (std::abs(p[3]) * qfac)),
+          Vec3{layout.quatern[3], layout.quatern[4], layout.quatern[5]}};
+}
+
+/// How far two placements of the grid `layout` describes are apart: the farthest of its 8 corner
+/// voxels, and the widest angle between an index axis's two directions.
+struct PlacementGap {
+  double cornerMm = 0.0;
+  double axisDeg = 0.0;
+};
+
+PlacementGap gapBetween(const NiftiPlacement& p, const NiftiPlacement& q, const NiftiLayout& layout) {
+  PlacementGap gap;
+  const Vec3 last{double(layout.rowLength - 1), double(layout.rowsPerSlice - 1), double(layout.sliceCount - 1)};
+  for (int corner = 0; corner < 8; ++corner) {
+    const Vec3 index{corner & 1 ? last.x : 0.0, corner & 2 ? last.y : 0.0, corner & 4 ? last.z : 0.0};
+    gap.cornerMm = std::max(gap.cornerMm, distance(p.at(index), q.at(index)));
+  }
+  for (std::size_t axis = 0; axis < 3; ++axis) {
+    const double cosine = dot(normalized(p.steps.column(axis)), normalized(q.steps.column(axis)));
+    gap.axisDeg = std::max(gap.axisDeg, std::acos(std::clamp(cosine, -1.0, 1.0)) * 180.0 / 3.14159265358979);
+  }
+  return gap;
+}
+
+/// Float32 rounding of the quaternion and the sform stays far below these.
+constexpr double kPlacementToleranceMm = 0.1;
+constexpr double kPlacementToleranceDeg = 0.1;
+
+std::string niftiTransformCode(std::uint64_t code) {
+  static const char* const names[] = {"unknown", "scanner", "aligned", "Talairach", "MNI 152", "template"};
+  return code < std::size(names) ? fmt::format("code {}, {}", code, names[code]) : fmt::format("code {}", code);
+}
+
+/// ITK places a NIfTI image by its qform unless the sform's code is 1 (scanner); nibabel, FSL
+/// and FSLeyes by the sform. When the header holds both and they disagree, the image (and every
+/// mask written from it, with ITK's choice in both transforms) lands elsewhere in those tools than
+/// here: refused rather than guessed. With only one set, that one is the image's placement.
+void refuseDisagreeingPlacements(const fs::path& path, const NiftiLayout& layout) {
+  if (layout.qformCode == 0 || layout.sformCode == 0)
+    return;
+  const PlacementGap gap = gapBetween(qformPlacement(layout), sformPlacement(layout), layout);
+  if (gap.cornerMm <= kPlacementToleranceMm && gap.axisDeg <= kPlacementToleranceDeg)
+    return;
+  throw InputError(fmt::format(
+      "'{}': the header places the image twice, differently: its qform ({}) and its sform ({}) put the image's "
+      "corners up to {:.2f} mm apart (axes {:.2f} deg apart). Tools choose between them differently (ITK and 3D "
+      "Slicer mostly the qform, nibabel and FSL the sform), so seeds and masks would not line up across tools; fix "
+      "the header so that both hold the right placement (e.g. nibabel, when the sform is right: "
+      "img.set_qform(img.get_sform())), or set the wrong one's code to 0",
+      path.string(), niftiTransformCode(layout.qformCode), niftiTransformCode(layout.sformCode), gap.cornerMm,
+      gap.axisDeg));
+}
+
 /// ITK fills the missing part of a truncated NIfTI file (.nii or .nii.gz) with zeros without a
 /// word, so a broken download would be measured as part of a patient: check the length first.
 /// A zero voxel size in a NIfTI header is set to 1 mm by the NIfTI library, or fails in ITK as
 /// "orthonormal direction cosines" (no qform or sform): refused from the header itself, which is
 /// read once for both checks. The NIfTI library also sets NaN and infinite float voxels to 0
 /// without a word: float voxels are read here once, for the length and to count those
-/// (layout.nonFinite). Returns the layout of a file that passed; anything else throws.
+/// (layout.nonFinite). A qform and an sform that disagree are refused (refuseDisagreeingPlacements).
+/// Returns the layout of a file that passed; anything else throws.
 NiftiLayout checkNiftiFile(const fs::path& path) {
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file)
@@ -380,6 +470,7 @@ NiftiLayout checkNiftiFile(const fs::path& path) {
                                  "finite number (NaN or infinity)",
                                  path.string(), layout->badTransform));
   }
+  refuseDisagreeingPlacements(path, *layout);
   return *layout;
 }
 

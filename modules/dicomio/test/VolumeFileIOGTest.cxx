@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -396,6 +397,65 @@ TEST(VolumeFileIO, NiftiTransformsWithNanOrInfinityAreInputErrorsNotAborts) {
                                    " (position and orientation in the header) holds a value that is not a finite "
                                    "number (NaN or infinity)");
   }
+}
+
+namespace {
+/// The float at `offset` of the file at `path` (e.g. a NIfTI-1 header field).
+float floatAt(const std::filesystem::path& path, std::size_t offset) {
+  float v;
+  std::memcpy(&v, fileBytes(path).data() + offset, sizeof v);
+  return v;
+}
+} // namespace
+
+TEST(VolumeFileIO, ANiftiWhoseQformAndSformDisagreeIsRefusedNotGuessed) {
+  // ITK placed such a file by its qform (sform code 2 to 4) or by its sform (code 1), nibabel and
+  // FSL by its sform: a mask written from it sat 10 mm off the lesion in those tools, silently.
+  test::ScratchFolder dir;
+  const Volume oblique(obliqueGeometry(), 10.0f);
+  const auto path = dir / "two.nii";
+  dicomio::writeVolumeFile(oblique, path);
+  ASSERT_EQ(fileBytes(path).substr(252, 4), bytesOf<std::int16_t>({1, 1})); // ITK writes both, alike
+  ASSERT_EQ(readError(path), "");
+  const float sformX = floatAt(path, 292); // srow_x[3]: the sform's x offset (RAS)
+  for (const std::int16_t sformCode : {1, 2}) {
+    patchFile(path, 252, bytesOf<std::int16_t>({1, sformCode}));
+    patchFile(path, 292, bytesOf<float>({sformX + 10.0f}));
+    EXPECT_EQ(readError(path),
+              "'" + path.string() +
+                  "': the header places the image twice, differently: its qform (code 1, scanner) "
+                  "and its sform (code " +
+                  std::to_string(sformCode) + (sformCode == 1 ? ", scanner" : ", aligned") +
+                  ") put the image's corners up to 10.00 mm apart (axes 0.00 deg apart). Tools choose between them "
+                  "differently (ITK and 3D Slicer mostly the qform, nibabel and FSL the sform), so seeds and masks "
+                  "would not line up across tools; fix the header so that both hold the right placement (e.g. "
+                  "nibabel, when the sform is right: img.set_qform(img.get_sform())), or set the wrong one's code "
+                  "to 0");
+    EXPECT_THROW((void)dicomio::readLabelMapFile(path), InputError); // masks come through the same reader
+  }
+  patchFile(path, 292, bytesOf<float>({sformX + 0.05f})); // within 0.1 mm: one placement
+  EXPECT_EQ(readError(path), "");
+  // Only one of them set: that one places the image (x is RAS in the file, LPS here).
+  patchFile(path, 292, bytesOf<float>({sformX + 10.0f}));
+  patchFile(path, 252, bytesOf<std::int16_t>({0, 2}));
+  EXPECT_NEAR(dicomio::readVolumeFile(path).geometry.origin.x, oblique.geometry.origin.x - 10.0, 1e-4);
+  patchFile(path, 252, bytesOf<std::int16_t>({1, 0}));
+  EXPECT_NEAR(dicomio::readVolumeFile(path).geometry.origin.x, oblique.geometry.origin.x, 1e-4);
+
+  // Turned apart by 0.25 deg about z, the corners of a 4 x 3 x 2 mm grid move less than 0.1 mm:
+  // the angle is refused on its own. The identity in LPS is a half turn about z in RAS
+  // (quatern_d = 1); -cos(angle / 2) there turns the qform by the angle.
+  ImageGeometry small;
+  small.size = {4, 3, 2};
+  dicomio::writeVolumeFile(Volume(small, 10.0f), path);
+  ASSERT_EQ(readError(path), "");
+  ASSERT_EQ(floatAt(path, 264), 1.0f); // quatern_d
+  const double halfAngleRadPerDeg = 3.14159265358979 / 360.0;
+  patchFile(path, 264, bytesOf<float>({float(-std::cos(0.25 * halfAngleRadPerDeg))}));
+  EXPECT_NE(readError(path).find("corners up to 0.02 mm apart (axes 0.25 deg apart)"), std::string::npos)
+      << readError(path);
+  patchFile(path, 264, bytesOf<float>({float(-std::cos(0.05 * halfAngleRadPerDeg))}));
+  EXPECT_EQ(readError(path), "");
 }
 
 TEST(VolumeFileIO, ASformOnlyNiftiWithTinyVoxelsIsRefusedForItsRealReason) {

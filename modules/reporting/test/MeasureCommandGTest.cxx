@@ -101,6 +101,42 @@ TEST(MeasureCommand, TheSummaryOfASeedRunNamesTheSegmentedMask) {
   EXPECT_EQ(nlohmann::json::parse(in)["input"]["maskPath"], segmented);
 }
 
+TEST(MeasureCommand, ALabelOtherThanOneWithSeedsIsAWrongArgumentFoundBeforeSegmenting) {
+  // --seed --label 2 segmented the mass, then exited 2 ("bad input") finding no label 2 in it.
+  test::ScratchFolder dir;
+  writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");
+  const Vec3 centre = dicomio::readLabelMapFile(dir / "mask.nrrd").geometry.indexToPoint(25, 25, 15); // the sphere
+  const auto measure = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv{"lesionkit",
+                                  "measure",
+                                  (dir / "ct.nrrd").string(),
+                                  "--seed",
+                                  fmt::format("{},{},{}", centre.x, centre.y, centre.z),
+                                  "-o",
+                                  (dir / "report.json").string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return test::runProcess(argv);
+  };
+  const auto label2 = measure({"--label", "2"});
+  EXPECT_EQ(label2.exitCode, 1) << label2.err;
+  EXPECT_NE(label2.err.find("--label 2: the mask segmented from --seed holds label 1 only; give --label 1, or leave "
+                            "--label out"),
+            std::string::npos)
+      << label2.err;
+  const auto lesion2 = measure({"--lesion", "2:soft-tissue:axilla"});
+  EXPECT_EQ(lesion2.exitCode, 1) << lesion2.err;
+  EXPECT_NE(lesion2.err.find("--lesion with label 2: "), std::string::npos) << lesion2.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "report.json"));
+  for (const char* label : {"0", "1"}) { // 0: what 3D Slicer passes
+    const auto ok = measure({"--label", label});
+    ASSERT_EQ(ok.exitCode, 0) << label << ": " << ok.err;
+    std::ifstream in(dir / "report.json");
+    const auto lesions = nlohmann::json::parse(in)["lesions"];
+    ASSERT_EQ(lesions.size(), 1u) << label;
+    EXPECT_EQ(lesions[0]["label"], 1) << label;
+  }
+}
+
 TEST(MeasureCommand, MaskOnAnotherGridIsBadInputNamingBothFiles) {
   test::ScratchFolder dir;
   writePhantom(dir / "ct.nrrd", dir / "mask.nrrd");

@@ -121,6 +121,7 @@ struct Prior {
   bool isSizePrior{false};     ///< false for a seed-only search sphere
   std::vector<Vec3> seeds{};   ///< points known to be inside: region-growing seeds
   double sampleRadiusMm{4.0};  ///< intensity model from balls of this radius around the seeds
+  std::string clippedNote{};   ///< Box: how the box was clipped to the scan, empty when it was not
 
   /// Normalised distance from the centre: < 1 inside the prior.
   [[nodiscard]] double rho(const Vec3& p) const {
@@ -151,6 +152,42 @@ struct Prior {
   }
 };
 
+/// The LPS axis-aligned bounds of the scan: the outer faces of its corner voxels.
+std::pair<Vec3, Vec3> scanBounds(const ImageGeometry& g) {
+  Vec3 lo{}, hi{};
+  for (int corner = 0; corner < 8; ++corner) {
+    const Vec3 p = g.indexToPoint(Vec3{corner & 1 ? g.size[0] - 0.5 : -0.5, corner & 2 ? g.size[1] - 0.5 : -0.5,
+                                       corner & 4 ? g.size[2] - 0.5 : -0.5});
+    for (std::size_t a = 0; a < 3; ++a) {
+      lo[a] = corner == 0 ? p[a] : std::min(lo[a], p[a]);
+      hi[a] = corner == 0 ? p[a] : std::max(hi[a], p[a]);
+    }
+  }
+  return {lo, hi};
+}
+
+/// The box [lo, hi] clipped to the scan, with `note` saying so when it reached past it: its centre
+/// is where the intensity sample is taken, and a box dragged a little wide (a Slicer ROI) put it
+/// in the unscanned air. A box that reaches no more than 2 mm into the scan is refused.
+std::pair<Vec3, Vec3> boxWithinScan(const Vec3& lo, const Vec3& hi, const ImageGeometry& geometry, std::string& note) {
+  const auto [scanLo, scanHi] = scanBounds(geometry);
+  Vec3 clippedLo, clippedHi;
+  for (std::size_t a = 0; a < 3; ++a) {
+    clippedLo[a] = std::max(lo[a], scanLo[a]);
+    clippedHi[a] = std::min(hi[a], scanHi[a]);
+    if (!(clippedHi[a] - clippedLo[a] > 2.0))
+      throw InputError(fmt::format("soft-tissue segmentation: the box {} – {} (LPS mm) lies outside the scan, which "
+                                   "spans {} – {}{}; check the coordinate system (LPS by default, --ras flips x and y)",
+                                   formatPoint(lo), formatPoint(hi), formatPoint(scanLo), formatPoint(scanHi),
+                                   clippedHi[a] > clippedLo[a] ? " (it reaches less than 2 mm into it)" : ""));
+  }
+  if (!(clippedLo == lo) || !(clippedHi == hi))
+    note = fmt::format("the box {} – {} (LPS mm) reaches past the scan, which spans {} – {}: clipped to {} – {}",
+                       formatPoint(lo), formatPoint(hi), formatPoint(scanLo), formatPoint(scanHi),
+                       formatPoint(clippedLo), formatPoint(clippedHi));
+  return {clippedLo, clippedHi};
+}
+
 Prior makePrior(const SoftTissueInit& init, const SoftTissueOptions& options, const ImageGeometry& geometry) {
   if (const std::string why = init.problem(); !why.empty())
     throw InputError("soft-tissue segmentation: " + why);
@@ -170,10 +207,11 @@ Prior makePrior(const SoftTissueInit& init, const SoftTissueOptions& options, co
     break;
   }
   case Kind::Box: {
-    const Vec3 lo{std::min(init.boxCorner1.x, init.boxCorner2.x), std::min(init.boxCorner1.y, init.boxCorner2.y),
-                  std::min(init.boxCorner1.z, init.boxCorner2.z)};
-    const Vec3 hi{std::max(init.boxCorner1.x, init.boxCorner2.x), std::max(init.boxCorner1.y, init.boxCorner2.y),
-                  std::max(init.boxCorner1.z, init.boxCorner2.z)};
+    const Vec3 givenLo{std::min(init.boxCorner1.x, init.boxCorner2.x), std::min(init.boxCorner1.y, init.boxCorner2.y),
+                       std::min(init.boxCorner1.z, init.boxCorner2.z)};
+    const Vec3 givenHi{std::max(init.boxCorner1.x, init.boxCorner2.x), std::max(init.boxCorner1.y, init.boxCorner2.y),
+                       std::max(init.boxCorner1.z, init.boxCorner2.z)};
+    const auto [lo, hi] = boxWithinScan(givenLo, givenHi, geometry, prior.clippedNote);
     const Vec3 half = (hi - lo) * 0.5;
     const double minHalf = std::min({half.x, half.y, half.z});
     prior.shape = Prior::Shape::Box;
@@ -629,6 +667,24 @@ FloatImage::Pointer signedDistance(const MaskImage* mask) {
   FloatImage::Pointer out = distance->GetOutput();
   out->DisconnectPipeline();
   return out;
+}
+
+/// How a message names where the intensity sample was taken: around the seeds, the box's centre
+/// or the RECIST line (no seed was given for the last two).
+struct SamplePlace {
+  const char* neighbourhood;
+  const char* point;
+};
+SamplePlace samplePlaceOf(Kind kind) {
+  switch (kind) {
+  case Kind::Box:
+    return {"the neighbourhood of the box's centre", "the box's centre"};
+  case Kind::Recist:
+    return {"the neighbourhood of the RECIST line", "the RECIST line"};
+  case Kind::Seeds:
+    break;
+  }
+  return {"the seed neighbourhood", "the seed"};
 }
 
 /// What a CT seed neighbourhood's median outside soft tissue probably is.
@@ -1365,6 +1421,8 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // An MR click: the model, the bright neighbour and the neck split follow the lesion, not where
   // in it the click landed (see below); box and RECIST samples span the lesion already.
   const bool mrClick = !ct && !prior.isSizePrior;
+  if (!prior.clippedNote.empty())
+    diag.warnings.push_back(prior.clippedNote);
   // RECIST measures on one axial slice; a line across slices still bounds the mass (the prior is
   // laid on the slices), but it is not the diameter the reader meant to give.
   if (init.kind == Kind::Recist) {
@@ -1439,9 +1497,10 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     std::vector<float> all(working->GetBufferPointer(), working->GetBufferPointer() + n);
     const double p98 = quantileOf(all, 0.98);
     if (!(med > 0.05 * p98))
-      throw ProcessingError(fmt::format("soft-tissue segmentation: the seed neighbourhood is background (median {:.4g}, "
-                                        "under 5 % of the crop's 98th percentile {:.4g}): place the seed inside the "
-                                        "mass", med, p98));
+      throw ProcessingError(fmt::format("soft-tissue segmentation: {} is background (median {:.4g}, under 5 % of the "
+                                        "crop's 98th percentile {:.4g}): place {} inside the mass",
+                                        samplePlaceOf(init.kind).neighbourhood, med, p98,
+                                        samplePlaceOf(init.kind).point));
     if (working.GetPointer() == crop.GetPointer()) {
       auto copy = FloatImage::New();
       itkbridge::copyGeometryTo(g, copy.GetPointer());
@@ -1576,9 +1635,10 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   }
   if (ct && (model.median < options.softTissueMinHu || model.median > options.softTissueMaxHu))
     throw ProcessingError(fmt::format(
-        "soft-tissue segmentation: the seed neighbourhood has a median of {:.0f} HU, outside soft tissue ({:.0f} to "
-        "{:.0f} HU): the seed is probably in {}; place it inside the mass",
-        model.median, options.softTissueMinHu, options.softTissueMaxHu, tissueOutside(model.median, options)));
+        "soft-tissue segmentation: {} has a median of {:.0f} HU, outside soft tissue ({:.0f} to {:.0f} HU): {} is "
+        "probably in {}; place it inside the mass",
+        samplePlaceOf(init.kind).neighbourhood, model.median, options.softTissueMinHu, options.softTissueMaxHu,
+        samplePlaceOf(init.kind).point, tissueOutside(model.median, options)));
   const double tolerance = options.intensityToleranceSd.value_or(ct ? 2.5 : 3.0);
   model.lower = model.median - tolerance * model.robustSd;
   model.upper = model.median + tolerance * model.robustSd;
@@ -1846,9 +1906,9 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   std::size_t grown = 0;
   for (std::size_t i = 0; i < n; ++i) grown += region->GetBufferPointer()[i];
   if (grown < 8)
-    throw ProcessingError(fmt::format("soft-tissue segmentation: nothing to grow at the seed (intensity interval "
-                                      "{:.4g} to {:.4g} {}); place the seed inside the mass",
-                                      model.lower, model.upper, model.unit));
+    throw ProcessingError(fmt::format("soft-tissue segmentation: nothing to grow at {} (intensity interval "
+                                      "{:.4g} to {:.4g} {}); place it inside the mass",
+                                      samplePlaceOf(init.kind).point, model.lower, model.upper, model.unit));
 
   // 6. Leak control: cut at necks, keep the seed's part; fill holes.
   progress.report(0.7, "leak control");

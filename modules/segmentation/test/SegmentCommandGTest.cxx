@@ -132,12 +132,16 @@ TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {
     EXPECT_EQ(run.exitCode, 1) << option << ": " << run.err;
     EXPECT_NE(run.err.find(option + ": the "), std::string::npos) << run.err;
   }
-  // Seed outside the scan: bad input; a box off the scan is named as the box.
+  // Seed outside the scan: bad input; a box off the scan is named as the box (one reaching past
+  // the scan is clipped to it: SoftTissueSynthetic.ABoxReachingPastTheScanIsClippedToIt).
   run = lesion::test::runProcess({exe, "segment", ct, "--seed", "0,0,400", "-o", out, "-q"});
   EXPECT_EQ(run.exitCode, 2) << run.err;
-  run = lesion::test::runProcess({exe, "segment", ct, "--box", "-14,-14,-14,14,14,900", "-o", out, "-q"});
+  run = lesion::test::runProcess({exe, "segment", ct, "--box", "-14,-14,100,14,14,900", "-o", out, "-q"});
   EXPECT_EQ(run.exitCode, 2) << run.err;
-  EXPECT_NE(run.err.find("the box's centre (0.0, 0.0, 443.0)"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("the box (-14.0, -14.0, 100.0) – (14.0, 14.0, 900.0) (LPS mm) lies outside the scan, which "
+                         "spans (-32.0, -32.0, -32.0) – (32.0, 32.0, 32.0)"),
+            std::string::npos)
+      << run.err;
   EXPECT_FALSE(std::filesystem::exists(out));
   EXPECT_EQ(lesion::test::listFiles(dir.path()), std::vector<std::string>{"ct.nrrd"});
 }

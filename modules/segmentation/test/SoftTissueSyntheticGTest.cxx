@@ -137,6 +137,59 @@ TEST(SoftTissueSynthetic, BoxAndRecistLineInitialisations) {
   EXPECT_LE(std::abs(volumeErrorPercent(recist)), 5.0);
 }
 
+/// The message of what `segmentSoftTissueMass(image, init)` throws as `E`; empty when it does not.
+template <class E> std::string errorOf(const Volume& image, const SoftTissueInit& init) {
+  try {
+    (void)segmentSoftTissueMass(image, init);
+  } catch (const E& e) {
+    return e.what();
+  }
+  return {};
+}
+
+TEST(SoftTissueSynthetic, ABoxReachingPastTheScanIsClippedToIt) {
+  // A box dragged past the scan's edge (a Slicer ROI a little wide) had its centre, where the
+  // intensity sample is taken, off the scan or in its air, and was refused as a misplaced "seed".
+  const auto& ph = ctPhantom();
+  const ImageGeometry& full = ph.image.geometry;
+  ImageGeometry g = full; // the scan cut at x = -24 mm (its voxel faces), 8 mm from the mass
+  g.size[0] = full.size[0] - 24;
+  g.origin = full.indexToPoint(24, 0, 0);
+  const auto cutOff = [&g](const auto& image) {
+    auto out = image;
+    out.geometry = g;
+    out.voxels.assign(g.voxelCount(), 0);
+    for (std::size_t k = 0; k < g.size[2]; ++k)
+      for (std::size_t j = 0; j < g.size[1]; ++j)
+        for (std::size_t i = 0; i < g.size[0]; ++i)
+          out.at(i, j, k) = image.at(i + 24, j, k);
+    return out;
+  };
+  const Volume cut = cutOff(ph.image);
+  const LabelMap truth = cutOff(ph.truth);
+  const auto box = segmentSoftTissueMass(cut, SoftTissueInit::fromBox({-70, -14, -13}, {17, 14, 13}));
+  EXPECT_GE(test::dice(box.labels, truth), 0.90);
+  EXPECT_LE(std::abs(volumeErrorPercent(box)), 5.0);
+  ASSERT_FALSE(box.diagnostics.warnings.empty());
+  EXPECT_EQ(box.diagnostics.warnings.front(),
+            "the box (-70.0, -14.0, -13.0) – (17.0, 14.0, 13.0) (LPS mm) reaches past the scan, which spans "
+            "(-24.0, -48.0, -40.0) – (48.0, 48.0, 40.0): clipped to (-24.0, -14.0, -13.0) – (17.0, 14.0, 13.0)");
+  // Entirely off the scan, or less than 2 mm into it: bad input naming the box and the scan.
+  EXPECT_EQ(errorOf<InputError>(cut, SoftTissueInit::fromBox({-100, -14, -13}, {-30, 14, 13})),
+            "soft-tissue segmentation: the box (-100.0, -14.0, -13.0) – (-30.0, 14.0, 13.0) (LPS mm) lies outside the "
+            "scan, which spans (-24.0, -48.0, -40.0) – (48.0, 48.0, 40.0); check the coordinate system (LPS by "
+            "default, --ras flips x and y)");
+  EXPECT_NE(errorOf<InputError>(cut, SoftTissueInit::fromBox({-100, -14, -13}, {-23, 14, 13}))
+                .find("(it reaches less than 2 mm into it)"),
+            std::string::npos);
+  // A box in the air in front of the body: its centre is named, not a seed nobody gave.
+  const std::string inAir = errorOf<ProcessingError>(ph.image, SoftTissueInit::fromBox({-10, -47, -5}, {10, -42, 5}));
+  EXPECT_EQ(inAir.rfind("soft-tissue segmentation: the neighbourhood of the box's centre has a median of -", 0), 0u)
+      << inAir;
+  EXPECT_NE(inAir.find("HU): the box's centre is probably in air or lung; place it inside the mass"), std::string::npos)
+      << inAir;
+}
+
 TEST(SoftTissueSynthetic, SeedInFatOrAirIsRefused) {
   const auto& ph = ctPhantom();
   EXPECT_THROW((void)segmentSoftTissueMass(ph.image, SoftTissueInit::fromSeeds({{-30, 0, 0}})), ProcessingError);

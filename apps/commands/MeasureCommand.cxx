@@ -94,7 +94,8 @@ cli::Command measureCommand() {
   c.add({"seed", ParameterType::Point, "Seed",
          "instead of --mask: a point inside a soft-tissue mass (LPS mm); the mass is segmented "
          "as by 'lesionkit segment --kind soft-tissue' and measured as label 1 (--label and --lesion may name "
-         "label 1 only).",
+         "label 1 only). Several seeds are points of that one mass: measure each lesion in its own run (or "
+         "segment each and measure a label map of them).",
          Channel::Input})
       .asMultiple();
   c.add({"maskOutput", ParameterType::LabelImage, "Segmented mask",

@@ -203,8 +203,10 @@ cli::Command segmentCommand() {
       .withDefault("soft-tissue")
       .withChoices(segmentation::segmentationKindNames());
   c.parameters.back().elements.push_back("lytic"); // osteolytic vertebral lesion: lesion::spine
-  c.add(
-       {"seed", ParameterType::Point, "Seed point", "a point inside the lesion (mm, LPS unless --ras)", Channel::Input})
+  c.add({"seed", ParameterType::Point, "Seed point",
+         "a point inside the lesion (mm, LPS unless --ras); several seeds are points of ONE lesion (one piece "
+         "holding them all, at most --max-diameter-mm apart): segment each lesion in its own run",
+         Channel::Input})
       .asMultiple()
       .inGroup("Initialisation");
   c.add({"roi", ParameterType::Region, "Box (ROI)",

@@ -188,12 +188,26 @@ std::pair<Vec3, Vec3> boxWithinScan(const Vec3& lo, const Vec3& hi, const ImageG
   return {clippedLo, clippedHi};
 }
 
+/// Several seeds are points of one lesion: two farther apart than the largest lesion expected
+/// (--max-diameter-mm) cannot be, and are refused before any work (the first search around their
+/// mean did not even hold them, and the run failed with "nothing to grow at the seed").
+void requireSeedsWithinOneLesion(const std::vector<Vec3>& seeds, double maxDiameterMm) {
+  for (std::size_t a = 0; a < seeds.size(); ++a)
+    for (std::size_t b = a + 1; b < seeds.size(); ++b)
+      if (const double apart = distance(seeds[a], seeds[b]); apart > maxDiameterMm)
+        throw InputError(fmt::format("soft-tissue segmentation: the seeds {} and {} lie {:.0f} mm apart, more than the "
+                                     "largest lesion (--max-diameter-mm {:.0f}); several seeds are points of one "
+                                     "lesion: segment each lesion on its own",
+                                     formatPoint(seeds[a]), formatPoint(seeds[b]), apart, maxDiameterMm));
+}
+
 Prior makePrior(const SoftTissueInit& init, const SoftTissueOptions& options, const ImageGeometry& geometry) {
   if (const std::string why = init.problem(); !why.empty())
     throw InputError("soft-tissue segmentation: " + why);
   Prior prior;
   switch (init.kind) {
   case Kind::Seeds: {
+    requireSeedsWithinOneLesion(init.seeds, options.maxDiameterMm);
     Vec3 mean{};
     for (const Vec3& s : init.seeds) mean += s;
     mean = mean / double(init.seeds.size());
@@ -321,6 +335,11 @@ FloatImage::Pointer extractCrop(const float* voxels, const ImageGeometry& from, 
 
 FloatImage::Pointer extractCrop(const Volume& volume, const CropBox& box, ImageGeometry& cropGeometry) {
   return extractCrop(volume.voxels.data(), volume.geometry, box, cropGeometry);
+}
+
+/// The LPS point of the voxel at linear index `v`.
+Vec3 voxelPoint(const ImageGeometry& g, std::size_t v) {
+  return g.indexToPoint(v % g.size[0], (v / g.size[0]) % g.size[1], v / (g.size[0] * g.size[1]));
 }
 
 /// Crop voxels within `radiusMm` of `p` (index-space ball scaled by spacing).
@@ -807,13 +826,55 @@ void fillHoles(MaskImage* mask, const ImageGeometry& g) {
   std::copy(fill->GetOutput()->GetBufferPointer(), fill->GetOutput()->GetBufferPointer() + g.voxelCount(), m);
 }
 
-/// Keeps the face-connected component(s) of `mask` holding any of `seedVoxels`.
-void keepSeedComponents(MaskImage* mask, const ImageGeometry& g, const std::vector<std::size_t>& seedVoxels) {
-  using CC = itk::ConnectedComponentImageFilter<MaskImage, ComponentImage>;
-  auto cc = CC::New();
+/// The face-connected pieces of `mask`, labelled (updated filter: its output and object count).
+itk::ConnectedComponentImageFilter<MaskImage, ComponentImage>::Pointer faceConnectedPieces(const MaskImage* mask) {
+  auto cc = itk::ConnectedComponentImageFilter<MaskImage, ComponentImage>::New();
   cc->SetInput(mask);
   cc->SetFullyConnected(false);
   cc->Update();
+  return cc;
+}
+
+/// Several seeds are points of one lesion: the final region must be one face-connected piece
+/// holding every seed. A seed within `reachMm` of the region counts as held (its own voxel may fall
+/// on the border's partial volume). Refuses (exit 3) seeds in separate pieces (two lesions, each
+/// grown from its seed) and a seed the region does not reach.
+void requireSeedsInOnePiece(const MaskImage* mask, const ImageGeometry& g, const std::vector<Vec3>& seeds,
+                            double reachMm) {
+  const auto cc = faceConnectedPieces(mask);
+  const unsigned* labels = cc->GetOutput()->GetBufferPointer();
+  const auto pieceHolding = [&](const Vec3& seed) {
+    unsigned piece = 0;
+    double nearest = std::numeric_limits<double>::max();
+    forEachInBall(g, seed, reachMm, [&](std::size_t v) {
+      const double d = distance(voxelPoint(g, v), seed);
+      if (labels[v] && d < nearest) {
+        nearest = d;
+        piece = labels[v];
+      }
+    });
+    return piece;
+  };
+  const std::string advice = "several seeds are points of one lesion: segment each lesion on its own (one run per "
+                             "lesion), and place every seed inside the mass";
+  std::vector<unsigned> pieces;
+  for (const Vec3& seed : seeds) {
+    pieces.push_back(pieceHolding(seed));
+    if (pieces.back() == 0)
+      throw ProcessingError(fmt::format("soft-tissue segmentation: the seed {} lies outside the region grown from "
+                                        "the seeds (more than {:g} mm from it); {}",
+                                        formatPoint(seed), reachMm, advice));
+  }
+  for (std::size_t b = 1; b < seeds.size(); ++b)
+    if (pieces[b] != pieces[0])
+      throw ProcessingError(fmt::format("soft-tissue segmentation: the seeds {} and {} lie in separate parts of the "
+                                        "region ({} parts that do not touch), not in one lesion; {}",
+                                        formatPoint(seeds[0]), formatPoint(seeds[b]), cc->GetObjectCount(), advice));
+}
+
+/// Keeps the face-connected component(s) of `mask` holding any of `seedVoxels`.
+void keepSeedComponents(MaskImage* mask, const ImageGeometry& g, const std::vector<std::size_t>& seedVoxels) {
+  const auto cc = faceConnectedPieces(mask);
   const unsigned* labels = cc->GetOutput()->GetBufferPointer();
   std::set<unsigned> keep;
   for (std::size_t v : seedVoxels)
@@ -2190,6 +2251,9 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
       logDebug("soft-tissue segmentation: border not smoothed (it would lose the seeds or change the volume)");
   }
 
+  if (init.kind == Kind::Seeds && prior.seeds.size() > 1)
+    requireSeedsInOnePiece(region, g, prior.seeds, prior.sampleRadiusMm);
+
   // 9. Back onto the input grid.
   result.labels = LabelMap(grid, 0);
   for (std::size_t k = 0; k < g.size[2]; ++k)
@@ -2237,8 +2301,13 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
   if (prior.isSizePrior) return runPipeline(volume, init, options, progress, prior, modality);
   // Seeds only: most masses are a few centimetres, so search a small sphere first (cost grows
   // with its volume) and only widen it when the region runs into its rim.
+  // It holds every seed's sample ball: seeds far from their mean (most of them on one side) lay
+  // outside its crop, and their voxels were read off it.
+  double seedsReachMm = 0.0;
+  for (const Vec3& s : prior.seeds)
+    seedsReachMm = std::max(seedsReachMm, distance(s, prior.centre) + prior.sampleRadiusMm + 5.0);
   Prior small = prior;
-  small.radiusMm = std::min(prior.radiusMm, 0.5 * prior.radiusMm + 5.0);
+  small.radiusMm = std::min(prior.radiusMm, std::max(0.5 * prior.radiusMm + 5.0, seedsReachMm));
   const auto search = [&](const SoftTissueOptions& o) {
     if (small.radiusMm < prior.radiusMm) {
       try {
@@ -2258,10 +2327,16 @@ SegmentationResult segmentSoftTissueMass(const Volume& volume, const SoftTissueI
     std::optional<double> contact;
     Vec3 regionCentre{};
     std::optional<RimLevel> rim; // kept by the wider search: it only lets the lesion finish growing
-    const bool mayWiden = o.maxSearchContactFraction > 0.0;
+    // Several seeds: the sphere spans them already (radius + their spread), and a wider one let a
+    // seed in the neighbouring muscle keep a leak that this seed alone is refused for.
+    const bool mayWiden = o.maxSearchContactFraction > 0.0 && prior.seeds.size() == 1;
     try {
       return runPipeline(volume, init, o, progress.sub(0.5, 0.8), prior, modality);
     } catch (const SearchLimitReached& e) {
+      if (prior.seeds.size() > 1)
+        throw ProcessingError(fmt::format("{}; with several seeds, check that every seed lies inside the mass (one in "
+                                          "a neighbouring muscle or organ lets the region grow into it)",
+                                          e.what()));
       contact = e.contactFraction;
       regionCentre = e.regionCentre;
       if (!mayWiden || e.contactFraction > o.maxSearchContactFraction)

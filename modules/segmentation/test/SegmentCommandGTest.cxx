@@ -1,5 +1,6 @@
 // `lesionkit segment` as a user runs it: exit codes, the atomic mask, --ras, --recist parsing.
 // Skipped when the lesionkit binary has not been built (it is built with the apps target).
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -96,6 +97,30 @@ TEST(SegmentCommand, AWarningIsSaidOnceOnStderr) {
   ASSERT_EQ(r.exitCode, 0) << r.err;
   lesion::test::expectWarnedOnceOnStderr(r, "cut off 1 neighbouring structure(s) of similar intensity");
   EXPECT_NE(r.out.find("wrote " + (dir / "mask.nrrd").string()), std::string::npos) << r.out;
+}
+
+// Several seeds are points of one lesion: seeds farther apart than the largest lesion are bad input
+// (exit 2), said before any work (they failed with "nothing to grow at the seed", exit 3), and the
+// help says what several seeds mean ("May be repeated" read as one seed per lesion).
+TEST(SegmentCommand, SeedsFartherApartThanTheLargestLesionAreBadInput) {
+  LESIONKIT_REQUIRE_BINARY();
+  lesion::test::ScratchFolder dir("lesionkit-segment");
+  const auto ct = writeSmallCt(dir.path()).string();
+  const auto out = (dir / "mask.nrrd").string();
+  const auto run = lesion::test::runProcess(
+      {exe, "segment", ct, "--seed", "0,0,-8", "--seed", "0,0,8", "--max-diameter-mm", "10", "-o", out, "-q"});
+  EXPECT_EQ(run.exitCode, 2) << run.err;
+  EXPECT_NE(run.err.find("the seeds (0.0, 0.0, -8.0) and (0.0, 0.0, 8.0) lie 16 mm apart, more than the largest "
+                         "lesion (--max-diameter-mm 10); several seeds are points of one lesion: segment each lesion "
+                         "on its own"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  auto help = lesion::test::runProcess({exe, "segment", "--help"}).out;
+  // The help wraps its lines: compare with the words only.
+  std::replace(help.begin(), help.end(), '\n', ' ');
+  help.erase(std::unique(help.begin(), help.end(), [](char a, char b) { return a == ' ' && b == ' '; }), help.end());
+  EXPECT_NE(help.find("several seeds are points of ONE lesion"), std::string::npos) << help;
 }
 
 TEST(SegmentCommand, FailuresExitWithTheDocumentedCodesAndWriteNothing) {

@@ -316,9 +316,13 @@ AxialResampling resampleOntoAxialGrid(const LesionCrop& crop, const IndexToPoint
   }
   AxialResampling axial;
   axial.grid.spacing = {spacingMm, spacingMm, spacingMm};
-  axial.grid.origin = lo - Vec3{spacingMm, spacingMm, spacingMm};
-  for (std::size_t a = 0; a < 3; ++a)
-    axial.grid.size[a] = std::size_t(std::ceil((hi[a] - lo[a]) / spacingMm)) + 3;
+  // Samples in step with a voxel centre, one beyond the box: where the scan's axes are LPS axes at
+  // this spacing they fall on voxel centres, not on the voxel borders where nearest is a tie.
+  const Vec3 firstCentre = toPoint(double(crop.begin[0]), double(crop.begin[1]), double(crop.begin[2]));
+  for (std::size_t a = 0; a < 3; ++a) {
+    axial.grid.origin[a] = firstCentre[a] - spacingMm * (std::ceil((firstCentre[a] - lo[a]) / spacingMm) + 1.0);
+    axial.grid.size[a] = std::size_t(std::ceil((hi[a] - axial.grid.origin[a]) / spacingMm)) + 2;
+  }
   LesionCrop& out = axial.crop;
   out.size = axial.grid.size;
   out.mask.assign(out.size[0] * out.size[1] * out.size[2], 0);

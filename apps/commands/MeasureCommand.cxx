@@ -71,8 +71,9 @@ cli::Command measureCommand() {
   c.summary = "measure lesions of a label map: volumes, RECIST 1.1 axes, 3D diameter, extents, HU, calcium";
   c.description =
       "Measures every lesion (label) of a label map over its volume, in patient LPS millimetres whatever the "
-      "voxel grid: volume from voxel count and from a surface mesh, RECIST 1.1 long and short axes on the "
-      "acquisition slices (between voxel centres, inside the lesion) and measurability, 3D maximum diameter, "
+      "voxel grid: volume from voxel count and from a surface mesh, RECIST 1.1 long and short axes on axial "
+      "sections (between voxel centres, inside the lesion; the slices of an axial scan, planes LPS z = const "
+      "resampled from a sagittal, coronal or steeply oblique one) and measurability, 3D maximum diameter, "
       "extents along L-R, A-P and S-I (including the voxel), principal axes, intensity statistics and, on CT, "
       "calcification volume and an Agatston-style score. Writes a JSON report (schema "
       "lesionkit-measurement-report-v1), optionally a CSV table with one row per lesion, and prints a summary. "

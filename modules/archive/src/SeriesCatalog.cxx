@@ -14,6 +14,7 @@
 #include "lesion/archive/ArchiveDatabase.h"
 #include "lesion/archive/ArchiveIndexer.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/SliceOrientation.h"
 
 namespace lesion::archive {
 
@@ -22,19 +23,6 @@ namespace {
 std::string upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::toupper(c)); });
   return s;
-}
-
-/// Axial / coronal / sagittal when the slice normal is within ~25° of an LPS axis.
-std::string orientationName(const Vec3& normal) {
-  const double ax = std::abs(normal.x), ay = std::abs(normal.y), az = std::abs(normal.z);
-  constexpr double Aligned = 0.9;
-  if (az >= Aligned)
-    return "axial";
-  if (ay >= Aligned)
-    return "coronal";
-  if (ax >= Aligned)
-    return "sagittal";
-  return "oblique";
 }
 
 /// Bone / lung / sharp reconstruction kernels (GE BONE/LUNG/EDGE, Siemens B60+ / Br60+ / I70+,

@@ -5,6 +5,7 @@
 #include "lesion/core/Error.h"
 #include "lesion/core/Geometry.h"
 #include "lesion/core/Image.h"
+#include "lesion/core/SliceOrientation.h"
 
 using namespace lesion;
 
@@ -102,6 +103,36 @@ TEST(Geometry, ValidateLetsAKeptShearedGridLean) {
   EXPECT_NO_THROW(g.validate("tilted", /*sheared=*/true));
   g.direction = Mat3::fromColumns({1, 0, 0}, {0, 1, 0}, {0, 1, 0}); // degenerate: two equal columns
   EXPECT_THROW(g.validate("degenerate", /*sheared=*/true), InputError);
+}
+
+TEST(Geometry, AxialSectionsAreTheSlicesOfAScanFacingTheBodyAxisWithin45Degrees) {
+  ImageGeometry g{{4, 4, 4}, {0.8, 0.7, 2.5}};
+  // Axial tilted 40 degrees about L-R: its own slices (normal: the slice step), 2.5 mm apart.
+  const Mat3 tilted40 = Mat3::rotation({1, 0, 0}, 40.0 * M_PI / 180.0);
+  g.direction = tilted40;
+  AxialSections sections = axialSectionsOf(g);
+  EXPECT_TRUE(sections.acquisitionSlices);
+  expectNear(sections.normal, tilted40.column(2));
+  EXPECT_DOUBLE_EQ(sections.spacingMm, 2.5);
+  EXPECT_EQ(sections.description(), "acquisition slices (constant k)");
+  // 50 degrees: planes LPS z = const at the finest in-plane spacing.
+  g.direction = Mat3::rotation({1, 0, 0}, 50.0 * M_PI / 180.0);
+  sections = axialSectionsOf(g);
+  EXPECT_FALSE(sections.acquisitionSlices);
+  expectNear(sections.normal, {0, 0, 1});
+  EXPECT_DOUBLE_EQ(sections.spacingMm, 0.7);
+  EXPECT_EQ(sections.description(), "axial sections (resampled from oblique acquisition)");
+  // Sagittal (DICOM IOP 0,1,0 / 0,0,-1) and coronal scans.
+  g.direction = Mat3::fromColumns({0, 1, 0}, {0, 0, -1}, {-1, 0, 0});
+  EXPECT_EQ(axialSectionsOf(g).description(), "axial sections (resampled from sagittal acquisition)");
+  g.direction = Mat3::fromColumns({1, 0, 0}, {0, 0, -1}, {0, 1, 0});
+  EXPECT_EQ(axialSectionsOf(g).description(), "axial sections (resampled from coronal acquisition)");
+  // A gantry tilt kept sheared: the slices stay axial, the normal is the leaning slice step, as before.
+  const double t = 18.5 * M_PI / 180.0;
+  g.direction = Mat3::fromColumns({1, 0, 0}, {0, 1, 0}, {0, std::sin(t), std::cos(t)});
+  sections = axialSectionsOf(g);
+  EXPECT_TRUE(sections.acquisitionSlices);
+  expectNear(sections.normal, {0, std::sin(t), std::cos(t)});
 }
 
 TEST(Geometry, SameGridUsesTolerance) {

@@ -14,6 +14,7 @@
 #include "lesion/core/Error.h"
 #include "lesion/core/Log.h"
 #include "lesion/core/RobustStatistics.h"
+#include "lesion/core/SliceOrientation.h"
 
 namespace lesion::measurement {
 namespace {
@@ -293,6 +294,82 @@ RecistDiameters measureRecist(const LesionCrop& crop, const ImageGeometry& geome
   return recist;
 }
 
+/// The lesion resampled (nearest neighbour) onto an LPS-aligned grid of `spacingMm` covering its
+/// crop's voxel boxes plus one voxel: axial sections LPS z = const are that grid's slices.
+struct AxialResampling {
+  ImageGeometry grid{};
+  LesionCrop crop{};
+};
+
+AxialResampling resampleOntoAxialGrid(const LesionCrop& crop, const IndexToPoint& toPoint, double spacingMm) {
+  Vec3 lo{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(), std::numeric_limits<double>::max()};
+  Vec3 hi = -lo;
+  for (int corner = 0; corner < 8; ++corner) {
+    Vec3 index;
+    for (std::size_t a = 0; a < 3; ++a)
+      index[a] = double(crop.begin[a]) - 0.5 + ((corner >> a) & 1 ? double(crop.size[a]) : 0.0);
+    const Vec3 p = toPoint(index.x, index.y, index.z);
+    for (std::size_t a = 0; a < 3; ++a) {
+      lo[a] = std::min(lo[a], p[a]);
+      hi[a] = std::max(hi[a], p[a]);
+    }
+  }
+  AxialResampling axial;
+  axial.grid.spacing = {spacingMm, spacingMm, spacingMm};
+  // Samples in step with a voxel centre, one beyond the box: where the scan's axes are LPS axes at
+  // this spacing they fall on voxel centres, not on the voxel borders where nearest is a tie.
+  const Vec3 firstCentre = toPoint(double(crop.begin[0]), double(crop.begin[1]), double(crop.begin[2]));
+  for (std::size_t a = 0; a < 3; ++a) {
+    axial.grid.origin[a] = firstCentre[a] - spacingMm * (std::ceil((firstCentre[a] - lo[a]) / spacingMm) + 1.0);
+    axial.grid.size[a] = std::size_t(std::ceil((hi[a] - axial.grid.origin[a]) / spacingMm)) + 2;
+  }
+  LesionCrop& out = axial.crop;
+  out.size = axial.grid.size;
+  out.mask.assign(out.size[0] * out.size[1] * out.size[2], 0);
+  const Mat3 toIndex = toPoint.m.inverse();
+  for (std::size_t k = 0; k < out.size[2]; ++k)
+    for (std::size_t j = 0; j < out.size[1]; ++j)
+      for (std::size_t i = 0; i < out.size[0]; ++i) {
+        const Vec3 index = toIndex * (axial.grid.indexToPoint(i, j, k) - toPoint.origin);
+        out.mask[out.index(i, j, k)] =
+            crop.inside(std::lround(index.x) - long(crop.begin[0]), std::lround(index.y) - long(crop.begin[1]),
+                        std::lround(index.z) - long(crop.begin[2]));
+      }
+  // A lesion thinner than the axial spacing can fall between the samples: keep the sample nearest
+  // each of its voxel centres instead.
+  if (std::find(out.mask.begin(), out.mask.end(), 1) == out.mask.end())
+    for (std::size_t k = 0; k < crop.size[2]; ++k)
+      for (std::size_t j = 0; j < crop.size[1]; ++j)
+        for (std::size_t i = 0; i < crop.size[0]; ++i)
+          if (crop.mask[crop.index(i, j, k)]) {
+            const Vec3 index = axial.grid.pointToIndex(
+                toPoint(double(crop.begin[0] + i), double(crop.begin[1] + j), double(crop.begin[2] + k)));
+            out.mask[out.index(std::size_t(std::lround(index.x)), std::size_t(std::lround(index.y)),
+                               std::size_t(std::lround(index.z)))] = 1;
+          }
+  return axial;
+}
+
+/// RECIST diameters on the axial sections `sections` says: the acquisition slices, or the lesion
+/// resampled onto planes LPS z = const (its sliceIndex then the acquisition slice nearest the long
+/// axis' middle).
+RecistDiameters measureRecistOnAxialSections(const LesionCrop& crop, const ImageGeometry& geometry,
+                                             const IndexToPoint& toPoint, const AxialSections& sections) {
+  if (sections.acquisitionSlices) {
+    RecistDiameters recist = measureRecist(crop, geometry, toPoint);
+    recist.sections = sections.description();
+    return recist;
+  }
+  const AxialResampling axial = resampleOntoAxialGrid(crop, toPoint, sections.spacingMm);
+  RecistDiameters recist = measureRecist(axial.crop, axial.grid, IndexToPoint(axial.grid));
+  const double middleK = geometry.pointToIndex((recist.longAxis.start + recist.longAxis.end) * 0.5).z;
+  recist.sliceIndex =
+      std::size_t(std::clamp(std::lround(middleK), long(crop.begin[2]), long(crop.begin[2] + crop.size[2] - 1)));
+  recist.onAcquisitionSlices = false;
+  recist.sections = sections.description();
+  return recist;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /// The lesion's voxel values over its crop, x-fastest (0 outside the lesion).
@@ -543,8 +620,8 @@ LesionMeasurement measureOne(const Volume& volume, const LabelMap& labels, const
     m.surfaceAreaMm2 = surface.areaMm2;
   }
 
-  // RECIST 1.1 long and short axes.
-  m.recist = measureRecist(crop, g, toPoint);
+  // RECIST 1.1 long and short axes, on axial sections of the patient.
+  m.recist = measureRecistOnAxialSections(crop, g, toPoint, axialSectionsOf(g));
 
   // 3D Feret diameter over the convex hull's vertices.
   {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -130,7 +132,9 @@ void expectMatchesEllipsoid(const EllipsoidPhantom& phantom, const LesionMeasure
   const Vec3 u = normalized(m.recist.longAxis.end - m.recist.longAxis.start);
   EXPECT_LE(std::abs(dot(m.recist.shortAxis.end - m.recist.shortAxis.start, u)),
             0.5 * std::min(phantom.grid.spacing.x, phantom.grid.spacing.y) + 1e-9);
-  // Both RECIST axes lie in the acquisition plane (constant k).
+  // Both RECIST axes lie in the acquisition plane (constant k): these grids are axial.
+  EXPECT_TRUE(m.recist.onAcquisitionSlices);
+  EXPECT_EQ(m.recist.sections, "acquisition slices (constant k)");
   const Vec3 n = phantom.grid.direction.column(2);
   EXPECT_NEAR(dot(m.recist.longAxis.end - m.recist.longAxis.start, n), 0.0, 1e-6);
   EXPECT_NEAR(dot(m.recist.shortAxis.start - m.recist.longAxis.start, n), 0.0, 1e-6);
@@ -198,6 +202,33 @@ TEST(LesionMeasurement, FlippedAxesGrid) {
   const Mat3 rotation = Mat3::rotation({0, 0, 1}, 0.4);
   const EllipsoidPhantom phantom({15.0, 10.0, 7.0}, rotation, makeGrid({48, 40, 30}, {0.8, 0.7, 0.9}, direction));
   expectMatchesEllipsoid(phantom, measureLesions(phantom.volume, phantom.labels).front(), 0.02);
+}
+
+TEST(LesionMeasurement, SagittalAndCoronalScansAreMeasuredOnAxialSections) {
+  // A mass 32 x 26 mm on its axial sections (turned in the axial plane), 40 mm tall: a sagittal
+  // or coronal slice through it is about 40 mm long, the RECIST diameters are its axial ones.
+  const Mat3 sagittal = Mat3::fromColumns({0, 1, 0}, {0, 0, -1}, {-1, 0, 0});
+  const Mat3 coronal = Mat3::fromColumns({1, 0, 0}, {0, 0, -1}, {0, 1, 0});
+  for (const auto& [name, direction] : {std::pair{"sagittal", sagittal}, std::pair{"coronal", coronal}}) {
+    const EllipsoidPhantom phantom({16.0, 13.0, 20.0}, Mat3::rotation({0, 0, 1}, 0.3),
+                                   makeGrid({56, 64, 24}, {0.8, 0.8, 2.0}, direction));
+    const LesionMeasurement m = measureLesions(phantom.volume, phantom.labels).front();
+    std::printf("  %s scan: long axis %.2f mm, short %.2f mm (axial 32 x 26), at z %.2f, %s\n", name,
+                m.recist.longAxisMm, m.recist.shortAxisMm, m.recist.longAxis.start.z, m.recist.sections.c_str());
+    const double diagonal = phantom.grid.voxelDiagonalMm();
+    EXPECT_NEAR(m.recist.longAxisMm, 32.0, diagonal) << name;
+    EXPECT_NEAR(m.recist.shortAxisMm, 26.0, diagonal) << name;
+    // Both axes on one plane LPS z = const, near the mass's widest section (5 mm off it, the
+    // section is still 97 % as wide: resampled boundaries can make it the longest).
+    for (const Vec3& p : {m.recist.longAxis.end, m.recist.shortAxis.start, m.recist.shortAxis.end})
+      EXPECT_NEAR(p.z, m.recist.longAxis.start.z, 1e-9) << name;
+    EXPECT_NEAR(m.recist.longAxis.start.z, phantom.centre.z, 5.0) << name;
+    EXPECT_FALSE(m.recist.onAcquisitionSlices);
+    EXPECT_EQ(m.recist.sections, std::string("axial sections (resampled from ") + name + " acquisition)");
+    // The acquisition slice nearest the long axis' middle.
+    const Vec3 middle = (m.recist.longAxis.start + m.recist.longAxis.end) * 0.5;
+    EXPECT_NEAR(double(m.recist.sliceIndex), phantom.grid.pointToIndex(middle).z, 0.5 + 1e-9) << name;
+  }
 }
 
 TEST(LesionMeasurement, FeretAgreesWithItkLabelShapeStatistics) {

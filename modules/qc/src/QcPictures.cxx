@@ -158,7 +158,11 @@ SliceView render(const Volume& volume, const LabelMap& labels, const measurement
       cv::line(img, toPoint(lesion.recist.longAxis.start), toPoint(lesion.recist.longAxis.end), bgr(kLongAxisColour),
                thickness, cv::LINE_8);
     if (o.annotate) {
-      caption(img, title + fmt::format(", slice {}", lesion.recist.sliceIndex), {6, 18}, cv::Scalar(255, 255, 255));
+      caption(img,
+              title + (lesion.recist.onAcquisitionSlices
+                           ? fmt::format(", slice {}", lesion.recist.sliceIndex)
+                           : fmt::format(", z = {:.1f} mm", lesion.recist.longAxis.start.z)),
+              {6, 18}, cv::Scalar(255, 255, 255));
       caption(img, fmt::format("long axis {:.1f} mm", lesion.recist.longAxisMm), {6, 38}, bgr(kLongAxisColour));
       caption(img, fmt::format("short axis {:.1f} mm", lesion.recist.shortAxisMm), {6, 58}, bgr(kShortAxisColour));
     }
@@ -187,6 +191,13 @@ Vec3 along(const Vec3& axis, const Vec3& towards) { return dot(axis, towards) < 
 SliceView renderAxialView(const Volume& volume, const LabelMap& labels, const measurement::LesionMeasurement& lesion,
                           const QcPictureOptions& options) {
   const ImageGeometry& g = volume.geometry;
+  // The axial plane LPS z = const that holds RECIST axes measured on resampled axial sections.
+  if (!lesion.recist.onAcquisitionSlices) {
+    Vec3 centre = lesionCentre(lesion);
+    centre.z = lesion.recist.longAxis.start.z;
+    return render(volume, labels, lesion, {"axial", centre, {1, 0, 0}, {0, 1, 0}, std::min(g.spacing.x, g.spacing.y)},
+                  options);
+  }
   // The acquisition plane (constant k) that holds the RECIST axes.
   const Vec3 right = along(normalized(g.direction.column(0)), {1, 0, 0});
   const Vec3 down = along(normalized(g.direction.column(1)), {0, 1, 0});

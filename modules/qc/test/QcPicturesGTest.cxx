@@ -18,12 +18,15 @@ struct Scene {
   measurement::LesionMeasurement lesion;
 };
 
-// An ellipsoid lesion (semi-axes ax, by, cz voxels) of 10 HU in 40 HU tissue.
-Scene makeScene(double ax = 14, double by = 8, double cz = 3, const std::string& kind = "soft-tissue") {
+// An ellipsoid lesion (semi-axes ax, by, cz voxels) of 10 HU in 40 HU tissue, on an axial grid
+// unless `direction` says otherwise.
+Scene makeScene(double ax = 14, double by = 8, double cz = 3, const std::string& kind = "soft-tissue",
+                const Mat3& direction = Mat3::identity()) {
   ImageGeometry g;
   g.size = {80, 70, 16};
   g.spacing = {0.7, 0.7, 2.5};
   g.origin = {-30.0, -20.0, 50.0};
+  g.direction = direction;
   Scene s;
   s.volume = Volume(g, 40.0f);
   s.labels = LabelMap(g, 0);
@@ -99,6 +102,22 @@ TEST(QcPictures, AxialShowsAxesAndContourWhereTheGeometrySays) {
   // Inside the lesion, off the axes: 10 HU at W400/L40 -> grey 109.
   const auto inside = v.pointToPixel(g.indexToPoint(Vec3{36.0, 31.0, double(k)}));
   EXPECT_NEAR(v.image.pixel(int(inside[0]), int(inside[1]))[0], std::lround((10.0 - (40.0 - 200.0)) / 400.0 * 255.0), 1);
+}
+
+TEST(QcPictures, AxesMeasuredOnResampledAxialSectionsAreShownOnThatAxialPlane) {
+  // A sagittal scan: the RECIST axes lie on a plane LPS z = const, which the axial picture shows.
+  const Scene s = makeScene(14, 8, 3, "soft-tissue", Mat3::fromColumns({0, 1, 0}, {0, 0, -1}, {-1, 0, 0}));
+  const measurement::RecistDiameters& r = s.lesion.recist;
+  ASSERT_FALSE(r.onAcquisitionSlices);
+  const SliceView v = renderAxialView(s.volume, s.labels, s.lesion);
+  EXPECT_EQ(v.view, "axial");
+  EXPECT_EQ(v.right, (Vec3{1, 0, 0}));
+  EXPECT_EQ(v.down, (Vec3{0, 1, 0}));
+  EXPECT_NEAR(v.origin.z, r.longAxis.start.z, 1e-9);
+  for (double t : {0.25, 0.75}) {
+    const auto l = v.pointToPixel(r.longAxis.start + (r.longAxis.end - r.longAxis.start) * t);
+    EXPECT_TRUE(isColour(v.image, l[0], l[1], kLongAxisColour)) << "long axis at t=" << t;
+  }
 }
 
 TEST(QcPictures, WindowFollowsTheLesionKind) {

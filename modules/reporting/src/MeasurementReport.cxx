@@ -40,9 +40,11 @@ json conventions() {
       {"voxelVolume", "voxel count x voxel volume"},
       {"meshVolume", "closed marching-cubes (flying edges) surface at 0.5 of the binary mask; vertices halfway "
                      "between inside and outside voxel centres (pyradiomics convention); vtkMassProperties"},
-      {"recist", "RECIST 1.1 on acquisition slices (constant k): long axis = longest segment between boundary "
-                 "voxel centres of one slice lying inside the lesion; short axis = longest such segment on the same "
-                 "slice perpendicular to it within half a pixel; both between voxel centres"},
+      {"recist", "RECIST 1.1 on axial sections of the patient: the acquisition slices (constant k) when they face "
+                 "the S-I axis within 45 deg, else planes LPS z = const of the mask resampled (nearest neighbour) at "
+                 "the finest in-plane spacing (recist.sections says which); long axis = longest segment between "
+                 "boundary voxel centres of one section lying inside the lesion; short axis = longest such segment "
+                 "on the same section perpendicular to it within half a pixel; both between voxel centres"},
       {"maxDiameter3d", "3D Feret diameter between boundary voxel centres (convex hull, qhull)"},
       {"extents", "size of the union of voxel boxes along patient L-R, A-P, S-I (includes the voxel)"},
       {"principalAxes", "PCA of voxel centres (population covariance); ibsiAxisLengths = 4 sqrt(eigenvalue) as "
@@ -71,6 +73,7 @@ json lesionJson(const LesionMeasurement& m) {
   lesion["recist"] = {{"longAxisMm", m.recist.longAxisMm},
                       {"shortAxisMm", m.recist.shortAxisMm},
                       {"sliceIndex", m.recist.sliceIndex},
+                      {"sections", m.recist.sections},
                       {"longAxisEndpointsLps", segment(m.recist.longAxis)},
                       {"shortAxisEndpointsLps", segment(m.recist.shortAxis)}};
   lesion["maxDiameter3dMm"] = m.maxDiameter3dMm;
@@ -291,9 +294,12 @@ std::string toSummaryText(const MeasurementReport& report) {
                         m.spec.lymphNode ? ", lymph node" : "");
     text += fmt::format("  volume {:.2f} mL (voxels){}\n", m.voxelVolumeMl,
                         m.meshVolumeMl ? fmt::format(", {:.2f} mL (mesh)", *m.meshVolumeMl) : std::string{});
-    text += fmt::format("  RECIST 1.1: long axis {:.1f} mm x short axis {:.1f} mm on slice {}; {} ({})\n",
-                        m.recist.longAxisMm, m.recist.shortAxisMm, m.recist.sliceIndex, m.measurability.category,
-                        m.measurability.reason);
+    const std::string where = m.recist.onAcquisitionSlices ? fmt::format("slice {}", m.recist.sliceIndex)
+                                                           : fmt::format("the axial section z = {:.1f} mm, {}",
+                                                                         m.recist.longAxis.start.z, m.recist.sections);
+    text +=
+        fmt::format("  RECIST 1.1: long axis {:.1f} mm x short axis {:.1f} mm on {}; {} ({})\n", m.recist.longAxisMm,
+                    m.recist.shortAxisMm, where, m.measurability.category, m.measurability.reason);
     text += fmt::format("  3D max diameter {:.1f} mm; extents LR {:.1f} x AP {:.1f} x SI {:.1f} mm (+/- {:.1f} mm)\n",
                         m.maxDiameter3dMm, m.extentLrMm, m.extentApMm, m.extentSiMm, m.uncertainty.distanceMm);
     text +=

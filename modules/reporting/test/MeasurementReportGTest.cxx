@@ -18,12 +18,15 @@ namespace {
 
 using measurement::LesionMeasurement;
 
-/// Two lesions on a 1 x 1 x 2 mm grid: a sphere with a calcified core and a lymph node box.
-MeasurementReport exampleReport(measurement::IntensityUnit unit = measurement::IntensityUnit::HounsfieldUnit) {
+/// Two lesions on a 1 x 1 x 2 mm grid (axial unless `direction` says otherwise): a sphere with a
+/// calcified core and a lymph node box.
+MeasurementReport exampleReport(measurement::IntensityUnit unit = measurement::IntensityUnit::HounsfieldUnit,
+                                const Mat3& direction = Mat3::identity()) {
   ImageGeometry g;
   g.size = {48, 40, 24};
   g.spacing = {1.0, 1.0, 2.0};
   g.origin = {-100.0, 20.0, 300.0};
+  g.direction = direction;
   Volume volume(g, -80.0f);
   LabelMap labels(g, 0);
   const Vec3 centre = g.indexToPoint(20, 20, 12);
@@ -196,6 +199,29 @@ TEST(MeasurementReport, SummaryNamesEachLesionAndItsAxes) {
       << summary;
   EXPECT_NE(summary.find("lymph node"), std::string::npos) << summary;
   EXPECT_NE(summary.find("Agatston"), std::string::npos) << summary;
+}
+
+TEST(MeasurementReport, ASagittalScanSaysItsRecistAxesLieOnResampledAxialSections) {
+  const MeasurementReport axial = exampleReport();
+  EXPECT_EQ(nlohmann::json::parse(toJson(axial))["lesions"][0]["recist"]["sections"],
+            "acquisition slices (constant k)");
+  EXPECT_NE(toSummaryText(axial).find(fmt::format("on slice {};", axial.lesions[0].recist.sliceIndex)),
+            std::string::npos);
+
+  const MeasurementReport sagittal =
+      exampleReport(measurement::IntensityUnit::HounsfieldUnit, Mat3::fromColumns({0, 1, 0}, {0, 0, -1}, {-1, 0, 0}));
+  const auto json = nlohmann::json::parse(toJson(sagittal));
+  EXPECT_EQ(json["lesions"][0]["recist"]["sections"], "axial sections (resampled from sagittal acquisition)");
+  const std::string summary = toSummaryText(sagittal);
+  EXPECT_NE(summary.find(fmt::format("on the axial section z = {:.1f} mm, axial sections (resampled from sagittal "
+                                     "acquisition);",
+                                     sagittal.lesions[0].recist.longAxis.start.z)),
+            std::string::npos)
+      << summary;
+  test::ScratchFolder dir;
+  writeJsonReport(sagittal, dir / "report.json");
+  const auto result = checkReport(dir / "report.json");
+  EXPECT_EQ(result.exitCode, 0) << result.out << result.err;
 }
 
 TEST(MeasurementReport, WriteFailureNamesTheFileAndLeavesNothing) {

@@ -32,6 +32,7 @@
 #include "lesion/core/ItkBridge.h"
 #include "lesion/core/Log.h"
 #include "lesion/core/RobustStatistics.h"
+#include "lesion/core/SliceOrientation.h"
 
 namespace lesion::segmentation {
 
@@ -244,7 +245,7 @@ Prior makePrior(const SoftTissueInit& init, const SoftTissueOptions& options, co
     prior.shape = Prior::Shape::Ellipsoid;
     prior.isSizePrior = true;
     prior.centre = (init.recistFrom + init.recistTo) * 0.5;
-    prior.normal = normalized(geometry.direction.column(2));
+    prior.normal = axialSectionsOf(geometry).normal;
     // The line is the longest axial diameter: nothing in-plane should be much farther from its
     // middle than half of it; the cranio-caudal extent is unknown, so allow more.
     prior.inPlaneMm = 0.5 * length * 1.15 + 3.0;
@@ -1484,14 +1485,16 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   const bool mrClick = !ct && !prior.isSizePrior;
   if (!prior.clippedNote.empty())
     diag.warnings.push_back(prior.clippedNote);
-  // RECIST measures on one axial slice; a line across slices still bounds the mass (the prior is
-  // laid on the slices), but it is not the diameter the reader meant to give.
+  // RECIST measures on one axial slice (of a non-axial scan: a plane LPS z = const); a line across
+  // them still bounds the mass (the prior is laid on them), but it is not the diameter meant.
   if (init.kind == Kind::Recist) {
-    const double across = std::abs(dot(init.recistTo - init.recistFrom, normalized(grid.direction.column(2))));
-    if (across > 0.5 * grid.spacing.z)
-      diag.warnings.push_back(fmt::format("the RECIST line's ends lie {:.1f} mm apart across the slices ({:.1f} mm "
+    const AxialSections axial = axialSectionsOf(grid);
+    const double across = std::abs(dot(init.recistTo - init.recistFrom, axial.normal));
+    if (across > 0.5 * axial.spacingMm)
+      diag.warnings.push_back(fmt::format("the RECIST line's ends lie {:.1f} mm apart across the {} ({:.1f} mm "
                                           "apart); a RECIST line is drawn on one axial slice",
-                                          across, grid.spacing.z));
+                                          across, axial.acquisitionSlices ? "slices" : "axial planes",
+                                          axial.spacingMm));
   }
 
   // 1. Crop around the initialisation.

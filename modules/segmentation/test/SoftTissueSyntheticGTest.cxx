@@ -3,10 +3,13 @@
 // boundary (4^3 sub-samples per voxel). Ground truth: voxel centres inside the ellipsoid, and the
 // analytic volume.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -18,9 +21,12 @@
 namespace lesion::segmentation {
 namespace {
 
-constexpr double kSemiAxes[3] = {16.0, 13.0, 12.0};
+/// The mass's semi-axes along L-R, A-P, S-I (mm).
+using SemiAxes = std::array<double, 3>;
+constexpr SemiAxes kSemiAxes = {16.0, 13.0, 12.0};
 constexpr double kMuscleFromX = 14.0; // the slab overlaps the ellipsoid's cap: a 2 mm deep contact
-const double kTrueVolumeMl = 4.0 / 3.0 * M_PI * kSemiAxes[0] * kSemiAxes[1] * kSemiAxes[2] / 1000.0;
+double ellipsoidVolumeMl(const SemiAxes& s) { return 4.0 / 3.0 * M_PI * s[0] * s[1] * s[2] / 1000.0; }
+const double kTrueVolumeMl = ellipsoidVolumeMl(kSemiAxes);
 
 struct Phantom {
   Volume image;
@@ -29,10 +35,14 @@ struct Phantom {
 
 enum class Contrast { CT, MR };
 
-double tissueAt(const Vec3& p, Contrast contrast) {
-  const double e = std::pow(p.x / kSemiAxes[0], 2) + std::pow(p.y / kSemiAxes[1], 2) + std::pow(p.z / kSemiAxes[2], 2);
+bool insideMass(const Vec3& p, const SemiAxes& s) {
+  return std::pow(p.x / s[0], 2) + std::pow(p.y / s[1], 2) + std::pow(p.z / s[2], 2) <= 1.0;
+}
+
+double tissueAt(const Vec3& p, Contrast contrast, const SemiAxes& mass = kSemiAxes) {
   const bool mr = contrast == Contrast::MR;
-  if (e <= 1.0) return mr ? 350.0 : 45.0;                 // mass
+  if (insideMass(p, mass))
+    return mr ? 350.0 : 45.0;                             // mass
   if (p.y < -40.0) return mr ? 5.0 : -1000.0;             // air in front of the body
   if (p.x >= kMuscleFromX) return mr ? 380.0 : 55.0;      // muscle
   return mr ? 900.0 : -100.0;                             // fat
@@ -45,16 +55,34 @@ template <class Tissue> double partialVolumeMean(const ImageGeometry& g, const V
   for (int a = 0; a < sub; ++a)
     for (int b = 0; b < sub; ++b)
       for (int d = 0; d < sub; ++d)
-        sum += tissue(c + Vec3{((a + 0.5) / sub - 0.5) * g.spacing.x, ((b + 0.5) / sub - 0.5) * g.spacing.y,
-                               ((d + 0.5) / sub - 0.5) * g.spacing.z});
+        sum +=
+            tissue(c + g.direction * Vec3{((a + 0.5) / sub - 0.5) * g.spacing.x, ((b + 0.5) / sub - 0.5) * g.spacing.y,
+                                          ((d + 0.5) / sub - 0.5) * g.spacing.z});
   return sum / (sub * sub * sub);
 }
 
-Phantom makePhantom(Contrast contrast, std::uint32_t seed = 7) {
+/// 96 x 96 x 80 mm around the mass's centre, axial slices 2 mm apart.
+ImageGeometry axialGrid() {
   ImageGeometry g;
   g.size = {96, 96, 40};
   g.spacing = {1.0, 1.0, 2.0};
   g.origin = {-47.5, -47.5, -39.0};
+  return g;
+}
+
+/// The same field of view acquired sagittally: rows towards P, columns towards I (1 mm), sagittal
+/// slices 2 mm apart from left to right.
+ImageGeometry sagittalGrid() {
+  ImageGeometry g;
+  g.size = {96, 80, 48};
+  g.spacing = {1.0, 1.0, 2.0};
+  g.direction = Mat3::fromColumns({0, 1, 0}, {0, 0, -1}, {-1, 0, 0});
+  g.origin = -g.indexToPoint(Vec3{47.5, 39.5, 23.5}); // centred on (0, 0, 0)
+  return g;
+}
+
+Phantom makePhantom(Contrast contrast, std::uint32_t seed = 7, const ImageGeometry& g = axialGrid(),
+                    const SemiAxes& mass = kSemiAxes) {
   Phantom ph{Volume(g), LabelMap(g)};
   std::mt19937 rng(seed);
   const double noiseSd = contrast == Contrast::MR ? 25.0 : 12.0;
@@ -63,12 +91,11 @@ Phantom makePhantom(Contrast contrast, std::uint32_t seed = 7) {
     for (std::size_t j = 0; j < g.size[1]; ++j)
       for (std::size_t i = 0; i < g.size[0]; ++i) {
         const Vec3 c = g.indexToPoint(i, j, k);
-        double value = partialVolumeMean(g, c, [contrast](const Vec3& p) { return tissueAt(p, contrast); });
+        double value = partialVolumeMean(g, c, [&](const Vec3& p) { return tissueAt(p, contrast, mass); });
         // MR: a smooth multiplicative bias field, +-15 % across the field of view.
         if (contrast == Contrast::MR) value *= 1.0 + 0.15 * (c.x + c.y) / 67.0;
         ph.image.at(i, j, k) = float(value + noise(rng));
-        const double e = std::pow(c.x / kSemiAxes[0], 2) + std::pow(c.y / kSemiAxes[1], 2) + std::pow(c.z / kSemiAxes[2], 2);
-        ph.truth.at(i, j, k) = e <= 1.0 ? 1 : 0;
+        ph.truth.at(i, j, k) = insideMass(c, mass) ? 1 : 0;
       }
   return ph;
 }
@@ -188,6 +215,29 @@ TEST(SoftTissueSynthetic, ABoxReachingPastTheScanIsClippedToIt) {
       << inAir;
   EXPECT_NE(inAir.find("HU): the box's centre is probably in air or lung; place it inside the mass"), std::string::npos)
       << inAir;
+}
+
+// A mass taller (31 mm S-I) than its 20 mm axial diameter, acquired axially and sagittally, from
+// the RECIST line on its widest axial plane. The line's prior allows more along the axial normal
+// than in the plane, so on the sagittal scan that normal must be the patient's S-I axis, not the
+// slices' (L-R); and the line, on one axial plane, is not "across the slices" there either.
+TEST(SoftTissueSynthetic, ARecistLineOnASagittalScanIsReadOnAnAxialPlane) {
+  constexpr SemiAxes tall = {10.0, 8.0, 15.5};
+  for (const auto& [name, grid] : {std::pair{"axial", axialGrid()}, std::pair{"sagittal", sagittalGrid()}}) {
+    const Phantom ph = makePhantom(Contrast::CT, 7, grid, tall);
+    const auto r = segmentSoftTissueMass(ph.image, SoftTissueInit::fromRecist({-10, 0, 0}, {10, 0, 0}));
+    const double d = test::dice(r.labels, ph.truth);
+    const double error = 100.0 * (r.volumeMl - ellipsoidVolumeMl(tall)) / ellipsoidVolumeMl(tall);
+    std::printf("[synthetic CT, tall mass, %s, RECIST] Dice %.4f, volume error %+.2f %%, prior contact %.1f %%\n", name,
+                d, error, 100.0 * r.diagnostics.priorContactFraction);
+    EXPECT_GE(d, 0.90) << name;
+    EXPECT_LE(std::abs(error), 5.0) << name;
+    // Its 15.5 mm tips lie within the prior's reach along the axial normal (18 mm), beyond its
+    // in-plane one (14.5 mm): the prior holds none of its border (11 % laid on the sagittal slices).
+    EXPECT_LT(r.diagnostics.priorContactFraction, 0.005) << name;
+    for (const std::string& warning : r.diagnostics.warnings)
+      EXPECT_EQ(warning.find("RECIST line's ends"), std::string::npos) << name << ": " << warning;
+  }
 }
 
 TEST(SoftTissueSynthetic, SeedInFatOrAirIsRefused) {

@@ -70,10 +70,13 @@ struct Segment {
   [[nodiscard]] double lengthMm() const { return distance(start, end); }
 };
 
-/// RECIST 1.1 diameters on the acquisition plane (constant index k).
+/// RECIST 1.1 diameters on one axial section of the patient (lesion::axialSectionsOf): the
+/// acquisition plane (constant index k) of an axial scan, also when tilted or slightly oblique; for
+/// a sagittal, coronal or steeply oblique scan a plane LPS z = const of the lesion's mask resampled
+/// (nearest neighbour) onto an LPS-aligned grid at the scan's finest in-plane spacing.
 ///
 /// Convention: the long axis is the longest segment joining the centres of two boundary voxels
-/// (lesion voxels with an in-plane 4-neighbour outside the lesion) of one slice that stays
+/// (lesion voxels with an in-plane 4-neighbour outside the lesion) of one section that stays
 /// inside the lesion (every point of the segment, sampled at a fifth of the
 /// smallest in-plane spacing, falls in a lesion voxel). The short axis is the longest such
 /// segment on the same slice whose direction is perpendicular to the long axis to within half a
@@ -84,7 +87,11 @@ struct RecistDiameters {
   double shortAxisMm{0.0};
   Segment longAxis{};
   Segment shortAxis{};
-  std::size_t sliceIndex{0}; ///< index k of the slice holding both axes
+  /// Index k of the acquisition slice holding both axes; on resampled axial sections, the slice
+  /// nearest the long axis' middle.
+  std::size_t sliceIndex{0};
+  bool onAcquisitionSlices{true};                          ///< false: on resampled axial sections (a non-axial scan)
+  std::string sections{"acquisition slices (constant k)"}; ///< AxialSections::description()
 };
 
 /// Principal component analysis of the lesion's voxel centres (population covariance).

@@ -68,8 +68,10 @@ struct QcPictureOptions {
   bool annotate{true};       ///< lengths and labels as text
 };
 
-/// Axial view: the acquisition plane (index k of the grid) holding the RECIST axes, centred on
-/// the lesion, radiological orientation (patient left on the right for an axial CT grid).
+/// Axial view: the plane holding the RECIST axes, centred on the lesion: the acquisition plane
+/// (index k of the grid), radiological orientation (patient left on the right for an axial CT
+/// grid); or, for axes measured on resampled axial sections (a non-axial scan), the plane LPS
+/// z = const (right = L, down = P).
 [[nodiscard]] SliceView renderAxialView(const Volume& volume, const LabelMap& labels,
                                         const measurement::LesionMeasurement& lesion, const QcPictureOptions& options = {});
 /// Coronal (right = L, down = I) and sagittal (right = P, down = I) planes through the centroid.

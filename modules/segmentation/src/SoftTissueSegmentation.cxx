@@ -683,6 +683,21 @@ std::vector<std::size_t> sampleClearOf(const ImageGeometry& g, const std::vector
   return clear.size() >= minimum ? clear : sample;
 }
 
+/// A RECIST line's sample where the line surely lies inside the lesion: clear of both ends by a
+/// quarter of its length (its middle half), falling back to clear of them by `blurMm` (the blur of
+/// the average: the ends lie on the border), then to the whole sample, when fewer than
+/// `kMinimumJudgedSample` voxels are left. The sample's balls (0.12 x the length around the middle
+/// 60 %) reach out of the lesion when the line is drawn a little long or off the widest slice: the
+/// neighbour in the sample inflated its spread and sent a homogeneous mass to the one-class interval,
+/// which leaked into the muscle and was kept (the default phantom's truth line drawn 10 mm too long
+/// at each end: +72 %, now -4 %).
+std::vector<std::size_t> recistMiddleSample(const ImageGeometry& g, const std::vector<std::size_t>& sample,
+                                            const SoftTissueInit& init, double blurMm) {
+  const std::vector<Vec3> ends{init.recistFrom, init.recistTo};
+  const std::vector<std::size_t> clearOfBlur = sampleClearOf(g, sample, ends, blurMm, kMinimumJudgedSample);
+  return sampleClearOf(g, clearOfBlur, ends, 0.25 * distance(init.recistFrom, init.recistTo), kMinimumJudgedSample);
+}
+
 /// 2D hole filling per slice (third index axis), then 3D: masses are solid, and holes open
 /// towards another slice would survive a 3D fill alone.
 void fillHoles(MaskImage* mask, const ImageGeometry& g) {
@@ -1496,8 +1511,7 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
     // the one-class interval, which leaked and was refused).
     std::vector<std::size_t> judged = sampleInterior(g, lesionSample, options.contextSmoothingMm, kMinimumJudgedSample);
     if (init.kind == Kind::Recist)
-      judged = sampleClearOf(g, judged, {init.recistFrom, init.recistTo}, 2.0 * options.contextSmoothingMm,
-                             kMinimumJudgedSample);
+      judged = recistMiddleSample(g, judged, init, 2.0 * options.contextSmoothingMm);
     std::vector<float> sampled;
     for (std::size_t v : judged)
       sampled.push_back(context->GetBufferPointer()[v]);

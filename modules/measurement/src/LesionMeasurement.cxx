@@ -392,8 +392,8 @@ std::vector<std::uint8_t> voxelsAtOrAbove(const LesionCrop& crop, const CropValu
   return above;
 }
 
-/// Clears the 26-connected clusters of `voxels` smaller than `minVoxels`.
-void dropClustersSmallerThan(std::vector<std::uint8_t>& voxels, const LesionCrop& crop, std::size_t minVoxels) {
+/// Calls `fn(cluster)` with the crop indices of each 26-connected cluster of `voxels`.
+template <class Fn> void forEachCluster(const std::vector<std::uint8_t>& voxels, const LesionCrop& crop, Fn&& fn) {
   std::vector<std::uint8_t> seen(voxels.size(), 0);
   std::vector<std::size_t> cluster;
   std::vector<std::size_t> stack;
@@ -423,10 +423,19 @@ void dropClustersSmallerThan(std::vector<std::uint8_t>& voxels, const LesionCrop
             stack.push_back(n);
           }
     }
-    if (cluster.size() < minVoxels)
-      for (std::size_t at : cluster)
-        voxels[at] = 0;
+    fn(cluster);
   }
+}
+
+/// Clears the 26-connected clusters of `voxels` smaller than `minVoxels`.
+void dropClustersSmallerThan(std::vector<std::uint8_t>& voxels, const LesionCrop& crop, std::size_t minVoxels) {
+  std::vector<std::size_t> dropped;
+  forEachCluster(voxels, crop, [&](const std::vector<std::size_t>& cluster) {
+    if (cluster.size() < minVoxels)
+      dropped.insert(dropped.end(), cluster.begin(), cluster.end());
+  });
+  for (std::size_t at : dropped)
+    voxels[at] = 0;
 }
 
 /// Median + kSoftTissueNoiseSds robust SDs of the lesion's voxels below `thresholdHu` (its soft
@@ -596,6 +605,18 @@ LesionMeasurement measureOne(const Volume& volume, const LabelMap& labels, const
         extremes.push_back(toPoint(double(crop.begin[0]) + double(last), gj, gk));
     }
   }
+
+  // One label in separate parts is measured as one lesion (its diameters and extents span the
+  // gaps): two masses given one label, or stray voxels, should not pass without a word.
+  std::size_t parts = 0, largest = 0;
+  forEachCluster(crop.mask, crop, [&](const std::vector<std::size_t>& cluster) {
+    ++parts;
+    largest = std::max(largest, cluster.size());
+  });
+  if (parts > 1)
+    logWarning("label {} is in {} separate parts (the largest holds {:.0f} % of its voxels): measured as one lesion, "
+               "its diameters and extents span the gaps; give each lesion its own label",
+               spec.label, parts, 100.0 * double(largest) / double(box.count));
 
   // Voxel-face surface area: the volume uncertainty when no mesh is computed.
   double faceAreaMm2 = 0.0;

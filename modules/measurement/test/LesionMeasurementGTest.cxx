@@ -529,6 +529,34 @@ TEST(LesionMeasurement, WarnsWhenALesionTouchesTheImageEdge) {
   EXPECT_NE(warnings[0].find("label 1 touches the edge"), std::string::npos) << warnings[0];
 }
 
+TEST(LesionMeasurement, WarnsWhenOneLabelIsInSeparateParts) {
+  // Two masses given one label (two seeds in two lesions, or a hand-drawn map) are measured as
+  // one lesion whose diameters span the gap: said, not silent. Diagonal contact is one part.
+  std::vector<std::string> warnings;
+  setLogSink([&](LogLevel level, std::string_view message) {
+    if (level == LogLevel::Warning)
+      warnings.emplace_back(message);
+  });
+  ImageGeometry grid;
+  grid.size = {20, 12, 6};
+  Volume volume(grid, 0.0f);
+  LabelMap labels(grid, 0);
+  for (std::size_t k = 2; k < 4; ++k)
+    for (std::size_t j = 3; j < 6; ++j) {
+      for (std::size_t i = 2; i < 5; ++i)
+        labels.at(i, j, k) = 1; // 18 voxels
+      for (std::size_t i = 12; i < 14; ++i)
+        labels.at(i, j, k) = 1; // 12 voxels, 7 voxels apart
+    }
+  labels.at(6, 7, 2) = 2; // label 2: two voxels touching at a corner
+  labels.at(7, 8, 3) = 2;
+  (void)measureLesions(volume, labels);
+  setLogSink({});
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "label 1 is in 2 separate parts (the largest holds 60 % of its voxels): measured as one "
+                         "lesion, its diameters and extents span the gaps; give each lesion its own label");
+}
+
 } // namespace
 } // namespace lesion::measurement
 

@@ -507,12 +507,19 @@ TEST(LesionMeasurement, SingleVoxelAndFlatLesions) {
 namespace lesion::measurement {
 namespace {
 
-TEST(LesionMeasurement, WarnsWhenALesionTouchesTheImageEdge) {
+/// The warnings logged while measuring every label of `labels`.
+std::vector<std::string> warningsMeasuring(const Volume& volume, const LabelMap& labels) {
   std::vector<std::string> warnings;
   setLogSink([&](LogLevel level, std::string_view message) {
     if (level == LogLevel::Warning)
       warnings.emplace_back(message);
   });
+  (void)measureLesions(volume, labels);
+  setLogSink({});
+  return warnings;
+}
+
+TEST(LesionMeasurement, WarnsWhenALesionTouchesTheImageEdge) {
   ImageGeometry grid;
   grid.size = {12, 12, 6};
   Volume volume(grid, 0.0f);
@@ -523,8 +530,7 @@ TEST(LesionMeasurement, WarnsWhenALesionTouchesTheImageEdge) {
         labels.at(i, j, k) = 1; // starts at i = 0
   for (std::size_t k = 2; k < 4; ++k)
     labels.at(8, 8, k) = 2; // well inside
-  (void)measureLesions(volume, labels);
-  setLogSink({});
+  const std::vector<std::string> warnings = warningsMeasuring(volume, labels);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("label 1 touches the edge"), std::string::npos) << warnings[0];
 }
@@ -532,11 +538,6 @@ TEST(LesionMeasurement, WarnsWhenALesionTouchesTheImageEdge) {
 TEST(LesionMeasurement, WarnsWhenOneLabelIsInSeparateParts) {
   // Two masses given one label (two seeds in two lesions, or a hand-drawn map) are measured as
   // one lesion whose diameters span the gap: said, not silent. Diagonal contact is one part.
-  std::vector<std::string> warnings;
-  setLogSink([&](LogLevel level, std::string_view message) {
-    if (level == LogLevel::Warning)
-      warnings.emplace_back(message);
-  });
   ImageGeometry grid;
   grid.size = {20, 12, 6};
   Volume volume(grid, 0.0f);
@@ -550,8 +551,7 @@ TEST(LesionMeasurement, WarnsWhenOneLabelIsInSeparateParts) {
     }
   labels.at(6, 7, 2) = 2; // label 2: two voxels touching at a corner
   labels.at(7, 8, 3) = 2;
-  (void)measureLesions(volume, labels);
-  setLogSink({});
+  const std::vector<std::string> warnings = warningsMeasuring(volume, labels);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_EQ(warnings[0], "label 1 is in 2 separate parts (the largest holds 60 % of its voxels): measured as one "
                          "lesion, its diameters and extents span the gaps; give each lesion its own label");

@@ -301,6 +301,8 @@ struct AxialResampling {
   LesionCrop crop{};
 };
 
+constexpr double kMaxAxialSamples = 64e6;
+
 AxialResampling resampleOntoAxialGrid(const LesionCrop& crop, const IndexToPoint& toPoint, double spacingMm) {
   Vec3 lo{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(), std::numeric_limits<double>::max()};
   Vec3 hi = -lo;
@@ -314,6 +316,10 @@ AxialResampling resampleOntoAxialGrid(const LesionCrop& crop, const IndexToPoint
       hi[a] = std::max(hi[a], p[a]);
     }
   }
+  // A lesion box many times the scan's finest pixel (a 250 mm mass on 0.25 mm MR pixels: 10^9
+  // samples) is sampled coarser, at most kMaxAxialSamples.
+  const Vec3 extent = hi - lo;
+  spacingMm = std::max(spacingMm, std::cbrt(extent.x * extent.y * extent.z / kMaxAxialSamples));
   AxialResampling axial;
   axial.grid.spacing = {spacingMm, spacingMm, spacingMm};
   // Samples in step with a voxel centre, one beyond the box: where the scan's axes are LPS axes at
@@ -362,6 +368,20 @@ RecistDiameters measureRecistOnAxialSections(const LesionCrop& crop, const Image
   }
   const AxialResampling axial = resampleOntoAxialGrid(crop, toPoint, sections.spacingMm);
   RecistDiameters recist = measureRecist(axial.crop, axial.grid, IndexToPoint(axial.grid));
+  // The ends found on the samples sit anywhere in the lesion voxel they sample (a 5 mm sagittal
+  // slice is ten 0.5 mm samples wide), so the axes would be up to a slice longer than between
+  // voxel centres: each end moves to its voxel's centre, kept on the section's plane.
+  const Mat3 toIndex = toPoint.m.inverse();
+  const auto toVoxelCentre = [&](const Vec3& end) {
+    const Vec3 index = toIndex * (end - toPoint.origin);
+    Vec3 centre = toPoint(double(std::lround(index.x)), double(std::lround(index.y)), double(std::lround(index.z)));
+    centre.z = end.z;
+    return centre;
+  };
+  recist.longAxis = {toVoxelCentre(recist.longAxis.start), toVoxelCentre(recist.longAxis.end)};
+  recist.shortAxis = {toVoxelCentre(recist.shortAxis.start), toVoxelCentre(recist.shortAxis.end)};
+  recist.longAxisMm = distance(recist.longAxis.start, recist.longAxis.end);
+  recist.shortAxisMm = distance(recist.shortAxis.start, recist.shortAxis.end);
   const double middleK = geometry.pointToIndex((recist.longAxis.start + recist.longAxis.end) * 0.5).z;
   recist.sliceIndex =
       std::size_t(std::clamp(std::lround(middleK), long(crop.begin[2]), long(crop.begin[2] + crop.size[2] - 1)));

@@ -218,6 +218,10 @@ TEST(LesionMeasurement, SagittalAndCoronalScansAreMeasuredOnAxialSections) {
     const double diagonal = phantom.grid.voxelDiagonalMm();
     EXPECT_NEAR(m.recist.longAxisMm, 32.0, diagonal) << name;
     EXPECT_NEAR(m.recist.shortAxisMm, 26.0, diagonal) << name;
+    // Between voxel centres (inside the mass), as on axial scans: not longer than its 32 mm axial
+    // diameter (the ends on the samples of a 2 mm slice lay up to a slice beyond them: 32.92 mm).
+    EXPECT_LE(m.recist.longAxisMm, 32.05) << name;
+    EXPECT_LE(m.recist.longAxisMm, m.maxDiameter3dMm) << name;
     // Both axes on one plane LPS z = const, near the mass's widest section (5 mm off it, the
     // section is still 97 % as wide: resampled boundaries can make it the longest).
     for (const Vec3& p : {m.recist.longAxis.end, m.recist.shortAxis.start, m.recist.shortAxis.end})

@@ -218,6 +218,15 @@ TEST(MeasurementReport, ASagittalScanSaysItsRecistAxesLieOnResampledAxialSection
                                      sagittal.lesions[0].recist.longAxis.start.z)),
             std::string::npos)
       << summary;
+  // The CSV (the batch's table) says it too: its slice index is a sagittal slice there.
+  for (const auto& [report, sections] :
+       {std::pair{&axial, "acquisition slices (constant k)"},
+        std::pair{&sagittal, "axial sections (resampled from sagittal acquisition)"}}) {
+    const auto rows = readCsv(toCsv(*report));
+    const auto column = std::find(rows[0].begin(), rows[0].end(), "recist_sections") - rows[0].begin();
+    ASSERT_LT(std::size_t(column), rows[0].size());
+    EXPECT_EQ(rows[1][std::size_t(column)], sections);
+  }
   test::ScratchFolder dir;
   writeJsonReport(sagittal, dir / "report.json");
   const auto result = checkReport(dir / "report.json");

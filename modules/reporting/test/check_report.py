@@ -12,7 +12,7 @@ import sys
 
 import jsonschema
 
-TEXT_COLUMNS = {"timepoint", "name", "kind", "intensity_unit", "measurability_category", "volume_path", "mask_path"}
+TEXT_COLUMNS = {"timepoint", "name", "kind", "intensity_unit", "recist_sections", "measurability_category", "volume_path", "mask_path"}
 BOOL_COLUMNS = {"lymph_node", "measurable"}
 
 

@@ -27,6 +27,7 @@
 #include <itkVersorRigid3DTransform.h>
 
 #include "lesion/core/Error.h"
+#include "lesion/core/GridBounds.h"
 #include "lesion/core/ItkBridge.h"
 
 namespace lesion::longitudinal {
@@ -640,8 +641,6 @@ double DeformableTransform::maxDisplacementBoundMm() const {
 RegionOfInterest regionAroundLabels(const LabelMap& labels, const std::vector<std::uint16_t>& values, double marginMm,
                                     const std::string& name) {
   const ImageGeometry& g = labels.geometry;
-  Vec3 lo{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(), std::numeric_limits<double>::max()};
-  Vec3 hi = -lo;
   bool found = false;
   std::array<std::size_t, 3> imin{g.size}, imax{0, 0, 0};
   for (std::size_t k = 0, n = 0; k < g.size[2]; ++k)
@@ -658,16 +657,8 @@ RegionOfInterest regionAroundLabels(const LabelMap& labels, const std::vector<st
     for (std::uint16_t v : values) list += (list.empty() ? "" : ", ") + std::to_string(v);
     throw InputError(fmt::format("label map has no voxel with label {} (region '{}')", list, name));
   }
-  // Corners of the index box grown by half a voxel: the union of the voxel boxes.
-  for (int corner = 0; corner < 8; ++corner) {
-    const Vec3 index{corner & 1 ? imax[0] + 0.5 : imin[0] - 0.5, corner & 2 ? imax[1] + 0.5 : imin[1] - 0.5,
-                     corner & 4 ? imax[2] + 0.5 : imin[2] - 0.5};
-    const Vec3 p = g.indexToPoint(index);
-    for (std::size_t a = 0; a < 3; ++a) {
-      lo[a] = std::min(lo[a], p[a]);
-      hi[a] = std::max(hi[a], p[a]);
-    }
-  }
+  const auto [lo, hi] = voxelBoxBoundsLps(g, {double(imin[0]), double(imin[1]), double(imin[2])},
+                                          {double(imax[0]), double(imax[1]), double(imax[2])});
   const Vec3 margin{marginMm, marginMm, marginMm};
   return {name, lo - margin, hi + margin};
 }

@@ -12,6 +12,7 @@
 #include "ConvexHull.h"
 #include "SurfaceMesh.h"
 #include "lesion/core/Error.h"
+#include "lesion/core/GridBounds.h"
 #include "lesion/core/Log.h"
 #include "lesion/core/RobustStatistics.h"
 #include "lesion/core/SliceOrientation.h"
@@ -303,19 +304,11 @@ struct AxialResampling {
 
 constexpr double kMaxAxialSamples = 64e6;
 
-AxialResampling resampleOntoAxialGrid(const LesionCrop& crop, const IndexToPoint& toPoint, double spacingMm) {
-  Vec3 lo{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(), std::numeric_limits<double>::max()};
-  Vec3 hi = -lo;
-  for (int corner = 0; corner < 8; ++corner) {
-    Vec3 index;
-    for (std::size_t a = 0; a < 3; ++a)
-      index[a] = double(crop.begin[a]) - 0.5 + ((corner >> a) & 1 ? double(crop.size[a]) : 0.0);
-    const Vec3 p = toPoint(index.x, index.y, index.z);
-    for (std::size_t a = 0; a < 3; ++a) {
-      lo[a] = std::min(lo[a], p[a]);
-      hi[a] = std::max(hi[a], p[a]);
-    }
-  }
+AxialResampling resampleOntoAxialGrid(const LesionCrop& crop, const ImageGeometry& geometry, double spacingMm) {
+  const IndexToPoint toPoint(geometry);
+  const Vec3 first{double(crop.begin[0]), double(crop.begin[1]), double(crop.begin[2])};
+  const auto [lo, hi] = voxelBoxBoundsLps(
+      geometry, first, first + Vec3{double(crop.size[0] - 1), double(crop.size[1] - 1), double(crop.size[2] - 1)});
   // A lesion box many times the scan's finest pixel (a 250 mm mass on 0.25 mm MR pixels: 10^9
   // samples) is sampled coarser, at most kMaxAxialSamples.
   const Vec3 extent = hi - lo;
@@ -324,7 +317,7 @@ AxialResampling resampleOntoAxialGrid(const LesionCrop& crop, const IndexToPoint
   axial.grid.spacing = {spacingMm, spacingMm, spacingMm};
   // Samples in step with a voxel centre, one beyond the box: where the scan's axes are LPS axes at
   // this spacing they fall on voxel centres, not on the voxel borders where nearest is a tie.
-  const Vec3 firstCentre = toPoint(double(crop.begin[0]), double(crop.begin[1]), double(crop.begin[2]));
+  const Vec3 firstCentre = geometry.indexToPoint(first);
   for (std::size_t a = 0; a < 3; ++a) {
     axial.grid.origin[a] = firstCentre[a] - spacingMm * (std::ceil((firstCentre[a] - lo[a]) / spacingMm) + 1.0);
     axial.grid.size[a] = std::size_t(std::ceil((hi[a] - axial.grid.origin[a]) / spacingMm)) + 2;
@@ -366,7 +359,7 @@ RecistDiameters measureRecistOnAxialSections(const LesionCrop& crop, const Image
     recist.sections = sections.description();
     return recist;
   }
-  const AxialResampling axial = resampleOntoAxialGrid(crop, toPoint, sections.spacingMm);
+  const AxialResampling axial = resampleOntoAxialGrid(crop, geometry, sections.spacingMm);
   RecistDiameters recist = measureRecist(axial.crop, axial.grid, IndexToPoint(axial.grid));
   // The ends found on the samples sit anywhere in the lesion voxel they sample (a 5 mm sagittal
   // slice is ten 0.5 mm samples wide), so the axes would be up to a slice longer than between

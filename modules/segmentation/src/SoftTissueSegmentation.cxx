@@ -29,6 +29,7 @@
 #include <itkSignedMaurerDistanceMapImageFilter.h>
 
 #include "lesion/core/Error.h"
+#include "lesion/core/GridBounds.h"
 #include "lesion/core/ItkBridge.h"
 #include "lesion/core/Log.h"
 #include "lesion/core/RobustStatistics.h"
@@ -153,25 +154,12 @@ struct Prior {
   }
 };
 
-/// The LPS axis-aligned bounds of the scan: the outer faces of its corner voxels.
-std::pair<Vec3, Vec3> scanBounds(const ImageGeometry& g) {
-  Vec3 lo{}, hi{};
-  for (int corner = 0; corner < 8; ++corner) {
-    const Vec3 p = g.indexToPoint(Vec3{corner & 1 ? g.size[0] - 0.5 : -0.5, corner & 2 ? g.size[1] - 0.5 : -0.5,
-                                       corner & 4 ? g.size[2] - 0.5 : -0.5});
-    for (std::size_t a = 0; a < 3; ++a) {
-      lo[a] = corner == 0 ? p[a] : std::min(lo[a], p[a]);
-      hi[a] = corner == 0 ? p[a] : std::max(hi[a], p[a]);
-    }
-  }
-  return {lo, hi};
-}
-
 /// The box [lo, hi] clipped to the scan, with `note` saying so when it reached past it: its centre
 /// is where the intensity sample is taken, and a box dragged a little wide (a Slicer ROI) put it
 /// in the unscanned air. A box that reaches no more than 2 mm into the scan is refused.
 std::pair<Vec3, Vec3> boxWithinScan(const Vec3& lo, const Vec3& hi, const ImageGeometry& geometry, std::string& note) {
-  const auto [scanLo, scanHi] = scanBounds(geometry);
+  const auto [scanLo, scanHi] = voxelBoxBoundsLps(
+      geometry, {0, 0, 0}, {double(geometry.size[0] - 1), double(geometry.size[1] - 1), double(geometry.size[2] - 1)});
   Vec3 clippedLo, clippedHi;
   for (std::size_t a = 0; a < 3; ++a) {
     clippedLo[a] = std::max(lo[a], scanLo[a]);
@@ -373,13 +361,17 @@ std::vector<std::size_t> growSampleBall(const ImageGeometry& g, const std::vecto
   std::vector<std::size_t> outside(std::size_t(shells) + 1, 0);
   for (const Vec3& seed : seeds)
     forEachInBall(g, seed, startMm + shells, [&](std::size_t v) {
-      const Vec3 p = g.indexToPoint(v % g.size[0], (v / g.size[0]) % g.size[1], v / (g.size[0] * g.size[1]));
+      const Vec3 p = voxelPoint(g, v);
       double d = 1e300;
-      for (const Vec3& s : seeds) d = std::min(d, distance(p, s));
-      if (distance(p, seed) > d + 1e-9) return; // counted with the nearer seed
+      for (const Vec3& s : seeds)
+        d = std::min(d, distance(p, s));
+      if (distance(p, seed) > d + 1e-9)
+        return; // counted with the nearer seed
       const std::size_t shell = d <= startMm ? 0 : std::size_t(std::ceil(d - startMm));
-      if (inClass[v]) inShell[shell].push_back(v);
-      else ++outside[shell];
+      if (inClass[v])
+        inShell[shell].push_back(v);
+      else
+        ++outside[shell];
     });
   std::vector<std::size_t> sample = inShell[0];
   std::vector<float> sampled;
@@ -773,7 +765,7 @@ std::vector<std::size_t> sampleClearOf(const ImageGeometry& g, const std::vector
                                        const std::vector<Vec3>& ends, double clearMm, std::size_t minimum) {
   std::vector<std::size_t> clear;
   for (std::size_t v : sample) {
-    const Vec3 p = g.indexToPoint(v % g.size[0], (v / g.size[0]) % g.size[1], v / (g.size[0] * g.size[1]));
+    const Vec3 p = voxelPoint(g, v);
     if (std::all_of(ends.begin(), ends.end(), [&](const Vec3& e) { return distance(p, e) >= clearMm; }))
       clear.push_back(v);
   }
@@ -1048,7 +1040,7 @@ std::size_t climbToLobeCentre(const std::vector<float>& depth, const ImageGeomet
   std::size_t at = start;
   for (;;) {
     std::size_t deepest = at;
-    const Vec3 p = g.indexToPoint(at % g.size[0], (at / g.size[0]) % g.size[1], at / (g.size[0] * g.size[1]));
+    const Vec3 p = voxelPoint(g, at);
     forEachInBall(g, p, double(depth[at]), [&](std::size_t v) {
       if (depth[v] > depth[deepest])
         deepest = v;

@@ -10,7 +10,8 @@
 /// tissue-masked Gaussian (normalised convolution, Knutsson & Westin 1993), each bound at the
 /// midpoint towards the nearest neighbouring class; connected-threshold region growing inside a size
 /// prior; split at narrow necks (distance-map erosion + Voronoi partition, keep the seed's
-/// part, opening); boundary re-decided on raw intensities; hole filling; leak checks.
+/// part, opening); boundary re-decided on raw intensities; hole filling; leak checks; CT with a
+/// homogeneous lesion: the border fitted as one star-shaped surface on the raw voxels (StarSurfaceFit.h).
 /// See modules/segmentation/README.md.
 
 #include <array>
@@ -84,6 +85,14 @@ struct SoftTissueOptions {
   /// Gaussian of this sigma and cut at the level that keeps the voxel count; only voxels within the
   /// lesion's intensity interval may join, so a border the intensities hold stays (0 = off).
   double borderSmoothingMm{2.0};
+  /// CT with a homogeneous lesion (two-class model): the final border is fitted as one smooth
+  /// star-shaped surface on the raw voxels (StarSurfaceFit.h: degree 2, then 3 when the region spans
+  /// at least `surfaceFitMinSlices` slices) instead of smoothed; kept when the region's border band
+  /// agrees with a surface of that kind, the seeds stay inside and the volume moves by at most
+  /// `surfaceFitMaxVolumeChange` (otherwise the smoothing above runs).
+  bool fitBorderSurface{true};
+  int surfaceFitMinSlices{7};
+  double surfaceFitMaxVolumeChange{0.4};
   /// ... used only when the lesion sample's robust SD in the averaged image is at most this many
   /// times the noise left after averaging (neighbour-difference noise / sqrt(voxels averaged): a
   /// homogeneous lesion); otherwise one class.
@@ -176,6 +185,8 @@ struct SegmentationDiagnostics {
   double openSlicesRemovedMl{0.0};              ///< CT: volume of the organ's slices removed after that cut
   double enclosingRimShellFraction{0.0};        ///< CT seeds: bright soft-tissue part of the shell around the core
   std::optional<double> enclosingRimHu{};       ///< CT seeds: the rim's median when the core was enclosed by one
+  int borderSurfaceDegree{0};                   ///< two-class CT: degree of the fitted border surface (0 = not fitted)
+  double borderSurfaceResidualHu{0.0};          ///< robust SD of that fit's residuals
   std::vector<std::string> warnings{};
 };
 

@@ -210,24 +210,33 @@ std::optional<StarSurfaceFitResult> fitStarSurface(const ImageGeometry& g, const
     return std::nullopt;
   }
 
-  // The lesion's level: the region's interior and the band's voxels clear inside the surface.
+  // The lesion's level: the region's interior beyond the band (fixed) and the band's voxels clear
+  // inside the surface (radii `rad`, one per band voxel).
+  double interiorSum = 0.0;
+  std::size_t interiorCount = 0;
+  for (std::size_t v = 0; v < n; ++v)
+    if (region[v] && sd[v] <= -o.interiorDepthMm && bandOf[v] < 0) {
+      interiorSum += raw[v];
+      ++interiorCount;
+    }
+  std::vector<double> rad(band.size());
+  const auto updateRadii = [&]() {
+    for (std::size_t t = 0; t < band.size(); ++t)
+      rad[t] = radius(band[t]);
+  };
   const auto lesionLevel = [&]() -> std::optional<double> {
-    double sum = 0.0;
-    std::size_t inside = 0;
-    for (std::size_t v = 0; v < n; ++v)
-      if (region[v] && sd[v] <= -o.interiorDepthMm && bandOf[v] < 0) {
-        sum += raw[v];
-        ++inside;
-      }
-    for (const BandVoxel& b : band)
-      if (radius(b) - b.distance > b.halfExtent + o.clearOfRampMm) {
-        sum += raw[b.index];
+    double sum = interiorSum;
+    std::size_t inside = interiorCount;
+    for (std::size_t t = 0; t < band.size(); ++t)
+      if (rad[t] - band[t].distance > band[t].halfExtent + o.clearOfRampMm) {
+        sum += raw[band[t].index];
         ++inside;
       }
     if (inside == 0)
       return std::nullopt;
     return sum / double(inside);
   };
+  updateRadii();
   const auto startLevel = lesionLevel();
   if (!startLevel) {
     why = "the region has no interior";
@@ -248,8 +257,8 @@ std::optional<StarSurfaceFitResult> fitStarSurface(const ImageGeometry& g, const
   std::vector<double> value[kClasses], weight[kClasses];
   for (int c = 0; c < kClasses; ++c)
     value[c].assign(n, 0.0), weight[c].assign(n, 0.0);
-  for (const BandVoxel& b : band)
-    if (b.distance - radius(b) > b.halfExtent + o.clearOfRampMm) {
+  for (std::size_t t = 0; t < band.size(); ++t)
+    if (const BandVoxel& b = band[t]; b.distance - rad[t] > b.halfExtent + o.clearOfRampMm) {
       const double x = raw[b.index], gap = std::abs(x - *startLevel);
       if (gap > o.classGapHu && gap < 2.0 * o.classGapHu)
         continue; // a mixture with the lesion, or noise
@@ -258,6 +267,8 @@ std::optional<StarSurfaceFitResult> fitStarSurface(const ImageGeometry& g, const
       weight[c][b.index] = 1.0;
     }
   for (int c = 0; c < kClasses; ++c) {
+    if (std::none_of(weight[c].begin(), weight[c].end(), [](double w) { return w > 0.0; }))
+      continue; // no voxel of this class (usually bone): nothing to average
     value[c] = gaussianAverage(g, std::move(value[c]), o.neighbourSigmaMm);
     weight[c] = gaussianAverage(g, std::move(weight[c]), o.neighbourSigmaMm);
   }
@@ -280,6 +291,7 @@ std::optional<StarSurfaceFitResult> fitStarSurface(const ImageGeometry& g, const
 
   std::vector<double> residual, weights;
   for (int iteration = 0; iteration < o.iterations; ++iteration) {
+    updateRadii();
     const auto level = lesionLevel();
     if (!level) {
       why = "the region has no interior";
@@ -292,7 +304,7 @@ std::optional<StarSurfaceFitResult> fitStarSurface(const ImageGeometry& g, const
     residual.clear();
     for (std::size_t t = 0; t < band.size(); ++t) {
       const BandVoxel& b = band[t];
-      const double r = radius(b);
+      const double r = rad[t];
       const double ramp = (r - b.distance) / (2.0 * b.halfExtent) + 0.5;
       if (ramp <= 0.0 || ramp >= 1.0 || !hasNeighbour[t])
         continue;
@@ -321,13 +333,13 @@ std::optional<StarSurfaceFitResult> fitStarSurface(const ImageGeometry& g, const
       return std::nullopt;
     }
     double largest = 0.0;
-    for (const BandVoxel& b : band) {
+    for (std::size_t t = 0; t < band.size(); ++t) {
+      if (!std::isfinite(rad[t]))
+        continue;
       double change = 0.0;
       for (std::size_t i = 0; i < terms; ++i)
-        change += (*step)[i] * b.basis[i];
-      const double r = radius(b);
-      if (std::isfinite(r))
-        largest = std::max(largest, std::abs(change * radiusSlope(r)));
+        change += (*step)[i] * band[t].basis[i];
+      largest = std::max(largest, std::abs(change * radiusSlope(rad[t])));
     }
     const double scale = largest > o.maxStepMm ? o.maxStepMm / largest : 1.0;
     for (std::size_t i = 0; i < terms; ++i)

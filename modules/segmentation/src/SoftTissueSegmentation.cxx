@@ -932,6 +932,9 @@ std::optional<std::size_t> smoothBorderKeepingVolume(MaskImage* mask, std::size_
 /// surface (lobulated, thin, or cut flat by the prior). The phantom mass's regions read 0.93-0.98
 /// (0.93-0.95 on 5 mm slices); a hollow ball far less.
 constexpr double kSurfaceFitMinAgreement = 0.92;
+/// A fitted surface that puts more than this share of the clear voxels against fat, air or bone on
+/// the wrong side does not fit the mass (StarSurfaceFitResult::contradictedShare).
+constexpr double kSurfaceFitMaxContradicted = 0.02;
 
 /// Two-class CT: the region's border fitted as one star-shaped surface on the raw voxels
 /// (fitStarSurface), degree 2 first (too stiff to follow a leak's or the noise's bumps), then degree
@@ -973,8 +976,15 @@ std::optional<std::size_t> fitBorderSurface(MaskImage* region, const FloatImage*
       c[v] = fitted->mask[v] && (m[v] || (allowed[v] && !atLimit[v])) ? 1 : 0;
     fit = std::move(*fitted);
     logDebug("soft-tissue segmentation: border surface of degree {}: lesion {:.2f}, residual SD {:.2f} on {} voxels, "
-             "band agreement at the start {:.3f}, last step {:.3f} mm",
-             degree, fit.lesionLevel, fit.residualSd, fit.fittedVoxels, fit.startAgreement, fit.lastStepMm);
+             "band agreement at the start {:.3f}, last step {:.3f} mm, contradicted {:.4f}",
+             degree, fit.lesionLevel, fit.residualSd, fit.fittedVoxels, fit.startAgreement, fit.lastStepMm,
+             fit.contradictedShare);
+    if (fit.contradictedShare > kSurfaceFitMaxContradicted) {
+      logDebug("soft-tissue segmentation: border surface not kept (it puts {:.1f} % of the clear high-contrast voxels "
+               "on the wrong side)",
+               100.0 * fit.contradictedShare);
+      return std::nullopt;
+    }
   }
   const unsigned char* c = current->GetBufferPointer();
   for (std::size_t v : seedVoxels)

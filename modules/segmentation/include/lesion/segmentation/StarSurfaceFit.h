@@ -28,8 +28,9 @@ struct StarSurfaceFitOptions {
   double bandMm{7.0};             ///< voxels within this of the starting border are re-decided
   double neighbourSigmaMm{2.5};   ///< Gaussian of the outside level (the neighbour at each border voxel)
   double clearOfRampMm{0.5};      ///< outside voxels this far beyond their ramp give the neighbour level
-  double interiorDepthMm{2.0};    ///< the lesion's level from the region deeper than this (and the fit's inside)
   double classGapHu{60.0};        ///< soft tissue within this of the lesion's level; fat / bone beyond twice it
+  double airBelowHu{-400.0};      ///< darker than this: air, a class of its own (not averaged with fat)
+  double contradictionZoneMm{2.0}; ///< contradictedShare counts the voxels this far beyond the clear ramp
   double dominantClassShare{0.8}; ///< below this share of the neighbour's weight a voxel is at a junction
   double huberK{1.5};             ///< Huber weight threshold in robust SDs of the residuals
   double maxStepMm{1.0};          ///< one iteration moves the surface by at most this
@@ -42,6 +43,10 @@ struct StarSurfaceFitResult {
   double residualSd{0.0};          ///< robust SD of the fitted voxels' residuals (the noise, if the model fits)
   double startAgreement{0.0};      ///< share of the band the starting surface classifies as the region does
   double lastStepMm{0.0};          ///< largest radius change of the last iteration
+  /// Of the band's voxels against a neighbour at least 2 x classGapHu away (fat, air, bone) and just
+  /// clear of the ramp (within contradictionZoneMm beyond it), the share on the wrong side of the surface (nearer the
+  /// other level): near 0 when the surface fits; the caller declines the fit above a small share.
+  double contradictedShare{0.0};
   std::size_t fittedVoxels{0};     ///< voxels on the ramp at the end
 };
 

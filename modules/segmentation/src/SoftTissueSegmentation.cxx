@@ -929,11 +929,12 @@ std::optional<std::size_t> smoothBorderKeepingVolume(MaskImage* mask, std::size_
 }
 
 /// A region whose border band a star-shaped surface classifies less alike than this is not such a
-/// surface (lobulated, thin, or cut flat by the prior). The phantom mass's regions read 0.93-0.98
-/// (0.93-0.95 on 5 mm slices); a hollow ball far less.
+/// surface (a C-shape 0.78-0.81, a plate 0.80-0.89, a hollow ball less). The phantom mass's regions
+/// read 0.93-0.98 (0.93-0.95 on 5 mm slices); lobulated masses pass (0.93-0.96): the next check.
 constexpr double kSurfaceFitMinAgreement = 0.92;
 /// A fitted surface that puts more than this share of the clear voxels against fat, air or bone on
-/// the wrong side does not fit the mass (StarSurfaceFitResult::contradictedShare).
+/// the wrong side does not fit the mass (StarSurfaceFitResult::contradictedShare): the phantom's rows
+/// read 0 on 1-3 mm slices, up to 0.015 on 5 mm; four lobes of 25 % cut off 0.048.
 constexpr double kSurfaceFitMaxContradicted = 0.02;
 
 /// Two-class CT: the region's border fitted as one star-shaped surface on the raw voxels
@@ -941,8 +942,9 @@ constexpr double kSurfaceFitMaxContradicted = 0.02;
 /// 3 from its result when the region spans at least `surfaceFitMinSlices` slices (on fewer, the
 /// slices' partial volume leaves too little along the axis for the third degree). Added voxels must
 /// lie inside the prior and off the crop's faces. Returns the new count, leaving `region` as it was
-/// (and saying why in the debug log) when no such surface fits, the seeds fall outside it or the
-/// volume moves by more than `surfaceFitMaxVolumeChange`.
+/// (and saying why in the debug log) when no such surface fits (kSurfaceFitMinAgreement,
+/// kSurfaceFitMaxContradicted), the seeds fall outside it or the volume moves by more than
+/// `surfaceFitMaxVolumeChange`.
 std::optional<std::size_t> fitBorderSurface(MaskImage* region, const FloatImage* raw, const ImageGeometry& g,
                                             const std::vector<char>& allowed, const std::vector<char>& atLimit,
                                             const std::vector<std::size_t>& seedVoxels, std::size_t count,

@@ -88,8 +88,9 @@ struct SoftTissueOptions {
   /// CT with a homogeneous lesion (two-class model): the final border is fitted as one smooth
   /// star-shaped surface on the raw voxels (StarSurfaceFit.h: degree 2, then 3 when the region spans
   /// at least `surfaceFitMinSlices` slices) instead of smoothed; kept when the region's border band
-  /// agrees with a surface of that kind, the seeds stay inside and the volume moves by at most
-  /// `surfaceFitMaxVolumeChange` (otherwise the smoothing above runs).
+  /// agrees with a surface of that kind, the surface leaves the voxels just beyond it against fat, air
+  /// or bone on their side (not a lobulated mass's lobes cut off), the seeds stay inside and the volume
+  /// moves by at most `surfaceFitMaxVolumeChange` (otherwise the smoothing above runs).
   bool fitBorderSurface{true};
   int surfaceFitMinSlices{7};
   double surfaceFitMaxVolumeChange{0.4};

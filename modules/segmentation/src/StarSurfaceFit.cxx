@@ -245,15 +245,14 @@ std::optional<StarSurfaceFitResult> fitStarSurface(const ImageGeometry& g, const
 
   // The neighbour's level at each band voxel: the Gaussian average (normalised convolution) of the
   // voxels clear of the starting surface's ramp outside it, fixed while fitting so that the surface
-  // does not chase a level that moves with it. Averaged per tissue class (within `classGapHu` of the
-  // lesion: soft tissue; darker / brighter by more than twice that: fat, or air below `airBelowHu`
-  // / bone, contrast; the
-  // values between are partial volume with the lesion where the start lies inside the border, and
-  // raised a fat neighbour's level, which shrank the surface further at each refit), and
-  // the class with most weight there is the neighbour: an average across a junction of fat and
-  // muscle is neither, and pulled the border out along the muscle (+6.7 % on an ellipsoid half in
-  // fat, half against muscle). Where no class holds `dominantClassShare` of the weight the voxel
-  // lies at such a junction and is not fitted.
+  // does not chase a level that moves with it. Averaged per tissue class: soft tissue within
+  // `classGapHu` of the lesion; beyond twice that fat, air (below `airBelowHu`) or bone / contrast.
+  // The values between are partial volume with the lesion where the start lies inside the border:
+  // in the fat class they raised its level and shrank the surface further at each refit. The class
+  // with most weight there is the neighbour: an average across a junction of fat and muscle is
+  // neither, and pulled the border out along the muscle (+6.7 % on an ellipsoid half in fat, half
+  // against muscle). Where no class holds `dominantClassShare` of the weight the voxel lies at such a
+  // junction and is not fitted.
   constexpr int kClasses = 4; // fat, soft tissue, bone / contrast, air
   std::vector<double> value[kClasses], weight[kClasses];
   for (int c = 0; c < kClasses; ++c)

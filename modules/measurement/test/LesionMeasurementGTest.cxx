@@ -1,6 +1,7 @@
 // Analytic phantoms built in memory: ellipsoids (rotated, oblique grids, anisotropic voxels),
 // a ring for the inside-the-lesion rule, a calcified core, and ITK as an independent Feret check.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -512,6 +513,14 @@ namespace lesion::measurement {
 namespace {
 
 /// The warnings logged while measuring every label of `labels`.
+/// Sets `label` on the voxels from index `from` up to (not including) `to`.
+void paintBox(LabelMap& labels, std::array<std::size_t, 3> from, std::array<std::size_t, 3> to, std::uint16_t label) {
+  for (std::size_t k = from[2]; k < to[2]; ++k)
+    for (std::size_t j = from[1]; j < to[1]; ++j)
+      for (std::size_t i = from[0]; i < to[0]; ++i)
+        labels.at(i, j, k) = label;
+}
+
 std::vector<std::string> warningsMeasuring(const Volume& volume, const LabelMap& labels) {
   std::vector<std::string> warnings;
   setLogSink([&](LogLevel level, std::string_view message) {
@@ -528,10 +537,7 @@ TEST(LesionMeasurement, WarnsWhenALesionTouchesTheImageEdge) {
   grid.size = {12, 12, 6};
   Volume volume(grid, 0.0f);
   LabelMap labels(grid, 0);
-  for (std::size_t k = 2; k < 4; ++k)
-    for (std::size_t j = 3; j < 6; ++j)
-      for (std::size_t i = 0; i < 4; ++i)
-        labels.at(i, j, k) = 1; // starts at i = 0
+  paintBox(labels, {0, 3, 2}, {4, 6, 4}, 1); // starts at i = 0
   for (std::size_t k = 2; k < 4; ++k)
     labels.at(8, 8, k) = 2; // well inside
   const std::vector<std::string> warnings = warningsMeasuring(volume, labels);
@@ -546,13 +552,8 @@ TEST(LesionMeasurement, WarnsWhenOneLabelIsInSeparateParts) {
   grid.size = {20, 12, 6};
   Volume volume(grid, 0.0f);
   LabelMap labels(grid, 0);
-  for (std::size_t k = 2; k < 4; ++k)
-    for (std::size_t j = 3; j < 6; ++j) {
-      for (std::size_t i = 2; i < 5; ++i)
-        labels.at(i, j, k) = 1; // 18 voxels
-      for (std::size_t i = 12; i < 14; ++i)
-        labels.at(i, j, k) = 1; // 12 voxels, 7 voxels apart
-    }
+  paintBox(labels, {2, 3, 2}, {5, 6, 4}, 1);   // 18 voxels
+  paintBox(labels, {12, 3, 2}, {14, 6, 4}, 1); // 12 voxels, 7 voxels apart
   labels.at(6, 7, 2) = 2; // label 2: two voxels touching at a corner
   labels.at(7, 8, 3) = 2;
   const std::vector<std::string> warnings = warningsMeasuring(volume, labels);

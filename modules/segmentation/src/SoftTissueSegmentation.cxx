@@ -2342,10 +2342,13 @@ SegmentationResult runPipeline(const Volume& volume, const SoftTissueInit& init,
   // 8a. Once the checks have judged the mask as decided (a leak must be refused, not smoothed or
   // fitted away): two-class CT's border as one surface fitted on the raw voxels, else the border
   // smoothed at about the same volume.
+  bool surfaceFitted = false;
   if (twoClass && options.fitBorderSurface)
-    if (const auto fitted = fitBorderSurface(region, working, g, allowed, atLimit, anchors(), count, options, diag))
+    if (const auto fitted = fitBorderSurface(region, working, g, allowed, atLimit, anchors(), count, options, diag)) {
       count = *fitted;
-  if (options.borderSmoothingMm > 0.0 && diag.borderSurfaceDegree == 0) {
+      surfaceFitted = true;
+    }
+  if (options.borderSmoothingMm > 0.0 && !surfaceFitted) {
     const float* value = smooth->GetBufferPointer();
     std::vector<char> candidates(n, 0);
     for (std::size_t i = 0; i < n; ++i)

@@ -48,19 +48,6 @@ double tissueAt(const Vec3& p, Contrast contrast, const SemiAxes& mass = kSemiAx
   return mr ? 900.0 : -100.0;                             // fat
 }
 
-/// The mean of `tissue` over the voxel centred at `c` (4^3 sub-samples): partial volume.
-template <class Tissue> double partialVolumeMean(const ImageGeometry& g, const Vec3& c, Tissue&& tissue) {
-  constexpr int sub = 4;
-  double sum = 0.0;
-  for (int a = 0; a < sub; ++a)
-    for (int b = 0; b < sub; ++b)
-      for (int d = 0; d < sub; ++d)
-        sum +=
-            tissue(c + g.direction * Vec3{((a + 0.5) / sub - 0.5) * g.spacing.x, ((b + 0.5) / sub - 0.5) * g.spacing.y,
-                                          ((d + 0.5) / sub - 0.5) * g.spacing.z});
-  return sum / (sub * sub * sub);
-}
-
 /// 96 x 96 x 80 mm around the mass's centre, axial slices 2 mm apart.
 ImageGeometry axialGrid() {
   ImageGeometry g;
@@ -91,7 +78,7 @@ Phantom makePhantom(Contrast contrast, std::uint32_t seed = 7, const ImageGeomet
     for (std::size_t j = 0; j < g.size[1]; ++j)
       for (std::size_t i = 0; i < g.size[0]; ++i) {
         const Vec3 c = g.indexToPoint(i, j, k);
-        double value = partialVolumeMean(g, c, [&](const Vec3& p) { return tissueAt(p, contrast, mass); });
+        double value = test::partialVolumeMean(g, c, [&](const Vec3& p) { return tissueAt(p, contrast, mass); });
         // MR: a smooth multiplicative bias field, +-15 % across the field of view.
         if (contrast == Contrast::MR) value *= 1.0 + 0.15 * (c.x + c.y) / 67.0;
         ph.image.at(i, j, k) = float(value + noise(rng));
@@ -289,7 +276,7 @@ Phantom makeScene(double (*tissue)(const Vec3&)) {
     for (std::size_t j = 0; j < g.size[1]; ++j)
       for (std::size_t i = 0; i < g.size[0]; ++i) {
         const Vec3 c = g.indexToPoint(i, j, k);
-        ph.image.at(i, j, k) = float(partialVolumeMean(g, c, tissue) + noise(rng));
+        ph.image.at(i, j, k) = float(test::partialVolumeMean(g, c, tissue) + noise(rng));
         ph.truth.at(i, j, k) = tissue(c) == 45.0 ? 1 : 0;
       }
   return ph;

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "SegmentationTestUtil.h"
 #include "lesion/segmentation/StarSurfaceFit.h"
 
 namespace lesion::segmentation {
@@ -42,13 +43,7 @@ template <class Tissue, class Inside> Scene sceneOf(Tissue&& tissue, Inside&& in
     for (std::size_t j = 0; j < s.grid.size[1]; ++j)
       for (std::size_t i = 0; i < s.grid.size[0]; ++i) {
         const Vec3 c = s.grid.indexToPoint(i, j, k);
-        double sum = 0.0;
-        for (int a = 0; a < 4; ++a)
-          for (int b = 0; b < 4; ++b)
-            for (int d = 0; d < 4; ++d)
-              sum += tissue(c + Vec3{(a - 1.5) / 4.0 * s.grid.spacing.x, (b - 1.5) / 4.0 * s.grid.spacing.y,
-                                     (d - 1.5) / 4.0 * s.grid.spacing.z});
-        s.image.push_back(float(sum / 64.0 + noise(rng)));
+        s.image.push_back(float(test::partialVolumeMean(s.grid, c, tissue) + noise(rng)));
         s.truth.push_back(inside(c) ? 1 : 0);
       }
   return s;
